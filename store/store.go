@@ -1,0 +1,167 @@
+// Package store defines presignd's metadata store: the file records and the
+// API keys, as small role interfaces over plain Go types, with sentinel
+// errors. Drivers live in sub-packages (sqlite, postgres) and are proven by
+// the shared suite in storetest.
+//
+// Every method takes the tenant explicitly and never touches another
+// tenant's rows: a record of tenant A is ErrNotFound to tenant B.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors returned (wrapped) by drivers.
+var (
+	// ErrNotFound: no such record for this tenant.
+	ErrNotFound = errors.New("store: not found")
+	// ErrAlreadyExists: a record with the same identity exists: the same
+	// file ID, the same request ID in the tenant, or the same display name
+	// in the same name scope.
+	ErrAlreadyExists = errors.New("store: already exists")
+	// ErrConflict: the record changed underneath the caller, or an update
+	// function refused the record's current state.
+	ErrConflict = errors.New("store: conflict")
+	// ErrQuotaExceeded: the write would take a tenant or scope past its
+	// storage limit.
+	ErrQuotaExceeded = errors.New("store: quota exceeded")
+	// ErrUnavailable: the database cannot be reached right now.
+	ErrUnavailable = errors.New("store: unavailable")
+)
+
+// State is a file's lifecycle state.
+type State string
+
+// File states.
+const (
+	StatePending State = "PENDING"
+	StateReady   State = "READY"
+	StateFailed  State = "FAILED"
+	StateExpired State = "EXPIRED"
+)
+
+// File is one file record.
+type File struct {
+	ID          string
+	Tenant      string
+	Category    string
+	DisplayName string
+	// NameScope, when not empty, makes DisplayName unique among the
+	// tenant's files with the same NameScope (ErrAlreadyExists).
+	NameScope   string
+	Filename    string
+	Key         string
+	Backend     string
+	ContentType string
+	// SizeBytes is declared while PENDING and measured once READY.
+	SizeBytes         int64
+	ChecksumAlgorithm string
+	ChecksumValue     string
+	ETag              string
+	State             State
+	FailureReason     string
+	Owner             map[string]string
+	Metadata          map[string]string
+	// RequestID, when not empty, is unique within the tenant;
+	// RequestHash is a digest of the request that created the file.
+	RequestID     string
+	RequestHash   string
+	UploadCount   int32
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	CompletedAt   time.Time // zero until READY or FAILED
+	UploadExpires time.Time // when the latest upload target expires
+}
+
+// Quota limits what CreateFile may reserve. The zero Quota is unlimited.
+type Quota struct {
+	// MaxBytes caps the sum of SizeBytes over the tenant's PENDING and
+	// READY files; 0 means no cap.
+	MaxBytes int64
+}
+
+// Cursor is a position in the ListFiles order (CreatedAt desc, ID desc).
+type Cursor struct {
+	CreatedAt time.Time
+	ID        string
+}
+
+// ListOptions select and page files. Zero fields do not filter.
+type ListOptions struct {
+	Category string
+	State    State
+	// NameContains matches display names case-insensitively.
+	NameContains string
+	// After, when set, starts the page after this position.
+	After *Cursor
+	// Limit is the page size; it must be positive.
+	Limit int
+}
+
+// Usage summarises a tenant's (or a category's) files.
+type Usage struct {
+	FileCount     int64 // READY files
+	BytesUsed     int64 // bytes of READY files
+	BytesReserved int64 // bytes of PENDING files
+	LastUploadAt  time.Time
+}
+
+// Files stores file records.
+type Files interface {
+	// CreateFile inserts f. It returns ErrAlreadyExists when f.ID, the
+	// tenant's f.RequestID or f.DisplayName in f.NameScope is taken, and
+	// ErrQuotaExceeded when f.SizeBytes would take the tenant past quota;
+	// the check and the insert are atomic.
+	CreateFile(ctx context.Context, f *File, quota Quota) error
+	// GetFile returns the tenant's file id, or ErrNotFound.
+	GetFile(ctx context.Context, tenant, id string) (*File, error)
+	// GetFileByRequestID returns the tenant's file created with requestID,
+	// or ErrNotFound.
+	GetFileByRequestID(ctx context.Context, tenant, requestID string) (*File, error)
+	// ListFiles returns up to opts.Limit files newest first and whether more
+	// follow.
+	ListFiles(ctx context.Context, tenant string, opts ListOptions) (files []*File, more bool, err error)
+	// UpdateFile reads the tenant's file id, calls update on it and writes
+	// the result, atomically. An error from update aborts the write and is
+	// returned as is. UpdatedAt is set by the store. It returns
+	// ErrNotFound for a missing file and ErrAlreadyExists when a renamed
+	// file collides in its name scope.
+	UpdateFile(ctx context.Context, tenant, id string, update func(*File) error) (*File, error)
+	// DeleteFile removes the tenant's file id, or returns ErrNotFound.
+	DeleteFile(ctx context.Context, tenant, id string) error
+	// Usage summarises the tenant's files; category "" means all of them.
+	Usage(ctx context.Context, tenant, category string) (Usage, error)
+}
+
+// APIKey is a stored API key. The secret itself is never stored: only its
+// SHA-256 hash, and a short prefix that identifies it to people.
+type APIKey struct {
+	ID        string
+	Tenant    string
+	Prefix    string
+	Hash      []byte // SHA-256 of the whole key
+	Scopes    []string
+	CreatedAt time.Time
+	ExpiresAt time.Time // zero: never
+	RevokedAt time.Time // zero: not revoked
+}
+
+// APIKeys stores API keys.
+type APIKeys interface {
+	// CreateAPIKey inserts k; ErrAlreadyExists when its ID or hash is taken.
+	CreateAPIKey(ctx context.Context, k *APIKey) error
+	// GetAPIKeyByHash returns the key with this hash, or ErrNotFound.
+	GetAPIKeyByHash(ctx context.Context, hash []byte) (*APIKey, error)
+}
+
+// Store is everything presignd keeps, plus the lifecycle of the connection.
+type Store interface {
+	Files
+	APIKeys
+	// Ping reports whether the database is reachable.
+	Ping(ctx context.Context) error
+	// Close releases the store's resources.
+	Close() error
+}
