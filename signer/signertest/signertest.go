@@ -1,0 +1,41 @@
+// Package signertest is the conformance suite every signer driver must pass.
+// It drives real HTTP uploads and downloads to the targets a driver signs,
+// so a driver is proven against its real (or faithfully verifying) server.
+//
+// A driver's test builds a Harness and calls Run:
+//
+//	func TestConformance(t *testing.T) {
+//		signertest.Run(t, func(t *testing.T) signertest.Harness { return newHarness(t) })
+//	}
+package signertest
+
+import (
+	"net/http"
+
+	"github.com/presignd/presignd/signer"
+)
+
+// Harness gives the suite a driver and the means to reach its server.
+type Harness interface {
+	// Signer returns the driver under test, configured against a fresh,
+	// empty bucket or directory.
+	Signer() signer.Signer
+	// HTTPClient sends the suite's requests to signed targets.
+	HTTPClient() *http.Client
+	// Capabilities tells the suite which optional behaviour to expect.
+	Capabilities() Capabilities
+	// Close releases what the harness started.
+	Close()
+}
+
+// Capabilities are the behaviours that differ between backends.
+type Capabilities struct {
+	// PostPolicy: the signer implements signer.PostPolicySigner.
+	PostPolicy bool
+	// EnforcesPutMaxSize: a PUT of more than MaxSize bytes is refused while
+	// uploading (true for local; false for S3 and GCS, where CompleteUpload's
+	// Stat catches it).
+	EnforcesPutMaxSize bool
+	// Checksums lists the algorithms the backend binds on PUT uploads.
+	Checksums []string
+}
