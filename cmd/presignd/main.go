@@ -1,0 +1,62 @@
+// Command presignd runs the presignd storage-signing service.
+//
+//	presignd serve [--config FILE] [--data-dir DIR] [--http-addr ADDR] [--grpc-addr ADDR] [--public-url URL]
+//	presignd config check FILE
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/presignd/presignd/config"
+)
+
+const usage = `presignd hands out presigned upload and download URLs and keeps the file records.
+
+Usage:
+  presignd serve [flags]         run the service (see "presignd serve -h")
+  presignd config check FILE     validate a configuration file and exit
+`
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "presignd:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return flag.ErrHelp
+	}
+	switch args[0] {
+	case "serve":
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return serveCommand(ctx, args[1:], stdout, stderr)
+	case "config":
+		if len(args) != 3 || args[1] != "check" {
+			return fmt.Errorf("usage: presignd config check FILE")
+		}
+		if _, err := config.Load(args[2]); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: ok\n", args[2])
+		return nil
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+}

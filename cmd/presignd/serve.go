@@ -1,0 +1,312 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/presignd/presignd/config"
+	"github.com/presignd/presignd/server"
+	"github.com/presignd/presignd/signer"
+	"github.com/presignd/presignd/signer/local"
+	"github.com/presignd/presignd/store"
+	"github.com/presignd/presignd/store/postgres"
+	"github.com/presignd/presignd/store/sqlite"
+)
+
+// devKeyEnv names the environment variable that fixes the dev tenant's key.
+const devKeyEnv = "PRESIGND_DEV_API_KEY"
+
+func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		configPath = fs.String("config", "", "YAML configuration `file` (default: built-in defaults)")
+		dataDir    = fs.String("data-dir", "", "`directory` for the SQLite database, local objects and the secret (default ./data)")
+		httpAddr   = fs.String("http-addr", "", "`address` for REST, local uploads and health (default :8080)")
+		grpcAddr   = fs.String("grpc-addr", "", "`address` for gRPC (default :8081)")
+		publicURL  = fs.String("public-url", "", "base `URL` clients use to reach the HTTP address (default http://localhost:PORT)")
+	)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve takes no arguments, got %q", fs.Args())
+	}
+	cfg := &config.Config{}
+	if *configPath != "" {
+		var err error
+		if cfg, err = config.Load(*configPath); err != nil {
+			return err
+		}
+	} else {
+		cfg.ApplyDefaults()
+	}
+	for flagValue, field := range map[string]*string{*dataDir: &cfg.DataDir, *httpAddr: &cfg.HTTPAddr, *grpcAddr: &cfg.GRPCAddr, *publicURL: &cfg.PublicURL} {
+		if flagValue != "" {
+			*field = flagValue
+		}
+	}
+	return serve(ctx, cfg, stdout, stderr)
+}
+
+func newLogger(cfg config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// serve wires the configured parts together and runs until ctx ends, then
+// shuts down gracefully.
+func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) error {
+	log := newLogger(cfg.Log, stderr)
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	secret, err := loadSecret(cfg)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	httpLn, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("http listen: %w", err)
+	}
+	defer httpLn.Close()
+	grpcLn, err := net.Listen("tcp", cfg.GRPCAddr)
+	if err != nil {
+		return fmt.Errorf("grpc listen: %w", err)
+	}
+	defer grpcLn.Close()
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = "http://" + loopbackAddr(httpLn.Addr())
+	}
+
+	backends, mounts, err := openBackends(ctx, cfg, secret)
+	if err != nil {
+		return err
+	}
+	categories, err := cfg.Policies()
+	if err != nil {
+		return err
+	}
+	if err := ensureDevKey(ctx, st, cfg.DevTenant, stdout); err != nil {
+		return err
+	}
+	srv, err := server.New(server.Config{
+		Store: st, Backends: backends, Categories: categories, Secret: secret, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	grpcServer, err := server.NewGRPCServer(srv)
+	if err != nil {
+		return err
+	}
+	conn, err := grpc.NewClient(loopbackAddr(grpcLn.Addr()), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return fmt.Errorf("gateway connection: %w", err)
+	}
+	defer conn.Close()
+	gateway, err := server.NewGateway(ctx, conn)
+	if err != nil {
+		return err
+	}
+	httpServer := &http.Server{
+		Handler: server.NewHTTPHandler(server.HTTPConfig{
+			Gateway: gateway,
+			Mounts:  mounts,
+			Ready:   st.Ping,
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	errc := make(chan error, 2)
+	go func() { errc <- grpcServer.Serve(grpcLn) }()
+	go func() { errc <- httpServer.Serve(httpLn) }()
+	fmt.Fprintf(stdout, "presignd: http listening on %s (REST, uploads: %s)\n", httpLn.Addr(), cfg.PublicURL)
+	fmt.Fprintf(stdout, "presignd: grpc listening on %s\n", grpcLn.Addr())
+	log.Info("presignd started", "http", httpLn.Addr().String(), "grpc", grpcLn.Addr().String(), "store", cfg.Store.Driver, "data_dir", cfg.DataDir)
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err := <-errc:
+		return fmt.Errorf("server stopped: %w", err)
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := httpServer.Shutdown(shutdownCtx); err != nil {
+		log.Warn("http shutdown", "err", err)
+	}
+	stopped := make(chan struct{})
+	go func() { grpcServer.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-shutdownCtx.Done():
+		grpcServer.Stop()
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// loopbackAddr turns a listener address into one a local client can dial:
+// an unspecified host becomes localhost.
+func loopbackAddr(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// loadSecret returns the configured secret, or the one generated into the
+// data dir on first start.
+func loadSecret(cfg *config.Config) ([]byte, error) {
+	if cfg.Secret != "" {
+		return []byte(cfg.Secret), nil
+	}
+	if s := os.Getenv("PRESIGND_SECRET"); s != "" {
+		if len(s) < 32 {
+			return nil, errors.New("PRESIGND_SECRET must be at least 32 characters")
+		}
+		return []byte(s), nil
+	}
+	path := filepath.Join(cfg.DataDir, "secret")
+	if b, err := os.ReadFile(path); err == nil {
+		s := strings.TrimSpace(string(b))
+		if len(s) < 32 {
+			return nil, fmt.Errorf("%s: secret must be at least 32 characters", path)
+		}
+		return []byte(s), nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read secret: %w", err)
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, fmt.Errorf("generate secret: %w", err)
+	}
+	s := hex.EncodeToString(raw)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("write secret: %w", err)
+	}
+	if _, err := f.WriteString(s + "\n"); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("write secret: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("write secret: %w", err)
+	}
+	return []byte(s), nil
+}
+
+func openStore(ctx context.Context, cfg *config.Config) (store.Store, error) {
+	switch cfg.Store.Driver {
+	case "sqlite":
+		path := cfg.Store.SQLite.Path
+		if path == "" {
+			path = filepath.Join(cfg.DataDir, "presignd.db")
+		}
+		return sqlite.Open(ctx, sqlite.Config{Path: path})
+	case "postgres":
+		return postgres.Open(ctx, postgres.Config{URI: cfg.Store.Postgres.URI, Schema: cfg.Store.Postgres.Schema})
+	default:
+		return nil, fmt.Errorf("store.driver: unknown driver %q", cfg.Store.Driver)
+	}
+}
+
+// openBackends builds a signer per configured backend, and the HTTP
+// handlers that local backends serve.
+func openBackends(ctx context.Context, cfg *config.Config, secret []byte) (map[string]signer.Signer, map[string]http.Handler, error) {
+	backends := make(map[string]signer.Signer, len(cfg.Backends))
+	mounts := make(map[string]http.Handler)
+	for name, b := range cfg.Backends {
+		switch b.Driver {
+		case "local":
+			dir := b.Local.Dir
+			if dir == "" {
+				dir = filepath.Join(cfg.DataDir, "objects", name)
+			}
+			prefix := "/local/" + name + "/"
+			l, err := local.New(local.Config{
+				Dir:        dir,
+				BaseURL:    cfg.PublicURL,
+				PathPrefix: prefix,
+				Secret:     server.DeriveKey(secret, "local-backend/"+name),
+			})
+			if err != nil {
+				return nil, nil, fmt.Errorf("backends.%s: %w", name, err)
+			}
+			backends[name] = l
+			mounts[prefix] = l.Handler()
+		default:
+			return nil, nil, fmt.Errorf("backends.%s.driver: %q is not available in this build", name, b.Driver)
+		}
+	}
+	return backends, mounts, nil
+}
+
+// ensureDevKey makes sure the dev tenant has an API key: the one in
+// PRESIGND_DEV_API_KEY, or one generated on first start and printed once.
+func ensureDevKey(ctx context.Context, st store.APIKeys, tenant string, stdout io.Writer) error {
+	key := os.Getenv(devKeyEnv)
+	id := "dev-generated"
+	generated := key == ""
+	if generated {
+		var err error
+		if key, err = server.GenerateAPIKey(); err != nil {
+			return err
+		}
+	} else {
+		id = "dev-env-" + hex.EncodeToString(server.HashAPIKey(key)[:6])
+	}
+	err := st.CreateAPIKey(ctx, &store.APIKey{
+		ID:        id,
+		Tenant:    tenant,
+		Prefix:    server.APIKeyDisplayPrefix(key),
+		Hash:      server.HashAPIKey(key),
+		Scopes:    server.AllScopes,
+		CreatedAt: time.Now().UTC(),
+	})
+	switch {
+	case errors.Is(err, store.ErrAlreadyExists):
+		if generated {
+			fmt.Fprintf(stdout, "presignd: the dev API key for tenant %q was generated and printed on first start; set %s to choose your own\n", tenant, devKeyEnv)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("create dev api key: %w", err)
+	}
+	if generated {
+		fmt.Fprintf(stdout, "presignd: generated dev API key for tenant %q (shown only once): %s\n", tenant, key)
+	}
+	return nil
+}

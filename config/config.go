@@ -1,0 +1,386 @@
+// Package config loads presignd's YAML configuration. Unknown keys, bad
+// values and references to undefined backends are errors that name the key
+// (and, for YAML syntax and unknown keys, the line).
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/presignd/presignd/policy"
+)
+
+// Config is the whole configuration. Zero values take the defaults.
+type Config struct {
+	// HTTPAddr serves REST, local uploads, health and metrics (":8080").
+	HTTPAddr string `yaml:"http_addr"`
+	// GRPCAddr serves the gRPC API (":8081").
+	GRPCAddr string `yaml:"grpc_addr"`
+	// PublicURL is the base URL clients use to reach HTTPAddr; local
+	// upload and download URLs start with it. Default: http://localhost:PORT.
+	PublicURL string `yaml:"public_url"`
+	// DataDir holds the SQLite database, local objects and the generated
+	// secret ("./data").
+	DataDir string `yaml:"data_dir"`
+	// Secret signs local URLs, signed ids and page tokens. At least 32
+	// bytes. Default: generated once into DataDir/secret.
+	Secret string `yaml:"secret"`
+	// Log configures logging.
+	Log Log `yaml:"log"`
+	// Store selects the metadata store.
+	Store Store `yaml:"store"`
+	// Backends are the named storage backends.
+	Backends map[string]Backend `yaml:"backends"`
+	// Categories are the named upload policies.
+	Categories map[string]Category `yaml:"categories"`
+	// DevTenant is the tenant the development API key belongs to ("dev").
+	DevTenant string `yaml:"dev_tenant"`
+}
+
+// Log configures logging.
+type Log struct {
+	Format string `yaml:"format"` // text or json
+	Level  string `yaml:"level"`  // debug, info, warn, error
+}
+
+// Store selects the metadata store.
+type Store struct {
+	Driver   string   `yaml:"driver"` // sqlite (default) or postgres
+	SQLite   SQLite   `yaml:"sqlite"`
+	Postgres Postgres `yaml:"postgres"`
+}
+
+// SQLite configures the embedded store.
+type SQLite struct {
+	Path string `yaml:"path"` // default DataDir/presignd.db
+}
+
+// Postgres configures the PostgreSQL store.
+type Postgres struct {
+	URI    string `yaml:"uri"`
+	Schema string `yaml:"schema"`
+}
+
+// Backend is one storage backend.
+type Backend struct {
+	Driver string `yaml:"driver"` // local, s3 or gcs
+	Local  Local  `yaml:"local"`
+	S3     S3     `yaml:"s3"`
+	GCS    GCS    `yaml:"gcs"`
+}
+
+// Local configures the embedded disk backend.
+type Local struct {
+	Dir string `yaml:"dir"` // default DataDir/objects
+}
+
+// S3 configures an S3 or S3-compatible backend.
+type S3 struct {
+	Bucket          string `yaml:"bucket"`
+	Region          string `yaml:"region"`
+	Endpoint        string `yaml:"endpoint"`
+	UsePathStyle    bool   `yaml:"use_path_style"`
+	AccessKeyID     string `yaml:"access_key_id"`
+	SecretAccessKey string `yaml:"secret_access_key"`
+}
+
+// GCS configures a Google Cloud Storage backend.
+type GCS struct {
+	Bucket           string `yaml:"bucket"`
+	CredentialsFile  string `yaml:"credentials_file"`
+	GoogleAccessID   string `yaml:"google_access_id"`
+	Endpoint         string `yaml:"endpoint"`
+	VirtualHostStyle bool   `yaml:"virtual_host_style"`
+}
+
+// Category is one upload policy as written in YAML.
+type Category struct {
+	Backend            string   `yaml:"backend"`
+	KeyTemplate        string   `yaml:"key_template"`
+	ContentTypes       []string `yaml:"content_types"`
+	MaxSize            ByteSize `yaml:"max_size"`
+	URLTTL             Duration `yaml:"url_ttl"`
+	Method             string   `yaml:"method"`
+	RequireChecksum    string   `yaml:"require_checksum"`
+	ContentDisposition string   `yaml:"content_disposition"`
+}
+
+// DefaultBackend is the name of the backend created when none is configured.
+const DefaultBackend = "local"
+
+// Load reads and validates the file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	c, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes YAML strictly, fills in defaults and validates.
+func Parse(data []byte) (*Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) { // an empty file is an empty config
+		return nil, err
+	}
+	c.ApplyDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// ApplyDefaults fills every unset value with its default.
+func (c *Config) ApplyDefaults() {
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = ":8080"
+	}
+	if c.GRPCAddr == "" {
+		c.GRPCAddr = ":8081"
+	}
+	if c.DataDir == "" {
+		c.DataDir = "./data"
+	}
+	if c.DevTenant == "" {
+		c.DevTenant = "dev"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Store.Driver == "" {
+		c.Store.Driver = "sqlite"
+	}
+	if len(c.Backends) == 0 {
+		c.Backends = map[string]Backend{DefaultBackend: {Driver: "local"}}
+	}
+	if len(c.Categories) == 0 {
+		c.Categories = map[string]Category{policy.DefaultCategory: {}}
+	}
+	for name, cat := range c.Categories {
+		if cat.Backend == "" && len(c.Backends) == 1 {
+			for b := range c.Backends {
+				cat.Backend = b
+			}
+		}
+		if cat.KeyTemplate == "" {
+			cat.KeyTemplate = policy.DefaultKeyTemplate
+		}
+		if len(cat.ContentTypes) == 0 {
+			cat.ContentTypes = []string{"*/*"}
+		}
+		if cat.MaxSize == 0 {
+			cat.MaxSize = 5 << 30
+		}
+		if cat.URLTTL == 0 {
+			cat.URLTTL = Duration(15 * time.Minute)
+		}
+		if cat.Method == "" {
+			cat.Method = policy.MethodPut
+		}
+		c.Categories[name] = cat
+	}
+}
+
+var (
+	namePattern        = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+	contentTypePattern = regexp.MustCompile(`^([A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*|\*)/([A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*|\*)$`)
+)
+
+// Validate checks the configuration and reports every problem, each naming
+// its key.
+func (c *Config) Validate() error {
+	var errs []string
+	add := func(key, format string, args ...any) {
+		errs = append(errs, key+": "+fmt.Sprintf(format, args...))
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		add("log.format", "must be text or json, not %q", c.Log.Format)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log.level", "must be debug, info, warn or error, not %q", c.Log.Level)
+	}
+	if c.Secret != "" && len(c.Secret) < 32 {
+		add("secret", "must be at least 32 characters")
+	}
+	switch c.Store.Driver {
+	case "sqlite":
+	case "postgres":
+		if c.Store.Postgres.URI == "" {
+			add("store.postgres.uri", "is required with driver postgres")
+		}
+	default:
+		add("store.driver", "must be sqlite or postgres, not %q", c.Store.Driver)
+	}
+	if !namePattern.MatchString(c.DevTenant) {
+		add("dev_tenant", "must match %s", namePattern)
+	}
+	for _, name := range sortedKeys(c.Backends) {
+		b := c.Backends[name]
+		key := "backends." + name
+		if !namePattern.MatchString(name) {
+			add(key, "backend names must match %s", namePattern)
+		}
+		switch b.Driver {
+		case "local":
+		case "s3":
+			if b.S3.Bucket == "" {
+				add(key+".s3.bucket", "is required")
+			}
+		case "gcs":
+			if b.GCS.Bucket == "" {
+				add(key+".gcs.bucket", "is required")
+			}
+		default:
+			add(key+".driver", "must be local, s3 or gcs, not %q", b.Driver)
+		}
+	}
+	for _, name := range sortedKeys(c.Categories) {
+		cat := c.Categories[name]
+		key := "categories." + name
+		if !namePattern.MatchString(name) {
+			add(key, "category names must match %s", namePattern)
+		}
+		if _, ok := c.Backends[cat.Backend]; !ok {
+			if cat.Backend == "" {
+				add(key+".backend", "is required when several backends are configured")
+			} else {
+				add(key+".backend", "names no configured backend: %q", cat.Backend)
+			}
+		}
+		if _, err := policy.ParseKeyTemplate(cat.KeyTemplate); err != nil {
+			add(key+".key_template", "%v", err)
+		}
+		for i, ct := range cat.ContentTypes {
+			if !contentTypePattern.MatchString(ct) {
+				add(fmt.Sprintf("%s.content_types[%d]", key, i), "%q is not a type/subtype pattern", ct)
+			}
+		}
+		if cat.MaxSize < 0 {
+			add(key+".max_size", "must be positive")
+		}
+		if d := time.Duration(cat.URLTTL); d < time.Second || d > 7*24*time.Hour {
+			add(key+".url_ttl", "must be between 1s and 168h, not %s", d)
+		}
+		switch cat.Method {
+		case policy.MethodPut, policy.MethodPost:
+		default:
+			add(key+".method", "must be PUT or POST, not %q", cat.Method)
+		}
+		switch cat.RequireChecksum {
+		case "", "SHA256", "MD5", "CRC32C":
+		default:
+			add(key+".require_checksum", "must be SHA256, MD5 or CRC32C, not %q", cat.RequireChecksum)
+		}
+		switch cat.ContentDisposition {
+		case "", "attachment", "inline":
+		default:
+			add(key+".content_disposition", "must be attachment or inline, not %q", cat.ContentDisposition)
+		}
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "\n"))
+	}
+	return nil
+}
+
+// Policies converts the validated categories into policy categories.
+func (c *Config) Policies() (map[string]*policy.Category, error) {
+	out := make(map[string]*policy.Category, len(c.Categories))
+	for name, cat := range c.Categories {
+		tmpl, err := policy.ParseKeyTemplate(cat.KeyTemplate)
+		if err != nil {
+			return nil, fmt.Errorf("categories.%s.key_template: %w", name, err)
+		}
+		out[name] = &policy.Category{
+			Name:               name,
+			Backend:            cat.Backend,
+			Key:                tmpl,
+			ContentTypes:       cat.ContentTypes,
+			MaxSize:            int64(cat.MaxSize),
+			URLTTL:             time.Duration(cat.URLTTL),
+			Method:             cat.Method,
+			RequireChecksum:    cat.RequireChecksum,
+			ContentDisposition: cat.ContentDisposition,
+		}
+	}
+	return out, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// ByteSize is a size in bytes, written as an integer or with a unit:
+// "10MB", "5GiB", "512KiB", "100B".
+type ByteSize int64
+
+var byteSizePattern = regexp.MustCompile(`^\s*([0-9]+)\s*([KMGT]i?B|B)?\s*$`)
+
+// ParseByteSize parses a size such as "10MB" (10^7) or "5GiB" (5·2^30).
+func ParseByteSize(s string) (ByteSize, error) {
+	m := byteSizePattern.FindStringSubmatch(s)
+	if m == nil {
+		return 0, fmt.Errorf("%q is not a size (use bytes or a unit: B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)", s)
+	}
+	n, err := strconv.ParseInt(m[1], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q: %w", s, err)
+	}
+	mult := map[string]int64{"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
+		"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}[m[2]]
+	if n > (1<<62)/mult {
+		return 0, fmt.Errorf("%q is too large", s)
+	}
+	return ByteSize(n * mult), nil
+}
+
+// UnmarshalYAML accepts an integer or a string with a unit.
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseByteSize(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*b = v
+	return nil
+}
+
+// Duration is a time.Duration written as "15m", "300s" or "1h30m".
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration such as 15m or 300s", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}

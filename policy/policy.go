@@ -1,0 +1,219 @@
+// Package policy holds the upload rules of presignd: categories, their limits
+// and key templates. It is plain Go, free of gRPC and of any backend, so the
+// rules can be tested on their own. Errors that concern a request field are
+// FieldErrors, which the server reports as field violations.
+package policy
+
+import (
+	"fmt"
+	"mime"
+	"path"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// DefaultCategory is the category a request that names none gets.
+const DefaultCategory = "default"
+
+// Upload methods.
+const (
+	MethodPut  = "PUT"
+	MethodPost = "POST"
+)
+
+// FieldError reports a request field that breaks a rule.
+type FieldError struct {
+	Field       string
+	Description string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Description }
+
+// FieldErrors is one or more field errors from a single request.
+type FieldErrors []*FieldError
+
+func (es FieldErrors) Error() string {
+	parts := make([]string, len(es))
+	for i, e := range es {
+		parts[i] = e.Error()
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Category is the policy for one kind of upload.
+type Category struct {
+	Name string
+	// Backend names the configured backend that stores the objects.
+	Backend string
+	// Key renders object keys.
+	Key *KeyTemplate
+	// ContentTypes lists the allowed types: exact ("application/pdf"), a
+	// whole family ("image/*") or anything ("*/*"). Empty allows anything.
+	ContentTypes []string
+	// MaxSize is the largest allowed object in bytes.
+	MaxSize int64
+	// URLTTL is how long upload and download targets stay valid.
+	URLTTL time.Duration
+	// Method is the default upload method, PUT or POST.
+	Method string
+	// RequireChecksum names the algorithm every upload must declare, or "".
+	RequireChecksum string
+	// ContentDisposition is "attachment", "inline" or "" (none).
+	ContentDisposition string
+}
+
+// DefaultKeyTemplate is the key template of the built-in default category.
+const DefaultKeyTemplate = "{tenant}/{category}/{uuid}{ext}"
+
+// Default returns the built-in category used when no configuration names
+// any: any content type, up to 5 GiB, 15-minute URLs, PUT, stored on
+// backend.
+func Default(backend string) *Category {
+	return &Category{
+		Name:         DefaultCategory,
+		Backend:      backend,
+		Key:          MustParseKeyTemplate(DefaultKeyTemplate),
+		ContentTypes: []string{"*/*"},
+		MaxSize:      5 << 30,
+		URLTTL:       15 * time.Minute,
+		Method:       MethodPut,
+	}
+}
+
+// AllowsContentType reports whether ct (parameters ignored, any case) is
+// allowed by the category.
+func (c *Category) AllowsContentType(ct string) bool {
+	if len(c.ContentTypes) == 0 {
+		return true
+	}
+	mediaType, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return false
+	}
+	for _, allowed := range c.ContentTypes {
+		allowed = strings.ToLower(allowed)
+		switch {
+		case allowed == "*/*" || allowed == "*":
+			return true
+		case strings.HasSuffix(allowed, "/*"):
+			if strings.HasPrefix(mediaType, strings.TrimSuffix(allowed, "*")) {
+				return true
+			}
+		case allowed == mediaType:
+			return true
+		}
+	}
+	return false
+}
+
+// UploadRequest is the part of a CreateUpload request the policy checks.
+type UploadRequest struct {
+	Filename          string
+	ContentType       string
+	SizeBytes         int64
+	ChecksumAlgorithm string
+	Method            string // "" means the category's
+}
+
+// CheckUpload applies the category's limits to req and returns the upload
+// method to use. All violated rules are reported together.
+func (c *Category) CheckUpload(req UploadRequest) (method string, err error) {
+	var errs FieldErrors
+	if !c.AllowsContentType(req.ContentType) {
+		errs = append(errs, &FieldError{"content_type", fmt.Sprintf("%q is not allowed in category %q (allowed: %s)",
+			req.ContentType, c.Name, strings.Join(c.ContentTypes, ", "))})
+	}
+	if req.SizeBytes > c.MaxSize {
+		errs = append(errs, &FieldError{"size_bytes", fmt.Sprintf("%d bytes is more than the %d bytes allowed in category %q",
+			req.SizeBytes, c.MaxSize, c.Name)})
+	}
+	if c.RequireChecksum != "" && req.ChecksumAlgorithm != c.RequireChecksum {
+		errs = append(errs, &FieldError{"checksum", fmt.Sprintf("category %q requires a %s checksum", c.Name, c.RequireChecksum)})
+	}
+	method = req.Method
+	if method == "" {
+		method = c.Method
+	}
+	if len(errs) > 0 {
+		return "", errs
+	}
+	return method, nil
+}
+
+// Extension returns the lower-cased extension of filename, with its dot, when
+// it is short and alphanumeric ("report.PDF" → ".pdf"), and "" otherwise, so
+// that a client-chosen name never puts arbitrary text into a key.
+func Extension(filename string) string {
+	ext := path.Ext(strings.ReplaceAll(filename, "\\", "/"))
+	if len(ext) < 2 || len(ext) > 11 {
+		return ""
+	}
+	for _, r := range ext[1:] {
+		if r > unicode.MaxASCII || !(unicode.IsLetter(r) || unicode.IsDigit(r)) {
+			return ""
+		}
+	}
+	return strings.ToLower(ext)
+}
+
+// SanitizeFilename returns the base name of a client-supplied file name with
+// path separators, control characters and quotes removed, safe to store and
+// to put in a Content-Disposition header. It returns "file" when nothing
+// usable remains.
+func SanitizeFilename(name string) string {
+	name = strings.ReplaceAll(name, "\\", "/")
+	if i := strings.LastIndexByte(name, '/'); i >= 0 {
+		name = name[i+1:]
+	}
+	var b strings.Builder
+	for _, r := range name {
+		switch {
+		case unicode.IsControl(r), r == '"', r == unicode.ReplacementChar:
+		default:
+			b.WriteRune(r)
+		}
+	}
+	out := strings.TrimSpace(b.String())
+	if out == "" || out == "." || out == ".." {
+		return "file"
+	}
+	return out
+}
+
+// ContentDisposition renders a Content-Disposition value of the given type
+// ("attachment" or "inline") for filename, with an ASCII fallback and the
+// RFC 6266/5987 filename* form for non-ASCII names.
+func ContentDisposition(dispositionType, filename string) string {
+	name := SanitizeFilename(filename)
+	ascii := true
+	var fallback strings.Builder
+	for _, r := range name {
+		if r > unicode.MaxASCII || r == '\\' || r == '%' || r == ';' {
+			ascii = false
+			fallback.WriteByte('_')
+			continue
+		}
+		fallback.WriteRune(r)
+	}
+	if ascii {
+		return fmt.Sprintf("%s; filename=\"%s\"", dispositionType, name)
+	}
+	return fmt.Sprintf("%s; filename=\"%s\"; filename*=UTF-8''%s", dispositionType, fallback.String(), pathEscapeRFC5987(name))
+}
+
+func pathEscapeRFC5987(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x80 && (unicode.IsLetter(rune(c)) || unicode.IsDigit(rune(c)) || strings.IndexByte("!#$&+-.^_`|~", c) >= 0) {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+	return b.String()
+}

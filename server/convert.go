@@ -1,0 +1,95 @@
+package server
+
+import (
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	presigndv1 "github.com/presignd/presignd/gen/presignd/v1"
+	"github.com/presignd/presignd/policy"
+	"github.com/presignd/presignd/signer"
+	"github.com/presignd/presignd/store"
+)
+
+var (
+	checksumToProto = map[string]presigndv1.ChecksumAlgorithm{
+		signer.SHA256: presigndv1.ChecksumAlgorithm_CHECKSUM_ALGORITHM_SHA256,
+		signer.MD5:    presigndv1.ChecksumAlgorithm_CHECKSUM_ALGORITHM_MD5,
+		signer.CRC32C: presigndv1.ChecksumAlgorithm_CHECKSUM_ALGORITHM_CRC32C,
+	}
+	checksumFromProto = map[presigndv1.ChecksumAlgorithm]string{
+		presigndv1.ChecksumAlgorithm_CHECKSUM_ALGORITHM_SHA256: signer.SHA256,
+		presigndv1.ChecksumAlgorithm_CHECKSUM_ALGORITHM_MD5:    signer.MD5,
+		presigndv1.ChecksumAlgorithm_CHECKSUM_ALGORITHM_CRC32C: signer.CRC32C,
+	}
+	stateToProto = map[store.State]presigndv1.FileState{
+		store.StatePending: presigndv1.FileState_FILE_STATE_PENDING,
+		store.StateReady:   presigndv1.FileState_FILE_STATE_READY,
+		store.StateFailed:  presigndv1.FileState_FILE_STATE_FAILED,
+		store.StateExpired: presigndv1.FileState_FILE_STATE_EXPIRED,
+	}
+	stateFromProto = map[presigndv1.FileState]store.State{
+		presigndv1.FileState_FILE_STATE_PENDING: store.StatePending,
+		presigndv1.FileState_FILE_STATE_READY:   store.StateReady,
+		presigndv1.FileState_FILE_STATE_FAILED:  store.StateFailed,
+		presigndv1.FileState_FILE_STATE_EXPIRED: store.StateExpired,
+	}
+	methodFromProto = map[presigndv1.UploadMethod]string{
+		presigndv1.UploadMethod_UPLOAD_METHOD_PUT:  policy.MethodPut,
+		presigndv1.UploadMethod_UPLOAD_METHOD_POST: policy.MethodPost,
+	}
+	methodToProto = map[string]presigndv1.UploadMethod{
+		policy.MethodPut:  presigndv1.UploadMethod_UPLOAD_METHOD_PUT,
+		policy.MethodPost: presigndv1.UploadMethod_UPLOAD_METHOD_POST,
+	}
+)
+
+func timestamp(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+func (s *Server) fileToProto(f *store.File) *presigndv1.File {
+	pf := &presigndv1.File{
+		FileId:           f.ID,
+		SignedId:         s.signedIDs.make(f.Tenant, f.ID),
+		Tenant:           f.Tenant,
+		Category:         f.Category,
+		DisplayName:      f.DisplayName,
+		Filename:         f.Filename,
+		Key:              f.Key,
+		Backend:          f.Backend,
+		ContentType:      f.ContentType,
+		SizeBytes:        f.SizeBytes,
+		Etag:             f.ETag,
+		State:            stateToProto[f.State],
+		FailureReason:    f.FailureReason,
+		Owner:            f.Owner,
+		Metadata:         f.Metadata,
+		CreateTime:       timestamp(f.CreatedAt),
+		UpdateTime:       timestamp(f.UpdatedAt),
+		CompleteTime:     timestamp(f.CompletedAt),
+		UploadExpireTime: timestamp(f.UploadExpires),
+		UploadCount:      f.UploadCount,
+	}
+	if b, ok := s.backends[f.Backend]; ok {
+		pf.StorageUri = b.StorageURI(f.Key)
+	}
+	if f.ChecksumAlgorithm != "" {
+		pf.Checksum = &presigndv1.Checksum{Algorithm: checksumToProto[f.ChecksumAlgorithm], Value: f.ChecksumValue}
+	}
+	return pf
+}
+
+func targetToProto(t signer.UploadTarget, maxSize int64) *presigndv1.UploadTarget {
+	return &presigndv1.UploadTarget{
+		Method:       methodToProto[t.Method],
+		Url:          t.URL,
+		Headers:      t.Headers,
+		FormFields:   t.FormFields,
+		ExpireTime:   timestamp(t.Expires),
+		MaxSizeBytes: maxSize,
+	}
+}

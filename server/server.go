@@ -1,0 +1,634 @@
+// Package server implements presignd's FileService over a metadata store
+// and storage signers, and serves it over gRPC and a REST gateway. It is the
+// only package that knows gRPC status codes.
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"sort"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	presigndv1 "github.com/presignd/presignd/gen/presignd/v1"
+	"github.com/presignd/presignd/policy"
+	"github.com/presignd/presignd/signer"
+	"github.com/presignd/presignd/store"
+)
+
+// Config wires a Server.
+type Config struct {
+	Store store.Store
+	// Backends are the signers by configured backend name.
+	Backends map[string]signer.Signer
+	// Categories are the upload policies by name.
+	Categories map[string]*policy.Category
+	// Secret (at least 32 bytes) keys signed ids and page tokens.
+	Secret []byte
+	Logger *slog.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Server implements presigndv1.FileServiceServer.
+type Server struct {
+	presigndv1.UnimplementedFileServiceServer
+
+	store      store.Store
+	backends   map[string]signer.Signer
+	categories map[string]*policy.Category
+	signedIDs  signedIDs
+	pageTokens pageTokens
+	auth       *apiKeyAuthenticator
+	log        *slog.Logger
+	now        func() time.Time
+}
+
+// New checks cfg and returns a Server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("server: no store")
+	}
+	if len(cfg.Secret) < 32 {
+		return nil, errors.New("server: secret must be at least 32 bytes")
+	}
+	for name, c := range cfg.Categories {
+		if _, ok := cfg.Backends[c.Backend]; !ok {
+			return nil, fmt.Errorf("server: category %q uses unknown backend %q", name, c.Backend)
+		}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Server{
+		store:      cfg.Store,
+		backends:   cfg.Backends,
+		categories: cfg.Categories,
+		signedIDs:  signedIDs{key: DeriveKey(cfg.Secret, "signed-id")},
+		pageTokens: pageTokens{key: DeriveKey(cfg.Secret, "page-token")},
+		auth:       &apiKeyAuthenticator{keys: cfg.Store, now: cfg.Now},
+		log:        cfg.Logger,
+		now:        cfg.Now,
+	}, nil
+}
+
+func (s *Server) category(name string) (*policy.Category, error) {
+	if name == "" {
+		name = policy.DefaultCategory
+	}
+	c, ok := s.categories[name]
+	if !ok {
+		known := make([]string, 0, len(s.categories))
+		for k := range s.categories {
+			known = append(known, k)
+		}
+		sort.Strings(known)
+		return nil, fieldError("category", fmt.Sprintf("unknown category %q (known: %s)", name, strings.Join(known, ", ")))
+	}
+	return c, nil
+}
+
+var checksumSizes = map[string]int{signer.SHA256: 32, signer.MD5: 16, signer.CRC32C: 4}
+
+// checkChecksum decodes a declared checksum and checks its length.
+func checkChecksum(c *presigndv1.Checksum) (signer.Checksum, error) {
+	if c == nil {
+		return signer.Checksum{}, nil
+	}
+	alg := checksumFromProto[c.GetAlgorithm()]
+	raw, err := base64.StdEncoding.DecodeString(c.GetValue())
+	if err != nil {
+		return signer.Checksum{}, fieldError("checksum.value", "must be standard base64")
+	}
+	if len(raw) != checksumSizes[alg] {
+		return signer.Checksum{}, fieldError("checksum.value", fmt.Sprintf("a %s checksum is %d bytes, not %d", alg, checksumSizes[alg], len(raw)))
+	}
+	return signer.Checksum{Algorithm: alg, Value: c.GetValue()}, nil
+}
+
+// checkDisplayName normalises a display name: trimmed, 1-255 characters,
+// no control characters.
+func checkDisplayName(field, name string) (string, error) {
+	name = strings.TrimSpace(name)
+	switch n := utf8.RuneCountInString(name); {
+	case n == 0:
+		return "", fieldError(field, "must not be empty")
+	case n > 255:
+		return "", fieldError(field, "must be at most 255 characters")
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) {
+			return "", fieldError(field, "must not contain control characters")
+		}
+	}
+	return name, nil
+}
+
+// requestHash digests the parts of a CreateUpload request that identify it,
+// so a retry under the same request_id can be told from a different request.
+func requestHash(req *presigndv1.CreateUploadRequest) string {
+	h := sha256.New()
+	write := func(s string) { fmt.Fprintf(h, "%d:%s;", len(s), s) }
+	write(req.GetCategory())
+	write(req.GetFilename())
+	write(req.GetContentType())
+	write(fmt.Sprint(req.GetSizeBytes()))
+	write(req.GetChecksum().GetAlgorithm().String())
+	write(req.GetChecksum().GetValue())
+	write(req.GetMethod().String())
+	write(req.GetDisplayName())
+	for _, m := range []map[string]string{req.GetOwner(), req.GetMetadata()} {
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		write(fmt.Sprint(len(keys)))
+		for _, k := range keys {
+			write(k)
+			write(m[k])
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// CreateUpload implements presigndv1.FileServiceServer.
+func (s *Server) CreateUpload(ctx context.Context, req *presigndv1.CreateUploadRequest) (*presigndv1.CreateUploadResponse, error) {
+	p, err := principalFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cat, err := s.category(req.GetCategory())
+	if err != nil {
+		return nil, err
+	}
+	checksum, err := checkChecksum(req.GetChecksum())
+	if err != nil {
+		return nil, err
+	}
+	displayName := req.GetDisplayName()
+	if displayName == "" {
+		displayName = policy.SanitizeFilename(req.GetFilename())
+	}
+	if displayName, err = checkDisplayName("display_name", displayName); err != nil {
+		return nil, err
+	}
+	method, err := cat.CheckUpload(policy.UploadRequest{
+		Filename:          req.GetFilename(),
+		ContentType:       req.GetContentType(),
+		SizeBytes:         req.GetSizeBytes(),
+		ChecksumAlgorithm: checksum.Algorithm,
+		Method:            methodFromProto[req.GetMethod()],
+	})
+	if err != nil {
+		return nil, err
+	}
+	backend := s.backends[cat.Backend]
+	if method == policy.MethodPost {
+		if _, ok := backend.(signer.PostPolicySigner); !ok {
+			return nil, fieldError("method", fmt.Sprintf("backend %q of category %q cannot sign POST uploads", cat.Backend, cat.Name))
+		}
+	}
+	hash := requestHash(req)
+	if req.GetRequestId() != "" && !req.GetValidateOnly() {
+		prev, err := s.store.GetFileByRequestID(ctx, p.Tenant, req.GetRequestId())
+		switch {
+		case err == nil:
+			return s.retryUpload(ctx, prev, hash, cat, method, checksum)
+		case !errors.Is(err, store.ErrNotFound):
+			return nil, err
+		}
+	}
+
+	now := s.now().UTC()
+	id, err := uuid.NewV7()
+	if err != nil {
+		return nil, fmt.Errorf("new file id: %w", err)
+	}
+	key, err := cat.Key.Render(policy.KeyValues{
+		Tenant: p.Tenant, Category: cat.Name, UUID: id.String(),
+		Filename: req.GetFilename(), Owner: req.GetOwner(), Now: now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := signer.ValidateKey(key); err != nil {
+		return nil, fmt.Errorf("render key for category %q: %w", cat.Name, err)
+	}
+	filename := policy.SanitizeFilename(req.GetFilename())
+	f := &store.File{
+		ID:                id.String(),
+		Tenant:            p.Tenant,
+		Category:          cat.Name,
+		DisplayName:       displayName,
+		Filename:          filename,
+		Key:               key,
+		Backend:           cat.Backend,
+		ContentType:       req.GetContentType(),
+		SizeBytes:         req.GetSizeBytes(),
+		ChecksumAlgorithm: checksum.Algorithm,
+		ChecksumValue:     checksum.Value,
+		State:             store.StatePending,
+		Owner:             req.GetOwner(),
+		Metadata:          req.GetMetadata(),
+		RequestID:         req.GetRequestId(),
+		RequestHash:       hash,
+		CreatedAt:         now,
+		UpdatedAt:         now,
+	}
+	if req.GetValidateOnly() {
+		f.ID = ""
+		return &presigndv1.CreateUploadResponse{File: s.fileToProto(f)}, nil
+	}
+	target, err := s.signUpload(ctx, f, cat, method, checksum)
+	if err != nil {
+		return nil, err
+	}
+	f.UploadCount = 1
+	f.UploadExpires = target.Expires
+	if err := s.store.CreateFile(ctx, f, store.Quota{}); err != nil {
+		if errors.Is(err, store.ErrAlreadyExists) && f.RequestID != "" {
+			// A concurrent request with the same request_id won the race.
+			if prev, getErr := s.store.GetFileByRequestID(ctx, p.Tenant, f.RequestID); getErr == nil {
+				return s.retryUpload(ctx, prev, hash, cat, method, checksum)
+			}
+		}
+		return nil, fmt.Errorf("create file: %w", err)
+	}
+	return &presigndv1.CreateUploadResponse{File: s.fileToProto(f), UploadTarget: targetToProto(target, cat.MaxSize)}, nil
+}
+
+// retryUpload answers a CreateUpload whose request_id names an existing
+// file: the same file, with a fresh target while it is still PENDING.
+func (s *Server) retryUpload(ctx context.Context, prev *store.File, hash string, cat *policy.Category, method string, checksum signer.Checksum) (*presigndv1.CreateUploadResponse, error) {
+	if prev.RequestHash != hash {
+		return nil, fmt.Errorf("request_id %q was already used for a different request: %w", prev.RequestID, store.ErrAlreadyExists)
+	}
+	if prev.State != store.StatePending {
+		return &presigndv1.CreateUploadResponse{File: s.fileToProto(prev)}, nil
+	}
+	target, err := s.signUpload(ctx, prev, cat, method, checksum)
+	if err != nil {
+		return nil, err
+	}
+	f, err := s.store.UpdateFile(ctx, prev.Tenant, prev.ID, func(f *store.File) error {
+		f.UploadCount++
+		f.UploadExpires = target.Expires
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("record new upload target: %w", err)
+	}
+	return &presigndv1.CreateUploadResponse{File: s.fileToProto(f), UploadTarget: targetToProto(target, cat.MaxSize)}, nil
+}
+
+func (s *Server) signUpload(ctx context.Context, f *store.File, cat *policy.Category, method string, checksum signer.Checksum) (signer.UploadTarget, error) {
+	req := signer.UploadRequest{
+		Key:         f.Key,
+		ContentType: f.ContentType,
+		Size:        f.SizeBytes,
+		MaxSize:     f.SizeBytes,
+		Checksum:    checksum,
+		Expires:     s.now().Add(cat.URLTTL),
+	}
+	if method == policy.MethodPost {
+		// A POST policy enforces a range; the declared size is verified on
+		// completion, so the range is the category's limit.
+		req.MaxSize = cat.MaxSize
+	}
+	if cat.ContentDisposition != "" {
+		req.ContentDisposition = policy.ContentDisposition(cat.ContentDisposition, f.Filename)
+	}
+	backend := s.backends[f.Backend]
+	var (
+		target signer.UploadTarget
+		err    error
+	)
+	if method == policy.MethodPost {
+		target, err = backend.(signer.PostPolicySigner).SignPostUpload(ctx, req)
+	} else {
+		target, err = backend.SignUpload(ctx, req)
+	}
+	if err != nil {
+		return signer.UploadTarget{}, fmt.Errorf("sign upload on backend %q: %w", f.Backend, err)
+	}
+	return target, nil
+}
+
+// errAlreadyCompleted stops an UpdateFile when the file left PENDING meanwhile.
+var errAlreadyCompleted = errors.New("file is no longer pending")
+
+// CompleteUpload implements presigndv1.FileServiceServer.
+func (s *Server) CompleteUpload(ctx context.Context, req *presigndv1.CompleteUploadRequest) (*presigndv1.CompleteUploadResponse, error) {
+	p, err := principalFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f, err := s.store.GetFile(ctx, p.Tenant, req.GetFileId())
+	if err != nil {
+		return nil, err
+	}
+	if f.State != store.StatePending {
+		return &presigndv1.CompleteUploadResponse{File: s.fileToProto(f)}, nil
+	}
+	backend, ok := s.backends[f.Backend]
+	if !ok {
+		return nil, fmt.Errorf("file %s uses backend %q, which is no longer configured: %w", f.ID, f.Backend, signer.ErrUnsupported)
+	}
+	info, statErr := backend.Stat(ctx, f.Key)
+	if statErr != nil && !errors.Is(statErr, signer.ErrNotFound) {
+		return nil, fmt.Errorf("stat %s: %w", f.Key, statErr)
+	}
+	reason := ""
+	if statErr != nil {
+		reason = "no object was uploaded"
+	} else {
+		reason = mismatch(f, info)
+	}
+	now := s.now().UTC()
+	updated, err := s.store.UpdateFile(ctx, p.Tenant, f.ID, func(cur *store.File) error {
+		if cur.State != store.StatePending {
+			return errAlreadyCompleted
+		}
+		cur.CompletedAt = now
+		if reason != "" {
+			cur.State = store.StateFailed
+			cur.FailureReason = reason
+			return nil
+		}
+		cur.State = store.StateReady
+		cur.SizeBytes = info.Size
+		cur.ETag = info.ETag
+		return nil
+	})
+	if errors.Is(err, errAlreadyCompleted) {
+		updated, err = s.store.GetFile(ctx, p.Tenant, f.ID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if updated.State == store.StateFailed && statErr == nil {
+		// A mismatched object must never be served; keep only the record.
+		if err := backend.Delete(ctx, f.Key); err != nil {
+			s.log.WarnContext(ctx, "delete rejected object", "file_id", f.ID, "err", err)
+		}
+	}
+	return &presigndv1.CompleteUploadResponse{File: s.fileToProto(updated)}, nil
+}
+
+// mismatch compares a stored object with its declaration and describes the
+// first difference, or returns "" when they agree.
+func mismatch(f *store.File, info signer.ObjectInfo) string {
+	if info.Size != f.SizeBytes {
+		return fmt.Sprintf("stored object is %d bytes, %d were declared", info.Size, f.SizeBytes)
+	}
+	if !sameMediaType(info.ContentType, f.ContentType) {
+		return fmt.Sprintf("stored object has content type %q, %q was declared", info.ContentType, f.ContentType)
+	}
+	if f.ChecksumAlgorithm != "" {
+		if got, ok := info.Checksums[f.ChecksumAlgorithm]; ok && got != f.ChecksumValue {
+			return fmt.Sprintf("stored object's %s checksum does not match the declared one", f.ChecksumAlgorithm)
+		}
+	}
+	return ""
+}
+
+func sameMediaType(a, b string) bool {
+	ma, _, errA := mime.ParseMediaType(a)
+	mb, _, errB := mime.ParseMediaType(b)
+	return errA == nil && errB == nil && ma == mb
+}
+
+// lookup resolves a file id or signed id of the caller's tenant.
+func (s *Server) lookup(ctx context.Context, tenant, ref string) (*store.File, error) {
+	id := ref
+	if isSignedID(ref) {
+		var ok bool
+		if id, ok = s.signedIDs.resolve(tenant, ref); !ok {
+			return nil, fmt.Errorf("file %q: %w", ref, store.ErrNotFound)
+		}
+	}
+	return s.store.GetFile(ctx, tenant, id)
+}
+
+// GetFile implements presigndv1.FileServiceServer.
+func (s *Server) GetFile(ctx context.Context, req *presigndv1.GetFileRequest) (*presigndv1.GetFileResponse, error) {
+	p, err := principalFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f, err := s.lookup(ctx, p.Tenant, req.GetFileId())
+	if err != nil {
+		return nil, err
+	}
+	return &presigndv1.GetFileResponse{File: s.fileToProto(f)}, nil
+}
+
+const (
+	defaultPageSize = 50
+)
+
+// ListFiles implements presigndv1.FileServiceServer.
+func (s *Server) ListFiles(ctx context.Context, req *presigndv1.ListFilesRequest) (*presigndv1.ListFilesResponse, error) {
+	p, err := principalFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	opts := store.ListOptions{
+		Category:     req.GetCategory(),
+		State:        stateFromProto[req.GetState()],
+		NameContains: req.GetNameContains(),
+		Limit:        int(req.GetPageSize()),
+	}
+	if opts.Limit == 0 {
+		opts.Limit = defaultPageSize
+	}
+	filters := fmt.Sprintf("%q|%q|%q", opts.Category, opts.State, opts.NameContains)
+	if tok := req.GetPageToken(); tok != "" {
+		cur, err := s.pageTokens.parse(p.Tenant, filters, tok)
+		if err != nil {
+			return nil, fieldError("page_token", err.Error())
+		}
+		opts.After = &cur
+	}
+	files, more, err := s.store.ListFiles(ctx, p.Tenant, opts)
+	if err != nil {
+		return nil, err
+	}
+	resp := &presigndv1.ListFilesResponse{Files: make([]*presigndv1.File, len(files))}
+	for i, f := range files {
+		resp.Files[i] = s.fileToProto(f)
+	}
+	if more && len(files) > 0 {
+		last := files[len(files)-1]
+		resp.NextPageToken = s.pageTokens.make(p.Tenant, filters, store.Cursor{CreatedAt: last.CreatedAt, ID: last.ID})
+	}
+	return resp, nil
+}
+
+// UpdateFile implements presigndv1.FileServiceServer.
+func (s *Server) UpdateFile(ctx context.Context, req *presigndv1.UpdateFileRequest) (*presigndv1.UpdateFileResponse, error) {
+	p, err := principalFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	in := req.GetFile()
+	if in.GetFileId() == "" {
+		return nil, fieldError("file.file_id", "must not be empty")
+	}
+	var (
+		newName     string
+		setName     bool
+		setMetadata bool
+	)
+	if len(req.GetUpdateMask().GetPaths()) == 0 {
+		return nil, fieldError("update_mask", "must name at least one field: display_name, metadata")
+	}
+	for _, path := range req.GetUpdateMask().GetPaths() {
+		switch path {
+		case "display_name":
+			if newName, err = checkDisplayName("file.display_name", in.GetDisplayName()); err != nil {
+				return nil, err
+			}
+			setName = true
+		case "metadata":
+			if len(in.GetMetadata()) > 32 {
+				return nil, fieldError("file.metadata", "at most 32 entries")
+			}
+			for k, v := range in.GetMetadata() {
+				if k == "" || len(k) > 64 || len(v) > 1024 {
+					return nil, fieldError("file.metadata", "keys must be 1-64 bytes and values at most 1024 bytes")
+				}
+			}
+			setMetadata = true
+		default:
+			return nil, fieldError("update_mask", fmt.Sprintf("field %q cannot be updated (updatable: display_name, metadata)", path))
+		}
+	}
+	f, err := s.store.UpdateFile(ctx, p.Tenant, in.GetFileId(), func(f *store.File) error {
+		if setName {
+			f.DisplayName = newName
+		}
+		if setMetadata {
+			f.Metadata = in.GetMetadata()
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &presigndv1.UpdateFileResponse{File: s.fileToProto(f)}, nil
+}
+
+// DeleteFile implements presigndv1.FileServiceServer.
+func (s *Server) DeleteFile(ctx context.Context, req *presigndv1.DeleteFileRequest) (*presigndv1.DeleteFileResponse, error) {
+	p, err := principalFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f, err := s.store.GetFile(ctx, p.Tenant, req.GetFileId())
+	if err != nil {
+		return nil, err
+	}
+	if backend, ok := s.backends[f.Backend]; ok {
+		// The object goes first: if this fails the record remains and the
+		// call can be retried; a record never points at a half-deleted state.
+		if err := backend.Delete(ctx, f.Key); err != nil {
+			return nil, fmt.Errorf("delete object %s: %w", f.Key, err)
+		}
+	}
+	if err := s.store.DeleteFile(ctx, p.Tenant, f.ID); err != nil {
+		return nil, err
+	}
+	return &presigndv1.DeleteFileResponse{}, nil
+}
+
+// CreateDownloadUrl implements presigndv1.FileServiceServer.
+func (s *Server) CreateDownloadUrl(ctx context.Context, req *presigndv1.CreateDownloadUrlRequest) (*presigndv1.CreateDownloadUrlResponse, error) {
+	p, err := principalFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f, err := s.store.GetFile(ctx, p.Tenant, req.GetFileId())
+	if err != nil {
+		return nil, err
+	}
+	if f.State != store.StateReady {
+		return nil, fmt.Errorf("file %s is %s: %w", f.ID, f.State, errNotReady)
+	}
+	backend, ok := s.backends[f.Backend]
+	if !ok {
+		return nil, fmt.Errorf("file %s uses backend %q, which is no longer configured: %w", f.ID, f.Backend, signer.ErrUnsupported)
+	}
+	ttl := 15 * time.Minute
+	disposition := req.GetDisposition()
+	if cat, ok := s.categories[f.Category]; ok {
+		ttl = cat.URLTTL
+		if disposition == "" {
+			disposition = cat.ContentDisposition
+		}
+	}
+	dreq := signer.DownloadRequest{Key: f.Key, Expires: s.now().Add(ttl)}
+	if disposition != "" {
+		dreq.ResponseContentDisposition = policy.ContentDisposition(disposition, f.Filename)
+	}
+	url, err := backend.SignDownload(ctx, dreq)
+	if err != nil {
+		return nil, fmt.Errorf("sign download on backend %q: %w", f.Backend, err)
+	}
+	return &presigndv1.CreateDownloadUrlResponse{Url: url, ExpireTime: timestamp(dreq.Expires)}, nil
+}
+
+// CheckName implements presigndv1.FileServiceServer.
+func (s *Server) CheckName(ctx context.Context, req *presigndv1.CheckNameRequest) (*presigndv1.CheckNameResponse, error) {
+	if _, err := principalFrom(ctx); err != nil {
+		return nil, err
+	}
+	if _, err := s.category(req.GetCategory()); err != nil {
+		return nil, err
+	}
+	name, err := checkDisplayName("display_name", req.GetDisplayName())
+	if err != nil {
+		var fes policy.FieldErrors
+		errors.As(err, &fes)
+		return &presigndv1.CheckNameResponse{NormalizedName: strings.TrimSpace(req.GetDisplayName()), Reason: fes[0].Description}, nil
+	}
+	// Categories without a uniqueness scope accept any valid name.
+	return &presigndv1.CheckNameResponse{NormalizedName: name, Valid: true, Available: true}, nil
+}
+
+// GetUsage implements presigndv1.FileServiceServer.
+func (s *Server) GetUsage(ctx context.Context, req *presigndv1.GetUsageRequest) (*presigndv1.GetUsageResponse, error) {
+	p, err := principalFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if req.GetCategory() != "" {
+		if _, err := s.category(req.GetCategory()); err != nil {
+			return nil, err
+		}
+	}
+	u, err := s.store.Usage(ctx, p.Tenant, req.GetCategory())
+	if err != nil {
+		return nil, err
+	}
+	return &presigndv1.GetUsageResponse{
+		FileCount:      u.FileCount,
+		BytesUsed:      u.BytesUsed,
+		BytesReserved:  u.BytesReserved,
+		LastUploadTime: timestamp(u.LastUploadAt),
+	}, nil
+}
