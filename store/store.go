@@ -42,14 +42,18 @@ const (
 	StateExpired State = "EXPIRED"
 )
 
-// File is one file record.
+// File is one file record. ID is unique across all tenants. Times are
+// kept at microsecond precision in UTC; a zero time means "not set". A map
+// with no entries reads back as nil.
 type File struct {
 	ID          string
 	Tenant      string
 	Category    string
 	DisplayName string
 	// NameScope, when not empty, makes DisplayName unique among the
-	// tenant's files with the same NameScope (ErrAlreadyExists).
+	// tenant's files with the same NameScope (ErrAlreadyExists). Names
+	// compare byte for byte, and only PENDING and READY files hold their
+	// name: a FAILED or EXPIRED file's name is free for another file.
 	NameScope   string
 	Filename    string
 	Key         string
@@ -92,7 +96,8 @@ type Cursor struct {
 type ListOptions struct {
 	Category string
 	State    State
-	// NameContains matches display names case-insensitively.
+	// NameContains matches display names case-insensitively, as a literal
+	// substring: % and _ have no special meaning.
 	NameContains string
 	// After, when set, starts the page after this position.
 	After *Cursor
@@ -102,10 +107,10 @@ type ListOptions struct {
 
 // Usage summarises a tenant's (or a category's) files.
 type Usage struct {
-	FileCount     int64 // READY files
-	BytesUsed     int64 // bytes of READY files
-	BytesReserved int64 // bytes of PENDING files
-	LastUploadAt  time.Time
+	FileCount     int64     // READY files
+	BytesUsed     int64     // bytes of READY files
+	BytesReserved int64     // bytes of PENDING files
+	LastUploadAt  time.Time // latest CompletedAt of a READY file
 }
 
 // Files stores file records.
@@ -113,7 +118,10 @@ type Files interface {
 	// CreateFile inserts f. It returns ErrAlreadyExists when f.ID, the
 	// tenant's f.RequestID or f.DisplayName in f.NameScope is taken, and
 	// ErrQuotaExceeded when f.SizeBytes would take the tenant past quota;
-	// the check and the insert are atomic.
+	// the check and the insert are atomic. It writes back into f the times
+	// it keeps: a zero CreatedAt becomes the current time, a zero UpdatedAt
+	// becomes CreatedAt, and every time is truncated to the microsecond in
+	// UTC.
 	CreateFile(ctx context.Context, f *File, quota Quota) error
 	// GetFile returns the tenant's file id, or ErrNotFound.
 	GetFile(ctx context.Context, tenant, id string) (*File, error)
@@ -121,11 +129,12 @@ type Files interface {
 	// or ErrNotFound.
 	GetFileByRequestID(ctx context.Context, tenant, requestID string) (*File, error)
 	// ListFiles returns up to opts.Limit files newest first and whether more
-	// follow.
+	// follow. A non-positive opts.Limit is an error.
 	ListFiles(ctx context.Context, tenant string, opts ListOptions) (files []*File, more bool, err error)
 	// UpdateFile reads the tenant's file id, calls update on it and writes
 	// the result, atomically. An error from update aborts the write and is
-	// returned as is. UpdatedAt is set by the store. It returns
+	// returned as is. UpdatedAt is set by the store; ID, Tenant and
+	// CreatedAt keep their stored values whatever update does. It returns
 	// ErrNotFound for a missing file and ErrAlreadyExists when a renamed
 	// file collides in its name scope.
 	UpdateFile(ctx context.Context, tenant, id string, update func(*File) error) (*File, error)

@@ -1,0 +1,179 @@
+package storetest
+
+import (
+	"cmp"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/presignd/presignd/store"
+)
+
+// byListOrder sorts files in the ListFiles order: CreatedAt desc, ID desc.
+func byListOrder(a, b *store.File) int {
+	if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+		return c
+	}
+	return cmp.Compare(b.ID, a.ID)
+}
+
+// walk lists every page of tenant's files with opts and returns them in
+// order; it fails t on a page that breaks the paging contract.
+func walk(t *testing.T, s store.Store, tenant string, opts store.ListOptions) []*store.File {
+	t.Helper()
+	var all []*store.File
+	for pages := 0; ; pages++ {
+		if pages > 1000 {
+			t.Fatalf("ListFiles did not end after 1000 pages")
+		}
+		page, more, err := s.ListFiles(t.Context(), tenant, opts)
+		if err != nil {
+			t.Fatalf("ListFiles(page %d): %v", pages+1, err)
+		}
+		if len(page) > opts.Limit {
+			t.Fatalf("page %d has %d files, more than the limit %d", pages+1, len(page), opts.Limit)
+		}
+		if more && len(page) < opts.Limit {
+			t.Fatalf("page %d has %d files and more=true; a page before the last must be full (%d)", pages+1, len(page), opts.Limit)
+		}
+		if !more && len(page) == 0 && pages > 0 {
+			t.Fatalf("page %d is empty: the page before it should have said more=false", pages+1)
+		}
+		all = append(all, page...)
+		if !more {
+			return all
+		}
+		last := page[len(page)-1]
+		opts.After = &store.Cursor{CreatedAt: last.CreatedAt, ID: last.ID}
+	}
+}
+
+func testListFiles(t *testing.T, newStore func(*testing.T) store.Store) {
+	t.Run("walking every page yields each file once in CreatedAt then ID order, newest first", func(t *testing.T) {
+		s := newStore(t)
+		var want []*store.File
+		for i := range 23 {
+			f := newFile(tenantA)
+			// Groups of four files share a CreatedAt, so the ID decides.
+			f.CreatedAt = base.Add(time.Duration(i/4) * time.Second)
+			mustCreate(t, s, f)
+			want = append(want, f)
+			g := newFile(tenantB) // interleaved noise from another tenant
+			g.CreatedAt = f.CreatedAt
+			mustCreate(t, s, g)
+		}
+		slices.SortFunc(want, byListOrder)
+		for _, limit := range []int{1, 2, 3, 4, 7, 23, 24, 100} {
+			got := walk(t, s, tenantA, store.ListOptions{Limit: limit})
+			if !slices.Equal(ids(got), ids(want)) {
+				t.Errorf("limit %d: walked\n  %v\nwant\n  %v", limit, ids(got), ids(want))
+			}
+		}
+	})
+
+	t.Run("a full last page says no more follow", func(t *testing.T) {
+		s := newStore(t)
+		for range 4 {
+			mustCreate(t, s, newFile(tenantA))
+		}
+		first, more, err := s.ListFiles(t.Context(), tenantA, store.ListOptions{Limit: 2})
+		wantErr(t, "ListFiles", err, nil)
+		if len(first) != 2 || !more {
+			t.Fatalf("first page: %d files, more=%v; want 2, true", len(first), more)
+		}
+		last := first[1]
+		second, more, err := s.ListFiles(t.Context(), tenantA, store.ListOptions{Limit: 2, After: &store.Cursor{CreatedAt: last.CreatedAt, ID: last.ID}})
+		wantErr(t, "ListFiles", err, nil)
+		if len(second) != 2 || more {
+			t.Fatalf("second page: %d files, more=%v; want 2, false", len(second), more)
+		}
+	})
+
+	t.Run("an empty tenant lists nothing", func(t *testing.T) {
+		s := newStore(t)
+		files, more, err := s.ListFiles(t.Context(), tenantA, store.ListOptions{Limit: 10})
+		wantErr(t, "ListFiles", err, nil)
+		if len(files) != 0 || more {
+			t.Fatalf("ListFiles = %v, more %v; want nothing", ids(files), more)
+		}
+	})
+
+	t.Run("a non-positive limit is an error", func(t *testing.T) {
+		s := newStore(t)
+		mustCreate(t, s, newFile(tenantA))
+		for _, limit := range []int{0, -1} {
+			if _, _, err := s.ListFiles(t.Context(), tenantA, store.ListOptions{Limit: limit}); err == nil {
+				t.Errorf("ListFiles with limit %d succeeded, want an error", limit)
+			}
+		}
+	})
+
+	type spec struct {
+		name     string
+		category string
+		state    store.State
+	}
+	corpus := []spec{
+		{"Annual Report", "documents", store.StateReady},
+		{"report-draft", "documents", store.StatePending},
+		{"REPORTS 2024", "images", store.StateReady},
+		{"100% done", "documents", store.StateReady},
+		{"1000 done", "documents", store.StateFailed},
+		{"file_name", "images", store.StateReady},
+		{"fileXname", "images", store.StatePending},
+		{`back\slash`, "documents", store.StateExpired},
+		{"Été à Paris", "images", store.StateReady},
+	}
+	filters := []struct {
+		name string
+		opts store.ListOptions
+		want []string
+	}{
+		{"filtering by category returns only that category", store.ListOptions{Category: "images"},
+			[]string{"REPORTS 2024", "file_name", "fileXname", "Été à Paris"}},
+		{"filtering by state returns only that state", store.ListOptions{State: store.StatePending},
+			[]string{"report-draft", "fileXname"}},
+		{"name search ignores case", store.ListOptions{NameContains: "RePoRt"},
+			[]string{"Annual Report", "report-draft", "REPORTS 2024"}},
+		{"name search ignores case in non-ASCII letters", store.ListOptions{NameContains: "ÉTÉ"},
+			[]string{"Été à Paris"}},
+		{"a percent sign in the search text matches only itself", store.ListOptions{NameContains: "100%"},
+			[]string{"100% done"}},
+		{"an underscore in the search text matches only itself", store.ListOptions{NameContains: "e_n"},
+			[]string{"file_name"}},
+		{"a backslash in the search text matches only itself", store.ListOptions{NameContains: `\`},
+			[]string{`back\slash`}},
+		{"a search that matches nothing returns nothing", store.ListOptions{NameContains: "%%"},
+			nil},
+		{"filters combine", store.ListOptions{Category: "documents", State: store.StateReady, NameContains: "report"},
+			[]string{"Annual Report"}},
+	}
+	for _, tt := range filters {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStore(t)
+			for i, c := range corpus {
+				f := newFile(tenantA)
+				f.DisplayName, f.Category, f.State = c.name, c.category, c.state
+				f.CreatedAt = base.Add(time.Duration(i%3) * time.Second)
+				mustCreate(t, s, f)
+				g := newFile(tenantB) // the same names in another tenant
+				g.DisplayName, g.Category, g.State = c.name, c.category, c.state
+				mustCreate(t, s, g)
+			}
+			want := slices.Clone(tt.want)
+			slices.Sort(want)
+			// A one-file page size proves filters and the cursor compose.
+			for _, limit := range []int{1, 100} {
+				opts := tt.opts
+				opts.Limit = limit
+				got := walk(t, s, tenantA, opts)
+				if !slices.Equal(names(got), want) {
+					t.Errorf("limit %d: got %q, want %q", limit, names(got), want)
+				}
+				if !slices.IsSortedFunc(got, byListOrder) {
+					t.Errorf("limit %d: files out of order: %v", limit, ids(got))
+				}
+			}
+		})
+	}
+}

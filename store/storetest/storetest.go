@@ -1,0 +1,55 @@
+// Package storetest is the conformance suite every store driver must pass,
+// and the benchmarks every driver runs. It holds drivers to the contract in
+// package store: identities and names, quotas, tenant isolation, paging,
+// atomic updates, usage, API keys, and all of it under concurrency.
+//
+// A driver's test supplies a function that opens a new, empty store and
+// arranges its release with t.Cleanup:
+//
+//	func TestConformance(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T) store.Store { return openTemp(t) })
+//	}
+//
+//	func BenchmarkStore(b *testing.B) {
+//		storetest.RunBenchmarks(b, func(b *testing.B) store.Store { return openTemp(b) })
+//	}
+//
+// Decisions the suite pins down, beyond what the interfaces say:
+//   - File IDs are unique across tenants.
+//   - Only PENDING and READY files hold a display name in their scope and
+//     count against the quota; FAILED and EXPIRED files do neither.
+//   - Display names compare byte for byte (case matters for uniqueness);
+//     NameContains search ignores case (Unicode lower-casing) and treats
+//     every character, % and _ included, literally.
+//   - Times come back truncated to the microsecond, in UTC; zero times and
+//     empty maps come back zero and nil.
+//   - UpdateFile keeps ID, Tenant and CreatedAt whatever the update does.
+package storetest
+
+import (
+	"testing"
+
+	"github.com/presignd/presignd/store"
+)
+
+// Run runs the conformance suite. newStore must return a new, empty store
+// each time it is called (subtests do not share one) and close it when t
+// ends.
+func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
+	t.Run("CreateFile", func(t *testing.T) { testCreateFile(t, newStore) })
+	t.Run("Uniqueness", func(t *testing.T) { testUniqueness(t, newStore) })
+	t.Run("Quota", func(t *testing.T) { testQuota(t, newStore) })
+	t.Run("TenantIsolation", func(t *testing.T) { testTenantIsolation(t, newStore) })
+	t.Run("ListFiles", func(t *testing.T) { testListFiles(t, newStore) })
+	t.Run("UpdateFile", func(t *testing.T) { testUpdateFile(t, newStore) })
+	t.Run("DeleteFile", func(t *testing.T) { testDeleteFile(t, newStore) })
+	t.Run("Usage", func(t *testing.T) { testUsage(t, newStore) })
+	t.Run("APIKeys", func(t *testing.T) { testAPIKeys(t, newStore) })
+	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, newStore) })
+	t.Run("Ping", func(t *testing.T) {
+		s := newStore(t)
+		if err := s.Ping(t.Context()); err != nil {
+			t.Fatalf("Ping on an open store: %v", err)
+		}
+	})
+}
