@@ -36,6 +36,11 @@ type Capabilities struct {
 	// uploading (true for local; false for S3 and GCS, where CompleteUpload's
 	// Stat catches it).
 	EnforcesPutMaxSize bool
-	// Checksums lists the algorithms the backend binds on PUT uploads.
+	// Checksums lists the algorithms the backend binds on PUT uploads;
+	// SignUpload must refuse the others with signer.ErrUnsupported.
 	Checksums []string
+	// SignatureParam names the query parameter (and POST form field) that
+	// carries the signature, for the tampering cases. Empty means the suite
+	// looks for X-Amz-Signature, X-Goog-Signature or signature, in any case.
+	SignatureParam string
 }

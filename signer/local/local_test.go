@@ -1,0 +1,61 @@
+package local_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/presignd/presignd/signer"
+	"github.com/presignd/presignd/signer/local"
+	"github.com/presignd/presignd/signer/signertest"
+)
+
+func TestConformance(t *testing.T) {
+	signertest.Run(t, func(t *testing.T) signertest.Harness { return newHarness(t, local.Config{}) })
+}
+
+// harness serves a Signer over a temp dir through httptest.
+type harness struct {
+	s   *local.Signer
+	srv *httptest.Server
+	dir string
+}
+
+// newHarness starts a server for a Signer built from cfg, filling in Dir,
+// BaseURL and Secret when they are empty.
+func newHarness(t *testing.T, cfg local.Config) *harness {
+	t.Helper()
+	var handler http.Handler
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
+	if cfg.Dir == "" {
+		cfg.Dir = t.TempDir()
+	}
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = srv.URL
+	}
+	if cfg.Secret == nil {
+		cfg.Secret = []byte("0123456789abcdef0123456789abcdef")
+	}
+	s, err := local.New(cfg)
+	if err != nil {
+		srv.Close()
+		t.Fatalf("local.New: %v", err)
+	}
+	handler = s.Handler()
+	return &harness{s: s, srv: srv, dir: cfg.Dir}
+}
+
+func (h *harness) Signer() signer.Signer     { return h.s }
+func (h *harness) HTTPClient() *http.Client { return h.srv.Client() }
+func (h *harness) Close() {
+	h.srv.Close()
+	h.s.Close()
+}
+
+func (h *harness) Capabilities() signertest.Capabilities {
+	return signertest.Capabilities{
+		PostPolicy:         true,
+		EnforcesPutMaxSize: true,
+		Checksums:          []string{signer.SHA256, signer.MD5, signer.CRC32C},
+	}
+}
