@@ -26,6 +26,12 @@ type keyPart struct {
 	field   string // placeholder name, or "" for a literal
 }
 
+const (
+	maxTemplateLength = 256
+	// maxKeyLength is the longest key every backend accepts.
+	maxKeyLength = 1024
+)
+
 var (
 	literalPattern    = regexp.MustCompile(`^[A-Za-z0-9/._-]*$`)
 	ownerFieldPattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
@@ -38,6 +44,9 @@ var (
 func ParseKeyTemplate(src string) (*KeyTemplate, error) {
 	if src == "" {
 		return nil, fmt.Errorf("key template is empty")
+	}
+	if len(src) > maxTemplateLength {
+		return nil, fmt.Errorf("key template is longer than %d bytes", maxTemplateLength)
 	}
 	t := &KeyTemplate{source: src}
 	rest := src
@@ -154,5 +163,14 @@ func (t *KeyTemplate) Render(v KeyValues) (string, error) {
 			b.WriteString(val)
 		}
 	}
-	return b.String(), nil
+	key := b.String()
+	if len(key) > maxKeyLength {
+		return "", fmt.Errorf("key template %q rendered a key longer than %d bytes", t.source, maxKeyLength)
+	}
+	for _, seg := range strings.Split(key, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return "", fmt.Errorf("key template %q rendered %q, which has an empty, \".\" or \"..\" segment", t.source, key)
+		}
+	}
+	return key, nil
 }

@@ -1,0 +1,173 @@
+package policy
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/presignd/presignd/signer"
+)
+
+func TestAllowsContentType(t *testing.T) {
+	tests := []struct {
+		name    string
+		allowed []string
+		ct      string
+		want    bool
+	}{
+		{"anything is allowed by */*", []string{"*/*"}, "application/x-whatever", true},
+		{"an exact type matches", []string{"application/pdf"}, "application/pdf", true},
+		{"parameters are ignored", []string{"text/plain"}, "text/plain; charset=utf-8", true},
+		{"case does not matter", []string{"application/pdf"}, "Application/PDF", true},
+		{"a family matches its members", []string{"image/*"}, "image/png", true},
+		{"a family does not match others", []string{"image/*"}, "imagex/png", false},
+		{"another exact type is refused", []string{"application/pdf"}, "application/zip", false},
+		{"a malformed type is refused", []string{"image/*"}, "image", false},
+		{"an empty list allows anything", nil, "a/b", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &Category{ContentTypes: tt.allowed}
+			if got := c.AllowsContentType(tt.ct); got != tt.want {
+				t.Errorf("AllowsContentType(%q) with %q = %v, want %v", tt.ct, tt.allowed, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCheckUpload(t *testing.T) {
+	cat := &Category{Name: "docs", ContentTypes: []string{"application/pdf"}, MaxSize: 10, Method: MethodPut, RequireChecksum: "SHA256"}
+	tests := []struct {
+		name       string
+		req        UploadRequest
+		wantFields []string
+		wantMethod string
+	}{
+		{"a request within every limit passes", UploadRequest{ContentType: "application/pdf", SizeBytes: 10, ChecksumAlgorithm: "SHA256"}, nil, MethodPut},
+		{"exactly at the size limit passes", UploadRequest{ContentType: "application/pdf", SizeBytes: 10, ChecksumAlgorithm: "SHA256", Method: MethodPost}, nil, MethodPost},
+		{"one byte over the limit is refused", UploadRequest{ContentType: "application/pdf", SizeBytes: 11, ChecksumAlgorithm: "SHA256"}, []string{"size_bytes"}, ""},
+		{"a missing required checksum is refused", UploadRequest{ContentType: "application/pdf", SizeBytes: 1}, []string{"checksum"}, ""},
+		{"another checksum algorithm is refused", UploadRequest{ContentType: "application/pdf", SizeBytes: 1, ChecksumAlgorithm: "MD5"}, []string{"checksum"}, ""},
+		{"every violation is reported at once", UploadRequest{ContentType: "image/png", SizeBytes: 11}, []string{"content_type", "size_bytes", "checksum"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			method, err := cat.CheckUpload(tt.req)
+			var fes FieldErrors
+			errors.As(err, &fes)
+			var fields []string
+			for _, fe := range fes {
+				fields = append(fields, fe.Field)
+			}
+			if strings.Join(fields, ",") != strings.Join(tt.wantFields, ",") {
+				t.Fatalf("violations = %v, want %v (err %v)", fields, tt.wantFields, err)
+			}
+			if method != tt.wantMethod {
+				t.Errorf("method = %q, want %q", method, tt.wantMethod)
+			}
+		})
+	}
+}
+
+func TestKeyTemplate(t *testing.T) {
+	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	tests := []struct {
+		name     string
+		template string
+		values   KeyValues
+		want     string
+		wantErr  string
+	}{
+		{"the default template", DefaultKeyTemplate, KeyValues{Tenant: "acme", Category: "default", UUID: "u1", Filename: "Report.PDF"}, "acme/default/u1.pdf", ""},
+		{"no extension", DefaultKeyTemplate, KeyValues{Tenant: "acme", Category: "default", UUID: "u1", Filename: "README"}, "acme/default/u1", ""},
+		{"an odd extension is dropped", DefaultKeyTemplate, KeyValues{Tenant: "acme", Category: "default", UUID: "u1", Filename: "a.p$f"}, "acme/default/u1", ""},
+		{"date parts", "{tenant}/{yyyy}/{mm}/{dd}/{uuid}", KeyValues{Tenant: "t", UUID: "u", Now: now}, "t/2026/03/04/u", ""},
+		{"owner fields", "tenants/{tenant}/customers/{owner.customer_id}/{uuid}{ext}", KeyValues{Tenant: "t", UUID: "u", Filename: "x.jpg", Owner: map[string]string{"customer_id": "c_1"}}, "tenants/t/customers/c_1/u.jpg", ""},
+		{"a missing owner field names it", "{owner.customer_id}/{uuid}", KeyValues{UUID: "u"}, "", "owner.customer_id: is required"},
+		{"traversal in an owner field is refused", "{owner.customer_id}/{uuid}", KeyValues{UUID: "u", Owner: map[string]string{"customer_id": "../x"}}, "", "owner.customer_id"},
+		{"a slash in an owner field is refused", "{owner.customer_id}/{uuid}", KeyValues{UUID: "u", Owner: map[string]string{"customer_id": "a/b"}}, "", "owner.customer_id"},
+		{"a tenant unfit for keys is refused", DefaultKeyTemplate, KeyValues{Tenant: "..", UUID: "u"}, "", "cannot be used in an object key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tmpl, err := ParseKeyTemplate(tt.template)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := tmpl.Render(tt.values)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Render = %q, %v; want error containing %q", got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("Render = %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseKeyTemplateRefuses(t *testing.T) {
+	for _, src := range []string{
+		"", "{tenant}/{category}", "/{uuid}", "{uuid}/../x", "a//{uuid}", "{nope}/{uuid}",
+		"{uuid", "{owner.Bad}/{uuid}", "sp ace/{uuid}", "{uuid}\x00", "{uuid}\\x",
+	} {
+		if _, err := ParseKeyTemplate(src); err == nil {
+			t.Errorf("ParseKeyTemplate(%q) succeeded", src)
+		}
+	}
+}
+
+func TestSanitizeFilename(t *testing.T) {
+	tests := map[string]string{
+		"report.pdf":          "report.pdf",
+		"../../etc/passwd":    "passwd",
+		`C:\Users\me\cv.docx`: "cv.docx",
+		"  spaced name.txt  ": "spaced name.txt",
+		"quo\"te\x00\n.txt":   "quote.txt",
+		"..":                  "file",
+		"":                    "file",
+		"résumé.pdf":          "résumé.pdf",
+	}
+	for in, want := range tests {
+		if got := SanitizeFilename(in); got != want {
+			t.Errorf("SanitizeFilename(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestContentDisposition(t *testing.T) {
+	tests := map[string]string{
+		"report.pdf":   `attachment; filename="report.pdf"`,
+		"résumé.pdf":   `attachment; filename="r_sum_.pdf"; filename*=UTF-8''r%C3%A9sum%C3%A9.pdf`,
+		"a\"b\r\n.txt": `attachment; filename="ab.txt"`,
+		"50%;off.txt":  `attachment; filename="50__off.txt"; filename*=UTF-8''50%25%3Boff.txt`,
+	}
+	for in, want := range tests {
+		if got := ContentDisposition("attachment", in); got != want {
+			t.Errorf("ContentDisposition(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func FuzzKeyTemplate(f *testing.F) {
+	for _, s := range []string{DefaultKeyTemplate, "{owner.customer_id}/{uuid}", "a/{yyyy}/{uuid}.bin", "{uuid"} {
+		f.Add(s, "acme", "c_1", "x.pdf")
+	}
+	f.Fuzz(func(t *testing.T, src, tenant, owner, filename string) {
+		tmpl, err := ParseKeyTemplate(src)
+		if err != nil {
+			return
+		}
+		key, err := tmpl.Render(KeyValues{Tenant: tenant, Category: "cat", UUID: "0190a0b0-c0d0-7000-8000-000000000000",
+			Filename: filename, Owner: map[string]string{"customer_id": owner}, Now: time.Unix(0, 0)})
+		if err != nil {
+			return
+		}
+		if err := signer.ValidateKey(key); err != nil {
+			t.Fatalf("template %q rendered unsafe key %q: %v", src, key, err)
+		}
+	})
+}
