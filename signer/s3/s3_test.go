@@ -118,10 +118,14 @@ func TestSignUploadRefusesBadRequests(t *testing.T) {
 	}{
 		{"an empty key", func(r *signer.UploadRequest) { r.Key = "" }, signer.ErrInvalidKey, ""},
 		{"a key with ..", func(r *signer.UploadRequest) { r.Key = "a/../b" }, signer.ErrInvalidKey, ""},
-		{"a CRC32C checksum", func(r *signer.UploadRequest) { r.Checksum = signer.Checksum{Algorithm: signer.CRC32C, Value: "AAAAAA=="} }, signer.ErrUnsupported, ""},
+		{"a CRC32C checksum", func(r *signer.UploadRequest) {
+			r.Checksum = signer.Checksum{Algorithm: signer.CRC32C, Value: "AAAAAA=="}
+		}, signer.ErrUnsupported, ""},
 		{"an unknown algorithm", func(r *signer.UploadRequest) { r.Checksum.Algorithm = "SHA1" }, signer.ErrUnsupported, ""},
 		{"a SHA256 value that is not base64", func(r *signer.UploadRequest) { r.Checksum.Value = "not base64!" }, nil, "checksum"},
-		{"an MD5 value of the wrong length", func(r *signer.UploadRequest) { r.Checksum = signer.Checksum{Algorithm: signer.MD5, Value: good.Checksum.Value} }, nil, "16-byte"},
+		{"an MD5 value of the wrong length", func(r *signer.UploadRequest) {
+			r.Checksum = signer.Checksum{Algorithm: signer.MD5, Value: good.Checksum.Value}
+		}, nil, "16-byte"},
 		{"a content type with a newline", func(r *signer.UploadRequest) { r.ContentType = "text/plain\r\nX-Evil: 1" }, nil, "ContentType"},
 		{"a disposition with non-ASCII", func(r *signer.UploadRequest) { r.ContentDisposition = "attachment; filename=\"é\"" }, nil, "ContentDisposition"},
 		{"no expiry", func(r *signer.UploadRequest) { r.Expires = time.Time{} }, nil, "Expires"},
