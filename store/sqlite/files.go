@@ -1,0 +1,338 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/presignd/presignd/store"
+)
+
+const fileColumns = `id, tenant, category, display_name, name_scope, filename, object_key,
+	backend, content_type, size_bytes, checksum_algorithm, checksum_value, etag, state,
+	failure_reason, owner, metadata, request_id, request_hash, upload_count,
+	created_at, updated_at, completed_at, upload_expires`
+
+// CreateFile inserts f; see store.Files. The quota is checked after the
+// insert, inside the same write transaction, so a duplicate is reported
+// as ErrAlreadyExists even when the tenant is also over quota.
+func (s *Store) CreateFile(ctx context.Context, f *store.File, quota store.Quota) error {
+	op := "create file " + f.ID
+	if f.CreatedAt.IsZero() {
+		f.CreatedAt = time.Now()
+	}
+	if f.UpdatedAt.IsZero() {
+		f.UpdatedAt = f.CreatedAt
+	}
+	normalize(f)
+	owner, metadata, err := encodeMaps(f)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return s.inWrite(ctx, op, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO files (`+fileColumns+`, name_fold)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			f.ID, f.Tenant, f.Category, f.DisplayName, f.NameScope, f.Filename, f.Key,
+			f.Backend, f.ContentType, f.SizeBytes, f.ChecksumAlgorithm, f.ChecksumValue, f.ETag, string(f.State),
+			f.FailureReason, owner, metadata, f.RequestID, f.RequestHash, f.UploadCount,
+			micros(f.CreatedAt), micros(f.UpdatedAt), micros(f.CompletedAt), micros(f.UploadExpires),
+			fold(f.DisplayName))
+		if err != nil {
+			return s.fail(op, err)
+		}
+		if quota.MaxBytes <= 0 {
+			return nil
+		}
+		var used int64
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(size_bytes), 0) FROM files
+			WHERE tenant = ? AND state IN ('PENDING', 'READY')`, f.Tenant).Scan(&used); err != nil {
+			return s.fail(op+": sum quota", err)
+		}
+		if used > quota.MaxBytes {
+			return fmt.Errorf("%s: %d bytes would be in use, limit %d: %w", op, used, quota.MaxBytes, store.ErrQuotaExceeded)
+		}
+		return nil
+	})
+}
+
+// GetFile returns the tenant's file id, or store.ErrNotFound.
+func (s *Store) GetFile(ctx context.Context, tenant, id string) (*store.File, error) {
+	row := s.reader.QueryRowContext(ctx, `SELECT `+fileColumns+` FROM files WHERE id = ? AND tenant = ?`, id, tenant)
+	f, err := scanFile(row)
+	if err != nil {
+		return nil, s.failGet("get file "+id, err)
+	}
+	return f, nil
+}
+
+// GetFileByRequestID returns the tenant's file created with requestID, or
+// store.ErrNotFound.
+func (s *Store) GetFileByRequestID(ctx context.Context, tenant, requestID string) (*store.File, error) {
+	if requestID == "" {
+		return nil, fmt.Errorf("get file by request ID: empty request ID: %w", store.ErrNotFound)
+	}
+	row := s.reader.QueryRowContext(ctx, `SELECT `+fileColumns+` FROM files WHERE tenant = ? AND request_id = ?`, tenant, requestID)
+	f, err := scanFile(row)
+	if err != nil {
+		return nil, s.failGet("get file by request ID "+requestID, err)
+	}
+	return f, nil
+}
+
+// ListFiles returns a page of the tenant's files; see store.Files. A
+// Cursor is meant to come from a listed file (its times are microseconds).
+func (s *Store) ListFiles(ctx context.Context, tenant string, opts store.ListOptions) ([]*store.File, bool, error) {
+	if opts.Limit <= 0 {
+		return nil, false, fmt.Errorf("list files: limit %d is not positive", opts.Limit)
+	}
+	var q strings.Builder
+	q.WriteString(`SELECT ` + fileColumns + ` FROM files WHERE tenant = ?`)
+	args := []any{tenant}
+	if opts.Category != "" {
+		q.WriteString(` AND category = ?`)
+		args = append(args, opts.Category)
+	}
+	if opts.State != "" {
+		q.WriteString(` AND state = ?`)
+		args = append(args, string(opts.State))
+	}
+	if opts.NameContains != "" {
+		// instr, not LIKE: every character of the search text is literal.
+		q.WriteString(` AND instr(name_fold, ?) > 0`)
+		args = append(args, fold(opts.NameContains))
+	}
+	if opts.After != nil {
+		q.WriteString(` AND (created_at, id) < (?, ?)`)
+		args = append(args, opts.After.CreatedAt.UnixMicro(), opts.After.ID)
+	}
+	q.WriteString(` ORDER BY created_at DESC, id DESC LIMIT ?`)
+	args = append(args, opts.Limit+1)
+
+	rows, err := s.reader.QueryContext(ctx, q.String(), args...)
+	if err != nil {
+		return nil, false, s.fail("list files", err)
+	}
+	defer rows.Close()
+	files := make([]*store.File, 0, min(opts.Limit+1, 128))
+	for rows.Next() {
+		f, err := scanFile(rows)
+		if err != nil {
+			return nil, false, s.fail("list files", err)
+		}
+		files = append(files, f)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, s.fail("list files", err)
+	}
+	if len(files) > opts.Limit {
+		return files[:opts.Limit], true, nil
+	}
+	return files, false, nil
+}
+
+// UpdateFile reads, updates and writes the tenant's file id in one write
+// transaction; see store.Files. update runs while the transaction holds the
+// database's write lock: it must be quick and must not call the store.
+func (s *Store) UpdateFile(ctx context.Context, tenant, id string, update func(*store.File) error) (*store.File, error) {
+	op := "update file " + id
+	var out *store.File
+	err := s.inWrite(ctx, op, func(tx *sql.Tx) error {
+		row := tx.QueryRowContext(ctx, `SELECT `+fileColumns+` FROM files WHERE id = ? AND tenant = ?`, id, tenant)
+		cur, err := scanFile(row)
+		if err != nil {
+			return s.failGet(op, err)
+		}
+		f := *cur
+		if err := update(&f); err != nil {
+			return err
+		}
+		f.ID, f.Tenant, f.CreatedAt = cur.ID, cur.Tenant, cur.CreatedAt
+		f.UpdatedAt = time.Now()
+		normalize(&f)
+		owner, metadata, err := encodeMaps(&f)
+		if err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE files SET
+			category = ?, display_name = ?, name_fold = ?, name_scope = ?, filename = ?, object_key = ?,
+			backend = ?, content_type = ?, size_bytes = ?, checksum_algorithm = ?, checksum_value = ?,
+			etag = ?, state = ?, failure_reason = ?, owner = ?, metadata = ?, request_id = ?,
+			request_hash = ?, upload_count = ?, updated_at = ?, completed_at = ?, upload_expires = ?
+			WHERE id = ?`,
+			f.Category, f.DisplayName, fold(f.DisplayName), f.NameScope, f.Filename, f.Key,
+			f.Backend, f.ContentType, f.SizeBytes, f.ChecksumAlgorithm, f.ChecksumValue,
+			f.ETag, string(f.State), f.FailureReason, owner, metadata, f.RequestID,
+			f.RequestHash, f.UploadCount, micros(f.UpdatedAt), micros(f.CompletedAt), micros(f.UploadExpires),
+			f.ID)
+		if err != nil {
+			return s.fail(op, err)
+		}
+		out = &f
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// DeleteFile removes the tenant's file id, or returns store.ErrNotFound.
+func (s *Store) DeleteFile(ctx context.Context, tenant, id string) error {
+	op := "delete file " + id
+	return s.inWrite(ctx, op, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM files WHERE id = ? AND tenant = ?`, id, tenant)
+		if err != nil {
+			return s.fail(op, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return s.fail(op, err)
+		}
+		if n == 0 {
+			return fmt.Errorf("%s: %w", op, store.ErrNotFound)
+		}
+		return nil
+	})
+}
+
+// Usage summarises the tenant's files; see store.Files.
+func (s *Store) Usage(ctx context.Context, tenant, category string) (store.Usage, error) {
+	q := `SELECT
+		COALESCE(SUM(state = 'READY'), 0),
+		COALESCE(SUM(CASE WHEN state = 'READY' THEN size_bytes END), 0),
+		COALESCE(SUM(CASE WHEN state = 'PENDING' THEN size_bytes END), 0),
+		MAX(CASE WHEN state = 'READY' THEN completed_at END)
+		FROM files WHERE tenant = ? AND state IN ('PENDING', 'READY')`
+	args := []any{tenant}
+	if category != "" {
+		q += ` AND category = ?`
+		args = append(args, category)
+	}
+	var u store.Usage
+	var last sql.NullInt64
+	if err := s.reader.QueryRowContext(ctx, q, args...).Scan(&u.FileCount, &u.BytesUsed, &u.BytesReserved, &last); err != nil {
+		return store.Usage{}, s.fail("usage of "+tenant, err)
+	}
+	u.LastUploadAt = fromMicros(last)
+	return u, nil
+}
+
+// failGet is fail, with no rows meaning store.ErrNotFound.
+func (s *Store) failGet(op string, err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%s: %w", op, store.ErrNotFound)
+	}
+	return s.fail(op, err)
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanFile(r scanner) (*store.File, error) {
+	var (
+		f                        store.File
+		state                    string
+		owner, metadata          sql.NullString
+		created, updated         int64
+		completed, uploadExpires sql.NullInt64
+	)
+	err := r.Scan(&f.ID, &f.Tenant, &f.Category, &f.DisplayName, &f.NameScope, &f.Filename, &f.Key,
+		&f.Backend, &f.ContentType, &f.SizeBytes, &f.ChecksumAlgorithm, &f.ChecksumValue, &f.ETag, &state,
+		&f.FailureReason, &owner, &metadata, &f.RequestID, &f.RequestHash, &f.UploadCount,
+		&created, &updated, &completed, &uploadExpires)
+	if err != nil {
+		return nil, err
+	}
+	f.State = store.State(state)
+	if f.Owner, err = decodeMap(owner); err != nil {
+		return nil, fmt.Errorf("file %s owner: %w", f.ID, err)
+	}
+	if f.Metadata, err = decodeMap(metadata); err != nil {
+		return nil, fmt.Errorf("file %s metadata: %w", f.ID, err)
+	}
+	f.CreatedAt = time.UnixMicro(created).UTC()
+	f.UpdatedAt = time.UnixMicro(updated).UTC()
+	f.CompletedAt = fromMicros(completed)
+	f.UploadExpires = fromMicros(uploadExpires)
+	return &f, nil
+}
+
+// normalize puts f's times in the form the store keeps, and its empty maps
+// to nil, so what a write returns equals what a read returns.
+func normalize(f *store.File) {
+	f.CreatedAt = keep(f.CreatedAt)
+	f.UpdatedAt = keep(f.UpdatedAt)
+	f.CompletedAt = keep(f.CompletedAt)
+	f.UploadExpires = keep(f.UploadExpires)
+	if len(f.Owner) == 0 {
+		f.Owner = nil
+	}
+	if len(f.Metadata) == 0 {
+		f.Metadata = nil
+	}
+}
+
+// keep truncates t to the microsecond in UTC; the zero time stays zero.
+func keep(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.Truncate(time.Microsecond).UTC()
+}
+
+// micros is t in unix microseconds, or NULL for the zero time.
+func micros(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+func fromMicros(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return time.UnixMicro(v.Int64).UTC()
+}
+
+// fold is the case-insensitive form of a display name or search text.
+func fold(s string) string { return strings.ToLower(s) }
+
+func encodeMaps(f *store.File) (owner, metadata any, err error) {
+	if owner, err = encodeJSON(len(f.Owner), f.Owner); err != nil {
+		return nil, nil, fmt.Errorf("encode owner: %w", err)
+	}
+	if metadata, err = encodeJSON(len(f.Metadata), f.Metadata); err != nil {
+		return nil, nil, fmt.Errorf("encode metadata: %w", err)
+	}
+	return owner, metadata, nil
+}
+
+// encodeJSON is v as JSON text, or NULL when it has no entries.
+func encodeJSON(n int, v any) (any, error) {
+	if n == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return string(b), nil
+}
+
+func decodeMap(v sql.NullString) (map[string]string, error) {
+	if !v.Valid {
+		return nil, nil
+	}
+	var m map[string]string
+	if err := json.Unmarshal([]byte(v.String), &m); err != nil {
+		return nil, err
+	}
+	if len(m) == 0 {
+		return nil, nil
+	}
+	return m, nil
+}

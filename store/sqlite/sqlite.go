@@ -1,0 +1,203 @@
+// Package sqlite is presignd's embedded metadata store: a store.Store on a
+// single SQLite database file, through the pure-Go modernc.org/sqlite (no
+// cgo).
+//
+// The database runs in WAL mode, so readers never wait for the writer.
+// Writes go through one connection, one transaction at a time (BEGIN
+// IMMEDIATE), so concurrent writers in the process queue instead of failing
+// with SQLITE_BUSY, and every check-then-write (name uniqueness, quota,
+// UpdateFile's read-modify-write) happens inside the write transaction.
+// Another process writing the same file waits up to the busy timeout.
+//
+// With synchronous=NORMAL a crash of the process never loses a committed
+// write; a power loss may lose the last few, but never corrupts the file.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	msqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/presignd/presignd/store"
+	"github.com/presignd/presignd/store/internal/migration"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// Config configures Open.
+type Config struct {
+	// Path is the database file. Open creates it, and its directory, when
+	// missing. It must not be empty, ":memory:" or contain '?'.
+	Path string
+	// BusyTimeout is how long a statement waits for another process's
+	// lock before failing with store.ErrUnavailable; 0 means 5 seconds.
+	BusyTimeout time.Duration
+}
+
+// Store is a store.Store on SQLite. It is safe for concurrent use.
+type Store struct {
+	writer *sql.DB // one connection: writes are serialised
+	reader *sql.DB // read-only connections
+	closed atomic.Bool
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the database at cfg.Path and applies the
+// migrations it has not recorded yet, in one transaction. It fails on a bad
+// Path, and with store.ErrUnavailable when the file cannot be opened.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.Path == "" || cfg.Path == ":memory:" || strings.Contains(cfg.Path, "?") {
+		return nil, fmt.Errorf("open sqlite: path %q must name a file and not contain '?'", cfg.Path)
+	}
+	if cfg.BusyTimeout <= 0 {
+		cfg.BusyTimeout = 5 * time.Second
+	}
+	if err := os.MkdirAll(filepath.Dir(cfg.Path), 0o750); err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", cfg.Path, err)
+	}
+	params := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)",
+		cfg.BusyTimeout.Milliseconds())
+	// journal_mode is a property of the file: the writer sets it once.
+	writer, err := sql.Open("sqlite", cfg.Path+"?"+params+"&_pragma=journal_mode(WAL)&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", cfg.Path, err)
+	}
+	writer.SetMaxOpenConns(1)
+	writer.SetMaxIdleConns(1)
+	writer.SetConnMaxLifetime(0)
+	writer.SetConnMaxIdleTime(0)
+	s := &Store{writer: writer}
+	if err := s.migrate(ctx); err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", cfg.Path, err)
+	}
+	// Readers open only after the writer has switched the file to WAL.
+	reader, err := sql.Open("sqlite", cfg.Path+"?"+params+"&_pragma=query_only(1)")
+	if err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", cfg.Path, err)
+	}
+	n := max(4, runtime.GOMAXPROCS(0))
+	reader.SetMaxOpenConns(n)
+	reader.SetMaxIdleConns(n)
+	s.reader = reader
+	return s, nil
+}
+
+// migrate applies the embedded migrations the database has not recorded.
+func (s *Store) migrate(ctx context.Context) error {
+	ms, err := migration.Load(migrationFS, "migrations")
+	if err != nil {
+		return err
+	}
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return s.fail("migrate: begin", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER NOT NULL PRIMARY KEY,
+		name       TEXT    NOT NULL,
+		applied_at INTEGER NOT NULL
+	) STRICT`); err != nil {
+		return s.fail("migrate: create schema_migrations", err)
+	}
+	applied := map[int64]bool{}
+	rows, err := tx.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return s.fail("migrate: read schema_migrations", err)
+	}
+	for rows.Next() {
+		var v int64
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return s.fail("migrate: read schema_migrations", err)
+		}
+		applied[v] = true
+	}
+	if err := rows.Close(); err != nil {
+		return s.fail("migrate: read schema_migrations", err)
+	}
+	for _, m := range ms {
+		if applied[m.Version] {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+			return s.fail("migrate: apply "+m.Name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+			m.Version, m.Name, time.Now().UnixMicro()); err != nil {
+			return s.fail("migrate: record "+m.Name, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return s.fail("migrate: commit", err)
+	}
+	return nil
+}
+
+// Ping reports whether the database file can be read.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.reader.PingContext(ctx); err != nil {
+		return s.fail("ping", err)
+	}
+	return nil
+}
+
+// Close closes the database. Calls after Close return store.ErrUnavailable.
+func (s *Store) Close() error {
+	s.closed.Store(true)
+	return errors.Join(s.reader.Close(), s.writer.Close())
+}
+
+// fail adds op to err, replacing a driver error that means one of store's
+// sentinels with that sentinel (the driver's message kept as text).
+func (s *Store) fail(op string, err error) error {
+	if s.closed.Load() {
+		return fmt.Errorf("%s: %w (store closed)", op, store.ErrUnavailable)
+	}
+	var se *msqlite.Error
+	if errors.As(err, &se) {
+		switch code := se.Code(); {
+		case code == sqlite3.SQLITE_CONSTRAINT_UNIQUE || code == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fmt.Errorf("%s: %w (%v)", op, store.ErrAlreadyExists, err)
+		case code&0xff == sqlite3.SQLITE_BUSY, code&0xff == sqlite3.SQLITE_LOCKED,
+			code&0xff == sqlite3.SQLITE_CANTOPEN, code&0xff == sqlite3.SQLITE_IOERR:
+			return fmt.Errorf("%s: %w (%v)", op, store.ErrUnavailable, err)
+		}
+	}
+	if errors.Is(err, sql.ErrConnDone) {
+		return fmt.Errorf("%s: %w (%v)", op, store.ErrUnavailable, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// inWrite runs fn in a write transaction and commits it when fn returns
+// nil. fn's errors are returned as they are.
+func (s *Store) inWrite(ctx context.Context, op string, fn func(*sql.Tx) error) error {
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return s.fail(op+": begin", err)
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return s.fail(op+": commit", err)
+	}
+	return nil
+}
