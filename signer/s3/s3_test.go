@@ -433,3 +433,38 @@ func randomRequests(rng *rand.Rand, now time.Time) (signer.UploadRequest, signer
 	}
 	return up, down
 }
+
+func TestSigningIsSafeForConcurrentUseAcrossDays(t *testing.T) {
+	s := newTestSigner(t, Config{})
+	days := []time.Time{fixedNow, fixedNow.Add(24 * time.Hour), fixedNow.Add(48 * time.Hour)}
+	want := make([]string, len(days))
+	for i, d := range days {
+		target, err := s.sdkSignUpload(context.Background(), signer.UploadRequest{Key: "k", ContentType: "text/plain", Size: 1}, d, 60)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = target.URL
+	}
+	errs := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			for i := range 200 {
+				d := (g + i) % len(days)
+				got, err := s.fast.signUpload(context.Background(), signer.UploadRequest{Key: "k", ContentType: "text/plain", Size: 1}, days[d], 60)
+				if err == nil && got.URL != want[d] {
+					err = fmt.Errorf("day %d: got %s, want %s", d, got.URL, want[d])
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
