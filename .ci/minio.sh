@@ -37,7 +37,19 @@ minio_start() {
 		GOBIN="$cache/bin" go install "github.com/minio/minio@$PRESIGND_MINIO_VERSION" || return 1
 	fi
 
-	local port console
+	local attempt
+	for attempt in 1 2 3; do
+		_minio_try_start "$bin" && return 0
+		[[ $? -eq 2 ]] || return 1 # 2: exited early, perhaps a port race; retry
+		echo "minio: start attempt $attempt failed; retrying on other ports" >&2
+	done
+	return 1
+}
+
+# _minio_try_start starts "$1" once. It returns 0 when live, 2 when the
+# server exited during start (the log is printed), 1 otherwise.
+_minio_try_start() {
+	local bin="$1" port console
 	port=$(_minio_free_port) || return 1
 	console=$(_minio_free_port) || return 1
 	while [[ "$console" == "$port" ]]; do
@@ -52,8 +64,8 @@ minio_start() {
 		>"$MINIO_DIR/minio.log" 2>&1 &
 	MINIO_PID=$!
 
-	local i
-	for i in $(seq 1 300); do
+	local _
+	for _ in $(seq 1 300); do
 		if curl -fsS -o /dev/null "http://127.0.0.1:$port/minio/health/live" 2>/dev/null; then
 			export PRESIGND_TEST_S3_ENDPOINT="http://127.0.0.1:$port"
 			export PRESIGND_TEST_S3_ACCESS_KEY=minioadmin
@@ -66,7 +78,7 @@ minio_start() {
 			echo "minio: exited during start; log follows" >&2
 			cat "$MINIO_DIR/minio.log" >&2
 			minio_stop
-			return 1
+			return 2
 		fi
 		sleep 0.1
 	done

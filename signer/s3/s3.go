@@ -10,7 +10,7 @@
 //
 // What an S3 upload target binds:
 //
-//   - PUT: Content-Type, Content-Disposition (when set), the checksum
+//   - PUT: Content-Type and Content-Disposition (each when set), the checksum
 //     (x-amz-checksum-sha256 for SHA256, Content-MD5 for MD5) and, when the
 //     declared Size is positive, Content-Length, all as signed headers. The
 //     client must send exactly UploadTarget.Headers; a body of any other
@@ -18,9 +18,14 @@
 //     PUT never lands. A declared Size of 0 cannot be bound (SigV4 presigning
 //     signs Content-Length only when positive): such a PUT accepts any
 //     length and Stat is the check.
-//   - POST: a policy with the exact key, exact Content-Type, Content-Disposition
-//     (when set), content-length-range [1, MaxSize] ([0, MaxSize] when the
-//     declared Size is 0) and the expiry.
+//   - POST: a policy with the exact key, the exact Content-Type and
+//     Content-Disposition (each when set), content-length-range [1, MaxSize]
+//     ([0, MaxSize] when the declared Size is 0) and the expiry. A checksum
+//     cannot be bound by a POST policy; such requests are refused.
+//
+// An empty ContentType leaves the type unbound (S3 then stores its default).
+// Header values must be printable ASCII (RFC 6266's filename* carries other
+// file names).
 package s3
 
 import (
@@ -188,8 +193,8 @@ func (s *Signer) SignDownload(ctx context.Context, req signer.DownloadRequest) (
 
 // SignPostUpload returns an HTML-form POST target for req: URL is the bucket
 // URL and FormFields carry the key, Content-Type, Content-Disposition (when
-// set), the policy and its signature. The policy binds the exact key and
-// Content-Type, content-length-range [1, MaxSize] ([0, MaxSize] when Size is
+// set), the policy and its signature. The policy binds the exact key, the
+// exact Content-Type (when set), content-length-range [1, MaxSize] ([0, MaxSize] when Size is
 // 0) and the expiry. A checksum cannot be bound by a POST policy here: a
 // request with one fails with an error wrapping signer.ErrUnsupported. Other
 // failures are as for SignUpload; MaxSize must be positive.
@@ -382,14 +387,14 @@ func checkDownload(req signer.DownloadRequest, t time.Time) (int64, error) {
 // as X-Amz-Date is) to expires, so that the URL never outlives expires.
 func expirySeconds(expires, t time.Time) (int64, error) {
 	if expires.IsZero() {
-		return 0, errors.New("Expires is required")
+		return 0, errors.New("an Expires time is required")
 	}
 	d := expires.Sub(t.Truncate(time.Second))
 	if d < time.Second {
-		return 0, fmt.Errorf("Expires %s is not at least a second after the signing time %s", expires.UTC().Format(time.RFC3339), t.Format(time.RFC3339))
+		return 0, fmt.Errorf("the Expires time %s is not at least a second after the signing time %s", expires.UTC().Format(time.RFC3339), t.Format(time.RFC3339))
 	}
 	if d > MaxExpiry {
-		return 0, fmt.Errorf("Expires more than %s ahead: %w", MaxExpiry, signer.ErrUnsupported)
+		return 0, fmt.Errorf("an Expires time more than %s ahead: %w", MaxExpiry, signer.ErrUnsupported)
 	}
 	return int64(d / time.Second), nil
 }
@@ -399,7 +404,7 @@ func expirySeconds(expires, t time.Time) (int64, error) {
 func checkHeaderValue(field, v string) error {
 	for i := 0; i < len(v); i++ {
 		if c := v[i]; c < 0x20 || c > 0x7e {
-			return fmt.Errorf("%s must be printable ASCII, found byte 0x%02x at %d", field, c, i)
+			return fmt.Errorf("field %s must be printable ASCII, found byte 0x%02x at %d", field, c, i)
 		}
 	}
 	return nil
