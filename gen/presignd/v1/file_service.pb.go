@@ -1711,12 +1711,13 @@ const file_presignd_v1_file_service_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a=\n" +
 	"\x0fFormFieldsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe4\x06\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xbc\a\n" +
 	"\x13CreateUploadRequest\x12=\n" +
 	"\bcategory\x18\x01 \x01(\tB!\xbaH\x1er\x1c\x18@2\x18^([a-z0-9][a-z0-9_-]*)?$R\bcategory\x12&\n" +
 	"\bfilename\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xff\x01R\bfilename\x12r\n" +
-	"\fcontent_type\x18\x03 \x01(\tBO\xbaHLrJ\x10\x03\x18\xff\x012C^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$R\vcontentType\x12&\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xff\x01R\bfilename\x12\xc9\x01\n" +
+	"\fcontent_type\x18\x03 \x01(\tB\xa5\x01\xbaH\xa1\x01\xba\x01\x95\x01\n" +
+	"\x11content_type.mime\x12%must be a MIME type such as image/png\x1aYthis.matches('^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*(;.*)?$')\xc8\x01\x01r\x03\x18\xff\x01R\vcontentType\x12&\n" +
 	"\n" +
 	"size_bytes\x18\x04 \x01(\x03B\a\xbaH\x04\"\x02 \x00R\tsizeBytes\x121\n" +
 	"\bchecksum\x18\x05 \x01(\v2\x15.presignd.v1.ChecksumR\bchecksum\x12;\n" +
