@@ -198,8 +198,11 @@ func TestTenantsCannotReachEachOthersFiles(t *testing.T) {
 	ctx := env.as("globex")
 	id := theirs.GetFileId()
 	calls := map[string]func() error{
-		"GetFile":              func() error { _, err := env.client.GetFile(ctx, &presigndv1.GetFileRequest{FileId: id}); return err },
-		"GetFile by signed id": func() error { _, err := env.client.GetFile(ctx, &presigndv1.GetFileRequest{FileId: theirs.GetSignedId()}); return err },
+		"GetFile": func() error { _, err := env.client.GetFile(ctx, &presigndv1.GetFileRequest{FileId: id}); return err },
+		"GetFile by signed id": func() error {
+			_, err := env.client.GetFile(ctx, &presigndv1.GetFileRequest{FileId: theirs.GetSignedId()})
+			return err
+		},
 		"CompleteUpload": func() error {
 			_, err := env.client.CompleteUpload(ctx, &presigndv1.CompleteUploadRequest{FileId: id})
 			return err
@@ -208,7 +211,10 @@ func TestTenantsCannotReachEachOthersFiles(t *testing.T) {
 			_, err := env.client.UpdateFile(ctx, &presigndv1.UpdateFileRequest{File: &presigndv1.File{FileId: id, DisplayName: "mine"}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"display_name"}}})
 			return err
 		},
-		"DeleteFile": func() error { _, err := env.client.DeleteFile(ctx, &presigndv1.DeleteFileRequest{FileId: id}); return err },
+		"DeleteFile": func() error {
+			_, err := env.client.DeleteFile(ctx, &presigndv1.DeleteFileRequest{FileId: id})
+			return err
+		},
 		"CreateDownloadUrl": func() error {
 			_, err := env.client.CreateDownloadUrl(ctx, &presigndv1.CreateDownloadUrlRequest{FileId: id})
 			return err
@@ -239,12 +245,12 @@ func TestSignedIDTampering(t *testing.T) {
 	other := env.createReady(t, "acme", "b.txt", []byte("b"))
 	parts := strings.Split(sid, ".")
 	tests := map[string]string{
-		"a flipped MAC character":   sid[:len(sid)-1] + string("AB"[strings.IndexByte("AB", sid[len(sid)-1])+1&1]),
-		"a truncated MAC":           sid[:len(sid)-4],
-		"another file's id":         parts[0] + "." + other.GetFileId() + "." + parts[2],
-		"an unknown version":        "sid9." + parts[1] + "." + parts[2],
-		"no MAC":                    parts[0] + "." + parts[1],
-		"an extra segment":          sid + ".x",
+		"a flipped MAC character": sid[:len(sid)-1] + string("AB"[strings.IndexByte("AB", sid[len(sid)-1])+1&1]),
+		"a truncated MAC":         sid[:len(sid)-4],
+		"another file's id":       parts[0] + "." + other.GetFileId() + "." + parts[2],
+		"an unknown version":      "sid9." + parts[1] + "." + parts[2],
+		"no MAC":                  parts[0] + "." + parts[1],
+		"an extra segment":        sid + ".x",
 	}
 	for name, ref := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -589,4 +595,3 @@ func TestUsageCountsReadyAndReserved(t *testing.T) {
 	_, err = env.client.GetUsage(ctx, &presigndv1.GetUsageRequest{Category: "nope"})
 	wantCode(t, err, codes.InvalidArgument)
 }
-
