@@ -19,14 +19,21 @@
 // back from the signed URL (X-Goog-Date + X-Goog-Expires), so it is exactly
 // what the server will enforce.
 //
+// URLs. A signed URL comes in the form GCS documents: query spaces as %20
+// and X-Goog-Signature last. Its lifetime, X-Goog-Expires, is the time left
+// until the requested expiry rounded up to a whole second and counted from
+// X-Goog-Date (itself whole seconds), so the URL stops working within a
+// second of the requested instant; UploadTarget.Expires is the exact result.
+//
 // What an upload target binds:
 //
 //   - PUT: Content-Type (when set), Content-Disposition (when set) and the
 //     checksum as signed headers: Content-MD5 for MD5, "x-goog-hash:
-//     crc32c=<base64>" for CRC32C, x-goog-content-sha256 (hex) for SHA256,
-//     which also replaces UNSIGNED-PAYLOAD in the signature. The client must
-//     send exactly UploadTarget.Headers. Size cannot be bound on a signed
-//     PUT; Stat is the check.
+//     crc32c=<base64>" for CRC32C; GCS refuses a body that does not match.
+//     The client must send exactly UploadTarget.Headers. SHA256 fails with
+//     signer.ErrUnsupported: GCS keeps no SHA-256 of an object, so Stat could
+//     never confirm it (x-goog-content-sha256 only feeds the signature).
+//     Size cannot be bound on a signed PUT; Stat is the check.
 //   - POST: a V4 policy with the exact key, the exact Content-Type and
 //     Content-Disposition (when set), content-length-range [1, MaxSize]
 //     ([0, MaxSize] when the declared Size is 0; no range when MaxSize is
@@ -43,7 +50,6 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -234,9 +240,11 @@ func (s *Signer) GoogleAccessID() string { return s.accessID }
 
 // SignUpload returns a V4 signed PUT target binding what req asks (see the
 // package comment). It fails with an error wrapping signer.ErrInvalidKey for
-// a bad key and signer.ErrUnsupported for an unknown checksum algorithm, and
+// a bad key and signer.ErrUnsupported for a checksum algorithm GCS cannot
+// bind (SHA256, or one it does not know), and
 // with a plain error for a malformed checksum value, a header value with
-// control characters, or an expiry not between 1 second and 7 days ahead.
+// control characters, or an expiry that is not in the future or is more
+// than MaxExpiry ahead.
 func (s *Signer) SignUpload(ctx context.Context, req signer.UploadRequest) (signer.UploadTarget, error) {
 	if err := s.check(ctx, req.Key, req.Expires); err != nil {
 		return signer.UploadTarget{}, err
@@ -417,18 +425,21 @@ func (s *Signer) check(ctx context.Context, key string, expires time.Time) error
 		return fmt.Errorf("gcs: %w", err)
 	}
 	d := expires.Sub(s.now())
-	if d < time.Second || d > MaxExpiry {
-		return fmt.Errorf("gcs: %s: expiry %s is not between 1s and %s from now", key, expires.Format(time.RFC3339), MaxExpiry)
+	if d <= 0 || d > MaxExpiry {
+		return fmt.Errorf("gcs: %s: expiry %s is not in the future and within %s", key, expires.Format(time.RFC3339), MaxExpiry)
 	}
 	return nil
 }
 
-// urlOptions is the base of every signed URL this Signer makes.
+// urlOptions is the base of every signed URL this Signer makes. The library
+// states X-Goog-Expires as the whole seconds left, truncated; adding just
+// under a second rounds it up instead, so a near expiry is never 0 and a
+// whole-second lifetime (as in the conformance vectors) is kept exactly.
 func (s *Signer) urlOptions(method string, expires time.Time) *storage.SignedURLOptions {
 	opts := &storage.SignedURLOptions{
 		GoogleAccessID: s.accessID,
 		Method:         method,
-		Expires:        expires,
+		Expires:        expires.Add(time.Second - time.Nanosecond),
 		Scheme:         storage.SigningSchemeV4,
 		Style:          s.style,
 		Insecure:       s.insecure,
@@ -454,8 +465,6 @@ func checksumHeader(c signer.Checksum) (name, value string, err error) {
 		want = 16
 	case signer.CRC32C:
 		want = 4
-	case signer.SHA256:
-		want = 32
 	default:
 		return "", "", fmt.Errorf("checksum algorithm %q: %w", c.Algorithm, signer.ErrUnsupported)
 	}
@@ -464,14 +473,10 @@ func checksumHeader(c signer.Checksum) (name, value string, err error) {
 		return "", "", fmt.Errorf("checksum %s: want %d bytes in standard base64, got %q", c.Algorithm, want, c.Value)
 	}
 	canonical := base64.StdEncoding.EncodeToString(raw)
-	switch c.Algorithm {
-	case signer.MD5:
+	if c.Algorithm == signer.MD5 {
 		return "Content-MD5", canonical, nil
-	case signer.CRC32C:
-		return "x-goog-hash", "crc32c=" + canonical, nil
-	default:
-		return "x-goog-content-sha256", hex.EncodeToString(raw), nil
 	}
+	return "x-goog-hash", "crc32c=" + canonical, nil
 }
 
 // tidyURL puts a signed URL from the library into the form GCS documents
