@@ -1,8 +1,12 @@
 package sqlite_test
 
 import (
+	"database/sql"
+	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/presignd/presignd/store"
 	"github.com/presignd/presignd/store/sqlite"
@@ -26,4 +30,97 @@ func TestConformance(t *testing.T) {
 
 func BenchmarkStore(b *testing.B) {
 	storetest.RunBenchmarks(b, func(b *testing.B) store.Store { return openTemp(b) })
+}
+
+func TestOpen(t *testing.T) {
+	t.Run("reopening a database keeps its files and applies no migration twice", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "nested", "dir", "presignd.db")
+		ctx := t.Context()
+		s, err := sqlite.Open(ctx, sqlite.Config{Path: path})
+		if err != nil {
+			t.Fatalf("first Open: %v", err)
+		}
+		f := &store.File{ID: "file-1", Tenant: "t", State: store.StateReady, SizeBytes: 7}
+		if err := s.CreateFile(ctx, f, store.Quota{}); err != nil {
+			t.Fatalf("CreateFile: %v", err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		for range 2 {
+			s, err = sqlite.Open(ctx, sqlite.Config{Path: path})
+			if err != nil {
+				t.Fatalf("reopen: %v", err)
+			}
+			if _, err := s.GetFile(ctx, "t", "file-1"); err != nil {
+				t.Fatalf("GetFile after reopening: %v", err)
+			}
+			s.Close()
+		}
+		db, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var n int
+		if err := db.QueryRow(`SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			t.Fatalf("schema_migrations has %d rows, want 1", n)
+		}
+	})
+
+	for _, path := range []string{"", ":memory:", "data?mode=ro"} {
+		t.Run(fmt.Sprintf("the path %q is refused", path), func(t *testing.T) {
+			if s, err := sqlite.Open(t.Context(), sqlite.Config{Path: path}); err == nil {
+				s.Close()
+				t.Fatal("Open succeeded, want an error")
+			}
+		})
+	}
+}
+
+func TestUnavailable(t *testing.T) {
+	t.Run("calls on a closed store are ErrUnavailable", func(t *testing.T) {
+		s := openTemp(t)
+		s.Close()
+		if _, err := s.GetFile(t.Context(), "t", "x"); !errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("GetFile: %v, want ErrUnavailable", err)
+		}
+		if err := s.CreateFile(t.Context(), &store.File{ID: "x", Tenant: "t"}, store.Quota{}); !errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("CreateFile: %v, want ErrUnavailable", err)
+		}
+		if err := s.Ping(t.Context()); !errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("Ping: %v, want ErrUnavailable", err)
+		}
+	})
+
+	t.Run("a write blocked by another process's lock past the busy timeout is ErrUnavailable", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "presignd.db")
+		s, err := sqlite.Open(t.Context(), sqlite.Config{Path: path, BusyTimeout: 50 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		// Another "process": its own connection holding the write lock.
+		other, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Close()
+		conn, err := other.Conn(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(t.Context(), "BEGIN IMMEDIATE"); err != nil {
+			t.Fatal(err)
+		}
+		defer conn.ExecContext(t.Context(), "ROLLBACK")
+		err = s.CreateFile(t.Context(), &store.File{ID: "x", Tenant: "t", State: store.StatePending}, store.Quota{})
+		if !errors.Is(err, store.ErrUnavailable) {
+			t.Fatalf("CreateFile while locked: %v, want ErrUnavailable", err)
+		}
+	})
 }

@@ -1,0 +1,341 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/presignd/presignd/store"
+)
+
+const fileColumns = `id, tenant, category, display_name, name_scope, filename, object_key,
+	backend, content_type, size_bytes, checksum_algorithm, checksum_value, etag, state,
+	failure_reason, owner, metadata, request_id, request_hash, upload_count,
+	created_at, updated_at, completed_at, upload_expires`
+
+// quotaLockClass is the first key of the per-tenant advisory lock CreateFile
+// takes; the second is hashtext(tenant). Two-key advisory locks do not
+// overlap the one-key locks migrations take.
+const quotaLockClass = 0x70736e64 // "psnd"
+
+// CreateFile inserts f; see store.Files. With a quota, it locks the tenant
+// for the rest of the transaction, inserts, and counts the tenant's
+// PENDING and READY bytes including f; a duplicate is therefore reported as
+// ErrAlreadyExists even when the tenant is also over quota. The quota holds
+// against concurrent CreateFile calls that pass a quota too.
+func (s *Store) CreateFile(ctx context.Context, f *store.File, quota store.Quota) error {
+	op := "create file " + f.ID
+	if f.CreatedAt.IsZero() {
+		f.CreatedAt = time.Now()
+	}
+	if f.UpdatedAt.IsZero() {
+		f.UpdatedAt = f.CreatedAt
+	}
+	normalize(f)
+	owner, metadata, err := encodeMaps(f)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return s.inTx(ctx, op, func(tx pgx.Tx) error {
+		if quota.MaxBytes > 0 {
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, quotaLockClass, f.Tenant); err != nil {
+				return s.fail(op+": lock tenant", err)
+			}
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO files (`+fileColumns+`, name_fold)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)`,
+			f.ID, f.Tenant, f.Category, f.DisplayName, f.NameScope, f.Filename, f.Key,
+			f.Backend, f.ContentType, f.SizeBytes, f.ChecksumAlgorithm, f.ChecksumValue, f.ETag, string(f.State),
+			f.FailureReason, owner, metadata, f.RequestID, f.RequestHash, f.UploadCount,
+			f.CreatedAt, f.UpdatedAt, timestamp(f.CompletedAt), timestamp(f.UploadExpires),
+			fold(f.DisplayName))
+		if err != nil {
+			return s.fail(op, err)
+		}
+		if quota.MaxBytes <= 0 {
+			return nil
+		}
+		var used int64
+		if err := tx.QueryRow(ctx, `SELECT COALESCE(SUM(size_bytes), 0)::bigint FROM files
+			WHERE tenant = $1 AND state IN ('PENDING', 'READY')`, f.Tenant).Scan(&used); err != nil {
+			return s.fail(op+": sum quota", err)
+		}
+		if used > quota.MaxBytes {
+			return fmt.Errorf("%s: %d bytes would be in use, limit %d: %w", op, used, quota.MaxBytes, store.ErrQuotaExceeded)
+		}
+		return nil
+	})
+}
+
+// GetFile returns the tenant's file id, or store.ErrNotFound.
+func (s *Store) GetFile(ctx context.Context, tenant, id string) (*store.File, error) {
+	row := s.pool.QueryRow(ctx, `SELECT `+fileColumns+` FROM files WHERE id = $1 AND tenant = $2`, id, tenant)
+	f, err := scanFile(row)
+	if err != nil {
+		return nil, s.failGet("get file "+id, err)
+	}
+	return f, nil
+}
+
+// GetFileByRequestID returns the tenant's file created with requestID, or
+// store.ErrNotFound.
+func (s *Store) GetFileByRequestID(ctx context.Context, tenant, requestID string) (*store.File, error) {
+	if requestID == "" {
+		return nil, fmt.Errorf("get file by request ID: empty request ID: %w", store.ErrNotFound)
+	}
+	row := s.pool.QueryRow(ctx, `SELECT `+fileColumns+` FROM files WHERE tenant = $1 AND request_id = $2`, tenant, requestID)
+	f, err := scanFile(row)
+	if err != nil {
+		return nil, s.failGet("get file by request ID "+requestID, err)
+	}
+	return f, nil
+}
+
+// ListFiles returns a page of the tenant's files; see store.Files.
+func (s *Store) ListFiles(ctx context.Context, tenant string, opts store.ListOptions) ([]*store.File, bool, error) {
+	if opts.Limit <= 0 {
+		return nil, false, fmt.Errorf("list files: limit %d is not positive", opts.Limit)
+	}
+	var q strings.Builder
+	q.WriteString(`SELECT ` + fileColumns + ` FROM files WHERE tenant = $1`)
+	args := []any{tenant}
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if opts.Category != "" {
+		q.WriteString(` AND category = ` + arg(opts.Category))
+	}
+	if opts.State != "" {
+		q.WriteString(` AND state = ` + arg(string(opts.State)))
+	}
+	if opts.NameContains != "" {
+		// strpos, not LIKE: every character of the search text is literal.
+		q.WriteString(` AND strpos(name_fold, ` + arg(fold(opts.NameContains)) + `) > 0`)
+	}
+	if opts.After != nil {
+		q.WriteString(` AND (created_at, id) < (` + arg(opts.After.CreatedAt) + `, ` + arg(opts.After.ID) + `)`)
+	}
+	q.WriteString(` ORDER BY created_at DESC, id DESC LIMIT ` + arg(opts.Limit+1))
+
+	rows, err := s.pool.Query(ctx, q.String(), args...)
+	if err != nil {
+		return nil, false, s.fail("list files", err)
+	}
+	defer rows.Close()
+	files := make([]*store.File, 0, min(opts.Limit+1, 128))
+	for rows.Next() {
+		f, err := scanFile(rows)
+		if err != nil {
+			return nil, false, s.fail("list files", err)
+		}
+		files = append(files, f)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, s.fail("list files", err)
+	}
+	if len(files) > opts.Limit {
+		return files[:opts.Limit], true, nil
+	}
+	return files, false, nil
+}
+
+// UpdateFile reads, updates and writes the tenant's file id in one
+// transaction holding the row lock; see store.Files. update runs while the
+// row is locked: it must be quick and must not write the same file through
+// the store.
+func (s *Store) UpdateFile(ctx context.Context, tenant, id string, update func(*store.File) error) (*store.File, error) {
+	op := "update file " + id
+	var out *store.File
+	err := s.inTx(ctx, op, func(tx pgx.Tx) error {
+		row := tx.QueryRow(ctx, `SELECT `+fileColumns+` FROM files WHERE id = $1 AND tenant = $2 FOR UPDATE`, id, tenant)
+		cur, err := scanFile(row)
+		if err != nil {
+			return s.failGet(op, err)
+		}
+		f := *cur
+		if err := update(&f); err != nil {
+			return err
+		}
+		f.ID, f.Tenant, f.CreatedAt = cur.ID, cur.Tenant, cur.CreatedAt
+		f.UpdatedAt = time.Now()
+		normalize(&f)
+		owner, metadata, err := encodeMaps(&f)
+		if err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+		_, err = tx.Exec(ctx, `UPDATE files SET
+			category = $1, display_name = $2, name_fold = $3, name_scope = $4, filename = $5, object_key = $6,
+			backend = $7, content_type = $8, size_bytes = $9, checksum_algorithm = $10, checksum_value = $11,
+			etag = $12, state = $13, failure_reason = $14, owner = $15, metadata = $16, request_id = $17,
+			request_hash = $18, upload_count = $19, updated_at = $20, completed_at = $21, upload_expires = $22
+			WHERE id = $23`,
+			f.Category, f.DisplayName, fold(f.DisplayName), f.NameScope, f.Filename, f.Key,
+			f.Backend, f.ContentType, f.SizeBytes, f.ChecksumAlgorithm, f.ChecksumValue,
+			f.ETag, string(f.State), f.FailureReason, owner, metadata, f.RequestID,
+			f.RequestHash, f.UploadCount, f.UpdatedAt, timestamp(f.CompletedAt), timestamp(f.UploadExpires),
+			f.ID)
+		if err != nil {
+			return s.fail(op, err)
+		}
+		out = &f
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// DeleteFile removes the tenant's file id, or returns store.ErrNotFound.
+func (s *Store) DeleteFile(ctx context.Context, tenant, id string) error {
+	op := "delete file " + id
+	tag, err := s.pool.Exec(ctx, `DELETE FROM files WHERE id = $1 AND tenant = $2`, id, tenant)
+	if err != nil {
+		return s.fail(op, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("%s: %w", op, store.ErrNotFound)
+	}
+	return nil
+}
+
+// Usage summarises the tenant's files; see store.Files.
+func (s *Store) Usage(ctx context.Context, tenant, category string) (store.Usage, error) {
+	q := `SELECT
+		count(*) FILTER (WHERE state = 'READY'),
+		COALESCE(SUM(size_bytes) FILTER (WHERE state = 'READY'), 0)::bigint,
+		COALESCE(SUM(size_bytes) FILTER (WHERE state = 'PENDING'), 0)::bigint,
+		MAX(completed_at) FILTER (WHERE state = 'READY')
+		FROM files WHERE tenant = $1 AND state IN ('PENDING', 'READY')`
+	args := []any{tenant}
+	if category != "" {
+		q += ` AND category = $2`
+		args = append(args, category)
+	}
+	var u store.Usage
+	var last pgtype.Timestamptz
+	if err := s.pool.QueryRow(ctx, q, args...).Scan(&u.FileCount, &u.BytesUsed, &u.BytesReserved, &last); err != nil {
+		return store.Usage{}, s.fail("usage of "+tenant, err)
+	}
+	u.LastUploadAt = fromTimestamp(last)
+	return u, nil
+}
+
+// failGet is fail, with no rows meaning store.ErrNotFound.
+func (s *Store) failGet(op string, err error) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("%s: %w", op, store.ErrNotFound)
+	}
+	return s.fail(op, err)
+}
+
+func scanFile(r pgx.Row) (*store.File, error) {
+	var (
+		f                                         store.File
+		state                                     string
+		owner, metadata                           []byte
+		created, updated, completed, uploadExpiry pgtype.Timestamptz
+	)
+	err := r.Scan(&f.ID, &f.Tenant, &f.Category, &f.DisplayName, &f.NameScope, &f.Filename, &f.Key,
+		&f.Backend, &f.ContentType, &f.SizeBytes, &f.ChecksumAlgorithm, &f.ChecksumValue, &f.ETag, &state,
+		&f.FailureReason, &owner, &metadata, &f.RequestID, &f.RequestHash, &f.UploadCount,
+		&created, &updated, &completed, &uploadExpiry)
+	if err != nil {
+		return nil, err
+	}
+	f.State = store.State(state)
+	if f.Owner, err = decodeMap(owner); err != nil {
+		return nil, fmt.Errorf("file %s owner: %w", f.ID, err)
+	}
+	if f.Metadata, err = decodeMap(metadata); err != nil {
+		return nil, fmt.Errorf("file %s metadata: %w", f.ID, err)
+	}
+	f.CreatedAt = fromTimestamp(created)
+	f.UpdatedAt = fromTimestamp(updated)
+	f.CompletedAt = fromTimestamp(completed)
+	f.UploadExpires = fromTimestamp(uploadExpiry)
+	return &f, nil
+}
+
+// normalize puts f's times in the form the store keeps, and its empty maps
+// to nil, so what a write returns equals what a read returns.
+func normalize(f *store.File) {
+	f.CreatedAt = keep(f.CreatedAt)
+	f.UpdatedAt = keep(f.UpdatedAt)
+	f.CompletedAt = keep(f.CompletedAt)
+	f.UploadExpires = keep(f.UploadExpires)
+	if len(f.Owner) == 0 {
+		f.Owner = nil
+	}
+	if len(f.Metadata) == 0 {
+		f.Metadata = nil
+	}
+}
+
+// keep truncates t to the microsecond in UTC; the zero time stays zero.
+func keep(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.Truncate(time.Microsecond).UTC()
+}
+
+// timestamp is t, or NULL for the zero time.
+func timestamp(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t
+}
+
+func fromTimestamp(v pgtype.Timestamptz) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return v.Time.UTC()
+}
+
+// fold is the case-insensitive form of a display name or search text. It
+// is computed here, not by lower() in SQL, so it does not depend on the
+// database's collation and matches the sqlite driver.
+func fold(s string) string { return strings.ToLower(s) }
+
+func encodeMaps(f *store.File) (owner, metadata any, err error) {
+	if owner, err = encodeJSON(f.Owner); err != nil {
+		return nil, nil, fmt.Errorf("encode owner: %w", err)
+	}
+	if metadata, err = encodeJSON(f.Metadata); err != nil {
+		return nil, nil, fmt.Errorf("encode metadata: %w", err)
+	}
+	return owner, metadata, nil
+}
+
+// encodeJSON is m as JSON bytes, or NULL when it has no entries.
+func encodeJSON(m map[string]string) (any, error) {
+	if len(m) == 0 {
+		return nil, nil
+	}
+	return json.Marshal(m)
+}
+
+func decodeMap(b []byte) (map[string]string, error) {
+	if b == nil {
+		return nil, nil
+	}
+	var m map[string]string
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	if len(m) == 0 {
+		return nil, nil
+	}
+	return m, nil
+}

@@ -1,0 +1,232 @@
+// Package postgres is presignd's metadata store for running several
+// replicas: a store.Store on PostgreSQL through pgx v5 and a pgxpool.
+//
+// All of the store's tables live in one schema (Config.Schema), which every
+// pooled connection puts first on its search_path. Display-name and
+// request-ID uniqueness are partial unique indexes; CreateFile with a quota
+// takes a transaction-scoped advisory lock on the tenant before it counts,
+// so concurrent creates of one tenant (on any replica) are admitted one at
+// a time; UpdateFile locks the row (SELECT ... FOR UPDATE).
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/puddle/v2"
+
+	"github.com/presignd/presignd/store"
+	"github.com/presignd/presignd/store/internal/migration"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// Config configures Open.
+type Config struct {
+	// URI is a PostgreSQL connection string (URL or key=value form); pgx's
+	// pool_* parameters are honoured.
+	URI string
+	// Schema holds the store's tables; Open creates it when missing and
+	// sets it as every connection's search_path. Empty means the server's
+	// default search_path (usually public).
+	Schema string
+}
+
+// Store is a store.Store on PostgreSQL. It is safe for concurrent use.
+type Store struct {
+	pool   *pgxpool.Pool
+	closed atomic.Bool
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open connects to cfg.URI and applies the migrations the schema has not
+// recorded yet, in one transaction, under a session advisory lock keyed by
+// the schema, so replicas starting together migrate once and wait for each
+// other. It fails on a malformed URI, and with store.ErrUnavailable when
+// the server cannot be reached.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	pcfg, err := pgxpool.ParseConfig(cfg.URI)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: parse URI: %w", err)
+	}
+	if cfg.Schema != "" {
+		// A startup parameter: set on every new connection, before any query.
+		pcfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{cfg.Schema}.Sanitize()
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	s := &Store{pool: pool}
+	if err := s.migrate(ctx, cfg.Schema); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	return s, nil
+}
+
+// migrate applies the embedded migrations the schema has not recorded.
+func (s *Store) migrate(ctx context.Context, schema string) (err error) {
+	ms, err := migration.Load(migrationFS, "migrations")
+	if err != nil {
+		return err
+	}
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return fail("migrate: connect", err)
+	}
+	defer conn.Release()
+	const lockKey = `hashtextextended('presignd.migrate:' || $1, 0)`
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(`+lockKey+`)`, schema); err != nil {
+		return fail("migrate: lock", err)
+	}
+	defer func() {
+		// Unlock even when ctx is done; a connection that cannot unlock is
+		// closed, which releases the lock too.
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if _, uerr := conn.Exec(uctx, `SELECT pg_advisory_unlock(`+lockKey+`)`, schema); uerr != nil {
+			conn.Conn().Close(uctx)
+		}
+	}()
+	if schema != "" {
+		if _, err := conn.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+pgx.Identifier{schema}.Sanitize()); err != nil {
+			return fail("migrate: create schema "+schema, err)
+		}
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return fail("migrate: begin", err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    bigint      NOT NULL PRIMARY KEY,
+		name       text        NOT NULL,
+		applied_at timestamptz NOT NULL DEFAULT now()
+	)`); err != nil {
+		return fail("migrate: create schema_migrations", err)
+	}
+	rows, err := tx.Query(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return fail("migrate: read schema_migrations", err)
+	}
+	versions, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return fail("migrate: read schema_migrations", err)
+	}
+	applied := map[int64]bool{}
+	for _, v := range versions {
+		applied[v] = true
+	}
+	for _, m := range ms {
+		if applied[m.Version] {
+			continue
+		}
+		// No arguments: the simple protocol, which runs every statement.
+		if _, err := tx.Exec(ctx, m.SQL); err != nil {
+			return fail("migrate: apply "+m.Name, err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
+			return fail("migrate: record "+m.Name, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fail("migrate: commit", err)
+	}
+	return nil
+}
+
+// Ping reports whether the server answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return s.fail("ping", err)
+	}
+	return nil
+}
+
+// Close closes the pool, waiting for connections in use to be returned.
+// Calls after Close return store.ErrUnavailable.
+func (s *Store) Close() error {
+	s.closed.Store(true)
+	s.pool.Close()
+	return nil
+}
+
+func (s *Store) fail(op string, err error) error {
+	if s.closed.Load() && !errors.Is(err, store.ErrUnavailable) {
+		return fmt.Errorf("%s: %w (store closed: %v)", op, store.ErrUnavailable, err)
+	}
+	return fail(op, err)
+}
+
+// fail adds op to err, replacing a driver error that means one of store's
+// sentinels with that sentinel (the driver's message kept as text).
+// Context errors stay as they are.
+func fail(op string, err error) error {
+	if sentinel := classify(err); sentinel != nil {
+		return fmt.Errorf("%s: %w (%v)", op, sentinel, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// classify returns the store sentinel err stands for, or nil.
+func classify(err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return nil
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch code := pgErr.Code; {
+		case code == "23505": // unique_violation
+			return store.ErrAlreadyExists
+		case strings.HasPrefix(code, "08"), // connection_exception
+			code == "57P01", // admin_shutdown
+			code == "57P02", // crash_shutdown
+			code == "57P03", // cannot_connect_now
+			code == "53300": // too_many_connections
+			return store.ErrUnavailable
+		}
+		return nil
+	}
+	var connectErr *pgconn.ConnectError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &connectErr),
+		errors.Is(err, puddle.ErrClosedPool),
+		errors.As(err, &netErr),
+		errors.Is(err, io.EOF),
+		errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, net.ErrClosed):
+		return store.ErrUnavailable
+	}
+	return nil
+}
+
+// inTx runs fn in a transaction and commits it when fn returns nil. fn's
+// errors are returned as they are.
+func (s *Store) inTx(ctx context.Context, op string, fn func(pgx.Tx) error) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return s.fail(op+": begin", err)
+	}
+	defer tx.Rollback(ctx)
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return s.fail(op+": commit", err)
+	}
+	return nil
+}

@@ -1,0 +1,167 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/presignd/presignd/store"
+	"github.com/presignd/presignd/store/postgres"
+	"github.com/presignd/presignd/store/storetest"
+)
+
+const uriEnv = "PRESIGND_TEST_POSTGRES_URI"
+
+// testURI returns the test server's URI, or skips tb when none is set.
+func testURI(tb testing.TB) string {
+	tb.Helper()
+	uri := os.Getenv(uriEnv)
+	if uri == "" {
+		tb.Skipf("%s is not set; set it to a PostgreSQL URI, e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable, to run the Postgres store tests", uriEnv)
+	}
+	return uri
+}
+
+// tempSchema returns a new schema name that is dropped when tb ends.
+func tempSchema(tb testing.TB, uri string) string {
+	tb.Helper()
+	b := make([]byte, 8)
+	rand.Read(b)
+	schema := "presignd_test_" + hex.EncodeToString(b)
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, uri)
+		if err != nil {
+			tb.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
+			tb.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	return schema
+}
+
+// openTemp opens a store on a new schema of the test server; the store is
+// closed and the schema dropped when tb ends.
+func openTemp(tb testing.TB) *postgres.Store {
+	tb.Helper()
+	uri := testURI(tb)
+	schema := tempSchema(tb, uri) // registered first, so it runs after Close
+	s, err := postgres.Open(tb.Context(), postgres.Config{URI: uri, Schema: schema})
+	if err != nil {
+		tb.Fatalf("Open: %v", err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return openTemp(t) })
+}
+
+func BenchmarkStore(b *testing.B) {
+	storetest.RunBenchmarks(b, func(b *testing.B) store.Store { return openTemp(b) })
+}
+
+func TestOpen(t *testing.T) {
+	t.Run("replicas opening one schema together all succeed and migrate it once", func(t *testing.T) {
+		uri := testURI(t)
+		schema := tempSchema(t, uri)
+		const replicas = 5
+		stores := make([]*postgres.Store, replicas)
+		errs := make([]error, replicas)
+		var wg sync.WaitGroup
+		for i := range replicas {
+			wg.Go(func() {
+				stores[i], errs[i] = postgres.Open(t.Context(), postgres.Config{URI: uri, Schema: schema})
+			})
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("replica %d: Open: %v", i, err)
+			}
+			defer stores[i].Close()
+		}
+		f := &store.File{ID: "file-1", Tenant: "t", State: store.StateReady}
+		if err := stores[0].CreateFile(t.Context(), f, store.Quota{}); err != nil {
+			t.Fatalf("CreateFile on replica 0: %v", err)
+		}
+		if _, err := stores[replicas-1].GetFile(t.Context(), "t", "file-1"); err != nil {
+			t.Fatalf("GetFile on replica %d: %v", replicas-1, err)
+		}
+		conn, err := pgx.Connect(t.Context(), uri)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		var n int
+		if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM `+pgx.Identifier{schema, "schema_migrations"}.Sanitize()).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			t.Fatalf("schema_migrations has %d rows, want 1", n)
+		}
+	})
+
+	t.Run("a schema name that needs quoting works", func(t *testing.T) {
+		uri := testURI(t)
+		schema := tempSchema(t, uri) + ` Mixed"Case`
+		t.Cleanup(func() {
+			conn, err := pgx.Connect(context.Background(), uri)
+			if err == nil {
+				conn.Exec(context.Background(), `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`)
+				conn.Close(context.Background())
+			}
+		})
+		s, err := postgres.Open(t.Context(), postgres.Config{URI: uri, Schema: schema})
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		defer s.Close()
+		if err := s.CreateFile(t.Context(), &store.File{ID: "x", Tenant: "t", State: store.StatePending}, store.Quota{}); err != nil {
+			t.Fatalf("CreateFile: %v", err)
+		}
+	})
+
+	t.Run("a malformed URI is an error but not ErrUnavailable", func(t *testing.T) {
+		_, err := postgres.Open(t.Context(), postgres.Config{URI: "postgres://%zz"})
+		if err == nil || errors.Is(err, store.ErrUnavailable) {
+			t.Fatalf("Open: %v, want a configuration error", err)
+		}
+	})
+
+	t.Run("an unreachable server is ErrUnavailable", func(t *testing.T) {
+		// Port 1 on the loopback interface refuses connections.
+		_, err := postgres.Open(t.Context(), postgres.Config{URI: "postgres://postgres@127.0.0.1:1/test?sslmode=disable&connect_timeout=2"})
+		if !errors.Is(err, store.ErrUnavailable) {
+			t.Fatalf("Open: %v, want ErrUnavailable", err)
+		}
+	})
+}
+
+func TestUnavailable(t *testing.T) {
+	t.Run("calls on a closed store are ErrUnavailable", func(t *testing.T) {
+		s := openTemp(t)
+		s.Close()
+		if _, err := s.GetFile(t.Context(), "t", "x"); !errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("GetFile: %v, want ErrUnavailable", err)
+		}
+		if err := s.CreateFile(t.Context(), &store.File{ID: "x", Tenant: "t"}, store.Quota{}); !errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("CreateFile: %v, want ErrUnavailable", err)
+		}
+		if err := s.Ping(t.Context()); !errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("Ping: %v, want ErrUnavailable", err)
+		}
+	})
+}
