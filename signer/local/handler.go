@@ -68,6 +68,10 @@ var (
 // checksum header than the signed one), 404, 409 (the key already holds an
 // object), or 413 (body larger than the signed max-size). Nothing is logged;
 // error bodies never contain the signature.
+//
+// Downloads carry X-Content-Type-Options: nosniff and, except for PDFs,
+// Content-Security-Policy: sandbox, since uploaded bytes are served from
+// presignd's own origin.
 func (s *Signer) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 
 func (s *Signer) serveHTTP(w http.ResponseWriter, r *http.Request) {
@@ -405,9 +409,12 @@ func (s *Signer) serveGet(w http.ResponseWriter, r *http.Request) error {
 		h.Set("ETag", sc.ETag)
 	}
 	// Uploaded bytes are served from presignd's own origin: never let a
-	// browser sniff them into HTML or run their scripts.
+	// browser sniff them into HTML or run their scripts. PDFs are exempt
+	// from the sandbox, which would stop browsers' PDF viewers.
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", "sandbox")
+	if mt, _, _ := mime.ParseMediaType(ct); mt != "application/pdf" {
+		h.Set("Content-Security-Policy", "sandbox")
+	}
 	h.Set("Cache-Control", "private")
 	http.ServeContent(w, r, "", fi.ModTime(), f)
 	return nil

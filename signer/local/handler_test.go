@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -695,6 +696,53 @@ func TestSignRefusesBadRequests(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := h.s.SignUpload(ctx, tc.req); err == nil {
 				t.Error("SignUpload succeeded, want an error")
+			}
+		})
+	}
+}
+
+func TestPostFormLimits(t *testing.T) {
+	tests := []struct {
+		name   string
+		fields func(mw *multipart.Writer)
+		status int
+	}{
+		{"a form with too many fields is refused", func(mw *multipart.Writer) {
+			for i := range 100 {
+				mw.WriteField("f"+strings.Repeat("x", i), "v")
+			}
+		}, 400},
+		{"a form with a field over 16 KiB is refused", func(mw *multipart.Writer) {
+			mw.WriteField("key", strings.Repeat("k", 17<<10))
+		}, 400},
+		{"a form whose fields pass 1 MiB is refused", func(mw *multipart.Writer) {
+			for i := range 64 {
+				mw.WriteField(fmt.Sprint("f", i), strings.Repeat("v", 16<<10))
+			}
+		}, 413},
+		{"a body that is not multipart is refused", nil, 400},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, local.Config{})
+			defer h.Close()
+			var buf bytes.Buffer
+			ct := "text/plain"
+			if tc.fields != nil {
+				mw := multipart.NewWriter(&buf)
+				tc.fields(mw)
+				w, _ := mw.CreateFormFile("file", "f")
+				w.Write([]byte("x"))
+				mw.Close()
+				ct = mw.FormDataContentType()
+			}
+			resp, err := h.HTTPClient().Post(h.srv.URL+"/local/", ct, &buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Errorf("status %d, want %d", resp.StatusCode, tc.status)
 			}
 		})
 	}

@@ -120,7 +120,7 @@ type Signer struct {
 	allowOrigin string
 	now         func() time.Time
 
-	macs  sync.Pool // of hash.Hash (HMAC-SHA256 keyed with secret)
+	macs  sync.Pool // of *macState (HMAC-SHA256 keyed with secret)
 	seed  maphash.Seed
 	locks [64]sync.Mutex // striped by key; serialise commit and delete
 }
@@ -188,7 +188,7 @@ func New(cfg Config) (*Signer, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	s.macs.New = func() any { return hmac.New(sha256.New, s.secret) }
+	s.macs.New = func() any { return &macState{h: hmac.New(sha256.New, s.secret), buf: make([]byte, 0, 512)} }
 	s.sweepTmp()
 	return s, nil
 }

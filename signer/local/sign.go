@@ -115,20 +115,38 @@ func (g *grant) canonical(b []byte) []byte {
 	return b
 }
 
-// mac returns the HMAC-SHA256 of g's canonical string under the signer's
-// secret.
-func (s *Signer) mac(g *grant) []byte {
-	h := s.macs.Get().(hash.Hash)
-	defer s.macs.Put(h)
-	h.Reset()
-	var buf [512]byte
-	h.Write(g.canonical(buf[:0]))
-	return h.Sum(nil)
+// macState is a keyed HMAC and a scratch buffer, pooled per Signer.
+type macState struct {
+	h   hash.Hash
+	buf []byte
+}
+
+// mac appends the HMAC-SHA256 of g's canonical string under the signer's
+// secret to dst.
+func (s *Signer) mac(dst []byte, g *grant) []byte {
+	m := s.macs.Get().(*macState)
+	m.h.Reset()
+	m.buf = g.canonical(m.buf[:0])
+	m.h.Write(m.buf)
+	dst = m.h.Sum(dst)
+	s.macs.Put(m)
+	return dst
+}
+
+// signatureLen is the length of an encoded signature.
+var signatureLen = base64.RawURLEncoding.EncodedLen(sha256.Size)
+
+// appendSignature appends g's signature, as it appears in a URL or form
+// field, to dst.
+func (s *Signer) appendSignature(dst []byte, g *grant) []byte {
+	var sum [sha256.Size]byte
+	return base64.RawURLEncoding.AppendEncode(dst, s.mac(sum[:0], g))
 }
 
 // sign returns g's signature as it appears in a URL or form field.
 func (s *Signer) sign(g *grant) string {
-	return base64.RawURLEncoding.EncodeToString(s.mac(g))
+	var buf [64]byte
+	return string(s.appendSignature(buf[:0], g))
 }
 
 // params returns the bound values of g as name/value pairs, in a fixed
@@ -159,10 +177,10 @@ func (g *grant) params() [][2]string {
 // signedURL returns the URL for a PUT or GET grant.
 func (s *Signer) signedURL(g *grant) string {
 	var b strings.Builder
-	b.Grow(len(s.baseURL) + len(s.prefix) + len(g.key)*3/2 + 256)
+	b.Grow(len(s.baseURL) + len(s.prefix) + len(g.key)*3/2 + 320)
 	b.WriteString(s.baseURL)
 	b.WriteString(s.prefix)
-	b.WriteString(escapeKey(g.key))
+	writeEscapedKey(&b, g.key)
 	b.WriteByte('?')
 	for _, p := range g.params() {
 		b.WriteString(p[0])
@@ -172,17 +190,23 @@ func (s *Signer) signedURL(g *grant) string {
 	}
 	b.WriteString(paramSignature)
 	b.WriteByte('=')
-	b.WriteString(s.sign(g))
+	var sig [64]byte
+	b.Write(s.appendSignature(sig[:0], g))
 	return b.String()
 }
 
-// escapeKey escapes each "/"-separated segment of key for a URL path.
-func escapeKey(key string) string {
-	segs := strings.Split(key, "/")
-	for i, seg := range segs {
-		segs[i] = url.PathEscape(seg)
+// writeEscapedKey writes key to b with each "/"-separated segment
+// path-escaped.
+func writeEscapedKey(b *strings.Builder, key string) {
+	for {
+		seg, rest, more := strings.Cut(key, "/")
+		b.WriteString(url.PathEscape(seg))
+		if !more {
+			return
+		}
+		b.WriteByte('/')
+		key = rest
 	}
-	return strings.Join(segs, "/")
 }
 
 // authError is a refusal the handler reports with status and a short,
@@ -278,11 +302,15 @@ func parseCanonicalInt(s string) (int64, bool) {
 // verify checks sig against g, then g's expiry. It runs in constant time
 // with respect to the signature bytes.
 func (s *Signer) verify(g *grant, sig string) error {
+	if len(sig) != signatureLen {
+		return errSignature
+	}
 	got, err := base64.RawURLEncoding.Strict().DecodeString(sig)
 	if err != nil || len(got) != sha256.Size {
 		return errSignature
 	}
-	if !hmac.Equal(got, s.mac(g)) {
+	var want [sha256.Size]byte
+	if !hmac.Equal(got, s.mac(want[:0], g)) {
 		return errSignature
 	}
 	if !s.now().Before(time.Unix(g.expires, 0)) {

@@ -7,6 +7,17 @@
 //	func TestConformance(t *testing.T) {
 //		signertest.Run(t, func(t *testing.T) signertest.Harness { return newHarness(t) })
 //	}
+//
+// The cases cover: uploads that follow the target are accepted and Stat
+// describes them (size, content type, ETag, bound checksum); downloads
+// return the bytes with the stored or the signed response headers; another
+// Content-Type, a wrong checksum, a tampered signature or signed query
+// parameter, an expired target, another method and another key are refused;
+// MaxSize on PUT and POST; Stat, Delete and ErrNotFound; and keys
+// signer.ValidateKey rejects wrap signer.ErrInvalidKey in every method.
+//
+// Upload sends bytes to a target exactly as it says, for other packages'
+// end-to-end tests too.
 package signertest
 
 import (
