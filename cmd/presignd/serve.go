@@ -22,7 +22,9 @@ import (
 	"github.com/presignd/presignd/config"
 	"github.com/presignd/presignd/server"
 	"github.com/presignd/presignd/signer"
+	"github.com/presignd/presignd/signer/gcs"
 	"github.com/presignd/presignd/signer/local"
+	"github.com/presignd/presignd/signer/s3"
 	"github.com/presignd/presignd/store"
 	"github.com/presignd/presignd/store/postgres"
 	"github.com/presignd/presignd/store/sqlite"
@@ -106,6 +108,7 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	}
 
 	backends, mounts, err := openBackends(ctx, cfg, secret)
+	defer closeBackends(backends)
 	if err != nil {
 		return err
 	}
@@ -263,15 +266,42 @@ func openBackends(ctx context.Context, cfg *config.Config, secret []byte) (map[s
 				Secret:     server.DeriveKey(secret, "local-backend/"+name),
 			})
 			if err != nil {
-				return nil, nil, fmt.Errorf("backends.%s: %w", name, err)
+				return backends, nil, fmt.Errorf("backends.%s: %w", name, err)
 			}
 			backends[name] = l
 			mounts[prefix] = l.Handler()
+		case "s3":
+			s, err := s3.New(ctx, s3.Config{
+				Bucket: b.S3.Bucket, Region: b.S3.Region, Endpoint: b.S3.Endpoint, UsePathStyle: b.S3.UsePathStyle,
+				AccessKeyID: b.S3.AccessKeyID, SecretAccessKey: b.S3.SecretAccessKey,
+			})
+			if err != nil {
+				return backends, nil, fmt.Errorf("backends.%s: %w", name, err)
+			}
+			backends[name] = s
+		case "gcs":
+			g, err := gcs.New(ctx, gcs.Config{
+				Bucket: b.GCS.Bucket, CredentialsFile: b.GCS.CredentialsFile, GoogleAccessID: b.GCS.GoogleAccessID,
+				Endpoint: b.GCS.Endpoint, VirtualHostStyle: b.GCS.VirtualHostStyle,
+			})
+			if err != nil {
+				return backends, nil, fmt.Errorf("backends.%s: %w", name, err)
+			}
+			backends[name] = g
 		default:
-			return nil, nil, fmt.Errorf("backends.%s.driver: %q is not available in this build", name, b.Driver)
+			return backends, nil, fmt.Errorf("backends.%s.driver: unknown driver %q", name, b.Driver)
 		}
 	}
 	return backends, mounts, nil
+}
+
+// closeBackends releases the backends that hold resources.
+func closeBackends(backends map[string]signer.Signer) {
+	for _, b := range backends {
+		if c, ok := b.(io.Closer); ok {
+			_ = c.Close()
+		}
+	}
 }
 
 // ensureDevKey makes sure the dev tenant has an API key: the one in
