@@ -133,7 +133,9 @@ var (
 // credential sources are set, when the credentials cannot be read or parsed
 // (including an unparsable service-account private key), when GoogleAccessID
 // contradicts the key's client_email, or when Endpoint is not an http(s) URL
-// with a host. It makes no network call.
+// with a host. With credentials or an HTTPClient it makes no network call;
+// with neither, the search for application default credentials may probe
+// the GCE metadata server.
 func New(ctx context.Context, cfg Config) (*Signer, error) {
 	if cfg.Bucket == "" {
 		return nil, errors.New("gcs: Bucket is required")

@@ -29,7 +29,14 @@
 //     storage.Client with a plain HTTP client can stat and delete.
 //
 // Server.Client dials the server whatever the host name, so
-// virtual-host-style URLs (bucket.127.0.0.1:port) work.
+// virtual-host-style URLs (bucket.127.0.0.1:port) work. A gcs.Signer for a
+// Server is configured as
+//
+//	gcs.Config{Bucket: srv.Bucket, CredentialsJSON: srv.CredentialsJSON,
+//		Endpoint: srv.URL, HTTPClient: srv.Client()}
+//
+// The HTTPClient matters: without it the library would fetch OAuth tokens
+// from Google for the JSON API calls.
 package gcstest
 
 import (
