@@ -116,7 +116,9 @@ func TestPutRefusals(t *testing.T) {
 		{"a PUT without a signature is refused", func(r *http.Request) { r.URL.RawQuery = dropParam(r.URL.RawQuery, "signature") }, nil, 403, "signature"},
 		{"a PUT with an extra signed parameter is refused", func(r *http.Request) { r.URL.RawQuery += "&response-content-type=text%2Fhtml" }, nil, 403, "signature"},
 		{"a PUT with a repeated parameter is refused", func(r *http.Request) { r.URL.RawQuery += "&content-type=text%2Fplain" }, nil, 403, "malformed"},
-		{"a PUT with a raised max-size is refused", func(r *http.Request) { r.URL.RawQuery = strings.Replace(r.URL.RawQuery, "max-size=15", "max-size=99", 1) }, nil, 403, "signature"},
+		{"a PUT with a raised max-size is refused", func(r *http.Request) {
+			r.URL.RawQuery = strings.Replace(r.URL.RawQuery, "max-size=15", "max-size=99", 1)
+		}, nil, 403, "signature"},
 		{"a PUT with a non-canonical expiry is refused", func(r *http.Request) { r.URL.RawQuery = strings.Replace(r.URL.RawQuery, "expires=", "expires=0", 1) }, nil, 403, "malformed"},
 		{"a PUT without the Content-Type header is refused", func(r *http.Request) { r.Header.Del("Content-Type") }, nil, 403, "Content-Type"},
 		{"a PUT with a Content-Type parameter added is refused", func(r *http.Request) { r.Header.Set("Content-Type", "text/plain; charset=utf-8") }, nil, 403, "Content-Type"},

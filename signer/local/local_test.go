@@ -45,7 +45,7 @@ func newHarness(t *testing.T, cfg local.Config) *harness {
 	return &harness{s: s, srv: srv, dir: cfg.Dir}
 }
 
-func (h *harness) Signer() signer.Signer     { return h.s }
+func (h *harness) Signer() signer.Signer    { return h.s }
 func (h *harness) HTTPClient() *http.Client { return h.srv.Client() }
 func (h *harness) Close() {
 	h.srv.Close()
