@@ -25,7 +25,7 @@ func RunBenchmarks(b *testing.B, newStore func(b *testing.B) store.Store) {
 		}
 	})
 
-	b.Run("CreateFile/with name scope and quota", func(b *testing.B) {
+	b.Run("CreateFile with name scope and quota", func(b *testing.B) {
 		s := newStore(b)
 		seedFiles(b, s, 1000)
 		i := 0

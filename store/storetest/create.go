@@ -275,6 +275,44 @@ func testQuota(t *testing.T, newStore func(*testing.T) store.Store) {
 	}
 }
 
+func testQuotaAfterChanges(t *testing.T, newStore func(*testing.T) store.Store) {
+	tests := []struct {
+		name   string
+		change func(t *testing.T, s store.Store, held *store.File)
+		want   error
+	}{
+		{"a file marked FAILED gives its bytes back", func(t *testing.T, s store.Store, held *store.File) {
+			_, err := s.UpdateFile(t.Context(), tenantA, held.ID, func(f *store.File) error {
+				f.State = store.StateFailed
+				return nil
+			})
+			wantErr(t, "UpdateFile", err, nil)
+		}, nil},
+		{"a deleted file gives its bytes back", func(t *testing.T, s store.Store, held *store.File) {
+			wantErr(t, "DeleteFile", s.DeleteFile(t.Context(), tenantA, held.ID), nil)
+		}, nil},
+		{"a file completed with a larger measured size counts that size", func(t *testing.T, s store.Store, held *store.File) {
+			_, err := s.UpdateFile(t.Context(), tenantA, held.ID, func(f *store.File) error {
+				f.State, f.SizeBytes = store.StateReady, 950
+				return nil
+			})
+			wantErr(t, "UpdateFile", err, nil)
+		}, store.ErrQuotaExceeded},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStore(t)
+			held := newFile(tenantA)
+			held.SizeBytes = 900
+			mustCreate(t, s, held)
+			tt.change(t, s, held)
+			f := newFile(tenantA)
+			f.SizeBytes = 100
+			wantErr(t, "CreateFile", s.CreateFile(t.Context(), f, store.Quota{MaxBytes: 1000}), tt.want)
+		})
+	}
+}
+
 func testTenantIsolation(t *testing.T, newStore func(*testing.T) store.Store) {
 	tests := []struct {
 		name string

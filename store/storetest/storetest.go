@@ -39,6 +39,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("CreateFile", func(t *testing.T) { testCreateFile(t, newStore) })
 	t.Run("Uniqueness", func(t *testing.T) { testUniqueness(t, newStore) })
 	t.Run("Quota", func(t *testing.T) { testQuota(t, newStore) })
+	t.Run("QuotaAfterChanges", func(t *testing.T) { testQuotaAfterChanges(t, newStore) })
 	t.Run("TenantIsolation", func(t *testing.T) { testTenantIsolation(t, newStore) })
 	t.Run("ListFiles", func(t *testing.T) { testListFiles(t, newStore) })
 	t.Run("UpdateFile", func(t *testing.T) { testUpdateFile(t, newStore) })
