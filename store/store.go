@@ -10,6 +10,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -21,6 +22,9 @@ var (
 	// file ID, the same request ID in the tenant, or the same display name
 	// in the same name scope.
 	ErrAlreadyExists = errors.New("store: already exists")
+	// ErrNameTaken: the display name is held by another live file in the
+	// same name scope. It wraps ErrAlreadyExists.
+	ErrNameTaken = fmt.Errorf("%w: display name taken", ErrAlreadyExists)
 	// ErrConflict: the record changed underneath the caller, or an update
 	// function refused the record's current state.
 	ErrConflict = errors.New("store: conflict")
@@ -54,7 +58,10 @@ type File struct {
 	// tenant's files with the same NameScope (ErrAlreadyExists). Names
 	// compare byte for byte, and only PENDING and READY files hold their
 	// name: a FAILED or EXPIRED file's name is free for another file.
-	NameScope   string
+	NameScope string
+	// Scope groups files for ListOptions.Scope, Usage and Quota.ScopeMaxBytes
+	// (such as "files/application_id=42"); empty is a scope of its own.
+	Scope       string
 	Filename    string
 	Key         string
 	Backend     string
@@ -80,10 +87,17 @@ type File struct {
 }
 
 // Quota limits what CreateFile may reserve. The zero Quota is unlimited.
+//
+// Live bytes are the SizeBytes of READY files plus those of PENDING files
+// whose UploadExpires is after the new file's CreatedAt: an upload target
+// that expired releases its reservation even before a sweeper marks it
+// EXPIRED.
 type Quota struct {
-	// MaxBytes caps the sum of SizeBytes over the tenant's PENDING and
-	// READY files; 0 means no cap.
+	// MaxBytes caps the live bytes of the tenant; 0 means no cap.
 	MaxBytes int64
+	// ScopeMaxBytes caps the live bytes of the tenant's files with the new
+	// file's Scope; 0 means no cap.
+	ScopeMaxBytes int64
 }
 
 // Cursor is a position in the ListFiles order (CreatedAt desc, ID desc).
@@ -99,25 +113,39 @@ type ListOptions struct {
 	// NameContains matches display names case-insensitively, as a literal
 	// substring: % and _ have no special meaning.
 	NameContains string
+	// Scope, when set, selects files of this Scope only.
+	Scope string
+	// DisplayName, when set, selects files with exactly this display name.
+	DisplayName string
 	// After, when set, starts the page after this position.
 	After *Cursor
 	// Limit is the page size; it must be positive.
 	Limit int
 }
 
+// UsageFilter selects the files Usage summarises. Zero fields do not filter.
+type UsageFilter struct {
+	Category string
+	Scope    string
+	// Now decides which PENDING files still hold a reservation (those whose
+	// UploadExpires is after Now); zero counts every PENDING file.
+	Now time.Time
+}
+
 // Usage summarises a tenant's (or a category's) files.
 type Usage struct {
 	FileCount     int64     // READY files
 	BytesUsed     int64     // bytes of READY files
-	BytesReserved int64     // bytes of PENDING files
+	BytesReserved int64     // bytes of PENDING files still reserved
 	LastUploadAt  time.Time // latest CompletedAt of a READY file
 }
 
 // Files stores file records.
 type Files interface {
 	// CreateFile inserts f. It returns ErrAlreadyExists when f.ID, the
-	// tenant's f.RequestID or f.DisplayName in f.NameScope is taken, and
-	// ErrQuotaExceeded when f.SizeBytes would take the tenant past quota;
+	// tenant's f.RequestID is taken, ErrNameTaken when f.DisplayName in
+	// f.NameScope is, and ErrQuotaExceeded when f.SizeBytes would take the
+	// tenant or f.Scope past quota;
 	// the check and the insert are atomic. It writes back into f the times
 	// it keeps: a zero CreatedAt becomes the current time, a zero UpdatedAt
 	// becomes CreatedAt, and every time is truncated to the microsecond in
@@ -135,26 +163,29 @@ type Files interface {
 	// the result, atomically. An error from update aborts the write and is
 	// returned as is. UpdatedAt is set by the store; ID, Tenant and
 	// CreatedAt keep their stored values whatever update does. It returns
-	// ErrNotFound for a missing file and ErrAlreadyExists when a renamed
+	// ErrNotFound for a missing file and ErrNameTaken when a renamed
 	// file collides in its name scope.
 	UpdateFile(ctx context.Context, tenant, id string, update func(*File) error) (*File, error)
 	// DeleteFile removes the tenant's file id, or returns ErrNotFound.
 	DeleteFile(ctx context.Context, tenant, id string) error
-	// Usage summarises the tenant's files; category "" means all of them.
-	Usage(ctx context.Context, tenant, category string) (Usage, error)
+	// Usage summarises the tenant's files that filter selects.
+	Usage(ctx context.Context, tenant string, filter UsageFilter) (Usage, error)
 }
 
 // APIKey is a stored API key. The secret itself is never stored: only its
 // SHA-256 hash, and a short prefix that identifies it to people.
 type APIKey struct {
-	ID        string
-	Tenant    string
-	Prefix    string
-	Hash      []byte // SHA-256 of the whole key
-	Scopes    []string
-	CreatedAt time.Time
-	ExpiresAt time.Time // zero: never
-	RevokedAt time.Time // zero: not revoked
+	ID     string
+	Tenant string
+	Prefix string
+	Hash   []byte // SHA-256 of the whole key
+	Scopes []string
+	// Categories, when not empty, are the only categories the key may
+	// use; nil means all of them.
+	Categories []string
+	CreatedAt  time.Time
+	ExpiresAt  time.Time // zero: never
+	RevokedAt  time.Time // zero: not revoked
 }
 
 // APIKeys stores API keys.
@@ -163,6 +194,13 @@ type APIKeys interface {
 	CreateAPIKey(ctx context.Context, k *APIKey) error
 	// GetAPIKeyByHash returns the key with this hash, or ErrNotFound.
 	GetAPIKeyByHash(ctx context.Context, hash []byte) (*APIKey, error)
+	// ListAPIKeys returns the tenant's keys, revoked and expired ones
+	// included, newest first (CreatedAt desc, then ID desc).
+	ListAPIKeys(ctx context.Context, tenant string) ([]*APIKey, error)
+	// RevokeAPIKey marks the tenant's key id revoked at time at and returns
+	// it. A key that is already revoked keeps its first revocation time.
+	// Another tenant's key, like a missing one, is ErrNotFound.
+	RevokeAPIKey(ctx context.Context, tenant, id string, at time.Time) (*APIKey, error)
 }
 
 // Store is everything presignd keeps, plus the lifecycle of the connection.
