@@ -5,9 +5,12 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/presignd/presignd/store"
 )
+
+const apiKeyColumns = `id, tenant, prefix, hash, scopes, categories, created_at, expires_at, revoked_at`
 
 // CreateAPIKey inserts k; store.ErrAlreadyExists when its ID or hash is
 // taken.
@@ -17,10 +20,14 @@ func (s *Store) CreateAPIKey(ctx context.Context, k *store.APIKey) error {
 	if err != nil {
 		return fmt.Errorf("%s: encode scopes: %w", op, err)
 	}
+	categories, err := encodeJSON(len(k.Categories), k.Categories)
+	if err != nil {
+		return fmt.Errorf("%s: encode categories: %w", op, err)
+	}
 	return s.inWrite(ctx, op, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, tenant, prefix, hash, scopes, created_at, expires_at, revoked_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			k.ID, k.Tenant, k.Prefix, k.Hash, scopes, micros(k.CreatedAt), micros(k.ExpiresAt), micros(k.RevokedAt))
+		_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (`+apiKeyColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			k.ID, k.Tenant, k.Prefix, k.Hash, scopes, categories, micros(k.CreatedAt), micros(k.ExpiresAt), micros(k.RevokedAt))
 		if err != nil {
 			return s.fail(op, err)
 		}
@@ -30,25 +37,90 @@ func (s *Store) CreateAPIKey(ctx context.Context, k *store.APIKey) error {
 
 // GetAPIKeyByHash returns the key with this hash, or store.ErrNotFound.
 func (s *Store) GetAPIKeyByHash(ctx context.Context, hash []byte) (*store.APIKey, error) {
-	var (
-		k                         store.APIKey
-		scopes                    sql.NullString
-		created, expires, revoked sql.NullInt64
-	)
-	err := s.reader.QueryRowContext(ctx, `SELECT id, tenant, prefix, hash, scopes, created_at, expires_at, revoked_at
-		FROM api_keys WHERE hash = ?`, hash).
-		Scan(&k.ID, &k.Tenant, &k.Prefix, &k.Hash, &scopes, &created, &expires, &revoked)
+	k, err := scanAPIKey(s.reader.QueryRowContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE hash = ?`, hash))
 	if err != nil {
 		return nil, s.failGet("get API key by hash", err)
 	}
-	if scopes.Valid {
-		if err := json.Unmarshal([]byte(scopes.String), &k.Scopes); err != nil {
-			return nil, fmt.Errorf("get API key %s: decode scopes: %w", k.ID, err)
+	return k, nil
+}
+
+// ListAPIKeys returns the tenant's keys, newest first.
+func (s *Store) ListAPIKeys(ctx context.Context, tenant string) ([]*store.APIKey, error) {
+	op := "list API keys of " + tenant
+	rows, err := s.reader.QueryContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys
+		WHERE tenant = ? ORDER BY created_at DESC, id DESC`, tenant)
+	if err != nil {
+		return nil, s.fail(op, err)
+	}
+	defer rows.Close()
+	var keys []*store.APIKey
+	for rows.Next() {
+		k, err := scanAPIKey(rows)
+		if err != nil {
+			return nil, s.fail(op, err)
 		}
-		if len(k.Scopes) == 0 {
-			k.Scopes = nil
+		keys = append(keys, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail(op, err)
+	}
+	return keys, nil
+}
+
+// RevokeAPIKey marks the tenant's key revoked at at, keeping an earlier
+// revocation; store.ErrNotFound for a key of another tenant.
+func (s *Store) RevokeAPIKey(ctx context.Context, tenant, id string, at time.Time) (*store.APIKey, error) {
+	op := "revoke API key " + id
+	var k *store.APIKey
+	err := s.inWrite(ctx, op, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = ?
+			WHERE tenant = ? AND id = ? AND revoked_at IS NULL`, micros(at), tenant, id); err != nil {
+			return s.fail(op, err)
 		}
+		var err error
+		k, err = scanAPIKey(tx.QueryRowContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE tenant = ? AND id = ?`, tenant, id))
+		if err != nil {
+			return s.failGet(op, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+func scanAPIKey(r scanner) (*store.APIKey, error) {
+	var (
+		k                         store.APIKey
+		scopes, categories        sql.NullString
+		created, expires, revoked sql.NullInt64
+	)
+	if err := r.Scan(&k.ID, &k.Tenant, &k.Prefix, &k.Hash, &scopes, &categories, &created, &expires, &revoked); err != nil {
+		return nil, err
+	}
+	var err error
+	if k.Scopes, err = decodeList(scopes); err != nil {
+		return nil, fmt.Errorf("API key %s: decode scopes: %w", k.ID, err)
+	}
+	if k.Categories, err = decodeList(categories); err != nil {
+		return nil, fmt.Errorf("API key %s: decode categories: %w", k.ID, err)
 	}
 	k.CreatedAt, k.ExpiresAt, k.RevokedAt = fromMicros(created), fromMicros(expires), fromMicros(revoked)
 	return &k, nil
+}
+
+// decodeList reads a JSON array of strings; NULL and [] are nil.
+func decodeList(v sql.NullString) ([]string, error) {
+	if !v.Valid {
+		return nil, nil
+	}
+	var out []string
+	if err := json.Unmarshal([]byte(v.String), &out); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
 }

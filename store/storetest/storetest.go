@@ -46,6 +46,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("DeleteFile", func(t *testing.T) { testDeleteFile(t, newStore) })
 	t.Run("Usage", func(t *testing.T) { testUsage(t, newStore) })
 	t.Run("APIKeys", func(t *testing.T) { testAPIKeys(t, newStore) })
+	t.Run("APIKeyListAndRevoke", func(t *testing.T) { testAPIKeyListAndRevoke(t, newStore) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, newStore) })
 	t.Run("Ping", func(t *testing.T) {
 		s := newStore(t)
