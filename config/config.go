@@ -43,6 +43,9 @@ type Config struct {
 	Backends map[string]Backend `yaml:"backends"`
 	// Categories are the named upload policies.
 	Categories map[string]Category `yaml:"categories"`
+	// TenantQuota caps each tenant's live bytes (READY plus reserved by
+	// pending uploads); 0 means no cap.
+	TenantQuota ByteSize `yaml:"tenant_quota"`
 	// DevTenant is the tenant the development API key belongs to ("dev").
 	DevTenant string `yaml:"dev_tenant"`
 }
@@ -113,6 +116,41 @@ type Category struct {
 	Method             string   `yaml:"method"`
 	RequireChecksum    string   `yaml:"require_checksum"`
 	ContentDisposition string   `yaml:"content_disposition"`
+	// NameRules are the display-name rules.
+	NameRules NameRules `yaml:"name_rules"`
+	// UniqueNames makes display names unique within the scope.
+	UniqueNames bool `yaml:"unique_names"`
+	// Scope is "tenant" (default) or "owner.<field>": what names and the
+	// storage limit are counted within, besides the category.
+	Scope string `yaml:"scope"`
+	// StorageLimit caps the bytes of live (PENDING and READY) files in one
+	// scope; 0 means none.
+	StorageLimit ByteSize `yaml:"storage_limit"`
+	// OwnerFields are the rules for owner fields, by name.
+	OwnerFields map[string]OwnerField `yaml:"owner_fields"`
+	// Credentials lists the credential kinds that may use the category:
+	// api_key, jwt. Empty allows all.
+	Credentials []string `yaml:"credentials"`
+}
+
+// NameRules configures display names.
+type NameRules struct {
+	MinLength int    `yaml:"min_length"`
+	MaxLength int    `yaml:"max_length"`
+	Pattern   string `yaml:"pattern"`
+	// Describe explains the pattern in error messages.
+	Describe string `yaml:"describe"`
+	// Trim removes leading and trailing white space (default true).
+	Trim *bool `yaml:"trim"`
+	// RepeatedSpaces is allow (default), collapse or deny.
+	RepeatedSpaces string `yaml:"repeated_spaces"`
+}
+
+// OwnerField constrains one owner field.
+type OwnerField struct {
+	Required bool     `yaml:"required"`
+	Values   []string `yaml:"values"`
+	Pattern  string   `yaml:"pattern"`
 }
 
 // DefaultBackend is the name of the backend created when none is configured.
@@ -201,6 +239,7 @@ func (c *Config) ApplyDefaults() {
 }
 
 var (
+	ownerFieldPattern  = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
 	namePattern        = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 	contentTypePattern = regexp.MustCompile(`^([A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*|\*)/([A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*|\*)$`)
 )
@@ -221,6 +260,9 @@ func (c *Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		add("log.level", "must be debug, info, warn or error, not %q", c.Log.Level)
+	}
+	if c.TenantQuota < 0 {
+		add("tenant_quota", "must not be negative")
 	}
 	if c.Secret != "" && len(c.Secret) < 32 {
 		add("secret", "must be at least 32 characters")
@@ -299,6 +341,41 @@ func (c *Config) Validate() error {
 		default:
 			add(key+".content_disposition", "must be attachment or inline, not %q", cat.ContentDisposition)
 		}
+		nr := cat.NameRules
+		if nr.MinLength < 0 || nr.MaxLength < 0 || (nr.MaxLength > 0 && nr.MinLength > nr.MaxLength) || nr.MaxLength > 1024 {
+			add(key+".name_rules", "need 0 <= min_length <= max_length <= 1024")
+		}
+		if nr.Pattern != "" {
+			if _, err := regexp.Compile(nr.Pattern); err != nil {
+				add(key+".name_rules.pattern", "%v", err)
+			}
+		}
+		switch nr.RepeatedSpaces {
+		case "", policy.SpacesAllow, policy.SpacesCollapse, policy.SpacesDeny:
+		default:
+			add(key+".name_rules.repeated_spaces", "must be allow, collapse or deny, not %q", nr.RepeatedSpaces)
+		}
+		if _, err := scopeField(cat.Scope); err != nil {
+			add(key+".scope", "%v", err)
+		}
+		if cat.StorageLimit < 0 {
+			add(key+".storage_limit", "must not be negative")
+		}
+		for _, field := range sortedKeys(cat.OwnerFields) {
+			if !ownerFieldPattern.MatchString(field) {
+				add(key+".owner_fields."+field, "owner field names must match %s", ownerFieldPattern)
+			}
+			if p := cat.OwnerFields[field].Pattern; p != "" {
+				if _, err := regexp.Compile(p); err != nil {
+					add(key+".owner_fields."+field+".pattern", "%v", err)
+				}
+			}
+		}
+		for i, kind := range cat.Credentials {
+			if kind != "api_key" && kind != "jwt" {
+				add(fmt.Sprintf("%s.credentials[%d]", key, i), "must be api_key or jwt, not %q", kind)
+			}
+		}
 	}
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "\n"))
@@ -314,7 +391,11 @@ func (c *Config) Policies() (map[string]*policy.Category, error) {
 		if err != nil {
 			return nil, fmt.Errorf("categories.%s.key_template: %w", name, err)
 		}
-		out[name] = &policy.Category{
+		field, err := scopeField(cat.Scope)
+		if err != nil {
+			return nil, fmt.Errorf("categories.%s.scope: %w", name, err)
+		}
+		pc := &policy.Category{
 			Name:               name,
 			Backend:            cat.Backend,
 			Key:                tmpl,
@@ -324,9 +405,66 @@ func (c *Config) Policies() (map[string]*policy.Category, error) {
 			Method:             cat.Method,
 			RequireChecksum:    cat.RequireChecksum,
 			ContentDisposition: cat.ContentDisposition,
+			UniqueNames:        cat.UniqueNames,
+			ScopeField:         field,
+			StorageLimit:       int64(cat.StorageLimit),
+			Credentials:        cat.Credentials,
+			Names: policy.NameRules{
+				MinLength:      cat.NameRules.MinLength,
+				MaxLength:      cat.NameRules.MaxLength,
+				Describe:       cat.NameRules.Describe,
+				NoTrim:         cat.NameRules.Trim != nil && !*cat.NameRules.Trim,
+				RepeatedSpaces: cat.NameRules.RepeatedSpaces,
+			},
 		}
+		if cat.NameRules.Pattern != "" {
+			if pc.Names.Pattern, err = regexp.Compile(cat.NameRules.Pattern); err != nil {
+				return nil, fmt.Errorf("categories.%s.name_rules.pattern: %w", name, err)
+			}
+		}
+		if len(cat.OwnerFields) > 0 {
+			pc.OwnerFields = make(map[string]policy.FieldRule, len(cat.OwnerFields))
+		}
+		for field, of := range cat.OwnerFields {
+			rule := policy.FieldRule{Required: of.Required, Values: of.Values}
+			if of.Pattern != "" {
+				if rule.Pattern, err = regexp.Compile(of.Pattern); err != nil {
+					return nil, fmt.Errorf("categories.%s.owner_fields.%s.pattern: %w", name, field, err)
+				}
+			}
+			pc.OwnerFields[field] = rule
+		}
+		// Owner fields a key template or the scope uses are required.
+		for _, f := range append(tmpl.OwnerFields, field) {
+			if f == "" {
+				continue
+			}
+			if pc.OwnerFields == nil {
+				pc.OwnerFields = map[string]policy.FieldRule{}
+			}
+			rule := pc.OwnerFields[f]
+			rule.Required = true
+			pc.OwnerFields[f] = rule
+		}
+		out[name] = pc
 	}
 	return out, nil
+}
+
+// scopeField parses a category scope: "" or "tenant" (no owner field), or
+// "owner.<field>".
+func scopeField(scope string) (string, error) {
+	switch {
+	case scope == "" || scope == "tenant":
+		return "", nil
+	case strings.HasPrefix(scope, "owner."):
+		f := strings.TrimPrefix(scope, "owner.")
+		if !ownerFieldPattern.MatchString(f) {
+			return "", fmt.Errorf("owner field %q must match %s", f, ownerFieldPattern)
+		}
+		return f, nil
+	}
+	return "", fmt.Errorf("must be tenant or owner.<field>, not %q", scope)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

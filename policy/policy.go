@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"mime"
 	"path"
+	"sort"
 	"strings"
 	"time"
 	"unicode"
@@ -61,6 +62,21 @@ type Category struct {
 	RequireChecksum string
 	// ContentDisposition is "attachment", "inline" or "" (none).
 	ContentDisposition string
+	// Names are the display-name rules.
+	Names NameRules
+	// UniqueNames makes display names unique within the scope.
+	UniqueNames bool
+	// ScopeField, when set, is the owner field whose value scopes names and
+	// the storage limit within the tenant (such as application_id); without
+	// it the scope is the whole category of the tenant.
+	ScopeField string
+	// StorageLimit caps the bytes of live files in one scope; 0 means none.
+	StorageLimit int64
+	// OwnerFields are the rules for owner fields, by name.
+	OwnerFields map[string]FieldRule
+	// Credentials lists the credential kinds that may use the category
+	// ("api_key", "jwt"); empty allows all.
+	Credentials []string
 }
 
 // DefaultKeyTemplate is the key template of the built-in default category.
@@ -216,4 +232,13 @@ func pathEscapeRFC5987(s string) string {
 		b.WriteByte(hex[c&15])
 	}
 	return b.String()
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

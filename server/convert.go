@@ -1,6 +1,9 @@
 package server
 
 import (
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -73,6 +76,7 @@ func (s *Server) fileToProto(f *store.File) *presigndv1.File {
 		CompleteTime:     timestamp(f.CompletedAt),
 		UploadExpireTime: timestamp(f.UploadExpires),
 		UploadCount:      f.UploadCount,
+		SizeDisplay:      formatSize(f.SizeBytes),
 	}
 	if b, ok := s.backends[f.Backend]; ok {
 		pf.StorageUri = b.StorageURI(f.Key)
@@ -92,4 +96,22 @@ func targetToProto(t signer.UploadTarget, maxSize int64) *presigndv1.UploadTarge
 		ExpireTime:   timestamp(t.Expires),
 		MaxSizeBytes: maxSize,
 	}
+}
+
+// formatSize renders a byte count for people in binary units: "512 B",
+// "1.5 KiB", "10 MiB".
+func formatSize(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	v := float64(n) / float64(div)
+	s := strconv.FormatFloat(v, 'f', 1, 64)
+	s = strings.TrimSuffix(s, ".0")
+	return s + " " + string("KMGTPE"[exp]) + "iB"
 }

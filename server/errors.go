@@ -3,13 +3,17 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"time"
 
 	"buf.build/go/protovalidate"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/presignd/presignd/auth"
 	"github.com/presignd/presignd/policy"
 	"github.com/presignd/presignd/signer"
 	"github.com/presignd/presignd/store"
@@ -17,10 +21,27 @@ import (
 
 // Errors the server itself raises below the gRPC layer.
 var (
-	errUnauthenticated = errors.New("missing or invalid credential")
-	errPermission      = errors.New("permission denied")
+	errUnauthenticated = auth.ErrUnauthenticated
+	errPermission      = auth.ErrPermissionDenied
 	errNotReady        = errors.New("file is not READY")
 )
+
+// publicError is an error whose message is written for the API caller; it
+// wraps the sentinel that decides its code. Errors without one get a
+// generic message for their code, so that driver details never leak.
+type publicError struct {
+	msg string
+	err error
+}
+
+func (e *publicError) Error() string { return e.msg }
+func (e *publicError) Unwrap() error { return e.err }
+
+// userError makes a publicError with a formatted message and a code-deciding
+// sentinel (such as store.ErrAlreadyExists).
+func userError(sentinel error, format string, args ...any) error {
+	return &publicError{msg: fmt.Sprintf(format, args...), err: sentinel}
+}
 
 // fieldError builds a single-field validation error.
 func fieldError(field, description string) error {
@@ -37,10 +58,18 @@ func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 	if _, ok := status.FromError(err); ok {
 		return err
 	}
+	msg := func(generic string) string {
+		var pe *publicError
+		if errors.As(err, &pe) {
+			return pe.msg
+		}
+		return generic
+	}
 	var (
-		fieldErrs  policy.FieldErrors
-		fieldErr   *policy.FieldError
-		validation *protovalidate.ValidationError
+		fieldErrs   policy.FieldErrors
+		fieldErr    *policy.FieldError
+		validation  *protovalidate.ValidationError
+		rateLimited *auth.RateLimitError
 	)
 	switch {
 	case errors.As(err, &fieldErrs):
@@ -56,30 +85,32 @@ func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 			})
 		}
 		return badRequest(fes)
+	case errors.As(err, &rateLimited):
+		return retryLater(rateLimited)
 	case errors.Is(err, errUnauthenticated):
 		return status.Error(codes.Unauthenticated, err.Error())
 	case errors.Is(err, errPermission):
-		return status.Error(codes.PermissionDenied, err.Error())
+		return status.Error(codes.PermissionDenied, msg("permission denied"))
 	case errors.Is(err, errNotReady):
-		return status.Error(codes.FailedPrecondition, err.Error())
+		return status.Error(codes.FailedPrecondition, msg("file is not READY"))
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, signer.ErrNotFound):
-		return status.Error(codes.NotFound, err.Error())
+		return status.Error(codes.NotFound, msg("file not found"))
 	case errors.Is(err, store.ErrAlreadyExists):
-		return status.Error(codes.AlreadyExists, err.Error())
+		return status.Error(codes.AlreadyExists, msg("already exists"))
 	case errors.Is(err, store.ErrConflict):
-		return status.Error(codes.Aborted, err.Error())
+		return status.Error(codes.Aborted, msg("the record changed concurrently; retry"))
 	case errors.Is(err, store.ErrQuotaExceeded):
-		return status.Error(codes.ResourceExhausted, err.Error())
+		return status.Error(codes.ResourceExhausted, msg("storage limit reached"))
 	case errors.Is(err, store.ErrUnavailable):
 		return status.Error(codes.Unavailable, "metadata store unavailable, retry later")
 	case errors.Is(err, signer.ErrInvalidKey):
-		return status.Error(codes.InvalidArgument, err.Error())
+		return status.Error(codes.InvalidArgument, msg("the object key is invalid"))
 	case errors.Is(err, signer.ErrUnsupported):
-		return status.Error(codes.FailedPrecondition, err.Error())
+		return status.Error(codes.FailedPrecondition, msg("the storage backend cannot do this"))
 	case errors.Is(err, context.Canceled):
-		return status.Error(codes.Canceled, err.Error())
+		return status.Error(codes.Canceled, "canceled")
 	case errors.Is(err, context.DeadlineExceeded):
-		return status.Error(codes.DeadlineExceeded, err.Error())
+		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
 	}
 	log.ErrorContext(ctx, "internal error", "err", err)
 	return status.Error(codes.Internal, "internal error")
@@ -97,6 +128,17 @@ func badRequest(fes policy.FieldErrors) error {
 	}
 	st := status.New(codes.InvalidArgument, "invalid request: "+fes.Error())
 	if withDetails, err := st.WithDetails(br); err == nil {
+		st = withDetails
+	}
+	return st.Err()
+}
+
+// retryLater is ResourceExhausted with a google.rpc.RetryInfo detail
+// saying when the call would be accepted (at least a millisecond).
+func retryLater(e *auth.RateLimitError) error {
+	delay := max(e.RetryAfter, time.Millisecond)
+	st := status.New(codes.ResourceExhausted, e.Error())
+	if withDetails, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(delay)}); err == nil {
 		st = withDetails
 	}
 	return st.Err()

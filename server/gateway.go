@@ -14,9 +14,9 @@ import (
 	presigndv1 "github.com/presignd/presignd/gen/presignd/v1"
 )
 
-// NewGateway returns the REST facade: every FileService RPC under /v1/ as
-// JSON with the proto field names, forwarded to the gRPC server over conn so
-// that REST and gRPC pass the very same interceptors. Errors are JSON
+// NewGateway returns the REST facade: every FileService and AdminService
+// RPC under /v1/ as JSON with the proto field names, forwarded to the gRPC
+// server over conn so that REST and gRPC pass the very same interceptors. Errors are JSON
 // google.rpc.Status bodies with the HTTP status of their code (400 with
 // field violations for bad input, 401, 403, 404, 409, ...).
 func NewGateway(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error) {
@@ -30,6 +30,9 @@ func NewGateway(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error
 	)
 	if err := presigndv1.RegisterFileServiceHandler(ctx, mux, conn); err != nil {
 		return nil, fmt.Errorf("register gateway: %w", err)
+	}
+	if err := presigndv1.RegisterAdminServiceHandler(ctx, mux, conn); err != nil {
+		return nil, fmt.Errorf("register admin gateway: %w", err)
 	}
 	return mux, nil
 }

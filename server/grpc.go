@@ -20,11 +20,12 @@ import (
 	presigndv1 "github.com/presignd/presignd/gen/presignd/v1"
 )
 
-// NewGRPCServer returns a gRPC server serving s, the gRPC health service and
-// server reflection. Every FileService call passes, in order: panic
-// recovery, logging (method, code, duration; never payloads, so signed URLs
-// stay out of the logs), error-to-status mapping, authentication and
-// request validation.
+// NewGRPCServer returns a gRPC server serving s (FileService and
+// AdminService), the gRPC health service and server reflection. Every call
+// passes, in order: panic recovery, logging (method, code, duration; never
+// payloads, so signed URLs stay out of the logs), error-to-status mapping,
+// authentication and authorization (scope, category limits, rate limits;
+// presignd's services only) and request validation.
 func NewGRPCServer(s *Server, opts ...grpc.ServerOption) (*grpc.Server, error) {
 	validator, err := protovalidate.New()
 	if err != nil {
@@ -45,8 +46,10 @@ func NewGRPCServer(s *Server, opts ...grpc.ServerOption) (*grpc.Server, error) {
 	))
 	g := grpc.NewServer(opts...)
 	presigndv1.RegisterFileServiceServer(g, s)
+	presigndv1.RegisterAdminServiceServer(g, &adminServer{s: s})
 	hs := health.NewServer()
 	hs.SetServingStatus(presigndv1.FileService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	hs.SetServingStatus(presigndv1.AdminService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(g, hs)
 	reflection.Register(g)
 	return g, nil
@@ -59,20 +62,6 @@ func (s *Server) statusInterceptor(ctx context.Context, req any, info *grpc.Unar
 		return nil, toStatus(ctx, s.log, err)
 	}
 	return resp, nil
-}
-
-// authInterceptor authenticates FileService calls and puts the Principal in
-// the context. Other services (health, reflection) are open.
-func (s *Server) authInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if _, ok := info.Server.(presigndv1.FileServiceServer); !ok {
-		return handler(ctx, req)
-	}
-	p, err := s.auth.authenticate(ctx)
-	if err != nil {
-		return nil, err
-	}
-	logging.InjectLogField(ctx, "tenant", p.Tenant)
-	return handler(context.WithValue(ctx, principalKey{}, p), req)
 }
 
 // validationInterceptor applies the protovalidate rules of the request.

@@ -15,8 +15,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -35,23 +33,29 @@ type Config struct {
 	Categories map[string]*policy.Category
 	// Secret (at least 32 bytes) keys signed ids and page tokens.
 	Secret []byte
-	Logger *slog.Logger
+	// TenantQuota caps each tenant's live bytes; 0 means no cap.
+	TenantQuota int64
+	Logger      *slog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Auth configures JWTs, the API-key cache, rate limits and signed-id
+	// key versions; the zero value accepts API keys only.
+	Auth AuthConfig
 }
 
 // Server implements presigndv1.FileServiceServer.
 type Server struct {
 	presigndv1.UnimplementedFileServiceServer
 
-	store      store.Store
-	backends   map[string]signer.Signer
-	categories map[string]*policy.Category
-	signedIDs  signedIDs
-	pageTokens pageTokens
-	auth       *apiKeyAuthenticator
-	log        *slog.Logger
-	now        func() time.Time
+	store       store.Store
+	backends    map[string]signer.Signer
+	categories  map[string]*policy.Category
+	signedIDs   signedIDs
+	pageTokens  pageTokens
+	auth        *authLayer
+	tenantQuota int64
+	log         *slog.Logger
+	now         func() time.Time
 }
 
 // New checks cfg and returns a Server.
@@ -73,15 +77,20 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	authn, ids, err := newAuthParts(cfg)
+	if err != nil {
+		return nil, err
+	}
 	return &Server{
-		store:      cfg.Store,
-		backends:   cfg.Backends,
-		categories: cfg.Categories,
-		signedIDs:  signedIDs{key: DeriveKey(cfg.Secret, "signed-id")},
-		pageTokens: pageTokens{key: DeriveKey(cfg.Secret, "page-token")},
-		auth:       &apiKeyAuthenticator{keys: cfg.Store, now: cfg.Now},
-		log:        cfg.Logger,
-		now:        cfg.Now,
+		store:       cfg.Store,
+		backends:    cfg.Backends,
+		categories:  cfg.Categories,
+		signedIDs:   ids,
+		pageTokens:  pageTokens{key: DeriveKey(cfg.Secret, "page-token")},
+		auth:        authn,
+		tenantQuota: cfg.TenantQuota,
+		log:         cfg.Logger,
+		now:         cfg.Now,
 	}, nil
 }
 
@@ -117,24 +126,6 @@ func checkChecksum(c *presigndv1.Checksum) (signer.Checksum, error) {
 		return signer.Checksum{}, fieldError("checksum.value", fmt.Sprintf("a %s checksum is %d bytes, not %d", alg, checksumSizes[alg], len(raw)))
 	}
 	return signer.Checksum{Algorithm: alg, Value: c.GetValue()}, nil
-}
-
-// checkDisplayName normalises a display name: trimmed, 1-255 characters,
-// no control characters.
-func checkDisplayName(field, name string) (string, error) {
-	name = strings.TrimSpace(name)
-	switch n := utf8.RuneCountInString(name); {
-	case n == 0:
-		return "", fieldError(field, "must not be empty")
-	case n > 255:
-		return "", fieldError(field, "must be at most 255 characters")
-	}
-	for _, r := range name {
-		if unicode.IsControl(r) {
-			return "", fieldError(field, "must not contain control characters")
-		}
-	}
-	return name, nil
 }
 
 // requestHash digests the parts of a CreateUpload request that identify it,
@@ -175,16 +166,36 @@ func (s *Server) CreateUpload(ctx context.Context, req *presigndv1.CreateUploadR
 	if err != nil {
 		return nil, err
 	}
-	checksum, err := checkChecksum(req.GetChecksum())
-	if err != nil {
-		return nil, err
+	// Every rule is checked before anything is written, and all the
+	// violations are reported together.
+	var violations policy.FieldErrors
+	collect := func(err error) error {
+		var fes policy.FieldErrors
+		var fe *policy.FieldError
+		switch {
+		case err == nil:
+		case errors.As(err, &fes):
+			violations = append(violations, fes...)
+		case errors.As(err, &fe):
+			violations = append(violations, fe)
+		default:
+			return err
+		}
+		return nil
 	}
+	checksum, err := checkChecksum(req.GetChecksum())
+	_ = collect(err)
 	displayName := req.GetDisplayName()
 	if displayName == "" {
 		displayName = policy.SanitizeFilename(req.GetFilename())
 	}
-	if displayName, err = checkDisplayName("display_name", displayName); err != nil {
-		return nil, err
+	displayName, err = cat.Names.Normalize("display_name", displayName)
+	_ = collect(err)
+	ownerErr := cat.CheckOwner(req.GetOwner())
+	_ = collect(ownerErr)
+	scope, err := cat.Scope(req.GetOwner())
+	if ownerErr == nil {
+		_ = collect(err)
 	}
 	method, err := cat.CheckUpload(policy.UploadRequest{
 		Filename:          req.GetFilename(),
@@ -193,13 +204,15 @@ func (s *Server) CreateUpload(ctx context.Context, req *presigndv1.CreateUploadR
 		ChecksumAlgorithm: checksum.Algorithm,
 		Method:            methodFromProto[req.GetMethod()],
 	})
-	if err != nil {
-		return nil, err
+	_ = collect(err)
+	if len(violations) > 0 {
+		return nil, violations
 	}
+	// CREDENTIAL-KIND-CHECK (after auth lands)
 	backend := s.backends[cat.Backend]
 	if method == policy.MethodPost {
 		if _, ok := backend.(signer.PostPolicySigner); !ok {
-			return nil, fieldError("method", fmt.Sprintf("backend %q of category %q cannot sign POST uploads", cat.Backend, cat.Name))
+			return nil, fieldError("method", fmt.Sprintf("category %q does not support POST uploads", cat.Name))
 		}
 	}
 	hash := requestHash(req)
@@ -234,6 +247,7 @@ func (s *Server) CreateUpload(ctx context.Context, req *presigndv1.CreateUploadR
 		Tenant:            p.Tenant,
 		Category:          cat.Name,
 		DisplayName:       displayName,
+		Scope:             scope,
 		Filename:          filename,
 		Key:               key,
 		Backend:           cat.Backend,
@@ -249,7 +263,14 @@ func (s *Server) CreateUpload(ctx context.Context, req *presigndv1.CreateUploadR
 		CreatedAt:         now,
 		UpdatedAt:         now,
 	}
+	if cat.UniqueNames {
+		f.NameScope = scope
+	}
+	quota := store.Quota{MaxBytes: s.tenantQuota, ScopeMaxBytes: cat.StorageLimit}
 	if req.GetValidateOnly() {
+		if err := s.dryRun(ctx, f, quota); err != nil {
+			return nil, err
+		}
 		f.ID = ""
 		return &presigndv1.CreateUploadResponse{File: s.fileToProto(f)}, nil
 	}
@@ -259,7 +280,13 @@ func (s *Server) CreateUpload(ctx context.Context, req *presigndv1.CreateUploadR
 	}
 	f.UploadCount = 1
 	f.UploadExpires = target.Expires
-	if err := s.store.CreateFile(ctx, f, store.Quota{}); err != nil {
+	if err := s.store.CreateFile(ctx, f, quota); err != nil {
+		switch {
+		case errors.Is(err, store.ErrNameTaken):
+			return nil, nameTaken(f)
+		case errors.Is(err, store.ErrQuotaExceeded):
+			return nil, quotaExceeded(f, quota)
+		}
 		if errors.Is(err, store.ErrAlreadyExists) && f.RequestID != "" {
 			// A concurrent request with the same request_id won the race.
 			if prev, getErr := s.store.GetFileByRequestID(ctx, p.Tenant, f.RequestID); getErr == nil {
@@ -271,11 +298,80 @@ func (s *Server) CreateUpload(ctx context.Context, req *presigndv1.CreateUploadR
 	return &presigndv1.CreateUploadResponse{File: s.fileToProto(f), UploadTarget: targetToProto(target, cat.MaxSize)}, nil
 }
 
+// nameTaken explains an ErrNameTaken from the store.
+func nameTaken(f *store.File) error {
+	return userError(store.ErrNameTaken, "display_name %q is already used by another file in %s", f.DisplayName, describeScope(f.NameScope))
+}
+
+// quotaExceeded explains an ErrQuotaExceeded from the store.
+func quotaExceeded(f *store.File, q store.Quota) error {
+	if q.ScopeMaxBytes > 0 {
+		return userError(store.ErrQuotaExceeded, "size_bytes: %d more bytes would exceed the storage limit of %d bytes (%s) for %s or the tenant's limit",
+			f.SizeBytes, q.ScopeMaxBytes, formatSize(q.ScopeMaxBytes), describeScope(f.Scope))
+	}
+	return userError(store.ErrQuotaExceeded, "size_bytes: %d more bytes would exceed the tenant's storage limit of %d bytes (%s)",
+		f.SizeBytes, q.MaxBytes, formatSize(q.MaxBytes))
+}
+
+// describeScope renders a scope ("files/application_id=42") for messages.
+func describeScope(scope string) string {
+	cat, owner, ok := strings.Cut(scope, "/")
+	if !ok {
+		return fmt.Sprintf("category %q", cat)
+	}
+	return fmt.Sprintf("category %q, %s", cat, owner)
+}
+
+// dryRun checks what CreateFile would refuse for a validate_only request:
+// a taken name and an exceeded storage limit. It writes nothing; a
+// concurrent request may still win the race for real.
+func (s *Server) dryRun(ctx context.Context, f *store.File, q store.Quota) error {
+	if f.NameScope != "" {
+		if holder, err := s.liveFileNamed(ctx, f.Tenant, f.NameScope, f.DisplayName); err != nil {
+			return err
+		} else if holder != nil {
+			return nameTaken(f)
+		}
+	}
+	check := func(max int64, filter store.UsageFilter) error {
+		if max <= 0 {
+			return nil
+		}
+		u, err := s.store.Usage(ctx, f.Tenant, filter)
+		if err != nil {
+			return err
+		}
+		if u.BytesUsed+u.BytesReserved+f.SizeBytes > max {
+			return quotaExceeded(f, q)
+		}
+		return nil
+	}
+	if err := check(q.MaxBytes, store.UsageFilter{Now: f.CreatedAt}); err != nil {
+		return err
+	}
+	return check(q.ScopeMaxBytes, store.UsageFilter{Scope: f.Scope, Now: f.CreatedAt})
+}
+
+// liveFileNamed returns the PENDING or READY file that holds name in
+// scope, or nil.
+func (s *Server) liveFileNamed(ctx context.Context, tenant, scope, name string) (*store.File, error) {
+	files, _, err := s.store.ListFiles(ctx, tenant, store.ListOptions{Scope: scope, DisplayName: name, Limit: 20})
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		if f.State == store.StatePending || f.State == store.StateReady {
+			return f, nil
+		}
+	}
+	return nil, nil
+}
+
 // retryUpload answers a CreateUpload whose request_id names an existing
 // file: the same file, with a fresh target while it is still PENDING.
 func (s *Server) retryUpload(ctx context.Context, prev *store.File, hash string, cat *policy.Category, method string, checksum signer.Checksum) (*presigndv1.CreateUploadResponse, error) {
 	if prev.RequestHash != hash {
-		return nil, fmt.Errorf("request_id %q was already used for a different request: %w", prev.RequestID, store.ErrAlreadyExists)
+		return nil, userError(store.ErrAlreadyExists, "request_id %q was already used for a different request", prev.RequestID)
 	}
 	if prev.State != store.StatePending {
 		return &presigndv1.CreateUploadResponse{File: s.fileToProto(prev)}, nil
@@ -447,16 +543,22 @@ func (s *Server) ListFiles(ctx context.Context, req *presigndv1.ListFilesRequest
 	if err != nil {
 		return nil, err
 	}
+	scope, err := s.scopeFilter(req.GetCategory(), req.GetOwner())
+	if err != nil {
+		return nil, err
+	}
 	opts := store.ListOptions{
 		Category:     req.GetCategory(),
 		State:        stateFromProto[req.GetState()],
 		NameContains: req.GetNameContains(),
+		DisplayName:  req.GetDisplayName(),
+		Scope:        scope,
 		Limit:        int(req.GetPageSize()),
 	}
 	if opts.Limit == 0 {
 		opts.Limit = defaultPageSize
 	}
-	filters := fmt.Sprintf("%q|%q|%q", opts.Category, opts.State, opts.NameContains)
+	filters := fmt.Sprintf("%q|%q|%q|%q|%q", opts.Category, opts.State, opts.NameContains, opts.DisplayName, opts.Scope)
 	if tok := req.GetPageToken(); tok != "" {
 		cur, err := s.pageTokens.parse(p.Tenant, filters, tok)
 		if err != nil {
@@ -479,6 +581,30 @@ func (s *Server) ListFiles(ctx context.Context, req *presigndv1.ListFilesRequest
 	return resp, nil
 }
 
+// scopeFilter turns a category and owner filter into a store scope. An owner
+// filter needs a category whose scope field it names.
+func (s *Server) scopeFilter(category string, owner map[string]string) (string, error) {
+	if len(owner) == 0 {
+		return "", nil
+	}
+	if category == "" {
+		return "", fieldError("owner", "filtering by owner needs a category")
+	}
+	cat, err := s.category(category)
+	if err != nil {
+		return "", err
+	}
+	if cat.ScopeField == "" {
+		return "", fieldError("owner", fmt.Sprintf("category %q has no owner scope", cat.Name))
+	}
+	for k := range owner {
+		if k != cat.ScopeField {
+			return "", fieldError("owner."+k, fmt.Sprintf("category %q is scoped by owner.%s only", cat.Name, cat.ScopeField))
+		}
+	}
+	return cat.Scope(owner)
+}
+
 // UpdateFile implements presigndv1.FileServiceServer.
 func (s *Server) UpdateFile(ctx context.Context, req *presigndv1.UpdateFileRequest) (*presigndv1.UpdateFileResponse, error) {
 	p, err := principalFrom(ctx)
@@ -493,16 +619,17 @@ func (s *Server) UpdateFile(ctx context.Context, req *presigndv1.UpdateFileReque
 		newName     string
 		setName     bool
 		setMetadata bool
+		rules       policy.NameRules
 	)
+	if in.GetCategory() != "" {
+		return nil, fieldError("file.category", "cannot be changed; leave it empty")
+	}
 	if len(req.GetUpdateMask().GetPaths()) == 0 {
 		return nil, fieldError("update_mask", "must name at least one field: display_name, metadata")
 	}
 	for _, path := range req.GetUpdateMask().GetPaths() {
 		switch path {
 		case "display_name":
-			if newName, err = checkDisplayName("file.display_name", in.GetDisplayName()); err != nil {
-				return nil, err
-			}
 			setName = true
 		case "metadata":
 			if len(in.GetMetadata()) > 32 {
@@ -518,6 +645,19 @@ func (s *Server) UpdateFile(ctx context.Context, req *presigndv1.UpdateFileReque
 			return nil, fieldError("update_mask", fmt.Sprintf("field %q cannot be updated (updatable: display_name, metadata)", path))
 		}
 	}
+	if setName {
+		// The name rules are the category's, so the file is read first.
+		cur, err := s.store.GetFile(ctx, p.Tenant, in.GetFileId())
+		if err != nil {
+			return nil, err
+		}
+		if cat, ok := s.categories[cur.Category]; ok {
+			rules = cat.Names
+		}
+		if newName, err = rules.Normalize("file.display_name", in.GetDisplayName()); err != nil {
+			return nil, err
+		}
+	}
 	f, err := s.store.UpdateFile(ctx, p.Tenant, in.GetFileId(), func(f *store.File) error {
 		if setName {
 			f.DisplayName = newName
@@ -527,6 +667,9 @@ func (s *Server) UpdateFile(ctx context.Context, req *presigndv1.UpdateFileReque
 		}
 		return nil
 	})
+	if errors.Is(err, store.ErrNameTaken) {
+		return nil, userError(store.ErrNameTaken, "display_name %q is already used by another file in its scope", newName)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -567,7 +710,7 @@ func (s *Server) CreateDownloadUrl(ctx context.Context, req *presigndv1.CreateDo
 		return nil, err
 	}
 	if f.State != store.StateReady {
-		return nil, fmt.Errorf("file %s is %s: %w", f.ID, f.State, errNotReady)
+		return nil, userError(errNotReady, "file %s is %s, not READY", f.ID, f.State)
 	}
 	backend, ok := s.backends[f.Backend]
 	if !ok {
@@ -594,20 +737,37 @@ func (s *Server) CreateDownloadUrl(ctx context.Context, req *presigndv1.CreateDo
 
 // CheckName implements presigndv1.FileServiceServer.
 func (s *Server) CheckName(ctx context.Context, req *presigndv1.CheckNameRequest) (*presigndv1.CheckNameResponse, error) {
-	if _, err := principalFrom(ctx); err != nil {
-		return nil, err
-	}
-	if _, err := s.category(req.GetCategory()); err != nil {
-		return nil, err
-	}
-	name, err := checkDisplayName("display_name", req.GetDisplayName())
+	p, err := principalFrom(ctx)
 	if err != nil {
-		var fes policy.FieldErrors
-		errors.As(err, &fes)
-		return &presigndv1.CheckNameResponse{NormalizedName: strings.TrimSpace(req.GetDisplayName()), Reason: fes[0].Description}, nil
+		return nil, err
 	}
-	// Categories without a uniqueness scope accept any valid name.
-	return &presigndv1.CheckNameResponse{NormalizedName: name, Valid: true, Available: true}, nil
+	cat, err := s.category(req.GetCategory())
+	if err != nil {
+		return nil, err
+	}
+	scope, err := cat.Scope(req.GetOwner())
+	if err != nil {
+		return nil, err
+	}
+	name, err := cat.Names.Normalize("display_name", req.GetDisplayName())
+	if err != nil {
+		var fe *policy.FieldError
+		errors.As(err, &fe)
+		return &presigndv1.CheckNameResponse{NormalizedName: strings.TrimSpace(req.GetDisplayName()), Reason: "display_name " + fe.Description}, nil
+	}
+	resp := &presigndv1.CheckNameResponse{NormalizedName: name, Valid: true, Available: true}
+	if cat.UniqueNames {
+		holder, err := s.liveFileNamed(ctx, p.Tenant, scope, name)
+		if err != nil {
+			return nil, err
+		}
+		if holder != nil {
+			resp.Available = false
+			resp.Reason = fmt.Sprintf("display_name %q is already used in %s", name, describeScope(scope))
+			resp.ExistingFile = s.fileToProto(holder)
+		}
+	}
+	return resp, nil
 }
 
 // GetUsage implements presigndv1.FileServiceServer.
@@ -616,12 +776,21 @@ func (s *Server) GetUsage(ctx context.Context, req *presigndv1.GetUsageRequest) 
 	if err != nil {
 		return nil, err
 	}
+	quota := s.tenantQuota
 	if req.GetCategory() != "" {
-		if _, err := s.category(req.GetCategory()); err != nil {
+		cat, err := s.category(req.GetCategory())
+		if err != nil {
 			return nil, err
 		}
+		if len(req.GetOwner()) > 0 || cat.ScopeField == "" {
+			quota = cat.StorageLimit
+		}
 	}
-	u, err := s.store.Usage(ctx, p.Tenant, req.GetCategory())
+	scope, err := s.scopeFilter(req.GetCategory(), req.GetOwner())
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.store.Usage(ctx, p.Tenant, store.UsageFilter{Category: req.GetCategory(), Scope: scope, Now: s.now()})
 	if err != nil {
 		return nil, err
 	}
@@ -629,6 +798,7 @@ func (s *Server) GetUsage(ctx context.Context, req *presigndv1.GetUsageRequest) 
 		FileCount:      u.FileCount,
 		BytesUsed:      u.BytesUsed,
 		BytesReserved:  u.BytesReserved,
+		QuotaBytes:     quota,
 		LastUploadTime: timestamp(u.LastUploadAt),
 	}, nil
 }

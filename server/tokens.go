@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,34 +24,88 @@ func DeriveKey(secret []byte, purpose string) []byte {
 
 var b64 = base64.RawURLEncoding
 
-// signedIDVersion prefixes signed ids; a new version can rotate the key
-// while old ids keep resolving.
-const signedIDVersion = "sid1"
-
 // signedIDs makes and checks tamper-proof file references:
-// "sid1.<file id>.<mac>", where the MAC binds version, tenant and file id.
-type signedIDs struct{ key []byte }
+// "sid<version>.<file id>.<mac>", where the MAC (HMAC-SHA256, 144 bits)
+// binds the version, the tenant and the file id under the key of that
+// version. New ids use the newest version; every configured version still
+// resolves, so keys rotate without breaking ids already handed out, and an
+// id of a version that was removed no longer resolves.
+type signedIDs struct {
+	current int
+	keys    map[int][]byte
+}
 
-func (s signedIDs) mac(tenant, fileID string) string {
-	m := hmac.New(sha256.New, s.key)
-	m.Write([]byte(signedIDVersion + "\x00" + tenant + "\x00" + fileID))
+// SignedIDKey is one version of the key signed ids are made with.
+type SignedIDKey struct {
+	// Version is positive; the highest configured version signs new ids.
+	Version int
+	// Secret is at least 32 bytes.
+	Secret []byte
+}
+
+// newSignedIDs returns the keyring: version 1 from the service secret,
+// unless extra lists version 1 itself, plus every extra version.
+func newSignedIDs(secret []byte, extra []SignedIDKey) (signedIDs, error) {
+	s := signedIDs{current: 1, keys: map[int][]byte{1: DeriveKey(secret, "signed-id")}}
+	for _, k := range extra {
+		if k.Version < 1 || k.Version > 9999 {
+			return signedIDs{}, fmt.Errorf("signed id key version %d: must be 1-9999", k.Version)
+		}
+		if len(k.Secret) < 32 {
+			return signedIDs{}, fmt.Errorf("signed id key version %d: secret must be at least 32 bytes", k.Version)
+		}
+		s.keys[k.Version] = DeriveKey(k.Secret, "signed-id")
+		s.current = max(s.current, k.Version)
+	}
+	return s, nil
+}
+
+func (s signedIDs) mac(version int, tenant, fileID string) string {
+	m := hmac.New(sha256.New, s.keys[version])
+	m.Write([]byte("sid" + strconv.Itoa(version) + "\x00" + tenant + "\x00" + fileID))
 	return b64.EncodeToString(m.Sum(nil)[:18])
 }
 
 func (s signedIDs) make(tenant, fileID string) string {
-	return signedIDVersion + "." + fileID + "." + s.mac(tenant, fileID)
+	return "sid" + strconv.Itoa(s.current) + "." + fileID + "." + s.mac(s.current, tenant, fileID)
 }
 
-// isSignedID reports whether ref looks like a signed id rather than a file id.
-func isSignedID(ref string) bool { return strings.HasPrefix(ref, signedIDVersion+".") }
+// isSignedID reports whether ref looks like a signed id rather than a file
+// id: "sid", digits, a dot.
+func isSignedID(ref string) bool {
+	_, ok := signedIDVersion(ref)
+	return ok
+}
 
-// resolve returns the file id in ref if its MAC is valid for tenant.
+// signedIDVersion reads the version of a signed id.
+func signedIDVersion(ref string) (int, bool) {
+	head, _, ok := strings.Cut(ref, ".")
+	digits, hasPrefix := strings.CutPrefix(head, "sid")
+	if !ok || !hasPrefix || digits == "" || len(digits) > 4 || digits[0] == '0' {
+		return 0, false
+	}
+	v, err := strconv.Atoi(digits)
+	if err != nil || strconv.Itoa(v) != digits {
+		return 0, false
+	}
+	return v, true
+}
+
+// resolve returns the file id in ref if its MAC is valid for tenant under
+// a configured key version. The MAC is compared in constant time.
 func (s signedIDs) resolve(tenant, ref string) (string, bool) {
-	parts := strings.Split(ref, ".")
-	if len(parts) != 3 || parts[0] != signedIDVersion || parts[1] == "" {
+	version, ok := signedIDVersion(ref)
+	if !ok {
 		return "", false
 	}
-	want := s.mac(tenant, parts[1])
+	if _, known := s.keys[version]; !known {
+		return "", false
+	}
+	parts := strings.Split(ref, ".")
+	if len(parts) != 3 || parts[1] == "" {
+		return "", false
+	}
+	want := s.mac(version, tenant, parts[1])
 	if !hmac.Equal([]byte(want), []byte(parts[2])) {
 		return "", false
 	}

@@ -121,6 +121,7 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	}
 	srv, err := server.New(server.Config{
 		Store: st, Backends: backends, Categories: categories, Secret: secret, Logger: log,
+		TenantQuota: int64(cfg.TenantQuota),
 	})
 	if err != nil {
 		return err

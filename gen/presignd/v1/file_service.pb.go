@@ -299,7 +299,9 @@ type File struct {
 	// When the latest upload target expires.
 	UploadExpireTime *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=upload_expire_time,json=uploadExpireTime,proto3" json:"upload_expire_time,omitempty"`
 	// How many upload targets were issued for this file.
-	UploadCount   int32 `protobuf:"varint,22,opt,name=upload_count,json=uploadCount,proto3" json:"upload_count,omitempty"`
+	UploadCount int32 `protobuf:"varint,22,opt,name=upload_count,json=uploadCount,proto3" json:"upload_count,omitempty"`
+	// size_bytes for people, such as "1.5 MiB".
+	SizeDisplay   string `protobuf:"bytes,23,opt,name=size_display,json=sizeDisplay,proto3" json:"size_display,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -486,6 +488,13 @@ func (x *File) GetUploadCount() int32 {
 		return x.UploadCount
 	}
 	return 0
+}
+
+func (x *File) GetSizeDisplay() string {
+	if x != nil {
+		return x.SizeDisplay
+	}
+	return ""
 }
 
 // UploadTarget tells the client exactly how to send the bytes.
@@ -968,7 +977,12 @@ type ListFilesRequest struct {
 	// Only files in this state.
 	State FileState `protobuf:"varint,4,opt,name=state,proto3,enum=presignd.v1.FileState" json:"state,omitempty"`
 	// Only files whose display name contains this text (case-insensitive).
-	NameContains  string `protobuf:"bytes,5,opt,name=name_contains,json=nameContains,proto3" json:"name_contains,omitempty"`
+	NameContains string `protobuf:"bytes,5,opt,name=name_contains,json=nameContains,proto3" json:"name_contains,omitempty"`
+	// Only files with exactly this display name.
+	DisplayName string `protobuf:"bytes,6,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	// Only files in this owner scope of the category: the value of the
+	// category's scope field (such as application_id). Requires category.
+	Owner         map[string]string `protobuf:"bytes,7,rep,name=owner,proto3" json:"owner,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1036,6 +1050,20 @@ func (x *ListFilesRequest) GetNameContains() string {
 		return x.NameContains
 	}
 	return ""
+}
+
+func (x *ListFilesRequest) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *ListFilesRequest) GetOwner() map[string]string {
+	if x != nil {
+		return x.Owner
+	}
+	return nil
 }
 
 // ListFilesResponse is one page of files.
@@ -1462,7 +1490,9 @@ type CheckNameResponse struct {
 	// No live file in the scope uses the name.
 	Available bool `protobuf:"varint,3,opt,name=available,proto3" json:"available,omitempty"`
 	// Why the name cannot be used, when it cannot.
-	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The live file that holds the name, when it is taken.
+	ExistingFile  *File `protobuf:"bytes,5,opt,name=existing_file,json=existingFile,proto3" json:"existing_file,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1525,11 +1555,21 @@ func (x *CheckNameResponse) GetReason() string {
 	return ""
 }
 
+func (x *CheckNameResponse) GetExistingFile() *File {
+	if x != nil {
+		return x.ExistingFile
+	}
+	return nil
+}
+
 // GetUsageRequest asks for storage usage.
 type GetUsageRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only this category; empty means the whole tenant.
-	Category      string `protobuf:"bytes,1,opt,name=category,proto3" json:"category,omitempty"`
+	Category string `protobuf:"bytes,1,opt,name=category,proto3" json:"category,omitempty"`
+	// Only this owner scope of the category (such as application_id).
+	// Requires category.
+	Owner         map[string]string `protobuf:"bytes,2,rep,name=owner,proto3" json:"owner,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1571,6 +1611,13 @@ func (x *GetUsageRequest) GetCategory() string {
 	return ""
 }
 
+func (x *GetUsageRequest) GetOwner() map[string]string {
+	if x != nil {
+		return x.Owner
+	}
+	return nil
+}
+
 // GetUsageResponse reports storage usage.
 type GetUsageResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1580,7 +1627,8 @@ type GetUsageResponse struct {
 	BytesUsed int64 `protobuf:"varint,2,opt,name=bytes_used,json=bytesUsed,proto3" json:"bytes_used,omitempty"`
 	// Bytes reserved by PENDING uploads.
 	BytesReserved int64 `protobuf:"varint,3,opt,name=bytes_reserved,json=bytesReserved,proto3" json:"bytes_reserved,omitempty"`
-	// The storage limit in bytes; 0 means unlimited.
+	// The storage limit in bytes that applies to the selection (the
+	// tenant's, or the category's per-scope limit); 0 means unlimited.
 	QuotaBytes int64 `protobuf:"varint,4,opt,name=quota_bytes,json=quotaBytes,proto3" json:"quota_bytes,omitempty"`
 	// When the last upload completed; unset if none has.
 	LastUploadTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_upload_time,json=lastUploadTime,proto3" json:"last_upload_time,omitempty"`
@@ -1661,7 +1709,7 @@ const file_presignd_v1_file_service_proto_rawDesc = "" +
 	"\bChecksum\x12H\n" +
 	"\talgorithm\x18\x01 \x01(\x0e2\x1e.presignd.v1.ChecksumAlgorithmB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\talgorithm\x128\n" +
-	"\x05value\x18\x02 \x01(\tB\"\xbaH\x1fr\x1d\x10\x01\x18\x80\x012\x16^[A-Za-z0-9+/]+={0,2}$R\x05value\"\xea\a\n" +
+	"\x05value\x18\x02 \x01(\tB\"\xbaH\x1fr\x1d\x10\x01\x18\x80\x012\x16^[A-Za-z0-9+/]+={0,2}$R\x05value\"\x8d\b\n" +
 	"\x04File\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\tR\x06fileId\x12\x1b\n" +
 	"\tsigned_id\x18\x02 \x01(\tR\bsignedId\x12\x16\n" +
@@ -1689,7 +1737,8 @@ const file_presignd_v1_file_service_proto_rawDesc = "" +
 	"updateTime\x12?\n" +
 	"\rcomplete_time\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\fcompleteTime\x12H\n" +
 	"\x12upload_expire_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\x10uploadExpireTime\x12!\n" +
-	"\fupload_count\x18\x16 \x01(\x05R\vuploadCount\x1a8\n" +
+	"\fupload_count\x18\x16 \x01(\x05R\vuploadCount\x12!\n" +
+	"\fsize_display\x18\x17 \x01(\tR\vsizeDisplay\x1a8\n" +
 	"\n" +
 	"OwnerEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
@@ -1747,7 +1796,7 @@ const file_presignd_v1_file_service_proto_rawDesc = "" +
 	"\afile_id\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x04R\x06fileId\"8\n" +
 	"\x0fGetFileResponse\x12%\n" +
-	"\x04file\x18\x01 \x01(\v2\x11.presignd.v1.FileR\x04file\"\xf0\x01\n" +
+	"\x04file\x18\x01 \x01(\v2\x11.presignd.v1.FileR\x04file\"\xa1\x03\n" +
 	"\x10ListFilesRequest\x12'\n" +
 	"\tpage_size\x18\x01 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
@@ -1755,7 +1804,13 @@ const file_presignd_v1_file_service_proto_rawDesc = "" +
 	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\x12#\n" +
 	"\bcategory\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\bcategory\x126\n" +
 	"\x05state\x18\x04 \x01(\x0e2\x16.presignd.v1.FileStateB\b\xbaH\x05\x82\x01\x02\x10\x01R\x05state\x12-\n" +
-	"\rname_contains\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\xff\x01R\fnameContains\"d\n" +
+	"\rname_contains\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\xff\x01R\fnameContains\x12+\n" +
+	"\fdisplay_name\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\vdisplayName\x12H\n" +
+	"\x05owner\x18\a \x03(\v2(.presignd.v1.ListFilesRequest.OwnerEntryB\b\xbaH\x05\x9a\x01\x02\x10\x10R\x05owner\x1a8\n" +
+	"\n" +
+	"OwnerEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"d\n" +
 	"\x11ListFilesResponse\x12'\n" +
 	"\x05files\x18\x01 \x03(\v2\x11.presignd.v1.FileR\x05files\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x87\x01\n" +
@@ -1783,14 +1838,20 @@ const file_presignd_v1_file_service_proto_rawDesc = "" +
 	"\n" +
 	"OwnerEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x88\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc0\x01\n" +
 	"\x11CheckNameResponse\x12'\n" +
 	"\x0fnormalized_name\x18\x01 \x01(\tR\x0enormalizedName\x12\x14\n" +
 	"\x05valid\x18\x02 \x01(\bR\x05valid\x12\x1c\n" +
 	"\tavailable\x18\x03 \x01(\bR\tavailable\x12\x16\n" +
-	"\x06reason\x18\x04 \x01(\tR\x06reason\"6\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x126\n" +
+	"\rexisting_file\x18\x05 \x01(\v2\x11.presignd.v1.FileR\fexistingFile\"\xb9\x01\n" +
 	"\x0fGetUsageRequest\x12#\n" +
-	"\bcategory\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18@R\bcategory\"\xde\x01\n" +
+	"\bcategory\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18@R\bcategory\x12G\n" +
+	"\x05owner\x18\x02 \x03(\v2'.presignd.v1.GetUsageRequest.OwnerEntryB\b\xbaH\x05\x9a\x01\x02\x10\x10R\x05owner\x1a8\n" +
+	"\n" +
+	"OwnerEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xde\x01\n" +
 	"\x10GetUsageResponse\x12\x1d\n" +
 	"\n" +
 	"file_count\x18\x01 \x01(\x03R\tfileCount\x12\x1d\n" +
@@ -1842,7 +1903,7 @@ func file_presignd_v1_file_service_proto_rawDescGZIP() []byte {
 }
 
 var file_presignd_v1_file_service_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_presignd_v1_file_service_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_presignd_v1_file_service_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_presignd_v1_file_service_proto_goTypes = []any{
 	(ChecksumAlgorithm)(0),            // 0: presignd.v1.ChecksumAlgorithm
 	(UploadMethod)(0),                 // 1: presignd.v1.UploadMethod
@@ -1874,9 +1935,11 @@ var file_presignd_v1_file_service_proto_goTypes = []any{
 	nil,                               // 27: presignd.v1.UploadTarget.FormFieldsEntry
 	nil,                               // 28: presignd.v1.CreateUploadRequest.OwnerEntry
 	nil,                               // 29: presignd.v1.CreateUploadRequest.MetadataEntry
-	nil,                               // 30: presignd.v1.CheckNameRequest.OwnerEntry
-	(*timestamppb.Timestamp)(nil),     // 31: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),     // 32: google.protobuf.FieldMask
+	nil,                               // 30: presignd.v1.ListFilesRequest.OwnerEntry
+	nil,                               // 31: presignd.v1.CheckNameRequest.OwnerEntry
+	nil,                               // 32: presignd.v1.GetUsageRequest.OwnerEntry
+	(*timestamppb.Timestamp)(nil),     // 33: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),     // 34: google.protobuf.FieldMask
 }
 var file_presignd_v1_file_service_proto_depIdxs = []int32{
 	0,  // 0: presignd.v1.Checksum.algorithm:type_name -> presignd.v1.ChecksumAlgorithm
@@ -1884,14 +1947,14 @@ var file_presignd_v1_file_service_proto_depIdxs = []int32{
 	2,  // 2: presignd.v1.File.state:type_name -> presignd.v1.FileState
 	24, // 3: presignd.v1.File.owner:type_name -> presignd.v1.File.OwnerEntry
 	25, // 4: presignd.v1.File.metadata:type_name -> presignd.v1.File.MetadataEntry
-	31, // 5: presignd.v1.File.create_time:type_name -> google.protobuf.Timestamp
-	31, // 6: presignd.v1.File.update_time:type_name -> google.protobuf.Timestamp
-	31, // 7: presignd.v1.File.complete_time:type_name -> google.protobuf.Timestamp
-	31, // 8: presignd.v1.File.upload_expire_time:type_name -> google.protobuf.Timestamp
+	33, // 5: presignd.v1.File.create_time:type_name -> google.protobuf.Timestamp
+	33, // 6: presignd.v1.File.update_time:type_name -> google.protobuf.Timestamp
+	33, // 7: presignd.v1.File.complete_time:type_name -> google.protobuf.Timestamp
+	33, // 8: presignd.v1.File.upload_expire_time:type_name -> google.protobuf.Timestamp
 	1,  // 9: presignd.v1.UploadTarget.method:type_name -> presignd.v1.UploadMethod
 	26, // 10: presignd.v1.UploadTarget.headers:type_name -> presignd.v1.UploadTarget.HeadersEntry
 	27, // 11: presignd.v1.UploadTarget.form_fields:type_name -> presignd.v1.UploadTarget.FormFieldsEntry
-	31, // 12: presignd.v1.UploadTarget.expire_time:type_name -> google.protobuf.Timestamp
+	33, // 12: presignd.v1.UploadTarget.expire_time:type_name -> google.protobuf.Timestamp
 	3,  // 13: presignd.v1.CreateUploadRequest.checksum:type_name -> presignd.v1.Checksum
 	1,  // 14: presignd.v1.CreateUploadRequest.method:type_name -> presignd.v1.UploadMethod
 	28, // 15: presignd.v1.CreateUploadRequest.owner:type_name -> presignd.v1.CreateUploadRequest.OwnerEntry
@@ -1901,36 +1964,39 @@ var file_presignd_v1_file_service_proto_depIdxs = []int32{
 	4,  // 19: presignd.v1.CompleteUploadResponse.file:type_name -> presignd.v1.File
 	4,  // 20: presignd.v1.GetFileResponse.file:type_name -> presignd.v1.File
 	2,  // 21: presignd.v1.ListFilesRequest.state:type_name -> presignd.v1.FileState
-	4,  // 22: presignd.v1.ListFilesResponse.files:type_name -> presignd.v1.File
-	4,  // 23: presignd.v1.UpdateFileRequest.file:type_name -> presignd.v1.File
-	32, // 24: presignd.v1.UpdateFileRequest.update_mask:type_name -> google.protobuf.FieldMask
-	4,  // 25: presignd.v1.UpdateFileResponse.file:type_name -> presignd.v1.File
-	31, // 26: presignd.v1.CreateDownloadUrlResponse.expire_time:type_name -> google.protobuf.Timestamp
-	30, // 27: presignd.v1.CheckNameRequest.owner:type_name -> presignd.v1.CheckNameRequest.OwnerEntry
-	31, // 28: presignd.v1.GetUsageResponse.last_upload_time:type_name -> google.protobuf.Timestamp
-	6,  // 29: presignd.v1.FileService.CreateUpload:input_type -> presignd.v1.CreateUploadRequest
-	8,  // 30: presignd.v1.FileService.CompleteUpload:input_type -> presignd.v1.CompleteUploadRequest
-	10, // 31: presignd.v1.FileService.GetFile:input_type -> presignd.v1.GetFileRequest
-	12, // 32: presignd.v1.FileService.ListFiles:input_type -> presignd.v1.ListFilesRequest
-	14, // 33: presignd.v1.FileService.UpdateFile:input_type -> presignd.v1.UpdateFileRequest
-	16, // 34: presignd.v1.FileService.DeleteFile:input_type -> presignd.v1.DeleteFileRequest
-	18, // 35: presignd.v1.FileService.CreateDownloadUrl:input_type -> presignd.v1.CreateDownloadUrlRequest
-	20, // 36: presignd.v1.FileService.CheckName:input_type -> presignd.v1.CheckNameRequest
-	22, // 37: presignd.v1.FileService.GetUsage:input_type -> presignd.v1.GetUsageRequest
-	7,  // 38: presignd.v1.FileService.CreateUpload:output_type -> presignd.v1.CreateUploadResponse
-	9,  // 39: presignd.v1.FileService.CompleteUpload:output_type -> presignd.v1.CompleteUploadResponse
-	11, // 40: presignd.v1.FileService.GetFile:output_type -> presignd.v1.GetFileResponse
-	13, // 41: presignd.v1.FileService.ListFiles:output_type -> presignd.v1.ListFilesResponse
-	15, // 42: presignd.v1.FileService.UpdateFile:output_type -> presignd.v1.UpdateFileResponse
-	17, // 43: presignd.v1.FileService.DeleteFile:output_type -> presignd.v1.DeleteFileResponse
-	19, // 44: presignd.v1.FileService.CreateDownloadUrl:output_type -> presignd.v1.CreateDownloadUrlResponse
-	21, // 45: presignd.v1.FileService.CheckName:output_type -> presignd.v1.CheckNameResponse
-	23, // 46: presignd.v1.FileService.GetUsage:output_type -> presignd.v1.GetUsageResponse
-	38, // [38:47] is the sub-list for method output_type
-	29, // [29:38] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	30, // 22: presignd.v1.ListFilesRequest.owner:type_name -> presignd.v1.ListFilesRequest.OwnerEntry
+	4,  // 23: presignd.v1.ListFilesResponse.files:type_name -> presignd.v1.File
+	4,  // 24: presignd.v1.UpdateFileRequest.file:type_name -> presignd.v1.File
+	34, // 25: presignd.v1.UpdateFileRequest.update_mask:type_name -> google.protobuf.FieldMask
+	4,  // 26: presignd.v1.UpdateFileResponse.file:type_name -> presignd.v1.File
+	33, // 27: presignd.v1.CreateDownloadUrlResponse.expire_time:type_name -> google.protobuf.Timestamp
+	31, // 28: presignd.v1.CheckNameRequest.owner:type_name -> presignd.v1.CheckNameRequest.OwnerEntry
+	4,  // 29: presignd.v1.CheckNameResponse.existing_file:type_name -> presignd.v1.File
+	32, // 30: presignd.v1.GetUsageRequest.owner:type_name -> presignd.v1.GetUsageRequest.OwnerEntry
+	33, // 31: presignd.v1.GetUsageResponse.last_upload_time:type_name -> google.protobuf.Timestamp
+	6,  // 32: presignd.v1.FileService.CreateUpload:input_type -> presignd.v1.CreateUploadRequest
+	8,  // 33: presignd.v1.FileService.CompleteUpload:input_type -> presignd.v1.CompleteUploadRequest
+	10, // 34: presignd.v1.FileService.GetFile:input_type -> presignd.v1.GetFileRequest
+	12, // 35: presignd.v1.FileService.ListFiles:input_type -> presignd.v1.ListFilesRequest
+	14, // 36: presignd.v1.FileService.UpdateFile:input_type -> presignd.v1.UpdateFileRequest
+	16, // 37: presignd.v1.FileService.DeleteFile:input_type -> presignd.v1.DeleteFileRequest
+	18, // 38: presignd.v1.FileService.CreateDownloadUrl:input_type -> presignd.v1.CreateDownloadUrlRequest
+	20, // 39: presignd.v1.FileService.CheckName:input_type -> presignd.v1.CheckNameRequest
+	22, // 40: presignd.v1.FileService.GetUsage:input_type -> presignd.v1.GetUsageRequest
+	7,  // 41: presignd.v1.FileService.CreateUpload:output_type -> presignd.v1.CreateUploadResponse
+	9,  // 42: presignd.v1.FileService.CompleteUpload:output_type -> presignd.v1.CompleteUploadResponse
+	11, // 43: presignd.v1.FileService.GetFile:output_type -> presignd.v1.GetFileResponse
+	13, // 44: presignd.v1.FileService.ListFiles:output_type -> presignd.v1.ListFilesResponse
+	15, // 45: presignd.v1.FileService.UpdateFile:output_type -> presignd.v1.UpdateFileResponse
+	17, // 46: presignd.v1.FileService.DeleteFile:output_type -> presignd.v1.DeleteFileResponse
+	19, // 47: presignd.v1.FileService.CreateDownloadUrl:output_type -> presignd.v1.CreateDownloadUrlResponse
+	21, // 48: presignd.v1.FileService.CheckName:output_type -> presignd.v1.CheckNameResponse
+	23, // 49: presignd.v1.FileService.GetUsage:output_type -> presignd.v1.GetUsageResponse
+	41, // [41:50] is the sub-list for method output_type
+	32, // [32:41] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_presignd_v1_file_service_proto_init() }
@@ -1944,7 +2010,7 @@ func file_presignd_v1_file_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_presignd_v1_file_service_proto_rawDesc), len(file_presignd_v1_file_service_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   28,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

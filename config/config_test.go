@@ -1,0 +1,124 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseDefaults(t *testing.T) {
+	c, err := Parse(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPAddr != ":8080" || c.GRPCAddr != ":8081" || c.DataDir != "./data" || c.Store.Driver != "sqlite" {
+		t.Fatalf("defaults = %+v", c)
+	}
+	cats, err := c.Policies()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := cats["default"]
+	if d == nil || d.MaxSize != 5<<30 || d.URLTTL != 15*time.Minute || d.Method != "PUT" || d.Backend != "local" || d.Key.String() != "{tenant}/{category}/{uuid}{ext}" {
+		t.Fatalf("default category = %+v", d)
+	}
+}
+
+func TestParseReportsTheBadKey(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want []string
+	}{
+		{"an unknown top-level key names its line", "http_addr: x\nhtp_addr: y\n", []string{"line 2", "htp_addr"}},
+		{"an unknown category key names its line", "categories:\n  docs:\n    max_sise: 1MB\n", []string{"line 3", "max_sise"}},
+		{"YAML syntax errors name the line", "categories:\n  docs: [\n", []string{"line"}},
+		{"a size without a known unit", "categories:\n  docs:\n    max_size: 10 parsecs\n", []string{"line 3", "not a size"}},
+		{"a duration that is not one", "categories:\n  docs:\n    url_ttl: soon\n", []string{"line 3", "not a duration"}},
+		{"a TTL out of range", "categories:\n  docs:\n    url_ttl: 200h\n", []string{"categories.docs.url_ttl"}},
+		{"an undefined backend", "categories:\n  docs:\n    backend: s3main\n", []string{"categories.docs.backend", "s3main"}},
+		{"a key template without uuid", "categories:\n  docs:\n    key_template: \"{tenant}/x\"\n", []string{"categories.docs.key_template", "{uuid}"}},
+		{"a key template with traversal", "categories:\n  docs:\n    key_template: \"../{uuid}\"\n", []string{"categories.docs.key_template"}},
+		{"a malformed content type", "categories:\n  docs:\n    content_types: [pdf]\n", []string{"categories.docs.content_types[0]"}},
+		{"an unknown method", "categories:\n  docs:\n    method: PATCH\n", []string{"categories.docs.method"}},
+		{"an unknown checksum", "categories:\n  docs:\n    require_checksum: SHA1\n", []string{"categories.docs.require_checksum"}},
+		{"a bad name pattern", "categories:\n  docs:\n    name_rules: {pattern: \"([\"}\n", []string{"categories.docs.name_rules.pattern"}},
+		{"inverted name lengths", "categories:\n  docs:\n    name_rules: {min_length: 9, max_length: 3}\n", []string{"categories.docs.name_rules"}},
+		{"a bad scope", "categories:\n  docs:\n    scope: application\n", []string{"categories.docs.scope"}},
+		{"an unknown credential kind", "categories:\n  docs:\n    credentials: [cookie]\n", []string{"categories.docs.credentials[0]"}},
+		{"an unknown backend driver", "backends:\n  b:\n    driver: ftp\n", []string{"backends.b.driver"}},
+		{"an s3 backend without bucket", "backends:\n  b:\n    driver: s3\n", []string{"backends.b.s3.bucket"}},
+		{"postgres without uri", "store:\n  driver: postgres\n", []string{"store.postgres.uri"}},
+		{"a short secret", "secret: short\n", []string{"secret"}},
+		{"several problems at once", "log: {format: xml}\ncategories:\n  docs:\n    method: GET\n", []string{"log.format", "categories.docs.method"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.yaml))
+			if err == nil {
+				t.Fatal("Parse succeeded")
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not mention %q", err, want)
+				}
+			}
+		})
+	}
+}
+
+func TestParseByteSize(t *testing.T) {
+	tests := map[string]ByteSize{"0": 0, "100": 100, "100B": 100, "10MB": 10_000_000, "10MiB": 10 << 20, "5GiB": 5 << 30, " 1 KiB ": 1024}
+	for in, want := range tests {
+		if got, err := ParseByteSize(in); err != nil || got != want {
+			t.Errorf("ParseByteSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1", "1.5MB", "10 mb", "99999999999999999999", "9999999999TiB"} {
+		if _, err := ParseByteSize(in); err == nil {
+			t.Errorf("ParseByteSize(%q) succeeded", in)
+		}
+	}
+}
+
+// TestExamplesAreValid loads every example configuration.
+func TestExamplesAreValid(t *testing.T) {
+	paths, _ := filepath.Glob("../examples/*/config.yaml")
+	if len(paths) == 0 {
+		t.Skip("no examples/*/config.yaml yet")
+	}
+	for _, p := range paths {
+		t.Run(filepath.Base(filepath.Dir(p)), func(t *testing.T) {
+			c, err := Load(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Policies(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	paths, _ := filepath.Glob("../examples/*/config.yaml")
+	for _, p := range paths {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte("categories:\n  docs:\n    max_size: 10MB\n    name_rules: {min_length: 4, pattern: '^a+$'}\n"))
+	f.Add([]byte("backends: {b: {driver: s3, s3: {bucket: x}}}\ncategories: {c: {backend: b, scope: owner.app}}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse(data)
+		if err != nil {
+			return
+		}
+		// A configuration that parses must produce policies.
+		if _, err := c.Policies(); err != nil {
+			t.Fatalf("valid config failed to build policies: %v", err)
+		}
+	})
+}
