@@ -48,6 +48,8 @@ type Config struct {
 	TenantQuota ByteSize `yaml:"tenant_quota"`
 	// DevTenant is the tenant the development API key belongs to ("dev").
 	DevTenant string `yaml:"dev_tenant"`
+	// Auth configures JWTs, the API-key cache, rate limits and signed ids.
+	Auth Auth `yaml:"auth"`
 }
 
 // Log configures logging.
@@ -204,6 +206,7 @@ func (c *Config) ApplyDefaults() {
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
+	c.applyAuthDefaults()
 	if c.Store.Driver == "" {
 		c.Store.Driver = "sqlite"
 	}
@@ -279,6 +282,7 @@ func (c *Config) Validate() error {
 	if !namePattern.MatchString(c.DevTenant) {
 		add("dev_tenant", "must match %s", namePattern)
 	}
+	c.validateAuth(add)
 	for _, name := range sortedKeys(c.Backends) {
 		b := c.Backends[name]
 		key := "backends." + name

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/presignd/presignd/auth"
 	presigndv1 "github.com/presignd/presignd/gen/presignd/v1"
 	"github.com/presignd/presignd/policy"
 	"github.com/presignd/presignd/signer"
@@ -27,6 +28,8 @@ import (
 // backend behind an httptest server, gRPC on loopback and the REST gateway.
 type testEnv struct {
 	client  presigndv1.FileServiceClient
+	admin   presigndv1.AdminServiceClient
+	server  *Server
 	restURL string
 	store   store.Store
 	local   *local.Signer
@@ -57,6 +60,23 @@ var testSecret = []byte("0123456789abcdef0123456789abcdef-test")
 
 func newTestEnv(t testing.TB, categories ...*policy.Category) *testEnv {
 	t.Helper()
+	return newTestEnvWith(t, envOptions{categories: categories})
+}
+
+// envOptions change what newTestEnvWith builds.
+type envOptions struct {
+	categories []*policy.Category
+	// auth is passed to the server; its JWT verifier, when set, should use
+	// the env's clock through authClock.
+	auth AuthConfig
+	// authFor, when set, builds auth from the env's clock instead.
+	authFor func(clock *testClock) AuthConfig
+}
+
+// newTestEnvWith is newTestEnv with auth settings.
+func newTestEnvWith(t testing.TB, opts envOptions) *testEnv {
+	t.Helper()
+	categories := opts.categories
 	ctx := context.Background()
 	dir := t.TempDir()
 	st, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(dir, "presignd.db")})
@@ -80,9 +100,13 @@ func newTestEnv(t testing.TB, categories ...*policy.Category) *testEnv {
 		cats[c.Name] = c
 	}
 	clock := &testClock{}
+	authCfg := opts.auth
+	if opts.authFor != nil {
+		authCfg = opts.authFor(clock)
+	}
 	srv, err := New(Config{
 		Store: st, Backends: map[string]signer.Signer{"local": loc}, Categories: cats,
-		Secret: testSecret, Logger: slog.New(slog.DiscardHandler), Now: clock.now,
+		Secret: testSecret, Logger: slog.New(slog.DiscardHandler), Now: clock.now, Auth: authCfg,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +133,7 @@ func newTestEnv(t testing.TB, categories ...*policy.Category) *testEnv {
 	mux.Handle("/v1/", gw)
 
 	env := &testEnv{
-		client: presigndv1.NewFileServiceClient(conn), restURL: httpSrv.URL,
+		client: presigndv1.NewFileServiceClient(conn), admin: presigndv1.NewAdminServiceClient(conn), server: srv, restURL: httpSrv.URL,
 		store: st, local: loc, clock: clock, keys: map[string]string{},
 	}
 	for _, tenant := range []string{"acme", "globex"} {
@@ -118,21 +142,27 @@ func newTestEnv(t testing.TB, categories ...*policy.Category) *testEnv {
 	return env
 }
 
-// addKey stores a new API key for tenant and returns it.
+// addKey stores a new API key for tenant with every scope and returns it.
 func (e *testEnv) addKey(t testing.TB, tenant string, expires, revoked time.Time) string {
 	t.Helper()
-	key, err := GenerateAPIKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = e.store.CreateAPIKey(context.Background(), &store.APIKey{
-		ID: "k-" + key[len(key)-10:], Tenant: tenant, Prefix: APIKeyDisplayPrefix(key), Hash: HashAPIKey(key),
-		Scopes: AllScopes, CreatedAt: time.Now().UTC(), ExpiresAt: expires, RevokedAt: revoked,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	key, _ := e.addKeyWith(t, &store.APIKey{Tenant: tenant, Scopes: auth.AllScopes, ExpiresAt: expires, RevokedAt: revoked})
 	return key
+}
+
+// addKeyWith stores a new API key with k's tenant, scopes, categories,
+// expiry and revocation, and returns the secret and the key's ID.
+func (e *testEnv) addKeyWith(t testing.TB, k *store.APIKey) (secret, id string) {
+	t.Helper()
+	key, err := auth.GenerateAPIKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := *k
+	rec.ID, rec.Prefix, rec.Hash, rec.CreatedAt = "k-"+key[len(key)-10:], auth.APIKeyDisplayPrefix(key), auth.HashAPIKey(key), time.Now().UTC()
+	if err := e.store.CreateAPIKey(context.Background(), &rec); err != nil {
+		t.Fatal(err)
+	}
+	return key, rec.ID
 }
 
 // as returns a context carrying tenant's API key.

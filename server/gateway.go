@@ -16,9 +16,10 @@ import (
 
 // NewGateway returns the REST facade: every FileService and AdminService
 // RPC under /v1/ as JSON with the proto field names, forwarded to the gRPC
-// server over conn so that REST and gRPC pass the very same interceptors. Errors are JSON
-// google.rpc.Status bodies with the HTTP status of their code (400 with
-// field violations for bad input, 401, 403, 404, 409, ...).
+// server over conn so that REST and gRPC pass the very same interceptors.
+// Errors are JSON google.rpc.Status bodies with the HTTP status of their
+// code (400 with field violations for bad input, 401, 403, 404, 409, 429,
+// ...).
 func NewGateway(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error) {
 	mux := runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/presignd/presignd/auth"
 	"github.com/presignd/presignd/config"
 	"github.com/presignd/presignd/server"
 	"github.com/presignd/presignd/signer"
@@ -119,8 +120,13 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	if err := ensureDevKey(ctx, st, cfg.DevTenant, stdout); err != nil {
 		return err
 	}
+	authCfg, closeAuth, err := authConfig(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeAuth()
 	srv, err := server.New(server.Config{
-		Store: st, Backends: backends, Categories: categories, Secret: secret, Logger: log,
+		Store: st, Backends: backends, Categories: categories, Secret: secret, Logger: log, Auth: authCfg,
 		TenantQuota: int64(cfg.TenantQuota),
 	})
 	if err != nil {
@@ -313,18 +319,18 @@ func ensureDevKey(ctx context.Context, st store.APIKeys, tenant string, stdout i
 	generated := key == ""
 	if generated {
 		var err error
-		if key, err = server.GenerateAPIKey(); err != nil {
+		if key, err = auth.GenerateAPIKey(); err != nil {
 			return err
 		}
 	} else {
-		id = "dev-env-" + hex.EncodeToString(server.HashAPIKey(key)[:6])
+		id = "dev-env-" + hex.EncodeToString(auth.HashAPIKey(key)[:6])
 	}
 	err := st.CreateAPIKey(ctx, &store.APIKey{
 		ID:        id,
 		Tenant:    tenant,
-		Prefix:    server.APIKeyDisplayPrefix(key),
-		Hash:      server.HashAPIKey(key),
-		Scopes:    server.AllScopes,
+		Prefix:    auth.APIKeyDisplayPrefix(key),
+		Hash:      auth.HashAPIKey(key),
+		Scopes:    auth.AllScopes,
 		CreatedAt: time.Now().UTC(),
 	})
 	switch {
