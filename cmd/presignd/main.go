@@ -1,6 +1,7 @@
 // Command presignd runs the presignd storage-signing service.
 //
 //	presignd serve [--config FILE] [--data-dir DIR] [--http-addr ADDR] [--grpc-addr ADDR] [--public-url URL]
+//	presignd keys create|list|revoke --tenant T [...]
 //	presignd config check FILE
 package main
 
@@ -21,6 +22,7 @@ const usage = `presignd hands out presigned upload and download URLs and keeps t
 
 Usage:
   presignd serve [flags]         run the service (see "presignd serve -h")
+  presignd keys create|list|revoke  manage API keys (see "presignd keys")
   presignd config check FILE     validate a configuration file and exit
 `
 
@@ -43,6 +45,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		return serveCommand(ctx, args[1:], stdout, stderr)
+	case "keys":
+		return keysCommand(context.Background(), args[1:], stdout, stderr)
 	case "config":
 		if len(args) != 3 || args[1] != "check" {
 			return fmt.Errorf("usage: presignd config check FILE")

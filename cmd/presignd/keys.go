@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/presignd/presignd/auth"
+	"github.com/presignd/presignd/config"
+	"github.com/presignd/presignd/store"
+)
+
+const keysUsage = `Usage:
+  presignd keys create --tenant T --scopes files:upload,files:read [--expires 720h] [--categories a,b] [--config FILE] [--data-dir DIR]
+  presignd keys list   --tenant T [--config FILE] [--data-dir DIR]
+  presignd keys revoke --tenant T [--config FILE] [--data-dir DIR] ID
+
+Keys work on the store the configuration names (SQLite under the data dir by
+default), so run them where "presignd serve" runs. The secret is printed once,
+by create, and stored only as a hash.
+`
+
+// keysCommand manages API keys directly in the configured store.
+func keysCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, keysUsage)
+		return flag.ErrHelp
+	}
+	sub := args[0]
+	fs := flag.NewFlagSet("keys "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, keysUsage) }
+	var (
+		configPath = fs.String("config", "", "YAML configuration `file` (default: built-in defaults)")
+		dataDir    = fs.String("data-dir", "", "`directory` of the SQLite database (default ./data)")
+		tenant     = fs.String("tenant", "", "the key's `tenant` (required)")
+		scopes     = fs.String("scopes", "", "comma-separated `scopes`: files:upload, files:read, files:delete, admin (create)")
+		categories = fs.String("categories", "", "comma-separated `categories` the key is limited to; empty for all (create)")
+		expires    = fs.Duration("expires", 0, "the key expires after this `duration`, e.g. 720h; 0 for never (create)")
+	)
+	// Flags may come before or after the key ID.
+	var positional []string
+	for rest := args[1:]; ; {
+		if err := fs.Parse(rest); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		rest = fs.Args()[1:]
+	}
+	if *tenant == "" {
+		return errors.New("keys: --tenant is required")
+	}
+	cfg := &config.Config{}
+	if *configPath != "" {
+		var err error
+		if cfg, err = config.Load(*configPath); err != nil {
+			return err
+		}
+	} else {
+		cfg.ApplyDefaults()
+	}
+	if *dataDir != "" {
+		cfg.DataDir = *dataDir
+	}
+
+	switch sub {
+	case "create", "list":
+		if len(positional) > 0 {
+			return fmt.Errorf("keys %s takes no arguments, got %q", sub, positional)
+		}
+	case "revoke":
+		if len(positional) != 1 {
+			return errors.New("keys revoke: name exactly one key ID")
+		}
+	default:
+		fmt.Fprint(stderr, keysUsage)
+		return fmt.Errorf("unknown keys command %q", sub)
+	}
+	if cfg.Store.Driver == "sqlite" {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return fmt.Errorf("data dir: %w", err)
+		}
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	switch sub {
+	case "create":
+		secret, k, err := auth.NewAPIKey(auth.NewKeyOptions{
+			Tenant: *tenant, Scopes: splitList(*scopes), Categories: splitList(*categories), TTL: *expires,
+		})
+		if err != nil {
+			return fmt.Errorf("keys create: %w", err)
+		}
+		if err := st.CreateAPIKey(ctx, k); err != nil {
+			return fmt.Errorf("keys create: %w", err)
+		}
+		fmt.Fprintf(stdout, "id:      %s\ntenant:  %s\nscopes:  %s\n", k.ID, k.Tenant, strings.Join(k.Scopes, ","))
+		if len(k.Categories) > 0 {
+			fmt.Fprintf(stdout, "categories: %s\n", strings.Join(k.Categories, ","))
+		}
+		if !k.ExpiresAt.IsZero() {
+			fmt.Fprintf(stdout, "expires: %s\n", k.ExpiresAt.Format(time.RFC3339))
+		}
+		fmt.Fprintf(stdout, "secret:  %s\n(the secret is shown only now; store it safely)\n", secret)
+		return nil
+	case "list":
+		keys, err := st.ListAPIKeys(ctx, *tenant)
+		if err != nil {
+			return fmt.Errorf("keys list: %w", err)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tPREFIX\tSCOPES\tCATEGORIES\tCREATED\tEXPIRES\tREVOKED")
+		for _, k := range keys {
+			fmt.Fprintf(tw, "%s\t%s…\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Prefix, strings.Join(k.Scopes, ","),
+				orDash(strings.Join(k.Categories, ",")), when(k.CreatedAt), when(k.ExpiresAt), when(k.RevokedAt))
+		}
+		return tw.Flush()
+	default: // revoke
+		k, err := st.RevokeAPIKey(ctx, *tenant, positional[0], time.Now().UTC())
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("keys revoke: tenant %q has no key %q", *tenant, positional[0])
+		}
+		if err != nil {
+			return fmt.Errorf("keys revoke: %w", err)
+		}
+		fmt.Fprintf(stdout, "revoked %s (%s…) at %s\n", k.ID, k.Prefix, k.RevokedAt.Format(time.RFC3339))
+		return nil
+	}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for part := range strings.SplitSeq(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+func when(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Format(time.RFC3339)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

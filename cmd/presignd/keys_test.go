@@ -1,0 +1,60 @@
+package main
+
+import (
+	"bytes"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func TestKeysCreateListRevoke(t *testing.T) {
+	dir := t.TempDir()
+	runOK := func(args ...string) string {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		if err := run(append(args, "--data-dir", dir), &out, &errOut); err != nil {
+			t.Fatalf("presignd %s: %v\n%s", strings.Join(args, " "), err, errOut.String())
+		}
+		return out.String()
+	}
+	created := runOK("keys", "create", "--tenant", "acme", "--scopes", "files:read,files:upload", "--categories", "docs", "--expires", "24h")
+	secret := regexp.MustCompile(`secret:\s+(psk_[a-z2-7]{32})`).FindStringSubmatch(created)
+	id := regexp.MustCompile(`id:\s+(ak_\S+)`).FindStringSubmatch(created)
+	if secret == nil || id == nil {
+		t.Fatalf("create printed no id or secret:\n%s", created)
+	}
+	list := runOK("keys", "list", "--tenant", "acme")
+	if !strings.Contains(list, id[1]) || strings.Contains(list, secret[1]) {
+		t.Fatalf("list must show the key but never its secret:\n%s", list)
+	}
+	if other := runOK("keys", "list", "--tenant", "globex"); strings.Contains(other, id[1]) {
+		t.Fatalf("another tenant's list shows the key:\n%s", other)
+	}
+	var out, errOut bytes.Buffer
+	if err := run([]string{"keys", "revoke", "--tenant", "globex", "--data-dir", dir, id[1]}, &out, &errOut); err == nil {
+		t.Fatal("another tenant revoked the key")
+	}
+	if got := runOK("keys", "revoke", "--tenant", "acme", id[1]); !strings.Contains(got, "revoked "+id[1]) {
+		t.Fatalf("revoke printed %q", got)
+	}
+	if got := runOK("keys", "list", "--tenant", "acme"); strings.Count(got, "\n") != 2 || strings.HasSuffix(strings.TrimSpace(got), "-") {
+		t.Fatalf("list after revoke should show a revocation time:\n%s", got)
+	}
+}
+
+func TestKeysRefusesBadInput(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"keys", "create", "--scopes", "files:read"},
+		{"keys", "create", "--tenant", "acme"},
+		{"keys", "create", "--tenant", "acme", "--scopes", "files:everything"},
+		{"keys", "create", "--tenant", "a/b", "--scopes", "files:read"},
+		{"keys", "revoke", "--tenant", "acme"},
+		{"keys", "rotate", "--tenant", "acme"},
+	} {
+		var out, errOut bytes.Buffer
+		if err := run(append(args, "--data-dir", dir), &out, &errOut); err == nil {
+			t.Errorf("presignd %s succeeded:\n%s", strings.Join(args, " "), out.String())
+		}
+	}
+}
