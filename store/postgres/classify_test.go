@@ -23,6 +23,10 @@ func TestClassify(t *testing.T) {
 		want error
 	}{
 		{"a unique violation is ErrAlreadyExists", &pgconn.PgError{Code: "23505"}, store.ErrAlreadyExists},
+		{"a unique violation of the file ID is ErrAlreadyExists", &pgconn.PgError{Code: "23505", ConstraintName: "files_pkey"}, store.ErrAlreadyExists},
+		{"a unique violation of the request ID is ErrAlreadyExists", &pgconn.PgError{Code: "23505", ConstraintName: "files_tenant_request_id"}, store.ErrAlreadyExists},
+		{"a unique violation of the display-name index is ErrNameTaken", &pgconn.PgError{Code: "23505", ConstraintName: "files_name_taken"}, store.ErrNameTaken},
+		{"another error naming the display-name index is no sentinel", &pgconn.PgError{Code: "23514", ConstraintName: "files_name_taken"}, nil},
 		{"an administrator shutting the server down is ErrUnavailable", &pgconn.PgError{Code: "57P01"}, store.ErrUnavailable},
 		{"a server crash is ErrUnavailable", &pgconn.PgError{Code: "57P02"}, store.ErrUnavailable},
 		{"a server still starting is ErrUnavailable", &pgconn.PgError{Code: "57P03"}, store.ErrUnavailable},

@@ -15,7 +15,7 @@ import (
 	"github.com/presignd/presignd/store"
 )
 
-const fileColumns = `id, tenant, category, display_name, name_scope, filename, object_key,
+const fileColumns = `id, tenant, category, display_name, name_scope, scope, filename, object_key,
 	backend, content_type, size_bytes, checksum_algorithm, checksum_value, etag, state,
 	failure_reason, owner, metadata, request_id, request_hash, upload_count,
 	created_at, updated_at, completed_at, upload_expires`
@@ -26,10 +26,11 @@ const fileColumns = `id, tenant, category, display_name, name_scope, filename, o
 const quotaLockClass = 0x70736e64 // "psnd"
 
 // CreateFile inserts f; see store.Files. With a quota, it locks the tenant
-// for the rest of the transaction, inserts, and counts the tenant's
-// PENDING and READY bytes including f; a duplicate is therefore reported as
-// ErrAlreadyExists even when the tenant is also over quota. The quota holds
-// against concurrent CreateFile calls that pass a quota too.
+// for the rest of the transaction, inserts, and sums the live bytes of the
+// tenant (and of f.Scope) including f; a duplicate is therefore reported as
+// ErrAlreadyExists (or ErrNameTaken) even when the tenant is also over
+// quota. The quota holds against concurrent CreateFile calls that pass a
+// quota too: the lock is per tenant, so it covers every scope of it.
 func (s *Store) CreateFile(ctx context.Context, f *store.File, quota store.Quota) error {
 	op := "create file " + f.ID
 	if f.CreatedAt.IsZero() {
@@ -43,15 +44,16 @@ func (s *Store) CreateFile(ctx context.Context, f *store.File, quota store.Quota
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
+	limited := quota.MaxBytes > 0 || quota.ScopeMaxBytes > 0
 	return s.inTx(ctx, op, func(tx pgx.Tx) error {
-		if quota.MaxBytes > 0 {
+		if limited {
 			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, quotaLockClass, f.Tenant); err != nil {
 				return s.fail(op+": lock tenant", err)
 			}
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO files (`+fileColumns+`, name_fold)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)`,
-			f.ID, f.Tenant, f.Category, f.DisplayName, f.NameScope, f.Filename, f.Key,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)`,
+			f.ID, f.Tenant, f.Category, f.DisplayName, f.NameScope, f.Scope, f.Filename, f.Key,
 			f.Backend, f.ContentType, f.SizeBytes, f.ChecksumAlgorithm, f.ChecksumValue, f.ETag, string(f.State),
 			f.FailureReason, owner, metadata, f.RequestID, f.RequestHash, f.UploadCount,
 			f.CreatedAt, f.UpdatedAt, timestamp(f.CompletedAt), timestamp(f.UploadExpires),
@@ -59,19 +61,51 @@ func (s *Store) CreateFile(ctx context.Context, f *store.File, quota store.Quota
 		if err != nil {
 			return s.fail(op, err)
 		}
-		if quota.MaxBytes <= 0 {
+		if !limited {
 			return nil
 		}
-		var used int64
-		if err := tx.QueryRow(ctx, `SELECT COALESCE(SUM(size_bytes), 0)::bigint FROM files
-			WHERE tenant = $1 AND state IN ('PENDING', 'READY')`, f.Tenant).Scan(&used); err != nil {
-			return s.fail(op+": sum quota", err)
+		if quota.MaxBytes > 0 {
+			used, err := liveBytes(ctx, tx, f.Tenant, nil, f.CreatedAt)
+			if err != nil {
+				return s.fail(op+": sum tenant quota", err)
+			}
+			if used > quota.MaxBytes {
+				return fmt.Errorf("%s: %w: storage limit: %d bytes would be in use, limit %d",
+					op, store.ErrQuotaExceeded, used, quota.MaxBytes)
+			}
 		}
-		if used > quota.MaxBytes {
-			return fmt.Errorf("%s: %d bytes would be in use, limit %d: %w", op, used, quota.MaxBytes, store.ErrQuotaExceeded)
+		if quota.ScopeMaxBytes > 0 {
+			used, err := liveBytes(ctx, tx, f.Tenant, &f.Scope, f.CreatedAt)
+			if err != nil {
+				return s.fail(op+": sum scope quota", err)
+			}
+			if used > quota.ScopeMaxBytes {
+				return fmt.Errorf("%s: %w: storage limit of scope %q: %d bytes would be in use, limit %d",
+					op, store.ErrQuotaExceeded, f.Scope, used, quota.ScopeMaxBytes)
+			}
 		}
 		return nil
 	})
+}
+
+// liveBytes sums the live bytes of the tenant's files (of scope only, when
+// scope is not nil) at time at: READY files, and PENDING files whose upload
+// target expires after at or has no expiry set. It is an index-only scan
+// of (tenant, [scope,] state, upload_expires) INCLUDE (size_bytes). Each
+// call reads a fresh snapshot, which under the tenant lock includes every
+// create committed by earlier lock holders.
+func liveBytes(ctx context.Context, tx pgx.Tx, tenant string, scope *string, at time.Time) (int64, error) {
+	q := `SELECT COALESCE(SUM(size_bytes), 0)::bigint FROM files
+		WHERE tenant = $1 AND state IN ('PENDING', 'READY')
+		AND (state = 'READY' OR upload_expires IS NULL OR upload_expires > $2)`
+	args := []any{tenant, at}
+	if scope != nil {
+		q += ` AND scope = $3`
+		args = append(args, *scope)
+	}
+	var used int64
+	err := tx.QueryRow(ctx, q, args...).Scan(&used)
+	return used, err
 }
 
 // GetFile returns the tenant's file id, or store.ErrNotFound.
@@ -115,6 +149,12 @@ func (s *Store) ListFiles(ctx context.Context, tenant string, opts store.ListOpt
 	}
 	if opts.State != "" {
 		q.WriteString(` AND state = ` + arg(string(opts.State)))
+	}
+	if opts.Scope != "" {
+		q.WriteString(` AND scope = ` + arg(opts.Scope))
+	}
+	if opts.DisplayName != "" {
+		q.WriteString(` AND display_name = ` + arg(opts.DisplayName))
 	}
 	if opts.NameContains != "" {
 		// strpos, not LIKE: every character of the search text is literal.
@@ -175,13 +215,14 @@ func (s *Store) UpdateFile(ctx context.Context, tenant, id string, update func(*
 			category = $1, display_name = $2, name_fold = $3, name_scope = $4, filename = $5, object_key = $6,
 			backend = $7, content_type = $8, size_bytes = $9, checksum_algorithm = $10, checksum_value = $11,
 			etag = $12, state = $13, failure_reason = $14, owner = $15, metadata = $16, request_id = $17,
-			request_hash = $18, upload_count = $19, updated_at = $20, completed_at = $21, upload_expires = $22
+			request_hash = $18, upload_count = $19, updated_at = $20, completed_at = $21, upload_expires = $22,
+			scope = $24
 			WHERE id = $23`,
 			f.Category, f.DisplayName, fold(f.DisplayName), f.NameScope, f.Filename, f.Key,
 			f.Backend, f.ContentType, f.SizeBytes, f.ChecksumAlgorithm, f.ChecksumValue,
 			f.ETag, string(f.State), f.FailureReason, owner, metadata, f.RequestID,
 			f.RequestHash, f.UploadCount, f.UpdatedAt, timestamp(f.CompletedAt), timestamp(f.UploadExpires),
-			f.ID)
+			f.ID, f.Scope)
 		if err != nil {
 			return s.fail(op, err)
 		}
@@ -207,18 +248,29 @@ func (s *Store) DeleteFile(ctx context.Context, tenant, id string) error {
 	return nil
 }
 
-// Usage summarises the tenant's files; see store.Files.
-func (s *Store) Usage(ctx context.Context, tenant, category string) (store.Usage, error) {
+// Usage summarises the tenant's files; see store.Files. A PENDING file
+// with no upload expiry set keeps its reservation whatever filter.Now is.
+func (s *Store) Usage(ctx context.Context, tenant string, filter store.UsageFilter) (store.Usage, error) {
+	args := []any{tenant}
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	reserved := `state = 'PENDING'`
+	if !filter.Now.IsZero() {
+		reserved += ` AND (upload_expires IS NULL OR upload_expires > ` + arg(filter.Now) + `)`
+	}
 	q := `SELECT
 		count(*) FILTER (WHERE state = 'READY'),
 		COALESCE(SUM(size_bytes) FILTER (WHERE state = 'READY'), 0)::bigint,
-		COALESCE(SUM(size_bytes) FILTER (WHERE state = 'PENDING'), 0)::bigint,
+		COALESCE(SUM(size_bytes) FILTER (WHERE ` + reserved + `), 0)::bigint,
 		MAX(completed_at) FILTER (WHERE state = 'READY')
 		FROM files WHERE tenant = $1 AND state IN ('PENDING', 'READY')`
-	args := []any{tenant}
-	if category != "" {
-		q += ` AND category = $2`
-		args = append(args, category)
+	if filter.Category != "" {
+		q += ` AND category = ` + arg(filter.Category)
+	}
+	if filter.Scope != "" {
+		q += ` AND scope = ` + arg(filter.Scope)
 	}
 	var u store.Usage
 	var last pgtype.Timestamptz
@@ -244,7 +296,7 @@ func scanFile(r pgx.Row) (*store.File, error) {
 		owner, metadata                           []byte
 		created, updated, completed, uploadExpiry pgtype.Timestamptz
 	)
-	err := r.Scan(&f.ID, &f.Tenant, &f.Category, &f.DisplayName, &f.NameScope, &f.Filename, &f.Key,
+	err := r.Scan(&f.ID, &f.Tenant, &f.Category, &f.DisplayName, &f.NameScope, &f.Scope, &f.Filename, &f.Key,
 		&f.Backend, &f.ContentType, &f.SizeBytes, &f.ChecksumAlgorithm, &f.ChecksumValue, &f.ETag, &state,
 		&f.FailureReason, &owner, &metadata, &f.RequestID, &f.RequestHash, &f.UploadCount,
 		&created, &updated, &completed, &uploadExpiry)

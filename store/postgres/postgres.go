@@ -4,9 +4,9 @@
 // All of the store's tables live in one schema (Config.Schema), which every
 // pooled connection puts first on its search_path. Display-name and
 // request-ID uniqueness are partial unique indexes; CreateFile with a quota
-// takes a transaction-scoped advisory lock on the tenant before it counts,
-// so concurrent creates of one tenant (on any replica) are admitted one at
-// a time; UpdateFile locks the row (SELECT ... FOR UPDATE).
+// (of the tenant or of a scope) takes a transaction-scoped advisory lock on
+// the tenant before it counts, so concurrent creates of one tenant (on any
+// replica) are admitted one at a time; UpdateFile locks the row (SELECT ... FOR UPDATE).
 package postgres
 
 import (
@@ -57,6 +57,12 @@ var _ store.Store = (*Store)(nil)
 // other. It fails on a malformed URI, and with store.ErrUnavailable when
 // the server cannot be reached.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
+	return open(ctx, cfg, 0)
+}
+
+// open is Open, applying the migrations up to version through only, or all
+// of them when through is 0.
+func open(ctx context.Context, cfg Config, through int64) (*Store, error) {
 	pcfg, err := pgxpool.ParseConfig(cfg.URI)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: parse URI: %w", err)
@@ -70,15 +76,16 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
 	s := &Store{pool: pool}
-	if err := s.migrate(ctx, cfg.Schema); err != nil {
+	if err := s.migrate(ctx, cfg.Schema, through); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
 	return s, nil
 }
 
-// migrate applies the embedded migrations the schema has not recorded.
-func (s *Store) migrate(ctx context.Context, schema string) (err error) {
+// migrate applies the embedded migrations the schema has not recorded, up
+// to version through (0: all of them).
+func (s *Store) migrate(ctx context.Context, schema string, through int64) (err error) {
 	ms, err := migration.Load(migrationFS, "migrations")
 	if err != nil {
 		return err
@@ -131,7 +138,7 @@ func (s *Store) migrate(ctx context.Context, schema string) (err error) {
 		applied[v] = true
 	}
 	for _, m := range ms {
-		if applied[m.Version] {
+		if applied[m.Version] || (through > 0 && m.Version > through) {
 			continue
 		}
 		// No arguments: the simple protocol, which runs every statement.
@@ -181,6 +188,10 @@ func fail(op string, err error) error {
 	return fmt.Errorf("%s: %w", op, err)
 }
 
+// nameIndex is the unique index that holds display names in their name
+// scope (migration 0003): a unique violation of it is store.ErrNameTaken.
+const nameIndex = "files_name_taken"
+
 // classify returns the store sentinel err stands for, or nil.
 func classify(err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
@@ -189,7 +200,9 @@ func classify(err error) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch code := pgErr.Code; {
-		case code == "23505": // unique_violation
+		case code == "23505" && pgErr.ConstraintName == nameIndex: // unique_violation
+			return store.ErrNameTaken
+		case code == "23505":
 			return store.ErrAlreadyExists
 		case strings.HasPrefix(code, "08"), // connection_exception
 			code == "57P01", // admin_shutdown

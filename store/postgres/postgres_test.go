@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"sync"
 	"testing"
@@ -109,8 +110,53 @@ func TestOpen(t *testing.T) {
 		if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM `+pgx.Identifier{schema, "schema_migrations"}.Sanitize()).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
-		if n != 1 {
-			t.Fatalf("schema_migrations has %d rows, want 1", n)
+		versions, err := postgres.MigrationVersions()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != len(versions) {
+			t.Fatalf("schema_migrations has %d rows, want %d", n, len(versions))
+		}
+	})
+
+	t.Run("a schema at each earlier version upgrades and keeps its files", func(t *testing.T) {
+		uri := testURI(t)
+		versions, err := postgres.MigrationVersions()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range versions[:len(versions)-1] {
+			t.Run(fmt.Sprintf("from version %d", v), func(t *testing.T) {
+				ctx := t.Context()
+				cfg := postgres.Config{URI: uri, Schema: tempSchema(t, uri)}
+				old, err := postgres.OpenThrough(ctx, cfg, v)
+				if err != nil {
+					t.Fatalf("Open at version %d: %v", v, err)
+				}
+				old.Close()
+				// A file as the first schema knows it, written with plain SQL.
+				conn, err := pgx.Connect(ctx, uri)
+				if err != nil {
+					t.Fatal(err)
+				}
+				created := time.Date(2025, 1, 2, 3, 4, 5, 6000, time.UTC)
+				_, err = conn.Exec(ctx, `INSERT INTO `+pgx.Identifier{cfg.Schema, "files"}.Sanitize()+` (id, tenant,
+					category, display_name, name_fold, name_scope, filename, object_key, backend, content_type,
+					size_bytes, checksum_algorithm, checksum_value, etag, state, failure_reason, request_id,
+					request_hash, upload_count, created_at, updated_at)
+					VALUES ('old-1', 't', 'default', 'report', 'report', 'app-1', 'r.bin', 't/r.bin', 'local',
+					'application/octet-stream', 7, '', '', '', 'READY', '', 'req-old', '', 1, $1, $1)`, created)
+				conn.Close(context.Background())
+				if err != nil {
+					t.Fatalf("insert at version %d: %v", v, err)
+				}
+				s, err := postgres.Open(ctx, cfg)
+				if err != nil {
+					t.Fatalf("Open with the current migrations: %v", err)
+				}
+				defer s.Close()
+				storetest.CheckUpgraded(t, s, created)
+			})
 		}
 	})
 

@@ -12,14 +12,15 @@ import (
 	"github.com/presignd/presignd/store"
 )
 
-const fileColumns = `id, tenant, category, display_name, name_scope, filename, object_key,
+const fileColumns = `id, tenant, category, display_name, name_scope, scope, filename, object_key,
 	backend, content_type, size_bytes, checksum_algorithm, checksum_value, etag, state,
 	failure_reason, owner, metadata, request_id, request_hash, upload_count,
 	created_at, updated_at, completed_at, upload_expires`
 
 // CreateFile inserts f; see store.Files. The quota is checked after the
 // insert, inside the same write transaction, so a duplicate is reported
-// as ErrAlreadyExists even when the tenant is also over quota.
+// as ErrAlreadyExists (or ErrNameTaken) even when the tenant is also over
+// quota, and no other write can slip in between the sum and the insert.
 func (s *Store) CreateFile(ctx context.Context, f *store.File, quota store.Quota) error {
 	op := "create file " + f.ID
 	if f.CreatedAt.IsZero() {
@@ -35,8 +36,8 @@ func (s *Store) CreateFile(ctx context.Context, f *store.File, quota store.Quota
 	}
 	return s.inWrite(ctx, op, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO files (`+fileColumns+`, name_fold)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			f.ID, f.Tenant, f.Category, f.DisplayName, f.NameScope, f.Filename, f.Key,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			f.ID, f.Tenant, f.Category, f.DisplayName, f.NameScope, f.Scope, f.Filename, f.Key,
 			f.Backend, f.ContentType, f.SizeBytes, f.ChecksumAlgorithm, f.ChecksumValue, f.ETag, string(f.State),
 			f.FailureReason, owner, metadata, f.RequestID, f.RequestHash, f.UploadCount,
 			micros(f.CreatedAt), micros(f.UpdatedAt), micros(f.CompletedAt), micros(f.UploadExpires),
@@ -44,19 +45,47 @@ func (s *Store) CreateFile(ctx context.Context, f *store.File, quota store.Quota
 		if err != nil {
 			return s.fail(op, err)
 		}
-		if quota.MaxBytes <= 0 {
-			return nil
+		if quota.MaxBytes > 0 {
+			used, err := liveBytes(ctx, tx, f.Tenant, nil, f.CreatedAt)
+			if err != nil {
+				return s.fail(op+": sum tenant quota", err)
+			}
+			if used > quota.MaxBytes {
+				return fmt.Errorf("%s: %w: storage limit: %d bytes would be in use, limit %d",
+					op, store.ErrQuotaExceeded, used, quota.MaxBytes)
+			}
 		}
-		var used int64
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(size_bytes), 0) FROM files
-			WHERE tenant = ? AND state IN ('PENDING', 'READY')`, f.Tenant).Scan(&used); err != nil {
-			return s.fail(op+": sum quota", err)
-		}
-		if used > quota.MaxBytes {
-			return fmt.Errorf("%s: %d bytes would be in use, limit %d: %w", op, used, quota.MaxBytes, store.ErrQuotaExceeded)
+		if quota.ScopeMaxBytes > 0 {
+			used, err := liveBytes(ctx, tx, f.Tenant, &f.Scope, f.CreatedAt)
+			if err != nil {
+				return s.fail(op+": sum scope quota", err)
+			}
+			if used > quota.ScopeMaxBytes {
+				return fmt.Errorf("%s: %w: storage limit of scope %q: %d bytes would be in use, limit %d",
+					op, store.ErrQuotaExceeded, f.Scope, used, quota.ScopeMaxBytes)
+			}
 		}
 		return nil
 	})
+}
+
+// liveBytes sums the live bytes of the tenant's files (of scope only, when
+// scope is not nil) at time at: READY files, and PENDING files whose upload
+// target expires after at or has no expiry set. Each half is a range of
+// one covering index on (tenant, [scope,] state, upload_expires, ...).
+func liveBytes(ctx context.Context, tx *sql.Tx, tenant string, scope *string, at time.Time) (int64, error) {
+	where := `tenant = ?1`
+	args := []any{tenant, at.UnixMicro()}
+	if scope != nil {
+		where += ` AND scope = ?3`
+		args = append(args, *scope)
+	}
+	var used int64
+	err := tx.QueryRowContext(ctx, `SELECT
+		(SELECT COALESCE(SUM(size_bytes), 0) FROM files WHERE `+where+` AND state = 'READY') +
+		(SELECT COALESCE(SUM(size_bytes), 0) FROM files WHERE `+where+` AND state = 'PENDING'
+			AND (upload_expires IS NULL OR upload_expires > ?2))`, args...).Scan(&used)
+	return used, err
 }
 
 // GetFile returns the tenant's file id, or store.ErrNotFound.
@@ -99,6 +128,14 @@ func (s *Store) ListFiles(ctx context.Context, tenant string, opts store.ListOpt
 	if opts.State != "" {
 		q.WriteString(` AND state = ?`)
 		args = append(args, string(opts.State))
+	}
+	if opts.Scope != "" {
+		q.WriteString(` AND scope = ?`)
+		args = append(args, opts.Scope)
+	}
+	if opts.DisplayName != "" {
+		q.WriteString(` AND display_name = ?`)
+		args = append(args, opts.DisplayName)
 	}
 	if opts.NameContains != "" {
 		// instr, not LIKE: every character of the search text is literal.
@@ -158,12 +195,12 @@ func (s *Store) UpdateFile(ctx context.Context, tenant, id string, update func(*
 			return fmt.Errorf("%s: %w", op, err)
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE files SET
-			category = ?, display_name = ?, name_fold = ?, name_scope = ?, filename = ?, object_key = ?,
+			category = ?, display_name = ?, name_fold = ?, name_scope = ?, scope = ?, filename = ?, object_key = ?,
 			backend = ?, content_type = ?, size_bytes = ?, checksum_algorithm = ?, checksum_value = ?,
 			etag = ?, state = ?, failure_reason = ?, owner = ?, metadata = ?, request_id = ?,
 			request_hash = ?, upload_count = ?, updated_at = ?, completed_at = ?, upload_expires = ?
 			WHERE id = ?`,
-			f.Category, f.DisplayName, fold(f.DisplayName), f.NameScope, f.Filename, f.Key,
+			f.Category, f.DisplayName, fold(f.DisplayName), f.NameScope, f.Scope, f.Filename, f.Key,
 			f.Backend, f.ContentType, f.SizeBytes, f.ChecksumAlgorithm, f.ChecksumValue,
 			f.ETag, string(f.State), f.FailureReason, owner, metadata, f.RequestID,
 			f.RequestHash, f.UploadCount, micros(f.UpdatedAt), micros(f.CompletedAt), micros(f.UploadExpires),
@@ -199,18 +236,29 @@ func (s *Store) DeleteFile(ctx context.Context, tenant, id string) error {
 	})
 }
 
-// Usage summarises the tenant's files; see store.Files.
-func (s *Store) Usage(ctx context.Context, tenant, category string) (store.Usage, error) {
+// Usage summarises the tenant's files; see store.Files. A PENDING file
+// with no upload expiry set keeps its reservation whatever filter.Now is.
+func (s *Store) Usage(ctx context.Context, tenant string, filter store.UsageFilter) (store.Usage, error) {
+	reserved := `state = 'PENDING'`
+	args := []any{}
+	if !filter.Now.IsZero() {
+		reserved += ` AND (upload_expires IS NULL OR upload_expires > ?)`
+		args = append(args, filter.Now.UnixMicro())
+	}
 	q := `SELECT
 		COALESCE(SUM(state = 'READY'), 0),
 		COALESCE(SUM(CASE WHEN state = 'READY' THEN size_bytes END), 0),
-		COALESCE(SUM(CASE WHEN state = 'PENDING' THEN size_bytes END), 0),
+		COALESCE(SUM(CASE WHEN ` + reserved + ` THEN size_bytes END), 0),
 		MAX(CASE WHEN state = 'READY' THEN completed_at END)
 		FROM files WHERE tenant = ? AND state IN ('PENDING', 'READY')`
-	args := []any{tenant}
-	if category != "" {
+	args = append(args, tenant)
+	if filter.Category != "" {
 		q += ` AND category = ?`
-		args = append(args, category)
+		args = append(args, filter.Category)
+	}
+	if filter.Scope != "" {
+		q += ` AND scope = ?`
+		args = append(args, filter.Scope)
 	}
 	var u store.Usage
 	var last sql.NullInt64
@@ -239,7 +287,7 @@ func scanFile(r scanner) (*store.File, error) {
 		created, updated         int64
 		completed, uploadExpires sql.NullInt64
 	)
-	err := r.Scan(&f.ID, &f.Tenant, &f.Category, &f.DisplayName, &f.NameScope, &f.Filename, &f.Key,
+	err := r.Scan(&f.ID, &f.Tenant, &f.Category, &f.DisplayName, &f.NameScope, &f.Scope, &f.Filename, &f.Key,
 		&f.Backend, &f.ContentType, &f.SizeBytes, &f.ChecksumAlgorithm, &f.ChecksumValue, &f.ETag, &state,
 		&f.FailureReason, &owner, &metadata, &f.RequestID, &f.RequestHash, &f.UploadCount,
 		&created, &updated, &completed, &uploadExpires)

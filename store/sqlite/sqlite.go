@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -59,6 +60,12 @@ var _ store.Store = (*Store)(nil)
 // migrations it has not recorded yet, in one transaction. It fails on a bad
 // Path, and with store.ErrUnavailable when the file cannot be opened.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
+	return open(ctx, cfg, 0)
+}
+
+// open is Open, applying the migrations up to version through only, or all
+// of them when through is 0.
+func open(ctx context.Context, cfg Config, through int64) (*Store, error) {
 	if cfg.Path == "" || cfg.Path == ":memory:" || strings.Contains(cfg.Path, "?") {
 		return nil, fmt.Errorf("open sqlite: path %q must name a file and not contain '?'", cfg.Path)
 	}
@@ -80,7 +87,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	writer.SetConnMaxLifetime(0)
 	writer.SetConnMaxIdleTime(0)
 	s := &Store{writer: writer}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.migrate(ctx, through); err != nil {
 		writer.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", cfg.Path, err)
 	}
@@ -97,8 +104,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	return s, nil
 }
 
-// migrate applies the embedded migrations the database has not recorded.
-func (s *Store) migrate(ctx context.Context) error {
+// migrate applies the embedded migrations the database has not recorded,
+// up to version through (0: all of them).
+func (s *Store) migrate(ctx context.Context, through int64) error {
 	ms, err := migration.Load(migrationFS, "migrations")
 	if err != nil {
 		return err
@@ -132,7 +140,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		return s.fail("migrate: read schema_migrations", err)
 	}
 	for _, m := range ms {
-		if applied[m.Version] {
+		if applied[m.Version] || (through > 0 && m.Version > through) {
 			continue
 		}
 		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
@@ -172,6 +180,8 @@ func (s *Store) fail(op string, err error) error {
 	var se *msqlite.Error
 	if errors.As(err, &se) {
 		switch code := se.Code(); {
+		case code == sqlite3.SQLITE_CONSTRAINT_UNIQUE && isNameTaken(se.Error()):
+			return fmt.Errorf("%s: %w (%v)", op, store.ErrNameTaken, err)
 		case code == sqlite3.SQLITE_CONSTRAINT_UNIQUE || code == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
 			return fmt.Errorf("%s: %w (%v)", op, store.ErrAlreadyExists, err)
 		case code&0xff == sqlite3.SQLITE_BUSY, code&0xff == sqlite3.SQLITE_LOCKED,
@@ -183,6 +193,43 @@ func (s *Store) fail(op string, err error) error {
 		return fmt.Errorf("%s: %w (%v)", op, store.ErrUnavailable, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)
+}
+
+// nameIndex is the unique index that holds display names in their name
+// scope (migration 0003), and nameIndexColumns its columns as SQLite names
+// them in a unique violation.
+const nameIndex = "files_name_taken"
+
+var nameIndexColumns = []string{"files.tenant", "files.name_scope", "files.display_name"}
+
+// isNameTaken reports whether msg, the text of a SQLITE_CONSTRAINT_UNIQUE
+// error, is a violation of nameIndex. SQLite names no index for an index
+// on columns, only the columns ("UNIQUE constraint failed: files.tenant,
+// files.name_scope, files.display_name"), so the list after the colon must
+// be exactly nameIndexColumns, in any order; the form SQLite uses for an
+// index on expressions ("index 'files_name_taken'") is matched too.
+func isNameTaken(msg string) bool {
+	if strings.Contains(msg, "index '"+nameIndex+"'") {
+		return true
+	}
+	const marker = "UNIQUE constraint failed: "
+	i := strings.Index(msg, marker)
+	if i < 0 {
+		return false
+	}
+	// The column list ends the message, before the " (2067)" code the
+	// driver may append.
+	list, _, _ := strings.Cut(msg[i+len(marker):], " (")
+	cols := strings.Split(list, ",")
+	if len(cols) != len(nameIndexColumns) {
+		return false
+	}
+	for _, c := range cols {
+		if !slices.Contains(nameIndexColumns, strings.TrimSpace(c)) {
+			return false
+		}
+	}
+	return true
 }
 
 // inWrite runs fn in a write transaction and commits it when fn returns

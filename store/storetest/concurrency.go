@@ -54,8 +54,8 @@ func testConcurrency(t *testing.T, newStore func(*testing.T) store.Store) {
 			f.NameScope, f.DisplayName = "app-1", "contested"
 			return s.CreateFile(t.Context(), f, store.Quota{})
 		})
-		if wins, losses := tally(t, errs, store.ErrAlreadyExists); wins != 1 || losses != racers-1 {
-			t.Fatalf("%d won and %d lost with ErrAlreadyExists; want 1 and %d", wins, losses, racers-1)
+		if wins, losses := tally(t, errs, store.ErrNameTaken); wins != 1 || losses != racers-1 {
+			t.Fatalf("%d won and %d lost with ErrNameTaken; want 1 and %d", wins, losses, racers-1)
 		}
 		files, _, err := s.ListFiles(t.Context(), tenantA, store.ListOptions{Limit: 100})
 		wantErr(t, "ListFiles", err, nil)
@@ -91,10 +91,36 @@ func testConcurrency(t *testing.T, newStore func(*testing.T) store.Store) {
 		if wins, losses := tally(t, errs, store.ErrQuotaExceeded); wins != fit || losses != racers-fit {
 			t.Fatalf("%d admitted and %d refused with ErrQuotaExceeded; want %d and %d", wins, losses, fit, racers-fit)
 		}
-		u, err := s.Usage(t.Context(), tenantA, "")
+		u, err := s.Usage(t.Context(), tenantA, store.UsageFilter{})
 		wantErr(t, "Usage", err, nil)
 		if u.BytesReserved != fit*size {
 			t.Fatalf("BytesReserved = %d, want %d", u.BytesReserved, fit*size)
+		}
+	})
+
+	t.Run("concurrent creates at the edge of a scope quota admit exactly as many as fit", func(t *testing.T) {
+		s := newStore(t)
+		const size, fit = 100, 5
+		const scope = "files/application_id=1"
+		held := newFile(tenantA) // a READY file already uses part of the scope's quota
+		held.Scope, held.State, held.SizeBytes = scope, store.StateReady, 3*size
+		mustCreate(t, s, held)
+		elsewhere := newFile(tenantA) // another scope's bytes count for nothing here
+		elsewhere.Scope, elsewhere.State, elsewhere.SizeBytes = "files/application_id=2", store.StateReady, 100*size
+		mustCreate(t, s, elsewhere)
+		quota := store.Quota{ScopeMaxBytes: (3+fit)*size + size - 1}
+		errs := race(func(int) error {
+			f := newFile(tenantA)
+			f.Scope, f.SizeBytes = scope, size
+			return s.CreateFile(t.Context(), f, quota)
+		})
+		if wins, losses := tally(t, errs, store.ErrQuotaExceeded); wins != fit || losses != racers-fit {
+			t.Fatalf("%d admitted and %d refused with ErrQuotaExceeded; want %d and %d", wins, losses, fit, racers-fit)
+		}
+		u, err := s.Usage(t.Context(), tenantA, store.UsageFilter{Scope: scope})
+		wantErr(t, "Usage", err, nil)
+		if u.BytesReserved != fit*size {
+			t.Fatalf("BytesReserved of the scope = %d, want %d", u.BytesReserved, fit*size)
 		}
 	})
 
@@ -149,7 +175,7 @@ func testConcurrency(t *testing.T, newStore func(*testing.T) store.Store) {
 		}
 		var total int64
 		for i := range 4 {
-			u, err := s.Usage(t.Context(), fmt.Sprintf("tenant-%d", i), "")
+			u, err := s.Usage(t.Context(), fmt.Sprintf("tenant-%d", i), store.UsageFilter{})
 			wantErr(t, "Usage", err, nil)
 			total += u.FileCount
 		}

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -118,10 +119,28 @@ func testUniqueness(t *testing.T, newStore func(*testing.T) store.Store) {
 			second: func(a, b *store.File) {},
 		},
 		{
-			name:   "the same display name in the same scope is ErrAlreadyExists",
+			name:   "the same display name in the same scope is ErrNameTaken",
 			first:  func(a *store.File) { named(a, "app-1", "report") },
 			second: func(a, b *store.File) { named(b, "app-1", "report") },
+			want:   store.ErrNameTaken,
+		},
+		{
+			name:   "the same ID with a free display name is ErrAlreadyExists but not ErrNameTaken",
+			first:  func(a *store.File) { named(a, "app-1", "report") },
+			second: func(a, b *store.File) { named(b, "app-1", "another report"); b.ID = a.ID },
 			want:   store.ErrAlreadyExists,
+		},
+		{
+			name:   "the same request ID with a free display name is ErrAlreadyExists but not ErrNameTaken",
+			first:  func(a *store.File) { named(a, "app-1", "report"); a.RequestID = "req-1" },
+			second: func(a, b *store.File) { named(b, "app-1", "another report"); b.RequestID = "req-1" },
+			want:   store.ErrAlreadyExists,
+		},
+		{
+			name:   "the same display name in the same name scope but another Scope is ErrNameTaken",
+			first:  func(a *store.File) { named(a, "app-1", "report"); a.Scope = "files/application_id=1" },
+			second: func(a, b *store.File) { named(b, "app-1", "report"); b.Scope = "files/application_id=2" },
+			want:   store.ErrNameTaken,
 		},
 		{
 			name:   "the same display name in another scope is allowed",
@@ -147,7 +166,7 @@ func testUniqueness(t *testing.T, newStore func(*testing.T) store.Store) {
 			name:   "a READY file holds its name",
 			first:  func(a *store.File) { named(a, "app-1", "report"); a.State = store.StateReady },
 			second: func(a, b *store.File) { named(b, "app-1", "report") },
-			want:   store.ErrAlreadyExists,
+			want:   store.ErrNameTaken,
 		},
 		{
 			name:   "a FAILED file does not hold its name",
@@ -176,6 +195,7 @@ func testUniqueness(t *testing.T, newStore func(*testing.T) store.Store) {
 			mustCreate(t, s, a)
 			err := s.CreateFile(t.Context(), b, store.Quota{})
 			wantErr(t, "CreateFile of the second file", err, tt.want)
+			wantNameTaken(t, "CreateFile of the second file", err, tt.want)
 			if tt.want != nil && b.ID != a.ID {
 				wantNotFound(t, s, b.Tenant, b.ID)
 			}
@@ -186,72 +206,180 @@ func testUniqueness(t *testing.T, newStore func(*testing.T) store.Store) {
 }
 
 func testQuota(t *testing.T, newStore func(*testing.T) store.Store) {
+	const (
+		app1 = "files/application_id=1"
+		app2 = "files/application_id=2"
+	)
+	// The new file is created at base; existing files' upload targets
+	// expire relative to it.
+	var (
+		expired   = base.Add(-time.Second)
+		expiresAt = base
+		live      = base.Add(time.Microsecond)
+	)
 	type existing struct {
 		tenant   string
 		category string
+		scope    string
 		state    store.State
 		size     int64
+		expires  time.Time // UploadExpires; zero: not set
 	}
 	tests := []struct {
 		name     string
 		existing []existing
-		maxBytes int64
+		quota    store.Quota
+		scope    string // the new file's Scope
 		size     int64
 		want     error
 	}{
 		{
 			name:     "a file that fills the quota exactly is accepted",
-			existing: []existing{{tenantA, "default", store.StatePending, 300}, {tenantA, "default", store.StateReady, 200}},
-			maxBytes: 1000, size: 500,
+			existing: []existing{{tenantA, "default", "", store.StatePending, 300, live}, {tenantA, "default", "", store.StateReady, 200, time.Time{}}},
+			quota:    store.Quota{MaxBytes: 1000}, size: 500,
 		},
 		{
 			name:     "a file one byte over the quota is ErrQuotaExceeded",
-			existing: []existing{{tenantA, "default", store.StatePending, 300}, {tenantA, "default", store.StateReady, 200}},
-			maxBytes: 1000, size: 501,
+			existing: []existing{{tenantA, "default", "", store.StatePending, 300, live}, {tenantA, "default", "", store.StateReady, 200, time.Time{}}},
+			quota:    store.Quota{MaxBytes: 1000}, size: 501,
 			want: store.ErrQuotaExceeded,
 		},
 		{
 			name:     "PENDING files count against the quota",
-			existing: []existing{{tenantA, "default", store.StatePending, 1000}},
-			maxBytes: 1000, size: 1,
+			existing: []existing{{tenantA, "default", "", store.StatePending, 1000, live}},
+			quota:    store.Quota{MaxBytes: 1000}, size: 1,
+			want: store.ErrQuotaExceeded,
+		},
+		{
+			name:     "a PENDING file without an upload expiry keeps its reservation",
+			existing: []existing{{tenantA, "default", "", store.StatePending, 1000, time.Time{}}},
+			quota:    store.Quota{MaxBytes: 1000}, size: 1,
+			want: store.ErrQuotaExceeded,
+		},
+		{
+			name:     "a PENDING file whose upload target expired before the new file's CreatedAt no longer counts",
+			existing: []existing{{tenantA, "default", "", store.StatePending, 1000, expired}},
+			quota:    store.Quota{MaxBytes: 1000}, size: 1000,
+		},
+		{
+			name:     "a PENDING file whose upload target expires at the new file's CreatedAt no longer counts",
+			existing: []existing{{tenantA, "default", "", store.StatePending, 1000, expiresAt}},
+			quota:    store.Quota{MaxBytes: 1000}, size: 1000,
+		},
+		{
+			name:     "a PENDING file whose upload target expires a microsecond after the new file's CreatedAt still counts",
+			existing: []existing{{tenantA, "default", "", store.StatePending, 1000, live}},
+			quota:    store.Quota{MaxBytes: 1000}, size: 1,
 			want: store.ErrQuotaExceeded,
 		},
 		{
 			name:     "READY files count against the quota",
-			existing: []existing{{tenantA, "default", store.StateReady, 1000}},
-			maxBytes: 1000, size: 1,
+			existing: []existing{{tenantA, "default", "", store.StateReady, 1000, time.Time{}}},
+			quota:    store.Quota{MaxBytes: 1000}, size: 1,
+			want: store.ErrQuotaExceeded,
+		},
+		{
+			name:     "a READY file counts even when its last upload target has expired",
+			existing: []existing{{tenantA, "default", "", store.StateReady, 1000, expired}},
+			quota:    store.Quota{MaxBytes: 1000}, size: 1,
 			want: store.ErrQuotaExceeded,
 		},
 		{
 			name:     "FAILED and EXPIRED files do not count against the quota",
-			existing: []existing{{tenantA, "default", store.StateFailed, 900}, {tenantA, "default", store.StateExpired, 900}},
-			maxBytes: 1000, size: 1000,
+			existing: []existing{{tenantA, "default", "", store.StateFailed, 900, live}, {tenantA, "default", "", store.StateExpired, 900, live}},
+			quota:    store.Quota{MaxBytes: 1000}, size: 1000,
 		},
 		{
 			name:     "files of every category count against the tenant's quota",
-			existing: []existing{{tenantA, "images", store.StateReady, 600}},
-			maxBytes: 1000, size: 500,
+			existing: []existing{{tenantA, "images", "", store.StateReady, 600, time.Time{}}},
+			quota:    store.Quota{MaxBytes: 1000}, size: 500,
+			want: store.ErrQuotaExceeded,
+		},
+		{
+			name:     "files of every scope count against the tenant's quota",
+			existing: []existing{{tenantA, "default", app2, store.StateReady, 600, time.Time{}}},
+			quota:    store.Quota{MaxBytes: 1000, ScopeMaxBytes: 1000}, scope: app1, size: 500,
 			want: store.ErrQuotaExceeded,
 		},
 		{
 			name:     "another tenant's files do not count",
-			existing: []existing{{tenantB, "default", store.StateReady, 1000}},
-			maxBytes: 1000, size: 1000,
+			existing: []existing{{tenantB, "default", "", store.StateReady, 1000, time.Time{}}},
+			quota:    store.Quota{MaxBytes: 1000}, size: 1000,
 		},
 		{
-			name:     "a single file larger than the quota is ErrQuotaExceeded",
-			maxBytes: 10, size: 11,
+			name:  "a single file larger than the quota is ErrQuotaExceeded",
+			quota: store.Quota{MaxBytes: 10}, size: 11,
 			want: store.ErrQuotaExceeded,
 		},
 		{
 			name:     "an empty file fits a full quota",
-			existing: []existing{{tenantA, "default", store.StateReady, 1000}},
-			maxBytes: 1000, size: 0,
+			existing: []existing{{tenantA, "default", "", store.StateReady, 1000, time.Time{}}},
+			quota:    store.Quota{MaxBytes: 1000}, size: 0,
 		},
 		{
 			name:     "a zero quota is unlimited",
-			existing: []existing{{tenantA, "default", store.StateReady, 1 << 50}},
-			maxBytes: 0, size: 1 << 50,
+			existing: []existing{{tenantA, "default", app1, store.StateReady, 1 << 50, time.Time{}}},
+			quota:    store.Quota{}, scope: app1, size: 1 << 50,
+		},
+		{
+			name:     "a file that fills the scope quota exactly is accepted",
+			existing: []existing{{tenantA, "default", app1, store.StatePending, 300, live}, {tenantA, "images", app1, store.StateReady, 200, time.Time{}}},
+			quota:    store.Quota{ScopeMaxBytes: 1000}, scope: app1, size: 500,
+		},
+		{
+			name:     "a file one byte over the scope quota is ErrQuotaExceeded",
+			existing: []existing{{tenantA, "default", app1, store.StatePending, 300, live}, {tenantA, "images", app1, store.StateReady, 200, time.Time{}}},
+			quota:    store.Quota{ScopeMaxBytes: 1000}, scope: app1, size: 501,
+			want: store.ErrQuotaExceeded,
+		},
+		{
+			name:     "another scope's files do not count against the scope quota",
+			existing: []existing{{tenantA, "default", app2, store.StateReady, 1000, time.Time{}}, {tenantA, "default", "", store.StateReady, 1000, time.Time{}}},
+			quota:    store.Quota{ScopeMaxBytes: 1000}, scope: app1, size: 1000,
+		},
+		{
+			name:     "a full scope does not stop a file in another scope",
+			existing: []existing{{tenantA, "default", app1, store.StateReady, 1000, time.Time{}}},
+			quota:    store.Quota{MaxBytes: 3000, ScopeMaxBytes: 1000}, scope: app2, size: 1000,
+		},
+		{
+			name:     "the empty scope is a scope of its own that fills up exactly",
+			existing: []existing{{tenantA, "default", "", store.StateReady, 500, time.Time{}}, {tenantA, "default", app1, store.StateReady, 1000, time.Time{}}},
+			quota:    store.Quota{ScopeMaxBytes: 1000}, scope: "", size: 500,
+		},
+		{
+			name:     "the empty scope is a scope of its own that a byte overflows",
+			existing: []existing{{tenantA, "default", "", store.StateReady, 500, time.Time{}}, {tenantA, "default", app1, store.StateReady, 1000, time.Time{}}},
+			quota:    store.Quota{ScopeMaxBytes: 1000}, scope: "", size: 501,
+			want: store.ErrQuotaExceeded,
+		},
+		{
+			name:     "a file within its scope quota but over the tenant quota is ErrQuotaExceeded",
+			existing: []existing{{tenantA, "default", app2, store.StateReady, 900, time.Time{}}},
+			quota:    store.Quota{MaxBytes: 1000, ScopeMaxBytes: 1000}, scope: app1, size: 101,
+			want: store.ErrQuotaExceeded,
+		},
+		{
+			name:     "a file within the tenant quota but over its scope quota is ErrQuotaExceeded",
+			existing: []existing{{tenantA, "default", app1, store.StateReady, 900, time.Time{}}},
+			quota:    store.Quota{MaxBytes: 10_000, ScopeMaxBytes: 1000}, scope: app1, size: 101,
+			want: store.ErrQuotaExceeded,
+		},
+		{
+			name:     "another tenant's files in the same scope do not count against the scope quota",
+			existing: []existing{{tenantB, "default", app1, store.StateReady, 1000, time.Time{}}},
+			quota:    store.Quota{ScopeMaxBytes: 1000}, scope: app1, size: 1000,
+		},
+		{
+			name:     "a PENDING file whose upload target expired no longer counts against the scope quota",
+			existing: []existing{{tenantA, "default", app1, store.StatePending, 1000, expired}},
+			quota:    store.Quota{MaxBytes: 1000, ScopeMaxBytes: 1000}, scope: app1, size: 1000,
+		},
+		{
+			name:     "a PENDING file whose upload target is live counts against the scope quota",
+			existing: []existing{{tenantA, "default", app1, store.StatePending, 1000, live}},
+			quota:    store.Quota{ScopeMaxBytes: 1000}, scope: app1, size: 1,
+			want: store.ErrQuotaExceeded,
 		},
 	}
 	for _, tt := range tests {
@@ -259,14 +387,19 @@ func testQuota(t *testing.T, newStore func(*testing.T) store.Store) {
 			s := newStore(t)
 			for _, e := range tt.existing {
 				f := newFile(e.tenant)
-				f.Category, f.State, f.SizeBytes = e.category, e.state, e.size
+				f.Category, f.Scope, f.State, f.SizeBytes = e.category, e.scope, e.state, e.size
+				f.CreatedAt, f.UploadExpires = base.Add(-time.Hour), e.expires
 				mustCreate(t, s, f)
 			}
 			f := newFile(tenantA)
-			f.SizeBytes = tt.size
-			err := s.CreateFile(t.Context(), f, store.Quota{MaxBytes: tt.maxBytes})
+			f.Scope, f.SizeBytes = tt.scope, tt.size
+			f.CreatedAt, f.UploadExpires = base, base.Add(time.Hour)
+			err := s.CreateFile(t.Context(), f, tt.quota)
 			wantErr(t, "CreateFile", err, tt.want)
 			if tt.want != nil {
+				if msg := strings.ToUpper(err.Error()); strings.Contains(msg, "SELECT") || strings.Contains(msg, "FROM FILES") {
+					t.Errorf("the quota error shows SQL: %v", err)
+				}
 				wantNotFound(t, s, tenantA, f.ID)
 			} else {
 				mustGet(t, s, tenantA, f.ID)
@@ -343,6 +476,7 @@ func testTenantIsolation(t *testing.T, newStore func(*testing.T) store.Store) {
 			for _, opts := range []store.ListOptions{
 				{Limit: 100},
 				{Limit: 100, NameContains: a.DisplayName},
+				{Limit: 100, Scope: a.Scope, DisplayName: a.DisplayName},
 				{Limit: 100, Category: a.Category, State: a.State},
 				{Limit: 100, After: &store.Cursor{CreatedAt: a.CreatedAt.Add(time.Hour), ID: "~"}},
 			} {
@@ -354,11 +488,15 @@ func testTenantIsolation(t *testing.T, newStore func(*testing.T) store.Store) {
 			}
 		}},
 		{"Usage never counts another tenant's files", func(t *testing.T, s store.Store, a *store.File) {
-			for _, category := range []string{"", a.Category} {
-				u, err := s.Usage(t.Context(), tenantB, category)
+			for _, filter := range []store.UsageFilter{
+				{},
+				{Category: a.Category},
+				{Scope: a.Scope, Now: a.CreatedAt},
+			} {
+				u, err := s.Usage(t.Context(), tenantB, filter)
 				wantErr(t, "Usage", err, nil)
 				if u != (store.Usage{}) {
-					t.Errorf("Usage(%q) = %+v, want zero", category, u)
+					t.Errorf("Usage(%+v) = %+v, want zero", filter, u)
 				}
 			}
 		}},

@@ -46,6 +46,7 @@ func fullFile(tenant string) *store.File {
 	f.Category = "documents"
 	f.DisplayName = "Quarterly report"
 	f.NameScope = "application-1"
+	f.Scope = "files/application_id=42"
 	f.Filename = "q1 report.pdf"
 	f.Key = tenant + "/documents/" + f.ID + ".pdf"
 	f.Backend = "s3-main"
@@ -110,6 +111,7 @@ func diffFile(want, got *store.File) []string {
 	str("Category", want.Category, got.Category)
 	str("DisplayName", want.DisplayName, got.DisplayName)
 	str("NameScope", want.NameScope, got.NameScope)
+	str("Scope", want.Scope, got.Scope)
 	str("Filename", want.Filename, got.Filename)
 	str("Key", want.Key, got.Key)
 	str("Backend", want.Backend, got.Backend)
@@ -212,6 +214,23 @@ func wantErr(t testing.TB, what string, err, want error) {
 		t.Fatalf("%s: unexpected error %v", what, err)
 	case want != nil && !errors.Is(err, want):
 		t.Fatalf("%s: error %v, want %v", what, err, want)
+	}
+}
+
+// wantNameTaken checks the two sides of ErrNameTaken for an err that
+// matched want: ErrNameTaken is also ErrAlreadyExists, and a plain
+// ErrAlreadyExists (an ID or request ID taken) is never ErrNameTaken.
+func wantNameTaken(t testing.TB, what string, err, want error) {
+	t.Helper()
+	switch want {
+	case store.ErrNameTaken:
+		if !errors.Is(err, store.ErrAlreadyExists) {
+			t.Errorf("%s: ErrNameTaken %v does not match ErrAlreadyExists", what, err)
+		}
+	case store.ErrAlreadyExists:
+		if errors.Is(err, store.ErrNameTaken) {
+			t.Errorf("%s: error %v is ErrNameTaken, want plain ErrAlreadyExists", what, err)
+		}
 	}
 }
 

@@ -112,17 +112,23 @@ func testListFiles(t *testing.T, newStore func(*testing.T) store.Store) {
 		name     string
 		category string
 		state    store.State
+		scope    string
 	}
+	const (
+		app1 = "files/application_id=1"
+		app2 = "files/application_id=2"
+	)
 	corpus := []spec{
-		{"Annual Report", "documents", store.StateReady},
-		{"report-draft", "documents", store.StatePending},
-		{"REPORTS 2024", "images", store.StateReady},
-		{"100% done", "documents", store.StateReady},
-		{"1000 done", "documents", store.StateFailed},
-		{"file_name", "images", store.StateReady},
-		{"fileXname", "images", store.StatePending},
-		{`back\slash`, "documents", store.StateExpired},
-		{"Été à Paris", "images", store.StateReady},
+		{"Annual Report", "documents", store.StateReady, app1},
+		{"report-draft", "documents", store.StatePending, app1},
+		{"REPORTS 2024", "images", store.StateReady, app2},
+		{"100% done", "documents", store.StateReady, ""},
+		{"1000 done", "documents", store.StateFailed, app2},
+		{"file_name", "images", store.StateReady, app1},
+		{"fileXname", "images", store.StatePending, ""},
+		{`back\slash`, "documents", store.StateExpired, app1},
+		{"Été à Paris", "images", store.StateReady, app2},
+		{"Annual Report", "images", store.StateFailed, app2},
 	}
 	filters := []struct {
 		name string
@@ -130,11 +136,11 @@ func testListFiles(t *testing.T, newStore func(*testing.T) store.Store) {
 		want []string
 	}{
 		{"filtering by category returns only that category", store.ListOptions{Category: "images"},
-			[]string{"REPORTS 2024", "file_name", "fileXname", "Été à Paris"}},
+			[]string{"REPORTS 2024", "file_name", "fileXname", "Été à Paris", "Annual Report"}},
 		{"filtering by state returns only that state", store.ListOptions{State: store.StatePending},
 			[]string{"report-draft", "fileXname"}},
 		{"name search ignores case", store.ListOptions{NameContains: "RePoRt"},
-			[]string{"Annual Report", "report-draft", "REPORTS 2024"}},
+			[]string{"Annual Report", "Annual Report", "report-draft", "REPORTS 2024"}},
 		{"name search ignores case in non-ASCII letters", store.ListOptions{NameContains: "ÉTÉ"},
 			[]string{"Été à Paris"}},
 		{"a percent sign in the search text matches only itself", store.ListOptions{NameContains: "100%"},
@@ -147,17 +153,37 @@ func testListFiles(t *testing.T, newStore func(*testing.T) store.Store) {
 			nil},
 		{"filters combine", store.ListOptions{Category: "documents", State: store.StateReady, NameContains: "report"},
 			[]string{"Annual Report"}},
+		{"filtering by scope returns only that scope, whatever the state", store.ListOptions{Scope: app1},
+			[]string{"Annual Report", "report-draft", "file_name", `back\slash`}},
+		{"a scope that no file has lists nothing", store.ListOptions{Scope: "files/application_id=3"},
+			nil},
+		{"a scope filter is no prefix match", store.ListOptions{Scope: "files/application_id="},
+			nil},
+		{"filtering by display name returns every file with exactly that name", store.ListOptions{DisplayName: "Annual Report"},
+			[]string{"Annual Report", "Annual Report"}},
+		{"a display name filter is case-sensitive", store.ListOptions{DisplayName: "annual report"},
+			nil},
+		{"a display name filter matches no part of a name", store.ListOptions{DisplayName: "Annual"},
+			nil},
+		{"an underscore in a display name filter matches only itself", store.ListOptions{DisplayName: "file_name"},
+			[]string{"file_name"}},
+		{"scope and display name filters combine", store.ListOptions{Scope: app2, DisplayName: "Annual Report"},
+			[]string{"Annual Report"}},
+		{"a scope filter combines with category, state and name search", store.ListOptions{Scope: app1, Category: "documents", NameContains: "report"},
+			[]string{"Annual Report", "report-draft"}},
+		{"a display name filter combines with state", store.ListOptions{DisplayName: "Annual Report", State: store.StateFailed},
+			[]string{"Annual Report"}},
 	}
 	for _, tt := range filters {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newStore(t)
 			for i, c := range corpus {
 				f := newFile(tenantA)
-				f.DisplayName, f.Category, f.State = c.name, c.category, c.state
+				f.DisplayName, f.Category, f.State, f.Scope = c.name, c.category, c.state, c.scope
 				f.CreatedAt = base.Add(time.Duration(i%3) * time.Second)
 				mustCreate(t, s, f)
 				g := newFile(tenantB) // the same names in another tenant
-				g.DisplayName, g.Category, g.State = c.name, c.category, c.state
+				g.DisplayName, g.Category, g.State, g.Scope = c.name, c.category, c.state, c.scope
 				mustCreate(t, s, g)
 			}
 			want := slices.Clone(tt.want)

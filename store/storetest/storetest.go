@@ -16,8 +16,16 @@
 //
 // Decisions the suite pins down, beyond what the interfaces say:
 //   - File IDs are unique across tenants.
-//   - Only PENDING and READY files hold a display name in their scope and
-//     count against the quota; FAILED and EXPIRED files do neither.
+//   - Only PENDING and READY files hold a display name in their name scope
+//     and count against the quota; FAILED and EXPIRED files do neither.
+//   - A display name held in its name scope is ErrNameTaken (which is also
+//     ErrAlreadyExists); a taken ID or request ID is ErrAlreadyExists and
+//     never ErrNameTaken.
+//   - A PENDING file stops counting against quotas once its UploadExpires
+//     is at or before the new file's CreatedAt (and, in Usage, at or before
+//     Now); a PENDING file with no UploadExpires set keeps its reservation.
+//   - The empty Scope is a scope of its own for Quota.ScopeMaxBytes, while
+//     an empty ListOptions.Scope or UsageFilter.Scope does not filter.
 //   - Display names compare byte for byte (case matters for uniqueness);
 //     NameContains search ignores case (Unicode lower-casing) and treats
 //     every character, % and _ included, literally.

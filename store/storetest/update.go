@@ -22,6 +22,7 @@ func testUpdateFile(t *testing.T, newStore func(*testing.T) store.Store) {
 		got, err := s.UpdateFile(t.Context(), tenantA, f.ID, func(u *store.File) error {
 			u.DisplayName = "Renamed report"
 			u.NameScope = "application-2"
+			u.Scope = "files/application_id=43"
 			u.State = store.StateReady
 			u.SizeBytes = 4242
 			u.ETag = `"etag-2"`
@@ -35,6 +36,7 @@ func testUpdateFile(t *testing.T, newStore func(*testing.T) store.Store) {
 		wantErr(t, "UpdateFile", err, nil)
 		want := stored(f)
 		want.DisplayName, want.NameScope, want.State = "Renamed report", "application-2", store.StateReady
+		want.Scope = "files/application_id=43"
 		want.SizeBytes, want.ETag, want.UploadCount = 4242, `"etag-2"`, f.UploadCount+1
 		want.CompletedAt, want.UploadExpires = storedTime(completed), time.Time{}
 		want.Metadata, want.Owner = map[string]string{"replaced": "yes"}, nil
@@ -128,8 +130,8 @@ func testUpdateFile(t *testing.T, newStore func(*testing.T) store.Store) {
 		otherState store.State // state of the file already holding "taken"
 		want       error
 	}{
-		{"a rename onto a name a PENDING file holds in the scope is ErrAlreadyExists", store.StatePending, store.ErrAlreadyExists},
-		{"a rename onto a name a READY file holds in the scope is ErrAlreadyExists", store.StateReady, store.ErrAlreadyExists},
+		{"a rename onto a name a PENDING file holds in the scope is ErrNameTaken", store.StatePending, store.ErrNameTaken},
+		{"a rename onto a name a READY file holds in the scope is ErrNameTaken", store.StateReady, store.ErrNameTaken},
 		{"a rename onto the name of a FAILED file succeeds", store.StateFailed, nil},
 		{"a rename onto the name of an EXPIRED file succeeds", store.StateExpired, nil},
 	}
@@ -147,6 +149,7 @@ func testUpdateFile(t *testing.T, newStore func(*testing.T) store.Store) {
 				return nil
 			})
 			wantErr(t, "UpdateFile", err, tt.want)
+			wantNameTaken(t, "UpdateFile", err, tt.want)
 			wantName := "taken"
 			if tt.want != nil {
 				wantName = "mine"
@@ -156,6 +159,22 @@ func testUpdateFile(t *testing.T, newStore func(*testing.T) store.Store) {
 			}
 		})
 	}
+
+	t.Run("an update onto another file's request ID is ErrAlreadyExists but not ErrNameTaken", func(t *testing.T) {
+		s := newStore(t)
+		other := newFile(tenantA)
+		other.RequestID = "req-1"
+		mustCreate(t, s, other)
+		f := newFile(tenantA)
+		f.NameScope, f.DisplayName = "app-1", "mine"
+		mustCreate(t, s, f)
+		_, err := s.UpdateFile(t.Context(), tenantA, f.ID, func(u *store.File) error {
+			u.RequestID = "req-1"
+			return nil
+		})
+		wantErr(t, "UpdateFile", err, store.ErrAlreadyExists)
+		wantNameTaken(t, "UpdateFile", err, store.ErrAlreadyExists)
+	})
 
 	t.Run("a rename to the file's own name succeeds", func(t *testing.T) {
 		s := newStore(t)
@@ -187,7 +206,7 @@ func testUpdateFile(t *testing.T, newStore func(*testing.T) store.Store) {
 			u.State = store.StatePending
 			return nil
 		})
-		wantErr(t, "UpdateFile back to PENDING", err, store.ErrAlreadyExists)
+		wantErr(t, "UpdateFile back to PENDING", err, store.ErrNameTaken)
 		if got := mustGet(t, s, tenantA, f.ID); got.State != store.StateFailed {
 			t.Errorf("state after the refused update = %s, want FAILED", got.State)
 		}
