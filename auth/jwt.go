@@ -279,7 +279,9 @@ func (v *JWTVerifier) sendMatching(sink jws.KeySink, alg jwa.SignatureAlgorithm,
 	for _, set := range sets {
 		for i := range set.Len() {
 			k, _ := set.Key(i)
-			if keyKID, _ := k.KeyID(); kid != "" && keyKID != kid {
+			// A key without ID (PEM keys, typically) may have made a token
+			// that names one; the signature decides.
+			if keyKID, _ := k.KeyID(); kid != "" && keyKID != "" && keyKID != kid {
 				continue
 			}
 			if got, ok := publicKind(k); !ok || got != kty {
