@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"time"
 
 	"buf.build/go/protovalidate"
@@ -80,7 +81,7 @@ func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 		var fes policy.FieldErrors
 		for _, v := range validation.Violations {
 			fes = append(fes, &policy.FieldError{
-				Field:       protovalidate.FieldPathString(v.Proto.GetField()),
+				Field:       dottedMapKeys(protovalidate.FieldPathString(v.Proto.GetField())),
 				Description: v.Proto.GetMessage(),
 			})
 		}
@@ -114,6 +115,17 @@ func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 	}
 	log.ErrorContext(ctx, "internal error", "err", err)
 	return status.Error(codes.Internal, "internal error")
+}
+
+// mapKeySubscript matches a map subscript with a plain key, as in
+// owner["customer_id"].
+var mapKeySubscript = regexp.MustCompile(`\["([a-z][a-z0-9_]*)"\]`)
+
+// dottedMapKeys writes protovalidate's map subscripts the way the policy
+// names fields (owner.customer_id), so one field has one name in every
+// error. Keys that are not plain names keep their subscript.
+func dottedMapKeys(path string) string {
+	return mapKeySubscript.ReplaceAllString(path, ".$1")
 }
 
 // badRequest is InvalidArgument with a google.rpc.BadRequest detail that

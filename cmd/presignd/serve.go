@@ -59,9 +59,14 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	} else {
 		cfg.ApplyDefaults()
 	}
-	for flagValue, field := range map[string]*string{*dataDir: &cfg.DataDir, *httpAddr: &cfg.HTTPAddr, *grpcAddr: &cfg.GRPCAddr, *publicURL: &cfg.PublicURL} {
-		if flagValue != "" {
-			*field = flagValue
+	// Flags override the file.
+	overrides := []struct {
+		value string
+		field *string
+	}{{*dataDir, &cfg.DataDir}, {*httpAddr, &cfg.HTTPAddr}, {*grpcAddr, &cfg.GRPCAddr}, {*publicURL, &cfg.PublicURL}}
+	for _, o := range overrides {
+		if o.value != "" {
+			*o.field = o.value
 		}
 	}
 	return serve(ctx, cfg, stdout, stderr)

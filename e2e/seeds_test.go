@@ -1,0 +1,458 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto/md5"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The seed profiles: each test replays a real presigned-upload API's flow
+// against the binary running an examples/ configuration. The backend is the
+// example's (local) unless a test of a real backend swaps it, see
+// backend_test.go.
+
+// checkField fails unless a REST answer is a 400 that names field.
+func checkField(t *testing.T, code int, body map[string]any, field string) {
+	t.Helper()
+	if code != http.StatusBadRequest {
+		t.Fatalf("status %d, want 400 naming %s: %v", code, field, body)
+	}
+	for _, f := range violatedFields(body) {
+		if f == field {
+			return
+		}
+	}
+	t.Fatalf("400 does not name %s: %v", field, body)
+}
+
+func md5b64(b []byte) string {
+	sum := md5.Sum(b)
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// completeREST completes an upload and returns the file.
+func completeREST(t *testing.T, inst *instance, id string) map[string]any {
+	t.Helper()
+	code, body := inst.rest(t, "POST", "/v1/files/"+id+":complete", nil)
+	if code != http.StatusOK {
+		t.Fatalf("CompleteUpload: %d %v", code, body)
+	}
+	return body["file"].(map[string]any)
+}
+
+// downloadREST fetches a file's bytes through a download URL.
+func downloadREST(t *testing.T, inst *instance, id string) []byte {
+	t.Helper()
+	code, dl := inst.rest(t, "POST", "/v1/files/"+id+":download", nil)
+	if code != http.StatusOK {
+		t.Fatalf("CreateDownloadUrl: %d %v", code, dl)
+	}
+	status, b, _ := download(t, str(dl, "url"))
+	if status != http.StatusOK {
+		t.Fatalf("download: %d", status)
+	}
+	return b
+}
+
+func TestSeedKYCDocuments(t *testing.T) { runKYCDocuments(t, startExample(t, "kyc-documents", nil)) }
+
+func runKYCDocuments(t *testing.T, inst *instance) {
+	jpeg := append([]byte("\xff\xd8\xff\xe0"), bytes.Repeat([]byte("kyc"), 1000)...)
+	for _, category := range []string{"identity", "identity_back", "proof_of_address", "liveness_check"} {
+		t.Run(category, func(t *testing.T) {
+			code, created := inst.rest(t, "POST", "/v1/uploads", map[string]any{
+				"category": category, "owner": map[string]string{"customer_id": "customer_123"},
+				"filename": "passport.jpg", "content_type": "image/jpeg", "size_bytes": len(jpeg),
+			})
+			if code != http.StatusOK {
+				t.Fatalf("CreateUpload: %d %v", code, created)
+			}
+			// The seed's answer: file_id, url and the headers to send.
+			id, target := str(created, "file.file_id"), created["upload_target"]
+			if id == "" || str(target, "url") == "" || str(target, "headers.Content-Type") != "image/jpeg" {
+				t.Fatalf("answer lacks file_id, url or headers: %v", created)
+			}
+			if key := str(created, "file.key"); !strings.Contains(key, "/customer_123/"+category+"/") {
+				t.Fatalf("key %q is not the customer's", key)
+			}
+			if code := upload(t, targetFromJSON(t, target), jpeg); code/100 != 2 {
+				t.Fatalf("upload: %d", code)
+			}
+			if f := completeREST(t, inst, id); str(f, "state") != "FILE_STATE_READY" || str(f, "owner.customer_id") != "customer_123" {
+				t.Fatalf("completed file: %v", f)
+			}
+		})
+	}
+	t.Run("refusals name the field", func(t *testing.T) {
+		base := func() map[string]any {
+			return map[string]any{"category": "identity", "owner": map[string]string{"customer_id": "customer_123"},
+				"filename": "id.jpg", "content_type": "image/jpeg", "size_bytes": 10}
+		}
+		cases := []struct {
+			name   string
+			mutate func(m map[string]any)
+			field  string
+		}{
+			{"no customer_id", func(m map[string]any) { delete(m, "owner") }, "owner.customer_id"},
+			{"a customer_id with a slash", func(m map[string]any) { m["owner"] = map[string]string{"customer_id": "a/b"} }, "owner.customer_id"},
+			{"a category outside the four", func(m map[string]any) { m["category"] = "national_id_card" }, "category"},
+			{"a video as an identity document", func(m map[string]any) { m["content_type"] = "video/mp4" }, "content_type"},
+			{"more than 10 MiB", func(m map[string]any) { m["size_bytes"] = 10<<20 + 1 }, "size_bytes"},
+		}
+		for _, c := range cases {
+			req := base()
+			c.mutate(req)
+			code, body := inst.rest(t, "POST", "/v1/uploads", req)
+			checkField(t, code, body, c.field)
+		}
+	})
+}
+
+func TestSeedReleaseForms(t *testing.T) { runReleaseForms(t, startExample(t, "release-forms", nil), "file://") }
+
+func runReleaseForms(t *testing.T, inst *instance, uriScheme string) {
+	pdf := append([]byte("%PDF-1.7\n"), bytes.Repeat([]byte("release form "), 500)...)
+	before := time.Now()
+	code, created := inst.rest(t, "POST", "/v1/uploads", map[string]any{
+		"category": "release_form", "filename": "signed-release-form.pdf", "content_type": "application/pdf", "size_bytes": len(pdf),
+	})
+	if code != http.StatusOK {
+		t.Fatalf("CreateUpload: %d %v", code, created)
+	}
+	key := str(created, "file.key")
+	if !regexp.MustCompile(`^tenants/` + regexp.QuoteMeta(inst.tenant()) + `/releaseForms/[0-9a-f-]{36}\.pdf$`).MatchString(key) {
+		t.Fatalf("key %q is not tenants/{tenant}/releaseForms/{uuid}.pdf", key)
+	}
+	uri := str(created, "file.storage_uri")
+	if !strings.HasPrefix(uri, uriScheme) || !strings.HasSuffix(uri, key) {
+		t.Fatalf("storage_uri %q is not a %s URI of the key", uri, uriScheme)
+	}
+	expires, err := time.Parse(time.RFC3339Nano, str(created, "upload_target.expire_time"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ttl := expires.Sub(before); ttl < 14*time.Minute || ttl > 16*time.Minute {
+		t.Fatalf("URL valid for %v, want 15 minutes", ttl)
+	}
+	if code := upload(t, targetFromJSON(t, created["upload_target"]), pdf); code/100 != 2 {
+		t.Fatalf("upload: %d", code)
+	}
+	id := str(created, "file.file_id")
+	if f := completeREST(t, inst, id); str(f, "state") != "FILE_STATE_READY" || str(f, "storage_uri") != uri {
+		t.Fatalf("completed: %v", f)
+	}
+	if got := downloadREST(t, inst, id); !bytes.Equal(got, pdf) {
+		t.Fatal("downloaded bytes differ")
+	}
+	// PDF only, at most 10 MiB: exactly 10 MiB passes, one byte more does not.
+	for _, c := range []struct {
+		contentType string
+		size        int
+		wantCode    int
+		field       string
+	}{
+		{"application/pdf", 10 << 20, http.StatusOK, ""},
+		{"application/pdf", 10<<20 + 1, http.StatusBadRequest, "size_bytes"},
+		{"image/png", 100, http.StatusBadRequest, "content_type"},
+	} {
+		code, body := inst.rest(t, "POST", "/v1/uploads", map[string]any{
+			"category": "release_form", "filename": "f.pdf", "content_type": c.contentType, "size_bytes": c.size, "validate_only": true,
+		})
+		if c.field != "" {
+			checkField(t, code, body, c.field)
+		} else if code != c.wantCode {
+			t.Fatalf("%s %d bytes: %d %v", c.contentType, c.size, code, body)
+		}
+	}
+}
+
+func TestSeedPostPolicyUpload(t *testing.T) {
+	runPostPolicyUpload(t, startExample(t, "post-policy-upload", nil))
+}
+
+func runPostPolicyUpload(t *testing.T, inst *instance) {
+	body := []byte(`{"hello": "presigned POST"}`)
+	request := func(source, contentType string, size int) (int, map[string]any) {
+		return inst.rest(t, "POST", "/v1/uploads", map[string]any{
+			"filename": "data.json", "content_type": contentType, "size_bytes": size,
+			"category": "upload", "owner": map[string]string{"source": source},
+		})
+	}
+	before := time.Now()
+	code, created := request("record_import", "application/json", len(body))
+	if code != http.StatusOK {
+		t.Fatalf("CreateUpload: %d %v", code, created)
+	}
+	target := created["upload_target"]
+	if str(target, "method") != "UPLOAD_METHOD_POST" || len(field(target, "form_fields").(map[string]any)) == 0 {
+		t.Fatalf("not a POST policy target: %v", target)
+	}
+	expires, _ := time.Parse(time.RFC3339Nano, str(target, "expire_time"))
+	if ttl := expires.Sub(before); ttl < 4*time.Minute || ttl > 6*time.Minute {
+		t.Fatalf("policy valid for %v, want 5 minutes", ttl)
+	}
+	if str(target, "max_size_bytes") != fmt.Sprint(25<<20) {
+		t.Fatalf("max_size_bytes = %v", field(target, "max_size_bytes"))
+	}
+	if code := upload(t, targetFromJSON(t, target), body); code/100 != 2 {
+		t.Fatalf("POST upload: %d", code)
+	}
+	// The confirm step returns size, human-readable size and etag.
+	f := completeREST(t, inst, str(created, "file.file_id"))
+	if str(f, "state") != "FILE_STATE_READY" || str(f, "size_bytes") != fmt.Sprint(len(body)) || str(f, "size_display") != fmt.Sprintf("%d B", len(body)) || str(f, "etag") == "" {
+		t.Fatalf("confirmed file: %v", f)
+	}
+
+	t.Run("the policy itself refuses a bigger file and another type", func(t *testing.T) {
+		code, created := request("public_image", "image/png", 100)
+		if code != http.StatusOK {
+			t.Fatalf("CreateUpload: %d %v", code, created)
+		}
+		tg := targetFromJSON(t, created["upload_target"])
+		if code := upload(t, tg, make([]byte, 25<<20+1)); code/100 == 2 {
+			t.Fatalf("oversize POST accepted: %d", code)
+		}
+		other := tg
+		other.FormFields = map[string]string{}
+		for k, v := range tg.FormFields {
+			if strings.EqualFold(k, "content-type") {
+				v = "text/html"
+			}
+			other.FormFields[k] = v
+		}
+		if code := upload(t, other, []byte("<script>")); code/100 == 2 {
+			t.Fatalf("POST with another content type accepted: %d", code)
+		}
+		if f := completeREST(t, inst, str(created, "file.file_id")); str(f, "state") != "FILE_STATE_FAILED" {
+			t.Fatalf("refused uploads completed as %v", f)
+		}
+	})
+	t.Run("source must be one of the enum", func(t *testing.T) {
+		code, body := request("", "application/json", 10)
+		checkField(t, code, body, "owner.source")
+		code, body = request("somewhere_else", "application/json", 10)
+		checkField(t, code, body, "owner.source")
+	})
+}
+
+func TestSeedApplicationFiles(t *testing.T) {
+	runApplicationFiles(t, startExample(t, "application-files", nil))
+}
+
+func runApplicationFiles(t *testing.T, inst *instance) {
+	app := map[string]string{"application_id": "123456789"}
+	payload := bytes.Repeat([]byte{0x7f, 'E', 'L', 'F'}, 1<<18) // 1 MiB
+	checkName := func(name string) map[string]any {
+		code, body := inst.rest(t, "POST", "/v1/uploads:checkName", map[string]any{"category": "file", "display_name": name, "owner": app})
+		if code != http.StatusOK {
+			t.Fatalf("CheckName: %d %v", code, body)
+		}
+		return body
+	}
+	createFile := func(name string, size int, owner map[string]string) (int, map[string]any) {
+		return inst.rest(t, "POST", "/v1/uploads", map[string]any{
+			"category": "file", "display_name": name, "filename": "setup.bin", "content_type": "application/octet-stream",
+			"size_bytes": size, "owner": owner,
+		})
+	}
+
+	if got := checkName("setup-bin"); field(got, "valid") != true || field(got, "available") != true {
+		t.Fatalf("free name: %v", got)
+	}
+	code, created := createFile("  setup-bin ", len(payload), app)
+	if code != http.StatusOK || str(created, "file.display_name") != "setup-bin" {
+		t.Fatalf("CreateUpload: %d %v", code, created)
+	}
+	id := str(created, "file.file_id")
+	if code := upload(t, targetFromJSON(t, created["upload_target"]), payload); code/100 != 2 {
+		t.Fatalf("upload: %d", code)
+	}
+	completeREST(t, inst, id)
+	// Uploaded status: the name is taken by a READY file.
+	if got := checkName("setup-bin"); field(got, "available") != false || str(got, "existing_file.state") != "FILE_STATE_READY" || str(got, "existing_file.file_id") != id {
+		t.Fatalf("taken name: %v", got)
+	}
+
+	t.Run("name rules", func(t *testing.T) {
+		for _, c := range []struct{ name, want string }{
+			{"abc", "at least 4"}, {"abcd", ""}, {"abcdefghij-12345", ""}, {"abcdefghij-123456", "at most 16"},
+			{"setup  bin", "repeated spaces"}, {"setup_bin", "letters, digits, dashes and single spaces"}, {"fichier-é", "letters"},
+		} {
+			got := checkName(c.name)
+			if (c.want == "") != (field(got, "valid") == true) || !strings.Contains(str(got, "reason"), c.want) {
+				t.Errorf("CheckName(%q) = %v, want reason containing %q", c.name, got, c.want)
+			}
+		}
+		code, body := createFile("abc", 10, app)
+		checkField(t, code, body, "display_name")
+	})
+	t.Run("names are unique per application", func(t *testing.T) {
+		code, body := createFile("setup-bin", 10, app)
+		if code != http.StatusConflict || !strings.Contains(str(body, "message"), "already used") {
+			t.Fatalf("duplicate name: %d %v", code, body)
+		}
+		code, body = createFile("setup-bin", 10, map[string]string{"application_id": "42"})
+		if code != http.StatusOK {
+			t.Fatalf("same name in another application: %d %v", code, body)
+		}
+	})
+	t.Run("the storage limit counts every file of the application", func(t *testing.T) {
+		// 1 MiB is used; reserve up to exactly 100 MiB (files are at most
+		// 64 MiB each), then one byte more.
+		code, body := createFile("big-one", 64<<20, app)
+		if code != http.StatusOK {
+			t.Fatalf("reserve 64 MiB: %d %v", code, body)
+		}
+		first := str(body, "file.file_id")
+		code, body = createFile("big-two", 35<<20, app)
+		if code != http.StatusOK {
+			t.Fatalf("exactly at the limit: %d %v", code, body)
+		}
+		second := str(body, "file.file_id")
+		code, body = createFile("one-more", 1, app)
+		if code != http.StatusTooManyRequests || !strings.Contains(str(body, "message"), "storage limit") {
+			t.Fatalf("past the limit: %d %v", code, body)
+		}
+		code, usage := inst.rest(t, "GET", "/v1/usage?category=file&owner[application_id]=123456789", nil)
+		if code != http.StatusOK || str(usage, "file_count") != "1" || str(usage, "bytes_used") != fmt.Sprint(1<<20) ||
+			str(usage, "bytes_reserved") != fmt.Sprint(99<<20) || str(usage, "quota_bytes") != fmt.Sprint(100<<20) || str(usage, "last_upload_time") == "" {
+			t.Fatalf("usage: %d %v", code, usage)
+		}
+		// Deleting reservations frees their bytes.
+		for _, id := range []string{first, second} {
+			if code, body := inst.rest(t, "DELETE", "/v1/files/"+id, nil); code != http.StatusOK {
+				t.Fatalf("delete: %d %v", code, body)
+			}
+		}
+		if code, body := createFile("one-more", 1, app); code != http.StatusOK {
+			t.Fatalf("after freeing: %d %v", code, body)
+		}
+	})
+	t.Run("the files table pages and searches", func(t *testing.T) {
+		for _, n := range []string{"setup-two", "readme"} { // after one-more
+			if code, body := createFile(n, 1, app); code != http.StatusOK {
+				t.Fatalf("create %s: %d %v", n, code, body)
+			}
+		}
+		q := url.Values{"category": {"file"}, "owner[application_id]": {"123456789"}, "name_contains": {"SETUP"}, "page_size": {"1"}}
+		var names []string
+		for page := 0; page < 5; page++ {
+			code, list := inst.rest(t, "GET", "/v1/files?"+q.Encode(), nil)
+			if code != http.StatusOK {
+				t.Fatalf("ListFiles: %d %v", code, list)
+			}
+			for _, f := range list["files"].([]any) {
+				names = append(names, fmt.Sprint(str(f, "display_name"), "/", field(f, "upload_count")))
+			}
+			if q.Set("page_token", str(list, "next_page_token")); q.Get("page_token") == "" {
+				break
+			}
+		}
+		if strings.Join(names, ",") != "setup-two/1,setup-bin/1" {
+			t.Fatalf("search pages = %v", names)
+		}
+	})
+	t.Run("rename and delete", func(t *testing.T) {
+		code, body := inst.rest(t, "PATCH", "/v1/files/"+id+"?update_mask=display_name", map[string]any{"display_name": "setup-new"})
+		if code != http.StatusOK || str(body, "file.display_name") != "setup-new" {
+			t.Fatalf("rename: %d %v", code, body)
+		}
+		code, body = inst.rest(t, "PATCH", "/v1/files/"+id+"?update_mask=display_name", map[string]any{"display_name": "readme"})
+		if code != http.StatusConflict {
+			t.Fatalf("rename onto a taken name: %d %v", code, body)
+		}
+		code, body = inst.rest(t, "PATCH", "/v1/files/"+id+"?update_mask=display_name", map[string]any{"display_name": "no"})
+		checkField(t, code, body, "file.display_name")
+		code, dl := inst.rest(t, "POST", "/v1/files/"+id+":download", nil)
+		if code != http.StatusOK {
+			t.Fatalf("download url: %d %v", code, dl)
+		}
+		if code, body := inst.rest(t, "DELETE", "/v1/files/"+id, nil); code != http.StatusOK {
+			t.Fatalf("delete: %d %v", code, body)
+		}
+		if status, _, _ := download(t, str(dl, "url")); status != http.StatusNotFound {
+			t.Fatalf("object still served after delete: %d", status)
+		}
+		if got := checkName("setup-new"); field(got, "available") != true {
+			t.Fatalf("deleted file still holds its name: %v", got)
+		}
+	})
+	t.Run("avatars are refused to API keys", func(t *testing.T) {
+		code, body := inst.rest(t, "POST", "/v1/uploads", map[string]any{
+			"category": "avatar", "filename": "me.png", "content_type": "image/png", "size_bytes": 100, "owner": app,
+		})
+		if code != http.StatusForbidden {
+			t.Fatalf("avatar with an API key: %d %v", code, body)
+		}
+	})
+}
+
+func TestSeedDirectUpload(t *testing.T) { runDirectUpload(t, startExample(t, "direct-upload", nil)) }
+
+func runDirectUpload(t *testing.T, inst *instance) {
+	blob := bytes.Repeat([]byte("active storage blob "), 300)
+	code, created := inst.rest(t, "POST", "/v1/uploads", map[string]any{
+		"category": "blob", "filename": "Quarterly report.pdf", "content_type": "application/pdf", "size_bytes": len(blob),
+		"checksum": map[string]any{"algorithm": "CHECKSUM_ALGORITHM_MD5", "value": md5b64(blob)},
+	})
+	if code != http.StatusOK {
+		t.Fatalf("CreateUpload: %d %v", code, created)
+	}
+	f := created["file"]
+	if str(f, "key") == "" || str(f, "backend") != "amazon" || str(f, "signed_id") == "" || str(f, "checksum.value") != md5b64(blob) {
+		t.Fatalf("record lacks key, service name, signed_id or checksum: %v", f)
+	}
+	headers := field(created, "upload_target.headers").(map[string]any)
+	want := map[string]string{
+		"Content-Type":        "application/pdf",
+		"Content-MD5":         md5b64(blob),
+		"Content-Disposition": `inline; filename="Quarterly report.pdf"`,
+	}
+	for k, v := range want {
+		if headers[k] != v {
+			t.Errorf("header %s = %v, want %q (all: %v)", k, headers[k], v, headers)
+		}
+	}
+	if code := upload(t, targetFromJSON(t, created["upload_target"]), blob); code/100 != 2 {
+		t.Fatalf("upload: %d", code)
+	}
+	completeREST(t, inst, str(f, "file_id"))
+	code, bySigned := inst.rest(t, "GET", "/v1/files/"+url.PathEscape(str(f, "signed_id")), nil)
+	if code != http.StatusOK || str(bySigned, "file.state") != "FILE_STATE_READY" {
+		t.Fatalf("GetFile by signed_id: %d %v", code, bySigned)
+	}
+	t.Run("validation errors name the field", func(t *testing.T) {
+		base := map[string]any{"category": "blob", "filename": "a.txt", "content_type": "text/plain", "size_bytes": 3}
+		code, body := inst.rest(t, "POST", "/v1/uploads", base)
+		checkField(t, code, body, "checksum")
+		base["checksum"] = map[string]any{"algorithm": "CHECKSUM_ALGORITHM_MD5", "value": "not base64!"}
+		code, body = inst.rest(t, "POST", "/v1/uploads", base)
+		checkField(t, code, body, "checksum.value")
+		base["checksum"] = map[string]any{"algorithm": "CHECKSUM_ALGORITHM_MD5", "value": md5b64([]byte("abc"))}
+		base["size_bytes"] = 0
+		code, body = inst.rest(t, "POST", "/v1/uploads", base)
+		checkField(t, code, body, "size_bytes")
+	})
+	t.Run("bytes that do not match the checksum never become READY", func(t *testing.T) {
+		code, created := inst.rest(t, "POST", "/v1/uploads", map[string]any{
+			"category": "blob", "filename": "a.txt", "content_type": "text/plain", "size_bytes": 3,
+			"checksum": map[string]any{"algorithm": "CHECKSUM_ALGORITHM_MD5", "value": md5b64([]byte("abc"))},
+		})
+		if code != http.StatusOK {
+			t.Fatalf("CreateUpload: %d %v", code, created)
+		}
+		if code := upload(t, targetFromJSON(t, created["upload_target"]), []byte("xyz")); code/100 == 2 {
+			t.Fatalf("wrong bytes accepted: %d", code)
+		}
+		if f := completeREST(t, inst, str(created, "file.file_id")); str(f, "state") != "FILE_STATE_FAILED" {
+			t.Fatalf("state after wrong bytes: %v", f)
+		}
+	})
+}
