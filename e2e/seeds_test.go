@@ -115,7 +115,9 @@ func runKYCDocuments(t *testing.T, inst *instance) {
 	})
 }
 
-func TestSeedReleaseForms(t *testing.T) { runReleaseForms(t, startExample(t, "release-forms", nil), "file://") }
+func TestSeedReleaseForms(t *testing.T) {
+	runReleaseForms(t, startExample(t, "release-forms", nil), "file://")
+}
 
 func runReleaseForms(t *testing.T, inst *instance, uriScheme string) {
 	pdf := append([]byte("%PDF-1.7\n"), bytes.Repeat([]byte("release form "), 500)...)
