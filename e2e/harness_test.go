@@ -92,7 +92,12 @@ func start(t *testing.T, extraArgs ...string) *instance {
 		t.Fatal(err)
 	}
 	inst.cmd = cmd
-	t.Cleanup(func() { inst.stop(t) })
+	t.Cleanup(func() {
+		inst.stop(t)
+		if t.Failed() {
+			t.Logf("presignd output:\n%s", inst.output)
+		}
+	})
 	lines := make(chan string)
 	go func() {
 		sc := bufio.NewScanner(stdout)

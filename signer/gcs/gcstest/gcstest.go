@@ -123,6 +123,23 @@ func NewServer(t testing.TB, bucket string) *Server {
 	if err != nil {
 		t.Fatalf("gcstest: key: %v", err)
 	}
+	fake, err := fakestorage.NewServerWithOptions(fakestorage.Options{NoListener: true, Writer: io.Discard})
+	if err != nil {
+		t.Fatalf("gcstest: fake-gcs-server: %v", err)
+	}
+	fake.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: bucket})
+	s := &Server{
+		Bucket:         bucket,
+		GoogleAccessID: DefaultGoogleAccessID,
+		Key:            key,
+		Fake:           fake,
+		now:            time.Now,
+	}
+	s.httpSrv = httptest.NewServer(s)
+	s.URL = s.httpSrv.URL
+	t.Cleanup(s.Close)
+	// The credentials' token endpoint is this server, so a client in another
+	// process (the presignd binary) authenticates without reaching Google.
 	creds, err := json.Marshal(map[string]string{
 		"type":           "service_account",
 		"project_id":     "presignd-test",
@@ -130,27 +147,12 @@ func NewServer(t testing.TB, bucket string) *Server {
 		"private_key":    string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
 		"client_email":   DefaultGoogleAccessID,
 		"client_id":      "000000000000000000000",
-		"token_uri":      "https://oauth2.googleapis.com/token",
+		"token_uri":      s.URL + "/token",
 	})
 	if err != nil {
 		t.Fatalf("gcstest: credentials: %v", err)
 	}
-	fake, err := fakestorage.NewServerWithOptions(fakestorage.Options{NoListener: true, Writer: io.Discard})
-	if err != nil {
-		t.Fatalf("gcstest: fake-gcs-server: %v", err)
-	}
-	fake.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: bucket})
-	s := &Server{
-		Bucket:          bucket,
-		GoogleAccessID:  DefaultGoogleAccessID,
-		CredentialsJSON: creds,
-		Key:             key,
-		Fake:            fake,
-		now:             time.Now,
-	}
-	s.httpSrv = httptest.NewServer(s)
-	s.URL = s.httpSrv.URL
-	t.Cleanup(s.Close)
+	s.CredentialsJSON = creds
 	return s
 }
 
@@ -224,6 +226,11 @@ func writeError(w http.ResponseWriter, err error) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
 	switch {
+	case p == "/token" && r.Method == http.MethodPost:
+		// OAuth token endpoint of CredentialsJSON; JSON API calls are not
+		// checked for a token, as a real emulator does not either.
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"access_token":"gcstest-token","token_type":"Bearer","expires_in":3600}`)
 	case strings.HasPrefix(p, "/storage/v1/"), strings.HasPrefix(p, "/upload/storage/v1/"), strings.HasPrefix(p, "/download/storage/v1/"):
 		s.Fake.HTTPHandler().ServeHTTP(w, r)
 	case r.URL.Query().Has("X-Goog-Signature"):
