@@ -11,9 +11,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/presignd/presignd/config"
 )
@@ -24,6 +26,7 @@ Usage:
   presignd serve [flags]         run the service (see "presignd serve -h")
   presignd keys create|list|revoke  manage API keys (see "presignd keys")
   presignd config check FILE     validate a configuration file and exit
+  presignd healthcheck [--url U] exit 0 when U (default http://127.0.0.1:8080/readyz) answers 200
 `
 
 func main() {
@@ -56,6 +59,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "%s: ok\n", args[2])
 		return nil
+	case "healthcheck":
+		return healthcheck(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -63,4 +68,27 @@ func run(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", args[0])
 	}
+}
+
+// healthcheck probes a readiness URL, for container health checks in images
+// without a shell or curl.
+func healthcheck(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	url := fs.String("url", "http://127.0.0.1:8080/readyz", "readiness `URL` to probe")
+	timeout := fs.Duration("timeout", 3*time.Second, "give up after this `duration`")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	client := &http.Client{Timeout: *timeout}
+	resp, err := client.Get(*url)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck: %s answered %s", *url, resp.Status)
+	}
+	fmt.Fprintln(stdout, "ok")
+	return nil
 }
