@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/presignd/presignd/auth"
@@ -103,6 +104,9 @@ func (a *adminServer) RevokeApiKey(ctx context.Context, req *presigndv1.RevokeAp
 		return nil, err
 	}
 	k, err := a.s.store.RevokeAPIKey(ctx, p.Tenant, req.GetApiKeyId(), a.s.now().UTC())
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, userError(store.ErrNotFound, "api key %q not found", req.GetApiKeyId())
+	}
 	if err != nil {
 		return nil, err
 	}

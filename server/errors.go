@@ -91,7 +91,7 @@ func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 	case errors.Is(err, errUnauthenticated):
 		return status.Error(codes.Unauthenticated, err.Error())
 	case errors.Is(err, errPermission):
-		return status.Error(codes.PermissionDenied, msg("permission denied"))
+		return status.Error(codes.PermissionDenied, err.Error())
 	case errors.Is(err, errNotReady):
 		return status.Error(codes.FailedPrecondition, msg("file is not READY"))
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, signer.ErrNotFound):

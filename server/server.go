@@ -208,7 +208,9 @@ func (s *Server) CreateUpload(ctx context.Context, req *presigndv1.CreateUploadR
 	if len(violations) > 0 {
 		return nil, violations
 	}
-	// CREDENTIAL-KIND-CHECK (after auth lands)
+	if !cat.AllowsCredential(p.Kind) {
+		return nil, userError(errPermission, "category %q accepts only %s credentials, not %s", cat.Name, strings.Join(cat.Credentials, " or "), p.Kind)
+	}
 	backend := s.backends[cat.Backend]
 	if method == policy.MethodPost {
 		if _, ok := backend.(signer.PostPolicySigner); !ok {
