@@ -94,6 +94,7 @@ func NewAPIKey(opts NewKeyOptions) (secret string, rec *store.APIKey, err error)
 	if now.IsZero() {
 		now = time.Now()
 	}
+	now = now.UTC().Truncate(time.Microsecond) // what the stores keep
 	secret, err = GenerateAPIKey()
 	if err != nil {
 		return "", nil, err
