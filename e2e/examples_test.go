@@ -6,38 +6,62 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/presignd/presignd/auth/authtest"
 )
 
 // tenant is the tenant of the instance's API key: the dev tenant.
 func (inst *instance) tenant() string { return "dev" }
+
+// restWithToken is rest with a bearer JWT instead of the API key.
+func (inst *instance) restWithToken(t *testing.T, token, method, path string, body any) (int, map[string]any) {
+	t.Helper()
+	return inst.restWithKey(t, token, method, path, body)
+}
+
+// sessionToken returns a JWT for tenant signed by the instance's trusted
+// issuer, as a dashboard session would carry.
+func (inst *instance) sessionToken(t *testing.T, tenant string) string {
+	t.Helper()
+	if inst.issuer == nil {
+		t.Fatal("instance trusts no JWT issuer; start it with startExample")
+	}
+	return inst.issuer.Sign(t, authtest.RSAKey, inst.issuer.Valid(tenant))
+}
 
 // startExample runs presignd on examples/<name>/config.yaml. With a
 // non-nil backend, every backend of the example is replaced by it (the
 // policy stays the example's), so one profile runs on each real backend.
 func startExample(t *testing.T, name string, backend map[string]any) *instance {
 	t.Helper()
-	path := filepath.Join("..", "examples", name, "config.yaml")
+	raw, err := os.ReadFile(filepath.Join("..", "examples", name, "config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := yaml.Unmarshal(raw, &cfg); err != nil {
+		t.Fatal(err)
+	}
 	if backend != nil {
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var cfg map[string]any
-		if err := yaml.Unmarshal(raw, &cfg); err != nil {
-			t.Fatal(err)
-		}
 		backends, _ := cfg["backends"].(map[string]any)
 		for name := range backends {
 			backends[name] = backend
 		}
-		out, err := yaml.Marshal(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		path = filepath.Join(t.TempDir(), "config.yaml")
-		if err := os.WriteFile(path, out, 0o600); err != nil {
-			t.Fatal(err)
-		}
 	}
-	return start(t, "--config", path)
+	// Every example instance also trusts a test JWT issuer, so that flows
+	// needing a session token (tenant from the JWT, session-only
+	// categories) can be replayed.
+	issuer := authtest.New(t)
+	cfg["auth"] = map[string]any{"jwt": map[string]any{"jwks_url": issuer.JWKSURL, "issuer": issuer.Issuer, "audience": issuer.Audience}}
+	out, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, out, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	inst := start(t, "--config", path)
+	inst.issuer = issuer
+	return inst
 }

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/presignd/presignd/auth/authtest"
 	presigndv1 "github.com/presignd/presignd/gen/presignd/v1"
 )
 
@@ -54,6 +55,7 @@ type instance struct {
 	DataDir  string
 	cmd      *exec.Cmd
 	output   *syncBuffer
+	issuer   *authtest.Issuer // a trusted JWT issuer, when configured
 }
 
 type syncBuffer struct {

@@ -153,6 +153,17 @@ func runReleaseForms(t *testing.T, inst *instance, uriScheme string) {
 	if got := downloadREST(t, inst, id); !bytes.Equal(got, pdf) {
 		t.Fatal("downloaded bytes differ")
 	}
+	// With a JWT the tenant comes from the token, and keys follow it.
+	code, fromJWT := inst.restWithToken(t, inst.sessionToken(t, "acme-corp"), "POST", "/v1/uploads", map[string]any{
+		"category": "release_form", "filename": "form.pdf", "content_type": "application/pdf", "size_bytes": 10,
+	})
+	if code != http.StatusOK || !strings.HasPrefix(str(fromJWT, "file.key"), "tenants/acme-corp/releaseForms/") || str(fromJWT, "file.tenant") != "acme-corp" {
+		t.Fatalf("upload with a JWT: %d %v", code, fromJWT)
+	}
+	// The API key's tenant cannot see the JWT tenant's file.
+	if code, _ := inst.rest(t, "GET", "/v1/files/"+str(fromJWT, "file.file_id"), nil); code != http.StatusNotFound {
+		t.Fatalf("another tenant's file: %d, want 404", code)
+	}
 	// PDF only, at most 10 MiB: exactly 10 MiB passes, one byte more does not.
 	for _, c := range []struct {
 		contentType string
@@ -386,12 +397,15 @@ func runApplicationFiles(t *testing.T, inst *instance) {
 			t.Fatalf("deleted file still holds its name: %v", got)
 		}
 	})
-	t.Run("avatars are refused to API keys", func(t *testing.T) {
-		code, body := inst.rest(t, "POST", "/v1/uploads", map[string]any{
-			"category": "avatar", "filename": "me.png", "content_type": "image/png", "size_bytes": 100, "owner": app,
-		})
-		if code != http.StatusForbidden {
+	t.Run("avatars are for session tokens only", func(t *testing.T) {
+		avatar := map[string]any{"category": "avatar", "filename": "me.png", "content_type": "image/png", "size_bytes": 100, "owner": app}
+		code, body := inst.rest(t, "POST", "/v1/uploads", avatar)
+		if code != http.StatusForbidden || !strings.Contains(str(body, "message"), "jwt") {
 			t.Fatalf("avatar with an API key: %d %v", code, body)
+		}
+		code, body = inst.restWithToken(t, inst.sessionToken(t, inst.tenant()), "POST", "/v1/uploads", avatar)
+		if code != http.StatusOK {
+			t.Fatalf("avatar with a session token: %d %v", code, body)
 		}
 	})
 }
