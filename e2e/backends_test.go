@@ -92,3 +92,41 @@ func TestSeedReleaseFormsOnGCS(t *testing.T) {
 	}})
 	runReleaseForms(t, inst, "gs://verification-api-storage/")
 }
+
+// TestRefusedUploadsOnS3 sends uploads that break their target to MinIO:
+// S3 refuses them, and CompleteUpload then marks the file FAILED.
+func TestRefusedUploadsOnS3(t *testing.T) {
+	inst := startExample(t, "direct-upload", s3Backend(t))
+	body := []byte("exactly these bytes")
+	cases := []struct {
+		name string
+		send []byte
+		edit func(h map[string]string)
+	}{
+		{"more bytes than declared", append(body, "!!"...), nil},
+		{"fewer bytes than declared", body[:5], nil},
+		{"another content type", body, func(h map[string]string) { h["Content-Type"] = "text/html" }},
+		{"bytes that do not match the MD5", []byte("EXACTLY these bytes"), nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, created := inst.rest(t, "POST", "/v1/uploads", map[string]any{
+				"category": "blob", "filename": "a.txt", "content_type": "text/plain", "size_bytes": len(body),
+				"checksum": map[string]any{"algorithm": "CHECKSUM_ALGORITHM_MD5", "value": md5b64(body)},
+			})
+			if code != 200 {
+				t.Fatalf("CreateUpload: %d %v", code, created)
+			}
+			target := targetFromJSON(t, created["upload_target"])
+			if c.edit != nil {
+				c.edit(target.Headers)
+			}
+			if status := upload(t, target, c.send); status/100 == 2 {
+				t.Fatalf("S3 accepted the upload: %d", status)
+			}
+			if f := completeREST(t, inst, str(created, "file.file_id")); str(f, "state") != "FILE_STATE_FAILED" {
+				t.Fatalf("state after a refused upload: %v", f)
+			}
+		})
+	}
+}
