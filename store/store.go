@@ -84,6 +84,10 @@ type File struct {
 	UpdatedAt     time.Time
 	CompletedAt   time.Time // zero until READY or FAILED
 	UploadExpires time.Time // when the latest upload target expires
+	// ObjectMissingSince is set by Lifecycle.SetObjectMissing when a READY
+	// file's object was found gone from its backend; zero otherwise.
+	// CreateFile and UpdateFile neither write nor clear it.
+	ObjectMissingSince time.Time
 }
 
 // Quota limits what CreateFile may reserve. The zero Quota is unlimited.
@@ -201,6 +205,71 @@ type APIKeys interface {
 	// it. A key that is already revoked keeps its first revocation time.
 	// Another tenant's key, like a missing one, is ErrNotFound.
 	RevokeAPIKey(ctx context.Context, tenant, id string, at time.Time) (*APIKey, error)
+}
+
+// Deletion is an object queued for removal from its backend: the object of
+// a deleted file, or the partial or stray object of an expired upload. A
+// deletion stays queued until FinishDeletion, so a backend that fails is
+// retried.
+type Deletion struct {
+	ID      int64
+	Backend string
+	Key     string
+	FileID  string
+	Tenant  string
+	// Reason is why the object goes: DeletionDeleted or DeletionExpired.
+	Reason string
+	// Attempts counts the claims of this deletion so far, this one included.
+	Attempts  int
+	LastError string
+	CreatedAt time.Time
+	// NotBefore is when the deletion is next due (or its lease ends).
+	NotBefore time.Time
+}
+
+// Deletion reasons.
+const (
+	DeletionDeleted = "deleted"
+	DeletionExpired = "expired"
+)
+
+// Lifecycle is what a sweeper needs to retire files: expiring abandoned
+// uploads, removing objects with retries, and checking that READY files
+// still have their objects. Every claim is exclusive: when several
+// replicas call at once, each file or deletion goes to one of them.
+type Lifecycle interface {
+	// ExpireUploads marks up to limit PENDING files whose UploadExpires is
+	// at or before expiredBefore EXPIRED (UpdatedAt now), queues the
+	// deletion of each one's object (due at now, reason DeletionExpired) in
+	// the same transaction, and returns the files as they now are. Files of
+	// every tenant are considered, oldest expiry first; a PENDING file with
+	// no UploadExpires never expires. A non-positive limit is an error.
+	ExpireUploads(ctx context.Context, expiredBefore, now time.Time, limit int) ([]*File, error)
+	// DeleteFileAndQueueObject removes the tenant's file id and queues the
+	// deletion of its object (reason DeletionDeleted, first due at dueAt) in
+	// one transaction, and returns the queued deletion. It returns
+	// ErrNotFound for a missing file, and then queues nothing.
+	DeleteFileAndQueueObject(ctx context.Context, tenant, id string, now, dueAt time.Time) (*Deletion, error)
+	// ClaimDeletions returns up to limit deletions due at or before now,
+	// soonest first, after moving each one's NotBefore to leaseUntil and
+	// counting the attempt: no other caller gets them until the lease ends.
+	ClaimDeletions(ctx context.Context, now, leaseUntil time.Time, limit int) ([]*Deletion, error)
+	// FinishDeletion removes deletion id from the queue; a missing one is
+	// not an error.
+	FinishDeletion(ctx context.Context, id int64) error
+	// RetryDeletion records a failed attempt of deletion id: it is due
+	// again at dueAt, with lastErr kept for operators. A missing deletion
+	// is ErrNotFound.
+	RetryDeletion(ctx context.Context, id int64, dueAt time.Time, lastErr string) error
+	// ClaimObjectChecks returns up to limit READY files whose object was
+	// never checked or last checked before checkedBefore, least recently
+	// checked first, and records them as checked at now.
+	ClaimObjectChecks(ctx context.Context, checkedBefore, now time.Time, limit int) ([]*File, error)
+	// SetObjectMissing records on the READY file id of tenant that its
+	// object is missing (ObjectMissingSince becomes at, unless already set)
+	// or present again (ObjectMissingSince becomes zero). A file that is
+	// gone or no longer READY is left alone and is not an error.
+	SetObjectMissing(ctx context.Context, tenant, id string, missing bool, at time.Time) error
 }
 
 // Store is everything presignd keeps, plus the lifecycle of the connection.

@@ -20,6 +20,10 @@ const fileColumns = `id, tenant, category, display_name, name_scope, scope, file
 	failure_reason, owner, metadata, request_id, request_hash, upload_count,
 	created_at, updated_at, completed_at, upload_expires`
 
+// readColumns are the columns scanFile reads: fileColumns and those only
+// the lifecycle writes.
+const readColumns = fileColumns + `, object_missing_since`
+
 // quotaLockClass is the first key of the per-tenant advisory lock CreateFile
 // takes; the second is hashtext(tenant). Two-key advisory locks do not
 // overlap the one-key locks migrations take.
@@ -110,7 +114,7 @@ func liveBytes(ctx context.Context, tx pgx.Tx, tenant string, scope *string, at 
 
 // GetFile returns the tenant's file id, or store.ErrNotFound.
 func (s *Store) GetFile(ctx context.Context, tenant, id string) (*store.File, error) {
-	row := s.pool.QueryRow(ctx, `SELECT `+fileColumns+` FROM files WHERE id = $1 AND tenant = $2`, id, tenant)
+	row := s.pool.QueryRow(ctx, `SELECT `+readColumns+` FROM files WHERE id = $1 AND tenant = $2`, id, tenant)
 	f, err := scanFile(row)
 	if err != nil {
 		return nil, s.failGet("get file "+id, err)
@@ -124,7 +128,7 @@ func (s *Store) GetFileByRequestID(ctx context.Context, tenant, requestID string
 	if requestID == "" {
 		return nil, fmt.Errorf("get file by request ID: empty request ID: %w", store.ErrNotFound)
 	}
-	row := s.pool.QueryRow(ctx, `SELECT `+fileColumns+` FROM files WHERE tenant = $1 AND request_id = $2`, tenant, requestID)
+	row := s.pool.QueryRow(ctx, `SELECT `+readColumns+` FROM files WHERE tenant = $1 AND request_id = $2`, tenant, requestID)
 	f, err := scanFile(row)
 	if err != nil {
 		return nil, s.failGet("get file by request ID "+requestID, err)
@@ -138,7 +142,7 @@ func (s *Store) ListFiles(ctx context.Context, tenant string, opts store.ListOpt
 		return nil, false, fmt.Errorf("list files: limit %d is not positive", opts.Limit)
 	}
 	var q strings.Builder
-	q.WriteString(`SELECT ` + fileColumns + ` FROM files WHERE tenant = $1`)
+	q.WriteString(`SELECT ` + readColumns + ` FROM files WHERE tenant = $1`)
 	args := []any{tenant}
 	arg := func(v any) string {
 		args = append(args, v)
@@ -157,8 +161,9 @@ func (s *Store) ListFiles(ctx context.Context, tenant string, opts store.ListOpt
 		q.WriteString(` AND display_name = ` + arg(opts.DisplayName))
 	}
 	if opts.NameContains != "" {
-		// strpos, not LIKE: every character of the search text is literal.
-		q.WriteString(` AND strpos(name_fold, ` + arg(fold(opts.NameContains)) + `) > 0`)
+		// LIKE with the search text escaped, so every character of it is
+		// literal: the trigram index (migration 0004) serves this form.
+		q.WriteString(` AND name_fold LIKE ` + arg("%"+escapeLike(fold(opts.NameContains))+"%"))
 	}
 	if opts.After != nil {
 		q.WriteString(` AND (created_at, id) < (` + arg(opts.After.CreatedAt) + `, ` + arg(opts.After.ID) + `)`)
@@ -195,7 +200,7 @@ func (s *Store) UpdateFile(ctx context.Context, tenant, id string, update func(*
 	op := "update file " + id
 	var out *store.File
 	err := s.inTx(ctx, op, func(tx pgx.Tx) error {
-		row := tx.QueryRow(ctx, `SELECT `+fileColumns+` FROM files WHERE id = $1 AND tenant = $2 FOR UPDATE`, id, tenant)
+		row := tx.QueryRow(ctx, `SELECT `+readColumns+` FROM files WHERE id = $1 AND tenant = $2 FOR UPDATE`, id, tenant)
 		cur, err := scanFile(row)
 		if err != nil {
 			return s.failGet(op, err)
@@ -291,15 +296,15 @@ func (s *Store) failGet(op string, err error) error {
 
 func scanFile(r pgx.Row) (*store.File, error) {
 	var (
-		f                                         store.File
-		state                                     string
-		owner, metadata                           []byte
-		created, updated, completed, uploadExpiry pgtype.Timestamptz
+		f                                                  store.File
+		state                                              string
+		owner, metadata                                    []byte
+		created, updated, completed, uploadExpiry, missing pgtype.Timestamptz
 	)
 	err := r.Scan(&f.ID, &f.Tenant, &f.Category, &f.DisplayName, &f.NameScope, &f.Scope, &f.Filename, &f.Key,
 		&f.Backend, &f.ContentType, &f.SizeBytes, &f.ChecksumAlgorithm, &f.ChecksumValue, &f.ETag, &state,
 		&f.FailureReason, &owner, &metadata, &f.RequestID, &f.RequestHash, &f.UploadCount,
-		&created, &updated, &completed, &uploadExpiry)
+		&created, &updated, &completed, &uploadExpiry, &missing)
 	if err != nil {
 		return nil, err
 	}
@@ -314,6 +319,7 @@ func scanFile(r pgx.Row) (*store.File, error) {
 	f.UpdatedAt = fromTimestamp(updated)
 	f.CompletedAt = fromTimestamp(completed)
 	f.UploadExpires = fromTimestamp(uploadExpiry)
+	f.ObjectMissingSince = fromTimestamp(missing)
 	return &f, nil
 }
 
@@ -354,6 +360,14 @@ func fromTimestamp(v pgtype.Timestamptz) time.Time {
 	}
 	return v.Time.UTC()
 }
+
+// escapeLike makes s match itself literally in a LIKE pattern whose escape
+// character is the default backslash.
+func escapeLike(s string) string {
+	return likeEscaper.Replace(s)
+}
+
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
 // fold is the case-insensitive form of a display name or search text. It
 // is computed here, not by lower() in SQL, so it does not depend on the

@@ -67,6 +67,11 @@ func open(ctx context.Context, cfg Config, through int64) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: parse URI: %w", err)
 	}
+	if pcfg.ConnConfig.RuntimeParams["application_name"] == "" {
+		// Names the store's sessions in pg_stat_activity, for operators
+		// (and tests) to find them; a URI's application_name wins.
+		pcfg.ConnConfig.RuntimeParams["application_name"] = "presignd"
+	}
 	if cfg.Schema != "" {
 		// A startup parameter: set on every new connection, before any query.
 		pcfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{cfg.Schema}.Sanitize()

@@ -17,6 +17,10 @@ const fileColumns = `id, tenant, category, display_name, name_scope, scope, file
 	failure_reason, owner, metadata, request_id, request_hash, upload_count,
 	created_at, updated_at, completed_at, upload_expires`
 
+// readColumns are the columns scanFile reads: fileColumns and those only
+// the lifecycle writes.
+const readColumns = fileColumns + `, object_missing_since`
+
 // CreateFile inserts f; see store.Files. The quota is checked after the
 // insert, inside the same write transaction, so a duplicate is reported
 // as ErrAlreadyExists (or ErrNameTaken) even when the tenant is also over
@@ -90,7 +94,7 @@ func liveBytes(ctx context.Context, tx *sql.Tx, tenant string, scope *string, at
 
 // GetFile returns the tenant's file id, or store.ErrNotFound.
 func (s *Store) GetFile(ctx context.Context, tenant, id string) (*store.File, error) {
-	row := s.reader.QueryRowContext(ctx, `SELECT `+fileColumns+` FROM files WHERE id = ? AND tenant = ?`, id, tenant)
+	row := s.reader.QueryRowContext(ctx, `SELECT `+readColumns+` FROM files WHERE id = ? AND tenant = ?`, id, tenant)
 	f, err := scanFile(row)
 	if err != nil {
 		return nil, s.failGet("get file "+id, err)
@@ -104,7 +108,7 @@ func (s *Store) GetFileByRequestID(ctx context.Context, tenant, requestID string
 	if requestID == "" {
 		return nil, fmt.Errorf("get file by request ID: empty request ID: %w", store.ErrNotFound)
 	}
-	row := s.reader.QueryRowContext(ctx, `SELECT `+fileColumns+` FROM files WHERE tenant = ? AND request_id = ?`, tenant, requestID)
+	row := s.reader.QueryRowContext(ctx, `SELECT `+readColumns+` FROM files WHERE tenant = ? AND request_id = ?`, tenant, requestID)
 	f, err := scanFile(row)
 	if err != nil {
 		return nil, s.failGet("get file by request ID "+requestID, err)
@@ -119,7 +123,7 @@ func (s *Store) ListFiles(ctx context.Context, tenant string, opts store.ListOpt
 		return nil, false, fmt.Errorf("list files: limit %d is not positive", opts.Limit)
 	}
 	var q strings.Builder
-	q.WriteString(`SELECT ` + fileColumns + ` FROM files WHERE tenant = ?`)
+	q.WriteString(`SELECT ` + readColumns + ` FROM files WHERE tenant = ?`)
 	args := []any{tenant}
 	if opts.Category != "" {
 		q.WriteString(` AND category = ?`)
@@ -178,7 +182,7 @@ func (s *Store) UpdateFile(ctx context.Context, tenant, id string, update func(*
 	op := "update file " + id
 	var out *store.File
 	err := s.inWrite(ctx, op, func(tx *sql.Tx) error {
-		row := tx.QueryRowContext(ctx, `SELECT `+fileColumns+` FROM files WHERE id = ? AND tenant = ?`, id, tenant)
+		row := tx.QueryRowContext(ctx, `SELECT `+readColumns+` FROM files WHERE id = ? AND tenant = ?`, id, tenant)
 		cur, err := scanFile(row)
 		if err != nil {
 			return s.failGet(op, err)
@@ -281,16 +285,16 @@ type scanner interface{ Scan(dest ...any) error }
 
 func scanFile(r scanner) (*store.File, error) {
 	var (
-		f                        store.File
-		state                    string
-		owner, metadata          sql.NullString
-		created, updated         int64
-		completed, uploadExpires sql.NullInt64
+		f                                 store.File
+		state                             string
+		owner, metadata                   sql.NullString
+		created, updated                  int64
+		completed, uploadExpires, missing sql.NullInt64
 	)
 	err := r.Scan(&f.ID, &f.Tenant, &f.Category, &f.DisplayName, &f.NameScope, &f.Scope, &f.Filename, &f.Key,
 		&f.Backend, &f.ContentType, &f.SizeBytes, &f.ChecksumAlgorithm, &f.ChecksumValue, &f.ETag, &state,
 		&f.FailureReason, &owner, &metadata, &f.RequestID, &f.RequestHash, &f.UploadCount,
-		&created, &updated, &completed, &uploadExpires)
+		&created, &updated, &completed, &uploadExpires, &missing)
 	if err != nil {
 		return nil, err
 	}
@@ -305,6 +309,7 @@ func scanFile(r scanner) (*store.File, error) {
 	f.UpdatedAt = time.UnixMicro(updated).UTC()
 	f.CompletedAt = fromMicros(completed)
 	f.UploadExpires = fromMicros(uploadExpires)
+	f.ObjectMissingSince = fromMicros(missing)
 	return &f, nil
 }
 

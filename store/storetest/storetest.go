@@ -32,6 +32,9 @@
 //   - Times come back truncated to the microsecond, in UTC; zero times and
 //     empty maps come back zero and nil.
 //   - UpdateFile keeps ID, Tenant and CreatedAt whatever the update does.
+//   - A store that implements store.Lifecycle hands every expired upload,
+//     queued deletion and object check to one caller only, however many
+//     sweep at once; the Lifecycle cases skip for a store that does not.
 package storetest
 
 import (
@@ -56,6 +59,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("APIKeys", func(t *testing.T) { testAPIKeys(t, newStore) })
 	t.Run("APIKeyListAndRevoke", func(t *testing.T) { testAPIKeyListAndRevoke(t, newStore) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, newStore) })
+	t.Run("Lifecycle", func(t *testing.T) { testLifecycle(t, newStore) })
 	t.Run("Ping", func(t *testing.T) {
 		s := newStore(t)
 		if err := s.Ping(t.Context()); err != nil {

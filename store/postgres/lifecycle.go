@@ -1,0 +1,180 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/presignd/presignd/store"
+)
+
+var _ store.Lifecycle = (*Store)(nil)
+
+const deletionColumns = `id, backend, object_key, file_id, tenant, reason, attempts, last_error, created_at, next_attempt`
+
+// ExpireUploads expires abandoned uploads; see store.Lifecycle. The rows
+// are picked once (a MATERIALIZED CTE, so a rescan cannot pick others) and
+// locked with FOR UPDATE SKIP LOCKED, so replicas sweeping together
+// take disjoint batches, and a file another transaction holds (such as a
+// CompleteUpload's UpdateFile) is left for the next sweep.
+func (s *Store) ExpireUploads(ctx context.Context, expiredBefore, now time.Time, limit int) ([]*store.File, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("expire uploads: limit %d is not positive", limit)
+	}
+	now = keep(now)
+	rows, err := s.pool.Query(ctx, `WITH claimed AS MATERIALIZED (
+			SELECT id AS claimed_id FROM files WHERE state = 'PENDING' AND upload_expires <= $1
+			ORDER BY upload_expires, id LIMIT $3 FOR UPDATE SKIP LOCKED
+		), expired AS (
+			UPDATE files SET state = 'EXPIRED', updated_at = $2
+			FROM claimed WHERE id = claimed_id AND state = 'PENDING'
+			RETURNING `+readColumns+`
+		), queued AS (
+			INSERT INTO object_deletions (backend, object_key, file_id, tenant, reason, created_at, next_attempt)
+			SELECT backend, object_key, id, tenant, $4, $2, $2 FROM expired
+		)
+		SELECT * FROM expired ORDER BY upload_expires, id`,
+		expiredBefore, now, limit, store.DeletionExpired)
+	if err != nil {
+		return nil, s.fail("expire uploads", err)
+	}
+	files, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*store.File, error) { return scanFile(r) })
+	if err != nil {
+		return nil, s.fail("expire uploads", err)
+	}
+	return files, nil
+}
+
+// DeleteFileAndQueueObject deletes a file and queues its object; see
+// store.Lifecycle.
+func (s *Store) DeleteFileAndQueueObject(ctx context.Context, tenant, id string, now, dueAt time.Time) (*store.Deletion, error) {
+	op := "delete file " + id
+	var d *store.Deletion
+	err := s.inTx(ctx, op, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `WITH gone AS (
+				DELETE FROM files WHERE id = $1 AND tenant = $2 RETURNING backend, object_key, id, tenant
+			)
+			INSERT INTO object_deletions (backend, object_key, file_id, tenant, reason, created_at, next_attempt)
+			SELECT backend, object_key, id, tenant, $3, $4, $5 FROM gone
+			RETURNING `+deletionColumns,
+			id, tenant, store.DeletionDeleted, keep(now), keep(dueAt))
+		if err != nil {
+			return s.fail(op, err)
+		}
+		ds, err := pgx.CollectRows(rows, scanDeletion)
+		if err != nil {
+			return s.fail(op, err)
+		}
+		if len(ds) == 0 {
+			return fmt.Errorf("%s: %w", op, store.ErrNotFound)
+		}
+		d = ds[0]
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// ClaimDeletions leases due deletions; see store.Lifecycle. Rows another
+// replica is claiming are skipped (FOR UPDATE SKIP LOCKED), and a row
+// claimed meanwhile fails the due check on re-evaluation, so no deletion
+// is handed out twice within its lease.
+func (s *Store) ClaimDeletions(ctx context.Context, now, leaseUntil time.Time, limit int) ([]*store.Deletion, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("claim deletions: limit %d is not positive", limit)
+	}
+	rows, err := s.pool.Query(ctx, `WITH due AS MATERIALIZED (
+			SELECT id AS due_id FROM object_deletions WHERE next_attempt <= $1
+			ORDER BY next_attempt, id LIMIT $3 FOR UPDATE SKIP LOCKED
+		), claimed AS (
+			UPDATE object_deletions SET next_attempt = $2, attempts = attempts + 1
+			FROM due WHERE id = due_id AND next_attempt <= $1
+			RETURNING `+deletionColumns+`
+		)
+		SELECT * FROM claimed ORDER BY id`,
+		now, keep(leaseUntil), limit)
+	if err != nil {
+		return nil, s.fail("claim deletions", err)
+	}
+	ds, err := pgx.CollectRows(rows, scanDeletion)
+	if err != nil {
+		return nil, s.fail("claim deletions", err)
+	}
+	return ds, nil
+}
+
+// FinishDeletion removes a deletion from the queue; see store.Lifecycle.
+func (s *Store) FinishDeletion(ctx context.Context, id int64) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM object_deletions WHERE id = $1`, id); err != nil {
+		return s.fail(fmt.Sprintf("finish deletion %d", id), err)
+	}
+	return nil
+}
+
+// RetryDeletion reschedules a failed deletion; see store.Lifecycle.
+func (s *Store) RetryDeletion(ctx context.Context, id int64, dueAt time.Time, lastErr string) error {
+	op := fmt.Sprintf("retry deletion %d", id)
+	tag, err := s.pool.Exec(ctx, `UPDATE object_deletions SET next_attempt = $2, last_error = $3 WHERE id = $1`,
+		id, keep(dueAt), lastErr)
+	if err != nil {
+		return s.fail(op, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("%s: %w", op, store.ErrNotFound)
+	}
+	return nil
+}
+
+// ClaimObjectChecks picks READY files to check; see store.Lifecycle.
+func (s *Store) ClaimObjectChecks(ctx context.Context, checkedBefore, now time.Time, limit int) ([]*store.File, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("claim object checks: limit %d is not positive", limit)
+	}
+	rows, err := s.pool.Query(ctx, `WITH picked AS MATERIALIZED (
+			SELECT id AS picked_id FROM files WHERE state = 'READY' AND (checked_at IS NULL OR checked_at < $1)
+			ORDER BY checked_at NULLS FIRST, id LIMIT $3 FOR UPDATE SKIP LOCKED
+		), claimed AS (
+			UPDATE files SET checked_at = $2
+			FROM picked WHERE id = picked_id AND state = 'READY'
+			RETURNING `+readColumns+`
+		)
+		SELECT * FROM claimed ORDER BY id`,
+		checkedBefore, keep(now), limit)
+	if err != nil {
+		return nil, s.fail("claim object checks", err)
+	}
+	files, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*store.File, error) { return scanFile(r) })
+	if err != nil {
+		return nil, s.fail("claim object checks", err)
+	}
+	return files, nil
+}
+
+// SetObjectMissing flags or clears a READY file's missing object; see
+// store.Lifecycle.
+func (s *Store) SetObjectMissing(ctx context.Context, tenant, id string, missing bool, at time.Time) error {
+	q := `UPDATE files SET object_missing_since = NULL WHERE id = $1 AND tenant = $2 AND state = 'READY'`
+	args := []any{id, tenant}
+	if missing {
+		q = `UPDATE files SET object_missing_since = COALESCE(object_missing_since, $3)
+			WHERE id = $1 AND tenant = $2 AND state = 'READY'`
+		args = append(args, keep(at))
+	}
+	if _, err := s.pool.Exec(ctx, q, args...); err != nil {
+		return s.fail("set object missing of file "+id, err)
+	}
+	return nil
+}
+
+func scanDeletion(r pgx.CollectableRow) (*store.Deletion, error) {
+	var d store.Deletion
+	err := r.Scan(&d.ID, &d.Backend, &d.Key, &d.FileID, &d.Tenant, &d.Reason, &d.Attempts, &d.LastError,
+		&d.CreatedAt, &d.NotBefore)
+	d.CreatedAt, d.NotBefore = d.CreatedAt.UTC(), d.NotBefore.UTC()
+	return &d, err
+}

@@ -1,0 +1,236 @@
+package sqlite
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/presignd/presignd/store"
+)
+
+var _ store.Lifecycle = (*Store)(nil)
+
+const deletionColumns = `id, backend, object_key, file_id, tenant, reason, attempts, last_error, created_at, next_attempt`
+
+// ExpireUploads expires abandoned uploads; see store.Lifecycle. It runs in
+// one write transaction: the database's single writer (across processes,
+// BEGIN IMMEDIATE) makes every claim exclusive.
+func (s *Store) ExpireUploads(ctx context.Context, expiredBefore, now time.Time, limit int) ([]*store.File, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("expire uploads: limit %d is not positive", limit)
+	}
+	now = keep(now)
+	var files []*store.File
+	err := s.inWrite(ctx, "expire uploads", func(tx *sql.Tx) error {
+		var err error
+		files, err = queryFiles(ctx, tx, `UPDATE files SET state = 'EXPIRED', updated_at = ?
+			WHERE id IN (
+				SELECT id FROM files WHERE state = 'PENDING' AND upload_expires <= ?
+				ORDER BY upload_expires, id LIMIT ?)
+			RETURNING `+readColumns, now.UnixMicro(), expiredBefore.UnixMicro(), limit)
+		if err != nil {
+			return s.fail("expire uploads", err)
+		}
+		for _, f := range files {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO object_deletions
+				(backend, object_key, file_id, tenant, reason, created_at, next_attempt) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+				f.Backend, f.Key, f.ID, f.Tenant, store.DeletionExpired, now.UnixMicro(), now.UnixMicro()); err != nil {
+				return s.fail("expire uploads: queue object of "+f.ID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sortByExpiry(files)
+	return files, nil
+}
+
+// DeleteFileAndQueueObject deletes a file and queues its object; see
+// store.Lifecycle.
+func (s *Store) DeleteFileAndQueueObject(ctx context.Context, tenant, id string, now, dueAt time.Time) (*store.Deletion, error) {
+	op := "delete file " + id
+	var d *store.Deletion
+	err := s.inWrite(ctx, op, func(tx *sql.Tx) error {
+		var backend, key string
+		err := tx.QueryRowContext(ctx, `DELETE FROM files WHERE id = ? AND tenant = ? RETURNING backend, object_key`,
+			id, tenant).Scan(&backend, &key)
+		if err != nil {
+			return s.failGet(op, err)
+		}
+		d, err = scanDeletion(tx.QueryRowContext(ctx, `INSERT INTO object_deletions
+			(backend, object_key, file_id, tenant, reason, created_at, next_attempt) VALUES (?, ?, ?, ?, ?, ?, ?)
+			RETURNING `+deletionColumns,
+			backend, key, id, tenant, store.DeletionDeleted, keep(now).UnixMicro(), keep(dueAt).UnixMicro()))
+		if err != nil {
+			return s.fail(op+": queue object", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// ClaimDeletions leases due deletions; see store.Lifecycle.
+func (s *Store) ClaimDeletions(ctx context.Context, now, leaseUntil time.Time, limit int) ([]*store.Deletion, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("claim deletions: limit %d is not positive", limit)
+	}
+	var ds []*store.Deletion
+	err := s.inWrite(ctx, "claim deletions", func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `UPDATE object_deletions SET next_attempt = ?, attempts = attempts + 1
+			WHERE id IN (
+				SELECT id FROM object_deletions WHERE next_attempt <= ?
+				ORDER BY next_attempt, id LIMIT ?)
+			RETURNING `+deletionColumns, keep(leaseUntil).UnixMicro(), now.UnixMicro(), limit)
+		if err != nil {
+			return s.fail("claim deletions", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			d, err := scanDeletion(rows)
+			if err != nil {
+				return s.fail("claim deletions", err)
+			}
+			ds = append(ds, d)
+		}
+		if err := rows.Err(); err != nil {
+			return s.fail("claim deletions", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sortDeletions(ds)
+	return ds, nil
+}
+
+// FinishDeletion removes a deletion from the queue; see store.Lifecycle.
+func (s *Store) FinishDeletion(ctx context.Context, id int64) error {
+	op := fmt.Sprintf("finish deletion %d", id)
+	return s.inWrite(ctx, op, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM object_deletions WHERE id = ?`, id); err != nil {
+			return s.fail(op, err)
+		}
+		return nil
+	})
+}
+
+// RetryDeletion reschedules a failed deletion; see store.Lifecycle.
+func (s *Store) RetryDeletion(ctx context.Context, id int64, dueAt time.Time, lastErr string) error {
+	op := fmt.Sprintf("retry deletion %d", id)
+	return s.inWrite(ctx, op, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE object_deletions SET next_attempt = ?, last_error = ? WHERE id = ?`,
+			keep(dueAt).UnixMicro(), lastErr, id)
+		if err != nil {
+			return s.fail(op, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return s.fail(op, err)
+		} else if n == 0 {
+			return fmt.Errorf("%s: %w", op, store.ErrNotFound)
+		}
+		return nil
+	})
+}
+
+// ClaimObjectChecks picks READY files to check; see store.Lifecycle.
+func (s *Store) ClaimObjectChecks(ctx context.Context, checkedBefore, now time.Time, limit int) ([]*store.File, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("claim object checks: limit %d is not positive", limit)
+	}
+	var files []*store.File
+	err := s.inWrite(ctx, "claim object checks", func(tx *sql.Tx) error {
+		var err error
+		files, err = queryFiles(ctx, tx, `UPDATE files SET checked_at = ?
+			WHERE id IN (
+				SELECT id FROM files WHERE state = 'READY' AND (checked_at IS NULL OR checked_at < ?)
+				ORDER BY checked_at, id LIMIT ?)
+			RETURNING `+readColumns, keep(now).UnixMicro(), checkedBefore.UnixMicro(), limit)
+		if err != nil {
+			return s.fail("claim object checks", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sortByID(files)
+	return files, nil
+}
+
+// SetObjectMissing flags or clears a READY file's missing object; see
+// store.Lifecycle.
+func (s *Store) SetObjectMissing(ctx context.Context, tenant, id string, missing bool, at time.Time) error {
+	op := "set object missing of file " + id
+	q := `UPDATE files SET object_missing_since = NULL WHERE id = ? AND tenant = ? AND state = 'READY'`
+	args := []any{id, tenant}
+	if missing {
+		q = `UPDATE files SET object_missing_since = COALESCE(object_missing_since, ?)
+			WHERE id = ? AND tenant = ? AND state = 'READY'`
+		args = []any{keep(at).UnixMicro(), id, tenant}
+	}
+	return s.inWrite(ctx, op, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return s.fail(op, err)
+		}
+		return nil
+	})
+}
+
+// queryFiles runs q and reads every row it returns as a file.
+func queryFiles(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]*store.File, error) {
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var files []*store.File
+	for rows.Next() {
+		f, err := scanFile(rows)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, f)
+	}
+	return files, rows.Err()
+}
+
+func scanDeletion(r scanner) (*store.Deletion, error) {
+	var d store.Deletion
+	var created, next int64
+	if err := r.Scan(&d.ID, &d.Backend, &d.Key, &d.FileID, &d.Tenant, &d.Reason, &d.Attempts, &d.LastError,
+		&created, &next); err != nil {
+		return nil, err
+	}
+	d.CreatedAt, d.NotBefore = time.UnixMicro(created).UTC(), time.UnixMicro(next).UTC()
+	return &d, nil
+}
+
+// RETURNING rows come in no promised order; these put them in the order
+// the postgres driver returns.
+
+func sortByExpiry(files []*store.File) {
+	slices.SortFunc(files, func(a, b *store.File) int {
+		if c := a.UploadExpires.Compare(b.UploadExpires); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+}
+
+func sortByID(files []*store.File) {
+	slices.SortFunc(files, func(a, b *store.File) int { return strings.Compare(a.ID, b.ID) })
+}
+
+func sortDeletions(ds []*store.Deletion) {
+	slices.SortFunc(ds, func(a, b *store.Deletion) int { return cmp.Compare(a.ID, b.ID) })
+}
