@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/presignd/presignd/internal/testenv"
 	"github.com/presignd/presignd/signer/gcs/gcstest"
 )
 
@@ -22,10 +23,7 @@ import (
 // for it; the bucket is emptied and removed when t ends.
 func s3Backend(t *testing.T) map[string]any {
 	t.Helper()
-	endpoint := os.Getenv("PRESIGND_TEST_S3_ENDPOINT")
-	if endpoint == "" {
-		t.Skip("set PRESIGND_TEST_S3_ENDPOINT (and _ACCESS_KEY, _SECRET_KEY, _REGION) to run on S3; .ci/run starts MinIO and sets them")
-	}
+	endpoint := testenv.Get(t, "PRESIGND_TEST_S3_ENDPOINT", "set it (and _ACCESS_KEY, _SECRET_KEY, _REGION) to run on S3; .ci/run starts MinIO and sets them")
 	region := os.Getenv("PRESIGND_TEST_S3_REGION")
 	if region == "" {
 		region = "us-east-1"

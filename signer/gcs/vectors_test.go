@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/presignd/presignd/internal/testenv"
 	"github.com/presignd/presignd/signer"
 	"github.com/presignd/presignd/signer/gcs"
 )
@@ -83,7 +85,7 @@ func vectorDir(t testing.TB) string {
 	}
 	vd := filepath.Join(dir, "..", "shared", "testdata", "gcs")
 	if _, err := os.Stat(filepath.Join(vd, "v4_signatures.json")); err != nil {
-		t.Skipf("GCS conformance vectors not found (want ../shared/testdata/gcs beside the module root): %v", err)
+		testenv.Missing(t, fmt.Sprintf("GCS conformance vectors not found (want ../shared/testdata/gcs beside the module root): %v", err))
 	}
 	return vd
 }

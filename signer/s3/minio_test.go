@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/presignd/presignd/internal/testenv"
 	"github.com/presignd/presignd/signer"
 )
 
@@ -30,10 +31,7 @@ import (
 // serverConfig returns the Config for the test server, or skips.
 func serverConfig(t *testing.T) Config {
 	t.Helper()
-	endpoint := os.Getenv("PRESIGND_TEST_S3_ENDPOINT")
-	if endpoint == "" {
-		t.Skip("PRESIGND_TEST_S3_ENDPOINT is unset: source .ci/minio.sh and run minio_start to test against MinIO")
-	}
+	endpoint := testenv.Get(t, "PRESIGND_TEST_S3_ENDPOINT", "source .ci/minio.sh and run minio_start to test against MinIO")
 	region := os.Getenv("PRESIGND_TEST_S3_REGION")
 	if region == "" {
 		region = "us-east-1"

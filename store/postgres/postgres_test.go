@@ -6,13 +6,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/presignd/presignd/internal/testenv"
 	"github.com/presignd/presignd/store"
 	"github.com/presignd/presignd/store/postgres"
 	"github.com/presignd/presignd/store/storetest"
@@ -23,11 +23,7 @@ const uriEnv = "PRESIGND_TEST_POSTGRES_URI"
 // testURI returns the test server's URI, or skips tb when none is set.
 func testURI(tb testing.TB) string {
 	tb.Helper()
-	uri := os.Getenv(uriEnv)
-	if uri == "" {
-		tb.Skipf("%s is not set; set it to a PostgreSQL URI, e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable, to run the Postgres store tests", uriEnv)
-	}
-	return uri
+	return testenv.Get(tb, uriEnv, "set it to a PostgreSQL URI, e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable, to run the Postgres store tests")
 }
 
 // tempSchema returns a new schema name that is dropped when tb ends.
