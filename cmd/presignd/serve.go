@@ -29,6 +29,7 @@ import (
 	"github.com/presignd/presignd/store"
 	"github.com/presignd/presignd/store/postgres"
 	"github.com/presignd/presignd/store/sqlite"
+	"github.com/presignd/presignd/web"
 )
 
 // devKeyEnv names the environment variable that fixes the dev tenant's key.
@@ -118,6 +119,7 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	mounts[web.Prefix] = web.Handler() // the browser upload page
 	categories, err := cfg.Policies()
 	if err != nil {
 		return err
