@@ -50,6 +50,24 @@ type Config struct {
 	DevTenant string `yaml:"dev_tenant"`
 	// Auth configures JWTs, the API-key cache, rate limits and signed ids.
 	Auth Auth `yaml:"auth"`
+	// Sweeper configures the background sweeper of expired uploads,
+	// orphaned objects and missing objects.
+	Sweeper Sweeper `yaml:"sweeper"`
+}
+
+// Sweeper configures the background sweeper. Every replica may run it:
+// the store hands each piece of work to one of them.
+type Sweeper struct {
+	// Interval between sweeps ("1m"); "0s" disables the sweeper.
+	Interval *Duration `yaml:"interval"`
+	// BatchSize is how many files or objects one claim takes (100).
+	BatchSize int `yaml:"batch_size"`
+	// Grace is how long an upload is left PENDING after its target expired,
+	// for a transfer in flight to end ("1m").
+	Grace *Duration `yaml:"grace"`
+	// CheckEvery is how often each READY file's object is checked for
+	// ("24h"); "0s" disables the checks.
+	CheckEvery *Duration `yaml:"check_every"`
 }
 
 // Log configures logging.
@@ -207,6 +225,7 @@ func (c *Config) ApplyDefaults() {
 		c.Log.Level = "info"
 	}
 	c.applyAuthDefaults()
+	c.Sweeper.applyDefaults()
 	if c.Store.Driver == "" {
 		c.Store.Driver = "sqlite"
 	}
@@ -279,6 +298,7 @@ func (c *Config) Validate() error {
 	default:
 		add("store.driver", "must be sqlite or postgres, not %q", c.Store.Driver)
 	}
+	c.Sweeper.validate(add)
 	if !namePattern.MatchString(c.DevTenant) {
 		add("dev_tenant", "must match %s", namePattern)
 	}
@@ -453,6 +473,35 @@ func (c *Config) Policies() (map[string]*policy.Category, error) {
 		out[name] = pc
 	}
 	return out, nil
+}
+
+func (s *Sweeper) applyDefaults() {
+	setDuration := func(d **Duration, v time.Duration) {
+		if *d == nil {
+			dv := Duration(v)
+			*d = &dv
+		}
+	}
+	setDuration(&s.Interval, time.Minute)
+	setDuration(&s.Grace, time.Minute)
+	setDuration(&s.CheckEvery, 24*time.Hour)
+	if s.BatchSize == 0 {
+		s.BatchSize = 100
+	}
+}
+
+func (s *Sweeper) validate(add func(key, format string, args ...any)) {
+	for _, d := range []struct {
+		key string
+		v   *Duration
+	}{{"sweeper.interval", s.Interval}, {"sweeper.grace", s.Grace}, {"sweeper.check_every", s.CheckEvery}} {
+		if d.v != nil && *d.v < 0 {
+			add(d.key, "must not be negative")
+		}
+	}
+	if s.BatchSize < 1 || s.BatchSize > 10000 {
+		add("sweeper.batch_size", "must be between 1 and 10000, not %d", s.BatchSize)
+	}
 }
 
 // scopeField parses a category scope: "" or "tenant" (no owner field), or

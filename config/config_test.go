@@ -52,6 +52,8 @@ func TestParseReportsTheBadKey(t *testing.T) {
 		{"an s3 backend without bucket", "backends:\n  b:\n    driver: s3\n", []string{"backends.b.s3.bucket"}},
 		{"postgres without uri", "store:\n  driver: postgres\n", []string{"store.postgres.uri"}},
 		{"a short secret", "secret: short\n", []string{"secret"}},
+		{"a negative sweeper interval", "sweeper:\n  interval: -1s\n", []string{"sweeper.interval"}},
+		{"a sweeper batch too large", "sweeper:\n  batch_size: 100000\n", []string{"sweeper.batch_size"}},
 		{"several problems at once", "log: {format: xml}\ncategories:\n  docs:\n    method: GET\n", []string{"log.format", "categories.docs.method"}},
 	}
 	for _, tt := range tests {
@@ -64,6 +66,33 @@ func TestParseReportsTheBadKey(t *testing.T) {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("error %q does not mention %q", err, want)
 				}
+			}
+		})
+	}
+}
+
+func TestParseSweeper(t *testing.T) {
+	tests := []struct {
+		name                        string
+		yaml                        string
+		interval, grace, checkEvery time.Duration
+		batch                       int
+	}{
+		{"defaults", "", time.Minute, time.Minute, 24 * time.Hour, 100},
+		{"a zero interval disables it and stays zero", "sweeper: {interval: 0s}\n", 0, time.Minute, 24 * time.Hour, 100},
+		{"every key set", "sweeper: {interval: 500ms, batch_size: 7, grace: 0s, check_every: 1h}\n", 500 * time.Millisecond, 0, time.Hour, 7},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse([]byte(tt.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := c.Sweeper
+			if time.Duration(*s.Interval) != tt.interval || time.Duration(*s.Grace) != tt.grace ||
+				time.Duration(*s.CheckEvery) != tt.checkEvery || s.BatchSize != tt.batch {
+				t.Fatalf("sweeper = interval %s grace %s check_every %s batch %d", time.Duration(*s.Interval),
+					time.Duration(*s.Grace), time.Duration(*s.CheckEvery), s.BatchSize)
 			}
 		})
 	}

@@ -688,6 +688,12 @@ func (s *Server) DeleteFile(ctx context.Context, req *presigndv1.DeleteFileReque
 	if err != nil {
 		return nil, err
 	}
+	if q, ok := s.store.(objectQueue); ok {
+		if err := s.deleteQueued(ctx, q, f); err != nil {
+			return nil, err
+		}
+		return &presigndv1.DeleteFileResponse{}, nil
+	}
 	if backend, ok := s.backends[f.Backend]; ok {
 		// The object goes first: if this fails the record remains and the
 		// call can be retried; a record never points at a half-deleted state.

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -139,6 +140,13 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	// The process's metrics registry; the sweeper's counters are on it.
+	metricsReg := prometheus.NewRegistry()
+	stopSweeper, err := startSweeper(ctx, cfg.Sweeper, st, backends, metricsReg, log)
+	if err != nil {
+		return err
+	}
+	defer stopSweeper() // before the store closes
 	grpcServer, err := server.NewGRPCServer(srv)
 	if err != nil {
 		return err

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/presignd/presignd/config"
+	"github.com/presignd/presignd/signer"
+	"github.com/presignd/presignd/store"
+	"github.com/presignd/presignd/sweeper"
+)
+
+// startSweeper starts the background sweeper as cfg.Sweeper says, with its
+// counters on reg, and returns the function that stops it and waits for
+// the sweep in progress to end. A zero interval starts nothing.
+func startSweeper(ctx context.Context, cfg config.Sweeper, st store.Store, backends map[string]signer.Signer,
+	reg prometheus.Registerer, log *slog.Logger) (stop func(), err error) {
+	interval := time.Duration(*cfg.Interval)
+	if interval <= 0 {
+		log.Info("sweeper disabled (sweeper.interval is 0)")
+		return func() {}, nil
+	}
+	lc, ok := st.(store.Lifecycle)
+	if !ok {
+		return nil, fmt.Errorf("sweeper: store %T cannot sweep; set sweeper.interval to 0", st)
+	}
+	bs := make(map[string]sweeper.Backend, len(backends))
+	for name, b := range backends {
+		bs[name] = b
+	}
+	sw, err := sweeper.New(sweeper.Config{
+		Store: lc, Backends: bs, Interval: interval, BatchSize: cfg.BatchSize,
+		Grace: time.Duration(*cfg.Grace), CheckEvery: time.Duration(*cfg.CheckEvery),
+		Logger: log.With("component", "sweeper"), Registerer: reg,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() { sw.Run(ctx) })
+	log.Info("sweeper started", "interval", interval, "batch_size", cfg.BatchSize)
+	return func() { cancel(); wg.Wait() }, nil
+}

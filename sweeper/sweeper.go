@@ -1,0 +1,312 @@
+// Package sweeper retires what the request path leaves behind: upload
+// reservations whose targets expired (marked EXPIRED, their partial or
+// stray objects deleted, their quota released), objects of deleted files
+// (deleted with retries until the backend confirms), and READY files whose
+// object vanished from storage (flagged).
+//
+// All coordination lives in the store (store.Lifecycle): every claim is
+// exclusive, so any number of replicas may sweep the same database at once
+// without doing the same work twice.
+package sweeper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/presignd/presignd/signer"
+	"github.com/presignd/presignd/store"
+)
+
+// Backend is what the sweeper needs of a storage backend.
+type Backend interface {
+	// Stat describes the object at key, or returns signer.ErrNotFound.
+	Stat(ctx context.Context, key string) (signer.ObjectInfo, error)
+	// Delete removes the object at key; a missing object is not an error.
+	Delete(ctx context.Context, key string) error
+}
+
+// Config configures New.
+type Config struct {
+	Store store.Lifecycle
+	// Backends are the storage backends by configured name.
+	Backends map[string]Backend
+	// Interval between sweeps in Run; it must be positive.
+	Interval time.Duration
+	// BatchSize is how many files or deletions one claim takes (100).
+	BatchSize int
+	// Grace is how long after its target expired an upload is left
+	// alone, for a transfer in flight at the expiry to end (1 minute).
+	Grace time.Duration
+	// CheckEvery is how often each READY file's object is checked for;
+	// 0 disables the checks.
+	CheckEvery time.Duration
+	// Lease is how long a claimed deletion is reserved for the claimer
+	// before another replica may retry it (5 minutes).
+	Lease time.Duration
+	// MaxBatches caps the claims of each kind in one sweep (10), so that
+	// a backlog is worked off over several sweeps.
+	MaxBatches int
+	Logger     *slog.Logger
+	// Registerer, when set, receives the sweeper's counters.
+	Registerer prometheus.Registerer
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Counts is what one sweep did.
+type Counts struct {
+	// Expired uploads marked EXPIRED.
+	Expired int
+	// ObjectsDeleted by reason (store.DeletionExpired, store.DeletionDeleted).
+	ObjectsDeleted map[string]int
+	// DeleteFailures are attempts that failed and will be retried.
+	DeleteFailures int
+	// Checked READY files, and Missing the ones whose object is gone.
+	Checked, Missing int
+}
+
+func (c Counts) zero() bool {
+	return c.Expired == 0 && len(c.ObjectsDeleted) == 0 && c.DeleteFailures == 0 && c.Checked == 0
+}
+
+// Sweeper runs sweeps. It is safe for concurrent use.
+type Sweeper struct {
+	cfg     Config
+	metrics metrics
+}
+
+type metrics struct {
+	sweeps, sweepErrors, expired, deleteFailures, checked, missing prometheus.Counter
+	deleted                                                        *prometheus.CounterVec
+}
+
+// New checks cfg and returns a Sweeper. It fails when the counters cannot
+// be registered (for instance twice on one registry).
+func New(cfg Config) (*Sweeper, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("sweeper: no store")
+	}
+	if cfg.Interval <= 0 {
+		return nil, fmt.Errorf("sweeper: interval %s is not positive", cfg.Interval)
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 100
+	}
+	if cfg.Grace < 0 {
+		return nil, fmt.Errorf("sweeper: grace %s is negative", cfg.Grace)
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = 5 * time.Minute
+	}
+	if cfg.MaxBatches <= 0 {
+		cfg.MaxBatches = 10
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "presignd", Subsystem: "sweeper", Name: name, Help: help})
+	}
+	m := metrics{
+		sweeps:         counter("sweeps_total", "Sweeps run."),
+		sweepErrors:    counter("errors_total", "Sweeps that stopped on an error."),
+		expired:        counter("uploads_expired_total", "PENDING uploads marked EXPIRED."),
+		deleteFailures: counter("object_delete_failures_total", "Object deletions that failed and will be retried."),
+		checked:        counter("objects_checked_total", "READY files whose object was checked."),
+		missing:        counter("objects_missing_total", "Checks that found a READY file's object missing."),
+		deleted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "presignd", Subsystem: "sweeper", Name: "objects_deleted_total",
+			Help: "Objects deleted from their backends, by reason (expired, deleted).",
+		}, []string{"reason"}),
+	}
+	if cfg.Registerer != nil {
+		for _, c := range []prometheus.Collector{m.sweeps, m.sweepErrors, m.expired, m.deleteFailures, m.checked, m.missing, m.deleted} {
+			if err := cfg.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("sweeper: register metrics: %w", err)
+			}
+		}
+	}
+	return &Sweeper{cfg: cfg, metrics: m}, nil
+}
+
+// Run sweeps at once and then every Interval until ctx ends. A sweep
+// that fails (the store unavailable, say) is logged and the next one
+// tries again.
+func (s *Sweeper) Run(ctx context.Context) {
+	t := time.NewTicker(s.cfg.Interval)
+	defer t.Stop()
+	for {
+		if _, err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
+			s.cfg.Logger.WarnContext(ctx, "sweep failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Sweep runs one sweep: expire uploads, delete queued objects, check
+// READY objects. It returns what it did, also when it stops on an error;
+// a failed object deletion is not an error (it is retried later).
+func (s *Sweeper) Sweep(ctx context.Context) (Counts, error) {
+	c := Counts{ObjectsDeleted: map[string]int{}}
+	err := s.sweep(ctx, &c)
+	s.metrics.sweeps.Inc()
+	if err != nil {
+		s.metrics.sweepErrors.Inc()
+	}
+	if len(c.ObjectsDeleted) == 0 {
+		c.ObjectsDeleted = nil
+	}
+	level := slog.LevelInfo
+	if c.zero() {
+		level = slog.LevelDebug
+	}
+	s.cfg.Logger.Log(ctx, level, "sweep",
+		"expired", c.Expired,
+		"objects_deleted_expired", c.ObjectsDeleted[store.DeletionExpired],
+		"objects_deleted_deleted", c.ObjectsDeleted[store.DeletionDeleted],
+		"delete_failures", c.DeleteFailures,
+		"checked", c.Checked, "missing", c.Missing)
+	return c, err
+}
+
+func (s *Sweeper) sweep(ctx context.Context, c *Counts) error {
+	for range s.cfg.MaxBatches {
+		now := s.cfg.Now()
+		files, err := s.cfg.Store.ExpireUploads(ctx, now.Add(-s.cfg.Grace), now, s.cfg.BatchSize)
+		if err != nil {
+			return fmt.Errorf("expire uploads: %w", err)
+		}
+		c.Expired += len(files)
+		s.metrics.expired.Add(float64(len(files)))
+		for _, f := range files {
+			s.cfg.Logger.DebugContext(ctx, "upload expired", "tenant", f.Tenant, "file_id", f.ID, "upload_expires", f.UploadExpires)
+		}
+		if len(files) < s.cfg.BatchSize {
+			break
+		}
+	}
+	for range s.cfg.MaxBatches {
+		now := s.cfg.Now()
+		ds, err := s.cfg.Store.ClaimDeletions(ctx, now, now.Add(s.cfg.Lease), s.cfg.BatchSize)
+		if err != nil {
+			return fmt.Errorf("claim deletions: %w", err)
+		}
+		for _, d := range ds {
+			if err := s.deleteObject(ctx, d, c); err != nil {
+				return err
+			}
+		}
+		if len(ds) < s.cfg.BatchSize {
+			break
+		}
+	}
+	if s.cfg.CheckEvery <= 0 {
+		return nil
+	}
+	for range s.cfg.MaxBatches {
+		now := s.cfg.Now()
+		files, err := s.cfg.Store.ClaimObjectChecks(ctx, now.Add(-s.cfg.CheckEvery), now, s.cfg.BatchSize)
+		if err != nil {
+			return fmt.Errorf("claim object checks: %w", err)
+		}
+		for _, f := range files {
+			if err := s.checkObject(ctx, f, c); err != nil {
+				return err
+			}
+		}
+		if len(files) < s.cfg.BatchSize {
+			break
+		}
+	}
+	return nil
+}
+
+// deleteObject deletes one queued object, finishing the deletion on
+// success and rescheduling it with backoff on failure. Only store errors
+// are returned.
+func (s *Sweeper) deleteObject(ctx context.Context, d *store.Deletion, c *Counts) error {
+	backend, ok := s.cfg.Backends[d.Backend]
+	var err error
+	if !ok {
+		err = fmt.Errorf("backend %q is not configured", d.Backend)
+	} else {
+		err = backend.Delete(ctx, d.Key)
+	}
+	if err == nil {
+		if err := s.cfg.Store.FinishDeletion(ctx, d.ID); err != nil {
+			return fmt.Errorf("finish deletion %d: %w", d.ID, err)
+		}
+		c.ObjectsDeleted[d.Reason]++
+		s.metrics.deleted.WithLabelValues(d.Reason).Inc()
+		s.cfg.Logger.DebugContext(ctx, "object deleted", "tenant", d.Tenant, "file_id", d.FileID, "backend", d.Backend, "reason", d.Reason)
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err() // shutting down: the lease runs out and another sweep retries
+	}
+	c.DeleteFailures++
+	s.metrics.deleteFailures.Inc()
+	next := s.cfg.Now().Add(Backoff(d.Attempts))
+	s.cfg.Logger.WarnContext(ctx, "object deletion failed; will retry", "tenant", d.Tenant, "file_id", d.FileID,
+		"backend", d.Backend, "attempts", d.Attempts, "retry_at", next, "err", err)
+	if rerr := s.cfg.Store.RetryDeletion(ctx, d.ID, next, err.Error()); rerr != nil && !errors.Is(rerr, store.ErrNotFound) {
+		return fmt.Errorf("reschedule deletion %d: %w", d.ID, rerr)
+	}
+	return nil
+}
+
+// Backoff is the wait before the next attempt of a deletion that failed
+// attempts times: 10s doubling up to an hour.
+func Backoff(attempts int) time.Duration {
+	d := 10 * time.Second
+	for i := 1; i < attempts && d < time.Hour; i++ {
+		d *= 2
+	}
+	return min(d, time.Hour)
+}
+
+// checkObject stats a READY file's object and flags (or unflags) it.
+func (s *Sweeper) checkObject(ctx context.Context, f *store.File, c *Counts) error {
+	backend, ok := s.cfg.Backends[f.Backend]
+	if !ok {
+		return nil
+	}
+	_, err := backend.Stat(ctx, f.Key)
+	switch {
+	case errors.Is(err, signer.ErrNotFound):
+		c.Checked++
+		c.Missing++
+		s.metrics.checked.Inc()
+		s.metrics.missing.Inc()
+		s.cfg.Logger.WarnContext(ctx, "object of a READY file is missing", "tenant", f.Tenant, "file_id", f.ID, "backend", f.Backend)
+		if err := s.cfg.Store.SetObjectMissing(ctx, f.Tenant, f.ID, true, s.cfg.Now()); err != nil {
+			return fmt.Errorf("flag missing object of %s: %w", f.ID, err)
+		}
+	case err != nil:
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s.cfg.Logger.WarnContext(ctx, "object check failed", "tenant", f.Tenant, "file_id", f.ID, "backend", f.Backend, "err", err)
+	default:
+		c.Checked++
+		s.metrics.checked.Inc()
+		if !f.ObjectMissingSince.IsZero() {
+			if err := s.cfg.Store.SetObjectMissing(ctx, f.Tenant, f.ID, false, s.cfg.Now()); err != nil {
+				return fmt.Errorf("unflag object of %s: %w", f.ID, err)
+			}
+		}
+	}
+	return nil
+}
