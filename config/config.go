@@ -50,6 +50,11 @@ type Config struct {
 	DevTenant string `yaml:"dev_tenant"`
 	// Auth configures JWTs, the API-key cache, rate limits and signed ids.
 	Auth Auth `yaml:"auth"`
+	// Telemetry configures tracing (off by default).
+	Telemetry Telemetry `yaml:"telemetry"`
+	// DebugAddr, when set, serves /debug/pprof on its own listener (keep it
+	// on loopback); empty serves no profiles.
+	DebugAddr string `yaml:"debug_addr"`
 	// Sweeper configures the background sweeper of expired uploads,
 	// orphaned objects and missing objects.
 	Sweeper Sweeper `yaml:"sweeper"`
@@ -303,6 +308,7 @@ func (c *Config) Validate() error {
 		add("dev_tenant", "must match %s", namePattern)
 	}
 	c.validateAuth(add)
+	c.validateTelemetry(add)
 	for _, name := range sortedKeys(c.Backends) {
 		b := c.Backends[name]
 		key := "backends." + name

@@ -71,6 +71,10 @@ type envOptions struct {
 	auth AuthConfig
 	// authFor, when set, builds auth from the env's clock instead.
 	authFor func(clock *testClock) AuthConfig
+	// metrics, when set, records the server's metrics and times its
+	// backend; logger, when set, replaces the discarding logger.
+	metrics *Metrics
+	logger  *slog.Logger
 }
 
 // newTestEnvWith is newTestEnv with auth settings.
@@ -104,9 +108,13 @@ func newTestEnvWith(t testing.TB, opts envOptions) *testEnv {
 	if opts.authFor != nil {
 		authCfg = opts.authFor(clock)
 	}
+	logger := opts.logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	srv, err := New(Config{
-		Store: st, Backends: map[string]signer.Signer{"local": loc}, Categories: cats,
-		Secret: testSecret, Logger: slog.New(slog.DiscardHandler), Now: clock.now, Auth: authCfg,
+		Store: st, Backends: opts.metrics.InstrumentSigners(map[string]signer.Signer{"local": loc}), Categories: cats,
+		Secret: testSecret, Logger: logger, Now: clock.now, Auth: authCfg, Metrics: opts.metrics,
 	})
 	if err != nil {
 		t.Fatal(err)

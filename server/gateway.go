@@ -9,9 +9,11 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	presigndv1 "github.com/presignd/presignd/gen/presignd/v1"
+	"github.com/presignd/presignd/openapi"
 )
 
 // NewGateway returns the REST facade: every FileService and AdminService
@@ -19,7 +21,12 @@ import (
 // server over conn so that REST and gRPC pass the very same interceptors.
 // Errors are JSON google.rpc.Status bodies with the HTTP status of their
 // code (400 with field violations for bad input, 401, 403, 404, 409, 429,
-// ...).
+// ...). Every answer carries the call's X-Request-Id.
+//
+// GET /v1/health is the gRPC health service's Check (no credential; the
+// optional service query parameter names a service) through the very same
+// path: {"status": "SERVING"}. It is the cheapest call through the gateway
+// and the REST baseline of the performance harness.
 func NewGateway(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error) {
 	mux := runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
@@ -27,7 +34,7 @@ func NewGateway(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 		}),
 		runtime.WithIncomingHeaderMatcher(incomingHeader),
-		runtime.WithOutgoingHeaderMatcher(func(string) (string, bool) { return "", false }),
+		runtime.WithOutgoingHeaderMatcher(outgoingHeader),
 	)
 	if err := presigndv1.RegisterFileServiceHandler(ctx, mux, conn); err != nil {
 		return nil, fmt.Errorf("register gateway: %w", err)
@@ -35,7 +42,37 @@ func NewGateway(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error
 	if err := presigndv1.RegisterAdminServiceHandler(ctx, mux, conn); err != nil {
 		return nil, fmt.Errorf("register admin gateway: %w", err)
 	}
+	health := healthpb.NewHealthClient(conn)
+	err := mux.HandlePath(http.MethodGet, "/v1/health", func(w http.ResponseWriter, r *http.Request, _ map[string]string) {
+		_, out := runtime.MarshalerForRequest(mux, r)
+		ctx, err := runtime.AnnotateContext(r.Context(), mux, r, healthpb.Health_Check_FullMethodName, runtime.WithHTTPPathPattern("/v1/health"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, out, w, r, err)
+			return
+		}
+		var md runtime.ServerMetadata
+		resp, err := health.Check(ctx, &healthpb.HealthCheckRequest{Service: r.URL.Query().Get("service")},
+			grpc.Header(&md.HeaderMD), grpc.Trailer(&md.TrailerMD))
+		ctx = runtime.NewServerMetadataContext(ctx, md)
+		if err != nil {
+			runtime.HTTPError(ctx, mux, out, w, r, err)
+			return
+		}
+		runtime.ForwardResponseMessage(ctx, mux, out, w, r, resp)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("register health gateway: %w", err)
+	}
 	return mux, nil
+}
+
+// outgoingHeader returns the request id to REST callers; no other gRPC
+// metadata becomes a response header.
+func outgoingHeader(key string) (string, bool) {
+	if strings.EqualFold(key, RequestIDHeader) {
+		return "X-Request-Id", true
+	}
+	return "", false
 }
 
 // incomingHeader forwards Authorization (the gateway's default) and
@@ -59,13 +96,30 @@ type HTTPConfig struct {
 	Mounts map[string]http.Handler
 	// Ready reports whether the service can take traffic (/readyz).
 	Ready func(ctx context.Context) error
+	// Metrics, when set, serves /metrics (Prometheus text format).
+	Metrics http.Handler
 }
 
 // NewHTTPHandler assembles the HTTP port: /v1/ (REST), the mounts,
-// /healthz (process alive) and /readyz (dependencies reachable).
+// /healthz (process alive), /readyz (dependencies reachable), /metrics,
+// /openapi.json (the API's OpenAPI v2 document) and /docs (a page that
+// renders it, with no external resources).
 func NewHTTPHandler(cfg HTTPConfig) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", cfg.Gateway)
+	if cfg.Metrics != nil {
+		mux.Handle("GET /metrics", cfg.Metrics)
+	}
+	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-cache")
+		_, _ = w.Write(openapi.JSON)
+	})
+	mux.HandleFunc("GET /docs", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'")
+		_, _ = w.Write(openapi.DocsHTML)
+	})
 	for prefix, h := range cfg.Mounts {
 		if !strings.HasSuffix(prefix, "/") {
 			prefix += "/"

@@ -22,10 +22,14 @@ import (
 
 // NewGRPCServer returns a gRPC server serving s (FileService and
 // AdminService), the gRPC health service and server reflection. Every call
-// passes, in order: panic recovery, logging (method, code, duration; never
-// payloads, so signed URLs stay out of the logs), error-to-status mapping,
-// authentication and authorization (scope, category limits, rate limits;
-// presignd's services only) and request validation.
+// passes, in order: metrics (count and handling time by method and code,
+// when s has Metrics), panic recovery, the request id (the caller's
+// x-request-id or a new one, returned as a response header), logging
+// (method, code, duration, request id; never payloads, so signed URLs stay
+// out of the logs), error-to-status mapping, authentication and
+// authorization (scope, category limits, rate limits; presignd's services
+// only) and request validation. opts add server options, such as a stats
+// handler for tracing.
 func NewGRPCServer(s *Server, opts ...grpc.ServerOption) (*grpc.Server, error) {
 	validator, err := protovalidate.New()
 	if err != nil {
@@ -35,10 +39,12 @@ func NewGRPCServer(s *Server, opts ...grpc.ServerOption) (*grpc.Server, error) {
 		s.log.Log(ctx, slog.Level(lvl), msg, fields...)
 	})
 	opts = append(opts, grpc.ChainUnaryInterceptor(
+		s.metrics.unaryInterceptor(),
 		recovery.UnaryServerInterceptor(recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
 			s.log.ErrorContext(ctx, "panic in handler", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			return status.Error(codes.Internal, "internal error")
 		})),
+		requestIDInterceptor,
 		logging.UnaryServerInterceptor(logger, logging.WithLogOnEvents(logging.FinishCall)),
 		s.statusInterceptor,
 		s.authInterceptor,
@@ -52,6 +58,7 @@ func NewGRPCServer(s *Server, opts ...grpc.ServerOption) (*grpc.Server, error) {
 	hs.SetServingStatus(presigndv1.AdminService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(g, hs)
 	reflection.Register(g)
+	s.metrics.initialize(g)
 	return g, nil
 }
 

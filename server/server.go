@@ -41,6 +41,10 @@ type Config struct {
 	// Auth configures JWTs, the API-key cache, rate limits and signed-id
 	// key versions; the zero value accepts API keys only.
 	Auth AuthConfig
+	// Metrics, when set, records RPC and upload metrics (see NewMetrics).
+	// Backends are used as given: wrap them with Metrics.InstrumentSigners
+	// to time them.
+	Metrics *Metrics
 }
 
 // Server implements presigndv1.FileServiceServer.
@@ -56,6 +60,7 @@ type Server struct {
 	tenantQuota int64
 	log         *slog.Logger
 	now         func() time.Time
+	metrics     *Metrics
 }
 
 // New checks cfg and returns a Server.
@@ -91,6 +96,7 @@ func New(cfg Config) (*Server, error) {
 		tenantQuota: cfg.TenantQuota,
 		log:         cfg.Logger,
 		now:         cfg.Now,
+		metrics:     cfg.Metrics,
 	}, nil
 }
 
@@ -297,6 +303,7 @@ func (s *Server) CreateUpload(ctx context.Context, req *presigndv1.CreateUploadR
 		}
 		return nil, fmt.Errorf("create file: %w", err)
 	}
+	s.metrics.uploadEntered(f.State)
 	return &presigndv1.CreateUploadResponse{File: s.fileToProto(f), UploadTarget: targetToProto(target, cat.MaxSize)}, nil
 }
 
@@ -474,6 +481,8 @@ func (s *Server) CompleteUpload(ctx context.Context, req *presigndv1.CompleteUpl
 	})
 	if errors.Is(err, errAlreadyCompleted) {
 		updated, err = s.store.GetFile(ctx, p.Tenant, f.ID)
+	} else if err == nil {
+		s.metrics.uploadEntered(updated.State)
 	}
 	if err != nil {
 		return nil, err

@@ -59,17 +59,14 @@ func keysCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *tenant == "" {
 		return errors.New("keys: --tenant is required")
 	}
-	cfg := &config.Config{}
-	if *configPath != "" {
-		var err error
-		if cfg, err = config.Load(*configPath); err != nil {
-			return err
+	// The same configuration serve would use: file < PRESIGND_* < flags.
+	cfg, err := config.Build(config.Sources{File: *configPath, LookupEnv: os.LookupEnv, Override: func(c *config.Config) {
+		if *dataDir != "" {
+			c.DataDir = *dataDir
 		}
-	} else {
-		cfg.ApplyDefaults()
-	}
-	if *dataDir != "" {
-		cfg.DataDir = *dataDir
+	}})
+	if err != nil {
+		return err
 	}
 
 	switch sub {

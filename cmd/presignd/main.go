@@ -54,7 +54,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		if len(args) != 3 || args[1] != "check" {
 			return fmt.Errorf("usage: presignd config check FILE")
 		}
-		if _, err := config.Load(args[2]); err != nil {
+		// What serve would run: the file with the PRESIGND_* variables.
+		if _, err := config.Build(config.Sources{File: args[2], LookupEnv: os.LookupEnv}); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "%s: ok\n", args[2])

@@ -16,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -30,6 +29,7 @@ import (
 	"github.com/presignd/presignd/store"
 	"github.com/presignd/presignd/store/postgres"
 	"github.com/presignd/presignd/store/sqlite"
+	"github.com/presignd/presignd/telemetry"
 	"github.com/presignd/presignd/web"
 )
 
@@ -52,24 +52,20 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if fs.NArg() > 0 {
 		return fmt.Errorf("serve takes no arguments, got %q", fs.Args())
 	}
-	cfg := &config.Config{}
-	if *configPath != "" {
-		var err error
-		if cfg, err = config.Load(*configPath); err != nil {
-			return err
+	// Defaults < the file < PRESIGND_* variables < flags, validated once.
+	cfg, err := config.Build(config.Sources{File: *configPath, LookupEnv: os.LookupEnv, Override: func(c *config.Config) {
+		overrides := []struct {
+			value string
+			field *string
+		}{{*dataDir, &c.DataDir}, {*httpAddr, &c.HTTPAddr}, {*grpcAddr, &c.GRPCAddr}, {*publicURL, &c.PublicURL}}
+		for _, o := range overrides {
+			if o.value != "" {
+				*o.field = o.value
+			}
 		}
-	} else {
-		cfg.ApplyDefaults()
-	}
-	// Flags override the file.
-	overrides := []struct {
-		value string
-		field *string
-	}{{*dataDir, &cfg.DataDir}, {*httpAddr, &cfg.HTTPAddr}, {*grpcAddr, &cfg.GRPCAddr}, {*publicURL, &cfg.PublicURL}}
-	for _, o := range overrides {
-		if o.value != "" {
-			*o.field = o.value
-		}
+	}})
+	if err != nil {
+		return err
 	}
 	return serve(ctx, cfg, stdout, stderr)
 }
@@ -78,10 +74,12 @@ func newLogger(cfg config.Log, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Level))
 	opts := &slog.HandlerOptions{Level: level}
+	// Every record passes the redaction of signed-URL secrets and gets
+	// the request id of its context.
 	if cfg.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(server.NewLogHandler(slog.NewJSONHandler(w, opts)))
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(server.NewLogHandler(slog.NewTextHandler(w, opts)))
 }
 
 // serve wires the configured parts together and runs until ctx ends, then
@@ -133,25 +131,56 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 		return err
 	}
 	defer closeAuth()
+	// The process's metrics registry (not the global default): RPC,
+	// upload and signer metrics, the sweeper's counters, Go and process.
+	metricsReg := newRegistry()
+	metrics, err := server.NewMetrics(metricsReg)
+	if err != nil {
+		return err
+	}
+	signers := metrics.InstrumentSigners(backends) // closeBackends closes the originals
+	tracing, err := telemetry.Setup(ctx, telemetry.Config{
+		Endpoint: cfg.Telemetry.OTLPEndpoint, Insecure: cfg.Telemetry.OTLPInsecure,
+		SampleRatio: cfg.Telemetry.SampleRatio, ServiceName: cfg.Telemetry.ServiceName,
+	}, os.Getenv)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tracing.Shutdown(sctx); err != nil {
+			log.Warn("telemetry shutdown", "err", err)
+		}
+	}()
+	if tracing.Enabled() {
+		log.Info("tracing on: exporting spans over OTLP")
+	}
+	if cfg.DebugAddr != "" {
+		stopDebug, err := startDebugServer(cfg.DebugAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stopDebug()
+	}
 	srv, err := server.New(server.Config{
-		Store: st, Backends: backends, Categories: categories, Secret: secret, Logger: log, Auth: authCfg,
-		TenantQuota: int64(cfg.TenantQuota),
+		Store: st, Backends: signers, Categories: categories, Secret: secret, Logger: log, Auth: authCfg,
+		TenantQuota: int64(cfg.TenantQuota), Metrics: metrics,
 	})
 	if err != nil {
 		return err
 	}
-	// The process's metrics registry; the sweeper's counters are on it.
-	metricsReg := prometheus.NewRegistry()
-	stopSweeper, err := startSweeper(ctx, cfg.Sweeper, st, backends, metricsReg, log)
+	stopSweeper, err := startSweeper(ctx, cfg.Sweeper, st, signers, metricsReg, log)
 	if err != nil {
 		return err
 	}
 	defer stopSweeper() // before the store closes
-	grpcServer, err := server.NewGRPCServer(srv)
+	grpcServer, err := server.NewGRPCServer(srv, tracing.ServerOptions()...)
 	if err != nil {
 		return err
 	}
-	conn, err := grpc.NewClient(loopbackAddr(grpcLn.Addr()), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(loopbackAddr(grpcLn.Addr()),
+		append(tracing.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 	if err != nil {
 		return fmt.Errorf("gateway connection: %w", err)
 	}
@@ -162,9 +191,10 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	}
 	httpServer := &http.Server{
 		Handler: server.NewHTTPHandler(server.HTTPConfig{
-			Gateway: gateway,
+			Gateway: tracing.HTTPHandler(gateway, "rest"),
 			Mounts:  mounts,
-			Ready:   st.Ping,
+			Ready:   server.Ready(st.Ping, signers),
+			Metrics: metricsHandler(metricsReg, log),
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),

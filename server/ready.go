@@ -1,0 +1,65 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/presignd/presignd/signer"
+)
+
+// ReadinessProbeKey is the object key readiness checks Stat on every
+// backend. It is never written: a backend that answers "not found" (or,
+// by chance, describes an object) is reachable and authorized.
+const ReadinessProbeKey = "presignd-readiness-probe/missing"
+
+// readyTimeout bounds each dependency check of Ready.
+const readyTimeout = 3 * time.Second
+
+// Ready returns a readiness check for /readyz: ping answers (the store is
+// reachable) and every backend answers a Stat of ReadinessProbeKey with an
+// object or signer.ErrNotFound. Checks run concurrently, each for at most a
+// few seconds; the error names every dependency that failed.
+func Ready(ping func(context.Context) error, backends map[string]signer.Signer) func(context.Context) error {
+	return func(ctx context.Context) error {
+		var (
+			mu   sync.Mutex
+			errs []string
+			wg   sync.WaitGroup
+		)
+		check := func(name string, f func(context.Context) error) {
+			defer wg.Done()
+			cctx, cancel := context.WithTimeout(ctx, readyTimeout)
+			defer cancel()
+			if err := f(cctx); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Sprintf("%s: %v", name, err))
+				mu.Unlock()
+			}
+		}
+		if ping != nil {
+			wg.Add(1)
+			go check("store", ping)
+		}
+		for name, b := range backends {
+			wg.Add(1)
+			go check("backend "+name, func(ctx context.Context) error {
+				_, err := b.Stat(ctx, ReadinessProbeKey)
+				if err == nil || errors.Is(err, signer.ErrNotFound) {
+					return nil
+				}
+				return err
+			})
+		}
+		wg.Wait()
+		if len(errs) == 0 {
+			return nil
+		}
+		sort.Strings(errs)
+		return errors.New(RedactSecrets(strings.Join(errs, "; ")))
+	}
+}
