@@ -3,6 +3,7 @@
 //	presignd serve [--config FILE] [--data-dir DIR] [--http-addr ADDR] [--grpc-addr ADDR] [--public-url URL]
 //	presignd keys create|list|revoke --tenant T [...]
 //	presignd config check FILE
+//	presignd upload FILE [--category C] | presignd download ID [--output PATH]
 package main
 
 import (
@@ -26,6 +27,8 @@ Usage:
   presignd serve [flags]         run the service (see "presignd serve -h")
   presignd keys create|list|revoke  manage API keys (see "presignd keys")
   presignd config check FILE     validate a configuration file and exit
+  presignd upload FILE           upload a file through a running presignd (see "presignd upload -h")
+  presignd download ID           download a file through a running presignd
   presignd healthcheck [--url U] exit 0 when U (default http://127.0.0.1:8080/readyz) answers 200
 `
 
@@ -50,6 +53,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return serveCommand(ctx, args[1:], stdout, stderr)
 	case "keys":
 		return keysCommand(context.Background(), args[1:], stdout, stderr)
+	case "upload", "download":
+		return transferCommand(args, stdout, stderr)
 	case "config":
 		if len(args) != 3 || args[1] != "check" {
 			return fmt.Errorf("usage: presignd config check FILE")

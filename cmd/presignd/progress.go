@@ -1,0 +1,104 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/term"
+)
+
+// isTerminal reports whether w is a terminal, where progress bars belong.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// progress draws a one-line progress bar on a terminal as bytes are written
+// to it; disabled, it only counts. It redraws at most every 100ms.
+type progress struct {
+	w       io.Writer
+	enabled bool
+	label   string
+	total   int64
+	done    int64
+	start   time.Time
+	drawn   time.Time
+	width   int
+}
+
+func newProgress(w io.Writer, enabled bool, label string, total int64) *progress {
+	p := &progress{w: w, enabled: enabled, label: label, total: total, start: time.Now(), width: 80}
+	if f, ok := w.(*os.File); ok && enabled {
+		if cols, _, err := term.GetSize(int(f.Fd())); err == nil && cols > 40 {
+			p.width = cols
+		}
+	}
+	return p
+}
+
+// Write counts len(b) bytes; it never fails.
+func (p *progress) Write(b []byte) (int, error) {
+	p.done += int64(len(b))
+	if p.enabled && time.Since(p.drawn) >= 100*time.Millisecond {
+		p.draw()
+	}
+	return len(b), nil
+}
+
+// finish draws the final state and ends the line.
+func (p *progress) finish() {
+	if p.enabled {
+		p.draw()
+		fmt.Fprintln(p.w)
+	}
+}
+
+func (p *progress) draw() {
+	p.drawn = time.Now()
+	fmt.Fprint(p.w, "\r"+p.line())
+}
+
+// line renders the bar: label, bar, percent, bytes and rate, fitted to
+// the terminal width.
+func (p *progress) line() string {
+	frac := 1.0
+	if p.total > 0 {
+		frac = min(float64(p.done)/float64(p.total), 1)
+	}
+	rate := ""
+	if secs := time.Since(p.start).Seconds(); secs > 0.2 {
+		rate = "  " + humanSize(int64(float64(p.done)/secs)) + "/s"
+	}
+	stats := fmt.Sprintf(" %3d%%  %s / %s%s", int(frac*100), humanSize(p.done), humanSize(p.total), rate)
+	label := p.label
+	if max := p.width / 3; len(label) > max {
+		label = label[:max-1] + "…"
+	}
+	barWidth := p.width - len([]rune(label)) - len(stats) - 4
+	if barWidth < 10 {
+		barWidth = 10
+	}
+	fill := int(frac * float64(barWidth))
+	bar := strings.Repeat("=", fill)
+	if fill < barWidth {
+		bar += ">" + strings.Repeat(" ", barWidth-fill-1)
+	}
+	return fmt.Sprintf("%s [%s]%s", label, bar, stats)
+}
+
+// humanSize formats n bytes with binary units, as "1.5 MiB".
+func humanSize(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 4; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
+}
