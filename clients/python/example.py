@@ -81,8 +81,9 @@ def main(argv):
     with grpc.insecure_channel(addr) as channel:
         files = pb_grpc.FileServiceStub(channel)
 
-        # 1. Ask for an upload target, bound to the bytes' SHA-256.
-        created = files.CreateUpload(pb.CreateUploadRequest(
+        # 1. Ask for an upload target, bound to the bytes' SHA-256 where the
+        # backend can bind one (an S3 POST policy cannot: FAILED_PRECONDITION).
+        req = pb.CreateUploadRequest(
             category=os.environ.get("PRESIGND_CATEGORY", ""),
             filename=os.path.basename(filename),
             content_type=content_type,
@@ -90,7 +91,15 @@ def main(argv):
             checksum=pb.Checksum(algorithm=pb.CHECKSUM_ALGORITHM_SHA256,
                                  value=base64.b64encode(hashlib.sha256(data).digest()).decode()),
             method=method,
-        ), metadata=creds, timeout=30)
+        )
+        try:
+            created = files.CreateUpload(req, metadata=creds, timeout=30)
+        except grpc.RpcError as err:
+            if err.code() != grpc.StatusCode.FAILED_PRECONDITION:
+                raise
+            req.ClearField("checksum")
+            created = files.CreateUpload(req, metadata=creds, timeout=30)
+            print("the backend cannot bind a checksum to this upload: sent without one")
         file_id = created.file.file_id
         target = created.upload_target
         print(f"created {file_id}: {pb.UploadMethod.Name(target.method)} upload")

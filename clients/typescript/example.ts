@@ -90,8 +90,9 @@ async function main(): Promise<void> {
   });
   const files = createClient(FileService, transport);
 
-  // 1. Ask for an upload target, bound to the bytes' SHA-256.
-  const created = await files.createUpload({
+  // 1. Ask for an upload target, bound to the bytes' SHA-256 where the
+  // backend can bind one (an S3 POST policy cannot: FailedPrecondition).
+  const req = {
     category: process.env.PRESIGND_CATEGORY ?? "",
     filename,
     contentType: contentTypes[extname(filename).toLowerCase()] ?? "application/octet-stream",
@@ -101,7 +102,15 @@ async function main(): Promise<void> {
       value: createHash("sha256").update(data).digest("base64"),
     },
     method,
-  });
+  };
+  let created;
+  try {
+    created = await files.createUpload(req);
+  } catch (err) {
+    if (!(err instanceof ConnectError) || err.code !== Code.FailedPrecondition) throw err;
+    created = await files.createUpload({ ...req, checksum: undefined });
+    console.log("the backend cannot bind a checksum to this upload: sent without one");
+  }
   const fileId = created.file!.fileId;
   const target = created.uploadTarget!;
   console.log(`created ${fileId}: ${UploadMethod[target.method]} upload`);

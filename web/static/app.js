@@ -43,7 +43,9 @@ async function api(method, path, body) {
       for (const v of d.field_violations || []) msg += `\n  ${v.field}: ${v.description}`;
     }
     if (resp.status === 401) msg += "\nCheck the API key.";
-    throw new Error(msg);
+    const err = new Error(msg);
+    err.code = json.code; // google.rpc.Code
+    throw err;
   }
   return json;
 }
@@ -165,7 +167,18 @@ async function upload(file) {
     };
     if (checksum) req.checksum = checksum;
     setProgress(0, `Asking presignd for an upload target…`);
-    const created = await api("POST", "/v1/uploads", req);
+    let created, note = "";
+    try {
+      created = await api("POST", "/v1/uploads", req);
+    } catch (err) {
+      // FAILED_PRECONDITION: the backend cannot bind this checksum to this
+      // kind of upload (an S3 POST policy, say). Completion still verifies
+      // the size and type, so go on without it, and say so.
+      if (err.code !== 9 || !req.checksum) throw err;
+      delete req.checksum;
+      note = " Stored without a checksum: the backend cannot bind one to this upload.";
+      created = await api("POST", "/v1/uploads", req);
+    }
     const id = created.file.file_id;
     const target = created.upload_target;
     await send(target, file, (loaded, total) => {
@@ -178,7 +191,7 @@ async function upload(file) {
     }
     const download = await api("POST", `/v1/files/${encodeURIComponent(id)}:download`, {});
     showRecord(done.file, download);
-    setProgress(100, `Uploaded ${file.name} (${humanBytes(file.size)}).`);
+    setProgress(100, `Uploaded ${file.name} (${humanBytes(file.size)}).` + note);
     document.body.dataset.state = "done";
   } catch (err) {
     $("error").textContent = err.message;

@@ -8,6 +8,7 @@
 //	PRESIGND_URL=http://127.0.0.1:8080 PRESIGND_API_KEY=... \
 //	PRESIGND_SCREENSHOT=upload.png node upload.mjs
 //
+// PRESIGND_BACKEND (local or s3) says what to expect of checksums.
 // CHROMIUM names the browser (default /usr/bin/chromium, Debian's package).
 // It prints one line per step and exits non-zero on the first failure.
 import { mkdtemp, rm } from "node:fs/promises";
@@ -18,6 +19,7 @@ import { chromium } from "playwright-core";
 const base = process.env.PRESIGND_URL;
 const apiKey = process.env.PRESIGND_API_KEY;
 const screenshot = process.env.PRESIGND_SCREENSHOT || "upload.png";
+const backend = process.env.PRESIGND_BACKEND || "local"; // local or s3
 if (!base || !apiKey) {
   console.error("upload.mjs: set PRESIGND_URL and PRESIGND_API_KEY");
   process.exit(2);
@@ -44,7 +46,13 @@ try {
   const page = context.pages()[0] ?? (await context.newPage());
   page.setDefaultTimeout(30_000);
   page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
-  page.on("console", (m) => { if (m.type() === "error") problems.push(`console: ${m.text()}`); });
+  // Failed requests are checked by their responses below; other console
+  // errors are problems.
+  page.on("console", (m) => {
+    if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) problems.push(`console: ${m.text()}`);
+  });
+  const refused = [];
+  page.on("response", (r) => { if (r.status() >= 400) refused.push(`${r.request().method()} ${new URL(r.url()).pathname} ${r.status()}`); });
 
   await page.goto(new URL("/ui/", base).toString());
   check((await page.title()).includes("presignd"), `unexpected title ${await page.title()}`);
@@ -56,7 +64,8 @@ try {
   await page.waitForSelector('body[data-state="failed"]');
   const refusal = await page.textContent("#error");
   check(/401/.test(refusal) && /API key/.test(refusal), `wrong key: error text ${JSON.stringify(refusal)}`);
-  problems.length = 0; // the 401 is logged to the console by the browser, as expected
+  check(refused.length === 1 && refused[0] === "POST /v1/uploads 401", `wrong key: refused requests ${refused}`);
+  refused.length = 0;
   console.log("wrong key refused with a clear message");
 
   // uploadAndVerify runs one upload that start() begins and checks the
@@ -77,7 +86,15 @@ try {
     check(state === "READY", `${label}: state ${state}`);
     const size = await page.textContent('dd[data-field="size"]');
     check(size.includes(`(${body.length} bytes)`), `${label}: size ${size}`);
-    check((await page.textContent('dd[data-field="checksum"]')).startsWith("SHA256 "), `${label}: no SHA-256 checksum shown`);
+    // S3 POST policies cannot carry a checksum: the page goes without one
+    // there and says so.
+    const checksum = await page.textContent('dd[data-field="checksum"]');
+    if (backend === "s3" && method === "UPLOAD_METHOD_POST") {
+      check(checksum === "none" && (await page.textContent("#status")).includes("without a checksum"),
+        `${label}: checksum ${checksum}, status ${await page.textContent("#status")}`);
+    } else {
+      check(checksum.startsWith("SHA256 "), `${label}: checksum ${checksum}, want SHA256`);
+    }
     check((await page.$eval("#progress", (p) => p.value)) === 100, `${label}: progress bar not full`);
     const statuses = await page.evaluate(() => window.__statuses);
     check(statuses.some((s) => s.startsWith("Uploading ")), `${label}: no upload progress shown (${statuses.join(" | ")})`);
@@ -116,6 +133,9 @@ try {
     await page.dispatchEvent("#drop", "drop", { dataTransfer: dt });
   });
 
+  // The one refusal expected: S3 cannot bind a checksum to a POST policy.
+  const expected = backend === "s3" ? ["POST /v1/uploads 400"] : [];
+  check(JSON.stringify(refused) === JSON.stringify(expected), `refused requests: ${refused.join(", ")}; want ${expected}`);
   check(problems.length === 0, `browser reported problems:\n${problems.join("\n")}`);
   await page.screenshot({ path: screenshot, fullPage: true });
   console.log(`screenshot: ${screenshot}`);
