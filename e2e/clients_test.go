@@ -369,3 +369,39 @@ func TestGeneratedClientsAreFresh(t *testing.T) {
 		}
 	})
 }
+
+var exportAPIKey = regexp.MustCompile(`export PRESIGND_API_KEY=(\S+)`)
+
+// TestREADMEClients runs the README's "Use from ..." blocks as written,
+// from the repository root, against a started instance: the only changes
+// are the instance's key and addresses (through the clients' environment
+// variables) and the built binary for "go run ./cmd/presignd".
+func TestREADMEClients(t *testing.T) {
+	requirePython(t)
+	requireNodeModules(t, "clients/typescript", ".bin/tsx")
+	blocks := readmeBlocks(t, "Use from Go / Python / TypeScript / a browser / the shell")
+	if len(blocks) != 4 {
+		t.Fatalf("README section has %d sh blocks, want 4 (Go, Python, TypeScript, shell)", len(blocks))
+	}
+	inst := start(t)
+	for i, want := range []string{"downloaded 25 bytes: identical", "bytes: identical", "bytes: identical", "identical"} {
+		block := blocks[i]
+		m := exportAPIKey.FindStringSubmatch(block)
+		if m == nil {
+			t.Fatalf("README block %d does not export PRESIGND_API_KEY:\n%s", i, block)
+		}
+		script := strings.ReplaceAll(block, m[1], inst.APIKey)
+		script = strings.ReplaceAll(script, "go run ./cmd/presignd", binary)
+		sh := exec.Command("bash", "-euo", "pipefail", "-c", script)
+		sh.Dir = repoRoot
+		sh.Env = append(os.Environ(),
+			"PRESIGND_SERVER="+inst.HTTPURL,
+			"PRESIGND_GRPC_ADDR="+inst.GRPCAddr,
+			"PRESIGND_GRPC_URL=http://"+inst.GRPCAddr,
+		)
+		out, err := sh.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), want) {
+			t.Errorf("README block %d: %v; output lacks %q\n--- script\n%s--- output\n%s", i, err, want, block, out)
+		}
+	}
+}
