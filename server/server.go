@@ -18,6 +18,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/presignd/presignd/auth"
 	presigndv1 "github.com/presignd/presignd/gen/presignd/v1"
 	"github.com/presignd/presignd/policy"
 	"github.com/presignd/presignd/signer"
@@ -438,20 +439,16 @@ var errAlreadyCompleted = errors.New("file is no longer pending")
 
 // CompleteUpload implements presigndv1.FileServiceServer.
 func (s *Server) CompleteUpload(ctx context.Context, req *presigndv1.CompleteUploadRequest) (*presigndv1.CompleteUploadResponse, error) {
-	p, err := principalFrom(ctx)
-	if err != nil {
-		return nil, err
-	}
-	f, err := s.store.GetFile(ctx, p.Tenant, req.GetFileId())
+	p, f, err := s.callerFile(ctx, req.GetFileId())
 	if err != nil {
 		return nil, err
 	}
 	if f.State != store.StatePending {
 		return &presigndv1.CompleteUploadResponse{File: s.fileToProto(f)}, nil
 	}
-	backend, ok := s.backends[f.Backend]
-	if !ok {
-		return nil, fmt.Errorf("file %s uses backend %q, which is no longer configured: %w", f.ID, f.Backend, signer.ErrUnsupported)
+	backend, err := s.backendOf(f)
+	if err != nil {
+		return nil, err
 	}
 	info, statErr := backend.Stat(ctx, f.Key)
 	if statErr != nil && !errors.Is(statErr, signer.ErrNotFound) {
@@ -531,13 +528,29 @@ func (s *Server) lookup(ctx context.Context, tenant, ref string) (*store.File, e
 	return s.store.GetFile(ctx, tenant, id)
 }
 
-// GetFile implements presigndv1.FileServiceServer.
-func (s *Server) GetFile(ctx context.Context, req *presigndv1.GetFileRequest) (*presigndv1.GetFileResponse, error) {
+// callerFile returns the caller and the file ref names (a file id or a
+// signed id) in the caller's tenant.
+func (s *Server) callerFile(ctx context.Context, ref string) (auth.Principal, *store.File, error) {
 	p, err := principalFrom(ctx)
 	if err != nil {
-		return nil, err
+		return p, nil, err
 	}
-	f, err := s.lookup(ctx, p.Tenant, req.GetFileId())
+	f, err := s.lookup(ctx, p.Tenant, ref)
+	return p, f, err
+}
+
+// backendOf returns the signer that stores f's object.
+func (s *Server) backendOf(f *store.File) (signer.Signer, error) {
+	backend, ok := s.backends[f.Backend]
+	if !ok {
+		return nil, fmt.Errorf("file %s uses backend %q, which is no longer configured: %w", f.ID, f.Backend, signer.ErrUnsupported)
+	}
+	return backend, nil
+}
+
+// GetFile implements presigndv1.FileServiceServer.
+func (s *Server) GetFile(ctx context.Context, req *presigndv1.GetFileRequest) (*presigndv1.GetFileResponse, error) {
+	_, f, err := s.callerFile(ctx, req.GetFileId())
 	if err != nil {
 		return nil, err
 	}
@@ -689,11 +702,7 @@ func (s *Server) UpdateFile(ctx context.Context, req *presigndv1.UpdateFileReque
 
 // DeleteFile implements presigndv1.FileServiceServer.
 func (s *Server) DeleteFile(ctx context.Context, req *presigndv1.DeleteFileRequest) (*presigndv1.DeleteFileResponse, error) {
-	p, err := principalFrom(ctx)
-	if err != nil {
-		return nil, err
-	}
-	f, err := s.store.GetFile(ctx, p.Tenant, req.GetFileId())
+	p, f, err := s.callerFile(ctx, req.GetFileId())
 	if err != nil {
 		return nil, err
 	}
@@ -718,20 +727,16 @@ func (s *Server) DeleteFile(ctx context.Context, req *presigndv1.DeleteFileReque
 
 // CreateDownloadUrl implements presigndv1.FileServiceServer.
 func (s *Server) CreateDownloadUrl(ctx context.Context, req *presigndv1.CreateDownloadUrlRequest) (*presigndv1.CreateDownloadUrlResponse, error) {
-	p, err := principalFrom(ctx)
-	if err != nil {
-		return nil, err
-	}
-	f, err := s.store.GetFile(ctx, p.Tenant, req.GetFileId())
+	_, f, err := s.callerFile(ctx, req.GetFileId())
 	if err != nil {
 		return nil, err
 	}
 	if f.State != store.StateReady {
 		return nil, userError(errNotReady, "file %s is %s, not READY", f.ID, f.State)
 	}
-	backend, ok := s.backends[f.Backend]
-	if !ok {
-		return nil, fmt.Errorf("file %s uses backend %q, which is no longer configured: %w", f.ID, f.Backend, signer.ErrUnsupported)
+	backend, err := s.backendOf(f)
+	if err != nil {
+		return nil, err
 	}
 	ttl := 15 * time.Minute
 	disposition := req.GetDisposition()
