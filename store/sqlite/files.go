@@ -108,7 +108,9 @@ func (s *Store) GetFileByRequestID(ctx context.Context, tenant, requestID string
 	if requestID == "" {
 		return nil, fmt.Errorf("get file by request ID: empty request ID: %w", store.ErrNotFound)
 	}
-	row := s.reader.QueryRowContext(ctx, `SELECT `+readColumns+` FROM files WHERE tenant = ? AND request_id = ?`, tenant, requestID)
+	// request_id <> '' lets the planner use the partial unique index
+	// (tenant, request_id); without it every lookup scans the table.
+	row := s.reader.QueryRowContext(ctx, `SELECT `+readColumns+` FROM files WHERE tenant = ? AND request_id = ? AND request_id <> ''`, tenant, requestID)
 	f, err := scanFile(row)
 	if err != nil {
 		return nil, s.failGet("get file by request ID "+requestID, err)

@@ -1,0 +1,510 @@
+// Command loadtest measures presignd end to end: it builds (or takes) the
+// real binary, starts it on free loopback ports with a fresh data dir, and
+// drives, one after the other and with the same request count and
+// concurrency:
+//
+//	grpc echo           grpc.health.v1.Health/Check on the gRPC port: the bare
+//	                    baseline (full interceptor chain, no credential, no store)
+//	grpc CreateUpload   presignd.v1.FileService/CreateUpload
+//	rest echo           GET /v1/health: the same Check through the REST
+//	                    gateway (HTTP, JSON, the gateway's gRPC connection)
+//	rest CreateUpload   POST /v1/uploads
+//	grpc GetFile        GetFile of files created above
+//	grpc ListFiles      ListFiles, 20 per page
+//
+// It prints a Markdown table of throughput, p50 and p99 latency and the
+// ratio of each to its echo baseline (gRPC to the gRPC echo, REST to the
+// REST echo), and the server's resident memory (VmRSS) at idle and its peak
+// (VmHWM) under load, read from /proc. Everything runs on loopback; the
+// client shares the machine with the server.
+//
+//	go run ./bench/loadtest -n 20000 -c 64
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+
+	presigndv1 "github.com/presignd/presignd/gen/presignd/v1"
+)
+
+const apiKey = "bench-api-key-not-secret"
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "loadtest:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	binary      string
+	n           int
+	concurrency int
+	conns       int
+	store       string
+	postgresURI string
+	keyCache    time.Duration
+	keep        bool
+	debugAddr   string
+}
+
+func run() error {
+	var o options
+	flag.StringVar(&o.binary, "binary", "", "presignd `binary` to run (default: build ./cmd/presignd as the Dockerfile does)")
+	flag.IntVar(&o.n, "n", 20000, "requests per scenario (after a warm-up of n/10)")
+	flag.IntVar(&o.concurrency, "c", 64, "concurrent requests")
+	flag.IntVar(&o.conns, "conns", 4, "gRPC connections the requests are spread over")
+	flag.StringVar(&o.store, "store", "sqlite", "metadata store: sqlite or postgres")
+	flag.StringVar(&o.postgresURI, "postgres-uri", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL `URI` with -store postgres")
+	flag.DurationVar(&o.keyCache, "key-cache", 10*time.Second, "auth.api_key_cache_ttl of the server (0 looks every key up in the store)")
+	flag.BoolVar(&o.keep, "keep", false, "keep the temp dir (data, config, server log)")
+	flag.StringVar(&o.debugAddr, "debug-addr", "", "serve the server's /debug/pprof on this loopback `address` (for go tool pprof while it runs)")
+	flag.Parse()
+	if o.n < 1 || o.concurrency < 1 || o.concurrency > 1024 || o.conns < 1 {
+		return errors.New("need n >= 1, 1 <= c <= 1024, conns >= 1")
+	}
+
+	dir, err := os.MkdirTemp("", "presignd-bench-")
+	if err != nil {
+		return err
+	}
+	if o.keep {
+		fmt.Fprintln(os.Stderr, "loadtest: temp dir", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	if o.binary == "" {
+		o.binary = filepath.Join(dir, "presignd")
+		fmt.Fprintln(os.Stderr, "loadtest: building presignd (CGO_ENABLED=0, -trimpath)")
+		build := exec.Command("go", "build", "-trimpath", "-o", o.binary, "./cmd/presignd")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("build: %w", err)
+		}
+	}
+	srv, err := startServer(o, dir)
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+
+	time.Sleep(2 * time.Second) // let start-up garbage settle
+	idle := srv.memory()
+
+	b, err := newBench(o, srv)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+
+	var results []*result
+	runScenario := func(name, baseline string, op func(ctx context.Context, i int) error) error {
+		r, err := b.measure(name, baseline, op)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		results = append(results, r)
+		fmt.Fprintf(os.Stderr, "loadtest: %-18s %8.0f req/s  p50 %-9s p99 %-9s errors %d\n", name, r.rps, r.p50, r.p99, r.errors)
+		return nil
+	}
+	scenarios := []struct {
+		name, baseline string
+		op             func(ctx context.Context, i int) error
+	}{
+		{"gRPC echo", "", b.grpcEcho},
+		{"gRPC CreateUpload", "gRPC echo", b.grpcCreateUpload},
+		{"REST echo", "", b.restEcho},
+		{"REST CreateUpload", "REST echo", b.restCreateUpload},
+		{"gRPC GetFile", "gRPC echo", b.grpcGetFile},
+		{"gRPC ListFiles", "gRPC echo", b.grpcListFiles},
+	}
+	var peak memory
+	for _, s := range scenarios {
+		stopSampling := srv.sampleRSS(&peak)
+		err := runScenario(s.name, s.baseline, s.op)
+		stopSampling()
+		if err != nil {
+			return err
+		}
+	}
+	final := srv.memory()
+	printReport(os.Stdout, o, results, idle, peak, final)
+	return nil
+}
+
+// server is the presignd process under test.
+type server struct {
+	cmd      *exec.Cmd
+	httpURL  string
+	grpcAddr string
+	log      *os.File
+}
+
+var listenLine = regexp.MustCompile(`presignd: (http|grpc) listening on (\S+)`)
+
+func startServer(o options, dir string) (*server, error) {
+	cfg := fmt.Sprintf("log: {level: info, format: text}\nauth: {api_key_cache_ttl: %s}\n", o.keyCache)
+	if o.debugAddr != "" {
+		cfg += fmt.Sprintf("debug_addr: %q\n", o.debugAddr)
+	}
+	if o.store == "postgres" {
+		schema := fmt.Sprintf("bench_%d", time.Now().UnixNano())
+		cfg += fmt.Sprintf("store: {driver: postgres, postgres: {uri: %q, schema: %q}}\n", o.postgresURI, schema)
+	} else if o.store != "sqlite" {
+		return nil, fmt.Errorf("unknown store %q", o.store)
+	}
+	cfgPath := filepath.Join(dir, "presignd.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		return nil, err
+	}
+	logf, err := os.Create(filepath.Join(dir, "server.log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(o.binary, "serve", "--config", cfgPath, "--data-dir", filepath.Join(dir, "data"),
+		"--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "PRESIGND_DEV_API_KEY="+apiKey)
+	cmd.Stderr = logf
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &server{cmd: cmd, log: logf}
+	found := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if m := listenLine.FindStringSubmatch(sc.Text()); m != nil {
+				if m[1] == "http" {
+					s.httpURL = "http://" + m[2]
+				} else {
+					s.grpcAddr = m[2]
+				}
+				if s.httpURL != "" && s.grpcAddr != "" {
+					close(found)
+				}
+			}
+		}
+	}()
+	select {
+	case <-found:
+	case <-time.After(60 * time.Second):
+		s.stop()
+		return nil, errors.New("presignd did not start within 60s (see server.log with -keep)")
+	}
+	for range 100 { // and until it is ready
+		if resp, err := http.Get(s.httpURL + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s, nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.stop()
+	return nil, errors.New("presignd never became ready")
+}
+
+func (s *server) stop() {
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		_ = s.cmd.Process.Kill()
+	}
+	s.log.Close()
+}
+
+// memory is the server's resident memory, in bytes.
+type memory struct{ rss, hwm int64 }
+
+func (s *server) memory() memory {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		return memory{}
+	}
+	var m memory
+	for _, line := range strings.Split(string(raw), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseInt(f[1], 10, 64)
+		switch f[0] {
+		case "VmRSS:":
+			m.rss = kb << 10
+		case "VmHWM:":
+			m.hwm = kb << 10
+		}
+	}
+	return m
+}
+
+// sampleRSS records the largest VmRSS seen into peak until stopped.
+func (s *server) sampleRSS(peak *memory) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			m := s.memory()
+			peak.rss = max(peak.rss, m.rss)
+			peak.hwm = max(peak.hwm, m.hwm)
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
+
+// bench holds the clients and what the scenarios share.
+type bench struct {
+	o       options
+	srv     *server
+	conns   []*grpc.ClientConn
+	files   []presigndv1.FileServiceClient
+	health  []healthpb.HealthClient
+	http    *http.Client
+	ctx     context.Context // carries the API key
+	mu      sync.Mutex
+	created []string // file ids, for GetFile
+}
+
+func newBench(o options, srv *server) (*bench, error) {
+	b := &bench{o: o, srv: srv, ctx: metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+apiKey)}
+	for range o.conns {
+		conn, err := grpc.NewClient(srv.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return nil, err
+		}
+		b.conns = append(b.conns, conn)
+		b.files = append(b.files, presigndv1.NewFileServiceClient(conn))
+		b.health = append(b.health, healthpb.NewHealthClient(conn))
+	}
+	b.http = &http.Client{Transport: &http.Transport{MaxIdleConns: o.concurrency, MaxIdleConnsPerHost: o.concurrency, MaxConnsPerHost: o.concurrency}}
+	return b, nil
+}
+
+func (b *bench) close() {
+	for _, c := range b.conns {
+		c.Close()
+	}
+}
+
+func (b *bench) grpcEcho(ctx context.Context, i int) error {
+	_, err := b.health[i%len(b.health)].Check(ctx, &healthpb.HealthCheckRequest{})
+	return err
+}
+
+func (b *bench) createRequest(i int) *presigndv1.CreateUploadRequest {
+	return &presigndv1.CreateUploadRequest{Filename: fmt.Sprintf("photo-%d.jpg", i), ContentType: "image/jpeg", SizeBytes: 123456}
+}
+
+func (b *bench) grpcCreateUpload(ctx context.Context, i int) error {
+	resp, err := b.files[i%len(b.files)].CreateUpload(b.ctx, b.createRequest(i))
+	if err != nil {
+		return err
+	}
+	if i%8 == 0 {
+		b.mu.Lock()
+		b.created = append(b.created, resp.GetFile().GetFileId())
+		b.mu.Unlock()
+	}
+	return nil
+}
+
+func (b *bench) restDo(method, path string, body []byte, auth bool) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, b.srv.httpURL+path, rd)
+	if err != nil {
+		return err
+	}
+	if auth {
+		req.Header.Set("Authorization", "Bearer "+apiKey)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := b.http.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
+	}
+	return nil
+}
+
+func (b *bench) restEcho(ctx context.Context, i int) error {
+	return b.restDo(http.MethodGet, "/v1/health", nil, false)
+}
+
+func (b *bench) restCreateUpload(ctx context.Context, i int) error {
+	body := fmt.Appendf(nil, `{"filename": "doc-%d.pdf", "content_type": "application/pdf", "size_bytes": 654321}`, i)
+	return b.restDo(http.MethodPost, "/v1/uploads", body, true)
+}
+
+func (b *bench) grpcGetFile(ctx context.Context, i int) error {
+	b.mu.Lock()
+	id := b.created[i%len(b.created)]
+	b.mu.Unlock()
+	_, err := b.files[i%len(b.files)].GetFile(b.ctx, &presigndv1.GetFileRequest{FileId: id})
+	return err
+}
+
+func (b *bench) grpcListFiles(ctx context.Context, i int) error {
+	resp, err := b.files[i%len(b.files)].ListFiles(b.ctx, &presigndv1.ListFilesRequest{PageSize: 20})
+	if err == nil && len(resp.GetFiles()) != 20 {
+		err = fmt.Errorf("ListFiles returned %d files, want 20", len(resp.GetFiles()))
+	}
+	return err
+}
+
+// result is one scenario's measurement.
+type result struct {
+	name, baseline string
+	n, errors      int
+	firstErr       error
+	elapsed        time.Duration
+	rps            float64
+	p50, p99       time.Duration
+}
+
+// measure runs op n/10 times to warm up, then n times at the configured
+// concurrency, and records every latency.
+func (b *bench) measure(name, baseline string, op func(ctx context.Context, i int) error) (*result, error) {
+	runN := func(n int, lat []time.Duration) (time.Duration, int, error) {
+		var next atomic.Int64
+		var errs atomic.Int64
+		var firstErr atomic.Value
+		var wg sync.WaitGroup
+		start := time.Now()
+		for range b.o.concurrency {
+			wg.Go(func() {
+				for {
+					i := int(next.Add(1)) - 1
+					if i >= n {
+						return
+					}
+					t0 := time.Now()
+					err := op(context.Background(), i)
+					if lat != nil {
+						lat[i] = time.Since(t0)
+					}
+					if err != nil {
+						if errs.Add(1) == 1 {
+							firstErr.Store(err)
+						}
+					}
+				}
+			})
+		}
+		wg.Wait()
+		var err error
+		if v := firstErr.Load(); v != nil {
+			err = v.(error)
+		}
+		return time.Since(start), int(errs.Load()), err
+	}
+	if _, errs, err := runN(max(b.o.n/10, 1), nil); errs > 0 {
+		return nil, fmt.Errorf("warm-up: %d errors, first: %w", errs, err)
+	}
+	runtime.GC()
+	lat := make([]time.Duration, b.o.n)
+	elapsed, errs, firstErr := runN(b.o.n, lat)
+	slices.Sort(lat)
+	r := &result{
+		name: name, baseline: baseline, n: b.o.n, errors: errs, firstErr: firstErr, elapsed: elapsed,
+		rps: float64(b.o.n) / elapsed.Seconds(),
+		p50: lat[len(lat)/2], p99: lat[len(lat)*99/100],
+	}
+	if errs > 0 {
+		return r, fmt.Errorf("%d errors, first: %w", errs, firstErr)
+	}
+	return r, nil
+}
+
+func printReport(w io.Writer, o options, results []*result, idle, peak, final memory) {
+	byName := map[string]*result{}
+	for _, r := range results {
+		byName[r.name] = r
+	}
+	fmt.Fprintf(w, "%d requests per scenario (after %d warm-up), %d concurrent, %d gRPC connections, store %s, api_key_cache_ttl %s, %d CPUs, %s\n\n",
+		o.n, max(o.n/10, 1), o.concurrency, o.conns, o.store, o.keyCache, runtime.NumCPU(), runtime.Version())
+	fmt.Fprintln(w, "| scenario | req/s | p50 | p99 | errors | throughput vs echo |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|")
+	for _, r := range results {
+		ratio := "baseline"
+		if base := byName[r.baseline]; base != nil {
+			ratio = fmt.Sprintf("%.2f× %s", r.rps/base.rps, r.baseline)
+		}
+		fmt.Fprintf(w, "| %s | %.0f | %s | %s | %d | %s |\n", r.name, r.rps, round(r.p50), round(r.p99), r.errors, ratio)
+	}
+	mb := func(b int64) string { return fmt.Sprintf("%.1f MB", float64(b)/(1<<20)) }
+	fmt.Fprintf(w, "\nServer memory: RSS %s at idle (after start), peak RSS %s under load (VmHWM %s), RSS %s after the run.\n",
+		mb(idle.rss), mb(peak.rss), mb(max(peak.hwm, final.hwm)), mb(final.rss))
+	goal := func(name string, ok bool, format string, args ...any) {
+		mark := "met"
+		if !ok {
+			mark = "MISSED"
+		}
+		fmt.Fprintf(w, "- %s: %s (%s)\n", name, fmt.Sprintf(format, args...), mark)
+	}
+	fmt.Fprintln(w, "\nGoals:")
+	if g, e := byName["gRPC CreateUpload"], byName["gRPC echo"]; g != nil && e != nil {
+		goal("gRPC CreateUpload ≥ 0.4× gRPC echo", g.rps/e.rps >= 0.4, "%.2f×", g.rps/e.rps)
+	}
+	if g, e := byName["REST CreateUpload"], byName["REST echo"]; g != nil && e != nil {
+		goal("REST CreateUpload ≥ 0.6× REST echo", g.rps/e.rps >= 0.6, "%.2f×", g.rps/e.rps)
+	}
+	goal("RSS at idle ≤ 40 MB", idle.rss <= 40<<20, "%s", mb(idle.rss))
+}
+
+func round(d time.Duration) time.Duration {
+	switch {
+	case d >= 10*time.Millisecond:
+		return d.Round(100 * time.Microsecond)
+	case d >= time.Millisecond:
+		return d.Round(10 * time.Microsecond)
+	}
+	return d.Round(time.Microsecond)
+}
