@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/presignd/presignd/store"
 )
@@ -120,39 +121,51 @@ func (s *Store) GetFileByRequestID(ctx context.Context, tenant, requestID string
 
 // ListFiles returns a page of the tenant's files; see store.Files. A
 // Cursor is meant to come from a listed file (its times are microseconds).
+//
+// A listing walks the tenant's files in list order and stops at the end of
+// the page. A NameContains of at least trigramLen characters first samples
+// the start of that walk (searchSample files): when at most
+// searchSampleHits of them match, the page is taken from the trigram index
+// (migration 0005) instead, which reads only the matching files, however
+// deep in the list they are. A common text keeps the walk, which a page
+// fills quickly; shorter text always walks, since the index cannot look it
+// up.
 func (s *Store) ListFiles(ctx context.Context, tenant string, opts store.ListOptions) ([]*store.File, bool, error) {
 	if opts.Limit <= 0 {
 		return nil, false, fmt.Errorf("list files: limit %d is not positive", opts.Limit)
 	}
+	needle := fold(opts.NameContains)
+	where, args := listFilter(tenant, opts)
+	indexed := false
+	if utf8.RuneCountInString(needle) >= trigramLen {
+		var seen, hits int
+		err := s.reader.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(instr(name_fold, ?) > 0), 0) FROM (
+			SELECT f.name_fold FROM files AS f WHERE `+where+`
+			ORDER BY f.created_at DESC, f.id DESC LIMIT ?)`,
+			append(append([]any{needle}, args...), searchSample)...).Scan(&seen, &hits)
+		if err != nil {
+			return nil, false, s.fail("list files: sample name matches", err)
+		}
+		indexed = seen == searchSample && hits <= searchSampleHits
+	}
 	var q strings.Builder
-	q.WriteString(`SELECT ` + readColumns + ` FROM files WHERE tenant = ?`)
-	args := []any{tenant}
-	if opts.Category != "" {
-		q.WriteString(` AND category = ?`)
-		args = append(args, opts.Category)
+	if indexed {
+		// CROSS JOIN: SQLite keeps the tables in this order, so the
+		// matches drive and the files are read by rowid.
+		q.WriteString(`SELECT ` + listColumns + ` FROM files_name_fts AS m
+			CROSS JOIN files AS f ON f.rowid = m.rowid
+			WHERE files_name_fts MATCH ? AND ` + where)
+		args = append([]any{ftsPhrase(needle)}, args...)
+	} else {
+		q.WriteString(`SELECT ` + listColumns + ` FROM files AS f WHERE ` + where)
 	}
-	if opts.State != "" {
-		q.WriteString(` AND state = ?`)
-		args = append(args, string(opts.State))
-	}
-	if opts.Scope != "" {
-		q.WriteString(` AND scope = ?`)
-		args = append(args, opts.Scope)
-	}
-	if opts.DisplayName != "" {
-		q.WriteString(` AND display_name = ?`)
-		args = append(args, opts.DisplayName)
-	}
-	if opts.NameContains != "" {
+	if needle != "" {
 		// instr, not LIKE: every character of the search text is literal.
-		q.WriteString(` AND instr(name_fold, ?) > 0`)
-		args = append(args, fold(opts.NameContains))
+		// The trigram index, when used, only narrows the files to check.
+		q.WriteString(` AND instr(f.name_fold, ?) > 0`)
+		args = append(args, needle)
 	}
-	if opts.After != nil {
-		q.WriteString(` AND (created_at, id) < (?, ?)`)
-		args = append(args, opts.After.CreatedAt.UnixMicro(), opts.After.ID)
-	}
-	q.WriteString(` ORDER BY created_at DESC, id DESC LIMIT ?`)
+	q.WriteString(` ORDER BY f.created_at DESC, f.id DESC LIMIT ?`)
 	args = append(args, opts.Limit+1)
 
 	rows, err := s.reader.QueryContext(ctx, q.String(), args...)
@@ -351,6 +364,67 @@ func fromMicros(v sql.NullInt64) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMicro(v.Int64).UTC()
+}
+
+// listFilter is the WHERE clause of ListFiles over files AS f, and its
+// arguments: the tenant, opts' filters but NameContains, and the cursor.
+func listFilter(tenant string, opts store.ListOptions) (string, []any) {
+	var q strings.Builder
+	q.WriteString(`f.tenant = ?`)
+	args := []any{tenant}
+	if opts.Category != "" {
+		q.WriteString(` AND f.category = ?`)
+		args = append(args, opts.Category)
+	}
+	if opts.State != "" {
+		q.WriteString(` AND f.state = ?`)
+		args = append(args, string(opts.State))
+	}
+	if opts.Scope != "" {
+		q.WriteString(` AND f.scope = ?`)
+		args = append(args, opts.Scope)
+	}
+	if opts.DisplayName != "" {
+		q.WriteString(` AND f.display_name = ?`)
+		args = append(args, opts.DisplayName)
+	}
+	if opts.After != nil {
+		q.WriteString(` AND (f.created_at, f.id) < (?, ?)`)
+		args = append(args, opts.After.CreatedAt.UnixMicro(), opts.After.ID)
+	}
+	return q.String(), args
+}
+
+// trigramLen is the shortest search text the trigram index can look up:
+// it indexes every run of three characters of a name.
+const trigramLen = 3
+
+// searchSample and searchSampleHits decide how ListFiles finds the files
+// whose name holds a search text: when at most searchSampleHits of the
+// first searchSample files of the walk match, matches are rare enough
+// (about one file in a hundred or fewer) that reading them all from the
+// trigram index costs less than walking on until a page fills.
+const (
+	searchSample     = 128
+	searchSampleHits = 1
+)
+
+// ftsPhrase is text as an FTS5 phrase: quoted, with its quotes doubled, so
+// no character of it is query syntax.
+func ftsPhrase(text string) string {
+	return `"` + strings.ReplaceAll(text, `"`, `""`) + `"`
+}
+
+// listColumns are readColumns of the files table as ListFiles names it.
+var listColumns = qualified("f", readColumns)
+
+// qualified prefixes each of the comma-separated columns with table.
+func qualified(table, columns string) string {
+	cols := strings.Split(columns, ",")
+	for i, c := range cols {
+		cols[i] = table + "." + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
 }
 
 // fold is the case-insensitive form of a display name or search text.

@@ -169,3 +169,54 @@ func TestUnavailable(t *testing.T) {
 		}
 	})
 }
+
+func TestNameSearchIndex(t *testing.T) {
+	t.Run("files written before the index are found through it, also after VACUUM", func(t *testing.T) {
+		ctx := t.Context()
+		cfg := sqlite.Config{Path: filepath.Join(t.TempDir(), "presignd.db")}
+		old, err := sqlite.OpenThrough(ctx, cfg, 4)
+		if err != nil {
+			t.Fatalf("Open at version 4: %v", err)
+		}
+		old.Close()
+		db, err := sql.Open("sqlite", cfg.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		// Enough files that a rare text is looked up in the index rather
+		// than found by walking the list.
+		_, err = db.ExecContext(ctx, `WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i < 399)
+			INSERT INTO files (id, tenant, category, display_name, name_fold, name_scope, filename, object_key,
+				backend, content_type, size_bytes, checksum_algorithm, checksum_value, etag, state,
+				failure_reason, request_id, request_hash, upload_count, created_at, updated_at)
+			SELECT printf('old-%03d', i), 't', 'default', name, lower(name), '', 'f', 'k', 'local', 'x', 1,
+				'', '', '', 'READY', '', '', '', 1, 1000 + i, 1000 + i
+			FROM (SELECT i, CASE i WHEN 10 THEN 'Rare Report' ELSE 'file ' || i END AS name FROM seq)`)
+		if err != nil {
+			t.Fatalf("insert at version 4: %v", err)
+		}
+		s, err := sqlite.Open(ctx, cfg)
+		if err != nil {
+			t.Fatalf("Open with the current migrations: %v", err)
+		}
+		defer s.Close()
+		find := func(when string) {
+			t.Helper()
+			files, _, err := s.ListFiles(ctx, "t", store.ListOptions{NameContains: "RARE REP", Limit: 10})
+			if err != nil || len(files) != 1 || files[0].ID != "old-010" {
+				t.Fatalf("%s: ListFiles = %v, %v; want old-010", when, files, err)
+			}
+		}
+		find("after the upgrade")
+		for i := range 10 {
+			if err := s.DeleteFile(ctx, "t", fmt.Sprintf("old-%03d", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := db.ExecContext(ctx, `VACUUM`); err != nil {
+			t.Fatalf("VACUUM: %v", err)
+		}
+		find("after VACUUM")
+	})
+}

@@ -3,6 +3,7 @@ package storetest
 import (
 	"cmp"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -202,4 +203,65 @@ func testListFiles(t *testing.T, newStore func(*testing.T) store.Store) {
 			}
 		})
 	}
+}
+
+// testListRareNames checks name search among many files, where a driver
+// may look names up in an index rather than walk the list: a rare text
+// deep in the list is found, whatever the case, other tenants' files are
+// not, and renames and deletes are seen at once.
+func testListRareNames(t *testing.T, newStore func(*testing.T) store.Store) {
+	t.Run("a rare name among many files is found, and renames and deletes are seen", func(t *testing.T) {
+		s := newStore(t)
+		const n = 400
+		var rare, renamed *store.File
+		for i := range n {
+			f := newFile(tenantA)
+			f.DisplayName = "file " + strconv.Itoa(i)
+			f.CreatedAt = base.Add(time.Duration(i) * time.Second)
+			switch i {
+			case 17: // deep in the list, newest first
+				f.DisplayName = `Été "quoted" Rapport`
+				rare = f
+			case 18:
+				renamed = f
+			}
+			mustCreate(t, s, f)
+		}
+		g := newFile(tenantB)
+		g.DisplayName = `Été "quoted" Rapport`
+		mustCreate(t, s, g)
+		search := func(text string, opts store.ListOptions) []string {
+			opts.NameContains, opts.Limit = text, 3
+			return ids(walk(t, s, tenantA, opts))
+		}
+		for _, text := range []string{`ÉTÉ "QUOTED" r`, `"quoted"`, `é "q`, "rapport"} {
+			if got := search(text, store.ListOptions{}); !slices.Equal(got, []string{rare.ID}) {
+				t.Errorf("search %q = %v, want [%s]", text, got, rare.ID)
+			}
+		}
+		if got := search("rapport", store.ListOptions{Category: "no such category"}); len(got) != 0 {
+			t.Errorf("search with a category no file has = %v, want nothing", got)
+		}
+		if _, err := s.UpdateFile(t.Context(), tenantA, renamed.ID, func(f *store.File) error {
+			f.DisplayName = "Second RAPPORT"
+			return nil
+		}); err != nil {
+			t.Fatalf("UpdateFile: %v", err)
+		}
+		if got := search("rapport", store.ListOptions{}); !slices.Equal(got, []string{renamed.ID, rare.ID}) {
+			t.Errorf("search after a rename = %v, want [%s %s]", got, renamed.ID, rare.ID)
+		}
+		if got := search("file 18", store.ListOptions{}); slices.Contains(got, renamed.ID) {
+			t.Errorf("search for the old name still finds the renamed file: %v", got)
+		}
+		if err := s.DeleteFile(t.Context(), tenantA, rare.ID); err != nil {
+			t.Fatalf("DeleteFile: %v", err)
+		}
+		if got := search("rapport", store.ListOptions{}); !slices.Equal(got, []string{renamed.ID}) {
+			t.Errorf("search after a delete = %v, want [%s]", got, renamed.ID)
+		}
+		if got := search("file 1", store.ListOptions{}); len(got) != 109 {
+			t.Errorf("search for a common text found %d files, want 109", len(got))
+		}
+	})
 }

@@ -53,6 +53,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("QuotaAfterChanges", func(t *testing.T) { testQuotaAfterChanges(t, newStore) })
 	t.Run("TenantIsolation", func(t *testing.T) { testTenantIsolation(t, newStore) })
 	t.Run("ListFiles", func(t *testing.T) { testListFiles(t, newStore) })
+	t.Run("ListRareNames", func(t *testing.T) { testListRareNames(t, newStore) })
 	t.Run("UpdateFile", func(t *testing.T) { testUpdateFile(t, newStore) })
 	t.Run("DeleteFile", func(t *testing.T) { testDeleteFile(t, newStore) })
 	t.Run("Usage", func(t *testing.T) { testUsage(t, newStore) })
