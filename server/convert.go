@@ -1,14 +1,12 @@
 package server
 
 import (
-	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	presigndv1 "github.com/presignd/presignd/gen/presignd/v1"
+	"github.com/presignd/presignd/internal/bytesize"
 	"github.com/presignd/presignd/policy"
 	"github.com/presignd/presignd/signer"
 	"github.com/presignd/presignd/store"
@@ -76,7 +74,7 @@ func (s *Server) fileToProto(f *store.File) *presigndv1.File {
 		CompleteTime:     timestamp(f.CompletedAt),
 		UploadExpireTime: timestamp(f.UploadExpires),
 		UploadCount:      f.UploadCount,
-		SizeDisplay:      formatSize(f.SizeBytes),
+		SizeDisplay:      bytesize.Format(f.SizeBytes),
 	}
 	if b, ok := s.backends[f.Backend]; ok {
 		pf.StorageUri = b.StorageURI(f.Key)
@@ -96,22 +94,4 @@ func targetToProto(t signer.UploadTarget, maxSize int64) *presigndv1.UploadTarge
 		ExpireTime:   timestamp(t.Expires),
 		MaxSizeBytes: maxSize,
 	}
-}
-
-// formatSize renders a byte count for people in binary units: "512 B",
-// "1.5 KiB", "10 MiB".
-func formatSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	v := float64(n) / float64(div)
-	s := strconv.FormatFloat(v, 'f', 1, 64)
-	s = strings.TrimSuffix(s, ".0")
-	return s + " " + string("KMGTPE"[exp]) + "iB"
 }

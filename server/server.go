@@ -20,6 +20,7 @@ import (
 
 	"github.com/presignd/presignd/auth"
 	presigndv1 "github.com/presignd/presignd/gen/presignd/v1"
+	"github.com/presignd/presignd/internal/bytesize"
 	"github.com/presignd/presignd/policy"
 	"github.com/presignd/presignd/signer"
 	"github.com/presignd/presignd/store"
@@ -317,10 +318,10 @@ func nameTaken(f *store.File) error {
 func quotaExceeded(f *store.File, q store.Quota) error {
 	if q.ScopeMaxBytes > 0 {
 		return userError(store.ErrQuotaExceeded, "size_bytes: %d more bytes would exceed the storage limit of %d bytes (%s) for %s or the tenant's limit",
-			f.SizeBytes, q.ScopeMaxBytes, formatSize(q.ScopeMaxBytes), describeScope(f.Scope))
+			f.SizeBytes, q.ScopeMaxBytes, bytesize.Format(q.ScopeMaxBytes), describeScope(f.Scope))
 	}
 	return userError(store.ErrQuotaExceeded, "size_bytes: %d more bytes would exceed the tenant's storage limit of %d bytes (%s)",
-		f.SizeBytes, q.MaxBytes, formatSize(q.MaxBytes))
+		f.SizeBytes, q.MaxBytes, bytesize.Format(q.MaxBytes))
 }
 
 // describeScope renders a scope ("files/application_id=42") for messages.

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/term"
+
+	"github.com/presignd/presignd/internal/bytesize"
 )
 
 // isTerminal reports whether w is a terminal, where progress bars belong.
@@ -70,9 +72,9 @@ func (p *progress) line() string {
 	}
 	rate := ""
 	if secs := time.Since(p.start).Seconds(); secs > 0.2 {
-		rate = "  " + humanSize(int64(float64(p.done)/secs)) + "/s"
+		rate = "  " + bytesize.Format(int64(float64(p.done)/secs)) + "/s"
 	}
-	stats := fmt.Sprintf(" %3d%%  %s / %s%s", int(frac*100), humanSize(p.done), humanSize(p.total), rate)
+	stats := fmt.Sprintf(" %3d%%  %s / %s%s", int(frac*100), bytesize.Format(p.done), bytesize.Format(p.total), rate)
 	label := p.label
 	if max := p.width / 3; len(label) > max {
 		label = label[:max-1] + "…"
@@ -87,18 +89,4 @@ func (p *progress) line() string {
 		bar += ">" + strings.Repeat(" ", barWidth-fill-1)
 	}
 	return fmt.Sprintf("%s [%s]%s", label, bar, stats)
-}
-
-// humanSize formats n bytes with binary units, as "1.5 MiB".
-func humanSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 4; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
 }
