@@ -26,6 +26,9 @@ const readColumns = fileColumns + `, object_missing_since`
 // insert, inside the same write transaction, so a duplicate is reported
 // as ErrAlreadyExists (or ErrNameTaken) even when the tenant is also over
 // quota, and no other write can slip in between the sum and the insert.
+// Concurrent CreateFiles share write transactions (group commit, see
+// batch.go); each returns only once its own insert is committed or
+// refused.
 func (s *Store) CreateFile(ctx context.Context, f *store.File, quota store.Quota) error {
 	op := "create file " + f.ID
 	if f.CreatedAt.IsZero() {
@@ -39,38 +42,12 @@ func (s *Store) CreateFile(ctx context.Context, f *store.File, quota store.Quota
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	return s.inWrite(ctx, op, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO files (`+fileColumns+`, name_fold)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			f.ID, f.Tenant, f.Category, f.DisplayName, f.NameScope, f.Scope, f.Filename, f.Key,
-			f.Backend, f.ContentType, f.SizeBytes, f.ChecksumAlgorithm, f.ChecksumValue, f.ETag, string(f.State),
-			f.FailureReason, owner, metadata, f.RequestID, f.RequestHash, f.UploadCount,
-			micros(f.CreatedAt), micros(f.UpdatedAt), micros(f.CompletedAt), micros(f.UploadExpires),
-			fold(f.DisplayName))
-		if err != nil {
-			return s.fail(op, err)
-		}
-		if quota.MaxBytes > 0 {
-			used, err := liveBytes(ctx, tx, f.Tenant, nil, f.CreatedAt)
-			if err != nil {
-				return s.fail(op+": sum tenant quota", err)
-			}
-			if used > quota.MaxBytes {
-				return fmt.Errorf("%s: %w: storage limit: %d bytes would be in use, limit %d",
-					op, store.ErrQuotaExceeded, used, quota.MaxBytes)
-			}
-		}
-		if quota.ScopeMaxBytes > 0 {
-			used, err := liveBytes(ctx, tx, f.Tenant, &f.Scope, f.CreatedAt)
-			if err != nil {
-				return s.fail(op+": sum scope quota", err)
-			}
-			if used > quota.ScopeMaxBytes {
-				return fmt.Errorf("%s: %w: storage limit of scope %q: %d bytes would be in use, limit %d",
-					op, store.ErrQuotaExceeded, f.Scope, used, quota.ScopeMaxBytes)
-			}
-		}
-		return nil
+	if s.closed.Load() {
+		return fmt.Errorf("%s: %w (store closed)", op, store.ErrUnavailable)
+	}
+	return s.creates.create(&createReq{
+		ctx: ctx, f: f, quota: quota, owner: owner, metadata: metadata, op: op,
+		done: make(chan error, 1),
 	})
 }
 
@@ -78,7 +55,7 @@ func (s *Store) CreateFile(ctx context.Context, f *store.File, quota store.Quota
 // scope is not nil) at time at: READY files, and PENDING files whose upload
 // target expires after at or has no expiry set. Each half is a range of
 // one covering index on (tenant, [scope,] state, upload_expires, ...).
-func liveBytes(ctx context.Context, tx *sql.Tx, tenant string, scope *string, at time.Time) (int64, error) {
+func liveBytes(ctx context.Context, tx queryRower, tenant string, scope *string, at time.Time) (int64, error) {
 	where := `tenant = ?1`
 	args := []any{tenant, at.UnixMicro()}
 	if scope != nil {
@@ -91,6 +68,11 @@ func liveBytes(ctx context.Context, tx *sql.Tx, tenant string, scope *string, at
 		(SELECT COALESCE(SUM(size_bytes), 0) FROM files WHERE `+where+` AND state = 'PENDING'
 			AND (upload_expires IS NULL OR upload_expires > ?2))`, args...).Scan(&used)
 	return used, err
+}
+
+// queryRower is a *sql.Tx or a *sql.Conn.
+type queryRower interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 // GetFile returns the tenant's file id, or store.ErrNotFound.

@@ -49,9 +49,10 @@ type Config struct {
 
 // Store is a store.Store on SQLite. It is safe for concurrent use.
 type Store struct {
-	writer *sql.DB // one connection: writes are serialised
-	reader *sql.DB // read-only connections
-	closed atomic.Bool
+	writer  *sql.DB  // one connection: writes are serialised
+	reader  *sql.DB  // read-only connections
+	creates *batcher // CreateFile's group commit (batch.go)
+	closed  atomic.Bool
 }
 
 var _ store.Store = (*Store)(nil)
@@ -78,7 +79,10 @@ func open(ctx context.Context, cfg Config, through int64) (*Store, error) {
 	params := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)",
 		cfg.BusyTimeout.Milliseconds())
 	// journal_mode is a property of the file: the writer sets it once.
-	writer, err := sql.Open("sqlite", cfg.Path+"?"+params+"&_pragma=journal_mode(WAL)&_txlock=immediate")
+	// temp_store(MEMORY) keeps the writer's statement and savepoint
+	// journals in memory; by default they spill to a temporary file past
+	// 64 KiB, which an insert into files with its indexes reaches.
+	writer, err := sql.Open("sqlite", cfg.Path+"?"+params+"&_pragma=journal_mode(WAL)&_pragma=temp_store(MEMORY)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", cfg.Path, err)
 	}
@@ -101,6 +105,7 @@ func open(ctx context.Context, cfg Config, through int64) (*Store, error) {
 	reader.SetMaxOpenConns(n)
 	reader.SetMaxIdleConns(n)
 	s.reader = reader
+	s.creates = newBatcher(s)
 	return s, nil
 }
 
@@ -168,6 +173,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes the database. Calls after Close return store.ErrUnavailable.
 func (s *Store) Close() error {
 	s.closed.Store(true)
+	s.creates.close()
 	return errors.Join(s.reader.Close(), s.writer.Close())
 }
 

@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -183,4 +184,107 @@ func testConcurrency(t *testing.T, newStore func(*testing.T) store.Store) {
 			t.Fatalf("%d READY files in all, want %d", total, racers*each)
 		}
 	})
+
+	t.Run("concurrent creates with mixed collisions each get their own outcome", func(t *testing.T) {
+		s := newStore(t)
+		held := newFile(tenantA) // its ID, name and request ID are taken
+		held.NameScope, held.DisplayName, held.RequestID = "app-1", "held", "req-held"
+		held.State, held.SizeBytes = store.StateReady, 0
+		mustCreate(t, s, held)
+		const size, fit = 100, 5
+		quota := store.Quota{ScopeMaxBytes: fit*size + size - 1}
+		const n = 5 * racers
+		files := make([]*store.File, n)
+		errs := make([]error, n)
+		kinds := make([]int, n)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range n {
+			f := newFile(tenantA)
+			f.SizeBytes = 0
+			kinds[i] = i % 5
+			switch kinds[i] {
+			case 0: // distinct: always stored
+			case 1: // one name per group of five callers, or the held one
+				f.NameScope, f.DisplayName = "app-1", fmt.Sprintf("name %d", i/25)
+				if i%25 == 1 {
+					f.DisplayName = "held"
+				}
+			case 2: // one request ID per group, or the held one
+				f.RequestID = fmt.Sprintf("req %d", i/25)
+				if i%25 == 2 {
+					f.RequestID = "req-held"
+				}
+			case 3: // the held file's ID
+				f.ID = held.ID
+			case 4: // a scope quota that admits fit of them
+				f.Scope, f.SizeBytes = "files/q", size
+			}
+			files[i] = f
+			wg.Go(func() {
+				<-start
+				q := store.Quota{}
+				if kinds[i] == 4 {
+					q = quota
+				}
+				errs[i] = s.CreateFile(t.Context(), f, q)
+			})
+		}
+		close(start)
+		wg.Wait()
+		wins := map[string]int{} // by what the callers contend for
+		var winners []string
+		for i, err := range errs {
+			f := files[i]
+			var lose error
+			var key string
+			switch kinds[i] {
+			case 0:
+				lose, key = nil, f.ID
+			case 1:
+				lose, key = store.ErrNameTaken, "name "+f.DisplayName
+			case 2:
+				lose, key = store.ErrAlreadyExists, "request "+f.RequestID
+			case 3:
+				lose, key = store.ErrAlreadyExists, "id"
+			case 4:
+				lose, key = store.ErrQuotaExceeded, "quota"
+			}
+			switch {
+			case err == nil:
+				wins[key]++
+				winners = append(winners, f.ID)
+				checkFile(t, fmt.Sprintf("caller %d's file", i), stored(f), mustGet(t, s, tenantA, f.ID))
+			case lose != nil && errors.Is(err, lose):
+				if kinds[i] != 1 && errors.Is(err, store.ErrNameTaken) {
+					t.Errorf("caller %d: %v is ErrNameTaken", i, err)
+				}
+				if kinds[i] != 4 && errors.Is(err, store.ErrQuotaExceeded) {
+					t.Errorf("caller %d: %v is ErrQuotaExceeded", i, err)
+				}
+			default:
+				t.Errorf("caller %d (kind %d): unexpected error %v", i, kinds[i], err)
+			}
+		}
+		for key, w := range wins {
+			if (strings.HasPrefix(key, "name ") || strings.HasPrefix(key, "request ")) && w != 1 {
+				t.Errorf("%d callers won %q, want 1", w, key)
+			}
+		}
+		for _, key := range []string{"name held", "request req-held", "id"} {
+			if wins[key] != 0 {
+				t.Errorf("%d callers took %s from the held file", wins[key], key)
+			}
+		}
+		if wins["quota"] != fit {
+			t.Errorf("%d creates admitted under the quota, want %d", wins["quota"], fit)
+		}
+		all, _, err := s.ListFiles(t.Context(), tenantA, store.ListOptions{Limit: 1000})
+		wantErr(t, "ListFiles", err, nil)
+		if len(all) != len(winners)+1 {
+			t.Fatalf("%d files stored, want the %d winners and the held file", len(all), len(winners))
+		}
+		checkFile(t, "the held file", stored(held), mustGet(t, s, tenantA, held.ID))
+	})
+
 }

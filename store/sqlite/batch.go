@@ -1,0 +1,308 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/presignd/presignd/store"
+)
+
+// Group commit of CreateFile.
+//
+// SQLite has one writer at a time, and each write transaction pays for its
+// COMMIT: the WAL frames of every page it changed (an insert into files
+// touches a dozen indexes and the name search index) and, every thousand
+// pages or so, a checkpoint with fsyncs. Under concurrent CreateFiles that
+// cost, not the inserts, bounds throughput. So CreateFile queues its insert
+// for one writer goroutine, which takes every queued insert (up to
+// maxBatch) and applies them in order in ONE transaction:
+//
+//   - each insert runs inside its own SAVEPOINT, with its quota sums, so an
+//     insert refused (ErrAlreadyExists, ErrNameTaken, ErrQuotaExceeded) is
+//     rolled back alone and its caller gets its own error, while the
+//     others go on; the checks stay atomic with the insert, since the
+//     batch's statements run one after another in one transaction;
+//   - every caller gets its result only once the COMMIT has succeeded: an
+//     acknowledged create is committed, as before; when the COMMIT (or the
+//     transaction) fails, every caller whose insert was in it gets that
+//     error and none of their files is stored;
+//   - the batch never runs on a caller's context (an interrupt would roll
+//     back everyone's inserts); a caller whose context ends while its
+//     insert is still queued gets the context's error and its insert is
+//     never applied, and a caller whose insert was taken waits for the
+//     outcome of the batch, so the error it returns is always the truth.
+//
+// There is no waiting to fill a batch: while one batch commits, the next
+// callers queue, so a lone caller commits alone as before and batches grow
+// only with the load.
+
+// maxBatch is the most inserts one transaction applies. It bounds how long
+// a batch holds the write lock (about 100µs per insert) ahead of other
+// writers.
+const maxBatch = 64
+
+// queueLen is how many inserts may wait for the writer goroutine before
+// CreateFile waits to queue.
+const queueLen = 1024
+
+// States of a createReq.
+const (
+	reqQueued  int32 = iota
+	reqTaken         // the writer applies it; the caller waits for done
+	reqDropped       // the caller left before the writer took it
+)
+
+// createReq is one queued CreateFile.
+type createReq struct {
+	ctx             context.Context
+	f               *store.File
+	quota           store.Quota
+	owner, metadata any
+	op              string
+	state           atomic.Int32
+	done            chan error // buffered: the writer never waits on it
+}
+
+// batcher is the writer goroutine of CreateFile and its queue.
+type batcher struct {
+	s       *Store
+	queue   chan *createReq
+	stop    chan struct{} // closed by close: stop taking inserts
+	stopped chan struct{} // closed when the goroutine has returned
+	once    sync.Once
+	// beforeBatch, when set (tests), runs before each batch with the
+	// number of inserts in it.
+	beforeBatch func(n int)
+}
+
+func newBatcher(s *Store) *batcher {
+	b := &batcher{
+		s:       s,
+		queue:   make(chan *createReq, queueLen),
+		stop:    make(chan struct{}),
+		stopped: make(chan struct{}),
+	}
+	go b.run()
+	return b
+}
+
+// close stops the writer goroutine after the batch it is applying; inserts
+// still queued fail with store.ErrUnavailable.
+func (b *batcher) close() {
+	b.once.Do(func() { close(b.stop) })
+	<-b.stopped
+}
+
+// create queues r and returns its result.
+func (b *batcher) create(r *createReq) error {
+	select {
+	case b.queue <- r:
+	case <-b.stop:
+		return fmt.Errorf("%s: %w (store closed)", r.op, store.ErrUnavailable)
+	case <-r.ctx.Done():
+		return fmt.Errorf("%s: %w", r.op, r.ctx.Err())
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-r.ctx.Done():
+		if r.state.CompareAndSwap(reqQueued, reqDropped) {
+			return fmt.Errorf("%s: %w", r.op, r.ctx.Err())
+		}
+	case <-b.stopped:
+		if r.state.CompareAndSwap(reqQueued, reqDropped) {
+			return fmt.Errorf("%s: %w (store closed)", r.op, store.ErrUnavailable)
+		}
+	}
+	// The writer took it first: its outcome is decided by the batch.
+	return <-r.done
+}
+
+func (b *batcher) run() {
+	defer close(b.stopped)
+	batch := make([]*createReq, 0, maxBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case r := <-b.queue:
+			batch = append(batch, r)
+		case <-b.stop:
+			b.drain()
+			return
+		}
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case r := <-b.queue:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		b.apply(batch)
+	}
+}
+
+// drain fails the inserts left in the queue once the store closes.
+func (b *batcher) drain() {
+	for {
+		select {
+		case r := <-b.queue:
+			if r.state.CompareAndSwap(reqQueued, reqTaken) {
+				r.done <- fmt.Errorf("%s: %w (store closed)", r.op, store.ErrUnavailable)
+			}
+		default:
+			return
+		}
+	}
+}
+
+// apply takes the inserts of batch whose callers still wait, applies them
+// in one transaction and hands each caller its result.
+func (b *batcher) apply(batch []*createReq) {
+	live := batch[:0]
+	for _, r := range batch {
+		if !r.state.CompareAndSwap(reqQueued, reqTaken) {
+			continue // the caller left while it was queued
+		}
+		if err := r.ctx.Err(); err != nil {
+			r.done <- fmt.Errorf("%s: %w", r.op, err)
+			continue
+		}
+		live = append(live, r)
+	}
+	if len(live) == 0 {
+		return
+	}
+	if b.beforeBatch != nil {
+		b.beforeBatch(len(live))
+	}
+	errs, batchErr := b.s.createBatch(live)
+	for i, r := range live {
+		switch {
+		case errs[i] != nil:
+			// Refused on its own: not stored, whatever became of the batch.
+			r.done <- errs[i]
+		case batchErr != nil:
+			r.done <- fmt.Errorf("%s: %w", r.op, batchErr)
+		default:
+			r.done <- nil
+		}
+	}
+}
+
+// savepoint names the savepoint around each insert of a batch.
+const savepoint = "create_file"
+
+const insertFile = `INSERT INTO files (` + fileColumns + `, name_fold)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// createBatch inserts reqs in one write transaction, each in a savepoint.
+// errs[i] is the error that refused reqs[i] alone (its insert rolled back);
+// batchErr, when not nil, is why the transaction as a whole failed: then
+// nothing of it is stored.
+func (s *Store) createBatch(reqs []*createReq) (errs []error, batchErr error) {
+	// Not a caller's context: cancelling one caller must not interrupt the
+	// statements of the others. A lock held by another process is bounded
+	// by the busy timeout.
+	ctx := context.Background()
+	errs = make([]error, len(reqs))
+	conn, err := s.writer.Conn(ctx)
+	if err != nil {
+		return errs, s.fail("begin", err)
+	}
+	defer conn.Close()
+	// BEGIN and COMMIT by hand, on the connection: when a COMMIT fails,
+	// the transaction is rolled back here, before the connection goes
+	// back to the pool.
+	if _, err := conn.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
+		return errs, s.fail("begin", err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			// Fails harmlessly when SQLite has already rolled back.
+			_, _ = conn.ExecContext(ctx, `ROLLBACK`)
+		}
+	}()
+	// One prepared insert for the whole batch: parsing it (and the name
+	// search trigger) costs about as much as running it.
+	insert, err := conn.PrepareContext(ctx, insertFile)
+	if err != nil {
+		return errs, s.fail("prepare insert", err)
+	}
+	defer insert.Close()
+	for i, r := range reqs {
+		own, err := s.createOne(ctx, conn, insert, r)
+		if err != nil {
+			return errs, err
+		}
+		errs[i] = own
+	}
+	if _, err := conn.ExecContext(ctx, `COMMIT`); err != nil {
+		return errs, s.fail("commit", err)
+	}
+	committed = true
+	return errs, nil
+}
+
+// createOne applies r inside a savepoint of the batch's transaction. own is
+// the error that refused r, its insert rolled back; err, when not nil,
+// means the transaction itself is lost.
+func (s *Store) createOne(ctx context.Context, conn *sql.Conn, insert *sql.Stmt, r *createReq) (own, err error) {
+	if _, err := conn.ExecContext(ctx, `SAVEPOINT `+savepoint); err != nil {
+		return nil, s.fail("savepoint", err)
+	}
+	own = s.insertChecked(ctx, conn, insert, r)
+	if own != nil {
+		// ROLLBACK TO fails when SQLite rolled the whole transaction back
+		// (an I/O error, a full disk): then the batch is lost.
+		if _, err := conn.ExecContext(ctx, `ROLLBACK TO `+savepoint); err != nil {
+			return nil, errors.Join(own, s.fail("rollback to savepoint", err))
+		}
+	}
+	if _, err := conn.ExecContext(ctx, `RELEASE `+savepoint); err != nil {
+		return nil, errors.Join(own, s.fail("release savepoint", err))
+	}
+	return own, nil
+}
+
+// insertChecked inserts r's file and checks its quota, in the current
+// transaction; see CreateFile.
+func (s *Store) insertChecked(ctx context.Context, conn *sql.Conn, insert *sql.Stmt, r *createReq) error {
+	f, quota, op := r.f, r.quota, r.op
+	_, err := insert.ExecContext(ctx,
+		f.ID, f.Tenant, f.Category, f.DisplayName, f.NameScope, f.Scope, f.Filename, f.Key,
+		f.Backend, f.ContentType, f.SizeBytes, f.ChecksumAlgorithm, f.ChecksumValue, f.ETag, string(f.State),
+		f.FailureReason, r.owner, r.metadata, f.RequestID, f.RequestHash, f.UploadCount,
+		micros(f.CreatedAt), micros(f.UpdatedAt), micros(f.CompletedAt), micros(f.UploadExpires),
+		fold(f.DisplayName))
+	if err != nil {
+		return s.fail(op, err)
+	}
+	if quota.MaxBytes > 0 {
+		used, err := liveBytes(ctx, conn, f.Tenant, nil, f.CreatedAt)
+		if err != nil {
+			return s.fail(op+": sum tenant quota", err)
+		}
+		if used > quota.MaxBytes {
+			return fmt.Errorf("%s: %w: storage limit: %d bytes would be in use, limit %d",
+				op, store.ErrQuotaExceeded, used, quota.MaxBytes)
+		}
+	}
+	if quota.ScopeMaxBytes > 0 {
+		used, err := liveBytes(ctx, conn, f.Tenant, &f.Scope, f.CreatedAt)
+		if err != nil {
+			return s.fail(op+": sum scope quota", err)
+		}
+		if used > quota.ScopeMaxBytes {
+			return fmt.Errorf("%s: %w: storage limit of scope %q: %d bytes would be in use, limit %d",
+				op, store.ErrQuotaExceeded, f.Scope, used, quota.ScopeMaxBytes)
+		}
+	}
+	return nil
+}

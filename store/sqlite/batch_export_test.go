@@ -1,0 +1,8 @@
+package sqlite
+
+// SetBeforeBatch makes the CreateFile writer call fn with the number of
+// inserts of each batch before applying it; fn may block to hold it.
+func SetBeforeBatch(s *Store, fn func(n int)) { s.creates.beforeBatch = fn }
+
+// QueuedCreates is how many CreateFiles wait in the writer's queue.
+func QueuedCreates(s *Store) int { return len(s.creates.queue) }

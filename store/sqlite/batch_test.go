@@ -1,0 +1,362 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/presignd/presignd/store"
+	"github.com/presignd/presignd/store/sqlite"
+)
+
+// writerGate holds the CreateFile writer on its first batch until opened,
+// and records the size of every batch.
+type writerGate struct {
+	mu    sync.Mutex
+	sizes []int
+	held  chan struct{}
+	open  chan struct{}
+	once  sync.Once
+}
+
+func holdWriter(s *sqlite.Store) *writerGate {
+	g := &writerGate{held: make(chan struct{}), open: make(chan struct{})}
+	first := true
+	sqlite.SetBeforeBatch(s, func(n int) {
+		g.mu.Lock()
+		g.sizes = append(g.sizes, n)
+		wait := first
+		first = false
+		g.mu.Unlock()
+		if wait {
+			close(g.held)
+			<-g.open
+		}
+	})
+	return g
+}
+
+func (g *writerGate) release() { g.once.Do(func() { close(g.open) }) }
+
+func (g *writerGate) batchSizes() []int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.sizes)
+}
+
+// queueBatch holds the writer on a batch of its own, queues calls one after
+// the other (each waits until the one before is queued), releases the
+// writer and returns the calls' errors, in order. The calls are meant to be
+// applied together in the next batch.
+func queueBatch(t *testing.T, s *sqlite.Store, g *writerGate, calls []func() error) []error {
+	t.Helper()
+	blocker := make(chan error, 1)
+	go func() { blocker <- s.CreateFile(t.Context(), plainFile(), store.Quota{}) }()
+	<-g.held
+	errs := make([]error, len(calls))
+	var wg sync.WaitGroup
+	for i, call := range calls {
+		wg.Go(func() { errs[i] = call() })
+		deadline := time.Now().Add(10 * time.Second)
+		for sqlite.QueuedCreates(s) < i+1 {
+			if time.Now().After(deadline) {
+				t.Fatalf("call %d never queued", i)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	g.release()
+	wg.Wait()
+	if err := <-blocker; err != nil {
+		t.Fatalf("the create holding the writer: %v", err)
+	}
+	return errs
+}
+
+func plainFile() *store.File {
+	id := uuid.NewString()
+	return &store.File{ID: id, Tenant: "t", Category: "default", Filename: id, Key: "t/" + id,
+		Backend: "local", State: store.StatePending}
+}
+
+func openTempAt(t *testing.T) (*sqlite.Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "presignd.db")
+	s, err := sqlite.Open(t.Context(), sqlite.Config{Path: path})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, path
+}
+
+func TestGroupCommit(t *testing.T) {
+	t.Run("in one batch each caller gets exactly its own outcome", func(t *testing.T) {
+		s, path := openTempAt(t)
+		ctx := t.Context()
+		existing := plainFile()
+		existing.NameScope, existing.DisplayName, existing.RequestID = "app", "taken", "req-old"
+		existing.State, existing.SizeBytes = store.StateReady, 100
+		if err := s.CreateFile(ctx, existing, store.Quota{}); err != nil {
+			t.Fatal(err)
+		}
+		g := holdWriter(s)
+		quota := store.Quota{MaxBytes: 130} // 100 held: three more files of 10 fit
+		sized := func(f *store.File) *store.File { f.SizeBytes = 10; return f }
+		named := func(name string) *store.File {
+			f := plainFile()
+			f.NameScope, f.DisplayName = "app", name
+			return f
+		}
+		withRequest := func(id string) *store.File {
+			f := plainFile()
+			f.RequestID = id
+			return f
+		}
+		withID := func(id string) *store.File {
+			f := plainFile()
+			f.ID = id
+			return f
+		}
+		first := sized(plainFile())
+		type call struct {
+			f     *store.File
+			quota store.Quota
+			want  error // nil, or the sentinel the error must match
+		}
+		calls := []call{
+			{first, quota, nil},
+			{withID(existing.ID), store.Quota{}, store.ErrAlreadyExists},
+			{named("taken"), store.Quota{}, store.ErrNameTaken},
+			{sized(named("fresh")), quota, nil},
+			{sized(named("fresh")), quota, store.ErrNameTaken},
+			{withRequest("req-old"), store.Quota{}, store.ErrAlreadyExists},
+			{withRequest("req-new"), store.Quota{}, nil},
+			{withRequest("req-new"), store.Quota{}, store.ErrAlreadyExists},
+			{sized(plainFile()), quota, nil},
+			{sized(plainFile()), quota, store.ErrQuotaExceeded},
+			{withID(first.ID), store.Quota{}, store.ErrAlreadyExists},
+			{plainFile(), store.Quota{}, nil},
+		}
+		fns := make([]func() error, len(calls))
+		for i, c := range calls {
+			fns[i] = func() error { return s.CreateFile(ctx, c.f, c.quota) }
+		}
+		errs := queueBatch(t, s, g, fns)
+		if sizes := g.batchSizes(); !slices.Equal(sizes, []int{1, len(calls)}) {
+			t.Fatalf("batch sizes %v, want [1 %d]: the calls were not applied together", sizes, len(calls))
+		}
+		for i, c := range calls {
+			err := errs[i]
+			switch {
+			case c.want == nil && err != nil:
+				t.Errorf("call %d: %v, want success", i, err)
+			case c.want != nil && !errors.Is(err, c.want):
+				t.Errorf("call %d: %v, want %v", i, err, c.want)
+			case errors.Is(c.want, store.ErrAlreadyExists) && !errors.Is(c.want, store.ErrNameTaken) && errors.Is(err, store.ErrNameTaken):
+				t.Errorf("call %d: %v, want ErrAlreadyExists but not ErrNameTaken", i, err)
+			case c.want == store.ErrNameTaken && errors.Is(err, store.ErrQuotaExceeded):
+				t.Errorf("call %d: %v is also ErrQuotaExceeded", i, err)
+			}
+		}
+		// Exactly the winners are stored, as they were written.
+		files, _, err := s.ListFiles(ctx, "t", store.ListOptions{Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]*store.File{}
+		for _, f := range files {
+			got[f.ID] = f
+		}
+		want := 2 // existing and the create that held the writer
+		for i, c := range calls {
+			if c.want != nil {
+				continue
+			}
+			want++
+			f, ok := got[c.f.ID]
+			if !ok {
+				t.Errorf("call %d succeeded but its file is not stored", i)
+				continue
+			}
+			if f.DisplayName != c.f.DisplayName || f.RequestID != c.f.RequestID || f.SizeBytes != c.f.SizeBytes {
+				t.Errorf("call %d: stored %+v, want %+v", i, f, c.f)
+			}
+		}
+		if len(files) != want {
+			t.Errorf("%d files stored, want %d", len(files), want)
+		}
+		u, err := s.Usage(ctx, "t", store.UsageFilter{})
+		if err != nil || u.BytesUsed+u.BytesReserved != 130 {
+			t.Errorf("Usage = %+v, %v; want 130 bytes in use", u, err)
+		}
+		// The name search index holds the stored names only.
+		found, _, err := s.ListFiles(ctx, "t", store.ListOptions{NameContains: "fresh", Limit: 10})
+		if err != nil || len(found) != 1 || found[0].ID != calls[3].f.ID {
+			t.Errorf("ListFiles(NameContains fresh) = %v, %v; want the file of call 3", found, err)
+		}
+		db, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if _, err := db.ExecContext(ctx, `INSERT INTO files_name_fts (files_name_fts, rank) VALUES ('integrity-check', 1)`); err != nil {
+			t.Errorf("name search index integrity-check: %v", err)
+		}
+	})
+
+	t.Run("a failing commit fails every caller of its batch and stores none of it", func(t *testing.T) {
+		s, path := openTempAt(t)
+		ctx := t.Context()
+		existing := plainFile()
+		if err := s.CreateFile(ctx, existing, store.Quota{}); err != nil {
+			t.Fatal(err)
+		}
+		// A deferred foreign key that a file named "poison" breaks: its
+		// insert succeeds, and the COMMIT of its batch fails.
+		db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if _, err := db.ExecContext(ctx, `
+			CREATE TABLE poison_parent (id TEXT PRIMARY KEY);
+			CREATE TABLE poison_child (parent TEXT REFERENCES poison_parent (id) DEFERRABLE INITIALLY DEFERRED);
+			CREATE TRIGGER poison AFTER INSERT ON files WHEN new.display_name = 'poison' BEGIN
+				INSERT INTO poison_child VALUES ('missing');
+			END;`); err != nil {
+			t.Fatal(err)
+		}
+		g := holdWriter(s)
+		poison := plainFile()
+		poison.DisplayName = "poison"
+		dup := plainFile()
+		dup.ID = existing.ID
+		batch := []*store.File{plainFile(), dup, poison, plainFile()}
+		fns := make([]func() error, len(batch))
+		for i, f := range batch {
+			fns[i] = func() error { return s.CreateFile(ctx, f, store.Quota{}) }
+		}
+		errs := queueBatch(t, s, g, fns)
+		if sizes := g.batchSizes(); !slices.Equal(sizes, []int{1, len(batch)}) {
+			t.Fatalf("batch sizes %v, want [1 %d]", sizes, len(batch))
+		}
+		if !errors.Is(errs[1], store.ErrAlreadyExists) {
+			t.Errorf("the duplicate: %v, want its own ErrAlreadyExists", errs[1])
+		}
+		for _, i := range []int{0, 2, 3} {
+			if errs[i] == nil || errors.Is(errs[i], store.ErrAlreadyExists) {
+				t.Errorf("call %d: %v, want the failed commit", i, errs[i])
+			}
+			if _, err := s.GetFile(ctx, "t", batch[i].ID); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("call %d's file after the failed commit: %v, want ErrNotFound", i, err)
+			}
+		}
+		// The writer goes on: the failed transaction was rolled back.
+		after := plainFile()
+		if err := s.CreateFile(ctx, after, store.Quota{}); err != nil {
+			t.Fatalf("CreateFile after the failed commit: %v", err)
+		}
+		if _, err := s.UpdateFile(ctx, "t", after.ID, func(f *store.File) error { f.State = store.StateReady; return nil }); err != nil {
+			t.Fatalf("UpdateFile after the failed commit: %v", err)
+		}
+	})
+
+	t.Run("a caller cancelled while queued returns at once and its file is never written", func(t *testing.T) {
+		s := openTemp(t)
+		g := holdWriter(s)
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		cancelled, kept := plainFile(), plainFile()
+		blocker := make(chan error, 1)
+		go func() { blocker <- s.CreateFile(t.Context(), plainFile(), store.Quota{}) }()
+		<-g.held
+		cancelledErr := make(chan error, 1)
+		go func() { cancelledErr <- s.CreateFile(ctx, cancelled, store.Quota{}) }()
+		for sqlite.QueuedCreates(s) < 1 {
+			time.Sleep(time.Millisecond)
+		}
+		keptErr := make(chan error, 1)
+		go func() { keptErr <- s.CreateFile(t.Context(), kept, store.Quota{}) }()
+		for sqlite.QueuedCreates(s) < 2 {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+		select {
+		case err := <-cancelledErr:
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("cancelled CreateFile: %v, want context.Canceled", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the cancelled CreateFile waited for the writer")
+		}
+		g.release()
+		if err := <-blocker; err != nil {
+			t.Fatal(err)
+		}
+		if err := <-keptErr; err != nil {
+			t.Fatalf("the other queued CreateFile: %v", err)
+		}
+		if _, err := s.GetFile(t.Context(), "t", cancelled.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("the cancelled file: %v, want ErrNotFound", err)
+		}
+		if _, err := s.GetFile(t.Context(), "t", kept.ID); err != nil {
+			t.Errorf("the kept file: %v", err)
+		}
+		if sizes := g.batchSizes(); !slices.Equal(sizes, []int{1, 1}) {
+			t.Errorf("batch sizes %v, want [1 1]: the cancelled insert was applied", sizes)
+		}
+	})
+
+	t.Run("creates queued when the store closes fail with ErrUnavailable or are stored", func(t *testing.T) {
+		s, path := openTempAt(t)
+		g := holdWriter(s)
+		blocker := make(chan error, 1)
+		go func() { blocker <- s.CreateFile(t.Context(), plainFile(), store.Quota{}) }()
+		<-g.held
+		queued := make([]*store.File, 5)
+		errs := make([]error, len(queued))
+		var wg sync.WaitGroup
+		for i := range queued {
+			queued[i] = plainFile()
+			wg.Go(func() { errs[i] = s.CreateFile(t.Context(), queued[i], store.Quota{}) })
+		}
+		for sqlite.QueuedCreates(s) < len(queued) {
+			time.Sleep(time.Millisecond)
+		}
+		closed := make(chan error, 1)
+		go func() { closed <- s.Close() }()
+		time.Sleep(10 * time.Millisecond)
+		g.release()
+		wg.Wait()
+		if err := <-blocker; err != nil {
+			t.Fatalf("the batch being applied at Close: %v", err)
+		}
+		if err := <-closed; err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		again, err := sqlite.Open(t.Context(), sqlite.Config{Path: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer again.Close()
+		for i, f := range queued {
+			_, getErr := again.GetFile(t.Context(), "t", f.ID)
+			switch {
+			case errs[i] == nil && getErr != nil:
+				t.Errorf("create %d succeeded, but its file: %v", i, getErr)
+			case errs[i] != nil && !errors.Is(errs[i], store.ErrUnavailable):
+				t.Errorf("create %d: %v, want nil or ErrUnavailable", i, errs[i])
+			case errs[i] != nil && getErr == nil:
+				t.Errorf("create %d failed (%v), but its file is stored", i, errs[i])
+			}
+		}
+	})
+}
