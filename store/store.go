@@ -90,6 +90,30 @@ type File struct {
 	ObjectMissingSince time.Time
 }
 
+// KeepTime returns t as every store keeps it: truncated to the microsecond,
+// in UTC; the zero time stays zero.
+func KeepTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.Truncate(time.Microsecond).UTC()
+}
+
+// Normalize puts f's times in the form stores keep and its empty maps to
+// nil, so that what a write returns equals what a read returns.
+func (f *File) Normalize() {
+	f.CreatedAt = KeepTime(f.CreatedAt)
+	f.UpdatedAt = KeepTime(f.UpdatedAt)
+	f.CompletedAt = KeepTime(f.CompletedAt)
+	f.UploadExpires = KeepTime(f.UploadExpires)
+	if len(f.Owner) == 0 {
+		f.Owner = nil
+	}
+	if len(f.Metadata) == 0 {
+		f.Metadata = nil
+	}
+}
+
 // Quota limits what CreateFile may reserve. The zero Quota is unlimited.
 //
 // Live bytes are the SizeBytes of READY files plus those of PENDING files

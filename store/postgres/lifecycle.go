@@ -24,7 +24,7 @@ func (s *Store) ExpireUploads(ctx context.Context, expiredBefore, now time.Time,
 	if limit <= 0 {
 		return nil, fmt.Errorf("expire uploads: limit %d is not positive", limit)
 	}
-	now = keep(now)
+	now = store.KeepTime(now)
 	rows, err := s.pool.Query(ctx, `WITH claimed AS MATERIALIZED (
 			SELECT id AS claimed_id FROM files WHERE state = 'PENDING' AND upload_expires <= $1
 			ORDER BY upload_expires, id LIMIT $3 FOR UPDATE SKIP LOCKED
@@ -60,7 +60,7 @@ func (s *Store) DeleteFileAndQueueObject(ctx context.Context, tenant, id string,
 			INSERT INTO object_deletions (backend, object_key, file_id, tenant, reason, created_at, next_attempt)
 			SELECT backend, object_key, id, tenant, $3, $4, $5 FROM gone
 			RETURNING `+deletionColumns,
-			id, tenant, store.DeletionDeleted, keep(now), keep(dueAt))
+			id, tenant, store.DeletionDeleted, store.KeepTime(now), store.KeepTime(dueAt))
 		if err != nil {
 			return s.fail(op, err)
 		}
@@ -97,7 +97,7 @@ func (s *Store) ClaimDeletions(ctx context.Context, now, leaseUntil time.Time, l
 			RETURNING `+deletionColumns+`
 		)
 		SELECT * FROM claimed ORDER BY id`,
-		now, keep(leaseUntil), limit)
+		now, store.KeepTime(leaseUntil), limit)
 	if err != nil {
 		return nil, s.fail("claim deletions", err)
 	}
@@ -120,7 +120,7 @@ func (s *Store) FinishDeletion(ctx context.Context, id int64) error {
 func (s *Store) RetryDeletion(ctx context.Context, id int64, dueAt time.Time, lastErr string) error {
 	op := fmt.Sprintf("retry deletion %d", id)
 	tag, err := s.pool.Exec(ctx, `UPDATE object_deletions SET next_attempt = $2, last_error = $3 WHERE id = $1`,
-		id, keep(dueAt), lastErr)
+		id, store.KeepTime(dueAt), lastErr)
 	if err != nil {
 		return s.fail(op, err)
 	}
@@ -144,7 +144,7 @@ func (s *Store) ClaimObjectChecks(ctx context.Context, checkedBefore, now time.T
 			RETURNING `+readColumns+`
 		)
 		SELECT * FROM claimed ORDER BY id`,
-		checkedBefore, keep(now), limit)
+		checkedBefore, store.KeepTime(now), limit)
 	if err != nil {
 		return nil, s.fail("claim object checks", err)
 	}
@@ -163,7 +163,7 @@ func (s *Store) SetObjectMissing(ctx context.Context, tenant, id string, missing
 	if missing {
 		q = `UPDATE files SET object_missing_since = COALESCE(object_missing_since, $3)
 			WHERE id = $1 AND tenant = $2 AND state = 'READY'`
-		args = append(args, keep(at))
+		args = append(args, store.KeepTime(at))
 	}
 	if _, err := s.pool.Exec(ctx, q, args...); err != nil {
 		return s.fail("set object missing of file "+id, err)

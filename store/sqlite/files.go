@@ -37,7 +37,7 @@ func (s *Store) CreateFile(ctx context.Context, f *store.File, quota store.Quota
 	if f.UpdatedAt.IsZero() {
 		f.UpdatedAt = f.CreatedAt
 	}
-	normalize(f)
+	f.Normalize()
 	owner, metadata, err := encodeMaps(f)
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
@@ -190,7 +190,7 @@ func (s *Store) UpdateFile(ctx context.Context, tenant, id string, update func(*
 		}
 		f.ID, f.Tenant, f.CreatedAt = cur.ID, cur.Tenant, cur.CreatedAt
 		f.UpdatedAt = time.Now()
-		normalize(&f)
+		f.Normalize()
 		owner, metadata, err := encodeMaps(&f)
 		if err != nil {
 			return fmt.Errorf("%s: %w", op, err)
@@ -308,29 +308,6 @@ func scanFile(r scanner) (*store.File, error) {
 	f.UploadExpires = fromMicros(uploadExpires)
 	f.ObjectMissingSince = fromMicros(missing)
 	return &f, nil
-}
-
-// normalize puts f's times in the form the store keeps, and its empty maps
-// to nil, so what a write returns equals what a read returns.
-func normalize(f *store.File) {
-	f.CreatedAt = keep(f.CreatedAt)
-	f.UpdatedAt = keep(f.UpdatedAt)
-	f.CompletedAt = keep(f.CompletedAt)
-	f.UploadExpires = keep(f.UploadExpires)
-	if len(f.Owner) == 0 {
-		f.Owner = nil
-	}
-	if len(f.Metadata) == 0 {
-		f.Metadata = nil
-	}
-}
-
-// keep truncates t to the microsecond in UTC; the zero time stays zero.
-func keep(t time.Time) time.Time {
-	if t.IsZero() {
-		return time.Time{}
-	}
-	return t.Truncate(time.Microsecond).UTC()
 }
 
 // micros is t in unix microseconds, or NULL for the zero time.

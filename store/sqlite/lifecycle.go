@@ -23,7 +23,7 @@ func (s *Store) ExpireUploads(ctx context.Context, expiredBefore, now time.Time,
 	if limit <= 0 {
 		return nil, fmt.Errorf("expire uploads: limit %d is not positive", limit)
 	}
-	now = keep(now)
+	now = store.KeepTime(now)
 	var files []*store.File
 	err := s.inWrite(ctx, "expire uploads", func(tx *sql.Tx) error {
 		var err error
@@ -66,7 +66,7 @@ func (s *Store) DeleteFileAndQueueObject(ctx context.Context, tenant, id string,
 		d, err = scanDeletion(tx.QueryRowContext(ctx, `INSERT INTO object_deletions
 			(backend, object_key, file_id, tenant, reason, created_at, next_attempt) VALUES (?, ?, ?, ?, ?, ?, ?)
 			RETURNING `+deletionColumns,
-			backend, key, id, tenant, store.DeletionDeleted, keep(now).UnixMicro(), keep(dueAt).UnixMicro()))
+			backend, key, id, tenant, store.DeletionDeleted, store.KeepTime(now).UnixMicro(), store.KeepTime(dueAt).UnixMicro()))
 		if err != nil {
 			return s.fail(op+": queue object", err)
 		}
@@ -89,7 +89,7 @@ func (s *Store) ClaimDeletions(ctx context.Context, now, leaseUntil time.Time, l
 			WHERE id IN (
 				SELECT id FROM object_deletions WHERE next_attempt <= ?
 				ORDER BY next_attempt, id LIMIT ?)
-			RETURNING `+deletionColumns, keep(leaseUntil).UnixMicro(), now.UnixMicro(), limit)
+			RETURNING `+deletionColumns, store.KeepTime(leaseUntil).UnixMicro(), now.UnixMicro(), limit)
 		if err != nil {
 			return s.fail("claim deletions", err)
 		}
@@ -129,7 +129,7 @@ func (s *Store) RetryDeletion(ctx context.Context, id int64, dueAt time.Time, la
 	op := fmt.Sprintf("retry deletion %d", id)
 	return s.inWrite(ctx, op, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE object_deletions SET next_attempt = ?, last_error = ? WHERE id = ?`,
-			keep(dueAt).UnixMicro(), lastErr, id)
+			store.KeepTime(dueAt).UnixMicro(), lastErr, id)
 		if err != nil {
 			return s.fail(op, err)
 		}
@@ -154,7 +154,7 @@ func (s *Store) ClaimObjectChecks(ctx context.Context, checkedBefore, now time.T
 			WHERE id IN (
 				SELECT id FROM files WHERE state = 'READY' AND (checked_at IS NULL OR checked_at < ?)
 				ORDER BY checked_at, id LIMIT ?)
-			RETURNING `+readColumns, keep(now).UnixMicro(), checkedBefore.UnixMicro(), limit)
+			RETURNING `+readColumns, store.KeepTime(now).UnixMicro(), checkedBefore.UnixMicro(), limit)
 		if err != nil {
 			return s.fail("claim object checks", err)
 		}
@@ -176,7 +176,7 @@ func (s *Store) SetObjectMissing(ctx context.Context, tenant, id string, missing
 	if missing {
 		q = `UPDATE files SET object_missing_since = COALESCE(object_missing_since, ?)
 			WHERE id = ? AND tenant = ? AND state = 'READY'`
-		args = []any{keep(at).UnixMicro(), id, tenant}
+		args = []any{store.KeepTime(at).UnixMicro(), id, tenant}
 	}
 	return s.inWrite(ctx, op, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
