@@ -176,8 +176,11 @@ func (s *Server) CreateUpload(ctx context.Context, req *presigndv1.CreateUploadR
 	}
 	// Every rule is checked before anything is written, and all the
 	// violations are reported together.
-	var violations policy.FieldErrors
-	collect := func(err error) error {
+	var (
+		violations policy.FieldErrors
+		otherErr   error
+	)
+	collect := func(err error) {
 		var fes policy.FieldErrors
 		var fe *policy.FieldError
 		switch {
@@ -186,24 +189,23 @@ func (s *Server) CreateUpload(ctx context.Context, req *presigndv1.CreateUploadR
 			violations = append(violations, fes...)
 		case errors.As(err, &fe):
 			violations = append(violations, fe)
-		default:
-			return err
+		case otherErr == nil:
+			otherErr = err
 		}
-		return nil
 	}
 	checksum, err := checkChecksum(req.GetChecksum())
-	_ = collect(err)
+	collect(err)
 	displayName := req.GetDisplayName()
 	if displayName == "" {
 		displayName = policy.SanitizeFilename(req.GetFilename())
 	}
 	displayName, err = cat.Names.Normalize("display_name", displayName)
-	_ = collect(err)
+	collect(err)
 	ownerErr := cat.CheckOwner(req.GetOwner())
-	_ = collect(ownerErr)
+	collect(ownerErr)
 	scope, err := cat.Scope(req.GetOwner())
-	if ownerErr == nil {
-		_ = collect(err)
+	if ownerErr == nil { // a missing scope field is already reported
+		collect(err)
 	}
 	method, err := cat.CheckUpload(policy.UploadRequest{
 		Filename:          req.GetFilename(),
@@ -212,8 +214,11 @@ func (s *Server) CreateUpload(ctx context.Context, req *presigndv1.CreateUploadR
 		ChecksumAlgorithm: checksum.Algorithm,
 		Method:            methodFromProto[req.GetMethod()],
 	})
-	_ = collect(err)
-	if len(violations) > 0 {
+	collect(err)
+	switch {
+	case otherErr != nil:
+		return nil, otherErr
+	case len(violations) > 0:
 		return nil, violations
 	}
 	if !cat.AllowsCredential(p.Kind) {
