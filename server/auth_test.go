@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -419,6 +420,17 @@ func TestCreateUploadIsRateLimitedPerTenant(t *testing.T) {
 	code, body := restCall(t, env, "POST", "/v1/uploads", `{"filename":"a.txt","content_type":"text/plain","size_bytes":3}`, map[string]string{"X-Api-Key": env.keys["acme"]})
 	if code != http.StatusTooManyRequests || !strings.Contains(body, "RetryInfo") {
 		t.Fatalf("REST over the limit: %d %s", code, body)
+	}
+	// REST clients also get the hint as a Retry-After header.
+	httpReq, _ := http.NewRequest("POST", env.restURL+"/v1/uploads", strings.NewReader(`{"filename":"a.txt","content_type":"text/plain","size_bytes":3}`))
+	httpReq.Header.Set("X-Api-Key", env.keys["acme"])
+	resp, err := http.DefaultClient.Do(httpReq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); resp.StatusCode != http.StatusTooManyRequests || err != nil || secs < 1 || secs > 100 {
+		t.Fatalf("REST over the limit: %d with Retry-After %q, want 429 with 1-100 seconds", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 }
 

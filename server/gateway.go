@@ -3,13 +3,17 @@ package server
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"net/textproto"
+	"strconv"
 	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	presigndv1 "github.com/presignd/presignd/gen/presignd/v1"
@@ -35,6 +39,7 @@ func NewGateway(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error
 		}),
 		runtime.WithIncomingHeaderMatcher(incomingHeader),
 		runtime.WithOutgoingHeaderMatcher(outgoingHeader),
+		runtime.WithErrorHandler(errorWithRetryAfter),
 	)
 	if err := presigndv1.RegisterFileServiceHandler(ctx, mux, conn); err != nil {
 		return nil, fmt.Errorf("register gateway: %w", err)
@@ -85,6 +90,21 @@ func incomingHeader(key string) (string, bool) {
 		return "x-request-id", true
 	}
 	return runtime.DefaultHeaderMatcher(key)
+}
+
+// errorWithRetryAfter is the gateway's default error handler plus a
+// Retry-After header (whole seconds, rounded up) when the status carries a
+// google.rpc.RetryInfo, as rate-limited calls do.
+func errorWithRetryAfter(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	if st, ok := status.FromError(err); ok {
+		for _, d := range st.Details() {
+			if ri, ok := d.(*errdetails.RetryInfo); ok && ri.GetRetryDelay() != nil {
+				secs := int64(math.Ceil(ri.GetRetryDelay().AsDuration().Seconds()))
+				w.Header().Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
+			}
+		}
+	}
+	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
 }
 
 // HTTPConfig lists what the HTTP port serves besides the REST API.
