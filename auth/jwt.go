@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lestrrat-go/httprc/v3"
@@ -61,6 +62,9 @@ type JWTVerifier struct {
 
 	refreshMu   sync.Mutex
 	lastRefresh time.Time
+	// waitedForFirstFetch is set once a Verify has waited for the
+	// background start-up fetch.
+	waitedForFirstFetch atomic.Bool
 }
 
 // allowedAlgs are the signature algorithms presignd accepts, by key type.
@@ -233,6 +237,10 @@ func (v *JWTVerifier) keysFor(ctx context.Context, sink jws.KeySink, sig *jws.Si
 	return nil
 }
 
+// firstFetchWait bounds how long the first Verify waits for the JWKS
+// fetch started at start-up.
+const firstFetchWait = 2 * time.Second
+
 // sets returns the trusted key sets: the static keys and the JWKS,
 // refetched first when refresh is set or when it was never fetched.
 func (v *JWTVerifier) sets(ctx context.Context, refresh bool) []jwk.Set {
@@ -244,6 +252,15 @@ func (v *JWTVerifier) sets(ctx context.Context, refresh bool) []jwk.Set {
 		return out
 	}
 	set := v.resource.Resource()
+	if set == nil && !refresh && !v.waitedForFirstFetch.Swap(true) {
+		// The first fetch started in the background at start-up: wait a
+		// little for it (once) rather than fetching the JWKS twice.
+		wctx, cancel := context.WithTimeout(ctx, firstFetchWait)
+		if v.resource.Ready(wctx) == nil {
+			set = v.resource.Resource()
+		}
+		cancel()
+	}
 	if refresh || set == nil {
 		set = v.refetch(ctx, set)
 	}
