@@ -50,6 +50,11 @@ func BenchListSizes() []int {
 func BenchmarkListFilesAt(b *testing.B, s store.Store, n int) {
 	mid := n / 2
 	rare := n - n/3 // the match sits a third of the way down the list
+	// The searches below are only meaningful if the driver seeded the
+	// names BenchName describes.
+	if f, err := s.GetFile(b.Context(), BenchTenant, BenchID(rare)); err != nil || f.DisplayName != BenchName(rare) {
+		b.Fatalf("seeded file %d: %+v, %v; want display name %q", rare, f, err, BenchName(rare))
+	}
 	pages := []struct {
 		name string
 		opts store.ListOptions
