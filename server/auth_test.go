@@ -265,6 +265,9 @@ func TestAuthMatrix(t *testing.T) {
 
 func isNil(m proto.Message) bool { return m == nil || !m.ProtoReflect().IsValid() }
 
+// flipChar returns s with its middle character replaced by another one of
+// the base64url alphabet (never the last one, whose low bits may be
+// padding a decoder ignores).
 func flipChar(s string) string {
 	b := []byte(s)
 	i := len(b) / 2
