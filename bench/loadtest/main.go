@@ -29,12 +29,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -70,6 +72,7 @@ type options struct {
 	keyCache    time.Duration
 	keep        bool
 	debugAddr   string
+	profileDir  string
 }
 
 func run() error {
@@ -83,9 +86,22 @@ func run() error {
 	flag.DurationVar(&o.keyCache, "key-cache", 10*time.Second, "auth.api_key_cache_ttl of the server (0 looks every key up in the store)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temp dir (data, config, server log)")
 	flag.StringVar(&o.debugAddr, "debug-addr", "", "serve the server's /debug/pprof on this loopback `address` (for go tool pprof while it runs)")
+	flag.StringVar(&o.profileDir, "profile", "", "write CPU profiles of each measured scenario to `dir`: <scenario>.server.pprof (the server, through its debug address) and <scenario>.client.pprof (this load generator)")
 	flag.Parse()
 	if o.n < 1 || o.concurrency < 1 || o.concurrency > 1024 || o.conns < 1 {
 		return errors.New("need n >= 1, 1 <= c <= 1024, conns >= 1")
+	}
+	if o.profileDir != "" {
+		if err := os.MkdirAll(o.profileDir, 0o755); err != nil {
+			return err
+		}
+		if o.debugAddr == "" {
+			addr, err := freeAddr()
+			if err != nil {
+				return err
+			}
+			o.debugAddr = addr
+		}
 	}
 
 	dir, err := os.MkdirTemp("", "presignd-bench-")
@@ -445,12 +461,23 @@ func (b *bench) measure(name, baseline string, op func(ctx context.Context, i in
 		}
 		return time.Since(start), int(errs.Load()), err
 	}
-	if _, errs, err := runN(max(b.o.n/10, 1), nil); errs > 0 {
+	warmUp, errs, err := runN(max(b.o.n/10, 1), nil)
+	if errs > 0 {
 		return nil, fmt.Errorf("warm-up: %d errors, first: %w", errs, err)
 	}
 	runtime.GC()
+	stopProfiles := func() error { return nil }
+	if b.o.profileDir != "" {
+		var err error
+		if stopProfiles, err = b.startProfiles(name, 8*warmUp); err != nil {
+			return nil, err
+		}
+	}
 	lat := make([]time.Duration, b.o.n)
 	elapsed, errs, firstErr := runN(b.o.n, lat)
+	if err := stopProfiles(); err != nil {
+		return nil, fmt.Errorf("profiles: %w", err)
+	}
 	slices.Sort(lat)
 	r := &result{
 		name: name, baseline: baseline, n: b.o.n, errors: errs, firstErr: firstErr, elapsed: elapsed,
@@ -507,4 +534,56 @@ func round(d time.Duration) time.Duration {
 		return d.Round(10 * time.Microsecond)
 	}
 	return d.Round(time.Microsecond)
+}
+
+// startProfiles starts CPU profiles of the server (through its debug
+// address, for about d: the server's profile endpoint takes a duration,
+// and the measured run lasts about ten warm-ups) and of this process, for
+// the scenario name. stop ends this process's profile, waits for the
+// server's and writes both to the profile directory.
+func (b *bench) startProfiles(name string, d time.Duration) (stop func() error, err error) {
+	base := filepath.Join(b.o.profileDir, strings.ReplaceAll(name, " ", "-"))
+	client, err := os.Create(base + ".client.pprof")
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(client); err != nil {
+		client.Close()
+		return nil, err
+	}
+	secs := max(int(d.Seconds()), 1)
+	served := make(chan error, 1)
+	go func() {
+		resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", b.o.debugAddr, secs))
+		if err != nil {
+			served <- err
+			return
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			served <- fmt.Errorf("server profile: %s", resp.Status)
+			return
+		}
+		f, err := os.Create(base + ".server.pprof")
+		if err != nil {
+			served <- err
+			return
+		}
+		_, err = io.Copy(f, resp.Body)
+		served <- errors.Join(err, f.Close())
+	}()
+	return func() error {
+		pprof.StopCPUProfile()
+		return errors.Join(client.Close(), <-served)
+	}, nil
+}
+
+// freeAddr returns a loopback address nothing listens on right now.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
 }
