@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 
+	"github.com/presignd/presignd/store"
 	"github.com/presignd/presignd/store/internal/migration"
 )
 
@@ -25,3 +26,11 @@ func MigrationVersions() ([]int64, error) {
 	}
 	return vs, nil
 }
+
+// ListQuery is the statement ListFiles runs, and its arguments.
+func ListQuery(tenant string, opts store.ListOptions) (string, []any) {
+	return listQuery(tenant, opts)
+}
+
+// WordLen is the most characters of a word the word index keeps.
+const WordLen = wordLen

@@ -8,11 +8,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/presignd/presignd/store"
+	"github.com/presignd/presignd/store/internal/words"
 )
 
 const fileColumns = `id, tenant, category, display_name, name_scope, scope, filename, object_key,
@@ -139,40 +141,24 @@ func (s *Store) GetFileByRequestID(ctx context.Context, tenant, requestID string
 }
 
 // ListFiles returns a page of the tenant's files; see store.Files.
+//
+// A NameContains that holds a word the word index (migration 0005) can
+// look up (see wordQuery) is searched the way the sqlite driver searches:
+// one statement first samples the start of the walk in list order
+// (searchSample files); when at most searchSampleHits of them match, the
+// page is taken from the word index, which reads only the files with the
+// text's words, however deep in the list; otherwise the walk goes on,
+// which a common text fills a page of quickly. The planner cannot make
+// that choice itself: it knows nothing of a rare word but a default
+// frequency, and with a LIMIT it takes the walk. Other text is a LIKE,
+// which the planner serves from the trigram index (migration 0004) or the
+// walk.
 func (s *Store) ListFiles(ctx context.Context, tenant string, opts store.ListOptions) ([]*store.File, bool, error) {
 	if opts.Limit <= 0 {
 		return nil, false, fmt.Errorf("list files: limit %d is not positive", opts.Limit)
 	}
-	var q strings.Builder
-	q.WriteString(`SELECT ` + readColumns + ` FROM files WHERE tenant = $1`)
-	args := []any{tenant}
-	arg := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
-	}
-	if opts.Category != "" {
-		q.WriteString(` AND category = ` + arg(opts.Category))
-	}
-	if opts.State != "" {
-		q.WriteString(` AND state = ` + arg(string(opts.State)))
-	}
-	if opts.Scope != "" {
-		q.WriteString(` AND scope = ` + arg(opts.Scope))
-	}
-	if opts.DisplayName != "" {
-		q.WriteString(` AND display_name = ` + arg(opts.DisplayName))
-	}
-	if opts.NameContains != "" {
-		// LIKE with the search text escaped, so every character of it is
-		// literal: the trigram index (migration 0004) serves this form.
-		q.WriteString(` AND name_fold LIKE ` + arg("%"+escapeLike(fold(opts.NameContains))+"%"))
-	}
-	if opts.After != nil {
-		q.WriteString(` AND (created_at, id) < (` + arg(opts.After.CreatedAt) + `, ` + arg(opts.After.ID) + `)`)
-	}
-	q.WriteString(` ORDER BY created_at DESC, id DESC LIMIT ` + arg(opts.Limit+1))
-
-	rows, err := s.pool.Query(ctx, q.String(), args...)
+	q, args := listQuery(tenant, opts)
+	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, false, s.fail("list files", err)
 	}
@@ -192,6 +178,68 @@ func (s *Store) ListFiles(ctx context.Context, tenant string, opts store.ListOpt
 		return files[:opts.Limit], true, nil
 	}
 	return files, false, nil
+}
+
+// listQuery is ListFiles' statement and its arguments; see ListFiles.
+func listQuery(tenant string, opts store.ListOptions) (string, []any) {
+	var where strings.Builder
+	where.WriteString(`tenant = $1`)
+	args := []any{tenant}
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if opts.Category != "" {
+		where.WriteString(` AND category = ` + arg(opts.Category))
+	}
+	if opts.State != "" {
+		where.WriteString(` AND state = ` + arg(string(opts.State)))
+	}
+	if opts.Scope != "" {
+		where.WriteString(` AND scope = ` + arg(opts.Scope))
+	}
+	if opts.DisplayName != "" {
+		where.WriteString(` AND display_name = ` + arg(opts.DisplayName))
+	}
+	if opts.After != nil {
+		where.WriteString(` AND (created_at, id) < (` + arg(opts.After.CreatedAt) + `, ` + arg(opts.After.ID) + `)`)
+	}
+	const order = ` ORDER BY created_at DESC, id DESC`
+	// The limit and the sample size are literals, not parameters: a plan
+	// PostgreSQL caches for the statement then still knows them.
+	limit := ` LIMIT ` + strconv.Itoa(opts.Limit+1)
+	needle := fold(opts.NameContains)
+	var q string
+	if tsq := wordQuery(needle); tsq != "" {
+		// strpos, not LIKE: every character of the text is literal, and
+		// the planner has no trigram index scan to choose instead.
+		n, w := arg(needle), arg(tsq)
+		has := ` AND strpos(name_fold, ` + n + `) > 0`
+		sample := strconv.Itoa(searchSample)
+		// Both branches are planned, one runs: sample is an InitPlan,
+		// and each branch's test of it a one-time filter. OFFSET 0 keeps
+		// the word branch from being planned as a walk for its LIMIT.
+		q = `WITH sample AS MATERIALIZED (
+				SELECT count(*) = ` + sample + ` AND count(*) FILTER (WHERE strpos(name_fold, ` + n + `) > 0) <= ` + strconv.Itoa(searchSampleHits) + ` AS rare
+				FROM (SELECT name_fold FROM files WHERE ` + where.String() + order + ` LIMIT ` + sample + `) AS walk)
+			SELECT * FROM (
+				(SELECT ` + readColumns + ` FROM files WHERE ` + where.String() + has + `
+					AND NOT (SELECT rare FROM sample)` + order + limit + `)
+				UNION ALL
+				(SELECT * FROM (SELECT ` + readColumns + ` FROM files WHERE ` + where.String() + has + `
+					AND file_name_words(name_fold) @@ ` + w + `::text::tsquery
+					AND (SELECT rare FROM sample) OFFSET 0) AS m` + order + limit + `)
+			) AS page` + order
+	} else {
+		if needle != "" {
+			// LIKE with the search text escaped, so every character of it
+			// is literal: the trigram index (migration 0004) serves this
+			// form.
+			where.WriteString(` AND name_fold LIKE ` + arg("%"+escapeLike(needle)+"%"))
+		}
+		q = `SELECT ` + readColumns + ` FROM files WHERE ` + where.String() + order + limit
+	}
+	return q, args
 }
 
 // UpdateFile reads, updates and writes the tenant's file id in one
@@ -338,6 +386,46 @@ func fromTimestamp(v pgtype.Timestamptz) time.Time {
 		return time.Time{}
 	}
 	return v.Time.UTC()
+}
+
+// searchSample and searchSampleHits decide how ListFiles finds the files
+// whose name holds a text with a word: when at most searchSampleHits of the
+// first searchSample files of the walk match, matches are rare enough
+// (about one file in a hundred or fewer) that reading the files with the
+// text's words from the word index costs less than walking on until a
+// page fills. The sqlite driver decides the same way.
+const (
+	searchSample     = 128
+	searchSampleHits = 1
+)
+
+// wordLen is the most characters of a word file_name_words (migration
+// 0005) keeps.
+const wordLen = 500
+
+// minPrefix is the fewest characters a word the search text ends in must
+// have for wordQuery to look it up as a prefix: a shorter one starts too
+// many words.
+const minPrefix = 3
+
+// wordQuery is the tsquery, in text form, that file_name_words of every
+// name holding the folded search text matches, or "" when the text holds
+// no word to look up: its whole words, all of them, or else the word it
+// ends in as a prefix (see words.Terms). Words hold no ASCII punctuation,
+// so quoting them needs no escapes.
+func wordQuery(needle string) string {
+	t := words.Split(needle)
+	if len(t.Whole) > 0 {
+		terms := make([]string, len(t.Whole))
+		for i, w := range t.Whole {
+			terms[i] = "'" + words.Truncate(w, wordLen) + "'"
+		}
+		return strings.Join(terms, " & ")
+	}
+	if utf8.RuneCountInString(t.Prefix) >= minPrefix {
+		return "'" + words.Truncate(t.Prefix, wordLen) + "':*"
+	}
+	return ""
 }
 
 // escapeLike makes s match itself literally in a LIKE pattern whose escape

@@ -72,6 +72,15 @@ func open(ctx context.Context, cfg Config, through int64) (*Store, error) {
 		// (and tests) to find them; a URI's application_name wins.
 		pcfg.ConnConfig.RuntimeParams["application_name"] = "presignd"
 	}
+	if _, ok := pcfg.ConnConfig.RuntimeParams["jit"]; !ok {
+		// The store's statements are short, and JIT compiling one costs
+		// tens of milliseconds. The planner decides to compile on the
+		// estimated cost of the whole plan, including branches that do
+		// not run: ListFiles' name search plans a branch that reads every
+		// file with the text's words, and runs it only when they are few.
+		// A URI's jit setting wins.
+		pcfg.ConnConfig.RuntimeParams["jit"] = "off"
+	}
 	if cfg.Schema != "" {
 		// A startup parameter: set on every new connection, before any query.
 		pcfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{cfg.Schema}.Sanitize()

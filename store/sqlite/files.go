@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/presignd/presignd/store"
+	"github.com/presignd/presignd/store/internal/words"
 )
 
 const fileColumns = `id, tenant, category, display_name, name_scope, scope, filename, object_key,
@@ -107,11 +108,12 @@ func (s *Store) GetFileByRequestID(ctx context.Context, tenant, requestID string
 // A listing walks the tenant's files in list order and stops at the end of
 // the page. A NameContains of at least trigramLen characters first samples
 // the start of that walk (searchSample files): when at most
-// searchSampleHits of them match, the page is taken from the trigram index
-// (migration 0005) instead, which reads only the matching files, however
-// deep in the list they are. A common text keeps the walk, which a page
-// fills quickly; shorter text always walks, since the index cannot look it
-// up.
+// searchSampleHits of them match, the page is taken from an index
+// instead, which reads only the candidate files, however deep in the list
+// they are: the word index (migration 0006) when the text holds a word it
+// can look up (see wordMatch), else the trigram index (migration 0005). A
+// common text keeps the walk, which a page fills quickly; shorter text
+// always walks, since neither index can look it up.
 func (s *Store) ListFiles(ctx context.Context, tenant string, opts store.ListOptions) ([]*store.File, bool, error) {
 	if opts.Limit <= 0 {
 		return nil, false, fmt.Errorf("list files: limit %d is not positive", opts.Limit)
@@ -132,12 +134,17 @@ func (s *Store) ListFiles(ctx context.Context, tenant string, opts store.ListOpt
 	}
 	var q strings.Builder
 	if indexed {
-		// CROSS JOIN: SQLite keeps the tables in this order, so the
-		// matches drive and the files are read by rowid.
-		q.WriteString(`SELECT ` + listColumns + ` FROM files_name_fts AS m
+		// The word index when the text holds a word it can look up, else
+		// the trigram index. CROSS JOIN: SQLite keeps the tables in this
+		// order, so the matches drive and the files are read by rowid.
+		table, match := "files_name_words", wordMatch(needle)
+		if match == "" {
+			table, match = "files_name_fts", ftsPhrase(needle)
+		}
+		q.WriteString(`SELECT ` + listColumns + ` FROM ` + table + ` AS m
 			CROSS JOIN files AS f ON f.rowid = m.rowid
-			WHERE files_name_fts MATCH ? AND ` + where)
-		args = append([]any{ftsPhrase(needle)}, args...)
+			WHERE ` + table + ` MATCH ? AND ` + where)
+		args = append([]any{match}, args...)
 	} else {
 		q.WriteString(`SELECT ` + listColumns + ` FROM files AS f WHERE ` + where)
 	}
@@ -367,6 +374,41 @@ const (
 	searchSample     = 128
 	searchSampleHits = 1
 )
+
+// wordMatch is the FTS5 query of files_name_words (migration 0006) that
+// every name holding the folded search text matches, or "" when the text
+// has no word that index can look up: its whole words, all of them, or
+// else the word it ends in as a prefix, when that has at least trigramLen
+// characters (a shorter prefix is the start of too many words). A word
+// with no ASCII letter or digit is left out: unicode61 might make no
+// token of it, and an empty phrase matches nothing.
+func wordMatch(needle string) string {
+	t := words.Split(needle)
+	var terms []string
+	for _, w := range t.Whole {
+		if hasASCIIAlnum(w) {
+			terms = append(terms, ftsPhrase(w))
+		}
+	}
+	if len(terms) > 0 {
+		return strings.Join(terms, " AND ")
+	}
+	if utf8.RuneCountInString(t.Prefix) >= trigramLen && hasASCIIAlnum(t.Prefix) {
+		// The star makes the phrase's last token a prefix.
+		return ftsPhrase(t.Prefix) + "*"
+	}
+	return ""
+}
+
+// hasASCIIAlnum reports whether s has an ASCII letter or digit.
+func hasASCIIAlnum(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < utf8.RuneSelf && !words.IsSeparator(rune(c)) {
+			return true
+		}
+	}
+	return false
+}
 
 // ftsPhrase is text as an FTS5 phrase: quoted, with its quotes doubled, so
 // no character of it is query syntax.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -203,10 +205,15 @@ func TestNameSearchIndex(t *testing.T) {
 		defer s.Close()
 		find := func(when string) {
 			t.Helper()
-			files, _, err := s.ListFiles(ctx, "t", store.ListOptions{NameContains: "RARE REP", Limit: 10})
-			if err != nil || len(files) != 1 || files[0].ID != "old-010" {
-				t.Fatalf("%s: ListFiles = %v, %v; want old-010", when, files, err)
+			// Looked up in the word index (the word "rep" starts), then in
+			// the trigram index (no word of three letters or more).
+			for _, text := range []string{"RARE REP", "ARE RE"} {
+				files, _, err := s.ListFiles(ctx, "t", store.ListOptions{NameContains: text, Limit: 10})
+				if err != nil || len(files) != 1 || files[0].ID != "old-010" {
+					t.Fatalf("%s: ListFiles(%q) = %v, %v; want old-010", when, text, files, err)
+				}
 			}
+			checkNameIndexes(t, db)
 		}
 		find("after the upgrade")
 		for i := range 10 {
@@ -219,4 +226,101 @@ func TestNameSearchIndex(t *testing.T) {
 		}
 		find("after VACUUM")
 	})
+	t.Run("a text with a word is looked up in the word index, other text in the trigram index, and both follow renames and deletes", func(t *testing.T) {
+		ctx := t.Context()
+		path := filepath.Join(t.TempDir(), "presignd.db")
+		s, err := sqlite.Open(ctx, sqlite.Config{Path: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		db, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+		for i := range 300 {
+			name := "file " + strconv.Itoa(i)
+			if i == 10 {
+				name = "Rare Report.pdf"
+			}
+			f := &store.File{ID: fmt.Sprintf("f-%03d", i), Tenant: "t", DisplayName: name, State: store.StateReady,
+				CreatedAt: base.Add(time.Duration(i) * time.Second)}
+			if err := s.CreateFile(ctx, f, store.Quota{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		search := func(text string) []string {
+			t.Helper()
+			files, _, err := s.ListFiles(ctx, "t", store.ListOptions{NameContains: text, Limit: 10})
+			if err != nil {
+				t.Fatalf("ListFiles(%q): %v", text, err)
+			}
+			var ids []string
+			for _, f := range files {
+				ids = append(ids, f.ID)
+			}
+			return ids
+		}
+		wordTexts := []string{" report.", "rare rep"} // a whole word; a word's start
+		trigramTexts := []string{"are re", "report"}
+		for _, text := range append(wordTexts, trigramTexts...) {
+			if got := search(text); !slices.Equal(got, []string{"f-010"}) {
+				t.Errorf("search %q = %v, want [f-010]", text, got)
+			}
+		}
+		checkNameIndexes(t, db)
+		// Take the file out of one index at a time: only the texts looked
+		// up in it miss the file.
+		for _, index := range []string{"files_name_words", "files_name_fts"} {
+			if _, err := db.ExecContext(ctx, `INSERT INTO `+index+` (`+index+`, rowid, name_fold)
+				SELECT 'delete', rowid, name_fold FROM files WHERE id = 'f-010'`); err != nil {
+				t.Fatal(err)
+			}
+			missing := wordTexts
+			if index == "files_name_fts" {
+				missing = trigramTexts
+			}
+			for _, text := range missing {
+				if got := search(text); len(got) != 0 {
+					t.Errorf("search %q without the file in %s = %v, want nothing", text, index, got)
+				}
+			}
+			if _, err := db.ExecContext(ctx, `INSERT INTO `+index+` (`+index+`) VALUES ('rebuild')`); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := s.UpdateFile(ctx, "t", "f-010", func(f *store.File) error {
+			f.DisplayName = "Summary 2025.txt"
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for text, want := range map[string][]string{" report.": nil, "are re": nil, "summary 2025.": {"f-010"}, "ary 20": {"f-010"}} {
+			if got := search(text); !slices.Equal(got, want) {
+				t.Errorf("search %q after a rename = %v, want %v", text, got, want)
+			}
+		}
+		if err := s.DeleteFile(ctx, "t", "f-010"); err != nil {
+			t.Fatal(err)
+		}
+		for _, text := range []string{"summary 2025.", "ary 20"} {
+			if got := search(text); len(got) != 0 {
+				t.Errorf("search %q after a delete = %v, want nothing", text, got)
+			}
+		}
+		checkNameIndexes(t, db)
+	})
+}
+
+// checkNameIndexes runs FTS5's integrity-check on both name indexes: each
+// must hold exactly the words and trigrams of the names in files.
+func checkNameIndexes(t *testing.T, db *sql.DB) {
+	t.Helper()
+	for _, index := range []string{"files_name_fts", "files_name_words"} {
+		if _, err := db.ExecContext(t.Context(), `INSERT INTO `+index+` (`+index+`, rank) VALUES ('integrity-check', 1)`); err != nil {
+			t.Errorf("%s integrity-check: %v", index, err)
+		}
+	}
 }

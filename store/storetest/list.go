@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -263,5 +264,101 @@ func testListRareNames(t *testing.T, newStore func(*testing.T) store.Store) {
 		if got := search("file 1", store.ListOptions{}); len(got) != 109 {
 			t.Errorf("search for a common text found %d files, want 109", len(got))
 		}
+	})
+
+	// A driver may look the words of a text up in a word index, with the
+	// word the text ends in as a prefix (see store/internal/words), and
+	// check the names it finds; each text below is rare, so it is looked
+	// up rather than walked to. The names hold words that are a prefix of
+	// others, punctuation, non-ASCII letters and marks, and a word longer
+	// than a driver may keep; the answer is what a scan of the names gives.
+	t.Run("texts with whole words, prefixes and parts of words find exactly the names that hold them", func(t *testing.T) {
+		s := newStore(t)
+		long := strings.Repeat("ab", 300) // a 600-character word
+		special := []string{
+			`Été "quoted" Rapport`,
+			"Q2 Report_2024.final.PDF",
+			"quarterly-report 2024.pdf",
+			"rapports 2024",
+			"naïve café menu.txt",
+			"日本 語の ファイル.txt",
+			"see x–y notes",
+			"a port of call",
+			"x " + long + "c tail",
+			"x " + long + "d tail",
+			"trip to İstanbul 2023",
+		}
+		live := map[string]*store.File{}
+		create := func(tenant, name string, at time.Time) *store.File {
+			f := newFile(tenant)
+			f.DisplayName, f.CreatedAt = name, at
+			mustCreate(t, s, f)
+			if tenant == tenantA {
+				live[f.ID] = f
+			}
+			return f
+		}
+		byName := map[string]*store.File{}
+		for i, name := range special { // the oldest files, deep in the list
+			byName[name] = create(tenantA, name, base.Add(time.Duration(i)*time.Second))
+			create(tenantB, name, base.Add(time.Duration(i)*time.Second))
+		}
+		// Every ASCII character other than a letter or digit (but NUL)
+		// ends a word: "w<c>s<code>x<c>z" has the word "s<code>x".
+		var bounded []string
+		for c := rune(1); c < 128; c++ {
+			if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' {
+				continue
+			}
+			word := "s" + strconv.Itoa(int(c)) + "X"
+			create(tenantA, "w"+string(c)+word+string(c)+"z", base.Add(time.Minute+time.Duration(c)*time.Second))
+			bounded = append(bounded, string(c)+word+string(c), string(c)+strings.ToLower(word))
+		}
+		for i := range 300 {
+			create(tenantA, "file "+strconv.Itoa(i), base.Add(time.Hour+time.Duration(i)*time.Second))
+		}
+		check := func(when string, texts ...string) {
+			t.Helper()
+			for _, text := range texts {
+				var want []*store.File
+				for _, f := range live {
+					if strings.Contains(strings.ToLower(f.DisplayName), strings.ToLower(text)) {
+						want = append(want, f)
+					}
+				}
+				slices.SortFunc(want, byListOrder)
+				got := walk(t, s, tenantA, store.ListOptions{NameContains: text, Limit: 3})
+				if !slices.Equal(ids(got), ids(want)) {
+					t.Errorf("%s: search %q = %q, want %q", when, text, names(got), names(want))
+				}
+			}
+		}
+		texts := []string{
+			"report_2024.", " report_2024.", "q2 report_2024.final.p", " 2024.", "2024", "rapport", " rapport ", `" rapport`, "e-report 2",
+			"ort 20", "file 12", " port ", "port", "PORT OF",
+			"naïve café ", "ïve caf", "CAFÉ MENU", "語の ファ", " 語の ", "日本 語の ファイル",
+			"e x–y n", "x–y", "x–y notes",
+			" " + long + "c ", " " + long, long[:40] + "d", long[1:] + "c",
+			" İSTANBUL ", "to İstan", "istanbul",
+		}
+		check("after the creates", texts...)
+		check("after the creates", bounded...)
+
+		renamed := byName["quarterly-report 2024.pdf"]
+		if _, err := s.UpdateFile(t.Context(), tenantA, renamed.ID, func(f *store.File) error {
+			f.DisplayName = "Annual summary 2025.pdf"
+			return nil
+		}); err != nil {
+			t.Fatalf("UpdateFile: %v", err)
+		}
+		renamed.DisplayName = "Annual summary 2025.pdf"
+		deleted := byName["Q2 Report_2024.final.PDF"]
+		if err := s.DeleteFile(t.Context(), tenantA, deleted.ID); err != nil {
+			t.Fatalf("DeleteFile: %v", err)
+		}
+		delete(live, deleted.ID)
+		// The old names are still tenant B's, which no search of tenant A
+		// returns.
+		check("after a rename and a delete", append(texts, "l summary 2025", " summary ", "summ", "report 2024.", ".final.")...)
 	})
 }

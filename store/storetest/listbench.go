@@ -46,7 +46,10 @@ func BenchListSizes() []int {
 // BenchmarkListFilesAt measures ListFiles pages of 50 on a store seeded
 // with n files as described above: the first page, a deep page (the page
 // after a cursor in the middle of the table), a search whose word one file
-// in ten has, and a search that one file matches.
+// in ten has, and searches that one file matches: "file <i> " (its number
+// is a whole word of the text), "file <i>" (the text ends in the start of
+// a word) and "<i>" (the text is part of a word, with no word boundary in
+// it). Only that one name holds its number; every name holds "file ".
 func BenchmarkListFilesAt(b *testing.B, s store.Store, n int) {
 	mid := n / 2
 	rare := n - n/3 // the match sits a third of the way down the list
@@ -64,6 +67,8 @@ func BenchmarkListFilesAt(b *testing.B, s store.Store, n int) {
 		{"deep page", store.ListOptions{Limit: 50, After: &store.Cursor{CreatedAt: BenchBase.Add(time.Duration(mid) * time.Millisecond), ID: BenchID(mid)}}, 50},
 		{"search one in ten", store.ListOptions{Limit: 50, NameContains: "charlie"}, 50},
 		{"search one match", store.ListOptions{Limit: 50, NameContains: "file " + strconv.Itoa(rare) + " "}, 1},
+		{"search one match, word prefix", store.ListOptions{Limit: 50, NameContains: "file " + strconv.Itoa(rare)}, 1},
+		{"search one match, inside a word", store.ListOptions{Limit: 50, NameContains: strconv.Itoa(rare)}, 1},
 	}
 	for _, p := range pages {
 		b.Run(p.name, func(b *testing.B) {
