@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -15,17 +16,24 @@ import (
 //
 // SQLite has one writer at a time, and each write transaction pays for its
 // COMMIT: the WAL frames of every page it changed (an insert into files
-// touches a dozen indexes and the name search index) and, every thousand
-// pages or so, a checkpoint with fsyncs. Under concurrent CreateFiles that
-// cost, not the inserts, bounds throughput. So CreateFile queues its insert
-// for one writer goroutine, which takes every queued insert (up to
-// maxBatch) and applies them in order in ONE transaction:
+// touches a dozen indexes and the name search indexes). Under concurrent
+// CreateFiles that cost, not the inserts, bounds throughput. So CreateFile
+// queues its insert for one writer goroutine, which takes every queued
+// insert (up to maxBatch) and applies them in order in ONE transaction:
 //
-//   - each insert runs inside its own SAVEPOINT, with its quota sums, so an
-//     insert refused (ErrAlreadyExists, ErrNameTaken, ErrQuotaExceeded) is
-//     rolled back alone and its caller gets its own error, while the
-//     others go on; the checks stay atomic with the insert, since the
-//     batch's statements run one after another in one transaction;
+//   - an insert refused by a unique index (ErrAlreadyExists, ErrNameTaken)
+//     is undone alone by SQLite (a constraint failure backs out its
+//     statement and leaves the transaction open), and its caller gets its
+//     own error while the others go on; an insert with a quota runs inside
+//     its own SAVEPOINT with its quota sums, so one refused by
+//     ErrQuotaExceeded is rolled back alone too. The checks stay atomic
+//     with the insert, since the batch's statements run one after another
+//     in one transaction;
+//   - the name search indexes (migrations 0005, 0006) learn the batch's new
+//     files in one statement each, after the inserts: FTS5 writes a new
+//     segment at the end of every statement that changes it, so indexing
+//     per insert (as a trigger did until migration 0007) cost half the
+//     writer's time in tiny segments and their merges;
 //   - every caller gets its result only once the COMMIT has succeeded: an
 //     acknowledged create is committed, as before; when the COMMIT (or the
 //     transaction) fails, every caller whose insert was in it gets that
@@ -65,6 +73,7 @@ type createReq struct {
 	op              string
 	state           atomic.Int32
 	done            chan error // buffered: the writer never waits on it
+	rowid           int64      // the inserted row, set by the writer
 }
 
 // batcher is the writer goroutine of CreateFile and its queue.
@@ -236,24 +245,58 @@ func (s *Store) createBatch(reqs []*createReq) (errs []error, batchErr error) {
 		return errs, s.fail("prepare insert", err)
 	}
 	defer insert.Close()
+	rowids := make([]byte, 0, 1+len(reqs)*8)
+	rowids = append(rowids, '[')
 	for i, r := range reqs {
 		own, err := s.createOne(ctx, conn, insert, r)
 		if err != nil {
 			return errs, err
 		}
 		errs[i] = own
+		if own == nil {
+			if len(rowids) > 1 {
+				rowids = append(rowids, ',')
+			}
+			rowids = strconv.AppendInt(rowids, r.rowid, 10)
+		}
+	}
+	if len(rowids) > 1 {
+		rowids = append(rowids, ']')
+		for _, index := range nameIndexes {
+			if _, err := conn.ExecContext(ctx, `INSERT INTO `+index+` (rowid, name_fold)
+				SELECT rowid, name_fold FROM files WHERE rowid IN (SELECT value FROM json_each(?))`, string(rowids)); err != nil {
+				return errs, s.fail("index names in "+index, err)
+			}
+		}
 	}
 	if _, err := conn.ExecContext(ctx, `COMMIT`); err != nil {
 		return errs, s.fail("commit", err)
 	}
 	committed = true
+	s.checkpoints.written()
 	return errs, nil
 }
 
-// createOne applies r inside a savepoint of the batch's transaction. own is
-// the error that refused r, its insert rolled back; err, when not nil,
-// means the transaction itself is lost.
+// nameIndexes are the name search indexes (FTS5 external-content tables
+// over files.name_fold, linked by rowid) that a batch fills with its new
+// files.
+var nameIndexes = []string{"files_name_fts", "files_name_words"}
+
+// createOne applies r in the batch's transaction: own is the error that
+// refused r, its insert undone; err, when not nil, means the transaction
+// itself is lost. Without a quota the insert is one statement, which a
+// unique violation backs out alone; with one, the insert and its quota
+// sums run inside a savepoint, rolled back when the quota refuses.
 func (s *Store) createOne(ctx context.Context, conn *sql.Conn, insert *sql.Stmt, r *createReq) (own, err error) {
+	if r.quota.MaxBytes <= 0 && r.quota.ScopeMaxBytes <= 0 {
+		own := s.insertChecked(ctx, conn, insert, r)
+		if own != nil && !errors.Is(own, store.ErrAlreadyExists) && !errors.Is(own, store.ErrNameTaken) {
+			// Not a constraint failure: SQLite may have rolled back the
+			// whole transaction (an I/O error, a full disk).
+			return nil, own
+		}
+		return own, nil
+	}
 	if _, err := conn.ExecContext(ctx, `SAVEPOINT `+savepoint); err != nil {
 		return nil, s.fail("savepoint", err)
 	}
@@ -275,7 +318,7 @@ func (s *Store) createOne(ctx context.Context, conn *sql.Conn, insert *sql.Stmt,
 // transaction; see CreateFile.
 func (s *Store) insertChecked(ctx context.Context, conn *sql.Conn, insert *sql.Stmt, r *createReq) error {
 	f, quota, op := r.f, r.quota, r.op
-	_, err := insert.ExecContext(ctx,
+	res, err := insert.ExecContext(ctx,
 		f.ID, f.Tenant, f.Category, f.DisplayName, f.NameScope, f.Scope, f.Filename, f.Key,
 		f.Backend, f.ContentType, f.SizeBytes, f.ChecksumAlgorithm, f.ChecksumValue, f.ETag, string(f.State),
 		f.FailureReason, r.owner, r.metadata, f.RequestID, f.RequestHash, f.UploadCount,
@@ -283,6 +326,9 @@ func (s *Store) insertChecked(ctx context.Context, conn *sql.Conn, insert *sql.S
 		fold(f.DisplayName))
 	if err != nil {
 		return s.fail(op, err)
+	}
+	if r.rowid, err = res.LastInsertId(); err != nil {
+		return s.fail(op+": rowid", err)
 	}
 	if quota.MaxBytes > 0 {
 		used, err := liveBytes(ctx, conn, f.Tenant, nil, f.CreatedAt)

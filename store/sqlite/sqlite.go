@@ -11,6 +11,8 @@
 //
 // With synchronous=NORMAL a crash of the process never loses a committed
 // write; a power loss may lose the last few, but never corrupts the file.
+// The WAL is copied back into the database file by a goroutine of its own
+// (checkpoint.go), not by the commit that fills it.
 package sqlite
 
 import (
@@ -52,7 +54,9 @@ type Store struct {
 	writer  *sql.DB  // one connection: writes are serialised
 	reader  *sql.DB  // read-only connections
 	creates *batcher // CreateFile's group commit (batch.go)
-	closed  atomic.Bool
+	// checkpoints copies the WAL back into the database (checkpoint.go).
+	checkpoints *checkpointer
+	closed      atomic.Bool
 }
 
 var _ store.Store = (*Store)(nil)
@@ -82,7 +86,7 @@ func open(ctx context.Context, cfg Config, through int64) (*Store, error) {
 	// temp_store(MEMORY) keeps the writer's statement and savepoint
 	// journals in memory; by default they spill to a temporary file past
 	// 64 KiB, which an insert into files with its indexes reaches.
-	writer, err := sql.Open("sqlite", cfg.Path+"?"+params+"&_pragma=journal_mode(WAL)&_pragma=temp_store(MEMORY)&_txlock=immediate")
+	writer, err := sql.Open("sqlite", cfg.Path+"?"+params+"&_pragma=journal_mode(WAL)&_pragma=temp_store(MEMORY)&_pragma=wal_autocheckpoint(0)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", cfg.Path, err)
 	}
@@ -105,6 +109,14 @@ func open(ctx context.Context, cfg Config, through int64) (*Store, error) {
 	reader.SetMaxOpenConns(n)
 	reader.SetMaxIdleConns(n)
 	s.reader = reader
+	cp, err := sql.Open("sqlite", cfg.Path+"?"+params)
+	if err != nil {
+		writer.Close()
+		reader.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", cfg.Path, err)
+	}
+	cp.SetMaxOpenConns(1)
+	s.checkpoints = newCheckpointer(cp)
 	s.creates = newBatcher(s)
 	return s, nil
 }
@@ -174,7 +186,7 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.closed.Store(true)
 	s.creates.close()
-	return errors.Join(s.reader.Close(), s.writer.Close())
+	return errors.Join(s.checkpoints.close(), s.reader.Close(), s.writer.Close())
 }
 
 // fail adds op to err, replacing a driver error that means one of store's
@@ -252,5 +264,6 @@ func (s *Store) inWrite(ctx context.Context, op string, fn func(*sql.Tx) error) 
 	if err := tx.Commit(); err != nil {
 		return s.fail(op+": commit", err)
 	}
+	s.checkpoints.written()
 	return nil
 }

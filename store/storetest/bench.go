@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,6 +24,24 @@ func RunBenchmarks(b *testing.B, newStore func(b *testing.B) store.Store) {
 				b.Fatal(err)
 			}
 		}
+	})
+
+	// Many callers at once, as a busy server creates files: a driver may
+	// apply concurrent creates together (SQLite's group commit).
+	b.Run("CreateFile from 32 goroutines", func(b *testing.B) {
+		s := newStore(b)
+		var next atomic.Int64
+		b.SetParallelism(32)
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				f := benchFile(tenantA, int(next.Add(1)))
+				if err := s.CreateFile(b.Context(), f, store.Quota{}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
 	})
 
 	b.Run("CreateFile with name scope and quota", func(b *testing.B) {
