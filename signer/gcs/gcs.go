@@ -1,23 +1,31 @@
-// Package gcs is the signer for Google Cloud Storage, built on
-// cloud.google.com/go/storage: V4 (GOOG4-RSA-SHA256) signed PUT and GET
-// URLs, V4 POST policies, and object attributes and deletion through the
-// JSON API.
+// Package gcs is the signer for Google Cloud Storage: V4 (GOOG4-RSA-SHA256)
+// signed PUT and GET URLs, V4 POST policies, and object attributes and
+// deletion through the JSON API. It speaks to Google over net/http itself;
+// cloud.google.com/go/auth/credentials loads credentials and mints OAuth
+// tokens, and cloud.google.com/go/compute/metadata finds the GCE service
+// account.
 //
 // Signing. With a service-account key (CredentialsFile or CredentialsJSON of
-// type "service_account"), the key is parsed once by New and every signature
-// is made in-process through SignedURLOptions.SignBytes /
-// PostPolicyV4Options.SignRawBytes. Without a key, the library signs through
-// the IAM Credentials signBlob API as GoogleAccessID, authenticated by the
-// client's credentials (CredentialsJSON of another type, or the application
-// default credentials); that call cannot be cancelled by the request's
-// context, because the library makes it with context.Background.
+// type "service_account", or application default credentials that are such
+// a file), the key is parsed once by New and every signature is made
+// in-process: RSASSA-PKCS1-v1_5 over SHA-256. Without a key, each signature
+// comes from the IAM Credentials API's signBlob, as GoogleAccessID,
+// authenticated with a token from the credentials (CredentialsJSON of
+// another type, or the application default credentials); that call is made
+// with the request's context, so cancelling the request cancels it.
 //
-// Clock. The library stamps X-Goog-Date (and a POST policy's x-goog-date)
-// from time.Now itself; SignedURLOptions and PostPolicyV4Options have no
-// field for the signing time, so Config.Now cannot move it. Config.Now is the
-// clock this package checks expiries against. UploadTarget.Expires is read
-// back from the signed URL (X-Goog-Date + X-Goog-Expires), so it is exactly
-// what the server will enforce.
+// Equivalence. Signed URLs, the headers a PUT must send and POST policy
+// forms are byte for byte what cloud.google.com/go/storage makes for the
+// same request at the same instant, after the URL form below (the package's
+// tests compare both on thousands of random requests), with one exception:
+// a Content-Type that begins with white space is signed trimmed, as GCS
+// reads it, where the library signs the space and so makes a URL GCS
+// refuses.
+//
+// Clock. Config.Now is the signing time: X-Goog-Date and a POST policy's
+// x-goog-date come from it, and expiries are checked against it.
+// UploadTarget.Expires is X-Goog-Date + X-Goog-Expires, exactly what the
+// server will enforce.
 //
 // URLs. A signed URL comes in the form GCS documents: query spaces as %20
 // and X-Goog-Signature last. Its lifetime, X-Goog-Expires, is the time left
@@ -25,15 +33,29 @@
 // X-Goog-Date (itself whole seconds), so the URL stops working within a
 // second of the requested instant; UploadTarget.Expires is the exact result.
 //
+// Hosts. Signed URLs and JSON API calls go to Config.Endpoint when it is
+// set; else to the host the STORAGE_EMULATOR_HOST environment variable
+// names (plain http unless it starts with "https://"), with JSON API calls
+// unauthenticated, as emulators expect; else to storage.googleapis.com over
+// https.
+//
+// JSON API. Stat and Delete are a GET and a DELETE of
+// /storage/v1/b/{bucket}/o/{object}, authenticated with an OAuth token from
+// the credentials unless Config.HTTPClient is set or an emulator is in use.
+// A JSON API or signBlob call answered 408, 429, 500, 502, 503 or 504, or
+// failing in transport, is tried again with backoff, up to four attempts in
+// all, while its context allows.
+//
 // What an upload target binds:
 //
-//   - PUT: Content-Type (when set), Content-Disposition (when set) and the
-//     checksum as signed headers: Content-MD5 for MD5, "x-goog-hash:
-//     crc32c=<base64>" for CRC32C; GCS refuses a body that does not match.
-//     The client must send exactly UploadTarget.Headers. SHA256 fails with
-//     signer.ErrUnsupported: GCS keeps no SHA-256 of an object, so Stat could
-//     never confirm it (x-goog-content-sha256 only feeds the signature).
-//     Size cannot be bound on a signed PUT; Stat is the check.
+//   - PUT: Content-Type (when set), Content-Disposition (when set and not
+//     all white space) and the checksum as signed headers: Content-MD5 for
+//     MD5, "x-goog-hash: crc32c=<base64>" for CRC32C; GCS refuses a body
+//     that does not match. The client must send exactly UploadTarget.Headers.
+//     SHA256 fails with signer.ErrUnsupported: GCS keeps no SHA-256 of an
+//     object, so Stat could never confirm it (x-goog-content-sha256 only
+//     feeds the signature). Size cannot be bound on a signed PUT; Stat is
+//     the check.
 //   - POST: a V4 policy with the exact key, the exact Content-Type and
 //     Content-Disposition (when set), content-length-range [1, MaxSize]
 //     ([0, MaxSize] when the declared Size is 0; no range when MaxSize is
@@ -49,7 +71,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -59,10 +81,13 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
-	"cloud.google.com/go/storage"
-	"google.golang.org/api/option"
+	"cloud.google.com/go/auth"
+	"cloud.google.com/go/auth/credentials"
+	"cloud.google.com/go/compute/metadata"
 
 	"github.com/presignd/presignd/signer"
 )
@@ -78,33 +103,37 @@ type Config struct {
 	// CredentialsFile and CredentialsJSON may be set. A "service_account"
 	// file with a private_key signs in-process; any other type
 	// ("authorized_user", "impersonated_service_account",
-	// "external_account") only authenticates the client, and signing goes
-	// through IAM signBlob. When both are empty the application default
-	// credentials are used.
+	// "external_account") only authenticates the Signer's calls, and
+	// signing goes through IAM signBlob. When both are empty the
+	// application default credentials are used.
 	CredentialsFile string
 	// CredentialsJSON is the content of such a file.
 	CredentialsJSON []byte
 	// GoogleAccessID is the service account that signs. With a
 	// service-account key it defaults to the key's client_email and, when
 	// set, must equal it. Without a key, signing goes through IAM signBlob
-	// as this account; when empty, the library detects it on every signing
-	// (from the credentials JSON, or the GCE metadata server).
+	// as this account; when empty, New takes it from the credentials JSON
+	// (client_email, or the account of service_account_impersonation_url),
+	// and failing that the first signing asks the GCE metadata server for
+	// the default service account, keeping the answer once it has one.
 	GoogleAccessID string
 	// Endpoint is the base URL of a GCS-compatible server, such as
 	// "http://127.0.0.1:4443" (scheme and host required). It serves the
-	// JSON API under /storage/v1/ (appended when Endpoint has no path) and
-	// is the host of signed URLs; an "http" endpoint yields http URLs.
-	// Empty means storage.googleapis.com over https, unless the library's
-	// STORAGE_EMULATOR_HOST environment variable names another host.
+	// JSON API under /storage/v1/ (appended when Endpoint has no path; a
+	// path, when given, is the JSON API's base) and is the host of signed
+	// URLs; an "http" endpoint yields http URLs. Empty means
+	// storage.googleapis.com over https, unless the STORAGE_EMULATOR_HOST
+	// environment variable names another host.
 	Endpoint string
 	// VirtualHostStyle puts the bucket in the host name
 	// (bucket.host/key) rather than the path (host/bucket/key).
 	VirtualHostStyle bool
-	// Now is the clock expiries are checked against; nil means time.Now.
-	// It does not set the signing time (see the package comment).
+	// Now is the clock: it is the signing time (X-Goog-Date, a POST
+	// policy's x-goog-date) and the time expiries are checked against. Nil
+	// means time.Now.
 	Now func() time.Time
-	// HTTPClient, when set, carries every call the library makes (JSON API,
-	// IAM signBlob) as it is: the library adds no authentication to it, so
+	// HTTPClient, when set, carries every call the Signer makes (JSON API,
+	// IAM signBlob) as it is: the Signer adds no authentication to it, so
 	// it must authenticate itself where the server needs it. Credentials
 	// still provide the signing key. For tests and emulators.
 	HTTPClient *http.Client
@@ -113,15 +142,28 @@ type Config struct {
 // Signer signs GCS targets and looks at GCS objects. It implements
 // signer.Signer and signer.PostPolicySigner and is safe for concurrent use.
 type Signer struct {
-	bucket   string
-	client   *storage.Client
-	handle   *storage.BucketHandle
-	accessID string
+	bucket string
+	now    func() time.Time
 	// key is the parsed service-account key; nil means IAM signBlob.
-	key      *rsa.PrivateKey
-	style    storage.URLStyle
-	insecure bool
-	now      func() time.Time
+	key *rsa.PrivateKey
+	// accessID is the signing account when known by New; detected holds
+	// the one the metadata server named, once asked.
+	accessID string
+	detected atomic.Pointer[string]
+	detectMu sync.Mutex
+
+	// to is where signed URLs and POST forms point.
+	to endpoint
+	// objects is the JSON API's URL of the bucket's objects, ending in "/o/".
+	objects string
+	// iam is the URL signBlob is appended to (account + ":signBlob").
+	iam    string
+	client *http.Client
+	// ownTransport is the transport New made for client, if it did.
+	ownTransport *http.Transport
+	// creds authenticates calls; nil sends them as they are.
+	creds        *auth.Credentials
+	quotaProject string
 }
 
 var (
@@ -129,13 +171,25 @@ var (
 	_ signer.PostPolicySigner = (*Signer)(nil)
 )
 
+// defaultIAM is the IAM Credentials API's signBlob base.
+const defaultIAM = "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/"
+
+// scopes are the OAuth scopes the Signer's tokens carry: the JSON API's and
+// signBlob's.
+var scopes = []string{
+	"https://www.googleapis.com/auth/devstorage.full_control",
+	"https://www.googleapis.com/auth/cloud-platform",
+}
+
 // New builds a Signer from cfg. It fails when Bucket is empty, when both
 // credential sources are set, when the credentials cannot be read or parsed
 // (including an unparsable service-account private key), when GoogleAccessID
-// contradicts the key's client_email, or when Endpoint is not an http(s) URL
-// with a host. With credentials or an HTTPClient it makes no network call;
-// with neither, the search for application default credentials may probe
-// the GCE metadata server.
+// contradicts the key's client_email, when Endpoint is not an http(s) URL
+// with a host or STORAGE_EMULATOR_HOST is not a usable host, or when calls
+// need authentication and no application default credentials are found.
+// With credentials or an HTTPClient it makes no network call; with neither,
+// the search for application default credentials may probe the GCE metadata
+// server.
 func New(ctx context.Context, cfg Config) (*Signer, error) {
 	if cfg.Bucket == "" {
 		return nil, errors.New("gcs: Bucket is required")
@@ -152,119 +206,202 @@ func New(ctx context.Context, cfg Config) (*Signer, error) {
 		credJSON = b
 	}
 
-	s := &Signer{bucket: cfg.Bucket, accessID: cfg.GoogleAccessID, now: cfg.Now, style: storage.PathStyle()}
+	s := &Signer{bucket: cfg.Bucket, accessID: cfg.GoogleAccessID, now: cfg.Now, iam: defaultIAM}
 	if s.now == nil {
 		s.now = time.Now
 	}
-	if cfg.VirtualHostStyle {
-		s.style = storage.VirtualHostedStyle()
-	}
 
-	var opts []option.ClientOption
-	if len(credJSON) > 0 {
-		var creds struct {
-			Type        string `json:"type"`
-			PrivateKey  string `json:"private_key"`
-			ClientEmail string `json:"client_email"`
-		}
-		if err := json.Unmarshal(credJSON, &creds); err != nil {
-			return nil, fmt.Errorf("gcs: parse credentials: %w", err)
-		}
-		var credType option.CredentialsType
-		switch creds.Type {
-		case "service_account":
-			credType = option.ServiceAccount
-		case "authorized_user":
-			credType = option.AuthorizedUser
-		case "impersonated_service_account":
-			credType = option.ImpersonatedServiceAccount
-		case "external_account":
-			credType = option.ExternalAccount
-		default:
-			return nil, fmt.Errorf("gcs: unsupported credentials type %q", creds.Type)
-		}
-		if creds.Type == "service_account" && creds.PrivateKey != "" {
-			key, err := parseKey([]byte(creds.PrivateKey))
-			if err != nil {
-				return nil, fmt.Errorf("gcs: service-account private key: %w", err)
-			}
-			if creds.ClientEmail == "" {
-				return nil, errors.New("gcs: service-account credentials have no client_email")
-			}
-			if s.accessID != "" && s.accessID != creds.ClientEmail {
-				return nil, fmt.Errorf("gcs: GoogleAccessID %q is not the key's client_email %q", s.accessID, creds.ClientEmail)
-			}
-			s.key = key
-			s.accessID = creds.ClientEmail
-		}
-		opts = append(opts, option.WithAuthCredentialsJSON(credType, credJSON))
-	} else if cfg.HTTPClient != nil {
-		// The client authenticates itself; skip the search for default
-		// credentials (which may probe the GCE metadata server).
-		opts = append(opts, option.WithoutAuthentication())
-	}
-	if cfg.HTTPClient != nil {
-		opts = append(opts, option.WithHTTPClient(cfg.HTTPClient))
-	}
-
-	if cfg.Endpoint != "" {
+	// Where requests go.
+	var scheme, host, api string
+	emulated := false
+	switch env := os.Getenv("STORAGE_EMULATOR_HOST"); {
+	case cfg.Endpoint != "":
 		u, err := url.Parse(cfg.Endpoint)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 			return nil, fmt.Errorf("gcs: Endpoint %q: want http(s)://host[:port]", cfg.Endpoint)
 		}
-		ep := cfg.Endpoint
+		scheme, host, api = u.Scheme, u.Host, cfg.Endpoint
 		if u.Path == "" || u.Path == "/" {
-			ep = strings.TrimSuffix(ep, "/") + "/storage/v1/"
+			api = strings.TrimSuffix(api, "/") + "/storage/v1/"
 		}
-		opts = append(opts, option.WithEndpoint(ep))
-		s.insecure = u.Scheme == "http"
-	} else if host := os.Getenv("STORAGE_EMULATOR_HOST"); host != "" {
-		// The library sends JSON calls and signs URLs for this host; a
-		// host without a scheme is plain http there.
-		s.insecure = !strings.Contains(host, "://") || strings.HasPrefix(host, "http://")
+	case env != "":
+		emulated = true
+		u := &url.URL{Scheme: "http", Host: env}
+		if strings.Contains(env, "://") {
+			var err error
+			if u, err = url.Parse(env); err != nil || u.Host == "" {
+				return nil, fmt.Errorf("gcs: STORAGE_EMULATOR_HOST %q: want host[:port] or http(s)://host[:port]", env)
+			}
+		}
+		api = (&url.URL{Scheme: u.Scheme, Host: u.Host}).String() + "/storage/v1/"
+		host, scheme = u.Host, "https"
+		if !strings.Contains(env, "://") || strings.HasPrefix(env, "http://") {
+			scheme = "http"
+		}
+	default:
+		scheme, host, api = "https", "storage.googleapis.com", "https://storage.googleapis.com/storage/v1/"
+	}
+	if !strings.HasSuffix(api, "/") {
+		api += "/"
+	}
+	s.to = newEndpoint(scheme, host, cfg.Bucket, cfg.VirtualHostStyle)
+	s.objects = api + "b/" + escape(cfg.Bucket, false) + "/o/"
+
+	var credType credentials.CredType
+	if len(credJSON) > 0 {
+		info, err := parseCredentials(credJSON)
+		if err != nil {
+			return nil, fmt.Errorf("gcs: %w", err)
+		}
+		var ok bool
+		if credType, ok = credTypes[info.Type]; !ok {
+			return nil, fmt.Errorf("gcs: unsupported credentials type %q", info.Type)
+		}
+		if err := s.useCredentials(info); err != nil {
+			return nil, fmt.Errorf("gcs: %w", err)
+		}
 	}
 
-	client, err := storage.NewClient(ctx, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("gcs: new client: %w", err)
+	if cfg.HTTPClient != nil {
+		s.client = cfg.HTTPClient
+		return s, nil
 	}
-	s.client = client
-	s.handle = client.Bucket(cfg.Bucket)
+	s.ownTransport = http.DefaultTransport.(*http.Transport).Clone()
+	s.client = &http.Client{Transport: s.ownTransport}
+	if emulated {
+		return s, nil
+	}
+	var err error
+	if len(credJSON) > 0 {
+		s.creds, err = credentials.NewCredentialsFromJSON(credType, credJSON, &credentials.DetectOptions{Scopes: scopes})
+	} else {
+		s.creds, err = credentials.DetectDefault(&credentials.DetectOptions{Scopes: scopes})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("gcs: credentials: %w", err)
+	}
+	if len(credJSON) == 0 && len(s.creds.JSON()) > 0 {
+		// Application default credentials from a file: a service-account
+		// key there signs as an explicit one would.
+		if info, err := parseCredentials(s.creds.JSON()); err == nil {
+			if err := s.useCredentials(info); err != nil {
+				return nil, fmt.Errorf("gcs: application default credentials: %w", err)
+			}
+		}
+	}
+	if s.quotaProject, err = s.creds.QuotaProjectID(ctx); err != nil {
+		return nil, fmt.Errorf("gcs: credentials: %w", err)
+	}
 	return s, nil
 }
 
-// Close releases the client's resources. The Signer must not be used after.
-func (s *Signer) Close() error { return s.client.Close() }
+// credTypes are the credentials file types a Signer accepts.
+var credTypes = map[string]credentials.CredType{
+	"service_account":              credentials.ServiceAccount,
+	"authorized_user":              credentials.AuthorizedUser,
+	"impersonated_service_account": credentials.ImpersonatedServiceAccount,
+	"external_account":             credentials.ExternalAccount,
+}
 
-// GoogleAccessID is the account URLs are signed as; empty when it is left to
-// the library to detect.
-func (s *Signer) GoogleAccessID() string { return s.accessID }
+// credInfo is what a Signer reads from a credentials file itself.
+type credInfo struct {
+	Type             string `json:"type"`
+	PrivateKey       string `json:"private_key"`
+	ClientEmail      string `json:"client_email"`
+	ImpersonationURL string `json:"service_account_impersonation_url"`
+}
+
+func parseCredentials(b []byte) (credInfo, error) {
+	var c credInfo
+	if err := json.Unmarshal(b, &c); err != nil {
+		return c, fmt.Errorf("parse credentials: %w", err)
+	}
+	return c, nil
+}
+
+// useCredentials takes the signing key and account from a credentials file:
+// a service account's key and client_email, or the account an impersonating
+// credential names.
+func (s *Signer) useCredentials(c credInfo) error {
+	switch c.Type {
+	case "service_account":
+		if c.PrivateKey == "" {
+			if s.accessID == "" {
+				s.accessID = c.ClientEmail
+			}
+			return nil
+		}
+		key, err := parseKey([]byte(c.PrivateKey))
+		if err != nil {
+			return fmt.Errorf("service-account private key: %w", err)
+		}
+		if c.ClientEmail == "" {
+			return errors.New("service-account credentials have no client_email")
+		}
+		if s.accessID != "" && s.accessID != c.ClientEmail {
+			return fmt.Errorf("GoogleAccessID %q is not the key's client_email %q", s.accessID, c.ClientEmail)
+		}
+		s.key = key
+		s.accessID = c.ClientEmail
+	case "impersonated_service_account", "external_account":
+		// .../serviceAccounts/{account}:generateAccessToken
+		u := c.ImpersonationURL
+		if start, end := strings.LastIndex(u, "/"), strings.LastIndex(u, ":"); s.accessID == "" && start < end {
+			s.accessID = u[start+1 : end]
+		}
+	}
+	return nil
+}
+
+// Close releases the Signer's idle connections. The Signer must not be used
+// after.
+func (s *Signer) Close() error {
+	if s.ownTransport != nil {
+		s.ownTransport.CloseIdleConnections()
+	}
+	return nil
+}
+
+// GoogleAccessID is the account URLs are signed as; empty while it is still
+// to be asked of the GCE metadata server.
+func (s *Signer) GoogleAccessID() string {
+	if s.accessID != "" {
+		return s.accessID
+	}
+	if p := s.detected.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
 
 // SignUpload returns a V4 signed PUT target binding what req asks (see the
 // package comment). It fails with an error wrapping signer.ErrInvalidKey for
 // a bad key and signer.ErrUnsupported for a checksum algorithm GCS cannot
-// bind (SHA256, or one it does not know), and
-// with a plain error for a malformed checksum value, a header value with
-// control characters, or an expiry that is not in the future or is more
-// than MaxExpiry ahead.
+// bind (SHA256, or one it does not know), and with a plain error for a
+// malformed checksum value, a header value with control characters, an
+// expiry that is not in the future or is more than MaxExpiry ahead, or a
+// failure to sign (signBlob, or finding the account to sign as).
 func (s *Signer) SignUpload(ctx context.Context, req signer.UploadRequest) (signer.UploadTarget, error) {
-	if err := s.check(ctx, req.Key, req.Expires); err != nil {
+	now := s.now().UTC()
+	if err := s.check(ctx, req.Key, now, req.Expires); err != nil {
 		return signer.UploadTarget{}, err
 	}
 	headers := make(map[string]string, 4)
-	opts := s.urlOptions(http.MethodPut, req.Expires)
+	signed := make([]header, 0, 3)
 	if req.ContentType != "" {
 		if !validHeaderValue(req.ContentType) {
 			return signer.UploadTarget{}, fmt.Errorf("gcs: sign upload %s: content type has control characters", req.Key)
 		}
-		opts.ContentType = req.ContentType
+		signed = append(signed, header{"content-type", req.ContentType})
 		headers["Content-Type"] = req.ContentType
 	}
 	if req.ContentDisposition != "" {
 		if !validHeaderValue(req.ContentDisposition) {
 			return signer.UploadTarget{}, fmt.Errorf("gcs: sign upload %s: content disposition has control characters", req.Key)
 		}
-		opts.Headers = append(opts.Headers, "content-disposition:"+req.ContentDisposition)
+		if !isBlank(req.ContentDisposition) {
+			signed = append(signed, header{"content-disposition", req.ContentDisposition})
+		}
 		headers["Content-Disposition"] = req.ContentDisposition
 	}
 	if !req.Checksum.IsZero() {
@@ -272,18 +409,10 @@ func (s *Signer) SignUpload(ctx context.Context, req signer.UploadRequest) (sign
 		if err != nil {
 			return signer.UploadTarget{}, fmt.Errorf("gcs: sign upload %s: %w", req.Key, err)
 		}
-		if name == "Content-MD5" {
-			opts.MD5 = value
-		} else {
-			opts.Headers = append(opts.Headers, name+":"+value)
-		}
+		signed = append(signed, header{name, value})
 		headers[name] = value
 	}
-	u, err := s.handle.SignedURL(req.Key, opts)
-	if err != nil {
-		return signer.UploadTarget{}, fmt.Errorf("gcs: sign upload %s: %w", req.Key, err)
-	}
-	u, exp, err := tidyURL(u)
+	u, exp, err := s.signURL(ctx, http.MethodPut, req.Key, signed, nil, now, req.Expires)
 	if err != nil {
 		return signer.UploadTarget{}, fmt.Errorf("gcs: sign upload %s: %w", req.Key, err)
 	}
@@ -295,25 +424,18 @@ func (s *Signer) SignUpload(ctx context.Context, req signer.UploadRequest) (sign
 // as response-content-disposition / response-content-type, which GCS
 // returns instead of the stored values. Errors are as for SignUpload.
 func (s *Signer) SignDownload(ctx context.Context, req signer.DownloadRequest) (string, error) {
-	if err := s.check(ctx, req.Key, req.Expires); err != nil {
+	now := s.now().UTC()
+	if err := s.check(ctx, req.Key, now, req.Expires); err != nil {
 		return "", err
 	}
-	opts := s.urlOptions(http.MethodGet, req.Expires)
-	if req.ResponseContentDisposition != "" || req.ResponseContentType != "" {
-		q := make(url.Values, 2)
-		if req.ResponseContentDisposition != "" {
-			q.Set("response-content-disposition", req.ResponseContentDisposition)
-		}
-		if req.ResponseContentType != "" {
-			q.Set("response-content-type", req.ResponseContentType)
-		}
-		opts.QueryParameters = q
+	var query []param
+	if req.ResponseContentDisposition != "" {
+		query = append(query, param{"response-content-disposition", req.ResponseContentDisposition})
 	}
-	u, err := s.handle.SignedURL(req.Key, opts)
-	if err != nil {
-		return "", fmt.Errorf("gcs: sign download %s: %w", req.Key, err)
+	if req.ResponseContentType != "" {
+		query = append(query, param{"response-content-type", req.ResponseContentType})
 	}
-	u, _, err = tidyURL(u)
+	u, _, err := s.signURL(ctx, http.MethodGet, req.Key, nil, query, now, req.Expires)
 	if err != nil {
 		return "", fmt.Errorf("gcs: sign download %s: %w", req.Key, err)
 	}
@@ -335,80 +457,106 @@ func (s *Signer) SignPostUpload(ctx context.Context, req signer.UploadRequest) (
 	if !req.Checksum.IsZero() {
 		return signer.UploadTarget{}, fmt.Errorf("gcs: sign post %s: checksum %s in a POST policy: %w", req.Key, req.Checksum.Algorithm, signer.ErrUnsupported)
 	}
+	now := s.now().UTC()
 	exp := req.Expires.UTC().Truncate(time.Second)
-	if !exp.After(s.now()) {
+	if !exp.After(now) {
 		return signer.UploadTarget{}, fmt.Errorf("gcs: sign post %s: expiry %s is not in the future", req.Key, req.Expires.Format(time.RFC3339))
 	}
 	if !validHeaderValue(req.ContentType) || !validHeaderValue(req.ContentDisposition) {
 		return signer.UploadTarget{}, fmt.Errorf("gcs: sign post %s: content type or disposition has control characters", req.Key)
 	}
-	opts := &storage.PostPolicyV4Options{
-		GoogleAccessID: s.accessID,
-		Expires:        exp,
-		Style:          s.style,
-		Insecure:       s.insecure,
-		Fields: &storage.PolicyV4Fields{
-			ContentType:        req.ContentType,
-			ContentDisposition: req.ContentDisposition,
-		},
+	account, err := s.account(ctx)
+	if err != nil {
+		return signer.UploadTarget{}, fmt.Errorf("gcs: sign post %s: %w", req.Key, err)
 	}
-	if s.key != nil {
-		opts.SignRawBytes = s.signBytes
+	p := postRequest{
+		bucket: s.bucket, key: req.Key,
+		contentType: req.ContentType, contentDisposition: req.ContentDisposition,
+		account: account, now: now, expires: exp,
 	}
 	if req.MaxSize > 0 {
 		var lo uint64
 		if req.Size > 0 {
 			lo = 1
 		}
-		opts.Conditions = []storage.PostPolicyV4Condition{storage.ConditionContentLengthRange(lo, uint64(req.MaxSize))}
+		p.lengthRange = &[2]uint64{lo, uint64(req.MaxSize)}
 	}
-	p, err := s.handle.GenerateSignedPostPolicyV4(req.Key, opts)
+	policy, fields, err := p.policy()
 	if err != nil {
 		return signer.UploadTarget{}, fmt.Errorf("gcs: sign post %s: %w", req.Key, err)
 	}
-	return signer.UploadTarget{Method: http.MethodPost, URL: p.URL, FormFields: p.Fields, Expires: exp}, nil
+	sig, err := s.sign(ctx, account, []byte(policy))
+	if err != nil {
+		return signer.UploadTarget{}, fmt.Errorf("gcs: sign post %s: %w", req.Key, err)
+	}
+	fields["policy"] = policy
+	fields["x-goog-signature"] = hex.EncodeToString(sig)
+	return signer.UploadTarget{Method: http.MethodPost, URL: s.to.postURL(), FormFields: fields, Expires: exp}, nil
 }
 
 // Stat describes the object at key. Checksums holds MD5 (absent for
-// composite objects) and CRC32C (big-endian, base64; omitted when zero for a
-// non-empty object, the library's "unknown"). A missing object yields an
-// error wrapping signer.ErrNotFound.
+// composite objects) and CRC32C (big-endian, base64), each when GCS reports
+// it. A missing object yields an error wrapping signer.ErrNotFound; another
+// refusal, an error naming GCS's status and message.
 func (s *Signer) Stat(ctx context.Context, key string) (signer.ObjectInfo, error) {
 	if err := signer.ValidateKey(key); err != nil {
 		return signer.ObjectInfo{}, fmt.Errorf("gcs: %w", err)
 	}
-	a, err := s.handle.Object(key).Attrs(ctx)
-	if errors.Is(err, storage.ErrObjectNotExist) {
+	status, body, err := s.roundTrip(ctx, http.MethodGet, s.objectURL(key), nil)
+	if err == nil && status == http.StatusNotFound {
 		return signer.ObjectInfo{}, fmt.Errorf("gcs: stat %s: %w", key, signer.ErrNotFound)
+	}
+	if err == nil && status != http.StatusOK {
+		err = newAPIError(status, body)
 	}
 	if err != nil {
 		return signer.ObjectInfo{}, fmt.Errorf("gcs: stat %s: %w", key, err)
 	}
+	var o struct {
+		Size        json.RawMessage `json:"size"`
+		MD5Hash     string          `json:"md5Hash"`
+		CRC32C      string          `json:"crc32c"`
+		ContentType string          `json:"contentType"`
+		ETag        string          `json:"etag"`
+		Updated     string          `json:"updated"`
+	}
+	if err := json.Unmarshal(body, &o); err != nil {
+		return signer.ObjectInfo{}, fmt.Errorf("gcs: stat %s: object resource: %w", key, err)
+	}
+	// The JSON API states size as a decimal string.
+	size, err := strconv.ParseInt(strings.Trim(string(o.Size), `"`), 10, 64)
+	if err != nil || size < 0 {
+		return signer.ObjectInfo{}, fmt.Errorf("gcs: stat %s: object resource has size %s", key, o.Size)
+	}
 	info := signer.ObjectInfo{
-		Size:        a.Size,
-		ContentType: a.ContentType,
-		ETag:        a.Etag,
+		Size:        size,
+		ContentType: o.ContentType,
+		ETag:        o.ETag,
 		Checksums:   make(map[string]string, 2),
-		Modified:    a.Updated,
 	}
-	if len(a.MD5) > 0 {
-		info.Checksums[signer.MD5] = base64.StdEncoding.EncodeToString(a.MD5)
+	if t, err := time.Parse(time.RFC3339, o.Updated); err == nil {
+		info.Modified = t
 	}
-	if a.CRC32C != 0 || a.Size == 0 {
-		var b [4]byte
-		binary.BigEndian.PutUint32(b[:], a.CRC32C)
-		info.Checksums[signer.CRC32C] = base64.StdEncoding.EncodeToString(b[:])
+	if b, err := base64.StdEncoding.DecodeString(o.MD5Hash); err == nil && len(b) == 16 {
+		info.Checksums[signer.MD5] = base64.StdEncoding.EncodeToString(b)
+	}
+	if b, err := base64.StdEncoding.DecodeString(o.CRC32C); err == nil && len(b) == 4 {
+		info.Checksums[signer.CRC32C] = base64.StdEncoding.EncodeToString(b)
 	}
 	return info, nil
 }
 
 // Delete removes the object at key; a missing object is not an error.
+// Another refusal is an error naming GCS's status and message.
 func (s *Signer) Delete(ctx context.Context, key string) error {
 	if err := signer.ValidateKey(key); err != nil {
 		return fmt.Errorf("gcs: %w", err)
 	}
-	err := s.handle.Object(key).Delete(ctx)
-	if err != nil && !errors.Is(err, storage.ErrObjectNotExist) {
+	status, body, err := s.roundTrip(ctx, http.MethodDelete, s.objectURL(key), nil)
+	if err == nil && status != http.StatusNoContent && status != http.StatusOK && status != http.StatusNotFound {
+		err = newAPIError(status, body)
+	}
+	if err != nil {
 		return fmt.Errorf("gcs: delete %s: %w", key, err)
 	}
 	return nil
@@ -417,46 +565,93 @@ func (s *Signer) Delete(ctx context.Context, key string) error {
 // StorageURI returns gs://bucket/key.
 func (s *Signer) StorageURI(key string) string { return "gs://" + s.bucket + "/" + key }
 
+// objectURL is the JSON API URL of the object at key.
+func (s *Signer) objectURL(key string) string {
+	return s.objects + escape(key, false) + "?alt=json&prettyPrint=false"
+}
+
 // check validates what every signed URL needs: a live context, a valid key
-// and an expiry the V4 scheme can state.
-func (s *Signer) check(ctx context.Context, key string, expires time.Time) error {
+// and an expiry the V4 scheme can state from now.
+func (s *Signer) check(ctx context.Context, key string, now, expires time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if err := signer.ValidateKey(key); err != nil {
 		return fmt.Errorf("gcs: %w", err)
 	}
-	d := expires.Sub(s.now())
+	d := expires.Sub(now)
 	if d <= 0 || d > MaxExpiry {
 		return fmt.Errorf("gcs: %s: expiry %s is not in the future and within %s", key, expires.Format(time.RFC3339), MaxExpiry)
 	}
 	return nil
 }
 
-// urlOptions is the base of every signed URL this Signer makes. The library
-// states X-Goog-Expires as the whole seconds left, truncated; adding just
-// under a second rounds it up instead, so a near expiry is never 0 and a
-// whole-second lifetime (as in the conformance vectors) is kept exactly.
-func (s *Signer) urlOptions(method string, expires time.Time) *storage.SignedURLOptions {
-	opts := &storage.SignedURLOptions{
-		GoogleAccessID: s.accessID,
-		Method:         method,
-		Expires:        expires.Add(time.Second - time.Nanosecond),
-		Scheme:         storage.SigningSchemeV4,
-		Style:          s.style,
-		Insecure:       s.insecure,
+// signURL signs a URL for method on key at now, binding headers and query,
+// and returns it with the instant it stops working. X-Goog-Expires is the
+// time left until expires rounded up to a whole second, so a near expiry is
+// never 0 and a whole-second lifetime is kept exactly.
+func (s *Signer) signURL(ctx context.Context, method, key string, headers []header, query []param, now, expires time.Time) (string, time.Time, error) {
+	account, err := s.account(ctx)
+	if err != nil {
+		return "", time.Time{}, err
 	}
-	if s.key != nil {
-		opts.SignBytes = s.signBytes
+	lifetime := int64((expires.Sub(now) + time.Second - 1) / time.Second)
+	sts, unsigned := s.to.stringToSign(&urlRequest{
+		method: method, key: key, headers: headers, query: query,
+		account: account, now: now, lifetime: lifetime,
+	})
+	sig, err := s.sign(ctx, account, sts)
+	if err != nil {
+		return "", time.Time{}, err
 	}
-	return opts
+	var b strings.Builder
+	b.Grow(len(unsigned) + len("&X-Goog-Signature=") + 2*len(sig))
+	b.WriteString(unsigned)
+	b.WriteString("&X-Goog-Signature=")
+	b.WriteString(hex.EncodeToString(sig))
+	return b.String(), now.Truncate(time.Second).Add(time.Duration(lifetime) * time.Second), nil
 }
 
-// signBytes signs b with the service-account key: RSASSA-PKCS1-v1_5 over
-// SHA-256, as GOOG4-RSA-SHA256 requires.
-func (s *Signer) signBytes(b []byte) ([]byte, error) {
+// sign signs b as account: RSASSA-PKCS1-v1_5 over SHA-256 with the
+// service-account key, or IAM signBlob without one.
+func (s *Signer) sign(ctx context.Context, account string, b []byte) ([]byte, error) {
+	if s.key == nil {
+		return s.signBlob(ctx, account, b)
+	}
 	sum := sha256.Sum256(b)
 	return rsa.SignPKCS1v15(rand.Reader, s.key, crypto.SHA256, sum[:])
+}
+
+// account is the service account to sign as: the configured or credentials'
+// one, or else the GCE default service account, asked of the metadata server
+// once it answers.
+func (s *Signer) account(ctx context.Context) (string, error) {
+	if s.accessID != "" {
+		return s.accessID, nil
+	}
+	if p := s.detected.Load(); p != nil {
+		return *p, nil
+	}
+	s.detectMu.Lock()
+	defer s.detectMu.Unlock()
+	if p := s.detected.Load(); p != nil {
+		return *p, nil
+	}
+	if !metadata.OnGCEWithContext(ctx) {
+		if err := ctx.Err(); err != nil {
+			return "", err
+		}
+		return "", errors.New("no GoogleAccessID: none is configured, the credentials name no service account, and no GCE metadata server answers")
+	}
+	email, err := metadata.EmailWithContext(ctx, "default")
+	if err != nil {
+		return "", fmt.Errorf("no GoogleAccessID: GCE metadata server: %w", err)
+	}
+	if email == "" {
+		return "", errors.New("no GoogleAccessID: the GCE metadata server names no default service account")
+	}
+	s.detected.Store(&email)
+	return email, nil
 }
 
 // checksumHeader maps a checksum to the signed header GCS verifies it with.
@@ -479,80 +674,6 @@ func checksumHeader(c signer.Checksum) (name, value string, err error) {
 		return "Content-MD5", canonical, nil
 	}
 	return "x-goog-hash", "crc32c=" + canonical, nil
-}
-
-// tidyURL puts a signed URL from the library into the form GCS documents
-// and the conformance vectors use: spaces in the query as %20 (the library
-// signs %20 but emits "+"; a literal "+" is already %2B, so the rewrite is
-// lossless) and X-Goog-Signature last rather than in sorted place. It also
-// returns when the URL stops working: X-Goog-Date plus X-Goog-Expires.
-func tidyURL(signed string) (string, time.Time, error) {
-	base, query, ok := strings.Cut(signed, "?")
-	if !ok {
-		return "", time.Time{}, errors.New("signed URL has no query")
-	}
-	var b strings.Builder
-	b.Grow(len(signed) + 16)
-	b.WriteString(base)
-	b.WriteByte('?')
-	var sig, date, expires string
-	first := true
-	for query != "" {
-		var p string
-		p, query, _ = strings.Cut(query, "&")
-		switch {
-		case strings.HasPrefix(p, "X-Goog-Signature="):
-			sig = p
-			continue
-		case strings.HasPrefix(p, "X-Goog-Date="):
-			date = p[len("X-Goog-Date="):]
-		case strings.HasPrefix(p, "X-Goog-Expires="):
-			expires = p[len("X-Goog-Expires="):]
-		}
-		if !first {
-			b.WriteByte('&')
-		}
-		first = false
-		writeSpacesAsPercent20(&b, p)
-	}
-	if sig == "" {
-		return "", time.Time{}, errors.New("signed URL has no X-Goog-Signature")
-	}
-	b.WriteByte('&')
-	b.WriteString(sig)
-	t, err := time.Parse("20060102T150405Z", date)
-	if err != nil {
-		return "", time.Time{}, fmt.Errorf("signed URL has no valid X-Goog-Date: %w", err)
-	}
-	secs, err := strconv.Atoi(expires)
-	if err != nil {
-		return "", time.Time{}, fmt.Errorf("signed URL has no valid X-Goog-Expires: %w", err)
-	}
-	return b.String(), t.Add(time.Duration(secs) * time.Second), nil
-}
-
-func writeSpacesAsPercent20(b *strings.Builder, s string) {
-	for {
-		i := strings.IndexByte(s, '+')
-		if i < 0 {
-			b.WriteString(s)
-			return
-		}
-		b.WriteString(s[:i])
-		b.WriteString("%20")
-		s = s[i+1:]
-	}
-}
-
-// validHeaderValue reports whether v can be sent as an HTTP header value:
-// no control characters other than horizontal tab.
-func validHeaderValue(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; (c < 0x20 && c != '\t') || c == 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 // parseKey parses a PEM RSA private key in PKCS#8 or PKCS#1 form.

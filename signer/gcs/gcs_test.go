@@ -314,6 +314,58 @@ func TestStatReportsChecksums(t *testing.T) {
 	}
 }
 
+// Config.Now is the signing time: X-Goog-Date, the policy's x-goog-date,
+// and the expiry the target reports.
+func TestNowIsTheSigningTime(t *testing.T) {
+	t.Setenv("STORAGE_EMULATOR_HOST", "")
+	srv := gcstest.NewServer(t, "presignd-clock")
+	at := time.Date(2031, 5, 6, 7, 8, 9, 750e6, time.UTC)
+	s, err := gcs.New(t.Context(), gcs.Config{
+		Bucket: srv.Bucket, CredentialsJSON: srv.CredentialsJSON, Endpoint: srv.URL, HTTPClient: srv.Client(),
+		Now: func() time.Time { return at },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	target, err := s.SignUpload(t.Context(), signer.UploadRequest{Key: "k", Expires: at.Add(90*time.Second + time.Millisecond)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(target.URL)
+	if q := u.Query(); q.Get("X-Goog-Date") != "20310506T070809Z" || q.Get("X-Goog-Expires") != "91" {
+		t.Errorf("X-Goog-Date %s, X-Goog-Expires %s; want 20310506T070809Z and 91", q.Get("X-Goog-Date"), q.Get("X-Goog-Expires"))
+	}
+	if want := time.Date(2031, 5, 6, 7, 9, 40, 0, time.UTC); !target.Expires.Equal(want) {
+		t.Errorf("target expires %s, want %s", target.Expires, want)
+	}
+	if _, err := s.SignDownload(t.Context(), signer.DownloadRequest{Key: "k", Expires: at}); err == nil {
+		t.Error("SignDownload accepted an expiry at Config.Now")
+	}
+	post, err := s.SignPostUpload(t.Context(), signer.UploadRequest{Key: "k", Expires: at.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := post.FormFields["x-goog-date"]; d != "20310506T070809Z" {
+		t.Errorf("policy x-goog-date %s, want 20310506T070809Z", d)
+	}
+}
+
+// A Content-Type with leading white space is signed as GCS reads it
+// (trimmed), so the upload is accepted.
+func TestLeadingWhiteSpaceInContentType(t *testing.T) {
+	f := newFixture(t)
+	for _, ct := range []string{" text/plain", "\ttext/plain;  charset=utf-8", "\u00a0text/plain"} {
+		target, err := f.s.SignUpload(f.ctx, signer.UploadRequest{Key: "ws", ContentType: ct, Expires: time.Now().Add(time.Minute)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if status, body := f.send(http.MethodPut, target.URL, target.Headers, []byte("x")); status != http.StatusOK {
+			t.Errorf("Content-Type %q: status %d: %s", ct, status, body)
+		}
+	}
+}
+
 func TestSignRefusesBadRequests(t *testing.T) {
 	f := newFixture(t)
 	now := time.Now()
@@ -341,6 +393,7 @@ func TestSignRefusesBadRequests(t *testing.T) {
 
 func TestNewRefusesBadConfig(t *testing.T) {
 	srv := gcstest.NewServer(t, "b")
+	t.Setenv("STORAGE_EMULATOR_HOST", "")
 	for _, tc := range []struct {
 		name string
 		cfg  gcs.Config
@@ -350,6 +403,8 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		{"an access ID that is not the key's", gcs.Config{Bucket: "b", CredentialsJSON: srv.CredentialsJSON, GoogleAccessID: "other@x.iam.gserviceaccount.com"}},
 		{"an endpoint without a scheme", gcs.Config{Bucket: "b", CredentialsJSON: srv.CredentialsJSON, Endpoint: "localhost:4443"}},
 		{"an unparsable key", gcs.Config{Bucket: "b", CredentialsJSON: []byte(`{"type":"service_account","client_email":"a@b","private_key":"nope"}`)}},
+		{"credentials of an unknown type", gcs.Config{Bucket: "b", CredentialsJSON: []byte(`{"type":"api_key"}`)}},
+		{"credentials that are not JSON", gcs.Config{Bucket: "b", CredentialsJSON: []byte(`type = service_account`)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if s, err := gcs.New(t.Context(), tc.cfg); err == nil {
@@ -358,4 +413,11 @@ func TestNewRefusesBadConfig(t *testing.T) {
 			}
 		})
 	}
+	t.Run("an emulator host without a host", func(t *testing.T) {
+		t.Setenv("STORAGE_EMULATOR_HOST", "http://")
+		if s, err := gcs.New(t.Context(), gcs.Config{Bucket: "b", CredentialsJSON: srv.CredentialsJSON}); err == nil {
+			s.Close()
+			t.Fatal("New succeeded")
+		}
+	})
 }

@@ -2,12 +2,14 @@ package gcs_test
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -106,7 +108,7 @@ func (rt routeIAM) RoundTrip(r *http.Request) (*http.Response, error) {
 	return http.DefaultTransport.RoundTrip(r)
 }
 
-// With no private key the library signs through IAM signBlob. The fake IAM
+// With no private key the Signer signs through IAM signBlob. The fake IAM
 // endpoint checks it is asked to sign exactly the string-to-sign the
 // verifying server rebuilds from the request (and, for POST, exactly the
 // base64 policy), and the server accepts the resulting uploads.
@@ -181,6 +183,39 @@ func TestSignBlobThroughIAM(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusNoContent {
 			t.Fatalf("POST status %d", resp.StatusCode)
+		}
+	})
+
+	t.Run("the request's context bounds the IAM call", func(t *testing.T) {
+		// It answers nothing until the client goes away (or long after).
+		stuck := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			select {
+			case <-r.Context().Done():
+			case <-time.After(10 * time.Second):
+			}
+		}))
+		defer stuck.Close()
+		stuckURL, _ := url.Parse(stuck.URL)
+		slow, err := gcs.New(ctx, gcs.Config{
+			Bucket:         srv.Bucket,
+			GoogleAccessID: srv.GoogleAccessID,
+			Endpoint:       srv.URL,
+			HTTPClient:     &http.Client{Transport: routeIAM{iam: stuckURL, base: srv.Client().Transport}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer slow.Close()
+		ctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		_, err = slow.SignUpload(ctx, signer.UploadRequest{Key: "iam/slow.txt", Expires: time.Now().Add(time.Minute)})
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("SignUpload: %v, want the context's deadline", err)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("SignUpload returned after %s", d)
 		}
 	})
 

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"testing/synctest"
 	"time"
 
 	"github.com/presignd/presignd/internal/testenv"
@@ -20,12 +19,8 @@ import (
 // The conformance vectors Google's client libraries share, kept beside the
 // project (../shared/testdata/gcs from the module root).
 //
-// Clock: the library stamps X-Goog-Date from time.Now and offers no option to
-// set it (SignedURLOptions and PostPolicyV4Options have no time field; the
-// library's own test overwrites an unexported variable). These tests run
-// each case inside a testing/synctest bubble, whose fake clock is advanced
-// to the vector's timestamp, so the library's own time.Now returns exactly
-// that instant. Nothing in the comparison is relaxed for time.
+// Clock: each case signs with Config.Now fixed at the vector's timestamp,
+// so nothing in the comparison is relaxed for time.
 
 type signingVector struct {
 	Description         string            `json:"description"`
@@ -143,8 +138,8 @@ func unsupportedSigning(v signingVector) string {
 
 // signingConfig maps a vector's host inputs onto gcs.Config.Endpoint: the
 // client endpoint as is (https when it names no scheme), or the vector's
-// hostname with its scheme. An emulator host is set in the environment, as
-// the library reads it.
+// hostname with its scheme. An emulator host is set in the environment,
+// where gcs.New reads it.
 func signingConfig(v signingVector, creds []byte) gcs.Config {
 	cfg := gcs.Config{Bucket: v.Bucket, CredentialsJSON: creds, VirtualHostStyle: v.URLStyle == "VIRTUAL_HOSTED_STYLE"}
 	scheme := v.Scheme
@@ -172,17 +167,6 @@ func hasScheme(s string) bool {
 	return false
 }
 
-// atInstant runs f in a synctest bubble whose clock reads ts.
-func atInstant(t *testing.T, ts time.Time, f func(t *testing.T)) {
-	synctest.Test(t, func(t *testing.T) {
-		time.Sleep(time.Until(ts))
-		if now := time.Now(); !now.Equal(ts) {
-			t.Fatalf("bubble clock reads %s, want %s", now, ts)
-		}
-		f(t)
-	})
-}
-
 func TestSigningV4Vectors(t *testing.T) {
 	creds, vectors, _ := loadVectors(t)
 	for _, v := range vectors {
@@ -195,38 +179,38 @@ func TestSigningV4Vectors(t *testing.T) {
 			} else {
 				t.Setenv("STORAGE_EMULATOR_HOST", "")
 			}
-			atInstant(t, v.Timestamp, func(t *testing.T) {
-				ctx := context.Background()
-				s, err := gcs.New(ctx, signingConfig(v, creds))
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer s.Close()
-				expires := time.Now().Add(time.Duration(v.Expiration) * time.Second)
-				var got string
-				switch v.Method {
-				case "GET":
-					got, err = s.SignDownload(ctx, signer.DownloadRequest{Key: v.Object, Expires: expires})
-				case "PUT":
-					var target signer.UploadTarget
-					target, err = s.SignUpload(ctx, signer.UploadRequest{Key: v.Object, Expires: expires})
-					got = target.URL
-					if err == nil {
-						if !target.Expires.Equal(expires) {
-							t.Errorf("target expires %s, want %s", target.Expires, expires)
-						}
-						if len(target.Headers) != 0 {
-							t.Errorf("target headers %v, want none", target.Headers)
-						}
+			ctx := context.Background()
+			cfg := signingConfig(v, creds)
+			cfg.Now = func() time.Time { return v.Timestamp }
+			s, err := gcs.New(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			expires := v.Timestamp.Add(time.Duration(v.Expiration) * time.Second)
+			var got string
+			switch v.Method {
+			case "GET":
+				got, err = s.SignDownload(ctx, signer.DownloadRequest{Key: v.Object, Expires: expires})
+			case "PUT":
+				var target signer.UploadTarget
+				target, err = s.SignUpload(ctx, signer.UploadRequest{Key: v.Object, Expires: expires})
+				got = target.URL
+				if err == nil {
+					if !target.Expires.Equal(expires) {
+						t.Errorf("target expires %s, want %s", target.Expires, expires)
+					}
+					if len(target.Headers) != 0 {
+						t.Errorf("target headers %v, want none", target.Headers)
 					}
 				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				if got != v.ExpectedURL {
-					t.Errorf("signed URL differs\n got: %s\nwant: %s", got, v.ExpectedURL)
-				}
-			})
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != v.ExpectedURL {
+				t.Errorf("signed URL differs\n got: %s\nwant: %s", got, v.ExpectedURL)
+			}
 		})
 	}
 }
@@ -268,39 +252,40 @@ func TestPostPolicyV4Vectors(t *testing.T) {
 				t.Skip("unsupported: " + why)
 			}
 			in := v.PolicyInput
-			atInstant(t, in.Timestamp, func(t *testing.T) {
-				ctx := context.Background()
-				cfg := gcs.Config{Bucket: in.Bucket, CredentialsJSON: creds, VirtualHostStyle: in.URLStyle == "VIRTUAL_HOSTED_STYLE"}
-				s, err := gcs.New(ctx, cfg)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer s.Close()
-				expires := time.Now().Add(time.Duration(in.Expiration) * time.Second)
-				target, err := s.SignPostUpload(ctx, signer.UploadRequest{Key: in.Object, Expires: expires})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if target.Method != "POST" {
-					t.Errorf("method %q, want POST", target.Method)
-				}
-				if target.URL != v.PolicyOutput.URL {
-					t.Errorf("URL %q, want %q", target.URL, v.PolicyOutput.URL)
-				}
-				if !maps.Equal(target.FormFields, v.PolicyOutput.Fields) {
-					t.Errorf("form fields differ\n got: %v\nwant: %v", target.FormFields, v.PolicyOutput.Fields)
-				}
-				policy, err := base64.StdEncoding.DecodeString(target.FormFields["policy"])
-				if err != nil {
-					t.Fatal(err)
-				}
-				if string(policy) != v.PolicyOutput.ExpectedDecodedPolicy {
-					t.Errorf("decoded policy differs\n got: %s\nwant: %s", policy, v.PolicyOutput.ExpectedDecodedPolicy)
-				}
-				if !target.Expires.Equal(expires) {
-					t.Errorf("target expires %s, want %s", target.Expires, expires)
-				}
-			})
+			ctx := context.Background()
+			cfg := gcs.Config{
+				Bucket: in.Bucket, CredentialsJSON: creds, VirtualHostStyle: in.URLStyle == "VIRTUAL_HOSTED_STYLE",
+				Now: func() time.Time { return in.Timestamp },
+			}
+			s, err := gcs.New(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			expires := in.Timestamp.Add(time.Duration(in.Expiration) * time.Second)
+			target, err := s.SignPostUpload(ctx, signer.UploadRequest{Key: in.Object, Expires: expires})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if target.Method != "POST" {
+				t.Errorf("method %q, want POST", target.Method)
+			}
+			if target.URL != v.PolicyOutput.URL {
+				t.Errorf("URL %q, want %q", target.URL, v.PolicyOutput.URL)
+			}
+			if !maps.Equal(target.FormFields, v.PolicyOutput.Fields) {
+				t.Errorf("form fields differ\n got: %v\nwant: %v", target.FormFields, v.PolicyOutput.Fields)
+			}
+			policy, err := base64.StdEncoding.DecodeString(target.FormFields["policy"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(policy) != v.PolicyOutput.ExpectedDecodedPolicy {
+				t.Errorf("decoded policy differs\n got: %s\nwant: %s", policy, v.PolicyOutput.ExpectedDecodedPolicy)
+			}
+			if !target.Expires.Equal(expires) {
+				t.Errorf("target expires %s, want %s", target.Expires, expires)
+			}
 		})
 	}
 }

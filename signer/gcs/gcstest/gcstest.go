@@ -25,8 +25,8 @@
 //     outside content-length-range. The file is then stored with the form's
 //     content-type and content-disposition.
 //   - JSON API calls (/storage/v1/, /upload/storage/v1/,
-//     /download/storage/v1/) go to the fake unauthenticated, so a
-//     storage.Client with a plain HTTP client can stat and delete.
+//     /download/storage/v1/) go to the fake; their Authorization, if any,
+//     is not checked, as emulators do not.
 //
 // Server.Client dials the server whatever the host name, so
 // virtual-host-style URLs (bucket.127.0.0.1:port) work. A gcs.Signer for a
@@ -35,8 +35,9 @@
 //	gcs.Config{Bucket: srv.Bucket, CredentialsJSON: srv.CredentialsJSON,
 //		Endpoint: srv.URL, HTTPClient: srv.Client()}
 //
-// The HTTPClient matters: without it the library would fetch OAuth tokens
-// from Google for the JSON API calls.
+// HTTPClient may be left out: the Signer then authenticates its JSON API
+// calls with a token from the credentials' token_uri, which is this server's
+// /token, as another process (the presignd binary) does.
 package gcstest
 
 import (

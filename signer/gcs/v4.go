@@ -1,0 +1,261 @@
+package gcs
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// The constant parts of GOOG4-RSA-SHA256.
+const (
+	algorithm   = "GOOG4-RSA-SHA256"
+	stampFormat = "20060102T150405Z"
+	dayFormat   = "20060102"
+	scopeSuffix = "/auto/storage/goog4_request"
+)
+
+// endpoint is where signed requests go: the origin, the host value that is
+// signed, and the escaped path that comes before an object name.
+type endpoint struct {
+	origin string // "https://storage.googleapis.com": scheme://host[:port]
+	host   string // the signed host header: origin's host without the port
+	prefix string // "/bucket/" (path style) or "/" (virtual-host style)
+}
+
+// newEndpoint is the endpoint for bucket on host (host[:port], no scheme).
+// Virtual-host style puts the bucket in the host name; path style puts it
+// first in the path.
+func newEndpoint(scheme, host, bucket string, virtualHost bool) endpoint {
+	if virtualHost {
+		host = bucket + "." + host
+	}
+	u := url.URL{Scheme: scheme, Host: host}
+	e := endpoint{origin: u.String(), host: u.Hostname(), prefix: "/"}
+	if !virtualHost {
+		e.prefix = "/" + escape(bucket, false) + "/"
+	}
+	return e
+}
+
+// header is a request header bound by a signed URL.
+type header struct{ name, value string }
+
+// param is a query parameter bound by a signed URL.
+type param struct{ key, value string }
+
+// urlRequest is what a V4 signed URL binds.
+type urlRequest struct {
+	method string
+	// key is the object name; it must not be empty.
+	key string
+	// headers are the signed headers besides host, with distinct names
+	// (any case). Values are signed as GCS reads them: trimmed, with each
+	// run of white space as one space. An x-goog-content-sha256 header
+	// becomes the payload hash instead of UNSIGNED-PAYLOAD.
+	headers []header
+	// query holds parameters signed besides the X-Goog-* ones.
+	query   []param
+	account string
+	// now is the signing time, in UTC; lifetime is X-Goog-Expires.
+	now      time.Time
+	lifetime int64
+}
+
+// stringToSign builds the canonical request of r and returns its
+// GOOG4-RSA-SHA256 string-to-sign and the signed URL without its signature:
+// the caller appends "&X-Goog-Signature=" and the signature in hex.
+func (e endpoint) stringToSign(r *urlRequest) (sts []byte, unsigned string) {
+	hs := make([]header, 0, len(r.headers)+1)
+	hs = append(hs, header{"host", e.host})
+	payload := "UNSIGNED-PAYLOAD"
+	for _, h := range r.headers {
+		h = header{strings.ToLower(strings.TrimSpace(h.name)), canonicalValue(h.value)}
+		if h.name == "x-goog-content-sha256" {
+			payload = h.value
+		}
+		hs = append(hs, h)
+	}
+	slices.SortFunc(hs, func(a, b header) int { return strings.Compare(a.name, b.name) })
+	var signed strings.Builder
+	for i, h := range hs {
+		if i > 0 {
+			signed.WriteByte(';')
+		}
+		signed.WriteString(h.name)
+	}
+
+	stamp := r.now.Format(stampFormat)
+	scope := r.now.Format(dayFormat) + scopeSuffix
+	ps := make([]param, 0, 5+len(r.query))
+	ps = append(ps,
+		param{"X-Goog-Algorithm", algorithm},
+		param{"X-Goog-Credential", r.account + "/" + scope},
+		param{"X-Goog-Date", stamp},
+		param{"X-Goog-Expires", strconv.FormatInt(r.lifetime, 10)},
+		param{"X-Goog-SignedHeaders", signed.String()},
+	)
+	ps = append(ps, r.query...)
+	// Sorted by key; the values of a repeated key keep their order.
+	slices.SortStableFunc(ps, func(a, b param) int { return strings.Compare(a.key, b.key) })
+	var query strings.Builder
+	for i, p := range ps {
+		if i > 0 {
+			query.WriteByte('&')
+		}
+		query.WriteString(escape(p.key, false))
+		query.WriteByte('=')
+		query.WriteString(escape(p.value, false))
+	}
+
+	path := e.prefix + escape(r.key, true)
+	var c strings.Builder
+	c.Grow(len(r.method) + len(path) + query.Len() + 64*len(hs) + signed.Len() + len(payload) + 8)
+	c.WriteString(r.method)
+	c.WriteByte('\n')
+	c.WriteString(path)
+	c.WriteByte('\n')
+	c.WriteString(query.String())
+	c.WriteByte('\n')
+	for _, h := range hs {
+		c.WriteString(h.name)
+		c.WriteByte(':')
+		c.WriteString(h.value)
+		c.WriteByte('\n')
+	}
+	c.WriteByte('\n')
+	c.WriteString(signed.String())
+	c.WriteByte('\n')
+	c.WriteString(payload)
+	sum := sha256.Sum256([]byte(c.String()))
+
+	sts = make([]byte, 0, len(algorithm)+len(stamp)+len(scope)+3+2*sha256.Size)
+	sts = append(sts, algorithm+"\n"...)
+	sts = append(sts, stamp...)
+	sts = append(sts, '\n')
+	sts = append(sts, scope...)
+	sts = append(sts, '\n')
+	sts = hex.AppendEncode(sts, sum[:])
+	return sts, e.origin + path + "?" + query.String()
+}
+
+// postRequest is what a V4 POST policy binds.
+type postRequest struct {
+	bucket, key string
+	// contentType and contentDisposition, when not empty, are form fields
+	// the policy requires exactly.
+	contentType, contentDisposition string
+	// lengthRange, when set, is the content-length-range condition.
+	lengthRange *[2]uint64
+	account     string
+	// now is the signing time and expires the policy's expiration, both
+	// in UTC.
+	now, expires time.Time
+}
+
+// url is where a POST policy's form is sent.
+func (e endpoint) postURL() string { return e.origin + e.prefix }
+
+// policy returns r's policy document in base64 (what is signed) and the
+// form fields that go with it, without the signature.
+func (r *postRequest) policy() (string, map[string]string, error) {
+	stamp := r.now.Format(stampFormat)
+	credential := r.account + "/" + r.now.Format(dayFormat) + scopeSuffix
+	conds := make([]any, 0, 8)
+	if r.lengthRange != nil {
+		conds = append(conds, []any{"content-length-range", r.lengthRange[0], r.lengthRange[1]})
+	}
+	fields := make(map[string]string, 8)
+	// Conditions in the order the conformance vectors state them; a field
+	// with an empty value is neither a condition nor a form field.
+	for _, f := range [...]param{
+		{"content-disposition", r.contentDisposition},
+		{"content-type", r.contentType},
+		{"bucket", r.bucket},
+		{"key", r.key},
+		{"x-goog-date", stamp},
+		{"x-goog-credential", credential},
+		{"x-goog-algorithm", algorithm},
+	} {
+		if f.value == "" {
+			continue
+		}
+		conds = append(conds, map[string]string{f.key: f.value})
+		if f.key != "bucket" {
+			fields[f.key] = f.value
+		}
+	}
+	doc, err := json.Marshal(struct {
+		Conditions []any  `json:"conditions"`
+		Expiration string `json:"expiration"`
+	}{conds, r.expires.Format(time.RFC3339)})
+	if err != nil {
+		return "", nil, err
+	}
+	return base64.StdEncoding.EncodeToString(doc), fields, nil
+}
+
+// canonicalValue is a header value as GCS signs it: trimmed, each run of
+// white space (as unicode.IsSpace has it) replaced by one space.
+func canonicalValue(v string) string {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c >= utf8.RuneSelf || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r' ||
+			(c == ' ' && (i == 0 || i == len(v)-1 || v[i+1] == ' ')) {
+			return strings.Join(strings.Fields(v), " ")
+		}
+	}
+	return v
+}
+
+// escape percent-encodes every byte of s but the unreserved characters
+// (A-Z a-z 0-9 - . _ ~) and, when keepSlash is set, "/": the encoding V4
+// signing uses for object names and query parameters alike.
+func escape(s string, keepSlash bool) string {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if !unreserved(s[i]) && (s[i] != '/' || !keepSlash) {
+			n++
+		}
+	}
+	if n == 0 {
+		return s
+	}
+	const hexUpper = "0123456789ABCDEF"
+	b := make([]byte, 0, len(s)+2*n)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if unreserved(c) || (c == '/' && keepSlash) {
+			b = append(b, c)
+			continue
+		}
+		b = append(b, '%', hexUpper[c>>4], hexUpper[c&15])
+	}
+	return string(b)
+}
+
+func unreserved(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+		c == '-' || c == '.' || c == '_' || c == '~'
+}
+
+// validHeaderValue reports whether v can be sent as an HTTP header value:
+// no control characters other than horizontal tab.
+func validHeaderValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; (c < 0x20 && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// isBlank reports whether v is empty or all white space.
+func isBlank(v string) bool { return strings.TrimFunc(v, unicode.IsSpace) == "" }
