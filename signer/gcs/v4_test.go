@@ -3,16 +3,11 @@ package gcs
 import (
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"maps"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/presignd/presignd/internal/testenv"
 )
 
 // The V4 core (endpoint, stringToSign, postRequest) is more general than
@@ -23,69 +18,14 @@ import (
 // byte.
 
 type coreVectors struct {
-	SigningV4Tests []struct {
-		Description         string            `json:"description"`
-		Bucket              string            `json:"bucket"`
-		Object              string            `json:"object"`
-		Method              string            `json:"method"`
-		Expiration          int64             `json:"expiration"`
-		Timestamp           time.Time         `json:"timestamp"`
-		ExpectedURL         string            `json:"expectedUrl"`
-		Headers             map[string]string `json:"headers"`
-		QueryParameters     map[string]string `json:"queryParameters"`
-		Scheme              string            `json:"scheme"`
-		URLStyle            string            `json:"urlStyle"`
-		BucketBoundHostname string            `json:"bucketBoundHostname"`
-		Hostname            string            `json:"hostname"`
-		ClientEndpoint      string            `json:"clientEndpoint"`
-		EmulatorHostname    string            `json:"emulatorHostname"`
-		UniverseDomain      string            `json:"universeDomain"`
-	} `json:"signingV4Tests"`
-	PostPolicyV4Tests []struct {
-		Description string `json:"description"`
-		PolicyInput struct {
-			Scheme              string            `json:"scheme"`
-			URLStyle            string            `json:"urlStyle"`
-			BucketBoundHostname string            `json:"bucketBoundHostname"`
-			Bucket              string            `json:"bucket"`
-			Object              string            `json:"object"`
-			Expiration          int64             `json:"expiration"`
-			Timestamp           time.Time         `json:"timestamp"`
-			Conditions          json.RawMessage   `json:"conditions"`
-			Fields              map[string]string `json:"fields"`
-		} `json:"policyInput"`
-		PolicyOutput struct {
-			URL    string            `json:"url"`
-			Fields map[string]string `json:"fields"`
-		} `json:"policyOutput"`
-	} `json:"postPolicyV4Tests"`
+	SigningV4Tests    []SigningVector
+	PostPolicyV4Tests []PostVector
 }
 
 // loadCoreVectors reads the vectors and a Signer holding their key.
 func loadCoreVectors(t *testing.T) (*Signer, *coreVectors) {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		if filepath.Dir(dir) == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = filepath.Dir(dir)
-	}
-	vd := filepath.Join(dir, "..", "shared", "testdata", "gcs")
-	raw, err := os.ReadFile(filepath.Join(vd, "v4_signatures.json"))
-	if err != nil {
-		testenv.Missing(t, fmt.Sprintf("GCS conformance vectors not found (want ../shared/testdata/gcs beside the module root): %v", err))
-	}
-	creds, err := os.ReadFile(filepath.Join(vd, "service-account.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	creds, signing, post := ConformanceVectors(t)
 	info, err := parseCredentials(creds)
 	if err != nil {
 		t.Fatal(err)
@@ -94,11 +34,7 @@ func loadCoreVectors(t *testing.T) (*Signer, *coreVectors) {
 	if err := s.useCredentials(info); err != nil {
 		t.Fatal(err)
 	}
-	var v coreVectors
-	if err := json.Unmarshal(raw, &v); err != nil {
-		t.Fatal(err)
-	}
-	return s, &v
+	return s, &coreVectors{SigningV4Tests: signing, PostPolicyV4Tests: post}
 }
 
 // vectorEndpoint is where a vector's URL points: its bucket-bound hostname,

@@ -4,14 +4,10 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"maps"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/presignd/presignd/internal/testenv"
 	"github.com/presignd/presignd/signer"
 	"github.com/presignd/presignd/signer/gcs"
 )
@@ -22,90 +18,13 @@ import (
 // Clock: each case signs with Config.Now fixed at the vector's timestamp,
 // so nothing in the comparison is relaxed for time.
 
-type signingVector struct {
-	Description         string            `json:"description"`
-	Bucket              string            `json:"bucket"`
-	Object              string            `json:"object"`
-	Method              string            `json:"method"`
-	Expiration          int               `json:"expiration"`
-	Timestamp           time.Time         `json:"timestamp"`
-	ExpectedURL         string            `json:"expectedUrl"`
-	Headers             map[string]string `json:"headers"`
-	QueryParameters     map[string]string `json:"queryParameters"`
-	Scheme              string            `json:"scheme"`
-	URLStyle            string            `json:"urlStyle"`
-	BucketBoundHostname string            `json:"bucketBoundHostname"`
-	Hostname            string            `json:"hostname"`
-	ClientEndpoint      string            `json:"clientEndpoint"`
-	EmulatorHostname    string            `json:"emulatorHostname"`
-	UniverseDomain      string            `json:"universeDomain"`
-}
-
-type postVector struct {
-	Description string `json:"description"`
-	PolicyInput struct {
-		Scheme              string            `json:"scheme"`
-		URLStyle            string            `json:"urlStyle"`
-		BucketBoundHostname string            `json:"bucketBoundHostname"`
-		Bucket              string            `json:"bucket"`
-		Object              string            `json:"object"`
-		Expiration          int               `json:"expiration"`
-		Timestamp           time.Time         `json:"timestamp"`
-		Conditions          json.RawMessage   `json:"conditions"`
-		Fields              map[string]string `json:"fields"`
-	} `json:"policyInput"`
-	PolicyOutput struct {
-		URL                   string            `json:"url"`
-		Fields                map[string]string `json:"fields"`
-		ExpectedDecodedPolicy string            `json:"expectedDecodedPolicy"`
-	} `json:"policyOutput"`
-}
-
-// vectorDir finds ../shared/testdata/gcs from the module root, or skips.
-func vectorDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-	vd := filepath.Join(dir, "..", "shared", "testdata", "gcs")
-	if _, err := os.Stat(filepath.Join(vd, "v4_signatures.json")); err != nil {
-		testenv.Missing(t, fmt.Sprintf("GCS conformance vectors not found (want ../shared/testdata/gcs beside the module root): %v", err))
-	}
-	return vd
-}
+type (
+	signingVector = gcs.SigningVector
+	postVector    = gcs.PostVector
+)
 
 func loadVectors(t *testing.T) (credentials []byte, signing []signingVector, post []postVector) {
-	vd := vectorDir(t)
-	credentials, err := os.ReadFile(filepath.Join(vd, "service-account.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := os.ReadFile(filepath.Join(vd, "v4_signatures.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var file struct {
-		SigningV4Tests    []signingVector `json:"signingV4Tests"`
-		PostPolicyV4Tests []postVector    `json:"postPolicyV4Tests"`
-	}
-	if err := json.Unmarshal(raw, &file); err != nil {
-		t.Fatal(err)
-	}
-	if len(file.SigningV4Tests) == 0 || len(file.PostPolicyV4Tests) == 0 {
-		t.Fatal("v4_signatures.json holds no cases")
-	}
-	return credentials, file.SigningV4Tests, file.PostPolicyV4Tests
+	return gcs.ConformanceVectors(t)
 }
 
 // unsupportedSigning says why a URL vector cannot be expressed as a presignd
