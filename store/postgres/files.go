@@ -95,22 +95,26 @@ func (s *Store) CreateFile(ctx context.Context, f *store.File, quota store.Quota
 }
 
 // liveBytes sums the live bytes of the tenant's files (of scope only, when
-// scope is not nil) at time at: READY files, and PENDING files whose upload
-// target expires after at or has no expiry set. It is an index-only scan
-// of (tenant, [scope,] state, upload_expires) INCLUDE (size_bytes). Each
-// call reads a fresh snapshot, which under the tenant lock includes every
-// create committed by earlier lock holders.
+// scope is not nil) at time at: READY files, whose bytes the trigger of
+// migration 0006 keeps in tenant_ready_bytes and scope_ready_bytes, and
+// PENDING files whose upload target expires after at or has no expiry set,
+// an index-only range of (tenant, [scope,] state, upload_expires) INCLUDE
+// (size_bytes) that holds only the uploads in progress. Each call reads a
+// fresh snapshot, which under the tenant lock includes every create
+// committed by earlier lock holders.
 func liveBytes(ctx context.Context, tx pgx.Tx, tenant string, scope *string, at time.Time) (int64, error) {
-	q := `SELECT COALESCE(SUM(size_bytes), 0)::bigint FROM files
-		WHERE tenant = $1 AND state IN ('PENDING', 'READY')
-		AND (state = 'READY' OR upload_expires IS NULL OR upload_expires > $2)`
+	where := `tenant = $1`
+	ready := `(SELECT bytes FROM tenant_ready_bytes WHERE tenant = $1)`
 	args := []any{tenant, at}
 	if scope != nil {
-		q += ` AND scope = $3`
+		where += ` AND scope = $3`
+		ready = `(SELECT bytes FROM scope_ready_bytes WHERE tenant = $1 AND scope = $3)`
 		args = append(args, *scope)
 	}
 	var used int64
-	err := tx.QueryRow(ctx, q, args...).Scan(&used)
+	err := tx.QueryRow(ctx, `SELECT COALESCE(`+ready+`, 0)::bigint +
+		(SELECT COALESCE(SUM(size_bytes), 0)::bigint FROM files WHERE `+where+` AND state = 'PENDING'
+			AND (upload_expires IS NULL OR upload_expires > $2))`, args...).Scan(&used)
 	return used, err
 }
 

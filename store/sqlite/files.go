@@ -53,19 +53,22 @@ func (s *Store) CreateFile(ctx context.Context, f *store.File, quota store.Quota
 }
 
 // liveBytes sums the live bytes of the tenant's files (of scope only, when
-// scope is not nil) at time at: READY files, and PENDING files whose upload
-// target expires after at or has no expiry set. Each half is a range of
-// one covering index on (tenant, [scope,] state, upload_expires, ...).
+// scope is not nil) at time at: READY files, whose bytes the triggers of
+// migration 0008 keep in tenant_ready_bytes and scope_ready_bytes, and
+// PENDING files whose upload target expires after at or has no expiry set,
+// a range of one covering index on (tenant, [scope,] state,
+// upload_expires, ...) that holds only the uploads in progress.
 func liveBytes(ctx context.Context, tx queryRower, tenant string, scope *string, at time.Time) (int64, error) {
 	where := `tenant = ?1`
+	ready := `(SELECT bytes FROM tenant_ready_bytes WHERE tenant = ?1)`
 	args := []any{tenant, at.UnixMicro()}
 	if scope != nil {
 		where += ` AND scope = ?3`
+		ready = `(SELECT bytes FROM scope_ready_bytes WHERE tenant = ?1 AND scope = ?3)`
 		args = append(args, *scope)
 	}
 	var used int64
-	err := tx.QueryRowContext(ctx, `SELECT
-		(SELECT COALESCE(SUM(size_bytes), 0) FROM files WHERE `+where+` AND state = 'READY') +
+	err := tx.QueryRowContext(ctx, `SELECT COALESCE(`+ready+`, 0) +
 		(SELECT COALESCE(SUM(size_bytes), 0) FROM files WHERE `+where+` AND state = 'PENDING'
 			AND (upload_expires IS NULL OR upload_expires > ?2))`, args...).Scan(&used)
 	return used, err

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/presignd/presignd/store"
 	"github.com/presignd/presignd/store/sqlite"
 	"github.com/presignd/presignd/store/storetest"
 )
@@ -67,5 +68,33 @@ func seedBench(b *testing.B, path string, n int) {
 	}
 	if _, err := db.ExecContext(b.Context(), `ANALYZE`); err != nil {
 		b.Fatal(err)
+	}
+}
+
+// BenchmarkCreateFileWithQuota measures CreateFile with a tenant and a
+// scope quota on a tenant that already holds n READY files (1k, 100k, and
+// 1M with PRESIGND_BENCH_1M): the quota check must not grow with n.
+func BenchmarkCreateFileWithQuota(b *testing.B) {
+	for _, n := range storetest.BenchListSizes() {
+		b.Run(fmt.Sprintf("rows=%d", n), func(b *testing.B) {
+			path := filepath.Join(b.TempDir(), "presignd.db")
+			s, err := sqlite.Open(b.Context(), sqlite.Config{Path: path})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { s.Close() })
+			seedBench(b, path, n)
+			quota := store.Quota{MaxBytes: 1 << 50, ScopeMaxBytes: 1 << 50}
+			i := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				i++
+				f := &store.File{ID: fmt.Sprintf("quota-%d", i), Tenant: storetest.BenchTenant, Category: "documents",
+					State: store.StatePending, SizeBytes: 1, UploadExpires: time.Now().Add(time.Hour)}
+				if err := s.CreateFile(b.Context(), f, quota); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

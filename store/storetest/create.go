@@ -431,6 +431,32 @@ func testQuotaAfterChanges(t *testing.T, newStore func(*testing.T) store.Store) 
 			})
 			wantErr(t, "UpdateFile", err, nil)
 		}, store.ErrQuotaExceeded},
+		{"a READY file deleted gives its bytes back", func(t *testing.T, s store.Store, held *store.File) {
+			markReady(t, s, held, 900)
+			wantErr(t, "DeleteFile", s.DeleteFile(t.Context(), tenantA, held.ID), nil)
+		}, nil},
+		{"a READY file marked FAILED gives its bytes back", func(t *testing.T, s store.Store, held *store.File) {
+			markReady(t, s, held, 900)
+			_, err := s.UpdateFile(t.Context(), tenantA, held.ID, func(f *store.File) error {
+				f.State = store.StateFailed
+				return nil
+			})
+			wantErr(t, "UpdateFile", err, nil)
+		}, nil},
+		{"a READY file shrunk counts its new size", func(t *testing.T, s store.Store, held *store.File) {
+			markReady(t, s, held, 950)
+			markReady(t, s, held, 800)
+		}, nil},
+		{"a READY file grown counts its new size", func(t *testing.T, s store.Store, held *store.File) {
+			markReady(t, s, held, 800)
+			markReady(t, s, held, 950)
+		}, store.ErrQuotaExceeded},
+		{"a READY file of another tenant does not count", func(t *testing.T, s store.Store, held *store.File) {
+			wantErr(t, "DeleteFile", s.DeleteFile(t.Context(), tenantA, held.ID), nil)
+			other := newFile(tenantB)
+			other.State, other.SizeBytes = store.StateReady, 5000
+			mustCreate(t, s, other)
+		}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -444,6 +470,34 @@ func testQuotaAfterChanges(t *testing.T, newStore func(*testing.T) store.Store) 
 			wantErr(t, "CreateFile", s.CreateFile(t.Context(), f, store.Quota{MaxBytes: 1000}), tt.want)
 		})
 	}
+
+	// A scope's READY bytes follow a file that moves to another scope.
+	t.Run("a READY file moved to another scope counts there only", func(t *testing.T) {
+		s := newStore(t)
+		held := newFile(tenantA)
+		held.Scope, held.State, held.SizeBytes = "owner.a", store.StateReady, 900
+		mustCreate(t, s, held)
+		_, err := s.UpdateFile(t.Context(), tenantA, held.ID, func(f *store.File) error {
+			f.Scope = "owner.b"
+			return nil
+		})
+		wantErr(t, "UpdateFile", err, nil)
+		for scope, want := range map[string]error{"owner.a": nil, "owner.b": store.ErrQuotaExceeded} {
+			f := newFile(tenantA)
+			f.Scope, f.SizeBytes = scope, 200
+			wantErr(t, "CreateFile in "+scope, s.CreateFile(t.Context(), f, store.Quota{ScopeMaxBytes: 1000}), want)
+		}
+	})
+}
+
+// markReady makes f READY with size bytes, as a completed upload.
+func markReady(t *testing.T, s store.Store, f *store.File, size int64) {
+	t.Helper()
+	_, err := s.UpdateFile(t.Context(), f.Tenant, f.ID, func(g *store.File) error {
+		g.State, g.SizeBytes = store.StateReady, size
+		return nil
+	})
+	wantErr(t, "UpdateFile", err, nil)
 }
 
 func testTenantIsolation(t *testing.T, newStore func(*testing.T) store.Store) {

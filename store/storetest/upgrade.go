@@ -41,6 +41,12 @@ func CheckUpgraded(t *testing.T, s store.Store, created time.Time) {
 	if err := s.CreateFile(ctx, fits, store.Quota{ScopeMaxBytes: 16}); err != nil {
 		t.Fatalf("CreateFile in a new scope: %v", err)
 	}
+	// The tenant holds 7 READY bytes from before the upgrade and 10
+	// reserved since: 3 more would fit a limit of 20, 4 do not.
+	tenantOver := &store.File{ID: "new-5", Tenant: "t", SizeBytes: 4, State: store.StatePending}
+	if err := s.CreateFile(ctx, tenantOver, store.Quota{MaxBytes: 20}); !errors.Is(err, store.ErrQuotaExceeded) {
+		t.Fatalf("CreateFile over the tenant quota: %v, want ErrQuotaExceeded", err)
+	}
 	files, _, err := s.ListFiles(ctx, "t", store.ListOptions{DisplayName: "report", Limit: 10})
 	if err != nil || len(files) != 1 || files[0].ID != "old-1" {
 		t.Fatalf("ListFiles by display name = %v, %v; want the old file", files, err)
