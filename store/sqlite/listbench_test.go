@@ -19,18 +19,25 @@ import (
 func BenchmarkListFiles(b *testing.B) {
 	for _, n := range storetest.BenchListSizes() {
 		b.Run(fmt.Sprintf("rows=%d", n), func(b *testing.B) {
-			path := filepath.Join(b.TempDir(), "presignd.db")
-			s, err := sqlite.Open(b.Context(), sqlite.Config{Path: path})
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { s.Close() })
-			start := time.Now()
-			seedBench(b, path, n)
-			b.Logf("seeded %d rows in %s", n+n/10, time.Since(start).Round(time.Millisecond))
-			storetest.BenchmarkListFilesAt(b, s, n)
+			storetest.BenchmarkListFilesAt(b, openSeeded(b, n), n)
 		})
 	}
+}
+
+// openSeeded opens a store on a new database seeded by seedBench with n
+// files; the store is closed when b ends.
+func openSeeded(b *testing.B, n int) *sqlite.Store {
+	b.Helper()
+	path := filepath.Join(b.TempDir(), "presignd.db")
+	s, err := sqlite.Open(b.Context(), sqlite.Config{Path: path})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	start := time.Now()
+	seedBench(b, path, n)
+	b.Logf("seeded %d rows in %s", n+n/10, time.Since(start).Round(time.Millisecond))
+	return s
 }
 
 // seedBench inserts the rows storetest.BenchmarkListFilesAt expects, and
@@ -77,13 +84,7 @@ func seedBench(b *testing.B, path string, n int) {
 func BenchmarkCreateFileWithQuota(b *testing.B) {
 	for _, n := range storetest.BenchListSizes() {
 		b.Run(fmt.Sprintf("rows=%d", n), func(b *testing.B) {
-			path := filepath.Join(b.TempDir(), "presignd.db")
-			s, err := sqlite.Open(b.Context(), sqlite.Config{Path: path})
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { s.Close() })
-			seedBench(b, path, n)
+			s := openSeeded(b, n)
 			quota := store.Quota{MaxBytes: 1 << 50, ScopeMaxBytes: 1 << 50}
 			i := 0
 			b.ReportAllocs()
