@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/presignd/presignd/store"
 )
@@ -29,11 +30,11 @@ import (
 //     ErrQuotaExceeded is rolled back alone too. The checks stay atomic
 //     with the insert, since the batch's statements run one after another
 //     in one transaction;
-//   - the name search indexes (migrations 0005, 0006) learn the batch's new
-//     files in one statement each, after the inserts: FTS5 writes a new
-//     segment at the end of every statement that changes it, so indexing
-//     per insert (as a trigger did until migration 0007) cost half the
-//     writer's time in tiny segments and their merges;
+//   - the name search indexes (migrations 0005, 0006) learn new files from
+//     the name indexer, many batches at once (migration 0009): the batch
+//     lists its new files for it in one statement. FTS5 writes a new
+//     segment, and its bookkeeping, for every transaction that changes it,
+//     which cost each batch about as much as its inserts;
 //   - every caller gets its result only once the COMMIT has succeeded: an
 //     acknowledged create is committed, as before; when the COMMIT (or the
 //     transaction) fails, every caller whose insert was in it gets that
@@ -52,6 +53,16 @@ import (
 // a batch holds the write lock (about 100µs per insert) ahead of other
 // writers.
 const maxBatch = 64
+
+// The name indexer (indexNames, migration 0009) runs on the writer
+// goroutine between batches: once indexAfter stored files wait to be
+// indexed, or indexDelay after the first of them was stored. ListFiles
+// checks the names of the waiting files one by one, so indexAfter bounds
+// that work.
+const (
+	indexAfter = 256
+	indexDelay = 100 * time.Millisecond
+)
 
 // queueLen is how many inserts may wait for the writer goroutine before
 // CreateFile waits to queue.
@@ -83,17 +94,24 @@ type batcher struct {
 	stop    chan struct{} // closed by close: stop taking inserts
 	stopped chan struct{} // closed when the goroutine has returned
 	once    sync.Once
+	// unindexed is how many files waited for the name indexer when the
+	// store opened.
+	unindexed int
+	// indexerPaused, when set (tests), keeps the name indexer from
+	// running on its own.
+	indexerPaused atomic.Bool
 	// beforeBatch, when set (tests), runs before each batch with the
 	// number of inserts in it.
 	beforeBatch func(n int)
 }
 
-func newBatcher(s *Store) *batcher {
+func newBatcher(s *Store, unindexed int) *batcher {
 	b := &batcher{
-		s:       s,
-		queue:   make(chan *createReq, queueLen),
-		stop:    make(chan struct{}),
-		stopped: make(chan struct{}),
+		s:         s,
+		unindexed: unindexed,
+		queue:     make(chan *createReq, queueLen),
+		stop:      make(chan struct{}),
+		stopped:   make(chan struct{}),
 	}
 	go b.run()
 	return b
@@ -134,11 +152,40 @@ func (b *batcher) create(r *createReq) error {
 func (b *batcher) run() {
 	defer close(b.stopped)
 	batch := make([]*createReq, 0, maxBatch)
+	// The name indexer's clock: armed while files wait to be indexed.
+	indexTimer := time.NewTimer(time.Hour)
+	indexTimer.Stop()
+	armed := false
+	unindexed := b.unindexed
+	index := func() {
+		if armed {
+			indexTimer.Stop()
+			armed = false
+		}
+		if b.indexerPaused.Load() {
+			return
+		}
+		if err := b.s.indexNames(context.Background()); err != nil {
+			// The files stay listed (and found by search); try again later.
+			indexTimer.Reset(indexDelay)
+			armed = true
+			return
+		}
+		unindexed = 0
+	}
+	if unindexed > 0 {
+		indexTimer.Reset(indexDelay)
+		armed = true
+	}
 	for {
 		batch = batch[:0]
 		select {
 		case r := <-b.queue:
 			batch = append(batch, r)
+		case <-indexTimer.C:
+			armed = false
+			index()
+			continue
 		case <-b.stop:
 			b.drain()
 			return
@@ -152,7 +199,14 @@ func (b *batcher) run() {
 				break fill
 			}
 		}
-		b.apply(batch)
+		unindexed += b.apply(batch)
+		switch {
+		case unindexed >= indexAfter:
+			index()
+		case unindexed > 0 && !armed:
+			indexTimer.Reset(indexDelay)
+			armed = true
+		}
 	}
 }
 
@@ -171,8 +225,9 @@ func (b *batcher) drain() {
 }
 
 // apply takes the inserts of batch whose callers still wait, applies them
-// in one transaction and hands each caller its result.
-func (b *batcher) apply(batch []*createReq) {
+// in one transaction and hands each caller its result. It returns how
+// many files it stored.
+func (b *batcher) apply(batch []*createReq) int {
 	live := batch[:0]
 	for _, r := range batch {
 		if !r.state.CompareAndSwap(reqQueued, reqTaken) {
@@ -185,12 +240,12 @@ func (b *batcher) apply(batch []*createReq) {
 		live = append(live, r)
 	}
 	if len(live) == 0 {
-		return
+		return 0
 	}
 	if b.beforeBatch != nil {
 		b.beforeBatch(len(live))
 	}
-	errs, batchErr := b.s.createBatch(live)
+	errs, added, batchErr := b.s.createBatch(live)
 	for i, r := range live {
 		switch {
 		case errs[i] != nil:
@@ -202,6 +257,7 @@ func (b *batcher) apply(batch []*createReq) {
 			r.done <- nil
 		}
 	}
+	return added
 }
 
 // savepoint names the savepoint around each insert of a batch.
@@ -210,26 +266,26 @@ const savepoint = "create_file"
 const insertFile = `INSERT INTO files (` + fileColumns + `, name_fold)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
-// createBatch inserts reqs in one write transaction, each in a savepoint.
-// errs[i] is the error that refused reqs[i] alone (its insert rolled back);
-// batchErr, when not nil, is why the transaction as a whole failed: then
-// nothing of it is stored.
-func (s *Store) createBatch(reqs []*createReq) (errs []error, batchErr error) {
+// createBatch inserts reqs in one write transaction. errs[i] is the error
+// that refused reqs[i] alone (its insert undone); batchErr, when not nil,
+// is why the transaction as a whole failed: then nothing of it is stored.
+// added is how many files it stored.
+func (s *Store) createBatch(reqs []*createReq) (errs []error, added int, batchErr error) {
 	// Not a caller's context: cancelling one caller must not interrupt the
 	// statements of the others. A lock held by another process is bounded
 	// by the busy timeout.
 	ctx := context.Background()
 	errs = make([]error, len(reqs))
-	conn, err := s.writer.Conn(ctx)
+	conn, err := s.writer.acquire(ctx)
 	if err != nil {
-		return errs, s.fail("begin", err)
+		return errs, 0, s.fail("begin", err)
 	}
-	defer conn.Close()
+	defer func() { s.writer.release(batchErr != nil) }()
 	// BEGIN and COMMIT by hand, on the connection: when a COMMIT fails,
-	// the transaction is rolled back here, before the connection goes
-	// back to the pool.
-	if _, err := conn.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
-		return errs, s.fail("begin", err)
+	// the transaction is rolled back here, before another writer takes
+	// the connection.
+	if err := s.execPrepared(ctx, `BEGIN IMMEDIATE`); err != nil {
+		return errs, 0, s.fail("begin", err)
 	}
 	committed := false
 	defer func() {
@@ -238,49 +294,94 @@ func (s *Store) createBatch(reqs []*createReq) (errs []error, batchErr error) {
 			_, _ = conn.ExecContext(ctx, `ROLLBACK`)
 		}
 	}()
-	// One prepared insert for the whole batch: parsing it (and the name
-	// search trigger) costs about as much as running it.
-	insert, err := conn.PrepareContext(ctx, insertFile)
+	insert, err := s.writer.prepared(ctx, insertFile)
 	if err != nil {
-		return errs, s.fail("prepare insert", err)
+		return errs, 0, s.fail("prepare insert", err)
 	}
-	defer insert.Close()
 	rowids := make([]byte, 0, 1+len(reqs)*8)
 	rowids = append(rowids, '[')
 	for i, r := range reqs {
 		own, err := s.createOne(ctx, conn, insert, r)
 		if err != nil {
-			return errs, err
+			return errs, 0, err
 		}
 		errs[i] = own
 		if own == nil {
-			if len(rowids) > 1 {
+			if added > 0 {
 				rowids = append(rowids, ',')
 			}
 			rowids = strconv.AppendInt(rowids, r.rowid, 10)
+			added++
 		}
 	}
-	if len(rowids) > 1 {
+	if added > 0 {
+		// The name indexer (indexNames) adds them to the name search
+		// indexes later, many batches at once (migration 0009).
 		rowids = append(rowids, ']')
-		for _, index := range nameIndexes {
-			if _, err := conn.ExecContext(ctx, `INSERT INTO `+index+` (rowid, name_fold)
-				SELECT rowid, name_fold FROM files WHERE rowid IN (SELECT value FROM json_each(?))`, string(rowids)); err != nil {
-				return errs, s.fail("index names in "+index, err)
-			}
+		if err := s.execPrepared(ctx, `INSERT INTO files_name_unindexed (file_rowid)
+			SELECT value FROM json_each(?)`, string(rowids)); err != nil {
+			return errs, 0, s.fail("list new files for the name indexer", err)
 		}
 	}
-	if _, err := conn.ExecContext(ctx, `COMMIT`); err != nil {
-		return errs, s.fail("commit", err)
+	if err := s.execPrepared(ctx, `COMMIT`); err != nil {
+		return errs, 0, s.fail("commit", err)
 	}
 	committed = true
 	s.checkpoints.written()
-	return errs, nil
+	return errs, added, nil
+}
+
+// execPrepared runs query, prepared once on the write connection, which
+// the caller holds.
+func (s *Store) execPrepared(ctx context.Context, query string, args ...any) error {
+	st, err := s.writer.prepared(ctx, query)
+	if err != nil {
+		return err
+	}
+	_, err = st.ExecContext(ctx, args...)
+	return err
 }
 
 // nameIndexes are the name search indexes (FTS5 external-content tables
-// over files.name_fold, linked by rowid) that a batch fills with its new
-// files.
+// over files.name_fold, linked by rowid) that indexNames fills.
 var nameIndexes = []string{"files_name_fts", "files_name_words"}
+
+// indexNames adds the files listed in files_name_unindexed to the name
+// search indexes and empties the list, in one write transaction. A failed
+// attempt changes nothing: those files stay listed, and found by search.
+func (s *Store) indexNames(ctx context.Context) (err error) {
+	conn, err := s.writer.acquire(ctx)
+	if err != nil {
+		return s.fail("index names: begin", err)
+	}
+	defer func() { s.writer.release(err != nil) }()
+	if err := s.execPrepared(ctx, `BEGIN IMMEDIATE`); err != nil {
+		return s.fail("index names: begin", err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			_, _ = conn.ExecContext(ctx, `ROLLBACK`)
+		}
+	}()
+	for _, index := range nameIndexes {
+		// CROSS JOIN: the (short) list drives, files are read by rowid.
+		if err := s.execPrepared(ctx, `INSERT INTO `+index+` (rowid, name_fold)
+			SELECT f.rowid, f.name_fold FROM files_name_unindexed AS u
+			CROSS JOIN files AS f ON f.rowid = u.file_rowid`); err != nil {
+			return s.fail("index names in "+index, err)
+		}
+	}
+	if err := s.execPrepared(ctx, `DELETE FROM files_name_unindexed`); err != nil {
+		return s.fail("index names: empty the list", err)
+	}
+	if err := s.execPrepared(ctx, `COMMIT`); err != nil {
+		return s.fail("index names: commit", err)
+	}
+	committed = true
+	s.checkpoints.written()
+	return nil
+}
 
 // createOne applies r in the batch's transaction: own is the error that
 // refused r, its insert undone; err, when not nil, means the transaction

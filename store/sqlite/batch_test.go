@@ -100,6 +100,7 @@ func openTempAt(t *testing.T) (*sqlite.Store, string) {
 func TestGroupCommit(t *testing.T) {
 	t.Run("in one batch each caller gets exactly its own outcome", func(t *testing.T) {
 		s, path := openTempAt(t)
+		sqlite.PauseNameIndexer(s)
 		ctx := t.Context()
 		existing := plainFile()
 		existing.NameScope, existing.DisplayName, existing.RequestID = "app", "taken", "req-old"
@@ -207,8 +208,20 @@ func TestGroupCommit(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer db.Close()
-		// Both name search indexes hold exactly the stored files (rank 1:
-		// checked against the content of files too).
+		// The name indexer (paused) lists exactly the stored files; once
+		// indexed, both name search indexes hold exactly the stored files
+		// (rank 1: checked against the content of files too).
+		var listed, stored int
+		if err := db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM files_name_unindexed),
+			(SELECT count(*) FROM files_name_unindexed AS u JOIN files AS f ON f.rowid = u.file_rowid)`).Scan(&listed, &stored); err != nil {
+			t.Fatal(err)
+		}
+		if listed != want || stored != want {
+			t.Errorf("files_name_unindexed lists %d files, %d of them stored; want %d", listed, stored, want)
+		}
+		if err := sqlite.IndexNames(ctx, s); err != nil {
+			t.Fatal(err)
+		}
 		for _, index := range []string{"files_name_fts", "files_name_words"} {
 			if _, err := db.ExecContext(ctx, `INSERT INTO `+index+` (`+index+`, rank) VALUES ('integrity-check', 1)`); err != nil {
 				t.Errorf("%s integrity-check: %v", index, err)

@@ -25,3 +25,6 @@ func MigrationVersions() ([]int64, error) {
 	}
 	return vs, nil
 }
+
+// IndexNames runs s's name indexer now (see indexNames).
+func IndexNames(ctx context.Context, s *Store) error { return s.indexNames(ctx) }

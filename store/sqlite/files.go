@@ -136,29 +136,42 @@ func (s *Store) ListFiles(ctx context.Context, tenant string, opts store.ListOpt
 		indexed = seen == searchSample && hits <= searchSampleHits
 	}
 	var q strings.Builder
-	if indexed {
+	switch {
+	case indexed:
 		// The word index when the text holds a word it can look up, else
-		// the trigram index. CROSS JOIN: SQLite keeps the tables in this
-		// order, so the matches drive and the files are read by rowid.
+		// the trigram index, and the files still waiting for the name
+		// indexer (migration 0009), each checked with instr. CROSS JOIN:
+		// SQLite keeps the tables in this order, so the matches (and the
+		// short list of waiting files) drive and files are read by rowid.
 		table, match := "files_name_words", wordMatch(needle)
 		if match == "" {
 			table, match = "files_name_fts", ftsPhrase(needle)
 		}
-		q.WriteString(`SELECT ` + listColumns + ` FROM ` + table + ` AS m
-			CROSS JOIN files AS f ON f.rowid = m.rowid
-			WHERE ` + table + ` MATCH ? AND ` + where)
-		args = append([]any{match}, args...)
-	} else {
-		q.WriteString(`SELECT ` + listColumns + ` FROM files AS f WHERE ` + where)
-	}
-	if needle != "" {
-		// instr, not LIKE: every character of the search text is literal.
-		// The trigram index, when used, only narrows the files to check.
-		q.WriteString(` AND instr(f.name_fold, ?) > 0`)
+		q.WriteString(`SELECT * FROM (
+			SELECT ` + listColumns + ` FROM ` + table + ` AS m
+				CROSS JOIN files AS f ON f.rowid = m.rowid
+				WHERE ` + table + ` MATCH ? AND ` + where + ` AND instr(f.name_fold, ?) > 0
+			UNION ALL
+			SELECT ` + listColumns + ` FROM files_name_unindexed AS u
+				CROSS JOIN files AS f ON f.rowid = u.file_rowid
+				WHERE ` + where + ` AND instr(f.name_fold, ?) > 0)
+			ORDER BY created_at DESC, id DESC LIMIT ?`)
+		filter := args
+		args = append([]any{match}, filter...)
 		args = append(args, needle)
+		args = append(args, filter...)
+		args = append(args, needle, opts.Limit+1)
+	default:
+		q.WriteString(`SELECT ` + listColumns + ` FROM files AS f WHERE ` + where)
+		if needle != "" {
+			// instr, not LIKE: every character of the search text is
+			// literal.
+			q.WriteString(` AND instr(f.name_fold, ?) > 0`)
+			args = append(args, needle)
+		}
+		q.WriteString(` ORDER BY f.created_at DESC, f.id DESC LIMIT ?`)
+		args = append(args, opts.Limit+1)
 	}
-	q.WriteString(` ORDER BY f.created_at DESC, f.id DESC LIMIT ?`)
-	args = append(args, opts.Limit+1)
 
 	rows, err := s.reader.QueryContext(ctx, q.String(), args...)
 	if err != nil {

@@ -51,9 +51,9 @@ type Config struct {
 
 // Store is a store.Store on SQLite. It is safe for concurrent use.
 type Store struct {
-	writer  *sql.DB  // one connection: writes are serialised
-	reader  *sql.DB  // read-only connections
-	creates *batcher // CreateFile's group commit (batch.go)
+	writer  *writeConn // the one write connection (writer.go)
+	reader  *sql.DB    // read-only connections
+	creates *batcher   // CreateFile's group commit (batch.go)
 	// checkpoints copies the WAL back into the database (checkpoint.go).
 	checkpoints *checkpointer
 	closed      atomic.Bool
@@ -94,7 +94,7 @@ func open(ctx context.Context, cfg Config, through int64) (*Store, error) {
 	writer.SetMaxIdleConns(1)
 	writer.SetConnMaxLifetime(0)
 	writer.SetConnMaxIdleTime(0)
-	s := &Store{writer: writer}
+	s := &Store{writer: newWriteConn(writer)}
 	if err := s.migrate(ctx, through); err != nil {
 		writer.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", cfg.Path, err)
@@ -117,7 +117,11 @@ func open(ctx context.Context, cfg Config, through int64) (*Store, error) {
 	}
 	cp.SetMaxOpenConns(1)
 	s.checkpoints = newCheckpointer(cp)
-	s.creates = newBatcher(s)
+	var unindexed int
+	if err := reader.QueryRowContext(ctx, `SELECT count(*) FROM files_name_unindexed`).Scan(&unindexed); err != nil {
+		unindexed = 1 // index soon, and find out then
+	}
+	s.creates = newBatcher(s, unindexed)
 	return s, nil
 }
 
@@ -128,7 +132,7 @@ func (s *Store) migrate(ctx context.Context, through int64) error {
 	if err != nil {
 		return err
 	}
-	tx, err := s.writer.BeginTx(ctx, nil)
+	tx, err := s.writer.db.BeginTx(ctx, nil)
 	if err != nil {
 		return s.fail("migrate: begin", err)
 	}
@@ -186,7 +190,7 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.closed.Store(true)
 	s.creates.close()
-	return errors.Join(s.checkpoints.close(), s.reader.Close(), s.writer.Close())
+	return errors.Join(s.checkpoints.close(), s.reader.Close(), s.writer.close())
 }
 
 // fail adds op to err, replacing a driver error that means one of store's
@@ -252,8 +256,13 @@ func isNameTaken(msg string) bool {
 
 // inWrite runs fn in a write transaction and commits it when fn returns
 // nil. fn's errors are returned as they are.
-func (s *Store) inWrite(ctx context.Context, op string, fn func(*sql.Tx) error) error {
-	tx, err := s.writer.BeginTx(ctx, nil)
+func (s *Store) inWrite(ctx context.Context, op string, fn func(*sql.Tx) error) (err error) {
+	conn, err := s.writer.acquire(ctx)
+	if err != nil {
+		return s.fail(op+": begin", err)
+	}
+	defer func() { s.writer.release(err != nil) }()
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return s.fail(op+": begin", err)
 	}

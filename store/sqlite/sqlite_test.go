@@ -213,7 +213,7 @@ func TestNameSearchIndex(t *testing.T) {
 					t.Fatalf("%s: ListFiles(%q) = %v, %v; want old-010", when, text, files, err)
 				}
 			}
-			checkNameIndexes(t, db)
+			checkNameIndexes(t, s, db)
 		}
 		find("after the upgrade")
 		for i := range 10 {
@@ -270,7 +270,7 @@ func TestNameSearchIndex(t *testing.T) {
 				t.Errorf("search %q = %v, want [f-010]", text, got)
 			}
 		}
-		checkNameIndexes(t, db)
+		checkNameIndexes(t, s, db)
 		// Take the file out of one index at a time: only the texts looked
 		// up in it miss the file.
 		for _, index := range []string{"files_name_words", "files_name_fts"} {
@@ -310,17 +310,167 @@ func TestNameSearchIndex(t *testing.T) {
 				t.Errorf("search %q after a delete = %v, want nothing", text, got)
 			}
 		}
-		checkNameIndexes(t, db)
+		checkNameIndexes(t, s, db)
 	})
 }
 
-// checkNameIndexes runs FTS5's integrity-check on both name indexes: each
-// must hold exactly the words and trigrams of the names in files.
-func checkNameIndexes(t *testing.T, db *sql.DB) {
+// checkNameIndexes runs s's name indexer, then FTS5's integrity-check on
+// both name indexes: each must hold exactly the words and trigrams of the
+// names in files.
+func checkNameIndexes(t *testing.T, s *sqlite.Store, db *sql.DB) {
 	t.Helper()
+	if err := sqlite.IndexNames(t.Context(), s); err != nil {
+		t.Fatalf("index names: %v", err)
+	}
+	var waiting int
+	if err := db.QueryRowContext(t.Context(), `SELECT count(*) FROM files_name_unindexed`).Scan(&waiting); err != nil || waiting != 0 {
+		t.Fatalf("after indexing, %d files wait for the name indexer (%v)", waiting, err)
+	}
 	for _, index := range []string{"files_name_fts", "files_name_words"} {
 		if _, err := db.ExecContext(t.Context(), `INSERT INTO `+index+` (`+index+`, rank) VALUES ('integrity-check', 1)`); err != nil {
 			t.Errorf("%s integrity-check: %v", index, err)
 		}
 	}
+}
+
+func TestNameIndexer(t *testing.T) {
+	ctx := t.Context()
+	waiting := func(t *testing.T, db *sql.DB) int {
+		t.Helper()
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM files_name_unindexed`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	// seed creates enough files that a rare text is looked up in the name
+	// indexes rather than found by walking the list.
+	seed := func(t *testing.T, s *sqlite.Store, prefix string, n int) {
+		t.Helper()
+		base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+		for i := range n {
+			f := &store.File{ID: fmt.Sprintf("%s-%03d", prefix, i), Tenant: "t", DisplayName: "file " + strconv.Itoa(i),
+				State: store.StateReady, CreatedAt: base.Add(time.Duration(i) * time.Second)}
+			if err := s.CreateFile(ctx, f, store.Quota{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	search := func(t *testing.T, s *sqlite.Store, text string) []string {
+		t.Helper()
+		files, _, err := s.ListFiles(ctx, "t", store.ListOptions{NameContains: text, Limit: 10})
+		if err != nil {
+			t.Fatalf("ListFiles(%q): %v", text, err)
+		}
+		var ids []string
+		for _, f := range files {
+			ids = append(ids, f.ID)
+		}
+		return ids
+	}
+	t.Run("files waiting for the indexer are found, renamed and deleted; indexed, the indexes match files", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "presignd.db")
+		s, err := sqlite.Open(ctx, sqlite.Config{Path: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		db, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		seed(t, s, "old", 200)
+		checkNameIndexes(t, s, db)
+		sqlite.PauseNameIndexer(s)
+		now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		for i, name := range []string{"Quarterly Report.pdf", "Invoice Zeta.pdf", "Quarterly Plan.pdf"} {
+			f := &store.File{ID: fmt.Sprintf("new-%d", i), Tenant: "t", DisplayName: name, State: store.StateReady,
+				CreatedAt: now.Add(time.Duration(i) * time.Second)}
+			if err := s.CreateFile(ctx, f, store.Quota{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := waiting(t, db); n != 3 {
+			t.Fatalf("%d files wait for the paused indexer, want 3", n)
+		}
+		// Looked up in the word index, then the trigram index: the waiting
+		// files are checked too.
+		for text, want := range map[string][]string{"quarterly": {"new-2", "new-0"}, "nvoice ze": {"new-1"}, "arterly re": {"new-0"}} {
+			if got := search(t, s, text); !slices.Equal(got, want) {
+				t.Errorf("search %q before indexing = %v, want %v", text, got, want)
+			}
+		}
+		if _, err := s.UpdateFile(ctx, "t", "new-0", func(f *store.File) error { f.DisplayName = "Annual Summary.pdf"; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteFile(ctx, "t", "new-1"); err != nil {
+			t.Fatal(err)
+		}
+		if n := waiting(t, db); n != 2 {
+			t.Errorf("after deleting a waiting file, %d wait, want 2", n)
+		}
+		check := func(when string) {
+			t.Helper()
+			for text, want := range map[string][]string{"quarterly": {"new-2"}, "annual summ": {"new-0"}, "invoice": nil} {
+				if got := search(t, s, text); !slices.Equal(got, want) {
+					t.Errorf("search %q %s = %v, want %v", text, when, got, want)
+				}
+			}
+		}
+		check("after a rename and a delete while waiting")
+		checkNameIndexes(t, s, db) // indexes them, with the names they have now
+		check("once indexed")
+		if _, err := s.UpdateFile(ctx, "t", "new-2", func(f *store.File) error { f.DisplayName = "Monthly Plan.pdf"; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteFile(ctx, "t", "new-0"); err != nil {
+			t.Fatal(err)
+		}
+		for text, want := range map[string][]string{"quarterly": nil, "monthly plan": {"new-2"}, "annual": nil} {
+			if got := search(t, s, text); !slices.Equal(got, want) {
+				t.Errorf("search %q after a rename and a delete of indexed files = %v, want %v", text, got, want)
+			}
+		}
+		checkNameIndexes(t, s, db)
+	})
+	t.Run("the indexer runs on its own, and after a restart for files left waiting", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "presignd.db")
+		s, err := sqlite.Open(ctx, sqlite.Config{Path: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		db, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		awaitIndexed := func(when string) {
+			t.Helper()
+			deadline := time.Now().Add(10 * time.Second)
+			for waiting(t, db) > 0 {
+				if time.Now().After(deadline) {
+					t.Fatalf("%s: %d files still wait for the indexer after 10s", when, waiting(t, db))
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+		seed(t, s, "a", 5)
+		awaitIndexed("after five creates")
+		sqlite.PauseNameIndexer(s)
+		seed(t, s, "b", 5)
+		if n := waiting(t, db); n != 5 {
+			t.Fatalf("%d files wait for the paused indexer, want 5", n)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		s, err = sqlite.Open(ctx, sqlite.Config{Path: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		awaitIndexed("after a restart")
+		checkNameIndexes(t, s, db)
+	})
 }
