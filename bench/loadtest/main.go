@@ -14,7 +14,9 @@
 //
 // It prints a Markdown table of throughput, p50 and p99 latency and the
 // ratio of each to its echo baseline (gRPC to the gRPC echo, REST to the
-// REST echo), and the server's resident memory (VmRSS) at idle and its peak
+// REST echo), the CPU time the server and this client spent per request
+// (and its ratio to the baseline's: steadier than throughput on a shared
+// machine), and the server's resident memory (VmRSS) at idle and its peak
 // (VmHWM) under load, read from /proc. Everything runs on loopback; the
 // client shares the machine with the server.
 //
@@ -280,6 +282,34 @@ func (s *server) stop() {
 	s.log.Close()
 }
 
+// cpu is the CPU time (user and system) the server process has used, read
+// from /proc/<pid>/stat in clock ticks (USER_HZ, 100 on Linux).
+func (s *server) cpu() time.Duration {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses and may
+	// hold spaces: state is the first, utime the 12th and stime the 13th.
+	_, rest, ok := strings.Cut(string(raw), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * (time.Second / 100)
+}
+
+// selfCPU is the CPU time (user and system) this process has used.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // memory is the server's resident memory, in bytes.
 type memory struct{ rss, hwm int64 }
 
@@ -445,6 +475,10 @@ type result struct {
 	roundRPS       []float64       // throughput of each round
 	rps            float64
 	p50, p99       time.Duration
+	// serverCPU and clientCPU are the CPU time (user and system) the
+	// server process and this load generator spent on the measured
+	// requests: on a shared machine they vary much less than throughput.
+	serverCPU, clientCPU time.Duration
 }
 
 // add counts the round r into the total.
@@ -455,6 +489,8 @@ func (t *result) add(r *result) {
 		t.firstErr = r.firstErr
 	}
 	t.elapsed += r.elapsed
+	t.serverCPU += r.serverCPU
+	t.clientCPU += r.clientCPU
 	t.lat = append(t.lat, r.lat...)
 	t.roundRPS = append(t.roundRPS, float64(r.n)/r.elapsed.Seconds())
 }
@@ -464,6 +500,11 @@ func (t *result) finish() {
 	t.rps = float64(t.n) / t.elapsed.Seconds()
 	slices.Sort(t.lat)
 	t.p50, t.p99 = t.lat[len(t.lat)/2], t.lat[len(t.lat)*99/100]
+}
+
+// cpuPerRequest is the CPU time, server and client, per request of r.
+func cpuPerRequest(r *result) time.Duration {
+	return (r.serverCPU + r.clientCPU) / time.Duration(max(r.n, 1))
 }
 
 // ratio is the median, minimum and maximum over the rounds of r's
@@ -531,11 +572,14 @@ func (b *bench) measure(name string, op func(ctx context.Context, i int) error, 
 		}
 	}
 	lat := make([]time.Duration, n)
+	server0, client0 := b.srv.cpu(), selfCPU()
 	elapsed, errs, firstErr := runN(n, lat)
+	server1, client1 := b.srv.cpu(), selfCPU()
 	if err := stopProfiles(); err != nil {
 		return nil, fmt.Errorf("profiles: %w", err)
 	}
-	r := &result{name: name, n: n, errors: errs, firstErr: firstErr, elapsed: elapsed, lat: lat}
+	r := &result{name: name, n: n, errors: errs, firstErr: firstErr, elapsed: elapsed, lat: lat,
+		serverCPU: server1 - server0, clientCPU: client1 - client0}
 	if errs > 0 {
 		return r, fmt.Errorf("%d errors, first: %w", errs, firstErr)
 	}
@@ -549,15 +593,17 @@ func printReport(w io.Writer, o options, results []*result, idle, peak, final me
 	}
 	fmt.Fprintf(w, "%d requests per scenario in %d rounds (each after a warm-up of a tenth), %d concurrent, %d gRPC connections, store %s, api_key_cache_ttl %s, %d CPUs, %s\n\n",
 		o.n, o.rounds, o.concurrency, o.conns, o.store, o.keyCache, runtime.NumCPU(), runtime.Version())
-	fmt.Fprintln(w, "| scenario | req/s | p50 | p99 | errors | throughput vs echo (median of rounds, range) |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| scenario | req/s | p50 | p99 | errors | throughput vs echo (median of rounds, range) | CPU per request: server + client | CPU vs echo |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range results {
-		rel := "baseline"
+		rel, cpuRel := "baseline", "baseline"
 		if base := byName[r.baseline]; base != nil {
 			m, lo, hi := ratio(r, base)
 			rel = fmt.Sprintf("%.2f× %s (%.2f–%.2f)", m, r.baseline, lo, hi)
+			cpuRel = fmt.Sprintf("%.2f×", cpuPerRequest(r).Seconds()/cpuPerRequest(base).Seconds())
 		}
-		fmt.Fprintf(w, "| %s | %.0f | %s | %s | %d | %s |\n", r.name, r.rps, round(r.p50), round(r.p99), r.errors, rel)
+		fmt.Fprintf(w, "| %s | %.0f | %s | %s | %d | %s | %s + %s | %s |\n", r.name, r.rps, round(r.p50), round(r.p99), r.errors, rel,
+			(r.serverCPU / time.Duration(r.n)).Round(time.Microsecond), (r.clientCPU / time.Duration(r.n)).Round(time.Microsecond), cpuRel)
 	}
 	mb := func(b int64) string { return fmt.Sprintf("%.1f MB", float64(b)/(1<<20)) }
 	fmt.Fprintf(w, "\nServer memory: RSS %s at idle (after start), peak RSS %s under load (VmHWM %s), RSS %s after the run.\n",
