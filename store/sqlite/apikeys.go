@@ -37,7 +37,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, k *store.APIKey) error {
 
 // GetAPIKeyByHash returns the key with this hash, or store.ErrNotFound.
 func (s *Store) GetAPIKeyByHash(ctx context.Context, hash []byte) (*store.APIKey, error) {
-	k, err := scanAPIKey(s.reader.QueryRowContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE hash = ?`, hash))
+	k, err := scanAPIKey(s.queryRow(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE hash = ?`, hash))
 	if err != nil {
 		return nil, s.failGet("get API key by hash", err)
 	}
@@ -47,7 +47,7 @@ func (s *Store) GetAPIKeyByHash(ctx context.Context, hash []byte) (*store.APIKey
 // ListAPIKeys returns the tenant's keys, newest first.
 func (s *Store) ListAPIKeys(ctx context.Context, tenant string) ([]*store.APIKey, error) {
 	op := "list API keys of " + tenant
-	rows, err := s.reader.QueryContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys
+	rows, err := s.query(ctx, `SELECT `+apiKeyColumns+` FROM api_keys
 		WHERE tenant = ? ORDER BY created_at DESC, id DESC`, tenant)
 	if err != nil {
 		return nil, s.fail(op, err)

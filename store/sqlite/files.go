@@ -81,7 +81,7 @@ type queryRower interface {
 
 // GetFile returns the tenant's file id, or store.ErrNotFound.
 func (s *Store) GetFile(ctx context.Context, tenant, id string) (*store.File, error) {
-	row := s.reader.QueryRowContext(ctx, `SELECT `+readColumns+` FROM files WHERE id = ? AND tenant = ?`, id, tenant)
+	row := s.queryRow(ctx, `SELECT `+readColumns+` FROM files WHERE id = ? AND tenant = ?`, id, tenant)
 	f, err := scanFile(row)
 	if err != nil {
 		return nil, s.failGet("get file "+id, err)
@@ -97,7 +97,7 @@ func (s *Store) GetFileByRequestID(ctx context.Context, tenant, requestID string
 	}
 	// request_id <> '' lets the planner use the partial unique index
 	// (tenant, request_id); without it every lookup scans the table.
-	row := s.reader.QueryRowContext(ctx, `SELECT `+readColumns+` FROM files WHERE tenant = ? AND request_id = ? AND request_id <> ''`, tenant, requestID)
+	row := s.queryRow(ctx, `SELECT `+readColumns+` FROM files WHERE tenant = ? AND request_id = ? AND request_id <> ''`, tenant, requestID)
 	f, err := scanFile(row)
 	if err != nil {
 		return nil, s.failGet("get file by request ID "+requestID, err)
@@ -126,7 +126,7 @@ func (s *Store) ListFiles(ctx context.Context, tenant string, opts store.ListOpt
 	indexed := false
 	if utf8.RuneCountInString(needle) >= trigramLen {
 		var seen, hits int
-		err := s.reader.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(instr(name_fold, ?) > 0), 0) FROM (
+		err := s.queryRow(ctx, `SELECT count(*), coalesce(sum(instr(name_fold, ?) > 0), 0) FROM (
 			SELECT f.name_fold FROM files AS f WHERE `+where+`
 			ORDER BY f.created_at DESC, f.id DESC LIMIT ?)`,
 			append(append([]any{needle}, args...), searchSample)...).Scan(&seen, &hits)
@@ -173,7 +173,7 @@ func (s *Store) ListFiles(ctx context.Context, tenant string, opts store.ListOpt
 		args = append(args, opts.Limit+1)
 	}
 
-	rows, err := s.reader.QueryContext(ctx, q.String(), args...)
+	rows, err := s.query(ctx, q.String(), args...)
 	if err != nil {
 		return nil, false, s.fail("list files", err)
 	}
@@ -286,7 +286,7 @@ func (s *Store) Usage(ctx context.Context, tenant string, filter store.UsageFilt
 	}
 	var u store.Usage
 	var last sql.NullInt64
-	if err := s.reader.QueryRowContext(ctx, q, args...).Scan(&u.FileCount, &u.BytesUsed, &u.BytesReserved, &last); err != nil {
+	if err := s.queryRow(ctx, q, args...).Scan(&u.FileCount, &u.BytesUsed, &u.BytesReserved, &last); err != nil {
 		return store.Usage{}, s.fail("usage of "+tenant, err)
 	}
 	u.LastUploadAt = fromMicros(last)

@@ -51,9 +51,10 @@ type Config struct {
 
 // Store is a store.Store on SQLite. It is safe for concurrent use.
 type Store struct {
-	writer  *writeConn // the one write connection (writer.go)
-	reader  *sql.DB    // read-only connections
-	creates *batcher   // CreateFile's group commit (batch.go)
+	writer  *writeConn      // the one write connection (writer.go)
+	reader  *sql.DB         // read-only connections
+	reads   *readStatements // queries prepared on reader (reads.go)
+	creates *batcher        // CreateFile's group commit (batch.go)
 	// checkpoints copies the WAL back into the database (checkpoint.go).
 	checkpoints *checkpointer
 	closed      atomic.Bool
@@ -109,6 +110,7 @@ func open(ctx context.Context, cfg Config, through int64) (*Store, error) {
 	reader.SetMaxOpenConns(n)
 	reader.SetMaxIdleConns(n)
 	s.reader = reader
+	s.reads = newReadStatements(reader)
 	cp, err := sql.Open("sqlite", cfg.Path+"?"+params)
 	if err != nil {
 		writer.Close()
