@@ -228,17 +228,7 @@ func TestNameSearchIndex(t *testing.T) {
 	})
 	t.Run("a text with a word is looked up in the word index, other text in the trigram index, and both follow renames and deletes", func(t *testing.T) {
 		ctx := t.Context()
-		path := filepath.Join(t.TempDir(), "presignd.db")
-		s, err := sqlite.Open(ctx, sqlite.Config{Path: path})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		db, err := sql.Open("sqlite", path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
+		s, db, _ := openWithSQL(t)
 		base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 		for i := range 300 {
 			name := "file " + strconv.Itoa(i)
@@ -251,22 +241,10 @@ func TestNameSearchIndex(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		search := func(text string) []string {
-			t.Helper()
-			files, _, err := s.ListFiles(ctx, "t", store.ListOptions{NameContains: text, Limit: 10})
-			if err != nil {
-				t.Fatalf("ListFiles(%q): %v", text, err)
-			}
-			var ids []string
-			for _, f := range files {
-				ids = append(ids, f.ID)
-			}
-			return ids
-		}
 		wordTexts := []string{" report.", "rare rep"} // a whole word; a word's start
 		trigramTexts := []string{"are re", "report"}
 		for _, text := range append(wordTexts, trigramTexts...) {
-			if got := search(text); !slices.Equal(got, []string{"f-010"}) {
+			if got := searchIDs(t, s, text); !slices.Equal(got, []string{"f-010"}) {
 				t.Errorf("search %q = %v, want [f-010]", text, got)
 			}
 		}
@@ -283,7 +261,7 @@ func TestNameSearchIndex(t *testing.T) {
 				missing = trigramTexts
 			}
 			for _, text := range missing {
-				if got := search(text); len(got) != 0 {
+				if got := searchIDs(t, s, text); len(got) != 0 {
 					t.Errorf("search %q without the file in %s = %v, want nothing", text, index, got)
 				}
 			}
@@ -298,7 +276,7 @@ func TestNameSearchIndex(t *testing.T) {
 			t.Fatal(err)
 		}
 		for text, want := range map[string][]string{" report.": nil, "are re": nil, "summary 2025.": {"f-010"}, "ary 20": {"f-010"}} {
-			if got := search(text); !slices.Equal(got, want) {
+			if got := searchIDs(t, s, text); !slices.Equal(got, want) {
 				t.Errorf("search %q after a rename = %v, want %v", text, got, want)
 			}
 		}
@@ -306,12 +284,45 @@ func TestNameSearchIndex(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, text := range []string{"summary 2025.", "ary 20"} {
-			if got := search(text); len(got) != 0 {
+			if got := searchIDs(t, s, text); len(got) != 0 {
 				t.Errorf("search %q after a delete = %v, want nothing", text, got)
 			}
 		}
 		checkNameIndexes(t, s, db)
 	})
+}
+
+// openWithSQL opens a store on a new database file, and a database/sql
+// handle of the same file for looking at its tables; t closes both.
+func openWithSQL(t *testing.T) (*sqlite.Store, *sql.DB, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "presignd.db")
+	s, err := sqlite.Open(t.Context(), sqlite.Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return s, db, path
+}
+
+// searchIDs returns the ids of the first ten files of tenant "t" whose
+// names hold text.
+func searchIDs(t *testing.T, s *sqlite.Store, text string) []string {
+	t.Helper()
+	files, _, err := s.ListFiles(t.Context(), "t", store.ListOptions{NameContains: text, Limit: 10})
+	if err != nil {
+		t.Fatalf("ListFiles(%q): %v", text, err)
+	}
+	var ids []string
+	for _, f := range files {
+		ids = append(ids, f.ID)
+	}
+	return ids
 }
 
 // checkNameIndexes runs s's name indexer, then FTS5's integrity-check on
@@ -356,30 +367,8 @@ func TestNameIndexer(t *testing.T) {
 			}
 		}
 	}
-	search := func(t *testing.T, s *sqlite.Store, text string) []string {
-		t.Helper()
-		files, _, err := s.ListFiles(ctx, "t", store.ListOptions{NameContains: text, Limit: 10})
-		if err != nil {
-			t.Fatalf("ListFiles(%q): %v", text, err)
-		}
-		var ids []string
-		for _, f := range files {
-			ids = append(ids, f.ID)
-		}
-		return ids
-	}
 	t.Run("files waiting for the indexer are found, renamed and deleted; indexed, the indexes match files", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "presignd.db")
-		s, err := sqlite.Open(ctx, sqlite.Config{Path: path})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		db, err := sql.Open("sqlite", path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
+		s, db, _ := openWithSQL(t)
 		seed(t, s, "old", 200)
 		checkNameIndexes(t, s, db)
 		sqlite.PauseNameIndexer(s)
@@ -397,7 +386,7 @@ func TestNameIndexer(t *testing.T) {
 		// Looked up in the word index, then the trigram index: the waiting
 		// files are checked too.
 		for text, want := range map[string][]string{"quarterly": {"new-2", "new-0"}, "nvoice ze": {"new-1"}, "arterly re": {"new-0"}} {
-			if got := search(t, s, text); !slices.Equal(got, want) {
+			if got := searchIDs(t, s, text); !slices.Equal(got, want) {
 				t.Errorf("search %q before indexing = %v, want %v", text, got, want)
 			}
 		}
@@ -413,7 +402,7 @@ func TestNameIndexer(t *testing.T) {
 		check := func(when string) {
 			t.Helper()
 			for text, want := range map[string][]string{"quarterly": {"new-2"}, "annual summ": {"new-0"}, "invoice": nil} {
-				if got := search(t, s, text); !slices.Equal(got, want) {
+				if got := searchIDs(t, s, text); !slices.Equal(got, want) {
 					t.Errorf("search %q %s = %v, want %v", text, when, got, want)
 				}
 			}
@@ -428,23 +417,14 @@ func TestNameIndexer(t *testing.T) {
 			t.Fatal(err)
 		}
 		for text, want := range map[string][]string{"quarterly": nil, "monthly plan": {"new-2"}, "annual": nil} {
-			if got := search(t, s, text); !slices.Equal(got, want) {
+			if got := searchIDs(t, s, text); !slices.Equal(got, want) {
 				t.Errorf("search %q after a rename and a delete of indexed files = %v, want %v", text, got, want)
 			}
 		}
 		checkNameIndexes(t, s, db)
 	})
 	t.Run("the indexer runs on its own, and after a restart for files left waiting", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "presignd.db")
-		s, err := sqlite.Open(ctx, sqlite.Config{Path: path})
-		if err != nil {
-			t.Fatal(err)
-		}
-		db, err := sql.Open("sqlite", path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
+		s, db, path := openWithSQL(t)
 		awaitIndexed := func(when string) {
 			t.Helper()
 			deadline := time.Now().Add(10 * time.Second)
@@ -465,7 +445,7 @@ func TestNameIndexer(t *testing.T) {
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
-		s, err = sqlite.Open(ctx, sqlite.Config{Path: path})
+		s, err := sqlite.Open(ctx, sqlite.Config{Path: path})
 		if err != nil {
 			t.Fatal(err)
 		}
