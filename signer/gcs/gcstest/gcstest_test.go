@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/presignd/presignd/internal/testenv"
 	"github.com/presignd/presignd/signer/gcs/gcstest"
 )
 
@@ -115,7 +116,7 @@ func vectorDir(t *testing.T) string {
 	}
 	vd := filepath.Join(dir, "..", "shared", "testdata", "gcs")
 	if _, err := os.Stat(filepath.Join(vd, "v4_signatures.json")); err != nil {
-		t.Skipf("GCS conformance vectors not found (want ../shared/testdata/gcs beside the module root): %v", err)
+		testenv.Missing(t, "GCS conformance vectors not found (want ../shared/testdata/gcs beside the module root): "+err.Error())
 	}
 	return vd
 }
