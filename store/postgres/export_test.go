@@ -34,3 +34,6 @@ func ListQuery(tenant string, opts store.ListOptions) (string, []any) {
 
 // WordLen is the most characters of a word the word index keeps.
 const WordLen = wordLen
+
+// MaxConns is the size limit of s's connection pool.
+func MaxConns(s *Store) int32 { return s.pool.Config().MaxConns }

@@ -35,13 +35,21 @@ var migrationFS embed.FS
 // Config configures Open.
 type Config struct {
 	// URI is a PostgreSQL connection string (URL or key=value form); pgx's
-	// pool_* parameters are honoured.
+	// pool_* parameters are honoured. Without pool_max_conns the pool
+	// holds up to defaultMaxConns connections.
 	URI string
 	// Schema holds the store's tables; Open creates it when missing and
 	// sets it as every connection's search_path. Empty means the server's
 	// default search_path (usually public).
 	Schema string
 }
+
+// defaultMaxConns is the pool size when the URI sets none. pgx's own
+// default, four connections on a small machine, caps concurrent CreateFiles
+// at four commits per WAL flush: each one waits for its flush, and
+// PostgreSQL flushes the commits that wait together at once. A URI's
+// pool_max_conns wins (mind max_connections across replicas).
+const defaultMaxConns = 16
 
 // Store is a store.Store on PostgreSQL. It is safe for concurrent use.
 type Store struct {
@@ -80,6 +88,9 @@ func open(ctx context.Context, cfg Config, through int64) (*Store, error) {
 		// file with the text's words, and runs it only when they are few.
 		// A URI's jit setting wins.
 		pcfg.ConnConfig.RuntimeParams["jit"] = "off"
+	}
+	if !strings.Contains(cfg.URI, "pool_max_conns") {
+		pcfg.MaxConns = defaultMaxConns
 	}
 	if cfg.Schema != "" {
 		// A startup parameter: set on every new connection, before any query.

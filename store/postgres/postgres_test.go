@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -71,6 +72,24 @@ func BenchmarkStore(b *testing.B) {
 }
 
 func TestOpen(t *testing.T) {
+	t.Run("the pool holds 16 connections unless the URI sets pool_max_conns", func(t *testing.T) {
+		uri := testURI(t)
+		schema := tempSchema(t, uri)
+		sep := "?"
+		if strings.Contains(uri, "?") {
+			sep = "&"
+		}
+		for u, want := range map[string]int32{uri: 16, uri + sep + "pool_max_conns=3": 3} {
+			s, err := postgres.Open(t.Context(), postgres.Config{URI: u, Schema: schema})
+			if err != nil {
+				t.Fatalf("Open(%s): %v", u, err)
+			}
+			if got := postgres.MaxConns(s); got != want {
+				t.Errorf("Open(%s): pool of %d connections, want %d", u, got, want)
+			}
+			s.Close()
+		}
+	})
 	t.Run("replicas opening one schema together all succeed and migrate it once", func(t *testing.T) {
 		uri := testURI(t)
 		schema := tempSchema(t, uri)
