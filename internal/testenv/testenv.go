@@ -6,6 +6,7 @@ package testenv
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -27,4 +28,30 @@ func Missing(tb testing.TB, why string) {
 		tb.Fatalf("CI must run this test, but %s", why)
 	}
 	tb.Skip(why)
+}
+
+// GCSVectorsDir returns the folder of the GCS V4 conformance vectors, kept
+// beside the project (../shared/testdata/gcs from the module root). When
+// it is missing the test is skipped, or failed when CI=true.
+func GCSVectorsDir(tb testing.TB) string {
+	tb.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			tb.Fatal("no go.mod above the test directory")
+		}
+		dir = parent
+	}
+	vd := filepath.Join(dir, "..", "shared", "testdata", "gcs")
+	if _, err := os.Stat(filepath.Join(vd, "v4_signatures.json")); err != nil {
+		Missing(tb, "GCS conformance vectors not found (want ../shared/testdata/gcs beside the module root): "+err.Error())
+	}
+	return vd
 }

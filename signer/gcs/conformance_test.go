@@ -2,7 +2,6 @@ package gcs
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -62,23 +61,10 @@ type PostVector struct {
 // (in CI).
 func ConformanceVectors(t testing.TB) (credentials []byte, signing []SigningVector, post []PostVector) {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		if filepath.Dir(dir) == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = filepath.Dir(dir)
-	}
-	vd := filepath.Join(dir, "..", "shared", "testdata", "gcs")
+	vd := testenv.GCSVectorsDir(t)
 	raw, err := os.ReadFile(filepath.Join(vd, "v4_signatures.json"))
 	if err != nil {
-		testenv.Missing(t, fmt.Sprintf("GCS conformance vectors not found (want ../shared/testdata/gcs beside the module root): %v", err))
+		t.Fatal(err)
 	}
 	credentials, err = os.ReadFile(filepath.Join(vd, "service-account.json"))
 	if err != nil {

@@ -25,7 +25,7 @@ import (
 // expectedUrl must equal the vector's, and the vector's signature must
 // verify under the dummy service account's public key.
 func TestCanonicalRequestMatchesVectors(t *testing.T) {
-	dir := vectorDir(t)
+	dir := testenv.GCSVectorsDir(t)
 	var sa struct {
 		PrivateKey string `json:"private_key"`
 	}
@@ -96,29 +96,6 @@ func TestCanonicalRequestMatchesVectors(t *testing.T) {
 			}
 		})
 	}
-}
-
-func vectorDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-	vd := filepath.Join(dir, "..", "shared", "testdata", "gcs")
-	if _, err := os.Stat(filepath.Join(vd, "v4_signatures.json")); err != nil {
-		testenv.Missing(t, "GCS conformance vectors not found (want ../shared/testdata/gcs beside the module root): "+err.Error())
-	}
-	return vd
 }
 
 func readJSON(t *testing.T, path string, v any) {
