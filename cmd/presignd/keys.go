@@ -87,7 +87,7 @@ func keysCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return fmt.Errorf("data dir: %w", err)
 		}
 	}
-	st, err := openStore(ctx, cfg)
+	st, err := openStore(ctx, cfg, newLogger(cfg.Log, stderr))
 	if err != nil {
 		return err
 	}

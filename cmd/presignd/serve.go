@@ -93,7 +93,7 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg)
+	st, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -283,14 +283,14 @@ func loadSecret(cfg *config.Config) ([]byte, error) {
 	return []byte(s), nil
 }
 
-func openStore(ctx context.Context, cfg *config.Config) (store.Store, error) {
+func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (store.Store, error) {
 	switch cfg.Store.Driver {
 	case "sqlite":
 		path := cfg.Store.SQLite.Path
 		if path == "" {
 			path = filepath.Join(cfg.DataDir, "presignd.db")
 		}
-		return sqlite.Open(ctx, sqlite.Config{Path: path})
+		return sqlite.Open(ctx, sqlite.Config{Path: path, Log: log})
 	case "postgres":
 		return postgres.Open(ctx, postgres.Config{URI: cfg.Store.Postgres.URI, Schema: cfg.Store.Postgres.Schema})
 	default:

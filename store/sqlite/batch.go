@@ -97,8 +97,8 @@ type batcher struct {
 	// unindexed is how many files waited for the name indexer when the
 	// store opened.
 	unindexed int
-	// indexerPaused, when set (tests), keeps the name indexer from
-	// running on its own.
+	// indexerPaused, when set (tests), holds the name indexer back: it
+	// runs again once unset, at its next tick.
 	indexerPaused atomic.Bool
 	// beforeBatch, when set (tests), runs before each batch with the
 	// number of inserts in it.
@@ -163,10 +163,13 @@ func (b *batcher) run() {
 			armed = false
 		}
 		if b.indexerPaused.Load() {
+			indexTimer.Reset(indexDelay)
+			armed = true
 			return
 		}
 		if err := b.s.indexNames(context.Background()); err != nil {
 			// The files stay listed (and found by search); try again later.
+			b.s.log.Warn("sqlite: name indexer failed; will retry", "waiting_files", unindexed, "retry_in", indexDelay, "err", err)
 			indexTimer.Reset(indexDelay)
 			armed = true
 			return

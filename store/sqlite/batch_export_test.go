@@ -7,6 +7,9 @@ func SetBeforeBatch(s *Store, fn func(n int)) { s.creates.beforeBatch = fn }
 // QueuedCreates is how many CreateFiles wait in the writer's queue.
 func QueuedCreates(s *Store) int { return len(s.creates.queue) }
 
-// PauseNameIndexer keeps the name indexer of s from running on its own;
-// IndexNames still runs it.
+// PauseNameIndexer keeps the name indexer of s from running on its own
+// until ResumeNameIndexer; IndexNames still runs it.
 func PauseNameIndexer(s *Store) { s.creates.indexerPaused.Store(true) }
+
+// ResumeNameIndexer lets the name indexer of s run again.
+func ResumeNameIndexer(s *Store) { s.creates.indexerPaused.Store(false) }

@@ -21,6 +21,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -47,6 +48,9 @@ type Config struct {
 	// BusyTimeout is how long a statement waits for another process's
 	// lock before failing with store.ErrUnavailable; 0 means 5 seconds.
 	BusyTimeout time.Duration
+	// Log receives the failures of the store's background work (the name
+	// indexer, which retries them); nil discards them.
+	Log *slog.Logger
 }
 
 // Store is a store.Store on SQLite. It is safe for concurrent use.
@@ -57,6 +61,7 @@ type Store struct {
 	creates *batcher        // CreateFile's group commit (batch.go)
 	// checkpoints copies the WAL back into the database (checkpoint.go).
 	checkpoints *checkpointer
+	log         *slog.Logger
 	closed      atomic.Bool
 }
 
@@ -95,7 +100,10 @@ func open(ctx context.Context, cfg Config, through int64) (*Store, error) {
 	writer.SetMaxIdleConns(1)
 	writer.SetConnMaxLifetime(0)
 	writer.SetConnMaxIdleTime(0)
-	s := &Store{writer: newWriteConn(writer)}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{writer: newWriteConn(writer), log: cfg.Log}
 	if err := s.migrate(ctx, through); err != nil {
 		writer.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", cfg.Path, err)

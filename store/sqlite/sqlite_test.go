@@ -1,12 +1,16 @@
 package sqlite_test
 
 import (
+	"bytes"
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -453,4 +457,69 @@ func TestNameIndexer(t *testing.T) {
 		awaitIndexed("after a restart")
 		checkNameIndexes(t, s, db)
 	})
+	t.Run("a failed indexing is logged and retried", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "presignd.db")
+		var logged syncBuffer
+		s, err := sqlite.Open(ctx, sqlite.Config{Path: path, BusyTimeout: 50 * time.Millisecond,
+			Log: slog.New(slog.NewTextHandler(&logged, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		db, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		sqlite.PauseNameIndexer(s)
+		seed(t, s, "c", 3)
+		// Another process holds the write lock: the indexer's BEGIN fails.
+		lock, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer lock.Close()
+		if _, err := lock.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
+			t.Fatal(err)
+		}
+		sqlite.ResumeNameIndexer(s)
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(logged.String(), "name indexer failed") {
+			if time.Now().After(deadline) {
+				t.Fatalf("no failure logged in 10s; log: %q", logged.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if got := searchIDs(t, s, "file 2"); !slices.Equal(got, []string{"c-002"}) {
+			t.Errorf("search while the indexer fails = %v, want [c-002]", got)
+		}
+		if _, err := lock.ExecContext(ctx, `ROLLBACK`); err != nil {
+			t.Fatal(err)
+		}
+		for waiting(t, db) > 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d files still wait for the indexer after the lock was released", waiting(t, db))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		checkNameIndexes(t, s, db)
+	})
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
