@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +19,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	presigndv1 "github.com/presignd/presignd/gen/presignd/v1"
+	"github.com/presignd/presignd/internal/testenv"
 	"github.com/presignd/presignd/signer"
 )
 
@@ -203,28 +203,10 @@ func TestLogHandlerRedactsEveryKindOfValue(t *testing.T) {
 	}
 }
 
-// syncWriter collects log output from concurrent calls.
-type syncWriter struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.String()
-}
-
 // TestAFullFlowLogsNoSignature runs create, upload, complete and download
 // with debug logging and finds no signature of the issued URLs in the log.
 func TestAFullFlowLogsNoSignature(t *testing.T) {
-	out := &syncWriter{}
+	out := &testenv.SyncBuffer{}
 	logger := slog.New(NewLogHandler(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	env := newTestEnvWith(t, envOptions{logger: logger})
 	ctx := env.as("acme")

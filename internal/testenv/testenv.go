@@ -5,8 +5,10 @@
 package testenv
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 )
 
@@ -54,4 +56,24 @@ func GCSVectorsDir(tb testing.TB) string {
 		Missing(tb, "GCS conformance vectors not found (want ../shared/testdata/gcs beside the module root): "+err.Error())
 	}
 	return vd
+}
+
+// SyncBuffer collects output (a logger's, say) written from several
+// goroutines while a test reads it.
+type SyncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *SyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns everything written so far.
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -279,16 +279,58 @@ func (s *Store) createBatch(reqs []*createReq) (errs []error, added int, batchEr
 	// by the busy timeout.
 	ctx := context.Background()
 	errs = make([]error, len(reqs))
+	batchErr = s.inPreparedWrite(ctx, "create files", func(conn *sql.Conn) error {
+		insert, err := s.writer.prepared(ctx, insertFile)
+		if err != nil {
+			return s.fail("prepare insert", err)
+		}
+		rowids := make([]byte, 0, 1+len(reqs)*8)
+		rowids = append(rowids, '[')
+		for i, r := range reqs {
+			own, err := s.createOne(ctx, conn, insert, r)
+			if err != nil {
+				return err
+			}
+			errs[i] = own
+			if own == nil {
+				if added > 0 {
+					rowids = append(rowids, ',')
+				}
+				rowids = strconv.AppendInt(rowids, r.rowid, 10)
+				added++
+			}
+		}
+		if added == 0 {
+			return nil
+		}
+		// The name indexer (indexNames) adds them to the name search
+		// indexes later, many batches at once (migration 0009).
+		rowids = append(rowids, ']')
+		if err := s.execPrepared(ctx, `INSERT INTO files_name_unindexed (file_rowid)
+			SELECT value FROM json_each(?)`, string(rowids)); err != nil {
+			return s.fail("list new files for the name indexer", err)
+		}
+		return nil
+	})
+	if batchErr != nil {
+		return errs, 0, batchErr
+	}
+	return errs, added, nil
+}
+
+// inPreparedWrite runs fn in a write transaction on the held write
+// connection, with BEGIN and COMMIT prepared there, and commits when fn
+// returns nil. BEGIN and COMMIT are issued by hand, so when a COMMIT fails
+// the transaction is rolled back here, before another writer takes the
+// connection. fn's errors are returned as they are.
+func (s *Store) inPreparedWrite(ctx context.Context, op string, fn func(*sql.Conn) error) (err error) {
 	conn, err := s.writer.acquire(ctx)
 	if err != nil {
-		return errs, 0, s.fail("begin", err)
+		return s.fail(op+": begin", err)
 	}
-	defer func() { s.writer.release(batchErr != nil) }()
-	// BEGIN and COMMIT by hand, on the connection: when a COMMIT fails,
-	// the transaction is rolled back here, before another writer takes
-	// the connection.
+	defer func() { s.writer.release(err != nil) }()
 	if err := s.execPrepared(ctx, `BEGIN IMMEDIATE`); err != nil {
-		return errs, 0, s.fail("begin", err)
+		return s.fail(op+": begin", err)
 	}
 	committed := false
 	defer func() {
@@ -297,41 +339,15 @@ func (s *Store) createBatch(reqs []*createReq) (errs []error, added int, batchEr
 			_, _ = conn.ExecContext(ctx, `ROLLBACK`)
 		}
 	}()
-	insert, err := s.writer.prepared(ctx, insertFile)
-	if err != nil {
-		return errs, 0, s.fail("prepare insert", err)
-	}
-	rowids := make([]byte, 0, 1+len(reqs)*8)
-	rowids = append(rowids, '[')
-	for i, r := range reqs {
-		own, err := s.createOne(ctx, conn, insert, r)
-		if err != nil {
-			return errs, 0, err
-		}
-		errs[i] = own
-		if own == nil {
-			if added > 0 {
-				rowids = append(rowids, ',')
-			}
-			rowids = strconv.AppendInt(rowids, r.rowid, 10)
-			added++
-		}
-	}
-	if added > 0 {
-		// The name indexer (indexNames) adds them to the name search
-		// indexes later, many batches at once (migration 0009).
-		rowids = append(rowids, ']')
-		if err := s.execPrepared(ctx, `INSERT INTO files_name_unindexed (file_rowid)
-			SELECT value FROM json_each(?)`, string(rowids)); err != nil {
-			return errs, 0, s.fail("list new files for the name indexer", err)
-		}
+	if err := fn(conn); err != nil {
+		return err
 	}
 	if err := s.execPrepared(ctx, `COMMIT`); err != nil {
-		return errs, 0, s.fail("commit", err)
+		return s.fail(op+": commit", err)
 	}
 	committed = true
 	s.checkpoints.written()
-	return errs, added, nil
+	return nil
 }
 
 // execPrepared runs query, prepared once on the write connection, which
@@ -352,38 +368,21 @@ var nameIndexes = []string{"files_name_fts", "files_name_words"}
 // indexNames adds the files listed in files_name_unindexed to the name
 // search indexes and empties the list, in one write transaction. A failed
 // attempt changes nothing: those files stay listed, and found by search.
-func (s *Store) indexNames(ctx context.Context) (err error) {
-	conn, err := s.writer.acquire(ctx)
-	if err != nil {
-		return s.fail("index names: begin", err)
-	}
-	defer func() { s.writer.release(err != nil) }()
-	if err := s.execPrepared(ctx, `BEGIN IMMEDIATE`); err != nil {
-		return s.fail("index names: begin", err)
-	}
-	committed := false
-	defer func() {
-		if !committed {
-			_, _ = conn.ExecContext(ctx, `ROLLBACK`)
+func (s *Store) indexNames(ctx context.Context) error {
+	return s.inPreparedWrite(ctx, "index names", func(*sql.Conn) error {
+		for _, index := range nameIndexes {
+			// CROSS JOIN: the (short) list drives, files are read by rowid.
+			if err := s.execPrepared(ctx, `INSERT INTO `+index+` (rowid, name_fold)
+				SELECT f.rowid, f.name_fold FROM files_name_unindexed AS u
+				CROSS JOIN files AS f ON f.rowid = u.file_rowid`); err != nil {
+				return s.fail("index names in "+index, err)
+			}
 		}
-	}()
-	for _, index := range nameIndexes {
-		// CROSS JOIN: the (short) list drives, files are read by rowid.
-		if err := s.execPrepared(ctx, `INSERT INTO `+index+` (rowid, name_fold)
-			SELECT f.rowid, f.name_fold FROM files_name_unindexed AS u
-			CROSS JOIN files AS f ON f.rowid = u.file_rowid`); err != nil {
-			return s.fail("index names in "+index, err)
+		if err := s.execPrepared(ctx, `DELETE FROM files_name_unindexed`); err != nil {
+			return s.fail("index names: empty the list", err)
 		}
-	}
-	if err := s.execPrepared(ctx, `DELETE FROM files_name_unindexed`); err != nil {
-		return s.fail("index names: empty the list", err)
-	}
-	if err := s.execPrepared(ctx, `COMMIT`); err != nil {
-		return s.fail("index names: commit", err)
-	}
-	committed = true
-	s.checkpoints.written()
-	return nil
+		return nil
+	})
 }
 
 // createOne applies r in the batch's transaction: own is the error that

@@ -1,7 +1,6 @@
 package sqlite_test
 
 import (
-	"bytes"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -10,10 +9,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/presignd/presignd/internal/testenv"
 	"github.com/presignd/presignd/store"
 	"github.com/presignd/presignd/store/sqlite"
 	"github.com/presignd/presignd/store/storetest"
@@ -459,7 +458,7 @@ func TestNameIndexer(t *testing.T) {
 	})
 	t.Run("a failed indexing is logged and retried", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "presignd.db")
-		var logged syncBuffer
+		var logged testenv.SyncBuffer
 		s, err := sqlite.Open(ctx, sqlite.Config{Path: path, BusyTimeout: 50 * time.Millisecond,
 			Log: slog.New(slog.NewTextHandler(&logged, nil))})
 		if err != nil {
@@ -504,22 +503,4 @@ func TestNameIndexer(t *testing.T) {
 		}
 		checkNameIndexes(t, s, db)
 	})
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
