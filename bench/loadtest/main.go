@@ -76,6 +76,7 @@ type options struct {
 	debugAddr   string
 	profileDir  string
 	rounds      int
+	only        string
 }
 
 func run() error {
@@ -90,6 +91,7 @@ func run() error {
 	flag.BoolVar(&o.keep, "keep", false, "keep the temp dir (data, config, server log)")
 	flag.StringVar(&o.debugAddr, "debug-addr", "", "serve the server's /debug/pprof on this loopback `address` (for go tool pprof while it runs)")
 	flag.IntVar(&o.rounds, "rounds", 5, "split each scenario's requests into this many `rounds`, every round running all the scenarios in turn; a ratio is the median of the rounds' ratios, so a slow spell of the machine weighs on a baseline and its scenario alike")
+	flag.StringVar(&o.only, "only", "", "run only the scenarios whose names match this `regexp` (and their echo baselines), e.g. 'gRPC CreateUpload'")
 	flag.StringVar(&o.profileDir, "profile", "", "write CPU profiles of each measured scenario to `dir`: <scenario>.server.pprof (the server, through its debug address) and <scenario>.client.pprof (this load generator)")
 	flag.Parse()
 	if o.n < 1 || o.concurrency < 1 || o.concurrency > 1024 || o.conns < 1 || o.rounds < 1 || o.rounds > o.n {
@@ -163,16 +165,36 @@ func run() error {
 		total.add(r)
 		return nil
 	}
-	scenarios := []struct {
+	type scenario struct {
 		name, baseline string
 		op             func(ctx context.Context, i int) error
-	}{
+	}
+	scenarios := []scenario{
 		{"gRPC echo", "", b.grpcEcho},
 		{"gRPC CreateUpload", "gRPC echo", b.grpcCreateUpload},
 		{"REST echo", "", b.restEcho},
 		{"REST CreateUpload", "REST echo", b.restCreateUpload},
 		{"gRPC GetFile", "gRPC echo", b.grpcGetFile},
 		{"gRPC ListFiles", "gRPC echo", b.grpcListFiles},
+	}
+	if o.only != "" {
+		re, err := regexp.Compile(o.only)
+		if err != nil {
+			return fmt.Errorf("-only: %w", err)
+		}
+		keep := map[string]bool{}
+		for _, s := range scenarios {
+			if re.MatchString(s.name) {
+				keep[s.name], keep[s.baseline] = true, true
+				if s.name == "gRPC GetFile" { // reads the files it creates
+					keep["gRPC CreateUpload"] = true
+				}
+			}
+		}
+		scenarios = slices.DeleteFunc(scenarios, func(s scenario) bool { return !keep[s.name] })
+		if len(scenarios) == 0 {
+			return fmt.Errorf("-only %q matches no scenario", o.only)
+		}
 	}
 	var peak memory
 	for round := range o.rounds {
