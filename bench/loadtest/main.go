@@ -12,6 +12,11 @@
 //	grpc GetFile        GetFile of files created above
 //	grpc ListFiles      ListFiles, 20 per page
 //
+// and, when -only names them, "gRPC CreateUpload validate_only" and "REST
+// CreateUpload validate_only": the CreateUploads above with validate_only
+// set, every check and no signing or write, which bound the ratio any
+// store could reach.
+//
 // It prints a Markdown table of throughput, p50 and p99 latency and the
 // ratio of each to its echo baseline (gRPC to the gRPC echo, REST to the
 // REST echo), the CPU time the server and this client spent per request
@@ -168,16 +173,27 @@ func run() error {
 	type scenario struct {
 		name, baseline string
 		op             func(ctx context.Context, i int) error
+		// onRequest: run only when -only names it.
+		onRequest bool
 	}
 	scenarios := []scenario{
-		{"gRPC echo", "", b.grpcEcho},
-		{"gRPC CreateUpload", "gRPC echo", b.grpcCreateUpload},
-		{"REST echo", "", b.restEcho},
-		{"REST CreateUpload", "REST echo", b.restCreateUpload},
-		{"gRPC GetFile", "gRPC echo", b.grpcGetFile},
-		{"gRPC ListFiles", "gRPC echo", b.grpcListFiles},
+		{"gRPC echo", "", b.grpcEcho, false},
+		{"gRPC CreateUpload", "gRPC echo", b.grpcCreateUpload, false},
+		{"REST echo", "", b.restEcho, false},
+		{"REST CreateUpload", "REST echo", b.restCreateUpload, false},
+		{"gRPC GetFile", "gRPC echo", b.grpcGetFile, false},
+		{"gRPC ListFiles", "gRPC echo", b.grpcListFiles, false},
+		// The same CreateUploads with validate_only: every check of a
+		// create (credential, protovalidate, category policy, name and
+		// quota reads) but no signing and no write, so an answer without
+		// an upload target. No store can make a CreateUpload cheaper than
+		// that: its ratio bounds what any store could reach.
+		{"gRPC CreateUpload validate_only", "gRPC echo", b.grpcValidateOnly, true},
+		{"REST CreateUpload validate_only", "REST echo", b.restValidateOnly, true},
 	}
-	if o.only != "" {
+	if o.only == "" {
+		scenarios = slices.DeleteFunc(scenarios, func(s scenario) bool { return s.onRequest })
+	} else {
 		re, err := regexp.Compile(o.only)
 		if err != nil {
 			return fmt.Errorf("-only: %w", err)
@@ -467,6 +483,18 @@ func (b *bench) restEcho(ctx context.Context, i int) error {
 
 func (b *bench) restCreateUpload(ctx context.Context, i int) error {
 	body := fmt.Appendf(nil, `{"filename": "doc-%d.pdf", "content_type": "application/pdf", "size_bytes": 654321}`, i)
+	return b.restDo(http.MethodPost, "/v1/uploads", body, true)
+}
+
+func (b *bench) grpcValidateOnly(ctx context.Context, i int) error {
+	req := b.createRequest(i)
+	req.ValidateOnly = true
+	_, err := b.files[i%len(b.files)].CreateUpload(b.ctx, req)
+	return err
+}
+
+func (b *bench) restValidateOnly(ctx context.Context, i int) error {
+	body := fmt.Appendf(nil, `{"filename": "doc-%d.pdf", "content_type": "application/pdf", "size_bytes": 654321, "validate_only": true}`, i)
 	return b.restDo(http.MethodPost, "/v1/uploads", body, true)
 }
 
