@@ -181,6 +181,11 @@ func TestMetricsOpenAPIAndDocs(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("/metrics: %d", status)
 	}
+	// The SQLite store's name indexing backlog (0 or 1 here, depending on
+	// whether the indexer has run since the create).
+	if !regexp.MustCompile(`(?m)^presignd_sqlite_name_index_backlog_files [01]$`).MatchString(metrics) {
+		t.Errorf("/metrics lacks presignd_sqlite_name_index_backlog_files 0 or 1")
+	}
 	for _, want := range []string{
 		`grpc_server_handled_total{grpc_code="OK",grpc_method="CreateUpload",grpc_service="presignd.v1.FileService",grpc_type="unary"} 1`,
 		`grpc_server_handled_total{grpc_code="NotFound",grpc_method="GetFile",grpc_service="presignd.v1.FileService",grpc_type="unary"} 1`,

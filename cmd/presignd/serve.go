@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -139,6 +140,9 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 		return err
 	}
 	signers := metrics.InstrumentSigners(backends) // closeBackends closes the originals
+	if err := registerStoreMetrics(metricsReg, st); err != nil {
+		return err
+	}
 	tracing, err := telemetry.Setup(ctx, telemetry.Config{
 		Endpoint: cfg.Telemetry.OTLPEndpoint, Insecure: cfg.Telemetry.OTLPInsecure,
 		SampleRatio: cfg.Telemetry.SampleRatio, ServiceName: cfg.Telemetry.ServiceName,
@@ -296,6 +300,24 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (store
 	default:
 		return nil, fmt.Errorf("store.driver: unknown driver %q", cfg.Store.Driver)
 	}
+}
+
+// nameIndexer is a store that adds new files to its name search indexes
+// in the background (store/sqlite).
+type nameIndexer interface {
+	NameIndexBacklog() int
+}
+
+// registerStoreMetrics exports what the store tells about itself: the
+// SQLite store's name indexing backlog.
+func registerStoreMetrics(reg prometheus.Registerer, st store.Store) error {
+	if ix, ok := st.(nameIndexer); ok {
+		return reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "presignd_sqlite_name_index_backlog_files",
+			Help: "Files stored since the SQLite name indexer last added the waiting files to the name search indexes; growing without bound means indexing fails.",
+		}, func() float64 { return float64(ix.NameIndexBacklog()) }))
+	}
+	return nil
 }
 
 // openBackends builds a signer per configured backend, and the HTTP

@@ -94,9 +94,9 @@ type batcher struct {
 	stop    chan struct{} // closed by close: stop taking inserts
 	stopped chan struct{} // closed when the goroutine has returned
 	once    sync.Once
-	// unindexed is how many files waited for the name indexer when the
-	// store opened.
-	unindexed int
+	// backlog is how many stored files wait for the name indexer (see
+	// Store.NameIndexBacklog). The writer goroutine keeps it; others read.
+	backlog atomic.Int64
 	// indexerPaused, when set (tests), holds the name indexer back: it
 	// runs again once unset, at its next tick.
 	indexerPaused atomic.Bool
@@ -107,12 +107,12 @@ type batcher struct {
 
 func newBatcher(s *Store, unindexed int) *batcher {
 	b := &batcher{
-		s:         s,
-		unindexed: unindexed,
-		queue:     make(chan *createReq, queueLen),
-		stop:      make(chan struct{}),
-		stopped:   make(chan struct{}),
+		s:       s,
+		queue:   make(chan *createReq, queueLen),
+		stop:    make(chan struct{}),
+		stopped: make(chan struct{}),
 	}
+	b.backlog.Store(int64(unindexed))
 	go b.run()
 	return b
 }
@@ -156,7 +156,6 @@ func (b *batcher) run() {
 	indexTimer := time.NewTimer(time.Hour)
 	indexTimer.Stop()
 	armed := false
-	unindexed := b.unindexed
 	index := func() {
 		if armed {
 			indexTimer.Stop()
@@ -169,14 +168,13 @@ func (b *batcher) run() {
 		}
 		if err := b.s.indexNames(context.Background()); err != nil {
 			// The files stay listed (and found by search); try again later.
-			b.s.log.Warn("sqlite: name indexer failed; will retry", "waiting_files", unindexed, "retry_in", indexDelay, "err", err)
+			b.s.log.Warn("sqlite: name indexer failed; will retry", "waiting_files", b.backlog.Load(), "retry_in", indexDelay, "err", err)
 			indexTimer.Reset(indexDelay)
 			armed = true
 			return
 		}
-		unindexed = 0
 	}
-	if unindexed > 0 {
+	if b.backlog.Load() > 0 {
 		indexTimer.Reset(indexDelay)
 		armed = true
 	}
@@ -202,8 +200,8 @@ func (b *batcher) run() {
 				break fill
 			}
 		}
-		unindexed += b.apply(batch)
-		switch {
+		b.apply(batch)
+		switch unindexed := b.backlog.Load(); {
 		case unindexed >= indexAfter:
 			index()
 		case unindexed > 0 && !armed:
@@ -228,9 +226,9 @@ func (b *batcher) drain() {
 }
 
 // apply takes the inserts of batch whose callers still wait, applies them
-// in one transaction and hands each caller its result. It returns how
-// many files it stored.
-func (b *batcher) apply(batch []*createReq) int {
+// in one transaction, counts the files it stored into the name indexer's
+// backlog and hands each caller its result.
+func (b *batcher) apply(batch []*createReq) {
 	live := batch[:0]
 	for _, r := range batch {
 		if !r.state.CompareAndSwap(reqQueued, reqTaken) {
@@ -243,12 +241,13 @@ func (b *batcher) apply(batch []*createReq) int {
 		live = append(live, r)
 	}
 	if len(live) == 0 {
-		return 0
+		return
 	}
 	if b.beforeBatch != nil {
 		b.beforeBatch(len(live))
 	}
 	errs, added, batchErr := b.s.createBatch(live)
+	b.backlog.Add(int64(added))
 	for i, r := range live {
 		switch {
 		case errs[i] != nil:
@@ -260,7 +259,6 @@ func (b *batcher) apply(batch []*createReq) int {
 			r.done <- nil
 		}
 	}
-	return added
 }
 
 // savepoint names the savepoint around each insert of a batch.
@@ -369,7 +367,7 @@ var nameIndexes = []string{"files_name_fts", "files_name_words"}
 // search indexes and empties the list, in one write transaction. A failed
 // attempt changes nothing: those files stay listed, and found by search.
 func (s *Store) indexNames(ctx context.Context) error {
-	return s.inPreparedWrite(ctx, "index names", func(*sql.Conn) error {
+	err := s.inPreparedWrite(ctx, "index names", func(*sql.Conn) error {
 		for _, index := range nameIndexes {
 			// CROSS JOIN: the (short) list drives, files are read by rowid.
 			if err := s.execPrepared(ctx, `INSERT INTO `+index+` (rowid, name_fold)
@@ -383,6 +381,20 @@ func (s *Store) indexNames(ctx context.Context) error {
 		}
 		return nil
 	})
+	if err == nil {
+		s.creates.backlog.Store(0)
+	}
+	return err
+}
+
+// NameIndexBacklog is how many files were stored since the name indexer
+// last added the waiting files to the name search indexes (migration
+// 0009), deleted ones included; an acknowledged CreateFile is counted. It
+// stays below a few hundred while the indexer works; a backlog that keeps
+// growing means indexing fails (the store logs why), and searches slow
+// down with it, since they check every waiting file's name directly.
+func (s *Store) NameIndexBacklog() int {
+	return int(s.creates.backlog.Load())
 }
 
 // createOne applies r in the batch's transaction: own is the error that

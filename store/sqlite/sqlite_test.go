@@ -386,6 +386,9 @@ func TestNameIndexer(t *testing.T) {
 		if n := waiting(t, db); n != 3 {
 			t.Fatalf("%d files wait for the paused indexer, want 3", n)
 		}
+		if n := s.NameIndexBacklog(); n != 3 {
+			t.Errorf("NameIndexBacklog = %d with 3 files waiting, want 3", n)
+		}
 		// Looked up in the word index, then the trigram index: the waiting
 		// files are checked too.
 		for text, want := range map[string][]string{"quarterly": {"new-2", "new-0"}, "nvoice ze": {"new-1"}, "arterly re": {"new-0"}} {
@@ -413,6 +416,9 @@ func TestNameIndexer(t *testing.T) {
 		check("after a rename and a delete while waiting")
 		checkNameIndexes(t, s, db) // indexes them, with the names they have now
 		check("once indexed")
+		if n := s.NameIndexBacklog(); n != 0 {
+			t.Errorf("NameIndexBacklog = %d once indexed, want 0", n)
+		}
 		if _, err := s.UpdateFile(ctx, "t", "new-2", func(f *store.File) error { f.DisplayName = "Monthly Plan.pdf"; return nil }); err != nil {
 			t.Fatal(err)
 		}
