@@ -27,6 +27,7 @@ import (
 // testEnv is a Server on real parts: SQLite in a temp dir, the local
 // backend behind an httptest server, gRPC on loopback and the REST gateway.
 type testEnv struct {
+	conn    *grpc.ClientConn
 	client  presigndv1.FileServiceClient
 	admin   presigndv1.AdminServiceClient
 	server  *Server
@@ -75,6 +76,9 @@ type envOptions struct {
 	// backend; logger, when set, replaces the discarding logger.
 	metrics *Metrics
 	logger  *slog.Logger
+	// wrapStore, when set, gives the server its result instead of the
+	// SQLite store itself.
+	wrapStore func(*sqlite.Store) store.Store
 }
 
 // newTestEnvWith is newTestEnv with auth settings.
@@ -112,8 +116,12 @@ func newTestEnvWith(t testing.TB, opts envOptions) *testEnv {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	var serverStore store.Store = st
+	if opts.wrapStore != nil {
+		serverStore = opts.wrapStore(st)
+	}
 	srv, err := New(Config{
-		Store: st, Backends: opts.metrics.InstrumentSigners(map[string]signer.Signer{"local": loc}), Categories: cats,
+		Store: serverStore, Backends: opts.metrics.InstrumentSigners(map[string]signer.Signer{"local": loc}), Categories: cats,
 		Secret: testSecret, Logger: logger, Now: clock.now, Auth: authCfg, Metrics: opts.metrics,
 	})
 	if err != nil {
@@ -141,7 +149,7 @@ func newTestEnvWith(t testing.TB, opts envOptions) *testEnv {
 	mux.Handle("/v1/", gw)
 
 	env := &testEnv{
-		client: presigndv1.NewFileServiceClient(conn), admin: presigndv1.NewAdminServiceClient(conn), server: srv, restURL: httpSrv.URL,
+		conn: conn, client: presigndv1.NewFileServiceClient(conn), admin: presigndv1.NewAdminServiceClient(conn), server: srv, restURL: httpSrv.URL,
 		store: st, local: loc, clock: clock, keys: map[string]string{},
 	}
 	for _, tenant := range []string{"acme", "globex"} {

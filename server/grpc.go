@@ -28,8 +28,9 @@ import (
 // (method, code, duration, request id; never payloads, so signed URLs stay
 // out of the logs), error-to-status mapping, authentication and
 // authorization (scope, category limits, rate limits; presignd's services
-// only) and request validation. opts add server options, such as a stats
-// handler for tracing.
+// only) and request validation. A store that groups its commits is told
+// of every CreateUpload as soon as it arrives (anticipateCreates). opts
+// add server options, such as a stats handler for tracing.
 func NewGRPCServer(s *Server, opts ...grpc.ServerOption) (*grpc.Server, error) {
 	validator, err := protovalidate.New()
 	if err != nil {
@@ -38,6 +39,9 @@ func NewGRPCServer(s *Server, opts ...grpc.ServerOption) (*grpc.Server, error) {
 	logger := logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
 		s.log.Log(ctx, slog.Level(lvl), msg, fields...)
 	})
+	if a, ok := s.store.(createAnticipator); ok {
+		opts = append(opts, anticipateCreates(a))
+	}
 	opts = append(opts, grpc.ChainUnaryInterceptor(
 		s.metrics.unaryInterceptor(),
 		recovery.UnaryServerInterceptor(recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {

@@ -45,9 +45,15 @@ import (
 //     never applied, and a caller whose insert was taken waits for the
 //     outcome of the batch, so the error it returns is always the truth.
 //
-// There is no waiting to fill a batch: while one batch commits, the next
-// callers queue, so a lone caller commits alone as before and batches grow
-// only with the load.
+// A batch waits only for creates it was told about. While one batch
+// commits, the next callers queue, so batches grow with the load; on top
+// of that a request may announce its CreateFile as soon as it arrives
+// (AnticipateCreate: the gRPC server does for every CreateUpload it
+// receives), and while announced CreateFiles have not reached the queue
+// the writer holds the batch it is filling open for them, at most
+// anticipateWait. Under load, requests received together then share one
+// COMMIT instead of each paying for most of one; a lone caller, or the
+// last of a few, waits for nobody.
 
 // maxBatch is the most inserts one transaction applies. It bounds how long
 // a batch holds the write lock (about 100µs per insert) ahead of other
@@ -63,6 +69,14 @@ const (
 	indexAfter = 256
 	indexDelay = 100 * time.Millisecond
 )
+
+// anticipateWait bounds how long the writer holds a batch open for
+// announced CreateFiles (AnticipateCreate) that have not reached the queue.
+// Measured on 2 CPUs under 64 concurrent CreateUploads, batches then hold
+// a dozen inserts or more, not 2-5, and a CreateUpload costs about a sixth
+// less CPU; a request announced and not yet queued takes a few hundred
+// microseconds when the CPUs are free.
+const anticipateWait = time.Millisecond
 
 // queueLen is how many inserts may wait for the writer goroutine before
 // CreateFile waits to queue.
@@ -97,6 +111,14 @@ type batcher struct {
 	// backlog is how many stored files wait for the name indexer (see
 	// Store.NameIndexBacklog). The writer goroutine keeps it; others read.
 	backlog atomic.Int64
+	// arriving is how many announced CreateFiles (AnticipateCreate) have
+	// not reached the queue; arrived wakes a writer holding a batch open
+	// for them when one arrives or is called off.
+	arriving atomic.Int64
+	arrived  chan struct{}
+	// wait is how long a batch is held open for announced CreateFiles
+	// (anticipateWait; tests change it).
+	wait time.Duration
 	// indexerPaused, when set (tests), holds the name indexer back: it
 	// runs again once unset, at its next tick.
 	indexerPaused atomic.Bool
@@ -109,6 +131,8 @@ func newBatcher(s *Store, unindexed int) *batcher {
 	b := &batcher{
 		s:       s,
 		queue:   make(chan *createReq, queueLen),
+		arrived: make(chan struct{}, 1),
+		wait:    anticipateWait,
 		stop:    make(chan struct{}),
 		stopped: make(chan struct{}),
 	}
@@ -124,8 +148,48 @@ func (b *batcher) close() {
 	<-b.stopped
 }
 
+// anticipation is one CreateFile announced by AnticipateCreate.
+type anticipation struct {
+	b    *batcher
+	over atomic.Bool
+}
+
+type anticipationKey struct{}
+
+// anticipate counts one CreateFile on its way.
+func (b *batcher) anticipate() *anticipation {
+	b.arriving.Add(1)
+	return &anticipation{b: b}
+}
+
+// arrive uncounts a, the first time only, as its CreateFile queues: the
+// queued insert wakes the writer.
+func (a *anticipation) arrive() bool {
+	if !a.over.CompareAndSwap(false, true) {
+		return false
+	}
+	a.b.arriving.Add(-1)
+	return true
+}
+
+// end uncounts a, the first time only, and wakes a writer waiting for it.
+func (a *anticipation) end() {
+	if !a.arrive() {
+		return
+	}
+	select {
+	case a.b.arrived <- struct{}{}:
+	default:
+	}
+}
+
 // create queues r and returns its result.
 func (b *batcher) create(r *createReq) error {
+	if a, ok := r.ctx.Value(anticipationKey{}).(*anticipation); ok && a.b == b {
+		// Uncounted just before it queues, so that a writer waiting for
+		// it is woken once, by the insert.
+		a.arrive()
+	}
 	select {
 	case b.queue <- r:
 	case <-b.stop:
@@ -155,6 +219,9 @@ func (b *batcher) run() {
 	// The name indexer's clock: armed while files wait to be indexed.
 	indexTimer := time.NewTimer(time.Hour)
 	indexTimer.Stop()
+	// The clock of a batch held open for announced CreateFiles.
+	waitTimer := time.NewTimer(time.Hour)
+	waitTimer.Stop()
 	armed := false
 	index := func() {
 		if armed {
@@ -191,15 +258,7 @@ func (b *batcher) run() {
 			b.drain()
 			return
 		}
-	fill:
-		for len(batch) < maxBatch {
-			select {
-			case r := <-b.queue:
-				batch = append(batch, r)
-			default:
-				break fill
-			}
-		}
+		b.fill(&batch, waitTimer)
 		b.apply(batch)
 		switch unindexed := b.backlog.Load(); {
 		case unindexed >= indexAfter:
@@ -207,6 +266,43 @@ func (b *batcher) run() {
 		case unindexed > 0 && !armed:
 			indexTimer.Reset(indexDelay)
 			armed = true
+		}
+	}
+}
+
+// fill adds queued inserts to batch, up to maxBatch: those queued now and,
+// while announced CreateFiles have not reached the queue, those that do
+// within b.wait. timer is stopped on entry and on return.
+func (b *batcher) fill(batch *[]*createReq, timer *time.Timer) {
+	waiting := false
+	defer func() {
+		if waiting {
+			timer.Stop()
+		}
+	}()
+	for len(*batch) < maxBatch {
+		select {
+		case r := <-b.queue:
+			*batch = append(*batch, r)
+			continue
+		default:
+		}
+		if b.arriving.Load() <= 0 {
+			return
+		}
+		if !waiting {
+			timer.Reset(b.wait)
+			waiting = true
+		}
+		select {
+		case r := <-b.queue:
+			*batch = append(*batch, r)
+		case <-b.arrived: // one arrived or was called off: look again
+		case <-timer.C:
+			waiting = false
+			return
+		case <-b.stop: // apply what it holds; run then stops
+			return
 		}
 	}
 }

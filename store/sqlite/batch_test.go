@@ -377,3 +377,112 @@ func TestGroupCommit(t *testing.T) {
 		}
 	})
 }
+
+// TestAnticipatedCreates covers AnticipateCreate: the writer holds a batch
+// open for announced CreateFiles until they queue or are called off, and
+// for nothing else. The wait is an hour here, so a writer that waited
+// where it should not would hang the test.
+func TestAnticipatedCreates(t *testing.T) {
+	open := func(t *testing.T) (*sqlite.Store, *[]int, *sync.Mutex) {
+		t.Helper()
+		s, _ := openTempAt(t)
+		sqlite.PauseNameIndexer(s)
+		sqlite.SetAnticipateWait(s, time.Hour)
+		var mu sync.Mutex
+		var sizes []int
+		sqlite.SetBeforeBatch(s, func(n int) { mu.Lock(); sizes = append(sizes, n); mu.Unlock() })
+		return s, &sizes, &mu
+	}
+	// createAsync starts a CreateFile with ctx and returns its outcome.
+	createAsync := func(s *sqlite.Store, ctx context.Context) <-chan error {
+		done := make(chan error, 1)
+		go func() { done <- s.CreateFile(ctx, plainFile(), store.Quota{}) }()
+		return done
+	}
+	// held fails when the create has finished within a moment: its batch
+	// was not held open. (It cannot fail when the writer is merely slow.)
+	held := func(t *testing.T, done <-chan error) {
+		t.Helper()
+		select {
+		case err := <-done:
+			t.Fatalf("the create finished (%v) while an announced create had not arrived", err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	finished := func(t *testing.T, done <-chan error) {
+		t.Helper()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("create: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the create is still held after 10s")
+		}
+	}
+
+	t.Run("a batch is held open until the announced create queues", func(t *testing.T) {
+		s, sizes, mu := open(t)
+		ctx, done := s.AnticipateCreate(t.Context())
+		defer done()
+		first := createAsync(s, t.Context())
+		held(t, first)
+		if err := s.CreateFile(ctx, plainFile(), store.Quota{}); err != nil {
+			t.Fatal(err)
+		}
+		finished(t, first)
+		mu.Lock()
+		defer mu.Unlock()
+		if !slices.Equal(*sizes, []int{2}) {
+			t.Errorf("batch sizes %v, want [2]: both creates in the held batch", *sizes)
+		}
+	})
+	t.Run("calling the announcement off releases the batch", func(t *testing.T) {
+		s, sizes, mu := open(t)
+		_, done := s.AnticipateCreate(t.Context())
+		first := createAsync(s, t.Context())
+		held(t, first)
+		done()
+		finished(t, first)
+		mu.Lock()
+		defer mu.Unlock()
+		if !slices.Equal(*sizes, []int{1}) {
+			t.Errorf("batch sizes %v, want [1]", *sizes)
+		}
+	})
+	t.Run("without announcements no batch waits", func(t *testing.T) {
+		s, _, _ := open(t)
+		finished(t, createAsync(s, t.Context()))
+		ctx, done := s.AnticipateCreate(t.Context())
+		finished(t, createAsync(s, ctx)) // its own announcement ends as it queues
+		done()
+		done()
+		if n := sqlite.AnticipatedCreates(s); n != 0 {
+			t.Errorf("%d announced creates still counted, want 0", n)
+		}
+		finished(t, createAsync(s, t.Context()))
+	})
+	t.Run("an announcement of another store is not this one's", func(t *testing.T) {
+		s, _, _ := open(t)
+		other, _, _ := open(t)
+		ctx, done := other.AnticipateCreate(t.Context())
+		defer done()
+		finished(t, createAsync(s, ctx))
+		if n := sqlite.AnticipatedCreates(other); n != 1 {
+			t.Errorf("the other store counts %d announced creates, want 1", n)
+		}
+	})
+	t.Run("Close does not wait for announced creates", func(t *testing.T) {
+		s, _, _ := open(t)
+		_, done := s.AnticipateCreate(t.Context())
+		defer done()
+		first := createAsync(s, t.Context())
+		held(t, first)
+		closed := make(chan error, 1)
+		go func() { closed <- s.Close() }()
+		finished(t, first) // its batch is applied as the store closes
+		if err := <-closed; err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	})
+}

@@ -52,6 +52,18 @@ func (s *Store) CreateFile(ctx context.Context, f *store.File, quota store.Quota
 	})
 }
 
+// AnticipateCreate announces a CreateFile that the caller is about to
+// make with the returned context: until it is queued, the writer may hold
+// the batch it is filling open for it (at most a millisecond; see
+// batch.go), so that requests handled at the same time share a COMMIT.
+// done calls the announcement off; every announcement must end with done,
+// which is harmless once the CreateFile has been made (or called twice).
+// An announcement left open only makes batches wait that millisecond.
+func (s *Store) AnticipateCreate(ctx context.Context) (_ context.Context, done func()) {
+	a := s.creates.anticipate()
+	return context.WithValue(ctx, anticipationKey{}, a), a.end
+}
+
 // liveBytes sums the live bytes of the tenant's files (of scope only, when
 // scope is not nil) at time at: READY files, whose bytes the triggers of
 // migration 0008 keep in tenant_ready_bytes and scope_ready_bytes, and
