@@ -191,6 +191,8 @@ func TestMetricsOpenAPIAndDocs(t *testing.T) {
 		`grpc_server_handled_total{grpc_code="NotFound",grpc_method="GetFile",grpc_service="presignd.v1.FileService",grpc_type="unary"} 1`,
 		`grpc_server_handling_seconds_count{grpc_method="CompleteUpload",grpc_service="presignd.v1.FileService",grpc_type="unary"} 1`,
 		`presignd_uploads_total{state="PENDING"} 1`,
+		`presignd_sqlite_create_commits_total 1`,
+		`presignd_sqlite_created_files_total 1`,
 		`presignd_uploads_total{state="READY"} 1`,
 		`presignd_signer_duration_seconds_count{backend="local",operation="sign_upload",result="ok"} 1`,
 		`presignd_signer_duration_seconds_count{backend="local",operation="stat",result="ok"} 1`,

@@ -156,10 +156,13 @@ func run() error {
 		if round == o.rounds-1 {
 			n = o.n - n*(o.rounds-1)
 		}
+		commits0, files0 := b.createCommits()
 		r, err := b.measure(name, op, n, round == 0)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
+		commits1, files1 := b.createCommits()
+		r.commits, r.committedFiles = commits1-commits0, files1-files0
 		fmt.Fprintf(os.Stderr, "loadtest: round %d %-18s %8.0f req/s  errors %d\n", round+1, name, float64(n)/r.elapsed.Seconds(), r.errors)
 		total := byName[name]
 		if total == nil {
@@ -428,6 +431,30 @@ func (b *bench) close() {
 	}
 }
 
+// createCommits reads the server's presignd_sqlite_create_commits_total
+// and presignd_sqlite_created_files_total (0 with another store).
+func (b *bench) createCommits() (commits, files float64) {
+	resp, err := b.http.Get(b.srv.httpURL + "/metrics")
+	if err != nil {
+		return 0, 0
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		switch name {
+		case "presignd_sqlite_create_commits_total":
+			commits, _ = strconv.ParseFloat(value, 64)
+		case "presignd_sqlite_created_files_total":
+			files, _ = strconv.ParseFloat(value, 64)
+		}
+	}
+	return commits, files
+}
+
 func (b *bench) grpcEcho(ctx context.Context, i int) error {
 	_, err := b.health[i%len(b.health)].Check(ctx, &healthpb.HealthCheckRequest{})
 	return err
@@ -529,6 +556,10 @@ type result struct {
 	// server process and this load generator spent on the measured
 	// requests: on a shared machine they vary much less than throughput.
 	serverCPU, clientCPU time.Duration
+	// commits and committedFiles are how many SQLite write transactions
+	// committed CreateFiles during the scenario (warm-up included), and
+	// how many files they stored (the server's metrics).
+	commits, committedFiles float64
 }
 
 // add counts the round r into the total.
@@ -541,6 +572,8 @@ func (t *result) add(r *result) {
 	t.elapsed += r.elapsed
 	t.serverCPU += r.serverCPU
 	t.clientCPU += r.clientCPU
+	t.commits += r.commits
+	t.committedFiles += r.committedFiles
 	t.lat = append(t.lat, r.lat...)
 	t.roundRPS = append(t.roundRPS, float64(r.n)/r.elapsed.Seconds())
 }
@@ -658,6 +691,15 @@ func printReport(w io.Writer, o options, results []*result, idle, peak, final me
 	mb := func(b int64) string { return fmt.Sprintf("%.1f MB", float64(b)/(1<<20)) }
 	fmt.Fprintf(w, "\nServer memory: RSS %s at idle (after start), peak RSS %s under load (VmHWM %s), RSS %s after the run.\n",
 		mb(idle.rss), mb(peak.rss), mb(max(peak.hwm, final.hwm)), mb(final.rss))
+	var groups []string
+	for _, r := range results {
+		if r.commits > 0 {
+			groups = append(groups, fmt.Sprintf("%s %.1f", r.name, r.committedFiles/r.commits))
+		}
+	}
+	if len(groups) > 0 {
+		fmt.Fprintf(w, "SQLite creates per COMMIT (mean): %s.\n", strings.Join(groups, ", "))
+	}
 	goal := func(name string, ok bool, format string, args ...any) {
 		mark := "met"
 		if !ok {

@@ -111,6 +111,9 @@ type batcher struct {
 	// backlog is how many stored files wait for the name indexer (see
 	// Store.NameIndexBacklog). The writer goroutine keeps it; others read.
 	backlog atomic.Int64
+	// commits and committed count the committed batches and the files
+	// they stored (see Store.CreateCommits).
+	commits, committed atomic.Int64
 	// arriving is how many announced CreateFiles (AnticipateCreate) have
 	// not reached the queue; arrived wakes a writer holding a batch open
 	// for them when one arrives or is called off.
@@ -343,6 +346,10 @@ func (b *batcher) apply(batch []*createReq) {
 		b.beforeBatch(len(live))
 	}
 	errs, added, batchErr := b.s.createBatch(live)
+	if batchErr == nil {
+		b.commits.Add(1)
+		b.committed.Add(int64(added))
+	}
 	b.backlog.Add(int64(added))
 	for i, r := range live {
 		switch {
@@ -481,6 +488,13 @@ func (s *Store) indexNames(ctx context.Context) error {
 		s.creates.backlog.Store(0)
 	}
 	return err
+}
+
+// CreateCommits reports how many write transactions have committed
+// CreateFiles since the store opened, and how many files they stored:
+// files/commits is the mean number of creates that shared a COMMIT.
+func (s *Store) CreateCommits() (commits, files int64) {
+	return s.creates.commits.Load(), s.creates.committed.Load()
 }
 
 // NameIndexBacklog is how many files were stored since the name indexer

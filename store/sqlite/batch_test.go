@@ -436,6 +436,9 @@ func TestAnticipatedCreates(t *testing.T) {
 		if !slices.Equal(*sizes, []int{2}) {
 			t.Errorf("batch sizes %v, want [2]: both creates in the held batch", *sizes)
 		}
+		if commits, files := s.CreateCommits(); commits != 1 || files != 2 {
+			t.Errorf("CreateCommits = %d commits, %d files; want 1, 2", commits, files)
+		}
 	})
 	t.Run("calling the announcement off releases the batch", func(t *testing.T) {
 		s, sizes, mu := open(t)
