@@ -73,9 +73,9 @@ const (
 // anticipateWait bounds how long the writer holds a batch open for
 // announced CreateFiles (AnticipateCreate) that have not reached the queue.
 // Measured on 2 CPUs under 64 concurrent CreateUploads, batches then hold
-// a dozen inserts or more, not 2-5, and a CreateUpload costs about a sixth
-// less CPU; a request announced and not yet queued takes a few hundred
-// microseconds when the CPUs are free.
+// about 15 inserts over gRPC and 10 over REST, not 3-4, and a CreateUpload
+// costs about a tenth less CPU; a request announced and not yet queued
+// takes a few hundred microseconds when the CPUs are free.
 const anticipateWait = time.Millisecond
 
 // queueLen is how many inserts may wait for the writer goroutine before
