@@ -509,7 +509,12 @@ func (b *bench) restEcho(ctx context.Context, i int) error {
 }
 
 func (b *bench) restCreateUpload(ctx context.Context, i int) error {
-	body := fmt.Appendf(nil, `{"filename": "doc-%d.pdf", "content_type": "application/pdf", "size_bytes": 654321}`, i)
+	return b.restCreate(i, false)
+}
+
+// restCreate POSTs the i-th CreateUpload's JSON body.
+func (b *bench) restCreate(i int, validateOnly bool) error {
+	body := fmt.Appendf(nil, `{"filename": "doc-%d.pdf", "content_type": "application/pdf", "size_bytes": 654321, "validate_only": %t}`, i, validateOnly)
 	return b.restDo(http.MethodPost, "/v1/uploads", body, true)
 }
 
@@ -521,8 +526,7 @@ func (b *bench) grpcValidateOnly(ctx context.Context, i int) error {
 }
 
 func (b *bench) restValidateOnly(ctx context.Context, i int) error {
-	body := fmt.Appendf(nil, `{"filename": "doc-%d.pdf", "content_type": "application/pdf", "size_bytes": 654321, "validate_only": true}`, i)
-	return b.restDo(http.MethodPost, "/v1/uploads", body, true)
+	return b.restCreate(i, true)
 }
 
 func (b *bench) grpcGetFile(ctx context.Context, i int) error {
