@@ -203,7 +203,7 @@ func TestGroupCommit(t *testing.T) {
 		if err != nil || len(found) != 1 || found[0].ID != calls[3].f.ID {
 			t.Errorf("ListFiles(NameContains fresh) = %v, %v; want the file of call 3", found, err)
 		}
-		db, err := sql.Open("sqlite", path)
+		db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)")
 		if err != nil {
 			t.Fatal(err)
 		}

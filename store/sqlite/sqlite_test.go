@@ -305,7 +305,9 @@ func openWithSQL(t *testing.T) (*sqlite.Store, *sql.DB, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	db, err := sql.Open("sqlite", path)
+	// The store's background work (name indexer, checkpointer) may hold
+	// the write lock when the test writes (an FTS5 integrity-check).
+	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -471,7 +473,7 @@ func TestNameIndexer(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer s.Close()
-		db, err := sql.Open("sqlite", path)
+		db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)")
 		if err != nil {
 			t.Fatal(err)
 		}
