@@ -154,7 +154,7 @@ func TestUnavailable(t *testing.T) {
 		}
 		defer s.Close()
 		// Another "process": its own connection holding the write lock.
-		other, err := sql.Open("sqlite", path)
+		other, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)")
 		if err != nil {
 			t.Fatal(err)
 		}
