@@ -360,9 +360,8 @@ func selfCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// memory is the server's resident memory, in bytes.
-// memory is a reading of the server's resident memory: rss in all,
-// file of it the binary's own mapped pages, hwm the peak so far.
+// memory is a reading of the server's resident memory, in bytes: rss in
+// all, file of it the binary's own mapped pages, hwm the peak so far.
 type memory struct{ rss, file, hwm int64 }
 
 // copyExecutable writes a copy of the executable src to dst.
