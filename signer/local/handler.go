@@ -66,7 +66,7 @@ var (
 // body, invalid key, checksum mismatch), 403 (bad, missing or expired
 // signature, another method, key, Content-Type, Content-Disposition or
 // checksum header than the signed one), 404, 409 (the key already holds an
-// object), or 413 (body larger than the signed max-size). Nothing is logged;
+// object), 410 (the key was deleted: see Delete), or 413 (body larger than the signed max-size). Nothing is logged;
 // error bodies never contain the signature.
 //
 // Downloads carry X-Content-Type-Options: nosniff and, except for PDFs,
@@ -144,6 +144,9 @@ func (s *Signer) servePut(w http.ResponseWriter, r *http.Request) error {
 	obj, _, err := names(g.key)
 	if err != nil {
 		return errBadKey
+	}
+	if err := s.checkNotRevoked(g.key, errRevoked); err != nil {
+		return err
 	}
 	if err := s.checkFree(obj); err != nil {
 		return err
@@ -229,6 +232,9 @@ func (s *Signer) servePost(w http.ResponseWriter, r *http.Request) error {
 	obj, _, err := names(g.key)
 	if err != nil {
 		return errBadKey
+	}
+	if err := s.checkNotRevoked(g.key, errRevoked); err != nil {
+		return err
 	}
 	if err := s.checkFree(obj); err != nil {
 		return err
@@ -379,6 +385,9 @@ func (s *Signer) serveGet(w http.ResponseWriter, r *http.Request) error {
 	obj, meta, err := names(g.key)
 	if err != nil {
 		return errBadKey
+	}
+	if err := s.checkNotRevoked(g.key, errRevokedDownload); err != nil {
+		return err
 	}
 	f, err := s.root.Open(obj)
 	if err != nil {

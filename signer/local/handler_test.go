@@ -661,8 +661,10 @@ func TestAnotherSecretDoesNotVerify(t *testing.T) {
 	}
 }
 
-func TestStorageURI(t *testing.T) {
-	h := newHarness(t, local.Config{})
+// TestStorageURIHidesDiskPath: the URI names the object within its
+// backend (local://<name>/<key>), never the server's directory.
+func TestStorageURIHidesDiskPath(t *testing.T) {
+	h := newHarness(t, local.Config{Name: "media"})
 	defer h.Close()
 	key := "dir/a file #1 100%?.txt"
 	uri := h.s.StorageURI(key)
@@ -670,9 +672,12 @@ func TestStorageURI(t *testing.T) {
 	if err != nil {
 		t.Fatalf("StorageURI %q does not parse: %v", uri, err)
 	}
-	abs, _ := filepath.Abs(filepath.Join(h.dir, "objects", filepath.FromSlash(key)))
-	if u.Scheme != "file" || u.Path != filepath.ToSlash(abs) || u.RawQuery != "" || u.Fragment != "" {
-		t.Errorf("StorageURI = %q, want file:// naming %s", uri, abs)
+	if u.Scheme != "local" || u.Host != "media" || u.Path != "/"+key || u.RawQuery != "" || u.Fragment != "" {
+		t.Errorf("StorageURI = %q, want local://media/ naming %s", uri, key)
+	}
+	abs, _ := filepath.Abs(h.dir)
+	if strings.Contains(uri, filepath.ToSlash(abs)) || strings.Contains(uri, url.PathEscape(filepath.ToSlash(abs))) {
+		t.Errorf("StorageURI = %q shows the server's directory %s", uri, abs)
 	}
 	if got := h.s.StorageURI("../x"); got != "" {
 		t.Errorf("StorageURI of an invalid key = %q, want empty", got)

@@ -43,7 +43,11 @@
 // key nor a symbolic link can reach outside Dir.
 //
 // An upload URL is one-shot: a PUT or POST to a key that already holds an
-// object is refused with 409. Because keys map to paths, a key cannot be
+// object is refused with 409, and one to a key that Delete removed is
+// refused with 410 until every upload URL signed before the deletion has
+// expired (Delete leaves a tombstone in revoked/ for MaxURLTTL; a download
+// URL of the deleted object answers 410 meanwhile). Upload URLs live at most
+// MaxURLTTL. Because keys map to paths, a key cannot be
 // both an object and a "directory" of another key ("a" and "a/b"); the
 // second upload is refused with 409.
 package local
@@ -104,6 +108,15 @@ type Config struct {
 	Secret []byte
 	// AllowOrigin is sent as Access-Control-Allow-Origin; default "*".
 	AllowOrigin string
+	// Name is the backend's configured name, shown in StorageURI; default
+	// "local".
+	Name string
+	// MaxURLTTL is the longest an upload target lives: SignUpload shortens
+	// a later Expires to now+MaxURLTTL. A deleted key refuses uploads for
+	// this long, and Sweep removes temporary files idle for longer. Default
+	// DefaultMaxURLTTL. Lowering it while longer targets are out lets those
+	// targets write into deleted keys once their tombstones lapse.
+	MaxURLTTL time.Duration
 	// Now returns the current time; default time.Now. For tests.
 	Now func() time.Time
 }
@@ -118,6 +131,8 @@ type Signer struct {
 	prefix      string
 	secret      []byte
 	allowOrigin string
+	name        string
+	maxURLTTL   time.Duration
 	now         func() time.Time
 
 	macs  sync.Pool // of *macState (HMAC-SHA256 keyed with secret)
@@ -166,7 +181,7 @@ func New(cfg Config) (*Signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("local: open dir: %w", err)
 	}
-	for _, d := range []string{objectsDir, metaDir, tmpDir} {
+	for _, d := range []string{objectsDir, metaDir, tmpDir, revokedDir} {
 		if err := root.Mkdir(d, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
 			root.Close()
 			return nil, fmt.Errorf("local: create %s: %w", d, err)
@@ -179,6 +194,8 @@ func New(cfg Config) (*Signer, error) {
 		prefix:      prefix,
 		secret:      append([]byte(nil), cfg.Secret...),
 		allowOrigin: cfg.AllowOrigin,
+		name:        cfg.Name,
+		maxURLTTL:   cfg.MaxURLTTL,
 		now:         cfg.Now,
 		seed:        maphash.MakeSeed(),
 	}
@@ -187,6 +204,12 @@ func New(cfg Config) (*Signer, error) {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.name == "" {
+		s.name = "local"
+	}
+	if s.maxURLTTL <= 0 {
+		s.maxURLTTL = DefaultMaxURLTTL
 	}
 	s.macs.New = func() any { return &macState{h: hmac.New(sha256.New, s.secret), buf: make([]byte, 0, 512)} }
 	s.sweepTmp()
@@ -201,7 +224,8 @@ func (s *Signer) PathPrefix() string { return s.prefix }
 
 // SignUpload returns a PUT target binding req. The key must pass
 // signer.ValidateKey (else the error wraps signer.ErrInvalidKey); Expires
-// must be set (a time in the past yields a URL that is refused). MaxSize 0
+// must be set (a time in the past yields a URL that is refused; one more
+// than MaxURLTTL ahead is shortened, and the target's Expires says so). MaxSize 0
 // means "Size", and both 0 means no limit. An unknown checksum algorithm
 // wraps signer.ErrUnsupported.
 func (s *Signer) SignUpload(ctx context.Context, req signer.UploadRequest) (signer.UploadTarget, error) {
@@ -264,10 +288,14 @@ func (s *Signer) uploadGrant(method string, req signer.UploadRequest) (*grant, e
 	if err := checkHeaderValue("ContentDisposition", req.ContentDisposition); err != nil {
 		return nil, err
 	}
+	expires := req.Expires
+	if limit := s.now().Add(s.maxURLTTL); expires.After(limit) {
+		expires = limit
+	}
 	g := &grant{
 		method:             method,
 		key:                req.Key,
-		expires:            req.Expires.Unix(),
+		expires:            expires.Unix(),
 		contentType:        req.ContentType,
 		maxSize:            req.MaxSize,
 		contentDisposition: req.ContentDisposition,
@@ -351,7 +379,10 @@ func (s *Signer) Stat(ctx context.Context, key string) (signer.ObjectInfo, error
 }
 
 // Delete removes the object at key and its sidecar, and prunes directories
-// left empty. A missing object is not an error.
+// left empty. It first leaves a tombstone: for MaxURLTTL, uploads to key
+// are refused with 410 (every upload URL signed before is spent) and
+// download URLs answer 410. A missing object is not an error, and is
+// buried all the same.
 func (s *Signer) Delete(ctx context.Context, key string) error {
 	obj, meta, err := names(key)
 	if err != nil {
@@ -360,6 +391,9 @@ func (s *Signer) Delete(ctx context.Context, key string) error {
 	mu := s.lock(key)
 	mu.Lock()
 	defer mu.Unlock()
+	if err := s.bury(key); err != nil {
+		return fmt.Errorf("local: delete %s: tombstone: %w", key, err)
+	}
 	if err := s.removeFile(obj); err != nil {
 		return fmt.Errorf("local: delete %s: %w", key, err)
 	}
@@ -371,18 +405,13 @@ func (s *Signer) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// StorageURI returns a file:// URI naming the object's path on disk, or ""
-// if key is invalid.
+// StorageURI returns local://<Name>/<key>, naming the object within the
+// backend and never the server's disk, or "" if key is invalid.
 func (s *Signer) StorageURI(key string) string {
-	obj, _, err := names(key)
-	if err != nil {
+	if _, _, err := names(key); err != nil {
 		return ""
 	}
-	p := filepath.ToSlash(filepath.Join(s.absDir, obj))
-	if !strings.HasPrefix(p, "/") {
-		p = "/" + p // Windows drive letters: file:///C:/...
-	}
-	return (&url.URL{Scheme: "file", Path: p}).String()
+	return (&url.URL{Scheme: "local", Host: s.name, Path: "/" + key}).String()
 }
 
 const defaultContentType = "application/octet-stream"
@@ -589,6 +618,9 @@ func (s *Signer) commit(key, tmp string, sc sidecar) error {
 	mu := s.lock(key)
 	mu.Lock()
 	defer mu.Unlock()
+	if err := s.checkNotRevoked(key, errRevoked); err != nil {
+		return err
+	}
 	if err := s.checkFree(obj); err != nil {
 		return err
 	}
