@@ -28,6 +28,9 @@ var (
 	// ErrUnsupported: the backend cannot do what was asked (for example a
 	// checksum algorithm or an upload method it has no way to bind).
 	ErrUnsupported = errors.New("signer: unsupported by this backend")
+	// ErrUnavailable: the backend could not be reached, or answered that it
+	// is failing or overloaded; the same call may succeed later.
+	ErrUnavailable = errors.New("signer: backend unavailable")
 )
 
 // Checksum algorithms, named as in the API.

@@ -172,6 +172,9 @@ func TestJSONAPICalls(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), "403 Forbidden: presignd-api@ does not have storage.objects.get access") || errors.Is(err, signer.ErrNotFound) {
 				t.Errorf("error %v, want one naming 403 Forbidden and GCS's message", err)
 			}
+			if errors.Is(err, signer.ErrUnavailable) {
+				t.Errorf("error %v wraps ErrUnavailable; a 403 is not transient", err)
+			}
 		}
 		if n := len(a.took()); n != 2 {
 			t.Errorf("%d calls, want 2: a 403 is not tried again", n)
@@ -217,11 +220,24 @@ func TestJSONAPICalls(t *testing.T) {
 	t.Run("tries stop after four", func(t *testing.T) {
 		busy := answer(http.StatusInternalServerError, `{"error":{"code":500,"message":"backend error"}}`)
 		a.script(busy, busy, busy, busy, busy)
-		if err := s.Delete(ctx, key); err == nil || !strings.Contains(err.Error(), "500 Internal Server Error: backend error") {
-			t.Errorf("error %v, want the last 500", err)
+		if err := s.Delete(ctx, key); err == nil || !strings.Contains(err.Error(), "500 Internal Server Error: backend error") || !errors.Is(err, signer.ErrUnavailable) {
+			t.Errorf("error %v, want the last 500, wrapping ErrUnavailable", err)
 		}
 		if n := len(a.took()); n != 4 {
 			t.Errorf("%d calls, want 4", n)
+		}
+	})
+
+	t.Run("an unreachable GCS is unavailable", func(t *testing.T) {
+		down := httptest.NewServer(http.NotFoundHandler())
+		down.Close()
+		s, err := gcs.New(t.Context(), gcs.Config{Bucket: "bkt", CredentialsJSON: credentialsFor(t, a), Endpoint: down.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if _, err := s.Stat(ctx, key); !errors.Is(err, signer.ErrUnavailable) {
+			t.Errorf("Stat: %v, want one wrapping ErrUnavailable", err)
 		}
 	})
 

@@ -496,8 +496,10 @@ func (s *Signer) SignPostUpload(ctx context.Context, req signer.UploadRequest) (
 
 // Stat describes the object at key. Checksums holds MD5 (absent for
 // composite objects) and CRC32C (big-endian, base64), each when GCS reports
-// it. A missing object yields an error wrapping signer.ErrNotFound; another
-// refusal, an error naming GCS's status and message.
+// it. A missing object yields an error wrapping signer.ErrNotFound; GCS
+// unreachable or failing transiently (after retries), one wrapping
+// signer.ErrUnavailable; another refusal, an error naming GCS's status and
+// message.
 func (s *Signer) Stat(ctx context.Context, key string) (signer.ObjectInfo, error) {
 	if err := signer.ValidateKey(key); err != nil {
 		return signer.ObjectInfo{}, fmt.Errorf("gcs: %w", err)
@@ -506,10 +508,14 @@ func (s *Signer) Stat(ctx context.Context, key string) (signer.ObjectInfo, error
 	if err == nil && status == http.StatusNotFound {
 		return signer.ObjectInfo{}, fmt.Errorf("gcs: stat %s: %w", key, signer.ErrNotFound)
 	}
+	unavailable := retryable(ctx, status, err)
 	if err == nil && status != http.StatusOK {
 		err = newAPIError(status, body)
 	}
 	if err != nil {
+		if unavailable {
+			err = fmt.Errorf("%w: %w", signer.ErrUnavailable, err)
+		}
 		return signer.ObjectInfo{}, fmt.Errorf("gcs: stat %s: %w", key, err)
 	}
 	var o struct {
@@ -553,10 +559,14 @@ func (s *Signer) Delete(ctx context.Context, key string) error {
 		return fmt.Errorf("gcs: %w", err)
 	}
 	status, body, err := s.roundTrip(ctx, http.MethodDelete, s.objectURL(key), nil)
+	unavailable := retryable(ctx, status, err)
 	if err == nil && status != http.StatusNoContent && status != http.StatusOK && status != http.StatusNotFound {
 		err = newAPIError(status, body)
 	}
 	if err != nil {
+		if unavailable {
+			err = fmt.Errorf("%w: %w", signer.ErrUnavailable, err)
+		}
 		return fmt.Errorf("gcs: delete %s: %w", key, err)
 	}
 	return nil

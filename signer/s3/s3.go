@@ -34,6 +34,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -255,7 +256,8 @@ func (s *Signer) SignPostUpload(ctx context.Context, req signer.UploadRequest) (
 // when the store kept an x-amz-checksum-sha256 for the whole object, and MD5
 // (base64 of the digest) when the ETag is a plain 32-hex-digit MD5, that is,
 // a single-part upload not encrypted with SSE-KMS or SSE-C. A missing object
-// gives an error wrapping signer.ErrNotFound.
+// gives an error wrapping signer.ErrNotFound; an S3 that cannot be reached
+// or fails (5xx, 429), one wrapping signer.ErrUnavailable.
 func (s *Signer) Stat(ctx context.Context, key string) (signer.ObjectInfo, error) {
 	if err := signer.ValidateKey(key); err != nil {
 		return signer.ObjectInfo{}, fmt.Errorf("s3: stat: %w", err)
@@ -269,7 +271,7 @@ func (s *Signer) Stat(ctx context.Context, key string) (signer.ObjectInfo, error
 		if isNotFound(err) {
 			return signer.ObjectInfo{}, fmt.Errorf("s3: stat %s: %w", key, signer.ErrNotFound)
 		}
-		return signer.ObjectInfo{}, fmt.Errorf("s3: stat %s: %w", key, err)
+		return signer.ObjectInfo{}, fmt.Errorf("s3: stat %s: %w", key, classify(ctx, err))
 	}
 	info := signer.ObjectInfo{
 		Size:        aws.ToInt64(out.ContentLength),
@@ -301,9 +303,25 @@ func (s *Signer) Delete(ctx context.Context, key string) error {
 		Key:    aws.String(key),
 	})
 	if err != nil && !isNotFound(err) {
-		return fmt.Errorf("s3: delete %s: %w", key, err)
+		return fmt.Errorf("s3: delete %s: %w", key, classify(ctx, err))
 	}
 	return nil
+}
+
+// classify wraps err with signer.ErrUnavailable when S3 could not be
+// reached (a transport failure while ctx is live) or answered 5xx or 429.
+func classify(ctx context.Context, err error) error {
+	var re *awshttp.ResponseError
+	var ne net.Error
+	switch {
+	case ctx.Err() != nil:
+		return err
+	case errors.As(err, &re) && (re.HTTPStatusCode() >= 500 || re.HTTPStatusCode() == http.StatusTooManyRequests):
+	case errors.As(err, &ne):
+	default:
+		return err
+	}
+	return fmt.Errorf("%w: %w", signer.ErrUnavailable, err)
 }
 
 // StorageURI returns s3://bucket/key. It does not validate key.

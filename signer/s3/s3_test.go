@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -466,5 +468,40 @@ func TestSigningIsSafeForConcurrentUseAcrossDays(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestUnreachableBackendIsUnavailable: a Stat or Delete that cannot reach
+// S3, or that S3 answers with 5xx, wraps signer.ErrUnavailable; a refusal
+// does not.
+func TestUnreachableBackendIsUnavailable(t *testing.T) {
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	answering := func(status int) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(status)
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	for _, tc := range []struct {
+		name            string
+		endpoint        string
+		wantUnavailable bool
+	}{
+		{"nothing listens at the endpoint", down.URL, true},
+		{"S3 answers 503", answering(http.StatusServiceUnavailable), true},
+		{"S3 answers 403", answering(http.StatusForbidden), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newTestSigner(t, Config{Endpoint: tc.endpoint, UsePathStyle: true, Now: time.Now})
+			_, statErr := s.Stat(t.Context(), "k")
+			delErr := s.Delete(t.Context(), "k")
+			for op, err := range map[string]error{"Stat": statErr, "Delete": delErr} {
+				if err == nil || errors.Is(err, signer.ErrUnavailable) != tc.wantUnavailable {
+					t.Errorf("%s: %v; wraps ErrUnavailable: %v, want %v", op, err, errors.Is(err, signer.ErrUnavailable), tc.wantUnavailable)
+				}
+			}
+		})
 	}
 }
