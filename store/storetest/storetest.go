@@ -35,6 +35,9 @@
 //   - A store that implements store.Lifecycle hands every expired upload,
 //     queued deletion and object check to one caller only, however many
 //     sweep at once; the Lifecycle cases skip for a store that does not.
+//   - A store that implements store.KeyWatch hands every due watched key
+//     to one caller only, and says whether its file is still PENDING or
+//     READY; the KeyWatch cases skip for a store that does not.
 package storetest
 
 import (
@@ -61,6 +64,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("APIKeyListAndRevoke", func(t *testing.T) { testAPIKeyListAndRevoke(t, newStore) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, newStore) })
 	t.Run("Lifecycle", func(t *testing.T) { testLifecycle(t, newStore) })
+	t.Run("KeyWatch", func(t *testing.T) { testKeyWatch(t, newStore) })
 	t.Run("Ping", func(t *testing.T) {
 		s := newStore(t)
 		if err := s.Ping(t.Context()); err != nil {
