@@ -79,6 +79,9 @@ type envOptions struct {
 	// wrapStore, when set, gives the server its result instead of the
 	// SQLite store itself.
 	wrapStore func(*sqlite.Store) store.Store
+	// wrapBackend, when set, gives the server its result instead of the
+	// local backend itself.
+	wrapBackend func(*local.Signer) signer.Signer
 }
 
 // newTestEnvWith is newTestEnv with auth settings.
@@ -120,8 +123,12 @@ func newTestEnvWith(t testing.TB, opts envOptions) *testEnv {
 	if opts.wrapStore != nil {
 		serverStore = opts.wrapStore(st)
 	}
+	var backend signer.Signer = loc
+	if opts.wrapBackend != nil {
+		backend = opts.wrapBackend(loc)
+	}
 	srv, err := New(Config{
-		Store: serverStore, Backends: opts.metrics.InstrumentSigners(map[string]signer.Signer{"local": loc}), Categories: cats,
+		Store: serverStore, Backends: opts.metrics.InstrumentSigners(map[string]signer.Signer{"local": backend}), Categories: cats,
 		Secret: testSecret, Logger: logger, Now: clock.now, Auth: authCfg, Metrics: opts.metrics,
 	})
 	if err != nil {

@@ -25,7 +25,14 @@ var (
 	errUnauthenticated = auth.ErrUnauthenticated
 	errPermission      = auth.ErrPermissionDenied
 	errNotReady        = errors.New("file is not READY")
+	// errNotUploaded: CompleteUpload found no object while the upload
+	// target is still valid.
+	errNotUploaded = errors.New("no object uploaded yet")
 )
+
+// backendRetryDelay is the retry hint sent when a storage backend cannot be
+// reached.
+const backendRetryDelay = 5 * time.Second
 
 // publicError is an error whose message is written for the API caller; it
 // wraps the sentinel that decides its code. Errors without one get a
@@ -94,6 +101,8 @@ func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 		return status.Error(codes.PermissionDenied, err.Error())
 	case errors.Is(err, errNotReady):
 		return status.Error(codes.FailedPrecondition, msg("file is not READY"))
+	case errors.Is(err, errNotUploaded):
+		return stateConflict(msg("no object uploaded yet"), "UPLOAD_NOT_RECEIVED")
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, signer.ErrNotFound):
 		return status.Error(codes.NotFound, msg("file not found"))
 	case errors.Is(err, store.ErrAlreadyExists):
@@ -104,6 +113,9 @@ func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 		return status.Error(codes.ResourceExhausted, msg("storage limit reached"))
 	case errors.Is(err, store.ErrUnavailable):
 		return status.Error(codes.Unavailable, "metadata store unavailable, retry later")
+	case errors.Is(err, signer.ErrUnavailable):
+		log.WarnContext(ctx, "storage backend unavailable", "err", err)
+		return unavailable("storage backend unavailable, retry later", backendRetryDelay)
 	case errors.Is(err, signer.ErrInvalidKey):
 		return status.Error(codes.InvalidArgument, msg("the object key is invalid"))
 	case errors.Is(err, signer.ErrUnsupported):
@@ -140,6 +152,28 @@ func badRequest(fes policy.FieldErrors) error {
 	}
 	st := status.New(codes.InvalidArgument, "invalid request: "+fes.Error())
 	if withDetails, err := st.WithDetails(br); err == nil {
+		st = withDetails
+	}
+	return st.Err()
+}
+
+// unavailable is Unavailable with a google.rpc.RetryInfo detail (the
+// gateway turns it into Retry-After).
+func unavailable(msg string, delay time.Duration) error {
+	st := status.New(codes.Unavailable, msg)
+	if withDetails, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(delay)}); err == nil {
+		st = withDetails
+	}
+	return st.Err()
+}
+
+// stateConflict is FailedPrecondition with a google.rpc.PreconditionFailure
+// detail of type kind: the resource is not in the state the call needs,
+// and may get there. The gateway answers it with 409.
+func stateConflict(msg, kind string) error {
+	st := status.New(codes.FailedPrecondition, msg)
+	pf := &errdetails.PreconditionFailure{Violations: []*errdetails.PreconditionFailure_Violation{{Type: kind, Description: msg}}}
+	if withDetails, err := st.WithDetails(pf); err == nil {
 		st = withDetails
 	}
 	return st.Err()

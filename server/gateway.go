@@ -12,6 +12,7 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -94,18 +95,35 @@ func incomingHeader(key string) (string, bool) {
 
 // errorWithRetryAfter is the gateway's default error handler plus a
 // Retry-After header (whole seconds, rounded up) when the status carries a
-// google.rpc.RetryInfo, as rate-limited calls do.
+// google.rpc.RetryInfo, as rate-limited calls do, and 409 instead of 400
+// for a FailedPrecondition that carries a google.rpc.PreconditionFailure
+// (the resource is not yet in the state the call needs).
 func errorWithRetryAfter(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
 	if st, ok := status.FromError(err); ok {
 		for _, d := range st.Details() {
-			if ri, ok := d.(*errdetails.RetryInfo); ok && ri.GetRetryDelay() != nil {
-				secs := int64(math.Ceil(ri.GetRetryDelay().AsDuration().Seconds()))
-				w.Header().Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
+			switch d := d.(type) {
+			case *errdetails.RetryInfo:
+				if d.GetRetryDelay() != nil {
+					secs := int64(math.Ceil(d.GetRetryDelay().AsDuration().Seconds()))
+					w.Header().Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
+				}
+			case *errdetails.PreconditionFailure:
+				if st.Code() == codes.FailedPrecondition {
+					w = statusOverride{ResponseWriter: w, status: http.StatusConflict}
+				}
 			}
 		}
 	}
 	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
 }
+
+// statusOverride writes status instead of the one its user asks for.
+type statusOverride struct {
+	http.ResponseWriter
+	status int
+}
+
+func (o statusOverride) WriteHeader(int) { o.ResponseWriter.WriteHeader(o.status) }
 
 // HTTPConfig lists what the HTTP port serves besides the REST API.
 type HTTPConfig struct {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/presignd/presignd/store"
@@ -13,6 +14,34 @@ import (
 type objectQueue interface {
 	DeleteFileAndQueueObject(ctx context.Context, tenant, id string, now, dueAt time.Time) (*store.Deletion, error)
 	FinishDeletion(ctx context.Context, id int64) error
+}
+
+// keyWatcher is a store that remembers the keys of deleted and failed
+// files (store.KeyWatch), so that a sweeper removes what their still valid
+// upload targets store later.
+type keyWatcher interface {
+	WatchKey(ctx context.Context, w *store.WatchedKey) error
+}
+
+// lateArrivalWindow is how long after its upload target expired a file's
+// key is still worth watching: a transfer that started before the expiry
+// may land until then. A sweeper stops watching earlier, at its grace.
+const lateArrivalWindow = time.Hour
+
+// watchKey records f's key for the sweeper before f is deleted or failed,
+// when the store can and f's upload target may still be used. The watch
+// comes first: if the deletion then fails, the file is still live and the
+// sweeper leaves its object alone.
+func (s *Server) watchKey(ctx context.Context, f *store.File, now time.Time) error {
+	kw, ok := s.store.(keyWatcher)
+	if !ok || f.UploadExpires.IsZero() || now.After(f.UploadExpires.Add(lateArrivalWindow)) {
+		return nil
+	}
+	w := &store.WatchedKey{Backend: f.Backend, Key: f.Key, FileID: f.ID, Tenant: f.Tenant, Until: f.UploadExpires, CreatedAt: now}
+	if err := kw.WatchKey(ctx, w); err != nil {
+		return fmt.Errorf("watch key of file %s: %w", f.ID, err)
+	}
+	return nil
 }
 
 // retryQueuedDeleteAfter is how long a queued object deletion waits for

@@ -460,13 +460,25 @@ func (s *Server) CompleteUpload(ctx context.Context, req *presigndv1.CompleteUpl
 	if statErr != nil && !errors.Is(statErr, signer.ErrNotFound) {
 		return nil, fmt.Errorf("stat %s: %w", f.Key, statErr)
 	}
+	now := s.now().UTC()
 	reason := ""
 	if statErr != nil {
-		reason = "no object was uploaded"
+		if now.Before(f.UploadExpires) {
+			// The bytes may still be on their way: the file stays PENDING.
+			return nil, userError(errNotUploaded, "no object has been uploaded for file %s yet: send the bytes to its upload target (valid until %s), then complete the upload",
+				f.ID, f.UploadExpires.Format(time.RFC3339))
+		}
+		reason = "no object was uploaded before the upload target expired"
 	} else {
 		reason = mismatch(f, info)
 	}
-	now := s.now().UTC()
+	if reason != "" {
+		// Recorded before the record fails: the sweeper removes bytes that
+		// the still valid target may store after this call.
+		if err := s.watchKey(ctx, f, now); err != nil {
+			return nil, err
+		}
+	}
 	updated, err := s.store.UpdateFile(ctx, p.Tenant, f.ID, func(cur *store.File) error {
 		if cur.State != store.StatePending {
 			return errAlreadyCompleted
@@ -490,8 +502,9 @@ func (s *Server) CompleteUpload(ctx context.Context, req *presigndv1.CompleteUpl
 	if err != nil {
 		return nil, err
 	}
-	if updated.State == store.StateFailed && statErr == nil {
+	if updated.State == store.StateFailed {
 		// A mismatched object must never be served; keep only the record.
+		// Deleting also spends the upload target on backends that can.
 		if err := backend.Delete(ctx, f.Key); err != nil {
 			s.log.WarnContext(ctx, "delete rejected object", "file_id", f.ID, "err", err)
 		}
@@ -710,6 +723,9 @@ func (s *Server) UpdateFile(ctx context.Context, req *presigndv1.UpdateFileReque
 func (s *Server) DeleteFile(ctx context.Context, req *presigndv1.DeleteFileRequest) (*presigndv1.DeleteFileResponse, error) {
 	p, f, err := s.callerFile(ctx, req.GetFileId())
 	if err != nil {
+		return nil, err
+	}
+	if err := s.watchKey(ctx, f, s.now()); err != nil {
 		return nil, err
 	}
 	if q, ok := s.store.(objectQueue); ok {
