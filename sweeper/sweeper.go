@@ -1,8 +1,11 @@
 // Package sweeper retires what the request path leaves behind: upload
 // reservations whose targets expired (marked EXPIRED, their partial or
 // stray objects deleted, their quota released), objects of deleted files
-// (deleted with retries until the backend confirms), and READY files whose
-// object vanished from storage (flagged).
+// (deleted with retries until the backend confirms), READY files whose
+// object vanished from storage (flagged), bytes that arrive through a
+// deleted or failed file's still valid upload target (deleted, when the
+// store can watch keys: store.KeyWatch), and backends' own leftovers such
+// as the local backend's abandoned uploads.
 //
 // All coordination lives in the store (store.Lifecycle): every claim is
 // exclusive, so any number of replicas may sweep the same database at once
@@ -30,11 +33,21 @@ type Backend interface {
 	Delete(ctx context.Context, key string) error
 }
 
+// LeftoverRemover is a backend that keeps files of its own besides objects
+// (the local backend's abandoned uploads and lapsed tombstones) and removes
+// those no request needs any more.
+type LeftoverRemover interface {
+	RemoveLeftovers(ctx context.Context) (removed int, err error)
+}
+
 // Config configures New.
 type Config struct {
 	Store store.Lifecycle
 	// Backends are the storage backends by configured name.
 	Backends map[string]Backend
+	// Leftovers are the backends, by configured name, whose leftovers
+	// each sweep removes.
+	Leftovers map[string]LeftoverRemover
 	// Interval between sweeps in Run; it must be positive.
 	Interval time.Duration
 	// BatchSize is how many files or deletions one claim takes (100).
@@ -68,10 +81,16 @@ type Counts struct {
 	DeleteFailures int
 	// Checked READY files, and Missing the ones whose object is gone.
 	Checked, Missing int
+	// LateUploads are objects deleted from the watched key of a deleted
+	// or failed file: bytes its upload target stored after the file went.
+	LateUploads int
+	// Leftovers are backend files removed (abandoned uploads, tombstones).
+	Leftovers int
 }
 
 func (c Counts) zero() bool {
-	return c.Expired == 0 && len(c.ObjectsDeleted) == 0 && c.DeleteFailures == 0 && c.Checked == 0
+	return c.Expired == 0 && len(c.ObjectsDeleted) == 0 && c.DeleteFailures == 0 && c.Checked == 0 &&
+		c.LateUploads == 0 && c.Leftovers == 0
 }
 
 // Sweeper runs sweeps. It is safe for concurrent use.
@@ -82,6 +101,7 @@ type Sweeper struct {
 
 type metrics struct {
 	sweeps, sweepErrors, expired, deleteFailures, checked, missing prometheus.Counter
+	lateUploads, leftovers                                         prometheus.Counter
 	deleted                                                        *prometheus.CounterVec
 }
 
@@ -122,13 +142,16 @@ func New(cfg Config) (*Sweeper, error) {
 		deleteFailures: counter("object_delete_failures_total", "Object deletions that failed and will be retried."),
 		checked:        counter("objects_checked_total", "READY files whose object was checked."),
 		missing:        counter("objects_missing_total", "Checks that found a READY file's object missing."),
+		lateUploads:    counter("late_uploads_deleted_total", "Objects deleted because a deleted or failed file's upload target stored them."),
+		leftovers:      counter("leftovers_removed_total", "Backend leftovers removed (abandoned temporary uploads, lapsed tombstones)."),
 		deleted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "presignd", Subsystem: "sweeper", Name: "objects_deleted_total",
 			Help: "Objects deleted from their backends, by reason (expired, deleted).",
 		}, []string{"reason"}),
 	}
 	if cfg.Registerer != nil {
-		for _, c := range []prometheus.Collector{m.sweeps, m.sweepErrors, m.expired, m.deleteFailures, m.checked, m.missing, m.deleted} {
+		for _, c := range []prometheus.Collector{m.sweeps, m.sweepErrors, m.expired, m.deleteFailures, m.checked, m.missing,
+			m.lateUploads, m.leftovers, m.deleted} {
 			if err := cfg.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("sweeper: register metrics: %w", err)
 			}
@@ -177,7 +200,8 @@ func (s *Sweeper) Sweep(ctx context.Context) (Counts, error) {
 		"objects_deleted_expired", c.ObjectsDeleted[store.DeletionExpired],
 		"objects_deleted_deleted", c.ObjectsDeleted[store.DeletionDeleted],
 		"delete_failures", c.DeleteFailures,
-		"checked", c.Checked, "missing", c.Missing)
+		"checked", c.Checked, "missing", c.Missing,
+		"late_uploads", c.LateUploads, "leftovers", c.Leftovers)
 	return c, err
 }
 
@@ -212,6 +236,10 @@ func (s *Sweeper) sweep(ctx context.Context, c *Counts) error {
 			break
 		}
 	}
+	if err := s.watchKeys(ctx, c); err != nil {
+		return err
+	}
+	s.removeLeftovers(ctx, c)
 	if s.cfg.CheckEvery <= 0 {
 		return nil
 	}

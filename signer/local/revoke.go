@@ -172,3 +172,9 @@ func (s *Signer) removeOld(ctx context.Context, dir string, cutoff time.Time, re
 		}
 	}
 }
+
+// RemoveLeftovers is Sweep for a caller that needs only the total.
+func (s *Signer) RemoveLeftovers(ctx context.Context) (int, error) {
+	c, err := s.Sweep(ctx)
+	return c.TempFiles + c.Tombstones, err
+}
