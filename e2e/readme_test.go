@@ -99,7 +99,7 @@ func TestREADMEWalkthroughs(t *testing.T) {
 	}
 
 	got := runShell(curlBlocks[1])
-	for _, want := range []string{"FILE_STATE_READY", "hello, presignd", `"storage_uri": "file://`, "\n404\n"} {
+	for _, want := range []string{"FILE_STATE_READY", "hello, presignd", `"storage_uri": "local://`, "\n404\n"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("curl walk-through output lacks %q:\n%s", want, got)
 		}

@@ -90,6 +90,11 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
+	unlock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	secret, err := loadSecret(cfg)
 	if err != nil {
 		return err
@@ -174,7 +179,7 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	stopSweeper, err := startSweeper(ctx, cfg.Sweeper, st, signers, metricsReg, log)
+	stopSweeper, err := startSweeper(ctx, cfg.Sweeper, st, signers, backends, metricsReg, log)
 	if err != nil {
 		return err
 	}
@@ -361,6 +366,8 @@ func openBackends(ctx context.Context, cfg *config.Config, secret []byte) (map[s
 				BaseURL:    cfg.PublicURL,
 				PathPrefix: prefix,
 				Secret:     server.DeriveKey(secret, "local-backend/"+name),
+				Name:       name,
+				MaxURLTTL:  maxURLTTL(cfg),
 			})
 			if err != nil {
 				return backends, nil, fmt.Errorf("backends.%s: %w", name, err)
@@ -390,6 +397,16 @@ func openBackends(ctx context.Context, cfg *config.Config, secret []byte) (map[s
 		}
 	}
 	return backends, mounts, nil
+}
+
+// maxURLTTL is the longest url_ttl of any category: no target presignd
+// signs lives longer.
+func maxURLTTL(cfg *config.Config) time.Duration {
+	var longest time.Duration
+	for _, c := range cfg.Categories {
+		longest = max(longest, time.Duration(c.URLTTL))
+	}
+	return longest
 }
 
 // closeBackends releases the backends that hold resources.

@@ -16,9 +16,10 @@ import (
 )
 
 // startSweeper starts the background sweeper as cfg.Sweeper says, with its
-// counters on reg, and returns the function that stops it and waits for
+// counters on reg, over backends (timed by their instrumented signers;
+// those of raw that keep leftovers also remove them), and returns the function that stops it and waits for
 // the sweep in progress to end. A zero interval starts nothing.
-func startSweeper(ctx context.Context, cfg config.Sweeper, st store.Store, backends map[string]signer.Signer,
+func startSweeper(ctx context.Context, cfg config.Sweeper, st store.Store, backends, raw map[string]signer.Signer,
 	reg prometheus.Registerer, log *slog.Logger) (stop func(), err error) {
 	interval := time.Duration(*cfg.Interval)
 	if interval <= 0 {
@@ -33,8 +34,14 @@ func startSweeper(ctx context.Context, cfg config.Sweeper, st store.Store, backe
 	for name, b := range backends {
 		bs[name] = b
 	}
+	leftovers := map[string]sweeper.LeftoverRemover{}
+	for name, b := range raw {
+		if lr, ok := b.(sweeper.LeftoverRemover); ok {
+			leftovers[name] = lr
+		}
+	}
 	sw, err := sweeper.New(sweeper.Config{
-		Store: lc, Backends: bs, Interval: interval, BatchSize: cfg.BatchSize,
+		Store: lc, Backends: bs, Leftovers: leftovers, Interval: interval, BatchSize: cfg.BatchSize,
 		Grace: time.Duration(*cfg.Grace), CheckEvery: time.Duration(*cfg.CheckEvery),
 		Logger: log.With("component", "sweeper"), Registerer: reg,
 	})

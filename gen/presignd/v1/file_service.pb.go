@@ -270,7 +270,8 @@ type File struct {
 	Filename string `protobuf:"bytes,6,opt,name=filename,proto3" json:"filename,omitempty"`
 	// The object key in the backend.
 	Key string `protobuf:"bytes,7,opt,name=key,proto3" json:"key,omitempty"`
-	// Where the object lives: s3://bucket/key, gs://bucket/key or file://...
+	// Where the object lives: s3://bucket/key, gs://bucket/key or
+	// local://backend/key (the local backend never shows its disk path).
 	StorageUri string `protobuf:"bytes,8,opt,name=storage_uri,json=storageUri,proto3" json:"storage_uri,omitempty"`
 	// The name of the configured backend that stores the object.
 	Backend string `protobuf:"bytes,9,opt,name=backend,proto3" json:"backend,omitempty"`

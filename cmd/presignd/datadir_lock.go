@@ -1,0 +1,54 @@
+//go:build linux || darwin || freebsd || netbsd || openbsd || dragonfly
+
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// dataDirLockName is the file in the data dir that a running presignd
+// holds an exclusive lock on.
+const dataDirLockName = "presignd.lock"
+
+// errDataDirInUse: another process holds the data dir's lock.
+var errDataDirInUse = errors.New("data dir in use")
+
+// lockDataDir takes an exclusive, non-blocking lock on the data dir's lock
+// file, so that two presignd processes never write the same SQLite
+// database, local objects and secret. The lock lasts until unlock is
+// called or the process ends (also when it is killed: the kernel releases
+// it). A dir another process holds is refused with an error wrapping
+// errDataDirInUse that names the dir.
+func lockDataDir(dir string) (unlock func(), err error) {
+	path := filepath.Join(dir, dataDirLockName)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("data dir %s: lock file: %w", dir, err)
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("data dir %s is locked by another presignd process (lock file %s); stop it or give this one another --data-dir: %w",
+				dir, path, errDataDirInUse)
+		}
+		return nil, fmt.Errorf("data dir %s: lock %s: %w", dir, path, err)
+	}
+	// The holder's pid, for operators; the lock itself is what counts.
+	if err := f.Truncate(0); err == nil {
+		fmt.Fprintf(f, "%d\n", os.Getpid())
+	}
+	return func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
+}
