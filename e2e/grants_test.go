@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -209,5 +210,65 @@ func TestSecondServeOnTheSameDataDirIsRefused(t *testing.T) {
 	}
 	if code, _, _ := httpGet(t, first.HTTPURL+"/healthz"); code != http.StatusOK {
 		t.Errorf("first presignd after the refused second: /healthz %d", code)
+	}
+}
+
+// TestUnreachableBackendIsUnavailable: CompleteUpload on a backend that
+// cannot be reached answers 503 with Retry-After, not 500, and the file
+// stays PENDING; the cause is logged with the request id.
+func TestUnreachableBackendIsUnavailable(t *testing.T) {
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	inst := startGrants(t, map[string]any{"driver": "s3", "s3": map[string]any{
+		"bucket": "nowhere", "region": "us-east-1", "endpoint": down.URL, "use_path_style": true,
+		"access_key_id": "AKIDEXAMPLE", "secret_access_key": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+	}})
+	code, created := inst.rest(t, "POST", "/v1/uploads", map[string]any{"category": "put", "filename": "a.txt", "content_type": "text/plain", "size_bytes": 3})
+	if code != http.StatusOK {
+		t.Fatalf("CreateUpload: %d %v", code, created)
+	}
+	id := str(created, "file.file_id")
+	req, _ := http.NewRequest(http.MethodPost, inst.HTTPURL+"/v1/files/"+id+":complete", strings.NewReader("{}"))
+	req.Header.Set("Authorization", "Bearer "+inst.APIKey)
+	req.Header.Set("X-Request-Id", "e2e-unreachable-backend")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("CompleteUpload with the backend down: %d, Retry-After %q; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if code, got := inst.rest(t, "GET", "/v1/files/"+id, nil); code != http.StatusOK || str(got, "file.state") != "FILE_STATE_PENDING" {
+		t.Errorf("file after the backend failed: %d %v, want PENDING", code, got)
+	}
+	logged := false
+	for _, line := range strings.Split(inst.output.String(), "\n") {
+		if strings.Contains(line, "e2e-unreachable-backend") && strings.Contains(line, "storage backend unavailable") && strings.Contains(line, "connection refused") {
+			logged = true
+		}
+	}
+	if !logged {
+		t.Errorf("no log line with the request id and the cause:\n%s", inst.output)
+	}
+}
+
+// TestCompleteUploadBeforeTheBytesArrived: CompleteUpload before the bytes
+// answers 409 and keeps the file PENDING; the upload then succeeds and
+// completes READY.
+func TestCompleteUploadBeforeTheBytesArrived(t *testing.T) {
+	inst := startGrants(t, map[string]any{"driver": "local"})
+	body := []byte("abc")
+	code, created := inst.rest(t, "POST", "/v1/uploads", map[string]any{"category": "put", "filename": "a.txt", "content_type": "text/plain", "size_bytes": len(body)})
+	if code != http.StatusOK {
+		t.Fatalf("CreateUpload: %d %v", code, created)
+	}
+	id := str(created, "file.file_id")
+	completeBeforeBytes(t, inst, id)
+	if code := upload(t, targetFromJSON(t, created["upload_target"]), body); code != http.StatusOK {
+		t.Fatalf("upload after the early complete: %d", code)
+	}
+	if f := completeREST(t, inst, id); str(f, "state") != "FILE_STATE_READY" {
+		t.Fatalf("complete after the bytes: %v, want READY", f)
 	}
 }
