@@ -56,6 +56,7 @@ func (h *harness) Capabilities() signertest.Capabilities {
 	return signertest.Capabilities{
 		PostPolicy:         true,
 		EnforcesPutMaxSize: true,
+		RevokesOnDelete:    true,
 		Checksums:          []string{signer.SHA256, signer.MD5, signer.CRC32C},
 	}
 }

@@ -13,7 +13,8 @@
 // return the bytes with the stored or the signed response headers; another
 // Content-Type, a wrong checksum, a tampered signature or signed query
 // parameter, an expired target, another method and another key are refused;
-// MaxSize on PUT and POST; Stat, Delete and ErrNotFound; and keys
+// MaxSize on PUT and POST; Stat, Delete and ErrNotFound; a target used
+// again after Delete (refused where the backend revokes); and keys
 // signer.ValidateKey rejects wrap signer.ErrInvalidKey in every method.
 //
 // Upload sends bytes to a target exactly as it says, for other packages'
@@ -50,6 +51,10 @@ type Capabilities struct {
 	// Checksums lists the algorithms the backend binds on PUT uploads;
 	// SignUpload must refuse the others with signer.ErrUnsupported.
 	Checksums []string
+	// RevokesOnDelete: after Delete, the key's upload targets are refused
+	// with 410 and its download URLs answer 410 (local). S3 and GCS cannot
+	// revoke a signed URL: a target used again stores the bytes.
+	RevokesOnDelete bool
 	// SignatureParam names the query parameter (and POST form field) that
 	// carries the signature, for the tampering cases. Empty means the suite
 	// looks for X-Amz-Signature, X-Goog-Signature or signature, in any case.

@@ -80,6 +80,7 @@ var cases = []struct {
 	{"Stat of a missing object returns ErrNotFound", testStatMissing},
 	{"Delete removes the object", testDelete},
 	{"Delete of a missing object succeeds", testDeleteMissing},
+	{"an upload target used again after Delete", testTargetAfterDelete},
 	{"keys ValidateKey rejects are refused with ErrInvalidKey", testInvalidKeys},
 }
 
@@ -481,6 +482,32 @@ func testDelete(t *testing.T, e *env) {
 	resp, got := e.download(t, signer.DownloadRequest{Key: req.Key, Expires: time.Now().Add(10 * time.Minute)})
 	if resp.StatusCode < 400 || resp.StatusCode > 499 {
 		t.Errorf("GET after Delete: status %d, want 4xx; body %q", resp.StatusCode, short(got))
+	}
+}
+
+// testTargetAfterDelete sends an upload target's bytes again after
+// Delete. A backend that revokes (RevokesOnDelete) refuses with 410 and
+// stores nothing, also for a download URL signed before; one that cannot
+// revoke a signed URL stores them, which the sweeper's watched keys
+// handle.
+func testTargetAfterDelete(t *testing.T, e *env) {
+	body := payload(300)
+	req := e.uploadRequest("after-delete", body)
+	target := e.signUpload(t, req)
+	e.mustUpload(t, target, body)
+	if err := e.signer.Delete(e.ctx, req.Key); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if !e.caps.RevokesOnDelete {
+		e.mustUpload(t, target, body)
+		e.mustStat(t, req.Key)
+		return
+	}
+	e.mustRefuseWith(t, target, body, http.StatusGone)
+	e.mustNotExist(t, req.Key)
+	resp, got := e.download(t, signer.DownloadRequest{Key: req.Key, Expires: time.Now().Add(10 * time.Minute)})
+	if resp.StatusCode != http.StatusGone {
+		t.Errorf("GET after Delete: status %d, want 410; body %q", resp.StatusCode, short(got))
 	}
 }
 
