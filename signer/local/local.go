@@ -38,8 +38,10 @@
 //
 // Under Config.Dir, objects live in objects/<key>, their metadata sidecars
 // (JSON: content type and disposition, size, ETag, checksums) in
-// meta/<key>, and uploads in progress in tmp/. Only objects/ is reachable
-// through URLs. Every file operation goes through an os.Root, so neither a
+// meta/<key>, uploads in progress in tmp/, and the tombstones of deleted
+// keys in revoked/ (see Delete). Only objects/ is reachable through URLs.
+// New and Sweep remove temporary files idle for longer than MaxURLTTL and
+// lapsed tombstones. Every file operation goes through an os.Root, so neither a
 // key nor a symbolic link can reach outside Dir.
 //
 // An upload URL is one-shot: a PUT or POST to a key that already holds an
@@ -66,7 +68,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -89,10 +90,6 @@ const (
 	metaDir    = "meta"
 	tmpDir     = "tmp"
 )
-
-// staleTmpAge is how old an abandoned upload in tmp/ must be before New
-// removes it.
-const staleTmpAge = 24 * time.Hour
 
 // Config configures a Signer.
 type Config struct {
@@ -126,7 +123,6 @@ type Config struct {
 // for concurrent use.
 type Signer struct {
 	root        *os.Root
-	absDir      string
 	baseURL     string
 	prefix      string
 	secret      []byte
@@ -189,7 +185,6 @@ func New(cfg Config) (*Signer, error) {
 	}
 	s := &Signer{
 		root:        root,
-		absDir:      absDir,
 		baseURL:     strings.TrimSuffix(cfg.BaseURL, "/"),
 		prefix:      prefix,
 		secret:      append([]byte(nil), cfg.Secret...),
@@ -212,7 +207,7 @@ func New(cfg Config) (*Signer, error) {
 		s.maxURLTTL = DefaultMaxURLTTL
 	}
 	s.macs.New = func() any { return &macState{h: hmac.New(sha256.New, s.secret), buf: make([]byte, 0, 512)} }
-	s.sweepTmp()
+	_, _ = s.Sweep(context.Background()) // leftovers of a previous run; the sweeper retries
 	return s, nil
 }
 
@@ -508,26 +503,6 @@ func (s *Signer) prune(name string) {
 	for dir := filepath.Dir(name); dir != top && dir != "." && dir != string(filepath.Separator); dir = filepath.Dir(dir) {
 		if s.root.Remove(dir) != nil {
 			return
-		}
-	}
-}
-
-// sweepTmp removes uploads abandoned in tmp/ long ago (after a crash).
-// Recent ones may belong to another process sharing Dir and are kept.
-func (s *Signer) sweepTmp() {
-	f, err := s.root.Open(tmpDir)
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	entries, err := f.ReadDir(-1)
-	if err != nil {
-		return
-	}
-	cutoff := time.Now().Add(-staleTmpAge)
-	for _, e := range entries {
-		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() && fi.ModTime().Before(cutoff) {
-			_ = s.root.Remove(path.Join(tmpDir, e.Name()))
 		}
 	}
 }
