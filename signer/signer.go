@@ -111,6 +111,9 @@ type Signer interface {
 	// Stat describes the object at key, or returns ErrNotFound.
 	Stat(ctx context.Context, key string) (ObjectInfo, error)
 	// Delete removes the object at key; a missing object is not an error.
+	// A backend that can also spends the upload targets and download URLs
+	// signed for key before the call (the local backend answers them with
+	// 410); S3 and GCS cannot, and a target used again stores its bytes.
 	Delete(ctx context.Context, key string) error
 	// StorageURI names the object at key, such as s3://bucket/key.
 	StorageURI(key string) string
