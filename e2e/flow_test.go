@@ -163,8 +163,8 @@ func TestRESTFlow(t *testing.T) {
 	if code, _ := inst.rest(t, "GET", "/v1/files/"+id, nil); code != http.StatusNotFound {
 		t.Fatalf("GetFile after delete: %d, want 404", code)
 	}
-	if status, _, _ := download(t, str(dl, "url")); status != http.StatusNotFound {
-		t.Fatalf("download after delete: %d, want 404", status)
+	if status, _, _ := download(t, str(dl, "url")); status != http.StatusGone {
+		t.Fatalf("download after delete: %d, want 410 (the URL is spent)", status)
 	}
 }
 

@@ -191,6 +191,9 @@ categories:
 		entries, _ := os.ReadDir(filepath.Join(filepath.Dir(cfg), "objects"))
 		var left []string
 		_ = filepath.WalkDir(filepath.Join(filepath.Dir(cfg), "objects"), func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() && d.Name() == "revoked" {
+				return filepath.SkipDir // tombstones of the deleted keys, not objects
+			}
 			if err == nil && !d.IsDir() {
 				left = append(left, p)
 			}

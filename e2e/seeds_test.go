@@ -402,8 +402,8 @@ func runApplicationFiles(t *testing.T, inst *instance) {
 		if code, body := inst.rest(t, "DELETE", "/v1/files/"+id, nil); code != http.StatusOK {
 			t.Fatalf("delete: %d %v", code, body)
 		}
-		if status, _, _ := download(t, str(dl, "url")); status != http.StatusNotFound {
-			t.Fatalf("object still served after delete: %d", status)
+		if status, _, _ := download(t, str(dl, "url")); status != http.StatusGone {
+			t.Fatalf("download URL after delete: %d, want 410 (spent)", status)
 		}
 		if got := checkName("setup-new"); field(got, "available") != true {
 			t.Fatalf("deleted file still holds its name: %v", got)
