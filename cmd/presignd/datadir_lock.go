@@ -15,7 +15,7 @@ import (
 const dataDirLockName = "presignd.lock"
 
 // errDataDirInUse: another process holds the data dir's lock.
-var errDataDirInUse = errors.New("data dir in use")
+var errDataDirInUse = errors.New("another presignd process holds it")
 
 // lockDataDir takes an exclusive, non-blocking lock on the data dir's lock
 // file, so that two presignd processes never write the same SQLite
@@ -38,7 +38,7 @@ func lockDataDir(dir string) (unlock func(), err error) {
 	if err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("data dir %s is locked by another presignd process (lock file %s); stop it or give this one another --data-dir: %w",
+			return nil, fmt.Errorf("data dir %s is locked (%s): %w; stop it or give this one another --data-dir",
 				dir, path, errDataDirInUse)
 		}
 		return nil, fmt.Errorf("data dir %s: lock %s: %w", dir, path, err)
