@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"regexp"
 	"sort"
@@ -52,6 +53,12 @@ type Config struct {
 	Auth Auth `yaml:"auth"`
 	// Telemetry configures tracing (off by default).
 	Telemetry Telemetry `yaml:"telemetry"`
+	// TrustedProxies are CIDR prefixes (or IP addresses) of the reverse
+	// proxies in front of HTTPAddr whose X-Forwarded-For header is
+	// believed: the client a REST call is logged under is the rightmost
+	// X-Forwarded-For address that is not a trusted proxy. Empty (the
+	// default): the connection's remote address, X-Forwarded-For ignored.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 	// DebugAddr, when set, serves /debug/pprof on its own listener (keep it
 	// on loopback); empty serves no profiles.
 	DebugAddr string `yaml:"debug_addr"`
@@ -308,6 +315,14 @@ func (c *Config) Validate() error {
 		add("dev_tenant", "must match %s", namePattern)
 	}
 	c.validateAuth(add)
+	for i, p := range c.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err == nil {
+			continue
+		}
+		if _, err := netip.ParseAddr(p); err != nil {
+			add(fmt.Sprintf("trusted_proxies[%d]", i), "%q is not a CIDR prefix or an IP address", p)
+		}
+	}
 	c.validateTelemetry(add)
 	for _, name := range sortedKeys(c.Backends) {
 		b := c.Backends[name]

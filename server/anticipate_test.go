@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -35,10 +36,13 @@ func (a *announcingStore) AnticipateCreate(ctx context.Context) (context.Context
 	}
 }
 
-// TestCreateUploadsAreAnnounced checks that every CreateUpload, and only
-// CreateUploads, is announced to a store that groups its commits, and
-// that the announcement ends whatever becomes of the call: one left open
-// would hold every later batch of creates for its full wait.
+// TestCreateUploadsAreAnnounced checks that every authenticated
+// CreateUpload, over gRPC and REST, and nothing else is announced to a
+// store that groups its commits, exactly once, and that the announcement
+// ends whatever becomes of the call: one left open would hold every later
+// batch of creates for its full wait. Calls without a valid credential are
+// never announced: each would make a batch wait for a create that never
+// comes.
 func TestCreateUploadsAreAnnounced(t *testing.T) {
 	var st *announcingStore
 	env := newTestEnvWith(t, envOptions{wrapStore: func(s *sqlite.Store) store.Store {
@@ -81,13 +85,29 @@ func TestCreateUploadsAreAnnounced(t *testing.T) {
 			_, err := env.client.CreateUpload(env.as("acme"), req)
 			return err
 		}, codes.InvalidArgument, 1},
-		{"no credential", func() error { _, err := env.client.CreateUpload(context.Background(), valid()); return err }, codes.Unauthenticated, 1},
+		{"no credential", func() error { _, err := env.client.CreateUpload(context.Background(), valid()); return err }, codes.Unauthenticated, 0},
+		{"an invalid credential", func() error {
+			ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer psk_not_a_key")
+			_, err := env.client.CreateUpload(ctx, valid())
+			return err
+		}, codes.Unauthenticated, 0},
+		{"REST without a credential", func() error {
+			return restCode(t, env, `{"filename":"b.txt","content_type":"text/plain","size_bytes":3}`, nil, http.StatusUnauthorized)
+		}, codes.OK, 0},
+		{"REST with an invalid credential", func() error {
+			return restCode(t, env, `{"filename":"b.txt","content_type":"text/plain","size_bytes":3}`,
+				map[string]string{"X-Api-Key": "psk_not_a_key"}, http.StatusUnauthorized)
+		}, codes.OK, 0},
+		{"REST with an invalid request", func() error {
+			return restCode(t, env, `{"filename":"b.txt","content_type":"text/plain","size_bytes":0}`,
+				map[string]string{"Authorization": "Bearer " + env.keys["acme"]}, http.StatusBadRequest)
+		}, codes.OK, 1},
 		{"a request that does not decode", func() error {
 			// Field 1 (category, a string) holding invalid UTF-8.
 			var out presigndv1.CreateUploadResponse
 			return env.conn.Invoke(env.as("acme"), presigndv1.FileService_CreateUpload_FullMethodName,
 				wrapperspb.Bytes([]byte{0xff, 0xfe}), &out)
-		}, codes.Internal, 1},
+		}, codes.Internal, 0}, // refused before the interceptors
 		{"a cancelled call", func() error {
 			ctx, cancel := context.WithCancel(env.as("acme"))
 			cancel()
@@ -95,12 +115,8 @@ func TestCreateUploadsAreAnnounced(t *testing.T) {
 			return err
 		}, codes.Canceled, 0}, // never sent
 		{"over REST", func() error {
-			code, body := restCall(t, env, "POST", "/v1/uploads", `{"filename":"b.txt","content_type":"text/plain","size_bytes":3}`,
-				map[string]string{"Authorization": "Bearer " + env.keys["acme"]})
-			if code != http.StatusOK {
-				t.Errorf("REST create: %d %s", code, body)
-			}
-			return nil
+			return restCode(t, env, `{"filename":"b.txt","content_type":"text/plain","size_bytes":3}`,
+				map[string]string{"Authorization": "Bearer " + env.keys["acme"]}, http.StatusOK)
 		}, codes.OK, 1},
 		{"another method", func() error {
 			_, err := env.client.GetFile(env.as("acme"), &presigndv1.GetFileRequest{FileId: created.GetFile().GetFileId()})
@@ -124,4 +140,14 @@ func TestCreateUploadsAreAnnounced(t *testing.T) {
 			}
 		})
 	}
+}
+
+// restCode makes a REST CreateUpload with body and headers and reports
+// an HTTP status other than want as a test error.
+func restCode(t *testing.T, env *testEnv, body string, headers map[string]string, want int) error {
+	t.Helper()
+	if code, resp := restCall(t, env, "POST", "/v1/uploads", body, headers); code != want {
+		t.Errorf("REST CreateUpload: %d %s, want %d", code, resp, want)
+	}
+	return nil
 }

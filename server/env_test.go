@@ -82,6 +82,8 @@ type envOptions struct {
 	// wrapBackend, when set, gives the server its result instead of the
 	// local backend itself.
 	wrapBackend func(*local.Signer) signer.Signer
+	// gateway configures the REST gateway.
+	gateway GatewayConfig
 }
 
 // newTestEnvWith is newTestEnv with auth settings.
@@ -149,7 +151,7 @@ func newTestEnvWith(t testing.TB, opts envOptions) *testEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	gw, err := NewGateway(ctx, conn)
+	gw, err := NewGateway(ctx, srv, opts.gateway)
 	if err != nil {
 		t.Fatal(err)
 	}

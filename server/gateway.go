@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/netip"
 	"net/textproto"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -14,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -21,18 +24,34 @@ import (
 	"github.com/presignd/presignd/openapi"
 )
 
-// NewGateway returns the REST facade: every FileService and AdminService
-// RPC under /v1/ as JSON with the proto field names, forwarded to the gRPC
-// server over conn so that REST and gRPC pass the very same interceptors.
-// Errors are JSON google.rpc.Status bodies with the HTTP status of their
-// code (400 with field violations for bad input, 401, 403, 404, 409, 429,
-// ...). Every answer carries the call's X-Request-Id.
+// GatewayConfig configures the REST gateway.
+type GatewayConfig struct {
+	// TrustedProxies are the proxies whose X-Forwarded-For names the
+	// client (see ParseTrustedProxies); none means the connection's
+	// remote address is the client.
+	TrustedProxies []netip.Prefix
+}
+
+// NewGateway returns the REST facade of s: every FileService and
+// AdminService RPC under /v1/ as JSON with the proto field names,
+// dispatched in process (no socket, no second encoding) through s's
+// interceptor chain, the one gRPC calls pass, so REST and gRPC calls meet
+// the same metrics, logging, authentication, validation and errors. The
+// chain sees the call's gRPC full method, the request headers as incoming
+// metadata (Authorization, X-Api-Key, X-Request-Id, ...), and the HTTP
+// client as the peer (see GatewayConfig.TrustedProxies). Errors are JSON
+// google.rpc.Status bodies with the HTTP status of their code (400 with
+// field violations for bad input, 401, 403, 404, 409, 429 with
+// Retry-After, ...). Every answer carries the call's X-Request-Id.
 //
 // GET /v1/health is the gRPC health service's Check (no credential; the
 // optional service query parameter names a service) through the very same
 // path: {"status": "SERVING"}. It is the cheapest call through the gateway
 // and the REST baseline of the performance harness.
-func NewGateway(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error) {
+//
+// Tracing: gRPC stats handlers do not run in process; wrap the returned
+// handler (telemetry's HTTPHandler) for a span per REST call.
+func NewGateway(ctx context.Context, s *Server, cfg GatewayConfig) (http.Handler, error) {
 	mux := runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
@@ -42,24 +61,25 @@ func NewGateway(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error
 		runtime.WithOutgoingHeaderMatcher(outgoingHeader),
 		runtime.WithErrorHandler(errorWithRetryAfter),
 	)
-	if err := presigndv1.RegisterFileServiceHandler(ctx, mux, conn); err != nil {
+	if err := presigndv1.RegisterFileServiceHandlerServer(ctx, mux, inProcessFiles{s: s}); err != nil {
 		return nil, fmt.Errorf("register gateway: %w", err)
 	}
-	if err := presigndv1.RegisterAdminServiceHandler(ctx, mux, conn); err != nil {
+	if err := presigndv1.RegisterAdminServiceHandlerServer(ctx, mux, inProcessAdmin{s: s, admin: &adminServer{s: s}}); err != nil {
 		return nil, fmt.Errorf("register admin gateway: %w", err)
 	}
-	health := healthpb.NewHealthClient(conn)
 	err := mux.HandlePath(http.MethodGet, "/v1/health", func(w http.ResponseWriter, r *http.Request, _ map[string]string) {
 		_, out := runtime.MarshalerForRequest(mux, r)
-		ctx, err := runtime.AnnotateContext(r.Context(), mux, r, healthpb.Health_Check_FullMethodName, runtime.WithHTTPPathPattern("/v1/health"))
+		// As the generated handlers do: a transport stream takes the
+		// headers and trailers the chain sets.
+		var stream runtime.ServerTransportStream
+		ctx := grpc.NewContextWithServerTransportStream(r.Context(), &stream)
+		ctx, err := runtime.AnnotateIncomingContext(ctx, mux, r, healthpb.Health_Check_FullMethodName, runtime.WithHTTPPathPattern("/v1/health"))
 		if err != nil {
 			runtime.HTTPError(ctx, mux, out, w, r, err)
 			return
 		}
-		var md runtime.ServerMetadata
-		resp, err := health.Check(ctx, &healthpb.HealthCheckRequest{Service: r.URL.Query().Get("service")},
-			grpc.Header(&md.HeaderMD), grpc.Trailer(&md.TrailerMD))
-		ctx = runtime.NewServerMetadataContext(ctx, md)
+		resp, err := s.inProcessHealthCheck(ctx, &healthpb.HealthCheckRequest{Service: r.URL.Query().Get("service")})
+		ctx = runtime.NewServerMetadataContext(ctx, runtime.ServerMetadata{HeaderMD: stream.Header(), TrailerMD: stream.Trailer()})
 		if err != nil {
 			runtime.HTTPError(ctx, mux, out, w, r, err)
 			return
@@ -69,7 +89,11 @@ func NewGateway(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error
 	if err != nil {
 		return nil, fmt.Errorf("register health gateway: %w", err)
 	}
-	return mux, nil
+	trusted := slices.Clone(cfg.TrustedProxies)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := peer.NewContext(r.Context(), &peer.Peer{Addr: restClient(r, trusted)})
+		mux.ServeHTTP(w, r.WithContext(ctx))
+	}), nil
 }
 
 // outgoingHeader returns the request id to REST callers; no other gRPC

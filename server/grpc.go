@@ -18,20 +18,21 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	presigndv1 "github.com/presignd/presignd/gen/presignd/v1"
+	"github.com/presignd/presignd/store"
 )
 
-// NewGRPCServer returns a gRPC server serving s (FileService and
-// AdminService), the gRPC health service and server reflection. Every call
-// passes, in order: metrics (count and handling time by method and code,
-// when s has Metrics), panic recovery, the request id (the caller's
-// x-request-id or a new one, returned as a response header), logging
-// (method, code, duration, request id; never payloads, so signed URLs stay
-// out of the logs), error-to-status mapping, authentication and
-// authorization (scope, category limits, rate limits; presignd's services
-// only) and request validation. A store that groups its commits is told
-// of every CreateUpload as soon as it arrives (anticipateCreates). opts
-// add server options, such as a stats handler for tracing.
-func NewGRPCServer(s *Server, opts ...grpc.ServerOption) (*grpc.Server, error) {
+// newInterceptor returns the one unary interceptor chain of s, which every
+// call passes whether it arrives over gRPC (NewGRPCServer) or REST
+// (NewGateway, in process). In order: metrics (count and handling time by
+// method and code, when s has Metrics), panic recovery, the request id
+// (the caller's x-request-id or a new one, returned as a response header),
+// the access log (method, code, duration, peer, request id; never
+// payloads, so signed URLs stay out of the logs), error-to-status mapping,
+// authentication and authorization (scope, category limits, rate limits;
+// presignd's services only), the announcement of admitted CreateUploads
+// to a store that groups its commits (anticipateCreates), and request
+// validation.
+func newInterceptor(s *Server) (grpc.UnaryServerInterceptor, error) {
 	validator, err := protovalidate.New()
 	if err != nil {
 		return nil, fmt.Errorf("protovalidate: %w", err)
@@ -39,10 +40,7 @@ func NewGRPCServer(s *Server, opts ...grpc.ServerOption) (*grpc.Server, error) {
 	logger := logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
 		s.log.Log(ctx, slog.Level(lvl), msg, fields...)
 	})
-	if a, ok := s.store.(createAnticipator); ok {
-		opts = append(opts, anticipateCreates(a))
-	}
-	opts = append(opts, grpc.ChainUnaryInterceptor(
+	chain := []grpc.UnaryServerInterceptor{
 		s.metrics.unaryInterceptor(),
 		recovery.UnaryServerInterceptor(recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
 			s.log.ErrorContext(ctx, "panic in handler", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
@@ -52,15 +50,52 @@ func NewGRPCServer(s *Server, opts ...grpc.ServerOption) (*grpc.Server, error) {
 		logging.UnaryServerInterceptor(logger, logging.WithLogOnEvents(logging.FinishCall)),
 		s.statusInterceptor,
 		s.authInterceptor,
-		validationInterceptor(validator),
-	))
-	g := grpc.NewServer(opts...)
-	presigndv1.RegisterFileServiceServer(g, s)
-	presigndv1.RegisterAdminServiceServer(g, &adminServer{s: s})
+	}
+	if a, ok := s.store.(store.CreateAnticipator); ok {
+		chain = append(chain, anticipateCreates(a))
+	}
+	chain = append(chain, validationInterceptor(validator))
+	return chainUnary(chain), nil
+}
+
+// chainUnary returns one interceptor that runs interceptors in order, the
+// first outermost, as grpc.ChainUnaryInterceptor does.
+func chainUnary(interceptors []grpc.UnaryServerInterceptor) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		return interceptors[0](ctx, req, info, chainedHandler(interceptors, 0, info, handler))
+	}
+}
+
+// chainedHandler is the handler interceptors[cur] calls: the next
+// interceptor, or the final handler after the last.
+func chainedHandler(interceptors []grpc.UnaryServerInterceptor, cur int, info *grpc.UnaryServerInfo, final grpc.UnaryHandler) grpc.UnaryHandler {
+	if cur == len(interceptors)-1 {
+		return final
+	}
+	return func(ctx context.Context, req any) (any, error) {
+		return interceptors[cur+1](ctx, req, info, chainedHandler(interceptors, cur+1, info, final))
+	}
+}
+
+// newHealthServer returns the health service, with presignd's services
+// SERVING.
+func newHealthServer() *health.Server {
 	hs := health.NewServer()
 	hs.SetServingStatus(presigndv1.FileService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	hs.SetServingStatus(presigndv1.AdminService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
-	healthpb.RegisterHealthServer(g, hs)
+	return hs
+}
+
+// NewGRPCServer returns a gRPC server serving s (FileService and
+// AdminService), the gRPC health service and server reflection. Every call
+// passes s's interceptor chain (see newInterceptor), the same that REST
+// calls pass in NewGateway. opts add server options, such as a stats
+// handler for tracing.
+func NewGRPCServer(s *Server, opts ...grpc.ServerOption) (*grpc.Server, error) {
+	g := grpc.NewServer(append(opts, grpc.UnaryInterceptor(s.interceptor))...)
+	presigndv1.RegisterFileServiceServer(g, s)
+	presigndv1.RegisterAdminServiceServer(g, &adminServer{s: s})
+	healthpb.RegisterHealthServer(g, s.health)
 	reflection.Register(g)
 	s.metrics.initialize(g)
 	return g, nil

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
 
 	"github.com/presignd/presignd/auth"
 	presigndv1 "github.com/presignd/presignd/gen/presignd/v1"
@@ -63,6 +65,11 @@ type Server struct {
 	log         *slog.Logger
 	now         func() time.Time
 	metrics     *Metrics
+	// interceptor is the one chain every gRPC and REST call passes
+	// (newInterceptor); health is the gRPC health service, served over
+	// gRPC and as GET /v1/health.
+	interceptor grpc.UnaryServerInterceptor
+	health      *health.Server
 }
 
 // New checks cfg and returns a Server.
@@ -88,7 +95,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{
+	s := &Server{
 		store:       cfg.Store,
 		backends:    cfg.Backends,
 		categories:  cfg.Categories,
@@ -99,7 +106,12 @@ func New(cfg Config) (*Server, error) {
 		log:         cfg.Logger,
 		now:         cfg.Now,
 		metrics:     cfg.Metrics,
-	}, nil
+		health:      newHealthServer(),
+	}
+	if s.interceptor, err = newInterceptor(s); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	return s, nil
 }
 
 func (s *Server) category(name string) (*policy.Category, error) {

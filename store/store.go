@@ -305,3 +305,17 @@ type Store interface {
 	// Close releases the store's resources.
 	Close() error
 }
+
+// CreateAnticipator is an optional capability of a store that groups the commits of CreateFiles that arrive together.
+//
+// AnticipateCreate announces that a CreateFile is on its way: the store may
+// hold the group it is filling open for it (briefly, bounded by the store),
+// so that creates handled at the same time share a commit. The CreateFile
+// is made with the returned context (or one derived from it). done calls
+// the announcement off; every announcement must end with done, which is
+// harmless once the CreateFile has been made, and when called twice.
+// Callers announce only calls that are likely to create: an announcement
+// that never leads to a CreateFile makes the group wait for nothing.
+type CreateAnticipator interface {
+	AnticipateCreate(ctx context.Context) (context.Context, func())
+}

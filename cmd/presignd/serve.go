@@ -17,8 +17,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/presignd/presignd/auth"
 	"github.com/presignd/presignd/config"
@@ -188,13 +186,13 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	conn, err := grpc.NewClient(loopbackAddr(grpcLn.Addr()),
-		append(tracing.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+	trusted, err := server.ParseTrustedProxies(cfg.TrustedProxies)
 	if err != nil {
-		return fmt.Errorf("gateway connection: %w", err)
+		return err
 	}
-	defer conn.Close()
-	gateway, err := server.NewGateway(ctx, conn)
+	// REST calls are dispatched in process through the same interceptor
+	// chain; tracing.HTTPHandler gives each its span.
+	gateway, err := server.NewGateway(ctx, srv, server.GatewayConfig{TrustedProxies: trusted})
 	if err != nil {
 		return err
 	}
