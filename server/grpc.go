@@ -24,10 +24,12 @@ import (
 // newInterceptor returns the one unary interceptor chain of s, which every
 // call passes whether it arrives over gRPC (NewGRPCServer) or REST
 // (NewGateway, in process). In order: metrics (count and handling time by
-// method and code, when s has Metrics), panic recovery, the request id
-// (the caller's x-request-id or a new one, returned as a response header),
-// the access log (method, code, duration, peer, request id; never
-// payloads, so signed URLs stay out of the logs), error-to-status mapping,
+// method and code, when s has Metrics), the request id (the caller's
+// x-request-id or a new one, returned as a response header), the access
+// log (method, code, duration, peer, request id; never payloads, so
+// signed URLs stay out of the logs), panic recovery (Internal, logged with
+// the stack and the request id, and counted and logged as any other
+// Internal), error-to-status mapping,
 // authentication and authorization (scope, category limits, rate limits;
 // presignd's services only), the announcement of admitted CreateUploads
 // to a store that groups its commits (anticipateCreates), and request
@@ -42,12 +44,12 @@ func newInterceptor(s *Server) (grpc.UnaryServerInterceptor, error) {
 	})
 	chain := []grpc.UnaryServerInterceptor{
 		s.metrics.unaryInterceptor(),
+		requestIDInterceptor,
+		logging.UnaryServerInterceptor(logger, logging.WithLogOnEvents(logging.FinishCall)),
 		recovery.UnaryServerInterceptor(recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
 			s.log.ErrorContext(ctx, "panic in handler", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			return status.Error(codes.Internal, "internal error")
 		})),
-		requestIDInterceptor,
-		logging.UnaryServerInterceptor(logger, logging.WithLogOnEvents(logging.FinishCall)),
 		s.statusInterceptor,
 		s.authInterceptor,
 	}
