@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
@@ -92,8 +91,7 @@ func principalFrom(ctx context.Context) (auth.Principal, error) {
 // Callers learn only that the credential was refused, or how it was
 // malformed; why a well-formed one was refused goes to the debug log.
 func (s *Server) authenticate(ctx context.Context) (auth.Principal, error) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	cred, err := auth.ParseCredential(md.Get("authorization"), md.Get("x-api-key"))
+	cred, err := auth.ParseCredential(metadata.ValueFromIncomingContext(ctx, "authorization"), metadata.ValueFromIncomingContext(ctx, "x-api-key"))
 	if err != nil {
 		return auth.Principal{}, err
 	}
@@ -125,8 +123,7 @@ func (s *Server) authInterceptor(ctx context.Context, req any, info *grpc.UnaryS
 	if err != nil {
 		return nil, err
 	}
-	logging.InjectLogField(ctx, "tenant", p.Tenant)
-	logging.InjectLogField(ctx, "credential", p.Kind)
+	logCaller(ctx, p.Tenant, p.Kind)
 	if !p.HasScope(scope) {
 		return nil, fmt.Errorf("%w: the credential lacks scope %q", errPermission, scope)
 	}

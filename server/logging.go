@@ -35,10 +35,8 @@ const maxRequestIDLength = 128
 // the caller as the x-request-id response header.
 func requestIDInterceptor(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	id := ""
-	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		if v := md.Get(RequestIDHeader); len(v) > 0 && validRequestID(v[0]) {
-			id = v[0]
-		}
+	if v := metadata.ValueFromIncomingContext(ctx, RequestIDHeader); len(v) > 0 && validRequestID(v[0]) {
+		id = v[0]
 	}
 	if id == "" {
 		id = newRequestID()
@@ -85,6 +83,13 @@ func (h *logHandler) Enabled(ctx context.Context, l slog.Level) bool {
 }
 
 func (h *logHandler) Handle(ctx context.Context, r slog.Record) error {
+	if !recordMayHoldSecret(r) {
+		// The fast path of access log lines: the record as it is.
+		if id := RequestIDFrom(ctx); id != "" {
+			r.AddAttrs(slog.String("request_id", id))
+		}
+		return h.inner.Handle(ctx, r)
+	}
 	out := slog.NewRecord(r.Time, r.Level, RedactSecrets(r.Message), r.PC)
 	if id := RequestIDFrom(ctx); id != "" {
 		out.AddAttrs(slog.String("request_id", id))
@@ -94,6 +99,27 @@ func (h *logHandler) Handle(ctx context.Context, r slog.Record) error {
 		return true
 	})
 	return h.inner.Handle(ctx, out)
+}
+
+// recordMayHoldSecret reports whether r's message or an attribute may
+// hold a secret to redact: a string that mayHoldSecret, or a value only
+// redactAttr can render (groups, errors, Stringers, any other value).
+func recordMayHoldSecret(r slog.Record) bool {
+	if mayHoldSecret(r.Message) {
+		return true
+	}
+	may := false
+	r.Attrs(func(a slog.Attr) bool {
+		switch a.Value.Kind() {
+		case slog.KindString:
+			may = mayHoldSecret(a.Value.String())
+		case slog.KindInt64, slog.KindUint64, slog.KindFloat64, slog.KindBool, slog.KindDuration, slog.KindTime:
+		default:
+			may = true
+		}
+		return !may
+	})
+	return may
 }
 
 func (h *logHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
@@ -155,8 +181,13 @@ func RedactSecrets(s string) string {
 	return secretParams.ReplaceAllString(s, "${1}REDACTED")
 }
 
-// mayHoldSecret is a quick filter before the regular expression.
+// mayHoldSecret is a quick filter before the regular expression: a
+// secret parameter's name is followed by '=' or ':', and has one of a few
+// substrings.
 func mayHoldSecret(s string) bool {
+	if strings.IndexByte(s, '=') < 0 && strings.IndexByte(s, ':') < 0 {
+		return false
+	}
 	for _, w := range []string{"ignature", "IGNATURE", "redential", "REDENTIAL", "ecurity-", "ECURITY-", "ccessKeyId", "ccessId", "ACCESSKEYID", "ACCESSID", "ccesskeyid", "ccessid"} {
 		if strings.Contains(s, w) {
 			return true
