@@ -7,7 +7,7 @@
 //	                    baseline (full interceptor chain, no credential, no store)
 //	grpc CreateUpload   presignd.v1.FileService/CreateUpload
 //	rest echo           GET /v1/health: the same Check through the REST
-//	                    gateway (HTTP, JSON, the gateway's gRPC connection)
+//	                    gateway (HTTP, JSON, dispatched in process)
 //	rest CreateUpload   POST /v1/uploads
 //	grpc GetFile        GetFile of files created above
 //	grpc ListFiles      ListFiles, 20 per page
