@@ -82,8 +82,10 @@ type envOptions struct {
 	// wrapBackend, when set, gives the server its result instead of the
 	// local backend itself.
 	wrapBackend func(*local.Signer) signer.Signer
-	// gateway configures the REST gateway.
-	gateway GatewayConfig
+	// gateway configures the REST gateway; wrapGateway, when set, wraps
+	// its handler (as tracing does).
+	gateway     GatewayConfig
+	wrapGateway func(http.Handler) http.Handler
 }
 
 // newTestEnvWith is newTestEnv with auth settings.
@@ -154,6 +156,9 @@ func newTestEnvWith(t testing.TB, opts envOptions) *testEnv {
 	gw, err := NewGateway(ctx, srv, opts.gateway)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if opts.wrapGateway != nil {
+		gw = opts.wrapGateway(gw)
 	}
 	mux.Handle("/v1/", gw)
 
