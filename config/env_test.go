@@ -143,3 +143,21 @@ func TestTelemetryValidation(t *testing.T) {
 		}
 	}
 }
+
+func TestTrustedProxiesValidation(t *testing.T) {
+	for _, tt := range []struct{ yaml, want string }{
+		{"trusted_proxies: [10.0.0.0/8, proxy.internal]\n", "trusted_proxies[1]"},
+		{"trusted_proxies: ['10.0.0.0/33']\n", "trusted_proxies[0]"},
+	} {
+		if _, err := Parse([]byte(tt.yaml)); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: error %v, want one naming %s", tt.yaml, err, tt.want)
+		}
+	}
+	c, err := Parse([]byte("trusted_proxies: [10.0.0.0/8, '192.0.2.1', 'fd00::/8']\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.TrustedProxies) != 3 {
+		t.Errorf("trusted_proxies %v", c.TrustedProxies)
+	}
+}
