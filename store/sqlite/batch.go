@@ -48,8 +48,8 @@ import (
 // A batch waits only for creates it was told about. While one batch
 // commits, the next callers queue, so batches grow with the load; on top
 // of that a request may announce its CreateFile as soon as it arrives
-// (AnticipateCreate: the gRPC server does for every CreateUpload it
-// receives), and while announced CreateFiles have not reached the queue
+// (AnticipateCreate, store.CreateAnticipator: the server does for every
+// CreateUpload once its caller is authenticated), and while announced CreateFiles have not reached the queue
 // the writer holds the batch it is filling open for them, at most
 // anticipateWait. Under load, requests received together then share one
 // COMMIT instead of each paying for most of one; a lone caller, or the
