@@ -151,3 +151,6 @@ func restCode(t *testing.T, env *testEnv, body string, headers map[string]string
 	}
 	return nil
 }
+
+// The SQLite store groups its commits of creates.
+var _ store.CreateAnticipator = (*sqlite.Store)(nil)
