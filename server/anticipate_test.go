@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -101,6 +102,18 @@ func TestCreateUploadsAreAnnounced(t *testing.T) {
 		{"REST with an invalid request", func() error {
 			return restCode(t, env, `{"filename":"b.txt","content_type":"text/plain","size_bytes":0}`,
 				map[string]string{"Authorization": "Bearer " + env.keys["acme"]}, http.StatusBadRequest)
+		}, codes.OK, 1},
+		{"a header-only stream, then a create", func() error {
+			// The stream's headers reach the server before the create's
+			// on the same connection; it never sends its request.
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			desc := &grpc.StreamDesc{ClientStreams: true, ServerStreams: true}
+			if _, err := env.conn.NewStream(ctx, desc, presigndv1.FileService_CreateUpload_FullMethodName); err != nil {
+				return err
+			}
+			_, err := env.client.CreateUpload(env.as("acme"), valid())
+			return err
 		}, codes.OK, 1},
 		{"a request that does not decode", func() error {
 			// Field 1 (category, a string) holding invalid UTF-8.
