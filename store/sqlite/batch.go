@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/presignd/presignd/internal/groupcommit"
 	"github.com/presignd/presignd/store"
 )
 
@@ -19,8 +19,8 @@ import (
 // COMMIT: the WAL frames of every page it changed (an insert into files
 // touches a dozen indexes and the name search indexes). Under concurrent
 // CreateFiles that cost, not the inserts, bounds throughput. So CreateFile
-// queues its insert for one writer goroutine, which takes every queued
-// insert (up to maxBatch) and applies them in order in ONE transaction:
+// queues its insert on a groupcommit.Writer, whose goroutine applies every
+// queued insert (up to maxBatch) in order in ONE transaction (createBatch):
 //
 //   - an insert refused by a unique index (ErrAlreadyExists, ErrNameTaken)
 //     is undone alone by SQLite (a constraint failure backs out its
@@ -34,26 +34,12 @@ import (
 //     the name indexer, many batches at once (migration 0009): the batch
 //     lists its new files for it in one statement. FTS5 writes a new
 //     segment, and its bookkeeping, for every transaction that changes it,
-//     which cost each batch about as much as its inserts;
-//   - every caller gets its result only once the COMMIT has succeeded: an
-//     acknowledged create is committed, as before; when the COMMIT (or the
-//     transaction) fails, every caller whose insert was in it gets that
-//     error and none of their files is stored;
-//   - the batch never runs on a caller's context (an interrupt would roll
-//     back everyone's inserts); a caller whose context ends while its
-//     insert is still queued gets the context's error and its insert is
-//     never applied, and a caller whose insert was taken waits for the
-//     outcome of the batch, so the error it returns is always the truth.
+//     which cost each batch about as much as its inserts. The indexer runs
+//     on the writer goroutine between batches (afterBatch).
 //
-// A batch waits only for creates it was told about. While one batch
-// commits, the next callers queue, so batches grow with the load; on top
-// of that a request may announce its CreateFile as soon as it arrives
-// (AnticipateCreate, store.CreateAnticipator: the server does for every
-// CreateUpload once its caller is authenticated), and while announced CreateFiles have not reached the queue
-// the writer holds the batch it is filling open for them, at most
-// anticipateWait. Under load, requests received together then share one
-// COMMIT instead of each paying for most of one; a lone caller, or the
-// last of a few, waits for nobody.
+// See package groupcommit for what callers are promised (an acknowledged
+// create is committed; a caller cancelled while queued is never applied)
+// and for AnticipateCreate's held batches.
 
 // maxBatch is the most inserts one transaction applies. It bounds how long
 // a batch holds the write lock (about 100µs per insert) ahead of other
@@ -78,50 +64,20 @@ const (
 // takes a few hundred microseconds when the CPUs are free.
 const anticipateWait = time.Millisecond
 
-// queueLen is how many inserts may wait for the writer goroutine before
-// CreateFile waits to queue.
-const queueLen = 1024
-
-// States of a createReq.
-const (
-	reqQueued  int32 = iota
-	reqTaken         // the writer applies it; the caller waits for done
-	reqDropped       // the caller left before the writer took it
-)
-
 // createReq is one queued CreateFile.
 type createReq struct {
-	ctx             context.Context
 	f               *store.File
 	quota           store.Quota
 	owner, metadata any
-	op              string
-	state           atomic.Int32
-	done            chan error // buffered: the writer never waits on it
-	rowid           int64      // the inserted row, set by the writer
+	rowid           int64 // the inserted row, set by the writer
 }
 
-// batcher is the writer goroutine of CreateFile and its queue.
-type batcher struct {
-	s       *Store
-	queue   chan *createReq
-	stop    chan struct{} // closed by close: stop taking inserts
-	stopped chan struct{} // closed when the goroutine has returned
-	once    sync.Once
+// creates is CreateFile's group commit and the name indexer's state.
+type creates struct {
+	w *groupcommit.Writer[*createReq]
 	// backlog is how many stored files wait for the name indexer (see
 	// Store.NameIndexBacklog). The writer goroutine keeps it; others read.
 	backlog atomic.Int64
-	// commits and committed count the committed batches and the files
-	// they stored (see Store.CreateCommits).
-	commits, committed atomic.Int64
-	// arriving is how many announced CreateFiles (AnticipateCreate) have
-	// not reached the queue; arrived wakes a writer holding a batch open
-	// for them when one arrives or is called off.
-	arriving atomic.Int64
-	arrived  chan struct{}
-	// wait is how long a batch is held open for announced CreateFiles
-	// (anticipateWait; tests change it).
-	wait time.Duration
 	// indexerPaused, when set (tests), holds the name indexer back: it
 	// runs again once unset, at its next tick.
 	indexerPaused atomic.Bool
@@ -130,238 +86,49 @@ type batcher struct {
 	beforeBatch func(n int)
 }
 
-func newBatcher(s *Store, unindexed int) *batcher {
-	b := &batcher{
-		s:       s,
-		queue:   make(chan *createReq, queueLen),
-		arrived: make(chan struct{}, 1),
-		wait:    anticipateWait,
-		stop:    make(chan struct{}),
-		stopped: make(chan struct{}),
-	}
-	b.backlog.Store(int64(unindexed))
-	go b.run()
-	return b
+// startCreates starts CreateFile's writer, with unindexed files waiting
+// for the name indexer.
+func (s *Store) startCreates(unindexed int) {
+	s.creates = &creates{}
+	s.creates.backlog.Store(int64(unindexed))
+	s.creates.w = groupcommit.New(groupcommit.Config[*createReq]{
+		Commit:         s.commitCreates,
+		MaxBatch:       maxBatch,
+		AnticipateWait: anticipateWait,
+		Between:        s.afterBatch,
+	})
 }
 
-// close stops the writer goroutine after the batch it is applying; inserts
-// still queued fail with store.ErrUnavailable.
-func (b *batcher) close() {
-	b.once.Do(func() { close(b.stop) })
-	<-b.stopped
+// commitCreates is the writer's Commit: createBatch, counting the files it
+// stored into the name indexer's backlog.
+func (s *Store) commitCreates(reqs []*createReq) ([]error, error) {
+	if s.creates.beforeBatch != nil {
+		s.creates.beforeBatch(len(reqs))
+	}
+	errs, added, err := s.createBatch(reqs)
+	s.creates.backlog.Add(int64(added))
+	return errs, err
 }
 
-// anticipation is one CreateFile announced by AnticipateCreate.
-type anticipation struct {
-	b    *batcher
-	over atomic.Bool
-}
-
-type anticipationKey struct{}
-
-// anticipate counts one CreateFile on its way.
-func (b *batcher) anticipate() *anticipation {
-	b.arriving.Add(1)
-	return &anticipation{b: b}
-}
-
-// arrive uncounts a, the first time only, as its CreateFile queues: the
-// queued insert wakes the writer.
-func (a *anticipation) arrive() bool {
-	if !a.over.CompareAndSwap(false, true) {
-		return false
+// afterBatch is the writer's Between: it runs the name indexer when
+// indexAfter files wait or when it is due, and otherwise asks to be due
+// indexDelay after the first waiting file was stored.
+func (s *Store) afterBatch(due bool) time.Duration {
+	unindexed := s.creates.backlog.Load()
+	switch {
+	case unindexed == 0:
+		return 0
+	case !due && unindexed < indexAfter:
+		return indexDelay
+	case s.creates.indexerPaused.Load():
+		return indexDelay
 	}
-	a.b.arriving.Add(-1)
-	return true
-}
-
-// end uncounts a, the first time only, and wakes a writer waiting for it.
-func (a *anticipation) end() {
-	if !a.arrive() {
-		return
+	if err := s.indexNames(context.Background()); err != nil {
+		// The files stay listed (and found by search); try again later.
+		s.log.Warn("sqlite: name indexer failed; will retry", "waiting_files", s.creates.backlog.Load(), "retry_in", indexDelay, "err", err)
+		return indexDelay
 	}
-	select {
-	case a.b.arrived <- struct{}{}:
-	default:
-	}
-}
-
-// create queues r and returns its result.
-func (b *batcher) create(r *createReq) error {
-	if a, ok := r.ctx.Value(anticipationKey{}).(*anticipation); ok && a.b == b {
-		// Uncounted just before it queues, so that a writer waiting for
-		// it is woken once, by the insert.
-		a.arrive()
-	}
-	select {
-	case b.queue <- r:
-	case <-b.stop:
-		return fmt.Errorf("%s: %w (store closed)", r.op, store.ErrUnavailable)
-	case <-r.ctx.Done():
-		return fmt.Errorf("%s: %w", r.op, r.ctx.Err())
-	}
-	select {
-	case err := <-r.done:
-		return err
-	case <-r.ctx.Done():
-		if r.state.CompareAndSwap(reqQueued, reqDropped) {
-			return fmt.Errorf("%s: %w", r.op, r.ctx.Err())
-		}
-	case <-b.stopped:
-		if r.state.CompareAndSwap(reqQueued, reqDropped) {
-			return fmt.Errorf("%s: %w (store closed)", r.op, store.ErrUnavailable)
-		}
-	}
-	// The writer took it first: its outcome is decided by the batch.
-	return <-r.done
-}
-
-func (b *batcher) run() {
-	defer close(b.stopped)
-	batch := make([]*createReq, 0, maxBatch)
-	// The name indexer's clock: armed while files wait to be indexed.
-	indexTimer := time.NewTimer(time.Hour)
-	indexTimer.Stop()
-	// The clock of a batch held open for announced CreateFiles.
-	waitTimer := time.NewTimer(time.Hour)
-	waitTimer.Stop()
-	armed := false
-	index := func() {
-		if armed {
-			indexTimer.Stop()
-			armed = false
-		}
-		if b.indexerPaused.Load() {
-			indexTimer.Reset(indexDelay)
-			armed = true
-			return
-		}
-		if err := b.s.indexNames(context.Background()); err != nil {
-			// The files stay listed (and found by search); try again later.
-			b.s.log.Warn("sqlite: name indexer failed; will retry", "waiting_files", b.backlog.Load(), "retry_in", indexDelay, "err", err)
-			indexTimer.Reset(indexDelay)
-			armed = true
-			return
-		}
-	}
-	if b.backlog.Load() > 0 {
-		indexTimer.Reset(indexDelay)
-		armed = true
-	}
-	for {
-		batch = batch[:0]
-		select {
-		case r := <-b.queue:
-			batch = append(batch, r)
-		case <-indexTimer.C:
-			armed = false
-			index()
-			continue
-		case <-b.stop:
-			b.drain()
-			return
-		}
-		b.fill(&batch, waitTimer)
-		b.apply(batch)
-		switch unindexed := b.backlog.Load(); {
-		case unindexed >= indexAfter:
-			index()
-		case unindexed > 0 && !armed:
-			indexTimer.Reset(indexDelay)
-			armed = true
-		}
-	}
-}
-
-// fill adds queued inserts to batch, up to maxBatch: those queued now and,
-// while announced CreateFiles have not reached the queue, those that do
-// within b.wait. timer is stopped on entry and on return.
-func (b *batcher) fill(batch *[]*createReq, timer *time.Timer) {
-	waiting := false
-	defer func() {
-		if waiting {
-			timer.Stop()
-		}
-	}()
-	for len(*batch) < maxBatch {
-		select {
-		case r := <-b.queue:
-			*batch = append(*batch, r)
-			continue
-		default:
-		}
-		if b.arriving.Load() <= 0 {
-			return
-		}
-		if !waiting {
-			timer.Reset(b.wait)
-			waiting = true
-		}
-		select {
-		case r := <-b.queue:
-			*batch = append(*batch, r)
-		case <-b.arrived: // one arrived or was called off: look again
-		case <-timer.C:
-			waiting = false
-			return
-		case <-b.stop: // apply what it holds; run then stops
-			return
-		}
-	}
-}
-
-// drain fails the inserts left in the queue once the store closes.
-func (b *batcher) drain() {
-	for {
-		select {
-		case r := <-b.queue:
-			if r.state.CompareAndSwap(reqQueued, reqTaken) {
-				r.done <- fmt.Errorf("%s: %w (store closed)", r.op, store.ErrUnavailable)
-			}
-		default:
-			return
-		}
-	}
-}
-
-// apply takes the inserts of batch whose callers still wait, applies them
-// in one transaction, counts the files it stored into the name indexer's
-// backlog and hands each caller its result.
-func (b *batcher) apply(batch []*createReq) {
-	live := batch[:0]
-	for _, r := range batch {
-		if !r.state.CompareAndSwap(reqQueued, reqTaken) {
-			continue // the caller left while it was queued
-		}
-		if err := r.ctx.Err(); err != nil {
-			r.done <- fmt.Errorf("%s: %w", r.op, err)
-			continue
-		}
-		live = append(live, r)
-	}
-	if len(live) == 0 {
-		return
-	}
-	if b.beforeBatch != nil {
-		b.beforeBatch(len(live))
-	}
-	errs, added, batchErr := b.s.createBatch(live)
-	if batchErr == nil {
-		b.commits.Add(1)
-		b.committed.Add(int64(added))
-	}
-	b.backlog.Add(int64(added))
-	for i, r := range live {
-		switch {
-		case errs[i] != nil:
-			// Refused on its own: not stored, whatever became of the batch.
-			r.done <- errs[i]
-		case batchErr != nil:
-			r.done <- fmt.Errorf("%s: %w", r.op, batchErr)
-		default:
-			r.done <- nil
-		}
-	}
+	return 0
 }
 
 // savepoint names the savepoint around each insert of a batch.
@@ -494,7 +261,7 @@ func (s *Store) indexNames(ctx context.Context) error {
 // CreateFiles since the store opened, and how many files they stored:
 // files/commits is the mean number of creates that shared a COMMIT.
 func (s *Store) CreateCommits() (commits, files int64) {
-	return s.creates.commits.Load(), s.creates.committed.Load()
+	return s.creates.w.Stats()
 }
 
 // NameIndexBacklog is how many files were stored since the name indexer
@@ -542,7 +309,7 @@ func (s *Store) createOne(ctx context.Context, conn *sql.Conn, insert *sql.Stmt,
 // insertChecked inserts r's file and checks its quota, in the current
 // transaction; see CreateFile.
 func (s *Store) insertChecked(ctx context.Context, conn *sql.Conn, insert *sql.Stmt, r *createReq) error {
-	f, quota, op := r.f, r.quota, r.op
+	f, quota := r.f, r.quota
 	res, err := insert.ExecContext(ctx,
 		f.ID, f.Tenant, f.Category, f.DisplayName, f.NameScope, f.Scope, f.Filename, f.Key,
 		f.Backend, f.ContentType, f.SizeBytes, f.ChecksumAlgorithm, f.ChecksumValue, f.ETag, string(f.State),
@@ -550,29 +317,29 @@ func (s *Store) insertChecked(ctx context.Context, conn *sql.Conn, insert *sql.S
 		micros(f.CreatedAt), micros(f.UpdatedAt), micros(f.CompletedAt), micros(f.UploadExpires),
 		fold(f.DisplayName))
 	if err != nil {
-		return s.fail(op, err)
+		return s.fail("insert", err)
 	}
 	if r.rowid, err = res.LastInsertId(); err != nil {
-		return s.fail(op+": rowid", err)
+		return s.fail("insert: rowid", err)
 	}
 	if quota.MaxBytes > 0 {
 		used, err := liveBytes(ctx, conn, f.Tenant, nil, f.CreatedAt)
 		if err != nil {
-			return s.fail(op+": sum tenant quota", err)
+			return s.fail("sum tenant quota", err)
 		}
 		if used > quota.MaxBytes {
-			return fmt.Errorf("%s: %w: storage limit: %d bytes would be in use, limit %d",
-				op, store.ErrQuotaExceeded, used, quota.MaxBytes)
+			return fmt.Errorf("%w: storage limit: %d bytes would be in use, limit %d",
+				store.ErrQuotaExceeded, used, quota.MaxBytes)
 		}
 	}
 	if quota.ScopeMaxBytes > 0 {
 		used, err := liveBytes(ctx, conn, f.Tenant, &f.Scope, f.CreatedAt)
 		if err != nil {
-			return s.fail(op+": sum scope quota", err)
+			return s.fail("sum scope quota", err)
 		}
 		if used > quota.ScopeMaxBytes {
-			return fmt.Errorf("%s: %w: storage limit of scope %q: %d bytes would be in use, limit %d",
-				op, store.ErrQuotaExceeded, f.Scope, used, quota.ScopeMaxBytes)
+			return fmt.Errorf("%w: storage limit of scope %q: %d bytes would be in use, limit %d",
+				store.ErrQuotaExceeded, f.Scope, used, quota.ScopeMaxBytes)
 		}
 	}
 	return nil

@@ -1,9 +1,9 @@
 package sqlite_test
 
 import (
-	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -64,13 +64,7 @@ func queueBatch(t *testing.T, s *sqlite.Store, g *writerGate, calls []func() err
 	var wg sync.WaitGroup
 	for i, call := range calls {
 		wg.Go(func() { errs[i] = call() })
-		deadline := time.Now().Add(10 * time.Second)
-		for sqlite.QueuedCreates(s) < i+1 {
-			if time.Now().After(deadline) {
-				t.Fatalf("call %d never queued", i)
-			}
-			time.Sleep(time.Millisecond)
-		}
+		waitFor(t, fmt.Sprintf("call %d queued", i), func() bool { return sqlite.QueuedCreates(s) == i+1 })
 	}
 	g.release()
 	wg.Wait()
@@ -78,6 +72,18 @@ func queueBatch(t *testing.T, s *sqlite.Store, g *writerGate, calls []func() err
 		t.Fatalf("the create holding the writer: %v", err)
 	}
 	return errs
+}
+
+// waitFor fails t unless cond holds within 10 seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 10s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func plainFile() *store.File {
@@ -286,52 +292,6 @@ func TestGroupCommit(t *testing.T) {
 		}
 	})
 
-	t.Run("a caller cancelled while queued returns at once and its file is never written", func(t *testing.T) {
-		s := openTemp(t)
-		g := holdWriter(s)
-		ctx, cancel := context.WithCancel(t.Context())
-		defer cancel()
-		cancelled, kept := plainFile(), plainFile()
-		blocker := make(chan error, 1)
-		go func() { blocker <- s.CreateFile(t.Context(), plainFile(), store.Quota{}) }()
-		<-g.held
-		cancelledErr := make(chan error, 1)
-		go func() { cancelledErr <- s.CreateFile(ctx, cancelled, store.Quota{}) }()
-		for sqlite.QueuedCreates(s) < 1 {
-			time.Sleep(time.Millisecond)
-		}
-		keptErr := make(chan error, 1)
-		go func() { keptErr <- s.CreateFile(t.Context(), kept, store.Quota{}) }()
-		for sqlite.QueuedCreates(s) < 2 {
-			time.Sleep(time.Millisecond)
-		}
-		cancel()
-		select {
-		case err := <-cancelledErr:
-			if !errors.Is(err, context.Canceled) {
-				t.Errorf("cancelled CreateFile: %v, want context.Canceled", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("the cancelled CreateFile waited for the writer")
-		}
-		g.release()
-		if err := <-blocker; err != nil {
-			t.Fatal(err)
-		}
-		if err := <-keptErr; err != nil {
-			t.Fatalf("the other queued CreateFile: %v", err)
-		}
-		if _, err := s.GetFile(t.Context(), "t", cancelled.ID); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("the cancelled file: %v, want ErrNotFound", err)
-		}
-		if _, err := s.GetFile(t.Context(), "t", kept.ID); err != nil {
-			t.Errorf("the kept file: %v", err)
-		}
-		if sizes := g.batchSizes(); !slices.Equal(sizes, []int{1, 1}) {
-			t.Errorf("batch sizes %v, want [1 1]: the cancelled insert was applied", sizes)
-		}
-	})
-
 	t.Run("creates queued when the store closes fail with ErrUnavailable or are stored", func(t *testing.T) {
 		s, path := openTempAt(t)
 		g := holdWriter(s)
@@ -345,12 +305,13 @@ func TestGroupCommit(t *testing.T) {
 			queued[i] = plainFile()
 			wg.Go(func() { errs[i] = s.CreateFile(t.Context(), queued[i], store.Quota{}) })
 		}
-		for sqlite.QueuedCreates(s) < len(queued) {
-			time.Sleep(time.Millisecond)
-		}
+		waitFor(t, "every create queued", func() bool { return sqlite.QueuedCreates(s) == len(queued) })
 		closed := make(chan error, 1)
 		go func() { closed <- s.Close() }()
-		time.Sleep(10 * time.Millisecond)
+		// Whether Close stops the writer before or after it takes the
+		// queued creates, each one is either stored or refused with
+		// ErrUnavailable (groupcommit's tests hold the order fixed).
+		waitFor(t, "Close begun", func() bool { return sqlite.Closed(s) })
 		g.release()
 		wg.Wait()
 		if err := <-blocker; err != nil {
@@ -374,118 +335,6 @@ func TestGroupCommit(t *testing.T) {
 			case errs[i] != nil && getErr == nil:
 				t.Errorf("create %d failed (%v), but its file is stored", i, errs[i])
 			}
-		}
-	})
-}
-
-// TestAnticipatedCreates covers AnticipateCreate: the writer holds a batch
-// open for announced CreateFiles until they queue or are called off, and
-// for nothing else. The wait is an hour here, so a writer that waited
-// where it should not would hang the test.
-func TestAnticipatedCreates(t *testing.T) {
-	open := func(t *testing.T) (*sqlite.Store, *[]int, *sync.Mutex) {
-		t.Helper()
-		s, _ := openTempAt(t)
-		sqlite.PauseNameIndexer(s)
-		sqlite.SetAnticipateWait(s, time.Hour)
-		var mu sync.Mutex
-		var sizes []int
-		sqlite.SetBeforeBatch(s, func(n int) { mu.Lock(); sizes = append(sizes, n); mu.Unlock() })
-		return s, &sizes, &mu
-	}
-	// createAsync starts a CreateFile with ctx and returns its outcome.
-	createAsync := func(s *sqlite.Store, ctx context.Context) <-chan error {
-		done := make(chan error, 1)
-		go func() { done <- s.CreateFile(ctx, plainFile(), store.Quota{}) }()
-		return done
-	}
-	// held fails when the create has finished within a moment: its batch
-	// was not held open. (It cannot fail when the writer is merely slow.)
-	held := func(t *testing.T, done <-chan error) {
-		t.Helper()
-		select {
-		case err := <-done:
-			t.Fatalf("the create finished (%v) while an announced create had not arrived", err)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	finished := func(t *testing.T, done <-chan error) {
-		t.Helper()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("create: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("the create is still held after 10s")
-		}
-	}
-
-	t.Run("a batch is held open until the announced create queues", func(t *testing.T) {
-		s, sizes, mu := open(t)
-		ctx, done := s.AnticipateCreate(t.Context())
-		defer done()
-		first := createAsync(s, t.Context())
-		held(t, first)
-		if err := s.CreateFile(ctx, plainFile(), store.Quota{}); err != nil {
-			t.Fatal(err)
-		}
-		finished(t, first)
-		mu.Lock()
-		defer mu.Unlock()
-		if !slices.Equal(*sizes, []int{2}) {
-			t.Errorf("batch sizes %v, want [2]: both creates in the held batch", *sizes)
-		}
-		if commits, files := s.CreateCommits(); commits != 1 || files != 2 {
-			t.Errorf("CreateCommits = %d commits, %d files; want 1, 2", commits, files)
-		}
-	})
-	t.Run("calling the announcement off releases the batch", func(t *testing.T) {
-		s, sizes, mu := open(t)
-		_, done := s.AnticipateCreate(t.Context())
-		first := createAsync(s, t.Context())
-		held(t, first)
-		done()
-		finished(t, first)
-		mu.Lock()
-		defer mu.Unlock()
-		if !slices.Equal(*sizes, []int{1}) {
-			t.Errorf("batch sizes %v, want [1]", *sizes)
-		}
-	})
-	t.Run("without announcements no batch waits", func(t *testing.T) {
-		s, _, _ := open(t)
-		finished(t, createAsync(s, t.Context()))
-		ctx, done := s.AnticipateCreate(t.Context())
-		finished(t, createAsync(s, ctx)) // its own announcement ends as it queues
-		done()
-		done()
-		if n := sqlite.AnticipatedCreates(s); n != 0 {
-			t.Errorf("%d announced creates still counted, want 0", n)
-		}
-		finished(t, createAsync(s, t.Context()))
-	})
-	t.Run("an announcement of another store is not this one's", func(t *testing.T) {
-		s, _, _ := open(t)
-		other, _, _ := open(t)
-		ctx, done := other.AnticipateCreate(t.Context())
-		defer done()
-		finished(t, createAsync(s, ctx))
-		if n := sqlite.AnticipatedCreates(other); n != 1 {
-			t.Errorf("the other store counts %d announced creates, want 1", n)
-		}
-	})
-	t.Run("Close does not wait for announced creates", func(t *testing.T) {
-		s, _, _ := open(t)
-		_, done := s.AnticipateCreate(t.Context())
-		defer done()
-		first := createAsync(s, t.Context())
-		held(t, first)
-		closed := make(chan error, 1)
-		go func() { closed <- s.Close() }()
-		finished(t, first) // its batch is applied as the store closes
-		if err := <-closed; err != nil {
-			t.Fatalf("Close: %v", err)
 		}
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/presignd/presignd/internal/groupcommit"
 	"github.com/presignd/presignd/store"
 	"github.com/presignd/presignd/store/internal/words"
 )
@@ -46,22 +47,24 @@ func (s *Store) CreateFile(ctx context.Context, f *store.File, quota store.Quota
 	if s.closed.Load() {
 		return fmt.Errorf("%s: %w (store closed)", op, store.ErrUnavailable)
 	}
-	return s.creates.create(&createReq{
-		ctx: ctx, f: f, quota: quota, owner: owner, metadata: metadata, op: op,
-		done: make(chan error, 1),
-	})
+	err = s.creates.w.Write(ctx, &createReq{f: f, quota: quota, owner: owner, metadata: metadata})
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, groupcommit.ErrClosed):
+		return fmt.Errorf("%s: %w (store closed)", op, store.ErrUnavailable)
+	}
+	return fmt.Errorf("%s: %w", op, err)
 }
 
 // AnticipateCreate announces a CreateFile that the caller is about to
 // make with the returned context: until it is queued, the writer may hold
-// the batch it is filling open for it (at most a millisecond; see
+// the batch it is filling open for it (at most anticipateWait; see
 // batch.go), so that requests handled at the same time share a COMMIT.
 // done calls the announcement off; every announcement must end with done,
 // which is harmless once the CreateFile has been made (or called twice).
-// An announcement left open only makes batches wait that millisecond.
 func (s *Store) AnticipateCreate(ctx context.Context) (_ context.Context, done func()) {
-	a := s.creates.anticipate()
-	return context.WithValue(ctx, anticipationKey{}, a), a.end
+	return s.creates.w.Anticipate(ctx)
 }
 
 // liveBytes sums the live bytes of the tenant's files (of scope only, when

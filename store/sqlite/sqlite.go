@@ -58,7 +58,7 @@ type Store struct {
 	writer  *writeConn      // the one write connection (writer.go)
 	reader  *sql.DB         // read-only connections
 	reads   *readStatements // queries prepared on reader (reads.go)
-	creates *batcher        // CreateFile's group commit (batch.go)
+	creates *creates        // CreateFile's group commit (batch.go)
 	// checkpoints copies the WAL back into the database (checkpoint.go).
 	checkpoints *checkpointer
 	log         *slog.Logger
@@ -131,7 +131,7 @@ func open(ctx context.Context, cfg Config, through int64) (*Store, error) {
 	if err := reader.QueryRowContext(ctx, `SELECT count(*) FROM files_name_unindexed`).Scan(&unindexed); err != nil {
 		unindexed = 1 // index soon, and find out then
 	}
-	s.creates = newBatcher(s, unindexed)
+	s.startCreates(unindexed)
 	return s, nil
 }
 
@@ -199,7 +199,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes the database. Calls after Close return store.ErrUnavailable.
 func (s *Store) Close() error {
 	s.closed.Store(true)
-	s.creates.close()
+	s.creates.w.Close()
 	return errors.Join(s.checkpoints.close(), s.reader.Close(), s.writer.close())
 }
 
