@@ -37,3 +37,10 @@ const WordLen = wordLen
 
 // MaxConns is the size limit of s's connection pool.
 func MaxConns(s *Store) int32 { return s.pool.Config().MaxConns }
+
+// SetBeforeBatch makes the CreateFile writer of s call fn with the number
+// of creates of each batch before applying it; fn may block to hold it.
+func SetBeforeBatch(s *Store, fn func(n int)) { s.beforeBatch = fn }
+
+// QueuedCreates is how many CreateFiles of s wait in the writer's queue.
+func QueuedCreates(s *Store) int { return s.creates.Queued() }

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/presignd/presignd/internal/groupcommit"
 	"github.com/presignd/presignd/store"
 	"github.com/presignd/presignd/store/internal/words"
 )
@@ -35,12 +36,13 @@ const quotaLockClass = 0x70736e64 // "psnd"
 const insertFile = `INSERT INTO files (` + fileColumns + `, name_fold)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)`
 
-// CreateFile inserts f; see store.Files. With a quota, it locks the tenant
-// for the rest of the transaction, inserts, and sums the live bytes of the
-// tenant (and of f.Scope) including f; a duplicate is therefore reported as
-// ErrAlreadyExists (or ErrNameTaken) even when the tenant is also over
-// quota. The quota holds against concurrent CreateFile calls that pass a
-// quota too: the lock is per tenant, so it covers every scope of it.
+// CreateFile inserts f; see store.Files. Concurrent CreateFiles share
+// transactions (group commit, see batch.go); each returns only once its
+// own insert is committed or refused. The quota check and the insert are
+// one statement under the tenant's advisory lock, so the quota holds
+// against concurrent CreateFiles with a quota on every replica; a
+// duplicate is reported as ErrAlreadyExists (or ErrNameTaken) even when
+// the tenant is also over quota.
 func (s *Store) CreateFile(ctx context.Context, f *store.File, quota store.Quota) error {
 	op := "create file " + f.ID
 	if f.CreatedAt.IsZero() {
@@ -54,48 +56,24 @@ func (s *Store) CreateFile(ctx context.Context, f *store.File, quota store.Quota
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	args := []any{f.ID, f.Tenant, f.Category, f.DisplayName, f.NameScope, f.Scope, f.Filename, f.Key,
-		f.Backend, f.ContentType, f.SizeBytes, f.ChecksumAlgorithm, f.ChecksumValue, f.ETag, string(f.State),
-		f.FailureReason, owner, metadata, f.RequestID, f.RequestHash, f.UploadCount,
-		f.CreatedAt, f.UpdatedAt, timestamp(f.CompletedAt), timestamp(f.UploadExpires),
-		fold(f.DisplayName)}
-	limited := quota.MaxBytes > 0 || quota.ScopeMaxBytes > 0
-	if !limited {
-		// One statement is its own transaction: one round trip, not three.
-		if _, err := s.pool.Exec(ctx, insertFile, args...); err != nil {
-			return s.fail(op, err)
-		}
-		return nil
+	if s.closed.Load() {
+		return fmt.Errorf("%s: %w (store closed)", op, store.ErrUnavailable)
 	}
-	return s.inTx(ctx, op, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, quotaLockClass, f.Tenant); err != nil {
-			return s.fail(op+": lock tenant", err)
-		}
-		if _, err := tx.Exec(ctx, insertFile, args...); err != nil {
-			return s.fail(op, err)
-		}
-		if quota.MaxBytes > 0 {
-			used, err := liveBytes(ctx, tx, f.Tenant, nil, f.CreatedAt)
-			if err != nil {
-				return s.fail(op+": sum tenant quota", err)
-			}
-			if used > quota.MaxBytes {
-				return fmt.Errorf("%s: %w: storage limit: %d bytes would be in use, limit %d",
-					op, store.ErrQuotaExceeded, used, quota.MaxBytes)
-			}
-		}
-		if quota.ScopeMaxBytes > 0 {
-			used, err := liveBytes(ctx, tx, f.Tenant, &f.Scope, f.CreatedAt)
-			if err != nil {
-				return s.fail(op+": sum scope quota", err)
-			}
-			if used > quota.ScopeMaxBytes {
-				return fmt.Errorf("%s: %w: storage limit of scope %q: %d bytes would be in use, limit %d",
-					op, store.ErrQuotaExceeded, f.Scope, used, quota.ScopeMaxBytes)
-			}
-		}
-		return nil
+	err = s.creates.Write(ctx, &createReq{
+		f: f, quota: quota, contrib: liveContribution(f),
+		args: []any{f.ID, f.Tenant, f.Category, f.DisplayName, f.NameScope, f.Scope, f.Filename, f.Key,
+			f.Backend, f.ContentType, f.SizeBytes, f.ChecksumAlgorithm, f.ChecksumValue, f.ETag, string(f.State),
+			f.FailureReason, owner, metadata, f.RequestID, f.RequestHash, f.UploadCount,
+			f.CreatedAt, f.UpdatedAt, timestamp(f.CompletedAt), timestamp(f.UploadExpires),
+			fold(f.DisplayName)},
 	})
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, groupcommit.ErrClosed):
+		return fmt.Errorf("%s: %w (store closed)", op, store.ErrUnavailable)
+	}
+	return fmt.Errorf("%s: %w", op, err)
 }
 
 // liveBytes sums the live bytes of the tenant's files (of scope only, when

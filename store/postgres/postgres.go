@@ -25,6 +25,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/puddle/v2"
 
+	"github.com/presignd/presignd/internal/groupcommit"
 	"github.com/presignd/presignd/store"
 	"github.com/presignd/presignd/store/internal/migration"
 )
@@ -53,11 +54,18 @@ const defaultMaxConns = 16
 
 // Store is a store.Store on PostgreSQL. It is safe for concurrent use.
 type Store struct {
-	pool   *pgxpool.Pool
-	closed atomic.Bool
+	pool    *pgxpool.Pool
+	creates *groupcommit.Writer[*createReq] // CreateFile's group commit (batch.go)
+	closed  atomic.Bool
+	// beforeBatch, when set (tests), runs before each batch of creates
+	// with the number of creates in it.
+	beforeBatch func(n int)
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store             = (*Store)(nil)
+	_ store.CreateAnticipator = (*Store)(nil)
+)
 
 // Open connects to cfg.URI and applies the migrations the schema has not
 // recorded yet, in one transaction, under a session advisory lock keyed by
@@ -105,6 +113,7 @@ func open(ctx context.Context, cfg Config, through int64) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
+	s.startCreates()
 	return s, nil
 }
 
@@ -192,6 +201,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Calls after Close return store.ErrUnavailable.
 func (s *Store) Close() error {
 	s.closed.Store(true)
+	s.creates.Close()
 	s.pool.Close()
 	return nil
 }

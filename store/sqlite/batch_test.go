@@ -14,6 +14,7 @@ import (
 
 	"github.com/presignd/presignd/store"
 	"github.com/presignd/presignd/store/sqlite"
+	"github.com/presignd/presignd/store/storetest"
 )
 
 // writerGate holds the CreateFile writer on its first batch until opened,
@@ -336,5 +337,13 @@ func TestGroupCommit(t *testing.T) {
 				t.Errorf("create %d failed (%v), but its file is stored", i, errs[i])
 			}
 		}
+	})
+}
+
+func TestGroupCommitConformance(t *testing.T) {
+	storetest.RunGroupCommit(t, storetest.GroupCommitHarness{
+		NewStore:    func(t *testing.T) store.Store { return openTemp(t) },
+		BeforeBatch: func(s store.Store, fn func(int)) { sqlite.SetBeforeBatch(s.(*sqlite.Store), fn) },
+		Queued:      func(s store.Store) int { return sqlite.QueuedCreates(s.(*sqlite.Store)) },
 	})
 }

@@ -65,7 +65,10 @@ type Store struct {
 	closed      atomic.Bool
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store             = (*Store)(nil)
+	_ store.CreateAnticipator = (*Store)(nil)
+)
 
 // Open opens (creating if needed) the database at cfg.Path and applies the
 // migrations it has not recorded yet, in one transaction. It fails on a bad

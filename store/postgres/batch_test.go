@@ -1,0 +1,90 @@
+package postgres_test
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/presignd/presignd/store"
+	"github.com/presignd/presignd/store/postgres"
+	"github.com/presignd/presignd/store/storetest"
+)
+
+func TestGroupCommit(t *testing.T) {
+	storetest.RunGroupCommit(t, storetest.GroupCommitHarness{
+		NewStore:    func(t *testing.T) store.Store { return openTemp(t) },
+		BeforeBatch: func(s store.Store, fn func(int)) { postgres.SetBeforeBatch(s.(*postgres.Store), fn) },
+		Queued:      func(s store.Store) int { return postgres.QueuedCreates(s.(*postgres.Store)) },
+	})
+}
+
+// TestGroupCommitOwnFailure: a create whose statement the server refuses
+// (a display name with a NUL byte, which text cannot hold) fails alone;
+// the creates batched with it are stored.
+func TestGroupCommitOwnFailure(t *testing.T) {
+	s := openTemp(t)
+	var mu sync.Mutex
+	var sizes []int
+	held, release := make(chan struct{}), make(chan struct{})
+	postgres.SetBeforeBatch(s, func(n int) {
+		mu.Lock()
+		sizes = append(sizes, n)
+		first := len(sizes) == 1
+		mu.Unlock()
+		if first {
+			close(held)
+			<-release
+		}
+	})
+	file := func(name string) *store.File {
+		id := uuid.NewString()
+		return &store.File{ID: id, Tenant: "t", Category: "default", Filename: id, Key: "t/" + id,
+			Backend: "local", State: store.StatePending, DisplayName: name}
+	}
+	blocker := make(chan error, 1)
+	go func() { blocker <- s.CreateFile(t.Context(), file("blocker"), store.Quota{}) }()
+	<-held
+	files := []*store.File{file("a"), file("bad\x00name"), file("b")}
+	errs := make([]error, len(files))
+	var wg sync.WaitGroup
+	for i, f := range files {
+		wg.Go(func() { errs[i] = s.CreateFile(t.Context(), f, store.Quota{}) })
+		waitQueued(t, s, i+1)
+	}
+	close(release)
+	wg.Wait()
+	if err := <-blocker; err != nil {
+		t.Fatal(err)
+	}
+	if errs[1] == nil || errors.Is(errs[1], store.ErrUnavailable) {
+		t.Errorf("the NUL name: %v, want its own error", errs[1])
+	}
+	for _, i := range []int{0, 2} {
+		if errs[i] != nil {
+			t.Errorf("create %d batched with the refused one: %v", i, errs[i])
+		}
+		if _, err := s.GetFile(t.Context(), "t", files[i].ID); err != nil {
+			t.Errorf("create %d: %v", i, err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(sizes) != 2 || sizes[1] != 3 {
+		t.Errorf("batch sizes %v, want [1 3]", sizes)
+	}
+}
+
+// waitQueued fails t unless n CreateFiles of s are queued within 10s.
+func waitQueued(t *testing.T, s *postgres.Store, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for postgres.QueuedCreates(s) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d creates never queued", n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
