@@ -14,8 +14,10 @@ import (
 
 	"google.golang.org/grpc/metadata"
 
+	"github.com/presignd/presignd/config"
 	presigndv1 "github.com/presignd/presignd/gen/presignd/v1"
 	"github.com/presignd/presignd/store"
+	"github.com/presignd/presignd/store/postgres"
 	"github.com/presignd/presignd/store/sqlite"
 )
 
@@ -28,8 +30,9 @@ import (
 // store holds exactly N files (retries of requests that did commit before
 // the kill created nothing twice).
 //
-// It takes minutes, so it runs only with PRESIGND_LOADTEST=1; .ci/run runs
-// it with a smaller N.
+// It runs on SQLite and, when PRESIGND_TEST_POSTGRES_URI names a server,
+// on PostgreSQL. It takes minutes, so it runs only with PRESIGND_LOADTEST=1;
+// .ci/run runs it with a smaller N.
 func TestLoadAndKill(t *testing.T) {
 	if os.Getenv("PRESIGND_LOADTEST") != "1" {
 		t.Skip("set PRESIGND_LOADTEST=1 to run the load and kill -9 test (PRESIGND_LOADTEST_N requests, default 100000)")
@@ -41,6 +44,32 @@ func TestLoadAndKill(t *testing.T) {
 			t.Fatalf("PRESIGND_LOADTEST_N=%q: need an integer >= 1000", v)
 		}
 	}
+	t.Run("sqlite", func(t *testing.T) {
+		dataDir := t.TempDir()
+		cfg := writeConfig(t, "log: {level: warn}\nauth: {api_key_cache_ttl: 10s}\n")
+		loadAndKill(t, n, []string{"--config", cfg, "--data-dir", dataDir}, func(t *testing.T) store.Store {
+			st, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(dataDir, "presignd.db")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st
+		})
+	})
+	t.Run("postgres", func(t *testing.T) {
+		cfg, _, _ := postgresReplicas(t, "auth: {api_key_cache_ttl: 10s}\n")
+		loadAndKill(t, n, []string{"--config", cfg, "--data-dir", t.TempDir()}, func(t *testing.T) store.Store {
+			st, err := openPostgresOf(t, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st
+		})
+	})
+}
+
+// loadAndKill is TestLoadAndKill on the server that args configure; open
+// opens its store once the server is stopped.
+func loadAndKill(t *testing.T, n int, args []string, open func(t *testing.T) store.Store) {
 	const concurrency = 256
 
 	// The race-instrumented binary of TestMain is too slow for this: use
@@ -54,10 +83,6 @@ func TestLoadAndKill(t *testing.T) {
 	raceBinary := binary
 	binary = bin
 	defer func() { binary = raceBinary }()
-
-	dataDir := t.TempDir()
-	cfg := writeConfig(t, "log: {level: warn}\nauth: {api_key_cache_ttl: 10s}\n")
-	args := []string{"--config", cfg, "--data-dir", dataDir}
 
 	var (
 		acked      sync.Map // request index → file id
@@ -168,10 +193,7 @@ func TestLoadAndKill(t *testing.T) {
 	inst.stop(t)
 
 	// Every acknowledged file is in the store, and nothing else is.
-	st, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(dataDir, "presignd.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := open(t)
 	defer st.Close()
 	missing := 0
 	acked.Range(func(k, v any) bool {
@@ -208,4 +230,15 @@ func TestLoadAndKill(t *testing.T) {
 	}
 	t.Logf("%d CreateUploads at %d concurrency, kill -9 after %d acknowledged: 0 errors, all %d acknowledged files present, no duplicates (%.0f req/s before the kill, %.0f after)",
 		n, concurrency, ackedAtKill, n, float64(ackedAtKill)/phase1.Seconds(), float64(int64(n)-ackedAtKill)/phase2.Seconds())
+}
+
+// openPostgresOf opens the PostgreSQL store that the config file at path
+// names.
+func openPostgresOf(t *testing.T, path string) (store.Store, error) {
+	t.Helper()
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	return postgres.Open(context.Background(), postgres.Config{URI: cfg.Store.Postgres.URI, Schema: cfg.Store.Postgres.Schema})
 }

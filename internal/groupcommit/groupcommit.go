@@ -59,7 +59,12 @@ type Config[T any] struct {
 	// AnticipateWait bounds how long a batch is held open for announced
 	// writes (Anticipate) that have not queued; 0 never holds one.
 	AnticipateWait time.Duration
-	// Between, when set, is work the writer goroutine does between
+	// Writers is how many goroutines take batches from the queue and
+	// commit them, each one batch at a time; 0 means 1. With more than
+	// one, Commit must be safe for concurrent use: while one batch waits
+	// for its commit (a WAL flush, a round trip), another can be sent.
+	Writers int
+	// Between, when set, is work the (first) writer goroutine does between
 	// batches (such as indexing what they stored). The writer calls it
 	// when it starts, after every batch (due false) and, when it last
 	// returned a positive delay, once that delay has passed (due true).
@@ -74,7 +79,7 @@ type Writer[T any] struct {
 	cfg     Config[T]
 	queue   chan *request[T]
 	stop    chan struct{} // closed by Close: stop taking items
-	stopped chan struct{} // closed when the goroutine has returned
+	stopped chan struct{} // closed when the goroutines have returned
 	once    sync.Once
 	// commits and committed count the batches committed and the items
 	// they stored.
@@ -108,6 +113,9 @@ func New[T any](cfg Config[T]) *Writer[T] {
 	if cfg.QueueLen <= 0 {
 		cfg.QueueLen = DefaultQueueLen
 	}
+	if cfg.Writers <= 0 {
+		cfg.Writers = 1
+	}
 	w := &Writer[T]{
 		cfg:     cfg,
 		queue:   make(chan *request[T], cfg.QueueLen),
@@ -115,12 +123,16 @@ func New[T any](cfg Config[T]) *Writer[T] {
 		stopped: make(chan struct{}),
 		ann:     &announcements{arrived: make(chan struct{}, 1)},
 	}
-	go w.run()
+	var wg sync.WaitGroup
+	for i := range cfg.Writers {
+		wg.Go(func() { w.run(i == 0) })
+	}
+	go func() { wg.Wait(); close(w.stopped) }()
 	return w
 }
 
-// Close stops the writer after the batch it is applying; items still
-// queued fail with ErrClosed. Announced writes are not waited for.
+// Close stops the writers after the batches they are applying; items
+// still queued fail with ErrClosed. Announced writes are not waited for.
 func (w *Writer[T]) Close() {
 	w.once.Do(func() { close(w.stop) })
 	<-w.stopped
@@ -229,15 +241,15 @@ func (w *Writer[T]) Write(ctx context.Context, item T) error {
 	return <-r.done
 }
 
-func (w *Writer[T]) run() {
-	defer close(w.stopped)
+// run takes and commits batches until Close; first runs Between.
+func (w *Writer[T]) run(first bool) {
 	batch := make([]*request[T], 0, w.cfg.MaxBatch)
 	// The clock of Between's delayed call.
 	betweenTimer := time.NewTimer(time.Hour)
 	betweenTimer.Stop()
 	armed := false
 	between := func(due bool) {
-		if w.cfg.Between == nil {
+		if w.cfg.Between == nil || !first {
 			return
 		}
 		switch d := w.cfg.Between(due); {
@@ -348,25 +360,32 @@ func (w *Writer[T]) apply(batch []*request[T]) {
 		items[i] = r.item
 	}
 	errs, batchErr := w.cfg.Commit(items)
-	stored := 0
-	for i, r := range live {
-		var own error
+	own := func(i int) error {
 		if i < len(errs) {
-			own = errs[i]
+			return errs[i]
 		}
+		return nil
+	}
+	if batchErr == nil {
+		// Counted before any caller hears of its outcome.
+		stored := 0
+		for i := range live {
+			if own(i) == nil {
+				stored++
+			}
+		}
+		w.commits.Add(1)
+		w.committed.Add(int64(stored))
+	}
+	for i, r := range live {
 		switch {
-		case own != nil:
+		case own(i) != nil:
 			// Refused on its own: not stored, whatever became of the batch.
-			r.done <- own
+			r.done <- own(i)
 		case batchErr != nil:
 			r.done <- batchErr
 		default:
-			stored++
 			r.done <- nil
 		}
-	}
-	if batchErr == nil {
-		w.commits.Add(1)
-		w.committed.Add(int64(stored))
 	}
 }

@@ -220,6 +220,23 @@ func TestWrite(t *testing.T) {
 		}
 	})
 
+	t.Run("with two writers a batch commits while another is held", func(t *testing.T) {
+		s := newTestStore(true)
+		w := newWriter(t, s, Config[item]{Writers: 2})
+		first := writeAsync(t.Context(), w, item{id: 0})
+		receive(t, "the first batch held", s.held)
+		if err := receive(t, "a write while the first batch is held", writeAsync(t.Context(), w, item{id: 1})); err != nil {
+			t.Fatal(err)
+		}
+		s.unhold()
+		if err := receive(t, "item 0", first); err != nil {
+			t.Fatal(err)
+		}
+		if commits, items := w.Stats(); commits != 2 || items != 2 {
+			t.Errorf("Stats = %d commits, %d items; want 2, 2", commits, items)
+		}
+	})
+
 	t.Run("a caller cancelled while queued returns at once and its item is never applied", func(t *testing.T) {
 		s := newTestStore(true)
 		w := newWriter(t, s, Config[item]{})

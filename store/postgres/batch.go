@@ -46,6 +46,15 @@ import (
 // maxBatch is the most inserts one transaction applies.
 const maxBatch = 64
 
+// writers is how many batches may be in flight at once: while one batch
+// waits for its WAL flush the next is sent rather than queued behind it.
+// Measured on 2 CPUs, 32 goroutines creating: 1 writer made batches of 9
+// but took longer per create than no batching (each flush waited for the
+// one before); 2 made batches of 6.5 at a third less wall time and 37% of
+// the PostgreSQL CPU per create of no batching; 4 made batches of 4.4 at
+// no less wall time than 2 and more CPU.
+const writers = 2
+
 // anticipateWait bounds how long the writer holds a batch open for
 // announced CreateFiles (AnticipateCreate) that have not queued.
 const anticipateWait = time.Millisecond
@@ -119,6 +128,7 @@ func (s *Store) startCreates() {
 		Commit:         s.commitCreates,
 		MaxBatch:       maxBatch,
 		AnticipateWait: anticipateWait,
+		Writers:        writers,
 	})
 }
 

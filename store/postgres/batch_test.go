@@ -18,6 +18,7 @@ func TestGroupCommit(t *testing.T) {
 		NewStore:    func(t *testing.T) store.Store { return openTemp(t) },
 		BeforeBatch: func(s store.Store, fn func(int)) { postgres.SetBeforeBatch(s.(*postgres.Store), fn) },
 		Queued:      func(s store.Store) int { return postgres.QueuedCreates(s.(*postgres.Store)) },
+		Writers:     postgres.Writers,
 	})
 }
 
@@ -26,16 +27,19 @@ func TestGroupCommit(t *testing.T) {
 // the creates batched with it are stored.
 func TestGroupCommitOwnFailure(t *testing.T) {
 	s := openTemp(t)
+	// Every writer is held on a batch of its own while the creates queue.
 	var mu sync.Mutex
 	var sizes []int
-	held, release := make(chan struct{}), make(chan struct{})
+	held, release := make(chan struct{}, postgres.Writers), make(chan struct{})
+	releaseOnce := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(releaseOnce)
 	postgres.SetBeforeBatch(s, func(n int) {
 		mu.Lock()
 		sizes = append(sizes, n)
-		first := len(sizes) == 1
+		wait := len(sizes) <= postgres.Writers
 		mu.Unlock()
-		if first {
-			close(held)
+		if wait {
+			held <- struct{}{}
 			<-release
 		}
 	})
@@ -44,9 +48,11 @@ func TestGroupCommitOwnFailure(t *testing.T) {
 		return &store.File{ID: id, Tenant: "t", Category: "default", Filename: id, Key: "t/" + id,
 			Backend: "local", State: store.StatePending, DisplayName: name}
 	}
-	blocker := make(chan error, 1)
-	go func() { blocker <- s.CreateFile(t.Context(), file("blocker"), store.Quota{}) }()
-	<-held
+	blockers := make(chan error, postgres.Writers)
+	for range postgres.Writers {
+		go func() { blockers <- s.CreateFile(t.Context(), file("blocker"), store.Quota{}) }()
+		<-held
+	}
 	files := []*store.File{file("a"), file("bad\x00name"), file("b")}
 	errs := make([]error, len(files))
 	var wg sync.WaitGroup
@@ -54,10 +60,12 @@ func TestGroupCommitOwnFailure(t *testing.T) {
 		wg.Go(func() { errs[i] = s.CreateFile(t.Context(), f, store.Quota{}) })
 		waitQueued(t, s, i+1)
 	}
-	close(release)
+	releaseOnce()
 	wg.Wait()
-	if err := <-blocker; err != nil {
-		t.Fatal(err)
+	for range postgres.Writers {
+		if err := <-blockers; err != nil {
+			t.Fatal(err)
+		}
 	}
 	if errs[1] == nil || errors.Is(errs[1], store.ErrUnavailable) {
 		t.Errorf("the NUL name: %v, want its own error", errs[1])
@@ -72,8 +80,8 @@ func TestGroupCommitOwnFailure(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(sizes) != 2 || sizes[1] != 3 {
-		t.Errorf("batch sizes %v, want [1 3]", sizes)
+	if len(sizes) != postgres.Writers+1 || sizes[postgres.Writers] != 3 {
+		t.Errorf("batch sizes %v, want one of 1 per writer, then 3", sizes)
 	}
 }
 

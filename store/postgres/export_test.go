@@ -44,3 +44,6 @@ func SetBeforeBatch(s *Store, fn func(n int)) { s.beforeBatch = fn }
 
 // QueuedCreates is how many CreateFiles of s wait in the writer's queue.
 func QueuedCreates(s *Store) int { return s.creates.Queued() }
+
+// Writers is how many batches of creates a Store applies at once.
+const Writers = writers

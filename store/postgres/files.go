@@ -78,7 +78,7 @@ func (s *Store) CreateFile(ctx context.Context, f *store.File, quota store.Quota
 
 // liveBytes sums the live bytes of the tenant's files (of scope only, when
 // scope is not nil) at time at: READY files, whose bytes the trigger of
-// migration 0006 keeps in tenant_ready_bytes and scope_ready_bytes, and
+// migration 0008 keeps in tenant_ready_bytes and scope_ready_bytes, and
 // PENDING files whose upload target expires after at or has no expiry set,
 // an index-only range of (tenant, [scope,] state, upload_expires) INCLUDE
 // (size_bytes) that holds only the uploads in progress. Each call reads a
@@ -128,7 +128,7 @@ func (s *Store) GetFileByRequestID(ctx context.Context, tenant, requestID string
 
 // ListFiles returns a page of the tenant's files; see store.Files.
 //
-// A NameContains that holds a word the word index (migration 0005) can
+// A NameContains that holds a word the word index (migration 0006) can
 // look up (see wordQuery) is searched the way the sqlite driver searches:
 // one statement first samples the start of the walk in list order
 // (searchSample files); when at most searchSampleHits of them match, the
@@ -137,7 +137,7 @@ func (s *Store) GetFileByRequestID(ctx context.Context, tenant, requestID string
 // which a common text fills a page of quickly. The planner cannot make
 // that choice itself: it knows nothing of a rare word but a default
 // frequency, and with a LIMIT it takes the walk. Other text is a LIKE,
-// which the planner serves from the trigram index (migration 0004) or the
+// which the planner serves from the trigram index (migration 0005) or the
 // walk.
 func (s *Store) ListFiles(ctx context.Context, tenant string, opts store.ListOptions) ([]*store.File, bool, error) {
 	if opts.Limit <= 0 {
@@ -219,7 +219,7 @@ func listQuery(tenant string, opts store.ListOptions) (string, []any) {
 	} else {
 		if needle != "" {
 			// LIKE with the search text escaped, so every character of it
-			// is literal: the trigram index (migration 0004) serves this
+			// is literal: the trigram index (migration 0005) serves this
 			// form.
 			where.WriteString(` AND name_fold LIKE ` + arg("%"+escapeLike(needle)+"%"))
 		}
@@ -386,7 +386,7 @@ const (
 )
 
 // wordLen is the most characters of a word file_name_words (migration
-// 0005) keeps.
+// 0006) keeps.
 const wordLen = 500
 
 // minPrefix is the fewest characters a word the search text ends in must

@@ -29,7 +29,7 @@ func connectTo(tb testing.TB, uri, schema string) *pgx.Conn {
 	return conn
 }
 
-// TestNameWords checks that file_name_words (migration 0005) splits a name
+// TestNameWords checks that file_name_words (migration 0006) splits a name
 // into the words store/internal/words finds in it, cut to WordLen
 // characters: the words ListFiles looks up must be the index's.
 func TestNameWords(t *testing.T) {
@@ -71,7 +71,7 @@ func TestNameWords(t *testing.T) {
 }
 
 // TestNameSearchPlan checks that ListFiles looks a rare text with a whole
-// word, or ending in a word's start, up in the word index (migration 0005),
+// word, or ending in a word's start, up in the word index (migration 0006),
 // and walks the list for a common one.
 func TestNameSearchPlan(t *testing.T) {
 	uri := testURI(t)

@@ -159,22 +159,31 @@ func (s *Store) migrate(ctx context.Context, schema string, through int64) (err 
 	)`); err != nil {
 		return fail("migrate: create schema_migrations", err)
 	}
-	rows, err := tx.Query(ctx, `SELECT version FROM schema_migrations`)
+	rows, err := tx.Query(ctx, `SELECT version, name FROM schema_migrations`)
 	if err != nil {
 		return fail("migrate: read schema_migrations", err)
 	}
-	versions, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	applied, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (migration.Record, error) {
+		var r migration.Record
+		err := row.Scan(&r.Version, &r.Name)
+		return r, err
+	})
 	if err != nil {
 		return fail("migrate: read schema_migrations", err)
 	}
-	applied := map[int64]bool{}
-	for _, v := range versions {
-		applied[v] = true
-	}
-	for _, m := range ms {
-		if applied[m.Version] || (through > 0 && m.Version > through) {
-			continue
+	apply, renumber := migration.Plan(ms, applied, through)
+	// Deleted first, then recorded again: the versions may swap places.
+	for _, r := range renumber {
+		if _, err := tx.Exec(ctx, `DELETE FROM schema_migrations WHERE version = $1`, r.From.Version); err != nil {
+			return fail("migrate: renumber "+r.From.Name, err)
 		}
+	}
+	for _, r := range renumber {
+		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, r.To.Version, r.To.Name); err != nil {
+			return fail("migrate: renumber "+r.From.Name, err)
+		}
+	}
+	for _, m := range apply {
 		// No arguments: the simple protocol, which runs every statement.
 		if _, err := tx.Exec(ctx, m.SQL); err != nil {
 			return fail("migrate: apply "+m.Name, err)

@@ -6,6 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -172,6 +175,79 @@ func TestOpen(t *testing.T) {
 				defer s.Close()
 				storetest.CheckUpgraded(t, s, created)
 			})
+		}
+	})
+
+	t.Run("a schema migrated under the earlier numbering opens, keeps its files and gets what it lacks", func(t *testing.T) {
+		// testdata/migrations-v1 are the migrations as releases before the
+		// drivers shared one numbering applied and recorded them (0005 was
+		// the word index, 0006 the READY-bytes counters).
+		ctx := t.Context()
+		uri := testURI(t)
+		cfg := postgres.Config{URI: uri, Schema: tempSchema(t, uri)}
+		conn, err := pgx.Connect(ctx, uri)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		schema := pgx.Identifier{cfg.Schema}.Sanitize()
+		if _, err := conn.Exec(ctx, `CREATE SCHEMA `+schema+`; SET search_path TO `+schema+`;
+			CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, name text NOT NULL,
+				applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+			t.Fatal(err)
+		}
+		old, err := filepath.Glob("testdata/migrations-v1/*.sql")
+		if err != nil || len(old) != 6 {
+			t.Fatalf("the earlier migrations: %v, %v", old, err)
+		}
+		for i, path := range old {
+			sql, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := conn.Exec(ctx, string(sql)); err != nil {
+				t.Fatalf("apply %s: %v", path, err)
+			}
+			if _, err := conn.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, i+1, filepath.Base(path)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		created := time.Date(2025, 1, 2, 3, 4, 5, 6000, time.UTC)
+		if _, err := conn.Exec(ctx, `INSERT INTO files (id, tenant, category, display_name, name_fold, name_scope,
+			filename, object_key, backend, content_type, size_bytes, checksum_algorithm, checksum_value, etag, state,
+			failure_reason, request_id, request_hash, upload_count, created_at, updated_at)
+			VALUES ('old-1', 't', 'default', 'report', 'report', 'app-1', 'r.bin', 't/r.bin', 'local',
+			'application/octet-stream', 7, '', '', '', 'READY', '', 'req-old', '', 1, $1, $1)`, created); err != nil {
+			t.Fatal(err)
+		}
+		s, err := postgres.Open(ctx, cfg)
+		if err != nil {
+			t.Fatalf("Open with the current migrations: %v", err)
+		}
+		defer s.Close()
+		storetest.CheckUpgraded(t, s, created)
+		rows, err := conn.Query(ctx, `SELECT version, name FROM schema_migrations ORDER BY version`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recorded, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (string, error) {
+			var v int64
+			var name string
+			err := row.Scan(&v, &name)
+			return fmt.Sprintf("%d %s", v, name), err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"1 0001_init.sql", "2 0002_api_key_categories.sql", "3 0003_file_scopes.sql",
+			"4 0004_lifecycle.sql", "5 0005_name_search.sql", "6 0006_name_words.sql", "8 0008_ready_bytes.sql",
+			"9 0009_defer_name_indexing.sql"}
+		if !slices.Equal(recorded, want) {
+			t.Errorf("schema_migrations = %q, want %q", recorded, want)
+		}
+		var triggers int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_trigger WHERE tgrelid = 'files'::regclass AND tgname LIKE 'files_ready_bytes%'`).Scan(&triggers); err != nil || triggers != 3 {
+			t.Errorf("READY-bytes triggers: %d, %v; want the 3 of migration 0009", triggers, err)
 		}
 	})
 

@@ -157,31 +157,42 @@ func (s *Store) migrate(ctx context.Context, through int64) error {
 	) STRICT`); err != nil {
 		return s.fail("migrate: create schema_migrations", err)
 	}
-	applied := map[int64]bool{}
-	rows, err := tx.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	var applied []migration.Record
+	rows, err := tx.QueryContext(ctx, `SELECT version, name FROM schema_migrations`)
 	if err != nil {
 		return s.fail("migrate: read schema_migrations", err)
 	}
 	for rows.Next() {
-		var v int64
-		if err := rows.Scan(&v); err != nil {
+		var r migration.Record
+		if err := rows.Scan(&r.Version, &r.Name); err != nil {
 			rows.Close()
 			return s.fail("migrate: read schema_migrations", err)
 		}
-		applied[v] = true
+		applied = append(applied, r)
 	}
 	if err := rows.Close(); err != nil {
 		return s.fail("migrate: read schema_migrations", err)
 	}
-	for _, m := range ms {
-		if applied[m.Version] || (through > 0 && m.Version > through) {
-			continue
+	apply, renumber := migration.Plan(ms, applied, through)
+	// Deleted first, then recorded again: the versions may swap places.
+	for _, r := range renumber {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM schema_migrations WHERE version = ?`, r.From.Version); err != nil {
+			return s.fail("migrate: renumber "+r.From.Name, err)
 		}
+	}
+	now := time.Now().UnixMicro()
+	for _, r := range renumber {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+			r.To.Version, r.To.Name, now); err != nil {
+			return s.fail("migrate: renumber "+r.From.Name, err)
+		}
+	}
+	for _, m := range apply {
 		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 			return s.fail("migrate: apply "+m.Name, err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-			m.Version, m.Name, time.Now().UnixMicro()); err != nil {
+			m.Version, m.Name, now); err != nil {
 			return s.fail("migrate: record "+m.Name, err)
 		}
 	}

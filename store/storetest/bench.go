@@ -42,6 +42,7 @@ func RunBenchmarks(b *testing.B, newStore func(b *testing.B) store.Store) {
 				}
 			}
 		})
+		reportCreatesPerCommit(b, s)
 	})
 
 	b.Run("CreateFile with name scope and quota", func(b *testing.B) {
@@ -161,4 +162,16 @@ func seedFiles(b *testing.B, s store.Store, n int) []*store.File {
 		}
 	}
 	return files
+}
+
+// reportCreatesPerCommit reports the mean number of creates that shared a
+// COMMIT, for a store that counts them.
+func reportCreatesPerCommit(b *testing.B, s store.Store) {
+	g, ok := s.(interface{ CreateCommits() (commits, files int64) })
+	if !ok {
+		return
+	}
+	if commits, files := g.CreateCommits(); commits > 0 {
+		b.ReportMetric(float64(files)/float64(commits), "creates/commit")
+	}
 }

@@ -20,6 +20,8 @@ type GroupCommitHarness struct {
 	BeforeBatch func(s store.Store, fn func(n int))
 	// Queued is how many CreateFiles of s wait to be taken into a batch.
 	Queued func(s store.Store) int
+	// Writers is how many batches a store applies at once; 0 means 1.
+	Writers int
 }
 
 // RunGroupCommit checks a store that applies concurrent CreateFiles in one
@@ -40,19 +42,18 @@ func RunGroupCommit(t *testing.T, h GroupCommitHarness) {
 	existing.State, existing.SizeBytes = store.StateReady, 100
 	mustCreate(t, s, existing)
 
-	// The writer is held on a batch of its own while the calls queue.
+	// Every writer is held on a batch of its own while the calls queue.
+	writers := max(h.Writers, 1)
 	var mu sync.Mutex
 	var sizes []int
-	held, release := make(chan struct{}), make(chan struct{})
-	first := true
+	held, release := make(chan struct{}, writers), make(chan struct{})
 	h.BeforeBatch(s, func(n int) {
 		mu.Lock()
 		sizes = append(sizes, n)
-		wait := first
-		first = false
+		wait := len(sizes) <= writers
 		mu.Unlock()
 		if wait {
-			close(held)
+			held <- struct{}{}
 			<-release
 		}
 	})
@@ -96,12 +97,14 @@ func RunGroupCommit(t *testing.T, h GroupCommitHarness) {
 		{plain(), store.Quota{}, nil},
 	}
 
-	blocker := make(chan error, 1)
-	go func() { blocker <- s.CreateFile(ctx, plain(), store.Quota{}) }()
-	select {
-	case <-held:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the first create never reached its batch")
+	blockers := make(chan error, writers)
+	for range writers {
+		go func() { blockers <- s.CreateFile(ctx, plain(), store.Quota{}) }()
+		select {
+		case <-held:
+		case <-time.After(10 * time.Second):
+			t.Fatal("a create never reached its batch")
+		}
 	}
 	errs := make([]error, len(calls))
 	var wg sync.WaitGroup
@@ -117,12 +120,16 @@ func RunGroupCommit(t *testing.T, h GroupCommitHarness) {
 	}
 	releaseOnce()
 	wg.Wait()
-	if err := <-blocker; err != nil {
-		t.Fatalf("the create holding the writer: %v", err)
+	wantSizes := []int{}
+	for range writers {
+		if err := <-blockers; err != nil {
+			t.Fatalf("a create holding a writer: %v", err)
+		}
+		wantSizes = append(wantSizes, 1)
 	}
 	mu.Lock()
-	if !slices.Equal(sizes, []int{1, len(calls)}) {
-		t.Fatalf("batch sizes %v, want [1 %d]: the calls were not applied together", sizes, len(calls))
+	if wantSizes = append(wantSizes, len(calls)); !slices.Equal(sizes, wantSizes) {
+		t.Fatalf("batch sizes %v, want %v: the calls were not applied together", sizes, wantSizes)
 	}
 	mu.Unlock()
 	for i, c := range calls {
@@ -147,7 +154,7 @@ func RunGroupCommit(t *testing.T, h GroupCommitHarness) {
 	for _, f := range files {
 		got[f.ID] = f
 	}
-	want := 2 // existing and the create that held the writer
+	want := 1 + writers // existing and the creates that held the writers
 	for i, c := range calls {
 		if c.want != nil {
 			continue

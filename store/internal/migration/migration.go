@@ -56,3 +56,50 @@ func Load(fsys fs.FS, dir string) ([]Migration, error) {
 	sort.Slice(ms, func(i, j int) bool { return ms[i].Version < ms[j].Version })
 	return ms, nil
 }
+
+// Record is a migration as a database recorded it when it applied it.
+type Record struct {
+	Version int64
+	Name    string
+}
+
+// Renumbering is a record made under an earlier numbering of the same
+// migration: it is to be recorded under To's version and name instead.
+type Renumbering struct {
+	From Record
+	To   Migration
+}
+
+// Plan returns what a database that recorded applied still needs from ms:
+// the migrations to apply, in order (those up to version through only,
+// when through is positive), and the records to renumber first.
+//
+// A migration is known by its description, the file name after its
+// version: a record with the description of one of ms counts as that
+// migration whatever version it carries, so a database migrated before
+// the versions were renumbered is neither migrated twice nor missing a
+// migration. Records of no migration in ms (a later release's) are left
+// alone.
+func Plan(ms []Migration, applied []Record, through int64) (apply []Migration, renumber []Renumbering) {
+	byDescription := make(map[string]Record, len(applied))
+	for _, r := range applied {
+		byDescription[description(r.Name)] = r
+	}
+	for _, m := range ms {
+		r, done := byDescription[description(m.Name)]
+		switch {
+		case done && (r.Version != m.Version || r.Name != m.Name):
+			renumber = append(renumber, Renumbering{From: r, To: m})
+		case done:
+		case through <= 0 || m.Version <= through:
+			apply = append(apply, m)
+		}
+	}
+	return apply, renumber
+}
+
+// description is name without its version prefix.
+func description(name string) string {
+	_, d, _ := strings.Cut(name, "_")
+	return d
+}

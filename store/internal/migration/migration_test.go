@@ -1,6 +1,8 @@
 package migration
 
 import (
+	"maps"
+	"slices"
 	"testing"
 	"testing/fstest"
 )
@@ -63,6 +65,59 @@ func TestLoad(t *testing.T) {
 				if got[i] != tt.want[i] {
 					t.Fatalf("versions = %v, want %v", got, tt.want)
 				}
+			}
+		})
+	}
+}
+
+func TestPlan(t *testing.T) {
+	ms := []Migration{
+		{Version: 1, Name: "0001_init.sql"},
+		{Version: 5, Name: "0005_search.sql"},
+		{Version: 6, Name: "0006_words.sql"},
+		{Version: 8, Name: "0008_bytes.sql"},
+	}
+	versions := func(ms []Migration) []int64 {
+		var vs []int64
+		for _, m := range ms {
+			vs = append(vs, m.Version)
+		}
+		return vs
+	}
+	tests := []struct {
+		name         string
+		applied      []Record
+		through      int64
+		wantApply    []int64
+		wantRenumber map[int64]int64 // recorded version: new version
+	}{
+		{name: "a new database gets every migration", wantApply: []int64{1, 5, 6, 8}},
+		{name: "through stops at its version", through: 5, wantApply: []int64{1, 5}},
+		{
+			name:      "a database at the current numbering gets what it lacks",
+			applied:   []Record{{1, "0001_init.sql"}, {5, "0005_search.sql"}},
+			wantApply: []int64{6, 8},
+		},
+		{
+			name: "records of an earlier numbering are renumbered, and a migration that took a recorded version is applied",
+			applied: []Record{{1, "0001_init.sql"}, {5, "0005_words.sql"}, {6, "0006_bytes.sql"},
+				{99, "0099_later_release.sql"}},
+			wantApply:    []int64{5},
+			wantRenumber: map[int64]int64{5: 6, 6: 8},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			apply, renumber := Plan(ms, tt.applied, tt.through)
+			if got := versions(apply); !slices.Equal(got, tt.wantApply) {
+				t.Errorf("apply %v, want %v", got, tt.wantApply)
+			}
+			got := map[int64]int64{}
+			for _, r := range renumber {
+				got[r.From.Version] = r.To.Version
+			}
+			if len(got) != len(tt.wantRenumber) || !maps.Equal(got, tt.wantRenumber) {
+				t.Errorf("renumber %v, want %v", got, tt.wantRenumber)
 			}
 		})
 	}
