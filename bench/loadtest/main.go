@@ -461,8 +461,8 @@ func (b *bench) close() {
 	}
 }
 
-// createCommits reads the server's presignd_sqlite_create_commits_total
-// and presignd_sqlite_created_files_total (0 with another store).
+// createCommits reads the server's presignd_<store>_create_commits_total
+// and presignd_<store>_created_files_total (0 with a store without them).
 func (b *bench) createCommits() (commits, files float64) {
 	resp, err := b.http.Get(b.srv.httpURL + "/metrics")
 	if err != nil {
@@ -475,10 +475,10 @@ func (b *bench) createCommits() (commits, files float64) {
 		if !ok {
 			continue
 		}
-		switch name {
-		case "presignd_sqlite_create_commits_total":
+		switch {
+		case strings.HasPrefix(name, "presignd_") && strings.HasSuffix(name, "_create_commits_total"):
 			commits, _ = strconv.ParseFloat(value, 64)
-		case "presignd_sqlite_created_files_total":
+		case strings.HasPrefix(name, "presignd_") && strings.HasSuffix(name, "_created_files_total"):
 			files, _ = strconv.ParseFloat(value, 64)
 		}
 	}

@@ -305,43 +305,15 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (store
 	}
 }
 
-// nameIndexer is a store that adds new files to its name search indexes
-// in the background (store/sqlite).
-type nameIndexer interface {
-	NameIndexBacklog() int
+// metricsExporter is a store that exports its own Prometheus metrics.
+type metricsExporter interface {
+	Collector() prometheus.Collector
 }
 
-// createGrouper is a store that commits concurrent CreateFiles together
-// (store/sqlite).
-type createGrouper interface {
-	CreateCommits() (commits, files int64)
-}
-
-// registerStoreMetrics exports what the store tells about itself: the
-// SQLite store's name indexing backlog and its groups of creates.
+// registerStoreMetrics exports what the store tells about itself.
 func registerStoreMetrics(reg prometheus.Registerer, st store.Store) error {
-	var cs []prometheus.Collector
-	if ix, ok := st.(nameIndexer); ok {
-		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "presignd_sqlite_name_index_backlog_files",
-			Help: "Files stored since the SQLite name indexer last added the waiting files to the name search indexes; growing without bound means indexing fails.",
-		}, func() float64 { return float64(ix.NameIndexBacklog()) }))
-	}
-	if g, ok := st.(createGrouper); ok {
-		cs = append(cs,
-			prometheus.NewCounterFunc(prometheus.CounterOpts{
-				Name: "presignd_sqlite_create_commits_total",
-				Help: "SQLite write transactions that committed a group of CreateFiles.",
-			}, func() float64 { c, _ := g.CreateCommits(); return float64(c) }),
-			prometheus.NewCounterFunc(prometheus.CounterOpts{
-				Name: "presignd_sqlite_created_files_total",
-				Help: "Files stored by those transactions; over presignd_sqlite_create_commits_total, the mean number of creates sharing a COMMIT.",
-			}, func() float64 { _, f := g.CreateCommits(); return float64(f) }))
-	}
-	for _, c := range cs {
-		if err := reg.Register(c); err != nil {
-			return err
-		}
+	if m, ok := st.(metricsExporter); ok {
+		return reg.Register(m.Collector())
 	}
 	return nil
 }

@@ -12,8 +12,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/presignd/presignd/internal/groupcommit"
 	"github.com/presignd/presignd/store"
+	"github.com/presignd/presignd/store/internal/sqlfiles"
 )
 
 // Group commit of CreateFile.
@@ -347,4 +350,11 @@ func (s *Store) CreateCommits() (commits, files int64) {
 // harmless once the CreateFile has been made (or called twice).
 func (s *Store) AnticipateCreate(ctx context.Context) (_ context.Context, done func()) {
 	return s.creates.Anticipate(ctx)
+}
+
+// Collector returns the store's Prometheus metrics: the group commit of
+// CreateFiles (presignd_postgres_create_commits_total,
+// presignd_postgres_created_files_total).
+func (s *Store) Collector() prometheus.Collector {
+	return sqlfiles.CommitCollectors("postgres", "PostgreSQL", s.CreateCommits)
 }

@@ -96,3 +96,8 @@ func waitQueued(t *testing.T, s *postgres.Store, n int) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+func TestCollector(t *testing.T) {
+	s := openTemp(t)
+	storetest.CheckCommitMetrics(t, s, s.Collector(), "postgres")
+}

@@ -9,8 +9,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/presignd/presignd/internal/groupcommit"
 	"github.com/presignd/presignd/store"
+	"github.com/presignd/presignd/store/internal/sqlfiles"
 )
 
 // Group commit of CreateFile.
@@ -343,4 +346,17 @@ func (s *Store) insertChecked(ctx context.Context, conn *sql.Conn, insert *sql.S
 		}
 	}
 	return nil
+}
+
+// Collector returns the store's Prometheus metrics: the name indexer's
+// backlog (presignd_sqlite_name_index_backlog_files) and the group commit
+// of CreateFiles (presignd_sqlite_create_commits_total,
+// presignd_sqlite_created_files_total).
+func (s *Store) Collector() prometheus.Collector {
+	return append(sqlfiles.Collectors{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "presignd_sqlite_name_index_backlog_files",
+			Help: "Files stored since the SQLite name indexer last added the waiting files to the name search indexes; growing without bound means indexing fails.",
+		}, func() float64 { return float64(s.NameIndexBacklog()) }),
+	}, sqlfiles.CommitCollectors("sqlite", "SQLite write", s.CreateCommits)...)
 }

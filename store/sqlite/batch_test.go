@@ -347,3 +347,8 @@ func TestGroupCommitConformance(t *testing.T) {
 		Queued:      func(s store.Store) int { return sqlite.QueuedCreates(s.(*sqlite.Store)) },
 	})
 }
+
+func TestCollector(t *testing.T) {
+	s := openTemp(t)
+	storetest.CheckCommitMetrics(t, s, s.Collector(), "sqlite")
+}
