@@ -8,9 +8,10 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/presignd/presignd/store"
+	"github.com/presignd/presignd/store/internal/sqlfiles"
 )
 
-const apiKeyColumns = `id, tenant, prefix, hash, scopes, categories, created_at, expires_at, revoked_at`
+const apiKeyColumns = sqlfiles.APIKeyColumns
 
 // CreateAPIKey inserts k; store.ErrAlreadyExists when its ID or hash is
 // taken.

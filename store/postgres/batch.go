@@ -101,8 +101,14 @@ const insertWithinQuota = `WITH used AS MATERIALIZED (SELECT
 		ON CONFLICT DO NOTHING RETURNING 1)
 	SELECT EXISTS (SELECT FROM ins), used.tenant, used.scope FROM used`
 
-// tenantLiveBytes and scopeLiveBytes are liveBytes' sums in
-// insertWithinQuota ($2 tenant, $6 scope, $22 the time).
+// tenantLiveBytes and scopeLiveBytes sum, in insertWithinQuota, the live
+// bytes of tenant $2 (of its scope $6) at time $22: READY files, whose
+// bytes the triggers of migration 0008 keep in tenant_ready_bytes and
+// scope_ready_bytes, and PENDING files whose upload target expires after
+// $22 or has no expiry set, an index-only range of (tenant, [scope,]
+// state, upload_expires) INCLUDE (size_bytes) that holds only the uploads
+// in progress. Under the tenant's lock each statement's snapshot includes
+// every create committed by earlier lock holders.
 const (
 	tenantLiveBytes = `(COALESCE((SELECT bytes FROM tenant_ready_bytes WHERE tenant = $2), 0)::bigint +
 		(SELECT COALESCE(SUM(size_bytes), 0)::bigint FROM files WHERE tenant = $2 AND state = 'PENDING'
@@ -290,11 +296,9 @@ func refusal(r *createReq, holds [3]bool) error {
 	case holds[2]:
 		return fmt.Errorf("%w: %q in name scope %q", store.ErrNameTaken, f.DisplayName, f.NameScope)
 	case quota.MaxBytes > 0 && r.tenantUsed > quota.MaxBytes:
-		return fmt.Errorf("%w: storage limit: %d bytes would be in use, limit %d",
-			store.ErrQuotaExceeded, r.tenantUsed, quota.MaxBytes)
+		return sqlfiles.TenantQuotaExceeded(r.tenantUsed, quota.MaxBytes)
 	case quota.ScopeMaxBytes > 0 && r.scopeUsed > quota.ScopeMaxBytes:
-		return fmt.Errorf("%w: storage limit of scope %q: %d bytes would be in use, limit %d",
-			store.ErrQuotaExceeded, f.Scope, r.scopeUsed, quota.ScopeMaxBytes)
+		return sqlfiles.ScopeQuotaExceeded(f.Scope, r.scopeUsed, quota.ScopeMaxBytes)
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -15,17 +14,14 @@ import (
 
 	"github.com/presignd/presignd/internal/groupcommit"
 	"github.com/presignd/presignd/store"
+	"github.com/presignd/presignd/store/internal/sqlfiles"
 	"github.com/presignd/presignd/store/internal/words"
 )
 
-const fileColumns = `id, tenant, category, display_name, name_scope, scope, filename, object_key,
-	backend, content_type, size_bytes, checksum_algorithm, checksum_value, etag, state,
-	failure_reason, owner, metadata, request_id, request_hash, upload_count,
-	created_at, updated_at, completed_at, upload_expires`
-
-// readColumns are the columns scanFile reads: fileColumns and those only
-// the lifecycle writes.
-const readColumns = fileColumns + `, object_missing_since`
+const (
+	fileColumns = sqlfiles.Columns
+	readColumns = sqlfiles.ReadColumns
+)
 
 // quotaLockClass is the first key of the per-tenant advisory lock CreateFile
 // takes; the second is hashtext(tenant). Two-key advisory locks do not
@@ -45,14 +41,7 @@ const insertFile = `INSERT INTO files (` + fileColumns + `, name_fold)
 // the tenant is also over quota.
 func (s *Store) CreateFile(ctx context.Context, f *store.File, quota store.Quota) error {
 	op := "create file " + f.ID
-	if f.CreatedAt.IsZero() {
-		f.CreatedAt = time.Now()
-	}
-	if f.UpdatedAt.IsZero() {
-		f.UpdatedAt = f.CreatedAt
-	}
-	f.Normalize()
-	owner, metadata, err := encodeMaps(f)
+	owner, metadata, err := sqlfiles.PrepareCreate(f, time.Now())
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
@@ -74,30 +63,6 @@ func (s *Store) CreateFile(ctx context.Context, f *store.File, quota store.Quota
 		return fmt.Errorf("%s: %w (store closed)", op, store.ErrUnavailable)
 	}
 	return fmt.Errorf("%s: %w", op, err)
-}
-
-// liveBytes sums the live bytes of the tenant's files (of scope only, when
-// scope is not nil) at time at: READY files, whose bytes the trigger of
-// migration 0008 keeps in tenant_ready_bytes and scope_ready_bytes, and
-// PENDING files whose upload target expires after at or has no expiry set,
-// an index-only range of (tenant, [scope,] state, upload_expires) INCLUDE
-// (size_bytes) that holds only the uploads in progress. Each call reads a
-// fresh snapshot, which under the tenant lock includes every create
-// committed by earlier lock holders.
-func liveBytes(ctx context.Context, tx pgx.Tx, tenant string, scope *string, at time.Time) (int64, error) {
-	where := `tenant = $1`
-	ready := `(SELECT bytes FROM tenant_ready_bytes WHERE tenant = $1)`
-	args := []any{tenant, at}
-	if scope != nil {
-		where += ` AND scope = $3`
-		ready = `(SELECT bytes FROM scope_ready_bytes WHERE tenant = $1 AND scope = $3)`
-		args = append(args, *scope)
-	}
-	var used int64
-	err := tx.QueryRow(ctx, `SELECT COALESCE(`+ready+`, 0)::bigint +
-		(SELECT COALESCE(SUM(size_bytes), 0)::bigint FROM files WHERE `+where+` AND state = 'PENDING'
-			AND (upload_expires IS NULL OR upload_expires > $2))`, args...).Scan(&used)
-	return used, err
 }
 
 // GetFile returns the tenant's file id, or store.ErrNotFound.
@@ -248,7 +213,7 @@ func (s *Store) UpdateFile(ctx context.Context, tenant, id string, update func(*
 		f.ID, f.Tenant, f.CreatedAt = cur.ID, cur.Tenant, cur.CreatedAt
 		f.UpdatedAt = time.Now()
 		f.Normalize()
-		owner, metadata, err := encodeMaps(&f)
+		owner, metadata, err := sqlfiles.EncodeMaps(&f)
 		if err != nil {
 			return fmt.Errorf("%s: %w", op, err)
 		}
@@ -330,33 +295,20 @@ func (s *Store) failGet(op string, err error) error {
 	return s.fail(op, err)
 }
 
-func scanFile(r pgx.Row) (*store.File, error) {
+func scanFile(row pgx.Row) (*store.File, error) {
 	var (
-		f                                                  store.File
-		state                                              string
-		owner, metadata                                    []byte
-		created, updated, completed, uploadExpiry, missing pgtype.Timestamptz
+		r               sqlfiles.FileRow
+		owner, metadata []byte
+		ts              [5]pgtype.Timestamptz
 	)
-	err := r.Scan(&f.ID, &f.Tenant, &f.Category, &f.DisplayName, &f.NameScope, &f.Scope, &f.Filename, &f.Key,
-		&f.Backend, &f.ContentType, &f.SizeBytes, &f.ChecksumAlgorithm, &f.ChecksumValue, &f.ETag, &state,
-		&f.FailureReason, &owner, &metadata, &f.RequestID, &f.RequestHash, &f.UploadCount,
-		&created, &updated, &completed, &uploadExpiry, &missing)
-	if err != nil {
+	if err := row.Scan(r.Dest(&owner, &metadata, [5]any{&ts[0], &ts[1], &ts[2], &ts[3], &ts[4]})...); err != nil {
 		return nil, err
 	}
-	f.State = store.State(state)
-	if f.Owner, err = decodeMap(owner); err != nil {
-		return nil, fmt.Errorf("file %s owner: %w", f.ID, err)
+	var times [5]time.Time
+	for i, t := range ts {
+		times[i] = fromTimestamp(t)
 	}
-	if f.Metadata, err = decodeMap(metadata); err != nil {
-		return nil, fmt.Errorf("file %s metadata: %w", f.ID, err)
-	}
-	f.CreatedAt = fromTimestamp(created)
-	f.UpdatedAt = fromTimestamp(updated)
-	f.CompletedAt = fromTimestamp(completed)
-	f.UploadExpires = fromTimestamp(uploadExpiry)
-	f.ObjectMissingSince = fromTimestamp(missing)
-	return &f, nil
+	return r.File(owner, metadata, times)
 }
 
 // timestamp is t, or NULL for the zero time.
@@ -374,15 +326,10 @@ func fromTimestamp(v pgtype.Timestamptz) time.Time {
 	return v.Time.UTC()
 }
 
-// searchSample and searchSampleHits decide how ListFiles finds the files
-// whose name holds a text with a word: when at most searchSampleHits of the
-// first searchSample files of the walk match, matches are rare enough
-// (about one file in a hundred or fewer) that reading the files with the
-// text's words from the word index costs less than walking on until a
-// page fills. The sqlite driver decides the same way.
+// searchSample and searchSampleHits: see sqlfiles.SearchSample.
 const (
-	searchSample     = 128
-	searchSampleHits = 1
+	searchSample     = sqlfiles.SearchSample
+	searchSampleHits = sqlfiles.SearchSampleHits
 )
 
 // wordLen is the most characters of a word file_name_words (migration
@@ -422,39 +369,5 @@ func escapeLike(s string) string {
 
 var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
-// fold is the case-insensitive form of a display name or search text. It
-// is computed here, not by lower() in SQL, so it does not depend on the
-// database's collation and matches the sqlite driver.
-func fold(s string) string { return strings.ToLower(s) }
-
-func encodeMaps(f *store.File) (owner, metadata any, err error) {
-	if owner, err = encodeJSON(f.Owner); err != nil {
-		return nil, nil, fmt.Errorf("encode owner: %w", err)
-	}
-	if metadata, err = encodeJSON(f.Metadata); err != nil {
-		return nil, nil, fmt.Errorf("encode metadata: %w", err)
-	}
-	return owner, metadata, nil
-}
-
-// encodeJSON is m as JSON bytes, or NULL when it has no entries.
-func encodeJSON(m map[string]string) (any, error) {
-	if len(m) == 0 {
-		return nil, nil
-	}
-	return json.Marshal(m)
-}
-
-func decodeMap(b []byte) (map[string]string, error) {
-	if b == nil {
-		return nil, nil
-	}
-	var m map[string]string
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, err
-	}
-	if len(m) == 0 {
-		return nil, nil
-	}
-	return m, nil
-}
+// fold is sqlfiles.Fold.
+func fold(s string) string { return sqlfiles.Fold(s) }

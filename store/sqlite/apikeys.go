@@ -3,24 +3,24 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/presignd/presignd/store"
+	"github.com/presignd/presignd/store/internal/sqlfiles"
 )
 
-const apiKeyColumns = `id, tenant, prefix, hash, scopes, categories, created_at, expires_at, revoked_at`
+const apiKeyColumns = sqlfiles.APIKeyColumns
 
 // CreateAPIKey inserts k; store.ErrAlreadyExists when its ID or hash is
 // taken.
 func (s *Store) CreateAPIKey(ctx context.Context, k *store.APIKey) error {
 	op := "create API key " + k.ID
-	scopes, err := encodeJSON(len(k.Scopes), k.Scopes)
+	scopes, err := encodeList(k.Scopes)
 	if err != nil {
 		return fmt.Errorf("%s: encode scopes: %w", op, err)
 	}
-	categories, err := encodeJSON(len(k.Categories), k.Categories)
+	categories, err := encodeList(k.Categories)
 	if err != nil {
 		return fmt.Errorf("%s: encode categories: %w", op, err)
 	}
@@ -112,15 +112,11 @@ func scanAPIKey(r scanner) (*store.APIKey, error) {
 
 // decodeList reads a JSON array of strings; NULL and [] are nil.
 func decodeList(v sql.NullString) ([]string, error) {
-	if !v.Valid {
-		return nil, nil
-	}
-	var out []string
-	if err := json.Unmarshal([]byte(v.String), &out); err != nil {
-		return nil, err
-	}
-	if len(out) == 0 {
-		return nil, nil
-	}
-	return out, nil
+	return sqlfiles.DecodeList(textBytes(v))
+}
+
+// encodeList is v as a JSON array in TEXT, or NULL when it is empty.
+func encodeList(v []string) (any, error) {
+	b, err := sqlfiles.EncodeList(v)
+	return text(b), err
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -331,8 +330,7 @@ func (s *Store) insertChecked(ctx context.Context, conn *sql.Conn, insert *sql.S
 			return s.fail("sum tenant quota", err)
 		}
 		if used > quota.MaxBytes {
-			return fmt.Errorf("%w: storage limit: %d bytes would be in use, limit %d",
-				store.ErrQuotaExceeded, used, quota.MaxBytes)
+			return sqlfiles.TenantQuotaExceeded(used, quota.MaxBytes)
 		}
 	}
 	if quota.ScopeMaxBytes > 0 {
@@ -341,8 +339,7 @@ func (s *Store) insertChecked(ctx context.Context, conn *sql.Conn, insert *sql.S
 			return s.fail("sum scope quota", err)
 		}
 		if used > quota.ScopeMaxBytes {
-			return fmt.Errorf("%w: storage limit of scope %q: %d bytes would be in use, limit %d",
-				store.ErrQuotaExceeded, f.Scope, used, quota.ScopeMaxBytes)
+			return sqlfiles.ScopeQuotaExceeded(f.Scope, used, quota.ScopeMaxBytes)
 		}
 	}
 	return nil

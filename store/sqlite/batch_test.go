@@ -105,137 +105,6 @@ func openTempAt(t *testing.T) (*sqlite.Store, string) {
 }
 
 func TestGroupCommit(t *testing.T) {
-	t.Run("in one batch each caller gets exactly its own outcome", func(t *testing.T) {
-		s, path := openTempAt(t)
-		sqlite.PauseNameIndexer(s)
-		ctx := t.Context()
-		existing := plainFile()
-		existing.NameScope, existing.DisplayName, existing.RequestID = "app", "taken", "req-old"
-		existing.State, existing.SizeBytes = store.StateReady, 100
-		if err := s.CreateFile(ctx, existing, store.Quota{}); err != nil {
-			t.Fatal(err)
-		}
-		g := holdWriter(s)
-		quota := store.Quota{MaxBytes: 130} // 100 held: three more files of 10 fit
-		sized := func(f *store.File) *store.File { f.SizeBytes = 10; return f }
-		named := func(name string) *store.File {
-			f := plainFile()
-			f.NameScope, f.DisplayName = "app", name
-			return f
-		}
-		withRequest := func(id string) *store.File {
-			f := plainFile()
-			f.RequestID = id
-			return f
-		}
-		withID := func(id string) *store.File {
-			f := plainFile()
-			f.ID = id
-			return f
-		}
-		first := sized(plainFile())
-		type call struct {
-			f     *store.File
-			quota store.Quota
-			want  error // nil, or the sentinel the error must match
-		}
-		calls := []call{
-			{first, quota, nil},
-			{withID(existing.ID), store.Quota{}, store.ErrAlreadyExists},
-			{named("taken"), store.Quota{}, store.ErrNameTaken},
-			{sized(named("fresh")), quota, nil},
-			{sized(named("fresh")), quota, store.ErrNameTaken},
-			{withRequest("req-old"), store.Quota{}, store.ErrAlreadyExists},
-			{withRequest("req-new"), store.Quota{}, nil},
-			{withRequest("req-new"), store.Quota{}, store.ErrAlreadyExists},
-			{sized(plainFile()), quota, nil},
-			{sized(plainFile()), quota, store.ErrQuotaExceeded},
-			{withID(first.ID), store.Quota{}, store.ErrAlreadyExists},
-			{plainFile(), store.Quota{}, nil},
-		}
-		fns := make([]func() error, len(calls))
-		for i, c := range calls {
-			fns[i] = func() error { return s.CreateFile(ctx, c.f, c.quota) }
-		}
-		errs := queueBatch(t, s, g, fns)
-		if sizes := g.batchSizes(); !slices.Equal(sizes, []int{1, len(calls)}) {
-			t.Fatalf("batch sizes %v, want [1 %d]: the calls were not applied together", sizes, len(calls))
-		}
-		for i, c := range calls {
-			err := errs[i]
-			switch {
-			case c.want == nil && err != nil:
-				t.Errorf("call %d: %v, want success", i, err)
-			case c.want != nil && !errors.Is(err, c.want):
-				t.Errorf("call %d: %v, want %v", i, err, c.want)
-			case errors.Is(c.want, store.ErrAlreadyExists) && !errors.Is(c.want, store.ErrNameTaken) && errors.Is(err, store.ErrNameTaken):
-				t.Errorf("call %d: %v, want ErrAlreadyExists but not ErrNameTaken", i, err)
-			case c.want == store.ErrNameTaken && errors.Is(err, store.ErrQuotaExceeded):
-				t.Errorf("call %d: %v is also ErrQuotaExceeded", i, err)
-			}
-		}
-		// Exactly the winners are stored, as they were written.
-		files, _, err := s.ListFiles(ctx, "t", store.ListOptions{Limit: 100})
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := map[string]*store.File{}
-		for _, f := range files {
-			got[f.ID] = f
-		}
-		want := 2 // existing and the create that held the writer
-		for i, c := range calls {
-			if c.want != nil {
-				continue
-			}
-			want++
-			f, ok := got[c.f.ID]
-			if !ok {
-				t.Errorf("call %d succeeded but its file is not stored", i)
-				continue
-			}
-			if f.DisplayName != c.f.DisplayName || f.RequestID != c.f.RequestID || f.SizeBytes != c.f.SizeBytes {
-				t.Errorf("call %d: stored %+v, want %+v", i, f, c.f)
-			}
-		}
-		if len(files) != want {
-			t.Errorf("%d files stored, want %d", len(files), want)
-		}
-		u, err := s.Usage(ctx, "t", store.UsageFilter{})
-		if err != nil || u.BytesUsed+u.BytesReserved != 130 {
-			t.Errorf("Usage = %+v, %v; want 130 bytes in use", u, err)
-		}
-		// The name search index holds the stored names only.
-		found, _, err := s.ListFiles(ctx, "t", store.ListOptions{NameContains: "fresh", Limit: 10})
-		if err != nil || len(found) != 1 || found[0].ID != calls[3].f.ID {
-			t.Errorf("ListFiles(NameContains fresh) = %v, %v; want the file of call 3", found, err)
-		}
-		db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		// The name indexer (paused) lists exactly the stored files; once
-		// indexed, both name search indexes hold exactly the stored files
-		// (rank 1: checked against the content of files too).
-		var listed, stored int
-		if err := db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM files_name_unindexed),
-			(SELECT count(*) FROM files_name_unindexed AS u JOIN files AS f ON f.rowid = u.file_rowid)`).Scan(&listed, &stored); err != nil {
-			t.Fatal(err)
-		}
-		if listed != want || stored != want {
-			t.Errorf("files_name_unindexed lists %d files, %d of them stored; want %d", listed, stored, want)
-		}
-		if err := sqlite.IndexNames(ctx, s); err != nil {
-			t.Fatal(err)
-		}
-		for _, index := range []string{"files_name_fts", "files_name_words"} {
-			if _, err := db.ExecContext(ctx, `INSERT INTO `+index+` (`+index+`, rank) VALUES ('integrity-check', 1)`); err != nil {
-				t.Errorf("%s integrity-check: %v", index, err)
-			}
-		}
-	})
-
 	t.Run("a failing commit fails every caller of its batch and stores none of it", func(t *testing.T) {
 		s, path := openTempAt(t)
 		ctx := t.Context()
@@ -340,12 +209,44 @@ func TestGroupCommit(t *testing.T) {
 	})
 }
 
+// TestGroupCommitConformance: creates applied together each get their own
+// outcome (storetest.RunGroupCommit), and the name indexer lists exactly
+// the files stored, which it then indexes.
 func TestGroupCommitConformance(t *testing.T) {
+	var s *sqlite.Store
+	var path string
 	storetest.RunGroupCommit(t, storetest.GroupCommitHarness{
-		NewStore:    func(t *testing.T) store.Store { return openTemp(t) },
+		NewStore: func(t *testing.T) store.Store {
+			s, path = openTempAt(t)
+			sqlite.PauseNameIndexer(s)
+			return s
+		},
 		BeforeBatch: func(s store.Store, fn func(int)) { sqlite.SetBeforeBatch(s.(*sqlite.Store), fn) },
 		Queued:      func(s store.Store) int { return sqlite.QueuedCreates(s.(*sqlite.Store)) },
 	})
+	ctx := t.Context()
+	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var files, listed, stored int
+	if err := db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM files), (SELECT count(*) FROM files_name_unindexed),
+		(SELECT count(*) FROM files_name_unindexed AS u JOIN files AS f ON f.rowid = u.file_rowid)`).Scan(&files, &listed, &stored); err != nil {
+		t.Fatal(err)
+	}
+	if listed != files || stored != files {
+		t.Errorf("files_name_unindexed lists %d files, %d of them stored; want the %d stored", listed, stored, files)
+	}
+	if err := sqlite.IndexNames(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	for _, index := range []string{"files_name_fts", "files_name_words"} {
+		// rank 1: checked against the content of files too.
+		if _, err := db.ExecContext(ctx, `INSERT INTO `+index+` (`+index+`, rank) VALUES ('integrity-check', 1)`); err != nil {
+			t.Errorf("%s integrity-check: %v", index, err)
+		}
+	}
 }
 
 func TestCollector(t *testing.T) {

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -12,17 +11,14 @@ import (
 
 	"github.com/presignd/presignd/internal/groupcommit"
 	"github.com/presignd/presignd/store"
+	"github.com/presignd/presignd/store/internal/sqlfiles"
 	"github.com/presignd/presignd/store/internal/words"
 )
 
-const fileColumns = `id, tenant, category, display_name, name_scope, scope, filename, object_key,
-	backend, content_type, size_bytes, checksum_algorithm, checksum_value, etag, state,
-	failure_reason, owner, metadata, request_id, request_hash, upload_count,
-	created_at, updated_at, completed_at, upload_expires`
-
-// readColumns are the columns scanFile reads: fileColumns and those only
-// the lifecycle writes.
-const readColumns = fileColumns + `, object_missing_since`
+const (
+	fileColumns = sqlfiles.Columns
+	readColumns = sqlfiles.ReadColumns
+)
 
 // CreateFile inserts f; see store.Files. The quota is checked after the
 // insert, inside the same write transaction, so a duplicate is reported
@@ -33,14 +29,7 @@ const readColumns = fileColumns + `, object_missing_since`
 // refused.
 func (s *Store) CreateFile(ctx context.Context, f *store.File, quota store.Quota) error {
 	op := "create file " + f.ID
-	if f.CreatedAt.IsZero() {
-		f.CreatedAt = time.Now()
-	}
-	if f.UpdatedAt.IsZero() {
-		f.UpdatedAt = f.CreatedAt
-	}
-	f.Normalize()
-	owner, metadata, err := encodeMaps(f)
+	owner, metadata, err := encodeMaps(sqlfiles.PrepareCreate(f, time.Now()))
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
@@ -229,7 +218,7 @@ func (s *Store) UpdateFile(ctx context.Context, tenant, id string, update func(*
 		f.ID, f.Tenant, f.CreatedAt = cur.ID, cur.Tenant, cur.CreatedAt
 		f.UpdatedAt = time.Now()
 		f.Normalize()
-		owner, metadata, err := encodeMaps(&f)
+		owner, metadata, err := encodeMaps(sqlfiles.EncodeMaps(&f))
 		if err != nil {
 			return fmt.Errorf("%s: %w", op, err)
 		}
@@ -318,34 +307,20 @@ func (s *Store) failGet(op string, err error) error {
 
 type scanner interface{ Scan(dest ...any) error }
 
-func scanFile(r scanner) (*store.File, error) {
+func scanFile(row scanner) (*store.File, error) {
 	var (
-		f                                 store.File
-		state                             string
-		owner, metadata                   sql.NullString
-		created, updated                  int64
-		completed, uploadExpires, missing sql.NullInt64
+		r               sqlfiles.FileRow
+		owner, metadata sql.NullString
+		ts              [5]sql.NullInt64
 	)
-	err := r.Scan(&f.ID, &f.Tenant, &f.Category, &f.DisplayName, &f.NameScope, &f.Scope, &f.Filename, &f.Key,
-		&f.Backend, &f.ContentType, &f.SizeBytes, &f.ChecksumAlgorithm, &f.ChecksumValue, &f.ETag, &state,
-		&f.FailureReason, &owner, &metadata, &f.RequestID, &f.RequestHash, &f.UploadCount,
-		&created, &updated, &completed, &uploadExpires, &missing)
-	if err != nil {
+	if err := row.Scan(r.Dest(&owner, &metadata, [5]any{&ts[0], &ts[1], &ts[2], &ts[3], &ts[4]})...); err != nil {
 		return nil, err
 	}
-	f.State = store.State(state)
-	if f.Owner, err = decodeMap(owner); err != nil {
-		return nil, fmt.Errorf("file %s owner: %w", f.ID, err)
+	var times [5]time.Time
+	for i, t := range ts {
+		times[i] = fromMicros(t)
 	}
-	if f.Metadata, err = decodeMap(metadata); err != nil {
-		return nil, fmt.Errorf("file %s metadata: %w", f.ID, err)
-	}
-	f.CreatedAt = time.UnixMicro(created).UTC()
-	f.UpdatedAt = time.UnixMicro(updated).UTC()
-	f.CompletedAt = fromMicros(completed)
-	f.UploadExpires = fromMicros(uploadExpires)
-	f.ObjectMissingSince = fromMicros(missing)
-	return &f, nil
+	return r.File(textBytes(owner), textBytes(metadata), times)
 }
 
 // micros is t in unix microseconds, or NULL for the zero time.
@@ -396,14 +371,10 @@ func listFilter(tenant string, opts store.ListOptions) (string, []any) {
 // it indexes every run of three characters of a name.
 const trigramLen = 3
 
-// searchSample and searchSampleHits decide how ListFiles finds the files
-// whose name holds a search text: when at most searchSampleHits of the
-// first searchSample files of the walk match, matches are rare enough
-// (about one file in a hundred or fewer) that reading them all from the
-// trigram index costs less than walking on until a page fills.
+// searchSample and searchSampleHits: see sqlfiles.SearchSample.
 const (
-	searchSample     = 128
-	searchSampleHits = 1
+	searchSample     = sqlfiles.SearchSample
+	searchSampleHits = sqlfiles.SearchSampleHits
 )
 
 // wordMatch is the FTS5 query of files_name_words (migration 0006) that
@@ -459,41 +430,27 @@ func qualified(table, columns string) string {
 	return strings.Join(cols, ", ")
 }
 
-// fold is the case-insensitive form of a display name or search text.
-func fold(s string) string { return strings.ToLower(s) }
+// fold is sqlfiles.Fold.
+func fold(s string) string { return sqlfiles.Fold(s) }
 
-func encodeMaps(f *store.File) (owner, metadata any, err error) {
-	if owner, err = encodeJSON(len(f.Owner), f.Owner); err != nil {
-		return nil, nil, fmt.Errorf("encode owner: %w", err)
-	}
-	if metadata, err = encodeJSON(len(f.Metadata), f.Metadata); err != nil {
-		return nil, nil, fmt.Errorf("encode metadata: %w", err)
-	}
-	return owner, metadata, nil
+// encodeMaps is sqlfiles.EncodeMaps as TEXT values (NULL for no entries),
+// passing err on.
+func encodeMaps(owner, metadata []byte, err error) (any, any, error) {
+	return text(owner), text(metadata), err
 }
 
-// encodeJSON is v as JSON text, or NULL when it has no entries.
-func encodeJSON(n int, v any) (any, error) {
-	if n == 0 {
-		return nil, nil
+// text is b as a TEXT value, or NULL for nil.
+func text(b []byte) any {
+	if b == nil {
+		return nil
 	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	return string(b), nil
+	return string(b)
 }
 
-func decodeMap(v sql.NullString) (map[string]string, error) {
+// textBytes is v's bytes, or nil for NULL.
+func textBytes(v sql.NullString) []byte {
 	if !v.Valid {
-		return nil, nil
+		return nil
 	}
-	var m map[string]string
-	if err := json.Unmarshal([]byte(v.String), &m); err != nil {
-		return nil, err
-	}
-	if len(m) == 0 {
-		return nil, nil
-	}
-	return m, nil
+	return []byte(v.String)
 }
