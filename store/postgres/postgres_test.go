@@ -181,7 +181,8 @@ func TestOpen(t *testing.T) {
 	t.Run("a schema migrated under the earlier numbering opens, keeps its files and gets what it lacks", func(t *testing.T) {
 		// testdata/migrations-v1 are the migrations as releases before the
 		// drivers shared one numbering applied and recorded them (0005 was
-		// the word index, 0006 the READY-bytes counters).
+		// the word index, 0006 the READY-bytes counters, 0007 the watched
+		// keys).
 		ctx := t.Context()
 		uri := testURI(t)
 		cfg := postgres.Config{URI: uri, Schema: tempSchema(t, uri)}
@@ -197,7 +198,7 @@ func TestOpen(t *testing.T) {
 			t.Fatal(err)
 		}
 		old, err := filepath.Glob("testdata/migrations-v1/*.sql")
-		if err != nil || len(old) != 6 {
+		if err != nil || len(old) != 7 {
 			t.Fatalf("the earlier migrations: %v, %v", old, err)
 		}
 		for i, path := range old {
@@ -241,7 +242,7 @@ func TestOpen(t *testing.T) {
 		}
 		want := []string{"1 0001_init.sql", "2 0002_api_key_categories.sql", "3 0003_file_scopes.sql",
 			"4 0004_lifecycle.sql", "5 0005_name_search.sql", "6 0006_name_words.sql", "8 0008_ready_bytes.sql",
-			"9 0009_defer_name_indexing.sql"}
+			"9 0009_defer_name_indexing.sql", "10 0010_watched_keys.sql"}
 		if !slices.Equal(recorded, want) {
 			t.Errorf("schema_migrations = %q, want %q", recorded, want)
 		}
