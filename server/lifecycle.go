@@ -8,14 +8,6 @@ import (
 	"github.com/presignd/presignd/store"
 )
 
-// objectQueue is a store that deletes a file record and queues its
-// object's deletion in one transaction (store.Lifecycle); a sweeper
-// retries queued deletions until the backend confirms them.
-type objectQueue interface {
-	DeleteFileAndQueueObject(ctx context.Context, tenant, id string, now, dueAt time.Time) (*store.Deletion, error)
-	FinishDeletion(ctx context.Context, id int64) error
-}
-
 // keyWatcher is a store that remembers the keys of deleted and failed
 // files (store.KeyWatch), so that a sweeper removes what their still valid
 // upload targets store later.
@@ -49,12 +41,12 @@ func (s *Server) watchKey(ctx context.Context, f *store.File, now time.Time) err
 const retryQueuedDeleteAfter = time.Minute
 
 // deleteQueued removes f's record and queues its object in one
-// transaction, then deletes the object at once. If that fails, the record
+// transaction (store.Lifecycle), then deletes the object at once. If that fails, the record
 // is gone all the same and a sweeper retries the object: a record never
 // outlives its object, and an object never outlives its record for good.
-func (s *Server) deleteQueued(ctx context.Context, q objectQueue, f *store.File) error {
+func (s *Server) deleteQueued(ctx context.Context, f *store.File) error {
 	now := s.now()
-	d, err := q.DeleteFileAndQueueObject(ctx, f.Tenant, f.ID, now, now.Add(retryQueuedDeleteAfter))
+	d, err := s.store.DeleteFileAndQueueObject(ctx, f.Tenant, f.ID, now, now.Add(retryQueuedDeleteAfter))
 	if err != nil {
 		return err
 	}
@@ -67,7 +59,7 @@ func (s *Server) deleteQueued(ctx context.Context, q objectQueue, f *store.File)
 		s.log.WarnContext(ctx, "object of a deleted file left to the sweeper", "file_id", f.ID, "err", err)
 		return nil
 	}
-	if err := q.FinishDeletion(ctx, d.ID); err != nil {
+	if err := s.store.FinishDeletion(ctx, d.ID); err != nil {
 		// Harmless: the sweeper deletes the (now missing) object again.
 		s.log.WarnContext(ctx, "finish object deletion", "file_id", f.ID, "err", err)
 	}

@@ -733,27 +733,14 @@ func (s *Server) UpdateFile(ctx context.Context, req *presigndv1.UpdateFileReque
 
 // DeleteFile implements presigndv1.FileServiceServer.
 func (s *Server) DeleteFile(ctx context.Context, req *presigndv1.DeleteFileRequest) (*presigndv1.DeleteFileResponse, error) {
-	p, f, err := s.callerFile(ctx, req.GetFileId())
+	_, f, err := s.callerFile(ctx, req.GetFileId())
 	if err != nil {
 		return nil, err
 	}
 	if err := s.watchKey(ctx, f, s.now()); err != nil {
 		return nil, err
 	}
-	if q, ok := s.store.(objectQueue); ok {
-		if err := s.deleteQueued(ctx, q, f); err != nil {
-			return nil, err
-		}
-		return &presigndv1.DeleteFileResponse{}, nil
-	}
-	if backend, ok := s.backends[f.Backend]; ok {
-		// The object goes first: if this fails the record remains and the
-		// call can be retried; a record never points at a half-deleted state.
-		if err := backend.Delete(ctx, f.Key); err != nil {
-			return nil, fmt.Errorf("delete object %s: %w", f.Key, err)
-		}
-	}
-	if err := s.store.DeleteFile(ctx, p.Tenant, f.ID); err != nil {
+	if err := s.deleteQueued(ctx, f); err != nil {
 		return nil, err
 	}
 	return &presigndv1.DeleteFileResponse{}, nil

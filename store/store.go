@@ -308,10 +308,12 @@ type CreateAnticipator interface {
 	AnticipateCreate(ctx context.Context) (context.Context, func())
 }
 
-// Store is everything presignd keeps, plus the lifecycle of the connection.
+// Store is everything presignd keeps, what its sweeper needs, plus the
+// lifecycle of the connection.
 type Store interface {
 	Files
 	APIKeys
+	Lifecycle
 	// Ping reports whether the database is reachable.
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.

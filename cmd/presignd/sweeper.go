@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -26,10 +25,6 @@ func startSweeper(ctx context.Context, cfg config.Sweeper, st store.Store, backe
 		log.Info("sweeper disabled (sweeper.interval is 0)")
 		return func() {}, nil
 	}
-	lc, ok := st.(store.Lifecycle)
-	if !ok {
-		return nil, fmt.Errorf("sweeper: store %T cannot sweep; set sweeper.interval to 0", st)
-	}
 	bs := make(map[string]sweeper.Backend, len(backends))
 	for name, b := range backends {
 		bs[name] = b
@@ -41,7 +36,7 @@ func startSweeper(ctx context.Context, cfg config.Sweeper, st store.Store, backe
 		}
 	}
 	sw, err := sweeper.New(sweeper.Config{
-		Store: lc, Backends: bs, Leftovers: leftovers, Interval: interval, BatchSize: cfg.BatchSize,
+		Store: st, Backends: bs, Leftovers: leftovers, Interval: interval, BatchSize: cfg.BatchSize,
 		Grace: time.Duration(*cfg.Grace), CheckEvery: time.Duration(*cfg.CheckEvery),
 		Logger: log.With("component", "sweeper"), Registerer: reg,
 	})

@@ -32,9 +32,9 @@
 //   - Times come back truncated to the microsecond, in UTC; zero times and
 //     empty maps come back zero and nil.
 //   - UpdateFile keeps ID, Tenant and CreatedAt whatever the update does.
-//   - A store that implements store.Lifecycle hands every expired upload,
-//     queued deletion and object check to one caller only, however many
-//     sweep at once; the Lifecycle cases skip for a store that does not.
+//   - A store hands every expired upload, queued deletion and object
+//     check (store.Lifecycle) to one caller only, however many sweep at
+//     once.
 //   - A store that implements store.KeyWatch hands every due watched key
 //     to one caller only, and says whether its file is still PENDING or
 //     READY; the KeyWatch cases skip for a store that does not.
