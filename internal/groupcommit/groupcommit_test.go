@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/presignd/presignd/internal/testenv"
 )
 
 // errRefused and errLost are what the test store's Commit returns for an
@@ -93,18 +95,6 @@ func (s *testStore) has(id int) bool {
 	return s.stored[id]
 }
 
-// waitFor fails t unless cond holds within 10 seconds.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 10s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // receive returns the next value of ch, failing t when none comes within
 // 10 seconds.
 func receive[V any](t *testing.T, what string, ch <-chan V) V {
@@ -143,7 +133,7 @@ func queueBehindHeld(t *testing.T, s *testStore, w *Writer[item], items []item) 
 	outcomes := make([]<-chan error, len(items))
 	for i, it := range items {
 		outcomes[i] = writeAsync(t.Context(), w, it)
-		waitFor(t, "item queued", func() bool { return w.Queued() == i+1 })
+		testenv.WaitFor(t, "item queued", func() bool { return w.Queued() == i+1 })
 	}
 	return outcomes, first
 }
@@ -244,9 +234,9 @@ func TestWrite(t *testing.T) {
 		receive(t, "the first batch held", s.held)
 		ctx, cancel := context.WithCancel(t.Context())
 		cancelled := writeAsync(ctx, w, item{id: 1})
-		waitFor(t, "item 1 queued", func() bool { return w.Queued() == 1 })
+		testenv.WaitFor(t, "item 1 queued", func() bool { return w.Queued() == 1 })
 		kept := writeAsync(t.Context(), w, item{id: 2})
-		waitFor(t, "item 2 queued", func() bool { return w.Queued() == 2 })
+		testenv.WaitFor(t, "item 2 queued", func() bool { return w.Queued() == 2 })
 		cancel()
 		if err := receive(t, "the cancelled write", cancelled); !errors.Is(err, context.Canceled) {
 			t.Errorf("cancelled write: %v, want context.Canceled", err)

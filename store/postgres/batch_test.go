@@ -4,10 +4,10 @@ import (
 	"errors"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/presignd/presignd/internal/testenv"
 	"github.com/presignd/presignd/store"
 	"github.com/presignd/presignd/store/postgres"
 	"github.com/presignd/presignd/store/storetest"
@@ -58,7 +58,7 @@ func TestGroupCommitOwnFailure(t *testing.T) {
 	var wg sync.WaitGroup
 	for i, f := range files {
 		wg.Go(func() { errs[i] = s.CreateFile(t.Context(), f, store.Quota{}) })
-		waitQueued(t, s, i+1)
+		testenv.WaitFor(t, "create queued", func() bool { return postgres.QueuedCreates(s) == i+1 })
 	}
 	releaseOnce()
 	wg.Wait()
@@ -83,21 +83,4 @@ func TestGroupCommitOwnFailure(t *testing.T) {
 	if len(sizes) != postgres.Writers+1 || sizes[postgres.Writers] != 3 {
 		t.Errorf("batch sizes %v, want one of 1 per writer, then 3", sizes)
 	}
-}
-
-// waitQueued fails t unless n CreateFiles of s are queued within 10s.
-func waitQueued(t *testing.T, s *postgres.Store, n int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for postgres.QueuedCreates(s) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d creates never queued", n)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
-func TestCollector(t *testing.T) {
-	s := openTemp(t)
-	storetest.CheckCommitMetrics(t, s, s.Collector(), "postgres")
 }

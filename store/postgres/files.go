@@ -12,7 +12,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
-	"github.com/presignd/presignd/internal/groupcommit"
 	"github.com/presignd/presignd/store"
 	"github.com/presignd/presignd/store/internal/sqlfiles"
 	"github.com/presignd/presignd/store/internal/words"
@@ -56,13 +55,7 @@ func (s *Store) CreateFile(ctx context.Context, f *store.File, quota store.Quota
 			f.CreatedAt, f.UpdatedAt, timestamp(f.CompletedAt), timestamp(f.UploadExpires),
 			fold(f.DisplayName)},
 	})
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, groupcommit.ErrClosed):
-		return fmt.Errorf("%s: %w (store closed)", op, store.ErrUnavailable)
-	}
-	return fmt.Errorf("%s: %w", op, err)
+	return sqlfiles.CreateError(op, err)
 }
 
 // GetFile returns the tenant's file id, or store.ErrNotFound.

@@ -8,10 +8,10 @@ import (
 	"slices"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/presignd/presignd/internal/testenv"
 	"github.com/presignd/presignd/store"
 	"github.com/presignd/presignd/store/sqlite"
 	"github.com/presignd/presignd/store/storetest"
@@ -65,7 +65,7 @@ func queueBatch(t *testing.T, s *sqlite.Store, g *writerGate, calls []func() err
 	var wg sync.WaitGroup
 	for i, call := range calls {
 		wg.Go(func() { errs[i] = call() })
-		waitFor(t, fmt.Sprintf("call %d queued", i), func() bool { return sqlite.QueuedCreates(s) == i+1 })
+		testenv.WaitFor(t, fmt.Sprintf("call %d queued", i), func() bool { return sqlite.QueuedCreates(s) == i+1 })
 	}
 	g.release()
 	wg.Wait()
@@ -73,18 +73,6 @@ func queueBatch(t *testing.T, s *sqlite.Store, g *writerGate, calls []func() err
 		t.Fatalf("the create holding the writer: %v", err)
 	}
 	return errs
-}
-
-// waitFor fails t unless cond holds within 10 seconds.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 10s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 func plainFile() *store.File {
@@ -175,13 +163,13 @@ func TestGroupCommit(t *testing.T) {
 			queued[i] = plainFile()
 			wg.Go(func() { errs[i] = s.CreateFile(t.Context(), queued[i], store.Quota{}) })
 		}
-		waitFor(t, "every create queued", func() bool { return sqlite.QueuedCreates(s) == len(queued) })
+		testenv.WaitFor(t, "every create queued", func() bool { return sqlite.QueuedCreates(s) == len(queued) })
 		closed := make(chan error, 1)
 		go func() { closed <- s.Close() }()
 		// Whether Close stops the writer before or after it takes the
 		// queued creates, each one is either stored or refused with
 		// ErrUnavailable (groupcommit's tests hold the order fixed).
-		waitFor(t, "Close begun", func() bool { return sqlite.Closed(s) })
+		testenv.WaitFor(t, "Close begun", func() bool { return sqlite.Closed(s) })
 		g.release()
 		wg.Wait()
 		if err := <-blocker; err != nil {

@@ -9,7 +9,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/presignd/presignd/internal/groupcommit"
 	"github.com/presignd/presignd/store"
 	"github.com/presignd/presignd/store/internal/sqlfiles"
 	"github.com/presignd/presignd/store/internal/words"
@@ -37,13 +36,7 @@ func (s *Store) CreateFile(ctx context.Context, f *store.File, quota store.Quota
 		return fmt.Errorf("%s: %w (store closed)", op, store.ErrUnavailable)
 	}
 	err = s.creates.w.Write(ctx, &createReq{f: f, quota: quota, owner: owner, metadata: metadata})
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, groupcommit.ErrClosed):
-		return fmt.Errorf("%s: %w (store closed)", op, store.ErrUnavailable)
-	}
-	return fmt.Errorf("%s: %w", op, err)
+	return sqlfiles.CreateError(op, err)
 }
 
 // AnticipateCreate announces a CreateFile that the caller is about to

@@ -2,11 +2,13 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/presignd/presignd/internal/testenv"
 	"github.com/presignd/presignd/store"
 )
 
@@ -110,13 +112,7 @@ func RunGroupCommit(t *testing.T, h GroupCommitHarness) {
 	var wg sync.WaitGroup
 	for i, c := range calls {
 		wg.Go(func() { errs[i] = s.CreateFile(ctx, c.f, c.quota) })
-		deadline := time.Now().Add(10 * time.Second)
-		for h.Queued(s) < i+1 {
-			if time.Now().After(deadline) {
-				t.Fatalf("call %d never queued", i)
-			}
-			time.Sleep(time.Millisecond)
-		}
+		testenv.WaitFor(t, fmt.Sprintf("call %d queued", i), func() bool { return h.Queued(s) == i+1 })
 	}
 	releaseOnce()
 	wg.Wait()

@@ -2,10 +2,12 @@ package sqlfiles
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/presignd/presignd/internal/groupcommit"
 	"github.com/presignd/presignd/store"
 )
 
@@ -158,4 +160,17 @@ func TenantQuotaExceeded(used, limit int64) error {
 func ScopeQuotaExceeded(scope string, used, limit int64) error {
 	return fmt.Errorf("%w: storage limit of scope %q: %d bytes would be in use, limit %d",
 		store.ErrQuotaExceeded, scope, used, limit)
+}
+
+// CreateError is the error CreateFile op returns for err, the outcome of
+// its write on the group commit: nil stays nil, a closed writer is
+// store.ErrUnavailable, and anything else is wrapped in op.
+func CreateError(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, groupcommit.ErrClosed):
+		return fmt.Errorf("%s: %w (store closed)", op, store.ErrUnavailable)
+	}
+	return fmt.Errorf("%s: %w", op, err)
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/presignd/presignd/internal/groupcommit"
 	"github.com/presignd/presignd/store"
 )
 
@@ -80,5 +81,17 @@ func TestQuotaErrors(t *testing.T) {
 		if !errors.Is(err, store.ErrQuotaExceeded) {
 			t.Errorf("%v is not ErrQuotaExceeded", err)
 		}
+	}
+}
+
+func TestCreateError(t *testing.T) {
+	if err := CreateError("op", nil); err != nil {
+		t.Errorf("CreateError(nil) = %v", err)
+	}
+	if err := CreateError("op", groupcommit.ErrClosed); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("CreateError(ErrClosed) = %v, want ErrUnavailable", err)
+	}
+	if err := CreateError("op", store.ErrNameTaken); !errors.Is(err, store.ErrNameTaken) || err.Error()[:4] != "op: " {
+		t.Errorf("CreateError(ErrNameTaken) = %v", err)
 	}
 }
