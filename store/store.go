@@ -296,18 +296,6 @@ type Lifecycle interface {
 	SetObjectMissing(ctx context.Context, tenant, id string, missing bool, at time.Time) error
 }
 
-// CreateAnticipator is an optional capability of a store that groups the commits of CreateFiles that arrive together.
-//
-// AnticipateCreate announces a CreateFile the caller is about to make with
-// the returned context: the store may hold the commit it is gathering
-// briefly for it, so that requests handled at the same time share one.
-// done calls the announcement off; every announcement must end with done,
-// which is harmless once the CreateFile has been made, and when called
-// twice. An announcement never changes a CreateFile's outcome.
-type CreateAnticipator interface {
-	AnticipateCreate(ctx context.Context) (context.Context, func())
-}
-
 // Store is everything presignd keeps, what its sweeper needs, plus the
 // lifecycle of the connection.
 type Store interface {
