@@ -65,6 +65,8 @@ type Config struct {
 	// Sweeper configures the background sweeper of expired uploads,
 	// orphaned objects and missing objects.
 	Sweeper Sweeper `yaml:"sweeper"`
+	// Limits bound request sizes, connections, streams and timeouts.
+	Limits Limits `yaml:"limits"`
 }
 
 // Sweeper configures the background sweeper. Every replica may run it:
@@ -238,6 +240,7 @@ func (c *Config) ApplyDefaults() {
 	}
 	c.applyAuthDefaults()
 	c.Sweeper.applyDefaults()
+	c.Limits.applyDefaults()
 	if c.Store.Driver == "" {
 		c.Store.Driver = "sqlite"
 	}
@@ -311,6 +314,7 @@ func (c *Config) Validate() error {
 		add("store.driver", "must be sqlite or postgres, not %q", c.Store.Driver)
 	}
 	c.Sweeper.validate(add)
+	c.Limits.validate(add)
 	if !namePattern.MatchString(c.DevTenant) {
 		add("dev_tenant", "must match %s", namePattern)
 	}
