@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/http"
 	"net/netip"
@@ -10,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -123,6 +126,7 @@ func incomingHeader(key string) (string, bool) {
 // for a FailedPrecondition that carries a google.rpc.PreconditionFailure
 // (the resource is not yet in the state the call needs).
 func errorWithRetryAfter(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	err = bodyLimitError(r, err)
 	if st, ok := status.FromError(err); ok {
 		for _, d := range st.Details() {
 			switch d := d.(type) {
@@ -160,15 +164,32 @@ type HTTPConfig struct {
 	Ready func(ctx context.Context) error
 	// Metrics, when set, serves /metrics (Prometheus text format).
 	Metrics http.Handler
+	// MaxRequestBytes caps a /v1/ request body: over it, 413 with a JSON
+	// google.rpc.Status (RESOURCE_EXHAUSTED), before the body is buffered.
+	// 0 caps nothing. Mounts are not capped.
+	MaxRequestBytes int64
+	// TransferIdleTimeout, when set, serves the mounts under idle
+	// deadlines that move with the transfer's progress instead of the
+	// server's read and write timeouts (see transferDeadlines).
+	TransferIdleTimeout time.Duration
+	// Log receives what /readyz does not tell: why a dependency is down.
+	// Nil logs to slog.Default().
+	Log *slog.Logger
 }
 
-// NewHTTPHandler assembles the HTTP port: /v1/ (REST), the mounts,
-// /healthz (process alive), /readyz (dependencies reachable), /metrics,
+// NewHTTPHandler assembles the HTTP port: /v1/ (REST, bodies capped at
+// MaxRequestBytes), the mounts (streaming, under TransferIdleTimeout),
+// /healthz (process alive), /readyz (dependencies reachable; a failure
+// names the dependencies down, the details go to the log), /metrics,
 // /openapi.json (the API's OpenAPI v2 document) and /docs (a page that
 // renders it, with no external resources).
 func NewHTTPHandler(cfg HTTPConfig) http.Handler {
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
 	mux := http.NewServeMux()
-	mux.Handle("/v1/", cfg.Gateway)
+	mux.Handle("/v1/", limitRequestBody(cfg.MaxRequestBytes, cfg.Gateway))
 	if cfg.Metrics != nil {
 		mux.Handle("GET /metrics", cfg.Metrics)
 	}
@@ -186,7 +207,7 @@ func NewHTTPHandler(cfg HTTPConfig) http.Handler {
 		if !strings.HasSuffix(prefix, "/") {
 			prefix += "/"
 		}
-		mux.Handle(prefix, h)
+		mux.Handle(prefix, transferDeadlines(cfg.TransferIdleTimeout, h))
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -196,8 +217,14 @@ func NewHTTPHandler(cfg HTTPConfig) http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if cfg.Ready != nil {
 			if err := cfg.Ready(r.Context()); err != nil {
+				log.WarnContext(r.Context(), "not ready", "err", err)
+				msg := "not ready"
+				var nr *NotReadyError
+				if errors.As(err, &nr) {
+					msg += ": " + nr.Public()
+				}
 				w.WriteHeader(http.StatusServiceUnavailable)
-				_, _ = w.Write([]byte("not ready: " + err.Error() + "\n"))
+				_, _ = w.Write([]byte(msg + "\n"))
 				return
 			}
 		}

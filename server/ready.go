@@ -20,14 +20,40 @@ const ReadinessProbeKey = "presignd-readiness-probe/missing"
 // readyTimeout bounds each dependency check of Ready.
 const readyTimeout = 3 * time.Second
 
+// NotReadyError is the error of a failed readiness check. Its message
+// carries every failure's detail (driver errors, addresses) for the log;
+// Public is what may be shown to anyone.
+type NotReadyError struct {
+	// Down names each dependency that failed, sorted: "backend NAME",
+	// "store".
+	Down []string
+	// Detail is each failure, for the log.
+	Detail error
+}
+
+func (e *NotReadyError) Error() string { return e.Detail.Error() }
+func (e *NotReadyError) Unwrap() error { return e.Detail }
+
+// Public says which dependencies are down and nothing else:
+// "backend s3main unavailable; store unavailable".
+func (e *NotReadyError) Public() string {
+	parts := make([]string, len(e.Down))
+	for i, d := range e.Down {
+		parts[i] = d + " unavailable"
+	}
+	return strings.Join(parts, "; ")
+}
+
 // Ready returns a readiness check for /readyz: ping answers (the store is
 // reachable) and every backend answers a Stat of ReadinessProbeKey with an
 // object or signer.ErrNotFound. Checks run concurrently, each for at most a
-// few seconds; the error names every dependency that failed.
+// few seconds; a failure is a *NotReadyError naming every dependency that
+// failed.
 func Ready(ping func(context.Context) error, backends map[string]signer.Signer) func(context.Context) error {
 	return func(ctx context.Context) error {
 		var (
 			mu   sync.Mutex
+			down []string
 			errs []string
 			wg   sync.WaitGroup
 		)
@@ -37,6 +63,7 @@ func Ready(ping func(context.Context) error, backends map[string]signer.Signer) 
 			defer cancel()
 			if err := f(cctx); err != nil {
 				mu.Lock()
+				down = append(down, name)
 				errs = append(errs, fmt.Sprintf("%s: %v", name, err))
 				mu.Unlock()
 			}
@@ -59,7 +86,8 @@ func Ready(ping func(context.Context) error, backends map[string]signer.Signer) 
 		if len(errs) == 0 {
 			return nil
 		}
+		sort.Strings(down)
 		sort.Strings(errs)
-		return errors.New(RedactSecrets(strings.Join(errs, "; ")))
+		return &NotReadyError{Down: down, Detail: errors.New(RedactSecrets(strings.Join(errs, "; ")))}
 	}
 }

@@ -1,0 +1,209 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// bodyLimitKey marks a request whose body limitRequestBody caps.
+type bodyLimitKey struct{}
+
+// bodyLimit is the cap of one request's body and whether it was hit.
+type bodyLimit struct {
+	max      int64
+	exceeded atomic.Bool
+}
+
+// tooLarge is the status of a request over the cap: RESOURCE_EXHAUSTED,
+// naming the limit.
+func (l *bodyLimit) tooLarge() *status.Status {
+	return status.Newf(codes.ResourceExhausted, "request body larger than the limit of %d bytes (limits.max_request_size)", l.max)
+}
+
+// limitRequestBody refuses a request body over max bytes with 413 and a
+// JSON google.rpc.Status (RESOURCE_EXHAUSTED, naming the limit), before
+// next buffers it: at once when Content-Length says so, otherwise when
+// reading passes max (next's error then becomes the 413, see
+// bodyLimitError). max <= 0 caps nothing.
+func limitRequestBody(max int64, next http.Handler) http.Handler {
+	if max <= 0 {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l := &bodyLimit{max: max}
+		if r.ContentLength > max {
+			writeStatusJSON(w, http.StatusRequestEntityTooLarge, l.tooLarge())
+			return
+		}
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = &cappedBody{ReadCloser: http.MaxBytesReader(w, r.Body, max), limit: l}
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), bodyLimitKey{}, l)))
+	})
+}
+
+// cappedBody records that its MaxBytesReader refused to read on.
+type cappedBody struct {
+	io.ReadCloser
+	limit *bodyLimit
+}
+
+func (b *cappedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if _, ok := err.(*http.MaxBytesError); ok {
+		b.limit.exceeded.Store(true)
+	}
+	return n, err
+}
+
+// bodyLimitError replaces err with the 413 answer when r's body passed
+// its cap: whatever next made of the short read, the caller sent too much.
+func bodyLimitError(r *http.Request, err error) error {
+	l, ok := r.Context().Value(bodyLimitKey{}).(*bodyLimit)
+	if !ok || !l.exceeded.Load() {
+		return err
+	}
+	return &runtime.HTTPStatusError{HTTPStatus: http.StatusRequestEntityTooLarge, Err: l.tooLarge().Err()}
+}
+
+// writeStatusJSON writes st as the gateway writes errors: a JSON
+// google.rpc.Status with the proto field names.
+func writeStatusJSON(w http.ResponseWriter, code int, st *status.Status) {
+	body, err := protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}.Marshal(st.Proto())
+	if err != nil {
+		body = []byte(fmt.Sprintf(`{"code": %d, "message": "%s"}`, st.Code(), http.StatusText(code)))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	// The body is not read: do not keep the connection for another request.
+	w.Header().Set("Connection", "close")
+	w.WriteHeader(code)
+	_, _ = w.Write(body)
+}
+
+// transferDeadlines serves next, a route that streams bodies of any size
+// (the local backend's uploads and downloads), under an idle deadline
+// instead of the server's whole-request read and write timeouts: the
+// connection's read and write deadlines are set to idle from now when the
+// handler starts, and pushed back by idle whenever body bytes are read or
+// response bytes written. A transfer that keeps moving runs as long as it
+// needs; one that stalls for idle is cut off. This is what tusd does with
+// its network timeout (http.ResponseController deadlines extended on
+// every read), rather than a per-route total budget, which would have to
+// guess the slowest honest client's bandwidth. Where the connection has no
+// deadlines (tests with recorders), next runs unchanged.
+func transferDeadlines(idle time.Duration, next http.Handler) http.Handler {
+	if idle <= 0 {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		d := &deadlines{rc: rc, idle: idle}
+		if !d.extend(true) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = &progressBody{ReadCloser: r.Body, d: d}
+		}
+		next.ServeHTTP(&progressWriter{ResponseWriter: w, d: d}, r)
+	})
+}
+
+// deadlines pushes a connection's deadlines back.
+type deadlines struct {
+	rc   *http.ResponseController
+	idle time.Duration
+}
+
+// extend sets the write deadline, and with read the read deadline, to
+// idle from now; false if the connection has none.
+func (d *deadlines) extend(read bool) bool {
+	t := time.Now().Add(d.idle)
+	if read {
+		if err := d.rc.SetReadDeadline(t); err != nil {
+			return false
+		}
+	}
+	// The response is written after the body is read: reading keeps the
+	// write deadline ahead as well.
+	return d.rc.SetWriteDeadline(t) == nil
+}
+
+type progressBody struct {
+	io.ReadCloser
+	d *deadlines
+}
+
+func (b *progressBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 {
+		b.d.extend(true)
+	}
+	return n, err
+}
+
+// progressWriter pushes the write deadline back before each write.
+type progressWriter struct {
+	http.ResponseWriter
+	d *deadlines
+}
+
+// transferChunk is how much of a file one write deadline covers when
+// ReadFrom hands a file to the connection (sendfile).
+const transferChunk = 256 << 10
+
+func (w *progressWriter) WriteHeader(code int) {
+	w.d.extend(false)
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *progressWriter) Write(p []byte) (int, error) {
+	w.d.extend(false)
+	return w.ResponseWriter.Write(p)
+}
+
+// ReadFrom keeps the connection's sendfile path for files
+// (http.ServeContent hands it an io.LimitedReader over an *os.File) while
+// extending the deadline every transferChunk bytes.
+func (w *progressWriter) ReadFrom(src io.Reader) (int64, error) {
+	rf, ok := w.ResponseWriter.(io.ReaderFrom)
+	lr, limited := src.(*io.LimitedReader)
+	if !ok || !limited {
+		return io.Copy(writerOnly{w}, src)
+	}
+	var total int64
+	for lr.N > 0 {
+		w.d.extend(false)
+		chunk := &io.LimitedReader{R: lr.R, N: min(lr.N, transferChunk)}
+		n, err := rf.ReadFrom(chunk)
+		total += n
+		lr.N -= n
+		if err != nil {
+			return total, err
+		}
+		if n == 0 {
+			break // src ended early
+		}
+	}
+	return total, nil
+}
+
+func (w *progressWriter) Flush() {
+	w.d.extend(false)
+	_ = w.d.rc.Flush()
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *progressWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// writerOnly hides progressWriter's ReadFrom from io.Copy.
+type writerOnly struct{ io.Writer }
