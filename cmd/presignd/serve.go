@@ -116,6 +116,9 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = "http://" + loopbackAddr(httpLn.Addr())
 	}
+	fdLimit := raiseOpenFileLimit(log)
+	maxConns := connectionCap(cfg.Limits.MaxConnections, fdLimit, log)
+	httpLn, grpcLn = limitListener(httpLn, maxConns), limitListener(grpcLn, maxConns)
 
 	backends, mounts, err := openBackends(ctx, cfg, secret)
 	defer closeBackends(backends)
@@ -182,7 +185,7 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 		return err
 	}
 	defer stopSweeper() // before the store closes
-	grpcServer, err := server.NewGRPCServer(srv, tracing.ServerOptions()...)
+	grpcServer, err := server.NewGRPCServer(srv, append(tracing.ServerOptions(), grpcLimitOptions(cfg.Limits)...)...)
 	if err != nil {
 		return err
 	}
@@ -202,8 +205,16 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 			Mounts:  mounts,
 			Ready:   server.Ready(st.Ping, signers),
 			Metrics: metricsHandler(metricsReg, log),
+			Log:     log,
+
+			MaxRequestBytes:     int64(cfg.Limits.MaxRequestSize),
+			TransferIdleTimeout: time.Duration(cfg.Limits.HTTP.TransferIdleTimeout),
 		}),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: time.Duration(cfg.Limits.HeaderTimeout),
+		ReadTimeout:       time.Duration(cfg.Limits.HTTP.ReadTimeout),
+		WriteTimeout:      time.Duration(cfg.Limits.HTTP.WriteTimeout),
+		IdleTimeout:       time.Duration(cfg.Limits.HTTP.IdleTimeout),
+		MaxHeaderBytes:    int(cfg.Limits.MaxHeaderSize),
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 
@@ -212,7 +223,8 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	go func() { errc <- httpServer.Serve(httpLn) }()
 	fmt.Fprintf(stdout, "presignd: http listening on %s (REST, uploads: %s)\n", httpLn.Addr(), cfg.PublicURL)
 	fmt.Fprintf(stdout, "presignd: grpc listening on %s\n", grpcLn.Addr())
-	log.Info("presignd started", "http", httpLn.Addr().String(), "grpc", grpcLn.Addr().String(), "store", cfg.Store.Driver, "data_dir", cfg.DataDir)
+	log.Info("presignd started", "http", httpLn.Addr().String(), "grpc", grpcLn.Addr().String(), "store", cfg.Store.Driver, "data_dir", cfg.DataDir,
+		"open_file_limit", fdLimit, "max_connections", maxConns)
 
 	select {
 	case <-ctx.Done():
