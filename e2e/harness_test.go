@@ -81,6 +81,13 @@ var listenLine = regexp.MustCompile(`presignd: (http|grpc) listening on (\S+)`)
 // waits until it serves. Extra flags are appended to "serve".
 func start(t *testing.T, extraArgs ...string) *instance {
 	t.Helper()
+	return startBinary(t, binary, extraArgs...)
+}
+
+// startBinary is start with another executable, such as a build without
+// the race detector or a script that execs presignd under other limits.
+func startBinary(t *testing.T, binary string, extraArgs ...string) *instance {
+	t.Helper()
 	inst := &instance{DataDir: t.TempDir(), APIKey: "e2e-" + strings.ReplaceAll(t.Name(), "/", "-"), output: &syncBuffer{mu: make(chan struct{}, 1)}}
 	args := append([]string{"serve", "--data-dir", inst.DataDir, "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"}, extraArgs...)
 	cmd := exec.Command(binary, args...)
