@@ -126,7 +126,6 @@ func incomingHeader(key string) (string, bool) {
 // for a FailedPrecondition that carries a google.rpc.PreconditionFailure
 // (the resource is not yet in the state the call needs).
 func errorWithRetryAfter(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
-	err = bodyLimitError(r, err)
 	if st, ok := status.FromError(err); ok {
 		for _, d := range st.Details() {
 			switch d := d.(type) {

@@ -1,78 +1,89 @@
 package server
 
 import (
-	"context"
+	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"sync/atomic"
 	"time"
 
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
-// bodyLimitKey marks a request whose body limitRequestBody caps.
-type bodyLimitKey struct{}
-
-// bodyLimit is the cap of one request's body and whether it was hit.
-type bodyLimit struct {
-	max      int64
-	exceeded atomic.Bool
-}
-
-// tooLarge is the status of a request over the cap: RESOURCE_EXHAUSTED,
-// naming the limit.
-func (l *bodyLimit) tooLarge() *status.Status {
-	return status.Newf(codes.ResourceExhausted, "request body larger than the limit of %d bytes (limits.max_request_size)", l.max)
+// tooLarge is the status of a request body over max bytes:
+// RESOURCE_EXHAUSTED, naming the limit.
+func tooLarge(max int64) *status.Status {
+	return status.Newf(codes.ResourceExhausted, "request body larger than the limit of %d bytes (limits.max_request_size)", max)
 }
 
 // limitRequestBody refuses a request body over max bytes with 413 and a
-// JSON google.rpc.Status (RESOURCE_EXHAUSTED, naming the limit), before
-// next buffers it: at once when Content-Length says so, otherwise when
-// reading passes max (next's error then becomes the 413, see
-// bodyLimitError). max <= 0 caps nothing.
+// JSON google.rpc.Status (RESOURCE_EXHAUSTED, naming the limit) before next
+// sees it: at once when Content-Length says so; a body of unknown length
+// (chunked) is read first, in chunks, and refused as soon as it passes
+// max, so that no request ever holds more than max bytes of body. A body
+// that cannot be read is 400. max <= 0 caps nothing.
 func limitRequestBody(max int64, next http.Handler) http.Handler {
 	if max <= 0 {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		l := &bodyLimit{max: max}
 		if r.ContentLength > max {
-			writeStatusJSON(w, http.StatusRequestEntityTooLarge, l.tooLarge())
+			writeStatusJSON(w, http.StatusRequestEntityTooLarge, tooLarge(max))
 			return
 		}
-		if r.Body != nil && r.Body != http.NoBody {
-			r.Body = &cappedBody{ReadCloser: http.MaxBytesReader(w, r.Body, max), limit: l}
+		if r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody {
+			body, n, err := readCapped(r.Body, max)
+			switch {
+			case errors.Is(err, errBodyTooLarge):
+				writeStatusJSON(w, http.StatusRequestEntityTooLarge, tooLarge(max))
+				return
+			case err != nil:
+				writeStatusJSON(w, http.StatusBadRequest, status.New(codes.InvalidArgument, "the request body could not be read"))
+				return
+			}
+			r.Body = struct {
+				io.Reader
+				io.Closer
+			}{body, r.Body}
+			r.ContentLength = n
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), bodyLimitKey{}, l)))
+		next.ServeHTTP(w, r)
 	})
 }
 
-// cappedBody records that its MaxBytesReader refused to read on.
-type cappedBody struct {
-	io.ReadCloser
-	limit *bodyLimit
-}
+var errBodyTooLarge = errors.New("request body too large")
 
-func (b *cappedBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if _, ok := err.(*http.MaxBytesError); ok {
-		b.limit.exceeded.Store(true)
+// readCapped reads body to its end in chunks and returns a reader of what
+// it read and its length, or errBodyTooLarge as soon as more than max
+// bytes arrived. Chunks, unlike a doubling buffer, hold no more than the
+// body and leave no copies behind.
+func readCapped(body io.Reader, max int64) (io.Reader, int64, error) {
+	var (
+		chunks []io.Reader
+		total  int64
+		size   = 8 << 10
+	)
+	for {
+		buf := make([]byte, size)
+		n, err := io.ReadFull(body, buf)
+		total += int64(n)
+		if total > max {
+			return nil, total, errBodyTooLarge
+		}
+		if n > 0 {
+			chunks = append(chunks, bytes.NewReader(buf[:n]))
+		}
+		switch {
+		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+			return io.MultiReader(chunks...), total, nil
+		case err != nil:
+			return nil, total, err
+		}
+		size = 64 << 10
 	}
-	return n, err
-}
-
-// bodyLimitError replaces err with the 413 answer when r's body passed
-// its cap: whatever next made of the short read, the caller sent too much.
-func bodyLimitError(r *http.Request, err error) error {
-	l, ok := r.Context().Value(bodyLimitKey{}).(*bodyLimit)
-	if !ok || !l.exceeded.Load() {
-		return err
-	}
-	return &runtime.HTTPStatusError{HTTPStatus: http.StatusRequestEntityTooLarge, Err: l.tooLarge().Err()}
 }
 
 // writeStatusJSON writes st as the gateway writes errors: a JSON

@@ -43,12 +43,11 @@ func TestRESTBodiesAreCappedBeforeTheyAreRead(t *testing.T) {
 		Gateway: gw, Mounts: map[string]http.Handler{"/local/": countingMount}, MaxRequestBytes: limit,
 	}))
 	t.Cleanup(srv.Close)
-	createBody := func(metadataBytes int) []byte {
-		b, _ := json.Marshal(map[string]any{
-			"filename": "a.txt", "content_type": "text/plain", "size_bytes": 3,
-			"metadata": map[string]string{"pad": strings.Repeat("x", metadataBytes)},
-		})
-		return b
+	// createBody is a valid CreateUpload of about size bytes (white space
+	// pads it).
+	createBody := func(size int) []byte {
+		b, _ := json.Marshal(map[string]any{"filename": "a.txt", "content_type": "text/plain", "size_bytes": 3})
+		return append(append(b[:len(b)-1], bytes.Repeat([]byte(" "), size)...), '}')
 	}
 	tests := []struct {
 		name    string
@@ -57,7 +56,8 @@ func TestRESTBodiesAreCappedBeforeTheyAreRead(t *testing.T) {
 		chunked bool
 		want    int
 	}{
-		{"a body under the limit reaches the API", "/v1/uploads", createBody(1 << 10), false, http.StatusOK},
+		{"a body under the limit reaches the API", "/v1/uploads", createBody(limit - 1<<10), false, http.StatusOK},
+		{"a chunked body under the limit reaches the API", "/v1/uploads", createBody(limit - 1<<10), true, http.StatusOK},
 		{"a declared size over the limit is 413", "/v1/uploads", createBody(limit), false, http.StatusRequestEntityTooLarge},
 		{"a chunked body that grows over the limit is 413", "/v1/uploads", createBody(limit), true, http.StatusRequestEntityTooLarge},
 		{"the mounts are not capped", "/local/x", bytes.Repeat([]byte("z"), 4*limit), true, http.StatusOK},
