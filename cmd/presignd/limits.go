@@ -3,9 +3,10 @@ package main
 import (
 	"log/slog"
 	"net"
+	"net/http"
+	"sync"
 	"time"
 
-	"golang.org/x/net/netutil"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 
@@ -50,10 +51,104 @@ func connectionCap(configured int, fdLimit uint64, log *slog.Logger) int {
 	return configured
 }
 
-// limitListener caps the connections ln holds open at n; Accept waits
-// while n are open, and further connections wait in the kernel's queue.
-func limitListener(ln net.Listener, n int) net.Listener {
-	return netutil.LimitListener(ln, n)
+// connLimiter is a listener that holds at most n connections open. When a
+// connection arrives with n open, the keep-alive connection idle for
+// longest (as its http.Server reports through ConnState) is closed to make
+// room, as nginx reuses idle keep-alive connections when it runs out;
+// with none idle, the new connection waits for one to close or go idle. A flood of
+// idle connections therefore cannot keep a new caller out, while one of
+// slow requests can only until the server's timeouts end them.
+type connLimiter struct {
+	net.Listener
+	slots      chan struct{}
+	closed     chan struct{}
+	closeOnce  sync.Once
+	becameIdle chan struct{} // a connection went idle
+
+	mu   sync.Mutex
+	idle map[net.Conn]time.Time // idle since
+}
+
+func newConnLimiter(ln net.Listener, n int) *connLimiter {
+	return &connLimiter{Listener: ln, slots: make(chan struct{}, n), closed: make(chan struct{}),
+		becameIdle: make(chan struct{}, 1), idle: map[net.Conn]time.Time{}}
+}
+
+// Accept takes the next connection and a slot for it: a free one, or one
+// freed by closing the longest-idle connection, or the first to be freed.
+func (l *connLimiter) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	for {
+		select {
+		case l.slots <- struct{}{}:
+			return &limitedConn{Conn: c, release: func() { <-l.slots }}, nil
+		default:
+		}
+		l.closeLongestIdle()
+		select {
+		case l.slots <- struct{}{}:
+			return &limitedConn{Conn: c, release: func() { <-l.slots }}, nil
+		case <-l.becameIdle: // close it on the next turn
+		case <-l.closed:
+			c.Close()
+			return nil, net.ErrClosed
+		}
+	}
+}
+
+func (l *connLimiter) Close() error {
+	l.closeOnce.Do(func() { close(l.closed) })
+	return l.Listener.Close()
+}
+
+// ConnState tracks which connections are idle; set it as the
+// http.Server's ConnState.
+func (l *connLimiter) ConnState(c net.Conn, state http.ConnState) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if state == http.StateIdle {
+		l.idle[c] = time.Now()
+		select {
+		case l.becameIdle <- struct{}{}:
+		default:
+		}
+	} else {
+		delete(l.idle, c)
+	}
+}
+
+func (l *connLimiter) closeLongestIdle() {
+	l.mu.Lock()
+	var (
+		oldest net.Conn
+		since  time.Time
+	)
+	for c, t := range l.idle {
+		if oldest == nil || t.Before(since) {
+			oldest, since = c, t
+		}
+	}
+	delete(l.idle, oldest)
+	l.mu.Unlock()
+	if oldest != nil {
+		oldest.Close()
+	}
+}
+
+// limitedConn gives its slot back when closed.
+type limitedConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
 }
 
 // grpcLimitOptions are the gRPC server options that bound one caller:

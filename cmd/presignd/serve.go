@@ -118,7 +118,8 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	}
 	fdLimit := raiseOpenFileLimit(log)
 	maxConns := connectionCap(cfg.Limits.MaxConnections, fdLimit, log)
-	httpLn, grpcLn = limitListener(httpLn, maxConns), limitListener(grpcLn, maxConns)
+	httpConns := newConnLimiter(httpLn, maxConns)
+	httpLn, grpcLn = httpConns, newConnLimiter(grpcLn, maxConns)
 
 	backends, mounts, err := openBackends(ctx, cfg, secret)
 	defer closeBackends(backends)
@@ -215,6 +216,7 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 		WriteTimeout:      time.Duration(cfg.Limits.HTTP.WriteTimeout),
 		IdleTimeout:       time.Duration(cfg.Limits.HTTP.IdleTimeout),
 		MaxHeaderBytes:    int(cfg.Limits.MaxHeaderSize),
+		ConnState:         httpConns.ConnState,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 
