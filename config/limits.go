@@ -58,6 +58,9 @@ type GRPCLimits struct {
 	// KeepaliveMinTime is how often a client may ping at most; one that
 	// pings more often is disconnected (10s).
 	KeepaliveMinTime Duration `yaml:"keepalive_min_time"`
+	// RequestTimeout cancels a call whose first message has not arrived
+	// this long after its headers (30s).
+	RequestTimeout Duration `yaml:"request_timeout"`
 }
 
 // Default limits.
@@ -89,6 +92,7 @@ func (l *Limits) applyDefaults() {
 	}
 	setDuration(&l.GRPC.MaxConnectionIdle, 5*time.Minute)
 	setDuration(&l.GRPC.KeepaliveMinTime, 10*time.Second)
+	setDuration(&l.GRPC.RequestTimeout, 30*time.Second)
 }
 
 func (l *Limits) validate(add func(key, format string, args ...any)) {
@@ -115,6 +119,7 @@ func (l *Limits) validate(add func(key, format string, args ...any)) {
 		{"limits.http.transfer_idle_timeout", l.HTTP.TransferIdleTimeout},
 		{"limits.grpc.max_connection_idle", l.GRPC.MaxConnectionIdle},
 		{"limits.grpc.keepalive_min_time", l.GRPC.KeepaliveMinTime},
+		{"limits.grpc.request_timeout", l.GRPC.RequestTimeout},
 	} {
 		if d.v < 0 {
 			add(d.key, "must not be negative")

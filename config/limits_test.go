@@ -11,7 +11,8 @@ func TestLimits(t *testing.T) {
 		MaxRequestSize: 4 << 20, MaxHeaderSize: 64 << 10, HeaderTimeout: Duration(10 * time.Second),
 		HTTP: HTTPLimits{ReadTimeout: Duration(30 * time.Second), WriteTimeout: Duration(30 * time.Second),
 			IdleTimeout: Duration(time.Minute), TransferIdleTimeout: Duration(time.Minute)},
-		GRPC: GRPCLimits{MaxConcurrentStreams: 100, MaxConnectionIdle: Duration(5 * time.Minute), KeepaliveMinTime: Duration(10 * time.Second)},
+		GRPC: GRPCLimits{MaxConcurrentStreams: 100, MaxConnectionIdle: Duration(5 * time.Minute), KeepaliveMinTime: Duration(10 * time.Second),
+			RequestTimeout: Duration(30 * time.Second)},
 	}
 	tests := []struct {
 		name    string

@@ -496,13 +496,15 @@ func createUploadWithin(inst *instance, d time.Duration) (int, error) {
 // TestUnauthenticatedGRPCStreamsUseBoundedMemory (issue 18, defect 4):
 // 20,000 header-only CreateUpload streams with no credential on one
 // connection, no message sent, leave the server's peak RSS under 100 MB,
-// and another client's call is served meanwhile.
+// another client's call is served meanwhile, and every one of the streams
+// is ended by the server: refused, or canceled after the request timeout.
 func TestUnauthenticatedGRPCStreamsUseBoundedMemory(t *testing.T) {
 	requireProc(t)
 	const (
 		streams    = 20000
 		ceilingKiB = 100 << 10
 	)
+	t.Setenv("PRESIGND_LIMITS_GRPC_REQUEST_TIMEOUT", "2s")
 	inst := startBinary(t, plainBinary(t))
 	pid := inst.cmd.Process.Pid
 	t.Logf("server RSS before: %d KiB", procStatusKiB(t, pid, "VmRSS"))
@@ -524,6 +526,9 @@ func TestUnauthenticatedGRPCStreamsUseBoundedMemory(t *testing.T) {
 	// Read the server's frames: acknowledge its settings and pings, count
 	// refused streams, and report the ping that marks the end of the flood.
 	var refused atomic.Int64
+	var endedMu sync.Mutex
+	ended := map[uint32]bool{} // streams the server ended
+	endedCount := func() int { endedMu.Lock(); defer endedMu.Unlock(); return len(ended) }
 	flushed := make(chan struct{})
 	readErr := make(chan error, 1)
 	marker := [8]byte{'f', 'l', 'o', 'o', 'd', 'e', 'n', 'd'}
@@ -550,7 +555,18 @@ func TestUnauthenticatedGRPCStreamsUseBoundedMemory(t *testing.T) {
 					wmu.Unlock()
 				}
 			case *http2.RSTStreamFrame:
-				refused.Add(1)
+				if f.ErrCode == http2.ErrCodeRefusedStream {
+					refused.Add(1)
+				}
+				endedMu.Lock()
+				ended[f.StreamID] = true
+				endedMu.Unlock()
+			case *http2.HeadersFrame:
+				if f.StreamEnded() {
+					endedMu.Lock()
+					ended[f.StreamID] = true
+					endedMu.Unlock()
+				}
 			case *http2.GoAwayFrame:
 				readErr <- fmt.Errorf("GOAWAY %v %q", f.ErrCode, f.DebugData())
 				return
@@ -614,6 +630,15 @@ func TestUnauthenticatedGRPCStreamsUseBoundedMemory(t *testing.T) {
 	if peak > ceilingKiB {
 		t.Errorf("server peak RSS %d KiB after %d header-only streams, want under %d KiB", peak, streams, ceilingKiB)
 	}
+
+	deadline := time.Now().Add(60 * time.Second)
+	for endedCount() < streams && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := endedCount(); n < streams {
+		t.Errorf("%d of %d header-only streams are still open after 60s", streams-n, streams)
+	}
+	t.Logf("%d of %d streams ended by the server %v after the flood", endedCount(), streams, time.Since(began))
 }
 
 // TestReadyzLeaksNoInternals (issue 18, defect 6): /readyz names the

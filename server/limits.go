@@ -2,14 +2,18 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/tap"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
@@ -218,3 +222,50 @@ func (w *progressWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 
 // writerOnly hides progressWriter's ReadFrom from io.Copy.
 type writerOnly struct{ io.Writer }
+
+// requestTimerKey holds the timer of a gRPC call's request deadline.
+type requestTimerKey struct{}
+
+// errRequestTimeout cancels a call whose request message did not arrive.
+var errRequestTimeout = errors.New("no request message within limits.grpc.request_timeout")
+
+// RequestTimeoutOptions give every gRPC call limit to deliver its first
+// message after its headers: a call still waiting by then is canceled, and
+// its stream, goroutine and buffers are freed. Without them a stream that
+// sends headers and nothing else is held until its connection ends. The
+// deadline is lifted when the first message arrives, so it never bounds
+// the handler. They install the server's tap handle (grpc.InTapHandle),
+// of which a server has one. limit <= 0 returns none.
+func RequestTimeoutOptions(limit time.Duration) []grpc.ServerOption {
+	if limit <= 0 {
+		return nil
+	}
+	return []grpc.ServerOption{
+		grpc.InTapHandle(func(ctx context.Context, _ *tap.Info) (context.Context, error) {
+			ctx, cancel := context.WithCancelCause(ctx)
+			// cancel runs only on timeout; otherwise the stream's end
+			// releases the context.
+			t := time.AfterFunc(limit, func() { cancel(errRequestTimeout) })
+			return context.WithValue(ctx, requestTimerKey{}, t), nil
+		}),
+		grpc.StatsHandler(requestArrival{}),
+	}
+}
+
+// requestArrival lifts a call's request deadline when its first message
+// arrives.
+type requestArrival struct{}
+
+func (requestArrival) HandleRPC(ctx context.Context, s stats.RPCStats) {
+	if _, ok := s.(*stats.InPayload); ok {
+		if t, ok := ctx.Value(requestTimerKey{}).(*time.Timer); ok {
+			t.Stop()
+		}
+	}
+}
+
+func (requestArrival) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
+func (requestArrival) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context {
+	return ctx
+}
+func (requestArrival) HandleConn(context.Context, stats.ConnStats) {}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,7 +18,11 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/presignd/presignd/signer"
 )
@@ -239,4 +244,59 @@ func TestReadyzNamesWhatIsDownAndLogsWhy(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestGRPCCallsMustSendTheirRequestInTime(t *testing.T) {
+	const limit = 300 * time.Millisecond
+	// The handler takes twice the limit once its request has arrived.
+	g := grpc.NewServer(append(RequestTimeoutOptions(limit), grpc.UnknownServiceHandler(func(_ any, ss grpc.ServerStream) error {
+		var m emptypb.Empty
+		if err := ss.RecvMsg(&m); err != nil {
+			return err
+		}
+		select {
+		case <-ss.Context().Done():
+			return ss.Context().Err()
+		case <-time.After(2 * limit):
+		}
+		return ss.SendMsg(&m)
+	}))...)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go g.Serve(ln)
+	t.Cleanup(g.Stop)
+	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	desc := &grpc.StreamDesc{ClientStreams: true, ServerStreams: true}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	t.Run("a call that never sends its request is canceled", func(t *testing.T) {
+		cs, err := conn.NewStream(ctx, desc, "/x.Slow/Call")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m emptypb.Empty
+		if err := cs.RecvMsg(&m); status.Code(err) != codes.Canceled {
+			t.Fatalf("RecvMsg: %v, want Canceled", err)
+		}
+	})
+	t.Run("a call whose request arrived runs longer than the limit", func(t *testing.T) {
+		cs, err := conn.NewStream(ctx, desc, "/x.Slow/Call")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cs.SendMsg(&emptypb.Empty{}); err != nil {
+			t.Fatal(err)
+		}
+		var m emptypb.Empty
+		if err := cs.RecvMsg(&m); err != nil {
+			t.Fatalf("RecvMsg: %v", err)
+		}
+	})
 }

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/presignd/presignd/config"
+	"github.com/presignd/presignd/server"
 )
 
 // Connection caps when limits.max_connections is 0: each of the two
@@ -153,9 +154,10 @@ func (c *limitedConn) Close() error {
 
 // grpcLimitOptions are the gRPC server options that bound one caller:
 // the largest message received, the header list, concurrent streams per
-// connection, the handshake time, idle connections and keepalive pings.
+// connection, the handshake time, the time to send a call's request, idle
+// connections and keepalive pings.
 func grpcLimitOptions(l config.Limits) []grpc.ServerOption {
-	return []grpc.ServerOption{
+	return append(server.RequestTimeoutOptions(time.Duration(l.GRPC.RequestTimeout)),
 		grpc.MaxRecvMsgSize(int(l.MaxRequestSize)),
 		grpc.MaxHeaderListSize(uint32(l.MaxHeaderSize)),
 		grpc.MaxConcurrentStreams(uint32(l.GRPC.MaxConcurrentStreams)),
@@ -169,5 +171,5 @@ func grpcLimitOptions(l config.Limits) []grpc.ServerOption {
 			MinTime:             time.Duration(l.GRPC.KeepaliveMinTime),
 			PermitWithoutStream: true,
 		}),
-	}
+	)
 }
