@@ -119,12 +119,6 @@ type Signer interface {
 	StorageURI(key string) string
 }
 
-// PostPolicySigner is implemented by backends that can sign HTML-form POST
-// uploads whose policy enforces key, content type and a size range.
-type PostPolicySigner interface {
-	SignPostUpload(ctx context.Context, req UploadRequest) (UploadTarget, error)
-}
-
 // MaxKeyLength is the longest key any driver accepts, in bytes.
 const MaxKeyLength = 1024
 

@@ -1,0 +1,70 @@
+package signer
+
+import (
+	"context"
+	"io"
+	"strings"
+)
+
+// PostPolicySigner is an optional capability of a backend that signs
+// HTML-form POST uploads whose policy enforces key, content type and a
+// size range.
+type PostPolicySigner interface {
+	SignPostUpload(ctx context.Context, req UploadRequest) (UploadTarget, error)
+}
+
+// LeftoverRemover is an optional capability of a backend that keeps files
+// of its own besides objects (the local backend's abandoned uploads and
+// lapsed tombstones): RemoveLeftovers removes those no request needs any
+// more and reports how many it removed.
+type LeftoverRemover interface {
+	RemoveLeftovers(ctx context.Context) (removed int, err error)
+}
+
+// Capabilities are the optional capabilities of a Signer, beyond the
+// Signer contract every driver meets. Each field is the signer itself,
+// seen through that capability's interface, or nil when the signer does
+// not have it. This is the one list of them: wiring code calls
+// CapabilitiesOf once per backend and hands the fields on; nothing else
+// asks a signer what it can do.
+type Capabilities struct {
+	// PostPolicy signs HTML-form POST uploads (PostPolicySigner).
+	PostPolicy PostPolicySigner
+	// Leftovers removes the backend's own leftover files, for a sweeper.
+	Leftovers LeftoverRemover
+	// Closer releases the resources the backend holds, at shutdown.
+	Closer io.Closer
+}
+
+// CapabilitiesOf discovers the optional capabilities of s. A nil s has
+// none. A signer that wraps another (to time it, say) has the capabilities
+// it implements itself, not those of the signer it wraps.
+func CapabilitiesOf(s Signer) Capabilities {
+	var c Capabilities
+	c.PostPolicy, _ = s.(PostPolicySigner)
+	c.Leftovers, _ = s.(LeftoverRemover)
+	c.Closer, _ = s.(io.Closer)
+	return c
+}
+
+// String names the capabilities present, such as
+// "PostPolicy Leftovers Closer", or "none".
+func (c Capabilities) String() string {
+	var names []string
+	for _, capability := range []struct {
+		name string
+		has  bool
+	}{
+		{"PostPolicy", c.PostPolicy != nil},
+		{"Leftovers", c.Leftovers != nil},
+		{"Closer", c.Closer != nil},
+	} {
+		if capability.has {
+			names = append(names, capability.name)
+		}
+	}
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, " ")
+}
