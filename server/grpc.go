@@ -16,7 +16,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	presigndv1 "github.com/presignd/presignd/gen/presignd/v1"
-	"github.com/presignd/presignd/store"
 )
 
 // newInterceptor returns the one unary interceptor chain of s, which every
@@ -48,7 +47,7 @@ func newInterceptor(s *Server) (grpc.UnaryServerInterceptor, error) {
 		s.statusInterceptor,
 		s.authInterceptor,
 	}
-	if a, ok := s.store.(store.CreateAnticipator); ok {
+	if a := s.storeCaps.Anticipator; a != nil {
 		chain = append(chain, anticipateCreates(a))
 	}
 	chain = append(chain, validationInterceptor(validator))

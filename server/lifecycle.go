@@ -8,25 +8,20 @@ import (
 	"github.com/presignd/presignd/store"
 )
 
-// keyWatcher is a store that remembers the keys of deleted and failed
-// files (store.KeyWatch), so that a sweeper removes what their still valid
-// upload targets store later.
-type keyWatcher interface {
-	WatchKey(ctx context.Context, w *store.WatchedKey) error
-}
-
 // lateArrivalWindow is how long after its upload target expired a file's
 // key is still worth watching: a transfer that started before the expiry
 // may land until then. A sweeper stops watching earlier, at its grace.
 const lateArrivalWindow = time.Hour
 
 // watchKey records f's key for the sweeper before f is deleted or failed,
-// when the store can and f's upload target may still be used. The watch
+// when the store can (store.Capabilities.KeyWatch), so that a sweeper
+// removes what f's still valid upload target stores later, and when that
+// target may still be used. The watch
 // comes first: if the deletion then fails, the file is still live and the
 // sweeper leaves its object alone.
 func (s *Server) watchKey(ctx context.Context, f *store.File, now time.Time) error {
-	kw, ok := s.store.(keyWatcher)
-	if !ok || f.UploadExpires.IsZero() || now.After(f.UploadExpires.Add(lateArrivalWindow)) {
+	kw := s.storeCaps.KeyWatch
+	if kw == nil || f.UploadExpires.IsZero() || now.After(f.UploadExpires.Add(lateArrivalWindow)) {
 		return nil
 	}
 	w := &store.WatchedKey{Backend: f.Backend, Key: f.Key, FileID: f.ID, Tenant: f.Tenant, Until: f.UploadExpires, CreatedAt: now}

@@ -97,7 +97,7 @@ func (m *Metrics) InstrumentSigners(backends map[string]signer.Signer) map[strin
 	out := make(map[string]signer.Signer, len(backends))
 	for name, b := range backends {
 		in := &instrumentedSigner{inner: b, name: name, hist: m.signer}
-		if post, ok := b.(signer.PostPolicySigner); ok {
+		if post := signer.CapabilitiesOf(b).PostPolicy; post != nil {
 			out[name] = &instrumentedPostSigner{instrumentedSigner: in, post: post}
 		} else {
 			out[name] = in

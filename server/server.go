@@ -56,7 +56,9 @@ type Server struct {
 	presigndv1.UnimplementedFileServiceServer
 
 	store       store.Store
+	storeCaps   store.Capabilities
 	backends    map[string]signer.Signer
+	backendCaps map[string]signer.Capabilities
 	categories  map[string]*policy.Category
 	signedIDs   signedIDs
 	pageTokens  pageTokens
@@ -97,7 +99,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		store:       cfg.Store,
+		storeCaps:   store.CapabilitiesOf(cfg.Store),
 		backends:    cfg.Backends,
+		backendCaps: make(map[string]signer.Capabilities, len(cfg.Backends)),
 		categories:  cfg.Categories,
 		signedIDs:   ids,
 		pageTokens:  pageTokens{key: DeriveKey(cfg.Secret, "page-token")},
@@ -107,6 +111,9 @@ func New(cfg Config) (*Server, error) {
 		now:         cfg.Now,
 		metrics:     cfg.Metrics,
 		health:      newHealthServer(),
+	}
+	for name, b := range cfg.Backends {
+		s.backendCaps[name] = signer.CapabilitiesOf(b)
 	}
 	if s.interceptor, err = newInterceptor(s); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
@@ -236,9 +243,8 @@ func (s *Server) CreateUpload(ctx context.Context, req *presigndv1.CreateUploadR
 	if !cat.AllowsCredential(p.Kind) {
 		return nil, userError(errPermission, "category %q accepts only %s credentials, not %s", cat.Name, strings.Join(cat.Credentials, " or "), p.Kind)
 	}
-	backend := s.backends[cat.Backend]
 	if method == policy.MethodPost {
-		if _, ok := backend.(signer.PostPolicySigner); !ok {
+		if s.backendCaps[cat.Backend].PostPolicy == nil {
 			return nil, fieldError("method", fmt.Sprintf("category %q does not support POST uploads", cat.Name))
 		}
 	}
@@ -442,7 +448,7 @@ func (s *Server) signUpload(ctx context.Context, f *store.File, cat *policy.Cate
 		err    error
 	)
 	if method == policy.MethodPost {
-		target, err = backend.(signer.PostPolicySigner).SignPostUpload(ctx, req)
+		target, err = s.backendCaps[f.Backend].PostPolicy.SignPostUpload(ctx, req)
 	} else {
 		target, err = backend.SignUpload(ctx, req)
 	}

@@ -4,8 +4,9 @@
 // (deleted with retries until the backend confirms), READY files whose
 // object vanished from storage (flagged), bytes that arrive through a
 // deleted or failed file's still valid upload target (deleted, when the
-// store can watch keys: store.KeyWatch), and backends' own leftovers such
-// as the local backend's abandoned uploads.
+// store can watch keys: Config.KeyWatch), and backends' own leftovers such
+// as the local backend's abandoned uploads (Config.Leftovers). The wiring
+// fills those two from store.CapabilitiesOf and signer.CapabilitiesOf.
 //
 // All coordination lives in the store (store.Lifecycle): every claim is
 // exclusive, so any number of replicas may sweep the same database at once
@@ -33,21 +34,18 @@ type Backend interface {
 	Delete(ctx context.Context, key string) error
 }
 
-// LeftoverRemover is a backend that keeps files of its own besides objects
-// (the local backend's abandoned uploads and lapsed tombstones) and removes
-// those no request needs any more.
-type LeftoverRemover interface {
-	RemoveLeftovers(ctx context.Context) (removed int, err error)
-}
-
 // Config configures New.
 type Config struct {
 	Store store.Lifecycle
+	// KeyWatch, when set, is the store's watch over the keys of deleted
+	// and failed files (store.Capabilities.KeyWatch): each sweep deletes
+	// what arrives at them. Nil when the store keeps no such watch.
+	KeyWatch store.KeyWatch
 	// Backends are the storage backends by configured name.
 	Backends map[string]Backend
 	// Leftovers are the backends, by configured name, whose leftovers
-	// each sweep removes.
-	Leftovers map[string]LeftoverRemover
+	// each sweep removes (signer.Capabilities.Leftovers).
+	Leftovers map[string]signer.LeftoverRemover
 	// Interval between sweeps in Run; it must be positive.
 	Interval time.Duration
 	// BatchSize is how many files or deletions one claim takes (100).

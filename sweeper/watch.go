@@ -9,11 +9,12 @@ import (
 	"github.com/presignd/presignd/store"
 )
 
-// watchKeys checks the due watched keys (when the store keeps them) and
-// deletes what arrived at them. Only store errors are returned.
+// watchKeys checks the due watched keys (when the store keeps them:
+// Config.KeyWatch) and deletes what arrived at them. Only store errors are
+// returned.
 func (s *Sweeper) watchKeys(ctx context.Context, c *Counts) error {
-	kw, ok := s.cfg.Store.(store.KeyWatch)
-	if !ok {
+	kw := s.cfg.KeyWatch
+	if kw == nil {
 		return nil
 	}
 	for range s.cfg.MaxBatches {

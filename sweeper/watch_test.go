@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/presignd/presignd/signer"
 	"github.com/presignd/presignd/signer/local"
 	"github.com/presignd/presignd/store"
 	"github.com/presignd/presignd/store/sqlite"
@@ -32,7 +33,7 @@ func TestUploadTargetDoesNotOutliveItsFile(t *testing.T) {
 	backend := &memBackend{objects: map[string]bool{}}
 	reg := prometheus.NewRegistry()
 	sw, err := sweeper.New(sweeper.Config{
-		Store: st, Backends: map[string]sweeper.Backend{"mem": backend}, Interval: time.Minute,
+		Store: st, KeyWatch: st, Backends: map[string]sweeper.Backend{"mem": backend}, Interval: time.Minute,
 		Grace: time.Minute, Registerer: reg, Now: clk.now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -112,7 +113,7 @@ func TestSweepRemovesAbandonedTempFiles(t *testing.T) {
 	defer l.Close()
 	reg := prometheus.NewRegistry()
 	sw, err := sweeper.New(sweeper.Config{
-		Store: st, Backends: map[string]sweeper.Backend{"files": l}, Leftovers: map[string]sweeper.LeftoverRemover{"files": l},
+		Store: st, Backends: map[string]sweeper.Backend{"files": l}, Leftovers: map[string]signer.LeftoverRemover{"files": l},
 		Interval: time.Minute, Registerer: reg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {

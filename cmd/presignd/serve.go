@@ -102,6 +102,7 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 		return err
 	}
 	defer st.Close()
+	storeCaps := store.CapabilitiesOf(st)
 
 	httpLn, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -122,7 +123,8 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	httpLn, grpcLn = httpConns, newConnLimiter(grpcLn, maxConns)
 
 	backends, mounts, err := openBackends(ctx, cfg, secret)
-	defer closeBackends(backends)
+	backendCaps := capabilitiesOf(backends)
+	defer closeBackends(backendCaps)
 	if err != nil {
 		return err
 	}
@@ -147,7 +149,7 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 		return err
 	}
 	signers := metrics.InstrumentSigners(backends) // closeBackends closes the originals
-	if err := registerStoreMetrics(metricsReg, st); err != nil {
+	if err := registerStoreMetrics(metricsReg, storeCaps); err != nil {
 		return err
 	}
 	tracing, err := telemetry.Setup(ctx, telemetry.Config{
@@ -181,7 +183,7 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	stopSweeper, err := startSweeper(ctx, cfg.Sweeper, st, signers, backends, metricsReg, log)
+	stopSweeper, err := startSweeper(ctx, cfg.Sweeper, st, storeCaps, signers, backendCaps, metricsReg, log)
 	if err != nil {
 		return err
 	}
@@ -226,7 +228,8 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	fmt.Fprintf(stdout, "presignd: http listening on %s (REST, uploads: %s)\n", httpLn.Addr(), cfg.PublicURL)
 	fmt.Fprintf(stdout, "presignd: grpc listening on %s\n", grpcLn.Addr())
 	log.Info("presignd started", "http", httpLn.Addr().String(), "grpc", grpcLn.Addr().String(), "store", cfg.Store.Driver, "data_dir", cfg.DataDir,
-		"open_file_limit", fdLimit, "max_connections", maxConns)
+		"open_file_limit", fdLimit, "max_connections", maxConns,
+		"store_capabilities", storeCaps.String(), "backend_capabilities", fmt.Sprint(backendCaps))
 
 	select {
 	case <-ctx.Done():
@@ -319,15 +322,11 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (store
 	}
 }
 
-// metricsExporter is a store that exports its own Prometheus metrics.
-type metricsExporter interface {
-	Collector() prometheus.Collector
-}
-
-// registerStoreMetrics exports what the store tells about itself.
-func registerStoreMetrics(reg prometheus.Registerer, st store.Store) error {
-	if m, ok := st.(metricsExporter); ok {
-		return reg.Register(m.Collector())
+// registerStoreMetrics exports what the store tells about itself, when it
+// does.
+func registerStoreMetrics(reg prometheus.Registerer, caps store.Capabilities) error {
+	if caps.Metrics != nil {
+		return reg.Register(caps.Metrics.Collector())
 	}
 	return nil
 }
@@ -393,11 +392,21 @@ func maxURLTTL(cfg *config.Config) time.Duration {
 	return longest
 }
 
+// capabilitiesOf discovers the optional capabilities of each backend, by
+// configured name.
+func capabilitiesOf(backends map[string]signer.Signer) map[string]signer.Capabilities {
+	caps := make(map[string]signer.Capabilities, len(backends))
+	for name, b := range backends {
+		caps[name] = signer.CapabilitiesOf(b)
+	}
+	return caps
+}
+
 // closeBackends releases the backends that hold resources.
-func closeBackends(backends map[string]signer.Signer) {
-	for _, b := range backends {
-		if c, ok := b.(io.Closer); ok {
-			_ = c.Close()
+func closeBackends(caps map[string]signer.Capabilities) {
+	for _, c := range caps {
+		if c.Closer != nil {
+			_ = c.Closer.Close()
 		}
 	}
 }

@@ -15,10 +15,13 @@ import (
 )
 
 // startSweeper starts the background sweeper as cfg.Sweeper says, with its
-// counters on reg, over backends (timed by their instrumented signers;
-// those of raw that keep leftovers also remove them), and returns the function that stops it and waits for
-// the sweep in progress to end. A zero interval starts nothing.
-func startSweeper(ctx context.Context, cfg config.Sweeper, st store.Store, backends, raw map[string]signer.Signer,
+// counters on reg, over st (whose watched keys it checks when storeCaps
+// has KeyWatch) and backends (timed by their instrumented signers; those
+// whose backendCaps have Leftovers also remove them), and returns the
+// function that stops it and waits for the sweep in progress to end. A
+// zero interval starts nothing.
+func startSweeper(ctx context.Context, cfg config.Sweeper, st store.Store, storeCaps store.Capabilities,
+	backends map[string]signer.Signer, backendCaps map[string]signer.Capabilities,
 	reg prometheus.Registerer, log *slog.Logger) (stop func(), err error) {
 	interval := time.Duration(*cfg.Interval)
 	if interval <= 0 {
@@ -29,14 +32,14 @@ func startSweeper(ctx context.Context, cfg config.Sweeper, st store.Store, backe
 	for name, b := range backends {
 		bs[name] = b
 	}
-	leftovers := map[string]sweeper.LeftoverRemover{}
-	for name, b := range raw {
-		if lr, ok := b.(sweeper.LeftoverRemover); ok {
-			leftovers[name] = lr
+	leftovers := map[string]signer.LeftoverRemover{}
+	for name, c := range backendCaps {
+		if c.Leftovers != nil {
+			leftovers[name] = c.Leftovers
 		}
 	}
 	sw, err := sweeper.New(sweeper.Config{
-		Store: st, Backends: bs, Leftovers: leftovers, Interval: interval, BatchSize: cfg.BatchSize,
+		Store: st, KeyWatch: storeCaps.KeyWatch, Backends: bs, Leftovers: leftovers, Interval: interval, BatchSize: cfg.BatchSize,
 		Grace: time.Duration(*cfg.Grace), CheckEvery: time.Duration(*cfg.CheckEvery),
 		Logger: log.With("component", "sweeper"), Registerer: reg,
 	})
