@@ -533,7 +533,8 @@ func testInvalidKeys(t *testing.T, e *env) {
 		{"invalid UTF-8", "a\xffb"},
 		{"too long", strings.Repeat("k", signer.MaxKeyLength+1)},
 	}
-	ps, hasPost := e.signer.(signer.PostPolicySigner)
+	ps := signer.CapabilitiesOf(e.signer).PostPolicy
+	hasPost := ps != nil
 	exp := time.Now().Add(10 * time.Minute)
 	for _, k := range keys {
 		t.Run(k.name, func(t *testing.T) {
@@ -588,8 +589,8 @@ func (e *env) postSigner(t *testing.T) signer.PostPolicySigner {
 	if !e.caps.PostPolicy {
 		t.Skip("the backend does not sign POST policies")
 	}
-	ps, ok := e.signer.(signer.PostPolicySigner)
-	if !ok {
+	ps := signer.CapabilitiesOf(e.signer).PostPolicy
+	if ps == nil {
 		t.Fatal("Capabilities.PostPolicy is set but the signer does not implement signer.PostPolicySigner")
 	}
 	return ps

@@ -9,11 +9,11 @@ import (
 	"github.com/presignd/presignd/store"
 )
 
-// keyWatch returns s as a store.KeyWatch, or skips t.
+// keyWatch returns s's KeyWatch capability, or skips t.
 func keyWatch(t *testing.T, s store.Store) store.KeyWatch {
 	t.Helper()
-	kw, ok := s.(store.KeyWatch)
-	if !ok {
+	kw := store.CapabilitiesOf(s).KeyWatch
+	if kw == nil {
 		t.Skipf("%T does not implement store.KeyWatch", s)
 	}
 	return kw
