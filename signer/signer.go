@@ -6,6 +6,15 @@
 // A Signer works on plain Go values; it knows nothing of tenants, policies or
 // the gRPC API. Keys it receives were built and checked by the caller, but
 // every driver still refuses a key that ValidateKey rejects.
+//
+// Signer is the contract every driver meets. What only some drivers can
+// do is an optional capability, a small interface of its own, and
+// Capabilities lists them all (PostPolicySigner, LeftoverRemover,
+// io.Closer). The wiring calls CapabilitiesOf once per backend and hands
+// each part the capabilities it uses, as possibly nil fields; no other
+// code asks a signer what it can do. A signer that wraps another has only
+// the capabilities it implements itself. The capabilities test pins which
+// ones each driver has.
 package signer
 
 import (

@@ -5,6 +5,15 @@
 //
 // Every method takes the tenant explicitly and never touches another
 // tenant's rows: a record of tenant A is ErrNotFound to tenant B.
+//
+// Store is the contract every driver meets. What only some drivers can do
+// is an optional capability, a small interface of its own, and
+// Capabilities lists them all (CreateAnticipator, KeyWatch,
+// MetricsExporter). The wiring calls CapabilitiesOf once and hands each
+// part the capabilities it uses, as possibly nil fields; no other code
+// asks a store what it can do. A driver gains a capability by
+// implementing its interface; the capabilities test pins which ones each
+// driver has.
 package store
 
 import (
