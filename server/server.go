@@ -30,8 +30,14 @@ import (
 
 // Config wires a Server.
 type Config struct {
+	// Store keeps the records. New finds its optional capabilities
+	// (store.CapabilitiesOf) once: creates are announced to an
+	// Anticipator, and the keys of deleted and failed files are watched
+	// with KeyWatch.
 	Store store.Store
-	// Backends are the signers by configured backend name.
+	// Backends are the signers by configured backend name. New finds
+	// their optional capabilities (signer.CapabilitiesOf) once: a category
+	// accepts POST uploads when its backend has PostPolicy.
 	Backends map[string]signer.Signer
 	// Categories are the upload policies by name.
 	Categories map[string]*policy.Category
