@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 
@@ -15,11 +14,12 @@ import (
 )
 
 // Metrics are presignd's Prometheus metrics: RPC counts and handling times
-// by method and code (the go-grpc-middleware Prometheus provider), uploads
+// by method and code (the series of the go-grpc-middleware Prometheus
+// provider, see rpcMetrics), uploads
 // by the state they enter, and signer latency by backend and operation.
 // A nil *Metrics records nothing.
 type Metrics struct {
-	grpc    *grpcprom.ServerMetrics
+	grpc    *rpcMetrics
 	uploads *prometheus.CounterVec
 	signer  *prometheus.HistogramVec
 }
@@ -38,7 +38,7 @@ var latencyBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.
 // It fails when reg already holds metrics of those names.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
-		grpc: grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(grpcprom.WithHistogramBuckets(latencyBuckets))),
+		grpc: newRPCMetrics(latencyBuckets),
 		uploads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "presignd", Name: "uploads_total",
 			Help: "Uploads entering a state: PENDING when created, READY or FAILED when completed.",
@@ -67,14 +67,14 @@ func (m *Metrics) unaryInterceptor() grpc.UnaryServerInterceptor {
 			return handler(ctx, req)
 		}
 	}
-	return m.grpc.UnaryServerInterceptor()
+	return m.grpc.unaryInterceptor
 }
 
 // initialize creates the zero series of every method g serves, so that
 // dashboards see every method before its first call.
 func (m *Metrics) initialize(g *grpc.Server) {
 	if m != nil {
-		m.grpc.InitializeMetrics(g)
+		m.grpc.initialize(g)
 	}
 }
 
