@@ -94,9 +94,38 @@ func NewGateway(ctx context.Context, s *Server, cfg GatewayConfig) (http.Handler
 	}
 	trusted := slices.Clone(cfg.TrustedProxies)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := peer.NewContext(r.Context(), &peer.Peer{Addr: restClient(r, trusted)})
-		mux.ServeHTTP(w, r.WithContext(ctx))
+		call := &gatewayCall{Context: r.Context(), header: w.Header()}
+		call.peer.Addr = restClient(r, trusted)
+		mux.ServeHTTP(w, r.WithContext(peer.NewContext(call, &call.peer)))
 	}), nil
+}
+
+// gatewayCall is the context of a REST call below the gateway's handler: it
+// carries the HTTP client as the call's peer and the response's header,
+// where the chain sets headers without a detour through gRPC metadata.
+// Being the context itself, it costs the call one allocation.
+type gatewayCall struct {
+	context.Context
+	peer   peer.Peer
+	header http.Header
+}
+
+type gatewayCallKey struct{}
+
+func (c *gatewayCall) Value(key any) any {
+	if key == (gatewayCallKey{}) {
+		return c
+	}
+	return c.Context.Value(key)
+}
+
+// restResponseHeader returns the HTTP response header of the REST call of
+// ctx, or nil for a call that did not come through the gateway.
+func restResponseHeader(ctx context.Context) http.Header {
+	if c, ok := ctx.Value(gatewayCallKey{}).(*gatewayCall); ok {
+		return c.header
+	}
+	return nil
 }
 
 // outgoingHeader returns the request id to REST callers; no other gRPC

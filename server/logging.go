@@ -41,7 +41,13 @@ func requestIDInterceptor(ctx context.Context, req any, _ *grpc.UnaryServerInfo,
 	if id == "" {
 		id = newRequestID()
 	}
-	_ = grpc.SetHeader(ctx, metadata.Pairs(RequestIDHeader, id))
+	if h := restResponseHeader(ctx); h != nil {
+		// A REST call: straight into the response's header, as the
+		// gateway would put it (see outgoingHeader).
+		h.Set("X-Request-Id", id)
+	} else {
+		_ = grpc.SetHeader(ctx, metadata.MD{RequestIDHeader: {id}})
+	}
 	return handler(context.WithValue(ctx, requestIDKey{}, id), req)
 }
 

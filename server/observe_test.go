@@ -289,6 +289,30 @@ func TestRequestIDs(t *testing.T) {
 			}
 		})
 	}
+	for _, c := range []struct {
+		name, path, auth string
+		status           int
+	}{
+		{"REST: a failed call's answer carries the caller's id", "/v1/files/no-such-file", "Bearer " + env.keys["acme"], http.StatusNotFound},
+		{"REST: a refused call's answer carries the caller's id", "/v1/usage", "Bearer not-a-key", http.StatusUnauthorized},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", env.restURL+c.path, nil)
+			req.Header.Set("Authorization", c.auth)
+			req.Header.Set("X-Request-Id", "req-err-1")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != c.status {
+				t.Errorf("status %d, want %d", resp.StatusCode, c.status)
+			}
+			if got := resp.Header.Values("X-Request-Id"); len(got) != 1 || got[0] != "req-err-1" {
+				t.Errorf("X-Request-Id = %q, want [req-err-1]", got)
+			}
+		})
+	}
 	t.Run("REST: the health echo needs no credential", func(t *testing.T) {
 		resp, err := http.Get(env.restURL + "/v1/health")
 		if err != nil {
