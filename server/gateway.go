@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -22,6 +24,7 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	presigndv1 "github.com/presignd/presignd/gen/presignd/v1"
 	"github.com/presignd/presignd/openapi"
@@ -56,10 +59,10 @@ type GatewayConfig struct {
 // handler (telemetry's HTTPHandler) for a span per REST call.
 func NewGateway(ctx context.Context, s *Server, cfg GatewayConfig) (http.Handler, error) {
 	mux := runtime.NewServeMux(
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &jsonMarshaler{JSONPb: runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
-		}),
+		}}),
 		runtime.WithIncomingHeaderMatcher(incomingHeader),
 		runtime.WithOutgoingHeaderMatcher(outgoingHeader),
 		runtime.WithErrorHandler(errorWithRetryAfter),
@@ -126,6 +129,39 @@ func restResponseHeader(ctx context.Context) http.Header {
 		return c.header
 	}
 	return nil
+}
+
+// jsonMarshaler is runtime.JSONPb that marshals a message into one buffer
+// of about the size of the last message of its type, where JSONPb lets
+// the encoding grow from nothing by doubling and then copies it once more.
+// Everything else (non-message values, decoding) is JSONPb's.
+type jsonMarshaler struct {
+	runtime.JSONPb
+	// lastSize maps a message descriptor to the length of the last
+	// encoding of a message of its type (*atomic.Int64).
+	lastSize sync.Map
+}
+
+func (j *jsonMarshaler) Marshal(v any) ([]byte, error) {
+	m, ok := v.(proto.Message)
+	if !ok {
+		return j.JSONPb.Marshal(v)
+	}
+	desc := m.ProtoReflect().Descriptor()
+	last, ok := j.lastSize.Load(desc)
+	if !ok {
+		last, _ = j.lastSize.LoadOrStore(desc, new(atomic.Int64))
+	}
+	size := last.(*atomic.Int64)
+	n := size.Load()
+	b, err := j.MarshalOptions.MarshalAppend(make([]byte, 0, n+n/4+16), m)
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) != n {
+		size.Store(int64(len(b)))
+	}
+	return b, nil
 }
 
 // outgoingHeader returns the request id to REST callers; no other gRPC
