@@ -133,7 +133,8 @@ func restResponseHeader(ctx context.Context) http.Header {
 
 // jsonMarshaler is runtime.JSONPb that marshals a message into one buffer
 // of about the size of the last message of its type, where JSONPb lets
-// the encoding grow from nothing by doubling and then copies it once more.
+// the encoding grow from nothing by doubling and then copies it once more,
+// and encodes the answers that carry a File by hand (see appendFile).
 // Everything else (non-message values, decoding) is JSONPb's.
 type jsonMarshaler struct {
 	runtime.JSONPb
@@ -154,14 +155,34 @@ func (j *jsonMarshaler) Marshal(v any) ([]byte, error) {
 	}
 	size := last.(*atomic.Int64)
 	n := size.Load()
-	b, err := j.MarshalOptions.MarshalAppend(make([]byte, 0, n+n/4+16), m)
-	if err != nil {
-		return nil, err
+	b, ok := j.appendByHand(make([]byte, 0, n+n/4+16), m)
+	if !ok {
+		var err error
+		if b, err = j.MarshalOptions.MarshalAppend(b[:0], m); err != nil {
+			return nil, err
+		}
 	}
 	if int64(len(b)) != n {
 		size.Store(int64(len(b)))
 	}
 	return b, nil
+}
+
+// appendByHand appends the JSON of the messages encoded by hand (see
+// appendFile) when j's options are the gateway's, and reports whether it
+// did.
+func (j *jsonMarshaler) appendByHand(b []byte, m proto.Message) ([]byte, bool) {
+	o := j.MarshalOptions
+	if !o.UseProtoNames || !o.EmitUnpopulated || o.UseEnumNumbers || o.Multiline || o.Indent != "" {
+		return b, false
+	}
+	switch m := m.(type) {
+	case *presigndv1.CreateUploadResponse:
+		return appendCreateUploadResponse(b, m)
+	case *presigndv1.GetFileResponse:
+		return appendGetFileResponse(b, m)
+	}
+	return b, false
 }
 
 // outgoingHeader returns the request id to REST callers; no other gRPC
