@@ -169,7 +169,7 @@ func (j *jsonMarshaler) Marshal(v any) ([]byte, error) {
 }
 
 // appendByHand appends the JSON of the messages encoded by hand (see
-// appendFile) when j's options are the gateway's, and reports whether it
+// appendFile; and the health answer, GET /v1/health) when j's options are the gateway's, and reports whether it
 // did.
 func (j *jsonMarshaler) appendByHand(b []byte, m proto.Message) ([]byte, bool) {
 	o := j.MarshalOptions
@@ -181,6 +181,8 @@ func (j *jsonMarshaler) appendByHand(b []byte, m proto.Message) ([]byte, bool) {
 		return appendCreateUploadResponse(b, m)
 	case *presigndv1.GetFileResponse:
 		return appendGetFileResponse(b, m)
+	case *healthpb.HealthCheckResponse:
+		return appendHealthCheckResponse(b, m)
 	}
 	return b, false
 }

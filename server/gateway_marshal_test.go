@@ -90,6 +90,13 @@ func TestJSONMarshalerEncodesAsJSONPb(t *testing.T) {
 		{"a larger response of the same type", value(file(strings.Repeat("long-name-", 300) + ".png"))},
 		{"a smaller response of the same type", value(file("a.png"))},
 		{"the health answer", value(&healthpb.HealthCheckResponse{Status: healthpb.HealthCheckResponse_SERVING})},
+		{"an empty health answer", value(&healthpb.HealthCheckResponse{})},
+		{"a health answer with every field set", func(t *testing.T) any {
+			r := &healthpb.HealthCheckResponse{}
+			fill(t, r.ProtoReflect(), "health")
+			return r
+		}},
+		{"a health answer with an unnamed status", value(&healthpb.HealthCheckResponse{Status: 42})},
 		{"a value that is not a message", value(map[string]int32{"a": 1})},
 		{"a string", value("text")},
 	} {
@@ -128,7 +135,8 @@ func TestJSONMarshalerEncodesFilesByHand(t *testing.T) {
 		{"CreateUploadResponse", create, true},
 		{"GetFileResponse", get, true},
 		{"a string that is not UTF-8", notUTF8, false},
-		{"a message without a hand encoding", &healthpb.HealthCheckResponse{}, false},
+		{"HealthCheckResponse", &healthpb.HealthCheckResponse{Status: healthpb.HealthCheckResponse_NOT_SERVING}, true},
+		{"a message without a hand encoding", &healthpb.HealthCheckRequest{}, false},
 	} {
 		if _, ok := ours.appendByHand(nil, c.m); ok != c.byHand {
 			t.Errorf("%s: encoded by hand %v, want %v", c.name, ok, c.byHand)
