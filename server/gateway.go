@@ -67,10 +67,10 @@ func NewGateway(ctx context.Context, s *Server, cfg GatewayConfig) (http.Handler
 		runtime.WithOutgoingHeaderMatcher(outgoingHeader),
 		runtime.WithErrorHandler(errorWithRetryAfter),
 	)
-	if err := presigndv1.RegisterFileServiceHandlerServer(ctx, mux, inProcessFiles{s: s}); err != nil {
+	if err := presigndv1.RegisterFileServiceHandlerServer(ctx, mux, newInProcessFiles(s)); err != nil {
 		return nil, fmt.Errorf("register gateway: %w", err)
 	}
-	if err := presigndv1.RegisterAdminServiceHandlerServer(ctx, mux, inProcessAdmin{s: s, admin: &adminServer{s: s}}); err != nil {
+	if err := presigndv1.RegisterAdminServiceHandlerServer(ctx, mux, newInProcessAdmin(s, &adminServer{s: s})); err != nil {
 		return nil, fmt.Errorf("register admin gateway: %w", err)
 	}
 	err := mux.HandlePath(http.MethodGet, "/v1/health", func(w http.ResponseWriter, r *http.Request, _ map[string]string) {

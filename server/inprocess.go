@@ -9,16 +9,33 @@ import (
 	pb "github.com/presignd/presignd/gen/presignd/v1"
 )
 
-// inProcessCall runs handler on req through s's interceptor chain as the
-// gRPC server would for method, for a caller in the same process (the
-// REST gateway): no transport, no encoding. The caller's context must
-// carry what a gRPC call's does: incoming metadata, the peer and a
+// inProcessMethod is one method as a caller in the same process (the REST
+// gateway) calls it: through s's interceptor chain as the gRPC server
+// would, with no transport and no encoding. Its server info and handler
+// are built once, so a call allocates neither.
+type inProcessMethod[Req, Resp any] struct {
+	s       *Server
+	info    grpc.UnaryServerInfo
+	handler grpc.UnaryHandler
+}
+
+// newInProcessMethod returns method (a gRPC full method name) of service,
+// handled by handler.
+func newInProcessMethod[Req, Resp any](s *Server, service any, method string, handler func(context.Context, Req) (Resp, error)) *inProcessMethod[Req, Resp] {
+	return &inProcessMethod[Req, Resp]{
+		s:    s,
+		info: grpc.UnaryServerInfo{Server: service, FullMethod: method},
+		handler: func(ctx context.Context, req any) (any, error) {
+			return handler(ctx, req.(Req))
+		},
+	}
+}
+
+// call runs the method on req through the chain. The caller's context
+// must carry what a gRPC call's does: incoming metadata, the peer and a
 // grpc.ServerTransportStream for response headers and trailers.
-func inProcessCall[Req, Resp any](ctx context.Context, s *Server, service any, method string, req Req, handler func(context.Context, Req) (Resp, error)) (Resp, error) {
-	info := &grpc.UnaryServerInfo{Server: service, FullMethod: method}
-	resp, err := s.interceptor(ctx, req, info, func(ctx context.Context, req any) (any, error) {
-		return handler(ctx, req.(Req))
-	})
+func (m *inProcessMethod[Req, Resp]) call(ctx context.Context, req Req) (Resp, error) {
+	resp, err := m.s.interceptor(ctx, req, &m.info, m.handler)
 	out, _ := resp.(Resp)
 	return out, err
 }
@@ -29,65 +46,102 @@ func inProcessCall[Req, Resp any](ctx context.Context, s *Server, service any, m
 // service a compile error here until it is wired.
 type inProcessFiles struct {
 	pb.UnsafeFileServiceServer
-	s *Server
+	createUpload      *inProcessMethod[*pb.CreateUploadRequest, *pb.CreateUploadResponse]
+	completeUpload    *inProcessMethod[*pb.CompleteUploadRequest, *pb.CompleteUploadResponse]
+	getFile           *inProcessMethod[*pb.GetFileRequest, *pb.GetFileResponse]
+	listFiles         *inProcessMethod[*pb.ListFilesRequest, *pb.ListFilesResponse]
+	updateFile        *inProcessMethod[*pb.UpdateFileRequest, *pb.UpdateFileResponse]
+	deleteFile        *inProcessMethod[*pb.DeleteFileRequest, *pb.DeleteFileResponse]
+	createDownloadUrl *inProcessMethod[*pb.CreateDownloadUrlRequest, *pb.CreateDownloadUrlResponse]
+	checkName         *inProcessMethod[*pb.CheckNameRequest, *pb.CheckNameResponse]
+	getUsage          *inProcessMethod[*pb.GetUsageRequest, *pb.GetUsageResponse]
 }
 
-func (f inProcessFiles) CreateUpload(ctx context.Context, req *pb.CreateUploadRequest) (*pb.CreateUploadResponse, error) {
-	return inProcessCall(ctx, f.s, f.s, pb.FileService_CreateUpload_FullMethodName, req, f.s.CreateUpload)
+func newInProcessFiles(s *Server) *inProcessFiles {
+	return &inProcessFiles{
+		createUpload:      newInProcessMethod(s, s, pb.FileService_CreateUpload_FullMethodName, s.CreateUpload),
+		completeUpload:    newInProcessMethod(s, s, pb.FileService_CompleteUpload_FullMethodName, s.CompleteUpload),
+		getFile:           newInProcessMethod(s, s, pb.FileService_GetFile_FullMethodName, s.GetFile),
+		listFiles:         newInProcessMethod(s, s, pb.FileService_ListFiles_FullMethodName, s.ListFiles),
+		updateFile:        newInProcessMethod(s, s, pb.FileService_UpdateFile_FullMethodName, s.UpdateFile),
+		deleteFile:        newInProcessMethod(s, s, pb.FileService_DeleteFile_FullMethodName, s.DeleteFile),
+		createDownloadUrl: newInProcessMethod(s, s, pb.FileService_CreateDownloadUrl_FullMethodName, s.CreateDownloadUrl),
+		checkName:         newInProcessMethod(s, s, pb.FileService_CheckName_FullMethodName, s.CheckName),
+		getUsage:          newInProcessMethod(s, s, pb.FileService_GetUsage_FullMethodName, s.GetUsage),
+	}
 }
 
-func (f inProcessFiles) CompleteUpload(ctx context.Context, req *pb.CompleteUploadRequest) (*pb.CompleteUploadResponse, error) {
-	return inProcessCall(ctx, f.s, f.s, pb.FileService_CompleteUpload_FullMethodName, req, f.s.CompleteUpload)
+func (f *inProcessFiles) CreateUpload(ctx context.Context, req *pb.CreateUploadRequest) (*pb.CreateUploadResponse, error) {
+	return f.createUpload.call(ctx, req)
 }
 
-func (f inProcessFiles) GetFile(ctx context.Context, req *pb.GetFileRequest) (*pb.GetFileResponse, error) {
-	return inProcessCall(ctx, f.s, f.s, pb.FileService_GetFile_FullMethodName, req, f.s.GetFile)
+func (f *inProcessFiles) CompleteUpload(ctx context.Context, req *pb.CompleteUploadRequest) (*pb.CompleteUploadResponse, error) {
+	return f.completeUpload.call(ctx, req)
 }
 
-func (f inProcessFiles) ListFiles(ctx context.Context, req *pb.ListFilesRequest) (*pb.ListFilesResponse, error) {
-	return inProcessCall(ctx, f.s, f.s, pb.FileService_ListFiles_FullMethodName, req, f.s.ListFiles)
+func (f *inProcessFiles) GetFile(ctx context.Context, req *pb.GetFileRequest) (*pb.GetFileResponse, error) {
+	return f.getFile.call(ctx, req)
 }
 
-func (f inProcessFiles) UpdateFile(ctx context.Context, req *pb.UpdateFileRequest) (*pb.UpdateFileResponse, error) {
-	return inProcessCall(ctx, f.s, f.s, pb.FileService_UpdateFile_FullMethodName, req, f.s.UpdateFile)
+func (f *inProcessFiles) ListFiles(ctx context.Context, req *pb.ListFilesRequest) (*pb.ListFilesResponse, error) {
+	return f.listFiles.call(ctx, req)
 }
 
-func (f inProcessFiles) DeleteFile(ctx context.Context, req *pb.DeleteFileRequest) (*pb.DeleteFileResponse, error) {
-	return inProcessCall(ctx, f.s, f.s, pb.FileService_DeleteFile_FullMethodName, req, f.s.DeleteFile)
+func (f *inProcessFiles) UpdateFile(ctx context.Context, req *pb.UpdateFileRequest) (*pb.UpdateFileResponse, error) {
+	return f.updateFile.call(ctx, req)
 }
 
-func (f inProcessFiles) CreateDownloadUrl(ctx context.Context, req *pb.CreateDownloadUrlRequest) (*pb.CreateDownloadUrlResponse, error) {
-	return inProcessCall(ctx, f.s, f.s, pb.FileService_CreateDownloadUrl_FullMethodName, req, f.s.CreateDownloadUrl)
+func (f *inProcessFiles) DeleteFile(ctx context.Context, req *pb.DeleteFileRequest) (*pb.DeleteFileResponse, error) {
+	return f.deleteFile.call(ctx, req)
 }
 
-func (f inProcessFiles) CheckName(ctx context.Context, req *pb.CheckNameRequest) (*pb.CheckNameResponse, error) {
-	return inProcessCall(ctx, f.s, f.s, pb.FileService_CheckName_FullMethodName, req, f.s.CheckName)
+func (f *inProcessFiles) CreateDownloadUrl(ctx context.Context, req *pb.CreateDownloadUrlRequest) (*pb.CreateDownloadUrlResponse, error) {
+	return f.createDownloadUrl.call(ctx, req)
 }
 
-func (f inProcessFiles) GetUsage(ctx context.Context, req *pb.GetUsageRequest) (*pb.GetUsageResponse, error) {
-	return inProcessCall(ctx, f.s, f.s, pb.FileService_GetUsage_FullMethodName, req, f.s.GetUsage)
+func (f *inProcessFiles) CheckName(ctx context.Context, req *pb.CheckNameRequest) (*pb.CheckNameResponse, error) {
+	return f.checkName.call(ctx, req)
+}
+
+func (f *inProcessFiles) GetUsage(ctx context.Context, req *pb.GetUsageRequest) (*pb.GetUsageResponse, error) {
+	return f.getUsage.call(ctx, req)
 }
 
 // inProcessAdmin is inProcessFiles for the AdminService.
 type inProcessAdmin struct {
 	pb.UnsafeAdminServiceServer
-	s     *Server
-	admin *adminServer
+	createApiKey *inProcessMethod[*pb.CreateApiKeyRequest, *pb.CreateApiKeyResponse]
+	listApiKeys  *inProcessMethod[*pb.ListApiKeysRequest, *pb.ListApiKeysResponse]
+	revokeApiKey *inProcessMethod[*pb.RevokeApiKeyRequest, *pb.RevokeApiKeyResponse]
 }
 
-func (a inProcessAdmin) CreateApiKey(ctx context.Context, req *pb.CreateApiKeyRequest) (*pb.CreateApiKeyResponse, error) {
-	return inProcessCall(ctx, a.s, a.admin, pb.AdminService_CreateApiKey_FullMethodName, req, a.admin.CreateApiKey)
+func newInProcessAdmin(s *Server, admin *adminServer) *inProcessAdmin {
+	return &inProcessAdmin{
+		createApiKey: newInProcessMethod(s, admin, pb.AdminService_CreateApiKey_FullMethodName, admin.CreateApiKey),
+		listApiKeys:  newInProcessMethod(s, admin, pb.AdminService_ListApiKeys_FullMethodName, admin.ListApiKeys),
+		revokeApiKey: newInProcessMethod(s, admin, pb.AdminService_RevokeApiKey_FullMethodName, admin.RevokeApiKey),
+	}
 }
 
-func (a inProcessAdmin) ListApiKeys(ctx context.Context, req *pb.ListApiKeysRequest) (*pb.ListApiKeysResponse, error) {
-	return inProcessCall(ctx, a.s, a.admin, pb.AdminService_ListApiKeys_FullMethodName, req, a.admin.ListApiKeys)
+func (a *inProcessAdmin) CreateApiKey(ctx context.Context, req *pb.CreateApiKeyRequest) (*pb.CreateApiKeyResponse, error) {
+	return a.createApiKey.call(ctx, req)
 }
 
-func (a inProcessAdmin) RevokeApiKey(ctx context.Context, req *pb.RevokeApiKeyRequest) (*pb.RevokeApiKeyResponse, error) {
-	return inProcessCall(ctx, a.s, a.admin, pb.AdminService_RevokeApiKey_FullMethodName, req, a.admin.RevokeApiKey)
+func (a *inProcessAdmin) ListApiKeys(ctx context.Context, req *pb.ListApiKeysRequest) (*pb.ListApiKeysResponse, error) {
+	return a.listApiKeys.call(ctx, req)
+}
+
+func (a *inProcessAdmin) RevokeApiKey(ctx context.Context, req *pb.RevokeApiKeyRequest) (*pb.RevokeApiKeyResponse, error) {
+	return a.revokeApiKey.call(ctx, req)
+}
+
+// newInProcessHealthCheck returns the health service's Check through the
+// chain.
+func newInProcessHealthCheck(s *Server) *inProcessMethod[*healthpb.HealthCheckRequest, *healthpb.HealthCheckResponse] {
+	return newInProcessMethod(s, s.health, healthpb.Health_Check_FullMethodName, s.health.Check)
 }
 
 // inProcessHealthCheck is the health service's Check through the chain.
 func (s *Server) inProcessHealthCheck(ctx context.Context, req *healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error) {
-	return inProcessCall(ctx, s, s.health, healthpb.Health_Check_FullMethodName, req, s.health.Check)
+	return s.healthCheck.call(ctx, req)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/presignd/presignd/auth"
 	presigndv1 "github.com/presignd/presignd/gen/presignd/v1"
@@ -75,9 +76,10 @@ type Server struct {
 	metrics     *Metrics
 	// interceptor is the one chain every gRPC and REST call passes
 	// (newInterceptor); health is the gRPC health service, served over
-	// gRPC and as GET /v1/health.
+	// gRPC and, through healthCheck, as GET /v1/health.
 	interceptor grpc.UnaryServerInterceptor
 	health      *health.Server
+	healthCheck *inProcessMethod[*healthpb.HealthCheckRequest, *healthpb.HealthCheckResponse]
 }
 
 // New checks cfg and returns a Server.
@@ -124,6 +126,7 @@ func New(cfg Config) (*Server, error) {
 	if s.interceptor, err = newInterceptor(s); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
+	s.healthCheck = newInProcessHealthCheck(s)
 	return s, nil
 }
 
