@@ -106,7 +106,8 @@ func NewGateway(ctx context.Context, s *Server, cfg GatewayConfig) (http.Handler
 // gatewayCall is the context of a REST call below the gateway's handler: it
 // carries the HTTP client as the call's peer and the response's header,
 // where the chain sets headers without a detour through gRPC metadata.
-// Being the context itself, it costs the call one allocation.
+// Being the context itself, and holding the peer, it costs the call the
+// allocation the peer alone would.
 type gatewayCall struct {
 	context.Context
 	peer   peer.Peer
@@ -134,7 +135,7 @@ func restResponseHeader(ctx context.Context) http.Header {
 // jsonMarshaler is runtime.JSONPb that marshals a message into one buffer
 // of about the size of the last message of its type, where JSONPb lets
 // the encoding grow from nothing by doubling and then copies it once more,
-// and encodes the answers that carry a File by hand (see appendFile).
+// and encodes a few answers by hand (see appendByHand).
 // Everything else (non-message values, decoding) is JSONPb's.
 type jsonMarshaler struct {
 	runtime.JSONPb
@@ -168,9 +169,9 @@ func (j *jsonMarshaler) Marshal(v any) ([]byte, error) {
 	return b, nil
 }
 
-// appendByHand appends the JSON of the messages encoded by hand (see
-// appendFile; and the health answer, GET /v1/health) when j's options are the gateway's, and reports whether it
-// did.
+// appendByHand appends the JSON of the messages encoded by hand (the
+// answers that carry a File, see appendFile, and the health answer) when
+// j's options are the gateway's, and reports whether it did.
 func (j *jsonMarshaler) appendByHand(b []byte, m proto.Message) ([]byte, bool) {
 	o := j.MarshalOptions
 	if !o.UseProtoNames || !o.EmitUnpopulated || o.UseEnumNumbers || o.Multiline || o.Indent != "" {

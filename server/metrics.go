@@ -15,8 +15,8 @@ import (
 
 // Metrics are presignd's Prometheus metrics: RPC counts and handling times
 // by method and code (the series of the go-grpc-middleware Prometheus
-// provider, see rpcMetrics), uploads
-// by the state they enter, and signer latency by backend and operation.
+// provider, see rpcMetrics), uploads by the state they enter, and signer
+// latency by backend and operation.
 // A nil *Metrics records nothing.
 type Metrics struct {
 	grpc    *rpcMetrics
