@@ -12,7 +12,9 @@ import (
 	"fmt"
 	"log/slog"
 	"mime"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -167,29 +169,40 @@ func checkChecksum(c *presigndv1.Checksum) (signer.Checksum, error) {
 // requestHash digests the parts of a CreateUpload request that identify it,
 // so a retry under the same request_id can be told from a different request.
 func requestHash(req *presigndv1.CreateUploadRequest) string {
-	h := sha256.New()
-	write := func(s string) { fmt.Fprintf(h, "%d:%s;", len(s), s) }
+	// Each part is written as "<length>:<part>;", the maps as their
+	// length and then their entries by key.
+	var buf [512]byte
+	b := buf[:0]
+	write := func(s string) {
+		b = strconv.AppendInt(b, int64(len(s)), 10)
+		b = append(b, ':')
+		b = append(b, s...)
+		b = append(b, ';')
+	}
+	var number [20]byte
 	write(req.GetCategory())
 	write(req.GetFilename())
 	write(req.GetContentType())
-	write(fmt.Sprint(req.GetSizeBytes()))
+	write(string(strconv.AppendInt(number[:0], req.GetSizeBytes(), 10)))
 	write(req.GetChecksum().GetAlgorithm().String())
 	write(req.GetChecksum().GetValue())
 	write(req.GetMethod().String())
 	write(req.GetDisplayName())
-	for _, m := range []map[string]string{req.GetOwner(), req.GetMetadata()} {
-		keys := make([]string, 0, len(m))
+	var keyBuf [8]string
+	for _, m := range [2]map[string]string{req.GetOwner(), req.GetMetadata()} {
+		keys := keyBuf[:0]
 		for k := range m {
 			keys = append(keys, k)
 		}
-		sort.Strings(keys)
-		write(fmt.Sprint(len(keys)))
+		slices.Sort(keys)
+		write(string(strconv.AppendInt(number[:0], int64(len(keys)), 10)))
 		for _, k := range keys {
 			write(k)
 			write(m[k])
 		}
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // CreateUpload implements presigndv1.FileServiceServer.
