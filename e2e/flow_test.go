@@ -87,6 +87,7 @@ func sha256b64(b []byte) string {
 }
 
 func TestRESTFlow(t *testing.T) {
+	t.Parallel()
 	inst := start(t)
 	body := []byte("the quick brown fox jumps over the lazy dog\n")
 
@@ -169,6 +170,7 @@ func TestRESTFlow(t *testing.T) {
 }
 
 func TestGRPCFlow(t *testing.T) {
+	t.Parallel()
 	inst := start(t)
 	client := inst.grpcClient(t)
 	ctx := metadata.AppendToOutgoingContext(context.Background(), "x-api-key", inst.APIKey)

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -35,9 +34,18 @@ import (
 // devKeyEnv names the environment variable that fixes the dev tenant's key.
 const devKeyEnv = "PRESIGND_DEV_API_KEY"
 
+const serveUsage = `Usage:
+  presignd serve [--config FILE] [flags]
+
+Runs the service: REST, local uploads, health and metrics on the HTTP
+address, the gRPC API on the gRPC address. The configuration is the
+built-in defaults, then FILE, then the PRESIGND_* environment variables,
+then these flags (docs/config.md lists every setting). On first start it
+prints an API key for the dev tenant, once; PRESIGND_DEV_API_KEY fixes it.
+`
+
 func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("serve", serveUsage, args, stdout, stderr)
 	var (
 		configPath = fs.String("config", "", "YAML configuration `file` (default: built-in defaults)")
 		dataDir    = fs.String("data-dir", "", "`directory` for the SQLite database, local objects and the secret (default ./data)")
@@ -49,6 +57,7 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	if fs.NArg() > 0 {
+		fs.Usage()
 		return fmt.Errorf("serve takes no arguments, got %q", fs.Args())
 	}
 	// Defaults < the file < PRESIGND_* variables < flags, validated once.
