@@ -131,7 +131,9 @@ type Backend struct {
 
 // Local configures the embedded disk backend.
 type Local struct {
-	// Dir holds the objects (default data_dir/objects/<backend name>).
+	// Dir holds the objects and their metadata (default
+	// data_dir/backends/<backend name>). Signed URLs are
+	// public_url/objects/<backend name>/<key>.
 	Dir string `yaml:"dir"`
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -106,7 +107,16 @@ func TestRESTFlow(t *testing.T) {
 	if str(created, "file.key") == "" || str(created, "file.signed_id") == "" {
 		t.Fatalf("file lacks key or signed_id: %v", created)
 	}
-	if code := upload(t, targetFromJSON(t, created["upload_target"]), body); code/100 != 2 {
+	target := targetFromJSON(t, created["upload_target"])
+	// The default local backend's URLs and files have a clean layout:
+	// /objects/local/KEY, and DATA_DIR/backends/local/objects/KEY on disk.
+	if u, err := url.Parse(target.URL); err != nil || u.Path != "/objects/local/"+str(created, "file.key") {
+		t.Errorf("upload URL path = %q, want /objects/local/%s", u.Path, str(created, "file.key"))
+	}
+	if uri := str(created, "file.storage_uri"); uri != "" && (!strings.Contains(uri, "/backends/local/objects/") || strings.Contains(uri, "/objects/local/objects/")) {
+		t.Errorf("storage_uri = %q, want DATA_DIR/backends/local/objects/KEY", uri)
+	}
+	if code := upload(t, target, body); code/100 != 2 {
 		t.Fatalf("upload to target: %d", code)
 	}
 

@@ -340,6 +340,22 @@ func registerStoreMetrics(reg prometheus.Registerer, caps store.Capabilities) er
 	return nil
 }
 
+// localPathPrefix is where the local backend name serves its signed URLs:
+// /objects/NAME/KEY.
+func localPathPrefix(name string) string { return "/objects/" + name + "/" }
+
+// defaultLocalDir is the local backend name's directory when the
+// configuration names none: DATA_DIR/backends/NAME (which holds objects/
+// and meta/). A data dir that already holds DATA_DIR/objects/NAME, where
+// earlier versions kept it, keeps using that.
+func defaultLocalDir(dataDir, name string) string {
+	legacy := filepath.Join(dataDir, "objects", name)
+	if _, err := os.Stat(legacy); err == nil {
+		return legacy
+	}
+	return filepath.Join(dataDir, "backends", name)
+}
+
 // openBackends builds a signer per configured backend, and the HTTP
 // handlers that local backends serve.
 func openBackends(ctx context.Context, cfg *config.Config, secret []byte) (map[string]signer.Signer, map[string]http.Handler, error) {
@@ -350,9 +366,9 @@ func openBackends(ctx context.Context, cfg *config.Config, secret []byte) (map[s
 		case "local":
 			dir := b.Local.Dir
 			if dir == "" {
-				dir = filepath.Join(cfg.DataDir, "objects", name)
+				dir = defaultLocalDir(cfg.DataDir, name)
 			}
-			prefix := "/local/" + name + "/"
+			prefix := localPathPrefix(name)
 			l, err := local.New(local.Config{
 				Dir:        dir,
 				BaseURL:    cfg.PublicURL,
