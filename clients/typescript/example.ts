@@ -80,10 +80,12 @@ async function main(): Promise<void> {
     (process.env.PRESIGND_METHOD ?? "").toUpperCase()
   ] ?? UploadMethod.UNSPECIFIED;
 
-  let baseUrl = `http://${process.env.PRESIGND_GRPC_ADDR || "localhost:8081"}`;
-  if (!process.env.PRESIGND_GRPC_ADDR && process.env.PRESIGND_GRPC_URL) {
+  const grpcAddr = process.env.PRESIGND_GRPC_ADDR;
+  const legacyGrpcUrl = process.env.PRESIGND_GRPC_URL;
+  let baseUrl = `http://${grpcAddr || "localhost:8081"}`;
+  if (!grpcAddr && legacyGrpcUrl) {
     console.error("example.ts: PRESIGND_GRPC_URL is deprecated, set PRESIGND_GRPC_ADDR (host:port) instead");
-    baseUrl = process.env.PRESIGND_GRPC_URL;
+    baseUrl = legacyGrpcUrl;
   }
   const transport = createGrpcTransport({
     baseUrl,
