@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/presignd/presignd/internal/suggest"
 )
 
 // Problem is one thing wrong with a configuration.
@@ -180,7 +182,7 @@ func checkNode(n *yaml.Node, t reflect.Type, key string, add func(n *yaml.Node, 
 			sub := join(key, k.Value)
 			f, ok := fields[k.Value]
 			if !ok {
-				if s := closest(k.Value, names); s != "" {
+				if s := suggest.Closest(k.Value, names); s != "" {
 					add(k, sub, "unknown key; did you mean %q?", s)
 				} else {
 					add(k, sub, "unknown key; %s takes %s", orTop(key), strings.Join(names, ", "))
@@ -277,38 +279,6 @@ func orTop(key string) string {
 		return "the top level"
 	}
 	return key
-}
-
-// closest returns the name in names nearest to s by edit distance, when it
-// is near enough to be a likely typo; otherwise "".
-func closest(s string, names []string) string {
-	best, bestDist := "", len(s)/3+2
-	for _, name := range names {
-		if d := editDistance(s, name); d < bestDist {
-			best, bestDist = name, d
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 var keyPart = regexp.MustCompile(`[^.\[\]]+|\[\d+\]`)

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/presignd/presignd/internal/suggest"
 	"github.com/presignd/presignd/openapi"
 )
 
@@ -45,7 +46,11 @@ func (m restMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
 }
 
 var (
-	protojsonPosition  = regexp.MustCompile(`^proto:\s*(?:syntax error )?\(line (\d+):(\d+)\):\s*`)
+	// protojson writes "proto:" and a space or, at random, a no-break
+	// space, so that nobody relies on its messages; this reads them on a
+	// best-effort basis, and anything it does not recognise is passed on.
+	protojsonPrefix    = regexp.MustCompile(`^proto:[\s\x{a0}]*`)
+	protojsonPosition  = regexp.MustCompile(`^(?:syntax error )?\(line (\d+):(\d+)\):[\s\x{a0}]*`)
 	protojsonBadValue  = regexp.MustCompile(`^invalid value for (\w+) (?:type|field) (\w+): (.*)$`)
 	protojsonUnknown   = regexp.MustCompile(`^unknown field "?([^"]*)"?$`)
 	protojsonDuplicate = regexp.MustCompile(`^duplicate field "?([^"]*)"?$`)
@@ -60,17 +65,19 @@ func describeBodyError(err error, msg proto.Message) string {
 	case errors.As(err, &syntax):
 		return fmt.Sprintf("request body is not valid JSON: %s (at byte %d)", syntax.Error(), syntax.Offset)
 	}
-	text := err.Error()
+	text := protojsonPrefix.ReplaceAllString(err.Error(), "")
 	where := ""
 	if m := protojsonPosition.FindStringSubmatch(text); m != nil {
 		where = fmt.Sprintf(" (line %s, column %s)", m[1], m[2])
 		text = text[len(m[0]):]
 	}
-	text = strings.TrimPrefix(text, "proto: ")
 	if m := protojsonBadValue.FindStringSubmatch(text); m != nil {
 		return fmt.Sprintf("request body%s: %s: %s is not a valid %s", where, protoFieldName(msg, m[2]), m[3], kindDescription(m[1]))
 	}
 	if m := protojsonUnknown.FindStringSubmatch(text); m != nil {
+		if s := suggest.Closest(m[1], protoFieldNames(msg)); s != "" {
+			return fmt.Sprintf("request body%s: unknown field %q; did you mean %q?", where, m[1], s)
+		}
 		return fmt.Sprintf("request body%s: unknown field %q", where, m[1])
 	}
 	if m := protojsonDuplicate.FindStringSubmatch(text); m != nil {
@@ -94,12 +101,22 @@ func kindDescription(kind string) string {
 	return kind
 }
 
-// protoFieldName returns the proto (REST) name of the field protojson
-// calls by its JSON name, searching msg's fields and those of the
-// messages it holds; the JSON name when none matches.
-func protoFieldName(msg proto.Message, jsonName string) string {
+// protoFieldNames returns the proto names of msg's fields and of the
+// fields of the messages it holds.
+func protoFieldNames(msg proto.Message) []string {
+	var names []string
+	walkFields(msg, func(fd protoreflect.FieldDescriptor) bool {
+		names = append(names, string(fd.Name()))
+		return false
+	})
+	return names
+}
+
+// walkFields calls visit with each field of msg and of the messages it
+// holds, breadth first, until visit returns true.
+func walkFields(msg proto.Message, visit func(protoreflect.FieldDescriptor) bool) {
 	if msg == nil {
-		return jsonName
+		return
 	}
 	seen := map[protoreflect.FullName]bool{}
 	queue := []protoreflect.MessageDescriptor{msg.ProtoReflect().Descriptor()}
@@ -113,15 +130,29 @@ func protoFieldName(msg proto.Message, jsonName string) string {
 		fields := md.Fields()
 		for i := range fields.Len() {
 			fd := fields.Get(i)
-			if fd.JSONName() == jsonName || string(fd.Name()) == jsonName {
-				return string(fd.Name())
+			if visit(fd) {
+				return
 			}
 			if fd.Message() != nil {
 				queue = append(queue, fd.Message())
 			}
 		}
 	}
-	return jsonName
+}
+
+// protoFieldName returns the proto (REST) name of the field protojson
+// calls by its JSON name, searching msg's fields and those of the
+// messages it holds; the JSON name when none matches.
+func protoFieldName(msg proto.Message, jsonName string) string {
+	name := jsonName
+	walkFields(msg, func(fd protoreflect.FieldDescriptor) bool {
+		if fd.JSONName() == jsonName || string(fd.Name()) == jsonName {
+			name = string(fd.Name())
+			return true
+		}
+		return false
+	})
+	return name
 }
 
 // restErrorMarshaler writes error bodies without the empty fields the

@@ -2,11 +2,14 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	presigndv1 "github.com/presignd/presignd/gen/presignd/v1"
 )
 
 // TestRESTErrorsAreClear sends requests that go wrong over REST and checks
@@ -44,6 +47,11 @@ func TestRESTErrorsAreClear(t *testing.T) {
 		{
 			name: "an unknown field is named", method: "POST", path: "/v1/uploads", body: `{"filename": "a.txt", "bogus": 1}`,
 			wantStatus: 400, want: []string{`unknown field \"bogus\"`},
+			notWant: []string{"did you mean"},
+		},
+		{
+			name: "a misspelt field gets the field meant", method: "POST", path: "/v1/uploads", body: `{"filenme": "a.txt"}`,
+			wantStatus: 400, want: []string{`unknown field \"filenme\"; did you mean \"filename\"?`},
 		},
 		{
 			name: "a wrong method is 405 with Allow", method: "GET", path: "/v1/uploads",
@@ -142,5 +150,22 @@ func TestRootPointsToTheUIAndTheDocs(t *testing.T) {
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/nothing", nil))
 	if rec.Code != http.StatusNotFound {
 		t.Errorf("GET /nothing: %d, want 404", rec.Code)
+	}
+}
+
+// protojson puts a space or a no-break space after "proto:", chosen per
+// binary; both read the same.
+func TestDescribeBodyErrorReadsBothProtojsonPrefixes(t *testing.T) {
+	msg := &presigndv1.CreateUploadRequest{}
+	for _, sep := range []string{" ", "\u00a0"} {
+		for _, tc := range []struct{ in, want string }{
+			{"proto:" + sep + "(line 1:37): invalid value for int64 field sizeBytes: \"abc\"", `request body (line 1, column 37): size_bytes: "abc" is not a valid int64`},
+			{"proto:" + sep + "(line 1:2): unknown field \"filenme\"", `request body (line 1, column 2): unknown field "filenme"; did you mean "filename"?`},
+			{"proto:" + sep + "syntax error (line 1:5): unexpected token", `request body is not valid JSON for this call (line 1, column 5): unexpected token`},
+		} {
+			if got := describeBodyError(errors.New(tc.in), msg); !strings.HasPrefix(got, tc.want) {
+				t.Errorf("describeBodyError(%q) = %q, want it to start with %q", tc.in, got, tc.want)
+			}
+		}
 	}
 }

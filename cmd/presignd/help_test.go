@@ -75,6 +75,7 @@ func TestHelpCommandAndTopLevelUsage(t *testing.T) {
 		{[]string{"keys"}, 2, "presignd keys create"},
 		{[]string{"config"}, 2, "presignd config check FILE"},
 		{[]string{"nope"}, 2, "unknown command"},
+		{[]string{"serv"}, 2, `unknown command "serv"; did you mean "serve"?`},
 		{[]string{"keys", "nope"}, 2, "unknown keys command"},
 		{[]string{"serve", "--no-such-flag"}, 2, "flag provided but not defined"},
 	} {

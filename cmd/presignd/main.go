@@ -23,6 +23,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/presignd/presignd/internal/suggest"
 )
 
 // command is one top-level command of presignd.
@@ -111,6 +113,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	fmt.Fprint(stderr, usage())
+	names := make([]string, len(commands))
+	for i, c := range commands {
+		names[i] = c.name
+	}
+	if s := suggest.Closest(args[0], names); s != "" {
+		return fmt.Errorf("unknown command %q; did you mean %q?", args[0], s)
+	}
 	return fmt.Errorf("unknown command %q", args[0])
 }
 
