@@ -54,11 +54,14 @@ func (j JWT) Enabled() bool { return j.JWKSURL != "" || j.StaticKeysFile != "" }
 
 // RateLimit limits calls per tenant. Zero rates mean no limit.
 type RateLimit struct {
+	// CreateUpload limits CreateUpload calls per tenant; over it a call
+	// gets RESOURCE_EXHAUSTED (429) with a retry delay.
 	CreateUpload Rate `yaml:"create_upload"`
 }
 
 // Rate is a token bucket: per_second tokens a second, burst at once.
 type Rate struct {
+	// PerSecond is the sustained rate (0: no limit).
 	PerSecond float64 `yaml:"per_second"`
 	// Burst defaults to max(1, per_second).
 	Burst int `yaml:"burst"`
@@ -66,8 +69,10 @@ type Rate struct {
 
 // SignedIDKey is one signed-id key version.
 type SignedIDKey struct {
-	Version int    `yaml:"version"`
-	Secret  string `yaml:"secret"`
+	// Version numbers the key, 1-9999; the highest signs new ids.
+	Version int `yaml:"version"`
+	// Secret is the key, at least 32 characters.
+	Secret string `yaml:"secret"`
 }
 
 // applyAuthDefaults fills the auth section's unset values.

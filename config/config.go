@@ -4,12 +4,8 @@
 package config
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"net/netip"
-	"os"
 	"regexp"
 	"sort"
 	"strconv"
@@ -92,64 +88,124 @@ type Log struct {
 
 // Store selects the metadata store.
 type Store struct {
-	Driver   string   `yaml:"driver"` // sqlite (default) or postgres
-	SQLite   SQLite   `yaml:"sqlite"`
+	// Driver is sqlite (default) or postgres.
+	Driver string `yaml:"driver"`
+	// SQLite configures the embedded store (driver sqlite).
+	SQLite SQLite `yaml:"sqlite"`
+	// Postgres configures the PostgreSQL store (driver postgres), which
+	// several replicas can share.
 	Postgres Postgres `yaml:"postgres"`
 }
 
 // SQLite configures the embedded store.
 type SQLite struct {
-	Path string `yaml:"path"` // default DataDir/presignd.db
+	// Path of the database file (default data_dir/presignd.db).
+	Path string `yaml:"path"`
 }
 
 // Postgres configures the PostgreSQL store.
 type Postgres struct {
-	URI    string `yaml:"uri"`
+	// URI is a PostgreSQL connection string (URL or key=value form),
+	// required with driver postgres; pgx's pool_* parameters are honoured
+	// (pool_max_conns defaults to 16).
+	URI string `yaml:"uri"`
+	// Schema holds presignd's tables; it is created when missing and set
+	// as every connection's search_path. Empty means the server's default
+	// search_path (usually public).
 	Schema string `yaml:"schema"`
 }
 
 // Backend is one storage backend.
 type Backend struct {
-	Driver string `yaml:"driver"` // local, s3 or gcs
-	Local  Local  `yaml:"local"`
-	S3     S3     `yaml:"s3"`
-	GCS    GCS    `yaml:"gcs"`
+	// Driver is local, s3 or gcs.
+	Driver string `yaml:"driver"`
+	// Local configures driver local: presignd stores the bytes on its own
+	// disk and serves HMAC-signed URLs for them.
+	Local Local `yaml:"local"`
+	// S3 configures driver s3: AWS S3 or an S3-compatible server (MinIO,
+	// R2, ...).
+	S3 S3 `yaml:"s3"`
+	// GCS configures driver gcs: Google Cloud Storage.
+	GCS GCS `yaml:"gcs"`
 }
 
 // Local configures the embedded disk backend.
 type Local struct {
-	Dir string `yaml:"dir"` // default DataDir/objects
+	// Dir holds the objects and their metadata (default
+	// data_dir/backends/<backend name>). Signed URLs are
+	// public_url/objects/<backend name>/<key>.
+	Dir string `yaml:"dir"`
 }
 
 // S3 configures an S3 or S3-compatible backend.
 type S3 struct {
-	Bucket          string `yaml:"bucket"`
-	Region          string `yaml:"region"`
-	Endpoint        string `yaml:"endpoint"`
-	UsePathStyle    bool   `yaml:"use_path_style"`
-	AccessKeyID     string `yaml:"access_key_id"`
+	// Bucket holds every object of the backend (required).
+	Bucket string `yaml:"bucket"`
+	// Region is the signing region; empty uses the AWS SDK's sources
+	// (AWS_REGION, the shared config), and starting fails if none names one.
+	Region string `yaml:"region"`
+	// Endpoint is the base URL of an S3-compatible server, e.g.
+	// http://127.0.0.1:9000; empty means AWS's endpoint for the region.
+	Endpoint string `yaml:"endpoint"`
+	// UsePathStyle puts the bucket in the path (endpoint/bucket/key)
+	// instead of the host name; MinIO usually needs it.
+	UsePathStyle bool `yaml:"use_path_style"`
+	// AccessKeyID is a static access key; empty uses the AWS SDK's default
+	// chain (environment, shared files, web identity, container and
+	// instance metadata).
+	AccessKeyID string `yaml:"access_key_id"`
+	// SecretAccessKey is the static access key's secret (required with
+	// access_key_id).
 	SecretAccessKey string `yaml:"secret_access_key"`
 }
 
 // GCS configures a Google Cloud Storage backend.
 type GCS struct {
-	Bucket           string `yaml:"bucket"`
-	CredentialsFile  string `yaml:"credentials_file"`
-	GoogleAccessID   string `yaml:"google_access_id"`
-	Endpoint         string `yaml:"endpoint"`
-	VirtualHostStyle bool   `yaml:"virtual_host_style"`
+	// Bucket holds every object of the backend (required).
+	Bucket string `yaml:"bucket"`
+	// CredentialsFile is a Google credentials JSON file. A service-account
+	// key signs in-process; other kinds sign through the IAM signBlob API.
+	// Empty uses the application default credentials.
+	CredentialsFile string `yaml:"credentials_file"`
+	// GoogleAccessID is the service account that signs: with a key, its
+	// client_email (the default); without one, the account signBlob signs
+	// as (default: from the credentials, else the GCE metadata server).
+	GoogleAccessID string `yaml:"google_access_id"`
+	// Endpoint is the base URL of a GCS-compatible server, e.g.
+	// http://127.0.0.1:4443, and the host of signed URLs; empty means
+	// storage.googleapis.com (or STORAGE_EMULATOR_HOST when set).
+	Endpoint string `yaml:"endpoint"`
+	// VirtualHostStyle puts the bucket in the host name (bucket.host/key)
+	// instead of the path (host/bucket/key).
+	VirtualHostStyle bool `yaml:"virtual_host_style"`
 }
 
 // Category is one upload policy as written in YAML.
 type Category struct {
-	Backend            string   `yaml:"backend"`
-	KeyTemplate        string   `yaml:"key_template"`
-	ContentTypes       []string `yaml:"content_types"`
-	MaxSize            ByteSize `yaml:"max_size"`
-	URLTTL             Duration `yaml:"url_ttl"`
-	Method             string   `yaml:"method"`
-	RequireChecksum    string   `yaml:"require_checksum"`
-	ContentDisposition string   `yaml:"content_disposition"`
+	// Backend names the backend the category's files go to (required when
+	// several backends are configured).
+	Backend string `yaml:"backend"`
+	// KeyTemplate builds object keys from {tenant}, {category}, {uuid}
+	// (required), {ext}, {yyyy}, {mm}, {dd} and {owner.<field>}; literal
+	// text is letters, digits and /._- (default
+	// "{tenant}/{category}/{uuid}{ext}").
+	KeyTemplate string `yaml:"key_template"`
+	// ContentTypes are the allowed types, type/subtype patterns such as
+	// image/* (default any: */*).
+	ContentTypes []string `yaml:"content_types"`
+	// MaxSize is the largest upload (default 5GiB).
+	MaxSize ByteSize `yaml:"max_size"`
+	// URLTTL is how long an upload target stays valid, 1s to 168h
+	// (default 15m).
+	URLTTL Duration `yaml:"url_ttl"`
+	// Method is PUT (default) or POST (a form upload with a policy).
+	Method string `yaml:"method"`
+	// RequireChecksum makes callers send a checksum the upload is bound
+	// to: SHA256, MD5 or CRC32C (default: optional).
+	RequireChecksum string `yaml:"require_checksum"`
+	// ContentDisposition is attachment or inline for downloads (default:
+	// the backend's).
+	ContentDisposition string `yaml:"content_disposition"`
 	// NameRules are the display-name rules.
 	NameRules NameRules `yaml:"name_rules"`
 	// UniqueNames makes display names unique within the scope.
@@ -169,9 +225,13 @@ type Category struct {
 
 // NameRules configures display names.
 type NameRules struct {
-	MinLength int    `yaml:"min_length"`
-	MaxLength int    `yaml:"max_length"`
-	Pattern   string `yaml:"pattern"`
+	// MinLength is the fewest characters a display name may have.
+	MinLength int `yaml:"min_length"`
+	// MaxLength is the most characters a display name may have (0: no
+	// limit; at most 1024).
+	MaxLength int `yaml:"max_length"`
+	// Pattern is a regular expression the whole name must match.
+	Pattern string `yaml:"pattern"`
 	// Describe explains the pattern in error messages.
 	Describe string `yaml:"describe"`
 	// Trim removes leading and trailing white space (default true).
@@ -182,9 +242,12 @@ type NameRules struct {
 
 // OwnerField constrains one owner field.
 type OwnerField struct {
-	Required bool     `yaml:"required"`
-	Values   []string `yaml:"values"`
-	Pattern  string   `yaml:"pattern"`
+	// Required makes the field mandatory in CreateUpload.
+	Required bool `yaml:"required"`
+	// Values, when set, lists the allowed values.
+	Values []string `yaml:"values"`
+	// Pattern is a regular expression the whole value must match.
+	Pattern string `yaml:"pattern"`
 }
 
 // DefaultBackend is the name of the backend created when none is configured.
@@ -192,30 +255,13 @@ const DefaultBackend = "local"
 
 // Load reads and validates the file at path.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
-	}
-	c, err := Parse(data)
-	if err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
-	}
-	return c, nil
+	return Build(Sources{File: path})
 }
 
-// Parse decodes YAML strictly, fills in defaults and validates.
+// Parse decodes YAML strictly, fills in defaults and validates; a
+// configuration that is wrong gives Problems, as Build does.
 func Parse(data []byte) (*Config, error) {
-	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) { // an empty file is an empty config
-		return nil, err
-	}
-	c.ApplyDefaults()
-	if err := c.Validate(); err != nil {
-		return nil, err
-	}
-	return &c, nil
+	return build(data, Sources{})
 }
 
 // ApplyDefaults fills every unset value with its default.
@@ -281,12 +327,12 @@ var (
 	contentTypePattern = regexp.MustCompile(`^([A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*|\*)/([A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*|\*)$`)
 )
 
-// Validate checks the configuration and reports every problem, each naming
-// its key.
+// Validate checks the configuration and reports every problem as
+// Problems, each naming its key.
 func (c *Config) Validate() error {
-	var errs []string
+	var probs Problems
 	add := func(key, format string, args ...any) {
-		errs = append(errs, key+": "+fmt.Sprintf(format, args...))
+		probs = append(probs, Problem{Key: key, Message: fmt.Sprintf(format, args...)})
 	}
 	switch c.Log.Format {
 	case "text", "json":
@@ -426,8 +472,8 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
-	if len(errs) > 0 {
-		return errors.New(strings.Join(errs, "\n"))
+	if len(probs) > 0 {
+		return probs
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -116,7 +117,7 @@ func TestParseByteSize(t *testing.T) {
 func TestExamplesAreValid(t *testing.T) {
 	paths, _ := filepath.Glob("../examples/*/config.yaml")
 	if len(paths) == 0 {
-		t.Skip("no examples/*/config.yaml yet")
+		t.Fatal("no examples/*/config.yaml found: the test would check nothing")
 	}
 	for _, p := range paths {
 		t.Run(filepath.Base(filepath.Dir(p)), func(t *testing.T) {
@@ -150,4 +151,57 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("valid config failed to build policies: %v", err)
 		}
 	})
+}
+
+func TestBuildReportsEveryProblemWithLinesAndSuggestions(t *testing.T) {
+	file := writeFile(t, `http_addr: ":8080"
+log:
+  levle: debug
+categories:
+  docs:
+    methd: PUT
+    max_size: ten
+    url_ttl: 200h
+    unique_names: maybe
+    name_rules: {min_length: many}
+backends:
+  files:
+    driver: ftp
+    s3: {buckett: x}
+`)
+	_, err := Build(Sources{File: file, LookupEnv: envOf(map[string]string{"PRESIGND_LOG_FORMAT": "xml"})})
+	var probs Problems
+	if !errors.As(err, &probs) {
+		t.Fatalf("Build: %v, want Problems", err)
+	}
+	want := []string{
+		`line 3: log.levle: unknown key; did you mean "level"?`,
+		`line 6: categories.docs.methd: unknown key; did you mean "method"?`,
+		`line 7: categories.docs.max_size: "ten" is not a size`,
+		`line 8: categories.docs.url_ttl: must be between 1s and 168h, not 200h0m0s`,
+		`line 9: categories.docs.unique_names: "maybe" is not true or false`,
+		`line 10: categories.docs.name_rules.min_length: "many" is not a whole number`,
+		`line 13: backends.files.driver: must be local, s3 or gcs, not "ftp"`,
+		`line 14: backends.files.s3.buckett: unknown key; did you mean "bucket"?`,
+		`log.format (PRESIGND_LOG_FORMAT): must be text or json, not "xml"`,
+	}
+	msg := err.Error()
+	for _, w := range want {
+		if !strings.Contains(msg, w) {
+			t.Errorf("error lacks %q:\n%s", w, msg)
+		}
+	}
+	if len(probs) != len(want) {
+		t.Errorf("%d problems, want %d:\n%s", len(probs), len(want), msg)
+	}
+	if strings.Contains(msg, "config.") || strings.Contains(msg, "not found in type") {
+		t.Errorf("error shows Go type names:\n%s", msg)
+	}
+}
+
+func TestUnknownKeyWithoutACloseMatchListsTheKnownKeys(t *testing.T) {
+	_, err := Parse([]byte("store:\n  flavour: x\n"))
+	if err == nil || !strings.Contains(err.Error(), "line 2: store.flavour: unknown key; store takes driver, sqlite, postgres") {
+		t.Fatalf("Parse: %v", err)
+	}
 }

@@ -1,18 +1,13 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"reflect"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 )
 
 // EnvPrefix starts the environment variables that override configuration
@@ -34,65 +29,59 @@ type Sources struct {
 }
 
 // Build merges the sources and validates the result once, after merging.
-// Errors name the key, and for a value that came from the environment the
-// variable as well; an environment value that does not parse names the
-// variable.
+// A configuration that is wrong gives Problems, every one at once: each
+// names its key, its line in the file when the file set it, and the
+// variable when the environment set it; an unknown key names the known key
+// it most likely meant.
 func Build(src Sources) (*Config, error) {
-	var c Config
+	var data []byte
 	where := ""
 	if src.File != "" {
 		where = " " + src.File
-		data, err := os.ReadFile(src.File)
-		if err != nil {
+		var err error
+		if data, err = os.ReadFile(src.File); err != nil {
 			return nil, fmt.Errorf("read config: %w", err)
 		}
-		if err := decodeStrict(data, &c); err != nil {
-			return nil, fmt.Errorf("config%s: %w", where, err)
-		}
+	}
+	c, err := build(data, src)
+	if err != nil {
+		return nil, fmt.Errorf("config%s: %w", where, err)
+	}
+	return c, nil
+}
+
+func build(data []byte, src Sources) (*Config, error) {
+	var c Config
+	doc, probs, err := decodeFile(data, &c)
+	if err != nil {
+		return nil, err
 	}
 	var fromEnv map[string]string
 	if src.LookupEnv != nil {
-		var err error
-		if fromEnv, err = c.applyEnv(src.LookupEnv); err != nil {
-			return nil, fmt.Errorf("config: %w", err)
-		}
+		var envProbs Problems
+		fromEnv, envProbs = c.applyEnv(src.LookupEnv)
+		probs = append(probs, envProbs...)
 	}
 	if src.Override != nil {
 		src.Override(&c)
 	}
 	c.ApplyDefaults()
-	if err := c.Validate(); err != nil {
-		return nil, fmt.Errorf("config%s: %w", where, nameEnvVars(err, fromEnv))
+	var invalid Problems
+	if errors.As(c.Validate(), &invalid) {
+		for _, p := range invalid {
+			if env, ok := fromEnv[p.Key]; ok {
+				p.Env = env
+			} else {
+				p.Line = lineOf(doc, p.Key)
+			}
+			probs = append(probs, p)
+		}
+	}
+	if len(probs) > 0 {
+		probs.sort()
+		return nil, probs
 	}
 	return &c, nil
-}
-
-func decodeStrict(data []byte, c *Config) error {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) { // an empty file is an empty config
-		return err
-	}
-	return nil
-}
-
-// nameEnvVars adds the variable to each line of a Validate error whose key
-// was set from the environment: "log.format (PRESIGND_LOG_FORMAT): ...".
-func nameEnvVars(err error, fromEnv map[string]string) error {
-	if len(fromEnv) == 0 {
-		return err
-	}
-	lines := strings.Split(err.Error(), "\n")
-	for i, line := range lines {
-		key, rest, ok := strings.Cut(line, ": ")
-		if !ok {
-			continue
-		}
-		if v, ok := fromEnv[key]; ok {
-			lines[i] = key + " (" + v + "): " + rest
-		}
-	}
-	return errors.New(strings.Join(lines, "\n"))
 }
 
 // envKey is one configuration key that an environment variable can set.
@@ -144,9 +133,9 @@ func EnvVars() map[string]string {
 
 // applyEnv sets every key whose variable is set and not empty, and returns
 // the variables used, by key.
-func (c *Config) applyEnv(lookup func(string) (string, bool)) (map[string]string, error) {
+func (c *Config) applyEnv(lookup func(string) (string, bool)) (map[string]string, Problems) {
 	used := map[string]string{}
-	var errs []string
+	var probs Problems
 	for _, k := range envKeys() {
 		raw, ok := lookup(k.env)
 		if !ok || raw == "" {
@@ -169,16 +158,12 @@ func (c *Config) applyEnv(lookup func(string) (string, bool)) (map[string]string
 			v = v.Elem()
 		}
 		if err := setScalar(v, raw); err != nil {
-			errs = append(errs, fmt.Sprintf("%s (%s): %v", k.key, k.env, err))
+			probs = append(probs, Problem{Key: k.key, Env: k.env, Message: err.Error()})
 			continue
 		}
 		used[k.key] = k.env
 	}
-	if len(errs) > 0 {
-		sort.Strings(errs)
-		return nil, errors.New(strings.Join(errs, "\n"))
-	}
-	return used, nil
+	return used, probs
 }
 
 func setScalar(v reflect.Value, raw string) error {

@@ -70,6 +70,7 @@ func s3Backend(t *testing.T) map[string]any {
 
 // TestSeedsOnS3 runs seed profiles 000, 002 and 004 on a real S3 server.
 func TestSeedsOnS3(t *testing.T) {
+	t.Parallel()
 	t.Run("kyc-documents", func(t *testing.T) { runKYCDocuments(t, startExample(t, "kyc-documents", s3Backend(t))) })
 	t.Run("post-policy-upload", func(t *testing.T) {
 		runPostPolicyUpload(t, startExample(t, "post-policy-upload", s3Backend(t)))
@@ -80,6 +81,7 @@ func TestSeedsOnS3(t *testing.T) {
 // TestSeedReleaseFormsOnGCS runs seed profile 001 on GCS: an in-process
 // fake-gcs-server behind a handler that verifies V4 signatures as GCS does.
 func TestSeedReleaseFormsOnGCS(t *testing.T) {
+	t.Parallel()
 	fake := gcstest.NewServer(t, "verification-api-storage")
 	creds := filepath.Join(t.TempDir(), "service-account.json")
 	if err := os.WriteFile(creds, fake.CredentialsJSON, 0o600); err != nil {
@@ -95,6 +97,7 @@ func TestSeedReleaseFormsOnGCS(t *testing.T) {
 // S3 refuses them, and CompleteUpload then answers 409 and the file stays
 // PENDING (never READY) while its target is valid.
 func TestRefusedUploadsOnS3(t *testing.T) {
+	t.Parallel()
 	inst := startExample(t, "direct-upload", s3Backend(t))
 	body := []byte("exactly these bytes")
 	cases := []struct {

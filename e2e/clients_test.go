@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/presignd/presignd/internal/testenv"
 )
 
 // The clients outside Go live at the repository root, one level up.
@@ -38,6 +40,7 @@ var clientFlows = []struct {
 // TestClients runs every client's full flow (create, upload to the target,
 // complete, download) against the real binary on the local backend.
 func TestClients(t *testing.T) {
+	t.Parallel()
 	inst := start(t)
 	for _, c := range clientFlows {
 		t.Run(c.name, func(t *testing.T) { c.run(t, inst, "local") })
@@ -47,6 +50,7 @@ func TestClients(t *testing.T) {
 // TestClientsOnS3 runs the same flows on MinIO: the upload targets, and the
 // page's XMLHttpRequests, go to another origin than presignd's.
 func TestClientsOnS3(t *testing.T) {
+	t.Parallel()
 	backend := s3Backend(t)
 	raw, err := yaml.Marshal(map[string]any{"backends": map[string]any{"s3": backend}})
 	if err != nil {
@@ -72,7 +76,6 @@ func runExample(t *testing.T, inst *instance, method string, name string, args .
 	cmd.Env = append(os.Environ(),
 		"PRESIGND_API_KEY="+inst.APIKey,
 		"PRESIGND_GRPC_ADDR="+inst.GRPCAddr,
-		"PRESIGND_GRPC_URL=http://"+inst.GRPCAddr,
 		"PRESIGND_METHOD="+method,
 	)
 	out, err := cmd.CombinedOutput()
@@ -104,7 +107,7 @@ func runGoExample(t *testing.T, inst *instance, _ string) {
 func requirePython(t *testing.T) {
 	t.Helper()
 	if out, err := exec.Command(python, "-c", "import grpc, grpc_tools").CombinedOutput(); err != nil {
-		t.Skipf("%s with grpcio and grpc_tools is missing (apt-get install python3-grpcio python3-grpc-tools; .ci/run installs them): %v %s", python, err, bytes.TrimSpace(out))
+		testenv.Missing(t, fmt.Sprintf("%s with grpcio and grpc_tools is missing (apt-get install python3-grpcio python3-grpc-tools; .ci/run installs them): %v %s", python, err, bytes.TrimSpace(out)))
 	}
 }
 
@@ -122,12 +125,8 @@ func runPythonExample(t *testing.T, inst *instance, _ string) {
 // (relative to the repository root) are installed.
 func requireNodeModules(t *testing.T, dir, probe string) {
 	t.Helper()
-	if _, err := exec.LookPath("node"); err != nil {
-		t.Skip("node is not on PATH (Debian: apt-get install nodejs)")
-	}
-	if _, err := os.Stat(filepath.Join(repoRoot, dir, "node_modules", probe)); err != nil {
-		t.Skipf("%s/node_modules/%s is missing: run npm ci in %s (.ci/run does)", dir, probe, dir)
-	}
+	testenv.Tool(t, "node", "Debian: apt-get install nodejs")
+	testenv.File(t, filepath.Join(repoRoot, dir, "node_modules", probe), "run npm ci in "+dir+" (.ci/run does)")
 }
 
 func runTypeScriptExample(t *testing.T, inst *instance, backend string) {
@@ -173,9 +172,7 @@ func runBrowser(t *testing.T, inst *instance, backend string) {
 	if chromium == "" {
 		chromium = "/usr/bin/chromium"
 	}
-	if _, err := os.Stat(chromium); err != nil {
-		t.Skipf("%s is missing (apt-get install chromium; .ci/run installs it; CHROMIUM names another)", chromium)
-	}
+	testenv.File(t, chromium, "apt-get install chromium; .ci/run installs it; CHROMIUM names another")
 	requireNodeModules(t, "web/test", "playwright-core")
 	shot := filepath.Join(artifactDir(t), "upload-page-"+backend+".png")
 	cmd := exec.Command("node", "upload.mjs")
@@ -224,7 +221,7 @@ func cli(t *testing.T, inst *instance, dir string, env []string, args ...string)
 	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "PRESIGND_SERVER="+inst.HTTPURL, "PRESIGND_API_KEY="+inst.APIKey)
+	cmd.Env = append(os.Environ(), "PRESIGND_URL="+inst.HTTPURL, "PRESIGND_API_KEY="+inst.APIKey)
 	cmd.Env = append(cmd.Env, env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -258,7 +255,7 @@ func runCLI(t *testing.T, inst *instance, _ string) {
 		{
 			name: "PUT with the server and key as flags", args: []string{"upload", src},
 			flags: []string{"--server", inst.HTTPURL, "--api-key", inst.APIKey},
-			env:   []string{"PRESIGND_SERVER=http://127.0.0.1:1", "PRESIGND_API_KEY="},
+			env:   []string{"PRESIGND_URL=http://127.0.0.1:1", "PRESIGND_API_KEY="},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -318,7 +315,7 @@ func runCLI(t *testing.T, inst *instance, _ string) {
 		{"a directory", nil, []string{"upload", dir}, []string{"not a regular file"}},
 		{"a wrong API key", []string{"PRESIGND_API_KEY=not-the-key"}, []string{"upload", src}, []string{"401", "check --api-key or PRESIGND_API_KEY"}},
 		{"no API key", []string{"PRESIGND_API_KEY="}, []string{"upload", src}, []string{"no API key", "--api-key", "PRESIGND_API_KEY"}},
-		{"an unreachable server", []string{"PRESIGND_SERVER=http://127.0.0.1:1"}, []string{"upload", src}, []string{"cannot reach presignd at http://127.0.0.1:1"}},
+		{"an unreachable server", []string{"PRESIGND_URL=http://127.0.0.1:1"}, []string{"upload", src}, []string{"cannot reach presignd at http://127.0.0.1:1"}},
 		{"a bad category", nil, []string{"upload", src, "--category", "No Such"}, []string{"400", "category"}},
 		{"an unknown checksum", nil, []string{"upload", src, "--checksum", "sha1"}, []string{"--checksum", "SHA256, MD5, CRC32C or none"}},
 		{"an unknown file ID", nil, []string{"download", "0000-nope"}, []string{"404", "not found"}},
@@ -353,6 +350,7 @@ func emptyFile(t *testing.T, dir string) string {
 // TestGeneratedClientsAreFresh regenerates the Python and TypeScript
 // clients from proto/ and fails when the committed code differs.
 func TestGeneratedClientsAreFresh(t *testing.T) {
+	t.Parallel()
 	t.Run("python", func(t *testing.T) {
 		requirePython(t)
 		if out, err := exec.Command("bash", filepath.Join(repoRoot, "clients/python/generate.sh"), "--check").CombinedOutput(); err != nil {
@@ -360,9 +358,7 @@ func TestGeneratedClientsAreFresh(t *testing.T) {
 		}
 	})
 	t.Run("typescript", func(t *testing.T) {
-		if _, err := exec.LookPath("buf"); err != nil {
-			t.Skip("buf is not on PATH (cd tools && go build -o ../bin/ tool; .ci/run puts it on PATH)")
-		}
+		testenv.Tool(t, "buf", "build the pinned tools with 'go -C tools build -o ../bin/ tool' and put bin/ on PATH (.ci/run does)")
 		requireNodeModules(t, "clients/typescript", ".bin/protoc-gen-es")
 		if out, err := exec.Command("bash", filepath.Join(repoRoot, "clients/typescript/generate.sh"), "--check").CombinedOutput(); err != nil {
 			t.Fatalf("%v\n%s", err, out)
@@ -377,6 +373,7 @@ var exportAPIKey = regexp.MustCompile(`export PRESIGND_API_KEY=(\S+)`)
 // are the instance's key and addresses (through the clients' environment
 // variables) and the built binary for "go run ./cmd/presignd".
 func TestREADMEClients(t *testing.T) {
+	t.Parallel()
 	requirePython(t)
 	requireNodeModules(t, "clients/typescript", ".bin/tsx")
 	blocks := readmeBlocks(t, "Use from Go / Python / TypeScript / a browser / the shell")
@@ -395,9 +392,8 @@ func TestREADMEClients(t *testing.T) {
 		sh := exec.Command("bash", "-euo", "pipefail", "-c", script)
 		sh.Dir = repoRoot
 		sh.Env = append(os.Environ(),
-			"PRESIGND_SERVER="+inst.HTTPURL,
+			"PRESIGND_URL="+inst.HTTPURL,
 			"PRESIGND_GRPC_ADDR="+inst.GRPCAddr,
-			"PRESIGND_GRPC_URL=http://"+inst.GRPCAddr,
 		)
 		out, err := sh.CombinedOutput()
 		if err != nil || !strings.Contains(string(out), want) {

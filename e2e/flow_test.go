@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -87,6 +89,7 @@ func sha256b64(b []byte) string {
 }
 
 func TestRESTFlow(t *testing.T) {
+	t.Parallel()
 	inst := start(t)
 	body := []byte("the quick brown fox jumps over the lazy dog\n")
 
@@ -105,8 +108,18 @@ func TestRESTFlow(t *testing.T) {
 	if str(created, "file.key") == "" || str(created, "file.signed_id") == "" {
 		t.Fatalf("file lacks key or signed_id: %v", created)
 	}
-	if code := upload(t, targetFromJSON(t, created["upload_target"]), body); code/100 != 2 {
+	target := targetFromJSON(t, created["upload_target"])
+	// The default local backend's URLs and files have a clean layout:
+	// /objects/local/KEY, and DATA_DIR/backends/local/objects/KEY on disk.
+	if u, err := url.Parse(target.URL); err != nil || u.Path != "/objects/local/"+str(created, "file.key") {
+		t.Errorf("upload URL path = %q, want /objects/local/%s", u.Path, str(created, "file.key"))
+	}
+	if code := upload(t, target, body); code/100 != 2 {
 		t.Fatalf("upload to target: %d", code)
+	}
+	onDisk := filepath.Join(inst.DataDir, "backends", "local", "objects", filepath.FromSlash(str(created, "file.key")))
+	if _, err := os.Stat(onDisk); err != nil {
+		t.Errorf("the uploaded object is not at DATA_DIR/backends/local/objects/KEY: %v", err)
 	}
 
 	code, completed := inst.rest(t, "POST", "/v1/files/"+id+":complete", nil)
@@ -169,6 +182,7 @@ func TestRESTFlow(t *testing.T) {
 }
 
 func TestGRPCFlow(t *testing.T) {
+	t.Parallel()
 	inst := start(t)
 	client := inst.grpcClient(t)
 	ctx := metadata.AppendToOutgoingContext(context.Background(), "x-api-key", inst.APIKey)

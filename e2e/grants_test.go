@@ -81,6 +81,7 @@ func (inst *instance) waitForSweep(t *testing.T) {
 // true, and the download URL issued before the delete never serves them
 // after it.
 func TestUploadTargetDoesNotOutliveItsFile(t *testing.T) {
+	t.Parallel()
 	t.Run("local", func(t *testing.T) {
 		inst := startGrants(t, map[string]any{"driver": "local"})
 		runSpentTargets(t, inst, true, func(key string) bool {
@@ -182,6 +183,7 @@ func runSpentTargets(t *testing.T, inst *instance, revokes bool, exists func(key
 // TestStorageURIHidesDiskPath: the local backend's storage_uri names the
 // object within its backend, not the server's data dir.
 func TestStorageURIHidesDiskPath(t *testing.T) {
+	t.Parallel()
 	inst := startGrants(t, map[string]any{"driver": "local"})
 	code, created := inst.rest(t, "POST", "/v1/uploads", map[string]any{"category": "put", "filename": "a.txt", "content_type": "text/plain", "size_bytes": 3})
 	if code != http.StatusOK {
@@ -197,6 +199,7 @@ func TestStorageURIHidesDiskPath(t *testing.T) {
 // another one serves exits at once, naming the dir, and the first keeps
 // serving.
 func TestSecondServeOnTheSameDataDirIsRefused(t *testing.T) {
+	t.Parallel()
 	first := start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -217,6 +220,7 @@ func TestSecondServeOnTheSameDataDirIsRefused(t *testing.T) {
 // cannot be reached answers 503 with Retry-After, not 500, and the file
 // stays PENDING; the cause is logged with the request id.
 func TestUnreachableBackendIsUnavailable(t *testing.T) {
+	t.Parallel()
 	down := httptest.NewServer(http.NotFoundHandler())
 	down.Close()
 	inst := startGrants(t, map[string]any{"driver": "s3", "s3": map[string]any{
@@ -257,6 +261,7 @@ func TestUnreachableBackendIsUnavailable(t *testing.T) {
 // answers 409 and keeps the file PENDING; the upload then succeeds and
 // completes READY.
 func TestCompleteUploadBeforeTheBytesArrived(t *testing.T) {
+	t.Parallel()
 	inst := startGrants(t, map[string]any{"driver": "local"})
 	body := []byte("abc")
 	code, created := inst.rest(t, "POST", "/v1/uploads", map[string]any{"category": "put", "filename": "a.txt", "content_type": "text/plain", "size_bytes": len(body)})

@@ -25,7 +25,8 @@ import (
 	presigndv1 "github.com/presignd/presignd/gen/presignd/v1"
 )
 
-// binary is the presignd binary built once for the package.
+// binary is the presignd binary built once for the package, with the race
+// detector when the tests run with it.
 var binary string
 
 func TestMain(m *testing.M) {
@@ -35,7 +36,11 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "presignd")
-	build := exec.Command("go", "build", "-race", "-o", binary, "../cmd/presignd")
+	args := []string{"build", "-o", binary}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "../cmd/presignd")...)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build presignd:", err)
@@ -251,4 +256,24 @@ func violatedFields(body map[string]any) []string {
 		}
 	}
 	return out
+}
+
+// eventually calls cond until it reports done, and fails t with cond's
+// last description of the state when timeout passes first. It waits a
+// little between calls, longer as they go on.
+func eventually(t *testing.T, timeout time.Duration, cond func() (done bool, state string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	pause := 10 * time.Millisecond
+	for {
+		done, state := cond()
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not done after %s: %s", timeout, state)
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, 250*time.Millisecond)
+	}
 }

@@ -91,6 +91,8 @@ func loadAndKill(t *testing.T, n int, args []string, open func(t *testing.T) sto
 		mu         sync.Mutex
 		unacked    []int // failed in flight at the kill
 		hardErrs   []error
+		half       = int64(n / 2)
+		halfway    = make(chan struct{}) // closed when half the requests are acknowledged
 	)
 	requestID := func(i int) string { return fmt.Sprintf("load-%08d", i) }
 	// drive sends requests from next (and then from retry) until stop
@@ -129,8 +131,8 @@ func loadAndKill(t *testing.T, n int, args []string, open func(t *testing.T) sto
 						}
 						continue
 					}
-					if _, loaded := acked.LoadOrStore(i, resp.GetFile().GetFileId()); !loaded {
-						ackedCount.Add(1)
+					if _, loaded := acked.LoadOrStore(i, resp.GetFile().GetFileId()); !loaded && ackedCount.Add(1) == half {
+						close(halfway)
 					}
 				}
 			})
@@ -141,12 +143,9 @@ func loadAndKill(t *testing.T, n int, args []string, open func(t *testing.T) sto
 	// Phase 1: load until half is acknowledged, then kill -9 mid-flight.
 	inst := start(t, args...)
 	var killing atomic.Bool
-	half := int64(n / 2)
 	killed := make(chan struct{})
 	go func() {
-		for ackedCount.Load() < half {
-			time.Sleep(time.Millisecond)
-		}
+		<-halfway
 		killing.Store(true)
 		_ = inst.cmd.Process.Kill()
 		_ = inst.cmd.Wait()
@@ -154,6 +153,9 @@ func loadAndKill(t *testing.T, n int, args []string, open func(t *testing.T) sto
 	}()
 	start1 := time.Now()
 	drive(inst, nil, &killing, func() bool { return killing.Load() })
+	if ackedCount.Load() < half {
+		t.Fatalf("the load ended with %d of %d requests acknowledged, before the kill; %d calls failed (first: %v)", ackedCount.Load(), n, len(hardErrs), hardErrs)
+	}
 	<-killed
 	phase1 := time.Since(start1)
 	ackedAtKill := ackedCount.Load()

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/presignd/presignd/internal/testenv"
 )
 
 // readmeBlocks returns the ```sh blocks of the README section with the given
@@ -47,21 +49,26 @@ func readmeBlocks(t *testing.T, heading string) []string {
 	return blocks
 }
 
+// grpcurlHint says how to get the grpcurl pinned in tools/go.mod.
+const grpcurlHint = "build the pinned one with 'go -C tools build -o ../bin/ github.com/fullstorydev/grpcurl/cmd/grpcurl' and put bin/ on PATH (README: Walk-through with grpcurl)"
+
 var exportKey = regexp.MustCompile(`export PRESIGND_DEV_API_KEY=(\S+)`)
 
 // TestREADMEWalkthroughs runs the README's curl and grpcurl walk-throughs,
 // exactly as written, against the binary started as the README says (no
 // flags, default ports, ./data in a fresh directory).
 func TestREADMEWalkthroughs(t *testing.T) {
-	for _, tool := range []string{"bash", "curl", "jq", "grpcurl"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is not on PATH; .ci/run installs it (grpcurl: cd tools && go build -o ../bin/ tool)", tool)
-		}
+	for _, tool := range []struct{ name, hint string }{
+		{"bash", "install bash"},
+		{"curl", "install curl (Debian: apt-get install curl)"},
+		{"jq", "install jq (Debian: apt-get install jq)"},
+	} {
+		testenv.Tool(t, tool.name, tool.hint)
 	}
 	for _, addr := range []string{"127.0.0.1:8080", "127.0.0.1:8081"} {
 		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 			c.Close()
-			t.Fatalf("%s is already in use; the README walk-through needs the default ports", addr)
+			testenv.Missing(t, addr+" is already in use (a presignd started from the README?); the README walk-through needs the default ports: stop what listens there")
 		}
 	}
 	curlBlocks := readmeBlocks(t, "Walk-through with curl")
@@ -87,7 +94,7 @@ func TestREADMEWalkthroughs(t *testing.T) {
 	waitForPort(t, "127.0.0.1:8080", out)
 	waitForPort(t, "127.0.0.1:8081", out)
 
-	runShell := func(script string) string {
+	runShell := func(t *testing.T, script string) string {
 		t.Helper()
 		sh := exec.Command("bash", "-euo", "pipefail", "-c", script)
 		sh.Dir = dir
@@ -98,26 +105,31 @@ func TestREADMEWalkthroughs(t *testing.T) {
 		return string(res)
 	}
 
-	got := runShell(curlBlocks[1])
-	for _, want := range []string{"FILE_STATE_READY", "hello, presignd", `"storage_uri": "local://`, "\n404\n"} {
-		if !strings.Contains(got, want) {
-			t.Errorf("curl walk-through output lacks %q:\n%s", want, got)
+	t.Run("curl", func(t *testing.T) {
+		got := runShell(t, curlBlocks[1])
+		for _, want := range []string{"FILE_STATE_READY", "hello, presignd", `"storage_uri": "local://`, "\n404\n"} {
+			if !strings.Contains(got, want) {
+				t.Errorf("curl walk-through output lacks %q:\n%s", want, got)
+			}
 		}
-	}
-	bad := runShell(curlBlocks[1][:strings.Index(curlBlocks[1], "printf")] + curlBlocks[2])
-	for _, want := range []string{`"filename"`, `"size_bytes"`, `"content_type"`} {
-		if !strings.Contains(bad, want) {
-			t.Errorf("bad-input example does not name %s:\n%s", want, bad)
+		bad := runShell(t, curlBlocks[1][:strings.Index(curlBlocks[1], "printf")]+curlBlocks[2])
+		for _, want := range []string{`"filename"`, `"size_bytes"`, `"content_type"`} {
+			if !strings.Contains(bad, want) {
+				t.Errorf("bad-input example does not name %s:\n%s", want, bad)
+			}
 		}
-	}
+	})
 
-	grpcBlocks := readmeBlocks(t, "Walk-through with grpcurl")
-	got = runShell(grpcBlocks[0])
-	for _, want := range []string{"FILE_STATE_READY", "hello, presignd"} {
-		if !strings.Contains(got, want) {
-			t.Errorf("grpcurl walk-through output lacks %q:\n%s", want, got)
+	t.Run("grpcurl", func(t *testing.T) {
+		testenv.Tool(t, "grpcurl", grpcurlHint)
+		grpcBlocks := readmeBlocks(t, "Walk-through with grpcurl")
+		got := runShell(t, grpcBlocks[0])
+		for _, want := range []string{"FILE_STATE_READY", "hello, presignd"} {
+			if !strings.Contains(got, want) {
+				t.Errorf("grpcurl walk-through output lacks %q:\n%s", want, got)
+			}
 		}
-	}
+	})
 }
 
 func waitForPort(t *testing.T, addr string, out *syncBuffer) {

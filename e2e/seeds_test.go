@@ -75,7 +75,10 @@ func downloadREST(t *testing.T, inst *instance, id string) []byte {
 	return b
 }
 
-func TestSeedKYCDocuments(t *testing.T) { runKYCDocuments(t, startExample(t, "kyc-documents", nil)) }
+func TestSeedKYCDocuments(t *testing.T) {
+	t.Parallel()
+	runKYCDocuments(t, startExample(t, "kyc-documents", nil))
+}
 
 func runKYCDocuments(t *testing.T, inst *instance) {
 	jpeg := append([]byte("\xff\xd8\xff\xe0"), bytes.Repeat([]byte("kyc"), 1000)...)
@@ -130,6 +133,7 @@ func runKYCDocuments(t *testing.T, inst *instance) {
 }
 
 func TestSeedReleaseForms(t *testing.T) {
+	t.Parallel()
 	runReleaseForms(t, startExample(t, "release-forms", nil), "local://")
 }
 
@@ -201,6 +205,7 @@ func runReleaseForms(t *testing.T, inst *instance, uriScheme string) {
 }
 
 func TestSeedPostPolicyUpload(t *testing.T) {
+	t.Parallel()
 	runPostPolicyUpload(t, startExample(t, "post-policy-upload", nil))
 }
 
@@ -268,6 +273,7 @@ func runPostPolicyUpload(t *testing.T, inst *instance) {
 }
 
 func TestSeedApplicationFiles(t *testing.T) {
+	t.Parallel()
 	runApplicationFiles(t, startExample(t, "application-files", nil))
 }
 
@@ -422,7 +428,10 @@ func runApplicationFiles(t *testing.T, inst *instance) {
 	})
 }
 
-func TestSeedDirectUpload(t *testing.T) { runDirectUpload(t, startExample(t, "direct-upload", nil)) }
+func TestSeedDirectUpload(t *testing.T) {
+	t.Parallel()
+	runDirectUpload(t, startExample(t, "direct-upload", nil))
+}
 
 func runDirectUpload(t *testing.T, inst *instance) {
 	blob := bytes.Repeat([]byte("active storage blob "), 300)

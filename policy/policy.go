@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/presignd/presignd/internal/bytesize"
 )
 
 // DefaultCategory is the category a request that names none gets.
@@ -141,8 +143,8 @@ func (c *Category) CheckUpload(req UploadRequest) (method string, err error) {
 			req.ContentType, c.Name, strings.Join(c.ContentTypes, ", "))})
 	}
 	if req.SizeBytes > c.MaxSize {
-		errs = append(errs, &FieldError{"size_bytes", fmt.Sprintf("%d bytes is more than the %d bytes allowed in category %q",
-			req.SizeBytes, c.MaxSize, c.Name)})
+		errs = append(errs, &FieldError{"size_bytes", fmt.Sprintf("%s is more than the %s allowed in category %q",
+			bytesize.Describe(req.SizeBytes), bytesize.Describe(c.MaxSize), c.Name)})
 	}
 	if c.RequireChecksum != "" && req.ChecksumAlgorithm != c.RequireChecksum {
 		errs = append(errs, &FieldError{"checksum", fmt.Sprintf("category %q requires a %s checksum", c.Name, c.RequireChecksum)})

@@ -140,11 +140,16 @@ func dottedMapKeys(path string) string {
 	return mapKeySubscript.ReplaceAllString(path, ".$1")
 }
 
+// oneNotOnes finds "1 characters" and the like in rule messages
+// (protovalidate's say "must be at least %d characters" for every count).
+var oneNotOnes = regexp.MustCompile(`(^|[^0-9.])1 (character|byte|item|pair|key|value)s\b`)
+
 // badRequest is InvalidArgument with a google.rpc.BadRequest detail that
 // names every violated field.
 func badRequest(fes policy.FieldErrors) error {
 	br := &errdetails.BadRequest{}
 	for _, fe := range fes {
+		fe.Description = oneNotOnes.ReplaceAllString(fe.Description, "${1}1 $2")
 		br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{
 			Field:       fe.Field,
 			Description: fe.Description,

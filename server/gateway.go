@@ -5,24 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net/http"
 	"net/netip"
 	"net/textproto"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/peer"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
@@ -59,13 +54,14 @@ type GatewayConfig struct {
 // handler (telemetry's HTTPHandler) for a span per REST call.
 func NewGateway(ctx context.Context, s *Server, cfg GatewayConfig) (http.Handler, error) {
 	mux := runtime.NewServeMux(
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &jsonMarshaler{JSONPb: runtime.JSONPb{
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, restMarshaler{&jsonMarshaler{JSONPb: runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
-		}}),
+		}}}),
 		runtime.WithIncomingHeaderMatcher(incomingHeader),
 		runtime.WithOutgoingHeaderMatcher(outgoingHeader),
-		runtime.WithErrorHandler(errorWithRetryAfter),
+		runtime.WithErrorHandler(restError),
+		runtime.WithRoutingErrorHandler(restRoutingError),
 	)
 	if err := presigndv1.RegisterFileServiceHandlerServer(ctx, mux, newInProcessFiles(s)); err != nil {
 		return nil, fmt.Errorf("register gateway: %w", err)
@@ -209,38 +205,6 @@ func incomingHeader(key string) (string, bool) {
 	return runtime.DefaultHeaderMatcher(key)
 }
 
-// errorWithRetryAfter is the gateway's default error handler plus a
-// Retry-After header (whole seconds, rounded up) when the status carries a
-// google.rpc.RetryInfo, as rate-limited calls do, and 409 instead of 400
-// for a FailedPrecondition that carries a google.rpc.PreconditionFailure
-// (the resource is not yet in the state the call needs).
-func errorWithRetryAfter(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
-	if st, ok := status.FromError(err); ok {
-		for _, d := range st.Details() {
-			switch d := d.(type) {
-			case *errdetails.RetryInfo:
-				if d.GetRetryDelay() != nil {
-					secs := int64(math.Ceil(d.GetRetryDelay().AsDuration().Seconds()))
-					w.Header().Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
-				}
-			case *errdetails.PreconditionFailure:
-				if st.Code() == codes.FailedPrecondition {
-					w = statusOverride{ResponseWriter: w, status: http.StatusConflict}
-				}
-			}
-		}
-	}
-	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
-}
-
-// statusOverride writes status instead of the one its user asks for.
-type statusOverride struct {
-	http.ResponseWriter
-	status int
-}
-
-func (o statusOverride) WriteHeader(int) { o.ResponseWriter.WriteHeader(o.status) }
-
 // HTTPConfig lists what the HTTP port serves besides the REST API.
 type HTTPConfig struct {
 	// Gateway serves /v1/.
@@ -265,10 +229,11 @@ type HTTPConfig struct {
 	Log *slog.Logger
 }
 
-// NewHTTPHandler assembles the HTTP port: /v1/ (REST, bodies capped at
-// MaxRequestBytes), the mounts (streaming, under TransferIdleTimeout),
-// /healthz (process alive), /readyz (dependencies reachable; a failure
-// names the dependencies down, the details go to the log), /metrics,
+// NewHTTPHandler assembles the HTTP port: / (where to go from here),
+// /v1/ (REST, bodies capped at MaxRequestBytes), the mounts (streaming,
+// under TransferIdleTimeout), /healthz (process alive), /readyz
+// (dependencies reachable; a failure names the dependencies down, the
+// details go to the log), /metrics,
 // /openapi.json (the API's OpenAPI v2 document) and /docs (a page that
 // renders it, with no external resources).
 func NewHTTPHandler(cfg HTTPConfig) http.Handler {
@@ -297,6 +262,7 @@ func NewHTTPHandler(cfg HTTPConfig) http.Handler {
 		}
 		mux.Handle(prefix, transferDeadlines(cfg.TransferIdleTimeout, h))
 	}
+	mux.HandleFunc("GET /{$}", serveIndex)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))

@@ -33,7 +33,7 @@ deps=(google/api/annotations.proto google/api/http.proto buf/validate/validate.p
 "$python" -m grpc_tools.protoc "${include[@]}" "--grpc_python_out=$out" "${services[@]}"
 
 if $check; then
-	if ! diff -r "$out" clients/python/gen; then
+	if ! diff -r -x __pycache__ "$out" clients/python/gen; then
 		echo "clients/python/gen is stale: run clients/python/generate.sh and commit the result" >&2
 		exit 1
 	fi

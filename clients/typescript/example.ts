@@ -10,9 +10,10 @@
 // download URL and checks the bytes. Without FILE it uploads a short
 // greeting.
 //
-// Environment: PRESIGND_API_KEY (required), PRESIGND_GRPC_URL (default
-// http://localhost:8081), PRESIGND_CATEGORY (default: the server's default
-// category), PRESIGND_METHOD (PUT or POST; default: the category's).
+// Environment: PRESIGND_API_KEY (required), PRESIGND_GRPC_ADDR (host:port,
+// default localhost:8081; PRESIGND_GRPC_URL, a URL, is still read but
+// deprecated), PRESIGND_CATEGORY (default: the server's default category),
+// PRESIGND_METHOD (PUT or POST; default: the category's).
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { basename, extname } from "node:path";
@@ -79,8 +80,15 @@ async function main(): Promise<void> {
     (process.env.PRESIGND_METHOD ?? "").toUpperCase()
   ] ?? UploadMethod.UNSPECIFIED;
 
+  const grpcAddr = process.env.PRESIGND_GRPC_ADDR;
+  const legacyGrpcUrl = process.env.PRESIGND_GRPC_URL;
+  let baseUrl = `http://${grpcAddr || "localhost:8081"}`;
+  if (!grpcAddr && legacyGrpcUrl) {
+    console.error("example.ts: PRESIGND_GRPC_URL is deprecated, set PRESIGND_GRPC_ADDR (host:port) instead");
+    baseUrl = legacyGrpcUrl;
+  }
   const transport = createGrpcTransport({
-    baseUrl: process.env.PRESIGND_GRPC_URL ?? "http://localhost:8081",
+    baseUrl,
     interceptors: [
       (next) => async (req) => {
         req.header.set("authorization", `Bearer ${apiKey}`);

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -17,46 +16,74 @@ import (
 )
 
 const keysUsage = `Usage:
-  presignd keys create --tenant T --scopes files:upload,files:read [--expires 720h] [--categories a,b] [--config FILE] [--data-dir DIR]
-  presignd keys list   --tenant T [--config FILE] [--data-dir DIR]
-  presignd keys revoke --tenant T [--config FILE] [--data-dir DIR] ID
+  presignd keys create --tenant T --scopes S[,S...] [--expires 720h] [--categories a,b]
+  presignd keys list   --tenant T
+  presignd keys revoke --tenant T ID
 
 Keys work on the store the configuration names (SQLite under the data dir by
-default), so run them where "presignd serve" runs. The secret is printed once,
-by create, and stored only as a hash.
+default), so run them where "presignd serve" runs, with the same --config and
+--data-dir. The secret is printed once, by create, and stored only as a hash.
+"presignd keys COMMAND --help" describes a command's flags.
 `
+
+// keysSubUsage is each keys command's usage.
+var keysSubUsage = map[string]string{
+	"create": `Usage:
+  presignd keys create --tenant T --scopes S[,S...] [--expires DURATION] [--categories C[,C...]]
+
+Creates an API key for tenant T and prints its ID and its secret, once.
+`,
+	"list": `Usage:
+  presignd keys list --tenant T
+
+Lists tenant T's API keys (never their secrets).
+`,
+	"revoke": `Usage:
+  presignd keys revoke --tenant T ID
+
+Revokes tenant T's API key ID at once on this replica; others stop
+accepting it within auth.api_key_cache_ttl.
+`,
+}
 
 // keysCommand manages API keys directly in the configured store.
 func keysCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, keysUsage)
-		return flag.ErrHelp
+		return errUsage
 	}
 	sub := args[0]
-	fs := flag.NewFlagSet("keys "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, keysUsage) }
+	switch sub {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, keysUsage)
+		return nil
+	}
+	text, ok := keysSubUsage[sub]
+	if !ok {
+		fmt.Fprint(stderr, keysUsage)
+		return fmt.Errorf("unknown keys command %q", sub)
+	}
+	fs := newFlagSet("keys "+sub, text, args[1:], stdout, stderr)
 	var (
 		configPath = fs.String("config", "", "YAML configuration `file` (default: built-in defaults)")
 		dataDir    = fs.String("data-dir", "", "`directory` of the SQLite database (default ./data)")
 		tenant     = fs.String("tenant", "", "the key's `tenant` (required)")
-		scopes     = fs.String("scopes", "", "comma-separated `scopes`: files:upload, files:read, files:delete, admin (create)")
-		categories = fs.String("categories", "", "comma-separated `categories` the key is limited to; empty for all (create)")
-		expires    = fs.Duration("expires", 0, "the key expires after this `duration`, e.g. 720h; 0 for never (create)")
+		scopes     = new(string)
+		categories = new(string)
+		expires    = new(time.Duration)
 	)
+	if sub == "create" {
+		fs.StringVar(scopes, "scopes", "", "comma-separated `scopes` the key grants: files:upload, files:read, files:delete, admin (required)")
+		fs.StringVar(categories, "categories", "", "comma-separated `categories` the key is limited to (default: all)")
+		fs.DurationVar(expires, "expires", 0, "the key expires after this `duration`, e.g. 720h (default: never)")
+	}
 	// Flags may come before or after the key ID.
-	var positional []string
-	for rest := args[1:]; ; {
-		if err := fs.Parse(rest); err != nil {
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		positional = append(positional, fs.Arg(0))
-		rest = fs.Args()[1:]
+	positional, err := parseInterspersed(fs, args[1:])
+	if err != nil {
+		return err
 	}
 	if *tenant == "" {
+		fs.Usage()
 		return errors.New("keys: --tenant is required")
 	}
 	// The same configuration serve would use: file < PRESIGND_* < flags.
@@ -78,9 +105,6 @@ func keysCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if len(positional) != 1 {
 			return errors.New("keys revoke: name exactly one key ID")
 		}
-	default:
-		fmt.Fprint(stderr, keysUsage)
-		return fmt.Errorf("unknown keys command %q", sub)
 	}
 	if cfg.Store.Driver == "sqlite" {
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {

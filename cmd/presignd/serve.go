@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -35,9 +34,18 @@ import (
 // devKeyEnv names the environment variable that fixes the dev tenant's key.
 const devKeyEnv = "PRESIGND_DEV_API_KEY"
 
+const serveUsage = `Usage:
+  presignd serve [--config FILE] [flags]
+
+Runs the service: REST, local uploads, health and metrics on the HTTP
+address, the gRPC API on the gRPC address. The configuration is the
+built-in defaults, then FILE, then the PRESIGND_* environment variables,
+then these flags (docs/config.md lists every setting). On first start it
+prints an API key for the dev tenant, once; PRESIGND_DEV_API_KEY fixes it.
+`
+
 func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("serve", serveUsage, args, stdout, stderr)
 	var (
 		configPath = fs.String("config", "", "YAML configuration `file` (default: built-in defaults)")
 		dataDir    = fs.String("data-dir", "", "`directory` for the SQLite database, local objects and the secret (default ./data)")
@@ -49,6 +57,7 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	if fs.NArg() > 0 {
+		fs.Usage()
 		return fmt.Errorf("serve takes no arguments, got %q", fs.Args())
 	}
 	// Defaults < the file < PRESIGND_* variables < flags, validated once.
@@ -331,6 +340,22 @@ func registerStoreMetrics(reg prometheus.Registerer, caps store.Capabilities) er
 	return nil
 }
 
+// localPathPrefix is where the local backend name serves its signed URLs:
+// /objects/NAME/KEY.
+func localPathPrefix(name string) string { return "/objects/" + name + "/" }
+
+// defaultLocalDir is the local backend name's directory when the
+// configuration names none: DATA_DIR/backends/NAME (which holds objects/
+// and meta/). A data dir that already holds DATA_DIR/objects/NAME, where
+// earlier versions kept it, keeps using that.
+func defaultLocalDir(dataDir, name string) string {
+	legacy := filepath.Join(dataDir, "objects", name)
+	if _, err := os.Stat(legacy); err == nil {
+		return legacy
+	}
+	return filepath.Join(dataDir, "backends", name)
+}
+
 // openBackends builds a signer per configured backend, and the HTTP
 // handlers that local backends serve.
 func openBackends(ctx context.Context, cfg *config.Config, secret []byte) (map[string]signer.Signer, map[string]http.Handler, error) {
@@ -341,9 +366,9 @@ func openBackends(ctx context.Context, cfg *config.Config, secret []byte) (map[s
 		case "local":
 			dir := b.Local.Dir
 			if dir == "" {
-				dir = filepath.Join(cfg.DataDir, "objects", name)
+				dir = defaultLocalDir(cfg.DataDir, name)
 			}
-			prefix := "/local/" + name + "/"
+			prefix := localPathPrefix(name)
 			l, err := local.New(local.Config{
 				Dir:        dir,
 				BaseURL:    cfg.PublicURL,

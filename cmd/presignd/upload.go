@@ -32,31 +32,37 @@ import (
 	presigndv1 "github.com/presignd/presignd/gen/presignd/v1"
 )
 
-const transferUsage = `Usage:
+// transferUsage is the usage of upload and download.
+var transferUsage = map[string]string{
+	"upload": `Usage:
   presignd upload FILE [--category C] [--server URL] [--api-key KEY] [flags]
+
+Asks presignd for an upload target, sends FILE straight to storage,
+completes the upload and prints the new file's ID. It talks to the REST API
+at --server (default $PRESIGND_URL, else http://localhost:8080) with the
+key in --api-key (default $PRESIGND_API_KEY), binds the upload to the
+file's checksum where the backend can, and draws a progress bar when stderr
+is a terminal.
+`,
+	"download": `Usage:
   presignd download ID [--output PATH|-] [--server URL] [--api-key KEY]
 
-upload asks presignd for an upload target, sends FILE straight to storage,
-completes the upload and prints the new file's ID. download fetches a READY
-file through a short-lived URL and prints the path it wrote. Both talk to the
-REST API at --server (default $PRESIGND_SERVER, else http://localhost:8080)
-with the key in --api-key (default $PRESIGND_API_KEY), check the file's
-checksum on the way, and draw a progress bar when stderr is a terminal.
-
-Flags:
-`
+Fetches a READY file through a short-lived URL, checks its checksum and
+prints the path it wrote. It talks to the REST API at --server (default
+$PRESIGND_URL, else http://localhost:8080) with the key in --api-key
+(default $PRESIGND_API_KEY), and draws a progress bar when stderr is a
+terminal.
+`,
+}
 
 // transferFlags are the flags upload and download share.
 type transferFlags struct {
 	server, apiKey string
 }
 
-func (f *transferFlags) register(fs *flag.FlagSet) {
-	server := os.Getenv("PRESIGND_SERVER")
-	if server == "" {
-		server = "http://localhost:8080"
-	}
-	fs.StringVar(&f.server, "server", server, "presignd's HTTP `URL` (REST API)")
+func (f *transferFlags) register(fs *flag.FlagSet, stderr io.Writer) {
+	server := restURLFromEnv(os.LookupEnv, stderr)
+	fs.StringVar(&f.server, "server", server, "presignd's REST base `URL` ($PRESIGND_URL)")
 	fs.StringVar(&f.apiKey, "api-key", "", "API `key` (default $PRESIGND_API_KEY)")
 }
 
@@ -82,27 +88,27 @@ func transferCommand(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cmd := args[0]
-	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, transferUsage); fs.PrintDefaults() }
+	fs := newFlagSet(cmd, transferUsage[cmd], args[1:], stdout, stderr)
 	var common transferFlags
-	common.register(fs)
-	var (
-		category    = fs.String("category", "", "upload: the policy `category` (default: the server's default)")
-		contentType = fs.String("content-type", "", "upload: the file's MIME `type` (default: from the extension, else sniffed)")
-		checksum    = fs.String("checksum", "", "upload: bind the upload to this `algorithm`: SHA256, MD5, CRC32C or none (default SHA256 where the backend can bind it, else none)")
-		method      = fs.String("method", "", "upload: PUT or POST (default: the category's)")
-		output      = fs.String("output", "", "download: write to this `path` (- for stdout; default: the file's name in the current directory, never overwritten)")
-	)
+	common.register(fs, stderr)
+	var category, contentType, checksum, method, output string
 	owner := map[string]string{}
-	fs.Func("owner", "upload: an owner field the category requires, as `key=value` (repeatable)", func(s string) error {
-		k, v, ok := strings.Cut(s, "=")
-		if !ok || k == "" {
-			return fmt.Errorf("want key=value, got %q", s)
-		}
-		owner[k] = v
-		return nil
-	})
+	if cmd == "upload" {
+		fs.StringVar(&category, "category", "", "the policy `category` (default: the server's default)")
+		fs.StringVar(&contentType, "content-type", "", "the file's MIME `type` (default: from the extension, else sniffed)")
+		fs.StringVar(&checksum, "checksum", "", "bind the upload to this `algorithm`: SHA256, MD5, CRC32C or none (default SHA256 where the backend can bind it, else none)")
+		fs.StringVar(&method, "method", "", "PUT or POST (default: the category's)")
+		fs.Func("owner", "an owner field the category requires, as `key=value` (repeatable)", func(s string) error {
+			k, v, ok := strings.Cut(s, "=")
+			if !ok || k == "" {
+				return fmt.Errorf("want key=value, got %q", s)
+			}
+			owner[k] = v
+			return nil
+		})
+	} else {
+		fs.StringVar(&output, "output", "", "write to this `path` (- for stdout; default: the file's name in the current directory, never overwritten)")
+	}
 	positional, err := parseInterspersed(fs, args[1:])
 	if err != nil {
 		return err
@@ -120,11 +126,11 @@ func transferCommand(args []string, stdout, stderr io.Writer) error {
 	}
 	if cmd == "upload" {
 		err = runUpload(ctx, c, uploadOptions{
-			path: positional[0], category: *category, contentType: *contentType,
-			checksum: *checksum, method: *method, owner: owner,
+			path: positional[0], category: category, contentType: contentType,
+			checksum: checksum, method: method, owner: owner,
 		}, stdout, stderr)
 	} else {
-		err = runDownload(ctx, c, positional[0], *output, stdout, stderr)
+		err = runDownload(ctx, c, positional[0], output, stdout, stderr)
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", cmd, err)

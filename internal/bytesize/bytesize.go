@@ -22,3 +22,15 @@ func Format(n int64) string {
 	s := strconv.FormatFloat(float64(n)/float64(div), 'f', 1, 64)
 	return strings.TrimSuffix(s, ".0") + " " + string("KMGTPE"[exp]) + "iB"
 }
+
+// Describe renders n bytes exactly and, from 1 KiB up, in binary units
+// too: "512 bytes", "5242880 bytes (5 MiB)".
+func Describe(n int64) string {
+	if n == 1 {
+		return "1 byte"
+	}
+	if n < 1024 && n > -1024 {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	return fmt.Sprintf("%d bytes (%s)", n, Format(n))
+}

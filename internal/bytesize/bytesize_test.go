@@ -13,3 +13,13 @@ func TestFormat(t *testing.T) {
 		}
 	}
 }
+
+func TestDescribe(t *testing.T) {
+	for n, want := range map[int64]string{
+		1: "1 byte", 16: "16 bytes", 1023: "1023 bytes", 5 << 20: "5242880 bytes (5 MiB)", 10<<20 + 1: "10485761 bytes (10 MiB)",
+	} {
+		if got := Describe(n); got != want {
+			t.Errorf("Describe(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

@@ -7,7 +7,7 @@ package testenv
 import (
 	"bytes"
 	"os"
-	"path/filepath"
+	"os/exec"
 	"sync"
 	"testing"
 	"time"
@@ -33,30 +33,27 @@ func Missing(tb testing.TB, why string) {
 	tb.Skip(why)
 }
 
-// GCSVectorsDir returns the folder of the GCS V4 conformance vectors, kept
-// beside the project (../shared/testdata/gcs from the module root). When
-// it is missing the test is skipped, or failed when CI=true.
-func GCSVectorsDir(tb testing.TB) string {
+// Tool returns the path of the program name found on PATH. When it is
+// missing the test is skipped with a message naming name and how to get it
+// (hint), or failed when CI=true.
+func Tool(tb testing.TB, name, hint string) string {
 	tb.Helper()
-	dir, err := os.Getwd()
+	path, err := exec.LookPath(name)
 	if err != nil {
-		tb.Fatal(err)
+		Missing(tb, name+" is not on PATH: "+hint)
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
+	return path
+}
+
+// File returns path when it exists. When it does not the test is skipped
+// with a message naming path and how to get it (hint), or failed when
+// CI=true.
+func File(tb testing.TB, path, hint string) string {
+	tb.Helper()
+	if _, err := os.Stat(path); err != nil {
+		Missing(tb, path+" is missing: "+hint)
 	}
-	vd := filepath.Join(dir, "..", "shared", "testdata", "gcs")
-	if _, err := os.Stat(filepath.Join(vd, "v4_signatures.json")); err != nil {
-		Missing(tb, "GCS conformance vectors not found (want ../shared/testdata/gcs beside the module root): "+err.Error())
-	}
-	return vd
+	return path
 }
 
 // SyncBuffer collects output (a logger's, say) written from several

@@ -6,12 +6,10 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/presignd/presignd/internal/testenv"
 )
 
-// The conformance vectors Google's client libraries share, kept beside the
-// project (../shared/testdata/gcs from the module root). This file is in
+// The conformance vectors Google's client libraries share, kept in
+// testdata (see testdata/README.md for their origin and license). This file is in
 // package gcs so that both the tests of the V4 core (v4_test.go) and those
 // of the Signer's API (vectors_test.go, package gcs_test) read them.
 
@@ -56,12 +54,11 @@ type PostVector struct {
 	} `json:"policyOutput"`
 }
 
-// ConformanceVectors reads the vectors and the service-account key they
-// were made with; when they are missing it skips t (outside CI) or fails it
-// (in CI).
+// ConformanceVectors reads the vectors in testdata and the
+// service-account key they were made with.
 func ConformanceVectors(t testing.TB) (credentials []byte, signing []SigningVector, post []PostVector) {
 	t.Helper()
-	vd := testenv.GCSVectorsDir(t)
+	vd := "testdata"
 	raw, err := os.ReadFile(filepath.Join(vd, "v4_signatures.json"))
 	if err != nil {
 		t.Fatal(err)

@@ -13,8 +13,7 @@ import (
 // The V4 core (endpoint, stringToSign, postRequest) is more general than
 // the Signer's API: any method, signed headers and query parameters, any
 // host. These tests run every conformance vector it can express through it
-// (../shared/testdata/gcs from the module root, as vectors_test.go reads
-// them), at the vector's timestamp, and compare the URL or form byte for
+// (testdata, as vectors_test.go reads them), at the vector's timestamp, and compare the URL or form byte for
 // byte.
 
 type coreVectors struct {

@@ -12,8 +12,8 @@ import (
 	"github.com/presignd/presignd/signer/gcs"
 )
 
-// The conformance vectors Google's client libraries share, kept beside the
-// project (../shared/testdata/gcs from the module root).
+// The conformance vectors Google's client libraries share, kept in
+// testdata (see testdata/README.md).
 //
 // Clock: each case signs with Config.Now fixed at the vector's timestamp,
 // so nothing in the comparison is relaxed for time.

@@ -7,8 +7,8 @@
 // to it with exactly the headers it lists (or, for a POST target, sends a
 // multipart form: its fields, then the file), completes the upload, and
 // downloads the file again through a fresh URL. Without FILE it uploads a
-// short greeting. PRESIGND_GRPC_ADDR (default localhost:8081) and
-// PRESIGND_METHOD (PUT or POST) change where and how.
+// short greeting. PRESIGND_GRPC_ADDR (host:port, default localhost:8081)
+// and PRESIGND_METHOD (PUT or POST) change where and how.
 package main
 
 import (

@@ -14,18 +14,17 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/presignd/presignd/internal/testenv"
 	"github.com/presignd/presignd/signer/gcs/gcstest"
 )
 
 // The verifier's canonicalisation is checked against every URL case of the
-// conformance vectors (../shared/testdata/gcs from the module root),
+// conformance vectors (signer/gcs/testdata),
 // including the header and query cases the signer itself does not produce:
 // the canonical request and string-to-sign it rebuilds from a request to
 // expectedUrl must equal the vector's, and the vector's signature must
 // verify under the dummy service account's public key.
 func TestCanonicalRequestMatchesVectors(t *testing.T) {
-	dir := testenv.GCSVectorsDir(t)
+	dir := filepath.Join("..", "testdata")
 	var sa struct {
 		PrivateKey string `json:"private_key"`
 	}
