@@ -52,6 +52,8 @@ type Principal struct {
 	// Subject identifies the caller within the tenant: the API key's ID,
 	// or the JWT's "sub" claim.
 	Subject string
+	// Issuer is the JWT's "iss" claim; empty for an API key.
+	Issuer string
 	// KeyID is the API key's ID; empty for a JWT.
 	KeyID string
 	// Scopes the credential grants; unknown scopes are dropped.

@@ -144,12 +144,19 @@ func (v *JWTVerifier) Close() error {
 	return v.cache.Shutdown(ctx)
 }
 
-// Verify checks token's signature, issuer, audience and times, and
-// returns its Principal. Every failure is ErrUnauthenticated (wrapped
-// with the reason, which is for logs, not for callers).
+// Verify checks token's signature, issuer, audience and times, and its
+// "crit" header (RFC 7515 §4.1.11: presignd implements no extension, so a
+// token with a "crit" header is refused), and returns its Principal.
+// Every failure is ErrUnauthenticated (wrapped with the reason, which is
+// for logs, not for callers).
 func (v *JWTVerifier) Verify(ctx context.Context, token string) (Principal, error) {
 	if !looksLikeJWT(token) || len(token) > maxCredentialLen {
 		return Principal{}, ErrUnauthenticated
+	}
+	// jwx does not enforce "crit" when it verifies a JWT, so a token that
+	// depends on an extension presignd does not implement would pass.
+	if err := checkCritical(token); err != nil {
+		return Principal{}, fmt.Errorf("%w: jwt: %v", ErrUnauthenticated, err)
 	}
 	tok, err := jwt.ParseString(token,
 		jwt.WithKeyProvider(jws.KeyProviderFunc(func(_ context.Context, sink jws.KeySink, sig *jws.Signature, _ *jws.Message) error {
@@ -175,6 +182,7 @@ func (v *JWTVerifier) principal(tok jwt.Token) (Principal, error) {
 		return Principal{}, fmt.Errorf("%w: jwt: claim %q is missing or not a tenant name", ErrUnauthenticated, v.cfg.TenantClaim)
 	}
 	p := Principal{Tenant: tenant, Kind: KindJWT}
+	p.Issuer, _ = tok.Issuer()
 	p.Subject, _ = tok.Subject()
 	p.ExpiresAt, _ = tok.Expiration()
 	p.Scopes = cleanScopes(stringsClaim(tok, v.cfg.ScopesClaim))

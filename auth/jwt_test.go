@@ -289,3 +289,43 @@ func TestNewJWTVerifierRefusesIncompleteConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestJWTCriticalHeader: RFC 7515 §4.1.11. presignd implements no JWS
+// header extension, so a token that makes one critical is refused, and so
+// is a malformed "crit"; the signature is valid in every case.
+func TestJWTCriticalHeader(t *testing.T) {
+	iss := authtest.New(t)
+	v := newVerifier(t, iss, nil)
+	tests := []struct {
+		name   string
+		header map[string]any
+		ok     bool
+	}{
+		{"a token without crit is accepted", map[string]any{"typ": "JWT"}, true},
+		{"a token with an unknown private header that is not critical is accepted", map[string]any{"x-trace": "1"}, true},
+		{"crit listing an extension presignd does not implement is refused", map[string]any{"crit": []string{"x-policy"}, "x-policy": "strict"}, false},
+		{"crit listing the unencoded-payload extension b64 is refused", map[string]any{"crit": []string{"b64"}, "b64": true}, false},
+		{"crit listing an extension absent from the header is refused", map[string]any{"crit": []string{"x-policy"}}, false},
+		{"an empty crit is refused", map[string]any{"crit": []string{}}, false},
+		{"a crit that is a string, not an array, is refused", map[string]any{"crit": "x-policy", "x-policy": 1}, false},
+		{"a crit holding a number is refused", map[string]any{"crit": []any{1}}, false},
+		{"a null crit is refused", map[string]any{"crit": nil}, false},
+		{"crit listing a registered header is refused", map[string]any{"crit": []string{"kid"}}, false},
+		{"crit listing alg is refused", map[string]any{"crit": []string{"alg"}}, false},
+		{"crit listing an empty name is refused", map[string]any{"crit": []string{""}, "": 1}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := v.Verify(context.Background(), iss.SignWithHeader(t, authtest.RSAKey, tt.header, iss.Valid("acme")))
+			if tt.ok {
+				if err != nil || p.Tenant != "acme" {
+					t.Fatalf("Verify = %+v, %v; want acme", p, err)
+				}
+				return
+			}
+			if !errors.Is(err, auth.ErrUnauthenticated) {
+				t.Fatalf("Verify = %+v, %v; want ErrUnauthenticated", p, err)
+			}
+		})
+	}
+}

@@ -4,13 +4,18 @@
 package authtest
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -191,4 +196,30 @@ func (iss *Issuer) Sign(t testing.TB, kid string, c Claims) string {
 		t.Fatal(err)
 	}
 	return string(signed)
+}
+
+// SignWithHeader signs c with the RSA key kid (RS256) under a protected
+// header built from header, to which "alg" and "kid" are added. Unlike
+// Sign it writes header as given, so tests can send headers a JWS library
+// would refuse to produce (a malformed "crit", say).
+func (iss *Issuer) SignWithHeader(t testing.TB, kid string, header map[string]any, c Claims) string {
+	t.Helper()
+	payload := strings.Split(iss.Sign(t, kid, c), ".")[1]
+	h := map[string]any{"alg": jwa.RS256().String(), "kid": kid}
+	maps.Copy(h, header)
+	hb, err := json.Marshal(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	input := base64.RawURLEncoding.EncodeToString(hb) + "." + payload
+	var priv rsa.PrivateKey
+	if err := jwk.Export(iss.PrivateKey(kid), &priv); err != nil {
+		t.Fatalf("key %s is not an RSA key: %v", kid, err)
+	}
+	sum := sha256.Sum256([]byte(input))
+	sig, err := rsa.SignPKCS1v15(rand.Reader, &priv, crypto.SHA256, sum[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return input + "." + base64.RawURLEncoding.EncodeToString(sig)
 }
