@@ -238,6 +238,10 @@ type NameRules struct {
 	Trim *bool `yaml:"trim"`
 	// RepeatedSpaces is allow (default), collapse or deny.
 	RepeatedSpaces string `yaml:"repeated_spaces"`
+	// AllowFormatCharacters accepts invisible Unicode format characters
+	// (bidi controls, zero-width characters) in display and file names;
+	// they are refused by default.
+	AllowFormatCharacters bool `yaml:"allow_format_characters"`
 }
 
 // OwnerField constrains one owner field.
@@ -510,6 +514,8 @@ func (c *Config) Policies() (map[string]*policy.Category, error) {
 				Describe:       cat.NameRules.Describe,
 				NoTrim:         cat.NameRules.Trim != nil && !*cat.NameRules.Trim,
 				RepeatedSpaces: cat.NameRules.RepeatedSpaces,
+
+				AllowFormatCharacters: cat.NameRules.AllowFormatCharacters,
 			},
 		}
 		if cat.NameRules.Pattern != "" {

@@ -31,6 +31,12 @@ type NameRules struct {
 	NoTrim bool
 	// RepeatedSpaces is SpacesAllow (default), SpacesCollapse or SpacesDeny.
 	RepeatedSpaces string
+	// AllowFormatCharacters accepts invisible Unicode format characters
+	// (category Cf) in display names and file names. By default they are
+	// refused: bidi overrides make "x\u202egnp.exe" render as
+	// "xexe.png", and zero-width characters make two names look alike.
+	// Scripts that need the zero-width joiners can opt in.
+	AllowFormatCharacters bool
 }
 
 // maxNameInput bounds the raw input examined, in bytes, so that a huge
@@ -54,6 +60,9 @@ func (r NameRules) Normalize(field, raw string) (string, error) {
 		if unicode.IsControl(c) {
 			return "", &FieldError{field, "must not contain control characters"}
 		}
+	}
+	if err := r.CheckFormatCharacters(field, name); err != nil {
+		return "", err
 	}
 	switch r.RepeatedSpaces {
 	case SpacesCollapse:
@@ -177,4 +186,20 @@ func contains(list []string, v string) bool {
 		}
 	}
 	return false
+}
+
+// CheckFormatCharacters returns a *FieldError for field when name holds an
+// invisible Unicode format character (category Cf: bidi overrides and
+// isolates, zero-width spaces and joiners, the byte-order mark, ...) and
+// the rules do not allow them; the error names the first one.
+func (r NameRules) CheckFormatCharacters(field, name string) error {
+	if r.AllowFormatCharacters {
+		return nil
+	}
+	for i, c := range []rune(name) {
+		if unicode.Is(unicode.Cf, c) {
+			return &FieldError{field, fmt.Sprintf("must not contain invisible formatting characters such as bidi overrides or zero-width characters (found U+%04X at character %d)", c, i+1)}
+		}
+	}
+	return nil
 }

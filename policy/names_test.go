@@ -43,6 +43,13 @@ func TestNameRules(t *testing.T) {
 		{"no-trim keeps outer spaces", NameRules{NoTrim: true}, " a ", " a ", ""},
 		{"invalid UTF-8 is refused", NameRules{}, "a\xffb", "", "UTF-8"},
 		{"the default maximum is 255", NameRules{}, strings.Repeat("x", 256), "", "at most 255"},
+		{"a right-to-left override is refused", NameRules{}, "x\u202egnp.exe", "", "U+202E at character 2"},
+		{"a left-to-right isolate is refused", NameRules{}, "a\u2066b", "", "U+2066"},
+		{"a zero-width space is refused", NameRules{}, "pay\u200bpal", "", "U+200B"},
+		{"a zero-width joiner is refused by default", NameRules{}, "a\u200db", "", "U+200D"},
+		{"a byte-order mark is refused", NameRules{}, "\ufeffreport", "", "U+FEFF"},
+		{"format characters are kept when the rules allow them", NameRules{AllowFormatCharacters: true}, "a\u200db", "a\u200db", ""},
+		{"visible non-ASCII letters are not format characters", NameRules{}, "Ölçü 日本", "Ölçü 日本", ""},
 		{"huge input is refused cheaply", NameRules{}, strings.Repeat("x", 1<<20), "", "at most 255"},
 	}
 	for _, tt := range tests {

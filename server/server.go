@@ -236,6 +236,7 @@ func (s *Server) CreateUpload(ctx context.Context, req *presigndv1.CreateUploadR
 	}
 	checksum, err := checkChecksum(req.GetChecksum())
 	collect(err)
+	collect(cat.Names.CheckFormatCharacters("filename", req.GetFilename()))
 	displayName := req.GetDisplayName()
 	if displayName == "" {
 		displayName = policy.SanitizeFilename(req.GetFilename())

@@ -604,3 +604,125 @@ func TestUsageCountsReadyAndReserved(t *testing.T) {
 	_, err = env.client.GetUsage(ctx, &presigndv1.GetUsageRequest{Category: "nope"})
 	wantCode(t, err, codes.InvalidArgument)
 }
+
+// TestNamesWithFormatCharactersAreRefused: issue 18 defect 9. A bidi
+// override made "x\u202egnp.exe" render as "xexe.png"; every RPC that takes
+// a name refuses Unicode format characters with a field violation, over
+// gRPC and REST, unless the category opts in.
+func TestNamesWithFormatCharactersAreRefused(t *testing.T) {
+	env := newTestEnv(t, &policy.Category{
+		Name: "scripts", Backend: "local", Key: policy.MustParseKeyTemplate("{tenant}/{uuid}{ext}"),
+		MaxSize: 100, URLTTL: time.Minute, Method: policy.MethodPut,
+		Names: policy.NameRules{AllowFormatCharacters: true},
+	})
+	ctx := env.as("acme")
+	f := env.createReady(t, "acme", "a.txt", []byte("a"))
+	const spoof = "x\u202egnp.exe"
+
+	t.Run("gRPC", func(t *testing.T) {
+		upload := func(r *presigndv1.CreateUploadRequest) error {
+			r.ContentType, r.SizeBytes = "text/plain", 10
+			_, err := env.client.CreateUpload(ctx, r)
+			return err
+		}
+		tests := []struct {
+			name   string
+			call   func() error
+			fields []string
+		}{
+			{"CreateUpload with a right-to-left override in the filename", func() error {
+				return upload(&presigndv1.CreateUploadRequest{Filename: spoof})
+			}, []string{"display_name", "filename"}},
+			{"CreateUpload with a zero-width space in the display name", func() error {
+				return upload(&presigndv1.CreateUploadRequest{Filename: "a.txt", DisplayName: "pay\u200bpal"})
+			}, []string{"display_name"}},
+			{"CreateUpload with a byte-order mark in the filename only", func() error {
+				return upload(&presigndv1.CreateUploadRequest{Filename: "\ufeffa.txt", DisplayName: "a"})
+			}, []string{"filename"}},
+			{"UpdateFile to a name with a left-to-right isolate", func() error {
+				_, err := env.client.UpdateFile(ctx, &presigndv1.UpdateFileRequest{
+					File:       &presigndv1.File{FileId: f.GetFileId(), DisplayName: "a\u2066b"},
+					UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"display_name"}},
+				})
+				return err
+			}, []string{"file.display_name"}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				err := tt.call()
+				wantCode(t, err, codes.InvalidArgument)
+				if got := violations(t, err); strings.Join(got, ",") != strings.Join(tt.fields, ",") {
+					t.Fatalf("violated fields = %v, want %v (%v)", got, tt.fields, err)
+				}
+			})
+		}
+		t.Run("CheckName reports the name invalid and says why", func(t *testing.T) {
+			resp, err := env.client.CheckName(ctx, &presigndv1.CheckNameRequest{DisplayName: spoof})
+			if err != nil || resp.GetValid() || !strings.Contains(resp.GetReason(), "U+202E") {
+				t.Fatalf("CheckName = %v, %v; want invalid with a reason naming U+202E", resp, err)
+			}
+		})
+		t.Run("a category that allows format characters accepts them", func(t *testing.T) {
+			resp, err := env.client.CreateUpload(ctx, &presigndv1.CreateUploadRequest{
+				Category: "scripts", Filename: "a\u200db.txt", ContentType: "text/plain", SizeBytes: 10,
+			})
+			if err != nil || resp.GetFile().GetDisplayName() != "a\u200db.txt" {
+				t.Fatalf("CreateUpload = %v, %v", resp.GetFile(), err)
+			}
+		})
+	})
+
+	t.Run("REST", func(t *testing.T) {
+		tests := []struct {
+			name, method, path, body string
+			fields                   []string
+		}{
+			{"CreateUpload with a right-to-left override in the filename", "POST", "/v1/uploads",
+				`{"filename": "x\u202egnp.exe", "content_type": "text/plain", "size_bytes": 10}`, []string{"display_name", "filename"}},
+			{"CreateUpload with a zero-width joiner in the display name", "POST", "/v1/uploads",
+				`{"filename": "a.txt", "display_name": "a\u200db", "content_type": "text/plain", "size_bytes": 10}`, []string{"display_name"}},
+			{"UpdateFile to a name with a pop-directional-isolate", "PATCH", "/v1/files/" + f.GetFileId() + "?update_mask=display_name",
+				`{"display_name": "a\u2069b"}`, []string{"file.display_name"}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				req, _ := http.NewRequest(tt.method, env.restURL+tt.path, strings.NewReader(tt.body))
+				req.Header.Set("X-Api-Key", env.keys["acme"])
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				var body struct {
+					Details []struct {
+						FieldViolations []struct {
+							Field       string `json:"field"`
+							Description string `json:"description"`
+						} `json:"field_violations"`
+					} `json:"details"`
+				}
+				if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+					t.Fatalf("error body is not JSON: %v", err)
+				}
+				var fields []string
+				for _, d := range body.Details {
+					for _, fv := range d.FieldViolations {
+						fields = append(fields, fv.Field)
+						if !strings.Contains(fv.Description, "invisible formatting characters") {
+							t.Errorf("%s: %q does not say what is wrong", fv.Field, fv.Description)
+						}
+					}
+				}
+				sort.Strings(fields)
+				if resp.StatusCode != http.StatusBadRequest || strings.Join(fields, ",") != strings.Join(tt.fields, ",") {
+					t.Fatalf("status %d, fields %v; want 400 and %v", resp.StatusCode, fields, tt.fields)
+				}
+			})
+		}
+	})
+
+	got, err := env.client.GetFile(ctx, &presigndv1.GetFileRequest{FileId: f.GetFileId()})
+	if err != nil || got.GetFile().GetDisplayName() != f.GetDisplayName() {
+		t.Fatalf("the refused rename changed the file: %v, %v", got.GetFile(), err)
+	}
+}
