@@ -223,20 +223,34 @@ type APIKey struct {
 	CreatedAt  time.Time
 	ExpiresAt  time.Time // zero: never
 	RevokedAt  time.Time // zero: not revoked
+	// ParentID is the ID of the tenant's API key that created this key;
+	// empty when a JWT or the operator created it. Revoking the parent
+	// revokes this key.
+	ParentID string
+	// CreatorIssuer and CreatorSubject are the "iss" and "sub" of the JWT
+	// that created this key; empty when a JWT did not.
+	CreatorIssuer  string
+	CreatorSubject string
 }
 
 // APIKeys stores API keys.
 type APIKeys interface {
 	// CreateAPIKey inserts k; ErrAlreadyExists when its ID or hash is taken.
+	// A key with a ParentID is inserted only while that parent is a key of
+	// the same tenant that is not revoked, checked in the same transaction
+	// as the insert, so a key created while its parent is being revoked is
+	// either revoked with it or not created: otherwise ErrNotFound.
 	CreateAPIKey(ctx context.Context, k *APIKey) error
 	// GetAPIKeyByHash returns the key with this hash, or ErrNotFound.
 	GetAPIKeyByHash(ctx context.Context, hash []byte) (*APIKey, error)
 	// ListAPIKeys returns the tenant's keys, revoked and expired ones
 	// included, newest first (CreatedAt desc, then ID desc).
 	ListAPIKeys(ctx context.Context, tenant string) ([]*APIKey, error)
-	// RevokeAPIKey marks the tenant's key id revoked at time at and returns
-	// it. A key that is already revoked keeps its first revocation time.
-	// Another tenant's key, like a missing one, is ErrNotFound.
+	// RevokeAPIKey marks the tenant's key id revoked at time at, and with
+	// it every key it created, transitively (through ParentID), and
+	// returns the key id. A key that is already revoked keeps its first
+	// revocation time; its descendants are revoked all the same. Another
+	// tenant's key, like a missing one, is ErrNotFound.
 	RevokeAPIKey(ctx context.Context, tenant, id string, at time.Time) (*APIKey, error)
 }
 

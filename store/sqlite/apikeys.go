@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -25,9 +26,22 @@ func (s *Store) CreateAPIKey(ctx context.Context, k *store.APIKey) error {
 		return fmt.Errorf("%s: encode categories: %w", op, err)
 	}
 	return s.inWrite(ctx, op, func(tx *sql.Tx) error {
+		if k.ParentID != "" {
+			// The one writer serialises this check with any revocation.
+			var one int
+			err := tx.QueryRowContext(ctx, `SELECT 1 FROM api_keys WHERE tenant = ? AND id = ? AND revoked_at IS NULL`,
+				k.Tenant, k.ParentID).Scan(&one)
+			if errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("%s: parent key %s: %w", op, k.ParentID, store.ErrNotFound)
+			}
+			if err != nil {
+				return s.fail(op, err)
+			}
+		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (`+apiKeyColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			k.ID, k.Tenant, k.Prefix, k.Hash, scopes, categories, micros(k.CreatedAt), micros(k.ExpiresAt), micros(k.RevokedAt))
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			k.ID, k.Tenant, k.Prefix, k.Hash, scopes, categories, micros(k.CreatedAt), micros(k.ExpiresAt), micros(k.RevokedAt),
+			nullText(k.ParentID), nullText(k.CreatorIssuer), nullText(k.CreatorSubject))
 		if err != nil {
 			return s.fail(op, err)
 		}
@@ -68,7 +82,8 @@ func (s *Store) ListAPIKeys(ctx context.Context, tenant string) ([]*store.APIKey
 }
 
 // RevokeAPIKey marks the tenant's key revoked at at, keeping an earlier
-// revocation; store.ErrNotFound for a key of another tenant.
+// revocation, and revokes the keys it created, transitively;
+// store.ErrNotFound for a key of another tenant.
 func (s *Store) RevokeAPIKey(ctx context.Context, tenant, id string, at time.Time) (*store.APIKey, error) {
 	op := "revoke API key " + id
 	var k *store.APIKey
@@ -81,6 +96,15 @@ func (s *Store) RevokeAPIKey(ctx context.Context, tenant, id string, at time.Tim
 		k, err = scanAPIKey(tx.QueryRowContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE tenant = ? AND id = ?`, tenant, id))
 		if err != nil {
 			return s.failGet(op, err)
+		}
+		if _, err := tx.ExecContext(ctx, `WITH RECURSIVE descendants(id) AS (
+				SELECT id FROM api_keys WHERE tenant = ?1 AND parent_id = ?2
+				UNION
+				SELECT c.id FROM api_keys c JOIN descendants d ON c.parent_id = d.id WHERE c.tenant = ?1
+			)
+			UPDATE api_keys SET revoked_at = ?3
+			WHERE tenant = ?1 AND id IN (SELECT id FROM descendants) AND revoked_at IS NULL`, tenant, id, micros(at)); err != nil {
+			return s.fail(op+": revoke the keys it created", err)
 		}
 		return nil
 	})
@@ -95,10 +119,13 @@ func scanAPIKey(r scanner) (*store.APIKey, error) {
 		k                         store.APIKey
 		scopes, categories        sql.NullString
 		created, expires, revoked sql.NullInt64
+		parent, issuer, subject   sql.NullString
 	)
-	if err := r.Scan(&k.ID, &k.Tenant, &k.Prefix, &k.Hash, &scopes, &categories, &created, &expires, &revoked); err != nil {
+	if err := r.Scan(&k.ID, &k.Tenant, &k.Prefix, &k.Hash, &scopes, &categories, &created, &expires, &revoked,
+		&parent, &issuer, &subject); err != nil {
 		return nil, err
 	}
+	k.ParentID, k.CreatorIssuer, k.CreatorSubject = parent.String, issuer.String, subject.String
 	var err error
 	if k.Scopes, err = decodeList(scopes); err != nil {
 		return nil, fmt.Errorf("API key %s: decode scopes: %w", k.ID, err)
@@ -108,6 +135,14 @@ func scanAPIKey(r scanner) (*store.APIKey, error) {
 	}
 	k.CreatedAt, k.ExpiresAt, k.RevokedAt = fromMicros(created), fromMicros(expires), fromMicros(revoked)
 	return &k, nil
+}
+
+// nullText is v, or NULL when it is empty.
+func nullText(v string) any {
+	if v == "" {
+		return nil
+	}
+	return v
 }
 
 // decodeList reads a JSON array of strings; NULL and [] are nil.

@@ -41,6 +41,9 @@ func checkAPIKey(t *testing.T, want, got *store.APIKey) {
 	if !slices.Equal(got.Categories, want.Categories) {
 		t.Errorf("Categories = %q, want %q", got.Categories, want.Categories)
 	}
+	if got.ParentID != want.ParentID || got.CreatorIssuer != want.CreatorIssuer || got.CreatorSubject != want.CreatorSubject {
+		t.Errorf("creator = {%q %q %q}, want {%q %q %q}", got.ParentID, got.CreatorIssuer, got.CreatorSubject, want.ParentID, want.CreatorIssuer, want.CreatorSubject)
+	}
 	for _, d := range diffTime("CreatedAt", storedTime(want.CreatedAt), got.CreatedAt) {
 		t.Error(d)
 	}

@@ -23,7 +23,8 @@ const Columns = `id, tenant, category, display_name, name_scope, scope, filename
 const ReadColumns = Columns + `, object_missing_since`
 
 // APIKeyColumns are the api_keys columns, in the order drivers scan them.
-const APIKeyColumns = `id, tenant, prefix, hash, scopes, categories, created_at, expires_at, revoked_at`
+const APIKeyColumns = `id, tenant, prefix, hash, scopes, categories, created_at, expires_at, revoked_at,
+	parent_id, creator_issuer, creator_subject`
 
 // searchSample and searchSampleHits decide how ListFiles finds the files
 // whose name holds a search text, in both drivers: when at most
