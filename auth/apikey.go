@@ -115,7 +115,7 @@ func NewAPIKey(opts NewKeyOptions) (secret string, rec *store.APIKey, err error)
 		rec.Categories = slices.Compact(slices.Sorted(slices.Values(opts.Categories)))
 	}
 	if opts.TTL > 0 {
-		rec.ExpiresAt = now.Add(opts.TTL).UTC()
+		rec.ExpiresAt = now.Add(opts.TTL).UTC().Truncate(time.Microsecond)
 	}
 	return secret, rec, nil
 }

@@ -162,3 +162,16 @@ func (a *Authenticator) Forget(hash []byte) {
 	delete(a.cache, [32]byte(hash))
 	a.mu.Unlock()
 }
+
+// ForgetTenant drops every cached key of tenant, so that a revocation made
+// through this Authenticator's process applies at once to the revoked key
+// and to the keys revoked with it.
+func (a *Authenticator) ForgetTenant(tenant string) {
+	a.mu.Lock()
+	for h, c := range a.cache {
+		if c.key.Tenant == tenant {
+			delete(a.cache, h)
+		}
+	}
+	a.mu.Unlock()
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/presignd/presignd/auth"
 	presigndv1 "github.com/presignd/presignd/gen/presignd/v1"
@@ -39,18 +40,46 @@ func (a *adminServer) CreateApiKey(ctx context.Context, req *presigndv1.CreateAp
 			}
 		}
 	}
-	opts := auth.NewKeyOptions{Tenant: p.Tenant, Scopes: req.GetScopes(), Categories: req.GetCategories(), Now: a.s.now()}
+	now := a.s.now()
+	opts := auth.NewKeyOptions{Tenant: p.Tenant, Scopes: req.GetScopes(), Categories: req.GetCategories(), Now: now}
 	if req.GetTtl() != nil {
 		opts.TTL = req.GetTtl().AsDuration()
+	}
+	// A key may not outlive the credential that creates it. An explicit
+	// ttl that would is refused rather than shortened, so that a caller
+	// who asked for a month does not learn an hour later that it got an
+	// hour; without a ttl the key lasts as long as it may.
+	if !p.ExpiresAt.IsZero() {
+		switch limit := p.ExpiresAt.Sub(now); {
+		case limit <= 0: // accepted within the JWT leeway
+			return nil, fmt.Errorf("%w: the calling credential expired at %s and cannot create keys", errPermission, p.ExpiresAt.UTC().Format(time.RFC3339))
+		case opts.TTL == 0:
+			opts.TTL = limit
+		case opts.TTL > limit:
+			return nil, fieldError("ttl", fmt.Sprintf("the key would outlive the credential creating it, which expires at %s: at most %s, or leave ttl unset to expire with it",
+				p.ExpiresAt.UTC().Format(time.RFC3339), limit.Truncate(time.Second)))
+		}
 	}
 	secret, k, err := auth.NewAPIKey(opts)
 	if err != nil {
 		return nil, fieldError("scopes", err.Error())
 	}
-	if err := a.s.store.CreateAPIKey(ctx, k); err != nil {
+	switch p.Kind {
+	case auth.KindAPIKey:
+		k.ParentID = p.KeyID
+	case auth.KindJWT:
+		k.CreatorIssuer, k.CreatorSubject = p.Issuer, p.Subject
+	}
+	err = a.s.store.CreateAPIKey(ctx, k)
+	if errors.Is(err, store.ErrNotFound) {
+		// The caller's own key was revoked after it authenticated this call.
+		return nil, fmt.Errorf("%w: the calling API key was revoked", errUnauthenticated)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("create api key: %w", err)
 	}
-	a.s.log.InfoContext(ctx, "api key created", "tenant", k.Tenant, "api_key_id", k.ID, "prefix", k.Prefix, "by", p.Subject)
+	a.s.log.InfoContext(ctx, "api key created", "tenant", k.Tenant, "api_key_id", k.ID, "prefix", k.Prefix, "by", p.Subject,
+		"expires", k.ExpiresAt)
 	return &presigndv1.CreateApiKeyResponse{ApiKey: apiKeyToProto(k), Secret: secret}, nil
 }
 
@@ -110,7 +139,8 @@ func (a *adminServer) RevokeApiKey(ctx context.Context, req *presigndv1.RevokeAp
 	if err != nil {
 		return nil, err
 	}
-	a.s.auth.authn.Forget(k.Hash)
+	// The keys it created were revoked with it and may be cached here too.
+	a.s.auth.authn.ForgetTenant(k.Tenant)
 	a.s.log.InfoContext(ctx, "api key revoked", "tenant", k.Tenant, "api_key_id", k.ID, "by", p.Subject)
 	return &presigndv1.RevokeApiKeyResponse{ApiKey: apiKeyToProto(k)}, nil
 }
@@ -125,5 +155,9 @@ func apiKeyToProto(k *store.APIKey) *presigndv1.ApiKey {
 		CreateTime: timestamp(k.CreatedAt),
 		ExpireTime: timestamp(k.ExpiresAt),
 		RevokeTime: timestamp(k.RevokedAt),
+
+		ParentApiKeyId: k.ParentID,
+		CreatorIssuer:  k.CreatorIssuer,
+		CreatorSubject: k.CreatorSubject,
 	}
 }

@@ -695,3 +695,111 @@ func ExampleSignedIDKey() {
 	fmt.Println(strings.SplitN(ids.make("acme", "f1"), ".", 2)[0])
 	// Output: sid2
 }
+
+// TestAdminKeyCannotOutliveItsCreator: issue 18 defect 5. An admin key
+// expiring in an hour, or a 60-second admin JWT, created keys with no
+// expiry that survived the parent's revocation. A key's expiry is capped by
+// its creator's (unset ttl: it expires with it; a longer ttl: refused, on
+// the field), it records its creator, and it is revoked with its parent.
+func TestAdminKeyCannotOutliveItsCreator(t *testing.T) {
+	env, iss := newAuthEnv(t, AuthConfig{KeyCacheTTL: 10 * time.Second})
+	now := env.clock.now()
+	hourKey, hourKeyID := env.addKeyWith(t, &store.APIKey{Tenant: "acme", Scopes: auth.AllScopes, ExpiresAt: now.Add(time.Hour)})
+	foreverKey, foreverKeyID := env.addKeyWith(t, &store.APIKey{Tenant: "acme", Scopes: auth.AllScopes})
+	jwtClaims := iss.Valid("acme")
+	jwtClaims.Expires = now.Add(time.Minute).Truncate(time.Second)
+	jwt := iss.Sign(t, authtest.RSAKey, jwtClaims)
+	withKey := func(secret string) context.Context {
+		return metadata.AppendToOutgoingContext(context.Background(), "x-api-key", secret)
+	}
+	withJWT := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+jwt)
+
+	tests := []struct {
+		name       string
+		ctx        context.Context
+		ttl        time.Duration
+		wantExpiry time.Time // zero: never
+		wantField  string    // a refused request's violated field
+		parentID   string
+		issuer     string
+	}{
+		{"a key made by a key expiring in an hour, without ttl, expires with it", withKey(hourKey), 0, now.Add(time.Hour), "", hourKeyID, ""},
+		{"a key made by a key expiring in an hour may ask for less", withKey(hourKey), 30 * time.Minute, now.Add(30 * time.Minute), "", hourKeyID, ""},
+		{"a key made by a key expiring in an hour may not ask for two", withKey(hourKey), 2 * time.Hour, time.Time{}, "ttl", "", ""},
+		{"a key made by a key that never expires, without ttl, never expires", withKey(foreverKey), 0, time.Time{}, "", foreverKeyID, ""},
+		{"a key made by a 60-second JWT, without ttl, expires with the JWT", withJWT, 0, jwtClaims.Expires, "", "", iss.Issuer},
+		{"a key made by a 60-second JWT may not ask for an hour", withJWT, time.Hour, time.Time{}, "ttl", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := &presigndv1.CreateApiKeyRequest{Scopes: []string{auth.ScopeAdmin, auth.ScopeRead}}
+			if tt.ttl > 0 {
+				req.Ttl = durationpb.New(tt.ttl)
+			}
+			resp, err := env.admin.CreateApiKey(tt.ctx, req)
+			if tt.wantField != "" {
+				wantCode(t, err, codes.InvalidArgument)
+				if got := violations(t, err); len(got) != 1 || got[0] != tt.wantField {
+					t.Fatalf("violations %v, want [%s]", got, tt.wantField)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			k := resp.GetApiKey()
+			got := time.Time{}
+			if k.GetExpireTime() != nil {
+				got = k.GetExpireTime().AsTime()
+			}
+			if tt.wantExpiry.IsZero() != got.IsZero() || got.Sub(tt.wantExpiry).Abs() > time.Second {
+				t.Errorf("expire_time = %v, want %v", got, tt.wantExpiry)
+			}
+			if creator := map[string]time.Time{hourKeyID: now.Add(time.Hour), "": jwtClaims.Expires}[tt.parentID]; got.After(creator) {
+				t.Errorf("expire_time = %v, after its creator's expiry %v", got, creator)
+			}
+			if k.GetParentApiKeyId() != tt.parentID || k.GetCreatorIssuer() != tt.issuer || (tt.issuer != "" && k.GetCreatorSubject() != "user-1") {
+				t.Errorf("creator = {%q %q %q}, want {%q %q user-1}", k.GetParentApiKeyId(), k.GetCreatorIssuer(), k.GetCreatorSubject(), tt.parentID, tt.issuer)
+			}
+			stored, err := env.store.GetAPIKeyByHash(t.Context(), auth.HashAPIKey(resp.GetSecret()))
+			if err != nil || !stored.ExpiresAt.Equal(got) {
+				t.Errorf("stored expiry %v, %v; the response said %v", stored.ExpiresAt, err, got)
+			}
+		})
+	}
+
+	t.Run("revoking a key refuses the keys it created, and theirs, at once", func(t *testing.T) {
+		root, rootID := env.addKeyWith(t, &store.APIKey{Tenant: "acme", Scopes: auth.AllScopes})
+		bystander, _ := env.addKeyWith(t, &store.APIKey{Tenant: "acme", Scopes: auth.AllScopes})
+		create := func(ctx context.Context) string {
+			t.Helper()
+			resp, err := env.admin.CreateApiKey(ctx, &presigndv1.CreateApiKeyRequest{Scopes: auth.AllScopes})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return resp.GetSecret()
+		}
+		child := create(withKey(root))
+		grandchild := create(withKey(child))
+		list := func(secret string) error {
+			_, err := env.client.ListFiles(withKey(secret), &presigndv1.ListFilesRequest{})
+			return err
+		}
+		for _, k := range []string{root, child, grandchild, bystander} {
+			if err := list(k); err != nil { // and now each is cached
+				t.Fatal(err)
+			}
+		}
+		if _, err := env.admin.RevokeApiKey(env.as("acme"), &presigndv1.RevokeApiKeyRequest{ApiKeyId: rootID}); err != nil {
+			t.Fatal(err)
+		}
+		for name, k := range map[string]string{"the revoked key": root, "its child": child, "its grandchild": grandchild} {
+			if err := list(k); status.Code(err) != codes.Unauthenticated {
+				t.Errorf("%s: %v, want Unauthenticated", name, err)
+			}
+		}
+		if err := list(bystander); err != nil {
+			t.Errorf("an unrelated key of the tenant: %v", err)
+		}
+	})
+}

@@ -43,9 +43,16 @@ type ApiKey struct {
 	// When the key stops working; unset for never.
 	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
 	// When the key was revoked; unset while it is not.
-	RevokeTime    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=revoke_time,json=revokeTime,proto3" json:"revoke_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RevokeTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=revoke_time,json=revokeTime,proto3" json:"revoke_time,omitempty"`
+	// The ID of the tenant's API key that created this key; revoking that
+	// key revokes this one. Empty when a JWT or the operator created it.
+	ParentApiKeyId string `protobuf:"bytes,9,opt,name=parent_api_key_id,json=parentApiKeyId,proto3" json:"parent_api_key_id,omitempty"`
+	// The "iss" of the JWT that created this key; empty otherwise.
+	CreatorIssuer string `protobuf:"bytes,10,opt,name=creator_issuer,json=creatorIssuer,proto3" json:"creator_issuer,omitempty"`
+	// The "sub" of the JWT that created this key; empty otherwise.
+	CreatorSubject string `protobuf:"bytes,11,opt,name=creator_subject,json=creatorSubject,proto3" json:"creator_subject,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ApiKey) Reset() {
@@ -134,6 +141,27 @@ func (x *ApiKey) GetRevokeTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *ApiKey) GetParentApiKeyId() string {
+	if x != nil {
+		return x.ParentApiKeyId
+	}
+	return ""
+}
+
+func (x *ApiKey) GetCreatorIssuer() string {
+	if x != nil {
+		return x.CreatorIssuer
+	}
+	return ""
+}
+
+func (x *ApiKey) GetCreatorSubject() string {
+	if x != nil {
+		return x.CreatorSubject
+	}
+	return ""
+}
+
 // CreateApiKeyRequest describes the key to create in the caller's tenant.
 type CreateApiKeyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -141,8 +169,13 @@ type CreateApiKeyRequest struct {
 	Scopes []string `protobuf:"bytes,1,rep,name=scopes,proto3" json:"scopes,omitempty"`
 	// When not empty, limits the key to these categories.
 	Categories []string `protobuf:"bytes,2,rep,name=categories,proto3" json:"categories,omitempty"`
-	// How long the key works; unset for no expiry. At least a minute and at
-	// most ten years.
+	// How long the key works; at least a minute and at most ten years. A key
+	// may not outlive the credential that creates it: unset means until the
+	// creating credential expires (the API key's expire_time, the JWT's
+	// "exp"), or no expiry when that credential has none, and a ttl that
+	// would end after the creating credential expires is refused with
+	// INVALID_ARGUMENT on this field, naming the latest allowed expiry. The
+	// response's expire_time is the key's real expiry.
 	Ttl           *durationpb.Duration `protobuf:"bytes,3,opt,name=ttl,proto3" json:"ttl,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -461,7 +494,7 @@ var File_presignd_v1_admin_service_proto protoreflect.FileDescriptor
 
 const file_presignd_v1_admin_service_proto_rawDesc = "" +
 	"\n" +
-	"\x1fpresignd/v1/admin_service.proto\x12\vpresignd.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc5\x02\n" +
+	"\x1fpresignd/v1/admin_service.proto\x12\vpresignd.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc0\x03\n" +
 	"\x06ApiKey\x12\x1c\n" +
 	"\n" +
 	"api_key_id\x18\x01 \x01(\tR\bapiKeyId\x12\x16\n" +
@@ -476,7 +509,11 @@ const file_presignd_v1_admin_service_proto_rawDesc = "" +
 	"\vexpire_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"expireTime\x12;\n" +
 	"\vrevoke_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"revokeTime\"\xfb\x01\n" +
+	"revokeTime\x12)\n" +
+	"\x11parent_api_key_id\x18\t \x01(\tR\x0eparentApiKeyId\x12%\n" +
+	"\x0ecreator_issuer\x18\n" +
+	" \x01(\tR\rcreatorIssuer\x12'\n" +
+	"\x0fcreator_subject\x18\v \x01(\tR\x0ecreatorSubject\"\xfb\x01\n" +
 	"\x13CreateApiKeyRequest\x12W\n" +
 	"\x06scopes\x18\x01 \x03(\tB?\xbaH<\x92\x019\b\x01\x10\x04\x18\x01\"1r/R\ffiles:uploadR\n" +
 	"files:readR\ffiles:deleteR\x05adminR\x06scopes\x12J\n" +

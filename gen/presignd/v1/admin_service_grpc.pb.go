@@ -35,13 +35,18 @@ type AdminServiceClient interface {
 	// CreateApiKey generates an API key. The response carries the secret;
 	// it is shown this once and stored only as a hash. A caller can grant
 	// only scopes it holds itself, and, when its own credential is limited to
-	// some categories, only a subset of them.
+	// some categories, only a subset of them. The new key cannot outlive the
+	// credential that creates it (see CreateApiKeyRequest.ttl), records it
+	// (parent_api_key_id, or creator_issuer and creator_subject for a JWT),
+	// and is revoked with its parent key.
 	CreateApiKey(ctx context.Context, in *CreateApiKeyRequest, opts ...grpc.CallOption) (*CreateApiKeyResponse, error)
 	// ListApiKeys returns the tenant's keys, revoked and expired ones
 	// included, newest first, without their secrets.
 	ListApiKeys(ctx context.Context, in *ListApiKeysRequest, opts ...grpc.CallOption) (*ListApiKeysResponse, error)
-	// RevokeApiKey revokes one of the tenant's keys. Revoking a revoked key
-	// returns it unchanged.
+	// RevokeApiKey revokes one of the tenant's keys and every key it
+	// created, transitively. Revoking a revoked key returns it unchanged
+	// (and revokes its descendants all the same). This replica refuses the
+	// revoked keys at once; other replicas within auth.api_key_cache_ttl.
 	RevokeApiKey(ctx context.Context, in *RevokeApiKeyRequest, opts ...grpc.CallOption) (*RevokeApiKeyResponse, error)
 }
 
@@ -94,13 +99,18 @@ type AdminServiceServer interface {
 	// CreateApiKey generates an API key. The response carries the secret;
 	// it is shown this once and stored only as a hash. A caller can grant
 	// only scopes it holds itself, and, when its own credential is limited to
-	// some categories, only a subset of them.
+	// some categories, only a subset of them. The new key cannot outlive the
+	// credential that creates it (see CreateApiKeyRequest.ttl), records it
+	// (parent_api_key_id, or creator_issuer and creator_subject for a JWT),
+	// and is revoked with its parent key.
 	CreateApiKey(context.Context, *CreateApiKeyRequest) (*CreateApiKeyResponse, error)
 	// ListApiKeys returns the tenant's keys, revoked and expired ones
 	// included, newest first, without their secrets.
 	ListApiKeys(context.Context, *ListApiKeysRequest) (*ListApiKeysResponse, error)
-	// RevokeApiKey revokes one of the tenant's keys. Revoking a revoked key
-	// returns it unchanged.
+	// RevokeApiKey revokes one of the tenant's keys and every key it
+	// created, transitively. Revoking a revoked key returns it unchanged
+	// (and revokes its descendants all the same). This replica refuses the
+	// revoked keys at once; other replicas within auth.api_key_cache_ttl.
 	RevokeApiKey(context.Context, *RevokeApiKeyRequest) (*RevokeApiKeyResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
