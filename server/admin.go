@@ -64,6 +64,9 @@ func (a *adminServer) CreateApiKey(ctx context.Context, req *presigndv1.CreateAp
 	if err != nil {
 		return nil, fieldError("scopes", err.Error())
 	}
+	if req.GetTtl() == nil && !p.ExpiresAt.IsZero() {
+		k.ExpiresAt = p.ExpiresAt.UTC().Truncate(time.Microsecond) // exactly, not now+TTL rounded
+	}
 	switch p.Kind {
 	case auth.KindAPIKey:
 		k.ParentID = p.KeyID
