@@ -13,10 +13,12 @@ import (
 type Auth struct {
 	// JWT enables bearer JWTs when jwks_url or static_keys_file is set.
 	JWT JWT `yaml:"jwt"`
-	// APIKeyCacheTTL keeps API-key lookups in memory (0 = off, at most
-	// 30s). A key revoked on another replica works here for at most this
-	// long; the replica that revokes it forgets it at once.
-	APIKeyCacheTTL Duration `yaml:"api_key_cache_ttl"`
+	// APIKeyCacheTTL keeps API-key lookups in memory (default
+	// DefaultAPIKeyCacheTTL, 0 = off, at most 30s). It is the revocation
+	// delay: a key revoked on another replica (or with "presignd keys
+	// revoke") works here for at most this long; the replica that revokes
+	// it forgets it, and the keys revoked with it, at once.
+	APIKeyCacheTTL *Duration `yaml:"api_key_cache_ttl"`
 	// RateLimit limits calls per tenant.
 	RateLimit RateLimit `yaml:"rate_limit"`
 	// SignedIDKeys add signed-id key versions; version 1 is the service
@@ -76,7 +78,16 @@ type SignedIDKey struct {
 }
 
 // applyAuthDefaults fills the auth section's unset values.
+// DefaultAPIKeyCacheTTL is auth.api_key_cache_ttl when unset: a request
+// reads its API key from the store at most once per 5 seconds per replica,
+// and a revocation reaches every replica within 5 seconds.
+const DefaultAPIKeyCacheTTL = 5 * time.Second
+
 func (c *Config) applyAuthDefaults() {
+	if c.Auth.APIKeyCacheTTL == nil {
+		d := Duration(DefaultAPIKeyCacheTTL)
+		c.Auth.APIKeyCacheTTL = &d
+	}
 	j := &c.Auth.JWT
 	if j.Enabled() {
 		if j.Leeway == 0 {
@@ -122,7 +133,7 @@ func (c *Config) validateAuth(add func(key, format string, args ...any)) {
 			add("auth.jwt.static_keys_file", "%v", err)
 		}
 	}
-	if d := time.Duration(c.Auth.APIKeyCacheTTL); d < 0 || d > 30*time.Second {
+	if d := time.Duration(*c.Auth.APIKeyCacheTTL); d < 0 || d > 30*time.Second {
 		add("auth.api_key_cache_ttl", "must be between 0s and 30s, not %s", d)
 	}
 	if r := c.Auth.RateLimit.CreateUpload; r.PerSecond < 0 || r.Burst < 0 {

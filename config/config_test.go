@@ -54,6 +54,7 @@ func TestParseReportsTheBadKey(t *testing.T) {
 		{"postgres without uri", "store:\n  driver: postgres\n", []string{"store.postgres.uri"}},
 		{"a short secret", "secret: short\n", []string{"secret"}},
 		{"a negative sweeper interval", "sweeper:\n  interval: -1s\n", []string{"sweeper.interval"}},
+		{"an API-key cache TTL over 30s", "auth: {api_key_cache_ttl: 31s}\n", []string{"auth.api_key_cache_ttl"}},
 		{"a sweeper batch too large", "sweeper:\n  batch_size: 100000\n", []string{"sweeper.batch_size"}},
 		{"several problems at once", "log: {format: xml}\ncategories:\n  docs:\n    method: GET\n", []string{"log.format", "categories.docs.method"}},
 	}
@@ -96,6 +97,34 @@ func TestParseSweeper(t *testing.T) {
 					time.Duration(*s.Grace), time.Duration(*s.CheckEvery), s.BatchSize)
 			}
 		})
+	}
+}
+
+// TestParseAPIKeyCacheTTL: API keys are cached by default, for the
+// documented revocation delay; 0 turns the cache off.
+func TestParseAPIKeyCacheTTL(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want time.Duration
+	}{
+		{"unset caches for the default revocation delay", "", DefaultAPIKeyCacheTTL},
+		{"zero turns the cache off and stays zero", "auth: {api_key_cache_ttl: 0s}\n", 0},
+		{"a value is kept", "auth: {api_key_cache_ttl: 2s}\n", 2 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse([]byte(tt.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := time.Duration(*c.Auth.APIKeyCacheTTL); got != tt.want {
+				t.Fatalf("api_key_cache_ttl = %s, want %s", got, tt.want)
+			}
+		})
+	}
+	if DefaultAPIKeyCacheTTL <= 0 || DefaultAPIKeyCacheTTL > 5*time.Second {
+		t.Errorf("DefaultAPIKeyCacheTTL = %s: the README promises revocation within 5s, with the cache on", DefaultAPIKeyCacheTTL)
 	}
 }
 

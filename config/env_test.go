@@ -30,7 +30,7 @@ func TestBuildPrecedenceIsDefaultsFileEnvFlags(t *testing.T) {
 		"PRESIGND_PUBLIC_URL":                               "", // empty: not set
 		"PRESIGND_STORE_DRIVER":                             "postgres",
 		"PRESIGND_STORE_POSTGRES_URI":                       "postgres://db/x",
-		"PRESIGND_AUTH_API_KEY_CACHE_TTL":                   "5s",
+		"PRESIGND_AUTH_API_KEY_CACHE_TTL":                   "7s",
 		"PRESIGND_TENANT_QUOTA":                             "1GiB",
 		"PRESIGND_TELEMETRY_SAMPLE_RATIO":                   "0.5",
 		"PRESIGND_TELEMETRY_OTLP_INSECURE":                  "true",
@@ -53,7 +53,7 @@ func TestBuildPrecedenceIsDefaultsFileEnvFlags(t *testing.T) {
 		{"public_url (empty env is unset)", c.PublicURL, ""},
 		{"store.driver", c.Store.Driver, "postgres"},
 		{"store.postgres.uri", c.Store.Postgres.URI, "postgres://db/x"},
-		{"auth.api_key_cache_ttl", time.Duration(c.Auth.APIKeyCacheTTL), 5 * time.Second},
+		{"auth.api_key_cache_ttl", time.Duration(*c.Auth.APIKeyCacheTTL), 7 * time.Second},
 		{"tenant_quota", int64(c.TenantQuota), int64(1 << 30)},
 		{"telemetry.sample_ratio", c.Telemetry.SampleRatio, 0.5},
 		{"telemetry.otlp_insecure", c.Telemetry.OTLPInsecure, true},

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/presignd/presignd/auth/authtest"
+	"github.com/presignd/presignd/config"
 )
 
 // startWithIssuer starts presignd trusting a test JWT issuer (tenant "dev",
@@ -126,4 +127,66 @@ func TestShortLivedAdminCredentialMintsImmortalKey(t *testing.T) {
 			t.Errorf("the dev key, which made the revoked key, after the revocation: %d %v", code, body)
 		}
 	})
+}
+
+// TestRevokedKeyRefusedOnEveryReplicaWithinCacheTTL is issue 25's
+// revocation delay: API keys are cached by default, and a key revoked on
+// one replica is refused on another, which had it cached, within
+// auth.api_key_cache_ttl (DefaultAPIKeyCacheTTL); so are the keys it made.
+// The replica that revokes refuses them at once.
+func TestRevokedKeyRefusedOnEveryReplicaWithinCacheTTL(t *testing.T) {
+	cfg, _, _ := postgresReplicas(t, "sweeper: {interval: 0s}\n")
+	a := start(t, "--config", cfg)
+	b := start(t, "--config", cfg)
+	admin := []any{"admin", "files:read"}
+	code, parent := a.createKey(t, a.APIKey, map[string]any{"scopes": admin})
+	if code != http.StatusOK {
+		t.Fatalf("create on A: %d %v", code, parent)
+	}
+	code, child := a.createKey(t, str(parent, "secret"), map[string]any{"scopes": admin})
+	if code != http.StatusOK {
+		t.Fatalf("create a child on A: %d %v", code, child)
+	}
+	keys := map[string]string{"the revoked key": str(parent, "secret"), "the key it made": str(child, "secret")}
+	for name, k := range keys {
+		for inst, replica := range map[string]*instance{"A": a, "B": b} {
+			if code, body := replica.restWithKey(t, k, "GET", "/v1/files", nil); code != http.StatusOK {
+				t.Fatalf("%s on %s before the revocation: %d %v", name, inst, code, body)
+			}
+		}
+	}
+
+	revoked := time.Now()
+	if code, body := a.rest(t, "POST", "/v1/admin/apiKeys/"+str(parent, "api_key.api_key_id")+":revoke", map[string]any{}); code != http.StatusOK {
+		t.Fatalf("revoke on A: %d %v", code, body)
+	}
+	for name, k := range keys {
+		if code, _ := a.restWithKey(t, k, "GET", "/v1/files", nil); code != http.StatusUnauthorized {
+			t.Errorf("%s on A, which revoked it: %d, want 401 at once", name, code)
+		}
+	}
+	// B looked both keys up moments ago; it may serve them until its cache
+	// entries are DefaultAPIKeyCacheTTL old, and must refuse them after.
+	// The slack covers the calls' own time on a loaded machine.
+	const slack = 2 * time.Second
+	deadline := revoked.Add(config.DefaultAPIKeyCacheTTL + slack)
+	for name, k := range keys {
+		for {
+			code, body := b.restWithKey(t, k, "GET", "/v1/files", nil)
+			if code == http.StatusUnauthorized {
+				t.Logf("%s refused on B %s after the revocation on A", name, time.Since(revoked).Round(10*time.Millisecond))
+				break
+			}
+			if code != http.StatusOK {
+				t.Fatalf("%s on B: %d %v", name, code, body)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s still works on B %s after its revocation on A; the documented delay is %s", name, time.Since(revoked).Round(time.Millisecond), config.DefaultAPIKeyCacheTTL)
+			}
+			time.Sleep(50 * time.Millisecond) // polling interval, not synchronisation
+		}
+	}
+	if code, body := b.rest(t, "GET", "/v1/files", nil); code != http.StatusOK {
+		t.Errorf("the dev key on B: %d %v", code, body)
+	}
 }

@@ -18,7 +18,7 @@ import (
 func authConfig(ctx context.Context, cfg *config.Config) (server.AuthConfig, func(), error) {
 	a := cfg.Auth
 	out := server.AuthConfig{
-		KeyCacheTTL:           time.Duration(a.APIKeyCacheTTL),
+		KeyCacheTTL:           time.Duration(*a.APIKeyCacheTTL),
 		CreateUploadPerSecond: a.RateLimit.CreateUpload.PerSecond,
 		CreateUploadBurst:     a.RateLimit.CreateUpload.Burst,
 	}
