@@ -2,19 +2,24 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/presignd/presignd/auth"
 	"github.com/presignd/presignd/auth/authtest"
 	presigndv1 "github.com/presignd/presignd/gen/presignd/v1"
+	"github.com/presignd/presignd/internal/testenv"
 	"github.com/presignd/presignd/policy"
 	"github.com/presignd/presignd/signer"
+	"github.com/presignd/presignd/store"
+	"github.com/presignd/presignd/store/postgres"
 	"github.com/presignd/presignd/store/sqlite"
 )
 
@@ -27,6 +32,37 @@ func benchServer(b *testing.B, cfg AuthConfig) (*Server, string) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { st.Close() })
+	return benchServerOn(b, st, cfg)
+}
+
+// benchPostgres opens a PostgreSQL store on a new schema of the test
+// server, dropped when b ends; it skips b when none is configured.
+func benchPostgres(b *testing.B) store.Store {
+	b.Helper()
+	uri := testenv.Get(b, "PRESIGND_TEST_POSTGRES_URI", "set it to a PostgreSQL URI to measure API-key lookups on PostgreSQL")
+	schema := fmt.Sprintf("presignd_bench_%d", time.Now().UnixNano())
+	b.Cleanup(func() {
+		conn, err := pgx.Connect(context.Background(), uri)
+		if err != nil {
+			b.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(context.Background())
+		if _, err := conn.Exec(context.Background(), `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
+			b.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	st, err := postgres.Open(context.Background(), postgres.Config{URI: uri, Schema: schema})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	return st
+}
+
+// benchServerOn is benchServer on st.
+func benchServerOn(b *testing.B, st store.Store, cfg AuthConfig) (*Server, string) {
+	b.Helper()
 	secret, k, err := auth.NewAPIKey(auth.NewKeyOptions{Tenant: "acme", Scopes: auth.AllScopes})
 	if err != nil {
 		b.Fatal(err)
@@ -70,6 +106,14 @@ func BenchmarkAuthAPIKey(b *testing.B) {
 	})
 	b.Run("cached", func(b *testing.B) {
 		s, key := benchServer(b, AuthConfig{KeyCacheTTL: 10 * time.Second})
+		benchInterceptor(b, s, metadata.Pairs("authorization", "Bearer "+key))
+	})
+	b.Run("postgres", func(b *testing.B) {
+		s, key := benchServerOn(b, benchPostgres(b), AuthConfig{})
+		benchInterceptor(b, s, metadata.Pairs("authorization", "Bearer "+key))
+	})
+	b.Run("postgres-cached", func(b *testing.B) {
+		s, key := benchServerOn(b, benchPostgres(b), AuthConfig{KeyCacheTTL: 10 * time.Second})
 		benchInterceptor(b, s, metadata.Pairs("authorization", "Bearer "+key))
 	})
 }
