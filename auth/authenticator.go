@@ -23,8 +23,8 @@ type Config struct {
 	JWT *JWTVerifier
 	// KeyCacheTTL, when positive, keeps looked-up API keys in memory for
 	// that long (at most 30s). A key revoked elsewhere keeps working for
-	// at most KeyCacheTTL; Forget drops a key at once. Expiry is checked
-	// on every call, cached or not.
+	// at most KeyCacheTTL; Forget drops a key, and ForgetTenant every key
+	// of a tenant, at once. Expiry is checked on every call, cached or not.
 	KeyCacheTTL time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time

@@ -169,6 +169,45 @@ func TestKeyCacheHonoursRevocationWithinTTL(t *testing.T) {
 	}
 }
 
+// TestForgetTenantDropsEveryCachedKeyOfTheTenant: revoking a key revokes
+// the keys it created, whose hashes the revoking server does not have; it
+// forgets the whole tenant, and only that tenant.
+func TestForgetTenantDropsEveryCachedKeyOfTheTenant(t *testing.T) {
+	clock := &fakeClock{t: time.Now()}
+	keys := &memKeys{}
+	a, err := auth.New(auth.Config{Keys: keys, KeyCacheTTL: 10 * time.Second, Now: clock.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(secret string) error {
+		_, err := a.Authenticate(context.Background(), auth.Credential{Kind: auth.KindAPIKey, Value: secret})
+		return err
+	}
+	parent, pk := keys.add(t, auth.NewKeyOptions{Tenant: "acme", Scopes: []string{"admin"}})
+	child, ck := keys.add(t, auth.NewKeyOptions{Tenant: "acme", Scopes: []string{"admin"}})
+	other, _ := keys.add(t, auth.NewKeyOptions{Tenant: "globex", Scopes: []string{"admin"}})
+	for _, s := range []string{parent, child, other} {
+		if err := call(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys.revoke(pk, clock.now())
+	keys.revoke(ck, clock.now()) // as the store revokes a key's children
+	lookups := keys.lookups
+	a.ForgetTenant("acme")
+	for name, s := range map[string]string{"the revoked key": parent, "the key it created": child} {
+		if err := call(s); !errors.Is(err, auth.ErrUnauthenticated) {
+			t.Errorf("%s after ForgetTenant: %v, want ErrUnauthenticated", name, err)
+		}
+	}
+	if err := call(other); err != nil {
+		t.Fatalf("another tenant's key: %v", err)
+	}
+	if got := keys.lookups - lookups; got != 2 {
+		t.Errorf("%d lookups after ForgetTenant, want 2: the other tenant's key stays cached", got)
+	}
+}
+
 func TestNewAPIKey(t *testing.T) {
 	secret, k, err := auth.NewAPIKey(auth.NewKeyOptions{Tenant: "acme", Scopes: []string{"admin", "files:read", "files:read"}, Categories: []string{"b", "a", "b"}})
 	if err != nil {
