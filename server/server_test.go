@@ -719,6 +719,22 @@ func TestNamesWithFormatCharactersAreRefused(t *testing.T) {
 				}
 			})
 		}
+		t.Run("CheckName reports the name invalid and says why", func(t *testing.T) {
+			req, _ := http.NewRequest("POST", env.restURL+"/v1/uploads:checkName", strings.NewReader(`{"display_name": "x\u202egnp.exe"}`))
+			req.Header.Set("X-Api-Key", env.keys["acme"])
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var body struct {
+				Valid  bool   `json:"valid"`
+				Reason string `json:"reason"`
+			}
+			if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK || body.Valid || !strings.Contains(body.Reason, "U+202E") {
+				t.Fatalf("status %d, %+v, %v; want 200, invalid, a reason naming U+202E", resp.StatusCode, body, err)
+			}
+		})
 	})
 
 	got, err := env.client.GetFile(ctx, &presigndv1.GetFileRequest{FileId: f.GetFileId()})
