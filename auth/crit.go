@@ -31,13 +31,25 @@ func checkCritical(token string) error {
 	if err != nil {
 		return fmt.Errorf("protected header: %w", err)
 	}
+	// Most tokens have no "crit": find that out without building a map of
+	// the header. Struct fields match keys case-insensitively, so this
+	// sees every "crit" a stricter parser would, and a few more.
+	var probe struct {
+		Crit json.RawMessage `json:"crit"`
+	}
+	if err := json.Unmarshal(raw, &probe); err != nil {
+		return fmt.Errorf("protected header: %w", err)
+	}
+	if probe.Crit == nil {
+		return nil
+	}
 	var header map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &header); err != nil {
 		return fmt.Errorf("protected header: %w", err)
 	}
 	critRaw, ok := header["crit"]
 	if !ok {
-		return nil
+		return nil // "Crit" or "CRIT": a private header, names are case-sensitive
 	}
 	var crit []any
 	if err := json.Unmarshal(critRaw, &crit); err != nil || crit == nil {

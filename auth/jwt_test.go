@@ -312,6 +312,7 @@ func TestJWTCriticalHeader(t *testing.T) {
 		{"a null crit is refused", map[string]any{"crit": nil}, false},
 		{"crit listing a registered header is refused", map[string]any{"crit": []string{"kid"}}, false},
 		{"crit listing alg is refused", map[string]any{"crit": []string{"alg"}}, false},
+		{"a private header named CRIT is not crit and is accepted", map[string]any{"CRIT": []string{"x"}}, true},
 		{"crit listing an empty name is refused", map[string]any{"crit": []string{""}, "": 1}, false},
 	}
 	for _, tt := range tests {
