@@ -143,10 +143,10 @@ func keysCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return fmt.Errorf("keys list: %w", err)
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tPREFIX\tSCOPES\tCATEGORIES\tCREATED\tEXPIRES\tREVOKED")
+		fmt.Fprintln(tw, "ID\tPREFIX\tSCOPES\tCATEGORIES\tCREATED BY\tCREATED\tEXPIRES\tREVOKED")
 		for _, k := range keys {
-			fmt.Fprintf(tw, "%s\t%s…\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Prefix, strings.Join(k.Scopes, ","),
-				orDash(strings.Join(k.Categories, ",")), when(k.CreatedAt), when(k.ExpiresAt), when(k.RevokedAt))
+			fmt.Fprintf(tw, "%s\t%s…\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Prefix, strings.Join(k.Scopes, ","),
+				orDash(strings.Join(k.Categories, ",")), createdBy(k), when(k.CreatedAt), when(k.ExpiresAt), when(k.RevokedAt))
 		}
 		return tw.Flush()
 	default: // revoke
@@ -157,9 +157,21 @@ func keysCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if err != nil {
 			return fmt.Errorf("keys revoke: %w", err)
 		}
-		fmt.Fprintf(stdout, "revoked %s (%s…) at %s\n", k.ID, k.Prefix, k.RevokedAt.Format(time.RFC3339))
+		fmt.Fprintf(stdout, "revoked %s (%s…) at %s, and every key it created\n", k.ID, k.Prefix, k.RevokedAt.Format(time.RFC3339))
 		return nil
 	}
+}
+
+// createdBy names the credential that created k: its parent key's ID, the
+// JWT's issuer and subject, or "-" for a key made by the operator.
+func createdBy(k *store.APIKey) string {
+	switch {
+	case k.ParentID != "":
+		return k.ParentID
+	case k.CreatorIssuer != "" || k.CreatorSubject != "":
+		return fmt.Sprintf("jwt %s %s", orDash(k.CreatorIssuer), orDash(k.CreatorSubject))
+	}
+	return "-"
 }
 
 func splitList(s string) []string {

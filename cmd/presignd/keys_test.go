@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/presignd/presignd/store"
 )
 
 func TestKeysCreateListRevoke(t *testing.T) {
@@ -56,5 +58,24 @@ func TestKeysRefusesBadInput(t *testing.T) {
 		if err := run(append(args, "--data-dir", dir), &out, &errOut); err == nil {
 			t.Errorf("presignd %s succeeded:\n%s", strings.Join(args, " "), out.String())
 		}
+	}
+}
+
+func TestKeysListShowsTheCreator(t *testing.T) {
+	tests := []struct {
+		name string
+		key  store.APIKey
+		want string
+	}{
+		{"a key made by another key shows its parent", store.APIKey{ParentID: "ak_parent"}, "ak_parent"},
+		{"a key made by a JWT shows its issuer and subject", store.APIKey{CreatorIssuer: "https://idp.test", CreatorSubject: "user-1"}, "jwt https://idp.test user-1"},
+		{"a key made by the operator shows a dash", store.APIKey{}, "-"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := createdBy(&tt.key); got != tt.want {
+				t.Fatalf("createdBy = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }
