@@ -768,6 +768,17 @@ func TestAdminKeyCannotOutliveItsCreator(t *testing.T) {
 		})
 	}
 
+	t.Run("a JWT past its exp but within the leeway cannot create keys", func(t *testing.T) {
+		c := iss.Valid("acme")
+		c.Expires = env.clock.now().Add(-2 * time.Second) // the env's leeway is 5s
+		ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+iss.Sign(t, authtest.RSAKey, c))
+		if _, err := env.client.ListFiles(ctx, &presigndv1.ListFilesRequest{}); err != nil {
+			t.Fatalf("the token is still accepted within the leeway: %v", err)
+		}
+		_, err := env.admin.CreateApiKey(ctx, &presigndv1.CreateApiKeyRequest{Scopes: []string{auth.ScopeRead}})
+		wantCode(t, err, codes.PermissionDenied)
+	})
+
 	t.Run("revoking a key refuses the keys it created, and theirs, at once", func(t *testing.T) {
 		root, rootID := env.addKeyWith(t, &store.APIKey{Tenant: "acme", Scopes: auth.AllScopes})
 		bystander, _ := env.addKeyWith(t, &store.APIKey{Tenant: "acme", Scopes: auth.AllScopes})
