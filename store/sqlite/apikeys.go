@@ -14,7 +14,8 @@ import (
 const apiKeyColumns = sqlfiles.APIKeyColumns
 
 // CreateAPIKey inserts k; store.ErrAlreadyExists when its ID or hash is
-// taken.
+// taken, store.ErrNotFound when it has a parent that is not a live key of
+// its tenant.
 func (s *Store) CreateAPIKey(ctx context.Context, k *store.APIKey) error {
 	op := "create API key " + k.ID
 	scopes, err := encodeList(k.Scopes)
