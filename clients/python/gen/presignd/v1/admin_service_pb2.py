@@ -23,7 +23,7 @@ DESCRIPTOR = _descriptor.FileDescriptor(
   name='presignd/v1/admin_service.proto',
   package='presignd.v1',
   syntax='proto3',
-  serialized_pb=_b('\n\x1fpresignd/v1/admin_service.proto\x12\x0bpresignd.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf3\x01\n\x06\x41piKey\x12\x12\n\napi_key_id\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x0e\n\x06prefix\x18\x03 \x01(\t\x12\x0e\n\x06scopes\x18\x04 \x03(\t\x12\x12\n\ncategories\x18\x05 \x03(\t\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brevoke_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xe2\x01\n\x13\x43reateApiKeyRequest\x12O\n\x06scopes\x18\x01 \x03(\tB?\xbaH<\x92\x01\x39\x08\x01\x10\x04\x18\x01\"1r/R\x0c\x66iles:uploadR\nfiles:readR\x0c\x66iles:deleteR\x05\x61\x64min\x12>\n\ncategories\x18\x02 \x03(\tB*\xbaH\'\x92\x01$\x10@\x18\x01\"\x1er\x1c\x32\x1a^[a-z0-9][a-z0-9_-]{0,63}$\x12:\n\x03ttl\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationB\x12\xbaH\x0f\xaa\x01\x0c\"\x06\x08\x80\x86\xb0\x96\x01\x32\x02\x08<\"L\n\x14\x43reateApiKeyResponse\x12$\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x13.presignd.v1.ApiKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\"Q\n\x12ListApiKeysRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"U\n\x13ListApiKeysResponse\x12%\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x13.presignd.v1.ApiKey\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"5\n\x13RevokeApiKeyRequest\x12\x1e\n\napi_key_id\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x01\"<\n\x14RevokeApiKeyResponse\x12$\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x13.presignd.v1.ApiKey2\xf6\x02\n\x0c\x41\x64minService\x12q\n\x0c\x43reateApiKey\x12 .presignd.v1.CreateApiKeyRequest\x1a!.presignd.v1.CreateApiKeyResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\"\x11/v1/admin/apiKeys:\x01*\x12k\n\x0bListApiKeys\x12\x1f.presignd.v1.ListApiKeysRequest\x1a .presignd.v1.ListApiKeysResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/admin/apiKeys\x12\x85\x01\n\x0cRevokeApiKey\x12 .presignd.v1.RevokeApiKeyRequest\x1a!.presignd.v1.RevokeApiKeyResponse\"0\x82\xd3\xe4\x93\x02*\"%/v1/admin/apiKeys/{api_key_id}:revoke:\x01*b\x06proto3')
+  serialized_pb=_b('\n\x1fpresignd/v1/admin_service.proto\x12\x0bpresignd.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbf\x02\n\x06\x41piKey\x12\x12\n\napi_key_id\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x0e\n\x06prefix\x18\x03 \x01(\t\x12\x0e\n\x06scopes\x18\x04 \x03(\t\x12\x12\n\ncategories\x18\x05 \x03(\t\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brevoke_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11parent_api_key_id\x18\t \x01(\t\x12\x16\n\x0e\x63reator_issuer\x18\n \x01(\t\x12\x17\n\x0f\x63reator_subject\x18\x0b \x01(\t\"\xe2\x01\n\x13\x43reateApiKeyRequest\x12O\n\x06scopes\x18\x01 \x03(\tB?\xbaH<\x92\x01\x39\x08\x01\x10\x04\x18\x01\"1r/R\x0c\x66iles:uploadR\nfiles:readR\x0c\x66iles:deleteR\x05\x61\x64min\x12>\n\ncategories\x18\x02 \x03(\tB*\xbaH\'\x92\x01$\x10@\x18\x01\"\x1er\x1c\x32\x1a^[a-z0-9][a-z0-9_-]{0,63}$\x12:\n\x03ttl\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationB\x12\xbaH\x0f\xaa\x01\x0c\"\x06\x08\x80\x86\xb0\x96\x01\x32\x02\x08<\"L\n\x14\x43reateApiKeyResponse\x12$\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x13.presignd.v1.ApiKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\"Q\n\x12ListApiKeysRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"U\n\x13ListApiKeysResponse\x12%\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x13.presignd.v1.ApiKey\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"5\n\x13RevokeApiKeyRequest\x12\x1e\n\napi_key_id\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x01\"<\n\x14RevokeApiKeyResponse\x12$\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x13.presignd.v1.ApiKey2\xf6\x02\n\x0c\x41\x64minService\x12q\n\x0c\x43reateApiKey\x12 .presignd.v1.CreateApiKeyRequest\x1a!.presignd.v1.CreateApiKeyResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\"\x11/v1/admin/apiKeys:\x01*\x12k\n\x0bListApiKeys\x12\x1f.presignd.v1.ListApiKeysRequest\x1a .presignd.v1.ListApiKeysResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/admin/apiKeys\x12\x85\x01\n\x0cRevokeApiKey\x12 .presignd.v1.RevokeApiKeyRequest\x1a!.presignd.v1.RevokeApiKeyResponse\"0\x82\xd3\xe4\x93\x02*\"%/v1/admin/apiKeys/{api_key_id}:revoke:\x01*b\x06proto3')
   ,
   dependencies=[buf_dot_validate_dot_validate__pb2.DESCRIPTOR,google_dot_api_dot_annotations__pb2.DESCRIPTOR,google_dot_protobuf_dot_duration__pb2.DESCRIPTOR,google_dot_protobuf_dot_timestamp__pb2.DESCRIPTOR,])
 
@@ -93,6 +93,27 @@ _APIKEY = _descriptor.Descriptor(
       message_type=None, enum_type=None, containing_type=None,
       is_extension=False, extension_scope=None,
       options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='parent_api_key_id', full_name='presignd.v1.ApiKey.parent_api_key_id', index=8,
+      number=9, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='creator_issuer', full_name='presignd.v1.ApiKey.creator_issuer', index=9,
+      number=10, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='creator_subject', full_name='presignd.v1.ApiKey.creator_subject', index=10,
+      number=11, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
   ],
   extensions=[
   ],
@@ -106,7 +127,7 @@ _APIKEY = _descriptor.Descriptor(
   oneofs=[
   ],
   serialized_start=173,
-  serialized_end=416,
+  serialized_end=492,
 )
 
 
@@ -150,8 +171,8 @@ _CREATEAPIKEYREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=419,
-  serialized_end=645,
+  serialized_start=495,
+  serialized_end=721,
 )
 
 
@@ -188,8 +209,8 @@ _CREATEAPIKEYRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=647,
-  serialized_end=723,
+  serialized_start=723,
+  serialized_end=799,
 )
 
 
@@ -226,8 +247,8 @@ _LISTAPIKEYSREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=725,
-  serialized_end=806,
+  serialized_start=801,
+  serialized_end=882,
 )
 
 
@@ -264,8 +285,8 @@ _LISTAPIKEYSRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=808,
-  serialized_end=893,
+  serialized_start=884,
+  serialized_end=969,
 )
 
 
@@ -295,8 +316,8 @@ _REVOKEAPIKEYREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=895,
-  serialized_end=948,
+  serialized_start=971,
+  serialized_end=1024,
 )
 
 
@@ -326,8 +347,8 @@ _REVOKEAPIKEYRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=950,
-  serialized_end=1010,
+  serialized_start=1026,
+  serialized_end=1086,
 )
 
 _APIKEY.fields_by_name['create_time'].message_type = google_dot_protobuf_dot_timestamp__pb2._TIMESTAMP
@@ -415,8 +436,8 @@ _ADMINSERVICE = _descriptor.ServiceDescriptor(
   file=DESCRIPTOR,
   index=0,
   options=None,
-  serialized_start=1013,
-  serialized_end=1387,
+  serialized_start=1089,
+  serialized_end=1463,
   methods=[
   _descriptor.MethodDescriptor(
     name='CreateApiKey',

@@ -43,7 +43,10 @@ class AdminServiceServicer(object):
     """CreateApiKey generates an API key. The response carries the secret;
     it is shown this once and stored only as a hash. A caller can grant
     only scopes it holds itself, and, when its own credential is limited to
-    some categories, only a subset of them.
+    some categories, only a subset of them. The new key cannot outlive the
+    credential that creates it (see CreateApiKeyRequest.ttl), records it
+    (parent_api_key_id, or creator_issuer and creator_subject for a JWT),
+    and is revoked with its parent key.
     """
     context.set_code(grpc.StatusCode.UNIMPLEMENTED)
     context.set_details('Method not implemented!')
@@ -58,8 +61,10 @@ class AdminServiceServicer(object):
     raise NotImplementedError('Method not implemented!')
 
   def RevokeApiKey(self, request, context):
-    """RevokeApiKey revokes one of the tenant's keys. Revoking a revoked key
-    returns it unchanged.
+    """RevokeApiKey revokes one of the tenant's keys and every key it
+    created, transitively. Revoking a revoked key returns it unchanged
+    (and revokes its descendants all the same). This replica refuses the
+    revoked keys at once; other replicas within auth.api_key_cache_ttl.
     """
     context.set_code(grpc.StatusCode.UNIMPLEMENTED)
     context.set_details('Method not implemented!')

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file presignd/v1/admin_service.proto.
  */
 export const file_presignd_v1_admin_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch9wcmVzaWduZC92MS9hZG1pbl9zZXJ2aWNlLnByb3RvEgtwcmVzaWduZC52MSLzAQoGQXBpS2V5EhIKCmFwaV9rZXlfaWQYASABKAkSDgoGdGVuYW50GAIgASgJEg4KBnByZWZpeBgDIAEoCRIOCgZzY29wZXMYBCADKAkSEgoKY2F0ZWdvcmllcxgFIAMoCRIvCgtjcmVhdGVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZXhwaXJlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3Jldm9rZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLiAQoTQ3JlYXRlQXBpS2V5UmVxdWVzdBJPCgZzY29wZXMYASADKAlCP7pIPJIBOQgBEAQYASIxci9SDGZpbGVzOnVwbG9hZFIKZmlsZXM6cmVhZFIMZmlsZXM6ZGVsZXRlUgVhZG1pbhI+CgpjYXRlZ29yaWVzGAIgAygJQiq6SCeSASQQQBgBIh5yHDIaXlthLXowLTldW2EtejAtOV8tXXswLDYzfSQSOgoDdHRsGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQhK6SA+qAQwiBgiAhrCWATICCDwiTAoUQ3JlYXRlQXBpS2V5UmVzcG9uc2USJAoHYXBpX2tleRgBIAEoCzITLnByZXNpZ25kLnYxLkFwaUtleRIOCgZzZWNyZXQYAiABKAkiUQoSTGlzdEFwaUtleXNSZXF1ZXN0Eh0KCXBhZ2Vfc2l6ZRgBIAEoBUIKukgHGgUY6AcoABIcCgpwYWdlX3Rva2VuGAIgASgJQgi6SAVyAxiACCJVChNMaXN0QXBpS2V5c1Jlc3BvbnNlEiUKCGFwaV9rZXlzGAEgAygLMhMucHJlc2lnbmQudjEuQXBpS2V5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSI1ChNSZXZva2VBcGlLZXlSZXF1ZXN0Eh4KCmFwaV9rZXlfaWQYASABKAlCCrpIB3IFEAEYgAEiPAoUUmV2b2tlQXBpS2V5UmVzcG9uc2USJAoHYXBpX2tleRgBIAEoCzITLnByZXNpZ25kLnYxLkFwaUtleTL2AgoMQWRtaW5TZXJ2aWNlEnEKDENyZWF0ZUFwaUtleRIgLnByZXNpZ25kLnYxLkNyZWF0ZUFwaUtleVJlcXVlc3QaIS5wcmVzaWduZC52MS5DcmVhdGVBcGlLZXlSZXNwb25zZSIcgtPkkwIWOgEqIhEvdjEvYWRtaW4vYXBpS2V5cxJrCgtMaXN0QXBpS2V5cxIfLnByZXNpZ25kLnYxLkxpc3RBcGlLZXlzUmVxdWVzdBogLnByZXNpZ25kLnYxLkxpc3RBcGlLZXlzUmVzcG9uc2UiGYLT5JMCExIRL3YxL2FkbWluL2FwaUtleXMShQEKDFJldm9rZUFwaUtleRIgLnByZXNpZ25kLnYxLlJldm9rZUFwaUtleVJlcXVlc3QaIS5wcmVzaWduZC52MS5SZXZva2VBcGlLZXlSZXNwb25zZSIwgtPkkwIqOgEqIiUvdjEvYWRtaW4vYXBpS2V5cy97YXBpX2tleV9pZH06cmV2b2tlYgZwcm90bzM", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("Ch9wcmVzaWduZC92MS9hZG1pbl9zZXJ2aWNlLnByb3RvEgtwcmVzaWduZC52MSK/AgoGQXBpS2V5EhIKCmFwaV9rZXlfaWQYASABKAkSDgoGdGVuYW50GAIgASgJEg4KBnByZWZpeBgDIAEoCRIOCgZzY29wZXMYBCADKAkSEgoKY2F0ZWdvcmllcxgFIAMoCRIvCgtjcmVhdGVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZXhwaXJlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3Jldm9rZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIZChFwYXJlbnRfYXBpX2tleV9pZBgJIAEoCRIWCg5jcmVhdG9yX2lzc3VlchgKIAEoCRIXCg9jcmVhdG9yX3N1YmplY3QYCyABKAki4gEKE0NyZWF0ZUFwaUtleVJlcXVlc3QSTwoGc2NvcGVzGAEgAygJQj+6SDySATkIARAEGAEiMXIvUgxmaWxlczp1cGxvYWRSCmZpbGVzOnJlYWRSDGZpbGVzOmRlbGV0ZVIFYWRtaW4SPgoKY2F0ZWdvcmllcxgCIAMoCUIqukgnkgEkEEAYASIechwyGl5bYS16MC05XVthLXowLTlfLV17MCw2M30kEjoKA3R0bBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkISukgPqgEMIgYIgIawlgEyAgg8IkwKFENyZWF0ZUFwaUtleVJlc3BvbnNlEiQKB2FwaV9rZXkYASABKAsyEy5wcmVzaWduZC52MS5BcGlLZXkSDgoGc2VjcmV0GAIgASgJIlEKEkxpc3RBcGlLZXlzUmVxdWVzdBIdCglwYWdlX3NpemUYASABKAVCCrpIBxoFGOgHKAASHAoKcGFnZV90b2tlbhgCIAEoCUIIukgFcgMYgAgiVQoTTGlzdEFwaUtleXNSZXNwb25zZRIlCghhcGlfa2V5cxgBIAMoCzITLnByZXNpZ25kLnYxLkFwaUtleRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiNQoTUmV2b2tlQXBpS2V5UmVxdWVzdBIeCgphcGlfa2V5X2lkGAEgASgJQgq6SAdyBRABGIABIjwKFFJldm9rZUFwaUtleVJlc3BvbnNlEiQKB2FwaV9rZXkYASABKAsyEy5wcmVzaWduZC52MS5BcGlLZXky9gIKDEFkbWluU2VydmljZRJxCgxDcmVhdGVBcGlLZXkSIC5wcmVzaWduZC52MS5DcmVhdGVBcGlLZXlSZXF1ZXN0GiEucHJlc2lnbmQudjEuQ3JlYXRlQXBpS2V5UmVzcG9uc2UiHILT5JMCFjoBKiIRL3YxL2FkbWluL2FwaUtleXMSawoLTGlzdEFwaUtleXMSHy5wcmVzaWduZC52MS5MaXN0QXBpS2V5c1JlcXVlc3QaIC5wcmVzaWduZC52MS5MaXN0QXBpS2V5c1Jlc3BvbnNlIhmC0+STAhMSES92MS9hZG1pbi9hcGlLZXlzEoUBCgxSZXZva2VBcGlLZXkSIC5wcmVzaWduZC52MS5SZXZva2VBcGlLZXlSZXF1ZXN0GiEucHJlc2lnbmQudjEuUmV2b2tlQXBpS2V5UmVzcG9uc2UiMILT5JMCKjoBKiIlL3YxL2FkbWluL2FwaUtleXMve2FwaV9rZXlfaWR9OnJldm9rZWIGcHJvdG8z", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * ApiKey describes a stored API key. It never carries the secret.
@@ -77,6 +77,28 @@ export type ApiKey = Message<"presignd.v1.ApiKey"> & {
    * @generated from field: google.protobuf.Timestamp revoke_time = 8;
    */
   revokeTime?: Timestamp | undefined;
+
+  /**
+   * The ID of the tenant's API key that created this key; revoking that
+   * key revokes this one. Empty when a JWT or the operator created it.
+   *
+   * @generated from field: string parent_api_key_id = 9;
+   */
+  parentApiKeyId: string;
+
+  /**
+   * The "iss" of the JWT that created this key; empty otherwise.
+   *
+   * @generated from field: string creator_issuer = 10;
+   */
+  creatorIssuer: string;
+
+  /**
+   * The "sub" of the JWT that created this key; empty otherwise.
+   *
+   * @generated from field: string creator_subject = 11;
+   */
+  creatorSubject: string;
 };
 
 /**
@@ -107,8 +129,13 @@ export type CreateApiKeyRequest = Message<"presignd.v1.CreateApiKeyRequest"> & {
   categories: string[];
 
   /**
-   * How long the key works; unset for no expiry. At least a minute and at
-   * most ten years.
+   * How long the key works; at least a minute and at most ten years. A key
+   * may not outlive the credential that creates it: unset means until the
+   * creating credential expires (the API key's expire_time, the JWT's
+   * "exp"), or no expiry when that credential has none, and a ttl that
+   * would end after the creating credential expires is refused with
+   * INVALID_ARGUMENT on this field, naming the latest allowed expiry. The
+   * response's expire_time is the key's real expiry.
    *
    * @generated from field: google.protobuf.Duration ttl = 3;
    */
@@ -261,7 +288,10 @@ export const AdminService: GenService<{
    * CreateApiKey generates an API key. The response carries the secret;
    * it is shown this once and stored only as a hash. A caller can grant
    * only scopes it holds itself, and, when its own credential is limited to
-   * some categories, only a subset of them.
+   * some categories, only a subset of them. The new key cannot outlive the
+   * credential that creates it (see CreateApiKeyRequest.ttl), records it
+   * (parent_api_key_id, or creator_issuer and creator_subject for a JWT),
+   * and is revoked with its parent key.
    *
    * @generated from rpc presignd.v1.AdminService.CreateApiKey
    */
@@ -282,8 +312,10 @@ export const AdminService: GenService<{
     output: typeof ListApiKeysResponseSchema;
   },
   /**
-   * RevokeApiKey revokes one of the tenant's keys. Revoking a revoked key
-   * returns it unchanged.
+   * RevokeApiKey revokes one of the tenant's keys and every key it
+   * created, transitively. Revoking a revoked key returns it unchanged
+   * (and revokes its descendants all the same). This replica refuses the
+   * revoked keys at once; other replicas within auth.api_key_cache_ttl.
    *
    * @generated from rpc presignd.v1.AdminService.RevokeApiKey
    */

@@ -101,7 +101,8 @@ export type File = Message<"presignd.v1.File"> & {
   key: string;
 
   /**
-   * Where the object lives: s3://bucket/key, gs://bucket/key or file://...
+   * Where the object lives: s3://bucket/key, gs://bucket/key or
+   * local://backend/key (the local backend never shows its disk path).
    *
    * @generated from field: string storage_uri = 8;
    */
