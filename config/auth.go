@@ -13,8 +13,8 @@ import (
 type Auth struct {
 	// JWT enables bearer JWTs when jwks_url or static_keys_file is set.
 	JWT JWT `yaml:"jwt"`
-	// APIKeyCacheTTL keeps API-key lookups in memory (default
-	// DefaultAPIKeyCacheTTL, 0 = off, at most 30s). It is the revocation
+	// APIKeyCacheTTL keeps API-key lookups in memory (default 5s,
+	// DefaultAPIKeyCacheTTL; 0 = off; at most 30s). It is the revocation
 	// delay: a key revoked on another replica (or with "presignd keys
 	// revoke") works here for at most this long; the replica that revokes
 	// it forgets it, and the keys revoked with it, at once.
