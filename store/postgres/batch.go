@@ -358,7 +358,8 @@ func (s *Store) AnticipateCreate(ctx context.Context) (_ context.Context, done f
 
 // Collector returns the store's Prometheus metrics: the group commit of
 // CreateFiles (presignd_postgres_create_commits_total,
-// presignd_postgres_created_files_total).
+// presignd_postgres_created_files_total,
+// presignd_postgres_announced_creates).
 func (s *Store) Collector() prometheus.Collector {
-	return sqlfiles.CommitCollectors("postgres", "PostgreSQL", s.CreateCommits)
+	return sqlfiles.CommitCollectors("postgres", "PostgreSQL", s.creates)
 }

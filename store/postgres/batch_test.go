@@ -84,3 +84,8 @@ func TestGroupCommitOwnFailure(t *testing.T) {
 		t.Errorf("batch sizes %v, want one of 1 per writer, then 3", sizes)
 	}
 }
+
+func TestCollector(t *testing.T) {
+	s := openTemp(t)
+	storetest.CheckCommitMetrics(t, s, s.Collector(), "postgres")
+}

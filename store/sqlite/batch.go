@@ -348,12 +348,12 @@ func (s *Store) insertChecked(ctx context.Context, conn *sql.Conn, insert *sql.S
 // Collector returns the store's Prometheus metrics: the name indexer's
 // backlog (presignd_sqlite_name_index_backlog_files) and the group commit
 // of CreateFiles (presignd_sqlite_create_commits_total,
-// presignd_sqlite_created_files_total).
+// presignd_sqlite_created_files_total, presignd_sqlite_announced_creates).
 func (s *Store) Collector() prometheus.Collector {
 	return append(sqlfiles.Collectors{
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "presignd_sqlite_name_index_backlog_files",
 			Help: "Files stored since the SQLite name indexer last added the waiting files to the name search indexes; growing without bound means indexing fails.",
 		}, func() float64 { return float64(s.NameIndexBacklog()) }),
-	}, sqlfiles.CommitCollectors("sqlite", "SQLite write", s.CreateCommits)...)
+	}, sqlfiles.CommitCollectors("sqlite", "SQLite write", s.creates.w)...)
 }
