@@ -8,24 +8,18 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/presignd/presignd/store"
+	"github.com/presignd/presignd/store/internal/sqlfiles"
 )
 
 var _ store.KeyWatch = (*Store)(nil)
 
-const watchedKeyColumns = `id, backend, object_key, file_id, tenant, until, created_at, next_check`
-
 // WatchKey records a key to watch; see store.KeyWatch.
 func (s *Store) WatchKey(ctx context.Context, w *store.WatchedKey) error {
-	if w.CreatedAt.IsZero() {
-		w.CreatedAt = time.Now()
-	}
-	if w.NextCheck.IsZero() {
-		w.NextCheck = w.CreatedAt
-	}
+	sqlfiles.PrepareWatchKey(w, time.Now())
 	op := "watch key of file " + w.FileID
 	rows, err := s.pool.Query(ctx, `INSERT INTO watched_keys
-		(backend, object_key, file_id, tenant, until, created_at, next_check) VALUES ($1, $2, $3, $4, $5, $6, $7)
-		RETURNING `+watchedKeyColumns+`, false`,
+		(`+sqlfiles.WatchedKeyInsertColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)
+		RETURNING `+sqlfiles.WatchedKeyColumns+`, false`,
 		w.Backend, w.Key, w.FileID, w.Tenant, store.KeepTime(w.Until), store.KeepTime(w.CreatedAt), store.KeepTime(w.NextCheck))
 	if err != nil {
 		return s.fail(op, err)
@@ -51,7 +45,7 @@ func (s *Store) ClaimWatchedKeys(ctx context.Context, now, nextCheck time.Time, 
 		), claimed AS (
 			UPDATE watched_keys SET next_check = $2
 			FROM due WHERE id = due_id AND next_check <= $1
-			RETURNING `+watchedKeyColumns+`
+			RETURNING `+sqlfiles.WatchedKeyColumns+`
 		)
 		SELECT claimed.*, EXISTS (SELECT 1 FROM files f
 			WHERE f.id = claimed.file_id AND f.tenant = claimed.tenant AND f.state IN ('PENDING', 'READY'))
@@ -75,7 +69,7 @@ func (s *Store) UnwatchKey(ctx context.Context, id int64) error {
 	return nil
 }
 
-// scanWatchedKey reads watchedKeyColumns followed by the file's liveness.
+// scanWatchedKey reads sqlfiles.WatchedKeyColumns followed by the file's liveness.
 func scanWatchedKey(r pgx.CollectableRow) (*store.WatchedKey, error) {
 	var w store.WatchedKey
 	err := r.Scan(&w.ID, &w.Backend, &w.Key, &w.FileID, &w.Tenant, &w.Until, &w.CreatedAt, &w.NextCheck, &w.FileLive)

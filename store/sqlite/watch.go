@@ -9,25 +9,19 @@ import (
 	"time"
 
 	"github.com/presignd/presignd/store"
+	"github.com/presignd/presignd/store/internal/sqlfiles"
 )
 
 var _ store.KeyWatch = (*Store)(nil)
 
-const watchedKeyColumns = `id, backend, object_key, file_id, tenant, until, created_at, next_check`
-
 // WatchKey records a key to watch; see store.KeyWatch.
 func (s *Store) WatchKey(ctx context.Context, w *store.WatchedKey) error {
-	if w.CreatedAt.IsZero() {
-		w.CreatedAt = time.Now()
-	}
-	if w.NextCheck.IsZero() {
-		w.NextCheck = w.CreatedAt
-	}
+	sqlfiles.PrepareWatchKey(w, time.Now())
 	op := "watch key of file " + w.FileID
 	return s.inWrite(ctx, op, func(tx *sql.Tx) error {
 		got, err := scanWatchedKey(tx.QueryRowContext(ctx, `INSERT INTO watched_keys
-			(backend, object_key, file_id, tenant, until, created_at, next_check) VALUES (?, ?, ?, ?, ?, ?, ?)
-			RETURNING `+watchedKeyColumns,
+			(`+sqlfiles.WatchedKeyInsertColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)
+			RETURNING `+sqlfiles.WatchedKeyColumns,
 			w.Backend, w.Key, w.FileID, w.Tenant, store.KeepTime(w.Until).UnixMicro(),
 			store.KeepTime(w.CreatedAt).UnixMicro(), store.KeepTime(w.NextCheck).UnixMicro()))
 		if err != nil {
@@ -51,7 +45,7 @@ func (s *Store) ClaimWatchedKeys(ctx context.Context, now, nextCheck time.Time, 
 			WHERE id IN (
 				SELECT id FROM watched_keys WHERE next_check <= ?
 				ORDER BY next_check, id LIMIT ?)
-			RETURNING `+watchedKeyColumns, store.KeepTime(nextCheck).UnixMicro(), now.UnixMicro(), limit)
+			RETURNING `+sqlfiles.WatchedKeyColumns, store.KeepTime(nextCheck).UnixMicro(), now.UnixMicro(), limit)
 		if err != nil {
 			return s.fail("claim watched keys", err)
 		}
