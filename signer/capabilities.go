@@ -3,7 +3,8 @@ package signer
 import (
 	"context"
 	"io"
-	"strings"
+
+	"github.com/presignd/presignd/internal/capability"
 )
 
 // PostPolicySigner is an optional capability of a backend that signs
@@ -50,21 +51,9 @@ func CapabilitiesOf(s Signer) Capabilities {
 // String names the capabilities present, such as
 // "PostPolicy Leftovers Closer", or "none".
 func (c Capabilities) String() string {
-	var names []string
-	for _, capability := range []struct {
-		name string
-		has  bool
-	}{
-		{"PostPolicy", c.PostPolicy != nil},
-		{"Leftovers", c.Leftovers != nil},
-		{"Closer", c.Closer != nil},
-	} {
-		if capability.has {
-			names = append(names, capability.name)
-		}
-	}
-	if len(names) == 0 {
-		return "none"
-	}
-	return strings.Join(names, " ")
+	return capability.List(
+		capability.Named{Name: "PostPolicy", Has: c.PostPolicy != nil},
+		capability.Named{Name: "Leftovers", Has: c.Leftovers != nil},
+		capability.Named{Name: "Closer", Has: c.Closer != nil},
+	)
 }

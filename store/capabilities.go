@@ -1,9 +1,9 @@
 package store
 
 import (
-	"strings"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/presignd/presignd/internal/capability"
 )
 
 // MetricsExporter is an optional capability of a store that exports
@@ -43,21 +43,9 @@ func CapabilitiesOf(s Store) Capabilities {
 // String names the capabilities present, such as
 // "Anticipator KeyWatch Metrics", or "none".
 func (c Capabilities) String() string {
-	var names []string
-	for _, capability := range []struct {
-		name string
-		has  bool
-	}{
-		{"Anticipator", c.Anticipator != nil},
-		{"KeyWatch", c.KeyWatch != nil},
-		{"Metrics", c.Metrics != nil},
-	} {
-		if capability.has {
-			names = append(names, capability.name)
-		}
-	}
-	if len(names) == 0 {
-		return "none"
-	}
-	return strings.Join(names, " ")
+	return capability.List(
+		capability.Named{Name: "Anticipator", Has: c.Anticipator != nil},
+		capability.Named{Name: "KeyWatch", Has: c.KeyWatch != nil},
+		capability.Named{Name: "Metrics", Has: c.Metrics != nil},
+	)
 }
