@@ -40,8 +40,16 @@ func startGrants(t *testing.T, backend map[string]any) *instance {
 	return start(t, "--config", writeConfig(t, string(raw)))
 }
 
-// metric reads a counter from the instance's /metrics.
+// metric reads a counter from the instance's /metrics (0 when absent).
 func (inst *instance) metric(t *testing.T, name string) float64 {
+	t.Helper()
+	v, _ := inst.lookupMetric(t, name)
+	return v
+}
+
+// lookupMetric reads an unlabelled metric from the instance's /metrics and
+// reports whether it is there.
+func (inst *instance) lookupMetric(t *testing.T, name string) (float64, bool) {
 	t.Helper()
 	code, body, _ := httpGet(t, inst.HTTPURL+"/metrics")
 	if code != http.StatusOK {
@@ -54,10 +62,10 @@ func (inst *instance) metric(t *testing.T, name string) float64 {
 			if err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
-			return f
+			return f, true
 		}
 	}
-	return 0
+	return 0, false
 }
 
 // waitForSweep returns once a whole sweep has run after the call.

@@ -1,19 +1,18 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
+	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/hpack"
 )
 
 // TestUnauthenticatedCallersSlowEverySQLiteCreate (issue 18, defect 7):
@@ -32,87 +31,58 @@ func TestUnauthenticatedCallersSlowEverySQLiteCreate(t *testing.T) {
 		t.Fatalf("%s = %v before any call, want 0", gauge, n)
 	}
 
+	// Header-only CreateUploads with no credential: the request bodies
+	// never send a byte, so the calls never reach the interceptor chain;
+	// their headers are all the server sees.
 	conn, err := net.DialTimeout("tcp", inst.GRPCAddr, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	var wmu sync.Mutex // the framer's writes
-	fr := http2.NewFramer(conn, conn)
-	if _, err := io.WriteString(conn, http2.ClientPreface); err != nil {
-		t.Fatal(err)
-	}
-	if err := fr.WriteSettings(); err != nil {
-		t.Fatal(err)
-	}
-	var endedMu sync.Mutex
-	var ended []string // how the server ended a stream or the connection
-	endedSoFar := func() []string { endedMu.Lock(); defer endedMu.Unlock(); return append([]string(nil), ended...) }
-	end := func(s string) { endedMu.Lock(); ended = append(ended, s); endedMu.Unlock() }
-	marker := [8]byte{'h', 'e', 'a', 'd', 'e', 'r', 's', '!'}
-	readAll := make(chan struct{})
-	go func() {
-		for {
-			f, err := fr.ReadFrame()
-			if err != nil {
-				end("connection: " + err.Error())
-				return
-			}
-			switch f := f.(type) {
-			case *http2.SettingsFrame:
-				if !f.IsAck() {
-					wmu.Lock()
-					_ = fr.WriteSettingsAck()
-					wmu.Unlock()
-				}
-			case *http2.PingFrame:
-				if f.IsAck() && f.Data == marker {
-					close(readAll)
-				} else if !f.IsAck() {
-					wmu.Lock()
-					_ = fr.WritePing(true, f.Data)
-					wmu.Unlock()
-				}
-			case *http2.RSTStreamFrame:
-				end("stream " + strconv.Itoa(int(f.StreamID)) + " reset: " + f.ErrCode.String())
-			case *http2.HeadersFrame:
-				if f.StreamEnded() {
-					end("stream " + strconv.Itoa(int(f.StreamID)) + " answered")
-				}
-			case *http2.GoAwayFrame:
-				end("GOAWAY " + f.ErrCode.String())
-			}
-		}
-	}()
-	// Header-only CreateUploads with no credential: no request message, so
-	// the call never reaches the interceptor chain; its headers are all the
-	// server sees.
-	for i := range streams {
-		var block bytes.Buffer
-		enc := hpack.NewEncoder(&block)
-		for _, h := range [][2]string{
-			{":method", "POST"}, {":scheme", "http"}, {":path", "/presignd.v1.FileService/CreateUpload"},
-			{":authority", inst.GRPCAddr}, {"content-type", "application/grpc"}, {"te", "trailers"},
-		} {
-			_ = enc.WriteField(hpack.HeaderField{Name: h[0], Value: h[1]})
-		}
-		wmu.Lock()
-		err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: uint32(2*i + 1), BlockFragment: block.Bytes(), EndHeaders: true})
-		wmu.Unlock()
-		if err != nil {
-			t.Fatalf("stream %d: %v", i, err)
-		}
-	}
-	wmu.Lock()
-	err = fr.WritePing(false, marker)
-	wmu.Unlock()
+	cc, err := (&http2.Transport{}).NewClientConn(conn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-readAll: // the server has read every stream's headers before the ping
-	case <-time.After(30 * time.Second):
-		t.Fatalf("the server did not answer the ping after the streams within 30s; ended: %q", endedSoFar())
+	defer cc.Close()
+	var endedMu sync.Mutex
+	var ended []string // how the server ended a stream
+	wrote := make(chan struct{}, streams)
+	trace := &httptrace.ClientTrace{WroteHeaders: func() { wrote <- struct{}{} }}
+	endedSoFar := func() []string { endedMu.Lock(); defer endedMu.Unlock(); return append([]string(nil), ended...) }
+	for i := range streams {
+		body, silent := io.Pipe()
+		defer silent.Close()
+		req, err := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), http.MethodPost, "http://"+inst.GRPCAddr+"/presignd.v1.FileService/CreateUpload", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/grpc")
+		req.Header.Set("Te", "trailers")
+		go func() {
+			res, err := cc.RoundTrip(req)
+			outcome := fmt.Sprint(err)
+			if err == nil {
+				outcome = res.Status + " " + res.Header.Get("Grpc-Status") + " " + res.Header.Get("Grpc-Message")
+				res.Body.Close()
+			}
+			endedMu.Lock()
+			ended = append(ended, fmt.Sprintf("stream %d: %s", i, outcome))
+			endedMu.Unlock()
+		}()
+	}
+	// The connection writes frames in order and the server reads them in
+	// order: once it answers a ping written after the streams' headers, it
+	// has read them.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := range streams {
+		select {
+		case <-wrote:
+		case <-ctx.Done():
+			t.Fatalf("only %d of %d streams' headers written within 30s; ended: %q", i, streams, endedSoFar())
+		}
+	}
+	if err := cc.Ping(ctx); err != nil {
+		t.Fatalf("ping after the streams: %v", err)
 	}
 	if e := endedSoFar(); len(e) > 0 {
 		t.Fatalf("the server ended the unauthenticated streams early: %q", e)
@@ -141,20 +111,9 @@ func TestUnauthenticatedCallersSlowEverySQLiteCreate(t *testing.T) {
 // and fails the test when it is absent.
 func requireMetric(t *testing.T, inst *instance, name string) float64 {
 	t.Helper()
-	code, body, _ := httpGet(t, inst.HTTPURL+"/metrics")
-	if code != http.StatusOK {
-		t.Fatalf("/metrics: %d", code)
+	v, ok := inst.lookupMetric(t, name)
+	if !ok {
+		t.Fatalf("/metrics lacks %s", name)
 	}
-	sc := bufio.NewScanner(strings.NewReader(body))
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatalf("%s: %v", name, err)
-			}
-			return f
-		}
-	}
-	t.Fatalf("/metrics lacks %s", name)
-	return 0
+	return v
 }
