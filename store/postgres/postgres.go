@@ -65,6 +65,7 @@ type Store struct {
 var (
 	_ store.Store             = (*Store)(nil)
 	_ store.CreateAnticipator = (*Store)(nil)
+	_ store.KeyWatch          = (*Store)(nil)
 )
 
 // Open connects to cfg.URI and applies the migrations the schema has not

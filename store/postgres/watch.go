@@ -11,8 +11,6 @@ import (
 	"github.com/presignd/presignd/store/internal/sqlfiles"
 )
 
-var _ store.KeyWatch = (*Store)(nil)
-
 // WatchKey records a key to watch; see store.KeyWatch.
 func (s *Store) WatchKey(ctx context.Context, w *store.WatchedKey) error {
 	sqlfiles.PrepareWatchKey(w, time.Now())
@@ -36,8 +34,8 @@ func (s *Store) WatchKey(ctx context.Context, w *store.WatchedKey) error {
 // another replica is claiming are skipped (FOR UPDATE SKIP LOCKED), and a
 // row claimed meanwhile fails the due check on re-evaluation.
 func (s *Store) ClaimWatchedKeys(ctx context.Context, now, nextCheck time.Time, limit int) ([]*store.WatchedKey, error) {
-	if limit <= 0 {
-		return nil, fmt.Errorf("claim watched keys: limit %d is not positive", limit)
+	if err := sqlfiles.CheckClaimLimit(limit); err != nil {
+		return nil, err
 	}
 	rows, err := s.pool.Query(ctx, `WITH due AS MATERIALIZED (
 			SELECT id AS due_id FROM watched_keys WHERE next_check <= $1

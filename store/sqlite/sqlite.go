@@ -68,6 +68,7 @@ type Store struct {
 var (
 	_ store.Store             = (*Store)(nil)
 	_ store.CreateAnticipator = (*Store)(nil)
+	_ store.KeyWatch          = (*Store)(nil)
 )
 
 // Open opens (creating if needed) the database at cfg.Path and applies the

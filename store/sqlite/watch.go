@@ -12,8 +12,6 @@ import (
 	"github.com/presignd/presignd/store/internal/sqlfiles"
 )
 
-var _ store.KeyWatch = (*Store)(nil)
-
 // WatchKey records a key to watch; see store.KeyWatch.
 func (s *Store) WatchKey(ctx context.Context, w *store.WatchedKey) error {
 	sqlfiles.PrepareWatchKey(w, time.Now())
@@ -36,8 +34,8 @@ func (s *Store) WatchKey(ctx context.Context, w *store.WatchedKey) error {
 // one write transaction, which the database's single writer makes
 // exclusive.
 func (s *Store) ClaimWatchedKeys(ctx context.Context, now, nextCheck time.Time, limit int) ([]*store.WatchedKey, error) {
-	if limit <= 0 {
-		return nil, fmt.Errorf("claim watched keys: limit %d is not positive", limit)
+	if err := sqlfiles.CheckClaimLimit(limit); err != nil {
+		return nil, err
 	}
 	var ws []*store.WatchedKey
 	err := s.inWrite(ctx, "claim watched keys", func(tx *sql.Tx) error {

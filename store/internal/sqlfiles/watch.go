@@ -1,6 +1,7 @@
 package sqlfiles
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/presignd/presignd/store"
@@ -23,4 +24,12 @@ func PrepareWatchKey(w *store.WatchedKey, now time.Time) {
 	if w.NextCheck.IsZero() {
 		w.NextCheck = w.CreatedAt
 	}
+}
+
+// CheckClaimLimit refuses the non-positive limit of a ClaimWatchedKeys.
+func CheckClaimLimit(limit int) error {
+	if limit <= 0 {
+		return fmt.Errorf("claim watched keys: limit %d is not positive", limit)
+	}
+	return nil
 }

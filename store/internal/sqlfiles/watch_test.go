@@ -29,3 +29,14 @@ func TestPrepareWatchKey(t *testing.T) {
 		})
 	}
 }
+
+func TestCheckClaimLimit(t *testing.T) {
+	for _, tc := range []struct {
+		limit int
+		ok    bool
+	}{{-1, false}, {0, false}, {1, true}, {500, true}} {
+		if err := CheckClaimLimit(tc.limit); (err == nil) != tc.ok {
+			t.Errorf("CheckClaimLimit(%d) = %v, want ok %v", tc.limit, err, tc.ok)
+		}
+	}
+}
