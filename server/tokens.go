@@ -7,8 +7,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/presignd/presignd/store"
@@ -33,6 +35,9 @@ var b64 = base64.RawURLEncoding
 type signedIDs struct {
 	current int
 	keys    map[int][]byte
+	// macs holds, per version, reusable HMAC-SHA256 states of its key
+	// (see macPools).
+	macs map[int]*sync.Pool
 }
 
 // SignedIDKey is one version of the key signed ids are made with.
@@ -57,17 +62,59 @@ func newSignedIDs(secret []byte, extra []SignedIDKey) (signedIDs, error) {
 		s.keys[k.Version] = DeriveKey(k.Secret, "signed-id")
 		s.current = max(s.current, k.Version)
 	}
+	s.macs = macPools(s.keys)
 	return s, nil
 }
 
-func (s signedIDs) mac(version int, tenant, fileID string) string {
-	m := hmac.New(sha256.New, s.keys[version])
-	m.Write([]byte("sid" + strconv.Itoa(version) + "\x00" + tenant + "\x00" + fileID))
-	return b64.EncodeToString(m.Sum(nil)[:18])
+// macState is a pooled HMAC state with buffers for its message and sum.
+type macState struct {
+	h   hash.Hash
+	buf []byte
+}
+
+// macPools returns a pool of HMAC-SHA256 states per key. A state is Reset
+// before each use; from its second use on, Reset restores the key's
+// precomputed inner and outer hash states instead of hashing the padded
+// key again.
+func macPools(keys map[int][]byte) map[int]*sync.Pool {
+	pools := make(map[int]*sync.Pool, len(keys))
+	for version, key := range keys {
+		pools[version] = &sync.Pool{New: func() any {
+			return &macState{h: hmac.New(sha256.New, key), buf: make([]byte, 0, 128)}
+		}}
+	}
+	return pools
+}
+
+// appendMAC appends to dst the base64 of the first 18 bytes of
+// HMAC-SHA256(key of version, "sid<version>\x00<tenant>\x00<file id>").
+// version must be configured.
+func (s signedIDs) appendMAC(dst []byte, version int, tenant, fileID string) []byte {
+	pool := s.macs[version]
+	m := pool.Get().(*macState)
+	b := append(m.buf[:0], "sid"...)
+	b = strconv.AppendInt(b, int64(version), 10)
+	b = append(b, 0)
+	b = append(b, tenant...)
+	b = append(b, 0)
+	b = append(b, fileID...)
+	m.h.Reset()
+	m.h.Write(b)
+	sum := m.h.Sum(b[:0])
+	dst = b64.AppendEncode(dst, sum[:18])
+	m.buf = b[:0]
+	pool.Put(m)
+	return dst
 }
 
 func (s signedIDs) make(tenant, fileID string) string {
-	return "sid" + strconv.Itoa(s.current) + "." + fileID + "." + s.mac(s.current, tenant, fileID)
+	b := make([]byte, 0, len("sid0000..")+len(fileID)+b64.EncodedLen(18))
+	b = append(b, "sid"...)
+	b = strconv.AppendInt(b, int64(s.current), 10)
+	b = append(b, '.')
+	b = append(b, fileID...)
+	b = append(b, '.')
+	return string(s.appendMAC(b, s.current, tenant, fileID))
 }
 
 // isSignedID reports whether ref looks like a signed id rather than a file
@@ -105,8 +152,8 @@ func (s signedIDs) resolve(tenant, ref string) (string, bool) {
 	if len(parts) != 3 || parts[1] == "" {
 		return "", false
 	}
-	want := s.mac(version, tenant, parts[1])
-	if !hmac.Equal([]byte(want), []byte(parts[2])) {
+	var want [32]byte
+	if !hmac.Equal(s.appendMAC(want[:0], version, tenant, parts[1]), []byte(parts[2])) {
 		return "", false
 	}
 	return parts[1], true
