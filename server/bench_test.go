@@ -62,6 +62,28 @@ func BenchmarkCreateUploadGRPC(b *testing.B) {
 	}
 }
 
+// BenchmarkCreateUploadValidateOnlyGRPC measures concurrent gRPC calls
+// through the whole chain and handler without the store write: 64 at a
+// time over one connection, CreateUpload with validate_only set. Under
+// concurrency a call's CPU includes the server's cost of running it on a
+// goroutine (see NewGRPCServer's stream workers).
+func BenchmarkCreateUploadValidateOnlyGRPC(b *testing.B) {
+	env := newTestEnv(b)
+	ctx := env.as("acme")
+	req := &presigndv1.CreateUploadRequest{Filename: "photo.jpg", ContentType: "image/jpeg", SizeBytes: 123456, ValidateOnly: true}
+	b.ReportAllocs()
+	b.SetParallelism(32)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := env.client.CreateUpload(ctx, req); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
 // BenchmarkValidateCreateUpload measures the protovalidate rules of a
 // typical CreateUploadRequest (including the CEL content_type rule), with
 // an empty message through the same validator as the baseline:
