@@ -58,6 +58,8 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	presigndv1 "github.com/presignd/presignd/gen/presignd/v1"
+
+	"github.com/presignd/presignd/bench/internal/proc"
 )
 
 const apiKey = "bench-api-key-not-secret"
@@ -332,24 +334,8 @@ func (s *server) stop() {
 	s.log.Close()
 }
 
-// cpu is the CPU time (user and system) the server process has used, read
-// from /proc/<pid>/stat in clock ticks (USER_HZ, 100 on Linux).
-func (s *server) cpu() time.Duration {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	// The fields after the command name, which is in parentheses and may
-	// hold spaces: state is the first, utime the 12th and stime the 13th.
-	_, rest, ok := strings.Cut(string(raw), ") ")
-	f := strings.Fields(rest)
-	if !ok || len(f) < 13 {
-		return 0
-	}
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(utime+stime) * (time.Second / 100)
-}
+// cpu is the CPU time (user and system) the server process has used.
+func (s *server) cpu() time.Duration { return proc.CPU(s.cmd.Process.Pid) }
 
 // selfCPU is the CPU time (user and system) this process has used.
 func selfCPU() time.Duration {
@@ -362,7 +348,7 @@ func selfCPU() time.Duration {
 
 // memory is a reading of the server's resident memory, in bytes: rss in
 // all, file of it the binary's own mapped pages, hwm the peak so far.
-type memory struct{ rss, file, hwm int64 }
+type memory = proc.Memory
 
 // copyExecutable writes a copy of the executable src to dst.
 func copyExecutable(src, dst string) error {
@@ -382,29 +368,7 @@ func copyExecutable(src, dst string) error {
 	return out.Close()
 }
 
-func (s *server) memory() memory {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
-	if err != nil {
-		return memory{}
-	}
-	var m memory
-	for _, line := range strings.Split(string(raw), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		kb, _ := strconv.ParseInt(f[1], 10, 64)
-		switch f[0] {
-		case "VmRSS:":
-			m.rss = kb << 10
-		case "RssFile:":
-			m.file = kb << 10
-		case "VmHWM:":
-			m.hwm = kb << 10
-		}
-	}
-	return m
-}
+func (s *server) memory() memory { return proc.ReadMemory(s.cmd.Process.Pid) }
 
 // sampleRSS records the largest VmRSS seen into peak until stopped.
 func (s *server) sampleRSS(peak *memory) (stop func()) {
@@ -415,8 +379,8 @@ func (s *server) sampleRSS(peak *memory) (stop func()) {
 		defer t.Stop()
 		for {
 			m := s.memory()
-			peak.rss = max(peak.rss, m.rss)
-			peak.hwm = max(peak.hwm, m.hwm)
+			peak.RSS = max(peak.RSS, m.RSS)
+			peak.HWM = max(peak.HWM, m.HWM)
 			select {
 			case <-done:
 				return
@@ -724,7 +688,7 @@ func printReport(w io.Writer, o options, results []*result, idle, peak, final me
 	}
 	mb := func(b int64) string { return fmt.Sprintf("%.1f MB", float64(b)/(1<<20)) }
 	fmt.Fprintf(w, "\nServer memory: RSS %s at idle (after start; %s of it the binary's own mapped pages), peak RSS %s under load (VmHWM %s), RSS %s after the run.\n",
-		mb(idle.rss), mb(idle.file), mb(peak.rss), mb(max(peak.hwm, final.hwm)), mb(final.rss))
+		mb(idle.RSS), mb(idle.File), mb(peak.RSS), mb(max(peak.HWM, final.HWM)), mb(final.RSS))
 	var groups []string
 	for _, r := range results {
 		if r.commits > 0 {
@@ -750,7 +714,7 @@ func printReport(w io.Writer, o options, results []*result, idle, peak, final me
 		m, _, _ := ratio(g, e)
 		goal("REST CreateUpload ≥ 0.6× REST echo", m >= 0.6, "%.2f×", m)
 	}
-	goal("RSS at idle ≤ 40 MB", idle.rss <= 40<<20, "%s", mb(idle.rss))
+	goal("RSS at idle ≤ 40 MB", idle.RSS <= 40<<20, "%s", mb(idle.RSS))
 }
 
 func round(d time.Duration) time.Duration {

@@ -52,6 +52,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/presignd/presignd/bench/internal/proc"
 )
 
 const (
@@ -276,10 +278,8 @@ type process struct {
 	name       string
 	cmd        *exec.Cmd
 	url        string
-	idle, peak memory
+	idle, peak proc.Memory
 }
-
-type memory struct{ rss, hwm int64 }
 
 func (p *process) stop() {
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
@@ -293,49 +293,9 @@ func (p *process) stop() {
 	}
 }
 
-func (p *process) cpu() time.Duration { return procCPU(p.cmd.Process.Pid) }
+func (p *process) cpu() time.Duration { return proc.CPU(p.cmd.Process.Pid) }
 
-func (p *process) memory() memory {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err != nil {
-		return memory{}
-	}
-	var m memory
-	for _, line := range strings.Split(string(raw), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		kb, _ := strconv.ParseInt(f[1], 10, 64)
-		switch f[0] {
-		case "VmRSS:":
-			m.rss = kb << 10
-		case "VmHWM:":
-			m.hwm = kb << 10
-		}
-	}
-	return m
-}
-
-// procCPU is the CPU time (utime+stime) of process pid, from
-// /proc/<pid>/stat in clock ticks (USER_HZ, 100 on Linux); 0 when it is
-// gone.
-func procCPU(pid int) time.Duration {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// After the command name, which is in parentheses and may hold
-	// spaces: state is the first field, utime the 12th and stime the 13th.
-	_, rest, ok := strings.Cut(string(raw), ") ")
-	f := strings.Fields(rest)
-	if !ok || len(f) < 13 {
-		return 0
-	}
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(utime+stime) * (time.Second / 100)
-}
+func (p *process) memory() proc.Memory { return proc.ReadMemory(p.cmd.Process.Pid) }
 
 func freePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -486,7 +446,7 @@ func (p *postgres) cpuByPID() (map[int]time.Duration, error) {
 	}
 	out := map[int]time.Duration{}
 	for _, pid := range pids {
-		out[int(pid)] = procCPU(int(pid))
+		out[int(pid)] = proc.CPU(int(pid))
 	}
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
@@ -496,7 +456,7 @@ func (p *postgres) cpuByPID() (map[int]time.Duration, error) {
 		}
 		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 		if err == nil && auxProcess.Match(cmdline) {
-			out[pid] = procCPU(pid)
+			out[pid] = proc.CPU(pid)
 		}
 	}
 	return out, nil
@@ -724,7 +684,7 @@ func printReport(w io.Writer, o options, scenarios []*scenario, procs []*process
 				spread(collect(runs, func(r wrkRun) float64 { return ms(r.p50) }), "%.2f"),
 				spread(collect(runs, func(r wrkRun) float64 { return ms(r.p99) }), "%.2f"),
 				spread(collect(runs, wrkRun.serverCPUPerReq), "%.0f"), db,
-				mb(s.proc.idle.rss), mb(s.proc.peak.hwm))
+				mb(s.proc.idle.RSS), mb(s.proc.peak.HWM))
 		}
 	}
 
@@ -780,7 +740,7 @@ func printReport(w io.Writer, o options, scenarios []*scenario, procs []*process
 		if !strings.HasPrefix(p.name, "presignd") {
 			continue
 		}
-		idle, peak := mb(p.idle.rss), mb(p.peak.hwm)
+		idle, peak := mb(p.idle.RSS), mb(p.peak.HWM)
 		goals = append(goals,
 			goal{p.name + ": idle RSS", fmt.Sprintf("%.1f MB", idle), "≤ 40 MB", yes(idle <= 40)},
 			goal{p.name + ": peak RSS under load", fmt.Sprintf("%.1f MB", peak), "≤ 100 MB", yes(peak <= 100)})

@@ -24,6 +24,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/presignd/presignd/bench/internal/proc"
 	"github.com/presignd/presignd/store"
 	"github.com/presignd/presignd/store/postgres"
 )
@@ -32,19 +33,11 @@ const revert = `ALTER INDEX files_name_words SET (fastupdate = off);
 DROP TRIGGER files_ready_bytes_insert ON files; DROP TRIGGER files_ready_bytes_delete ON files; DROP TRIGGER files_ready_bytes_update ON files;
 CREATE TRIGGER files_ready_bytes AFTER INSERT OR DELETE OR UPDATE OF tenant, scope, state, size_bytes ON files FOR EACH ROW EXECUTE FUNCTION files_ready_bytes();`
 
-// cpuTicks sums the user and system CPU of pids, in clock ticks (1/100 s).
-func cpuTicks(pids []int) int64 {
-	var sum int64
+// cpuOf sums the user and system CPU of pids.
+func cpuOf(pids []int) time.Duration {
+	var sum time.Duration
 	for _, p := range pids {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		f := strings.Fields(s[strings.LastIndex(s, ")")+2:])
-		u, _ := strconv.ParseInt(f[11], 10, 64)
-		k, _ := strconv.ParseInt(f[12], 10, 64)
-		sum += u + k
+		sum += proc.CPU(p)
 	}
 	return sum
 }
@@ -98,7 +91,7 @@ func main() {
 	if err != nil {
 		panic(err)
 	}
-	c0 := cpuTicks(pids)
+	c0 := cpuOf(pids)
 	t0 := time.Now()
 	var wg sync.WaitGroup
 	per := *n / *g
@@ -118,10 +111,10 @@ func main() {
 	if err != nil {
 		panic(err)
 	}
-	c1 := cpuTicks(after) // backends started during the run count from zero
+	c1 := cpuOf(after) // backends started during the run count from zero
 	pids = after
 	total := per * *g
 	commits, files := s.CreateCommits()
 	fmt.Printf("old=%v creates=%d wall=%.0fµs/create pg_cpu=%.1fµs/create (%d backends) creates/commit=%.1f\n",
-		*old, total, float64(el.Microseconds())/float64(total), float64(c1-c0)*10000/float64(total), len(pids), float64(files)/float64(commits))
+		*old, total, float64(el.Microseconds())/float64(total), float64((c1-c0).Microseconds())/float64(total), len(pids), float64(files)/float64(commits))
 }
