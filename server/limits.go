@@ -14,7 +14,6 @@ import (
 	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/tap"
-	"google.golang.org/protobuf/encoding/protojson"
 )
 
 // tooLarge is the status of a request body over max bytes:
@@ -91,9 +90,9 @@ func readCapped(body io.Reader, max int64) (io.Reader, int64, error) {
 }
 
 // writeStatusJSON writes st as the gateway writes errors: a JSON
-// google.rpc.Status with the proto field names.
+// google.rpc.Status with the proto field names (restErrorMarshaler).
 func writeStatusJSON(w http.ResponseWriter, code int, st *status.Status) {
-	body, err := protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}.Marshal(st.Proto())
+	body, err := restErrorMarshaler.Marshal(st.Proto())
 	if err != nil {
 		body = []byte(fmt.Sprintf(`{"code": %d, "message": "%s"}`, st.Code(), http.StatusText(code)))
 	}
