@@ -55,6 +55,9 @@ type inProcessFiles struct {
 	createDownloadUrl *inProcessMethod[*pb.CreateDownloadUrlRequest, *pb.CreateDownloadUrlResponse]
 	checkName         *inProcessMethod[*pb.CheckNameRequest, *pb.CheckNameResponse]
 	getUsage          *inProcessMethod[*pb.GetUsageRequest, *pb.GetUsageResponse]
+	signParts         *inProcessMethod[*pb.SignPartsRequest, *pb.SignPartsResponse]
+	listParts         *inProcessMethod[*pb.ListPartsRequest, *pb.ListPartsResponse]
+	abortUpload       *inProcessMethod[*pb.AbortUploadRequest, *pb.AbortUploadResponse]
 }
 
 func newInProcessFiles(s *Server) *inProcessFiles {
@@ -68,6 +71,9 @@ func newInProcessFiles(s *Server) *inProcessFiles {
 		createDownloadUrl: newInProcessMethod(s, s, pb.FileService_CreateDownloadUrl_FullMethodName, s.CreateDownloadUrl),
 		checkName:         newInProcessMethod(s, s, pb.FileService_CheckName_FullMethodName, s.CheckName),
 		getUsage:          newInProcessMethod(s, s, pb.FileService_GetUsage_FullMethodName, s.GetUsage),
+		signParts:         newInProcessMethod(s, s, pb.FileService_SignParts_FullMethodName, s.SignParts),
+		listParts:         newInProcessMethod(s, s, pb.FileService_ListParts_FullMethodName, s.ListParts),
+		abortUpload:       newInProcessMethod(s, s, pb.FileService_AbortUpload_FullMethodName, s.AbortUpload),
 	}
 }
 
@@ -105,6 +111,18 @@ func (f *inProcessFiles) CheckName(ctx context.Context, req *pb.CheckNameRequest
 
 func (f *inProcessFiles) GetUsage(ctx context.Context, req *pb.GetUsageRequest) (*pb.GetUsageResponse, error) {
 	return f.getUsage.call(ctx, req)
+}
+
+func (f *inProcessFiles) SignParts(ctx context.Context, req *pb.SignPartsRequest) (*pb.SignPartsResponse, error) {
+	return f.signParts.call(ctx, req)
+}
+
+func (f *inProcessFiles) ListParts(ctx context.Context, req *pb.ListPartsRequest) (*pb.ListPartsResponse, error) {
+	return f.listParts.call(ctx, req)
+}
+
+func (f *inProcessFiles) AbortUpload(ctx context.Context, req *pb.AbortUploadRequest) (*pb.AbortUploadResponse, error) {
+	return f.abortUpload.call(ctx, req)
 }
 
 // inProcessAdmin is inProcessFiles for the AdminService.

@@ -33,6 +33,10 @@ type Capabilities struct {
 	PostPolicy PostPolicySigner
 	// Leftovers removes the backend's own leftover files, for a sweeper.
 	Leftovers LeftoverRemover
+	// Multipart takes objects in parts (MultipartUploader).
+	Multipart MultipartUploader
+	// MultipartLister lists the multipart uploads the backend holds.
+	MultipartLister MultipartLister
 	// Closer releases the resources the backend holds, at shutdown.
 	Closer io.Closer
 }
@@ -44,6 +48,8 @@ func CapabilitiesOf(s Signer) Capabilities {
 	var c Capabilities
 	c.PostPolicy, _ = s.(PostPolicySigner)
 	c.Leftovers, _ = s.(LeftoverRemover)
+	c.Multipart, _ = s.(MultipartUploader)
+	c.MultipartLister, _ = s.(MultipartLister)
 	c.Closer, _ = s.(io.Closer)
 	return c
 }
@@ -54,6 +60,8 @@ func (c Capabilities) String() string {
 	return capability.List(
 		capability.Named{Name: "PostPolicy", Has: c.PostPolicy != nil},
 		capability.Named{Name: "Leftovers", Has: c.Leftovers != nil},
+		capability.Named{Name: "Multipart", Has: c.Multipart != nil},
+		capability.Named{Name: "MultipartLister", Has: c.MultipartLister != nil},
 		capability.Named{Name: "Closer", Has: c.Closer != nil},
 	)
 }

@@ -53,6 +53,7 @@ const (
 	StateReady   State = "READY"
 	StateFailed  State = "FAILED"
 	StateExpired State = "EXPIRED"
+	StateAborted State = "ABORTED"
 )
 
 // File is one file record. ID is unique across all tenants. Times are
@@ -93,6 +94,14 @@ type File struct {
 	UpdatedAt     time.Time
 	CompletedAt   time.Time // zero until READY or FAILED
 	UploadExpires time.Time // when the latest upload target expires
+	// MultipartUploadID is the backend's id of the file's multipart
+	// upload; empty for a single PUT or POST. PartSize is the size of every
+	// part but the last, and PartChecksumAlgorithm the checksum each part
+	// target binds (empty: none). All three are written by CreateFile and
+	// UpdateFile.
+	MultipartUploadID     string
+	PartSize              int64
+	PartChecksumAlgorithm string
 	// ObjectMissingSince is set by Lifecycle.SetObjectMissing when a READY
 	// file's object was found gone from its backend; zero otherwise.
 	// CreateFile and UpdateFile neither write nor clear it.
@@ -264,8 +273,12 @@ type Deletion struct {
 	Key     string
 	FileID  string
 	Tenant  string
-	// Reason is why the object goes: DeletionDeleted or DeletionExpired.
+	// Reason is why the object goes: DeletionDeleted, DeletionExpired or
+	// DeletionAborted.
 	Reason string
+	// MultipartUploadID, when set, is the file's multipart upload, which
+	// is aborted (discarding its parts) before the object is deleted.
+	MultipartUploadID string
 	// Attempts counts the claims of this deletion so far, this one included.
 	Attempts  int
 	LastError string
@@ -278,6 +291,7 @@ type Deletion struct {
 const (
 	DeletionDeleted = "deleted"
 	DeletionExpired = "expired"
+	DeletionAborted = "aborted"
 )
 
 // Lifecycle is what a sweeper needs to retire files: expiring abandoned

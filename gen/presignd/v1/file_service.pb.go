@@ -93,6 +93,11 @@ const (
 	// An HTML-form multipart POST: the target form fields, then the file
 	// as the last field, named "file".
 	UploadMethod_UPLOAD_METHOD_POST UploadMethod = 2
+	// The bytes in parts: an HTTP PUT of each part to its own part target
+	// (UploadTarget.parts, then SignParts), in any order and in parallel,
+	// then CompleteUpload with the parts' ETags. Chosen automatically when
+	// the declared size passes the category's multipart threshold.
+	UploadMethod_UPLOAD_METHOD_MULTIPART UploadMethod = 3
 )
 
 // Enum value maps for UploadMethod.
@@ -101,11 +106,13 @@ var (
 		0: "UPLOAD_METHOD_UNSPECIFIED",
 		1: "UPLOAD_METHOD_PUT",
 		2: "UPLOAD_METHOD_POST",
+		3: "UPLOAD_METHOD_MULTIPART",
 	}
 	UploadMethod_value = map[string]int32{
 		"UPLOAD_METHOD_UNSPECIFIED": 0,
 		"UPLOAD_METHOD_PUT":         1,
 		"UPLOAD_METHOD_POST":        2,
+		"UPLOAD_METHOD_MULTIPART":   3,
 	}
 )
 
@@ -150,6 +157,8 @@ const (
 	FileState_FILE_STATE_FAILED FileState = 3
 	// The upload target expired before the upload was completed.
 	FileState_FILE_STATE_EXPIRED FileState = 4
+	// The client gave the upload up with AbortUpload.
+	FileState_FILE_STATE_ABORTED FileState = 5
 )
 
 // Enum value maps for FileState.
@@ -160,6 +169,7 @@ var (
 		2: "FILE_STATE_READY",
 		3: "FILE_STATE_FAILED",
 		4: "FILE_STATE_EXPIRED",
+		5: "FILE_STATE_ABORTED",
 	}
 	FileState_value = map[string]int32{
 		"FILE_STATE_UNSPECIFIED": 0,
@@ -167,6 +177,7 @@ var (
 		"FILE_STATE_READY":       2,
 		"FILE_STATE_FAILED":      3,
 		"FILE_STATE_EXPIRED":     4,
+		"FILE_STATE_ABORTED":     5,
 	}
 )
 
@@ -302,7 +313,9 @@ type File struct {
 	// How many upload targets were issued for this file.
 	UploadCount int32 `protobuf:"varint,22,opt,name=upload_count,json=uploadCount,proto3" json:"upload_count,omitempty"`
 	// size_bytes for people, such as "1.5 MiB".
-	SizeDisplay   string `protobuf:"bytes,23,opt,name=size_display,json=sizeDisplay,proto3" json:"size_display,omitempty"`
+	SizeDisplay string `protobuf:"bytes,23,opt,name=size_display,json=sizeDisplay,proto3" json:"size_display,omitempty"`
+	// The part layout of a multipart upload; unset for other uploads.
+	Multipart     *MultipartLayout `protobuf:"bytes,24,opt,name=multipart,proto3" json:"multipart,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -498,6 +511,235 @@ func (x *File) GetSizeDisplay() string {
 	return ""
 }
 
+func (x *File) GetMultipart() *MultipartLayout {
+	if x != nil {
+		return x.Multipart
+	}
+	return nil
+}
+
+// MultipartLayout is how a multipart upload cuts the file into parts.
+type MultipartLayout struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The size of every part but the last, which holds the rest.
+	PartSizeBytes int64 `protobuf:"varint,1,opt,name=part_size_bytes,json=partSizeBytes,proto3" json:"part_size_bytes,omitempty"`
+	// The number of parts: part numbers run from 1 to part_count.
+	PartCount int32 `protobuf:"varint,2,opt,name=part_count,json=partCount,proto3" json:"part_count,omitempty"`
+	// The checksum every part target binds, when the upload binds one:
+	// SignParts then needs each part's checksum.
+	PartChecksumAlgorithm ChecksumAlgorithm `protobuf:"varint,3,opt,name=part_checksum_algorithm,json=partChecksumAlgorithm,proto3,enum=presignd.v1.ChecksumAlgorithm" json:"part_checksum_algorithm,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
+}
+
+func (x *MultipartLayout) Reset() {
+	*x = MultipartLayout{}
+	mi := &file_presignd_v1_file_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MultipartLayout) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MultipartLayout) ProtoMessage() {}
+
+func (x *MultipartLayout) ProtoReflect() protoreflect.Message {
+	mi := &file_presignd_v1_file_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MultipartLayout.ProtoReflect.Descriptor instead.
+func (*MultipartLayout) Descriptor() ([]byte, []int) {
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *MultipartLayout) GetPartSizeBytes() int64 {
+	if x != nil {
+		return x.PartSizeBytes
+	}
+	return 0
+}
+
+func (x *MultipartLayout) GetPartCount() int32 {
+	if x != nil {
+		return x.PartCount
+	}
+	return 0
+}
+
+func (x *MultipartLayout) GetPartChecksumAlgorithm() ChecksumAlgorithm {
+	if x != nil {
+		return x.PartChecksumAlgorithm
+	}
+	return ChecksumAlgorithm_CHECKSUM_ALGORITHM_UNSPECIFIED
+}
+
+// PartTarget tells the client how to send one part of a multipart upload:
+// an HTTP PUT of exactly size_bytes bytes to url with headers.
+type PartTarget struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The part's number, from 1.
+	PartNumber int32 `protobuf:"varint,1,opt,name=part_number,json=partNumber,proto3" json:"part_number,omitempty"`
+	// The URL to PUT the part to.
+	Url string `protobuf:"bytes,2,opt,name=url,proto3" json:"url,omitempty"`
+	// Headers the client must send, exactly as given.
+	Headers map[string]string `protobuf:"bytes,3,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The exact size of the part.
+	SizeBytes int64 `protobuf:"varint,4,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	// When the target stops working.
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PartTarget) Reset() {
+	*x = PartTarget{}
+	mi := &file_presignd_v1_file_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PartTarget) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PartTarget) ProtoMessage() {}
+
+func (x *PartTarget) ProtoReflect() protoreflect.Message {
+	mi := &file_presignd_v1_file_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PartTarget.ProtoReflect.Descriptor instead.
+func (*PartTarget) Descriptor() ([]byte, []int) {
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *PartTarget) GetPartNumber() int32 {
+	if x != nil {
+		return x.PartNumber
+	}
+	return 0
+}
+
+func (x *PartTarget) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *PartTarget) GetHeaders() map[string]string {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
+func (x *PartTarget) GetSizeBytes() int64 {
+	if x != nil {
+		return x.SizeBytes
+	}
+	return 0
+}
+
+func (x *PartTarget) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+// Part is a part of a multipart upload that storage holds.
+type Part struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The part's number, from 1.
+	PartNumber int32 `protobuf:"varint,1,opt,name=part_number,json=partNumber,proto3" json:"part_number,omitempty"`
+	// Its size in bytes.
+	SizeBytes int64 `protobuf:"varint,2,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	// The entity tag storage gave it; CompleteUpload needs it.
+	Etag string `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
+	// Its checksum in the upload's part_checksum_algorithm, standard base64,
+	// when the upload binds one and storage reports it.
+	Checksum      string `protobuf:"bytes,4,opt,name=checksum,proto3" json:"checksum,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Part) Reset() {
+	*x = Part{}
+	mi := &file_presignd_v1_file_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Part) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Part) ProtoMessage() {}
+
+func (x *Part) ProtoReflect() protoreflect.Message {
+	mi := &file_presignd_v1_file_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Part.ProtoReflect.Descriptor instead.
+func (*Part) Descriptor() ([]byte, []int) {
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Part) GetPartNumber() int32 {
+	if x != nil {
+		return x.PartNumber
+	}
+	return 0
+}
+
+func (x *Part) GetSizeBytes() int64 {
+	if x != nil {
+		return x.SizeBytes
+	}
+	return 0
+}
+
+func (x *Part) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+func (x *Part) GetChecksum() string {
+	if x != nil {
+		return x.Checksum
+	}
+	return ""
+}
+
 // UploadTarget tells the client exactly how to send the bytes.
 type UploadTarget struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -512,14 +754,21 @@ type UploadTarget struct {
 	// When the target stops working.
 	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
 	// The largest object the target accepts.
-	MaxSizeBytes  int64 `protobuf:"varint,6,opt,name=max_size_bytes,json=maxSizeBytes,proto3" json:"max_size_bytes,omitempty"`
+	MaxSizeBytes int64 `protobuf:"varint,6,opt,name=max_size_bytes,json=maxSizeBytes,proto3" json:"max_size_bytes,omitempty"`
+	// For a multipart upload (method MULTIPART, no url): its layout, and
+	// the targets of its first parts. SignParts signs the others. When the
+	// upload binds part checksums, no part is signed here: SignParts needs
+	// each part's checksum.
+	Multipart *MultipartLayout `protobuf:"bytes,7,opt,name=multipart,proto3" json:"multipart,omitempty"`
+	// The first part targets of a multipart upload, by part number.
+	Parts         []*PartTarget `protobuf:"bytes,8,rep,name=parts,proto3" json:"parts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UploadTarget) Reset() {
 	*x = UploadTarget{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[2]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -531,7 +780,7 @@ func (x *UploadTarget) String() string {
 func (*UploadTarget) ProtoMessage() {}
 
 func (x *UploadTarget) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[2]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -544,7 +793,7 @@ func (x *UploadTarget) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadTarget.ProtoReflect.Descriptor instead.
 func (*UploadTarget) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{2}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *UploadTarget) GetMethod() UploadMethod {
@@ -589,6 +838,20 @@ func (x *UploadTarget) GetMaxSizeBytes() int64 {
 	return 0
 }
 
+func (x *UploadTarget) GetMultipart() *MultipartLayout {
+	if x != nil {
+		return x.Multipart
+	}
+	return nil
+}
+
+func (x *UploadTarget) GetParts() []*PartTarget {
+	if x != nil {
+		return x.Parts
+	}
+	return nil
+}
+
 // CreateUploadRequest asks for an upload target.
 type CreateUploadRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -603,7 +866,8 @@ type CreateUploadRequest struct {
 	SizeBytes int64 `protobuf:"varint,4,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
 	// A checksum of the bytes; required when the category demands one.
 	Checksum *Checksum `protobuf:"bytes,5,opt,name=checksum,proto3" json:"checksum,omitempty"`
-	// PUT or POST; unspecified means the category's method.
+	// PUT, POST or MULTIPART; unspecified means the category's method, or
+	// MULTIPART when size_bytes passes the category's multipart threshold.
 	Method UploadMethod `protobuf:"varint,6,opt,name=method,proto3,enum=presignd.v1.UploadMethod" json:"method,omitempty"`
 	// A display name; defaults to filename.
 	DisplayName string `protobuf:"bytes,7,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
@@ -615,14 +879,18 @@ type CreateUploadRequest struct {
 	ValidateOnly bool `protobuf:"varint,10,opt,name=validate_only,json=validateOnly,proto3" json:"validate_only,omitempty"`
 	// An idempotency key: a retry with the same request_id returns the same
 	// file with a fresh target.
-	RequestId     string `protobuf:"bytes,11,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RequestId string `protobuf:"bytes,11,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// For a multipart upload: the checksum each part target binds, so that
+	// storage refuses a corrupted part (SHA256 or CRC32C). Unspecified binds
+	// none, unless the category requires one.
+	PartChecksumAlgorithm ChecksumAlgorithm `protobuf:"varint,12,opt,name=part_checksum_algorithm,json=partChecksumAlgorithm,proto3,enum=presignd.v1.ChecksumAlgorithm" json:"part_checksum_algorithm,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *CreateUploadRequest) Reset() {
 	*x = CreateUploadRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[3]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -634,7 +902,7 @@ func (x *CreateUploadRequest) String() string {
 func (*CreateUploadRequest) ProtoMessage() {}
 
 func (x *CreateUploadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[3]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -647,7 +915,7 @@ func (x *CreateUploadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateUploadRequest.ProtoReflect.Descriptor instead.
 func (*CreateUploadRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{3}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CreateUploadRequest) GetCategory() string {
@@ -727,6 +995,13 @@ func (x *CreateUploadRequest) GetRequestId() string {
 	return ""
 }
 
+func (x *CreateUploadRequest) GetPartChecksumAlgorithm() ChecksumAlgorithm {
+	if x != nil {
+		return x.PartChecksumAlgorithm
+	}
+	return ChecksumAlgorithm_CHECKSUM_ALGORITHM_UNSPECIFIED
+}
+
 // CreateUploadResponse carries the reserved file and where to upload it.
 type CreateUploadResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -740,7 +1015,7 @@ type CreateUploadResponse struct {
 
 func (x *CreateUploadResponse) Reset() {
 	*x = CreateUploadResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[4]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -752,7 +1027,7 @@ func (x *CreateUploadResponse) String() string {
 func (*CreateUploadResponse) ProtoMessage() {}
 
 func (x *CreateUploadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[4]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -765,7 +1040,7 @@ func (x *CreateUploadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateUploadResponse.ProtoReflect.Descriptor instead.
 func (*CreateUploadResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{4}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CreateUploadResponse) GetFile() *File {
@@ -786,14 +1061,20 @@ func (x *CreateUploadResponse) GetUploadTarget() *UploadTarget {
 type CompleteUploadRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The file to verify.
-	FileId        string `protobuf:"bytes,1,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
+	FileId string `protobuf:"bytes,1,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
+	// For a multipart upload: every part, by ascending part number, with the
+	// ETag storage answered its PUT with (and its checksum when the upload
+	// binds part checksums). Empty means the parts storage holds, as
+	// ListParts shows them. A part storage does not hold, or holds with
+	// another ETag, fails the upload naming the part.
+	Parts         []*CompletedPart `protobuf:"bytes,2,rep,name=parts,proto3" json:"parts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CompleteUploadRequest) Reset() {
 	*x = CompleteUploadRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[5]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -805,7 +1086,7 @@ func (x *CompleteUploadRequest) String() string {
 func (*CompleteUploadRequest) ProtoMessage() {}
 
 func (x *CompleteUploadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[5]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -818,12 +1099,83 @@ func (x *CompleteUploadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteUploadRequest.ProtoReflect.Descriptor instead.
 func (*CompleteUploadRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{5}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CompleteUploadRequest) GetFileId() string {
 	if x != nil {
 		return x.FileId
+	}
+	return ""
+}
+
+func (x *CompleteUploadRequest) GetParts() []*CompletedPart {
+	if x != nil {
+		return x.Parts
+	}
+	return nil
+}
+
+// CompletedPart is a part named in CompleteUpload.
+type CompletedPart struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The part's number, from 1.
+	PartNumber int32 `protobuf:"varint,1,opt,name=part_number,json=partNumber,proto3" json:"part_number,omitempty"`
+	// The ETag storage answered the part's PUT with.
+	Etag string `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
+	// The part's checksum, standard base64, when the upload binds one.
+	Checksum      string `protobuf:"bytes,3,opt,name=checksum,proto3" json:"checksum,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompletedPart) Reset() {
+	*x = CompletedPart{}
+	mi := &file_presignd_v1_file_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompletedPart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompletedPart) ProtoMessage() {}
+
+func (x *CompletedPart) ProtoReflect() protoreflect.Message {
+	mi := &file_presignd_v1_file_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompletedPart.ProtoReflect.Descriptor instead.
+func (*CompletedPart) Descriptor() ([]byte, []int) {
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *CompletedPart) GetPartNumber() int32 {
+	if x != nil {
+		return x.PartNumber
+	}
+	return 0
+}
+
+func (x *CompletedPart) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+func (x *CompletedPart) GetChecksum() string {
+	if x != nil {
+		return x.Checksum
 	}
 	return ""
 }
@@ -839,7 +1191,7 @@ type CompleteUploadResponse struct {
 
 func (x *CompleteUploadResponse) Reset() {
 	*x = CompleteUploadResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[6]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -851,7 +1203,7 @@ func (x *CompleteUploadResponse) String() string {
 func (*CompleteUploadResponse) ProtoMessage() {}
 
 func (x *CompleteUploadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[6]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -864,7 +1216,7 @@ func (x *CompleteUploadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteUploadResponse.ProtoReflect.Descriptor instead.
 func (*CompleteUploadResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{6}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CompleteUploadResponse) GetFile() *File {
@@ -885,7 +1237,7 @@ type GetFileRequest struct {
 
 func (x *GetFileRequest) Reset() {
 	*x = GetFileRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[7]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -897,7 +1249,7 @@ func (x *GetFileRequest) String() string {
 func (*GetFileRequest) ProtoMessage() {}
 
 func (x *GetFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[7]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -910,7 +1262,7 @@ func (x *GetFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFileRequest.ProtoReflect.Descriptor instead.
 func (*GetFileRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{7}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetFileRequest) GetFileId() string {
@@ -931,7 +1283,7 @@ type GetFileResponse struct {
 
 func (x *GetFileResponse) Reset() {
 	*x = GetFileResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[8]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -943,7 +1295,7 @@ func (x *GetFileResponse) String() string {
 func (*GetFileResponse) ProtoMessage() {}
 
 func (x *GetFileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[8]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -956,7 +1308,7 @@ func (x *GetFileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFileResponse.ProtoReflect.Descriptor instead.
 func (*GetFileResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{8}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetFileResponse) GetFile() *File {
@@ -990,7 +1342,7 @@ type ListFilesRequest struct {
 
 func (x *ListFilesRequest) Reset() {
 	*x = ListFilesRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[9]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1002,7 +1354,7 @@ func (x *ListFilesRequest) String() string {
 func (*ListFilesRequest) ProtoMessage() {}
 
 func (x *ListFilesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[9]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1015,7 +1367,7 @@ func (x *ListFilesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFilesRequest.ProtoReflect.Descriptor instead.
 func (*ListFilesRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{9}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListFilesRequest) GetPageSize() int32 {
@@ -1080,7 +1432,7 @@ type ListFilesResponse struct {
 
 func (x *ListFilesResponse) Reset() {
 	*x = ListFilesResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[10]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1092,7 +1444,7 @@ func (x *ListFilesResponse) String() string {
 func (*ListFilesResponse) ProtoMessage() {}
 
 func (x *ListFilesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[10]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1105,7 +1457,7 @@ func (x *ListFilesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFilesResponse.ProtoReflect.Descriptor instead.
 func (*ListFilesResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{10}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListFilesResponse) GetFiles() []*File {
@@ -1136,7 +1488,7 @@ type UpdateFileRequest struct {
 
 func (x *UpdateFileRequest) Reset() {
 	*x = UpdateFileRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[11]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1148,7 +1500,7 @@ func (x *UpdateFileRequest) String() string {
 func (*UpdateFileRequest) ProtoMessage() {}
 
 func (x *UpdateFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[11]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1161,7 +1513,7 @@ func (x *UpdateFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateFileRequest.ProtoReflect.Descriptor instead.
 func (*UpdateFileRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{11}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *UpdateFileRequest) GetFile() *File {
@@ -1189,7 +1541,7 @@ type UpdateFileResponse struct {
 
 func (x *UpdateFileResponse) Reset() {
 	*x = UpdateFileResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[12]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1201,7 +1553,7 @@ func (x *UpdateFileResponse) String() string {
 func (*UpdateFileResponse) ProtoMessage() {}
 
 func (x *UpdateFileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[12]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1214,7 +1566,7 @@ func (x *UpdateFileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateFileResponse.ProtoReflect.Descriptor instead.
 func (*UpdateFileResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{12}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *UpdateFileResponse) GetFile() *File {
@@ -1235,7 +1587,7 @@ type DeleteFileRequest struct {
 
 func (x *DeleteFileRequest) Reset() {
 	*x = DeleteFileRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[13]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1247,7 +1599,7 @@ func (x *DeleteFileRequest) String() string {
 func (*DeleteFileRequest) ProtoMessage() {}
 
 func (x *DeleteFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[13]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1260,7 +1612,7 @@ func (x *DeleteFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteFileRequest.ProtoReflect.Descriptor instead.
 func (*DeleteFileRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{13}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DeleteFileRequest) GetFileId() string {
@@ -1279,7 +1631,7 @@ type DeleteFileResponse struct {
 
 func (x *DeleteFileResponse) Reset() {
 	*x = DeleteFileResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[14]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1291,7 +1643,7 @@ func (x *DeleteFileResponse) String() string {
 func (*DeleteFileResponse) ProtoMessage() {}
 
 func (x *DeleteFileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[14]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1304,7 +1656,7 @@ func (x *DeleteFileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteFileResponse.ProtoReflect.Descriptor instead.
 func (*DeleteFileResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{14}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{18}
 }
 
 // CreateDownloadUrlRequest asks for a download URL.
@@ -1320,7 +1672,7 @@ type CreateDownloadUrlRequest struct {
 
 func (x *CreateDownloadUrlRequest) Reset() {
 	*x = CreateDownloadUrlRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[15]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1332,7 +1684,7 @@ func (x *CreateDownloadUrlRequest) String() string {
 func (*CreateDownloadUrlRequest) ProtoMessage() {}
 
 func (x *CreateDownloadUrlRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[15]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1345,7 +1697,7 @@ func (x *CreateDownloadUrlRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDownloadUrlRequest.ProtoReflect.Descriptor instead.
 func (*CreateDownloadUrlRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{15}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CreateDownloadUrlRequest) GetFileId() string {
@@ -1375,7 +1727,7 @@ type CreateDownloadUrlResponse struct {
 
 func (x *CreateDownloadUrlResponse) Reset() {
 	*x = CreateDownloadUrlResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[16]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1387,7 +1739,7 @@ func (x *CreateDownloadUrlResponse) String() string {
 func (*CreateDownloadUrlResponse) ProtoMessage() {}
 
 func (x *CreateDownloadUrlResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[16]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1400,7 +1752,7 @@ func (x *CreateDownloadUrlResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDownloadUrlResponse.ProtoReflect.Descriptor instead.
 func (*CreateDownloadUrlResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{16}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CreateDownloadUrlResponse) GetUrl() string {
@@ -1432,7 +1784,7 @@ type CheckNameRequest struct {
 
 func (x *CheckNameRequest) Reset() {
 	*x = CheckNameRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[17]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1444,7 +1796,7 @@ func (x *CheckNameRequest) String() string {
 func (*CheckNameRequest) ProtoMessage() {}
 
 func (x *CheckNameRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[17]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1457,7 +1809,7 @@ func (x *CheckNameRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckNameRequest.ProtoReflect.Descriptor instead.
 func (*CheckNameRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{17}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CheckNameRequest) GetCategory() string {
@@ -1500,7 +1852,7 @@ type CheckNameResponse struct {
 
 func (x *CheckNameResponse) Reset() {
 	*x = CheckNameResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[18]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1512,7 +1864,7 @@ func (x *CheckNameResponse) String() string {
 func (*CheckNameResponse) ProtoMessage() {}
 
 func (x *CheckNameResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[18]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1525,7 +1877,7 @@ func (x *CheckNameResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckNameResponse.ProtoReflect.Descriptor instead.
 func (*CheckNameResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{18}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CheckNameResponse) GetNormalizedName() string {
@@ -1563,6 +1915,311 @@ func (x *CheckNameResponse) GetExistingFile() *File {
 	return nil
 }
 
+// SignPartsRequest asks for part targets of a multipart upload.
+type SignPartsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The PENDING multipart upload.
+	FileId string `protobuf:"bytes,1,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
+	// The parts to sign, each from 1 to the upload's part_count.
+	PartNumbers []int32 `protobuf:"varint,2,rep,packed,name=part_numbers,json=partNumbers,proto3" json:"part_numbers,omitempty"`
+	// Each part's checksum (standard base64) by part number, in the
+	// upload's part_checksum_algorithm; required for every part when the
+	// upload binds part checksums, refused otherwise.
+	PartChecksums map[int32]string `protobuf:"bytes,3,rep,name=part_checksums,json=partChecksums,proto3" json:"part_checksums,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignPartsRequest) Reset() {
+	*x = SignPartsRequest{}
+	mi := &file_presignd_v1_file_service_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignPartsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignPartsRequest) ProtoMessage() {}
+
+func (x *SignPartsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_presignd_v1_file_service_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignPartsRequest.ProtoReflect.Descriptor instead.
+func (*SignPartsRequest) Descriptor() ([]byte, []int) {
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *SignPartsRequest) GetFileId() string {
+	if x != nil {
+		return x.FileId
+	}
+	return ""
+}
+
+func (x *SignPartsRequest) GetPartNumbers() []int32 {
+	if x != nil {
+		return x.PartNumbers
+	}
+	return nil
+}
+
+func (x *SignPartsRequest) GetPartChecksums() map[int32]string {
+	if x != nil {
+		return x.PartChecksums
+	}
+	return nil
+}
+
+// SignPartsResponse carries part targets.
+type SignPartsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One target per requested part, in the order asked.
+	Parts         []*PartTarget `protobuf:"bytes,1,rep,name=parts,proto3" json:"parts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignPartsResponse) Reset() {
+	*x = SignPartsResponse{}
+	mi := &file_presignd_v1_file_service_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignPartsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignPartsResponse) ProtoMessage() {}
+
+func (x *SignPartsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_presignd_v1_file_service_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignPartsResponse.ProtoReflect.Descriptor instead.
+func (*SignPartsResponse) Descriptor() ([]byte, []int) {
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *SignPartsResponse) GetParts() []*PartTarget {
+	if x != nil {
+		return x.Parts
+	}
+	return nil
+}
+
+// ListPartsRequest names a multipart upload.
+type ListPartsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The PENDING multipart upload.
+	FileId        string `protobuf:"bytes,1,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPartsRequest) Reset() {
+	*x = ListPartsRequest{}
+	mi := &file_presignd_v1_file_service_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPartsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPartsRequest) ProtoMessage() {}
+
+func (x *ListPartsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_presignd_v1_file_service_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPartsRequest.ProtoReflect.Descriptor instead.
+func (*ListPartsRequest) Descriptor() ([]byte, []int) {
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ListPartsRequest) GetFileId() string {
+	if x != nil {
+		return x.FileId
+	}
+	return ""
+}
+
+// ListPartsResponse lists the parts storage holds.
+type ListPartsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The parts, by ascending part number.
+	Parts []*Part `protobuf:"bytes,1,rep,name=parts,proto3" json:"parts,omitempty"`
+	// The upload's layout.
+	Multipart     *MultipartLayout `protobuf:"bytes,2,opt,name=multipart,proto3" json:"multipart,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPartsResponse) Reset() {
+	*x = ListPartsResponse{}
+	mi := &file_presignd_v1_file_service_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPartsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPartsResponse) ProtoMessage() {}
+
+func (x *ListPartsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_presignd_v1_file_service_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPartsResponse.ProtoReflect.Descriptor instead.
+func (*ListPartsResponse) Descriptor() ([]byte, []int) {
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ListPartsResponse) GetParts() []*Part {
+	if x != nil {
+		return x.Parts
+	}
+	return nil
+}
+
+func (x *ListPartsResponse) GetMultipart() *MultipartLayout {
+	if x != nil {
+		return x.Multipart
+	}
+	return nil
+}
+
+// AbortUploadRequest names the upload to give up.
+type AbortUploadRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The PENDING file.
+	FileId        string `protobuf:"bytes,1,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AbortUploadRequest) Reset() {
+	*x = AbortUploadRequest{}
+	mi := &file_presignd_v1_file_service_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AbortUploadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AbortUploadRequest) ProtoMessage() {}
+
+func (x *AbortUploadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_presignd_v1_file_service_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AbortUploadRequest.ProtoReflect.Descriptor instead.
+func (*AbortUploadRequest) Descriptor() ([]byte, []int) {
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *AbortUploadRequest) GetFileId() string {
+	if x != nil {
+		return x.FileId
+	}
+	return ""
+}
+
+// AbortUploadResponse carries the aborted file.
+type AbortUploadResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The file, ABORTED.
+	File          *File `protobuf:"bytes,1,opt,name=file,proto3" json:"file,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AbortUploadResponse) Reset() {
+	*x = AbortUploadResponse{}
+	mi := &file_presignd_v1_file_service_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AbortUploadResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AbortUploadResponse) ProtoMessage() {}
+
+func (x *AbortUploadResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_presignd_v1_file_service_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AbortUploadResponse.ProtoReflect.Descriptor instead.
+func (*AbortUploadResponse) Descriptor() ([]byte, []int) {
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *AbortUploadResponse) GetFile() *File {
+	if x != nil {
+		return x.File
+	}
+	return nil
+}
+
 // GetUsageRequest asks for storage usage.
 type GetUsageRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1577,7 +2234,7 @@ type GetUsageRequest struct {
 
 func (x *GetUsageRequest) Reset() {
 	*x = GetUsageRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[19]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1589,7 +2246,7 @@ func (x *GetUsageRequest) String() string {
 func (*GetUsageRequest) ProtoMessage() {}
 
 func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[19]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1602,7 +2259,7 @@ func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUsageRequest.ProtoReflect.Descriptor instead.
 func (*GetUsageRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{19}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetUsageRequest) GetCategory() string {
@@ -1639,7 +2296,7 @@ type GetUsageResponse struct {
 
 func (x *GetUsageResponse) Reset() {
 	*x = GetUsageResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[20]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1651,7 +2308,7 @@ func (x *GetUsageResponse) String() string {
 func (*GetUsageResponse) ProtoMessage() {}
 
 func (x *GetUsageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[20]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1664,7 +2321,7 @@ func (x *GetUsageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUsageResponse.ProtoReflect.Descriptor instead.
 func (*GetUsageResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{20}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetUsageResponse) GetFileCount() int64 {
@@ -1710,7 +2367,7 @@ const file_presignd_v1_file_service_proto_rawDesc = "" +
 	"\bChecksum\x12H\n" +
 	"\talgorithm\x18\x01 \x01(\x0e2\x1e.presignd.v1.ChecksumAlgorithmB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\talgorithm\x128\n" +
-	"\x05value\x18\x02 \x01(\tB\"\xbaH\x1fr\x1d\x10\x01\x18\x80\x012\x16^[A-Za-z0-9+/]+={0,2}$R\x05value\"\x8d\b\n" +
+	"\x05value\x18\x02 \x01(\tB\"\xbaH\x1fr\x1d\x10\x01\x18\x80\x012\x16^[A-Za-z0-9+/]+={0,2}$R\x05value\"\xc9\b\n" +
 	"\x04File\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\tR\x06fileId\x12\x1b\n" +
 	"\tsigned_id\x18\x02 \x01(\tR\bsignedId\x12\x16\n" +
@@ -1739,14 +2396,40 @@ const file_presignd_v1_file_service_proto_rawDesc = "" +
 	"\rcomplete_time\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\fcompleteTime\x12H\n" +
 	"\x12upload_expire_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\x10uploadExpireTime\x12!\n" +
 	"\fupload_count\x18\x16 \x01(\x05R\vuploadCount\x12!\n" +
-	"\fsize_display\x18\x17 \x01(\tR\vsizeDisplay\x1a8\n" +
+	"\fsize_display\x18\x17 \x01(\tR\vsizeDisplay\x12:\n" +
+	"\tmultipart\x18\x18 \x01(\v2\x1c.presignd.v1.MultipartLayoutR\tmultipart\x1a8\n" +
 	"\n" +
 	"OwnerEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xbf\x03\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb0\x01\n" +
+	"\x0fMultipartLayout\x12&\n" +
+	"\x0fpart_size_bytes\x18\x01 \x01(\x03R\rpartSizeBytes\x12\x1d\n" +
+	"\n" +
+	"part_count\x18\x02 \x01(\x05R\tpartCount\x12V\n" +
+	"\x17part_checksum_algorithm\x18\x03 \x01(\x0e2\x1e.presignd.v1.ChecksumAlgorithmR\x15partChecksumAlgorithm\"\x97\x02\n" +
+	"\n" +
+	"PartTarget\x12\x1f\n" +
+	"\vpart_number\x18\x01 \x01(\x05R\n" +
+	"partNumber\x12\x10\n" +
+	"\x03url\x18\x02 \x01(\tR\x03url\x12>\n" +
+	"\aheaders\x18\x03 \x03(\v2$.presignd.v1.PartTarget.HeadersEntryR\aheaders\x12\x1d\n" +
+	"\n" +
+	"size_bytes\x18\x04 \x01(\x03R\tsizeBytes\x12;\n" +
+	"\vexpire_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\x1a:\n" +
+	"\fHeadersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"v\n" +
+	"\x04Part\x12\x1f\n" +
+	"\vpart_number\x18\x01 \x01(\x05R\n" +
+	"partNumber\x12\x1d\n" +
+	"\n" +
+	"size_bytes\x18\x02 \x01(\x03R\tsizeBytes\x12\x12\n" +
+	"\x04etag\x18\x03 \x01(\tR\x04etag\x12\x1a\n" +
+	"\bchecksum\x18\x04 \x01(\tR\bchecksum\"\xaa\x04\n" +
 	"\fUploadTarget\x121\n" +
 	"\x06method\x18\x01 \x01(\x0e2\x19.presignd.v1.UploadMethodR\x06method\x12\x10\n" +
 	"\x03url\x18\x02 \x01(\tR\x03url\x12@\n" +
@@ -1755,13 +2438,15 @@ const file_presignd_v1_file_service_proto_rawDesc = "" +
 	"formFields\x12;\n" +
 	"\vexpire_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"expireTime\x12$\n" +
-	"\x0emax_size_bytes\x18\x06 \x01(\x03R\fmaxSizeBytes\x1a:\n" +
+	"\x0emax_size_bytes\x18\x06 \x01(\x03R\fmaxSizeBytes\x12:\n" +
+	"\tmultipart\x18\a \x01(\v2\x1c.presignd.v1.MultipartLayoutR\tmultipart\x12-\n" +
+	"\x05parts\x18\b \x03(\v2\x17.presignd.v1.PartTargetR\x05parts\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a=\n" +
 	"\x0fFormFieldsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xbc\a\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa4\b\n" +
 	"\x13CreateUploadRequest\x12=\n" +
 	"\bcategory\x18\x01 \x01(\tB!\xbaH\x1er\x1c\x18@2\x18^([a-z0-9][a-z0-9_-]*)?$R\bcategory\x12&\n" +
 	"\bfilename\x18\x02 \x01(\tB\n" +
@@ -1778,7 +2463,8 @@ const file_presignd_v1_file_service_proto_rawDesc = "" +
 	"\rvalidate_only\x18\n" +
 	" \x01(\bR\fvalidateOnly\x12;\n" +
 	"\n" +
-	"request_id\x18\v \x01(\tB\x1c\xbaH\x19r\x17\x18\x80\x012\x12^[A-Za-z0-9._:-]*$R\trequestId\x1a8\n" +
+	"request_id\x18\v \x01(\tB\x1c\xbaH\x19r\x17\x18\x80\x012\x12^[A-Za-z0-9._:-]*$R\trequestId\x12f\n" +
+	"\x17part_checksum_algorithm\x18\f \x01(\x0e2\x1e.presignd.v1.ChecksumAlgorithmB\x0e\xbaH\v\x82\x01\b\x10\x01\x18\x00\x18\x01\x18\x03R\x15partChecksumAlgorithm\x1a8\n" +
 	"\n" +
 	"OwnerEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
@@ -1788,9 +2474,17 @@ const file_presignd_v1_file_service_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"}\n" +
 	"\x14CreateUploadResponse\x12%\n" +
 	"\x04file\x18\x01 \x01(\v2\x11.presignd.v1.FileR\x04file\x12>\n" +
-	"\rupload_target\x18\x02 \x01(\v2\x19.presignd.v1.UploadTargetR\fuploadTarget\";\n" +
+	"\rupload_target\x18\x02 \x01(\v2\x19.presignd.v1.UploadTargetR\fuploadTarget\"x\n" +
 	"\x15CompleteUploadRequest\x12\"\n" +
-	"\afile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x06fileId\"?\n" +
+	"\afile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x06fileId\x12;\n" +
+	"\x05parts\x18\x02 \x03(\v2\x1a.presignd.v1.CompletedPartB\t\xbaH\x06\x92\x01\x03\x10\x90NR\x05parts\"\x82\x01\n" +
+	"\rCompletedPart\x12+\n" +
+	"\vpart_number\x18\x01 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\x90N(\x01R\n" +
+	"partNumber\x12\x1e\n" +
+	"\x04etag\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\x04etag\x12$\n" +
+	"\bchecksum\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\bchecksum\"?\n" +
 	"\x16CompleteUploadResponse\x12%\n" +
 	"\x04file\x18\x01 \x01(\v2\x11.presignd.v1.FileR\x04file\"5\n" +
 	"\x0eGetFileRequest\x12#\n" +
@@ -1845,7 +2539,25 @@ const file_presignd_v1_file_service_proto_rawDesc = "" +
 	"\x05valid\x18\x02 \x01(\bR\x05valid\x12\x1c\n" +
 	"\tavailable\x18\x03 \x01(\bR\tavailable\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x126\n" +
-	"\rexisting_file\x18\x05 \x01(\v2\x11.presignd.v1.FileR\fexistingFile\"\xb9\x01\n" +
+	"\rexisting_file\x18\x05 \x01(\v2\x11.presignd.v1.FileR\fexistingFile\"\xa0\x02\n" +
+	"\x10SignPartsRequest\x12\"\n" +
+	"\afile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x06fileId\x129\n" +
+	"\fpart_numbers\x18\x02 \x03(\x05B\x16\xbaH\x13\x92\x01\x10\b\x01\x10\xe8\a\x18\x01\"\a\x1a\x05\x18\x90N(\x01R\vpartNumbers\x12k\n" +
+	"\x0epart_checksums\x18\x03 \x03(\v20.presignd.v1.SignPartsRequest.PartChecksumsEntryB\x12\xbaH\x0f\x9a\x01\f\x10\xe8\a*\ar\x05\x10\x01\x18\x80\x01R\rpartChecksums\x1a@\n" +
+	"\x12PartChecksumsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\x05R\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"B\n" +
+	"\x11SignPartsResponse\x12-\n" +
+	"\x05parts\x18\x01 \x03(\v2\x17.presignd.v1.PartTargetR\x05parts\"6\n" +
+	"\x10ListPartsRequest\x12\"\n" +
+	"\afile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x06fileId\"x\n" +
+	"\x11ListPartsResponse\x12'\n" +
+	"\x05parts\x18\x01 \x03(\v2\x11.presignd.v1.PartR\x05parts\x12:\n" +
+	"\tmultipart\x18\x02 \x01(\v2\x1c.presignd.v1.MultipartLayoutR\tmultipart\"8\n" +
+	"\x12AbortUploadRequest\x12\"\n" +
+	"\afile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x06fileId\"<\n" +
+	"\x13AbortUploadResponse\x12%\n" +
+	"\x04file\x18\x01 \x01(\v2\x11.presignd.v1.FileR\x04file\"\xb9\x01\n" +
 	"\x0fGetUsageRequest\x12#\n" +
 	"\bcategory\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18@R\bcategory\x12G\n" +
 	"\x05owner\x18\x02 \x03(\v2'.presignd.v1.GetUsageRequest.OwnerEntryB\b\xbaH\x05\x9a\x01\x02\x10\x10R\x05owner\x1a8\n" +
@@ -1866,17 +2578,20 @@ const file_presignd_v1_file_service_proto_rawDesc = "" +
 	"\x1eCHECKSUM_ALGORITHM_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19CHECKSUM_ALGORITHM_SHA256\x10\x01\x12\x1a\n" +
 	"\x16CHECKSUM_ALGORITHM_MD5\x10\x02\x12\x1d\n" +
-	"\x19CHECKSUM_ALGORITHM_CRC32C\x10\x03*\\\n" +
+	"\x19CHECKSUM_ALGORITHM_CRC32C\x10\x03*y\n" +
 	"\fUploadMethod\x12\x1d\n" +
 	"\x19UPLOAD_METHOD_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11UPLOAD_METHOD_PUT\x10\x01\x12\x16\n" +
-	"\x12UPLOAD_METHOD_POST\x10\x02*\x84\x01\n" +
+	"\x12UPLOAD_METHOD_POST\x10\x02\x12\x1b\n" +
+	"\x17UPLOAD_METHOD_MULTIPART\x10\x03*\x9c\x01\n" +
 	"\tFileState\x12\x1a\n" +
 	"\x16FILE_STATE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12FILE_STATE_PENDING\x10\x01\x12\x14\n" +
 	"\x10FILE_STATE_READY\x10\x02\x12\x15\n" +
 	"\x11FILE_STATE_FAILED\x10\x03\x12\x16\n" +
-	"\x12FILE_STATE_EXPIRED\x10\x042\xfc\a\n" +
+	"\x12FILE_STATE_EXPIRED\x10\x04\x12\x16\n" +
+	"\x12FILE_STATE_ABORTED\x10\x052\xda\n" +
+	"\n" +
 	"\vFileService\x12k\n" +
 	"\fCreateUpload\x12 .presignd.v1.CreateUploadRequest\x1a!.presignd.v1.CreateUploadResponse\"\x16\x82\xd3\xe4\x93\x02\x10:\x01*\"\v/v1/uploads\x12\x82\x01\n" +
 	"\x0eCompleteUpload\x12\".presignd.v1.CompleteUploadRequest\x1a#.presignd.v1.CompleteUploadResponse\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/files/{file_id}:complete\x12a\n" +
@@ -1887,7 +2602,10 @@ const file_presignd_v1_file_service_proto_rawDesc = "" +
 	"\n" +
 	"DeleteFile\x12\x1e.presignd.v1.DeleteFileRequest\x1a\x1f.presignd.v1.DeleteFileResponse\"\x1b\x82\xd3\xe4\x93\x02\x15*\x13/v1/files/{file_id}\x12\x8b\x01\n" +
 	"\x11CreateDownloadUrl\x12%.presignd.v1.CreateDownloadUrlRequest\x1a&.presignd.v1.CreateDownloadUrlResponse\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/files/{file_id}:download\x12l\n" +
-	"\tCheckName\x12\x1d.presignd.v1.CheckNameRequest\x1a\x1e.presignd.v1.CheckNameResponse\" \x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/uploads:checkName\x12Z\n" +
+	"\tCheckName\x12\x1d.presignd.v1.CheckNameRequest\x1a\x1e.presignd.v1.CheckNameResponse\" \x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/uploads:checkName\x12u\n" +
+	"\tSignParts\x12\x1d.presignd.v1.SignPartsRequest\x1a\x1e.presignd.v1.SignPartsResponse\")\x82\xd3\xe4\x93\x02#:\x01*\"\x1e/v1/files/{file_id}/parts:sign\x12m\n" +
+	"\tListParts\x12\x1d.presignd.v1.ListPartsRequest\x1a\x1e.presignd.v1.ListPartsResponse\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/files/{file_id}/parts\x12v\n" +
+	"\vAbortUpload\x12\x1f.presignd.v1.AbortUploadRequest\x1a .presignd.v1.AbortUploadResponse\"$\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/files/{file_id}:abort\x12Z\n" +
 	"\bGetUsage\x12\x1c.presignd.v1.GetUsageRequest\x1a\x1d.presignd.v1.GetUsageResponse\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/usageB\xa9\x01\n" +
 	"\x0fcom.presignd.v1B\x10FileServiceProtoP\x01Z7github.com/presignd/presignd/gen/presignd/v1;presigndv1\xa2\x02\x03PXX\xaa\x02\vPresignd.V1\xca\x02\vPresignd\\V1\xe2\x02\x17Presignd\\V1\\GPBMetadata\xea\x02\fPresignd::V1b\x06proto3"
 
@@ -1904,100 +2622,131 @@ func file_presignd_v1_file_service_proto_rawDescGZIP() []byte {
 }
 
 var file_presignd_v1_file_service_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_presignd_v1_file_service_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_presignd_v1_file_service_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_presignd_v1_file_service_proto_goTypes = []any{
 	(ChecksumAlgorithm)(0),            // 0: presignd.v1.ChecksumAlgorithm
 	(UploadMethod)(0),                 // 1: presignd.v1.UploadMethod
 	(FileState)(0),                    // 2: presignd.v1.FileState
 	(*Checksum)(nil),                  // 3: presignd.v1.Checksum
 	(*File)(nil),                      // 4: presignd.v1.File
-	(*UploadTarget)(nil),              // 5: presignd.v1.UploadTarget
-	(*CreateUploadRequest)(nil),       // 6: presignd.v1.CreateUploadRequest
-	(*CreateUploadResponse)(nil),      // 7: presignd.v1.CreateUploadResponse
-	(*CompleteUploadRequest)(nil),     // 8: presignd.v1.CompleteUploadRequest
-	(*CompleteUploadResponse)(nil),    // 9: presignd.v1.CompleteUploadResponse
-	(*GetFileRequest)(nil),            // 10: presignd.v1.GetFileRequest
-	(*GetFileResponse)(nil),           // 11: presignd.v1.GetFileResponse
-	(*ListFilesRequest)(nil),          // 12: presignd.v1.ListFilesRequest
-	(*ListFilesResponse)(nil),         // 13: presignd.v1.ListFilesResponse
-	(*UpdateFileRequest)(nil),         // 14: presignd.v1.UpdateFileRequest
-	(*UpdateFileResponse)(nil),        // 15: presignd.v1.UpdateFileResponse
-	(*DeleteFileRequest)(nil),         // 16: presignd.v1.DeleteFileRequest
-	(*DeleteFileResponse)(nil),        // 17: presignd.v1.DeleteFileResponse
-	(*CreateDownloadUrlRequest)(nil),  // 18: presignd.v1.CreateDownloadUrlRequest
-	(*CreateDownloadUrlResponse)(nil), // 19: presignd.v1.CreateDownloadUrlResponse
-	(*CheckNameRequest)(nil),          // 20: presignd.v1.CheckNameRequest
-	(*CheckNameResponse)(nil),         // 21: presignd.v1.CheckNameResponse
-	(*GetUsageRequest)(nil),           // 22: presignd.v1.GetUsageRequest
-	(*GetUsageResponse)(nil),          // 23: presignd.v1.GetUsageResponse
-	nil,                               // 24: presignd.v1.File.OwnerEntry
-	nil,                               // 25: presignd.v1.File.MetadataEntry
-	nil,                               // 26: presignd.v1.UploadTarget.HeadersEntry
-	nil,                               // 27: presignd.v1.UploadTarget.FormFieldsEntry
-	nil,                               // 28: presignd.v1.CreateUploadRequest.OwnerEntry
-	nil,                               // 29: presignd.v1.CreateUploadRequest.MetadataEntry
-	nil,                               // 30: presignd.v1.ListFilesRequest.OwnerEntry
-	nil,                               // 31: presignd.v1.CheckNameRequest.OwnerEntry
-	nil,                               // 32: presignd.v1.GetUsageRequest.OwnerEntry
-	(*timestamppb.Timestamp)(nil),     // 33: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),     // 34: google.protobuf.FieldMask
+	(*MultipartLayout)(nil),           // 5: presignd.v1.MultipartLayout
+	(*PartTarget)(nil),                // 6: presignd.v1.PartTarget
+	(*Part)(nil),                      // 7: presignd.v1.Part
+	(*UploadTarget)(nil),              // 8: presignd.v1.UploadTarget
+	(*CreateUploadRequest)(nil),       // 9: presignd.v1.CreateUploadRequest
+	(*CreateUploadResponse)(nil),      // 10: presignd.v1.CreateUploadResponse
+	(*CompleteUploadRequest)(nil),     // 11: presignd.v1.CompleteUploadRequest
+	(*CompletedPart)(nil),             // 12: presignd.v1.CompletedPart
+	(*CompleteUploadResponse)(nil),    // 13: presignd.v1.CompleteUploadResponse
+	(*GetFileRequest)(nil),            // 14: presignd.v1.GetFileRequest
+	(*GetFileResponse)(nil),           // 15: presignd.v1.GetFileResponse
+	(*ListFilesRequest)(nil),          // 16: presignd.v1.ListFilesRequest
+	(*ListFilesResponse)(nil),         // 17: presignd.v1.ListFilesResponse
+	(*UpdateFileRequest)(nil),         // 18: presignd.v1.UpdateFileRequest
+	(*UpdateFileResponse)(nil),        // 19: presignd.v1.UpdateFileResponse
+	(*DeleteFileRequest)(nil),         // 20: presignd.v1.DeleteFileRequest
+	(*DeleteFileResponse)(nil),        // 21: presignd.v1.DeleteFileResponse
+	(*CreateDownloadUrlRequest)(nil),  // 22: presignd.v1.CreateDownloadUrlRequest
+	(*CreateDownloadUrlResponse)(nil), // 23: presignd.v1.CreateDownloadUrlResponse
+	(*CheckNameRequest)(nil),          // 24: presignd.v1.CheckNameRequest
+	(*CheckNameResponse)(nil),         // 25: presignd.v1.CheckNameResponse
+	(*SignPartsRequest)(nil),          // 26: presignd.v1.SignPartsRequest
+	(*SignPartsResponse)(nil),         // 27: presignd.v1.SignPartsResponse
+	(*ListPartsRequest)(nil),          // 28: presignd.v1.ListPartsRequest
+	(*ListPartsResponse)(nil),         // 29: presignd.v1.ListPartsResponse
+	(*AbortUploadRequest)(nil),        // 30: presignd.v1.AbortUploadRequest
+	(*AbortUploadResponse)(nil),       // 31: presignd.v1.AbortUploadResponse
+	(*GetUsageRequest)(nil),           // 32: presignd.v1.GetUsageRequest
+	(*GetUsageResponse)(nil),          // 33: presignd.v1.GetUsageResponse
+	nil,                               // 34: presignd.v1.File.OwnerEntry
+	nil,                               // 35: presignd.v1.File.MetadataEntry
+	nil,                               // 36: presignd.v1.PartTarget.HeadersEntry
+	nil,                               // 37: presignd.v1.UploadTarget.HeadersEntry
+	nil,                               // 38: presignd.v1.UploadTarget.FormFieldsEntry
+	nil,                               // 39: presignd.v1.CreateUploadRequest.OwnerEntry
+	nil,                               // 40: presignd.v1.CreateUploadRequest.MetadataEntry
+	nil,                               // 41: presignd.v1.ListFilesRequest.OwnerEntry
+	nil,                               // 42: presignd.v1.CheckNameRequest.OwnerEntry
+	nil,                               // 43: presignd.v1.SignPartsRequest.PartChecksumsEntry
+	nil,                               // 44: presignd.v1.GetUsageRequest.OwnerEntry
+	(*timestamppb.Timestamp)(nil),     // 45: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),     // 46: google.protobuf.FieldMask
 }
 var file_presignd_v1_file_service_proto_depIdxs = []int32{
 	0,  // 0: presignd.v1.Checksum.algorithm:type_name -> presignd.v1.ChecksumAlgorithm
 	3,  // 1: presignd.v1.File.checksum:type_name -> presignd.v1.Checksum
 	2,  // 2: presignd.v1.File.state:type_name -> presignd.v1.FileState
-	24, // 3: presignd.v1.File.owner:type_name -> presignd.v1.File.OwnerEntry
-	25, // 4: presignd.v1.File.metadata:type_name -> presignd.v1.File.MetadataEntry
-	33, // 5: presignd.v1.File.create_time:type_name -> google.protobuf.Timestamp
-	33, // 6: presignd.v1.File.update_time:type_name -> google.protobuf.Timestamp
-	33, // 7: presignd.v1.File.complete_time:type_name -> google.protobuf.Timestamp
-	33, // 8: presignd.v1.File.upload_expire_time:type_name -> google.protobuf.Timestamp
-	1,  // 9: presignd.v1.UploadTarget.method:type_name -> presignd.v1.UploadMethod
-	26, // 10: presignd.v1.UploadTarget.headers:type_name -> presignd.v1.UploadTarget.HeadersEntry
-	27, // 11: presignd.v1.UploadTarget.form_fields:type_name -> presignd.v1.UploadTarget.FormFieldsEntry
-	33, // 12: presignd.v1.UploadTarget.expire_time:type_name -> google.protobuf.Timestamp
-	3,  // 13: presignd.v1.CreateUploadRequest.checksum:type_name -> presignd.v1.Checksum
-	1,  // 14: presignd.v1.CreateUploadRequest.method:type_name -> presignd.v1.UploadMethod
-	28, // 15: presignd.v1.CreateUploadRequest.owner:type_name -> presignd.v1.CreateUploadRequest.OwnerEntry
-	29, // 16: presignd.v1.CreateUploadRequest.metadata:type_name -> presignd.v1.CreateUploadRequest.MetadataEntry
-	4,  // 17: presignd.v1.CreateUploadResponse.file:type_name -> presignd.v1.File
-	5,  // 18: presignd.v1.CreateUploadResponse.upload_target:type_name -> presignd.v1.UploadTarget
-	4,  // 19: presignd.v1.CompleteUploadResponse.file:type_name -> presignd.v1.File
-	4,  // 20: presignd.v1.GetFileResponse.file:type_name -> presignd.v1.File
-	2,  // 21: presignd.v1.ListFilesRequest.state:type_name -> presignd.v1.FileState
-	30, // 22: presignd.v1.ListFilesRequest.owner:type_name -> presignd.v1.ListFilesRequest.OwnerEntry
-	4,  // 23: presignd.v1.ListFilesResponse.files:type_name -> presignd.v1.File
-	4,  // 24: presignd.v1.UpdateFileRequest.file:type_name -> presignd.v1.File
-	34, // 25: presignd.v1.UpdateFileRequest.update_mask:type_name -> google.protobuf.FieldMask
-	4,  // 26: presignd.v1.UpdateFileResponse.file:type_name -> presignd.v1.File
-	33, // 27: presignd.v1.CreateDownloadUrlResponse.expire_time:type_name -> google.protobuf.Timestamp
-	31, // 28: presignd.v1.CheckNameRequest.owner:type_name -> presignd.v1.CheckNameRequest.OwnerEntry
-	4,  // 29: presignd.v1.CheckNameResponse.existing_file:type_name -> presignd.v1.File
-	32, // 30: presignd.v1.GetUsageRequest.owner:type_name -> presignd.v1.GetUsageRequest.OwnerEntry
-	33, // 31: presignd.v1.GetUsageResponse.last_upload_time:type_name -> google.protobuf.Timestamp
-	6,  // 32: presignd.v1.FileService.CreateUpload:input_type -> presignd.v1.CreateUploadRequest
-	8,  // 33: presignd.v1.FileService.CompleteUpload:input_type -> presignd.v1.CompleteUploadRequest
-	10, // 34: presignd.v1.FileService.GetFile:input_type -> presignd.v1.GetFileRequest
-	12, // 35: presignd.v1.FileService.ListFiles:input_type -> presignd.v1.ListFilesRequest
-	14, // 36: presignd.v1.FileService.UpdateFile:input_type -> presignd.v1.UpdateFileRequest
-	16, // 37: presignd.v1.FileService.DeleteFile:input_type -> presignd.v1.DeleteFileRequest
-	18, // 38: presignd.v1.FileService.CreateDownloadUrl:input_type -> presignd.v1.CreateDownloadUrlRequest
-	20, // 39: presignd.v1.FileService.CheckName:input_type -> presignd.v1.CheckNameRequest
-	22, // 40: presignd.v1.FileService.GetUsage:input_type -> presignd.v1.GetUsageRequest
-	7,  // 41: presignd.v1.FileService.CreateUpload:output_type -> presignd.v1.CreateUploadResponse
-	9,  // 42: presignd.v1.FileService.CompleteUpload:output_type -> presignd.v1.CompleteUploadResponse
-	11, // 43: presignd.v1.FileService.GetFile:output_type -> presignd.v1.GetFileResponse
-	13, // 44: presignd.v1.FileService.ListFiles:output_type -> presignd.v1.ListFilesResponse
-	15, // 45: presignd.v1.FileService.UpdateFile:output_type -> presignd.v1.UpdateFileResponse
-	17, // 46: presignd.v1.FileService.DeleteFile:output_type -> presignd.v1.DeleteFileResponse
-	19, // 47: presignd.v1.FileService.CreateDownloadUrl:output_type -> presignd.v1.CreateDownloadUrlResponse
-	21, // 48: presignd.v1.FileService.CheckName:output_type -> presignd.v1.CheckNameResponse
-	23, // 49: presignd.v1.FileService.GetUsage:output_type -> presignd.v1.GetUsageResponse
-	41, // [41:50] is the sub-list for method output_type
-	32, // [32:41] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	34, // 3: presignd.v1.File.owner:type_name -> presignd.v1.File.OwnerEntry
+	35, // 4: presignd.v1.File.metadata:type_name -> presignd.v1.File.MetadataEntry
+	45, // 5: presignd.v1.File.create_time:type_name -> google.protobuf.Timestamp
+	45, // 6: presignd.v1.File.update_time:type_name -> google.protobuf.Timestamp
+	45, // 7: presignd.v1.File.complete_time:type_name -> google.protobuf.Timestamp
+	45, // 8: presignd.v1.File.upload_expire_time:type_name -> google.protobuf.Timestamp
+	5,  // 9: presignd.v1.File.multipart:type_name -> presignd.v1.MultipartLayout
+	0,  // 10: presignd.v1.MultipartLayout.part_checksum_algorithm:type_name -> presignd.v1.ChecksumAlgorithm
+	36, // 11: presignd.v1.PartTarget.headers:type_name -> presignd.v1.PartTarget.HeadersEntry
+	45, // 12: presignd.v1.PartTarget.expire_time:type_name -> google.protobuf.Timestamp
+	1,  // 13: presignd.v1.UploadTarget.method:type_name -> presignd.v1.UploadMethod
+	37, // 14: presignd.v1.UploadTarget.headers:type_name -> presignd.v1.UploadTarget.HeadersEntry
+	38, // 15: presignd.v1.UploadTarget.form_fields:type_name -> presignd.v1.UploadTarget.FormFieldsEntry
+	45, // 16: presignd.v1.UploadTarget.expire_time:type_name -> google.protobuf.Timestamp
+	5,  // 17: presignd.v1.UploadTarget.multipart:type_name -> presignd.v1.MultipartLayout
+	6,  // 18: presignd.v1.UploadTarget.parts:type_name -> presignd.v1.PartTarget
+	3,  // 19: presignd.v1.CreateUploadRequest.checksum:type_name -> presignd.v1.Checksum
+	1,  // 20: presignd.v1.CreateUploadRequest.method:type_name -> presignd.v1.UploadMethod
+	39, // 21: presignd.v1.CreateUploadRequest.owner:type_name -> presignd.v1.CreateUploadRequest.OwnerEntry
+	40, // 22: presignd.v1.CreateUploadRequest.metadata:type_name -> presignd.v1.CreateUploadRequest.MetadataEntry
+	0,  // 23: presignd.v1.CreateUploadRequest.part_checksum_algorithm:type_name -> presignd.v1.ChecksumAlgorithm
+	4,  // 24: presignd.v1.CreateUploadResponse.file:type_name -> presignd.v1.File
+	8,  // 25: presignd.v1.CreateUploadResponse.upload_target:type_name -> presignd.v1.UploadTarget
+	12, // 26: presignd.v1.CompleteUploadRequest.parts:type_name -> presignd.v1.CompletedPart
+	4,  // 27: presignd.v1.CompleteUploadResponse.file:type_name -> presignd.v1.File
+	4,  // 28: presignd.v1.GetFileResponse.file:type_name -> presignd.v1.File
+	2,  // 29: presignd.v1.ListFilesRequest.state:type_name -> presignd.v1.FileState
+	41, // 30: presignd.v1.ListFilesRequest.owner:type_name -> presignd.v1.ListFilesRequest.OwnerEntry
+	4,  // 31: presignd.v1.ListFilesResponse.files:type_name -> presignd.v1.File
+	4,  // 32: presignd.v1.UpdateFileRequest.file:type_name -> presignd.v1.File
+	46, // 33: presignd.v1.UpdateFileRequest.update_mask:type_name -> google.protobuf.FieldMask
+	4,  // 34: presignd.v1.UpdateFileResponse.file:type_name -> presignd.v1.File
+	45, // 35: presignd.v1.CreateDownloadUrlResponse.expire_time:type_name -> google.protobuf.Timestamp
+	42, // 36: presignd.v1.CheckNameRequest.owner:type_name -> presignd.v1.CheckNameRequest.OwnerEntry
+	4,  // 37: presignd.v1.CheckNameResponse.existing_file:type_name -> presignd.v1.File
+	43, // 38: presignd.v1.SignPartsRequest.part_checksums:type_name -> presignd.v1.SignPartsRequest.PartChecksumsEntry
+	6,  // 39: presignd.v1.SignPartsResponse.parts:type_name -> presignd.v1.PartTarget
+	7,  // 40: presignd.v1.ListPartsResponse.parts:type_name -> presignd.v1.Part
+	5,  // 41: presignd.v1.ListPartsResponse.multipart:type_name -> presignd.v1.MultipartLayout
+	4,  // 42: presignd.v1.AbortUploadResponse.file:type_name -> presignd.v1.File
+	44, // 43: presignd.v1.GetUsageRequest.owner:type_name -> presignd.v1.GetUsageRequest.OwnerEntry
+	45, // 44: presignd.v1.GetUsageResponse.last_upload_time:type_name -> google.protobuf.Timestamp
+	9,  // 45: presignd.v1.FileService.CreateUpload:input_type -> presignd.v1.CreateUploadRequest
+	11, // 46: presignd.v1.FileService.CompleteUpload:input_type -> presignd.v1.CompleteUploadRequest
+	14, // 47: presignd.v1.FileService.GetFile:input_type -> presignd.v1.GetFileRequest
+	16, // 48: presignd.v1.FileService.ListFiles:input_type -> presignd.v1.ListFilesRequest
+	18, // 49: presignd.v1.FileService.UpdateFile:input_type -> presignd.v1.UpdateFileRequest
+	20, // 50: presignd.v1.FileService.DeleteFile:input_type -> presignd.v1.DeleteFileRequest
+	22, // 51: presignd.v1.FileService.CreateDownloadUrl:input_type -> presignd.v1.CreateDownloadUrlRequest
+	24, // 52: presignd.v1.FileService.CheckName:input_type -> presignd.v1.CheckNameRequest
+	26, // 53: presignd.v1.FileService.SignParts:input_type -> presignd.v1.SignPartsRequest
+	28, // 54: presignd.v1.FileService.ListParts:input_type -> presignd.v1.ListPartsRequest
+	30, // 55: presignd.v1.FileService.AbortUpload:input_type -> presignd.v1.AbortUploadRequest
+	32, // 56: presignd.v1.FileService.GetUsage:input_type -> presignd.v1.GetUsageRequest
+	10, // 57: presignd.v1.FileService.CreateUpload:output_type -> presignd.v1.CreateUploadResponse
+	13, // 58: presignd.v1.FileService.CompleteUpload:output_type -> presignd.v1.CompleteUploadResponse
+	15, // 59: presignd.v1.FileService.GetFile:output_type -> presignd.v1.GetFileResponse
+	17, // 60: presignd.v1.FileService.ListFiles:output_type -> presignd.v1.ListFilesResponse
+	19, // 61: presignd.v1.FileService.UpdateFile:output_type -> presignd.v1.UpdateFileResponse
+	21, // 62: presignd.v1.FileService.DeleteFile:output_type -> presignd.v1.DeleteFileResponse
+	23, // 63: presignd.v1.FileService.CreateDownloadUrl:output_type -> presignd.v1.CreateDownloadUrlResponse
+	25, // 64: presignd.v1.FileService.CheckName:output_type -> presignd.v1.CheckNameResponse
+	27, // 65: presignd.v1.FileService.SignParts:output_type -> presignd.v1.SignPartsResponse
+	29, // 66: presignd.v1.FileService.ListParts:output_type -> presignd.v1.ListPartsResponse
+	31, // 67: presignd.v1.FileService.AbortUpload:output_type -> presignd.v1.AbortUploadResponse
+	33, // 68: presignd.v1.FileService.GetUsage:output_type -> presignd.v1.GetUsageResponse
+	57, // [57:69] is the sub-list for method output_type
+	45, // [45:57] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_presignd_v1_file_service_proto_init() }
@@ -2011,7 +2760,7 @@ func file_presignd_v1_file_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_presignd_v1_file_service_proto_rawDesc), len(file_presignd_v1_file_service_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   30,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -27,6 +27,9 @@ const (
 	FileService_DeleteFile_FullMethodName        = "/presignd.v1.FileService/DeleteFile"
 	FileService_CreateDownloadUrl_FullMethodName = "/presignd.v1.FileService/CreateDownloadUrl"
 	FileService_CheckName_FullMethodName         = "/presignd.v1.FileService/CheckName"
+	FileService_SignParts_FullMethodName         = "/presignd.v1.FileService/SignParts"
+	FileService_ListParts_FullMethodName         = "/presignd.v1.FileService/ListParts"
+	FileService_AbortUpload_FullMethodName       = "/presignd.v1.FileService/AbortUpload"
 	FileService_GetUsage_FullMethodName          = "/presignd.v1.FileService/GetUsage"
 )
 
@@ -68,6 +71,18 @@ type FileServiceClient interface {
 	// CheckName reports whether a display name is valid for a category and
 	// still free in its uniqueness scope.
 	CheckName(ctx context.Context, in *CheckNameRequest, opts ...grpc.CallOption) (*CheckNameResponse, error)
+	// SignParts signs upload targets for parts of a multipart upload, by
+	// part number, at most 1000 per call. A client resuming an upload signs
+	// only the parts ListParts does not show.
+	SignParts(ctx context.Context, in *SignPartsRequest, opts ...grpc.CallOption) (*SignPartsResponse, error)
+	// ListParts lists the parts of a PENDING multipart upload that storage
+	// already holds, by part number.
+	ListParts(ctx context.Context, in *ListPartsRequest, opts ...grpc.CallOption) (*ListPartsResponse, error)
+	// AbortUpload gives up a PENDING upload: the backend discards what was
+	// uploaded (the parts of a multipart upload), the file becomes ABORTED
+	// and its reservation is released. Aborting an ABORTED file returns it
+	// unchanged; a READY, FAILED or EXPIRED file cannot be aborted.
+	AbortUpload(ctx context.Context, in *AbortUploadRequest, opts ...grpc.CallOption) (*AbortUploadResponse, error)
 	// GetUsage reports the caller's file count, bytes used and reserved, quota
 	// and last upload time, for the whole tenant or one category.
 	GetUsage(ctx context.Context, in *GetUsageRequest, opts ...grpc.CallOption) (*GetUsageResponse, error)
@@ -161,6 +176,36 @@ func (c *fileServiceClient) CheckName(ctx context.Context, in *CheckNameRequest,
 	return out, nil
 }
 
+func (c *fileServiceClient) SignParts(ctx context.Context, in *SignPartsRequest, opts ...grpc.CallOption) (*SignPartsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SignPartsResponse)
+	err := c.cc.Invoke(ctx, FileService_SignParts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *fileServiceClient) ListParts(ctx context.Context, in *ListPartsRequest, opts ...grpc.CallOption) (*ListPartsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListPartsResponse)
+	err := c.cc.Invoke(ctx, FileService_ListParts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *fileServiceClient) AbortUpload(ctx context.Context, in *AbortUploadRequest, opts ...grpc.CallOption) (*AbortUploadResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AbortUploadResponse)
+	err := c.cc.Invoke(ctx, FileService_AbortUpload_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *fileServiceClient) GetUsage(ctx context.Context, in *GetUsageRequest, opts ...grpc.CallOption) (*GetUsageResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetUsageResponse)
@@ -209,6 +254,18 @@ type FileServiceServer interface {
 	// CheckName reports whether a display name is valid for a category and
 	// still free in its uniqueness scope.
 	CheckName(context.Context, *CheckNameRequest) (*CheckNameResponse, error)
+	// SignParts signs upload targets for parts of a multipart upload, by
+	// part number, at most 1000 per call. A client resuming an upload signs
+	// only the parts ListParts does not show.
+	SignParts(context.Context, *SignPartsRequest) (*SignPartsResponse, error)
+	// ListParts lists the parts of a PENDING multipart upload that storage
+	// already holds, by part number.
+	ListParts(context.Context, *ListPartsRequest) (*ListPartsResponse, error)
+	// AbortUpload gives up a PENDING upload: the backend discards what was
+	// uploaded (the parts of a multipart upload), the file becomes ABORTED
+	// and its reservation is released. Aborting an ABORTED file returns it
+	// unchanged; a READY, FAILED or EXPIRED file cannot be aborted.
+	AbortUpload(context.Context, *AbortUploadRequest) (*AbortUploadResponse, error)
 	// GetUsage reports the caller's file count, bytes used and reserved, quota
 	// and last upload time, for the whole tenant or one category.
 	GetUsage(context.Context, *GetUsageRequest) (*GetUsageResponse, error)
@@ -245,6 +302,15 @@ func (UnimplementedFileServiceServer) CreateDownloadUrl(context.Context, *Create
 }
 func (UnimplementedFileServiceServer) CheckName(context.Context, *CheckNameRequest) (*CheckNameResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CheckName not implemented")
+}
+func (UnimplementedFileServiceServer) SignParts(context.Context, *SignPartsRequest) (*SignPartsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SignParts not implemented")
+}
+func (UnimplementedFileServiceServer) ListParts(context.Context, *ListPartsRequest) (*ListPartsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListParts not implemented")
+}
+func (UnimplementedFileServiceServer) AbortUpload(context.Context, *AbortUploadRequest) (*AbortUploadResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AbortUpload not implemented")
 }
 func (UnimplementedFileServiceServer) GetUsage(context.Context, *GetUsageRequest) (*GetUsageResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetUsage not implemented")
@@ -414,6 +480,60 @@ func _FileService_CheckName_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _FileService_SignParts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SignPartsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FileServiceServer).SignParts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FileService_SignParts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FileServiceServer).SignParts(ctx, req.(*SignPartsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _FileService_ListParts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListPartsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FileServiceServer).ListParts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FileService_ListParts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FileServiceServer).ListParts(ctx, req.(*ListPartsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _FileService_AbortUpload_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AbortUploadRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FileServiceServer).AbortUpload(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FileService_AbortUpload_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FileServiceServer).AbortUpload(ctx, req.(*AbortUploadRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _FileService_GetUsage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetUsageRequest)
 	if err := dec(in); err != nil {
@@ -470,6 +590,18 @@ var FileService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CheckName",
 			Handler:    _FileService_CheckName_Handler,
+		},
+		{
+			MethodName: "SignParts",
+			Handler:    _FileService_SignParts_Handler,
+		},
+		{
+			MethodName: "ListParts",
+			Handler:    _FileService_ListParts_Handler,
+		},
+		{
+			MethodName: "AbortUpload",
+			Handler:    _FileService_AbortUpload_Handler,
 		},
 		{
 			MethodName: "GetUsage",
