@@ -80,12 +80,7 @@ func TestCheckUploadMultipart(t *testing.T) {
 		{"the category's part checksum passes", &strict, UploadRequest{ContentType: req, SizeBytes: 1 << 30, PartChecksumAlgorithm: "SHA256"}, nil, MethodMultipart},
 	}
 	for _, tt := range tests {
-		checkUploadCases(t, tt.cat, []struct {
-			name       string
-			req        UploadRequest
-			wantFields []string
-			wantMethod string
-		}{{tt.name, tt.req, tt.wantFields, tt.wantMethod}})
+		checkUploadCases(t, tt.cat, []checkUploadCase{{tt.name, tt.req, tt.wantFields, tt.wantMethod}})
 	}
 	if got := strict.PartChecksum(""); got != "SHA256" {
 		t.Errorf("PartChecksum(\"\") of a category requiring SHA256 = %q", got)
