@@ -18,6 +18,7 @@
 //     PUT never lands. A declared Size of 0 cannot be bound (SigV4 presigning
 //     signs Content-Length only when positive): such a PUT accepts any
 //     length and Stat is the check.
+//
 //   - POST: a policy with the exact key, the exact Content-Type and
 //     Content-Disposition (each when set), content-length-range [1, MaxSize]
 //     ([0, MaxSize] when the declared Size is 0) and the expiry. A checksum
