@@ -133,6 +133,10 @@ func (s *Signer) ListParts(ctx context.Context, key, uploadID string) ([]signer.
 		Bucket:   aws.String(s.bucket),
 		Key:      aws.String(key),
 		UploadId: aws.String(uploadID),
+	}, func(o *s3.ListPartsPaginatorOptions) {
+		if s.pageSize > 0 {
+			o.Limit = s.pageSize
+		}
 	})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -284,6 +288,9 @@ func (s *Signer) ListMultipartUploads(ctx context.Context, initiatedBefore time.
 	}
 	var out []signer.PendingMultipart
 	in := &s3.ListMultipartUploadsInput{Bucket: aws.String(s.bucket)}
+	if s.pageSize > 0 {
+		in.MaxUploads = aws.Int32(s.pageSize)
+	}
 	for {
 		page, err := s.client.ListMultipartUploads(ctx, in)
 		if err != nil {
@@ -302,7 +309,7 @@ func (s *Signer) ListMultipartUploads(ctx context.Context, initiatedBefore time.
 		if len(out) == limit || !aws.ToBool(page.IsTruncated) {
 			break
 		}
-		next := &s3.ListMultipartUploadsInput{Bucket: in.Bucket, KeyMarker: page.NextKeyMarker, UploadIdMarker: page.NextUploadIdMarker}
+		next := &s3.ListMultipartUploadsInput{Bucket: in.Bucket, MaxUploads: in.MaxUploads, KeyMarker: page.NextKeyMarker, UploadIdMarker: page.NextUploadIdMarker}
 		if aws.ToString(next.KeyMarker) == aws.ToString(in.KeyMarker) && aws.ToString(next.UploadIdMarker) == aws.ToString(in.UploadIdMarker) {
 			return nil, errors.New("s3: list multipart uploads: the listing did not advance")
 		}

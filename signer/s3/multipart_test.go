@@ -5,9 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -248,4 +252,151 @@ func TestSignPartRefusesBadRequests(t *testing.T) {
 			checkErr(t, s.CompleteMultipart(ctx, "k", "id", parts), signer.ErrInvalidPart, "")
 		}
 	})
+}
+
+// pagingS3 answers ListMultipartUploads for bucket presignd-bucket from
+// uploads, pageSize at a time, honouring key-marker and upload-id-marker
+// the way S3 does; stuck makes it answer every page as truncated without
+// advancing. It counts the requests.
+type pagingS3 struct {
+	uploads  []signer.PendingMultipart // sorted by key, then upload id
+	pageSize int
+	stuck    bool
+	requests int
+}
+
+func (f *pagingS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.requests++
+	q := r.URL.Query()
+	if r.Method != http.MethodGet || r.URL.Path != "/presignd-bucket" || !q.Has("uploads") {
+		http.Error(w, "unexpected request "+r.Method+" "+r.URL.String(), http.StatusBadRequest)
+		return
+	}
+	start := 0
+	if km := q.Get("key-marker"); km != "" && !f.stuck {
+		for start < len(f.uploads) && (f.uploads[start].Key < km || f.uploads[start].Key == km && f.uploads[start].UploadID <= q.Get("upload-id-marker")) {
+			start++
+		}
+	}
+	end := min(start+f.pageSize, len(f.uploads))
+	var b strings.Builder
+	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?><ListMultipartUploadsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Bucket>presignd-bucket</Bucket>`)
+	if end < len(f.uploads) {
+		last := f.uploads[end-1]
+		fmt.Fprintf(&b, "<IsTruncated>true</IsTruncated><NextKeyMarker>%s</NextKeyMarker><NextUploadIdMarker>%s</NextUploadIdMarker>", last.Key, last.UploadID)
+	} else {
+		b.WriteString("<IsTruncated>false</IsTruncated>")
+	}
+	for _, u := range f.uploads[start:end] {
+		fmt.Fprintf(&b, "<Upload><Key>%s</Key><UploadId>%s</UploadId><Initiated>%s</Initiated></Upload>", u.Key, u.UploadID, u.Initiated.UTC().Format("2006-01-02T15:04:05.000Z"))
+	}
+	b.WriteString("</ListMultipartUploadsResult>")
+	w.Header().Set("Content-Type", "application/xml")
+	io.WriteString(w, b.String())
+}
+
+func TestListMultipartUploadsReadsPagesUpToTheLimit(t *testing.T) {
+	at := func(min int) time.Time { return fixedNow.Truncate(time.Minute).Add(time.Duration(min) * time.Minute) }
+	uploads := []signer.PendingMultipart{
+		{Key: "a", UploadID: "1", Initiated: at(5)},
+		{Key: "a", UploadID: "2", Initiated: at(50)}, // too recent
+		{Key: "b", UploadID: "1", Initiated: at(1)},
+		{Key: "c", UploadID: "1", Initiated: at(3)},
+		{Key: "d", UploadID: "1", Initiated: at(60)}, // too recent
+		{Key: "e", UploadID: "1", Initiated: at(2)},
+		{Key: "f", UploadID: "1", Initiated: at(4)},
+	}
+	cutoff := at(10)
+	for _, tt := range []struct {
+		name      string
+		pageSize  int
+		limit     int
+		want      string // keys and ids, oldest first
+		wantPages int
+	}{
+		{"every old upload across pages of 2, oldest first", 2, 100, "b/1 e/1 c/1 f/1 a/1", 4},
+		{"every old upload in one page", 1000, 100, "b/1 e/1 c/1 f/1 a/1", 1},
+		{"a limit stops reading pages", 2, 2, "b/1 a/1", 2},
+		{"a limit of exactly the old uploads", 3, 5, "b/1 e/1 c/1 f/1 a/1", 3},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := &pagingS3{uploads: uploads, pageSize: tt.pageSize}
+			srv := httptest.NewServer(fake)
+			defer srv.Close()
+			s := newTestSigner(t, Config{Endpoint: srv.URL, UsePathStyle: true})
+			s.pageSize = int32(tt.pageSize)
+			got, err := s.ListMultipartUploads(context.Background(), cutoff, tt.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, u := range got {
+				names = append(names, u.Key+"/"+u.UploadID)
+			}
+			if strings.Join(names, " ") != tt.want {
+				t.Errorf("ListMultipartUploads = %v, want %s", names, tt.want)
+			}
+			if fake.requests != tt.wantPages {
+				t.Errorf("read %d pages, want %d", fake.requests, tt.wantPages)
+			}
+		})
+	}
+	t.Run("a listing that does not advance is an error, not a loop", func(t *testing.T) {
+		fake := &pagingS3{uploads: uploads, pageSize: 2, stuck: true}
+		srv := httptest.NewServer(fake)
+		defer srv.Close()
+		s := newTestSigner(t, Config{Endpoint: srv.URL, UsePathStyle: true})
+		if _, err := s.ListMultipartUploads(context.Background(), cutoff, 100); err == nil || !strings.Contains(err.Error(), "advance") {
+			t.Fatalf("ListMultipartUploads of a stuck listing: %v, want an error saying it did not advance", err)
+		}
+		if fake.requests > 3 {
+			t.Errorf("read %d pages of a stuck listing", fake.requests)
+		}
+	})
+}
+
+// TestMultipartCallsToAnUnreachableBackendAreUnavailable: every multipart
+// call that reaches S3 wraps signer.ErrUnavailable when S3 cannot be
+// reached or answers 5xx, and not when it refuses.
+func TestMultipartCallsToAnUnreachableBackendAreUnavailable(t *testing.T) {
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	answering := func(status int) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(status)
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	for _, tc := range []struct {
+		name            string
+		endpoint        string
+		wantUnavailable bool
+	}{
+		{"nothing listens at the endpoint", down.URL, true},
+		{"S3 answers 503", answering(http.StatusServiceUnavailable), true},
+		{"S3 answers 403", answering(http.StatusForbidden), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newTestSigner(t, Config{Endpoint: tc.endpoint, UsePathStyle: true, Now: time.Now})
+			ctx := t.Context()
+			_, createErr := s.CreateMultipart(ctx, signer.UploadRequest{Key: "k"})
+			_, listErr := s.ListParts(ctx, "k", "id")
+			_, listUploadsErr := s.ListMultipartUploads(ctx, time.Now(), 10)
+			for op, err := range map[string]error{
+				"CreateMultipart":      createErr,
+				"ListParts":            listErr,
+				"CompleteMultipart":    s.CompleteMultipart(ctx, "k", "id", []signer.Part{{PartNumber: 1, ETag: "e"}}),
+				"AbortMultipart":       s.AbortMultipart(ctx, "k", "id"),
+				"ListMultipartUploads": listUploadsErr,
+			} {
+				if err == nil || errors.Is(err, signer.ErrUnavailable) != tc.wantUnavailable {
+					t.Errorf("%s: %v; wraps ErrUnavailable: %v, want %v", op, err, errors.Is(err, signer.ErrUnavailable), tc.wantUnavailable)
+				}
+				if errors.Is(err, signer.ErrNotFound) || errors.Is(err, signer.ErrInvalidPart) {
+					t.Errorf("%s: %v wraps ErrNotFound or ErrInvalidPart", op, err)
+				}
+			}
+		})
+	}
 }

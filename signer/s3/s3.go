@@ -97,6 +97,10 @@ type Signer struct {
 	// fast is the hand-written query presigner; nil when the endpoint the SDK
 	// resolved has a shape it does not handle, in which case the SDK signs.
 	fast *presigner
+	// pageSize, when positive, is the page size of ListParts and
+	// ListMultipartUploads requests (S3's default, 1000, otherwise). For
+	// tests of pagination.
+	pageSize int32
 }
 
 var (
