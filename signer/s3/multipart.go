@@ -167,8 +167,10 @@ func (s *Signer) ListParts(ctx context.Context, key, uploadID string) ([]signer.
 
 // CompleteMultipart joins parts (ascending part numbers; PartNumber, ETag
 // and, when set, Checksum of each) into the object at key with
-// CompleteMultipartUpload. A part S3 does not hold, holds with another ETag
-// or checksum, or a part other than the last below MinPartSize, is an error
+// CompleteMultipartUpload. An upload created with a part checksum
+// algorithm needs every part's checksum. A part S3 does not hold, holds
+// with another ETag or checksum, given without the checksum the upload
+// binds, or a part other than the last below MinPartSize, is an error
 // wrapping signer.ErrInvalidPart that names the part (found by listing the
 // parts S3 holds, since S3's answer does not). An unknown upload, and one
 // already completed (S3 cannot tell which), is an error wrapping
@@ -229,9 +231,10 @@ func (s *Signer) CompleteMultipart(ctx context.Context, key, uploadID string, pa
 }
 
 // whichPart names the first of parts that S3 does not hold as given, for an
-// error message: "part N was never uploaded", "part N has another ETag",
-// "part N of M bytes is below the minimum part size", or "a part" when it
-// cannot tell.
+// error message: "part N was never uploaded", "part N has ETag ...", "part N
+// is given without the SHA256 checksum the upload binds", "part N has
+// another SHA256 checksum", "part N of M bytes is below the minimum part
+// size", or "a part" when it cannot tell.
 func (s *Signer) whichPart(ctx context.Context, key, uploadID string, parts []signer.Part) string {
 	held, err := s.ListParts(ctx, key, uploadID)
 	if err != nil {
@@ -248,6 +251,8 @@ func (s *Signer) whichPart(ctx context.Context, key, uploadID string, parts []si
 			return fmt.Sprintf("part %d was never uploaded", p.PartNumber)
 		case h.ETag != strings.Trim(p.ETag, `"`):
 			return fmt.Sprintf("part %d has ETag %q, not %q", p.PartNumber, h.ETag, strings.Trim(p.ETag, `"`))
+		case p.Checksum.IsZero() && !h.Checksum.IsZero():
+			return fmt.Sprintf("part %d is given without the %s checksum the upload binds", p.PartNumber, h.Checksum.Algorithm)
 		case !p.Checksum.IsZero() && p.Checksum != h.Checksum:
 			return fmt.Sprintf("part %d has another %s checksum", p.PartNumber, p.Checksum.Algorithm)
 		case i < len(parts)-1 && h.Size < MinPartSize:
