@@ -684,3 +684,62 @@ func TestPartLayout(t *testing.T) {
 		})
 	}
 }
+
+func TestDeleteFileAbortsAPendingMultipartUpload(t *testing.T) {
+	env := newTestEnv(t, multipartCategory("big"))
+	ctx := env.as("acme")
+	body := randomBytes(t, 2*mpPart)
+	f := env.createMultipart(t, ctx, "big", int64(len(body)), 0).GetFile()
+	env.signAndPut(t, ctx, f, body, []int32{1})
+	stored, err := env.store.GetFile(context.Background(), "acme", f.GetFileId())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.client.DeleteFile(ctx, &presigndv1.DeleteFileRequest{FileId: f.GetFileId()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.local.ListParts(context.Background(), stored.Key, stored.MultipartUploadID); !errors.Is(err, signer.ErrNotFound) {
+		t.Errorf("backend ListParts after DeleteFile = %v, want ErrNotFound: the parts outlived their file", err)
+	}
+}
+
+func TestMultipartUploadPastItsTime(t *testing.T) {
+	env := newTestEnv(t, multipartCategory("big"))
+	ctx := env.as("acme")
+	f := env.createMultipart(t, ctx, "big", 2*mpPart, 0).GetFile()
+	env.clock.set(time.Hour + time.Second)
+	_, err := env.client.SignParts(ctx, &presigndv1.SignPartsRequest{FileId: f.GetFileId(), PartNumbers: []int32{1}})
+	wantCode(t, err, codes.FailedPrecondition)
+	if !strings.Contains(status.Convert(err).Message(), "expired") {
+		t.Errorf("SignParts past upload_ttl: %v, want a message saying it expired", err)
+	}
+}
+
+func TestCompleteUploadAfterTheBackendCompletedIt(t *testing.T) {
+	// A CompleteUpload that completed the backend's upload, then failed
+	// before the record changed: the next one finds no upload, stats the
+	// object, and the file is READY.
+	env := newTestEnv(t, multipartCategory("big"))
+	ctx := env.as("acme")
+	body := randomBytes(t, 2*mpPart+3)
+	f := env.createMultipart(t, ctx, "big", int64(len(body)), 0).GetFile()
+	env.signAndPut(t, ctx, f, body, numbers(1, 3))
+	stored, err := env.store.GetFile(context.Background(), "acme", f.GetFileId())
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := env.local.ListParts(context.Background(), stored.Key, stored.MultipartUploadID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.local.CompleteMultipart(context.Background(), stored.Key, stored.MultipartUploadID, held); err != nil {
+		t.Fatal(err)
+	}
+	done, err := env.client.CompleteUpload(ctx, &presigndv1.CompleteUploadRequest{FileId: f.GetFileId()})
+	if err != nil || done.GetFile().GetState() != presigndv1.FileState_FILE_STATE_READY {
+		t.Fatalf("CompleteUpload = %v, %v; want READY", done.GetFile(), err)
+	}
+	if !bytes.Equal(env.downloadFile(t, ctx, f.GetFileId()), body) {
+		t.Fatal("the object differs from the parts")
+	}
+}
