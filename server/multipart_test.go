@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"io"
 	"net/http"
@@ -615,15 +616,45 @@ func TestMultipartNeedsABackendThatTakesParts(t *testing.T) {
 		wrapBackend: func(l *local.Signer) signer.Signer { return putOnly{l} },
 	})
 	ctx := env.as("acme")
-	for _, req := range []*presigndv1.CreateUploadRequest{
-		{Category: "big", Filename: "f.bin", ContentType: "application/octet-stream", SizeBytes: 10, Method: presigndv1.UploadMethod_UPLOAD_METHOD_MULTIPART},
-		{Category: "big", Filename: "f.bin", ContentType: "application/octet-stream", SizeBytes: 8 * mpPart},
-	} {
-		_, err := env.client.CreateUpload(ctx, req)
-		if got := violations(t, err); !slices.Equal(got, []string{"method"}) {
-			t.Fatalf("violations = %v, want method (%v)", got, err)
-		}
+	_, err := env.client.CreateUpload(ctx, &presigndv1.CreateUploadRequest{Category: "big", Filename: "f.bin", ContentType: "application/octet-stream", SizeBytes: 10,
+		Method: presigndv1.UploadMethod_UPLOAD_METHOD_MULTIPART})
+	if got := violations(t, err); !slices.Equal(got, []string{"method"}) {
+		t.Fatalf("MULTIPART asked of a backend without it: violations = %v, want method (%v)", got, err)
 	}
+	// The threshold does not choose what the backend cannot do.
+	resp, err := env.client.CreateUpload(ctx, &presigndv1.CreateUploadRequest{Category: "big", Filename: "f.bin", ContentType: "application/octet-stream", SizeBytes: 8 * mpPart})
+	if err != nil || resp.GetUploadTarget().GetMethod() != presigndv1.UploadMethod_UPLOAD_METHOD_PUT {
+		t.Fatalf("a size over the threshold on a backend without multipart: %v, %v; want a PUT", resp.GetUploadTarget(), err)
+	}
+}
+
+// noSHA256Parts is the local backend refusing SHA256 part checksums, as
+// GCS does.
+type noSHA256Parts struct{ *local.Signer }
+
+func (s noSHA256Parts) CreateMultipart(ctx context.Context, req signer.UploadRequest) (string, error) {
+	if req.Checksum.Algorithm == signer.SHA256 {
+		return "", fmt.Errorf("SHA256 parts: %w", signer.ErrUnsupported)
+	}
+	return s.Signer.CreateMultipart(ctx, req)
+}
+
+func TestPartChecksumTheBackendCannotBind(t *testing.T) {
+	env := newTestEnvWith(t, envOptions{
+		categories:  []*policy.Category{multipartCategory("big")},
+		wrapBackend: func(l *local.Signer) signer.Signer { return noSHA256Parts{l} },
+	})
+	ctx := env.as("acme")
+	_, err := env.client.CreateUpload(ctx, &presigndv1.CreateUploadRequest{Category: "big", Filename: "f.bin", ContentType: "application/octet-stream", SizeBytes: 10,
+		Method: presigndv1.UploadMethod_UPLOAD_METHOD_MULTIPART, PartChecksumAlgorithm: presigndv1.ChecksumAlgorithm_CHECKSUM_ALGORITHM_SHA256})
+	if got := violations(t, err); !slices.Equal(got, []string{"part_checksum_algorithm"}) {
+		t.Fatalf("violations = %v, want part_checksum_algorithm (%v)", got, err)
+	}
+	// Nothing was recorded.
+	if list, err := env.client.ListFiles(ctx, &presigndv1.ListFilesRequest{}); err != nil || len(list.GetFiles()) != 0 {
+		t.Fatalf("files after the refusal: %v, %v", list.GetFiles(), err)
+	}
+	env.createMultipart(t, ctx, "big", 10, presigndv1.ChecksumAlgorithm_CHECKSUM_ALGORITHM_CRC32C)
 }
 
 func TestMultipartRetryByRequestID(t *testing.T) {
@@ -741,5 +772,39 @@ func TestCompleteUploadAfterTheBackendCompletedIt(t *testing.T) {
 	}
 	if !bytes.Equal(env.downloadFile(t, ctx, f.GetFileId()), body) {
 		t.Fatal("the object differs from the parts")
+	}
+}
+
+func TestMultipartUploadRefusedByTheStoreIsAborted(t *testing.T) {
+	limited := multipartCategory("limited")
+	limited.StorageLimit = 4 * mpPart
+	env := newTestEnv(t, limited)
+	ctx := env.as("acme")
+	_, err := env.client.CreateUpload(ctx, &presigndv1.CreateUploadRequest{Category: "limited", Filename: "f.bin", ContentType: "application/octet-stream",
+		SizeBytes: 5 * mpPart, Method: presigndv1.UploadMethod_UPLOAD_METHOD_MULTIPART})
+	wantCode(t, err, codes.ResourceExhausted)
+	left, err := env.local.ListMultipartUploads(context.Background(), time.Now().Add(time.Hour), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 0 {
+		t.Fatalf("the backend still holds %d multipart uploads of a refused file: %v", len(left), left)
+	}
+}
+
+func TestMultipartValidateOnly(t *testing.T) {
+	env := newTestEnv(t, multipartCategory("big"))
+	ctx := env.as("acme")
+	resp, err := env.client.CreateUpload(ctx, &presigndv1.CreateUploadRequest{Category: "big", Filename: "f.bin", ContentType: "application/octet-stream",
+		SizeBytes: 3 * mpPart, Method: presigndv1.UploadMethod_UPLOAD_METHOD_MULTIPART, ValidateOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.GetFile().GetMultipart().GetPartCount() != 3 || resp.GetUploadTarget() != nil || resp.GetFile().GetFileId() != "" {
+		t.Fatalf("validate_only answer = %v, want the layout and no target", resp)
+	}
+	left, err := env.local.ListMultipartUploads(context.Background(), time.Now().Add(time.Hour), 10)
+	if err != nil || len(left) != 0 {
+		t.Fatalf("validate_only started %d multipart uploads (%v)", len(left), err)
 	}
 }
