@@ -181,6 +181,7 @@ func (s *Server) signParts(ctx context.Context, f *store.File, numbers []int32, 
 		expires = f.UploadExpires
 	}
 	out := make([]*presigndv1.PartTarget, len(numbers))
+	sharedExpiry := timestamp(expires)
 	for i, n := range numbers {
 		req := signer.PartRequest{
 			Key:        f.Key,
@@ -196,10 +197,14 @@ func (s *Server) signParts(ctx context.Context, f *store.File, numbers []int32, 
 		if err != nil {
 			return nil, fmt.Errorf("sign part %d on backend %q: %w", n, f.Backend, err)
 		}
-		if t.Expires.IsZero() {
+		ts := sharedExpiry
+		switch {
+		case t.Expires.IsZero():
 			t.Expires = expires
+		case !t.Expires.Equal(expires):
+			ts = nil
 		}
-		out[i] = partTargetToProto(int(n), req.Size, t)
+		out[i] = partTargetToProto(int(n), req.Size, t, ts)
 	}
 	return out, nil
 }
