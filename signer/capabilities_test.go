@@ -60,8 +60,8 @@ func TestCapabilitiesOf(t *testing.T) {
 		{"the local driver signs POST policies, removes leftovers, takes and lists multipart uploads and closes", (*local.Signer)(nil),
 			has{postPolicy: true, leftovers: true, closer: true}, "PostPolicy Leftovers Multipart MultipartLister Closer"},
 		{"the S3 driver signs POST policies", (*s3.Signer)(nil), has{postPolicy: true}, "PostPolicy"},
-		{"the GCS driver signs POST policies and closes", (*gcs.Signer)(nil),
-			has{postPolicy: true, closer: true}, "PostPolicy Closer"},
+		{"the GCS driver signs POST policies, takes and lists multipart uploads and closes", (*gcs.Signer)(nil),
+			has{postPolicy: true, closer: true}, "PostPolicy Multipart MultipartLister Closer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := signer.CapabilitiesOf(tc.signer)
