@@ -571,7 +571,8 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, key string) error {
 	}
 	h.Set("Content-Length", strconv.Itoa(len(obj.Content)))
 	h.Set("ETag", `"`+obj.Etag+`"`)
-	if s.isComposite(key) {
+	if etag := s.compositeETag(key); etag != "" {
+		h.Set("ETag", `"`+etag+`"`)
 		h.Set("x-goog-hash", "crc32c="+obj.Crc32c)
 	} else {
 		h.Set("x-goog-hash", "crc32c="+obj.Crc32c+",md5="+obj.Md5Hash)

@@ -56,9 +56,17 @@ type part struct {
 type multipart struct {
 	uploads   map[string]*upload
 	partBytes int64
-	// composite holds the generation of each object made by completing an
-	// upload: GCS gives such an object a CRC32C but no MD5.
-	composite map[string]int64
+	// composite holds each object made by completing an upload: GCS gives
+	// such an object a CRC32C but no MD5, and an ETag that is not an MD5
+	// (which the fake cannot store, so the handler states it).
+	composite map[string]compositeObject
+}
+
+// compositeObject is the generation and ETag of an object a completed
+// upload made.
+type compositeObject struct {
+	generation int64
+	etag       string
 }
 
 // limits reads the Server's configured part limits.
@@ -276,24 +284,30 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, key string) er
 		s.mu.Unlock()
 		return err
 	}
+	// Checked in passes, so that each refusal does not depend on another:
+	// order, then every part held as named, then sizes.
+	for i := 1; i < len(doc.Parts); i++ {
+		if doc.Parts[i].PartNumber <= doc.Parts[i-1].PartNumber {
+			s.mu.Unlock()
+			return badRequest("InvalidPartOrder", "the list of parts was not in ascending order: part %d follows part %d", doc.Parts[i].PartNumber, doc.Parts[i-1].PartNumber)
+		}
+	}
 	chosen := make([]*part, len(doc.Parts))
 	var size int
 	for i, dp := range doc.Parts {
-		if i > 0 && dp.PartNumber <= doc.Parts[i-1].PartNumber {
-			s.mu.Unlock()
-			return badRequest("InvalidPartOrder", "the list of parts was not in ascending order: part %d follows part %d", dp.PartNumber, doc.Parts[i-1].PartNumber)
-		}
 		p := u.parts[dp.PartNumber]
 		if p == nil || strings.Trim(p.etag, `"`) != strings.Trim(dp.ETag, `"`) {
 			s.mu.Unlock()
 			return badRequest("InvalidPart", "one or more of the specified parts could not be found or its entity tag did not match")
 		}
-		if i < len(doc.Parts)-1 && int64(len(p.data)) < minPart {
+		chosen[i] = p
+		size += len(p.data)
+	}
+	for _, p := range chosen[:len(chosen)-1] {
+		if int64(len(p.data)) < minPart {
 			s.mu.Unlock()
 			return badRequest("EntityTooSmall", "your proposed upload is smaller than the minimum allowed object size")
 		}
-		chosen[i] = p
-		size += len(p.data)
 	}
 	// The upload ends here: its parts, used or not, are gone.
 	delete(s.mp.uploads, u.id)
@@ -316,7 +330,6 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, key string) er
 			Name:               key,
 			ContentType:        u.contentType,
 			ContentDisposition: u.disposition,
-			Etag:               etag,
 		},
 		Content: content,
 	}
@@ -329,9 +342,9 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, key string) er
 	}
 	s.mu.Lock()
 	if s.mp.composite == nil {
-		s.mp.composite = map[string]int64{}
+		s.mp.composite = map[string]compositeObject{}
 	}
-	s.mp.composite[key] = stored.Generation
+	s.mp.composite[key] = compositeObject{stored.Generation, etag}
 	s.mu.Unlock()
 	return writeXML(w, http.StatusOK, struct {
 		XMLName  xml.Name `xml:"CompleteMultipartUploadResult"`
@@ -434,24 +447,30 @@ func (s *Server) listUploads(w http.ResponseWriter, r *http.Request) error {
 	return writeXML(w, http.StatusOK, out)
 }
 
-// isComposite reports whether the object at key is the one a completed
-// upload made.
-func (s *Server) isComposite(key string) bool {
+// compositeETag returns the ETag of the object at key when it is the one
+// a completed upload made, and "" otherwise.
+func (s *Server) compositeETag(key string) string {
 	s.mu.Lock()
-	gen, ok := s.mp.composite[key]
+	c, ok := s.mp.composite[key]
 	s.mu.Unlock()
 	if !ok {
-		return false
+		return ""
 	}
-	obj, err := s.Fake.GetObject(s.Bucket, key)
-	return err == nil && obj.Generation == gen
+	if obj, err := s.Fake.GetObject(s.Bucket, key); err != nil || obj.Generation != c.generation {
+		return ""
+	}
+	return c.etag
 }
 
 // serveJSON passes a JSON API call to the fake. An object a multipart
 // upload made is described without its MD5, as GCS has none for it.
 func (s *Server) serveJSON(w http.ResponseWriter, r *http.Request) {
 	rest, ok := strings.CutPrefix(r.URL.Path, "/storage/v1/b/"+s.Bucket+"/o/")
-	if !ok || (r.Method != http.MethodGet && r.Method != http.MethodHead) || !s.isComposite(rest) {
+	etag := ""
+	if ok && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		etag = s.compositeETag(rest)
+	}
+	if etag == "" {
 		s.Fake.HTTPHandler().ServeHTTP(w, r)
 		return
 	}
@@ -463,6 +482,7 @@ func (s *Server) serveJSON(w http.ResponseWriter, r *http.Request) {
 		var m map[string]any
 		if json.Unmarshal(body, &m) == nil {
 			delete(m, "md5Hash")
+			m["etag"] = etag
 			if b, err := json.Marshal(m); err == nil {
 				body = b
 			}
@@ -472,6 +492,9 @@ func (s *Server) serveJSON(w http.ResponseWriter, r *http.Request) {
 		w.Header()[k] = v
 	}
 	w.Header().Del("Content-Length")
+	if w.Header().Get("ETag") != "" {
+		w.Header().Set("ETag", `"`+etag+`"`)
+	}
 	if v := w.Header().Get("X-Goog-Hash"); v != "" {
 		w.Header().Set("X-Goog-Hash", crc32cOnly(v))
 	}
