@@ -332,33 +332,32 @@ func (s *Server) AbortUpload(ctx context.Context, req *presigndv1.AbortUploadReq
 	if err := s.watchKey(ctx, f, now); err != nil {
 		return nil, err
 	}
-	updated, err := s.store.UpdateFile(ctx, p.Tenant, f.ID, func(cur *store.File) error {
-		if cur.State != store.StatePending {
-			return errAlreadyCompleted
+	// The record and the queued deletion (which a sweeper retries) in one
+	// transaction, then the backend at once.
+	updated, err := s.store.AbortUpload(ctx, p.Tenant, f.ID, now, now.Add(retryQueuedDeleteAfter))
+	if errors.Is(err, store.ErrConflict) {
+		// Completed, failed or expired meanwhile.
+		if cur, getErr := s.store.GetFile(ctx, p.Tenant, f.ID); getErr == nil {
+			return nil, userError(errWrongState, "file %s is %s: only a PENDING upload can be aborted", f.ID, cur.State)
 		}
-		cur.State = store.StateAborted
-		cur.CompletedAt = now
-		return nil
-	})
-	if errors.Is(err, errAlreadyCompleted) {
-		if updated, err = s.store.GetFile(ctx, p.Tenant, f.ID); err == nil && updated.State != store.StateAborted {
-			return nil, userError(errWrongState, "file %s is %s: only a PENDING upload can be aborted", f.ID, updated.State)
-		}
-	} else if err == nil {
-		s.metrics.uploadEntered(updated.State)
-		s.discardUpload(ctx, f)
 	}
 	if err != nil {
 		return nil, err
+	}
+	if updated.CompletedAt.Equal(store.KeepTime(now)) {
+		// This call aborted it (not a concurrent one).
+		s.metrics.uploadEntered(updated.State)
+		s.discardUpload(ctx, f)
 	}
 	return &presigndv1.AbortUploadResponse{File: s.fileToProto(updated)}, nil
 }
 
 // discardUpload gives up on the backend what f's upload stored: the parts
 // of its multipart upload, and the object an upload (or a completion
-// racing with this call) made. Failures are logged: the sweeper's orphan
-// check aborts a multipart upload no PENDING record holds, and the watched
-// key covers an object.
+// racing with this call) made. Failures are logged: a deletion queued
+// with the record's change (AbortUpload), the sweeper's orphan check (a
+// multipart upload no PENDING record holds) or the watched key retries
+// them.
 func (s *Server) discardUpload(ctx context.Context, f *store.File) {
 	ctx = context.WithoutCancel(ctx)
 	backend, err := s.backendOf(f)
