@@ -104,6 +104,9 @@ func TestPartRefusals(t *testing.T) {
 		{"a body shorter than the part is refused", nil, bytes.NewReader(body[:99]), 400, "part size"},
 		{"a chunked body passing the part size is refused while receiving", nil,
 			io.MultiReader(bytes.NewReader(body), strings.NewReader(strings.Repeat("x", 1<<20))), 400, "part size"},
+		{"a part URL without its upload id (read as a plain PUT) is refused", func(r *http.Request) {
+			r.URL.RawQuery = dropParam(r.URL.RawQuery, "upload-id")
+		}, nil, 403, "signature"},
 		{"a POST to a part URL is refused", func(r *http.Request) { r.Method = http.MethodPost }, nil, 403, ""},
 		{"a GET with a part URL is refused", func(r *http.Request) { r.Method = http.MethodGet; r.Body = nil; r.ContentLength = 0 }, nil, 403, ""},
 	}
@@ -127,6 +130,27 @@ func TestPartRefusals(t *testing.T) {
 				t.Errorf("tmp/ holds %v after a refused part", got)
 			}
 		})
+	}
+}
+
+// TestUploadSignatureIsNotAPartSignature: a plain PUT target's signature
+// does not sign a part, whatever part parameters are added to it.
+func TestUploadSignatureIsNotAPartSignature(t *testing.T) {
+	const key = "plain/file.bin"
+	h, id := newMultipart(t, local.Config{}, key, "")
+	body := []byte("not a part")
+	target, err := h.s.SignUpload(context.Background(), signer.UploadRequest{Key: key, Size: int64(len(body)), Expires: time.Now().Add(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, msg := put(t, h, target, bytes.NewReader(body), func(r *http.Request) {
+		r.URL.RawQuery += fmt.Sprintf("&upload-id=%s&part-number=1&size=%d", id, len(body))
+	})
+	if status != http.StatusForbidden {
+		t.Errorf("PUT: %d %s, want 403", status, msg)
+	}
+	if parts, err := h.s.ListParts(context.Background(), key, id); err != nil || len(parts) != 0 {
+		t.Errorf("ListParts: %+v, %v; want none", parts, err)
 	}
 }
 
