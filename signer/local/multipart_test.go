@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -596,4 +597,55 @@ func TestMultipartChecksumsOfTheWhole(t *testing.T) {
 	if info.ETag != etagOf(whole) {
 		t.Errorf("ETag = %q, want the whole object's MD5 %q", info.ETag, etagOf(whole))
 	}
+}
+
+// TestPartBodyMemoryIsBounded: receiving a 32 MiB part (a stream of
+// unknown length) and assembling it allocate a small, fixed amount, not
+// the part's size.
+func TestPartBodyMemoryIsBounded(t *testing.T) {
+	const key = "mem/file.bin"
+	const size = 32 << 20
+	h, id := newMultipart(t, local.Config{}, key, "")
+	ctx := context.Background()
+	target := signPart(t, h, key, id, 1, make([]byte, size))
+	body := io.LimitReader(zeros{}, size)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	resp, err := h.HTTPClient().Do(mustRequest(t, target, io.NopCloser(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("PUT: %d", resp.StatusCode)
+	}
+	if err := h.s.CompleteMultipart(ctx, key, id, []signer.Part{{PartNumber: 1, ETag: resp.Header.Get("ETag")}}); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	if got := after.TotalAlloc - before.TotalAlloc; got > 4<<20 {
+		t.Errorf("a %d-byte part allocated %d bytes, want under 4 MiB", size, got)
+	}
+	if info, err := h.s.Stat(ctx, key); err != nil || info.Size != size {
+		t.Errorf("Stat: %+v, %v", info, err)
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+// mustRequest builds a PUT of body to target with its headers, of
+// unknown length (chunked).
+func mustRequest(t *testing.T, target signer.UploadTarget, body io.ReadCloser) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPut, target.URL, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range target.Headers {
+		req.Header.Set(k, v)
+	}
+	return req
 }
