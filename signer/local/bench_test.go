@@ -3,9 +3,9 @@ package local
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"crypto/hmac"
 	"crypto/sha256"
+	"fmt"
 	"net/url"
 	"testing"
 	"time"
