@@ -134,6 +134,7 @@ func (s *Signer) ListParts(ctx context.Context, key, uploadID string) ([]signer.
 		Key:      aws.String(key),
 		UploadId: aws.String(uploadID),
 	}, func(o *s3.ListPartsPaginatorOptions) {
+		o.StopOnDuplicateToken = true // a store that does not advance ends the listing
 		if s.pageSize > 0 {
 			o.Limit = s.pageSize
 		}
