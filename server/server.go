@@ -261,6 +261,7 @@ func (s *Server) CreateUpload(ctx context.Context, req *presigndv1.CreateUploadR
 		ChecksumAlgorithm:     checksum.Algorithm,
 		Method:                methodFromProto[req.GetMethod()],
 		PartChecksumAlgorithm: checksumFromProto[req.GetPartChecksumAlgorithm()],
+		NoMultipart:           s.backendCaps[cat.Backend].Multipart == nil,
 	})
 	collect(err)
 	var partSize int64
