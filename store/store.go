@@ -103,6 +103,10 @@ type File struct {
 	MultipartUploadID     string
 	PartSize              int64
 	PartChecksumAlgorithm string
+	// CompletedBy says who moved the file to READY or FAILED (a
+	// CompletedBy constant); empty otherwise. Written by CreateFile and
+	// UpdateFile.
+	CompletedBy string
 	// ObjectMissingSince is set by Lifecycle.SetObjectMissing when a READY
 	// file's object was found gone from its backend; zero otherwise.
 	// CreateFile and UpdateFile neither write nor clear it.
