@@ -83,6 +83,18 @@ func TestOutbox(t *testing.T) {
 	})
 }
 
+func BenchmarkOutbox(b *testing.B) {
+	storetest.RunOutboxBenchmarks(b, func(b *testing.B, events bool) store.Store {
+		uri := testURI(b)
+		s, err := postgres.Open(b.Context(), postgres.Config{URI: uri, Schema: tempSchema(b, uri), Events: events})
+		if err != nil {
+			b.Fatalf("Open: %v", err)
+		}
+		b.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
 func BenchmarkStore(b *testing.B) {
 	storetest.RunBenchmarks(b, func(b *testing.B) store.Store { return openTemp(b) })
 }

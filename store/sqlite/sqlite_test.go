@@ -44,6 +44,17 @@ func TestOutbox(t *testing.T) {
 	})
 }
 
+func BenchmarkOutbox(b *testing.B) {
+	storetest.RunOutboxBenchmarks(b, func(b *testing.B, events bool) store.Store {
+		s, err := sqlite.Open(b.Context(), sqlite.Config{Path: filepath.Join(b.TempDir(), "presignd.db"), Events: events})
+		if err != nil {
+			b.Fatalf("Open: %v", err)
+		}
+		b.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
 func BenchmarkStore(b *testing.B) {
 	storetest.RunBenchmarks(b, func(b *testing.B) store.Store { return openTemp(b) })
 }
