@@ -412,6 +412,9 @@ func testDeliveries(t *testing.T, newStore func(t *testing.T, events bool) store
 	if got, err := s.ClaimDeliveries(ctx, far.Add(1000*time.Hour), far.Add(1001*time.Hour), 10); err != nil || len(got) != 1 || got[0].ID != retry.ID {
 		t.Fatalf("ClaimDeliveries = %v, %v; want the retried one only (the delivered one stays DELIVERED)", got, err)
 	}
+	if dead, _, err := s.ListDeadDeliveries(ctx, tenantA, 0, 10); err != nil || len(dead) != 0 {
+		t.Fatalf("ListDeadDeliveries = %v, %v; want none (burying a delivered one leaves it DELIVERED)", deliveryIDs(dead), err)
+	}
 	for name, err := range map[string]error{
 		"FinishDelivery": s.FinishDelivery(ctx, 1<<40, t0),
 		"RetryDelivery":  s.RetryDelivery(ctx, 1<<40, t0, "x"),
@@ -509,11 +512,12 @@ func testDeadLetters(t *testing.T, newStore func(t *testing.T, events bool) stor
 func testPruneOutbox(t *testing.T, newStore func(t *testing.T, events bool) store.Store) {
 	s := newStore(t, true)
 	ctx := t.Context()
-	ids := readyEvents(t, s, tenantA, 5)
+	ids := readyEvents(t, s, tenantA, 6)
 	t0 := far
 	// ids[0]: delivered at t0; ids[1]: dead at t0; ids[2]: delivered at
-	// t0+1h; ids[3]: routed to no sink at t0; ids[4]: never routed.
-	for _, id := range ids[:3] {
+	// t0+1h; ids[3]: routed to no sink at t0; ids[4]: never routed;
+	// ids[5]: delivered to one sink, still retrying the other.
+	for _, id := range append(slices.Clone(ids[:3]), ids[5]) {
 		wantErr(t, "RouteEvent", s.RouteEvent(ctx, id, []string{"nats", "webhook:a"}, t0), nil)
 	}
 	wantErr(t, "RouteEvent", s.RouteEvent(ctx, ids[3], nil, t0), nil)
@@ -535,6 +539,12 @@ func testPruneOutbox(t *testing.T, newStore func(t *testing.T, events bool) stor
 			} else {
 				wantErr(t, "FinishDelivery", s.FinishDelivery(ctx, d.ID, t0.Add(time.Hour)), nil)
 			}
+		case ids[5]:
+			if d.Sink == "nats" {
+				wantErr(t, "FinishDelivery", s.FinishDelivery(ctx, d.ID, t0), nil)
+			} else {
+				wantErr(t, "RetryDelivery", s.RetryDelivery(ctx, d.ID, t0.Add(1000*time.Hour), "HTTP 503"), nil)
+			}
 		}
 	}
 	n, err := s.PruneOutbox(ctx, t0.Add(time.Minute), 2)
@@ -550,14 +560,17 @@ func testPruneOutbox(t *testing.T, newStore func(t *testing.T, events bool) stor
 		t.Fatalf("the pruned event's dead delivery is still listed: %v", page)
 	}
 	unrouted, pending, _, err := s.OutboxBacklog(ctx)
-	if err != nil || unrouted != 1 || pending != 0 {
-		t.Fatalf("OutboxBacklog = %d, %d, %v; want the never-routed event only", unrouted, pending, err)
+	if err != nil || unrouted != 1 || pending != 1 {
+		t.Fatalf("OutboxBacklog = %d, %d, %v; want the never-routed event and the retrying delivery", unrouted, pending, err)
 	}
-	if n, err := s.PruneOutbox(ctx, t0.Add(2*time.Hour), 10); err != nil || n != 1 {
-		t.Fatalf("PruneOutbox past the last delivery = %d, %v; want 1 (event 2)", n, err)
+	if n, err := s.PruneOutbox(ctx, t0.Add(2000*time.Hour), 10); err != nil || n != 1 {
+		t.Fatalf("PruneOutbox past the last finished delivery = %d, %v; want 1 (event 2, not event 5 with a PENDING delivery)", n, err)
 	}
-	if es := allEvents(t, s); !slices.Equal(eventIDs(es), ids[4:]) {
-		t.Fatalf("unrouted events after pruning = %v, want %v", eventIDs(es), ids[4:])
+	if ds, err := s.ClaimDeliveries(ctx, t0.Add(1000*time.Hour), t0.Add(1001*time.Hour), 10); err != nil || len(ds) != 1 || ds[0].Event.ID != ids[5] {
+		t.Fatalf("ClaimDeliveries after pruning = %v, %v; want the retrying delivery of event 5", ds, err)
+	}
+	if es := allEvents(t, s); !slices.Equal(eventIDs(es), ids[4:5]) {
+		t.Fatalf("unrouted events after pruning = %v, want %v", eventIDs(es), ids[4:5])
 	}
 }
 
