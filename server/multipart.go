@@ -470,7 +470,11 @@ func (s *Server) completeMultipart(ctx context.Context, f *store.File, parts []*
 }
 
 // statCompleted describes the object a completed multipart upload of f
-// made, or says why there is none.
+// made, or says why there is none. While the upload's time runs, a
+// missing object is errNotUploaded, not a failure: a concurrent
+// CompleteUpload may be joining the parts (the backend no longer lists
+// the upload, and the object is not there yet), and failing the file
+// would delete its object.
 func (s *Server) statCompleted(ctx context.Context, f *store.File) (signer.ObjectInfo, string, error) {
 	backend, err := s.backendOf(f)
 	if err != nil {
@@ -478,6 +482,8 @@ func (s *Server) statCompleted(ctx context.Context, f *store.File) (signer.Objec
 	}
 	info, err := backend.Stat(ctx, f.Key)
 	switch {
+	case errors.Is(err, signer.ErrNotFound) && s.now().Before(f.UploadExpires):
+		return info, "", userError(errNotUploaded, "the backend no longer holds the multipart upload of file %s and holds no object made of it yet; if another CompleteUpload is joining its parts, retry", f.ID)
 	case errors.Is(err, signer.ErrNotFound):
 		return info, "the backend no longer holds the multipart upload, and no object was made of it", nil
 	case err != nil:
