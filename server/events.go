@@ -31,10 +31,6 @@ func (s *Server) FileJSON(f *store.File) ([]byte, error) {
 	return b, nil
 }
 
-// errNoOutbox: the dead-letter RPCs on a server configured without an
-// outbox.
-var errNoOutbox = fmt.Errorf("%w: events are not enabled on this server", errWrongState)
-
 // deadLetterFilters names the listing in its page tokens.
 const deadLetterFilters = "dead-letters"
 
@@ -45,10 +41,7 @@ func (a *adminServer) ListDeadLetters(ctx context.Context, req *presigndv1.ListD
 	if err != nil {
 		return nil, err
 	}
-	ob := a.s.outbox
-	if ob == nil {
-		return nil, errNoOutbox
-	}
+	ob := a.s.store
 	var after int64
 	if tok := req.GetPageToken(); tok != "" {
 		cur, err := a.s.pageTokens.parse(p.Tenant, deadLetterFilters, tok)
@@ -85,10 +78,7 @@ func (a *adminServer) RedeliverDeadLetter(ctx context.Context, req *presigndv1.R
 	if err != nil {
 		return nil, err
 	}
-	ob := a.s.outbox
-	if ob == nil {
-		return nil, errNoOutbox
-	}
+	ob := a.s.store
 	id, err := strconv.ParseInt(req.GetDeliveryId(), 10, 64)
 	if err != nil || id <= 0 {
 		return nil, fieldError("delivery_id", "must be a delivery id as ListDeadLetters returns it (a positive integer)")

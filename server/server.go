@@ -58,10 +58,6 @@ type Config struct {
 	// Backends are used as given: wrap them with Metrics.InstrumentSigners
 	// to time them.
 	Metrics *Metrics
-	// Outbox is the store's event outbox, whose dead deliveries the admin
-	// RPCs ListDeadLetters and RedeliverDeadLetter list and redeliver; nil
-	// answers them FailedPrecondition (events not enabled).
-	Outbox store.Outbox
 }
 
 // Server implements presigndv1.FileServiceServer.
@@ -70,7 +66,6 @@ type Server struct {
 
 	store       store.Store
 	storeCaps   store.Capabilities
-	outbox      store.Outbox
 	backends    map[string]signer.Signer
 	backendCaps map[string]signer.Capabilities
 	categories  map[string]*policy.Category
@@ -115,7 +110,6 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		store:       cfg.Store,
 		storeCaps:   store.CapabilitiesOf(cfg.Store),
-		outbox:      cfg.Outbox,
 		backends:    cfg.Backends,
 		backendCaps: make(map[string]signer.Capabilities, len(cfg.Backends)),
 		categories:  cfg.Categories,
