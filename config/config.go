@@ -63,6 +63,8 @@ type Config struct {
 	Sweeper Sweeper `yaml:"sweeper"`
 	// Limits bound request sizes, connections, streams and timeouts.
 	Limits Limits `yaml:"limits"`
+	// Events configures file events: webhooks and NATS JetStream.
+	Events Events `yaml:"events"`
 }
 
 // Sweeper configures the background sweeper. Every replica may run it:
@@ -315,6 +317,7 @@ func (c *Config) ApplyDefaults() {
 	}
 	c.applyAuthDefaults()
 	c.Sweeper.applyDefaults()
+	c.Events.applyDefaults()
 	c.Limits.applyDefaults()
 	if c.Store.Driver == "" {
 		c.Store.Driver = "sqlite"
@@ -399,6 +402,7 @@ func (c *Config) Validate() error {
 		add("store.driver", "must be sqlite or postgres, not %q", c.Store.Driver)
 	}
 	c.Sweeper.validate(add)
+	c.validateEvents(add)
 	c.Limits.validate(add)
 	if !namePattern.MatchString(c.DevTenant) {
 		add("dev_tenant", "must match %s", namePattern)
