@@ -83,7 +83,9 @@ type Config struct {
 	// Timeout bounds one delivery attempt (10s).
 	Timeout time.Duration
 	// Lease is how long a claimed event or delivery is reserved for this
-	// dispatcher before another may take it (at least twice Timeout; 1m).
+	// dispatcher before another may take it (three times Timeout): after
+	// a crash, how long its deliveries in flight wait to be tried again.
+	// It must not be shorter than Timeout.
 	Lease time.Duration
 	// Interval is the wait between polls when there is nothing to do
 	// (250ms): about the added latency of an event.
@@ -149,7 +151,7 @@ func New(cfg Config) (*Dispatcher, error) {
 	def(&cfg.Retry.Max, time.Hour)
 	def(&cfg.Retry.GiveUpAfter, 72*time.Hour)
 	def(&cfg.Timeout, 10*time.Second)
-	def(&cfg.Lease, max(time.Minute, 2*cfg.Timeout))
+	def(&cfg.Lease, 3*cfg.Timeout)
 	def(&cfg.Interval, 250*time.Millisecond)
 	def(&cfg.Keep, 24*time.Hour)
 	if cfg.Retry.Max < cfg.Retry.Initial {
