@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -14,6 +15,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/presignd/presignd/internal/testenv"
 )
@@ -302,4 +306,135 @@ func TestWebhookEvents(t *testing.T) {
 // natsURLForTest is the JetStream server of the NATS tests.
 func natsURLForTest(t *testing.T) string {
 	return testenv.Get(t, "PRESIGND_TEST_NATS_URL", "set it to a NATS server with JetStream (nats-server -js), e.g. nats://127.0.0.1:4222")
+}
+
+// TestNATSEventsExactlyOnceAcrossARestart: 1,000 uploads with presignd
+// killed (-9) and restarted in the middle; a JetStream consumer sees
+// each file's file.ready exactly once (a re-sent event carries the same
+// Nats-Msg-Id, which the stream drops).
+func TestNATSEventsExactlyOnceAcrossARestart(t *testing.T) {
+	url := natsURLForTest(t)
+	const files, workers = 1000, 8
+	stream := fmt.Sprintf("PRESIGND_E2E_%d", time.Now().UnixNano())
+	prefix := strings.ToLower(stream)
+	cfg := writeConfig(t, fmt.Sprintf(`log: {level: warn}
+events:
+  enabled: true
+  interval: 20ms
+  timeout: 1s
+  retry: {initial: 100ms, max: 1s, give_up_after: 1h}
+  nats: {url: %q, stream: %q, subject_prefix: %q}
+`, url, stream, prefix))
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = js.DeleteStream(context.Background(), stream) })
+
+	var (
+		mu  sync.Mutex
+		ids = map[string]bool{}
+	)
+	uploadMany := func(inst *instance, n int, tag string) {
+		var wg sync.WaitGroup
+		next := make(chan int)
+		for range workers {
+			wg.Go(func() {
+				for i := range next {
+					id, _ := uploadAndComplete(t, inst, fmt.Sprintf("%s-%d.txt", tag, i), []byte(fmt.Sprintf("file %s %d\n", tag, i)))
+					mu.Lock()
+					ids[id] = true
+					mu.Unlock()
+				}
+			})
+		}
+		for i := range n {
+			next <- i
+		}
+		close(next)
+		wg.Wait()
+	}
+	inst := start(t, "--config", cfg)
+	uploadMany(inst, files/2, "before")
+	if err := inst.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = inst.cmd.Wait()
+	again := start(t, "--config", cfg, "--data-dir", inst.DataDir)
+	uploadMany(again, files/2, "after")
+	if len(ids) != files {
+		t.Fatalf("%d files uploaded, want %d", len(ids), files)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	seen := map[string]int{}
+	eventually(t, 60*time.Second, func() (bool, string) {
+		st, err := js.Stream(ctx, stream)
+		if err != nil {
+			return false, err.Error()
+		}
+		info, err := st.Info(ctx)
+		if err != nil {
+			return false, err.Error()
+		}
+		return info.State.Msgs >= files, fmt.Sprintf("%d messages in the stream", info.State.Msgs)
+	})
+	// Give a redelivery racing the check time to land, then read all.
+	eventually(t, 60*time.Second, func() (bool, string) {
+		return again.metric(t, "presignd_events_backlog{kind=\"pending\"}") == 0 &&
+			again.metric(t, "presignd_events_backlog{kind=\"unrouted\"}") == 0, "deliveries pending"
+	})
+	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{prefix + ".*.file.ready"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		batch, err := cons.Fetch(500, jetstream.FetchMaxWait(2*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for msg := range batch.Messages() {
+			n++
+			var ce struct {
+				ID      string `json:"id"`
+				Type    string `json:"type"`
+				Subject string `json:"subject"`
+			}
+			if err := json.Unmarshal(msg.Data(), &ce); err != nil {
+				t.Fatalf("message %s: %v", msg.Data(), err)
+			}
+			if ce.Type != "presignd.file.ready" || msg.Headers().Get(jetstream.MsgIDHeader) != ce.ID {
+				t.Errorf("CloudEvent type %q id %q with Nats-Msg-Id %q", ce.Type, ce.ID, msg.Headers().Get(jetstream.MsgIDHeader))
+			}
+			seen[ce.Subject]++
+		}
+		if batch.Error() != nil {
+			t.Fatal(batch.Error())
+		}
+		if n == 0 {
+			break
+		}
+	}
+	var dup, missing []string
+	for id := range ids {
+		switch seen[id] {
+		case 1:
+		case 0:
+			missing = append(missing, id)
+		default:
+			dup = append(dup, id)
+		}
+	}
+	if len(seen) != files || len(dup) > 0 || len(missing) > 0 {
+		t.Errorf("file.ready for %d files (want %d): %d seen more than once (%.5q), %d never (%.5q)", len(seen), files, len(dup), dup, len(missing), missing)
+	}
+	t.Logf("%d file.ready events, each once, across a kill -9 and restart; redelivered after the restart: %v",
+		len(seen), again.metric(t, `presignd_events_delivered_total{sink="nats"}`))
 }
