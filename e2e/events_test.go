@@ -438,3 +438,56 @@ events:
 	t.Logf("%d file.ready events, each once, across a kill -9 and restart; redelivered after the restart: %v",
 		len(seen), again.metric(t, `presignd_events_delivered_total{sink="nats"}`))
 }
+
+// TestWebhookEventsSharedByPostgresReplicas: two replicas on one
+// PostgreSQL schema both run the dispatcher; every event reaches the
+// receiver once, whichever replica claimed it.
+func TestWebhookEventsSharedByPostgresReplicas(t *testing.T) {
+	const files = 100
+	rx := newWebhookReceiver(t, func(int) int { return http.StatusOK })
+	cfg, _, _ := postgresReplicas(t, "sweeper: {interval: 0s}\n"+eventsConfig(rx.URL, ""))
+	a := start(t, "--config", cfg)
+	b := start(t, "--config", cfg)
+	ids := map[string]bool{}
+	for i := range files {
+		inst := a
+		if i%2 == 1 {
+			inst = b
+		}
+		id, _ := uploadAndComplete(t, inst, fmt.Sprintf("r%d.txt", i), []byte("replicated\n"))
+		ids[id] = true
+	}
+	delivered := func() float64 {
+		return a.metric(t, `presignd_events_delivered_total{sink="webhook:rx"}`) + b.metric(t, `presignd_events_delivered_total{sink="webhook:rx"}`)
+	}
+	eventually(t, 30*time.Second, func() (bool, string) {
+		return delivered() == files, fmt.Sprintf("%v delivered, %d requests", delivered(), len(rx.hooks()))
+	})
+	fromA := a.metric(t, `presignd_events_delivered_total{sink="webhook:rx"}`)
+	a.stop(t)
+	b.stop(t)
+	seen := map[string]int{}
+	for _, h := range rx.hooks() {
+		if err := verifyStandardWebhook(webhookKey, h.header, h.body); err != nil {
+			t.Error(err)
+		}
+		var p struct {
+			Data struct {
+				FileID string `json:"file_id"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(h.body, &p); err != nil {
+			t.Fatal(err)
+		}
+		seen[p.Data.FileID]++
+	}
+	for id := range ids {
+		if seen[id] != 1 {
+			t.Errorf("file %s: %d webhooks, want 1", id, seen[id])
+		}
+	}
+	if len(rx.hooks()) != files {
+		t.Errorf("%d webhooks for %d files", len(rx.hooks()), files)
+	}
+	t.Logf("replica A delivered %v, replica B %v", fromA, files-fromA)
+}
