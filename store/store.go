@@ -368,6 +368,8 @@ type Store interface {
 	Files
 	APIKeys
 	Lifecycle
+	Outbox
+	PendingFiles
 	// Ping reports whether the database is reachable.
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.
