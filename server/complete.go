@@ -83,3 +83,40 @@ func (s *Server) allPartsHeld(ctx context.Context, f *store.File) (bool, error) 
 	}
 	return true, nil
 }
+
+// UploadCommitted returns the hook a backend that stores the bytes itself
+// (the local backend) calls when an upload to it has committed its
+// object at key: the PENDING upload of that object is completed at once
+// with CompletePending (completed by "upload") when its category says
+// CompleteOnUpload. It returns nil when no category on backend does, so
+// that uploads there cost no lookup. The hook never fails the upload: an
+// error is logged, and the upload stays PENDING for CompleteUpload or
+// the sweeper.
+func (s *Server) UploadCommitted(backend string) func(ctx context.Context, key string) {
+	enabled := false
+	for _, c := range s.categories {
+		enabled = enabled || (c.Backend == backend && c.CompleteOnUpload)
+	}
+	if !enabled {
+		return nil
+	}
+	return func(ctx context.Context, key string) {
+		f, err := s.store.PendingFileByKey(ctx, backend, key)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return
+		case err != nil:
+			s.log.WarnContext(ctx, "complete on upload: find the upload", "backend", backend, "key", key, "err", err)
+			return
+		}
+		if c, ok := s.categories[f.Category]; !ok || !c.CompleteOnUpload {
+			return
+		}
+		done, err := s.CompletePending(ctx, f, store.CompletedByUpload)
+		if err != nil {
+			s.log.WarnContext(ctx, "complete on upload", "tenant", f.Tenant, "file_id", f.ID, "err", err)
+			return
+		}
+		s.log.DebugContext(ctx, "upload completed as its bytes landed", "tenant", f.Tenant, "file_id", f.ID, "state", done.State)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	presigndv1 "github.com/presignd/presignd/gen/presignd/v1"
+	"github.com/presignd/presignd/policy"
 	"github.com/presignd/presignd/store"
 )
 
@@ -101,5 +102,47 @@ func TestCompleteUploadRecordsTheClient(t *testing.T) {
 	f := env.createReady(t, "acme", "a.txt", []byte("hello"))
 	if f.GetCompletedBy() != store.CompletedByClient {
 		t.Fatalf("completed_by %q, want %q", f.GetCompletedBy(), store.CompletedByClient)
+	}
+}
+
+func TestCompleteOnUploadCompletesAsTheBytesLand(t *testing.T) {
+	instant := policy.Default("local")
+	instant.Name, instant.CompleteOnUpload = "instant", true
+	env := newTestEnv(t, instant)
+	if env.server.UploadCommitted("elsewhere") != nil {
+		t.Fatal("a backend no category completes on upload got a hook")
+	}
+	env.local.OnCommit(env.server.UploadCommitted("local"))
+	ctx := env.as("acme")
+	tests := []struct {
+		name      string
+		category  string
+		method    presigndv1.UploadMethod
+		send      []byte
+		wantState store.State
+		wantBy    string
+	}{
+		{"a PUT in a complete_on_upload category is READY when the PUT answers", "instant", presigndv1.UploadMethod_UPLOAD_METHOD_PUT, []byte("hello"), store.StateReady, store.CompletedByUpload},
+		{"a POST too", "instant", presigndv1.UploadMethod_UPLOAD_METHOD_POST, []byte("hello"), store.StateReady, store.CompletedByUpload},
+		{"bytes that fail verification make it FAILED", "instant", presigndv1.UploadMethod_UPLOAD_METHOD_PUT, []byte("hell"), store.StateFailed, store.CompletedByUpload},
+		{"another category waits for CompleteUpload", "", presigndv1.UploadMethod_UPLOAD_METHOD_PUT, []byte("hello"), store.StatePending, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			created, err := env.client.CreateUpload(ctx, &presigndv1.CreateUploadRequest{Category: tt.category, Method: tt.method, Filename: "i.txt", ContentType: "text/plain", SizeBytes: 5})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if code := sendUpload(t, targetOf(t, created.GetUploadTarget()), tt.send); code/100 != 2 {
+				t.Fatalf("upload: %d", code)
+			}
+			got, err := env.store.GetFile(context.Background(), "acme", created.GetFile().GetFileId())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.State != tt.wantState || got.CompletedBy != tt.wantBy {
+				t.Fatalf("after the upload: %s by %q (%s), want %s by %q", got.State, got.CompletedBy, got.FailureReason, tt.wantState, tt.wantBy)
+			}
+		})
 	}
 }

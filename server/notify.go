@@ -31,7 +31,8 @@ type NotificationConfig struct {
 	// Buckets maps a bucket to the configured backends that keep their
 	// objects in it.
 	Buckets map[string][]string
-	// Files finds the PENDING upload of an object (required).
+	// Files finds the PENDING upload of an object; the server's store
+	// when nil.
 	Files store.PendingFiles
 	// MaxBodyBytes caps a notification's body (1 MiB when 0): over it,
 	// 413 before more is read.
@@ -82,7 +83,7 @@ type notifier struct {
 // or the backend fails the answer is 503, for storage to retry.
 func (s *Server) NotificationHandler(cfg NotificationConfig) (http.Handler, error) {
 	if cfg.Files == nil {
-		return nil, errors.New("server: notifications need a store that finds PENDING files by key")
+		cfg.Files = s.store
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20

@@ -168,6 +168,7 @@ func (s *Signer) servePut(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.committed(r.Context(), g.key)
 	w.Header().Set("ETag", etag)
 	w.WriteHeader(http.StatusOK)
 	return nil
@@ -256,6 +257,7 @@ func (s *Signer) servePost(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.committed(r.Context(), g.key)
 	w.Header().Set("ETag", etag)
 	w.WriteHeader(http.StatusNoContent)
 	return nil

@@ -73,6 +73,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -146,10 +147,12 @@ type Signer struct {
 	minPartSize      int64
 	multipartMaxIdle time.Duration
 
-	macs    sync.Pool // of *macState (HMAC-SHA256 keyed with secret)
-	seed    maphash.Seed
-	locks   [64]sync.Mutex // striped by key; serialise commit and delete
-	mpLocks [64]sync.Mutex // striped by upload id; taken before a key's lock
+	macs  sync.Pool // of *macState (HMAC-SHA256 keyed with secret)
+	seed  maphash.Seed
+	locks [64]sync.Mutex // striped by key; serialise commit and delete
+	// commitHook is called after an upload commits (OnCommit).
+	commitHook atomic.Pointer[CommitHook]
+	mpLocks    [64]sync.Mutex // striped by upload id; taken before a key's lock
 }
 
 var (
