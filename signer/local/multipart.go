@@ -460,8 +460,8 @@ func (s *Signer) readUpload(id string) (upload, error) {
 // refusing it once it passes the bound size or if it is shorter, or if it
 // does not match the bound checksum. On success it returns the part's
 // record (without Data) and the temporary file's name.
-func (s *Signer) receivePart(g *partGrant, body io.Reader) (rec partRecord, tmp string, err error) {
-	tmp = tmpName(".part")
+func (s *Signer) receivePart(g *partGrant, body io.Reader) (rec partRecord, _ string, err error) {
+	tmp := tmpName(".part")
 	f, err := s.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 	if err != nil {
 		return rec, "", fmt.Errorf("create temp file: %w", err)
@@ -525,9 +525,7 @@ func partPointer(n int) string { return fmt.Sprintf("part-%05d.json", n) }
 // It holds the upload's lock, so it cannot interleave with a completion
 // or an abort, and refuses if the upload is gone.
 func (s *Signer) commitPart(g *partGrant, tmp string, rec partRecord) error {
-	mu := s.uploadLock(g.uploadID)
-	mu.Lock()
-	defer mu.Unlock()
+	defer s.uploadLock(g.uploadID)()
 	dir := path.Join(uploadsDir, g.uploadID)
 	if _, err := s.readUpload(g.uploadID); err != nil {
 		return err
@@ -632,9 +630,7 @@ func (s *Signer) openUpload(op, key, id string) (upload, error) {
 // number. An unknown, completed or aborted upload (or one of another key)
 // is ErrNotFound.
 func (s *Signer) ListParts(ctx context.Context, key, uploadID string) ([]signer.Part, error) {
-	mu := s.uploadLock(uploadID)
-	mu.Lock()
-	defer mu.Unlock()
+	defer s.uploadLock(uploadID)()
 	up, err := s.openUpload("list parts", key, uploadID)
 	if err != nil {
 		return nil, err
@@ -700,9 +696,7 @@ func (s *Signer) partRecords(id string) ([]partRecord, error) {
 // holding an object already (one-shot, as for PUT) or deleted meanwhile is
 // an error and leaves the upload as it was.
 func (s *Signer) CompleteMultipart(ctx context.Context, key, uploadID string, parts []signer.Part) error {
-	mu := s.uploadLock(uploadID)
-	mu.Lock()
-	defer mu.Unlock()
+	defer s.uploadLock(uploadID)()
 	up, err := s.openUpload("complete multipart", key, uploadID)
 	if err != nil {
 		return err
@@ -711,8 +705,6 @@ func (s *Signer) CompleteMultipart(ctx context.Context, key, uploadID string, pa
 		return fmt.Errorf("local: complete multipart %s: no parts: %w", key, signer.ErrInvalidPart)
 	}
 	dir := path.Join(uploadsDir, uploadID)
-	recs := make([]partRecord, len(parts))
-	var total int64
 	for i, p := range parts {
 		if i > 0 && p.PartNumber <= parts[i-1].PartNumber {
 			return fmt.Errorf("local: complete multipart %s: part %d follows part %d: %w", key, p.PartNumber, parts[i-1].PartNumber, signer.ErrInvalidPart)
@@ -720,6 +712,10 @@ func (s *Signer) CompleteMultipart(ctx context.Context, key, uploadID string, pa
 		if p.PartNumber < 1 || p.PartNumber > MaxParts {
 			return fmt.Errorf("local: complete multipart %s: part %d is outside 1..%d: %w", key, p.PartNumber, MaxParts, signer.ErrInvalidPart)
 		}
+	}
+	recs := make([]partRecord, len(parts))
+	var total int64
+	for i, p := range parts {
 		rec, err := s.readPart(uploadID, p.PartNumber)
 		switch {
 		case isNotExist(err):
@@ -775,8 +771,8 @@ func (s *Signer) sameObject(key string, sc sidecar) bool {
 // assemble streams recs' data files, in order, into a synced temporary
 // file and returns its name and a sidecar with size, ETag and checksums.
 // On failure nothing is left behind.
-func (s *Signer) assemble(ctx context.Context, dir string, recs []partRecord) (tmp string, sc sidecar, err error) {
-	tmp = tmpName(".assemble")
+func (s *Signer) assemble(ctx context.Context, dir string, recs []partRecord) (_ string, sc sidecar, err error) {
+	tmp := tmpName(".assemble")
 	f, err := s.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 	if err != nil {
 		return "", sc, fmt.Errorf("create temp file: %w", err)
@@ -851,9 +847,7 @@ func (s *Signer) removeUpload(id string) {
 // completed or aborted upload (or a malformed id) is not an error and
 // touches nothing; an upload of another key is left alone.
 func (s *Signer) AbortMultipart(ctx context.Context, key, uploadID string) error {
-	mu := s.uploadLock(uploadID)
-	mu.Lock()
-	defer mu.Unlock()
+	defer s.uploadLock(uploadID)()
 	_, err := s.openUpload("abort multipart", key, uploadID)
 	switch {
 	case errors.Is(err, signer.ErrNotFound):
@@ -924,14 +918,13 @@ func (s *Signer) sweepUploads(ctx context.Context, cutoff time.Time) (int, error
 		if !e.IsDir() || !validUploadID(e.Name()) {
 			continue
 		}
-		mu := s.uploadLock(e.Name())
-		mu.Lock()
+		unlock := s.uploadLock(e.Name())
 		fi, err := s.root.Lstat(path.Join(uploadsDir, e.Name()))
 		if err == nil && fi.IsDir() && fi.ModTime().Before(cutoff) {
 			s.removeUpload(e.Name())
 			removed++
 		}
-		mu.Unlock()
+		unlock()
 	}
 	return removed, nil
 }
