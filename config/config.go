@@ -66,6 +66,8 @@ type Config struct {
 	// Notifications configures completion by storage notifications (off
 	// by default).
 	Notifications Notifications `yaml:"notifications"`
+	// Events configures file events: webhooks and NATS JetStream.
+	Events Events `yaml:"events"`
 }
 
 // Sweeper configures the background sweeper. Every replica may run it:
@@ -344,6 +346,7 @@ func (c *Config) ApplyDefaults() {
 	if c.Notifications.MaxBodySize == 0 {
 		c.Notifications.MaxBodySize = 1 << 20
 	}
+	c.Events.applyDefaults()
 	c.Limits.applyDefaults()
 	if c.Store.Driver == "" {
 		c.Store.Driver = "sqlite"
@@ -429,6 +432,7 @@ func (c *Config) Validate() error {
 	}
 	c.Sweeper.validate(add)
 	c.Notifications.validate(add)
+	c.validateEvents(add)
 	c.Limits.validate(add)
 	if !namePattern.MatchString(c.DevTenant) {
 		add("dev_tenant", "must match %s", namePattern)
