@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -418,9 +419,11 @@ func (d *Dispatcher) RefreshBacklog(ctx context.Context) error {
 	return nil
 }
 
+// truncate cuts s to at most n bytes of valid UTF-8, as the stores keep
+// it in a text column.
 func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
+	if len(s) > n {
+		s = s[:n]
 	}
-	return s[:n]
+	return strings.ToValidUTF8(s, "")
 }

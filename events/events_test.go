@@ -271,3 +271,22 @@ func TestRunStopsWhenItsContextEnds(t *testing.T) {
 		t.Fatal("Run did not return within 10s of its context ending")
 	}
 }
+
+func TestTruncateKeepsValidUTF8(t *testing.T) {
+	for _, c := range []struct {
+		name, in string
+		n        int
+		want     string
+	}{
+		{"a short string is kept", "short", 10, "short"},
+		{"a long string is cut", "abcdef", 3, "abc"},
+		{"a character cut in half is dropped", "a\u00e9", 2, "a"},
+		{"invalid bytes are dropped", "ab\xffcd", 10, "abcd"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := truncate(c.in, c.n); got != c.want {
+				t.Errorf("truncate(%q, %d) = %q, want %q", c.in, c.n, got, c.want)
+			}
+		})
+	}
+}
