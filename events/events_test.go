@@ -290,3 +290,38 @@ func TestTruncateKeepsValidUTF8(t *testing.T) {
 		})
 	}
 }
+
+func TestBacklogGaugesAndPruning(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	ob := &memOutbox{}
+	ob.add(event("e1", "acme", "avatars", store.EventFileReady, clk.now()), event("e2", "acme", "avatars", store.EventFileReady, clk.now()))
+	d, err := New(Config{Outbox: ob, Now: clk.now, Keep: time.Hour, Routes: []Route{{Name: "nats", Sink: &recordingSink{}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	clk.add(30 * time.Second)
+	if err := d.RefreshBacklog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if u, a := testutil.ToFloat64(d.metrics.backlog.WithLabelValues("unrouted")), testutil.ToFloat64(d.metrics.oldest); u != 2 || a != 30 {
+		t.Errorf("before dispatch: unrouted %v, oldest age %vs; want 2 and 30", u, a)
+	}
+	if _, err := d.Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.RefreshBacklog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if u, p, a := testutil.ToFloat64(d.metrics.backlog.WithLabelValues("unrouted")), testutil.ToFloat64(d.metrics.backlog.WithLabelValues("pending")),
+		testutil.ToFloat64(d.metrics.oldest); u != 0 || p != 0 || a != 0 {
+		t.Errorf("after dispatch: unrouted %v, pending %v, oldest age %v; want 0", u, p, a)
+	}
+	if n, err := d.Prune(ctx); err != nil || n != 0 {
+		t.Errorf("pruned %d (%v) events delivered a moment ago, want 0 (kept an hour)", n, err)
+	}
+	clk.add(2 * time.Hour)
+	if n, err := d.Prune(ctx); err != nil || n != 2 {
+		t.Errorf("pruned %d (%v) after keep, want 2", n, err)
+	}
+}
