@@ -294,7 +294,7 @@ func TestWebhookEvents(t *testing.T) {
 		}
 	})
 
-	t.Run("a webhook secret in an unset variable stops serve with the key named", func(t *testing.T) {
+	t.Run("config check names a webhook secret_env variable that is unset", func(t *testing.T) {
 		cfg := writeConfig(t, "events:\n  enabled: true\n  webhooks:\n  - {name: rx, url: 'http://127.0.0.1:1/', secret_env: PRESIGND_E2E_UNSET_SECRET}\n")
 		out, err := runBinary(t, "config", "check", cfg)
 		if err == nil || !strings.Contains(out, "events.webhooks[0].secret_env (PRESIGND_E2E_UNSET_SECRET): the variable is not set or empty") {
