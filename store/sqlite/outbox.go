@@ -23,6 +23,26 @@ type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
+// preparedConn runs statements prepared on the write connection; only
+// its holder (inPreparedWrite's fn) may use it.
+type preparedConn struct{ s *Store }
+
+func (p preparedConn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := p.s.writer.prepared(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+func (p preparedConn) queryRow(ctx context.Context, query string, args ...any) (*sql.Row, error) {
+	st, err := p.s.writer.prepared(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryRowContext(ctx, args...), nil
+}
+
 // insertEvent writes the event of type typ about f, as the change left it,
 // created at at, in the caller's transaction; with Config.Events off it
 // writes nothing.
