@@ -53,8 +53,6 @@ func startNotifyingMinIO(t *testing.T, endpoint, token string) string {
 		"MINIO_NOTIFY_WEBHOOK_ENABLE_PRESIGND=on",
 		"MINIO_NOTIFY_WEBHOOK_ENDPOINT_PRESIGND="+endpoint,
 		"MINIO_NOTIFY_WEBHOOK_AUTH_TOKEN_PRESIGND="+token,
-		// Events wait on disk while presignd is not up yet.
-		"MINIO_NOTIFY_WEBHOOK_QUEUE_DIR_PRESIGND="+filepath.Join(dir, "queue"),
 	)
 	log := &testenv.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
