@@ -6,6 +6,12 @@
 // Every method takes the tenant explicitly and never touches another
 // tenant's rows: a record of tenant A is ErrNotFound to tenant B.
 //
+// Every driver also keeps a transactional outbox (Outbox): opened with
+// its events option on, it writes a store.Event in the same transaction
+// as each state change, for a dispatcher to route and deliver; off, it
+// writes none. PendingFiles finds an upload by its object, for storage
+// notifications.
+//
 // Store is the contract every driver meets. What only some drivers can do
 // is an optional capability, a small interface of its own, and
 // Capabilities lists them all (CreateAnticipator, KeyWatch,

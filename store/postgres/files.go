@@ -212,7 +212,8 @@ func (s *Store) UpdateFile(ctx context.Context, tenant, id string, update func(*
 		if err != nil {
 			return fmt.Errorf("%s: %w", op, err)
 		}
-		_, err = tx.Exec(ctx, `UPDATE files SET
+		var b pgx.Batch
+		b.Queue(`UPDATE files SET
 			category = $1, display_name = $2, name_fold = $3, name_scope = $4, filename = $5, object_key = $6,
 			backend = $7, content_type = $8, size_bytes = $9, checksum_algorithm = $10, checksum_value = $11,
 			etag = $12, state = $13, failure_reason = $14, owner = $15, metadata = $16, request_id = $17,
@@ -225,13 +226,15 @@ func (s *Store) UpdateFile(ctx context.Context, tenant, id string, update func(*
 			f.ETag, string(f.State), f.FailureReason, owner, metadata, f.RequestID,
 			f.RequestHash, f.UploadCount, f.UpdatedAt, timestamp(f.CompletedAt), timestamp(f.UploadExpires),
 			f.ID, f.Scope, f.MultipartUploadID, f.PartSize, f.PartChecksumAlgorithm, f.CompletedBy)
-		if err != nil {
-			return s.fail(op, err)
-		}
+		// The event, when the change writes one, goes in the same round
+		// trip as the update.
 		if typ := sqlfiles.StateEvent(cur.State, f.State); typ != "" {
-			if err := s.insertEvent(ctx, tx, typ, &f, f.UpdatedAt); err != nil {
+			if err := s.queueEvent(&b, typ, &f, f.UpdatedAt); err != nil {
 				return fmt.Errorf("%s: %w", op, err)
 			}
+		}
+		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+			return s.fail(op, err)
 		}
 		out = &f
 		return nil

@@ -26,9 +26,8 @@ func (s *Store) ExpireUploads(ctx context.Context, expiredBefore, now time.Time,
 		return nil, fmt.Errorf("expire uploads: limit %d is not positive", limit)
 	}
 	now = store.KeepTime(now)
-	var files []*store.File
-	err := s.inTx(ctx, "expire uploads", func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `WITH claimed AS MATERIALIZED (
+	expire := func(q querier) ([]*store.File, error) {
+		rows, err := q.Query(ctx, `WITH claimed AS MATERIALIZED (
 				SELECT id AS claimed_id FROM files WHERE state = 'PENDING' AND upload_expires <= $1
 				ORDER BY upload_expires, id LIMIT $3 FOR UPDATE SKIP LOCKED
 			), expired AS (
@@ -43,11 +42,23 @@ func (s *Store) ExpireUploads(ctx context.Context, expiredBefore, now time.Time,
 			SELECT * FROM expired ORDER BY upload_expires, id`,
 			expiredBefore, now, limit, store.DeletionExpired)
 		if err != nil {
-			return s.fail("expire uploads", err)
+			return nil, s.fail("expire uploads", err)
 		}
-		files, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (*store.File, error) { return scanFile(r) })
+		files, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*store.File, error) { return scanFile(r) })
 		if err != nil {
-			return s.fail("expire uploads", err)
+			return nil, s.fail("expire uploads", err)
+		}
+		return files, nil
+	}
+	if !s.events {
+		// One statement, its own transaction.
+		return expire(s.pool)
+	}
+	var files []*store.File
+	err := s.inTx(ctx, "expire uploads", func(tx pgx.Tx) error {
+		var err error
+		if files, err = expire(tx); err != nil {
+			return err
 		}
 		if err := s.insertEvents(ctx, tx, store.EventFileExpired, files, now); err != nil {
 			return fmt.Errorf("expire uploads: %w", err)
@@ -58,6 +69,11 @@ func (s *Store) ExpireUploads(ctx context.Context, expiredBefore, now time.Time,
 		return nil, err
 	}
 	return files, nil
+}
+
+// querier is a pgx.Tx or the pool.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
 // DeleteFileAndQueueObject deletes a file and queues its object; see

@@ -37,6 +37,21 @@ func (s *Store) insertEvent(ctx context.Context, tx pgx.Tx, typ string, f *store
 	return nil
 }
 
+// queueEvent adds to b the insert of the event of type typ about f, as
+// the change left it, created at at; with Config.Events off it adds
+// nothing.
+func (s *Store) queueEvent(b *pgx.Batch, typ string, f *store.File, at time.Time) error {
+	if !s.events {
+		return nil
+	}
+	e, body, err := sqlfiles.NewEvent(typ, f, at)
+	if err != nil {
+		return err
+	}
+	b.Queue(insertEventQuery, e.ID, e.Type, e.Tenant, e.Category, e.FileID, string(body), e.CreatedAt)
+	return nil
+}
+
 // insertEvents writes an event of type typ for each of files, in one
 // round trip; with Config.Events off it writes nothing.
 func (s *Store) insertEvents(ctx context.Context, tx pgx.Tx, typ string, files []*store.File, at time.Time) error {

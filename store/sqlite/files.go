@@ -195,11 +195,26 @@ func (s *Store) ListFiles(ctx context.Context, tenant string, opts store.ListOpt
 // UpdateFile reads, updates and writes the tenant's file id in one write
 // transaction; see store.Files. update runs while the transaction holds the
 // database's write lock: it must be quick and must not call the store.
+//
+// Its statements are prepared once on the write connection (like
+// CreateFile's): parsing them cost more than running them. Once it holds
+// the write connection, the caller's cancellation no longer interrupts
+// it, so the transaction always ends (committed or rolled back) before
+// the connection is released; each statement is bounded by the busy
+// timeout.
 func (s *Store) UpdateFile(ctx context.Context, tenant, id string, update func(*store.File) error) (*store.File, error) {
 	op := "update file " + id
 	var out *store.File
-	err := s.inWrite(ctx, op, func(tx *sql.Tx) error {
-		row := tx.QueryRowContext(ctx, `SELECT `+readColumns+` FROM files WHERE id = ? AND tenant = ?`, id, tenant)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	ctx = context.WithoutCancel(ctx)
+	tx := preparedConn{s}
+	err := s.inPreparedWrite(ctx, op, func(*sql.Conn) error {
+		row, err := tx.queryRow(ctx, `SELECT `+readColumns+` FROM files WHERE id = ? AND tenant = ?`, id, tenant)
+		if err != nil {
+			return s.fail(op, err)
+		}
 		cur, err := scanFile(row)
 		if err != nil {
 			return s.failGet(op, err)

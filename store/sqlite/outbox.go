@@ -23,6 +23,26 @@ type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
+// preparedConn runs statements prepared on the write connection; only
+// its holder (inPreparedWrite's fn) may use it.
+type preparedConn struct{ s *Store }
+
+func (p preparedConn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := p.s.writer.prepared(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+func (p preparedConn) queryRow(ctx context.Context, query string, args ...any) (*sql.Row, error) {
+	st, err := p.s.writer.prepared(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryRowContext(ctx, args...), nil
+}
+
 // insertEvent writes the event of type typ about f, as the change left it,
 // created at at, in the caller's transaction; with Config.Events off it
 // writes nothing.
@@ -45,6 +65,8 @@ func (s *Store) insertEvent(ctx context.Context, tx execer, typ string, f *store
 
 // ClaimEvents leases unrouted events; see store.Outbox. It runs in one
 // write transaction, which the database's single writer makes exclusive.
+// Oldest first is in the order of the events' UUIDv7 ids, the time they
+// were written, which is the key order of the events table.
 func (s *Store) ClaimEvents(ctx context.Context, now, leaseUntil time.Time, limit int) ([]*store.Event, error) {
 	if limit <= 0 {
 		return nil, fmt.Errorf("claim events: limit %d is not positive", limit)
@@ -53,8 +75,7 @@ func (s *Store) ClaimEvents(ctx context.Context, now, leaseUntil time.Time, limi
 	err := s.inWrite(ctx, "claim events", func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `UPDATE events SET not_before = ?
 			WHERE id IN (
-				SELECT id FROM events WHERE routed_at IS NULL AND not_before <= ?
-				ORDER BY created_at, id LIMIT ?)
+				SELECT id FROM events WHERE not_before <= ? ORDER BY id LIMIT ?)
 			RETURNING `+eventColumns, store.KeepTime(leaseUntil).UnixMicro(), now.UnixMicro(), limit)
 		if err != nil {
 			return s.fail("claim events", err)
@@ -75,34 +96,40 @@ func (s *Store) ClaimEvents(ctx context.Context, now, leaseUntil time.Time, limi
 	if err != nil {
 		return nil, err
 	}
-	sortEvents(es)
+	slices.SortFunc(es, func(a, b *store.Event) int { return strings.Compare(a.ID, b.ID) })
 	return es, nil
 }
 
-// RouteEvent creates an event's deliveries; see store.Outbox. The event's
-// routed_at, like its deliveries' CreatedAt, is dueAt. A missing event is
-// store.ErrNotFound.
+// RouteEvent creates an event's deliveries; see store.Outbox. It moves
+// the event from events to routed_events, with routed_at dueAt, the
+// deliveries' CreatedAt too. A missing event is store.ErrNotFound.
 func (s *Store) RouteEvent(ctx context.Context, id string, sinks []string, dueAt time.Time) error {
 	op := "route event " + id
 	due := store.KeepTime(dueAt).UnixMicro()
 	return s.inWrite(ctx, op, func(tx *sql.Tx) error {
-		var tenant string
-		var routed sql.NullInt64
-		err := tx.QueryRowContext(ctx, `SELECT tenant, routed_at FROM events WHERE id = ?`, id).Scan(&tenant, &routed)
+		res, err := tx.ExecContext(ctx, `INSERT INTO routed_events (id, type, tenant, category, file_id, file, created_at, routed_at)
+			SELECT id, type, tenant, category, file_id, file, created_at, ? FROM events WHERE id = ?`, due, id)
 		if err != nil {
-			return s.failGet(op, err)
+			return s.fail(op, err)
 		}
-		if routed.Valid {
-			return nil
+		if n, err := res.RowsAffected(); err != nil {
+			return s.fail(op, err)
+		} else if n == 0 {
+			var one int
+			if err := tx.QueryRowContext(ctx, `SELECT 1 FROM routed_events WHERE id = ?`, id).Scan(&one); err != nil {
+				return s.failGet(op, err)
+			}
+			return nil // routed already
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM events WHERE id = ?`, id); err != nil {
+			return s.fail(op, err)
 		}
 		for _, sink := range sinks {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO event_deliveries (event_id, tenant, sink, created_at, not_before)
-				VALUES (?, ?, ?, ?, ?) ON CONFLICT (event_id, sink) DO NOTHING`, id, tenant, sink, due, due); err != nil {
+				SELECT id, tenant, ?, ?, ? FROM routed_events WHERE id = ? ON CONFLICT (event_id, sink) DO NOTHING`,
+				sink, due, due, id); err != nil {
 				return s.fail(op+" to "+sink, err)
 			}
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE events SET routed_at = ? WHERE id = ?`, due, id); err != nil {
-			return s.fail(op, err)
 		}
 		return nil
 	})
@@ -194,7 +221,7 @@ func (s *Store) queryDeliveries(ctx context.Context, tx *sql.Tx, q string, args 
 		id := sc.r.EventID()
 		e, ok := events[id]
 		if !ok {
-			e, err = scanEvent(tx.QueryRowContext(ctx, `SELECT `+eventColumns+` FROM events WHERE id = ?`, id))
+			e, err = scanEvent(tx.QueryRowContext(ctx, `SELECT `+eventColumns+` FROM routed_events WHERE id = ?`, id))
 			if err != nil {
 				return nil, fmt.Errorf("event %s: %w", id, err)
 			}
@@ -322,8 +349,8 @@ func (s *Store) PruneOutbox(ctx context.Context, before time.Time, limit int) (i
 	var n int64
 	err := s.inWrite(ctx, "prune outbox", func(tx *sql.Tx) error {
 		b := before.UnixMicro()
-		res, err := tx.ExecContext(ctx, `DELETE FROM events WHERE id IN (
-			SELECT e.id FROM events AS e WHERE e.routed_at IS NOT NULL AND e.routed_at < ?1
+		res, err := tx.ExecContext(ctx, `DELETE FROM routed_events WHERE id IN (
+			SELECT e.id FROM routed_events AS e WHERE e.routed_at < ?1
 				AND NOT EXISTS (SELECT 1 FROM event_deliveries AS d WHERE d.event_id = e.id
 					AND (d.state = 'PENDING' OR d.finished_at >= ?1))
 			ORDER BY e.routed_at LIMIT ?2)`, b, limit)
@@ -345,8 +372,8 @@ func (s *Store) PruneOutbox(ctx context.Context, before time.Time, limit int) (i
 func (s *Store) OutboxBacklog(ctx context.Context) (unrouted, pending int64, oldest time.Time, err error) {
 	var oe, od sql.NullInt64
 	err = s.queryRow(ctx, `SELECT
-		(SELECT count(*) FROM events WHERE routed_at IS NULL),
-		(SELECT min(created_at) FROM events WHERE routed_at IS NULL),
+		(SELECT count(*) FROM events),
+		(SELECT min(created_at) FROM events),
 		(SELECT count(*) FROM event_deliveries WHERE state = 'PENDING'),
 		(SELECT min(created_at) FROM event_deliveries WHERE state = 'PENDING')`).Scan(&unrouted, &oe, &pending, &od)
 	if err != nil {
@@ -381,13 +408,4 @@ func scanEvent(row scanner) (*store.Event, error) {
 		return nil, err
 	}
 	return r.Event(time.UnixMicro(created).UTC())
-}
-
-func sortEvents(es []*store.Event) {
-	slices.SortFunc(es, func(a, b *store.Event) int {
-		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
 }

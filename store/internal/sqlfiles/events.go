@@ -133,8 +133,8 @@ var ErrEventFileVersion = errors.New("unknown event file encoding version")
 
 // DecodeEventFile reads what EncodeEventFile wrote. It fails, without
 // panicking, on anything else: JSON that is not an object of the known
-// fields' types, or a version other than eventFileVersion
-// (ErrEventFileVersion).
+// fields' types, a time whose UTC year is not 1 to 9999, or a version
+// other than eventFileVersion (ErrEventFileVersion).
 func DecodeEventFile(b []byte) (*store.File, error) {
 	var e eventFile
 	if err := json.Unmarshal(b, &e); err != nil {
@@ -156,6 +156,11 @@ func DecodeEventFile(b []byte) (*store.File, error) {
 	}
 	f.Normalize()
 	f.ObjectMissingSince = store.KeepTime(f.ObjectMissingSince)
+	for _, t := range []time.Time{f.CreatedAt, f.UpdatedAt, f.CompletedAt, f.UploadExpires, f.ObjectMissingSince} {
+		if y := t.Year(); y < 1 || y > 9999 {
+			return nil, fmt.Errorf("decode event file: time %s out of range", t)
+		}
+	}
 	return f, nil
 }
 
