@@ -53,8 +53,6 @@ func startNotifyingMinIO(t *testing.T, endpoint, token string) string {
 		"MINIO_NOTIFY_WEBHOOK_ENABLE_PRESIGND=on",
 		"MINIO_NOTIFY_WEBHOOK_ENDPOINT_PRESIGND="+endpoint,
 		"MINIO_NOTIFY_WEBHOOK_AUTH_TOKEN_PRESIGND="+token,
-		// Events wait on disk while presignd is not up yet.
-		"MINIO_NOTIFY_WEBHOOK_QUEUE_DIR_PRESIGND="+filepath.Join(dir, "queue"),
 	)
 	log := &testenv.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
@@ -69,8 +67,8 @@ func startNotifyingMinIO(t *testing.T, endpoint, token string) string {
 		}
 	})
 	u := fmt.Sprintf("http://127.0.0.1:%d", port)
-	testenv.WaitFor(t, "MinIO live", func() bool {
-		resp, err := http.Get(u + "/minio/health/live")
+	testenv.WaitFor(t, "MinIO ready", func() bool {
+		resp, err := http.Get(u + "/minio/health/ready")
 		if err != nil {
 			return false
 		}
@@ -98,10 +96,12 @@ func TestStorageNotificationsCompleteUploads(t *testing.T) {
 		Credentials: credentials.NewStaticCredentialsProvider("minioadmin", "minioadmin123", ""),
 	})
 	const bucket = "notified"
-	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		t.Fatalf("create bucket: %v", err)
-	}
-	if _, err := client.PutBucketNotificationConfiguration(ctx, &s3.PutBucketNotificationConfigurationInput{
+	// A MinIO just ready may still answer "not initialized" for a moment.
+	eventually(t, 30*time.Second, func() (bool, string) {
+		_, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)})
+		return err == nil, fmt.Sprintf("CreateBucket: %v", err)
+	})
+	notification := &s3.PutBucketNotificationConfigurationInput{
 		Bucket: aws.String(bucket),
 		NotificationConfiguration: &types.NotificationConfiguration{QueueConfigurations: []types.QueueConfiguration{{
 			QueueArn: aws.String("arn:minio:sqs::PRESIGND:webhook"),
@@ -110,9 +110,13 @@ func TestStorageNotificationsCompleteUploads(t *testing.T) {
 				{Name: types.FilterRuleNamePrefix, Value: aws.String("dev/notified/")},
 			}}},
 		}}},
-	}); err != nil {
-		t.Fatalf("PutBucketNotificationConfiguration: %v", err)
 	}
+	// MinIO registers its webhook target a moment after it is live: the
+	// ARN is unknown until then.
+	eventually(t, 30*time.Second, func() (bool, string) {
+		_, err := client.PutBucketNotificationConfiguration(ctx, notification)
+		return err == nil, fmt.Sprintf("PutBucketNotificationConfiguration: %v", err)
+	})
 	cfg := map[string]any{
 		"backends": map[string]any{"minio": map[string]any{"driver": "s3", "s3": map[string]any{
 			"bucket": bucket, "region": "us-east-1", "endpoint": minioURL, "use_path_style": true,
@@ -170,7 +174,9 @@ func TestStorageNotificationsCompleteUploads(t *testing.T) {
 		if !strings.HasPrefix(key, "dev/notified/") {
 			t.Fatalf("key %q is not under the notified prefix", key)
 		}
+		uploaded := time.Now()
 		waitFor(id, "FILE_STATE_READY", "notification", 5*time.Second)
+		t.Logf("READY %s after the upload answered", time.Since(uploaded).Round(time.Millisecond))
 	})
 
 	t.Run("a notification with a wrong secret changes nothing", func(t *testing.T) {
