@@ -318,6 +318,12 @@ type Lifecycle interface {
 	// every tenant are considered, oldest expiry first; a PENDING file with
 	// no UploadExpires never expires. A non-positive limit is an error.
 	ExpireUploads(ctx context.Context, expiredBefore, now time.Time, limit int) ([]*File, error)
+	// ExpiringUploads returns, without changing them, the first limit
+	// files ExpireUploads(ctx, expiredBefore, ...) would expire, in its
+	// order (oldest expiry first, then ID): what a sweeper checks for
+	// bytes that arrived before it expires them. A non-positive limit is
+	// an error.
+	ExpiringUploads(ctx context.Context, expiredBefore time.Time, limit int) ([]*File, error)
 	// DeleteFileAndQueueObject removes the tenant's file id and queues the
 	// deletion of its object (reason DeletionDeleted, first due at dueAt) in
 	// one transaction, and returns the queued deletion. The deletion
