@@ -343,8 +343,17 @@ events:
 	uploadMany := func(inst *instance, n int, tag string) {
 		var wg sync.WaitGroup
 		next := make(chan int)
+		// A worker that fails the test (t.Fatal ends only its goroutine)
+		// stops the others, so that the feeding loop does not block.
+		abort := make(chan struct{})
+		stop := sync.OnceFunc(func() { close(abort) })
 		for range workers {
 			wg.Go(func() {
+				defer func() {
+					if t.Failed() {
+						stop()
+					}
+				}()
 				for i := range next {
 					id, _ := uploadAndComplete(t, inst, fmt.Sprintf("%s-%d.txt", tag, i), []byte(fmt.Sprintf("file %s %d\n", tag, i)))
 					mu.Lock()
@@ -353,11 +362,19 @@ events:
 				}
 			})
 		}
+	feed:
 		for i := range n {
-			next <- i
+			select {
+			case next <- i:
+			case <-abort:
+				break feed
+			}
 		}
 		close(next)
 		wg.Wait()
+		if t.Failed() {
+			t.FailNow()
+		}
 	}
 	inst := start(t, "--config", cfg)
 	uploadMany(inst, files/2, "before")
