@@ -83,7 +83,7 @@ func (inst *instance) sweepCounts(t *testing.T) map[string]int {
 		if json.Unmarshal(sc.Bytes(), &line) != nil || line["msg"] != "sweep" {
 			continue
 		}
-		for _, k := range []string{"expired", "objects_deleted_expired", "objects_deleted_deleted", "delete_failures"} {
+		for _, k := range []string{"expired", "completed", "objects_deleted_expired", "objects_deleted_deleted", "delete_failures"} {
 			n, _ := line[k].(float64)
 			sums[k] += int(n)
 		}
@@ -133,7 +133,7 @@ func TestReplicas(t *testing.T) {
 		}
 	})
 
-	t.Run("two replicas sweeping one database expire each upload once and delete each object once", func(t *testing.T) {
+	t.Run("two replicas sweeping one database complete or expire each upload once and delete each object once", func(t *testing.T) {
 		cfg, _, _ := postgresReplicas(t, `sweeper: {interval: 300ms, grace: 0s, batch_size: 1}
 categories:
   default:
@@ -153,22 +153,29 @@ categories:
 				t.Fatalf("CreateUpload %d: %d %v", i, code, created)
 			}
 			ids = append(ids, str(created, "file.file_id"))
-			if i%3 == 0 { // a partial object: uploaded, never completed
+			if i%3 == 0 { // uploaded, never completed: the sweeper completes it
 				if code := upload(t, targetFromJSON(t, created["upload_target"]), body); code/100 != 2 {
 					t.Fatalf("upload %d: %d", i, code)
 				}
 			}
 		}
-		eventually(t, 30*time.Second, func() (bool, string) {
-			expired := 0
+		const uploaded = (uploads + 2) / 3
+		const abandoned = uploads - uploaded
+		states := func() map[string]int {
+			n := map[string]int{}
 			for _, id := range ids {
-				if code, got := a.rest(t, "GET", "/v1/files/"+id, nil); code == http.StatusOK && str(got, "file.state") == "FILE_STATE_EXPIRED" {
-					expired++
+				if code, got := a.rest(t, "GET", "/v1/files/"+id, nil); code == http.StatusOK {
+					n[str(got, "file.state")+"/"+str(got, "file.completed_by")]++
 				}
 			}
+			return n
+		}
+		eventually(t, 30*time.Second, func() (bool, string) {
+			n := states()
 			ca, cb := a.sweepCounts(t), b.sweepCounts(t)
-			return expired == uploads && ca["objects_deleted_expired"]+cb["objects_deleted_expired"] >= uploads,
-				fmt.Sprintf("%d of %d uploads EXPIRED; sweep counts A %v, B %v", expired, uploads, ca, cb)
+			return n["FILE_STATE_EXPIRED/"] == abandoned && n["FILE_STATE_READY/sweeper"] == uploaded &&
+					ca["objects_deleted_expired"]+cb["objects_deleted_expired"] >= abandoned,
+				fmt.Sprintf("states %v; sweep counts A %v, B %v", n, ca, cb)
 		})
 		// A few more sweeps on both, counted on /metrics: nothing may be
 		// done twice.
@@ -179,11 +186,14 @@ categories:
 		})
 		ca, cb := a.sweepCounts(t), b.sweepCounts(t)
 		t.Logf("sweep counts: A %v, B %v", ca, cb)
-		if got := ca["expired"] + cb["expired"]; got != uploads {
-			t.Errorf("the replicas expired %d uploads between them, want each of the %d once", got, uploads)
+		if n := states(); n["FILE_STATE_EXPIRED/"] != abandoned || n["FILE_STATE_READY/sweeper"] != uploaded {
+			t.Errorf("states after more sweeps: %v, want %d EXPIRED and %d READY completed by the sweeper", n, abandoned, uploaded)
 		}
-		if got := ca["objects_deleted_expired"] + cb["objects_deleted_expired"]; got != uploads {
-			t.Errorf("the replicas deleted %d objects of expired uploads, want each of the %d once", got, uploads)
+		if got := ca["expired"] + cb["expired"]; got != abandoned {
+			t.Errorf("the replicas expired %d uploads between them, want each of the %d abandoned once", got, abandoned)
+		}
+		if got := ca["objects_deleted_expired"] + cb["objects_deleted_expired"]; got != abandoned {
+			t.Errorf("the replicas deleted %d objects of expired uploads, want each of the %d once", got, abandoned)
 		}
 		if ca["expired"] == 0 || cb["expired"] == 0 {
 			t.Logf("one replica did all the expiring (A %d, B %d): correct, but the split was not exercised", ca["expired"], cb["expired"])
@@ -199,8 +209,15 @@ categories:
 			}
 			return nil
 		})
-		if len(left) != 0 {
-			t.Errorf("objects of expired uploads are still stored: %v (%d entries at the top)", left, len(entries))
+		keys := map[string]bool{} // an object is its bytes and its metadata file
+		for _, p := range left {
+			keys[filepath.Base(p)] = true
+		}
+		if len(keys) != uploaded {
+			t.Errorf("stored objects: %v (%d entries at the top), want the %d of the uploads the sweeper completed, and none of the expired ones", left, len(entries), uploaded)
+		}
+		if got := ca["completed"] + cb["completed"]; got < uploaded {
+			t.Errorf("the replicas completed %d uploads between them, want at least %d", got, uploaded)
 		}
 		code, usage := a.rest(t, "GET", "/v1/usage", nil)
 		if code != http.StatusOK || str(usage, "bytes_reserved") != "0" {
