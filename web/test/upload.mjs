@@ -1,16 +1,25 @@
-// upload.mjs drives presignd's upload page (/ui/) in headless Chromium the
-// way a person would: a wrong API key first (the page must say so), then a
-// PUT upload through the file picker and a form POST upload by drag and
-// drop, each followed by a download of the link the page shows, compared
-// byte for byte with what was uploaded. It saves a screenshot of the page
-// with the last result.
+// upload.mjs drives presignd's upload page (/ui/, Uppy's Dashboard) in
+// headless Chromium the way a person would: a wrong API key first (the page
+// must say so), then a PUT upload through the file picker and a form POST
+// upload by drag and drop, each followed by a download of the link the page
+// shows, compared byte for byte with what was uploaded. Then, unless
+// PRESIGND_MULTIPART=0, a 20 MiB multipart upload that is interrupted by a
+// reload of the page once storage holds one part: after the reload the page
+// restores it, resumes it from the parts storage holds, and must end READY
+// with the same file, the bytes identical, and the part already stored not
+// sent again. It saves a screenshot of the page with the last result.
 //
 //	PRESIGND_URL=http://127.0.0.1:8080 PRESIGND_API_KEY=... \
 //	PRESIGND_SCREENSHOT=upload.png node upload.mjs
 //
 // PRESIGND_BACKEND (local or s3) says what to expect of checksums.
+// PRESIGND_MULTIPART_METHOD is what the page's method menu says for the
+// multipart upload: empty (the default) leaves it to the category, whose
+// multipart threshold must then be at most 20 MiB; UPLOAD_METHOD_MULTIPART
+// asks for it.
 // CHROMIUM names the browser (default /usr/bin/chromium, Debian's package).
 // It prints one line per step and exits non-zero on the first failure.
+import { createHash } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,13 +29,25 @@ const base = process.env.PRESIGND_URL;
 const apiKey = process.env.PRESIGND_API_KEY;
 const screenshot = process.env.PRESIGND_SCREENSHOT || "upload.png";
 const backend = process.env.PRESIGND_BACKEND || "local"; // local or s3
+const multipart = process.env.PRESIGND_MULTIPART !== "0";
+const multipartMethod = process.env.PRESIGND_MULTIPART_METHOD || "";
 if (!base || !apiKey) {
   console.error("upload.mjs: set PRESIGND_URL and PRESIGND_API_KEY");
   process.exit(2);
 }
+const presignd = new URL(base);
 
 function check(cond, msg) {
   if (!cond) throw new Error(msg);
+}
+
+const sha256 = (b) => createHash("sha256").update(b).digest("hex");
+
+// isStorage tells a request to storage (an upload or download target) from
+// one to presignd's API or page.
+function isStorage(url) {
+  const u = new URL(url);
+  return !(u.origin === presignd.origin && (u.pathname.startsWith("/v1/") || u.pathname.startsWith("/ui/")));
 }
 
 const userDataDir = await mkdtemp(join(tmpdir(), "presignd-chromium-"));
@@ -37,48 +58,61 @@ const context = await chromium.launchPersistentContext(userDataDir, {
     "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
   ],
-  viewport: { width: 900, height: 820 },
+  viewport: { width: 900, height: 1100 },
   timeout: 60_000,
 });
 const problems = [];
 let failed = false;
 try {
   const page = context.pages()[0] ?? (await context.newPage());
-  page.setDefaultTimeout(30_000);
+  page.setDefaultTimeout(60_000);
   page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
   // Failed requests are checked by their responses below; other console
-  // errors are problems.
+  // errors (a CSP refusal, say) are problems.
   page.on("console", (m) => {
     if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) problems.push(`console: ${m.text()}`);
   });
   const refused = [];
+  const requests = []; // every request, as "METHOD path-or-storage"
+  page.on("request", (r) => {
+    requests.push({ method: r.method(), url: r.url(), storage: isStorage(r.url()), request: r });
+  });
   page.on("response", (r) => { if (r.status() >= 400) refused.push(`${r.request().method()} ${new URL(r.url()).pathname} ${r.status()}`); });
 
   await page.goto(new URL("/ui/", base).toString());
   check((await page.title()).includes("presignd"), `unexpected title ${await page.title()}`);
-  console.log("page loaded");
+  await page.waitForSelector(".uppy-Dashboard");
+  console.log("page loaded, Uppy's Dashboard shown");
+
+  const fileInput = page.locator('input.uppy-Dashboard-input[name="files[]"]').first();
+  // run resets the page's state marker, runs start and waits until the
+  // page reports the upload done or failed.
+  async function run(start) {
+    await page.evaluate(() => { document.body.dataset.state = "test"; });
+    await start();
+    await page.waitForSelector('body[data-state="done"], body[data-state="failed"]');
+    return page.getAttribute("body", "data-state");
+  }
 
   // A wrong key: the page must name the problem, not hang or go blank.
   await page.fill("#api-key", "not-the-key");
-  await page.setInputFiles("#file", { name: "refused.txt", mimeType: "text/plain", buffer: Buffer.from("nope\n") });
-  await page.waitForSelector('body[data-state="failed"]');
+  const state = await run(() => fileInput.setInputFiles({ name: "refused.txt", mimeType: "text/plain", buffer: Buffer.from("nope\n") }));
+  check(state === "failed", `wrong key: page state ${state}`);
   const refusal = await page.textContent("#error");
   check(/401/.test(refusal) && /API key/.test(refusal), `wrong key: error text ${JSON.stringify(refusal)}`);
-  check(refused.length === 1 && refused[0] === "POST /v1/uploads 401", `wrong key: refused requests ${refused}`);
+  check(refused.includes("POST /v1/uploads 401") && refused.every((r) => r === "POST /v1/uploads 401" || r === "GET /v1/files 401"),
+    `wrong key: refused requests ${refused}`);
+  check(!requests.some((r) => r.storage), "wrong key: the page sent something to storage");
+  // The list of files, asked for after the upload, is refused too.
+  await page.waitForFunction(() => document.getElementById("files-note").textContent.includes("401"));
   refused.length = 0;
+  // Take the refused file off the Dashboard, as a person would.
+  await page.click(".uppy-Dashboard-Item-action--remove");
+  await page.waitForSelector(".uppy-Dashboard-Item", { state: "detached" });
   console.log("wrong key refused with a clear message");
 
-  // uploadAndVerify runs one upload that start() begins and checks the
-  // page's record and its download link against body.
-  async function uploadAndVerify(label, name, body, method, start) {
-    await page.selectOption("#method", method);
-    await page.evaluate(() => {
-      window.__statuses = [];
-      new MutationObserver(() => window.__statuses.push(document.getElementById("status").textContent))
-        .observe(document.getElementById("status"), { childList: true, characterData: true, subtree: true });
-    });
-    await start();
-    await page.waitForSelector('body[data-state="done"], body[data-state="failed"]');
+  // verify checks the page's record and its download link against body.
+  async function verify(label, body, method) {
     if ((await page.getAttribute("body", "data-state")) === "failed") {
       throw new Error(`${label}: the page reports ${await page.textContent("#error")}`);
     }
@@ -86,56 +120,156 @@ try {
     check(state === "READY", `${label}: state ${state}`);
     const size = await page.textContent('dd[data-field="size"]');
     check(size.includes(`(${body.length} bytes)`), `${label}: size ${size}`);
-    // S3 POST policies cannot carry a checksum: the page goes without one
-    // there and says so.
+    const shown = await page.textContent('dd[data-field="method"]');
+    check(shown.startsWith(method), `${label}: method ${shown}, want ${method}`);
+    // S3 POST policies cannot carry a checksum, nor S3 multipart uploads a
+    // whole-file one: the page goes without and says so.
     const checksum = await page.textContent('dd[data-field="checksum"]');
-    if (backend === "s3" && method === "UPLOAD_METHOD_POST") {
-      check(checksum === "none" && (await page.textContent("#status")).includes("without a checksum"),
-        `${label}: checksum ${checksum}, status ${await page.textContent("#status")}`);
+    const status = await page.textContent("#status");
+    if (checksum === "none") {
+      check(backend === "s3" && method !== "PUT" && status.includes("without a whole-file checksum"),
+        `${label}: checksum ${checksum}, status ${status}`);
     } else {
       check(checksum.startsWith("SHA256 "), `${label}: checksum ${checksum}, want SHA256`);
     }
-    check((await page.$eval("#progress", (p) => p.value)) === 100, `${label}: progress bar not full`);
-    const statuses = await page.evaluate(() => window.__statuses);
-    check(statuses.some((s) => s.startsWith("Uploading ")), `${label}: no upload progress shown (${statuses.join(" | ")})`);
     const href = await page.getAttribute("#download", "href");
     check(href && href.startsWith("http"), `${label}: download link ${href}`);
     const resp = await fetch(href);
     check(resp.ok, `${label}: download link answered HTTP ${resp.status}`);
     const got = Buffer.from(await resp.arrayBuffer());
-    check(got.equals(body), `${label}: downloaded ${got.length} bytes that differ from the ${body.length} uploaded`);
+    check(got.length === body.length && sha256(got) === sha256(body),
+      `${label}: downloaded ${got.length} bytes that differ from the ${body.length} uploaded`);
+    // Uppy's Dashboard shows the file uploaded.
+    await page.waitForSelector(".uppy-StatusBar.is-complete");
     const fileId = await page.textContent('dd[data-field="file_id"]');
-    console.log(`${label}: ${fileId} READY, ${body.length} bytes downloaded back identical`);
+    const row = page.locator(`#files tr[data-file-id="${fileId}"]`);
+    await row.waitFor();
+    check((await row.textContent()).includes("READY"), `${label}: the list of files shows ${await row.textContent()}`);
+    return fileId;
   }
 
   // PUT through the file picker, with a file big enough for progress events.
   await page.fill("#api-key", apiKey);
+  await page.selectOption("#method", "UPLOAD_METHOD_PUT");
   const big = Buffer.alloc(3 * 1024 * 1024 + 17);
   for (let i = 0; i < big.length; i++) big[i] = (i * 31 + (i >> 10)) & 0xff;
-  await uploadAndVerify("PUT via file picker", "picked.bin", big, "UPLOAD_METHOD_PUT", () =>
-    page.setInputFiles("#file", { name: "picked.bin", mimeType: "application/octet-stream", buffer: big }));
+  requests.length = 0;
+  await run(() => fileInput.setInputFiles({ name: "picked.bin", mimeType: "application/octet-stream", buffer: big }));
+  let id = await verify("PUT via file picker", big, "PUT");
+  const puts = requests.filter((r) => r.storage && r.method === "PUT");
+  check(puts.length === 1, `PUT via file picker: ${puts.length} PUTs to storage, want 1`);
+  console.log(`PUT via file picker: ${id} READY, ${big.length} bytes downloaded back identical`);
 
-  // The key survives a reload of the tab (sessionStorage).
+  // The key survives a reload of the tab (sessionStorage); a finished
+  // upload is not restored.
   await page.reload();
+  await page.waitForSelector(".uppy-Dashboard");
   check((await page.inputValue("#api-key")) === apiKey, "API key not kept across a reload");
+  check((await page.locator(".uppy-Dashboard-Item").count()) === 0, "a finished upload came back after a reload");
   console.log("API key kept in sessionStorage across a reload");
 
-  // A form POST by dragging a file onto the drop zone.
+  // A form POST by dragging a file onto the Dashboard.
+  await page.selectOption("#method", "UPLOAD_METHOD_POST");
   const text = Buffer.from("Dropped onto presignd's upload page.\n".repeat(2000));
-  await uploadAndVerify("form POST via drag and drop", "dropped.txt", text, "UPLOAD_METHOD_POST", async () => {
+  requests.length = 0;
+  await run(async () => {
     const dt = await page.evaluateHandle((t) => {
       const dt = new DataTransfer();
       dt.items.add(new File([t], "dropped.txt", { type: "text/plain" }));
       return dt;
     }, text.toString());
-    await page.dispatchEvent("#drop", "dragenter", { dataTransfer: dt });
-    await page.dispatchEvent("#drop", "dragover", { dataTransfer: dt });
-    await page.dispatchEvent("#drop", "drop", { dataTransfer: dt });
+    await page.dispatchEvent(".uppy-Dashboard", "dragenter", { dataTransfer: dt });
+    await page.dispatchEvent(".uppy-Dashboard", "dragover", { dataTransfer: dt });
+    await page.dispatchEvent(".uppy-Dashboard", "drop", { dataTransfer: dt });
   });
+  id = await verify("form POST via drag and drop", text, "POST");
+  check(requests.filter((r) => r.storage && r.method === "POST").length === 1, "form POST via drag and drop: not one POST to storage");
+  console.log(`form POST via drag and drop: ${id} READY, ${text.length} bytes downloaded back identical`);
 
   // The one refusal expected: S3 cannot bind a checksum to a POST policy.
   const expected = backend === "s3" ? ["POST /v1/uploads 400"] : [];
   check(JSON.stringify(refused) === JSON.stringify(expected), `refused requests: ${refused.join(", ")}; want ${expected}`);
+  refused.length = 0;
+
+  if (multipart) {
+    const label = "multipart, reloaded mid-upload";
+    const MiB = 1024 * 1024;
+    const body = Buffer.alloc(20 * MiB);
+    for (let i = 0; i < body.length; i += 4) body.writeUInt32LE((Math.imul(i, 2654435761) ^ (i >>> 7)) >>> 0, i);
+    await page.selectOption("#method", multipartMethod);
+    // Storage gets the first part PUT; the others are held, never answered,
+    // until the reload cancels them.
+    let passed = 0;
+    const held = [];
+    await page.route((url) => isStorage(url.toString()), (route) => {
+      if (route.request().method() !== "PUT") return route.continue();
+      if (passed === 0) {
+        passed++;
+        return route.continue();
+      }
+      held.push(route.request().url());
+    });
+    requests.length = 0;
+    await page.evaluate(() => { document.body.dataset.state = "test"; });
+    const firstPart = page.waitForResponse((r) => isStorage(r.url()) && r.request().method() === "PUT");
+    await fileInput.setInputFiles({ name: "large.bin", mimeType: "application/octet-stream", buffer: body });
+    const partResp = await firstPart;
+    check(partResp.ok(), `${label}: storage answered the first part with HTTP ${partResp.status()}`);
+    // Wait until Golden Retriever holds what a reload needs: the upload's
+    // id (localStorage) and the file (IndexedDB).
+    await page.waitForFunction(() => (localStorage.getItem("uppyState:presignd") || "").includes('"uploadId"'));
+    await page.waitForFunction(() => new Promise((resolve) => {
+      const open = indexedDB.open("uppy-blobs");
+      open.onerror = () => resolve(false);
+      open.onsuccess = () => {
+        const db = open.result;
+        try {
+          const req = db.transaction(["files"], "readonly").objectStore("files").count();
+          req.onsuccess = () => { db.close(); resolve(req.result > 0); };
+          req.onerror = () => { db.close(); resolve(false); };
+        } catch { db.close(); resolve(false); }
+      };
+    }));
+    const stored = JSON.parse(await page.evaluate(() => localStorage.getItem("uppyState:presignd")));
+    const file = Object.values(stored.metadata.files).find((f) => f.name === "large.bin");
+    check(file && file.meta.presignd_method === "UPLOAD_METHOD_MULTIPART", `${label}: presignd did not answer MULTIPART: ${file && file.meta.presignd_method}`);
+    const fileId = file.meta.presignd_file_id;
+    const partCount = file.meta.presignd_part_count;
+    const partSize = file.meta.presignd_part_size;
+    check(partCount >= 2, `${label}: ${partCount} parts, want at least 2 to resume`);
+    const before = requests.filter((r) => r.storage && r.method === "PUT");
+    const completes = requests.filter((r) => !r.storage && new URL(r.url).pathname.endsWith(":complete"));
+    check(before.length >= 1 && completes.length === 0, `${label}: ${before.length} part PUTs and ${completes.length} completions before the reload`);
+    console.log(`${label}: ${fileId} in ${partCount} parts of ${partSize} bytes; one part stored, ${held.length} held; reloading`);
+
+    await page.unrouteAll({ behavior: "ignoreErrors" });
+    requests.length = 0;
+    await page.reload();
+    await page.waitForSelector('body[data-state="restored"]');
+    check((await page.inputValue("#api-key")) === apiKey, "API key not kept across a reload");
+    // The Dashboard offers to resume; a person presses its upload button.
+    await page.click(".uppy-StatusBar-actionBtn--upload");
+    await page.waitForSelector('body[data-state="done"], body[data-state="failed"]');
+    const doneId = await verify(label, body, "MULTIPART");
+    check(doneId === fileId, `${label}: finished ${doneId}, not the upload it resumed (${fileId})`);
+    const method = await page.textContent('dd[data-field="method"]');
+    check(method.startsWith(`MULTIPART (${partCount} parts`), `${label}: method ${method}`);
+    const after = requests.filter((r) => r.storage && r.method === "PUT");
+    const creates = requests.filter((r) => !r.storage && r.method === "POST" && new URL(r.url).pathname === "/v1/uploads");
+    const lists = requests.filter((r) => !r.storage && r.method === "GET" && new URL(r.url).pathname === `/v1/files/${fileId}/parts`);
+    check(creates.length === 0, `${label}: the page created ${creates.length} new uploads after the reload`);
+    check(lists.length >= 1, `${label}: the page never listed the parts storage held`);
+    check(after.length === partCount - 1, `${label}: ${after.length} part PUTs after the reload, want ${partCount - 1} (the stored part is not sent again)`);
+    let sentAfter = 0;
+    for (const r of after) sentAfter += (await r.request.sizes()).requestBodySize;
+    check(sentAfter > 0 && sentAfter < body.length, `${label}: ${sentAfter} bytes sent after the reload for a ${body.length}-byte file`);
+    console.log(`${label}: ${fileId} READY after the reload: ${after.length} of ${partCount} parts sent again (${sentAfter} bytes), SHA-256 of the download identical`);
+    // S3 may refuse a whole-file SHA-256 for a multipart upload.
+    const unexpected = refused.filter((r) => !(backend === "s3" && r === "POST /v1/uploads 400"));
+    check(unexpected.length === 0, `${label}: refused requests: ${refused.join(", ")}`);
+    refused.length = 0;
+  }
+
   check(problems.length === 0, `browser reported problems:\n${problems.join("\n")}`);
   await page.screenshot({ path: screenshot, fullPage: true });
   console.log(`screenshot: ${screenshot}`);
