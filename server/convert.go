@@ -28,20 +28,24 @@ var (
 		store.StateReady:   presigndv1.FileState_FILE_STATE_READY,
 		store.StateFailed:  presigndv1.FileState_FILE_STATE_FAILED,
 		store.StateExpired: presigndv1.FileState_FILE_STATE_EXPIRED,
+		store.StateAborted: presigndv1.FileState_FILE_STATE_ABORTED,
 	}
 	stateFromProto = map[presigndv1.FileState]store.State{
 		presigndv1.FileState_FILE_STATE_PENDING: store.StatePending,
 		presigndv1.FileState_FILE_STATE_READY:   store.StateReady,
 		presigndv1.FileState_FILE_STATE_FAILED:  store.StateFailed,
 		presigndv1.FileState_FILE_STATE_EXPIRED: store.StateExpired,
+		presigndv1.FileState_FILE_STATE_ABORTED: store.StateAborted,
 	}
 	methodFromProto = map[presigndv1.UploadMethod]string{
-		presigndv1.UploadMethod_UPLOAD_METHOD_PUT:  policy.MethodPut,
-		presigndv1.UploadMethod_UPLOAD_METHOD_POST: policy.MethodPost,
+		presigndv1.UploadMethod_UPLOAD_METHOD_PUT:       policy.MethodPut,
+		presigndv1.UploadMethod_UPLOAD_METHOD_POST:      policy.MethodPost,
+		presigndv1.UploadMethod_UPLOAD_METHOD_MULTIPART: policy.MethodMultipart,
 	}
 	methodToProto = map[string]presigndv1.UploadMethod{
-		policy.MethodPut:  presigndv1.UploadMethod_UPLOAD_METHOD_PUT,
-		policy.MethodPost: presigndv1.UploadMethod_UPLOAD_METHOD_POST,
+		policy.MethodPut:       presigndv1.UploadMethod_UPLOAD_METHOD_PUT,
+		policy.MethodPost:      presigndv1.UploadMethod_UPLOAD_METHOD_POST,
+		policy.MethodMultipart: presigndv1.UploadMethod_UPLOAD_METHOD_MULTIPART,
 	}
 )
 
@@ -82,7 +86,29 @@ func (s *Server) fileToProto(f *store.File) *presigndv1.File {
 	if f.ChecksumAlgorithm != "" {
 		pf.Checksum = &presigndv1.Checksum{Algorithm: checksumToProto[f.ChecksumAlgorithm], Value: f.ChecksumValue}
 	}
+	if f.PartSize > 0 {
+		pf.Multipart = layoutToProto(f)
+	}
 	return pf
+}
+
+// layoutToProto describes the part layout of f, a multipart upload.
+func layoutToProto(f *store.File) *presigndv1.MultipartLayout {
+	return &presigndv1.MultipartLayout{
+		PartSizeBytes:         f.PartSize,
+		PartCount:             int32(partCount(f.SizeBytes, f.PartSize)),
+		PartChecksumAlgorithm: checksumToProto[f.PartChecksumAlgorithm],
+	}
+}
+
+func partTargetToProto(number int, size int64, t signer.UploadTarget) *presigndv1.PartTarget {
+	return &presigndv1.PartTarget{
+		PartNumber: int32(number),
+		Url:        t.URL,
+		Headers:    t.Headers,
+		SizeBytes:  size,
+		ExpireTime: timestamp(t.Expires),
+	}
 }
 
 func targetToProto(t signer.UploadTarget, maxSize int64) *presigndv1.UploadTarget {

@@ -70,6 +70,10 @@ func TestJSONMarshalerEncodesAsJSONPb(t *testing.T) {
 		})},
 		{"a string that is not UTF-8", with(func(r *presigndv1.CreateUploadResponse) { r.File.Tenant = "bad\xff" })},
 		{"a map value that is not UTF-8", with(func(r *presigndv1.CreateUploadResponse) { r.UploadTarget.Headers = map[string]string{"a": "\xc3"} })},
+		{"a part URL that is not UTF-8", with(func(r *presigndv1.CreateUploadResponse) { r.UploadTarget.Parts[1].Url = "\xc3" })},
+		{"a part checksum enum number with no name", with(func(r *presigndv1.CreateUploadResponse) { r.UploadTarget.Multipart.PartChecksumAlgorithm = 42 })},
+		{"a multipart target without parts", with(func(r *presigndv1.CreateUploadResponse) { r.UploadTarget.Parts = nil })},
+		{"a file without a multipart layout", with(func(r *presigndv1.CreateUploadResponse) { r.File.Multipart = nil })},
 		{"an enum number with no name", with(func(r *presigndv1.CreateUploadResponse) { r.File.State = 99 })},
 		{"a checksum enum number with no name", with(func(r *presigndv1.CreateUploadResponse) { r.File.Checksum.Algorithm = -3 })},
 		{"a timestamp in whole seconds", with(ts(1700000000, 0))},
@@ -169,6 +173,13 @@ func fill(t *testing.T, m protoreflect.Message, prefix string) {
 			mp := m.Mutable(fd).Map()
 			for _, k := range []string{"b", "a", "c\"d"} {
 				mp.Set(protoreflect.ValueOfString(k).MapKey(), protoreflect.ValueOfString(name+"-"+k))
+			}
+		case fd.IsList() && fd.Kind() == protoreflect.MessageKind:
+			list := m.Mutable(fd).List()
+			for j := range 2 {
+				el := list.NewElement()
+				fill(t, el.Message(), fmt.Sprintf("%s-%d", name, j))
+				list.Append(el)
 			}
 		case fd.IsList():
 			t.Fatalf("fill: repeated field %s", fd.FullName())

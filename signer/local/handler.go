@@ -15,6 +15,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -94,7 +95,15 @@ func (s *Signer) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	case http.MethodPut:
-		err = s.servePut(w, r)
+		q, qerr := url.ParseQuery(r.URL.RawQuery)
+		switch {
+		case qerr != nil:
+			err = errMalformed
+		case isPartQuery(q):
+			err = s.servePart(w, r, q)
+		default:
+			err = s.servePut(w, r)
+		}
 	case http.MethodPost:
 		if r.URL.Path == s.prefix {
 			err = s.servePost(w, r)
