@@ -245,15 +245,24 @@
         content_type: uppyFile.type || "application/octet-stream",
         size_bytes: String(blob.size),
         method: $("method").value || "UPLOAD_METHOD_UNSPECIFIED",
-        // Ask storage to check every part of a multipart upload; the server
-        // ignores it for PUT and POST.
-        part_checksum_algorithm: "CHECKSUM_ALGORITHM_CRC32C",
         request_id: newRequestID(),
       };
       uppy.emit("preprocess-progress", uppy.getFile(uppyFile.id), { mode: "indeterminate", message: "Hashing…" });
       const checksum = await wholeChecksum(blob);
       if (checksum) req.checksum = checksum;
       note = "";
+      // Ask storage to check every part of a multipart upload (CRC32C, which
+      // every backend binds). The server takes part_checksum_algorithm for
+      // MULTIPART uploads only: when the category picks the method, a dry
+      // run (validate_only) tells which it will be.
+      let multipart = req.method === "UPLOAD_METHOD_MULTIPART";
+      if (req.method === "UPLOAD_METHOD_UNSPECIFIED") {
+        uppy.emit("preprocess-progress", uppy.getFile(uppyFile.id), { mode: "indeterminate", message: "Asking presignd how to upload…" });
+        const { checksum: _, ...probe } = req;
+        const dry = await api("POST", "/v1/uploads", { ...probe, request_id: "", validate_only: true });
+        multipart = Boolean(dry.file && dry.file.multipart);
+      }
+      if (multipart) req.part_checksum_algorithm = "CHECKSUM_ALGORITHM_CRC32C";
     }
     uppy.emit("preprocess-progress", uppy.getFile(uppyFile.id), { mode: "indeterminate", message: "Asking presignd for an upload target…" });
     let answer;
