@@ -41,9 +41,10 @@ func partLayout(size, want int64, lim signer.PartLimits) (partSize int64, count 
 	if want <= 0 {
 		want = policy.DefaultPartSize
 	}
-	need := (size + maxParts - 1) / maxParts
-	need = (need + mib - 1) / mib * mib
-	partSize = max(want, lim.MinPartSize, need)
+	partSize = max(want, lim.MinPartSize)
+	if need := (size + maxParts - 1) / maxParts; need > partSize {
+		partSize = (need + mib - 1) / mib * mib
+	}
 	if lim.MaxObjectSize > 0 && size > lim.MaxObjectSize {
 		return 0, 0, fieldError("size_bytes", fmt.Sprintf("%s is more than the %s the backend takes in a multipart upload",
 			bytesize.Describe(size), bytesize.Describe(lim.MaxObjectSize)))

@@ -188,7 +188,6 @@ func requestHash(req *presigndv1.CreateUploadRequest) string {
 	write(req.GetChecksum().GetValue())
 	write(req.GetMethod().String())
 	write(req.GetDisplayName())
-	write(req.GetPartChecksumAlgorithm().String())
 	var keyBuf [8]string
 	for _, m := range [2]map[string]string{req.GetOwner(), req.GetMetadata()} {
 		keys := keyBuf[:0]
@@ -201,6 +200,11 @@ func requestHash(req *presigndv1.CreateUploadRequest) string {
 			write(k)
 			write(m[k])
 		}
+	}
+	// Written only when set, after the maps, so that the digests of
+	// requests without it (stored before it existed) stay the same.
+	if a := req.GetPartChecksumAlgorithm(); a != presigndv1.ChecksumAlgorithm_CHECKSUM_ALGORITHM_UNSPECIFIED {
+		write(a.String())
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])

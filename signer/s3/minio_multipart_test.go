@@ -158,8 +158,26 @@ func TestServerCompleteNamesTheInvalidPart(t *testing.T) {
 		wrong := p1
 		wrong.Checksum = sha256Checksum([]byte("other bytes"))
 		err := s.CompleteMultipart(ctx, key, id, []signer.Part{wrong})
-		if !errors.Is(err, signer.ErrInvalidPart) || !strings.Contains(err.Error(), "part 1") {
+		if !errors.Is(err, signer.ErrInvalidPart) || !strings.Contains(err.Error(), "part 1 has another SHA256 checksum") {
 			t.Fatalf("CompleteMultipart with another checksum: %v, want ErrInvalidPart naming part 1", err)
+		}
+	})
+
+	t.Run("a part given without the checksum its upload binds is named", func(t *testing.T) {
+		for _, alg := range []string{signer.SHA256, signer.CRC32C} {
+			key := "invalid/no-checksum-" + alg + ".bin"
+			id := startUpload(t, s, key, alg)
+			p1 := sendPart(t, s, key, id, 1, partOf(1, MinPartSize), alg)
+			p2 := sendPart(t, s, key, id, 2, partOf(2, 10), alg)
+			bare := p2
+			bare.Checksum = signer.Checksum{}
+			err := s.CompleteMultipart(ctx, key, id, []signer.Part{p1, bare})
+			if !errors.Is(err, signer.ErrInvalidPart) || !strings.Contains(err.Error(), "part 2 is given without the "+alg) {
+				t.Fatalf("%s: CompleteMultipart without part 2's checksum: %v, want ErrInvalidPart naming part 2", alg, err)
+			}
+			if err := s.CompleteMultipart(ctx, key, id, []signer.Part{p1, p2}); err != nil {
+				t.Fatalf("%s: CompleteMultipart with the checksums: %v", alg, err)
+			}
 		}
 	})
 

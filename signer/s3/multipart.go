@@ -167,8 +167,10 @@ func (s *Signer) ListParts(ctx context.Context, key, uploadID string) ([]signer.
 
 // CompleteMultipart joins parts (ascending part numbers; PartNumber, ETag
 // and, when set, Checksum of each) into the object at key with
-// CompleteMultipartUpload. A part S3 does not hold, holds with another ETag
-// or checksum, or a part other than the last below MinPartSize, is an error
+// CompleteMultipartUpload. An upload created with a part checksum
+// algorithm needs every part's checksum. A part S3 does not hold, holds
+// with another ETag or checksum, given without the checksum the upload
+// binds, or a part other than the last below MinPartSize, is an error
 // wrapping signer.ErrInvalidPart that names the part (found by listing the
 // parts S3 holds, since S3's answer does not). An unknown upload, and one
 // already completed (S3 cannot tell which), is an error wrapping
@@ -229,9 +231,10 @@ func (s *Signer) CompleteMultipart(ctx context.Context, key, uploadID string, pa
 }
 
 // whichPart names the first of parts that S3 does not hold as given, for an
-// error message: "part N was never uploaded", "part N has another ETag",
-// "part N of M bytes is below the minimum part size", or "a part" when it
-// cannot tell.
+// error message: "part N was never uploaded", "part N has ETag ...", "part N
+// is given without the SHA256 checksum the upload binds", "part N has
+// another SHA256 checksum", "part N of M bytes is below the minimum part
+// size", or "a part" when it cannot tell.
 func (s *Signer) whichPart(ctx context.Context, key, uploadID string, parts []signer.Part) string {
 	held, err := s.ListParts(ctx, key, uploadID)
 	if err != nil {
@@ -248,6 +251,8 @@ func (s *Signer) whichPart(ctx context.Context, key, uploadID string, parts []si
 			return fmt.Sprintf("part %d was never uploaded", p.PartNumber)
 		case h.ETag != strings.Trim(p.ETag, `"`):
 			return fmt.Sprintf("part %d has ETag %q, not %q", p.PartNumber, h.ETag, strings.Trim(p.ETag, `"`))
+		case p.Checksum.IsZero() && !h.Checksum.IsZero():
+			return fmt.Sprintf("part %d is given without the %s checksum the upload binds", p.PartNumber, h.Checksum.Algorithm)
 		case !p.Checksum.IsZero() && p.Checksum != h.Checksum:
 			return fmt.Sprintf("part %d has another %s checksum", p.PartNumber, p.Checksum.Algorithm)
 		case i < len(parts)-1 && h.Size < MinPartSize:
@@ -398,11 +403,14 @@ func checkPartChecksum(c signer.Checksum) error {
 	default:
 		return fmt.Errorf("part checksum algorithm %q: %w", c.Algorithm, signer.ErrUnsupported)
 	}
-	b, err := base64.StdEncoding.DecodeString(c.Value)
-	if err != nil || len(b) != n {
-		return fmt.Errorf("part checksum %s value %q is not the base64 of a %d-byte digest", c.Algorithm, c.Value, n)
+	// Decoded into a buffer on the stack: this runs for every part target.
+	var buf [33]byte
+	if base64.StdEncoding.EncodedLen(n) == len(c.Value) {
+		if m, err := base64.StdEncoding.Decode(buf[:], []byte(c.Value)); err == nil && m == n {
+			return nil
+		}
 	}
-	return nil
+	return fmt.Errorf("part checksum %s value %q is not the base64 of a %d-byte digest", c.Algorithm, c.Value, n)
 }
 
 // partHeaders returns the headers a client must send with a part.
@@ -427,11 +435,12 @@ func (p *presigner) signPart(ctx context.Context, req signer.PartRequest, t time
 	if err != nil {
 		return signer.UploadTarget{}, fmt.Errorf("s3: sign part %d of %s: credentials: %w", req.PartNumber, req.Key, err)
 	}
+	headers := partHeaders(req)
 	// Sorted by name; host is inserted by presign.
 	var hs [2]header
 	h := hs[:0]
 	if req.Size > 0 {
-		h = append(h, header{"content-length", strconv.FormatInt(req.Size, 10)})
+		h = append(h, header{"content-length", headers["Content-Length"]})
 	}
 	switch req.Checksum.Algorithm {
 	case signer.CRC32C:
@@ -443,7 +452,7 @@ func (p *presigner) signPart(ctx context.Context, req signer.PartRequest, t time
 	return signer.UploadTarget{
 		Method:  http.MethodPut,
 		URL:     p.presign(creds, http.MethodPut, req.Key, t, secs, h, q[:], "UploadPart"),
-		Headers: partHeaders(req),
+		Headers: headers,
 		Expires: t.Truncate(time.Second).Add(time.Duration(secs) * time.Second),
 	}, nil
 }
