@@ -460,8 +460,8 @@ func (s *Signer) readUpload(id string) (upload, error) {
 // refusing it once it passes the bound size or if it is shorter, or if it
 // does not match the bound checksum. On success it returns the part's
 // record (without Data) and the temporary file's name.
-func (s *Signer) receivePart(g *partGrant, body io.Reader) (rec partRecord, tmp string, err error) {
-	tmp = tmpName(".part")
+func (s *Signer) receivePart(g *partGrant, body io.Reader) (rec partRecord, _ string, err error) {
+	tmp := tmpName(".part")
 	f, err := s.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 	if err != nil {
 		return rec, "", fmt.Errorf("create temp file: %w", err)
@@ -711,8 +711,6 @@ func (s *Signer) CompleteMultipart(ctx context.Context, key, uploadID string, pa
 		return fmt.Errorf("local: complete multipart %s: no parts: %w", key, signer.ErrInvalidPart)
 	}
 	dir := path.Join(uploadsDir, uploadID)
-	recs := make([]partRecord, len(parts))
-	var total int64
 	for i, p := range parts {
 		if i > 0 && p.PartNumber <= parts[i-1].PartNumber {
 			return fmt.Errorf("local: complete multipart %s: part %d follows part %d: %w", key, p.PartNumber, parts[i-1].PartNumber, signer.ErrInvalidPart)
@@ -720,6 +718,10 @@ func (s *Signer) CompleteMultipart(ctx context.Context, key, uploadID string, pa
 		if p.PartNumber < 1 || p.PartNumber > MaxParts {
 			return fmt.Errorf("local: complete multipart %s: part %d is outside 1..%d: %w", key, p.PartNumber, MaxParts, signer.ErrInvalidPart)
 		}
+	}
+	recs := make([]partRecord, len(parts))
+	var total int64
+	for i, p := range parts {
 		rec, err := s.readPart(uploadID, p.PartNumber)
 		switch {
 		case isNotExist(err):
@@ -775,8 +777,8 @@ func (s *Signer) sameObject(key string, sc sidecar) bool {
 // assemble streams recs' data files, in order, into a synced temporary
 // file and returns its name and a sidecar with size, ETag and checksums.
 // On failure nothing is left behind.
-func (s *Signer) assemble(ctx context.Context, dir string, recs []partRecord) (tmp string, sc sidecar, err error) {
-	tmp = tmpName(".assemble")
+func (s *Signer) assemble(ctx context.Context, dir string, recs []partRecord) (_ string, sc sidecar, err error) {
+	tmp := tmpName(".assemble")
 	f, err := s.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 	if err != nil {
 		return "", sc, fmt.Errorf("create temp file: %w", err)
