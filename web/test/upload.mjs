@@ -52,6 +52,7 @@ function isStorage(url) {
 }
 
 const userDataDir = await mkdtemp(join(tmpdir(), "presignd-chromium-"));
+const filesDir = await mkdtemp(join(tmpdir(), "presignd-files-"));
 const context = await chromium.launchPersistentContext(userDataDir, {
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   headless: true,
@@ -94,7 +95,13 @@ try {
   await page.waitForSelector(".uppy-Dashboard");
   console.log("page loaded, Uppy's Dashboard shown");
 
-  const fileInput = page.locator('input.uppy-Dashboard-input[name="files[]"]').first();
+  // pick picks files through the Dashboard's file input, after pressing
+  // "Add more" when the Dashboard shows the files of an earlier upload.
+  async function pick(files) {
+    const addMore = page.locator(".uppy-DashboardContent-addMore");
+    if (await addMore.isVisible()) await addMore.click();
+    await page.locator('input.uppy-Dashboard-input[name="files[]"]').first().setInputFiles(files);
+  }
   // run resets the page's state marker, runs start and waits until the
   // page reports the upload done or failed.
   async function run(start) {
@@ -106,7 +113,7 @@ try {
 
   // A wrong key: the page must name the problem, not hang or go blank.
   await page.fill("#api-key", "not-the-key");
-  const state = await run(() => fileInput.setInputFiles({ name: "refused.txt", mimeType: "text/plain", buffer: Buffer.from("nope\n") }));
+  const state = await run(() => pick({ name: "refused.txt", mimeType: "text/plain", buffer: Buffer.from("nope\n") }));
   check(state === "failed", `wrong key: page state ${state}`);
   const refusal = await page.textContent("#error");
   check(/401/.test(refusal) && /API key/.test(refusal), `wrong key: error text ${JSON.stringify(refusal)}`);
@@ -162,7 +169,7 @@ try {
   const big = Buffer.alloc(3 * 1024 * 1024 + 17);
   for (let i = 0; i < big.length; i++) big[i] = (i * 31 + (i >> 10)) & 0xff;
   requests.length = 0;
-  await run(() => fileInput.setInputFiles({ name: "picked.bin", mimeType: "application/octet-stream", buffer: big }));
+  await run(() => pick({ name: "picked.bin", mimeType: "application/octet-stream", buffer: big }));
   let id = await verify("PUT via file picker", big, "PUT");
   const puts = requests.filter((r) => r.storage && r.method === "PUT");
   check(puts.length === 1, `PUT via file picker: ${puts.length} PUTs to storage, want 1`);
@@ -207,11 +214,12 @@ try {
     await page.selectOption("#method", multipartMethod);
     await page.fill("#category", multipartCategory);
     // Storage gets the first part PUT; the others are held, never answered,
-    // until the reload cancels them.
+    // until the reload cancels them. After the reload every request passes.
     let passed = 0;
+    let holding = true;
     const held = [];
     await page.route((url) => isStorage(url.toString()), (route) => {
-      if (route.request().method() !== "PUT") return route.continue();
+      if (!holding || route.request().method() !== "PUT") return route.continue();
       if (passed === 0) {
         passed++;
         return route.continue();
@@ -220,11 +228,12 @@ try {
     });
     requests.length = 0;
     await page.evaluate(() => { document.body.dataset.state = "test"; });
-    const firstPart = page.waitForResponse((r) => isStorage(r.url()) && r.request().method() === "PUT");
+    const firstPart = page.waitForResponse((r) => isStorage(r.url()) && r.request().method() === "PUT", { timeout: 120_000 });
+    firstPart.catch(() => { /* awaited below */ });
     // From a file: a buffer this large is too slow to hand to the browser.
-    const largePath = join(userDataDir, "large.bin");
+    const largePath = join(filesDir, "large.bin");
     await writeFile(largePath, body);
-    await fileInput.setInputFiles(largePath);
+    await pick(largePath);
     const partResp = await firstPart;
     check(partResp.ok(), `${label}: storage answered the first part with HTTP ${partResp.status()}`);
     // Wait until Golden Retriever holds what a reload needs: the upload's
@@ -254,15 +263,16 @@ try {
     check(before.length >= 1 && completes.length === 0, `${label}: ${before.length} part PUTs and ${completes.length} completions before the reload`);
     console.log(`${label}: ${fileId} in ${partCount} parts of ${partSize} bytes; one part stored, ${held.length} held; reloading`);
 
-    await page.unrouteAll({ behavior: "ignoreErrors" });
     requests.length = 0;
     await page.reload();
+    holding = false;
     await page.waitForSelector('body[data-state="restored"]');
     check((await page.inputValue("#api-key")) === apiKey, "API key not kept across a reload");
     // The Dashboard offers to resume; a person presses its upload button.
     await page.click(".uppy-StatusBar-actionBtn--upload");
     await page.waitForSelector('body[data-state="done"], body[data-state="failed"]');
     const doneId = await verify(label, body, "MULTIPART");
+    await page.unrouteAll({ behavior: "ignoreErrors" });
     check(doneId === fileId, `${label}: finished ${doneId}, not the upload it resumed (${fileId})`);
     const method = await page.textContent('dd[data-field="method"]');
     check(method.startsWith(`MULTIPART (${partCount} parts`), `${label}: method ${method}`);
@@ -275,7 +285,7 @@ try {
     let sentAfter = 0;
     for (const r of after) sentAfter += (await r.request.sizes()).requestBodySize;
     check(sentAfter > 0 && sentAfter < body.length, `${label}: ${sentAfter} bytes sent after the reload for a ${body.length}-byte file`);
-    console.log(`${label}: ${fileId} READY after the reload: ${after.length} of ${partCount} parts sent again (${sentAfter} bytes), SHA-256 of the download identical`);
+    console.log(`${label}: ${fileId} READY after the reload: ${after.length} of ${partCount} parts sent after it (${sentAfter} bytes), SHA-256 of the download identical`);
     // S3 may refuse a whole-file SHA-256 for a multipart upload.
     const unexpected = refused.filter((r) => !(backend === "s3" && r === "POST /v1/uploads 400"));
     check(unexpected.length === 0, `${label}: refused requests: ${refused.join(", ")}`);
@@ -300,5 +310,6 @@ try {
 } finally {
   await context.close();
   await rm(userDataDir, { recursive: true, force: true });
+  await rm(filesDir, { recursive: true, force: true });
 }
 process.exit(failed ? 1 : 0);
