@@ -234,10 +234,16 @@
   // request that fails only because the backend cannot bind a whole-file
   // checksum to this kind of upload (an S3 POST policy, say) is sent again
   // without one: completion still verifies size and type.
+  //
+  // A file's request is built once and then sent again unchanged, so that
+  // presignd answers the same upload with a fresh target; fresh sends it
+  // under a new request_id, for a new upload (the last one is over).
   async function create(uppyFile, { fresh = false } = {}) {
     let req = uppyFile.meta.presignd_request;
     let note = uppyFile.meta.presignd_note || "";
-    if (!req || fresh) {
+    completed.delete(uppyFile.id);
+    if (req && fresh) req = { ...req, request_id: newRequestID() };
+    if (!req) {
       const blob = uppyFile.data;
       req = {
         category: $("category").value.trim(),
@@ -258,9 +264,13 @@
       let multipart = req.method === "UPLOAD_METHOD_MULTIPART";
       if (req.method === "UPLOAD_METHOD_UNSPECIFIED") {
         uppy.emit("preprocess-progress", uppy.getFile(uppyFile.id), { mode: "indeterminate", message: "Asking presignd how to upload…" });
-        const { checksum: _, ...probe } = req;
-        const dry = await api("POST", "/v1/uploads", { ...probe, request_id: "", validate_only: true });
-        multipart = Boolean(dry.file && dry.file.multipart);
+        try {
+          const dry = await api("POST", "/v1/uploads", { ...req, request_id: "", validate_only: true });
+          multipart = Boolean(dry.file && dry.file.multipart);
+        } catch (err) {
+          // The request itself says what is wrong; a refused key, say.
+          if (err.code === 16 || err.code === 7) throw err;
+        }
       }
       if (multipart) req.part_checksum_algorithm = "CHECKSUM_ALGORITHM_CRC32C";
     }
@@ -633,12 +643,13 @@
     const ghosts = files.filter((f) => f.isGhost).length;
     setStatus(`An interrupted upload was restored: ${ghosts ? "pick the greyed-out file again, then " : ""}press Upload to resume it.`);
   });
-  // A PUT or POST upload given up in the Dashboard is aborted on presignd
-  // too (the plugin aborts multipart ones itself), so its reservation goes.
+  // An upload given up in the Dashboard is aborted on presignd too, so its
+  // reservation goes (the plugin aborts a multipart upload it is running
+  // as well: a second abort changes nothing).
   uppy.on("file-removed", (file) => {
     const id = file.meta && file.meta.presignd_file_id;
     answers.delete(file.id);
-    if (id && !completed.has(file.id) && methodOf(file) !== "UPLOAD_METHOD_MULTIPART") {
+    if (id && !completed.has(file.id) && !(file.progress && file.progress.uploadComplete)) {
       api("POST", fileURL(id, ":abort"), {}).catch(() => { /* over already, or not ours to abort */ });
     }
     completed.delete(file.id);

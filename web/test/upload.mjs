@@ -7,8 +7,9 @@
 // storage holds one part: one by a reload of the page (the page restores it
 // and resumes it from the parts storage holds), one by the Dashboard's
 // pause button (then resume). Each must end READY as the same file, the
-// bytes identical, the part already stored not sent again. It saves a
-// screenshot of the page with the last result.
+// bytes identical, the part already stored not sent again. A third is
+// cancelled, and must be ABORTED on presignd. It saves a screenshot of the
+// page with the last result.
 //
 //	PRESIGND_URL=http://127.0.0.1:8080 PRESIGND_API_KEY=... \
 //	PRESIGND_SCREENSHOT=upload.png node upload.mjs
@@ -275,6 +276,25 @@ try {
     check(before.length >= 1 && completes.length === 0, `${label}: ${before.length} part PUTs and ${completes.length} completions before the ${how}`);
     console.log(`${label}: ${fileId} in ${partCount} parts of ${partSize} bytes; one part stored, ${held.length} held; ${how}`);
 
+    if (how === "cancel") {
+      // The Dashboard's cancel gives the upload up: presignd aborts it.
+      requests.length = 0;
+      const aborted = page.waitForResponse((r) => new URL(r.url()).pathname === `/v1/files/${fileId}:abort`);
+      await page.click('[data-cy="cancel"]');
+      const resp = await aborted;
+      check(resp.ok(), `${label}: :abort answered HTTP ${resp.status()}`);
+      holding = false;
+      await page.unrouteAll({ behavior: "ignoreErrors" });
+      const got = await fetch(new URL(`/v1/files/${fileId}`, base), { headers: { Authorization: `Bearer ${apiKey}` } });
+      const record = await got.json();
+      check(record.file && record.file.state === "FILE_STATE_ABORTED", `${label}: the file is ${JSON.stringify(record.file && record.file.state)} after the cancel, want ABORTED`);
+      const parts = await fetch(new URL(`/v1/files/${fileId}/parts`, base), { headers: { Authorization: `Bearer ${apiKey}` } });
+      check(parts.status === 400, `${label}: ListParts of the aborted upload answered HTTP ${parts.status}, want 400 (not PENDING)`);
+      check((await page.locator(".uppy-Dashboard-Item").count()) === 0, `${label}: the Dashboard still shows files after the cancel`);
+      check(refused.length === 0, `${label}: refused requests: ${refused.join(", ")}`);
+      console.log(`${label}: ${fileId} ABORTED on presignd when the Dashboard's upload was cancelled`);
+      return;
+    }
     if (how === "reload") {
       requests.length = 0;
       await page.reload();
@@ -313,6 +333,7 @@ try {
   if (multipart) {
     await interrupted("multipart, reloaded mid-upload", 1, "reload");
     await interrupted("multipart, paused and resumed", 2, "pause");
+    await interrupted("multipart, cancelled", 3, "cancel");
   }
   check(problems.length === 0, `browser reported problems:\n${problems.join("\n")}`);
   await page.screenshot({ path: screenshot, fullPage: true });
