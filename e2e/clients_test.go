@@ -206,7 +206,7 @@ func runBrowser(t *testing.T, inst *instance, backend string) {
 		"PRESIGND_BACKEND="+backend,
 		"PRESIGND_MULTIPART_CATEGORY="+largeCategory,
 	)
-	out, err := runWithTimeout(cmd, 4*time.Minute)
+	out, err := runWithTimeout(cmd, 6*time.Minute)
 	t.Logf("screenshot of the upload page: %s", shot)
 	if err != nil {
 		t.Fatalf("upload page in Chromium: %v\n%s", err, out)
