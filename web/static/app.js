@@ -315,6 +315,8 @@
       presignd_part_checksum: target.multipart ? target.multipart.part_checksum_algorithm || "" : "",
     };
     if (target.method === "UPLOAD_METHOD_MULTIPART" && meta.presignd_part_count > 1 && meta.presignd_part_size < UPPY_MIN_PART) {
+      // Uppy would cut other parts than the targets bind: give it up now.
+      await api("POST", fileURL(answer.file.file_id, ":abort"), {}).catch(() => {});
       throw new Error(`presignd cut this upload into ${humanBytes(meta.presignd_part_size)} parts; this page sends parts of at least ${humanBytes(UPPY_MIN_PART)}.`);
     }
     uppy.setFileMeta(uppyFile.id, meta);
