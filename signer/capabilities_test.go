@@ -61,8 +61,8 @@ func TestCapabilitiesOf(t *testing.T) {
 			has{postPolicy: true, leftovers: true, closer: true}, "PostPolicy Leftovers Multipart MultipartLister Closer"},
 		{"the S3 driver signs POST policies and multipart uploads, and lists them", (*s3.Signer)(nil),
 			has{postPolicy: true}, "PostPolicy Multipart MultipartLister"},
-		{"the GCS driver signs POST policies and closes", (*gcs.Signer)(nil),
-			has{postPolicy: true, closer: true}, "PostPolicy Closer"},
+		{"the GCS driver signs POST policies, takes and lists multipart uploads and closes", (*gcs.Signer)(nil),
+			has{postPolicy: true, closer: true}, "PostPolicy Multipart MultipartLister Closer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := signer.CapabilitiesOf(tc.signer)

@@ -149,7 +149,7 @@ type Signer struct {
 	macs    sync.Pool // of *macState (HMAC-SHA256 keyed with secret)
 	seed    maphash.Seed
 	locks   [64]sync.Mutex // striped by key; serialise commit and delete
-	mpLocks [64]sync.Mutex // striped by upload id; taken before a key's lock
+	mpLocks uploadLocks    // one per upload id in use; taken before a key's lock
 }
 
 var (
@@ -476,10 +476,45 @@ func (s *Signer) lock(key string) *sync.Mutex {
 	return &s.locks[maphash.String(s.seed, key)%uint64(len(s.locks))]
 }
 
-// uploadLock serialises the part commits, completion, abort and sweep of
-// one multipart upload. It is taken before a key's lock, never after.
-func (s *Signer) uploadLock(id string) *sync.Mutex {
-	return &s.mpLocks[maphash.String(s.seed, id)%uint64(len(s.mpLocks))]
+// uploadLock locks the upload id and returns the unlock function. It
+// serialises the part commits, completion, abort and sweep of one
+// multipart upload, and only of that one: a long assembly does not hold up
+// other uploads. It is taken before a key's lock, never after.
+func (s *Signer) uploadLock(id string) (unlock func()) { return s.mpLocks.lock(id) }
+
+// uploadLocks is a mutex per upload id, kept while someone holds or
+// waits for it.
+type uploadLocks struct {
+	mu sync.Mutex
+	m  map[string]*uploadMutex
+}
+
+type uploadMutex struct {
+	sync.Mutex
+	refs int
+}
+
+func (l *uploadLocks) lock(id string) func() {
+	l.mu.Lock()
+	if l.m == nil {
+		l.m = make(map[string]*uploadMutex)
+	}
+	m := l.m[id]
+	if m == nil {
+		m = &uploadMutex{}
+		l.m[id] = m
+	}
+	m.refs++
+	l.mu.Unlock()
+	m.Lock()
+	return func() {
+		m.Unlock()
+		l.mu.Lock()
+		if m.refs--; m.refs == 0 {
+			delete(l.m, id)
+		}
+		l.mu.Unlock()
+	}
 }
 
 // sidecar is the metadata stored beside an object, under meta/.

@@ -525,9 +525,7 @@ func partPointer(n int) string { return fmt.Sprintf("part-%05d.json", n) }
 // It holds the upload's lock, so it cannot interleave with a completion
 // or an abort, and refuses if the upload is gone.
 func (s *Signer) commitPart(g *partGrant, tmp string, rec partRecord) error {
-	mu := s.uploadLock(g.uploadID)
-	mu.Lock()
-	defer mu.Unlock()
+	defer s.uploadLock(g.uploadID)()
 	dir := path.Join(uploadsDir, g.uploadID)
 	if _, err := s.readUpload(g.uploadID); err != nil {
 		return err
@@ -632,9 +630,7 @@ func (s *Signer) openUpload(op, key, id string) (upload, error) {
 // number. An unknown, completed or aborted upload (or one of another key)
 // is ErrNotFound.
 func (s *Signer) ListParts(ctx context.Context, key, uploadID string) ([]signer.Part, error) {
-	mu := s.uploadLock(uploadID)
-	mu.Lock()
-	defer mu.Unlock()
+	defer s.uploadLock(uploadID)()
 	up, err := s.openUpload("list parts", key, uploadID)
 	if err != nil {
 		return nil, err
@@ -700,9 +696,7 @@ func (s *Signer) partRecords(id string) ([]partRecord, error) {
 // holding an object already (one-shot, as for PUT) or deleted meanwhile is
 // an error and leaves the upload as it was.
 func (s *Signer) CompleteMultipart(ctx context.Context, key, uploadID string, parts []signer.Part) error {
-	mu := s.uploadLock(uploadID)
-	mu.Lock()
-	defer mu.Unlock()
+	defer s.uploadLock(uploadID)()
 	up, err := s.openUpload("complete multipart", key, uploadID)
 	if err != nil {
 		return err
@@ -853,9 +847,7 @@ func (s *Signer) removeUpload(id string) {
 // completed or aborted upload (or a malformed id) is not an error and
 // touches nothing; an upload of another key is left alone.
 func (s *Signer) AbortMultipart(ctx context.Context, key, uploadID string) error {
-	mu := s.uploadLock(uploadID)
-	mu.Lock()
-	defer mu.Unlock()
+	defer s.uploadLock(uploadID)()
 	_, err := s.openUpload("abort multipart", key, uploadID)
 	switch {
 	case errors.Is(err, signer.ErrNotFound):
@@ -926,14 +918,13 @@ func (s *Signer) sweepUploads(ctx context.Context, cutoff time.Time) (int, error
 		if !e.IsDir() || !validUploadID(e.Name()) {
 			continue
 		}
-		mu := s.uploadLock(e.Name())
-		mu.Lock()
+		unlock := s.uploadLock(e.Name())
 		fi, err := s.root.Lstat(path.Join(uploadsDir, e.Name()))
 		if err == nil && fi.IsDir() && fi.ModTime().Before(cutoff) {
 			s.removeUpload(e.Name())
 			removed++
 		}
-		mu.Unlock()
+		unlock()
 	}
 	return removed, nil
 }

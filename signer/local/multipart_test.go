@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -104,6 +105,9 @@ func TestPartRefusals(t *testing.T) {
 		{"a body shorter than the part is refused", nil, bytes.NewReader(body[:99]), 400, "part size"},
 		{"a chunked body passing the part size is refused while receiving", nil,
 			io.MultiReader(bytes.NewReader(body), strings.NewReader(strings.Repeat("x", 1<<20))), 400, "part size"},
+		{"a part URL without its upload id (read as a plain PUT) is refused", func(r *http.Request) {
+			r.URL.RawQuery = dropParam(r.URL.RawQuery, "upload-id")
+		}, nil, 403, "signature"},
 		{"a POST to a part URL is refused", func(r *http.Request) { r.Method = http.MethodPost }, nil, 403, ""},
 		{"a GET with a part URL is refused", func(r *http.Request) { r.Method = http.MethodGet; r.Body = nil; r.ContentLength = 0 }, nil, 403, ""},
 	}
@@ -127,6 +131,27 @@ func TestPartRefusals(t *testing.T) {
 				t.Errorf("tmp/ holds %v after a refused part", got)
 			}
 		})
+	}
+}
+
+// TestUploadSignatureIsNotAPartSignature: a plain PUT target's signature
+// does not sign a part, whatever part parameters are added to it.
+func TestUploadSignatureIsNotAPartSignature(t *testing.T) {
+	const key = "plain/file.bin"
+	h, id := newMultipart(t, local.Config{}, key, "")
+	body := []byte("not a part")
+	target, err := h.s.SignUpload(context.Background(), signer.UploadRequest{Key: key, Size: int64(len(body)), Expires: time.Now().Add(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, msg := put(t, h, target, bytes.NewReader(body), func(r *http.Request) {
+		r.URL.RawQuery += fmt.Sprintf("&upload-id=%s&part-number=1&size=%d", id, len(body))
+	})
+	if status != http.StatusForbidden {
+		t.Errorf("PUT: %d %s, want 403", status, msg)
+	}
+	if parts, err := h.s.ListParts(context.Background(), key, id); err != nil || len(parts) != 0 {
+		t.Errorf("ListParts: %+v, %v; want none", parts, err)
 	}
 }
 
@@ -572,4 +597,55 @@ func TestMultipartChecksumsOfTheWhole(t *testing.T) {
 	if info.ETag != etagOf(whole) {
 		t.Errorf("ETag = %q, want the whole object's MD5 %q", info.ETag, etagOf(whole))
 	}
+}
+
+// TestPartBodyMemoryIsBounded: receiving a 32 MiB part (a stream of
+// unknown length) and assembling it allocate a small, fixed amount, not
+// the part's size.
+func TestPartBodyMemoryIsBounded(t *testing.T) {
+	const key = "mem/file.bin"
+	const size = 32 << 20
+	h, id := newMultipart(t, local.Config{}, key, "")
+	ctx := context.Background()
+	target := signPart(t, h, key, id, 1, make([]byte, size))
+	body := io.LimitReader(zeros{}, size)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	resp, err := h.HTTPClient().Do(mustRequest(t, target, io.NopCloser(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("PUT: %d", resp.StatusCode)
+	}
+	if err := h.s.CompleteMultipart(ctx, key, id, []signer.Part{{PartNumber: 1, ETag: resp.Header.Get("ETag")}}); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	if got := after.TotalAlloc - before.TotalAlloc; got > 4<<20 {
+		t.Errorf("a %d-byte part allocated %d bytes, want under 4 MiB", size, got)
+	}
+	if info, err := h.s.Stat(ctx, key); err != nil || info.Size != size {
+		t.Errorf("Stat: %+v, %v", info, err)
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+// mustRequest builds a PUT of body to target with its headers, of
+// unknown length (chunked).
+func mustRequest(t *testing.T, target signer.UploadTarget, body io.ReadCloser) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPut, target.URL, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range target.Headers {
+		req.Header.Set(k, v)
+	}
+	return req
 }

@@ -134,6 +134,7 @@ func (s *Signer) ListParts(ctx context.Context, key, uploadID string) ([]signer.
 		Key:      aws.String(key),
 		UploadId: aws.String(uploadID),
 	}, func(o *s3.ListPartsPaginatorOptions) {
+		o.StopOnDuplicateToken = true // a store that does not advance ends the listing
 		if s.pageSize > 0 {
 			o.Limit = s.pageSize
 		}
@@ -286,7 +287,9 @@ func (s *Signer) AbortMultipart(ctx context.Context, key, uploadID string) error
 // by key, so it reads pages until it has limit of them (or the listing
 // ends) and sorts what it has: with more than limit old uploads, the ones
 // returned are old but not necessarily the oldest. A limit below 1 is an
-// error.
+// error. It lists every upload in the bucket, including those another
+// application started there: a caller that aborts what it lists must only
+// abort keys it owns.
 func (s *Signer) ListMultipartUploads(ctx context.Context, initiatedBefore time.Time, limit int) ([]signer.PendingMultipart, error) {
 	if limit < 1 {
 		return nil, fmt.Errorf("s3: list multipart uploads: limit %d is not positive", limit)

@@ -265,7 +265,8 @@ func (s *Signer) SignPostUpload(ctx context.Context, req signer.UploadRequest) (
 
 // Stat describes the object at key with HeadObject (checksum mode enabled).
 // ETag is returned without its surrounding quotes. Checksums holds SHA256
-// when the store kept an x-amz-checksum-sha256 for the whole object, and MD5
+// when the store kept an x-amz-checksum-sha256 for the whole object (never
+// the composite checksum of a multipart upload's parts, "...-N"), and MD5
 // (base64 of the digest) when the ETag is a plain 32-hex-digit MD5, that is,
 // a single-part upload not encrypted with SSE-KMS or SSE-C. A missing object
 // gives an error wrapping signer.ErrNotFound; an S3 that cannot be reached

@@ -197,7 +197,14 @@ func (p *presigner) presign(creds aws.Credentials, method, key string, t time.Ti
 	amzDate := t.AppendFormat(dateBuf[:0], "20060102T150405Z")
 	day := amzDate[:8]
 
-	buf := make([]byte, 0, 1024)
+	bp := scratch.Get().(*[]byte)
+	buf := (*bp)[:0]
+	defer func() {
+		if cap(buf) <= maxScratch {
+			*bp = buf
+			scratch.Put(bp)
+		}
+	}()
 
 	// The canonical query string, which is also the URL's query before the
 	// signature. Names are in encoded-sort order by construction.
@@ -307,15 +314,25 @@ func (p *presigner) presign(creds aws.Credentials, method, key string, t time.Ti
 	sig := p.signingKey(creds, day).sign(sum[:0], buf[keyEnd:])
 
 	// The URL.
-	out := make([]byte, 0, len(p.urlPrefix)+keyEnd+len("?&X-Amz-Signature=")+2*sha256.Size)
-	out = append(out, p.urlPrefix...)
-	out = append(out, buf[queryEnd:keyEnd]...)
-	out = append(out, '?')
-	out = append(out, buf[:queryEnd]...)
-	out = append(out, "&X-Amz-Signature="...)
-	out = hex.AppendEncode(out, sig)
-	return string(out)
+	var hexSig [2 * sha256.Size]byte
+	hex.Encode(hexSig[:], sig)
+	var out strings.Builder
+	out.Grow(len(p.urlPrefix) + keyEnd + len("?&X-Amz-Signature=") + len(hexSig))
+	out.WriteString(p.urlPrefix)
+	out.Write(buf[queryEnd:keyEnd])
+	out.WriteByte('?')
+	out.Write(buf[:queryEnd])
+	out.WriteString("&X-Amz-Signature=")
+	out.Write(hexSig[:])
+	return out.String()
 }
+
+// scratch holds the buffers presign builds the canonical request and the
+// string to sign in; buffers grown beyond maxScratch (a very long key or
+// session token) are left to the collector.
+var scratch = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+const maxScratch = 16 << 10
 
 // signingKey returns the SigV4 key for creds on day (yyyymmdd), deriving it
 // at most once per day and credentials (and concurrent signers may each
