@@ -175,11 +175,15 @@ type UploadRequest struct {
 	// PartChecksumAlgorithm is the part checksum a multipart upload asks
 	// to bind, or "".
 	PartChecksumAlgorithm string
+	// NoMultipart says the category's backend takes no multipart uploads:
+	// the multipart threshold then chooses nothing.
+	NoMultipart bool
 }
 
 // CheckUpload applies the category's limits to req and returns the upload
 // method to use: req.Method, else MULTIPART when the size reaches the
-// category's multipart threshold, else the category's method. A PUT or
+// category's multipart threshold (and the backend takes multipart
+// uploads), else the category's method. A PUT or
 // POST of more than MaxSingleUpload is refused. All violated rules are
 // reported together.
 func (c *Category) CheckUpload(req UploadRequest) (method string, err error) {
@@ -198,7 +202,7 @@ func (c *Category) CheckUpload(req UploadRequest) (method string, err error) {
 	method = req.Method
 	switch {
 	case method != "":
-	case c.Multipart.Threshold > 0 && req.SizeBytes >= c.Multipart.Threshold:
+	case c.Multipart.Threshold > 0 && req.SizeBytes >= c.Multipart.Threshold && !req.NoMultipart:
 		method = MethodMultipart
 	default:
 		method = c.Method

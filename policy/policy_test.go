@@ -68,6 +68,8 @@ func TestCheckUploadMultipart(t *testing.T) {
 		{"a size at the threshold is MULTIPART", cat, UploadRequest{ContentType: req, SizeBytes: 100 << 20}, nil, MethodMultipart},
 		{"a named method wins over the threshold", cat, UploadRequest{ContentType: req, SizeBytes: 200 << 20, Method: MethodPut}, nil, MethodPut},
 		{"MULTIPART may be asked for a small file", cat, UploadRequest{ContentType: req, SizeBytes: 1, Method: MethodMultipart}, nil, MethodMultipart},
+		{"a backend without multipart takes the category's method at the threshold", cat, UploadRequest{ContentType: req, SizeBytes: 200 << 20, NoMultipart: true}, nil, MethodPut},
+		{"a backend without multipart refuses an unnamed method over 5GiB", cat, UploadRequest{ContentType: req, SizeBytes: 5<<30 + 1, NoMultipart: true}, []string{"size_bytes"}, ""},
 		{"a threshold of 0 never chooses MULTIPART", &never, UploadRequest{ContentType: req, SizeBytes: 1 << 30}, nil, MethodPut},
 		{"a PUT over 5GiB is refused", cat, UploadRequest{ContentType: req, SizeBytes: 5<<30 + 1, Method: MethodPut}, []string{"size_bytes"}, ""},
 		{"a POST over 5GiB is refused", cat, UploadRequest{ContentType: req, SizeBytes: 5<<30 + 1, Method: MethodPost}, []string{"size_bytes"}, ""},

@@ -101,13 +101,19 @@ func layoutToProto(f *store.File) *presigndv1.MultipartLayout {
 	}
 }
 
-func partTargetToProto(number int, size int64, t signer.UploadTarget) *presigndv1.PartTarget {
+// partTargetToProto converts a part target; expires, when not nil, is
+// t.Expires as a Timestamp, shared by the targets of one call (answers
+// are never changed once built).
+func partTargetToProto(number int, size int64, t signer.UploadTarget, expires *timestamppb.Timestamp) *presigndv1.PartTarget {
+	if expires == nil {
+		expires = timestamp(t.Expires)
+	}
 	return &presigndv1.PartTarget{
 		PartNumber: int32(number),
 		Url:        t.URL,
 		Headers:    t.Headers,
 		SizeBytes:  size,
-		ExpireTime: timestamp(t.Expires),
+		ExpireTime: expires,
 	}
 }
 

@@ -61,6 +61,13 @@ func TestJSONMarshalerEncodesAsJSONPb(t *testing.T) {
 			fill(t, r.ProtoReflect(), "get")
 			return r
 		}},
+		{"a SignParts answer with every field set", func(t *testing.T) any {
+			r := &presigndv1.SignPartsResponse{}
+			fill(t, r.ProtoReflect(), "sign")
+			return r
+		}},
+		{"an empty SignParts answer", value(&presigndv1.SignPartsResponse{})},
+		{"a SignParts answer with an empty part", value(&presigndv1.SignPartsResponse{Parts: []*presigndv1.PartTarget{{}}})},
 		{"an empty CreateUpload answer", value(&presigndv1.CreateUploadResponse{})},
 		{"an empty GetFile answer", value(&presigndv1.GetFileResponse{})},
 		{"empty file and target", value(&presigndv1.CreateUploadResponse{File: &presigndv1.File{}, UploadTarget: &presigndv1.UploadTarget{}})},
@@ -138,6 +145,7 @@ func TestJSONMarshalerEncodesFilesByHand(t *testing.T) {
 	}{
 		{"CreateUploadResponse", create, true},
 		{"GetFileResponse", get, true},
+		{"SignPartsResponse", &presigndv1.SignPartsResponse{Parts: []*presigndv1.PartTarget{{PartNumber: 1, Url: "u"}}}, true},
 		{"a string that is not UTF-8", notUTF8, false},
 		{"HealthCheckResponse", &healthpb.HealthCheckResponse{Status: healthpb.HealthCheckResponse_NOT_SERVING}, true},
 		{"a message without a hand encoding", &healthpb.HealthCheckRequest{}, false},

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"io"
 	"net/http"
@@ -615,15 +616,45 @@ func TestMultipartNeedsABackendThatTakesParts(t *testing.T) {
 		wrapBackend: func(l *local.Signer) signer.Signer { return putOnly{l} },
 	})
 	ctx := env.as("acme")
-	for _, req := range []*presigndv1.CreateUploadRequest{
-		{Category: "big", Filename: "f.bin", ContentType: "application/octet-stream", SizeBytes: 10, Method: presigndv1.UploadMethod_UPLOAD_METHOD_MULTIPART},
-		{Category: "big", Filename: "f.bin", ContentType: "application/octet-stream", SizeBytes: 8 * mpPart},
-	} {
-		_, err := env.client.CreateUpload(ctx, req)
-		if got := violations(t, err); !slices.Equal(got, []string{"method"}) {
-			t.Fatalf("violations = %v, want method (%v)", got, err)
-		}
+	_, err := env.client.CreateUpload(ctx, &presigndv1.CreateUploadRequest{Category: "big", Filename: "f.bin", ContentType: "application/octet-stream", SizeBytes: 10,
+		Method: presigndv1.UploadMethod_UPLOAD_METHOD_MULTIPART})
+	if got := violations(t, err); !slices.Equal(got, []string{"method"}) {
+		t.Fatalf("MULTIPART asked of a backend without it: violations = %v, want method (%v)", got, err)
 	}
+	// The threshold does not choose what the backend cannot do.
+	resp, err := env.client.CreateUpload(ctx, &presigndv1.CreateUploadRequest{Category: "big", Filename: "f.bin", ContentType: "application/octet-stream", SizeBytes: 8 * mpPart})
+	if err != nil || resp.GetUploadTarget().GetMethod() != presigndv1.UploadMethod_UPLOAD_METHOD_PUT {
+		t.Fatalf("a size over the threshold on a backend without multipart: %v, %v; want a PUT", resp.GetUploadTarget(), err)
+	}
+}
+
+// noSHA256Parts is the local backend refusing SHA256 part checksums, as
+// GCS does.
+type noSHA256Parts struct{ *local.Signer }
+
+func (s noSHA256Parts) CreateMultipart(ctx context.Context, req signer.UploadRequest) (string, error) {
+	if req.Checksum.Algorithm == signer.SHA256 {
+		return "", fmt.Errorf("SHA256 parts: %w", signer.ErrUnsupported)
+	}
+	return s.Signer.CreateMultipart(ctx, req)
+}
+
+func TestPartChecksumTheBackendCannotBind(t *testing.T) {
+	env := newTestEnvWith(t, envOptions{
+		categories:  []*policy.Category{multipartCategory("big")},
+		wrapBackend: func(l *local.Signer) signer.Signer { return noSHA256Parts{l} },
+	})
+	ctx := env.as("acme")
+	_, err := env.client.CreateUpload(ctx, &presigndv1.CreateUploadRequest{Category: "big", Filename: "f.bin", ContentType: "application/octet-stream", SizeBytes: 10,
+		Method: presigndv1.UploadMethod_UPLOAD_METHOD_MULTIPART, PartChecksumAlgorithm: presigndv1.ChecksumAlgorithm_CHECKSUM_ALGORITHM_SHA256})
+	if got := violations(t, err); !slices.Equal(got, []string{"part_checksum_algorithm"}) {
+		t.Fatalf("violations = %v, want part_checksum_algorithm (%v)", got, err)
+	}
+	// Nothing was recorded.
+	if list, err := env.client.ListFiles(ctx, &presigndv1.ListFilesRequest{}); err != nil || len(list.GetFiles()) != 0 {
+		t.Fatalf("files after the refusal: %v, %v", list.GetFiles(), err)
+	}
+	env.createMultipart(t, ctx, "big", 10, presigndv1.ChecksumAlgorithm_CHECKSUM_ALGORITHM_CRC32C)
 }
 
 func TestMultipartRetryByRequestID(t *testing.T) {
@@ -682,5 +713,162 @@ func TestPartLayout(t *testing.T) {
 				t.Fatalf("%d parts of %d do not cut %d bytes with a non-empty last part", count, size, tt.size)
 			}
 		})
+	}
+}
+
+func TestDeleteFileAbortsAPendingMultipartUpload(t *testing.T) {
+	env := newTestEnv(t, multipartCategory("big"))
+	ctx := env.as("acme")
+	body := randomBytes(t, 2*mpPart)
+	f := env.createMultipart(t, ctx, "big", int64(len(body)), 0).GetFile()
+	env.signAndPut(t, ctx, f, body, []int32{1})
+	stored, err := env.store.GetFile(context.Background(), "acme", f.GetFileId())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.client.DeleteFile(ctx, &presigndv1.DeleteFileRequest{FileId: f.GetFileId()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.local.ListParts(context.Background(), stored.Key, stored.MultipartUploadID); !errors.Is(err, signer.ErrNotFound) {
+		t.Errorf("backend ListParts after DeleteFile = %v, want ErrNotFound: the parts outlived their file", err)
+	}
+}
+
+func TestMultipartUploadPastItsTime(t *testing.T) {
+	env := newTestEnv(t, multipartCategory("big"))
+	ctx := env.as("acme")
+	f := env.createMultipart(t, ctx, "big", 2*mpPart, 0).GetFile()
+	env.clock.set(time.Hour + time.Second)
+	_, err := env.client.SignParts(ctx, &presigndv1.SignPartsRequest{FileId: f.GetFileId(), PartNumbers: []int32{1}})
+	wantCode(t, err, codes.FailedPrecondition)
+	if !strings.Contains(status.Convert(err).Message(), "expired") {
+		t.Errorf("SignParts past upload_ttl: %v, want a message saying it expired", err)
+	}
+}
+
+func TestCompleteUploadAfterTheBackendCompletedIt(t *testing.T) {
+	// A CompleteUpload that completed the backend's upload, then failed
+	// before the record changed: the next one finds no upload, stats the
+	// object, and the file is READY.
+	env := newTestEnv(t, multipartCategory("big"))
+	ctx := env.as("acme")
+	body := randomBytes(t, 2*mpPart+3)
+	f := env.createMultipart(t, ctx, "big", int64(len(body)), 0).GetFile()
+	env.signAndPut(t, ctx, f, body, numbers(1, 3))
+	stored, err := env.store.GetFile(context.Background(), "acme", f.GetFileId())
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := env.local.ListParts(context.Background(), stored.Key, stored.MultipartUploadID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.local.CompleteMultipart(context.Background(), stored.Key, stored.MultipartUploadID, held); err != nil {
+		t.Fatal(err)
+	}
+	done, err := env.client.CompleteUpload(ctx, &presigndv1.CompleteUploadRequest{FileId: f.GetFileId()})
+	if err != nil || done.GetFile().GetState() != presigndv1.FileState_FILE_STATE_READY {
+		t.Fatalf("CompleteUpload = %v, %v; want READY", done.GetFile(), err)
+	}
+	if !bytes.Equal(env.downloadFile(t, ctx, f.GetFileId()), body) {
+		t.Fatal("the object differs from the parts")
+	}
+}
+
+func TestMultipartUploadRefusedByTheStoreIsAborted(t *testing.T) {
+	limited := multipartCategory("limited")
+	limited.StorageLimit = 4 * mpPart
+	env := newTestEnv(t, limited)
+	ctx := env.as("acme")
+	_, err := env.client.CreateUpload(ctx, &presigndv1.CreateUploadRequest{Category: "limited", Filename: "f.bin", ContentType: "application/octet-stream",
+		SizeBytes: 5 * mpPart, Method: presigndv1.UploadMethod_UPLOAD_METHOD_MULTIPART})
+	wantCode(t, err, codes.ResourceExhausted)
+	left, err := env.local.ListMultipartUploads(context.Background(), time.Now().Add(time.Hour), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 0 {
+		t.Fatalf("the backend still holds %d multipart uploads of a refused file: %v", len(left), left)
+	}
+}
+
+func TestMultipartValidateOnly(t *testing.T) {
+	env := newTestEnv(t, multipartCategory("big"))
+	ctx := env.as("acme")
+	resp, err := env.client.CreateUpload(ctx, &presigndv1.CreateUploadRequest{Category: "big", Filename: "f.bin", ContentType: "application/octet-stream",
+		SizeBytes: 3 * mpPart, Method: presigndv1.UploadMethod_UPLOAD_METHOD_MULTIPART, ValidateOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.GetFile().GetMultipart().GetPartCount() != 3 || resp.GetUploadTarget() != nil || resp.GetFile().GetFileId() != "" {
+		t.Fatalf("validate_only answer = %v, want the layout and no target", resp)
+	}
+	left, err := env.local.ListMultipartUploads(context.Background(), time.Now().Add(time.Hour), 10)
+	if err != nil || len(left) != 0 {
+		t.Fatalf("validate_only started %d multipart uploads (%v)", len(left), err)
+	}
+}
+
+func TestConcurrentCompletesOfAMultipartUpload(t *testing.T) {
+	env := newTestEnv(t, multipartCategory("big"))
+	ctx := env.as("acme")
+	for round := range 5 {
+		body := randomBytes(t, 40*mpPart+7)
+		f := env.createMultipart(t, ctx, "big", int64(len(body)), 0).GetFile()
+		env.signAndPut(t, ctx, f, body, numbers(1, 41))
+		var wg sync.WaitGroup
+		results := make([]*presigndv1.File, 4)
+		errs := make([]error, 4)
+		for i := range results {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				done, err := env.client.CompleteUpload(ctx, &presigndv1.CompleteUploadRequest{FileId: f.GetFileId()})
+				results[i], errs[i] = done.GetFile(), err
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			// A call that raced with the assembly may be told to retry;
+			// none may fail the upload.
+			if err != nil && status.Code(err) != codes.FailedPrecondition {
+				t.Fatalf("round %d: CompleteUpload %d: %v", round, i, err)
+			}
+			if err == nil && results[i].GetState() != presigndv1.FileState_FILE_STATE_READY {
+				t.Fatalf("round %d: CompleteUpload %d = %v, want READY", round, i, results[i])
+			}
+		}
+		done, err := env.client.CompleteUpload(ctx, &presigndv1.CompleteUploadRequest{FileId: f.GetFileId()})
+		if err != nil || done.GetFile().GetState() != presigndv1.FileState_FILE_STATE_READY {
+			t.Fatalf("round %d: CompleteUpload after the race = %v, %v", round, done.GetFile(), err)
+		}
+		if !bytes.Equal(env.downloadFile(t, ctx, f.GetFileId()), body) {
+			t.Fatalf("round %d: the object differs from the parts", round)
+		}
+	}
+}
+
+func TestCompleteUploadOfAMultipartUploadTheBackendLost(t *testing.T) {
+	env := newTestEnv(t, multipartCategory("big"))
+	ctx := env.as("acme")
+	f := env.createMultipart(t, ctx, "big", 2*mpPart, 0).GetFile()
+	stored, err := env.store.GetFile(context.Background(), "acme", f.GetFileId())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.local.AbortMultipart(context.Background(), stored.Key, stored.MultipartUploadID); err != nil {
+		t.Fatal(err)
+	}
+	// While the upload's time runs: retry later, the file stays PENDING.
+	_, err = env.client.CompleteUpload(ctx, &presigndv1.CompleteUploadRequest{FileId: f.GetFileId()})
+	wantCode(t, err, codes.FailedPrecondition)
+	if got, err := env.client.GetFile(ctx, &presigndv1.GetFileRequest{FileId: f.GetFileId()}); err != nil || got.GetFile().GetState() != presigndv1.FileState_FILE_STATE_PENDING {
+		t.Fatalf("file = %v, %v; want PENDING", got.GetFile(), err)
+	}
+	// Past it: FAILED, saying why.
+	env.clock.set(time.Hour + time.Second)
+	done, err := env.client.CompleteUpload(ctx, &presigndv1.CompleteUploadRequest{FileId: f.GetFileId()})
+	if err != nil || done.GetFile().GetState() != presigndv1.FileState_FILE_STATE_FAILED || !strings.Contains(done.GetFile().GetFailureReason(), "no longer holds the multipart upload") {
+		t.Fatalf("CompleteUpload past the upload's time = %v, %v; want FAILED", done.GetFile(), err)
 	}
 }

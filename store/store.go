@@ -315,6 +315,15 @@ type Lifecycle interface {
 	// upload the backend completed). It returns ErrNotFound for a missing
 	// file, and then queues nothing.
 	DeleteFileAndQueueObject(ctx context.Context, tenant, id string, now, dueAt time.Time) (*Deletion, error)
+	// AbortUpload marks the tenant's PENDING file id ABORTED (CompletedAt
+	// and UpdatedAt now) and queues the deletion of its object (reason
+	// DeletionAborted, with its MultipartUploadID, first due at dueAt) in
+	// one transaction, and returns the file as it now is: a backend abort
+	// that fails, or bytes that land after it, are then retried by the
+	// sweeper. A file already ABORTED is returned as it is and queues
+	// nothing. A file in another state is ErrConflict and is left alone;
+	// a missing one is ErrNotFound.
+	AbortUpload(ctx context.Context, tenant, id string, now, dueAt time.Time) (*File, error)
 	// ClaimDeletions returns up to limit deletions due at or before now,
 	// soonest first, after moving each one's NotBefore to leaseUntil and
 	// counting the attempt: no other caller gets them until the lease ends.

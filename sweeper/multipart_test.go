@@ -375,6 +375,24 @@ func testSweepMultipart(t *testing.T, newBackend func(*testing.T) multipartBacke
 		}
 	})
 
+	t.Run("an upload the server marked ABORTED without reaching the backend is aborted by the sweeper", func(t *testing.T) {
+		h := newMPHarness(t, newBackend, 0)
+		u := h.begin("t/aborted.bin", 3*kib)
+		h.record("aborted", u, h.clk.now().Add(time.Hour))
+		now := h.clk.now()
+		if _, err := h.st.AbortUpload(t.Context(), "t", "aborted", now, now); err != nil {
+			t.Fatal(err)
+		}
+		c := h.sweep()
+		if c.MultipartAborted != 1 || c.MultipartAbortedBytes != 3*kib || c.ObjectsDeleted[store.DeletionAborted] != 1 {
+			t.Fatalf("sweep = %+v; want the upload of 3 KiB aborted and the deletion done", c)
+		}
+		h.gone("after the sweep", u)
+		if got := h.counter("presignd_sweeper_multipart_aborted_total", store.DeletionAborted); got != 1 {
+			t.Errorf("presignd_sweeper_multipart_aborted_total{reason=aborted} = %v, want 1", got)
+		}
+	})
+
 	t.Run("a deletion whose upload the backend no longer holds deletes the object and counts no abort", func(t *testing.T) {
 		h := newMPHarness(t, newBackend, 0)
 		u := h.begin("t/settled.bin", 1*kib)

@@ -84,6 +84,46 @@ func (s *Store) DeleteFileAndQueueObject(ctx context.Context, tenant, id string,
 	return d, nil
 }
 
+// AbortUpload aborts a PENDING upload and queues its object; see
+// store.Lifecycle. The file's row is locked (FOR UPDATE) from the read to
+// the commit.
+func (s *Store) AbortUpload(ctx context.Context, tenant, id string, now, dueAt time.Time) (*store.File, error) {
+	op := "abort upload " + id
+	now = store.KeepTime(now)
+	var out *store.File
+	err := s.inTx(ctx, op, func(tx pgx.Tx) error {
+		f, err := scanFile(tx.QueryRow(ctx, `SELECT `+readColumns+` FROM files WHERE id = $1 AND tenant = $2 FOR UPDATE`, id, tenant))
+		if err != nil {
+			return s.failGet(op, err)
+		}
+		switch f.State {
+		case store.StateAborted:
+			out = f
+			return nil
+		case store.StatePending:
+		default:
+			return fmt.Errorf("%s: %w: the file is %s, not PENDING", op, store.ErrConflict, f.State)
+		}
+		f.State, f.CompletedAt, f.UpdatedAt = store.StateAborted, now, now
+		if _, err := tx.Exec(ctx, `UPDATE files SET state = $1, completed_at = $2, updated_at = $2 WHERE id = $3`,
+			string(f.State), now, id); err != nil {
+			return s.fail(op, err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO object_deletions
+			(backend, object_key, file_id, tenant, reason, multipart_upload_id, created_at, next_attempt)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			f.Backend, f.Key, f.ID, f.Tenant, store.DeletionAborted, f.MultipartUploadID, now, store.KeepTime(dueAt)); err != nil {
+			return s.fail(op+": queue object", err)
+		}
+		out = f
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ClaimDeletions leases due deletions; see store.Lifecycle. Rows another
 // replica is claiming are skipped (FOR UPDATE SKIP LOCKED), and a row
 // claimed meanwhile fails the due check on re-evaluation, so no deletion

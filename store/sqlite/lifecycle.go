@@ -84,6 +84,46 @@ func (s *Store) DeleteFileAndQueueObject(ctx context.Context, tenant, id string,
 	return d, nil
 }
 
+// AbortUpload aborts a PENDING upload and queues its object; see
+// store.Lifecycle.
+func (s *Store) AbortUpload(ctx context.Context, tenant, id string, now, dueAt time.Time) (*store.File, error) {
+	op := "abort upload " + id
+	now = store.KeepTime(now)
+	var out *store.File
+	err := s.inWrite(ctx, op, func(tx *sql.Tx) error {
+		f, err := scanFile(tx.QueryRowContext(ctx, `SELECT `+readColumns+` FROM files WHERE id = ? AND tenant = ?`, id, tenant))
+		if err != nil {
+			return s.failGet(op, err)
+		}
+		switch f.State {
+		case store.StateAborted:
+			out = f
+			return nil
+		case store.StatePending:
+		default:
+			return fmt.Errorf("%s: %w: the file is %s, not PENDING", op, store.ErrConflict, f.State)
+		}
+		f.State, f.CompletedAt, f.UpdatedAt = store.StateAborted, now, now
+		if _, err := tx.ExecContext(ctx, `UPDATE files SET state = ?, completed_at = ?, updated_at = ? WHERE id = ?`,
+			string(f.State), now.UnixMicro(), now.UnixMicro(), id); err != nil {
+			return s.fail(op, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO object_deletions
+			(backend, object_key, file_id, tenant, reason, multipart_upload_id, created_at, next_attempt)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			f.Backend, f.Key, f.ID, f.Tenant, store.DeletionAborted, f.MultipartUploadID,
+			now.UnixMicro(), store.KeepTime(dueAt).UnixMicro()); err != nil {
+			return s.fail(op+": queue object", err)
+		}
+		out = f
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ClaimDeletions leases due deletions; see store.Lifecycle.
 func (s *Store) ClaimDeletions(ctx context.Context, now, leaseUntil time.Time, limit int) ([]*store.Deletion, error) {
 	if limit <= 0 {

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/presignd/presignd/store"
@@ -57,5 +58,31 @@ func TestHoldsMultipartUploadPlan(t *testing.T) {
 	}
 	if strings.Contains(joined, "SCAN files") {
 		t.Fatalf("HoldsMultipartUpload scans files; plan:\n%s", joined)
+	}
+}
+
+// BenchmarkHoldsMultipartUpload measures the sweeper's orphan check on a
+// database of 20,000 PENDING multipart uploads.
+func BenchmarkHoldsMultipartUpload(b *testing.B) {
+	s := openTemp(b)
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Go(func() {
+			for i := w; i < 20000; i += 16 {
+				f := &store.File{ID: "f-" + strconv.Itoa(i), Tenant: "t", Backend: "local", State: store.StatePending,
+					MultipartUploadID: "up-" + strconv.Itoa(i)}
+				if err := s.CreateFile(b.Context(), f, store.Quota{}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i := 0; b.Loop(); i++ {
+		held, err := s.HoldsMultipartUpload(b.Context(), "local", "up-"+strconv.Itoa(i%40000))
+		if err != nil || held != (i%40000 < 20000) {
+			b.Fatalf("HoldsMultipartUpload(up-%d) = %v, %v", i%40000, held, err)
+		}
 	}
 }

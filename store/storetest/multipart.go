@@ -208,6 +208,56 @@ func testMultipart(t *testing.T, newStore func(t *testing.T) store.Store) {
 		}
 	})
 
+	t.Run("AbortUpload marks a PENDING file ABORTED and queues its object with its upload id, once", func(t *testing.T) {
+		s := newStore(t)
+		ctx := t.Context()
+		f := multipartFile(tenantA, "upload-abort", now.Add(time.Hour))
+		f.NameScope, f.DisplayName = "app", "big.iso"
+		ready := multipartFile(tenantA, "upload-done", now.Add(time.Hour))
+		ready.State = store.StateReady
+		for _, g := range []*store.File{f, ready} {
+			mustCreate(t, s, g)
+		}
+		got, err := s.AbortUpload(ctx, tenantA, f.ID, now, now.Add(time.Minute))
+		wantErr(t, "AbortUpload", err, nil)
+		want := stored(f)
+		want.State, want.CompletedAt, want.UpdatedAt = store.StateAborted, storedTime(now), storedTime(now)
+		checkFile(t, "AbortUpload's result", want, got)
+		checkFile(t, "GetFile after AbortUpload", want, mustGet(t, s, tenantA, f.ID))
+		if held, err := s.HoldsMultipartUpload(ctx, f.Backend, "upload-abort"); err != nil || held {
+			t.Fatalf("HoldsMultipartUpload after the abort = %v, %v; want false", held, err)
+		}
+		taken := newFile(tenantA)
+		taken.NameScope, taken.DisplayName = "app", "big.iso"
+		mustCreate(t, s, taken) // the name is free
+
+		again, err := s.AbortUpload(ctx, tenantA, f.ID, now.Add(time.Hour), now.Add(time.Hour))
+		wantErr(t, "AbortUpload again", err, nil)
+		checkFile(t, "AbortUpload of an ABORTED file", want, again)
+		_, err = s.AbortUpload(ctx, tenantA, ready.ID, now, now)
+		wantErr(t, "AbortUpload of a READY file", err, store.ErrConflict)
+		if g := mustGet(t, s, tenantA, ready.ID); g.State != store.StateReady {
+			t.Fatalf("a refused AbortUpload left the file %s", g.State)
+		}
+		_, err = s.AbortUpload(ctx, tenantB, f.ID, now, now)
+		wantErr(t, "AbortUpload of another tenant's file", err, store.ErrNotFound)
+		_, err = s.AbortUpload(ctx, tenantA, "missing", now, now)
+		wantErr(t, "AbortUpload of a missing file", err, store.ErrNotFound)
+
+		if ds, _ := s.ClaimDeletions(ctx, now, now.Add(time.Hour), 10); len(ds) != 0 {
+			t.Fatalf("a deletion due in a minute was claimed now: %+v", ds[0])
+		}
+		ds, err := s.ClaimDeletions(ctx, now.Add(2*time.Hour), now.Add(3*time.Hour), 10)
+		wantErr(t, "ClaimDeletions", err, nil)
+		if len(ds) != 1 {
+			t.Fatalf("ClaimDeletions = %d deletions, want the one of the first abort only", len(ds))
+		}
+		if d := ds[0]; d.FileID != f.ID || d.Key != f.Key || d.Backend != f.Backend || d.Tenant != tenantA ||
+			d.Reason != store.DeletionAborted || d.MultipartUploadID != "upload-abort" || !d.CreatedAt.Equal(storedTime(now)) {
+			t.Fatalf("queued deletion %+v; want file %s's object, reason aborted, upload upload-abort", d, f.ID)
+		}
+	})
+
 	t.Run("HoldsMultipartUpload is true only for a PENDING file of that backend with that upload", func(t *testing.T) {
 		s := newStore(t)
 		ctx := t.Context()
