@@ -24,6 +24,8 @@ import (
 
 	"github.com/presignd/presignd/internal/testenv"
 	"github.com/presignd/presignd/signer"
+	"github.com/presignd/presignd/signer/gcs"
+	"github.com/presignd/presignd/signer/gcs/gcstest"
 	"github.com/presignd/presignd/signer/local"
 	"github.com/presignd/presignd/signer/s3"
 	"github.com/presignd/presignd/store"
@@ -32,12 +34,16 @@ import (
 )
 
 // multipartBackend is a real driver that takes and lists multipart
-// uploads, with its smallest part size.
+// uploads.
 type multipartBackend interface {
 	signer.Signer
 	signer.MultipartUploader
 	signer.MultipartLister
 }
+
+// newBackendFunc returns a fresh backend and the HTTP client that reaches
+// its part targets.
+type newBackendFunc func(*testing.T) (multipartBackend, *http.Client)
 
 // flakyMultipart is a backend whose AbortMultipart fails while fail is
 // set; everything else is the real driver's.
@@ -55,7 +61,7 @@ func (f *flakyMultipart) AbortMultipart(ctx context.Context, key, uploadID strin
 
 // newLocalBackend is the local driver on a temporary directory, served
 // over HTTP, with 1 KiB parts.
-func newLocalBackend(t *testing.T) multipartBackend {
+func newLocalBackend(t *testing.T) (multipartBackend, *http.Client) {
 	t.Helper()
 	var handler http.Handler
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
@@ -70,13 +76,13 @@ func newLocalBackend(t *testing.T) multipartBackend {
 	mux := http.NewServeMux()
 	mux.Handle(l.PathPrefix(), l.Handler())
 	handler = mux
-	return l
+	return l, http.DefaultClient
 }
 
 // newMinIOBackend is the S3 driver on a fresh bucket of the server named
 // by PRESIGND_TEST_S3_*, removed (with any multipart upload left) when
 // the test ends.
-func newMinIOBackend(t *testing.T) multipartBackend {
+func newMinIOBackend(t *testing.T) (multipartBackend, *http.Client) {
 	t.Helper()
 	endpoint := testenv.Get(t, "PRESIGND_TEST_S3_ENDPOINT", "source .ci/minio.sh and run minio_start to test the sweeper against MinIO")
 	region := os.Getenv("PRESIGND_TEST_S3_REGION")
@@ -119,13 +125,31 @@ func newMinIOBackend(t *testing.T) multipartBackend {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return sg
+	return sg, http.DefaultClient
+}
+
+// newGCSBackend is the GCS driver on gcstest's verifying fake, which
+// implements the XML API's multipart calls.
+func newGCSBackend(t *testing.T) (multipartBackend, *http.Client) {
+	t.Helper()
+	t.Setenv("STORAGE_EMULATOR_HOST", "")
+	srv := gcstest.NewServer(t, "presignd-sweeper")
+	g, err := gcs.New(t.Context(), gcs.Config{
+		Bucket: srv.Bucket, CredentialsJSON: srv.CredentialsJSON, Endpoint: srv.URL, HTTPClient: srv.Client(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+	return g, srv.Client()
 }
 
 // TestSweepMultipart runs the sweeper's multipart cases on the local
-// driver and, when PRESIGND_TEST_S3_* names one, on MinIO.
+// driver, on the GCS driver against its verifying fake and, when
+// PRESIGND_TEST_S3_* names one, on MinIO.
 func TestSweepMultipart(t *testing.T) {
 	t.Run("local", func(t *testing.T) { testSweepMultipart(t, newLocalBackend) })
+	t.Run("GCS", func(t *testing.T) { testSweepMultipart(t, newGCSBackend) })
 	t.Run("MinIO", func(t *testing.T) { testSweepMultipart(t, newMinIOBackend) })
 }
 
@@ -136,6 +160,7 @@ type mpHarness struct {
 	t       *testing.T
 	st      *sqlite.Store
 	backend *flakyMultipart
+	client  *http.Client
 	clk     *clock
 	reg     *prometheus.Registry
 	sw      *sweeper.Sweeper
@@ -143,14 +168,15 @@ type mpHarness struct {
 
 const mpBackendName = "mp"
 
-func newMPHarness(t *testing.T, newBackend func(*testing.T) multipartBackend, orphanAge time.Duration) *mpHarness {
+func newMPHarness(t *testing.T, newBackend newBackendFunc, orphanAge time.Duration) *mpHarness {
 	t.Helper()
 	st, err := sqlite.Open(t.Context(), sqlite.Config{Path: filepath.Join(t.TempDir(), "p.db")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	h := &mpHarness{t: t, st: st, backend: &flakyMultipart{multipartBackend: newBackend(t)},
+	backend, client := newBackend(t)
+	h := &mpHarness{t: t, st: st, backend: &flakyMultipart{multipartBackend: backend}, client: client,
 		clk: &clock{t: time.Now().UTC()}, reg: prometheus.NewRegistry()}
 	caps := signer.CapabilitiesOf(h.backend)
 	if caps.Multipart == nil || caps.MultipartLister == nil {
@@ -200,7 +226,7 @@ func (h *mpHarness) begin(key string, sizes ...int) upload {
 		for k, v := range target.Headers {
 			req.Header.Set(k, v)
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := h.client.Do(req)
 		if err != nil {
 			h.t.Fatalf("PUT part %d of %s: %v", i+1, key, err)
 		}
@@ -279,7 +305,7 @@ func (h *mpHarness) counter(name, reason string) float64 {
 	return 0
 }
 
-func testSweepMultipart(t *testing.T, newBackend func(*testing.T) multipartBackend) {
+func testSweepMultipart(t *testing.T, newBackend newBackendFunc) {
 	const kib = 1 << 10
 
 	t.Run("an expired multipart upload is aborted, its parts counted, and the backend lists no upload afterwards", func(t *testing.T) {
@@ -405,4 +431,22 @@ func testSweepMultipart(t *testing.T, newBackend func(*testing.T) multipartBacke
 			t.Fatalf("sweep = %+v; want the deletion done with no abort counted", c)
 		}
 	})
+}
+
+func TestNewRefusesAListerThatCannotAbort(t *testing.T) {
+	st, err := sqlite.Open(t.Context(), sqlite.Config{Path: filepath.Join(t.TempDir(), "p.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	l, _ := newLocalBackend(t)
+	_, err = sweeper.New(sweeper.Config{Store: st, Interval: time.Second,
+		MultipartListers: map[string]signer.MultipartLister{"other": l}})
+	if err == nil {
+		t.Fatal("New accepted a backend that lists multipart uploads but is not in Multipart")
+	}
+	if _, err := sweeper.New(sweeper.Config{Store: st, Interval: time.Second,
+		Multipart: map[string]signer.MultipartUploader{"other": l}, MultipartListers: map[string]signer.MultipartLister{"other": l}}); err != nil {
+		t.Fatalf("New with the backend in both: %v", err)
+	}
 }
