@@ -41,7 +41,7 @@ var clientFlows = []struct {
 // complete, download) against the real binary on the local backend.
 func TestClients(t *testing.T) {
 	t.Parallel()
-	inst := start(t)
+	inst := start(t, "--config", clientsConfig(t, nil))
 	for _, c := range clientFlows {
 		t.Run(c.name, func(t *testing.T) { c.run(t, inst, "local") })
 	}
@@ -51,8 +51,30 @@ func TestClients(t *testing.T) {
 // page's XMLHttpRequests, go to another origin than presignd's.
 func TestClientsOnS3(t *testing.T) {
 	t.Parallel()
-	backend := s3Backend(t)
-	raw, err := yaml.Marshal(map[string]any{"backends": map[string]any{"s3": backend}})
+	inst := start(t, "--config", clientsConfig(t, map[string]any{"s3": s3Backend(t)}))
+	for _, c := range clientFlows {
+		t.Run(c.name, func(t *testing.T) { c.run(t, inst, "s3") })
+	}
+}
+
+// largeCategory is the category of the clients' instances whose uploads
+// are MULTIPART from 16 MiB on, so that a client leaving the method to the
+// server gets one with a file of a few parts.
+const largeCategory = "large"
+
+// clientsConfig writes the configuration of the clients' instances: the
+// backends given (none: the local one), the default category and
+// largeCategory. It returns the file's path.
+func clientsConfig(t *testing.T, backends map[string]any) string {
+	t.Helper()
+	cfg := map[string]any{"categories": map[string]any{
+		"default":     map[string]any{},
+		largeCategory: map[string]any{"multipart": map[string]any{"threshold": "16MiB"}},
+	}}
+	if backends != nil {
+		cfg["backends"] = backends
+	}
+	raw, err := yaml.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,10 +82,7 @@ func TestClientsOnS3(t *testing.T) {
 	if err := os.WriteFile(path, raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	inst := start(t, "--config", path)
-	for _, c := range clientFlows {
-		t.Run(c.name, func(t *testing.T) { c.run(t, inst, "s3") })
-	}
+	return path
 }
 
 // runExample runs one client example command in the repository root with
@@ -164,9 +183,11 @@ func artifactDir(t *testing.T) string {
 	return abs
 }
 
-// runBrowser drives the upload page in headless Chromium: a wrong key, a
-// PUT through the file picker, a form POST by drag and drop, each download
-// link fetched back; it keeps a screenshot.
+// runBrowser drives the upload page (Uppy) in headless Chromium: a wrong
+// key, a PUT through the file picker, a form POST by drag and drop, and a
+// 20 MiB multipart upload in largeCategory that a reload interrupts once
+// storage holds a part and that then resumes to READY, each download link
+// fetched back; it keeps a screenshot.
 func runBrowser(t *testing.T, inst *instance, backend string) {
 	chromium := os.Getenv("CHROMIUM")
 	if chromium == "" {
@@ -183,8 +204,9 @@ func runBrowser(t *testing.T, inst *instance, backend string) {
 		"PRESIGND_SCREENSHOT="+shot,
 		"CHROMIUM="+chromium,
 		"PRESIGND_BACKEND="+backend,
+		"PRESIGND_MULTIPART_CATEGORY="+largeCategory,
 	)
-	out, err := runWithTimeout(cmd, 3*time.Minute)
+	out, err := runWithTimeout(cmd, 6*time.Minute)
 	t.Logf("screenshot of the upload page: %s", shot)
 	if err != nil {
 		t.Fatalf("upload page in Chromium: %v\n%s", err, out)

@@ -1,7 +1,9 @@
 // Package web serves presignd's browser upload page: a static page that
 // uses the REST API on its own origin and sends the bytes straight to the
-// upload target, exactly as a browser must (CORS requests, and a multipart
-// form POST for POST-policy targets).
+// upload target, exactly as a browser must (CORS requests, a multipart form
+// POST for POST-policy targets, and part PUTs for multipart uploads). The
+// uploading is Uppy's, bundled into static/uppy/ by build.sh from the
+// packages package-lock.json pins; static/app.js points it at the REST API.
 package web
 
 import (
@@ -19,8 +21,9 @@ const Prefix = "/ui/"
 
 // contentSecurityPolicy lets the page load only its own files and talk to
 // its own origin, plus the storage origins its upload and download targets
-// name (any http or https origin: the backend decides).
-const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+// name (any http or https origin: the backend decides). Images may also be
+// blob: URLs, the thumbnails Uppy's Dashboard makes of picked images.
+const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; " +
 	"connect-src 'self' http: https:; form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
 
 // Handler serves the upload page under Prefix: GET and HEAD of the page and

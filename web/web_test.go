@@ -17,7 +17,12 @@ func TestHandler(t *testing.T) {
 	}{
 		{"the page is served at the prefix", "GET", "/ui/", 200, "text/html", `<script src="app.js"`},
 		{"the script is served as JavaScript", "GET", "/ui/app.js", 200, "text/javascript", "/v1/uploads"},
-		{"the stylesheet is served as CSS", "GET", "/ui/style.css", 200, "text/css", ".drop"},
+		{"the script drives Uppy", "GET", "/ui/app.js", 200, "text/javascript", "/parts:sign"},
+		{"the stylesheet is served as CSS", "GET", "/ui/style.css", 200, "text/css", "#status"},
+		{"the page loads the Uppy bundle before its script", "GET", "/ui/", 200, "text/html", `<script src="uppy/uppy.min.js" defer></script>
+<script src="app.js" defer></script>`},
+		{"the Uppy bundle is served", "GET", "/ui/uppy/uppy.min.js", 200, "text/javascript", "PresigndUppy"},
+		{"the Uppy styles are served", "GET", "/ui/uppy/uppy.min.css", 200, "text/css", ".uppy-Dashboard"},
 		{"HEAD works like GET", "HEAD", "/ui/", 200, "text/html", ""},
 		{"an unknown file is 404", "GET", "/ui/nope.js", 404, "", ""},
 		{"the prefix without its slash redirects", "GET", "/ui", 307, "", ""},
@@ -38,7 +43,7 @@ func TestHandler(t *testing.T) {
 			}
 			if tt.wantStatus == 200 {
 				csp := rec.Header().Get("Content-Security-Policy")
-				for _, want := range []string{"script-src 'self'", "frame-ancestors 'none'", "connect-src 'self' http: https:"} {
+				for _, want := range []string{"script-src 'self'", "frame-ancestors 'none'", "connect-src 'self' http: https:", "img-src 'self' data: blob:"} {
 					if !strings.Contains(csp, want) {
 						t.Errorf("Content-Security-Policy %q lacks %q", csp, want)
 					}
