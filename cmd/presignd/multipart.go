@@ -457,10 +457,13 @@ func retryCall(ctx context.Context, call func() error) error {
 	return err
 }
 
-// backoff is the pause before attempt (from 2): 500ms doubling to at most
-// 8s, with up to a quarter of jitter.
+// backoffUnit is the first pause between attempts.
+var backoffUnit = 500 * time.Millisecond
+
+// backoff is the pause before attempt (from 2): backoffUnit doubling to at
+// most 16 times it, with up to a quarter of jitter.
 func backoff(attempt int) time.Duration {
-	d := min(500*time.Millisecond<<(attempt-2), 8*time.Second)
+	d := backoffUnit << min(attempt-2, 4)
 	return d + rand.N(d/4+1)
 }
 

@@ -238,30 +238,54 @@ func runUpload(ctx context.Context, c *restClient, o uploadOptions, stdout, stde
 	}
 
 	// A multipart upload of this file by an earlier run of this command
-	// is resumed, unless the method asked for cannot be one.
-	var statePath, absPath string
+	// is resumed, unless the method asked for cannot be one. The state's
+	// lock is taken once there is a state to read or write, so that a
+	// single PUT leaves nothing in the cache directory.
+	var (
+		statePath, absPath string
+		stopUnlock         func()
+	)
 	if method == presigndv1.UploadMethod_UPLOAD_METHOD_UNSPECIFIED || method == presigndv1.UploadMethod_UPLOAD_METHOD_MULTIPART {
 		if absPath, err = filepath.Abs(o.path); err != nil {
 			return err
 		}
-		dir, err := uploadStateDir()
-		if err == nil {
+		if dir, err := uploadStateDir(); err == nil {
 			statePath = filepath.Join(dir, uploadStateName(c.base, absPath, o.category))
-			unlock, err := lockUpload(statePath)
-			switch {
-			case errors.Is(err, errUploadInProgress):
-				return fmt.Errorf("%s is being uploaded by another run of this command; wait for it or stop it", o.path)
-			case err != nil:
-				statePath = ""
-			default:
-				defer unlock()
-			}
-		}
-		if statePath == "" && tty {
-			fmt.Fprintf(stderr, "note: no cache directory to keep the upload's state in: a multipart upload of %s cannot be resumed\n", o.path)
 		}
 	}
+	locked := false
+	lock := func() error {
+		if locked || statePath == "" {
+			return nil
+		}
+		unlock, err := lockUpload(statePath)
+		if errors.Is(err, errUploadInProgress) {
+			return fmt.Errorf("%s is being uploaded by another run of this command; wait for it or stop it", o.path)
+		}
+		if err != nil {
+			if tty {
+				fmt.Fprintf(stderr, "note: %v: this upload cannot be resumed\n", err)
+			}
+			statePath = ""
+			return nil
+		}
+		locked = true
+		stopUnlock = unlock
+		return nil
+	}
+	defer func() {
+		if stopUnlock != nil {
+			stopUnlock()
+		}
+	}()
 	if statePath != "" {
+		if _, err := os.Lstat(statePath); err == nil {
+			if err := lock(); err != nil {
+				return err
+			}
+		}
+	}
+	if locked {
 		st, err := loadUploadState(statePath)
 		if err != nil {
 			if tty {
@@ -340,6 +364,11 @@ func runUpload(ctx context.Context, c *restClient, o uploadOptions, stdout, stde
 	if target.GetMethod() == presigndv1.UploadMethod_UPLOAD_METHOD_MULTIPART {
 		u, err := newMultipartUpload(c, f, o.path, info, id, target.GetMultipart(), o.parallel)
 		if err != nil {
+			return err
+		}
+		if err := lock(); err != nil {
+			// Another run of this command started the same file meanwhile.
+			_ = c.call(ctx, http.MethodPost, "/v1/files/"+url.PathEscape(id)+":abort", &presigndv1.AbortUploadRequest{FileId: id}, &presigndv1.AbortUploadResponse{})
 			return err
 		}
 		if statePath != "" {
