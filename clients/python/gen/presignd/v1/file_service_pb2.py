@@ -24,7 +24,7 @@ DESCRIPTOR = _descriptor.FileDescriptor(
   name='presignd/v1/file_service.proto',
   package='presignd.v1',
   syntax='proto3',
-  serialized_pb=_b('\n\x1epresignd/v1/file_service.proto\x12\x0bpresignd.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"|\n\x08\x43hecksum\x12=\n\talgorithm\x18\x01 \x01(\x0e\x32\x1e.presignd.v1.ChecksumAlgorithmB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x31\n\x05value\x18\x02 \x01(\tB\"\xbaH\x1fr\x1d\x10\x01\x18\x80\x01\x32\x16^[A-Za-z0-9+/]+={0,2}$\"\xff\x05\n\x04\x46ile\x12\x0f\n\x07\x66ile_id\x18\x01 \x01(\t\x12\x11\n\tsigned_id\x18\x02 \x01(\t\x12\x0e\n\x06tenant\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x04 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x05 \x01(\t\x12\x10\n\x08\x66ilename\x18\x06 \x01(\t\x12\x0b\n\x03key\x18\x07 \x01(\t\x12\x13\n\x0bstorage_uri\x18\x08 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\t \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\n \x01(\t\x12\x12\n\nsize_bytes\x18\x0b \x01(\x03\x12\'\n\x08\x63hecksum\x18\x0c \x01(\x0b\x32\x15.presignd.v1.Checksum\x12\x0c\n\x04\x65tag\x18\r \x01(\t\x12%\n\x05state\x18\x0e \x01(\x0e\x32\x16.presignd.v1.FileState\x12\x16\n\x0e\x66\x61ilure_reason\x18\x0f \x01(\t\x12+\n\x05owner\x18\x10 \x03(\x0b\x32\x1c.presignd.v1.File.OwnerEntry\x12\x31\n\x08metadata\x18\x11 \x03(\x0b\x32\x1f.presignd.v1.File.MetadataEntry\x12/\n\x0b\x63reate_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rcomplete_time\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x12upload_expire_time\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cupload_count\x18\x16 \x01(\x05\x12\x14\n\x0csize_display\x18\x17 \x01(\t\x1a,\n\nOwnerEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xeb\x02\n\x0cUploadTarget\x12)\n\x06method\x18\x01 \x01(\x0e\x32\x19.presignd.v1.UploadMethod\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x37\n\x07headers\x18\x03 \x03(\x0b\x32&.presignd.v1.UploadTarget.HeadersEntry\x12>\n\x0b\x66orm_fields\x18\x04 \x03(\x0b\x32).presignd.v1.UploadTarget.FormFieldsEntry\x12/\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0emax_size_bytes\x18\x06 \x01(\x03\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x31\n\x0f\x46ormFieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xb5\x06\n\x13\x43reateUploadRequest\x12\x33\n\x08\x63\x61tegory\x18\x01 \x01(\tB!\xbaH\x1er\x1c\x18@2\x18^([a-z0-9][a-z0-9_-]*)?$\x12\x1c\n\x08\x66ilename\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\xff\x01\x12\xc2\x01\n\x0c\x63ontent_type\x18\x03 \x01(\tB\xab\x01\xbaH\x03\xc8\x01\x01\xbaH\x05r\x03\x18\xff\x01\xbaH\x99\x01\xba\x01\x95\x01\n\x11\x63ontent_type.mime\x12%must be a MIME type such as image/png\x1aYthis.matches(\'^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*(;.*)?$\')\x12\x1b\n\nsize_bytes\x18\x04 \x01(\x03\x42\x07\xbaH\x04\"\x02 \x00\x12\'\n\x08\x63hecksum\x18\x05 \x01(\x0b\x32\x15.presignd.v1.Checksum\x12\x33\n\x06method\x18\x06 \x01(\x0e\x32\x19.presignd.v1.UploadMethodB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x1e\n\x0c\x64isplay_name\x18\x07 \x01(\tB\x08\xbaH\x05r\x03\x18\xff\x01\x12h\n\x05owner\x18\x08 \x03(\x0b\x32+.presignd.v1.CreateUploadRequest.OwnerEntryB,\xbaH)\x9a\x01&\x10\x10\"\x19r\x17\x10\x01\x18@2\x11^[a-z][a-z0-9_]*$*\x07r\x05\x10\x01\x18\x80\x02\x12Y\n\x08metadata\x18\t \x03(\x0b\x32..presignd.v1.CreateUploadRequest.MetadataEntryB\x17\xbaH\x14\x9a\x01\x11\x10 \"\x06r\x04\x10\x01\x18@*\x05r\x03\x18\x80\x08\x12\x15\n\rvalidate_only\x18\n \x01(\x08\x12\x30\n\nrequest_id\x18\x0b \x01(\tB\x1c\xbaH\x19r\x17\x18\x80\x01\x32\x12^[A-Za-z0-9._:-]*$\x1a,\n\nOwnerEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"i\n\x14\x43reateUploadResponse\x12\x1f\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.File\x12\x30\n\rupload_target\x18\x02 \x01(\x0b\x32\x19.presignd.v1.UploadTarget\"3\n\x15\x43ompleteUploadRequest\x12\x1a\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\"9\n\x16\x43ompleteUploadResponse\x12\x1f\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.File\"-\n\x0eGetFileRequest\x12\x1b\n\x07\x66ile_id\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x04\"2\n\x0fGetFileResponse\x12\x1f\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.File\"\xcd\x02\n\x10ListFilesRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\x12\x19\n\x08\x63\x61tegory\x18\x03 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12/\n\x05state\x18\x04 \x01(\x0e\x32\x16.presignd.v1.FileStateB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x1f\n\rname_contains\x18\x05 \x01(\tB\x08\xbaH\x05r\x03\x18\xff\x01\x12\x1e\n\x0c\x64isplay_name\x18\x06 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\x12\x41\n\x05owner\x18\x07 \x03(\x0b\x32(.presignd.v1.ListFilesRequest.OwnerEntryB\x08\xbaH\x05\x9a\x01\x02\x10\x10\x1a,\n\nOwnerEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"N\n\x11ListFilesResponse\x12 \n\x05\x66iles\x18\x01 \x03(\x0b\x32\x11.presignd.v1.File\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"u\n\x11UpdateFileRequest\x12\'\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.FileB\x06\xbaH\x03\xc8\x01\x01\x12\x37\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01\"5\n\x12UpdateFileResponse\x12\x1f\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.File\"/\n\x11\x44\x65leteFileRequest\x12\x1a\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\"\x14\n\x12\x44\x65leteFileResponse\"h\n\x18\x43reateDownloadUrlRequest\x12\x1a\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\x12\x30\n\x0b\x64isposition\x18\x02 \x01(\tB\x1b\xbaH\x18r\x16R\x00R\nattachmentR\x06inline\"Y\n\x19\x43reateDownloadUrlResponse\x12\x0b\n\x03url\x18\x01 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xbe\x01\n\x10\x43heckNameRequest\x12\x19\n\x08\x63\x61tegory\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x1e\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\x12\x41\n\x05owner\x18\x03 \x03(\x0b\x32(.presignd.v1.CheckNameRequest.OwnerEntryB\x08\xbaH\x05\x9a\x01\x02\x10\x10\x1a,\n\nOwnerEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x88\x01\n\x11\x43heckNameResponse\x12\x17\n\x0fnormalized_name\x18\x01 \x01(\t\x12\r\n\x05valid\x18\x02 \x01(\x08\x12\x11\n\tavailable\x18\x03 \x01(\x08\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12(\n\rexisting_file\x18\x05 \x01(\x0b\x32\x11.presignd.v1.File\"\x9c\x01\n\x0fGetUsageRequest\x12\x19\n\x08\x63\x61tegory\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12@\n\x05owner\x18\x02 \x03(\x0b\x32\'.presignd.v1.GetUsageRequest.OwnerEntryB\x08\xbaH\x05\x9a\x01\x02\x10\x10\x1a,\n\nOwnerEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x9d\x01\n\x10GetUsageResponse\x12\x12\n\nfile_count\x18\x01 \x01(\x03\x12\x12\n\nbytes_used\x18\x02 \x01(\x03\x12\x16\n\x0e\x62ytes_reserved\x18\x03 \x01(\x03\x12\x13\n\x0bquota_bytes\x18\x04 \x01(\x03\x12\x34\n\x10last_upload_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\x91\x01\n\x11\x43hecksumAlgorithm\x12\"\n\x1e\x43HECKSUM_ALGORITHM_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x43HECKSUM_ALGORITHM_SHA256\x10\x01\x12\x1a\n\x16\x43HECKSUM_ALGORITHM_MD5\x10\x02\x12\x1d\n\x19\x43HECKSUM_ALGORITHM_CRC32C\x10\x03*\\\n\x0cUploadMethod\x12\x1d\n\x19UPLOAD_METHOD_UNSPECIFIED\x10\x00\x12\x15\n\x11UPLOAD_METHOD_PUT\x10\x01\x12\x16\n\x12UPLOAD_METHOD_POST\x10\x02*\x84\x01\n\tFileState\x12\x1a\n\x16\x46ILE_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46ILE_STATE_PENDING\x10\x01\x12\x14\n\x10\x46ILE_STATE_READY\x10\x02\x12\x15\n\x11\x46ILE_STATE_FAILED\x10\x03\x12\x16\n\x12\x46ILE_STATE_EXPIRED\x10\x04\x32\xfc\x07\n\x0b\x46ileService\x12k\n\x0c\x43reateUpload\x12 .presignd.v1.CreateUploadRequest\x1a!.presignd.v1.CreateUploadResponse\"\x16\x82\xd3\xe4\x93\x02\x10\"\x0b/v1/uploads:\x01*\x12\x82\x01\n\x0e\x43ompleteUpload\x12\".presignd.v1.CompleteUploadRequest\x1a#.presignd.v1.CompleteUploadResponse\"\'\x82\xd3\xe4\x93\x02!\"\x1c/v1/files/{file_id}:complete:\x01*\x12\x61\n\x07GetFile\x12\x1b.presignd.v1.GetFileRequest\x1a\x1c.presignd.v1.GetFileResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/files/{file_id}\x12]\n\tListFiles\x12\x1d.presignd.v1.ListFilesRequest\x1a\x1e.presignd.v1.ListFilesResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/files\x12u\n\nUpdateFile\x12\x1e.presignd.v1.UpdateFileRequest\x1a\x1f.presignd.v1.UpdateFileResponse\"&\x82\xd3\xe4\x93\x02 2\x18/v1/files/{file.file_id}:\x04\x66ile\x12j\n\nDeleteFile\x12\x1e.presignd.v1.DeleteFileRequest\x1a\x1f.presignd.v1.DeleteFileResponse\"\x1b\x82\xd3\xe4\x93\x02\x15*\x13/v1/files/{file_id}\x12\x8b\x01\n\x11\x43reateDownloadUrl\x12%.presignd.v1.CreateDownloadUrlRequest\x1a&.presignd.v1.CreateDownloadUrlResponse\"\'\x82\xd3\xe4\x93\x02!\"\x1c/v1/files/{file_id}:download:\x01*\x12l\n\tCheckName\x12\x1d.presignd.v1.CheckNameRequest\x1a\x1e.presignd.v1.CheckNameResponse\" \x82\xd3\xe4\x93\x02\x1a\"\x15/v1/uploads:checkName:\x01*\x12Z\n\x08GetUsage\x12\x1c.presignd.v1.GetUsageRequest\x1a\x1d.presignd.v1.GetUsageResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/usageb\x06proto3')
+  serialized_pb=_b('\n\x1epresignd/v1/file_service.proto\x12\x0bpresignd.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"|\n\x08\x43hecksum\x12=\n\talgorithm\x18\x01 \x01(\x0e\x32\x1e.presignd.v1.ChecksumAlgorithmB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x31\n\x05value\x18\x02 \x01(\tB\"\xbaH\x1fr\x1d\x10\x01\x18\x80\x01\x32\x16^[A-Za-z0-9+/]+={0,2}$\"\xb0\x06\n\x04\x46ile\x12\x0f\n\x07\x66ile_id\x18\x01 \x01(\t\x12\x11\n\tsigned_id\x18\x02 \x01(\t\x12\x0e\n\x06tenant\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x04 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x05 \x01(\t\x12\x10\n\x08\x66ilename\x18\x06 \x01(\t\x12\x0b\n\x03key\x18\x07 \x01(\t\x12\x13\n\x0bstorage_uri\x18\x08 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\t \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\n \x01(\t\x12\x12\n\nsize_bytes\x18\x0b \x01(\x03\x12\'\n\x08\x63hecksum\x18\x0c \x01(\x0b\x32\x15.presignd.v1.Checksum\x12\x0c\n\x04\x65tag\x18\r \x01(\t\x12%\n\x05state\x18\x0e \x01(\x0e\x32\x16.presignd.v1.FileState\x12\x16\n\x0e\x66\x61ilure_reason\x18\x0f \x01(\t\x12+\n\x05owner\x18\x10 \x03(\x0b\x32\x1c.presignd.v1.File.OwnerEntry\x12\x31\n\x08metadata\x18\x11 \x03(\x0b\x32\x1f.presignd.v1.File.MetadataEntry\x12/\n\x0b\x63reate_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rcomplete_time\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x12upload_expire_time\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cupload_count\x18\x16 \x01(\x05\x12\x14\n\x0csize_display\x18\x17 \x01(\t\x12/\n\tmultipart\x18\x18 \x01(\x0b\x32\x1c.presignd.v1.MultipartLayout\x1a,\n\nOwnerEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x7f\n\x0fMultipartLayout\x12\x17\n\x0fpart_size_bytes\x18\x01 \x01(\x03\x12\x12\n\npart_count\x18\x02 \x01(\x05\x12?\n\x17part_checksum_algorithm\x18\x03 \x01(\x0e\x32\x1e.presignd.v1.ChecksumAlgorithm\"\xda\x01\n\nPartTarget\x12\x13\n\x0bpart_number\x18\x01 \x01(\x05\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x35\n\x07headers\x18\x03 \x03(\x0b\x32$.presignd.v1.PartTarget.HeadersEntry\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\x12/\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"O\n\x04Part\x12\x13\n\x0bpart_number\x18\x01 \x01(\x05\x12\x12\n\nsize_bytes\x18\x02 \x01(\x03\x12\x0c\n\x04\x65tag\x18\x03 \x01(\t\x12\x10\n\x08\x63hecksum\x18\x04 \x01(\t\"\xc4\x03\n\x0cUploadTarget\x12)\n\x06method\x18\x01 \x01(\x0e\x32\x19.presignd.v1.UploadMethod\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x37\n\x07headers\x18\x03 \x03(\x0b\x32&.presignd.v1.UploadTarget.HeadersEntry\x12>\n\x0b\x66orm_fields\x18\x04 \x03(\x0b\x32).presignd.v1.UploadTarget.FormFieldsEntry\x12/\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0emax_size_bytes\x18\x06 \x01(\x03\x12/\n\tmultipart\x18\x07 \x01(\x0b\x32\x1c.presignd.v1.MultipartLayout\x12&\n\x05parts\x18\x08 \x03(\x0b\x32\x17.presignd.v1.PartTarget\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x31\n\x0f\x46ormFieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x86\x07\n\x13\x43reateUploadRequest\x12\x33\n\x08\x63\x61tegory\x18\x01 \x01(\tB!\xbaH\x1er\x1c\x18@2\x18^([a-z0-9][a-z0-9_-]*)?$\x12\x1c\n\x08\x66ilename\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\xff\x01\x12\xc2\x01\n\x0c\x63ontent_type\x18\x03 \x01(\tB\xab\x01\xbaH\x03\xc8\x01\x01\xbaH\x05r\x03\x18\xff\x01\xbaH\x99\x01\xba\x01\x95\x01\n\x11\x63ontent_type.mime\x12%must be a MIME type such as image/png\x1aYthis.matches(\'^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*(;.*)?$\')\x12\x1b\n\nsize_bytes\x18\x04 \x01(\x03\x42\x07\xbaH\x04\"\x02 \x00\x12\'\n\x08\x63hecksum\x18\x05 \x01(\x0b\x32\x15.presignd.v1.Checksum\x12\x33\n\x06method\x18\x06 \x01(\x0e\x32\x19.presignd.v1.UploadMethodB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x1e\n\x0c\x64isplay_name\x18\x07 \x01(\tB\x08\xbaH\x05r\x03\x18\xff\x01\x12h\n\x05owner\x18\x08 \x03(\x0b\x32+.presignd.v1.CreateUploadRequest.OwnerEntryB,\xbaH)\x9a\x01&\x10\x10\"\x19r\x17\x10\x01\x18@2\x11^[a-z][a-z0-9_]*$*\x07r\x05\x10\x01\x18\x80\x02\x12Y\n\x08metadata\x18\t \x03(\x0b\x32..presignd.v1.CreateUploadRequest.MetadataEntryB\x17\xbaH\x14\x9a\x01\x11\x10 \"\x06r\x04\x10\x01\x18@*\x05r\x03\x18\x80\x08\x12\x15\n\rvalidate_only\x18\n \x01(\x08\x12\x30\n\nrequest_id\x18\x0b \x01(\tB\x1c\xbaH\x19r\x17\x18\x80\x01\x32\x12^[A-Za-z0-9._:-]*$\x12O\n\x17part_checksum_algorithm\x18\x0c \x01(\x0e\x32\x1e.presignd.v1.ChecksumAlgorithmB\x0e\xbaH\x0b\x82\x01\x08\x10\x01\x18\x00\x18\x01\x18\x03\x1a,\n\nOwnerEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"i\n\x14\x43reateUploadResponse\x12\x1f\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.File\x12\x30\n\rupload_target\x18\x02 \x01(\x0b\x32\x19.presignd.v1.UploadTarget\"i\n\x15\x43ompleteUploadRequest\x12\x1a\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\x12\x34\n\x05parts\x18\x02 \x03(\x0b\x32\x1a.presignd.v1.CompletedPartB\t\xbaH\x06\x92\x01\x03\x10\x90N\"f\n\rCompletedPart\x12\x1f\n\x0bpart_number\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x90N(\x01\x12\x18\n\x04\x65tag\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x02\x12\x1a\n\x08\x63hecksum\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x01\"9\n\x16\x43ompleteUploadResponse\x12\x1f\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.File\"-\n\x0eGetFileRequest\x12\x1b\n\x07\x66ile_id\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x04\"2\n\x0fGetFileResponse\x12\x1f\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.File\"\xcd\x02\n\x10ListFilesRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\x12\x19\n\x08\x63\x61tegory\x18\x03 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12/\n\x05state\x18\x04 \x01(\x0e\x32\x16.presignd.v1.FileStateB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x1f\n\rname_contains\x18\x05 \x01(\tB\x08\xbaH\x05r\x03\x18\xff\x01\x12\x1e\n\x0c\x64isplay_name\x18\x06 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\x12\x41\n\x05owner\x18\x07 \x03(\x0b\x32(.presignd.v1.ListFilesRequest.OwnerEntryB\x08\xbaH\x05\x9a\x01\x02\x10\x10\x1a,\n\nOwnerEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"N\n\x11ListFilesResponse\x12 \n\x05\x66iles\x18\x01 \x03(\x0b\x32\x11.presignd.v1.File\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"u\n\x11UpdateFileRequest\x12\'\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.FileB\x06\xbaH\x03\xc8\x01\x01\x12\x37\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01\"5\n\x12UpdateFileResponse\x12\x1f\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.File\"/\n\x11\x44\x65leteFileRequest\x12\x1a\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\"\x14\n\x12\x44\x65leteFileResponse\"h\n\x18\x43reateDownloadUrlRequest\x12\x1a\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\x12\x30\n\x0b\x64isposition\x18\x02 \x01(\tB\x1b\xbaH\x18r\x16R\x00R\nattachmentR\x06inline\"Y\n\x19\x43reateDownloadUrlResponse\x12\x0b\n\x03url\x18\x01 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xbe\x01\n\x10\x43heckNameRequest\x12\x19\n\x08\x63\x61tegory\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x1e\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\x12\x41\n\x05owner\x18\x03 \x03(\x0b\x32(.presignd.v1.CheckNameRequest.OwnerEntryB\x08\xbaH\x05\x9a\x01\x02\x10\x10\x1a,\n\nOwnerEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x88\x01\n\x11\x43heckNameResponse\x12\x17\n\x0fnormalized_name\x18\x01 \x01(\t\x12\r\n\x05valid\x18\x02 \x01(\x08\x12\x11\n\tavailable\x18\x03 \x01(\x08\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12(\n\rexisting_file\x18\x05 \x01(\x0b\x32\x11.presignd.v1.File\"\xf0\x01\n\x10SignPartsRequest\x12\x1a\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\x12,\n\x0cpart_numbers\x18\x02 \x03(\x05\x42\x16\xbaH\x13\x92\x01\x10\x08\x01\x10\xe8\x07\x18\x01\"\x07\x1a\x05\x18\x90N(\x01\x12\\\n\x0epart_checksums\x18\x03 \x03(\x0b\x32\x30.presignd.v1.SignPartsRequest.PartChecksumsEntryB\x12\xbaH\x0f\x9a\x01\x0c\x10\xe8\x07*\x07r\x05\x10\x01\x18\x80\x01\x1a\x34\n\x12PartChecksumsEntry\x12\x0b\n\x03key\x18\x01 \x01(\x05\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\";\n\x11SignPartsResponse\x12&\n\x05parts\x18\x01 \x03(\x0b\x32\x17.presignd.v1.PartTarget\".\n\x10ListPartsRequest\x12\x1a\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\"f\n\x11ListPartsResponse\x12 \n\x05parts\x18\x01 \x03(\x0b\x32\x11.presignd.v1.Part\x12/\n\tmultipart\x18\x02 \x01(\x0b\x32\x1c.presignd.v1.MultipartLayout\"0\n\x12\x41\x62ortUploadRequest\x12\x1a\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\"6\n\x13\x41\x62ortUploadResponse\x12\x1f\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.File\"\x9c\x01\n\x0fGetUsageRequest\x12\x19\n\x08\x63\x61tegory\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12@\n\x05owner\x18\x02 \x03(\x0b\x32\'.presignd.v1.GetUsageRequest.OwnerEntryB\x08\xbaH\x05\x9a\x01\x02\x10\x10\x1a,\n\nOwnerEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x9d\x01\n\x10GetUsageResponse\x12\x12\n\nfile_count\x18\x01 \x01(\x03\x12\x12\n\nbytes_used\x18\x02 \x01(\x03\x12\x16\n\x0e\x62ytes_reserved\x18\x03 \x01(\x03\x12\x13\n\x0bquota_bytes\x18\x04 \x01(\x03\x12\x34\n\x10last_upload_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\x91\x01\n\x11\x43hecksumAlgorithm\x12\"\n\x1e\x43HECKSUM_ALGORITHM_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x43HECKSUM_ALGORITHM_SHA256\x10\x01\x12\x1a\n\x16\x43HECKSUM_ALGORITHM_MD5\x10\x02\x12\x1d\n\x19\x43HECKSUM_ALGORITHM_CRC32C\x10\x03*y\n\x0cUploadMethod\x12\x1d\n\x19UPLOAD_METHOD_UNSPECIFIED\x10\x00\x12\x15\n\x11UPLOAD_METHOD_PUT\x10\x01\x12\x16\n\x12UPLOAD_METHOD_POST\x10\x02\x12\x1b\n\x17UPLOAD_METHOD_MULTIPART\x10\x03*\x9c\x01\n\tFileState\x12\x1a\n\x16\x46ILE_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46ILE_STATE_PENDING\x10\x01\x12\x14\n\x10\x46ILE_STATE_READY\x10\x02\x12\x15\n\x11\x46ILE_STATE_FAILED\x10\x03\x12\x16\n\x12\x46ILE_STATE_EXPIRED\x10\x04\x12\x16\n\x12\x46ILE_STATE_ABORTED\x10\x05\x32\xda\n\n\x0b\x46ileService\x12k\n\x0c\x43reateUpload\x12 .presignd.v1.CreateUploadRequest\x1a!.presignd.v1.CreateUploadResponse\"\x16\x82\xd3\xe4\x93\x02\x10\"\x0b/v1/uploads:\x01*\x12\x82\x01\n\x0e\x43ompleteUpload\x12\".presignd.v1.CompleteUploadRequest\x1a#.presignd.v1.CompleteUploadResponse\"\'\x82\xd3\xe4\x93\x02!\"\x1c/v1/files/{file_id}:complete:\x01*\x12\x61\n\x07GetFile\x12\x1b.presignd.v1.GetFileRequest\x1a\x1c.presignd.v1.GetFileResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/files/{file_id}\x12]\n\tListFiles\x12\x1d.presignd.v1.ListFilesRequest\x1a\x1e.presignd.v1.ListFilesResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/files\x12u\n\nUpdateFile\x12\x1e.presignd.v1.UpdateFileRequest\x1a\x1f.presignd.v1.UpdateFileResponse\"&\x82\xd3\xe4\x93\x02 2\x18/v1/files/{file.file_id}:\x04\x66ile\x12j\n\nDeleteFile\x12\x1e.presignd.v1.DeleteFileRequest\x1a\x1f.presignd.v1.DeleteFileResponse\"\x1b\x82\xd3\xe4\x93\x02\x15*\x13/v1/files/{file_id}\x12\x8b\x01\n\x11\x43reateDownloadUrl\x12%.presignd.v1.CreateDownloadUrlRequest\x1a&.presignd.v1.CreateDownloadUrlResponse\"\'\x82\xd3\xe4\x93\x02!\"\x1c/v1/files/{file_id}:download:\x01*\x12l\n\tCheckName\x12\x1d.presignd.v1.CheckNameRequest\x1a\x1e.presignd.v1.CheckNameResponse\" \x82\xd3\xe4\x93\x02\x1a\"\x15/v1/uploads:checkName:\x01*\x12u\n\tSignParts\x12\x1d.presignd.v1.SignPartsRequest\x1a\x1e.presignd.v1.SignPartsResponse\")\x82\xd3\xe4\x93\x02#\"\x1e/v1/files/{file_id}/parts:sign:\x01*\x12m\n\tListParts\x12\x1d.presignd.v1.ListPartsRequest\x1a\x1e.presignd.v1.ListPartsResponse\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/files/{file_id}/parts\x12v\n\x0b\x41\x62ortUpload\x12\x1f.presignd.v1.AbortUploadRequest\x1a .presignd.v1.AbortUploadResponse\"$\x82\xd3\xe4\x93\x02\x1e\"\x19/v1/files/{file_id}:abort:\x01*\x12Z\n\x08GetUsage\x12\x1c.presignd.v1.GetUsageRequest\x1a\x1d.presignd.v1.GetUsageResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/usageb\x06proto3')
   ,
   dependencies=[buf_dot_validate_dot_validate__pb2.DESCRIPTOR,google_dot_api_dot_annotations__pb2.DESCRIPTOR,google_dot_protobuf_dot_field__mask__pb2.DESCRIPTOR,google_dot_protobuf_dot_timestamp__pb2.DESCRIPTOR,])
 
@@ -53,8 +53,8 @@ _CHECKSUMALGORITHM = _descriptor.EnumDescriptor(
   ],
   containing_type=None,
   options=None,
-  serialized_start=4087,
-  serialized_end=4232,
+  serialized_start=5457,
+  serialized_end=5602,
 )
 _sym_db.RegisterEnumDescriptor(_CHECKSUMALGORITHM)
 
@@ -77,11 +77,15 @@ _UPLOADMETHOD = _descriptor.EnumDescriptor(
       name='UPLOAD_METHOD_POST', index=2, number=2,
       options=None,
       type=None),
+    _descriptor.EnumValueDescriptor(
+      name='UPLOAD_METHOD_MULTIPART', index=3, number=3,
+      options=None,
+      type=None),
   ],
   containing_type=None,
   options=None,
-  serialized_start=4234,
-  serialized_end=4326,
+  serialized_start=5604,
+  serialized_end=5725,
 )
 _sym_db.RegisterEnumDescriptor(_UPLOADMETHOD)
 
@@ -112,11 +116,15 @@ _FILESTATE = _descriptor.EnumDescriptor(
       name='FILE_STATE_EXPIRED', index=4, number=4,
       options=None,
       type=None),
+    _descriptor.EnumValueDescriptor(
+      name='FILE_STATE_ABORTED', index=5, number=5,
+      options=None,
+      type=None),
   ],
   containing_type=None,
   options=None,
-  serialized_start=4329,
-  serialized_end=4461,
+  serialized_start=5728,
+  serialized_end=5884,
 )
 _sym_db.RegisterEnumDescriptor(_FILESTATE)
 
@@ -128,11 +136,13 @@ CHECKSUM_ALGORITHM_CRC32C = 3
 UPLOAD_METHOD_UNSPECIFIED = 0
 UPLOAD_METHOD_PUT = 1
 UPLOAD_METHOD_POST = 2
+UPLOAD_METHOD_MULTIPART = 3
 FILE_STATE_UNSPECIFIED = 0
 FILE_STATE_PENDING = 1
 FILE_STATE_READY = 2
 FILE_STATE_FAILED = 3
 FILE_STATE_EXPIRED = 4
+FILE_STATE_ABORTED = 5
 
 
 
@@ -207,8 +217,8 @@ _FILE_OWNERENTRY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=974,
-  serialized_end=1018,
+  serialized_start=1023,
+  serialized_end=1067,
 )
 
 _FILE_METADATAENTRY = _descriptor.Descriptor(
@@ -244,8 +254,8 @@ _FILE_METADATAENTRY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1020,
-  serialized_end=1067,
+  serialized_start=1069,
+  serialized_end=1116,
 )
 
 _FILE = _descriptor.Descriptor(
@@ -416,6 +426,13 @@ _FILE = _descriptor.Descriptor(
       message_type=None, enum_type=None, containing_type=None,
       is_extension=False, extension_scope=None,
       options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='multipart', full_name='presignd.v1.File.multipart', index=23,
+      number=24, type=11, cpp_type=10, label=1,
+      has_default_value=False, default_value=None,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
   ],
   extensions=[
   ],
@@ -429,7 +446,200 @@ _FILE = _descriptor.Descriptor(
   oneofs=[
   ],
   serialized_start=300,
-  serialized_end=1067,
+  serialized_end=1116,
+)
+
+
+_MULTIPARTLAYOUT = _descriptor.Descriptor(
+  name='MultipartLayout',
+  full_name='presignd.v1.MultipartLayout',
+  filename=None,
+  file=DESCRIPTOR,
+  containing_type=None,
+  fields=[
+    _descriptor.FieldDescriptor(
+      name='part_size_bytes', full_name='presignd.v1.MultipartLayout.part_size_bytes', index=0,
+      number=1, type=3, cpp_type=2, label=1,
+      has_default_value=False, default_value=0,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='part_count', full_name='presignd.v1.MultipartLayout.part_count', index=1,
+      number=2, type=5, cpp_type=1, label=1,
+      has_default_value=False, default_value=0,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='part_checksum_algorithm', full_name='presignd.v1.MultipartLayout.part_checksum_algorithm', index=2,
+      number=3, type=14, cpp_type=8, label=1,
+      has_default_value=False, default_value=0,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+  ],
+  extensions=[
+  ],
+  nested_types=[],
+  enum_types=[
+  ],
+  options=None,
+  is_extendable=False,
+  syntax='proto3',
+  extension_ranges=[],
+  oneofs=[
+  ],
+  serialized_start=1118,
+  serialized_end=1245,
+)
+
+
+_PARTTARGET_HEADERSENTRY = _descriptor.Descriptor(
+  name='HeadersEntry',
+  full_name='presignd.v1.PartTarget.HeadersEntry',
+  filename=None,
+  file=DESCRIPTOR,
+  containing_type=None,
+  fields=[
+    _descriptor.FieldDescriptor(
+      name='key', full_name='presignd.v1.PartTarget.HeadersEntry.key', index=0,
+      number=1, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='value', full_name='presignd.v1.PartTarget.HeadersEntry.value', index=1,
+      number=2, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+  ],
+  extensions=[
+  ],
+  nested_types=[],
+  enum_types=[
+  ],
+  options=_descriptor._ParseOptions(descriptor_pb2.MessageOptions(), _b('8\001')),
+  is_extendable=False,
+  syntax='proto3',
+  extension_ranges=[],
+  oneofs=[
+  ],
+  serialized_start=1420,
+  serialized_end=1466,
+)
+
+_PARTTARGET = _descriptor.Descriptor(
+  name='PartTarget',
+  full_name='presignd.v1.PartTarget',
+  filename=None,
+  file=DESCRIPTOR,
+  containing_type=None,
+  fields=[
+    _descriptor.FieldDescriptor(
+      name='part_number', full_name='presignd.v1.PartTarget.part_number', index=0,
+      number=1, type=5, cpp_type=1, label=1,
+      has_default_value=False, default_value=0,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='url', full_name='presignd.v1.PartTarget.url', index=1,
+      number=2, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='headers', full_name='presignd.v1.PartTarget.headers', index=2,
+      number=3, type=11, cpp_type=10, label=3,
+      has_default_value=False, default_value=[],
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='size_bytes', full_name='presignd.v1.PartTarget.size_bytes', index=3,
+      number=4, type=3, cpp_type=2, label=1,
+      has_default_value=False, default_value=0,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='expire_time', full_name='presignd.v1.PartTarget.expire_time', index=4,
+      number=5, type=11, cpp_type=10, label=1,
+      has_default_value=False, default_value=None,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+  ],
+  extensions=[
+  ],
+  nested_types=[_PARTTARGET_HEADERSENTRY, ],
+  enum_types=[
+  ],
+  options=None,
+  is_extendable=False,
+  syntax='proto3',
+  extension_ranges=[],
+  oneofs=[
+  ],
+  serialized_start=1248,
+  serialized_end=1466,
+)
+
+
+_PART = _descriptor.Descriptor(
+  name='Part',
+  full_name='presignd.v1.Part',
+  filename=None,
+  file=DESCRIPTOR,
+  containing_type=None,
+  fields=[
+    _descriptor.FieldDescriptor(
+      name='part_number', full_name='presignd.v1.Part.part_number', index=0,
+      number=1, type=5, cpp_type=1, label=1,
+      has_default_value=False, default_value=0,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='size_bytes', full_name='presignd.v1.Part.size_bytes', index=1,
+      number=2, type=3, cpp_type=2, label=1,
+      has_default_value=False, default_value=0,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='etag', full_name='presignd.v1.Part.etag', index=2,
+      number=3, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='checksum', full_name='presignd.v1.Part.checksum', index=3,
+      number=4, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+  ],
+  extensions=[
+  ],
+  nested_types=[],
+  enum_types=[
+  ],
+  options=None,
+  is_extendable=False,
+  syntax='proto3',
+  extension_ranges=[],
+  oneofs=[
+  ],
+  serialized_start=1468,
+  serialized_end=1547,
 )
 
 
@@ -466,8 +676,8 @@ _UPLOADTARGET_HEADERSENTRY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1336,
-  serialized_end=1382,
+  serialized_start=1420,
+  serialized_end=1466,
 )
 
 _UPLOADTARGET_FORMFIELDSENTRY = _descriptor.Descriptor(
@@ -503,8 +713,8 @@ _UPLOADTARGET_FORMFIELDSENTRY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1384,
-  serialized_end=1433,
+  serialized_start=1953,
+  serialized_end=2002,
 )
 
 _UPLOADTARGET = _descriptor.Descriptor(
@@ -556,6 +766,20 @@ _UPLOADTARGET = _descriptor.Descriptor(
       message_type=None, enum_type=None, containing_type=None,
       is_extension=False, extension_scope=None,
       options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='multipart', full_name='presignd.v1.UploadTarget.multipart', index=6,
+      number=7, type=11, cpp_type=10, label=1,
+      has_default_value=False, default_value=None,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='parts', full_name='presignd.v1.UploadTarget.parts', index=7,
+      number=8, type=11, cpp_type=10, label=3,
+      has_default_value=False, default_value=[],
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
   ],
   extensions=[
   ],
@@ -568,8 +792,8 @@ _UPLOADTARGET = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1070,
-  serialized_end=1433,
+  serialized_start=1550,
+  serialized_end=2002,
 )
 
 
@@ -606,8 +830,8 @@ _CREATEUPLOADREQUEST_OWNERENTRY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=974,
-  serialized_end=1018,
+  serialized_start=1023,
+  serialized_end=1067,
 )
 
 _CREATEUPLOADREQUEST_METADATAENTRY = _descriptor.Descriptor(
@@ -643,8 +867,8 @@ _CREATEUPLOADREQUEST_METADATAENTRY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1020,
-  serialized_end=1067,
+  serialized_start=1069,
+  serialized_end=1116,
 )
 
 _CREATEUPLOADREQUEST = _descriptor.Descriptor(
@@ -731,6 +955,13 @@ _CREATEUPLOADREQUEST = _descriptor.Descriptor(
       message_type=None, enum_type=None, containing_type=None,
       is_extension=False, extension_scope=None,
       options=_descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\031r\027\030\200\0012\022^[A-Za-z0-9._:-]*$')), file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='part_checksum_algorithm', full_name='presignd.v1.CreateUploadRequest.part_checksum_algorithm', index=11,
+      number=12, type=14, cpp_type=8, label=1,
+      has_default_value=False, default_value=0,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=_descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\013\202\001\010\020\001\030\000\030\001\030\003')), file=DESCRIPTOR),
   ],
   extensions=[
   ],
@@ -743,8 +974,8 @@ _CREATEUPLOADREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1436,
-  serialized_end=2257,
+  serialized_start=2005,
+  serialized_end=2907,
 )
 
 
@@ -781,8 +1012,8 @@ _CREATEUPLOADRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=2259,
-  serialized_end=2364,
+  serialized_start=2909,
+  serialized_end=3014,
 )
 
 
@@ -800,6 +1031,13 @@ _COMPLETEUPLOADREQUEST = _descriptor.Descriptor(
       message_type=None, enum_type=None, containing_type=None,
       is_extension=False, extension_scope=None,
       options=_descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\006r\004\020\001\030@')), file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='parts', full_name='presignd.v1.CompleteUploadRequest.parts', index=1,
+      number=2, type=11, cpp_type=10, label=3,
+      has_default_value=False, default_value=[],
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=_descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\006\222\001\003\020\220N')), file=DESCRIPTOR),
   ],
   extensions=[
   ],
@@ -812,8 +1050,53 @@ _COMPLETEUPLOADREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=2366,
-  serialized_end=2417,
+  serialized_start=3016,
+  serialized_end=3121,
+)
+
+
+_COMPLETEDPART = _descriptor.Descriptor(
+  name='CompletedPart',
+  full_name='presignd.v1.CompletedPart',
+  filename=None,
+  file=DESCRIPTOR,
+  containing_type=None,
+  fields=[
+    _descriptor.FieldDescriptor(
+      name='part_number', full_name='presignd.v1.CompletedPart.part_number', index=0,
+      number=1, type=5, cpp_type=1, label=1,
+      has_default_value=False, default_value=0,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=_descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\007\032\005\030\220N(\001')), file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='etag', full_name='presignd.v1.CompletedPart.etag', index=1,
+      number=2, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=_descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\007r\005\020\001\030\200\002')), file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='checksum', full_name='presignd.v1.CompletedPart.checksum', index=2,
+      number=3, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=_descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\005r\003\030\200\001')), file=DESCRIPTOR),
+  ],
+  extensions=[
+  ],
+  nested_types=[],
+  enum_types=[
+  ],
+  options=None,
+  is_extendable=False,
+  syntax='proto3',
+  extension_ranges=[],
+  oneofs=[
+  ],
+  serialized_start=3123,
+  serialized_end=3225,
 )
 
 
@@ -843,8 +1126,8 @@ _COMPLETEUPLOADRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=2419,
-  serialized_end=2476,
+  serialized_start=3227,
+  serialized_end=3284,
 )
 
 
@@ -874,8 +1157,8 @@ _GETFILEREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=2478,
-  serialized_end=2523,
+  serialized_start=3286,
+  serialized_end=3331,
 )
 
 
@@ -905,8 +1188,8 @@ _GETFILERESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=2525,
-  serialized_end=2575,
+  serialized_start=3333,
+  serialized_end=3383,
 )
 
 
@@ -943,8 +1226,8 @@ _LISTFILESREQUEST_OWNERENTRY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=974,
-  serialized_end=1018,
+  serialized_start=1023,
+  serialized_end=1067,
 )
 
 _LISTFILESREQUEST = _descriptor.Descriptor(
@@ -1015,8 +1298,8 @@ _LISTFILESREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=2578,
-  serialized_end=2911,
+  serialized_start=3386,
+  serialized_end=3719,
 )
 
 
@@ -1053,8 +1336,8 @@ _LISTFILESRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=2913,
-  serialized_end=2991,
+  serialized_start=3721,
+  serialized_end=3799,
 )
 
 
@@ -1091,8 +1374,8 @@ _UPDATEFILEREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=2993,
-  serialized_end=3110,
+  serialized_start=3801,
+  serialized_end=3918,
 )
 
 
@@ -1122,8 +1405,8 @@ _UPDATEFILERESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=3112,
-  serialized_end=3165,
+  serialized_start=3920,
+  serialized_end=3973,
 )
 
 
@@ -1153,8 +1436,8 @@ _DELETEFILEREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=3167,
-  serialized_end=3214,
+  serialized_start=3975,
+  serialized_end=4022,
 )
 
 
@@ -1177,8 +1460,8 @@ _DELETEFILERESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=3216,
-  serialized_end=3236,
+  serialized_start=4024,
+  serialized_end=4044,
 )
 
 
@@ -1215,8 +1498,8 @@ _CREATEDOWNLOADURLREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=3238,
-  serialized_end=3342,
+  serialized_start=4046,
+  serialized_end=4150,
 )
 
 
@@ -1253,8 +1536,8 @@ _CREATEDOWNLOADURLRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=3344,
-  serialized_end=3433,
+  serialized_start=4152,
+  serialized_end=4241,
 )
 
 
@@ -1291,8 +1574,8 @@ _CHECKNAMEREQUEST_OWNERENTRY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=974,
-  serialized_end=1018,
+  serialized_start=1023,
+  serialized_end=1067,
 )
 
 _CHECKNAMEREQUEST = _descriptor.Descriptor(
@@ -1335,8 +1618,8 @@ _CHECKNAMEREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=3436,
-  serialized_end=3626,
+  serialized_start=4244,
+  serialized_end=4434,
 )
 
 
@@ -1394,8 +1677,252 @@ _CHECKNAMERESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=3629,
-  serialized_end=3765,
+  serialized_start=4437,
+  serialized_end=4573,
+)
+
+
+_SIGNPARTSREQUEST_PARTCHECKSUMSENTRY = _descriptor.Descriptor(
+  name='PartChecksumsEntry',
+  full_name='presignd.v1.SignPartsRequest.PartChecksumsEntry',
+  filename=None,
+  file=DESCRIPTOR,
+  containing_type=None,
+  fields=[
+    _descriptor.FieldDescriptor(
+      name='key', full_name='presignd.v1.SignPartsRequest.PartChecksumsEntry.key', index=0,
+      number=1, type=5, cpp_type=1, label=1,
+      has_default_value=False, default_value=0,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='value', full_name='presignd.v1.SignPartsRequest.PartChecksumsEntry.value', index=1,
+      number=2, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+  ],
+  extensions=[
+  ],
+  nested_types=[],
+  enum_types=[
+  ],
+  options=_descriptor._ParseOptions(descriptor_pb2.MessageOptions(), _b('8\001')),
+  is_extendable=False,
+  syntax='proto3',
+  extension_ranges=[],
+  oneofs=[
+  ],
+  serialized_start=4764,
+  serialized_end=4816,
+)
+
+_SIGNPARTSREQUEST = _descriptor.Descriptor(
+  name='SignPartsRequest',
+  full_name='presignd.v1.SignPartsRequest',
+  filename=None,
+  file=DESCRIPTOR,
+  containing_type=None,
+  fields=[
+    _descriptor.FieldDescriptor(
+      name='file_id', full_name='presignd.v1.SignPartsRequest.file_id', index=0,
+      number=1, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=_descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\006r\004\020\001\030@')), file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='part_numbers', full_name='presignd.v1.SignPartsRequest.part_numbers', index=1,
+      number=2, type=5, cpp_type=1, label=3,
+      has_default_value=False, default_value=[],
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=_descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\023\222\001\020\010\001\020\350\007\030\001\"\007\032\005\030\220N(\001')), file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='part_checksums', full_name='presignd.v1.SignPartsRequest.part_checksums', index=2,
+      number=3, type=11, cpp_type=10, label=3,
+      has_default_value=False, default_value=[],
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=_descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\017\232\001\014\020\350\007*\007r\005\020\001\030\200\001')), file=DESCRIPTOR),
+  ],
+  extensions=[
+  ],
+  nested_types=[_SIGNPARTSREQUEST_PARTCHECKSUMSENTRY, ],
+  enum_types=[
+  ],
+  options=None,
+  is_extendable=False,
+  syntax='proto3',
+  extension_ranges=[],
+  oneofs=[
+  ],
+  serialized_start=4576,
+  serialized_end=4816,
+)
+
+
+_SIGNPARTSRESPONSE = _descriptor.Descriptor(
+  name='SignPartsResponse',
+  full_name='presignd.v1.SignPartsResponse',
+  filename=None,
+  file=DESCRIPTOR,
+  containing_type=None,
+  fields=[
+    _descriptor.FieldDescriptor(
+      name='parts', full_name='presignd.v1.SignPartsResponse.parts', index=0,
+      number=1, type=11, cpp_type=10, label=3,
+      has_default_value=False, default_value=[],
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+  ],
+  extensions=[
+  ],
+  nested_types=[],
+  enum_types=[
+  ],
+  options=None,
+  is_extendable=False,
+  syntax='proto3',
+  extension_ranges=[],
+  oneofs=[
+  ],
+  serialized_start=4818,
+  serialized_end=4877,
+)
+
+
+_LISTPARTSREQUEST = _descriptor.Descriptor(
+  name='ListPartsRequest',
+  full_name='presignd.v1.ListPartsRequest',
+  filename=None,
+  file=DESCRIPTOR,
+  containing_type=None,
+  fields=[
+    _descriptor.FieldDescriptor(
+      name='file_id', full_name='presignd.v1.ListPartsRequest.file_id', index=0,
+      number=1, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=_descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\006r\004\020\001\030@')), file=DESCRIPTOR),
+  ],
+  extensions=[
+  ],
+  nested_types=[],
+  enum_types=[
+  ],
+  options=None,
+  is_extendable=False,
+  syntax='proto3',
+  extension_ranges=[],
+  oneofs=[
+  ],
+  serialized_start=4879,
+  serialized_end=4925,
+)
+
+
+_LISTPARTSRESPONSE = _descriptor.Descriptor(
+  name='ListPartsResponse',
+  full_name='presignd.v1.ListPartsResponse',
+  filename=None,
+  file=DESCRIPTOR,
+  containing_type=None,
+  fields=[
+    _descriptor.FieldDescriptor(
+      name='parts', full_name='presignd.v1.ListPartsResponse.parts', index=0,
+      number=1, type=11, cpp_type=10, label=3,
+      has_default_value=False, default_value=[],
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='multipart', full_name='presignd.v1.ListPartsResponse.multipart', index=1,
+      number=2, type=11, cpp_type=10, label=1,
+      has_default_value=False, default_value=None,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+  ],
+  extensions=[
+  ],
+  nested_types=[],
+  enum_types=[
+  ],
+  options=None,
+  is_extendable=False,
+  syntax='proto3',
+  extension_ranges=[],
+  oneofs=[
+  ],
+  serialized_start=4927,
+  serialized_end=5029,
+)
+
+
+_ABORTUPLOADREQUEST = _descriptor.Descriptor(
+  name='AbortUploadRequest',
+  full_name='presignd.v1.AbortUploadRequest',
+  filename=None,
+  file=DESCRIPTOR,
+  containing_type=None,
+  fields=[
+    _descriptor.FieldDescriptor(
+      name='file_id', full_name='presignd.v1.AbortUploadRequest.file_id', index=0,
+      number=1, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=_descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\006r\004\020\001\030@')), file=DESCRIPTOR),
+  ],
+  extensions=[
+  ],
+  nested_types=[],
+  enum_types=[
+  ],
+  options=None,
+  is_extendable=False,
+  syntax='proto3',
+  extension_ranges=[],
+  oneofs=[
+  ],
+  serialized_start=5031,
+  serialized_end=5079,
+)
+
+
+_ABORTUPLOADRESPONSE = _descriptor.Descriptor(
+  name='AbortUploadResponse',
+  full_name='presignd.v1.AbortUploadResponse',
+  filename=None,
+  file=DESCRIPTOR,
+  containing_type=None,
+  fields=[
+    _descriptor.FieldDescriptor(
+      name='file', full_name='presignd.v1.AbortUploadResponse.file', index=0,
+      number=1, type=11, cpp_type=10, label=1,
+      has_default_value=False, default_value=None,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+  ],
+  extensions=[
+  ],
+  nested_types=[],
+  enum_types=[
+  ],
+  options=None,
+  is_extendable=False,
+  syntax='proto3',
+  extension_ranges=[],
+  oneofs=[
+  ],
+  serialized_start=5081,
+  serialized_end=5135,
 )
 
 
@@ -1432,8 +1959,8 @@ _GETUSAGEREQUEST_OWNERENTRY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=974,
-  serialized_end=1018,
+  serialized_start=1023,
+  serialized_end=1067,
 )
 
 _GETUSAGEREQUEST = _descriptor.Descriptor(
@@ -1469,8 +1996,8 @@ _GETUSAGEREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=3768,
-  serialized_end=3924,
+  serialized_start=5138,
+  serialized_end=5294,
 )
 
 
@@ -1528,8 +2055,8 @@ _GETUSAGERESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=3927,
-  serialized_end=4084,
+  serialized_start=5297,
+  serialized_end=5454,
 )
 
 _CHECKSUM.fields_by_name['algorithm'].enum_type = _CHECKSUMALGORITHM
@@ -1543,20 +2070,29 @@ _FILE.fields_by_name['create_time'].message_type = google_dot_protobuf_dot_times
 _FILE.fields_by_name['update_time'].message_type = google_dot_protobuf_dot_timestamp__pb2._TIMESTAMP
 _FILE.fields_by_name['complete_time'].message_type = google_dot_protobuf_dot_timestamp__pb2._TIMESTAMP
 _FILE.fields_by_name['upload_expire_time'].message_type = google_dot_protobuf_dot_timestamp__pb2._TIMESTAMP
+_FILE.fields_by_name['multipart'].message_type = _MULTIPARTLAYOUT
+_MULTIPARTLAYOUT.fields_by_name['part_checksum_algorithm'].enum_type = _CHECKSUMALGORITHM
+_PARTTARGET_HEADERSENTRY.containing_type = _PARTTARGET
+_PARTTARGET.fields_by_name['headers'].message_type = _PARTTARGET_HEADERSENTRY
+_PARTTARGET.fields_by_name['expire_time'].message_type = google_dot_protobuf_dot_timestamp__pb2._TIMESTAMP
 _UPLOADTARGET_HEADERSENTRY.containing_type = _UPLOADTARGET
 _UPLOADTARGET_FORMFIELDSENTRY.containing_type = _UPLOADTARGET
 _UPLOADTARGET.fields_by_name['method'].enum_type = _UPLOADMETHOD
 _UPLOADTARGET.fields_by_name['headers'].message_type = _UPLOADTARGET_HEADERSENTRY
 _UPLOADTARGET.fields_by_name['form_fields'].message_type = _UPLOADTARGET_FORMFIELDSENTRY
 _UPLOADTARGET.fields_by_name['expire_time'].message_type = google_dot_protobuf_dot_timestamp__pb2._TIMESTAMP
+_UPLOADTARGET.fields_by_name['multipart'].message_type = _MULTIPARTLAYOUT
+_UPLOADTARGET.fields_by_name['parts'].message_type = _PARTTARGET
 _CREATEUPLOADREQUEST_OWNERENTRY.containing_type = _CREATEUPLOADREQUEST
 _CREATEUPLOADREQUEST_METADATAENTRY.containing_type = _CREATEUPLOADREQUEST
 _CREATEUPLOADREQUEST.fields_by_name['checksum'].message_type = _CHECKSUM
 _CREATEUPLOADREQUEST.fields_by_name['method'].enum_type = _UPLOADMETHOD
 _CREATEUPLOADREQUEST.fields_by_name['owner'].message_type = _CREATEUPLOADREQUEST_OWNERENTRY
 _CREATEUPLOADREQUEST.fields_by_name['metadata'].message_type = _CREATEUPLOADREQUEST_METADATAENTRY
+_CREATEUPLOADREQUEST.fields_by_name['part_checksum_algorithm'].enum_type = _CHECKSUMALGORITHM
 _CREATEUPLOADRESPONSE.fields_by_name['file'].message_type = _FILE
 _CREATEUPLOADRESPONSE.fields_by_name['upload_target'].message_type = _UPLOADTARGET
+_COMPLETEUPLOADREQUEST.fields_by_name['parts'].message_type = _COMPLETEDPART
 _COMPLETEUPLOADRESPONSE.fields_by_name['file'].message_type = _FILE
 _GETFILERESPONSE.fields_by_name['file'].message_type = _FILE
 _LISTFILESREQUEST_OWNERENTRY.containing_type = _LISTFILESREQUEST
@@ -1570,15 +2106,25 @@ _CREATEDOWNLOADURLRESPONSE.fields_by_name['expire_time'].message_type = google_d
 _CHECKNAMEREQUEST_OWNERENTRY.containing_type = _CHECKNAMEREQUEST
 _CHECKNAMEREQUEST.fields_by_name['owner'].message_type = _CHECKNAMEREQUEST_OWNERENTRY
 _CHECKNAMERESPONSE.fields_by_name['existing_file'].message_type = _FILE
+_SIGNPARTSREQUEST_PARTCHECKSUMSENTRY.containing_type = _SIGNPARTSREQUEST
+_SIGNPARTSREQUEST.fields_by_name['part_checksums'].message_type = _SIGNPARTSREQUEST_PARTCHECKSUMSENTRY
+_SIGNPARTSRESPONSE.fields_by_name['parts'].message_type = _PARTTARGET
+_LISTPARTSRESPONSE.fields_by_name['parts'].message_type = _PART
+_LISTPARTSRESPONSE.fields_by_name['multipart'].message_type = _MULTIPARTLAYOUT
+_ABORTUPLOADRESPONSE.fields_by_name['file'].message_type = _FILE
 _GETUSAGEREQUEST_OWNERENTRY.containing_type = _GETUSAGEREQUEST
 _GETUSAGEREQUEST.fields_by_name['owner'].message_type = _GETUSAGEREQUEST_OWNERENTRY
 _GETUSAGERESPONSE.fields_by_name['last_upload_time'].message_type = google_dot_protobuf_dot_timestamp__pb2._TIMESTAMP
 DESCRIPTOR.message_types_by_name['Checksum'] = _CHECKSUM
 DESCRIPTOR.message_types_by_name['File'] = _FILE
+DESCRIPTOR.message_types_by_name['MultipartLayout'] = _MULTIPARTLAYOUT
+DESCRIPTOR.message_types_by_name['PartTarget'] = _PARTTARGET
+DESCRIPTOR.message_types_by_name['Part'] = _PART
 DESCRIPTOR.message_types_by_name['UploadTarget'] = _UPLOADTARGET
 DESCRIPTOR.message_types_by_name['CreateUploadRequest'] = _CREATEUPLOADREQUEST
 DESCRIPTOR.message_types_by_name['CreateUploadResponse'] = _CREATEUPLOADRESPONSE
 DESCRIPTOR.message_types_by_name['CompleteUploadRequest'] = _COMPLETEUPLOADREQUEST
+DESCRIPTOR.message_types_by_name['CompletedPart'] = _COMPLETEDPART
 DESCRIPTOR.message_types_by_name['CompleteUploadResponse'] = _COMPLETEUPLOADRESPONSE
 DESCRIPTOR.message_types_by_name['GetFileRequest'] = _GETFILEREQUEST
 DESCRIPTOR.message_types_by_name['GetFileResponse'] = _GETFILERESPONSE
@@ -1592,6 +2138,12 @@ DESCRIPTOR.message_types_by_name['CreateDownloadUrlRequest'] = _CREATEDOWNLOADUR
 DESCRIPTOR.message_types_by_name['CreateDownloadUrlResponse'] = _CREATEDOWNLOADURLRESPONSE
 DESCRIPTOR.message_types_by_name['CheckNameRequest'] = _CHECKNAMEREQUEST
 DESCRIPTOR.message_types_by_name['CheckNameResponse'] = _CHECKNAMERESPONSE
+DESCRIPTOR.message_types_by_name['SignPartsRequest'] = _SIGNPARTSREQUEST
+DESCRIPTOR.message_types_by_name['SignPartsResponse'] = _SIGNPARTSRESPONSE
+DESCRIPTOR.message_types_by_name['ListPartsRequest'] = _LISTPARTSREQUEST
+DESCRIPTOR.message_types_by_name['ListPartsResponse'] = _LISTPARTSRESPONSE
+DESCRIPTOR.message_types_by_name['AbortUploadRequest'] = _ABORTUPLOADREQUEST
+DESCRIPTOR.message_types_by_name['AbortUploadResponse'] = _ABORTUPLOADRESPONSE
 DESCRIPTOR.message_types_by_name['GetUsageRequest'] = _GETUSAGEREQUEST
 DESCRIPTOR.message_types_by_name['GetUsageResponse'] = _GETUSAGERESPONSE
 DESCRIPTOR.enum_types_by_name['ChecksumAlgorithm'] = _CHECKSUMALGORITHM
@@ -1628,6 +2180,35 @@ File = _reflection.GeneratedProtocolMessageType('File', (_message.Message,), dic
 _sym_db.RegisterMessage(File)
 _sym_db.RegisterMessage(File.OwnerEntry)
 _sym_db.RegisterMessage(File.MetadataEntry)
+
+MultipartLayout = _reflection.GeneratedProtocolMessageType('MultipartLayout', (_message.Message,), dict(
+  DESCRIPTOR = _MULTIPARTLAYOUT,
+  __module__ = 'presignd.v1.file_service_pb2'
+  # @@protoc_insertion_point(class_scope:presignd.v1.MultipartLayout)
+  ))
+_sym_db.RegisterMessage(MultipartLayout)
+
+PartTarget = _reflection.GeneratedProtocolMessageType('PartTarget', (_message.Message,), dict(
+
+  HeadersEntry = _reflection.GeneratedProtocolMessageType('HeadersEntry', (_message.Message,), dict(
+    DESCRIPTOR = _PARTTARGET_HEADERSENTRY,
+    __module__ = 'presignd.v1.file_service_pb2'
+    # @@protoc_insertion_point(class_scope:presignd.v1.PartTarget.HeadersEntry)
+    ))
+  ,
+  DESCRIPTOR = _PARTTARGET,
+  __module__ = 'presignd.v1.file_service_pb2'
+  # @@protoc_insertion_point(class_scope:presignd.v1.PartTarget)
+  ))
+_sym_db.RegisterMessage(PartTarget)
+_sym_db.RegisterMessage(PartTarget.HeadersEntry)
+
+Part = _reflection.GeneratedProtocolMessageType('Part', (_message.Message,), dict(
+  DESCRIPTOR = _PART,
+  __module__ = 'presignd.v1.file_service_pb2'
+  # @@protoc_insertion_point(class_scope:presignd.v1.Part)
+  ))
+_sym_db.RegisterMessage(Part)
 
 UploadTarget = _reflection.GeneratedProtocolMessageType('UploadTarget', (_message.Message,), dict(
 
@@ -1688,6 +2269,13 @@ CompleteUploadRequest = _reflection.GeneratedProtocolMessageType('CompleteUpload
   # @@protoc_insertion_point(class_scope:presignd.v1.CompleteUploadRequest)
   ))
 _sym_db.RegisterMessage(CompleteUploadRequest)
+
+CompletedPart = _reflection.GeneratedProtocolMessageType('CompletedPart', (_message.Message,), dict(
+  DESCRIPTOR = _COMPLETEDPART,
+  __module__ = 'presignd.v1.file_service_pb2'
+  # @@protoc_insertion_point(class_scope:presignd.v1.CompletedPart)
+  ))
+_sym_db.RegisterMessage(CompletedPart)
 
 CompleteUploadResponse = _reflection.GeneratedProtocolMessageType('CompleteUploadResponse', (_message.Message,), dict(
   DESCRIPTOR = _COMPLETEUPLOADRESPONSE,
@@ -1796,6 +2384,56 @@ CheckNameResponse = _reflection.GeneratedProtocolMessageType('CheckNameResponse'
   ))
 _sym_db.RegisterMessage(CheckNameResponse)
 
+SignPartsRequest = _reflection.GeneratedProtocolMessageType('SignPartsRequest', (_message.Message,), dict(
+
+  PartChecksumsEntry = _reflection.GeneratedProtocolMessageType('PartChecksumsEntry', (_message.Message,), dict(
+    DESCRIPTOR = _SIGNPARTSREQUEST_PARTCHECKSUMSENTRY,
+    __module__ = 'presignd.v1.file_service_pb2'
+    # @@protoc_insertion_point(class_scope:presignd.v1.SignPartsRequest.PartChecksumsEntry)
+    ))
+  ,
+  DESCRIPTOR = _SIGNPARTSREQUEST,
+  __module__ = 'presignd.v1.file_service_pb2'
+  # @@protoc_insertion_point(class_scope:presignd.v1.SignPartsRequest)
+  ))
+_sym_db.RegisterMessage(SignPartsRequest)
+_sym_db.RegisterMessage(SignPartsRequest.PartChecksumsEntry)
+
+SignPartsResponse = _reflection.GeneratedProtocolMessageType('SignPartsResponse', (_message.Message,), dict(
+  DESCRIPTOR = _SIGNPARTSRESPONSE,
+  __module__ = 'presignd.v1.file_service_pb2'
+  # @@protoc_insertion_point(class_scope:presignd.v1.SignPartsResponse)
+  ))
+_sym_db.RegisterMessage(SignPartsResponse)
+
+ListPartsRequest = _reflection.GeneratedProtocolMessageType('ListPartsRequest', (_message.Message,), dict(
+  DESCRIPTOR = _LISTPARTSREQUEST,
+  __module__ = 'presignd.v1.file_service_pb2'
+  # @@protoc_insertion_point(class_scope:presignd.v1.ListPartsRequest)
+  ))
+_sym_db.RegisterMessage(ListPartsRequest)
+
+ListPartsResponse = _reflection.GeneratedProtocolMessageType('ListPartsResponse', (_message.Message,), dict(
+  DESCRIPTOR = _LISTPARTSRESPONSE,
+  __module__ = 'presignd.v1.file_service_pb2'
+  # @@protoc_insertion_point(class_scope:presignd.v1.ListPartsResponse)
+  ))
+_sym_db.RegisterMessage(ListPartsResponse)
+
+AbortUploadRequest = _reflection.GeneratedProtocolMessageType('AbortUploadRequest', (_message.Message,), dict(
+  DESCRIPTOR = _ABORTUPLOADREQUEST,
+  __module__ = 'presignd.v1.file_service_pb2'
+  # @@protoc_insertion_point(class_scope:presignd.v1.AbortUploadRequest)
+  ))
+_sym_db.RegisterMessage(AbortUploadRequest)
+
+AbortUploadResponse = _reflection.GeneratedProtocolMessageType('AbortUploadResponse', (_message.Message,), dict(
+  DESCRIPTOR = _ABORTUPLOADRESPONSE,
+  __module__ = 'presignd.v1.file_service_pb2'
+  # @@protoc_insertion_point(class_scope:presignd.v1.AbortUploadResponse)
+  ))
+_sym_db.RegisterMessage(AbortUploadResponse)
+
 GetUsageRequest = _reflection.GeneratedProtocolMessageType('GetUsageRequest', (_message.Message,), dict(
 
   OwnerEntry = _reflection.GeneratedProtocolMessageType('OwnerEntry', (_message.Message,), dict(
@@ -1827,6 +2465,8 @@ _FILE_OWNERENTRY.has_options = True
 _FILE_OWNERENTRY._options = _descriptor._ParseOptions(descriptor_pb2.MessageOptions(), _b('8\001'))
 _FILE_METADATAENTRY.has_options = True
 _FILE_METADATAENTRY._options = _descriptor._ParseOptions(descriptor_pb2.MessageOptions(), _b('8\001'))
+_PARTTARGET_HEADERSENTRY.has_options = True
+_PARTTARGET_HEADERSENTRY._options = _descriptor._ParseOptions(descriptor_pb2.MessageOptions(), _b('8\001'))
 _UPLOADTARGET_HEADERSENTRY.has_options = True
 _UPLOADTARGET_HEADERSENTRY._options = _descriptor._ParseOptions(descriptor_pb2.MessageOptions(), _b('8\001'))
 _UPLOADTARGET_FORMFIELDSENTRY.has_options = True
@@ -1853,8 +2493,18 @@ _CREATEUPLOADREQUEST.fields_by_name['metadata'].has_options = True
 _CREATEUPLOADREQUEST.fields_by_name['metadata']._options = _descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\024\232\001\021\020 \"\006r\004\020\001\030@*\005r\003\030\200\010'))
 _CREATEUPLOADREQUEST.fields_by_name['request_id'].has_options = True
 _CREATEUPLOADREQUEST.fields_by_name['request_id']._options = _descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\031r\027\030\200\0012\022^[A-Za-z0-9._:-]*$'))
+_CREATEUPLOADREQUEST.fields_by_name['part_checksum_algorithm'].has_options = True
+_CREATEUPLOADREQUEST.fields_by_name['part_checksum_algorithm']._options = _descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\013\202\001\010\020\001\030\000\030\001\030\003'))
 _COMPLETEUPLOADREQUEST.fields_by_name['file_id'].has_options = True
 _COMPLETEUPLOADREQUEST.fields_by_name['file_id']._options = _descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\006r\004\020\001\030@'))
+_COMPLETEUPLOADREQUEST.fields_by_name['parts'].has_options = True
+_COMPLETEUPLOADREQUEST.fields_by_name['parts']._options = _descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\006\222\001\003\020\220N'))
+_COMPLETEDPART.fields_by_name['part_number'].has_options = True
+_COMPLETEDPART.fields_by_name['part_number']._options = _descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\007\032\005\030\220N(\001'))
+_COMPLETEDPART.fields_by_name['etag'].has_options = True
+_COMPLETEDPART.fields_by_name['etag']._options = _descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\007r\005\020\001\030\200\002'))
+_COMPLETEDPART.fields_by_name['checksum'].has_options = True
+_COMPLETEDPART.fields_by_name['checksum']._options = _descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\005r\003\030\200\001'))
 _GETFILEREQUEST.fields_by_name['file_id'].has_options = True
 _GETFILEREQUEST.fields_by_name['file_id']._options = _descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\007r\005\020\001\030\200\004'))
 _LISTFILESREQUEST_OWNERENTRY.has_options = True
@@ -1891,6 +2541,18 @@ _CHECKNAMEREQUEST.fields_by_name['display_name'].has_options = True
 _CHECKNAMEREQUEST.fields_by_name['display_name']._options = _descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\005r\003\030\200\010'))
 _CHECKNAMEREQUEST.fields_by_name['owner'].has_options = True
 _CHECKNAMEREQUEST.fields_by_name['owner']._options = _descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\005\232\001\002\020\020'))
+_SIGNPARTSREQUEST_PARTCHECKSUMSENTRY.has_options = True
+_SIGNPARTSREQUEST_PARTCHECKSUMSENTRY._options = _descriptor._ParseOptions(descriptor_pb2.MessageOptions(), _b('8\001'))
+_SIGNPARTSREQUEST.fields_by_name['file_id'].has_options = True
+_SIGNPARTSREQUEST.fields_by_name['file_id']._options = _descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\006r\004\020\001\030@'))
+_SIGNPARTSREQUEST.fields_by_name['part_numbers'].has_options = True
+_SIGNPARTSREQUEST.fields_by_name['part_numbers']._options = _descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\023\222\001\020\010\001\020\350\007\030\001\"\007\032\005\030\220N(\001'))
+_SIGNPARTSREQUEST.fields_by_name['part_checksums'].has_options = True
+_SIGNPARTSREQUEST.fields_by_name['part_checksums']._options = _descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\017\232\001\014\020\350\007*\007r\005\020\001\030\200\001'))
+_LISTPARTSREQUEST.fields_by_name['file_id'].has_options = True
+_LISTPARTSREQUEST.fields_by_name['file_id']._options = _descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\006r\004\020\001\030@'))
+_ABORTUPLOADREQUEST.fields_by_name['file_id'].has_options = True
+_ABORTUPLOADREQUEST.fields_by_name['file_id']._options = _descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\006r\004\020\001\030@'))
 _GETUSAGEREQUEST_OWNERENTRY.has_options = True
 _GETUSAGEREQUEST_OWNERENTRY._options = _descriptor._ParseOptions(descriptor_pb2.MessageOptions(), _b('8\001'))
 _GETUSAGEREQUEST.fields_by_name['category'].has_options = True
@@ -1904,8 +2566,8 @@ _FILESERVICE = _descriptor.ServiceDescriptor(
   file=DESCRIPTOR,
   index=0,
   options=None,
-  serialized_start=4464,
-  serialized_end=5484,
+  serialized_start=5887,
+  serialized_end=7257,
   methods=[
   _descriptor.MethodDescriptor(
     name='CreateUpload',
@@ -1980,9 +2642,36 @@ _FILESERVICE = _descriptor.ServiceDescriptor(
     options=_descriptor._ParseOptions(descriptor_pb2.MethodOptions(), _b('\202\323\344\223\002\032\"\025/v1/uploads:checkName:\001*')),
   ),
   _descriptor.MethodDescriptor(
+    name='SignParts',
+    full_name='presignd.v1.FileService.SignParts',
+    index=8,
+    containing_service=None,
+    input_type=_SIGNPARTSREQUEST,
+    output_type=_SIGNPARTSRESPONSE,
+    options=_descriptor._ParseOptions(descriptor_pb2.MethodOptions(), _b('\202\323\344\223\002#\"\036/v1/files/{file_id}/parts:sign:\001*')),
+  ),
+  _descriptor.MethodDescriptor(
+    name='ListParts',
+    full_name='presignd.v1.FileService.ListParts',
+    index=9,
+    containing_service=None,
+    input_type=_LISTPARTSREQUEST,
+    output_type=_LISTPARTSRESPONSE,
+    options=_descriptor._ParseOptions(descriptor_pb2.MethodOptions(), _b('\202\323\344\223\002\033\022\031/v1/files/{file_id}/parts')),
+  ),
+  _descriptor.MethodDescriptor(
+    name='AbortUpload',
+    full_name='presignd.v1.FileService.AbortUpload',
+    index=10,
+    containing_service=None,
+    input_type=_ABORTUPLOADREQUEST,
+    output_type=_ABORTUPLOADRESPONSE,
+    options=_descriptor._ParseOptions(descriptor_pb2.MethodOptions(), _b('\202\323\344\223\002\036\"\031/v1/files/{file_id}:abort:\001*')),
+  ),
+  _descriptor.MethodDescriptor(
     name='GetUsage',
     full_name='presignd.v1.FileService.GetUsage',
-    index=8,
+    index=11,
     containing_service=None,
     input_type=_GETUSAGEREQUEST,
     output_type=_GETUSAGERESPONSE,

@@ -60,6 +60,21 @@ class FileServiceStub(object):
         request_serializer=presignd_dot_v1_dot_file__service__pb2.CheckNameRequest.SerializeToString,
         response_deserializer=presignd_dot_v1_dot_file__service__pb2.CheckNameResponse.FromString,
         )
+    self.SignParts = channel.unary_unary(
+        '/presignd.v1.FileService/SignParts',
+        request_serializer=presignd_dot_v1_dot_file__service__pb2.SignPartsRequest.SerializeToString,
+        response_deserializer=presignd_dot_v1_dot_file__service__pb2.SignPartsResponse.FromString,
+        )
+    self.ListParts = channel.unary_unary(
+        '/presignd.v1.FileService/ListParts',
+        request_serializer=presignd_dot_v1_dot_file__service__pb2.ListPartsRequest.SerializeToString,
+        response_deserializer=presignd_dot_v1_dot_file__service__pb2.ListPartsResponse.FromString,
+        )
+    self.AbortUpload = channel.unary_unary(
+        '/presignd.v1.FileService/AbortUpload',
+        request_serializer=presignd_dot_v1_dot_file__service__pb2.AbortUploadRequest.SerializeToString,
+        response_deserializer=presignd_dot_v1_dot_file__service__pb2.AbortUploadResponse.FromString,
+        )
     self.GetUsage = channel.unary_unary(
         '/presignd.v1.FileService/GetUsage',
         request_serializer=presignd_dot_v1_dot_file__service__pb2.GetUsageRequest.SerializeToString,
@@ -143,6 +158,33 @@ class FileServiceServicer(object):
     context.set_details('Method not implemented!')
     raise NotImplementedError('Method not implemented!')
 
+  def SignParts(self, request, context):
+    """SignParts signs upload targets for parts of a multipart upload, by
+    part number, at most 1000 per call. A client resuming an upload signs
+    only the parts ListParts does not show.
+    """
+    context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+    context.set_details('Method not implemented!')
+    raise NotImplementedError('Method not implemented!')
+
+  def ListParts(self, request, context):
+    """ListParts lists the parts of a PENDING multipart upload that storage
+    already holds, by part number.
+    """
+    context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+    context.set_details('Method not implemented!')
+    raise NotImplementedError('Method not implemented!')
+
+  def AbortUpload(self, request, context):
+    """AbortUpload gives up a PENDING upload: the backend discards what was
+    uploaded (the parts of a multipart upload), the file becomes ABORTED
+    and its reservation is released. Aborting an ABORTED file returns it
+    unchanged; a READY, FAILED or EXPIRED file cannot be aborted.
+    """
+    context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+    context.set_details('Method not implemented!')
+    raise NotImplementedError('Method not implemented!')
+
   def GetUsage(self, request, context):
     """GetUsage reports the caller's file count, bytes used and reserved, quota
     and last upload time, for the whole tenant or one category.
@@ -193,6 +235,21 @@ def add_FileServiceServicer_to_server(servicer, server):
           servicer.CheckName,
           request_deserializer=presignd_dot_v1_dot_file__service__pb2.CheckNameRequest.FromString,
           response_serializer=presignd_dot_v1_dot_file__service__pb2.CheckNameResponse.SerializeToString,
+      ),
+      'SignParts': grpc.unary_unary_rpc_method_handler(
+          servicer.SignParts,
+          request_deserializer=presignd_dot_v1_dot_file__service__pb2.SignPartsRequest.FromString,
+          response_serializer=presignd_dot_v1_dot_file__service__pb2.SignPartsResponse.SerializeToString,
+      ),
+      'ListParts': grpc.unary_unary_rpc_method_handler(
+          servicer.ListParts,
+          request_deserializer=presignd_dot_v1_dot_file__service__pb2.ListPartsRequest.FromString,
+          response_serializer=presignd_dot_v1_dot_file__service__pb2.ListPartsResponse.SerializeToString,
+      ),
+      'AbortUpload': grpc.unary_unary_rpc_method_handler(
+          servicer.AbortUpload,
+          request_deserializer=presignd_dot_v1_dot_file__service__pb2.AbortUploadRequest.FromString,
+          response_serializer=presignd_dot_v1_dot_file__service__pb2.AbortUploadResponse.SerializeToString,
       ),
       'GetUsage': grpc.unary_unary_rpc_method_handler(
           servicer.GetUsage,

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file presignd/v1/file_service.proto.
  */
 export const file_presignd_v1_file_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch5wcmVzaWduZC92MS9maWxlX3NlcnZpY2UucHJvdG8SC3ByZXNpZ25kLnYxInwKCENoZWNrc3VtEj0KCWFsZ29yaXRobRgBIAEoDjIeLnByZXNpZ25kLnYxLkNoZWNrc3VtQWxnb3JpdGhtQgq6SAeCAQQQASAAEjEKBXZhbHVlGAIgASgJQiK6SB9yHRABGIABMhZeW0EtWmEtejAtOSsvXSs9ezAsMn0kIv8FCgRGaWxlEg8KB2ZpbGVfaWQYASABKAkSEQoJc2lnbmVkX2lkGAIgASgJEg4KBnRlbmFudBgDIAEoCRIQCghjYXRlZ29yeRgEIAEoCRIUCgxkaXNwbGF5X25hbWUYBSABKAkSEAoIZmlsZW5hbWUYBiABKAkSCwoDa2V5GAcgASgJEhMKC3N0b3JhZ2VfdXJpGAggASgJEg8KB2JhY2tlbmQYCSABKAkSFAoMY29udGVudF90eXBlGAogASgJEhIKCnNpemVfYnl0ZXMYCyABKAMSJwoIY2hlY2tzdW0YDCABKAsyFS5wcmVzaWduZC52MS5DaGVja3N1bRIMCgRldGFnGA0gASgJEiUKBXN0YXRlGA4gASgOMhYucHJlc2lnbmQudjEuRmlsZVN0YXRlEhYKDmZhaWx1cmVfcmVhc29uGA8gASgJEisKBW93bmVyGBAgAygLMhwucHJlc2lnbmQudjEuRmlsZS5Pd25lckVudHJ5EjEKCG1ldGFkYXRhGBEgAygLMh8ucHJlc2lnbmQudjEuRmlsZS5NZXRhZGF0YUVudHJ5Ei8KC2NyZWF0ZV90aW1lGBIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgTIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMQoNY29tcGxldGVfdGltZRgUIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNgoSdXBsb2FkX2V4cGlyZV90aW1lGBUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgx1cGxvYWRfY291bnQYFiABKAUSFAoMc2l6ZV9kaXNwbGF5GBcgASgJGiwKCk93bmVyRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEi6wIKDFVwbG9hZFRhcmdldBIpCgZtZXRob2QYASABKA4yGS5wcmVzaWduZC52MS5VcGxvYWRNZXRob2QSCwoDdXJsGAIgASgJEjcKB2hlYWRlcnMYAyADKAsyJi5wcmVzaWduZC52MS5VcGxvYWRUYXJnZXQuSGVhZGVyc0VudHJ5Ej4KC2Zvcm1fZmllbGRzGAQgAygLMikucHJlc2lnbmQudjEuVXBsb2FkVGFyZ2V0LkZvcm1GaWVsZHNFbnRyeRIvCgtleHBpcmVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoObWF4X3NpemVfYnl0ZXMYBiABKAMaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaMQoPRm9ybUZpZWxkc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEirwYKE0NyZWF0ZVVwbG9hZFJlcXVlc3QSMwoIY2F0ZWdvcnkYASABKAlCIbpIHnIcGEAyGF4oW2EtejAtOV1bYS16MC05Xy1dKik/JBIcCghmaWxlbmFtZRgCIAEoCUIKukgHcgUQARj/ARK8AQoMY29udGVudF90eXBlGAMgASgJQqUBukihAboBlQEKEWNvbnRlbnRfdHlwZS5taW1lEiVtdXN0IGJlIGEgTUlNRSB0eXBlIHN1Y2ggYXMgaW1hZ2UvcG5nGll0aGlzLm1hdGNoZXMoJ15bQS1aYS16MC05XVtBLVphLXowLTkhIyQmXl8uKy1dKi9bQS1aYS16MC05XVtBLVphLXowLTkhIyQmXl8uKy1dKig7LiopPyQnKcgBAXIDGP8BEhsKCnNpemVfYnl0ZXMYBCABKANCB7pIBCICIAASJwoIY2hlY2tzdW0YBSABKAsyFS5wcmVzaWduZC52MS5DaGVja3N1bRIzCgZtZXRob2QYBiABKA4yGS5wcmVzaWduZC52MS5VcGxvYWRNZXRob2RCCLpIBYIBAhABEh4KDGRpc3BsYXlfbmFtZRgHIAEoCUIIukgFcgMY/wESaAoFb3duZXIYCCADKAsyKy5wcmVzaWduZC52MS5DcmVhdGVVcGxvYWRSZXF1ZXN0Lk93bmVyRW50cnlCLLpIKZoBJhAQIhlyFxABGEAyEV5bYS16XVthLXowLTlfXSokKgdyBRABGIACElkKCG1ldGFkYXRhGAkgAygLMi4ucHJlc2lnbmQudjEuQ3JlYXRlVXBsb2FkUmVxdWVzdC5NZXRhZGF0YUVudHJ5Qhe6SBSaAREQICIGcgQQARhAKgVyAxiACBIVCg12YWxpZGF0ZV9vbmx5GAogASgIEjAKCnJlcXVlc3RfaWQYCyABKAlCHLpIGXIXGIABMhJeW0EtWmEtejAtOS5fOi1dKiQaLAoKT3duZXJFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJpChRDcmVhdGVVcGxvYWRSZXNwb25zZRIfCgRmaWxlGAEgASgLMhEucHJlc2lnbmQudjEuRmlsZRIwCg11cGxvYWRfdGFyZ2V0GAIgASgLMhkucHJlc2lnbmQudjEuVXBsb2FkVGFyZ2V0IjMKFUNvbXBsZXRlVXBsb2FkUmVxdWVzdBIaCgdmaWxlX2lkGAEgASgJQgm6SAZyBBABGEAiOQoWQ29tcGxldGVVcGxvYWRSZXNwb25zZRIfCgRmaWxlGAEgASgLMhEucHJlc2lnbmQudjEuRmlsZSItCg5HZXRGaWxlUmVxdWVzdBIbCgdmaWxlX2lkGAEgASgJQgq6SAdyBRABGIAEIjIKD0dldEZpbGVSZXNwb25zZRIfCgRmaWxlGAEgASgLMhEucHJlc2lnbmQudjEuRmlsZSLNAgoQTGlzdEZpbGVzUmVxdWVzdBIdCglwYWdlX3NpemUYASABKAVCCrpIBxoFGOgHKAASHAoKcGFnZV90b2tlbhgCIAEoCUIIukgFcgMYgAgSGQoIY2F0ZWdvcnkYAyABKAlCB7pIBHICGEASLwoFc3RhdGUYBCABKA4yFi5wcmVzaWduZC52MS5GaWxlU3RhdGVCCLpIBYIBAhABEh8KDW5hbWVfY29udGFpbnMYBSABKAlCCLpIBXIDGP8BEh4KDGRpc3BsYXlfbmFtZRgGIAEoCUIIukgFcgMYgAgSQQoFb3duZXIYByADKAsyKC5wcmVzaWduZC52MS5MaXN0RmlsZXNSZXF1ZXN0Lk93bmVyRW50cnlCCLpIBZoBAhAQGiwKCk93bmVyRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJOChFMaXN0RmlsZXNSZXNwb25zZRIgCgVmaWxlcxgBIAMoCzIRLnByZXNpZ25kLnYxLkZpbGUSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJInUKEVVwZGF0ZUZpbGVSZXF1ZXN0EicKBGZpbGUYASABKAsyES5wcmVzaWduZC52MS5GaWxlQga6SAPIAQESNwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrQga6SAPIAQEiNQoSVXBkYXRlRmlsZVJlc3BvbnNlEh8KBGZpbGUYASABKAsyES5wcmVzaWduZC52MS5GaWxlIi8KEURlbGV0ZUZpbGVSZXF1ZXN0EhoKB2ZpbGVfaWQYASABKAlCCbpIBnIEEAEYQCIUChJEZWxldGVGaWxlUmVzcG9uc2UiaAoYQ3JlYXRlRG93bmxvYWRVcmxSZXF1ZXN0EhoKB2ZpbGVfaWQYASABKAlCCbpIBnIEEAEYQBIwCgtkaXNwb3NpdGlvbhgCIAEoCUIbukgYchZSAFIKYXR0YWNobWVudFIGaW5saW5lIlkKGUNyZWF0ZURvd25sb2FkVXJsUmVzcG9uc2USCwoDdXJsGAEgASgJEi8KC2V4cGlyZV90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCK+AQoQQ2hlY2tOYW1lUmVxdWVzdBIZCghjYXRlZ29yeRgBIAEoCUIHukgEcgIYQBIeCgxkaXNwbGF5X25hbWUYAiABKAlCCLpIBXIDGIAIEkEKBW93bmVyGAMgAygLMigucHJlc2lnbmQudjEuQ2hlY2tOYW1lUmVxdWVzdC5Pd25lckVudHJ5Qgi6SAWaAQIQEBosCgpPd25lckVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiiAEKEUNoZWNrTmFtZVJlc3BvbnNlEhcKD25vcm1hbGl6ZWRfbmFtZRgBIAEoCRINCgV2YWxpZBgCIAEoCBIRCglhdmFpbGFibGUYAyABKAgSDgoGcmVhc29uGAQgASgJEigKDWV4aXN0aW5nX2ZpbGUYBSABKAsyES5wcmVzaWduZC52MS5GaWxlIpwBCg9HZXRVc2FnZVJlcXVlc3QSGQoIY2F0ZWdvcnkYASABKAlCB7pIBHICGEASQAoFb3duZXIYAiADKAsyJy5wcmVzaWduZC52MS5HZXRVc2FnZVJlcXVlc3QuT3duZXJFbnRyeUIIukgFmgECEBAaLAoKT3duZXJFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIp0BChBHZXRVc2FnZVJlc3BvbnNlEhIKCmZpbGVfY291bnQYASABKAMSEgoKYnl0ZXNfdXNlZBgCIAEoAxIWCg5ieXRlc19yZXNlcnZlZBgDIAEoAxITCgtxdW90YV9ieXRlcxgEIAEoAxI0ChBsYXN0X3VwbG9hZF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCqRAQoRQ2hlY2tzdW1BbGdvcml0aG0SIgoeQ0hFQ0tTVU1fQUxHT1JJVEhNX1VOU1BFQ0lGSUVEEAASHQoZQ0hFQ0tTVU1fQUxHT1JJVEhNX1NIQTI1NhABEhoKFkNIRUNLU1VNX0FMR09SSVRITV9NRDUQAhIdChlDSEVDS1NVTV9BTEdPUklUSE1fQ1JDMzJDEAMqXAoMVXBsb2FkTWV0aG9kEh0KGVVQTE9BRF9NRVRIT0RfVU5TUEVDSUZJRUQQABIVChFVUExPQURfTUVUSE9EX1BVVBABEhYKElVQTE9BRF9NRVRIT0RfUE9TVBACKoQBCglGaWxlU3RhdGUSGgoWRklMRV9TVEFURV9VTlNQRUNJRklFRBAAEhYKEkZJTEVfU1RBVEVfUEVORElORxABEhQKEEZJTEVfU1RBVEVfUkVBRFkQAhIVChFGSUxFX1NUQVRFX0ZBSUxFRBADEhYKEkZJTEVfU1RBVEVfRVhQSVJFRBAEMvwHCgtGaWxlU2VydmljZRJrCgxDcmVhdGVVcGxvYWQSIC5wcmVzaWduZC52MS5DcmVhdGVVcGxvYWRSZXF1ZXN0GiEucHJlc2lnbmQudjEuQ3JlYXRlVXBsb2FkUmVzcG9uc2UiFoLT5JMCEDoBKiILL3YxL3VwbG9hZHMSggEKDkNvbXBsZXRlVXBsb2FkEiIucHJlc2lnbmQudjEuQ29tcGxldGVVcGxvYWRSZXF1ZXN0GiMucHJlc2lnbmQudjEuQ29tcGxldGVVcGxvYWRSZXNwb25zZSIngtPkkwIhOgEqIhwvdjEvZmlsZXMve2ZpbGVfaWR9OmNvbXBsZXRlEmEKB0dldEZpbGUSGy5wcmVzaWduZC52MS5HZXRGaWxlUmVxdWVzdBocLnByZXNpZ25kLnYxLkdldEZpbGVSZXNwb25zZSIbgtPkkwIVEhMvdjEvZmlsZXMve2ZpbGVfaWR9El0KCUxpc3RGaWxlcxIdLnByZXNpZ25kLnYxLkxpc3RGaWxlc1JlcXVlc3QaHi5wcmVzaWduZC52MS5MaXN0RmlsZXNSZXNwb25zZSIRgtPkkwILEgkvdjEvZmlsZXMSdQoKVXBkYXRlRmlsZRIeLnByZXNpZ25kLnYxLlVwZGF0ZUZpbGVSZXF1ZXN0Gh8ucHJlc2lnbmQudjEuVXBkYXRlRmlsZVJlc3BvbnNlIiaC0+STAiA6BGZpbGUyGC92MS9maWxlcy97ZmlsZS5maWxlX2lkfRJqCgpEZWxldGVGaWxlEh4ucHJlc2lnbmQudjEuRGVsZXRlRmlsZVJlcXVlc3QaHy5wcmVzaWduZC52MS5EZWxldGVGaWxlUmVzcG9uc2UiG4LT5JMCFSoTL3YxL2ZpbGVzL3tmaWxlX2lkfRKLAQoRQ3JlYXRlRG93bmxvYWRVcmwSJS5wcmVzaWduZC52MS5DcmVhdGVEb3dubG9hZFVybFJlcXVlc3QaJi5wcmVzaWduZC52MS5DcmVhdGVEb3dubG9hZFVybFJlc3BvbnNlIieC0+STAiE6ASoiHC92MS9maWxlcy97ZmlsZV9pZH06ZG93bmxvYWQSbAoJQ2hlY2tOYW1lEh0ucHJlc2lnbmQudjEuQ2hlY2tOYW1lUmVxdWVzdBoeLnByZXNpZ25kLnYxLkNoZWNrTmFtZVJlc3BvbnNlIiCC0+STAho6ASoiFS92MS91cGxvYWRzOmNoZWNrTmFtZRJaCghHZXRVc2FnZRIcLnByZXNpZ25kLnYxLkdldFVzYWdlUmVxdWVzdBodLnByZXNpZ25kLnYxLkdldFVzYWdlUmVzcG9uc2UiEYLT5JMCCxIJL3YxL3VzYWdlYgZwcm90bzM", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
+  fileDesc("Ch5wcmVzaWduZC92MS9maWxlX3NlcnZpY2UucHJvdG8SC3ByZXNpZ25kLnYxInwKCENoZWNrc3VtEj0KCWFsZ29yaXRobRgBIAEoDjIeLnByZXNpZ25kLnYxLkNoZWNrc3VtQWxnb3JpdGhtQgq6SAeCAQQQASAAEjEKBXZhbHVlGAIgASgJQiK6SB9yHRABGIABMhZeW0EtWmEtejAtOSsvXSs9ezAsMn0kIrAGCgRGaWxlEg8KB2ZpbGVfaWQYASABKAkSEQoJc2lnbmVkX2lkGAIgASgJEg4KBnRlbmFudBgDIAEoCRIQCghjYXRlZ29yeRgEIAEoCRIUCgxkaXNwbGF5X25hbWUYBSABKAkSEAoIZmlsZW5hbWUYBiABKAkSCwoDa2V5GAcgASgJEhMKC3N0b3JhZ2VfdXJpGAggASgJEg8KB2JhY2tlbmQYCSABKAkSFAoMY29udGVudF90eXBlGAogASgJEhIKCnNpemVfYnl0ZXMYCyABKAMSJwoIY2hlY2tzdW0YDCABKAsyFS5wcmVzaWduZC52MS5DaGVja3N1bRIMCgRldGFnGA0gASgJEiUKBXN0YXRlGA4gASgOMhYucHJlc2lnbmQudjEuRmlsZVN0YXRlEhYKDmZhaWx1cmVfcmVhc29uGA8gASgJEisKBW93bmVyGBAgAygLMhwucHJlc2lnbmQudjEuRmlsZS5Pd25lckVudHJ5EjEKCG1ldGFkYXRhGBEgAygLMh8ucHJlc2lnbmQudjEuRmlsZS5NZXRhZGF0YUVudHJ5Ei8KC2NyZWF0ZV90aW1lGBIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgTIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMQoNY29tcGxldGVfdGltZRgUIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNgoSdXBsb2FkX2V4cGlyZV90aW1lGBUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgx1cGxvYWRfY291bnQYFiABKAUSFAoMc2l6ZV9kaXNwbGF5GBcgASgJEi8KCW11bHRpcGFydBgYIAEoCzIcLnByZXNpZ25kLnYxLk11bHRpcGFydExheW91dBosCgpPd25lckVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIn8KD011bHRpcGFydExheW91dBIXCg9wYXJ0X3NpemVfYnl0ZXMYASABKAMSEgoKcGFydF9jb3VudBgCIAEoBRI/ChdwYXJ0X2NoZWNrc3VtX2FsZ29yaXRobRgDIAEoDjIeLnByZXNpZ25kLnYxLkNoZWNrc3VtQWxnb3JpdGhtItoBCgpQYXJ0VGFyZ2V0EhMKC3BhcnRfbnVtYmVyGAEgASgFEgsKA3VybBgCIAEoCRI1CgdoZWFkZXJzGAMgAygLMiQucHJlc2lnbmQudjEuUGFydFRhcmdldC5IZWFkZXJzRW50cnkSEgoKc2l6ZV9ieXRlcxgEIAEoAxIvCgtleHBpcmVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiTwoEUGFydBITCgtwYXJ0X251bWJlchgBIAEoBRISCgpzaXplX2J5dGVzGAIgASgDEgwKBGV0YWcYAyABKAkSEAoIY2hlY2tzdW0YBCABKAkixAMKDFVwbG9hZFRhcmdldBIpCgZtZXRob2QYASABKA4yGS5wcmVzaWduZC52MS5VcGxvYWRNZXRob2QSCwoDdXJsGAIgASgJEjcKB2hlYWRlcnMYAyADKAsyJi5wcmVzaWduZC52MS5VcGxvYWRUYXJnZXQuSGVhZGVyc0VudHJ5Ej4KC2Zvcm1fZmllbGRzGAQgAygLMikucHJlc2lnbmQudjEuVXBsb2FkVGFyZ2V0LkZvcm1GaWVsZHNFbnRyeRIvCgtleHBpcmVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoObWF4X3NpemVfYnl0ZXMYBiABKAMSLwoJbXVsdGlwYXJ0GAcgASgLMhwucHJlc2lnbmQudjEuTXVsdGlwYXJ0TGF5b3V0EiYKBXBhcnRzGAggAygLMhcucHJlc2lnbmQudjEuUGFydFRhcmdldBouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARoxCg9Gb3JtRmllbGRzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKABwoTQ3JlYXRlVXBsb2FkUmVxdWVzdBIzCghjYXRlZ29yeRgBIAEoCUIhukgechwYQDIYXihbYS16MC05XVthLXowLTlfLV0qKT8kEhwKCGZpbGVuYW1lGAIgASgJQgq6SAdyBRABGP8BErwBCgxjb250ZW50X3R5cGUYAyABKAlCpQG6SKEBugGVAQoRY29udGVudF90eXBlLm1pbWUSJW11c3QgYmUgYSBNSU1FIHR5cGUgc3VjaCBhcyBpbWFnZS9wbmcaWXRoaXMubWF0Y2hlcygnXltBLVphLXowLTldW0EtWmEtejAtOSEjJCZeXy4rLV0qL1tBLVphLXowLTldW0EtWmEtejAtOSEjJCZeXy4rLV0qKDsuKik/JCcpyAEBcgMY/wESGwoKc2l6ZV9ieXRlcxgEIAEoA0IHukgEIgIgABInCghjaGVja3N1bRgFIAEoCzIVLnByZXNpZ25kLnYxLkNoZWNrc3VtEjMKBm1ldGhvZBgGIAEoDjIZLnByZXNpZ25kLnYxLlVwbG9hZE1ldGhvZEIIukgFggECEAESHgoMZGlzcGxheV9uYW1lGAcgASgJQgi6SAVyAxj/ARJoCgVvd25lchgIIAMoCzIrLnByZXNpZ25kLnYxLkNyZWF0ZVVwbG9hZFJlcXVlc3QuT3duZXJFbnRyeUIsukgpmgEmEBAiGXIXEAEYQDIRXlthLXpdW2EtejAtOV9dKiQqB3IFEAEYgAISWQoIbWV0YWRhdGEYCSADKAsyLi5wcmVzaWduZC52MS5DcmVhdGVVcGxvYWRSZXF1ZXN0Lk1ldGFkYXRhRW50cnlCF7pIFJoBERAgIgZyBBABGEAqBXIDGIAIEhUKDXZhbGlkYXRlX29ubHkYCiABKAgSMAoKcmVxdWVzdF9pZBgLIAEoCUIcukgZchcYgAEyEl5bQS1aYS16MC05Ll86LV0qJBJPChdwYXJ0X2NoZWNrc3VtX2FsZ29yaXRobRgMIAEoDjIeLnByZXNpZ25kLnYxLkNoZWNrc3VtQWxnb3JpdGhtQg66SAuCAQgQARgAGAEYAxosCgpPd25lckVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBImkKFENyZWF0ZVVwbG9hZFJlc3BvbnNlEh8KBGZpbGUYASABKAsyES5wcmVzaWduZC52MS5GaWxlEjAKDXVwbG9hZF90YXJnZXQYAiABKAsyGS5wcmVzaWduZC52MS5VcGxvYWRUYXJnZXQiaQoVQ29tcGxldGVVcGxvYWRSZXF1ZXN0EhoKB2ZpbGVfaWQYASABKAlCCbpIBnIEEAEYQBI0CgVwYXJ0cxgCIAMoCzIaLnByZXNpZ25kLnYxLkNvbXBsZXRlZFBhcnRCCbpIBpIBAxCQTiJmCg1Db21wbGV0ZWRQYXJ0Eh8KC3BhcnRfbnVtYmVyGAEgASgFQgq6SAcaBRiQTigBEhgKBGV0YWcYAiABKAlCCrpIB3IFEAEYgAISGgoIY2hlY2tzdW0YAyABKAlCCLpIBXIDGIABIjkKFkNvbXBsZXRlVXBsb2FkUmVzcG9uc2USHwoEZmlsZRgBIAEoCzIRLnByZXNpZ25kLnYxLkZpbGUiLQoOR2V0RmlsZVJlcXVlc3QSGwoHZmlsZV9pZBgBIAEoCUIKukgHcgUQARiABCIyCg9HZXRGaWxlUmVzcG9uc2USHwoEZmlsZRgBIAEoCzIRLnByZXNpZ25kLnYxLkZpbGUizQIKEExpc3RGaWxlc1JlcXVlc3QSHQoJcGFnZV9zaXplGAEgASgFQgq6SAcaBRjoBygAEhwKCnBhZ2VfdG9rZW4YAiABKAlCCLpIBXIDGIAIEhkKCGNhdGVnb3J5GAMgASgJQge6SARyAhhAEi8KBXN0YXRlGAQgASgOMhYucHJlc2lnbmQudjEuRmlsZVN0YXRlQgi6SAWCAQIQARIfCg1uYW1lX2NvbnRhaW5zGAUgASgJQgi6SAVyAxj/ARIeCgxkaXNwbGF5X25hbWUYBiABKAlCCLpIBXIDGIAIEkEKBW93bmVyGAcgAygLMigucHJlc2lnbmQudjEuTGlzdEZpbGVzUmVxdWVzdC5Pd25lckVudHJ5Qgi6SAWaAQIQEBosCgpPd25lckVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiTgoRTGlzdEZpbGVzUmVzcG9uc2USIAoFZmlsZXMYASADKAsyES5wcmVzaWduZC52MS5GaWxlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJ1ChFVcGRhdGVGaWxlUmVxdWVzdBInCgRmaWxlGAEgASgLMhEucHJlc2lnbmQudjEuRmlsZUIGukgDyAEBEjcKC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFza0IGukgDyAEBIjUKElVwZGF0ZUZpbGVSZXNwb25zZRIfCgRmaWxlGAEgASgLMhEucHJlc2lnbmQudjEuRmlsZSIvChFEZWxldGVGaWxlUmVxdWVzdBIaCgdmaWxlX2lkGAEgASgJQgm6SAZyBBABGEAiFAoSRGVsZXRlRmlsZVJlc3BvbnNlImgKGENyZWF0ZURvd25sb2FkVXJsUmVxdWVzdBIaCgdmaWxlX2lkGAEgASgJQgm6SAZyBBABGEASMAoLZGlzcG9zaXRpb24YAiABKAlCG7pIGHIWUgBSCmF0dGFjaG1lbnRSBmlubGluZSJZChlDcmVhdGVEb3dubG9hZFVybFJlc3BvbnNlEgsKA3VybBgBIAEoCRIvCgtleHBpcmVfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAivgEKEENoZWNrTmFtZVJlcXVlc3QSGQoIY2F0ZWdvcnkYASABKAlCB7pIBHICGEASHgoMZGlzcGxheV9uYW1lGAIgASgJQgi6SAVyAxiACBJBCgVvd25lchgDIAMoCzIoLnByZXNpZ25kLnYxLkNoZWNrTmFtZVJlcXVlc3QuT3duZXJFbnRyeUIIukgFmgECEBAaLAoKT3duZXJFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIogBChFDaGVja05hbWVSZXNwb25zZRIXCg9ub3JtYWxpemVkX25hbWUYASABKAkSDQoFdmFsaWQYAiABKAgSEQoJYXZhaWxhYmxlGAMgASgIEg4KBnJlYXNvbhgEIAEoCRIoCg1leGlzdGluZ19maWxlGAUgASgLMhEucHJlc2lnbmQudjEuRmlsZSLwAQoQU2lnblBhcnRzUmVxdWVzdBIaCgdmaWxlX2lkGAEgASgJQgm6SAZyBBABGEASLAoMcGFydF9udW1iZXJzGAIgAygFQha6SBOSARAIARDoBxgBIgcaBRiQTigBElwKDnBhcnRfY2hlY2tzdW1zGAMgAygLMjAucHJlc2lnbmQudjEuU2lnblBhcnRzUmVxdWVzdC5QYXJ0Q2hlY2tzdW1zRW50cnlCErpID5oBDBDoByoHcgUQARiAARo0ChJQYXJ0Q2hlY2tzdW1zRW50cnkSCwoDa2V5GAEgASgFEg0KBXZhbHVlGAIgASgJOgI4ASI7ChFTaWduUGFydHNSZXNwb25zZRImCgVwYXJ0cxgBIAMoCzIXLnByZXNpZ25kLnYxLlBhcnRUYXJnZXQiLgoQTGlzdFBhcnRzUmVxdWVzdBIaCgdmaWxlX2lkGAEgASgJQgm6SAZyBBABGEAiZgoRTGlzdFBhcnRzUmVzcG9uc2USIAoFcGFydHMYASADKAsyES5wcmVzaWduZC52MS5QYXJ0Ei8KCW11bHRpcGFydBgCIAEoCzIcLnByZXNpZ25kLnYxLk11bHRpcGFydExheW91dCIwChJBYm9ydFVwbG9hZFJlcXVlc3QSGgoHZmlsZV9pZBgBIAEoCUIJukgGcgQQARhAIjYKE0Fib3J0VXBsb2FkUmVzcG9uc2USHwoEZmlsZRgBIAEoCzIRLnByZXNpZ25kLnYxLkZpbGUinAEKD0dldFVzYWdlUmVxdWVzdBIZCghjYXRlZ29yeRgBIAEoCUIHukgEcgIYQBJACgVvd25lchgCIAMoCzInLnByZXNpZ25kLnYxLkdldFVzYWdlUmVxdWVzdC5Pd25lckVudHJ5Qgi6SAWaAQIQEBosCgpPd25lckVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEinQEKEEdldFVzYWdlUmVzcG9uc2USEgoKZmlsZV9jb3VudBgBIAEoAxISCgpieXRlc191c2VkGAIgASgDEhYKDmJ5dGVzX3Jlc2VydmVkGAMgASgDEhMKC3F1b3RhX2J5dGVzGAQgASgDEjQKEGxhc3RfdXBsb2FkX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wKpEBChFDaGVja3N1bUFsZ29yaXRobRIiCh5DSEVDS1NVTV9BTEdPUklUSE1fVU5TUEVDSUZJRUQQABIdChlDSEVDS1NVTV9BTEdPUklUSE1fU0hBMjU2EAESGgoWQ0hFQ0tTVU1fQUxHT1JJVEhNX01ENRACEh0KGUNIRUNLU1VNX0FMR09SSVRITV9DUkMzMkMQAyp5CgxVcGxvYWRNZXRob2QSHQoZVVBMT0FEX01FVEhPRF9VTlNQRUNJRklFRBAAEhUKEVVQTE9BRF9NRVRIT0RfUFVUEAESFgoSVVBMT0FEX01FVEhPRF9QT1NUEAISGwoXVVBMT0FEX01FVEhPRF9NVUxUSVBBUlQQAyqcAQoJRmlsZVN0YXRlEhoKFkZJTEVfU1RBVEVfVU5TUEVDSUZJRUQQABIWChJGSUxFX1NUQVRFX1BFTkRJTkcQARIUChBGSUxFX1NUQVRFX1JFQURZEAISFQoRRklMRV9TVEFURV9GQUlMRUQQAxIWChJGSUxFX1NUQVRFX0VYUElSRUQQBBIWChJGSUxFX1NUQVRFX0FCT1JURUQQBTLaCgoLRmlsZVNlcnZpY2USawoMQ3JlYXRlVXBsb2FkEiAucHJlc2lnbmQudjEuQ3JlYXRlVXBsb2FkUmVxdWVzdBohLnByZXNpZ25kLnYxLkNyZWF0ZVVwbG9hZFJlc3BvbnNlIhaC0+STAhA6ASoiCy92MS91cGxvYWRzEoIBCg5Db21wbGV0ZVVwbG9hZBIiLnByZXNpZ25kLnYxLkNvbXBsZXRlVXBsb2FkUmVxdWVzdBojLnByZXNpZ25kLnYxLkNvbXBsZXRlVXBsb2FkUmVzcG9uc2UiJ4LT5JMCIToBKiIcL3YxL2ZpbGVzL3tmaWxlX2lkfTpjb21wbGV0ZRJhCgdHZXRGaWxlEhsucHJlc2lnbmQudjEuR2V0RmlsZVJlcXVlc3QaHC5wcmVzaWduZC52MS5HZXRGaWxlUmVzcG9uc2UiG4LT5JMCFRITL3YxL2ZpbGVzL3tmaWxlX2lkfRJdCglMaXN0RmlsZXMSHS5wcmVzaWduZC52MS5MaXN0RmlsZXNSZXF1ZXN0Gh4ucHJlc2lnbmQudjEuTGlzdEZpbGVzUmVzcG9uc2UiEYLT5JMCCxIJL3YxL2ZpbGVzEnUKClVwZGF0ZUZpbGUSHi5wcmVzaWduZC52MS5VcGRhdGVGaWxlUmVxdWVzdBofLnByZXNpZ25kLnYxLlVwZGF0ZUZpbGVSZXNwb25zZSImgtPkkwIgOgRmaWxlMhgvdjEvZmlsZXMve2ZpbGUuZmlsZV9pZH0SagoKRGVsZXRlRmlsZRIeLnByZXNpZ25kLnYxLkRlbGV0ZUZpbGVSZXF1ZXN0Gh8ucHJlc2lnbmQudjEuRGVsZXRlRmlsZVJlc3BvbnNlIhuC0+STAhUqEy92MS9maWxlcy97ZmlsZV9pZH0SiwEKEUNyZWF0ZURvd25sb2FkVXJsEiUucHJlc2lnbmQudjEuQ3JlYXRlRG93bmxvYWRVcmxSZXF1ZXN0GiYucHJlc2lnbmQudjEuQ3JlYXRlRG93bmxvYWRVcmxSZXNwb25zZSIngtPkkwIhOgEqIhwvdjEvZmlsZXMve2ZpbGVfaWR9OmRvd25sb2FkEmwKCUNoZWNrTmFtZRIdLnByZXNpZ25kLnYxLkNoZWNrTmFtZVJlcXVlc3QaHi5wcmVzaWduZC52MS5DaGVja05hbWVSZXNwb25zZSIggtPkkwIaOgEqIhUvdjEvdXBsb2FkczpjaGVja05hbWUSdQoJU2lnblBhcnRzEh0ucHJlc2lnbmQudjEuU2lnblBhcnRzUmVxdWVzdBoeLnByZXNpZ25kLnYxLlNpZ25QYXJ0c1Jlc3BvbnNlIimC0+STAiM6ASoiHi92MS9maWxlcy97ZmlsZV9pZH0vcGFydHM6c2lnbhJtCglMaXN0UGFydHMSHS5wcmVzaWduZC52MS5MaXN0UGFydHNSZXF1ZXN0Gh4ucHJlc2lnbmQudjEuTGlzdFBhcnRzUmVzcG9uc2UiIYLT5JMCGxIZL3YxL2ZpbGVzL3tmaWxlX2lkfS9wYXJ0cxJ2CgtBYm9ydFVwbG9hZBIfLnByZXNpZ25kLnYxLkFib3J0VXBsb2FkUmVxdWVzdBogLnByZXNpZ25kLnYxLkFib3J0VXBsb2FkUmVzcG9uc2UiJILT5JMCHjoBKiIZL3YxL2ZpbGVzL3tmaWxlX2lkfTphYm9ydBJaCghHZXRVc2FnZRIcLnByZXNpZ25kLnYxLkdldFVzYWdlUmVxdWVzdBodLnByZXNpZ25kLnYxLkdldFVzYWdlUmVzcG9uc2UiEYLT5JMCCxIJL3YxL3VzYWdlYgZwcm90bzM", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * Checksum is a digest of a file's bytes.
@@ -212,6 +212,13 @@ export type File = Message<"presignd.v1.File"> & {
    * @generated from field: string size_display = 23;
    */
   sizeDisplay: string;
+
+  /**
+   * The part layout of a multipart upload; unset for other uploads.
+   *
+   * @generated from field: presignd.v1.MultipartLayout multipart = 24;
+   */
+  multipart?: MultipartLayout | undefined;
 };
 
 /**
@@ -220,6 +227,135 @@ export type File = Message<"presignd.v1.File"> & {
  */
 export const FileSchema: GenMessage<File> = /*@__PURE__*/
   messageDesc(file_presignd_v1_file_service, 1);
+
+/**
+ * MultipartLayout is how a multipart upload cuts the file into parts.
+ *
+ * @generated from message presignd.v1.MultipartLayout
+ */
+export type MultipartLayout = Message<"presignd.v1.MultipartLayout"> & {
+  /**
+   * The size of every part but the last, which holds the rest.
+   *
+   * @generated from field: int64 part_size_bytes = 1;
+   */
+  partSizeBytes: bigint;
+
+  /**
+   * The number of parts: part numbers run from 1 to part_count.
+   *
+   * @generated from field: int32 part_count = 2;
+   */
+  partCount: number;
+
+  /**
+   * The checksum every part target binds, when the upload binds one:
+   * SignParts then needs each part's checksum.
+   *
+   * @generated from field: presignd.v1.ChecksumAlgorithm part_checksum_algorithm = 3;
+   */
+  partChecksumAlgorithm: ChecksumAlgorithm;
+};
+
+/**
+ * Describes the message presignd.v1.MultipartLayout.
+ * Use `create(MultipartLayoutSchema)` to create a new message.
+ */
+export const MultipartLayoutSchema: GenMessage<MultipartLayout> = /*@__PURE__*/
+  messageDesc(file_presignd_v1_file_service, 2);
+
+/**
+ * PartTarget tells the client how to send one part of a multipart upload:
+ * an HTTP PUT of exactly size_bytes bytes to url with headers.
+ *
+ * @generated from message presignd.v1.PartTarget
+ */
+export type PartTarget = Message<"presignd.v1.PartTarget"> & {
+  /**
+   * The part's number, from 1.
+   *
+   * @generated from field: int32 part_number = 1;
+   */
+  partNumber: number;
+
+  /**
+   * The URL to PUT the part to.
+   *
+   * @generated from field: string url = 2;
+   */
+  url: string;
+
+  /**
+   * Headers the client must send, exactly as given.
+   *
+   * @generated from field: map<string, string> headers = 3;
+   */
+  headers: { [key: string]: string };
+
+  /**
+   * The exact size of the part.
+   *
+   * @generated from field: int64 size_bytes = 4;
+   */
+  sizeBytes: bigint;
+
+  /**
+   * When the target stops working.
+   *
+   * @generated from field: google.protobuf.Timestamp expire_time = 5;
+   */
+  expireTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message presignd.v1.PartTarget.
+ * Use `create(PartTargetSchema)` to create a new message.
+ */
+export const PartTargetSchema: GenMessage<PartTarget> = /*@__PURE__*/
+  messageDesc(file_presignd_v1_file_service, 3);
+
+/**
+ * Part is a part of a multipart upload that storage holds.
+ *
+ * @generated from message presignd.v1.Part
+ */
+export type Part = Message<"presignd.v1.Part"> & {
+  /**
+   * The part's number, from 1.
+   *
+   * @generated from field: int32 part_number = 1;
+   */
+  partNumber: number;
+
+  /**
+   * Its size in bytes.
+   *
+   * @generated from field: int64 size_bytes = 2;
+   */
+  sizeBytes: bigint;
+
+  /**
+   * The entity tag storage gave it; CompleteUpload needs it.
+   *
+   * @generated from field: string etag = 3;
+   */
+  etag: string;
+
+  /**
+   * Its checksum in the upload's part_checksum_algorithm, standard base64,
+   * when the upload binds one and storage reports it.
+   *
+   * @generated from field: string checksum = 4;
+   */
+  checksum: string;
+};
+
+/**
+ * Describes the message presignd.v1.Part.
+ * Use `create(PartSchema)` to create a new message.
+ */
+export const PartSchema: GenMessage<Part> = /*@__PURE__*/
+  messageDesc(file_presignd_v1_file_service, 4);
 
 /**
  * UploadTarget tells the client exactly how to send the bytes.
@@ -268,6 +404,23 @@ export type UploadTarget = Message<"presignd.v1.UploadTarget"> & {
    * @generated from field: int64 max_size_bytes = 6;
    */
   maxSizeBytes: bigint;
+
+  /**
+   * For a multipart upload (method MULTIPART, no url): its layout, and
+   * the targets of its first parts. SignParts signs the others. When the
+   * upload binds part checksums, no part is signed here: SignParts needs
+   * each part's checksum.
+   *
+   * @generated from field: presignd.v1.MultipartLayout multipart = 7;
+   */
+  multipart?: MultipartLayout | undefined;
+
+  /**
+   * The first part targets of a multipart upload, by part number.
+   *
+   * @generated from field: repeated presignd.v1.PartTarget parts = 8;
+   */
+  parts: PartTarget[];
 };
 
 /**
@@ -275,7 +428,7 @@ export type UploadTarget = Message<"presignd.v1.UploadTarget"> & {
  * Use `create(UploadTargetSchema)` to create a new message.
  */
 export const UploadTargetSchema: GenMessage<UploadTarget> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 2);
+  messageDesc(file_presignd_v1_file_service, 5);
 
 /**
  * CreateUploadRequest asks for an upload target.
@@ -320,7 +473,8 @@ export type CreateUploadRequest = Message<"presignd.v1.CreateUploadRequest"> & {
   checksum?: Checksum | undefined;
 
   /**
-   * PUT or POST; unspecified means the category's method.
+   * PUT, POST or MULTIPART; unspecified means the category's method, or
+   * MULTIPART when size_bytes passes the category's multipart threshold.
    *
    * @generated from field: presignd.v1.UploadMethod method = 6;
    */
@@ -361,6 +515,15 @@ export type CreateUploadRequest = Message<"presignd.v1.CreateUploadRequest"> & {
    * @generated from field: string request_id = 11;
    */
   requestId: string;
+
+  /**
+   * For a multipart upload: the checksum each part target binds, so that
+   * storage refuses a corrupted part (SHA256 or CRC32C). Unspecified binds
+   * none, unless the category requires one.
+   *
+   * @generated from field: presignd.v1.ChecksumAlgorithm part_checksum_algorithm = 12;
+   */
+  partChecksumAlgorithm: ChecksumAlgorithm;
 };
 
 /**
@@ -368,7 +531,7 @@ export type CreateUploadRequest = Message<"presignd.v1.CreateUploadRequest"> & {
  * Use `create(CreateUploadRequestSchema)` to create a new message.
  */
 export const CreateUploadRequestSchema: GenMessage<CreateUploadRequest> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 3);
+  messageDesc(file_presignd_v1_file_service, 6);
 
 /**
  * CreateUploadResponse carries the reserved file and where to upload it.
@@ -396,7 +559,7 @@ export type CreateUploadResponse = Message<"presignd.v1.CreateUploadResponse"> &
  * Use `create(CreateUploadResponseSchema)` to create a new message.
  */
 export const CreateUploadResponseSchema: GenMessage<CreateUploadResponse> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 4);
+  messageDesc(file_presignd_v1_file_service, 7);
 
 /**
  * CompleteUploadRequest names the file whose upload finished.
@@ -410,6 +573,17 @@ export type CompleteUploadRequest = Message<"presignd.v1.CompleteUploadRequest">
    * @generated from field: string file_id = 1;
    */
   fileId: string;
+
+  /**
+   * For a multipart upload: every part, by ascending part number, with the
+   * ETag storage answered its PUT with (and its checksum when the upload
+   * binds part checksums). Empty means the parts storage holds, as
+   * ListParts shows them. A part storage does not hold, or holds with
+   * another ETag, fails the upload naming the part.
+   *
+   * @generated from field: repeated presignd.v1.CompletedPart parts = 2;
+   */
+  parts: CompletedPart[];
 };
 
 /**
@@ -417,7 +591,42 @@ export type CompleteUploadRequest = Message<"presignd.v1.CompleteUploadRequest">
  * Use `create(CompleteUploadRequestSchema)` to create a new message.
  */
 export const CompleteUploadRequestSchema: GenMessage<CompleteUploadRequest> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 5);
+  messageDesc(file_presignd_v1_file_service, 8);
+
+/**
+ * CompletedPart is a part named in CompleteUpload.
+ *
+ * @generated from message presignd.v1.CompletedPart
+ */
+export type CompletedPart = Message<"presignd.v1.CompletedPart"> & {
+  /**
+   * The part's number, from 1.
+   *
+   * @generated from field: int32 part_number = 1;
+   */
+  partNumber: number;
+
+  /**
+   * The ETag storage answered the part's PUT with.
+   *
+   * @generated from field: string etag = 2;
+   */
+  etag: string;
+
+  /**
+   * The part's checksum, standard base64, when the upload binds one.
+   *
+   * @generated from field: string checksum = 3;
+   */
+  checksum: string;
+};
+
+/**
+ * Describes the message presignd.v1.CompletedPart.
+ * Use `create(CompletedPartSchema)` to create a new message.
+ */
+export const CompletedPartSchema: GenMessage<CompletedPart> = /*@__PURE__*/
+  messageDesc(file_presignd_v1_file_service, 9);
 
 /**
  * CompleteUploadResponse carries the verified file.
@@ -438,7 +647,7 @@ export type CompleteUploadResponse = Message<"presignd.v1.CompleteUploadResponse
  * Use `create(CompleteUploadResponseSchema)` to create a new message.
  */
 export const CompleteUploadResponseSchema: GenMessage<CompleteUploadResponse> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 6);
+  messageDesc(file_presignd_v1_file_service, 10);
 
 /**
  * GetFileRequest names one file.
@@ -459,7 +668,7 @@ export type GetFileRequest = Message<"presignd.v1.GetFileRequest"> & {
  * Use `create(GetFileRequestSchema)` to create a new message.
  */
 export const GetFileRequestSchema: GenMessage<GetFileRequest> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 7);
+  messageDesc(file_presignd_v1_file_service, 11);
 
 /**
  * GetFileResponse carries one file.
@@ -480,7 +689,7 @@ export type GetFileResponse = Message<"presignd.v1.GetFileResponse"> & {
  * Use `create(GetFileResponseSchema)` to create a new message.
  */
 export const GetFileResponseSchema: GenMessage<GetFileResponse> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 8);
+  messageDesc(file_presignd_v1_file_service, 12);
 
 /**
  * ListFilesRequest asks for one page of files.
@@ -544,7 +753,7 @@ export type ListFilesRequest = Message<"presignd.v1.ListFilesRequest"> & {
  * Use `create(ListFilesRequestSchema)` to create a new message.
  */
 export const ListFilesRequestSchema: GenMessage<ListFilesRequest> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 9);
+  messageDesc(file_presignd_v1_file_service, 13);
 
 /**
  * ListFilesResponse is one page of files.
@@ -572,7 +781,7 @@ export type ListFilesResponse = Message<"presignd.v1.ListFilesResponse"> & {
  * Use `create(ListFilesResponseSchema)` to create a new message.
  */
 export const ListFilesResponseSchema: GenMessage<ListFilesResponse> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 10);
+  messageDesc(file_presignd_v1_file_service, 14);
 
 /**
  * UpdateFileRequest changes a file's mutable fields.
@@ -601,7 +810,7 @@ export type UpdateFileRequest = Message<"presignd.v1.UpdateFileRequest"> & {
  * Use `create(UpdateFileRequestSchema)` to create a new message.
  */
 export const UpdateFileRequestSchema: GenMessage<UpdateFileRequest> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 11);
+  messageDesc(file_presignd_v1_file_service, 15);
 
 /**
  * UpdateFileResponse carries the changed file.
@@ -622,7 +831,7 @@ export type UpdateFileResponse = Message<"presignd.v1.UpdateFileResponse"> & {
  * Use `create(UpdateFileResponseSchema)` to create a new message.
  */
 export const UpdateFileResponseSchema: GenMessage<UpdateFileResponse> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 12);
+  messageDesc(file_presignd_v1_file_service, 16);
 
 /**
  * DeleteFileRequest names the file to delete.
@@ -643,7 +852,7 @@ export type DeleteFileRequest = Message<"presignd.v1.DeleteFileRequest"> & {
  * Use `create(DeleteFileRequestSchema)` to create a new message.
  */
 export const DeleteFileRequestSchema: GenMessage<DeleteFileRequest> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 13);
+  messageDesc(file_presignd_v1_file_service, 17);
 
 /**
  * DeleteFileResponse confirms a deletion.
@@ -658,7 +867,7 @@ export type DeleteFileResponse = Message<"presignd.v1.DeleteFileResponse"> & {
  * Use `create(DeleteFileResponseSchema)` to create a new message.
  */
 export const DeleteFileResponseSchema: GenMessage<DeleteFileResponse> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 14);
+  messageDesc(file_presignd_v1_file_service, 18);
 
 /**
  * CreateDownloadUrlRequest asks for a download URL.
@@ -686,7 +895,7 @@ export type CreateDownloadUrlRequest = Message<"presignd.v1.CreateDownloadUrlReq
  * Use `create(CreateDownloadUrlRequestSchema)` to create a new message.
  */
 export const CreateDownloadUrlRequestSchema: GenMessage<CreateDownloadUrlRequest> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 15);
+  messageDesc(file_presignd_v1_file_service, 19);
 
 /**
  * CreateDownloadUrlResponse carries a signed GET URL.
@@ -714,7 +923,7 @@ export type CreateDownloadUrlResponse = Message<"presignd.v1.CreateDownloadUrlRe
  * Use `create(CreateDownloadUrlResponseSchema)` to create a new message.
  */
 export const CreateDownloadUrlResponseSchema: GenMessage<CreateDownloadUrlResponse> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 16);
+  messageDesc(file_presignd_v1_file_service, 20);
 
 /**
  * CheckNameRequest asks whether a display name can be used.
@@ -749,7 +958,7 @@ export type CheckNameRequest = Message<"presignd.v1.CheckNameRequest"> & {
  * Use `create(CheckNameRequestSchema)` to create a new message.
  */
 export const CheckNameRequestSchema: GenMessage<CheckNameRequest> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 17);
+  messageDesc(file_presignd_v1_file_service, 21);
 
 /**
  * CheckNameResponse tells whether a name is valid and free.
@@ -798,7 +1007,156 @@ export type CheckNameResponse = Message<"presignd.v1.CheckNameResponse"> & {
  * Use `create(CheckNameResponseSchema)` to create a new message.
  */
 export const CheckNameResponseSchema: GenMessage<CheckNameResponse> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 18);
+  messageDesc(file_presignd_v1_file_service, 22);
+
+/**
+ * SignPartsRequest asks for part targets of a multipart upload.
+ *
+ * @generated from message presignd.v1.SignPartsRequest
+ */
+export type SignPartsRequest = Message<"presignd.v1.SignPartsRequest"> & {
+  /**
+   * The PENDING multipart upload.
+   *
+   * @generated from field: string file_id = 1;
+   */
+  fileId: string;
+
+  /**
+   * The parts to sign, each from 1 to the upload's part_count.
+   *
+   * @generated from field: repeated int32 part_numbers = 2;
+   */
+  partNumbers: number[];
+
+  /**
+   * Each part's checksum (standard base64) by part number, in the
+   * upload's part_checksum_algorithm; required for every part when the
+   * upload binds part checksums, refused otherwise.
+   *
+   * @generated from field: map<int32, string> part_checksums = 3;
+   */
+  partChecksums: { [key: number]: string };
+};
+
+/**
+ * Describes the message presignd.v1.SignPartsRequest.
+ * Use `create(SignPartsRequestSchema)` to create a new message.
+ */
+export const SignPartsRequestSchema: GenMessage<SignPartsRequest> = /*@__PURE__*/
+  messageDesc(file_presignd_v1_file_service, 23);
+
+/**
+ * SignPartsResponse carries part targets.
+ *
+ * @generated from message presignd.v1.SignPartsResponse
+ */
+export type SignPartsResponse = Message<"presignd.v1.SignPartsResponse"> & {
+  /**
+   * One target per requested part, in the order asked.
+   *
+   * @generated from field: repeated presignd.v1.PartTarget parts = 1;
+   */
+  parts: PartTarget[];
+};
+
+/**
+ * Describes the message presignd.v1.SignPartsResponse.
+ * Use `create(SignPartsResponseSchema)` to create a new message.
+ */
+export const SignPartsResponseSchema: GenMessage<SignPartsResponse> = /*@__PURE__*/
+  messageDesc(file_presignd_v1_file_service, 24);
+
+/**
+ * ListPartsRequest names a multipart upload.
+ *
+ * @generated from message presignd.v1.ListPartsRequest
+ */
+export type ListPartsRequest = Message<"presignd.v1.ListPartsRequest"> & {
+  /**
+   * The PENDING multipart upload.
+   *
+   * @generated from field: string file_id = 1;
+   */
+  fileId: string;
+};
+
+/**
+ * Describes the message presignd.v1.ListPartsRequest.
+ * Use `create(ListPartsRequestSchema)` to create a new message.
+ */
+export const ListPartsRequestSchema: GenMessage<ListPartsRequest> = /*@__PURE__*/
+  messageDesc(file_presignd_v1_file_service, 25);
+
+/**
+ * ListPartsResponse lists the parts storage holds.
+ *
+ * @generated from message presignd.v1.ListPartsResponse
+ */
+export type ListPartsResponse = Message<"presignd.v1.ListPartsResponse"> & {
+  /**
+   * The parts, by ascending part number.
+   *
+   * @generated from field: repeated presignd.v1.Part parts = 1;
+   */
+  parts: Part[];
+
+  /**
+   * The upload's layout.
+   *
+   * @generated from field: presignd.v1.MultipartLayout multipart = 2;
+   */
+  multipart?: MultipartLayout | undefined;
+};
+
+/**
+ * Describes the message presignd.v1.ListPartsResponse.
+ * Use `create(ListPartsResponseSchema)` to create a new message.
+ */
+export const ListPartsResponseSchema: GenMessage<ListPartsResponse> = /*@__PURE__*/
+  messageDesc(file_presignd_v1_file_service, 26);
+
+/**
+ * AbortUploadRequest names the upload to give up.
+ *
+ * @generated from message presignd.v1.AbortUploadRequest
+ */
+export type AbortUploadRequest = Message<"presignd.v1.AbortUploadRequest"> & {
+  /**
+   * The PENDING file.
+   *
+   * @generated from field: string file_id = 1;
+   */
+  fileId: string;
+};
+
+/**
+ * Describes the message presignd.v1.AbortUploadRequest.
+ * Use `create(AbortUploadRequestSchema)` to create a new message.
+ */
+export const AbortUploadRequestSchema: GenMessage<AbortUploadRequest> = /*@__PURE__*/
+  messageDesc(file_presignd_v1_file_service, 27);
+
+/**
+ * AbortUploadResponse carries the aborted file.
+ *
+ * @generated from message presignd.v1.AbortUploadResponse
+ */
+export type AbortUploadResponse = Message<"presignd.v1.AbortUploadResponse"> & {
+  /**
+   * The file, ABORTED.
+   *
+   * @generated from field: presignd.v1.File file = 1;
+   */
+  file?: File | undefined;
+};
+
+/**
+ * Describes the message presignd.v1.AbortUploadResponse.
+ * Use `create(AbortUploadResponseSchema)` to create a new message.
+ */
+export const AbortUploadResponseSchema: GenMessage<AbortUploadResponse> = /*@__PURE__*/
+  messageDesc(file_presignd_v1_file_service, 28);
 
 /**
  * GetUsageRequest asks for storage usage.
@@ -827,7 +1185,7 @@ export type GetUsageRequest = Message<"presignd.v1.GetUsageRequest"> & {
  * Use `create(GetUsageRequestSchema)` to create a new message.
  */
 export const GetUsageRequestSchema: GenMessage<GetUsageRequest> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 19);
+  messageDesc(file_presignd_v1_file_service, 29);
 
 /**
  * GetUsageResponse reports storage usage.
@@ -877,7 +1235,7 @@ export type GetUsageResponse = Message<"presignd.v1.GetUsageResponse"> & {
  * Use `create(GetUsageResponseSchema)` to create a new message.
  */
 export const GetUsageResponseSchema: GenMessage<GetUsageResponse> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 20);
+  messageDesc(file_presignd_v1_file_service, 30);
 
 /**
  * ChecksumAlgorithm names a checksum that an upload can be bound to.
@@ -947,6 +1305,16 @@ export enum UploadMethod {
    * @generated from enum value: UPLOAD_METHOD_POST = 2;
    */
   POST = 2,
+
+  /**
+   * The bytes in parts: an HTTP PUT of each part to its own part target
+   * (UploadTarget.parts, then SignParts), in any order and in parallel,
+   * then CompleteUpload with the parts' ETags. Chosen automatically when
+   * the declared size passes the category's multipart threshold.
+   *
+   * @generated from enum value: UPLOAD_METHOD_MULTIPART = 3;
+   */
+  MULTIPART = 3,
 }
 
 /**
@@ -995,6 +1363,13 @@ export enum FileState {
    * @generated from enum value: FILE_STATE_EXPIRED = 4;
    */
   EXPIRED = 4,
+
+  /**
+   * The client gave the upload up with AbortUpload.
+   *
+   * @generated from enum value: FILE_STATE_ABORTED = 5;
+   */
+  ABORTED = 5,
 }
 
 /**
@@ -1104,6 +1479,42 @@ export const FileService: GenService<{
     methodKind: "unary";
     input: typeof CheckNameRequestSchema;
     output: typeof CheckNameResponseSchema;
+  },
+  /**
+   * SignParts signs upload targets for parts of a multipart upload, by
+   * part number, at most 1000 per call. A client resuming an upload signs
+   * only the parts ListParts does not show.
+   *
+   * @generated from rpc presignd.v1.FileService.SignParts
+   */
+  signParts: {
+    methodKind: "unary";
+    input: typeof SignPartsRequestSchema;
+    output: typeof SignPartsResponseSchema;
+  },
+  /**
+   * ListParts lists the parts of a PENDING multipart upload that storage
+   * already holds, by part number.
+   *
+   * @generated from rpc presignd.v1.FileService.ListParts
+   */
+  listParts: {
+    methodKind: "unary";
+    input: typeof ListPartsRequestSchema;
+    output: typeof ListPartsResponseSchema;
+  },
+  /**
+   * AbortUpload gives up a PENDING upload: the backend discards what was
+   * uploaded (the parts of a multipart upload), the file becomes ABORTED
+   * and its reservation is released. Aborting an ABORTED file returns it
+   * unchanged; a READY, FAILED or EXPIRED file cannot be aborted.
+   *
+   * @generated from rpc presignd.v1.FileService.AbortUpload
+   */
+  abortUpload: {
+    methodKind: "unary";
+    input: typeof AbortUploadRequestSchema;
+    output: typeof AbortUploadResponseSchema;
   },
   /**
    * GetUsage reports the caller's file count, bytes used and reserved, quota
