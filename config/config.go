@@ -193,7 +193,9 @@ type Category struct {
 	// ContentTypes are the allowed types, type/subtype patterns such as
 	// image/* (default any: */*).
 	ContentTypes []string `yaml:"content_types"`
-	// MaxSize is the largest upload (default 5GiB).
+	// MaxSize is the largest upload (default 5GiB, at most 5TiB). A
+	// single PUT or POST carries at most 5GiB: a larger file is a
+	// MULTIPART upload.
 	MaxSize ByteSize `yaml:"max_size"`
 	// URLTTL is how long an upload target stays valid, 1s to 168h
 	// (default 15m).
@@ -221,6 +223,29 @@ type Category struct {
 	// Credentials lists the credential kinds that may use the category:
 	// api_key, jwt. Empty allows all.
 	Credentials []string `yaml:"credentials"`
+	// Multipart configures multipart uploads: the file in parts, each
+	// PUT to its own target, in parallel and resumable.
+	Multipart Multipart `yaml:"multipart"`
+}
+
+// Multipart configures a category's multipart uploads.
+type Multipart struct {
+	// Threshold is the declared size at or above which a request that
+	// names no method is a MULTIPART upload (default 100MiB; 0: only when
+	// the client asks for MULTIPART).
+	Threshold *ByteSize `yaml:"threshold"`
+	// PartSize is the size of every part but the last, 1MiB to 5GiB
+	// (default 8MiB). The server raises it to the backend's minimum part
+	// size, and so that no upload needs more parts than the backend takes.
+	PartSize ByteSize `yaml:"part_size"`
+	// PartChecksum makes every multipart upload bind a checksum into each
+	// part target, so that storage refuses a corrupted part: SHA256 or
+	// CRC32C (default: the client's choice).
+	PartChecksum string `yaml:"part_checksum"`
+	// UploadTTL is how long a multipart upload may take from its creation
+	// to its completion, 1m to 720h (default 24h); after that the sweeper
+	// aborts it.
+	UploadTTL Duration `yaml:"upload_ttl"`
 }
 
 // NameRules configures display names.
@@ -320,6 +345,16 @@ func (c *Config) ApplyDefaults() {
 		}
 		if cat.Method == "" {
 			cat.Method = policy.MethodPut
+		}
+		if cat.Multipart.Threshold == nil {
+			t := ByteSize(policy.DefaultMultipartThreshold)
+			cat.Multipart.Threshold = &t
+		}
+		if cat.Multipart.PartSize == 0 {
+			cat.Multipart.PartSize = ByteSize(policy.DefaultPartSize)
+		}
+		if cat.Multipart.UploadTTL == 0 {
+			cat.Multipart.UploadTTL = Duration(policy.DefaultMultipartUploadTTL)
 		}
 		c.Categories[name] = cat
 	}
@@ -422,6 +457,10 @@ func (c *Config) Validate() error {
 		if cat.MaxSize < 0 {
 			add(key+".max_size", "must be positive")
 		}
+		if int64(cat.MaxSize) > policy.MaxObjectSize {
+			add(key+".max_size", "must be at most 5TiB (%d bytes), the largest object a multipart upload makes, not %d", policy.MaxObjectSize, cat.MaxSize)
+		}
+		validateMultipart(key+".multipart", cat.Multipart, add)
 		if d := time.Duration(cat.URLTTL); d < time.Second || d > 7*24*time.Hour {
 			add(key+".url_ttl", "must be between 1s and 168h, not %s", d)
 		}
@@ -508,6 +547,11 @@ func (c *Config) Policies() (map[string]*policy.Category, error) {
 			ScopeField:         field,
 			StorageLimit:       int64(cat.StorageLimit),
 			Credentials:        cat.Credentials,
+			Multipart: policy.Multipart{
+				PartSize:     int64(cat.Multipart.PartSize),
+				PartChecksum: cat.Multipart.PartChecksum,
+				UploadTTL:    time.Duration(cat.Multipart.UploadTTL),
+			},
 			Names: policy.NameRules{
 				MinLength:      cat.NameRules.MinLength,
 				MaxLength:      cat.NameRules.MaxLength,
@@ -517,6 +561,9 @@ func (c *Config) Policies() (map[string]*policy.Category, error) {
 
 				AllowFormatCharacters: cat.NameRules.AllowFormatCharacters,
 			},
+		}
+		if t := cat.Multipart.Threshold; t != nil {
+			pc.Multipart.Threshold = int64(*t)
 		}
 		if cat.NameRules.Pattern != "" {
 			if pc.Names.Pattern, err = regexp.Compile(cat.NameRules.Pattern); err != nil {
@@ -550,6 +597,23 @@ func (c *Config) Policies() (map[string]*policy.Category, error) {
 		out[name] = pc
 	}
 	return out, nil
+}
+
+// validateMultipart checks a category's multipart section (defaults
+// applied) and reports its problems under key.
+func validateMultipart(key string, m Multipart, add func(key, format string, args ...any)) {
+	const minPart, maxPart = 1 << 20, 5 << 30
+	if m.PartSize < minPart || m.PartSize > maxPart {
+		add(key+".part_size", "must be between 1MiB and 5GiB, not %d bytes", m.PartSize)
+	}
+	switch m.PartChecksum {
+	case "", "SHA256", "CRC32C":
+	default:
+		add(key+".part_checksum", "must be SHA256 or CRC32C (or empty for the client's choice), not %q", m.PartChecksum)
+	}
+	if d := time.Duration(m.UploadTTL); d < time.Minute || d > 720*time.Hour {
+		add(key+".upload_ttl", "must be between 1m and 720h, not %s", d)
+	}
 }
 
 func (s *Sweeper) applyDefaults() {

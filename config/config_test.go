@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/presignd/presignd/policy"
 )
 
 func TestParseDefaults(t *testing.T) {
@@ -24,6 +26,36 @@ func TestParseDefaults(t *testing.T) {
 	d := cats["default"]
 	if d == nil || d.MaxSize != 5<<30 || d.URLTTL != 15*time.Minute || d.Method != "PUT" || d.Backend != "local" || d.Key.String() != "{tenant}/{category}/{uuid}{ext}" {
 		t.Fatalf("default category = %+v", d)
+	}
+}
+
+func TestParseMultipart(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want policy.Multipart
+	}{
+		{"no section takes the defaults", "categories:\n  docs: {}\n",
+			policy.Multipart{Threshold: 100 << 20, PartSize: 8 << 20, UploadTTL: 24 * time.Hour}},
+		{"every key is read", "categories:\n  docs:\n    max_size: 5TiB\n    multipart: {threshold: 1GiB, part_size: 64MiB, part_checksum: CRC32C, upload_ttl: 2h}\n",
+			policy.Multipart{Threshold: 1 << 30, PartSize: 64 << 20, PartChecksum: "CRC32C", UploadTTL: 2 * time.Hour}},
+		{"a threshold of 0 stays 0: never automatic", "categories:\n  docs:\n    multipart: {threshold: 0}\n",
+			policy.Multipart{Threshold: 0, PartSize: 8 << 20, UploadTTL: 24 * time.Hour}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse([]byte(tt.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cats, err := c.Policies()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cats["docs"].Multipart; got != tt.want {
+				t.Fatalf("multipart = %+v, want %+v", got, tt.want)
+			}
+		})
 	}
 }
 
@@ -56,6 +88,14 @@ func TestParseReportsTheBadKey(t *testing.T) {
 		{"a negative sweeper interval", "sweeper:\n  interval: -1s\n", []string{"sweeper.interval"}},
 		{"an API-key cache TTL over 30s", "auth: {api_key_cache_ttl: 31s}\n", []string{"auth.api_key_cache_ttl"}},
 		{"a sweeper batch too large", "sweeper:\n  batch_size: 100000\n", []string{"sweeper.batch_size"}},
+		{"a max size over 5TiB", "categories:\n  docs:\n    max_size: 6TiB\n", []string{"categories.docs.max_size", "5TiB"}},
+		{"a part size under 1MiB", "categories:\n  docs:\n    multipart: {part_size: 512KiB}\n", []string{"categories.docs.multipart.part_size", "1MiB"}},
+		{"a part size over 5GiB", "categories:\n  docs:\n    multipart: {part_size: 6GiB}\n", []string{"categories.docs.multipart.part_size"}},
+		{"a part checksum of MD5", "categories:\n  docs:\n    multipart: {part_checksum: MD5}\n", []string{"categories.docs.multipart.part_checksum", "SHA256 or CRC32C"}},
+		{"a multipart upload ttl under a minute", "categories:\n  docs:\n    multipart: {upload_ttl: 30s}\n", []string{"categories.docs.multipart.upload_ttl"}},
+		{"a multipart upload ttl over 30 days", "categories:\n  docs:\n    multipart: {upload_ttl: 721h}\n", []string{"categories.docs.multipart.upload_ttl"}},
+		{"a multipart threshold that is not a size", "categories:\n  docs:\n    multipart: {threshold: big}\n", []string{"line 3", "not a size"}},
+		{"an unknown multipart key", "categories:\n  docs:\n    multipart: {part_sise: 8MiB}\n", []string{"line 3", "part_size"}},
 		{"several problems at once", "log: {format: xml}\ncategories:\n  docs:\n    method: GET\n", []string{"log.format", "categories.docs.method"}},
 	}
 	for _, tt := range tests {

@@ -21,9 +21,42 @@ const DefaultCategory = "default"
 
 // Upload methods.
 const (
-	MethodPut  = "PUT"
-	MethodPost = "POST"
+	MethodPut       = "PUT"
+	MethodPost      = "POST"
+	MethodMultipart = "MULTIPART"
 )
+
+// Size limits of the upload methods.
+const (
+	// MaxSingleUpload is the largest object one PUT or POST may carry;
+	// a larger one needs MULTIPART.
+	MaxSingleUpload int64 = 5 << 30
+	// MaxObjectSize is the largest max_size a category may allow.
+	MaxObjectSize int64 = 5 << 40
+)
+
+// Multipart defaults.
+const (
+	DefaultMultipartThreshold int64 = 100 << 20
+	DefaultPartSize           int64 = 8 << 20
+	DefaultMultipartUploadTTL       = 24 * time.Hour
+)
+
+// Multipart is a category's rules for multipart uploads.
+type Multipart struct {
+	// Threshold is the declared size at or above which a request that
+	// names no method is a MULTIPART upload; 0 means never automatically.
+	Threshold int64
+	// PartSize is the preferred size of every part but the last; the
+	// server raises it to the backend's minimum and to what keeps the
+	// part count within the backend's maximum.
+	PartSize int64
+	// PartChecksum is the part checksum algorithm every multipart upload
+	// must bind (SHA256 or CRC32C), or "" to leave it to the client.
+	PartChecksum string
+	// UploadTTL is how long a multipart upload may take to complete.
+	UploadTTL time.Duration
+}
 
 // FieldError reports a request field that breaks a rule.
 type FieldError struct {
@@ -79,14 +112,16 @@ type Category struct {
 	// Credentials lists the credential kinds that may use the category
 	// ("api_key", "jwt"); empty allows all.
 	Credentials []string
+	// Multipart are the rules for multipart uploads.
+	Multipart Multipart
 }
 
 // DefaultKeyTemplate is the key template of the built-in default category.
 const DefaultKeyTemplate = "{tenant}/{category}/{uuid}{ext}"
 
 // Default returns the built-in category used when no configuration names
-// any: any content type, up to 5 GiB, 15-minute URLs, PUT, stored on
-// backend.
+// any: any content type, up to 5 GiB, 15-minute URLs, PUT, MULTIPART from
+// 100 MiB in 8 MiB parts within 24 hours, stored on backend.
 func Default(backend string) *Category {
 	return &Category{
 		Name:         DefaultCategory,
@@ -96,6 +131,11 @@ func Default(backend string) *Category {
 		MaxSize:      5 << 30,
 		URLTTL:       15 * time.Minute,
 		Method:       MethodPut,
+		Multipart: Multipart{
+			Threshold: DefaultMultipartThreshold,
+			PartSize:  DefaultPartSize,
+			UploadTTL: DefaultMultipartUploadTTL,
+		},
 	}
 }
 
@@ -132,10 +172,20 @@ type UploadRequest struct {
 	SizeBytes         int64
 	ChecksumAlgorithm string
 	Method            string // "" means the category's
+	// PartChecksumAlgorithm is the part checksum a multipart upload asks
+	// to bind, or "".
+	PartChecksumAlgorithm string
+	// NoMultipart says the category's backend takes no multipart uploads:
+	// the multipart threshold then chooses nothing.
+	NoMultipart bool
 }
 
 // CheckUpload applies the category's limits to req and returns the upload
-// method to use. All violated rules are reported together.
+// method to use: req.Method, else MULTIPART when the size reaches the
+// category's multipart threshold (and the backend takes multipart
+// uploads), else the category's method. A PUT or
+// POST of more than MaxSingleUpload is refused. All violated rules are
+// reported together.
 func (c *Category) CheckUpload(req UploadRequest) (method string, err error) {
 	var errs FieldErrors
 	if !c.AllowsContentType(req.ContentType) {
@@ -150,8 +200,22 @@ func (c *Category) CheckUpload(req UploadRequest) (method string, err error) {
 		errs = append(errs, &FieldError{"checksum", fmt.Sprintf("category %q requires a %s checksum", c.Name, c.RequireChecksum)})
 	}
 	method = req.Method
-	if method == "" {
+	switch {
+	case method != "":
+	case c.Multipart.Threshold > 0 && req.SizeBytes >= c.Multipart.Threshold && !req.NoMultipart:
+		method = MethodMultipart
+	default:
 		method = c.Method
+	}
+	if method != MethodMultipart && req.SizeBytes > MaxSingleUpload && req.SizeBytes <= c.MaxSize {
+		errs = append(errs, &FieldError{"size_bytes", fmt.Sprintf("%s is more than the %s one %s can carry: use MULTIPART",
+			bytesize.Describe(req.SizeBytes), bytesize.Describe(MaxSingleUpload), method)})
+	}
+	switch {
+	case method != MethodMultipart && req.PartChecksumAlgorithm != "":
+		errs = append(errs, &FieldError{"part_checksum_algorithm", fmt.Sprintf("applies to MULTIPART uploads only, not %s", method)})
+	case method == MethodMultipart && c.Multipart.PartChecksum != "" && req.PartChecksumAlgorithm != "" && req.PartChecksumAlgorithm != c.Multipart.PartChecksum:
+		errs = append(errs, &FieldError{"part_checksum_algorithm", fmt.Sprintf("category %q binds %s part checksums, not %s", c.Name, c.Multipart.PartChecksum, req.PartChecksumAlgorithm)})
 	}
 	if len(errs) > 0 {
 		return "", errs
@@ -243,4 +307,14 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// PartChecksum returns the part checksum algorithm of a multipart upload
+// that asked for requested ("" for none): the category's, when it
+// requires one, else requested.
+func (c *Category) PartChecksum(requested string) string {
+	if c.Multipart.PartChecksum != "" {
+		return c.Multipart.PartChecksum
+	}
+	return requested
 }

@@ -38,12 +38,7 @@ func TestAllowsContentType(t *testing.T) {
 
 func TestCheckUpload(t *testing.T) {
 	cat := &Category{Name: "docs", ContentTypes: []string{"application/pdf"}, MaxSize: 10, Method: MethodPut, RequireChecksum: "SHA256"}
-	tests := []struct {
-		name       string
-		req        UploadRequest
-		wantFields []string
-		wantMethod string
-	}{
+	tests := []checkUploadCase{
 		{"a request within every limit passes", UploadRequest{ContentType: "application/pdf", SizeBytes: 10, ChecksumAlgorithm: "SHA256"}, nil, MethodPut},
 		{"exactly at the size limit passes", UploadRequest{ContentType: "application/pdf", SizeBytes: 10, ChecksumAlgorithm: "SHA256", Method: MethodPost}, nil, MethodPost},
 		{"one byte over the limit is refused", UploadRequest{ContentType: "application/pdf", SizeBytes: 11, ChecksumAlgorithm: "SHA256"}, []string{"size_bytes"}, ""},
@@ -51,6 +46,61 @@ func TestCheckUpload(t *testing.T) {
 		{"another checksum algorithm is refused", UploadRequest{ContentType: "application/pdf", SizeBytes: 1, ChecksumAlgorithm: "MD5"}, []string{"checksum"}, ""},
 		{"every violation is reported at once", UploadRequest{ContentType: "image/png", SizeBytes: 11}, []string{"content_type", "size_bytes", "checksum"}, ""},
 	}
+	checkUploadCases(t, cat, tests)
+}
+
+func TestCheckUploadMultipart(t *testing.T) {
+	cat := &Category{Name: "video", ContentTypes: []string{"*/*"}, MaxSize: MaxObjectSize, Method: MethodPut,
+		Multipart: Multipart{Threshold: 100 << 20, PartSize: 8 << 20, UploadTTL: time.Hour}}
+	strict := *cat
+	strict.Multipart.PartChecksum = "SHA256"
+	never := *cat
+	never.Multipart.Threshold = 0
+	const req = "application/octet-stream"
+	tests := []struct {
+		name       string
+		cat        *Category
+		req        UploadRequest
+		wantFields []string
+		wantMethod string
+	}{
+		{"a size under the threshold takes the category's method", cat, UploadRequest{ContentType: req, SizeBytes: 100<<20 - 1}, nil, MethodPut},
+		{"a size at the threshold is MULTIPART", cat, UploadRequest{ContentType: req, SizeBytes: 100 << 20}, nil, MethodMultipart},
+		{"a named method wins over the threshold", cat, UploadRequest{ContentType: req, SizeBytes: 200 << 20, Method: MethodPut}, nil, MethodPut},
+		{"MULTIPART may be asked for a small file", cat, UploadRequest{ContentType: req, SizeBytes: 1, Method: MethodMultipart}, nil, MethodMultipart},
+		{"a backend without multipart takes the category's method at the threshold", cat, UploadRequest{ContentType: req, SizeBytes: 200 << 20, NoMultipart: true}, nil, MethodPut},
+		{"a backend without multipart refuses an unnamed method over 5GiB", cat, UploadRequest{ContentType: req, SizeBytes: 5<<30 + 1, NoMultipart: true}, []string{"size_bytes"}, ""},
+		{"a threshold of 0 never chooses MULTIPART", &never, UploadRequest{ContentType: req, SizeBytes: 1 << 30}, nil, MethodPut},
+		{"a PUT over 5GiB is refused", cat, UploadRequest{ContentType: req, SizeBytes: 5<<30 + 1, Method: MethodPut}, []string{"size_bytes"}, ""},
+		{"a POST over 5GiB is refused", cat, UploadRequest{ContentType: req, SizeBytes: 5<<30 + 1, Method: MethodPost}, []string{"size_bytes"}, ""},
+		{"an unnamed method over 5GiB without a threshold is refused", &never, UploadRequest{ContentType: req, SizeBytes: 5<<30 + 1}, []string{"size_bytes"}, ""},
+		{"a PUT of exactly 5GiB passes", cat, UploadRequest{ContentType: req, SizeBytes: 5 << 30, Method: MethodPut}, nil, MethodPut},
+		{"a MULTIPART of 5TiB passes", cat, UploadRequest{ContentType: req, SizeBytes: 5 << 40}, nil, MethodMultipart},
+		{"a part checksum on a PUT is refused", cat, UploadRequest{ContentType: req, SizeBytes: 1, PartChecksumAlgorithm: "SHA256"}, []string{"part_checksum_algorithm"}, ""},
+		{"a part checksum on a MULTIPART passes", cat, UploadRequest{ContentType: req, SizeBytes: 1, Method: MethodMultipart, PartChecksumAlgorithm: "CRC32C"}, nil, MethodMultipart},
+		{"another part checksum than the category's is refused", &strict, UploadRequest{ContentType: req, SizeBytes: 1 << 30, PartChecksumAlgorithm: "CRC32C"}, []string{"part_checksum_algorithm"}, ""},
+		{"the category's part checksum passes", &strict, UploadRequest{ContentType: req, SizeBytes: 1 << 30, PartChecksumAlgorithm: "SHA256"}, nil, MethodMultipart},
+	}
+	for _, tt := range tests {
+		checkUploadCases(t, tt.cat, []checkUploadCase{{tt.name, tt.req, tt.wantFields, tt.wantMethod}})
+	}
+	if got := strict.PartChecksum(""); got != "SHA256" {
+		t.Errorf("PartChecksum(\"\") of a category requiring SHA256 = %q", got)
+	}
+	if got := cat.PartChecksum("CRC32C"); got != "CRC32C" {
+		t.Errorf("PartChecksum(CRC32C) of a category requiring none = %q", got)
+	}
+}
+
+type checkUploadCase struct {
+	name       string
+	req        UploadRequest
+	wantFields []string
+	wantMethod string
+}
+
+func checkUploadCases(t *testing.T, cat *Category, tests []checkUploadCase) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			method, err := cat.CheckUpload(tt.req)

@@ -67,6 +67,17 @@ func readyFile(t *testing.T, env *testEnv, ctx context.Context) *presigndv1.File
 	return done.GetFile()
 }
 
+// pendingMultipart starts a MULTIPART upload in the default category.
+func pendingMultipart(t *testing.T, env *testEnv, ctx context.Context) *presigndv1.File {
+	t.Helper()
+	resp, err := env.client.CreateUpload(ctx, &presigndv1.CreateUploadRequest{Filename: "m.bin", ContentType: "application/octet-stream", SizeBytes: 5,
+		Method: presigndv1.UploadMethod_UPLOAD_METHOD_MULTIPART})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.GetFile()
+}
+
 // target is what an RPC of the matrix acts on: a file and an API key ID.
 type target struct{ fileID, keyID string }
 
@@ -81,47 +92,58 @@ type rpcCase struct {
 	onResource bool
 	// destructive: the RPC consumes its target, so each call gets a new one.
 	destructive bool
+	// multipart: the RPC needs a PENDING multipart upload of its own.
+	multipart bool
 }
 
 var matrixRPCs = []rpcCase{
 	{presigndv1.FileService_CreateUpload_FullMethodName, func(ctx context.Context, env *testEnv, _ target) (proto.Message, error) {
 		return env.client.CreateUpload(ctx, &presigndv1.CreateUploadRequest{Filename: "m.txt", ContentType: "text/plain", SizeBytes: 3})
-	}, false, false},
+	}, false, false, false},
 	{presigndv1.FileService_CompleteUpload_FullMethodName, func(ctx context.Context, env *testEnv, tgt target) (proto.Message, error) {
 		return env.client.CompleteUpload(ctx, &presigndv1.CompleteUploadRequest{FileId: tgt.fileID})
-	}, true, false},
+	}, true, false, false},
 	{presigndv1.FileService_GetFile_FullMethodName, func(ctx context.Context, env *testEnv, tgt target) (proto.Message, error) {
 		return env.client.GetFile(ctx, &presigndv1.GetFileRequest{FileId: tgt.fileID})
-	}, true, false},
+	}, true, false, false},
 	{presigndv1.FileService_ListFiles_FullMethodName, func(ctx context.Context, env *testEnv, _ target) (proto.Message, error) {
 		return env.client.ListFiles(ctx, &presigndv1.ListFilesRequest{})
-	}, false, false},
+	}, false, false, false},
 	{presigndv1.FileService_UpdateFile_FullMethodName, func(ctx context.Context, env *testEnv, tgt target) (proto.Message, error) {
 		return env.client.UpdateFile(ctx, &presigndv1.UpdateFileRequest{
 			File: &presigndv1.File{FileId: tgt.fileID, Metadata: map[string]string{"touched": "yes"}}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"metadata"}},
 		})
-	}, true, false},
+	}, true, false, false},
 	{presigndv1.FileService_DeleteFile_FullMethodName, func(ctx context.Context, env *testEnv, tgt target) (proto.Message, error) {
 		return env.client.DeleteFile(ctx, &presigndv1.DeleteFileRequest{FileId: tgt.fileID})
-	}, true, true},
+	}, true, true, false},
 	{presigndv1.FileService_CreateDownloadUrl_FullMethodName, func(ctx context.Context, env *testEnv, tgt target) (proto.Message, error) {
 		return env.client.CreateDownloadUrl(ctx, &presigndv1.CreateDownloadUrlRequest{FileId: tgt.fileID})
-	}, true, false},
+	}, true, false, false},
 	{presigndv1.FileService_CheckName_FullMethodName, func(ctx context.Context, env *testEnv, _ target) (proto.Message, error) {
 		return env.client.CheckName(ctx, &presigndv1.CheckNameRequest{DisplayName: "report"})
-	}, false, false},
+	}, false, false, false},
 	{presigndv1.FileService_GetUsage_FullMethodName, func(ctx context.Context, env *testEnv, _ target) (proto.Message, error) {
 		return env.client.GetUsage(ctx, &presigndv1.GetUsageRequest{})
-	}, false, false},
+	}, false, false, false},
+	{method: presigndv1.FileService_SignParts_FullMethodName, call: func(ctx context.Context, env *testEnv, tgt target) (proto.Message, error) {
+		return env.client.SignParts(ctx, &presigndv1.SignPartsRequest{FileId: tgt.fileID, PartNumbers: []int32{1}})
+	}, onResource: true, multipart: true},
+	{method: presigndv1.FileService_ListParts_FullMethodName, call: func(ctx context.Context, env *testEnv, tgt target) (proto.Message, error) {
+		return env.client.ListParts(ctx, &presigndv1.ListPartsRequest{FileId: tgt.fileID})
+	}, onResource: true, multipart: true},
+	{method: presigndv1.FileService_AbortUpload_FullMethodName, call: func(ctx context.Context, env *testEnv, tgt target) (proto.Message, error) {
+		return env.client.AbortUpload(ctx, &presigndv1.AbortUploadRequest{FileId: tgt.fileID})
+	}, onResource: true, destructive: true, multipart: true},
 	{presigndv1.AdminService_CreateApiKey_FullMethodName, func(ctx context.Context, env *testEnv, _ target) (proto.Message, error) {
 		return env.admin.CreateApiKey(ctx, &presigndv1.CreateApiKeyRequest{Scopes: []string{auth.ScopeRead}})
-	}, false, false},
+	}, false, false, false},
 	{presigndv1.AdminService_ListApiKeys_FullMethodName, func(ctx context.Context, env *testEnv, _ target) (proto.Message, error) {
 		return env.admin.ListApiKeys(ctx, &presigndv1.ListApiKeysRequest{})
-	}, false, false},
+	}, false, false, false},
 	{presigndv1.AdminService_RevokeApiKey_FullMethodName, func(ctx context.Context, env *testEnv, tgt target) (proto.Message, error) {
 		return env.admin.RevokeApiKey(ctx, &presigndv1.RevokeApiKeyRequest{ApiKeyId: tgt.keyID})
-	}, true, true},
+	}, true, true, false},
 }
 
 func shortName(method string) string { return method[strings.LastIndex(method, "/")+1:] }
@@ -146,7 +168,14 @@ func TestAuthMatrix(t *testing.T) {
 	globexFile := readyFile(t, env, globex)
 	_, globexKeyID := env.addKeyWith(t, &store.APIKey{Tenant: "globex", Scopes: auth.AllScopes})
 	acmeFile := readyFile(t, env, acme)
+	acmeMultipart := pendingMultipart(t, env, acme)
 	ownTarget := func(t *testing.T, rpc rpcCase) target {
+		switch {
+		case rpc.multipart && rpc.destructive:
+			return target{fileID: pendingMultipart(t, env, acme).GetFileId()}
+		case rpc.multipart:
+			return target{fileID: acmeMultipart.GetFileId()}
+		}
 		if !rpc.destructive {
 			return target{fileID: acmeFile.GetFileId(), keyID: "k-none"}
 		}
@@ -211,6 +240,9 @@ func TestAuthMatrix(t *testing.T) {
 		{"a token of another tenant's resource", func(rpcCase) context.Context { return withJWT(iss.Valid("acme")) }, codes.NotFound, true},
 		{"a valid key", func(rpcCase) context.Context { return acme }, codes.OK, false},
 		{"a valid token", func(rpcCase) context.Context { return withKey(good) }, codes.OK, false},
+	}
+	if len(matrixRPCs) != len(methodScopes) {
+		t.Fatalf("%d RPCs in the matrix for %d methods", len(matrixRPCs), len(methodScopes))
 	}
 	for _, rpc := range matrixRPCs {
 		for _, cred := range creds {
@@ -299,6 +331,9 @@ func TestAuthMatrixOverREST(t *testing.T) {
 		{presigndv1.FileService_CreateDownloadUrl_FullMethodName, "POST", "/v1/files/" + fid + ":download", `{}`},
 		{presigndv1.FileService_CheckName_FullMethodName, "POST", "/v1/uploads:checkName", `{"display_name":"x"}`},
 		{presigndv1.FileService_GetUsage_FullMethodName, "GET", "/v1/usage", ``},
+		{presigndv1.FileService_SignParts_FullMethodName, "POST", "/v1/files/" + fid + "/parts:sign", `{"part_numbers":[1]}`},
+		{presigndv1.FileService_ListParts_FullMethodName, "GET", "/v1/files/" + fid + "/parts", ``},
+		{presigndv1.FileService_AbortUpload_FullMethodName, "POST", "/v1/files/" + fid + ":abort", `{}`},
 		{presigndv1.AdminService_CreateApiKey_FullMethodName, "POST", "/v1/admin/apiKeys", `{"scopes":["files:read"]}`},
 		{presigndv1.AdminService_ListApiKeys_FullMethodName, "GET", "/v1/admin/apiKeys", ``},
 		{presigndv1.AdminService_RevokeApiKey_FullMethodName, "POST", "/v1/admin/apiKeys/" + globexKeyID + ":revoke", `{}`},

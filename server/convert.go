@@ -28,20 +28,24 @@ var (
 		store.StateReady:   presigndv1.FileState_FILE_STATE_READY,
 		store.StateFailed:  presigndv1.FileState_FILE_STATE_FAILED,
 		store.StateExpired: presigndv1.FileState_FILE_STATE_EXPIRED,
+		store.StateAborted: presigndv1.FileState_FILE_STATE_ABORTED,
 	}
 	stateFromProto = map[presigndv1.FileState]store.State{
 		presigndv1.FileState_FILE_STATE_PENDING: store.StatePending,
 		presigndv1.FileState_FILE_STATE_READY:   store.StateReady,
 		presigndv1.FileState_FILE_STATE_FAILED:  store.StateFailed,
 		presigndv1.FileState_FILE_STATE_EXPIRED: store.StateExpired,
+		presigndv1.FileState_FILE_STATE_ABORTED: store.StateAborted,
 	}
 	methodFromProto = map[presigndv1.UploadMethod]string{
-		presigndv1.UploadMethod_UPLOAD_METHOD_PUT:  policy.MethodPut,
-		presigndv1.UploadMethod_UPLOAD_METHOD_POST: policy.MethodPost,
+		presigndv1.UploadMethod_UPLOAD_METHOD_PUT:       policy.MethodPut,
+		presigndv1.UploadMethod_UPLOAD_METHOD_POST:      policy.MethodPost,
+		presigndv1.UploadMethod_UPLOAD_METHOD_MULTIPART: policy.MethodMultipart,
 	}
 	methodToProto = map[string]presigndv1.UploadMethod{
-		policy.MethodPut:  presigndv1.UploadMethod_UPLOAD_METHOD_PUT,
-		policy.MethodPost: presigndv1.UploadMethod_UPLOAD_METHOD_POST,
+		policy.MethodPut:       presigndv1.UploadMethod_UPLOAD_METHOD_PUT,
+		policy.MethodPost:      presigndv1.UploadMethod_UPLOAD_METHOD_POST,
+		policy.MethodMultipart: presigndv1.UploadMethod_UPLOAD_METHOD_MULTIPART,
 	}
 )
 
@@ -82,7 +86,35 @@ func (s *Server) fileToProto(f *store.File) *presigndv1.File {
 	if f.ChecksumAlgorithm != "" {
 		pf.Checksum = &presigndv1.Checksum{Algorithm: checksumToProto[f.ChecksumAlgorithm], Value: f.ChecksumValue}
 	}
+	if f.PartSize > 0 {
+		pf.Multipart = layoutToProto(f)
+	}
 	return pf
+}
+
+// layoutToProto describes the part layout of f, a multipart upload.
+func layoutToProto(f *store.File) *presigndv1.MultipartLayout {
+	return &presigndv1.MultipartLayout{
+		PartSizeBytes:         f.PartSize,
+		PartCount:             int32(partCount(f.SizeBytes, f.PartSize)),
+		PartChecksumAlgorithm: checksumToProto[f.PartChecksumAlgorithm],
+	}
+}
+
+// partTargetToProto converts a part target; expires, when not nil, is
+// t.Expires as a Timestamp, shared by the targets of one call (answers
+// are never changed once built).
+func partTargetToProto(number int, size int64, t signer.UploadTarget, expires *timestamppb.Timestamp) *presigndv1.PartTarget {
+	if expires == nil {
+		expires = timestamp(t.Expires)
+	}
+	return &presigndv1.PartTarget{
+		PartNumber: int32(number),
+		Url:        t.URL,
+		Headers:    t.Headers,
+		SizeBytes:  size,
+		ExpireTime: expires,
+	}
 }
 
 func targetToProto(t signer.UploadTarget, maxSize int64) *presigndv1.UploadTarget {

@@ -57,6 +57,10 @@ func (c *testClock) set(offset time.Duration) {
 	c.mu.Unlock()
 }
 
+// testMinPartSize is the local backend's smallest part in server tests,
+// so that multipart uploads take a few KiB.
+const testMinPartSize = 1024
+
 var testSecret = []byte("0123456789abcdef0123456789abcdef-test")
 
 func newTestEnv(t testing.TB, categories ...*policy.Category) *testEnv {
@@ -103,7 +107,8 @@ func newTestEnvWith(t testing.TB, opts envOptions) *testEnv {
 	mux := http.NewServeMux()
 	httpSrv := httptest.NewServer(mux)
 	t.Cleanup(httpSrv.Close)
-	loc, err := local.New(local.Config{Dir: filepath.Join(dir, "objects"), BaseURL: httpSrv.URL, PathPrefix: "/local/", Secret: DeriveKey(testSecret, "local")})
+	loc, err := local.New(local.Config{Dir: filepath.Join(dir, "objects"), BaseURL: httpSrv.URL, PathPrefix: "/local/", Secret: DeriveKey(testSecret, "local"),
+		MinPartSize: testMinPartSize})
 	if err != nil {
 		t.Fatal(err)
 	}

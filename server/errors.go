@@ -101,6 +101,8 @@ func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 		return status.Error(codes.PermissionDenied, err.Error())
 	case errors.Is(err, errNotReady):
 		return status.Error(codes.FailedPrecondition, msg("file is not READY"))
+	case errors.Is(err, errWrongState):
+		return status.Error(codes.FailedPrecondition, msg("the file is not in the state this call needs"))
 	case errors.Is(err, errNotUploaded):
 		return stateConflict(msg("no object uploaded yet"), "UPLOAD_NOT_RECEIVED")
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, signer.ErrNotFound):

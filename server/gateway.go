@@ -166,7 +166,8 @@ func (j *jsonMarshaler) Marshal(v any) ([]byte, error) {
 }
 
 // appendByHand appends the JSON of the messages encoded by hand (the
-// answers that carry a File, see appendFile, and the health answer) when
+// answers that carry a File, see appendFile, the part targets of
+// SignParts, and the health answer) when
 // j's options are the gateway's, and reports whether it did.
 func (j *jsonMarshaler) appendByHand(b []byte, m proto.Message) ([]byte, bool) {
 	o := j.MarshalOptions
@@ -178,6 +179,8 @@ func (j *jsonMarshaler) appendByHand(b []byte, m proto.Message) ([]byte, bool) {
 		return appendCreateUploadResponse(b, m)
 	case *presigndv1.GetFileResponse:
 		return appendGetFileResponse(b, m)
+	case *presigndv1.SignPartsResponse:
+		return appendSignPartsResponse(b, m)
 	case *healthpb.HealthCheckResponse:
 		return appendHealthCheckResponse(b, m)
 	}

@@ -61,6 +61,13 @@ func TestJSONMarshalerEncodesAsJSONPb(t *testing.T) {
 			fill(t, r.ProtoReflect(), "get")
 			return r
 		}},
+		{"a SignParts answer with every field set", func(t *testing.T) any {
+			r := &presigndv1.SignPartsResponse{}
+			fill(t, r.ProtoReflect(), "sign")
+			return r
+		}},
+		{"an empty SignParts answer", value(&presigndv1.SignPartsResponse{})},
+		{"a SignParts answer with an empty part", value(&presigndv1.SignPartsResponse{Parts: []*presigndv1.PartTarget{{}}})},
 		{"an empty CreateUpload answer", value(&presigndv1.CreateUploadResponse{})},
 		{"an empty GetFile answer", value(&presigndv1.GetFileResponse{})},
 		{"empty file and target", value(&presigndv1.CreateUploadResponse{File: &presigndv1.File{}, UploadTarget: &presigndv1.UploadTarget{}})},
@@ -70,6 +77,10 @@ func TestJSONMarshalerEncodesAsJSONPb(t *testing.T) {
 		})},
 		{"a string that is not UTF-8", with(func(r *presigndv1.CreateUploadResponse) { r.File.Tenant = "bad\xff" })},
 		{"a map value that is not UTF-8", with(func(r *presigndv1.CreateUploadResponse) { r.UploadTarget.Headers = map[string]string{"a": "\xc3"} })},
+		{"a part URL that is not UTF-8", with(func(r *presigndv1.CreateUploadResponse) { r.UploadTarget.Parts[1].Url = "\xc3" })},
+		{"a part checksum enum number with no name", with(func(r *presigndv1.CreateUploadResponse) { r.UploadTarget.Multipart.PartChecksumAlgorithm = 42 })},
+		{"a multipart target without parts", with(func(r *presigndv1.CreateUploadResponse) { r.UploadTarget.Parts = nil })},
+		{"a file without a multipart layout", with(func(r *presigndv1.CreateUploadResponse) { r.File.Multipart = nil })},
 		{"an enum number with no name", with(func(r *presigndv1.CreateUploadResponse) { r.File.State = 99 })},
 		{"a checksum enum number with no name", with(func(r *presigndv1.CreateUploadResponse) { r.File.Checksum.Algorithm = -3 })},
 		{"a timestamp in whole seconds", with(ts(1700000000, 0))},
@@ -134,6 +145,7 @@ func TestJSONMarshalerEncodesFilesByHand(t *testing.T) {
 	}{
 		{"CreateUploadResponse", create, true},
 		{"GetFileResponse", get, true},
+		{"SignPartsResponse", &presigndv1.SignPartsResponse{Parts: []*presigndv1.PartTarget{{PartNumber: 1, Url: "u"}}}, true},
 		{"a string that is not UTF-8", notUTF8, false},
 		{"HealthCheckResponse", &healthpb.HealthCheckResponse{Status: healthpb.HealthCheckResponse_NOT_SERVING}, true},
 		{"a message without a hand encoding", &healthpb.HealthCheckRequest{}, false},
@@ -169,6 +181,13 @@ func fill(t *testing.T, m protoreflect.Message, prefix string) {
 			mp := m.Mutable(fd).Map()
 			for _, k := range []string{"b", "a", "c\"d"} {
 				mp.Set(protoreflect.ValueOfString(k).MapKey(), protoreflect.ValueOfString(name+"-"+k))
+			}
+		case fd.IsList() && fd.Kind() == protoreflect.MessageKind:
+			list := m.Mutable(fd).List()
+			for j := range 2 {
+				el := list.NewElement()
+				fill(t, el.Message(), fmt.Sprintf("%s-%d", name, j))
+				list.Append(el)
 			}
 		case fd.IsList():
 			t.Fatalf("fill: repeated field %s", fd.FullName())

@@ -36,9 +36,11 @@ func (s *Server) watchKey(ctx context.Context, f *store.File, now time.Time) err
 const retryQueuedDeleteAfter = time.Minute
 
 // deleteQueued removes f's record and queues its object in one
-// transaction (store.Lifecycle), then deletes the object at once. If that fails, the record
-// is gone all the same and a sweeper retries the object: a record never
-// outlives its object, and an object never outlives its record for good.
+// transaction (store.Lifecycle), then deletes the object at once, having
+// aborted the multipart upload of a PENDING f. If that fails, the record
+// is gone all the same and a sweeper retries the deletion (the queued
+// deletion carries the multipart upload id): a record never outlives its
+// object, and an object never outlives its record for good.
 func (s *Server) deleteQueued(ctx context.Context, f *store.File) error {
 	now := s.now()
 	d, err := s.store.DeleteFileAndQueueObject(ctx, f.Tenant, f.ID, now, now.Add(retryQueuedDeleteAfter))
@@ -49,6 +51,17 @@ func (s *Server) deleteQueued(ctx context.Context, f *store.File) error {
 	if !ok {
 		s.log.WarnContext(ctx, "object of a deleted file left to the sweeper: backend not configured", "file_id", f.ID, "backend", f.Backend)
 		return nil
+	}
+	if f.State == store.StatePending && f.MultipartUploadID != "" {
+		mp := s.backendCaps[f.Backend].Multipart
+		if mp == nil {
+			s.log.WarnContext(ctx, "multipart upload of a deleted file left to the sweeper: backend takes no multipart uploads", "file_id", f.ID)
+			return nil
+		}
+		if err := mp.AbortMultipart(ctx, f.Key, f.MultipartUploadID); err != nil {
+			s.log.WarnContext(ctx, "multipart upload of a deleted file left to the sweeper", "file_id", f.ID, "err", err)
+			return nil
+		}
 	}
 	if err := backend.Delete(ctx, f.Key); err != nil {
 		s.log.WarnContext(ctx, "object of a deleted file left to the sweeper", "file_id", f.ID, "err", err)

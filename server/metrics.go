@@ -32,7 +32,7 @@ var latencyBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.
 //
 //	grpc_server_started_total, grpc_server_handled_total{grpc_code},
 //	grpc_server_handling_seconds (histogram), grpc_server_msg_*_total
-//	presignd_uploads_total{state}: uploads entering PENDING, READY, FAILED
+//	presignd_uploads_total{state}: uploads entering PENDING, READY, FAILED, ABORTED
 //	presignd_signer_duration_seconds{backend,operation,result}
 //
 // It fails when reg already holds metrics of those names.
@@ -41,7 +41,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		grpc: newRPCMetrics(latencyBuckets),
 		uploads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "presignd", Name: "uploads_total",
-			Help: "Uploads entering a state: PENDING when created, READY or FAILED when completed.",
+			Help: "Uploads entering a state: PENDING when created, READY or FAILED when completed, ABORTED when given up.",
 		}, []string{"state"}),
 		signer: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "presignd", Name: "signer_duration_seconds",
@@ -54,7 +54,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}
 	}
-	for _, st := range []store.State{store.StatePending, store.StateReady, store.StateFailed} {
+	for _, st := range []store.State{store.StatePending, store.StateReady, store.StateFailed, store.StateAborted} {
 		m.uploads.WithLabelValues(string(st))
 	}
 	return m, nil
@@ -88,8 +88,11 @@ func (m *Metrics) uploadEntered(state store.State) {
 // InstrumentSigners returns signers that behave as those given and record
 // the duration of every operation under their backend name. With nil
 // Metrics it returns backends unchanged. A signer that implements
-// signer.PostPolicySigner still does once wrapped, and one that does not
-// still does not.
+// signer.PostPolicySigner or signer.MultipartUploader still does once
+// wrapped (and its calls are timed), and one that does not still does
+// not. Other capabilities (Leftovers, MultipartLister, Closer) are the
+// sweeper's and the wiring's: they take them from the signers
+// themselves.
 func (m *Metrics) InstrumentSigners(backends map[string]signer.Signer) map[string]signer.Signer {
 	if m == nil {
 		return backends
@@ -97,9 +100,15 @@ func (m *Metrics) InstrumentSigners(backends map[string]signer.Signer) map[strin
 	out := make(map[string]signer.Signer, len(backends))
 	for name, b := range backends {
 		in := &instrumentedSigner{inner: b, name: name, hist: m.signer}
-		if post := signer.CapabilitiesOf(b).PostPolicy; post != nil {
+		caps := signer.CapabilitiesOf(b)
+		switch post, mp := caps.PostPolicy, caps.Multipart; {
+		case post != nil && mp != nil:
+			out[name] = &instrumentedPostMultipartSigner{instrumentedMultipartSigner: &instrumentedMultipartSigner{instrumentedSigner: in, mp: mp}, post: post}
+		case post != nil:
 			out[name] = &instrumentedPostSigner{instrumentedSigner: in, post: post}
-		} else {
+		case mp != nil:
+			out[name] = &instrumentedMultipartSigner{instrumentedSigner: in, mp: mp}
+		default:
 			out[name] = in
 		}
 	}
@@ -165,6 +174,64 @@ type instrumentedPostSigner struct {
 }
 
 func (s *instrumentedPostSigner) SignPostUpload(ctx context.Context, req signer.UploadRequest) (signer.UploadTarget, error) {
+	start := time.Now()
+	t, err := s.post.SignPostUpload(ctx, req)
+	s.observe("sign_post_upload", start, err)
+	return t, err
+}
+
+// instrumentedMultipartSigner is an instrumentedSigner of a backend that
+// takes multipart uploads.
+type instrumentedMultipartSigner struct {
+	*instrumentedSigner
+	mp signer.MultipartUploader
+}
+
+func (s *instrumentedMultipartSigner) PartLimits() signer.PartLimits { return s.mp.PartLimits() }
+
+func (s *instrumentedMultipartSigner) CreateMultipart(ctx context.Context, req signer.UploadRequest) (string, error) {
+	start := time.Now()
+	id, err := s.mp.CreateMultipart(ctx, req)
+	s.observe("create_multipart", start, err)
+	return id, err
+}
+
+func (s *instrumentedMultipartSigner) SignPart(ctx context.Context, req signer.PartRequest) (signer.UploadTarget, error) {
+	start := time.Now()
+	t, err := s.mp.SignPart(ctx, req)
+	s.observe("sign_part", start, err)
+	return t, err
+}
+
+func (s *instrumentedMultipartSigner) ListParts(ctx context.Context, key, uploadID string) ([]signer.Part, error) {
+	start := time.Now()
+	parts, err := s.mp.ListParts(ctx, key, uploadID)
+	s.observe("list_parts", start, err)
+	return parts, err
+}
+
+func (s *instrumentedMultipartSigner) CompleteMultipart(ctx context.Context, key, uploadID string, parts []signer.Part) error {
+	start := time.Now()
+	err := s.mp.CompleteMultipart(ctx, key, uploadID, parts)
+	s.observe("complete_multipart", start, err)
+	return err
+}
+
+func (s *instrumentedMultipartSigner) AbortMultipart(ctx context.Context, key, uploadID string) error {
+	start := time.Now()
+	err := s.mp.AbortMultipart(ctx, key, uploadID)
+	s.observe("abort_multipart", start, err)
+	return err
+}
+
+// instrumentedPostMultipartSigner is an instrumentedSigner of a backend
+// that signs POST policies and takes multipart uploads.
+type instrumentedPostMultipartSigner struct {
+	*instrumentedMultipartSigner
+	post signer.PostPolicySigner
+}
+
+func (s *instrumentedPostMultipartSigner) SignPostUpload(ctx context.Context, req signer.UploadRequest) (signer.UploadTarget, error) {
 	start := time.Now()
 	t, err := s.post.SignPostUpload(ctx, req)
 	s.observe("sign_post_upload", start, err)

@@ -37,15 +37,25 @@ func TestMetricsCountCallsUploadsAndSignerTime(t *testing.T) {
 	}
 	_, err = env.client.GetFile(env.as("acme"), &presigndv1.GetFileRequest{FileId: "missing"})
 	wantCode(t, err, codes.NotFound)
+	// A multipart upload given up, twice: one ABORTED upload.
+	mp := pendingMultipart(t, env, env.as("acme"))
+	for range 2 {
+		if _, err := env.client.AbortUpload(env.as("acme"), &presigndv1.AbortUploadRequest{FileId: mp.GetFileId()}); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	text := gatherText(t, reg)
 	for _, want := range []string{
-		`presignd_uploads_total{state="PENDING"} 1`,
+		`presignd_uploads_total{state="PENDING"} 2`,
 		`presignd_uploads_total{state="READY"} 1`,
 		`presignd_uploads_total{state="FAILED"} 0`,
+		`presignd_uploads_total{state="ABORTED"} 1`,
+		`presignd_signer_duration_seconds_count{backend="local",operation="create_multipart",result="ok"} 1`,
+		`presignd_signer_duration_seconds_count{backend="local",operation="abort_multipart",result="ok"} 1`,
 		`grpc_server_handled_total{grpc_code="OK",grpc_method="CompleteUpload",grpc_service="presignd.v1.FileService",grpc_type="unary"} 2`,
 		`grpc_server_handled_total{grpc_code="NotFound",grpc_method="GetFile",grpc_service="presignd.v1.FileService",grpc_type="unary"} 1`,
-		`grpc_server_handling_seconds_count{grpc_method="CreateUpload",grpc_service="presignd.v1.FileService",grpc_type="unary"} 1`,
+		`grpc_server_handling_seconds_count{grpc_method="CreateUpload",grpc_service="presignd.v1.FileService",grpc_type="unary"} 2`,
 		`presignd_signer_duration_seconds_count{backend="local",operation="sign_upload",result="ok"} 1`,
 		`presignd_signer_duration_seconds_count{backend="local",operation="stat",result="ok"} 1`,
 	} {
@@ -79,6 +89,83 @@ type postSigner struct{ fakeSigner }
 
 func (postSigner) SignPostUpload(context.Context, signer.UploadRequest) (signer.UploadTarget, error) {
 	return signer.UploadTarget{Method: "POST"}, nil
+}
+
+// mpSigner is a fakeSigner that takes multipart uploads.
+type mpSigner struct{ fakeSigner }
+
+func (mpSigner) PartLimits() signer.PartLimits { return signer.PartLimits{MaxParts: 7} }
+func (mpSigner) CreateMultipart(context.Context, signer.UploadRequest) (string, error) {
+	return "upload-1", nil
+}
+func (mpSigner) SignPart(_ context.Context, r signer.PartRequest) (signer.UploadTarget, error) {
+	return signer.UploadTarget{Method: "PUT", URL: fmt.Sprint(r.PartNumber)}, nil
+}
+func (mpSigner) ListParts(context.Context, string, string) ([]signer.Part, error) {
+	return nil, signer.ErrNotFound
+}
+func (mpSigner) CompleteMultipart(context.Context, string, string, []signer.Part) error {
+	return signer.ErrInvalidPart
+}
+func (mpSigner) AbortMultipart(context.Context, string, string) error { return nil }
+
+// postMPSigner signs POST policies and takes multipart uploads.
+type postMPSigner struct{ mpSigner }
+
+func (postMPSigner) SignPostUpload(context.Context, signer.UploadRequest) (signer.UploadTarget, error) {
+	return signer.UploadTarget{Method: "POST"}, nil
+}
+
+func TestInstrumentSignersKeepsMultipart(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := m.InstrumentSigners(map[string]signer.Signer{"put": fakeSigner{}, "post": postSigner{}, "mp": mpSigner{}, "both": postMPSigner{}})
+	for name, want := range map[string][2]bool{"put": {false, false}, "post": {true, false}, "mp": {false, true}, "both": {true, true}} {
+		caps := signer.CapabilitiesOf(out[name])
+		if got := [2]bool{caps.PostPolicy != nil, caps.Multipart != nil}; got != want {
+			t.Errorf("%s once instrumented: PostPolicy, Multipart = %v, want %v", name, got, want)
+		}
+	}
+	ctx := context.Background()
+	for _, name := range []string{"mp", "both"} {
+		mp := signer.CapabilitiesOf(out[name]).Multipart
+		if mp.PartLimits().MaxParts != 7 {
+			t.Errorf("%s: PartLimits not passed through", name)
+		}
+		if id, err := mp.CreateMultipart(ctx, signer.UploadRequest{}); id != "upload-1" || err != nil {
+			t.Errorf("%s: CreateMultipart = %q, %v", name, id, err)
+		}
+		if tg, err := mp.SignPart(ctx, signer.PartRequest{PartNumber: 3}); tg.URL != "3" || err != nil {
+			t.Errorf("%s: SignPart = %v, %v", name, tg, err)
+		}
+		if _, err := mp.ListParts(ctx, "k", "u"); !errors.Is(err, signer.ErrNotFound) {
+			t.Errorf("%s: ListParts = %v", name, err)
+		}
+		if err := mp.CompleteMultipart(ctx, "k", "u", nil); !errors.Is(err, signer.ErrInvalidPart) {
+			t.Errorf("%s: CompleteMultipart = %v", name, err)
+		}
+		if err := mp.AbortMultipart(ctx, "k", "u"); err != nil {
+			t.Errorf("%s: AbortMultipart = %v", name, err)
+		}
+	}
+	if tg, err := signer.CapabilitiesOf(out["both"]).PostPolicy.SignPostUpload(ctx, signer.UploadRequest{}); err != nil || tg.Method != "POST" {
+		t.Errorf("both: SignPostUpload = %v, %v", tg, err)
+	}
+	text := gatherText(t, reg)
+	for _, op := range []string{`operation="create_multipart",result="ok"`, `operation="sign_part",result="ok"`, `operation="list_parts",result="not_found"`,
+		`operation="complete_multipart",result="error"`, `operation="abort_multipart",result="ok"`} {
+		for _, name := range []string{"mp", "both"} {
+			if series := fmt.Sprintf(`presignd_signer_duration_seconds_count{backend=%q,%s} 1`, name, op); !strings.Contains(text, series) {
+				t.Errorf("missing %s", series)
+			}
+		}
+	}
+	if !strings.Contains(text, `presignd_signer_duration_seconds_count{backend="both",operation="sign_post_upload",result="ok"} 1`) {
+		t.Error("SignPostUpload of a POST and multipart backend was not timed")
+	}
 }
 
 func TestInstrumentSignersKeepsCapabilities(t *testing.T) {

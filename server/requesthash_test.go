@@ -34,6 +34,26 @@ func TestRequestHashIsStable(t *testing.T) {
 	}
 }
 
+// TestRequestHashTellsPartChecksumsApart checks that a request that binds
+// part checksums is not a retry of one that binds none or another.
+func TestRequestHashTellsPartChecksumsApart(t *testing.T) {
+	req := func(a presigndv1.ChecksumAlgorithm) *presigndv1.CreateUploadRequest {
+		return &presigndv1.CreateUploadRequest{Filename: "big.bin", ContentType: "application/octet-stream", SizeBytes: 1 << 30, PartChecksumAlgorithm: a}
+	}
+	seen := map[string]string{}
+	for _, a := range []presigndv1.ChecksumAlgorithm{
+		presigndv1.ChecksumAlgorithm_CHECKSUM_ALGORITHM_UNSPECIFIED,
+		presigndv1.ChecksumAlgorithm_CHECKSUM_ALGORITHM_SHA256,
+		presigndv1.ChecksumAlgorithm_CHECKSUM_ALGORITHM_CRC32C,
+	} {
+		h := requestHash(req(a))
+		if prev, ok := seen[h]; ok {
+			t.Errorf("part checksum %s digests as %s does", a, prev)
+		}
+		seen[h] = a.String()
+	}
+}
+
 // BenchmarkRequestHash measures the digest of a typical CreateUpload.
 func BenchmarkRequestHash(b *testing.B) {
 	req := &presigndv1.CreateUploadRequest{Filename: "doc-1.pdf", ContentType: "application/pdf", SizeBytes: 654321,

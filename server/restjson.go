@@ -13,10 +13,11 @@ import (
 	presigndv1 "github.com/presignd/presignd/gen/presignd/v1"
 )
 
-// The REST answers that carry a File, and the health answer, are encoded
-// by hand, without reflection: protojson spends most of a REST
-// CreateUpload's encoding time and about seventy allocations on one, and
-// a tenth of the REST echo's time on its one field. Each append function
+// The REST answers that carry a File, SignParts' answer (up to a thousand
+// part targets) and the health answer are encoded by hand, without
+// reflection: protojson spends most of a REST CreateUpload's encoding
+// time and about seventy allocations on one, and a tenth of the REST
+// echo's time on its one field. Each append function
 // writes the JSON the gateway's protojson options (proto field names,
 // every field emitted) write for its message, field for field and value
 // for value, without the optional whitespace protojson varies; it reports
@@ -39,6 +40,14 @@ func appendCreateUploadResponse(b []byte, r *presigndv1.CreateUploadResponse) ([
 func appendGetFileResponse(b []byte, r *presigndv1.GetFileResponse) ([]byte, bool) {
 	b = append(b, `{"file":`...)
 	b, ok := appendFile(b, r.GetFile())
+	return append(b, '}'), ok
+}
+
+// appendSignPartsResponse appends r's JSON to b.
+func appendSignPartsResponse(b []byte, r *presigndv1.SignPartsResponse) ([]byte, bool) {
+	ok := true
+	b = append(b, `{"parts":`...)
+	b = appendPartTargets(b, r.GetParts(), &ok)
 	return append(b, '}'), ok
 }
 
@@ -102,7 +111,47 @@ func appendFile(b []byte, f *presigndv1.File) ([]byte, bool) {
 	b = append(b, `,"upload_count":`...)
 	b = strconv.AppendInt(b, int64(f.GetUploadCount()), 10)
 	str(`,"size_display":`, f.GetSizeDisplay())
+	b = append(b, `,"multipart":`...)
+	b = appendLayout(b, f.GetMultipart(), &ok)
 	return append(b, '}'), ok
+}
+
+// appendLayout appends l's JSON to b (null for nil).
+func appendLayout(b []byte, l *presigndv1.MultipartLayout, ok *bool) []byte {
+	if l == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, `{"part_size_bytes":"`...)
+	b = strconv.AppendInt(b, l.GetPartSizeBytes(), 10)
+	b = append(b, `","part_count":`...)
+	b = strconv.AppendInt(b, int64(l.GetPartCount()), 10)
+	b = append(b, `,"part_checksum_algorithm":`...)
+	b = appendEnum(b, l.GetPartChecksumAlgorithm(), ok)
+	return append(b, '}')
+}
+
+// appendPartTargets appends ps's JSON to b.
+func appendPartTargets(b []byte, ps []*presigndv1.PartTarget, ok *bool) []byte {
+	b = append(b, '[')
+	for i, p := range ps {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"part_number":`...)
+		b = strconv.AppendInt(b, int64(p.GetPartNumber()), 10)
+		b = append(b, `,"url":`...)
+		var good bool
+		b, good = appendJSONString(b, p.GetUrl())
+		*ok = *ok && good
+		b = append(b, `,"headers":`...)
+		b = appendStringMap(b, p.GetHeaders(), ok)
+		b = append(b, `,"size_bytes":"`...)
+		b = strconv.AppendInt(b, p.GetSizeBytes(), 10)
+		b = append(b, `","expire_time":`...)
+		b = appendTimestamp(b, p.GetExpireTime(), ok)
+		b = append(b, '}')
+	}
+	return append(b, ']')
 }
 
 // appendUploadTarget appends t's JSON to b (null for nil).
@@ -124,7 +173,11 @@ func appendUploadTarget(b []byte, t *presigndv1.UploadTarget) ([]byte, bool) {
 	b = appendTimestamp(b, t.GetExpireTime(), &ok)
 	b = append(b, `,"max_size_bytes":"`...)
 	b = strconv.AppendInt(b, t.GetMaxSizeBytes(), 10)
-	return append(b, `"}`...), ok
+	b = append(b, `","multipart":`...)
+	b = appendLayout(b, t.GetMultipart(), &ok)
+	b = append(b, `,"parts":`...)
+	b = appendPartTargets(b, t.GetParts(), &ok)
+	return append(b, '}'), ok
 }
 
 // appendEnum appends e's name as a JSON string; an enum number with no

@@ -201,6 +201,11 @@ func requestHash(req *presigndv1.CreateUploadRequest) string {
 			write(m[k])
 		}
 	}
+	// Written only when set, after the maps, so that the digests of
+	// requests without it (stored before it existed) stay the same.
+	if a := req.GetPartChecksumAlgorithm(); a != presigndv1.ChecksumAlgorithm_CHECKSUM_ALGORITHM_UNSPECIFIED {
+		write(a.String())
+	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
@@ -250,13 +255,24 @@ func (s *Server) CreateUpload(ctx context.Context, req *presigndv1.CreateUploadR
 		collect(err)
 	}
 	method, err := cat.CheckUpload(policy.UploadRequest{
-		Filename:          req.GetFilename(),
-		ContentType:       req.GetContentType(),
-		SizeBytes:         req.GetSizeBytes(),
-		ChecksumAlgorithm: checksum.Algorithm,
-		Method:            methodFromProto[req.GetMethod()],
+		Filename:              req.GetFilename(),
+		ContentType:           req.GetContentType(),
+		SizeBytes:             req.GetSizeBytes(),
+		ChecksumAlgorithm:     checksum.Algorithm,
+		Method:                methodFromProto[req.GetMethod()],
+		PartChecksumAlgorithm: checksumFromProto[req.GetPartChecksumAlgorithm()],
+		NoMultipart:           s.backendCaps[cat.Backend].Multipart == nil,
 	})
 	collect(err)
+	var partSize int64
+	if method == policy.MethodMultipart {
+		if mp := s.backendCaps[cat.Backend].Multipart; mp == nil {
+			collect(fieldError("method", fmt.Sprintf("category %q does not support MULTIPART uploads: its backend %q cannot take parts", cat.Name, cat.Backend)))
+		} else {
+			partSize, _, err = partLayout(req.GetSizeBytes(), cat.Multipart.PartSize, mp.PartLimits())
+			collect(err)
+		}
+	}
 	switch {
 	case otherErr != nil:
 		return nil, otherErr
@@ -322,6 +338,16 @@ func (s *Server) CreateUpload(ctx context.Context, req *presigndv1.CreateUploadR
 	if cat.UniqueNames {
 		f.NameScope = scope
 	}
+	if method == policy.MethodMultipart {
+		ttl := cat.Multipart.UploadTTL
+		if ttl <= 0 {
+			ttl = policy.DefaultMultipartUploadTTL
+		}
+		f.PartSize = partSize
+		f.PartChecksumAlgorithm = cat.PartChecksum(checksumFromProto[req.GetPartChecksumAlgorithm()])
+		f.UploadCount = 1
+		f.UploadExpires = now.Add(ttl)
+	}
 	quota := store.Quota{MaxBytes: s.tenantQuota, ScopeMaxBytes: cat.StorageLimit}
 	if req.GetValidateOnly() {
 		if err := s.dryRun(ctx, f, quota); err != nil {
@@ -330,6 +356,21 @@ func (s *Server) CreateUpload(ctx context.Context, req *presigndv1.CreateUploadR
 		f.ID = ""
 		return &presigndv1.CreateUploadResponse{File: s.fileToProto(f)}, nil
 	}
+	if method == policy.MethodMultipart {
+		if f.MultipartUploadID, err = s.startMultipart(ctx, f, cat); err != nil {
+			return nil, err
+		}
+		if err := s.store.CreateFile(ctx, f, quota); err != nil {
+			s.abortUnrecorded(ctx, f)
+			return s.createFileFailed(ctx, err, f, quota, hash, cat, method, checksum)
+		}
+		s.metrics.uploadEntered(f.State)
+		target, err := s.multipartTarget(ctx, f, cat)
+		if err != nil {
+			return nil, err
+		}
+		return &presigndv1.CreateUploadResponse{File: s.fileToProto(f), UploadTarget: target}, nil
+	}
 	target, err := s.signUpload(ctx, f, cat, method, checksum)
 	if err != nil {
 		return nil, err
@@ -337,22 +378,29 @@ func (s *Server) CreateUpload(ctx context.Context, req *presigndv1.CreateUploadR
 	f.UploadCount = 1
 	f.UploadExpires = target.Expires
 	if err := s.store.CreateFile(ctx, f, quota); err != nil {
-		switch {
-		case errors.Is(err, store.ErrNameTaken):
-			return nil, nameTaken(f)
-		case errors.Is(err, store.ErrQuotaExceeded):
-			return nil, quotaExceeded(f, quota)
-		}
-		if errors.Is(err, store.ErrAlreadyExists) && f.RequestID != "" {
-			// A concurrent request with the same request_id won the race.
-			if prev, getErr := s.store.GetFileByRequestID(ctx, p.Tenant, f.RequestID); getErr == nil {
-				return s.retryUpload(ctx, prev, hash, cat, method, checksum)
-			}
-		}
-		return nil, fmt.Errorf("create file: %w", err)
+		return s.createFileFailed(ctx, err, f, quota, hash, cat, method, checksum)
 	}
 	s.metrics.uploadEntered(f.State)
 	return &presigndv1.CreateUploadResponse{File: s.fileToProto(f), UploadTarget: targetToProto(target, cat.MaxSize)}, nil
+}
+
+// createFileFailed answers a CreateUpload whose record the store refused
+// with err: a taken name, an exceeded quota, or a request_id a concurrent
+// request won, which is answered as a retry of that request.
+func (s *Server) createFileFailed(ctx context.Context, err error, f *store.File, quota store.Quota, hash string, cat *policy.Category, method string, checksum signer.Checksum) (*presigndv1.CreateUploadResponse, error) {
+	switch {
+	case errors.Is(err, store.ErrNameTaken):
+		return nil, nameTaken(f)
+	case errors.Is(err, store.ErrQuotaExceeded):
+		return nil, quotaExceeded(f, quota)
+	}
+	if errors.Is(err, store.ErrAlreadyExists) && f.RequestID != "" {
+		// A concurrent request with the same request_id won the race.
+		if prev, getErr := s.store.GetFileByRequestID(ctx, f.Tenant, f.RequestID); getErr == nil {
+			return s.retryUpload(ctx, prev, hash, cat, method, checksum)
+		}
+	}
+	return nil, fmt.Errorf("create file: %w", err)
 }
 
 // nameTaken explains an ErrNameTaken from the store.
@@ -433,6 +481,18 @@ func (s *Server) retryUpload(ctx context.Context, prev *store.File, hash string,
 	if prev.State != store.StatePending {
 		return &presigndv1.CreateUploadResponse{File: s.fileToProto(prev)}, nil
 	}
+	if prev.MultipartUploadID != "" {
+		// The same upload, its parts signed afresh; its time to complete
+		// is not extended.
+		if err := s.pendingMultipart(prev); err != nil {
+			return nil, err
+		}
+		target, err := s.multipartTarget(ctx, prev, cat)
+		if err != nil {
+			return nil, err
+		}
+		return &presigndv1.CreateUploadResponse{File: s.fileToProto(prev), UploadTarget: target}, nil
+	}
 	target, err := s.signUpload(ctx, prev, cat, method, checksum)
 	if err != nil {
 		return nil, err
@@ -497,22 +557,47 @@ func (s *Server) CompleteUpload(ctx context.Context, req *presigndv1.CompleteUpl
 	if err != nil {
 		return nil, err
 	}
-	info, statErr := backend.Stat(ctx, f.Key)
-	if statErr != nil && !errors.Is(statErr, signer.ErrNotFound) {
-		return nil, fmt.Errorf("stat %s: %w", f.Key, statErr)
+	var (
+		info   signer.ObjectInfo
+		reason string
+	)
+	switch {
+	case f.MultipartUploadID != "":
+		info, reason, err = s.completeMultipart(ctx, f, req.GetParts())
+	case len(req.GetParts()) > 0:
+		err = fieldError("parts", fmt.Sprintf("file %s is not a multipart upload; send no parts", f.ID))
+	default:
+		info, reason, err = s.statUpload(ctx, f, backend)
 	}
-	now := s.now().UTC()
-	reason := ""
-	if statErr != nil {
-		if now.Before(f.UploadExpires) {
-			// The bytes may still be on their way: the file stays PENDING.
-			return nil, userError(errNotUploaded, "no object has been uploaded for file %s yet: send the bytes to its upload target (valid until %s), then complete the upload",
+	if err != nil {
+		return nil, err
+	}
+	return s.finishUpload(ctx, p.Tenant, f, backend, info, reason, s.now().UTC())
+}
+
+// statUpload describes the object a single PUT or POST of f stored, or
+// says why the upload fails; while its target is valid, a missing object
+// is errNotUploaded (the bytes may still be on their way).
+func (s *Server) statUpload(ctx context.Context, f *store.File, backend signer.Signer) (signer.ObjectInfo, string, error) {
+	info, err := backend.Stat(ctx, f.Key)
+	switch {
+	case errors.Is(err, signer.ErrNotFound):
+		if s.now().Before(f.UploadExpires) {
+			return info, "", userError(errNotUploaded, "no object has been uploaded for file %s yet: send the bytes to its upload target (valid until %s), then complete the upload",
 				f.ID, f.UploadExpires.Format(time.RFC3339))
 		}
-		reason = "no object was uploaded before the upload target expired"
-	} else {
-		reason = mismatch(f, info)
+		return info, "no object was uploaded before the upload target expired", nil
+	case err != nil:
+		return info, "", fmt.Errorf("stat %s: %w", f.Key, err)
 	}
+	return info, mismatch(f, info), nil
+}
+
+// finishUpload records f, a PENDING upload whose object is info, READY,
+// or FAILED for reason when it is not empty; a FAILED upload's object
+// (and multipart upload) is discarded. A file that left PENDING meanwhile
+// is answered as it now is.
+func (s *Server) finishUpload(ctx context.Context, tenant string, f *store.File, backend signer.Signer, info signer.ObjectInfo, reason string, now time.Time) (*presigndv1.CompleteUploadResponse, error) {
 	if reason != "" {
 		// Recorded before the record fails: the sweeper removes bytes that
 		// the still valid target may store after this call.
@@ -520,7 +605,7 @@ func (s *Server) CompleteUpload(ctx context.Context, req *presigndv1.CompleteUpl
 			return nil, err
 		}
 	}
-	updated, err := s.store.UpdateFile(ctx, p.Tenant, f.ID, func(cur *store.File) error {
+	updated, err := s.store.UpdateFile(ctx, tenant, f.ID, func(cur *store.File) error {
 		if cur.State != store.StatePending {
 			return errAlreadyCompleted
 		}
@@ -535,15 +620,21 @@ func (s *Server) CompleteUpload(ctx context.Context, req *presigndv1.CompleteUpl
 		cur.ETag = info.ETag
 		return nil
 	})
+	failedNow := false
 	if errors.Is(err, errAlreadyCompleted) {
-		updated, err = s.store.GetFile(ctx, p.Tenant, f.ID)
+		updated, err = s.store.GetFile(ctx, tenant, f.ID)
 	} else if err == nil {
 		s.metrics.uploadEntered(updated.State)
+		failedNow = updated.State == store.StateFailed
 	}
 	if err != nil {
 		return nil, err
 	}
-	if updated.State == store.StateFailed {
+	switch {
+	case failedNow && f.MultipartUploadID != "":
+		// The parts and any object made of them go.
+		s.discardUpload(ctx, f)
+	case updated.State == store.StateFailed:
 		// A mismatched object must never be served; keep only the record.
 		// Deleting also spends the upload target on backends that can.
 		if err := backend.Delete(ctx, f.Key); err != nil {

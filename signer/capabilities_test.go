@@ -57,11 +57,12 @@ func TestCapabilitiesOf(t *testing.T) {
 		{"a signer that closes has Closer", closingSigner{}, has{closer: true}, "Closer"},
 		{"a signer with every capability has all", &fullSigner{}, has{true, true, true}, "PostPolicy Leftovers Closer"},
 		{"a wrapper has only what it implements itself", wrappingSigner{&fullSigner{}}, has{}, "none"},
-		{"the local driver signs POST policies, removes leftovers and closes", (*local.Signer)(nil),
-			has{postPolicy: true, leftovers: true, closer: true}, "PostPolicy Leftovers Closer"},
-		{"the S3 driver signs POST policies", (*s3.Signer)(nil), has{postPolicy: true}, "PostPolicy"},
-		{"the GCS driver signs POST policies and closes", (*gcs.Signer)(nil),
-			has{postPolicy: true, closer: true}, "PostPolicy Closer"},
+		{"the local driver signs POST policies, removes leftovers, takes and lists multipart uploads and closes", (*local.Signer)(nil),
+			has{postPolicy: true, leftovers: true, closer: true}, "PostPolicy Leftovers Multipart MultipartLister Closer"},
+		{"the S3 driver signs POST policies and multipart uploads, and lists them", (*s3.Signer)(nil),
+			has{postPolicy: true}, "PostPolicy Multipart MultipartLister"},
+		{"the GCS driver signs POST policies, takes and lists multipart uploads and closes", (*gcs.Signer)(nil),
+			has{postPolicy: true, closer: true}, "PostPolicy Multipart MultipartLister Closer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := signer.CapabilitiesOf(tc.signer)

@@ -67,7 +67,8 @@ type File struct {
 	// NameScope, when not empty, makes DisplayName unique among the
 	// tenant's files with the same NameScope (ErrAlreadyExists). Names
 	// compare byte for byte, and only PENDING and READY files hold their
-	// name: a FAILED or EXPIRED file's name is free for another file.
+	// name: a FAILED, EXPIRED or ABORTED file's name is free for another
+	// file.
 	NameScope string
 	// Scope groups files for ListOptions.Scope, Usage and Quota.ScopeMaxBytes
 	// (such as "files/application_id=42"); empty is a scope of its own.
@@ -92,7 +93,7 @@ type File struct {
 	UploadCount   int32
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
-	CompletedAt   time.Time // zero until READY or FAILED
+	CompletedAt   time.Time // zero until READY, FAILED or ABORTED
 	UploadExpires time.Time // when the latest upload target expires
 	// MultipartUploadID is the backend's id of the file's multipart
 	// upload; empty for a single PUT or POST. PartSize is the size of every
@@ -301,16 +302,28 @@ const (
 type Lifecycle interface {
 	// ExpireUploads marks up to limit PENDING files whose UploadExpires is
 	// at or before expiredBefore EXPIRED (UpdatedAt now), queues the
-	// deletion of each one's object (due at now, reason DeletionExpired) in
-	// the same transaction, and returns the files as they now are. Files of
+	// deletion of each one's object (due at now, reason DeletionExpired,
+	// with the file's MultipartUploadID) in the same transaction, and
+	// returns the files as they now are. Files of
 	// every tenant are considered, oldest expiry first; a PENDING file with
 	// no UploadExpires never expires. A non-positive limit is an error.
 	ExpireUploads(ctx context.Context, expiredBefore, now time.Time, limit int) ([]*File, error)
 	// DeleteFileAndQueueObject removes the tenant's file id and queues the
 	// deletion of its object (reason DeletionDeleted, first due at dueAt) in
-	// one transaction, and returns the queued deletion. It returns
-	// ErrNotFound for a missing file, and then queues nothing.
+	// one transaction, and returns the queued deletion. The deletion
+	// carries the file's MultipartUploadID unless the file is READY (whose
+	// upload the backend completed). It returns ErrNotFound for a missing
+	// file, and then queues nothing.
 	DeleteFileAndQueueObject(ctx context.Context, tenant, id string, now, dueAt time.Time) (*Deletion, error)
+	// AbortUpload marks the tenant's PENDING file id ABORTED (CompletedAt
+	// and UpdatedAt now) and queues the deletion of its object (reason
+	// DeletionAborted, with its MultipartUploadID, first due at dueAt) in
+	// one transaction, and returns the file as it now is: a backend abort
+	// that fails, or bytes that land after it, are then retried by the
+	// sweeper. A file already ABORTED is returned as it is and queues
+	// nothing. A file in another state is ErrConflict and is left alone;
+	// a missing one is ErrNotFound.
+	AbortUpload(ctx context.Context, tenant, id string, now, dueAt time.Time) (*File, error)
 	// ClaimDeletions returns up to limit deletions due at or before now,
 	// soonest first, after moving each one's NotBefore to leaseUntil and
 	// counting the attempt: no other caller gets them until the lease ends.
@@ -331,6 +344,12 @@ type Lifecycle interface {
 	// or present again (ObjectMissingSince becomes zero). A file that is
 	// gone or no longer READY is left alone and is not an error.
 	SetObjectMissing(ctx context.Context, tenant, id string, missing bool, at time.Time) error
+	// HoldsMultipartUpload reports whether a PENDING file of any tenant
+	// holds the multipart upload uploadID of backend (its Backend and
+	// MultipartUploadID), so that a sweeper aborts only the uploads no
+	// record will complete. An empty uploadID is held by no file. The
+	// lookup is indexed: its cost does not grow with the files stored.
+	HoldsMultipartUpload(ctx context.Context, backend, uploadID string) (bool, error)
 }
 
 // Store is everything presignd keeps, what its sweeper needs, plus the

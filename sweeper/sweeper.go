@@ -4,9 +4,13 @@
 // (deleted with retries until the backend confirms), READY files whose
 // object vanished from storage (flagged), bytes that arrive through a
 // deleted or failed file's still valid upload target (deleted, when the
-// store can watch keys: Config.KeyWatch), and backends' own leftovers such
-// as the local backend's abandoned uploads (Config.Leftovers). The wiring
-// fills those two from store.CapabilitiesOf and signer.CapabilitiesOf.
+// store can watch keys: Config.KeyWatch), backends' own leftovers such
+// as the local backend's abandoned uploads (Config.Leftovers), and
+// multipart uploads: those of expired, aborted and deleted files are
+// aborted before their objects are deleted (Config.Multipart), and those
+// no record knows are aborted once old enough (Config.MultipartListers).
+// The wiring fills these from store.CapabilitiesOf and
+// signer.CapabilitiesOf.
 //
 // All coordination lives in the store (store.Lifecycle): every claim is
 // exclusive, so any number of replicas may sweep the same database at once
@@ -46,6 +50,23 @@ type Config struct {
 	// Leftovers are the backends, by configured name, whose leftovers
 	// each sweep removes (signer.Capabilities.Leftovers).
 	Leftovers map[string]signer.LeftoverRemover
+	// Multipart are the backends, by configured name, that take multipart
+	// uploads (signer.Capabilities.Multipart). A queued deletion that
+	// carries a multipart upload id has the upload aborted there, its
+	// parts counted first, before the object is deleted; on a backend
+	// missing here only the object is deleted.
+	Multipart map[string]signer.MultipartUploader
+	// MultipartListers are the backends, by configured name, that list
+	// their multipart uploads (signer.Capabilities.MultipartLister); each
+	// must also be in Multipart. Each sweep aborts their uploads initiated
+	// more than OrphanAge ago that no PENDING file holds
+	// (store.Lifecycle.HoldsMultipartUpload): uploads whose record was
+	// never written.
+	MultipartListers map[string]signer.MultipartLister
+	// OrphanAge is how old a multipart upload no PENDING file holds must
+	// be before it is aborted: longer than any category's multipart
+	// upload_ttl, plus a margin (25h).
+	OrphanAge time.Duration
 	// Interval between sweeps in Run; it must be positive.
 	Interval time.Duration
 	// BatchSize is how many files or deletions one claim takes (100).
@@ -73,7 +94,8 @@ type Config struct {
 type Counts struct {
 	// Expired uploads marked EXPIRED.
 	Expired int
-	// ObjectsDeleted by reason (store.DeletionExpired, store.DeletionDeleted).
+	// ObjectsDeleted by reason (store.DeletionExpired, store.DeletionDeleted,
+	// store.DeletionAborted).
 	ObjectsDeleted map[string]int
 	// DeleteFailures are attempts that failed and will be retried.
 	DeleteFailures int
@@ -84,11 +106,17 @@ type Counts struct {
 	LateUploads int
 	// Leftovers are backend files removed (abandoned uploads, tombstones).
 	Leftovers int
+	// MultipartAborted are the multipart uploads aborted, and
+	// MultipartAbortedBytes the bytes of the parts they held; Orphans
+	// are those among them that no record knew.
+	MultipartAborted      int
+	MultipartAbortedBytes int64
+	Orphans               int
 }
 
 func (c Counts) zero() bool {
 	return c.Expired == 0 && len(c.ObjectsDeleted) == 0 && c.DeleteFailures == 0 && c.Checked == 0 &&
-		c.LateUploads == 0 && c.Leftovers == 0
+		c.LateUploads == 0 && c.Leftovers == 0 && c.MultipartAborted == 0
 }
 
 // Sweeper runs sweeps. It is safe for concurrent use.
@@ -101,6 +129,9 @@ type metrics struct {
 	sweeps, sweepErrors, expired, deleteFailures, checked, missing prometheus.Counter
 	lateUploads, leftovers                                         prometheus.Counter
 	deleted                                                        *prometheus.CounterVec
+	// multipartAborted and multipartAbortedBytes are by reason: that of
+	// the deletion (expired, deleted, aborted), or orphan.
+	multipartAborted, multipartAbortedBytes *prometheus.CounterVec
 }
 
 // New checks cfg and returns a Sweeper. It fails when the counters cannot
@@ -124,6 +155,14 @@ func New(cfg Config) (*Sweeper, error) {
 	if cfg.MaxBatches <= 0 {
 		cfg.MaxBatches = 10
 	}
+	if cfg.OrphanAge <= 0 {
+		cfg.OrphanAge = 25 * time.Hour
+	}
+	for name := range cfg.MultipartListers {
+		if cfg.Multipart[name] == nil {
+			return nil, fmt.Errorf("sweeper: backend %q lists multipart uploads but cannot abort them", name)
+		}
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -144,12 +183,20 @@ func New(cfg Config) (*Sweeper, error) {
 		leftovers:      counter("leftovers_removed_total", "Backend leftovers removed (abandoned temporary uploads, lapsed tombstones)."),
 		deleted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "presignd", Subsystem: "sweeper", Name: "objects_deleted_total",
-			Help: "Objects deleted from their backends, by reason (expired, deleted).",
+			Help: "Objects deleted from their backends, by reason (expired, deleted, aborted).",
+		}, []string{"reason"}),
+		multipartAborted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "presignd", Subsystem: "sweeper", Name: "multipart_aborted_total",
+			Help: "Multipart uploads aborted, by reason (expired, deleted, aborted, orphan: no record knew it).",
+		}, []string{"reason"}),
+		multipartAbortedBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "presignd", Subsystem: "sweeper", Name: "multipart_aborted_bytes_total",
+			Help: "Bytes of the parts held by the multipart uploads aborted, by reason.",
 		}, []string{"reason"}),
 	}
 	if cfg.Registerer != nil {
 		for _, c := range []prometheus.Collector{m.sweeps, m.sweepErrors, m.expired, m.deleteFailures, m.checked, m.missing,
-			m.lateUploads, m.leftovers, m.deleted} {
+			m.lateUploads, m.leftovers, m.deleted, m.multipartAborted, m.multipartAbortedBytes} {
 			if err := cfg.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("sweeper: register metrics: %w", err)
 			}
@@ -197,9 +244,11 @@ func (s *Sweeper) Sweep(ctx context.Context) (Counts, error) {
 		"expired", c.Expired,
 		"objects_deleted_expired", c.ObjectsDeleted[store.DeletionExpired],
 		"objects_deleted_deleted", c.ObjectsDeleted[store.DeletionDeleted],
+		"objects_deleted_aborted", c.ObjectsDeleted[store.DeletionAborted],
 		"delete_failures", c.DeleteFailures,
 		"checked", c.Checked, "missing", c.Missing,
-		"late_uploads", c.LateUploads, "leftovers", c.Leftovers)
+		"late_uploads", c.LateUploads, "leftovers", c.Leftovers,
+		"multipart_aborted", c.MultipartAborted, "multipart_aborted_bytes", c.MultipartAbortedBytes, "orphans", c.Orphans)
 	return c, err
 }
 
@@ -238,6 +287,9 @@ func (s *Sweeper) sweep(ctx context.Context, c *Counts) error {
 		return err
 	}
 	s.removeLeftovers(ctx, c)
+	if err := s.abortOrphans(ctx, c); err != nil {
+		return err
+	}
 	if s.cfg.CheckEvery <= 0 {
 		return nil
 	}
@@ -259,15 +311,22 @@ func (s *Sweeper) sweep(ctx context.Context, c *Counts) error {
 	return nil
 }
 
-// deleteObject deletes one queued object, finishing the deletion on
-// success and rescheduling it with backoff on failure. Only store errors
-// are returned.
+// deleteObject deletes one queued object, after aborting the multipart
+// upload the deletion carries, finishing the deletion on success and
+// rescheduling it with backoff on failure. Only store errors are
+// returned.
 func (s *Sweeper) deleteObject(ctx context.Context, d *store.Deletion, c *Counts) error {
 	backend, ok := s.cfg.Backends[d.Backend]
 	var err error
-	if !ok {
+	switch {
+	case !ok:
 		err = fmt.Errorf("backend %q is not configured", d.Backend)
-	} else {
+	case d.MultipartUploadID != "" && s.cfg.Multipart[d.Backend] != nil:
+		_, err = s.abortMultipart(ctx, s.cfg.Multipart[d.Backend], d.Backend, d.Key, d.MultipartUploadID, d.Reason, c)
+		if err == nil {
+			err = backend.Delete(ctx, d.Key)
+		}
+	default:
 		err = backend.Delete(ctx, d.Key)
 	}
 	if err == nil {

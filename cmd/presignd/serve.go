@@ -192,7 +192,7 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	stopSweeper, err := startSweeper(ctx, cfg.Sweeper, st, storeCaps, signers, backendCaps, metricsReg, log)
+	stopSweeper, err := startSweeper(ctx, cfg.Sweeper, multipartOrphanAge(cfg), st, storeCaps, signers, backendCaps, metricsReg, log)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/presignd/presignd/config"
+	"github.com/presignd/presignd/policy"
 	"github.com/presignd/presignd/signer"
 	"github.com/presignd/presignd/store"
 	"github.com/presignd/presignd/sweeper"
@@ -17,10 +18,12 @@ import (
 // startSweeper starts the background sweeper as cfg.Sweeper says, with its
 // counters on reg, over st (whose watched keys it checks when storeCaps
 // has KeyWatch) and backends (timed by their instrumented signers; those
-// whose backendCaps have Leftovers also remove them), and returns the
-// function that stops it and waits for the sweep in progress to end. A
-// zero interval starts nothing.
-func startSweeper(ctx context.Context, cfg config.Sweeper, st store.Store, storeCaps store.Capabilities,
+// whose backendCaps have Leftovers also remove them; those with Multipart
+// abort the multipart uploads of the deletions, and those with
+// MultipartLister also the uploads older than orphanAge that no PENDING
+// file holds), and returns the function that stops it and waits for the
+// sweep in progress to end. A zero interval starts nothing.
+func startSweeper(ctx context.Context, cfg config.Sweeper, orphanAge time.Duration, st store.Store, storeCaps store.Capabilities,
 	backends map[string]signer.Signer, backendCaps map[string]signer.Capabilities,
 	reg prometheus.Registerer, log *slog.Logger) (stop func(), err error) {
 	interval := time.Duration(*cfg.Interval)
@@ -33,13 +36,22 @@ func startSweeper(ctx context.Context, cfg config.Sweeper, st store.Store, store
 		bs[name] = b
 	}
 	leftovers := map[string]signer.LeftoverRemover{}
+	multipart := map[string]signer.MultipartUploader{}
+	listers := map[string]signer.MultipartLister{}
 	for name, c := range backendCaps {
 		if c.Leftovers != nil {
 			leftovers[name] = c.Leftovers
 		}
+		if c.Multipart != nil {
+			multipart[name] = c.Multipart
+			if c.MultipartLister != nil {
+				listers[name] = c.MultipartLister
+			}
+		}
 	}
 	sw, err := sweeper.New(sweeper.Config{
-		Store: st, KeyWatch: storeCaps.KeyWatch, Backends: bs, Leftovers: leftovers, Interval: interval, BatchSize: cfg.BatchSize,
+		Store: st, KeyWatch: storeCaps.KeyWatch, Backends: bs, Leftovers: leftovers,
+		Multipart: multipart, MultipartListers: listers, OrphanAge: orphanAge, Interval: interval, BatchSize: cfg.BatchSize,
 		Grace: time.Duration(*cfg.Grace), CheckEvery: time.Duration(*cfg.CheckEvery),
 		Logger: log.With("component", "sweeper"), Registerer: reg,
 	})
@@ -49,6 +61,18 @@ func startSweeper(ctx context.Context, cfg config.Sweeper, st store.Store, store
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() { sw.Run(ctx) })
-	log.Info("sweeper started", "interval", interval, "batch_size", cfg.BatchSize)
+	log.Info("sweeper started", "interval", interval, "batch_size", cfg.BatchSize, "multipart_orphan_age", orphanAge)
 	return func() { cancel(); wg.Wait() }, nil
+}
+
+// multipartOrphanAge is how old a multipart upload that no PENDING file
+// holds must be before the sweeper aborts it: the longest multipart
+// upload_ttl of any category, plus an hour, so that no upload a record
+// may still complete, nor one whose record is being written, is taken.
+func multipartOrphanAge(cfg *config.Config) time.Duration {
+	longest := policy.DefaultMultipartUploadTTL
+	for _, c := range cfg.Categories {
+		longest = max(longest, time.Duration(c.Multipart.UploadTTL))
+	}
+	return longest + time.Hour
 }

@@ -75,13 +75,36 @@ func retryable(ctx context.Context, status int, err error) bool {
 	return false
 }
 
-// roundTrip makes a call with an optional JSON body, trying again with
-// backoff while it fails transiently (up to maxAttempts tries, while ctx
-// allows), and returns the last answer's status and body.
+// roundTrip makes a JSON API or IAM call with an optional JSON body,
+// authenticated with the credentials' token, trying again with backoff
+// while it fails transiently (up to maxAttempts tries, while ctx allows),
+// and returns the last answer's status and body.
 func (s *Signer) roundTrip(ctx context.Context, method, u string, body []byte) (int, []byte, error) {
+	return s.retrying(ctx, &call{method: method, url: u, body: body, json: true, auth: true, limit: maxResponse})
+}
+
+// call is one HTTP request the Signer makes.
+type call struct {
+	method, url string
+	body        []byte
+	// json sends body as application/json.
+	json bool
+	// header is sent as it is.
+	header http.Header
+	// auth adds the credentials' token (and quota project); a call to a
+	// signed URL carries its authentication in the URL and must not.
+	auth bool
+	// limit bounds what is read of the response body.
+	limit int64
+}
+
+// retrying makes c, trying again with backoff while it fails transiently
+// (up to maxAttempts tries, while ctx allows), and returns the last
+// answer's status and body.
+func (s *Signer) retrying(ctx context.Context, c *call) (int, []byte, error) {
 	wait := firstBackoff
 	for attempt := 1; ; attempt++ {
-		status, data, err := s.try(ctx, method, u, body)
+		status, data, err := s.try(ctx, c)
 		if attempt == maxAttempts || !retryable(ctx, status, err) {
 			return status, data, err
 		}
@@ -109,19 +132,22 @@ func (e *authError) Error() string { return "token: " + e.err.Error() }
 func (e *authError) Unwrap() error { return e.err }
 
 // try makes one call.
-func (s *Signer) try(ctx context.Context, method, u string, body []byte) (int, []byte, error) {
+func (s *Signer) try(ctx context.Context, c *call) (int, []byte, error) {
 	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
+	if c.body != nil {
+		rd = bytes.NewReader(c.body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	req, err := http.NewRequestWithContext(ctx, c.method, c.url, rd)
 	if err != nil {
 		return 0, nil, err
 	}
-	if body != nil {
+	for k, v := range c.header {
+		req.Header[k] = v
+	}
+	if c.body != nil && c.json {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if s.creds != nil {
+	if c.auth && s.creds != nil {
 		tok, err := s.creds.Token(ctx)
 		if err != nil {
 			return 0, nil, &authError{err}
@@ -140,7 +166,7 @@ func (s *Signer) try(ctx context.Context, method, u string, body []byte) (int, [
 		return 0, nil, err
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, c.limit))
 	if err != nil {
 		return 0, nil, err
 	}

@@ -1,6 +1,7 @@
 // Package gcs is the signer for Google Cloud Storage: V4 (GOOG4-RSA-SHA256)
-// signed PUT and GET URLs, V4 POST policies, and object attributes and
-// deletion through the JSON API. It speaks to Google over net/http itself;
+// signed PUT and GET URLs, V4 POST policies, XML API multipart uploads
+// (multipart.go says how), and object attributes and deletion through the
+// JSON API. It speaks to Google over net/http itself;
 // cloud.google.com/go/auth/credentials loads credentials and mints OAuth
 // tokens, and cloud.google.com/go/compute/metadata finds the GCE service
 // account.
@@ -56,6 +57,10 @@
 //     object, so Stat could never confirm it (x-goog-content-sha256 only
 //     feeds the signature). Size cannot be bound on a signed PUT; Stat is
 //     the check.
+//   - Part of a multipart upload: the part number and upload id in the
+//     signed query, "x-goog-content-length-range: size,size" (the exact
+//     part size) and, for a CRC32C part checksum, x-goog-hash as signed
+//     headers. SHA256 part checksums fail with signer.ErrUnsupported.
 //   - POST: a V4 policy with the exact key, the exact Content-Type and
 //     Content-Disposition (when set), content-length-range [1, MaxSize]
 //     ([0, MaxSize] when the declared Size is 0; no range when MaxSize is
@@ -140,7 +145,8 @@ type Config struct {
 }
 
 // Signer signs GCS targets and looks at GCS objects. It implements
-// signer.Signer and signer.PostPolicySigner and is safe for concurrent use.
+// signer.Signer, signer.PostPolicySigner, signer.MultipartUploader and
+// signer.MultipartLister, and is safe for concurrent use.
 type Signer struct {
 	bucket string
 	now    func() time.Time
@@ -495,8 +501,9 @@ func (s *Signer) SignPostUpload(ctx context.Context, req signer.UploadRequest) (
 }
 
 // Stat describes the object at key. Checksums holds MD5 (absent for
-// composite objects) and CRC32C (big-endian, base64), each when GCS reports
-// it. A missing object yields an error wrapping signer.ErrNotFound; GCS
+// composite objects and those a multipart upload made, which GCS keeps no
+// MD5 of) and CRC32C (big-endian, base64; GCS computes it over the whole
+// object, multipart or not), each when GCS reports it. A missing object yields an error wrapping signer.ErrNotFound; GCS
 // unreachable or failing transiently (after retries), one wrapping
 // signer.ErrUnavailable; another refusal, an error naming GCS's status and
 // message.

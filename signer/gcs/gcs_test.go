@@ -32,6 +32,10 @@ func (h *harness) Capabilities() signertest.Capabilities {
 		PostPolicy:         true,
 		EnforcesPutMaxSize: false,
 		Checksums:          []string{signer.MD5, signer.CRC32C},
+		Multipart:          true,
+		MultipartLister:    true,
+		PartChecksums:      []string{signer.CRC32C},
+		EnforcesPartSize:   true, // x-goog-content-length-range
 		SignatureParam:     "X-Goog-Signature",
 	}
 }

@@ -54,7 +54,8 @@ type param struct{ key, value string }
 // urlRequest is what a V4 signed URL binds.
 type urlRequest struct {
 	method string
-	// key is the object name; it must not be empty.
+	// key is the object name; empty names the bucket itself (path
+	// "/bucket" in path style, "/" in virtual-host style).
 	key string
 	// headers are the signed headers besides host, with distinct names
 	// (any case). Values are signed as GCS reads them: trimmed, with each
@@ -116,6 +117,9 @@ func (e endpoint) stringToSign(r *urlRequest) (sts []byte, unsigned string) {
 	}
 
 	path := e.prefix + escape(r.key, true)
+	if r.key == "" && e.prefix != "/" {
+		path = strings.TrimSuffix(e.prefix, "/")
+	}
 	var c strings.Builder
 	c.Grow(len(r.method) + len(path) + query.Len() + 64*len(hs) + signed.Len() + len(payload) + 8)
 	c.WriteString(r.method)

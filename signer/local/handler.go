@@ -15,6 +15,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -58,14 +59,18 @@ var (
 	errFormTooLarge   = refuse(http.StatusRequestEntityTooLarge, "form exceeds its size limit")
 )
 
-// Handler serves the URLs this Signer signs: PUT and POST uploads, GET and
+// Handler serves the URLs this Signer signs: PUT and POST uploads, the
+// part PUTs of multipart uploads (answered with the part's ETag), GET and
 // HEAD downloads, and CORS preflights. Mount it at PathPrefix without
 // stripping the prefix, e.g. mux.Handle(s.PathPrefix(), s.Handler()).
 //
 // Refusals are JSON bodies {"error": "..."} with status 400 (malformed
-// body, invalid key, checksum mismatch), 403 (bad, missing or expired
+// body, invalid key, checksum mismatch, a part of another size than signed
+// or a part number out of range), 403 (bad, missing or expired
 // signature, another method, key, Content-Type, Content-Disposition or
-// checksum header than the signed one), 404, 409 (the key already holds an
+// checksum header than the signed one; a part without the checksum its
+// upload requires, or for another key's upload), 404 (no such object or
+// multipart upload), 409 (the key already holds an
 // object), 410 (the key was deleted: see Delete), or 413 (body larger than the signed max-size). Nothing is logged;
 // error bodies never contain the signature.
 //
@@ -94,7 +99,15 @@ func (s *Signer) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	case http.MethodPut:
-		err = s.servePut(w, r)
+		q, qerr := url.ParseQuery(r.URL.RawQuery)
+		switch {
+		case qerr != nil:
+			err = errMalformed
+		case isPartQuery(q):
+			err = s.servePart(w, r, q)
+		default:
+			err = s.servePut(w, r)
+		}
 	case http.MethodPost:
 		if r.URL.Path == s.prefix {
 			err = s.servePost(w, r)

@@ -38,10 +38,12 @@
 //
 // Under Config.Dir, objects live in objects/<key>, their metadata sidecars
 // (JSON: content type and disposition, size, ETag, checksums) in
-// meta/<key>, uploads in progress in tmp/, and the tombstones of deleted
+// meta/<key>, uploads in progress in tmp/, multipart uploads and their
+// parts in uploads/<upload id>/ (see multipart.go), and the tombstones of deleted
 // keys in revoked/ (see Delete). Only objects/ is reachable through URLs.
-// New and Sweep remove temporary files idle for longer than MaxURLTTL and
-// lapsed tombstones. Every file operation goes through an os.Root, so neither a
+// New and Sweep remove temporary files idle for longer than MaxURLTTL,
+// multipart uploads idle for longer than MultipartMaxIdle, and lapsed
+// tombstones. Every file operation goes through an os.Root, so neither a
 // key nor a symbolic link can reach outside Dir.
 //
 // An upload URL is one-shot: a PUT or POST to a key that already holds an
@@ -114,12 +116,22 @@ type Config struct {
 	// DefaultMaxURLTTL. Lowering it while longer targets are out lets those
 	// targets write into deleted keys once their tombstones lapse.
 	MaxURLTTL time.Duration
+	// MinPartSize is the smallest size of every part of a multipart
+	// upload but the last; default DefaultMinPartSize. Tests lower it.
+	MinPartSize int64
+	// MultipartMaxIdle is how long a multipart upload may go without a
+	// part arriving before Sweep removes it as abandoned; default
+	// DefaultMultipartMaxIdle. It should exceed the longest
+	// multipart.upload_ttl of the categories using this backend (the
+	// sweeper aborts expired uploads itself; this catches the rest).
+	MultipartMaxIdle time.Duration
 	// Now returns the current time; default time.Now. For tests.
 	Now func() time.Time
 }
 
-// Signer is the local backend. It implements signer.Signer and
-// signer.PostPolicySigner, and serves its URLs through Handler. It is safe
+// Signer is the local backend. It implements signer.Signer,
+// signer.PostPolicySigner, signer.MultipartUploader and
+// signer.MultipartLister, and serves its URLs through Handler. It is safe
 // for concurrent use.
 type Signer struct {
 	root        *os.Root
@@ -131,9 +143,13 @@ type Signer struct {
 	maxURLTTL   time.Duration
 	now         func() time.Time
 
-	macs  sync.Pool // of *macState (HMAC-SHA256 keyed with secret)
-	seed  maphash.Seed
-	locks [64]sync.Mutex // striped by key; serialise commit and delete
+	minPartSize      int64
+	multipartMaxIdle time.Duration
+
+	macs    sync.Pool // of *macState (HMAC-SHA256 keyed with secret)
+	seed    maphash.Seed
+	locks   [64]sync.Mutex // striped by key; serialise commit and delete
+	mpLocks uploadLocks    // one per upload id in use; taken before a key's lock
 }
 
 var (
@@ -177,7 +193,7 @@ func New(cfg Config) (*Signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("local: open dir: %w", err)
 	}
-	for _, d := range []string{objectsDir, metaDir, tmpDir, revokedDir} {
+	for _, d := range []string{objectsDir, metaDir, tmpDir, revokedDir, uploadsDir} {
 		if err := root.Mkdir(d, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
 			root.Close()
 			return nil, fmt.Errorf("local: create %s: %w", d, err)
@@ -193,6 +209,19 @@ func New(cfg Config) (*Signer, error) {
 		maxURLTTL:   cfg.MaxURLTTL,
 		now:         cfg.Now,
 		seed:        maphash.MakeSeed(),
+
+		minPartSize:      cfg.MinPartSize,
+		multipartMaxIdle: cfg.MultipartMaxIdle,
+	}
+	if s.minPartSize <= 0 {
+		s.minPartSize = DefaultMinPartSize
+	}
+	if s.minPartSize > MaxPartSize {
+		root.Close()
+		return nil, fmt.Errorf("local: MinPartSize %d exceeds MaxPartSize %d", s.minPartSize, int64(MaxPartSize))
+	}
+	if s.multipartMaxIdle <= 0 {
+		s.multipartMaxIdle = DefaultMultipartMaxIdle
 	}
 	if s.allowOrigin == "" {
 		s.allowOrigin = "*"
@@ -445,6 +474,47 @@ func isNotExist(err error) bool {
 
 func (s *Signer) lock(key string) *sync.Mutex {
 	return &s.locks[maphash.String(s.seed, key)%uint64(len(s.locks))]
+}
+
+// uploadLock locks the upload id and returns the unlock function. It
+// serialises the part commits, completion, abort and sweep of one
+// multipart upload, and only of that one: a long assembly does not hold up
+// other uploads. It is taken before a key's lock, never after.
+func (s *Signer) uploadLock(id string) (unlock func()) { return s.mpLocks.lock(id) }
+
+// uploadLocks is a mutex per upload id, kept while someone holds or
+// waits for it.
+type uploadLocks struct {
+	mu sync.Mutex
+	m  map[string]*uploadMutex
+}
+
+type uploadMutex struct {
+	sync.Mutex
+	refs int
+}
+
+func (l *uploadLocks) lock(id string) func() {
+	l.mu.Lock()
+	if l.m == nil {
+		l.m = make(map[string]*uploadMutex)
+	}
+	m := l.m[id]
+	if m == nil {
+		m = &uploadMutex{}
+		l.m[id] = m
+	}
+	m.refs++
+	l.mu.Unlock()
+	m.Lock()
+	return func() {
+		m.Unlock()
+		l.mu.Lock()
+		if m.refs--; m.refs == 0 {
+			delete(l.m, id)
+		}
+		l.mu.Unlock()
+	}
 }
 
 // sidecar is the metadata stored beside an object, under meta/.

@@ -11,7 +11,9 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	signertest.Run(t, func(t *testing.T) signertest.Harness { return newHarness(t, local.Config{}) })
+	signertest.Run(t, func(t *testing.T) signertest.Harness {
+		return newHarness(t, local.Config{MinPartSize: 64 << 10})
+	})
 }
 
 // harness serves a Signer over a temp dir through httptest.
@@ -58,5 +60,9 @@ func (h *harness) Capabilities() signertest.Capabilities {
 		EnforcesPutMaxSize: true,
 		RevokesOnDelete:    true,
 		Checksums:          []string{signer.SHA256, signer.MD5, signer.CRC32C},
+		Multipart:          true,
+		MultipartLister:    true,
+		PartChecksums:      []string{signer.SHA256, signer.CRC32C},
+		EnforcesPartSize:   true,
 	}
 }

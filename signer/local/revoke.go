@@ -19,6 +19,10 @@ import (
 // of the key (a flat directory, so keys that nest cannot clash).
 const revokedDir = "revoked"
 
+// DefaultMultipartMaxIdle is how long a multipart upload may go without a
+// part before Sweep removes it, unless Config says otherwise.
+const DefaultMultipartMaxIdle = 7 * 24 * time.Hour
+
 // DefaultMaxURLTTL is the longest lifetime of an upload target unless
 // Config says otherwise; it matches the longest url_ttl a category may set.
 const DefaultMaxURLTTL = 7 * 24 * time.Hour
@@ -86,12 +90,16 @@ type SweepCounts struct {
 	TempFiles int
 	// Tombstones are tombstones of deleted keys whose time has passed.
 	Tombstones int
+	// Uploads are multipart uploads idle for longer than
+	// MultipartMaxIdle, removed with their parts.
+	Uploads int
 }
 
 // Sweep removes what no request will need again: temporary files in tmp/
 // untouched for longer than MaxURLTTL (an upload killed mid-transfer; one
 // in progress keeps writing to its file and stays younger), and tombstones
-// whose time has passed. It is safe to call while requests are served, and
+// whose time has passed, and multipart uploads to which no part came for
+// longer than MultipartMaxIdle. It is safe to call while requests are served, and
 // from several processes sharing Dir.
 func (s *Signer) Sweep(ctx context.Context) (SweepCounts, error) {
 	var c SweepCounts
@@ -130,6 +138,16 @@ func (s *Signer) Sweep(ctx context.Context) (SweepCounts, error) {
 	c.Tombstones = n
 	if err != nil {
 		return c, fmt.Errorf("local: sweep %s: %w", revokedDir, err)
+	}
+	n, err = s.sweepUploads(ctx, now.Add(-s.multipartMaxIdle))
+	c.Uploads = n
+	if err != nil {
+		return c, fmt.Errorf("local: sweep %s: %w", uploadsDir, err)
+	}
+	n, err = s.sweepTrash(ctx)
+	c.TempFiles += n
+	if err != nil {
+		return c, fmt.Errorf("local: sweep %s: %w", tmpDir, err)
 	}
 	return c, nil
 }
@@ -176,5 +194,5 @@ func (s *Signer) removeOld(ctx context.Context, dir string, cutoff time.Time, re
 // RemoveLeftovers is Sweep for a caller that needs only the total.
 func (s *Signer) RemoveLeftovers(ctx context.Context) (int, error) {
 	c, err := s.Sweep(ctx)
-	return c.TempFiles + c.Tombstones, err
+	return c.TempFiles + c.Tombstones + c.Uploads, err
 }

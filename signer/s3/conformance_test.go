@@ -29,6 +29,11 @@ func (h harness) Capabilities() signertest.Capabilities {
 		// positive, so MinIO refuses any other length (403).
 		EnforcesPutMaxSize: true,
 		Checksums:          []string{signer.SHA256, signer.MD5},
-		SignatureParam:     "X-Amz-Signature",
+		Multipart:          true,
+		MultipartLister:    true,
+		PartChecksums:      []string{signer.SHA256, signer.CRC32C},
+		// A part's Content-Length is signed like a PUT's.
+		EnforcesPartSize: true,
+		SignatureParam:   "X-Amz-Signature",
 	}
 }

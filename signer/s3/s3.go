@@ -18,10 +18,17 @@
 //     PUT never lands. A declared Size of 0 cannot be bound (SigV4 presigning
 //     signs Content-Length only when positive): such a PUT accepts any
 //     length and Stat is the check.
+//
 //   - POST: a policy with the exact key, the exact Content-Type and
 //     Content-Disposition (each when set), content-length-range [1, MaxSize]
 //     ([0, MaxSize] when the declared Size is 0) and the expiry. A checksum
 //     cannot be bound by a POST policy; such requests are refused.
+//
+//   - UploadPart (multipart): Content-Length of the part (when positive) and
+//     the part's checksum (x-amz-checksum-sha256 or x-amz-checksum-crc32c,
+//     the algorithm the upload was created with) as signed headers; the
+//     part number and upload id are in the signed query. Part URLs come from
+//     the same fast presigner, proven against the SDK's PresignUploadPart.
 //
 // An empty ContentType leaves the type unbound (S3 then stores its default).
 // Header values must be printable ASCII (RFC 6266's filename* carries other
@@ -80,7 +87,8 @@ type Config struct {
 }
 
 // Signer signs S3 targets and looks at S3 objects. It implements
-// signer.Signer and signer.PostPolicySigner and is safe for concurrent use.
+// signer.Signer, signer.PostPolicySigner, signer.MultipartUploader and
+// signer.MultipartLister and is safe for concurrent use.
 type Signer struct {
 	bucket  string
 	now     func() time.Time
@@ -89,6 +97,10 @@ type Signer struct {
 	// fast is the hand-written query presigner; nil when the endpoint the SDK
 	// resolved has a shape it does not handle, in which case the SDK signs.
 	fast *presigner
+	// pageSize, when positive, is the page size of ListParts and
+	// ListMultipartUploads requests (S3's default, 1000, otherwise). For
+	// tests of pagination.
+	pageSize int32
 }
 
 var (
@@ -253,7 +265,8 @@ func (s *Signer) SignPostUpload(ctx context.Context, req signer.UploadRequest) (
 
 // Stat describes the object at key with HeadObject (checksum mode enabled).
 // ETag is returned without its surrounding quotes. Checksums holds SHA256
-// when the store kept an x-amz-checksum-sha256 for the whole object, and MD5
+// when the store kept an x-amz-checksum-sha256 for the whole object (never
+// the composite checksum of a multipart upload's parts, "...-N"), and MD5
 // (base64 of the digest) when the ETag is a plain 32-hex-digit MD5, that is,
 // a single-part upload not encrypted with SSE-KMS or SSE-C. A missing object
 // gives an error wrapping signer.ErrNotFound; an S3 that cannot be reached

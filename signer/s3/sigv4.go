@@ -6,10 +6,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -41,6 +43,23 @@ type signingKey struct {
 	secret      string
 	date        string // yyyymmdd
 	key         []byte
+	// macs holds HMAC-SHA256 hashes keyed with key, reset before use, so
+	// that signing allocates no hash and repeats no key schedule.
+	macs sync.Pool
+}
+
+// sign returns the HMAC-SHA256 of msg under k.key, appended to dst.
+func (k *signingKey) sign(dst, msg []byte) []byte {
+	mac, _ := k.macs.Get().(hash.Hash)
+	if mac == nil {
+		mac = hmac.New(sha256.New, k.key)
+	} else {
+		mac.Reset()
+	}
+	mac.Write(msg)
+	dst = mac.Sum(dst)
+	k.macs.Put(mac)
+	return dst
 }
 
 const (
@@ -178,7 +197,14 @@ func (p *presigner) presign(creds aws.Credentials, method, key string, t time.Ti
 	amzDate := t.AppendFormat(dateBuf[:0], "20060102T150405Z")
 	day := amzDate[:8]
 
-	buf := make([]byte, 0, 1024)
+	bp := scratch.Get().(*[]byte)
+	buf := (*bp)[:0]
+	defer func() {
+		if cap(buf) <= maxScratch {
+			*bp = buf
+			scratch.Put(bp)
+		}
+	}()
 
 	// The canonical query string, which is also the URL's query before the
 	// signature. Names are in encoded-sort order by construction.
@@ -284,27 +310,36 @@ func (p *presigner) presign(creds aws.Credentials, method, key string, t time.Ti
 	buf = append(buf, p.service...)
 	buf = append(buf, "/aws4_request\n"...)
 	buf = hex.AppendEncode(buf, canonicalHash[:])
-	mac := hmac.New(sha256.New, p.signingKey(creds, day))
-	mac.Write(buf[keyEnd:])
 	var sum [sha256.Size]byte
-	sig := mac.Sum(sum[:0])
+	sig := p.signingKey(creds, day).sign(sum[:0], buf[keyEnd:])
 
 	// The URL.
-	out := make([]byte, 0, len(p.urlPrefix)+keyEnd+len("?&X-Amz-Signature=")+2*sha256.Size)
-	out = append(out, p.urlPrefix...)
-	out = append(out, buf[queryEnd:keyEnd]...)
-	out = append(out, '?')
-	out = append(out, buf[:queryEnd]...)
-	out = append(out, "&X-Amz-Signature="...)
-	out = hex.AppendEncode(out, sig)
-	return string(out)
+	var hexSig [2 * sha256.Size]byte
+	hex.Encode(hexSig[:], sig)
+	var out strings.Builder
+	out.Grow(len(p.urlPrefix) + keyEnd + len("?&X-Amz-Signature=") + len(hexSig))
+	out.WriteString(p.urlPrefix)
+	out.Write(buf[queryEnd:keyEnd])
+	out.WriteByte('?')
+	out.Write(buf[:queryEnd])
+	out.WriteString("&X-Amz-Signature=")
+	out.Write(hexSig[:])
+	return out.String()
 }
 
+// scratch holds the buffers presign builds the canonical request and the
+// string to sign in; buffers grown beyond maxScratch (a very long key or
+// session token) are left to the collector.
+var scratch = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+const maxScratch = 16 << 10
+
 // signingKey returns the SigV4 key for creds on day (yyyymmdd), deriving it
-// at most once per day and credentials.
-func (p *presigner) signingKey(creds aws.Credentials, day []byte) []byte {
+// at most once per day and credentials (and concurrent signers may each
+// derive it once at a change of day).
+func (p *presigner) signingKey(creds aws.Credentials, day []byte) *signingKey {
 	if k := p.key.Load(); k != nil && k.date == string(day) && k.accessKeyID == creds.AccessKeyID && k.secret == creds.SecretAccessKey {
-		return k.key
+		return k
 	}
 	k := &signingKey{accessKeyID: creds.AccessKeyID, secret: creds.SecretAccessKey, date: string(day)}
 	k.key = hmacSHA256([]byte("AWS4"+creds.SecretAccessKey), day)
@@ -312,7 +347,7 @@ func (p *presigner) signingKey(creds aws.Credentials, day []byte) []byte {
 	k.key = hmacSHA256(k.key, []byte(p.service))
 	k.key = hmacSHA256(k.key, []byte("aws4_request"))
 	p.key.Store(k)
-	return k.key
+	return k
 }
 
 func hmacSHA256(key, data []byte) []byte {

@@ -55,6 +55,19 @@ type Capabilities struct {
 	// with 410 and its download URLs answer 410 (local). S3 and GCS cannot
 	// revoke a signed URL: a target used again stores the bytes.
 	RevokesOnDelete bool
+	// Multipart: the signer implements signer.MultipartUploader; the
+	// multipart cases run (and fail if the two disagree).
+	Multipart bool
+	// MultipartLister: the signer implements signer.MultipartLister.
+	MultipartLister bool
+	// PartChecksums lists the part checksum algorithms (SHA256, CRC32C)
+	// the backend binds into part targets; CreateMultipart must refuse the
+	// others with signer.ErrUnsupported.
+	PartChecksums []string
+	// EnforcesPartSize: a part body of another size than the target's
+	// PartRequest.Size is refused (local, and backends that sign
+	// Content-Length).
+	EnforcesPartSize bool
 	// SignatureParam names the query parameter (and POST form field) that
 	// carries the signature, for the tampering cases. Empty means the suite
 	// looks for X-Amz-Signature, X-Goog-Signature or signature, in any case.

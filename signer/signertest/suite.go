@@ -33,7 +33,7 @@ import (
 // a target after it expires.
 func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 	t.Helper()
-	for _, tc := range cases {
+	for _, tc := range slices.Concat(cases, multipartCases) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
 			t.Cleanup(h.Close)

@@ -47,3 +47,6 @@ func QueuedCreates(s *Store) int { return s.creates.Queued() }
 
 // Writers is how many batches of creates a Store applies at once.
 const Writers = writers
+
+// HoldsMultipartUploadQuery is the statement HoldsMultipartUpload runs.
+const HoldsMultipartUploadQuery = holdsMultipartUpload

@@ -29,7 +29,8 @@ const quotaLockClass = 0x70736e64 // "psnd"
 
 // insertFile inserts a file: fileColumns and name_fold.
 const insertFile = `INSERT INTO files (` + fileColumns + `, name_fold)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)`
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25,
+		$26, $27, $28, $29)`
 
 // CreateFile inserts f; see store.Files. Concurrent CreateFiles share
 // transactions (group commit, see batch.go); each returns only once its
@@ -53,6 +54,7 @@ func (s *Store) CreateFile(ctx context.Context, f *store.File, quota store.Quota
 			f.Backend, f.ContentType, f.SizeBytes, f.ChecksumAlgorithm, f.ChecksumValue, f.ETag, string(f.State),
 			f.FailureReason, owner, metadata, f.RequestID, f.RequestHash, f.UploadCount,
 			f.CreatedAt, f.UpdatedAt, timestamp(f.CompletedAt), timestamp(f.UploadExpires),
+			f.MultipartUploadID, f.PartSize, f.PartChecksumAlgorithm,
 			fold(f.DisplayName)},
 	})
 	return sqlfiles.CreateError(op, err)
@@ -215,13 +217,13 @@ func (s *Store) UpdateFile(ctx context.Context, tenant, id string, update func(*
 			backend = $7, content_type = $8, size_bytes = $9, checksum_algorithm = $10, checksum_value = $11,
 			etag = $12, state = $13, failure_reason = $14, owner = $15, metadata = $16, request_id = $17,
 			request_hash = $18, upload_count = $19, updated_at = $20, completed_at = $21, upload_expires = $22,
-			scope = $24
+			scope = $24, multipart_upload_id = $25, part_size = $26, part_checksum_algorithm = $27
 			WHERE id = $23`,
 			f.Category, f.DisplayName, fold(f.DisplayName), f.NameScope, f.Filename, f.Key,
 			f.Backend, f.ContentType, f.SizeBytes, f.ChecksumAlgorithm, f.ChecksumValue,
 			f.ETag, string(f.State), f.FailureReason, owner, metadata, f.RequestID,
 			f.RequestHash, f.UploadCount, f.UpdatedAt, timestamp(f.CompletedAt), timestamp(f.UploadExpires),
-			f.ID, f.Scope)
+			f.ID, f.Scope, f.MultipartUploadID, f.PartSize, f.PartChecksumAlgorithm)
 		if err != nil {
 			return s.fail(op, err)
 		}

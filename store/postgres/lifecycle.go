@@ -9,11 +9,12 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/presignd/presignd/store"
+	"github.com/presignd/presignd/store/internal/sqlfiles"
 )
 
 var _ store.Lifecycle = (*Store)(nil)
 
-const deletionColumns = `id, backend, object_key, file_id, tenant, reason, attempts, last_error, created_at, next_attempt`
+const deletionColumns = sqlfiles.DeletionColumns
 
 // ExpireUploads expires abandoned uploads; see store.Lifecycle. The rows
 // are picked once (a MATERIALIZED CTE, so a rescan cannot pick others) and
@@ -33,8 +34,9 @@ func (s *Store) ExpireUploads(ctx context.Context, expiredBefore, now time.Time,
 			FROM claimed WHERE id = claimed_id AND state = 'PENDING'
 			RETURNING `+readColumns+`
 		), queued AS (
-			INSERT INTO object_deletions (backend, object_key, file_id, tenant, reason, created_at, next_attempt)
-			SELECT backend, object_key, id, tenant, $4, $2, $2 FROM expired
+			INSERT INTO object_deletions (backend, object_key, file_id, tenant, reason, multipart_upload_id,
+				created_at, next_attempt)
+			SELECT backend, object_key, id, tenant, $4, multipart_upload_id, $2, $2 FROM expired
 		)
 		SELECT * FROM expired ORDER BY upload_expires, id`,
 		expiredBefore, now, limit, store.DeletionExpired)
@@ -55,10 +57,12 @@ func (s *Store) DeleteFileAndQueueObject(ctx context.Context, tenant, id string,
 	var d *store.Deletion
 	err := s.inTx(ctx, op, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `WITH gone AS (
-				DELETE FROM files WHERE id = $1 AND tenant = $2 RETURNING backend, object_key, id, tenant
+				DELETE FROM files WHERE id = $1 AND tenant = $2 RETURNING backend, object_key, id, tenant,
+					CASE WHEN state = 'READY' THEN '' ELSE multipart_upload_id END AS upload_id
 			)
-			INSERT INTO object_deletions (backend, object_key, file_id, tenant, reason, created_at, next_attempt)
-			SELECT backend, object_key, id, tenant, $3, $4, $5 FROM gone
+			INSERT INTO object_deletions (backend, object_key, file_id, tenant, reason, multipart_upload_id,
+				created_at, next_attempt)
+			SELECT backend, object_key, id, tenant, $3, upload_id, $4, $5 FROM gone
 			RETURNING `+deletionColumns,
 			id, tenant, store.DeletionDeleted, store.KeepTime(now), store.KeepTime(dueAt))
 		if err != nil {
@@ -78,6 +82,46 @@ func (s *Store) DeleteFileAndQueueObject(ctx context.Context, tenant, id string,
 		return nil, err
 	}
 	return d, nil
+}
+
+// AbortUpload aborts a PENDING upload and queues its object; see
+// store.Lifecycle. The file's row is locked (FOR UPDATE) from the read to
+// the commit.
+func (s *Store) AbortUpload(ctx context.Context, tenant, id string, now, dueAt time.Time) (*store.File, error) {
+	op := "abort upload " + id
+	now = store.KeepTime(now)
+	var out *store.File
+	err := s.inTx(ctx, op, func(tx pgx.Tx) error {
+		f, err := scanFile(tx.QueryRow(ctx, `SELECT `+readColumns+` FROM files WHERE id = $1 AND tenant = $2 FOR UPDATE`, id, tenant))
+		if err != nil {
+			return s.failGet(op, err)
+		}
+		switch f.State {
+		case store.StateAborted:
+			out = f
+			return nil
+		case store.StatePending:
+		default:
+			return fmt.Errorf("%s: %w: the file is %s, not PENDING", op, store.ErrConflict, f.State)
+		}
+		f.State, f.CompletedAt, f.UpdatedAt = store.StateAborted, now, now
+		if _, err := tx.Exec(ctx, `UPDATE files SET state = $1, completed_at = $2, updated_at = $2 WHERE id = $3`,
+			string(f.State), now, id); err != nil {
+			return s.fail(op, err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO object_deletions
+			(backend, object_key, file_id, tenant, reason, multipart_upload_id, created_at, next_attempt)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			f.Backend, f.Key, f.ID, f.Tenant, store.DeletionAborted, f.MultipartUploadID, now, store.KeepTime(dueAt)); err != nil {
+			return s.fail(op+": queue object", err)
+		}
+		out = f
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // ClaimDeletions leases due deletions; see store.Lifecycle. Rows another
@@ -171,10 +215,30 @@ func (s *Store) SetObjectMissing(ctx context.Context, tenant, id string, missing
 	return nil
 }
 
+// holdsMultipartUpload is HoldsMultipartUpload's statement. It repeats
+// the conditions of the partial index so that the planner can use it.
+const holdsMultipartUpload = `SELECT EXISTS (SELECT FROM files
+	WHERE backend = $1 AND multipart_upload_id = $2 AND state = 'PENDING' AND multipart_upload_id <> '')`
+
+// HoldsMultipartUpload tells whether a PENDING file holds a multipart
+// upload; see store.Lifecycle. It reads the partial index
+// files_pending_multipart (migration 0012).
+func (s *Store) HoldsMultipartUpload(ctx context.Context, backend, uploadID string) (bool, error) {
+	if uploadID == "" {
+		return false, nil
+	}
+	var held bool
+	err := s.pool.QueryRow(ctx, holdsMultipartUpload, backend, uploadID).Scan(&held)
+	if err != nil {
+		return false, s.fail("look up multipart upload "+uploadID, err)
+	}
+	return held, nil
+}
+
 func scanDeletion(r pgx.CollectableRow) (*store.Deletion, error) {
 	var d store.Deletion
-	err := r.Scan(&d.ID, &d.Backend, &d.Key, &d.FileID, &d.Tenant, &d.Reason, &d.Attempts, &d.LastError,
-		&d.CreatedAt, &d.NotBefore)
+	err := r.Scan(&d.ID, &d.Backend, &d.Key, &d.FileID, &d.Tenant, &d.Reason, &d.MultipartUploadID,
+		&d.Attempts, &d.LastError, &d.CreatedAt, &d.NotBefore)
 	d.CreatedAt, d.NotBefore = d.CreatedAt.UTC(), d.NotBefore.UTC()
 	return &d, err
 }

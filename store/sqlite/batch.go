@@ -137,7 +137,7 @@ func (s *Store) afterBatch(due bool) time.Duration {
 const savepoint = "create_file"
 
 const insertFile = `INSERT INTO files (` + fileColumns + `, name_fold)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // createBatch inserts reqs in one write transaction. errs[i] is the error
 // that refused reqs[i] alone (its insert undone); batchErr, when not nil,
@@ -317,6 +317,7 @@ func (s *Store) insertChecked(ctx context.Context, conn *sql.Conn, insert *sql.S
 		f.Backend, f.ContentType, f.SizeBytes, f.ChecksumAlgorithm, f.ChecksumValue, f.ETag, string(f.State),
 		f.FailureReason, r.owner, r.metadata, f.RequestID, f.RequestHash, f.UploadCount,
 		micros(f.CreatedAt), micros(f.UpdatedAt), micros(f.CompletedAt), micros(f.UploadExpires),
+		f.MultipartUploadID, f.PartSize, f.PartChecksumAlgorithm,
 		fold(f.DisplayName))
 	if err != nil {
 		return s.fail("insert", err)

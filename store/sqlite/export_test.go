@@ -28,3 +28,6 @@ func MigrationVersions() ([]int64, error) {
 
 // IndexNames runs s's name indexer now (see indexNames).
 func IndexNames(ctx context.Context, s *Store) error { return s.indexNames(ctx) }
+
+// HoldsMultipartUploadQuery is the statement HoldsMultipartUpload runs.
+const HoldsMultipartUploadQuery = holdsMultipartUpload

@@ -10,11 +10,12 @@ import (
 	"time"
 
 	"github.com/presignd/presignd/store"
+	"github.com/presignd/presignd/store/internal/sqlfiles"
 )
 
 var _ store.Lifecycle = (*Store)(nil)
 
-const deletionColumns = `id, backend, object_key, file_id, tenant, reason, attempts, last_error, created_at, next_attempt`
+const deletionColumns = sqlfiles.DeletionColumns
 
 // ExpireUploads expires abandoned uploads; see store.Lifecycle. It runs in
 // one write transaction: the database's single writer (across processes,
@@ -37,8 +38,10 @@ func (s *Store) ExpireUploads(ctx context.Context, expiredBefore, now time.Time,
 		}
 		for _, f := range files {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO object_deletions
-				(backend, object_key, file_id, tenant, reason, created_at, next_attempt) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-				f.Backend, f.Key, f.ID, f.Tenant, store.DeletionExpired, now.UnixMicro(), now.UnixMicro()); err != nil {
+				(backend, object_key, file_id, tenant, reason, multipart_upload_id, created_at, next_attempt)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+				f.Backend, f.Key, f.ID, f.Tenant, store.DeletionExpired, f.MultipartUploadID,
+				now.UnixMicro(), now.UnixMicro()); err != nil {
 				return s.fail("expire uploads: queue object of "+f.ID, err)
 			}
 		}
@@ -57,16 +60,19 @@ func (s *Store) DeleteFileAndQueueObject(ctx context.Context, tenant, id string,
 	op := "delete file " + id
 	var d *store.Deletion
 	err := s.inWrite(ctx, op, func(tx *sql.Tx) error {
-		var backend, key string
-		err := tx.QueryRowContext(ctx, `DELETE FROM files WHERE id = ? AND tenant = ? RETURNING backend, object_key`,
-			id, tenant).Scan(&backend, &key)
+		var backend, key, uploadID string
+		err := tx.QueryRowContext(ctx, `DELETE FROM files WHERE id = ? AND tenant = ?
+			RETURNING backend, object_key, CASE WHEN state = 'READY' THEN '' ELSE multipart_upload_id END`,
+			id, tenant).Scan(&backend, &key, &uploadID)
 		if err != nil {
 			return s.failGet(op, err)
 		}
 		d, err = scanDeletion(tx.QueryRowContext(ctx, `INSERT INTO object_deletions
-			(backend, object_key, file_id, tenant, reason, created_at, next_attempt) VALUES (?, ?, ?, ?, ?, ?, ?)
+			(backend, object_key, file_id, tenant, reason, multipart_upload_id, created_at, next_attempt)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 			RETURNING `+deletionColumns,
-			backend, key, id, tenant, store.DeletionDeleted, store.KeepTime(now).UnixMicro(), store.KeepTime(dueAt).UnixMicro()))
+			backend, key, id, tenant, store.DeletionDeleted, uploadID,
+			store.KeepTime(now).UnixMicro(), store.KeepTime(dueAt).UnixMicro()))
 		if err != nil {
 			return s.fail(op+": queue object", err)
 		}
@@ -76,6 +82,46 @@ func (s *Store) DeleteFileAndQueueObject(ctx context.Context, tenant, id string,
 		return nil, err
 	}
 	return d, nil
+}
+
+// AbortUpload aborts a PENDING upload and queues its object; see
+// store.Lifecycle.
+func (s *Store) AbortUpload(ctx context.Context, tenant, id string, now, dueAt time.Time) (*store.File, error) {
+	op := "abort upload " + id
+	now = store.KeepTime(now)
+	var out *store.File
+	err := s.inWrite(ctx, op, func(tx *sql.Tx) error {
+		f, err := scanFile(tx.QueryRowContext(ctx, `SELECT `+readColumns+` FROM files WHERE id = ? AND tenant = ?`, id, tenant))
+		if err != nil {
+			return s.failGet(op, err)
+		}
+		switch f.State {
+		case store.StateAborted:
+			out = f
+			return nil
+		case store.StatePending:
+		default:
+			return fmt.Errorf("%s: %w: the file is %s, not PENDING", op, store.ErrConflict, f.State)
+		}
+		f.State, f.CompletedAt, f.UpdatedAt = store.StateAborted, now, now
+		if _, err := tx.ExecContext(ctx, `UPDATE files SET state = ?, completed_at = ?, updated_at = ? WHERE id = ?`,
+			string(f.State), now.UnixMicro(), now.UnixMicro(), id); err != nil {
+			return s.fail(op, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO object_deletions
+			(backend, object_key, file_id, tenant, reason, multipart_upload_id, created_at, next_attempt)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			f.Backend, f.Key, f.ID, f.Tenant, store.DeletionAborted, f.MultipartUploadID,
+			now.UnixMicro(), store.KeepTime(dueAt).UnixMicro()); err != nil {
+			return s.fail(op+": queue object", err)
+		}
+		out = f
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // ClaimDeletions leases due deletions; see store.Lifecycle.
@@ -186,6 +232,26 @@ func (s *Store) SetObjectMissing(ctx context.Context, tenant, id string, missing
 	})
 }
 
+// holdsMultipartUpload is HoldsMultipartUpload's statement. It repeats
+// the conditions of the partial index so that SQLite uses it.
+const holdsMultipartUpload = `SELECT EXISTS (SELECT 1 FROM files
+	WHERE backend = ? AND multipart_upload_id = ? AND state = 'PENDING' AND multipart_upload_id <> '')`
+
+// HoldsMultipartUpload tells whether a PENDING file holds a multipart
+// upload; see store.Lifecycle. It reads the partial index
+// files_pending_multipart (migration 0012).
+func (s *Store) HoldsMultipartUpload(ctx context.Context, backend, uploadID string) (bool, error) {
+	if uploadID == "" {
+		return false, nil
+	}
+	var held bool
+	err := s.queryRow(ctx, holdsMultipartUpload, backend, uploadID).Scan(&held)
+	if err != nil {
+		return false, s.fail("look up multipart upload "+uploadID, err)
+	}
+	return held, nil
+}
+
 // queryFiles runs q and reads every row it returns as a file.
 func queryFiles(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]*store.File, error) {
 	rows, err := tx.QueryContext(ctx, q, args...)
@@ -207,8 +273,8 @@ func queryFiles(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]*stor
 func scanDeletion(r scanner) (*store.Deletion, error) {
 	var d store.Deletion
 	var created, next int64
-	if err := r.Scan(&d.ID, &d.Backend, &d.Key, &d.FileID, &d.Tenant, &d.Reason, &d.Attempts, &d.LastError,
-		&created, &next); err != nil {
+	if err := r.Scan(&d.ID, &d.Backend, &d.Key, &d.FileID, &d.Tenant, &d.Reason, &d.MultipartUploadID,
+		&d.Attempts, &d.LastError, &created, &next); err != nil {
 		return nil, err
 	}
 	d.CreatedAt, d.NotBefore = time.UnixMicro(created).UTC(), time.UnixMicro(next).UTC()

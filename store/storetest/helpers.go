@@ -66,6 +66,9 @@ func fullFile(tenant string) *store.File {
 	f.UpdatedAt = created.Add(time.Minute + 123)
 	f.CompletedAt = created.Add(2*time.Minute + 456)
 	f.UploadExpires = created.Add(15*time.Minute + 789)
+	f.MultipartUploadID = "2~bXVsdGlwYXJ0/upload.id=" + f.ID
+	f.PartSize = 8 << 20
+	f.PartChecksumAlgorithm = "CRC32C"
 	return f
 }
 
@@ -125,6 +128,11 @@ func diffFile(want, got *store.File) []string {
 	str("RequestHash", want.RequestHash, got.RequestHash)
 	if want.SizeBytes != got.SizeBytes {
 		d = append(d, fmt.Sprintf("SizeBytes = %d, want %d", got.SizeBytes, want.SizeBytes))
+	}
+	str("MultipartUploadID", want.MultipartUploadID, got.MultipartUploadID)
+	str("PartChecksumAlgorithm", want.PartChecksumAlgorithm, got.PartChecksumAlgorithm)
+	if want.PartSize != got.PartSize {
+		d = append(d, fmt.Sprintf("PartSize = %d, want %d", got.PartSize, want.PartSize))
 	}
 	if want.UploadCount != got.UploadCount {
 		d = append(d, fmt.Sprintf("UploadCount = %d, want %d", got.UploadCount, want.UploadCount))

@@ -17,7 +17,8 @@
 // Decisions the suite pins down, beyond what the interfaces say:
 //   - File IDs are unique across tenants.
 //   - Only PENDING and READY files hold a display name in their name scope
-//     and count against the quota; FAILED and EXPIRED files do neither.
+//     and count against the quota; FAILED, EXPIRED and ABORTED files do
+//     neither.
 //   - A display name held in its name scope is ErrNameTaken (which is also
 //     ErrAlreadyExists); a taken ID or request ID is ErrAlreadyExists and
 //     never ErrNameTaken.
@@ -35,6 +36,10 @@
 //   - A store hands every expired upload, queued deletion and object
 //     check (store.Lifecycle) to one caller only, however many sweep at
 //     once.
+//   - A queued deletion carries the multipart upload id of the file it
+//     comes from (of an expired upload, or of a deleted file that is not
+//     READY); only a PENDING file holds its multipart upload against the
+//     sweeper's orphan check.
 //   - A store that implements store.KeyWatch hands every due watched key
 //     to one caller only, and says whether its file is still PENDING or
 //     READY; the KeyWatch cases skip for a store that does not.
@@ -66,6 +71,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, newStore) })
 	t.Run("Lifecycle", func(t *testing.T) { testLifecycle(t, newStore) })
 	t.Run("KeyWatch", func(t *testing.T) { testKeyWatch(t, newStore) })
+	t.Run("Multipart", func(t *testing.T) { testMultipart(t, newStore) })
 	t.Run("Ping", func(t *testing.T) {
 		s := newStore(t)
 		if err := s.Ping(t.Context()); err != nil {

@@ -24,6 +24,25 @@
 //     and x-ignore-* is covered by a condition; 403 otherwise, 400 for a file
 //     outside content-length-range. The file is then stored with the form's
 //     content-type and content-disposition.
+//   - A PUT (object or part) that sends x-goog-content-length-range
+//     ("min,max") is refused with 400 when its body is outside the range.
+//   - XML API multipart uploads, which fake-gcs-server lacks, each through
+//     a verified signed URL: initiate (POST /key?uploads, keeping the
+//     Content-Type and Content-Disposition sent), part upload
+//     (PUT /key?partNumber=N&uploadId=ID, body checked as a PUT's, ETag the
+//     quoted hex MD5, a part sent again replacing the earlier one), list
+//     parts (GET /key?uploadId=ID, paged by max-parts and
+//     part-number-marker), complete (POST /key?uploadId=ID with a
+//     CompleteMultipartUpload document: 400 InvalidPartOrder, InvalidPart
+//     for a part not held or held with another ETag, EntityTooSmall for a
+//     part but the last under MinPartSize), abort (DELETE /key?uploadId=ID)
+//     and list uploads (GET /bucket?uploads, paged by max-uploads,
+//     key-marker and upload-id-marker). An unknown upload id, or one for
+//     another key, is 404 NoSuchUpload. Parts are kept in memory, at most
+//     MaxPartBytes in all. A completed upload's object is stored in the fake
+//     with the initiation's content type and disposition and, as GCS has
+//     it, a CRC32C but no MD5 (the JSON API's object resource and
+//     x-goog-hash leave it out) and an ETag that is not an MD5.
 //   - JSON API calls (/storage/v1/, /upload/storage/v1/,
 //     /download/storage/v1/) go to the fake; their Authorization, if any,
 //     is not checked, as emulators do not.
@@ -105,11 +124,20 @@ type Server struct {
 	Key *rsa.PrivateKey
 	// Fake is the storage behind the verifier, for seeding and inspection.
 	Fake *fakestorage.Server
+	// MinPartSize is the smallest size of every part but the last that
+	// completing a multipart upload accepts; 0 means GCS's 5 MiB. Tests
+	// may lower it. Set it before the first request.
+	MinPartSize int64
+	// MaxPartBytes bounds the bytes of multipart parts held at once, over
+	// all uploads; a part past it is refused with 400. 0 means
+	// DefaultMaxPartBytes. Set it before the first request.
+	MaxPartBytes int64
 
 	httpSrv   *httptest.Server
 	closeOnce sync.Once
 	mu        sync.Mutex
 	now       func() time.Time
+	mp        multipart
 }
 
 // NewServer starts a Server holding an empty bucket and stops it when t
@@ -233,7 +261,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"access_token":"gcstest-token","token_type":"Bearer","expires_in":3600}`)
 	case strings.HasPrefix(p, "/storage/v1/"), strings.HasPrefix(p, "/upload/storage/v1/"), strings.HasPrefix(p, "/download/storage/v1/"):
-		s.Fake.HTTPHandler().ServeHTTP(w, r)
+		s.serveJSON(w, r)
 	case r.URL.Query().Has("X-Goog-Signature"):
 		s.serveSigned(w, r)
 	case r.Method == http.MethodPost && isMultipart(r):
@@ -282,15 +310,31 @@ func (s *Server) serveSigned(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &gcsError{http.StatusNotFound, "NoSuchBucket", "the bucket does not exist"})
 		return
 	}
-	if key == "" {
-		writeError(w, badRequest("InvalidArgument", "no object name"))
-		return
-	}
+	q := r.URL.Query()
 	var err error
-	switch r.Method {
-	case http.MethodPut:
+	switch {
+	case key == "" && r.Method == http.MethodGet && q.Has("uploads"):
+		err = s.listUploads(w, r)
+	case key == "":
+		err = badRequest("InvalidArgument", "no object name")
+	case q.Has("uploadId"):
+		switch r.Method {
+		case http.MethodPut:
+			err = s.uploadPart(w, r, key)
+		case http.MethodGet:
+			err = s.listParts(w, r, key)
+		case http.MethodPost:
+			err = s.complete(w, r, key)
+		case http.MethodDelete:
+			err = s.abort(w, r, key)
+		default:
+			err = &gcsError{http.StatusNotImplemented, "NotImplemented", r.Method + " of a multipart upload is not served by gcstest"}
+		}
+	case r.Method == http.MethodPost && q.Has("uploads"):
+		err = s.initiate(w, r, key)
+	case r.Method == http.MethodPut:
 		err = s.put(w, r, key)
-	case http.MethodGet, http.MethodHead:
+	case r.Method == http.MethodGet, r.Method == http.MethodHead:
 		err = s.get(w, r, key)
 	default:
 		err = &gcsError{http.StatusNotImplemented, "NotImplemented", r.Method + " is not served by gcstest"}
@@ -431,6 +475,9 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, key string) error {
 	if len(body) > maxBody {
 		return badRequest("EntityTooLarge", "body over %d bytes", maxBody)
 	}
+	if err := checkLengthRange(r.Header, len(body)); err != nil {
+		return err
+	}
 	if err := checkDigests(r.Header, body); err != nil {
 		return err
 	}
@@ -524,7 +571,12 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, key string) error {
 	}
 	h.Set("Content-Length", strconv.Itoa(len(obj.Content)))
 	h.Set("ETag", `"`+obj.Etag+`"`)
-	h.Set("x-goog-hash", "crc32c="+obj.Crc32c+",md5="+obj.Md5Hash)
+	if etag := s.compositeETag(key); etag != "" {
+		h.Set("ETag", `"`+etag+`"`)
+		h.Set("x-goog-hash", "crc32c="+obj.Crc32c)
+	} else {
+		h.Set("x-goog-hash", "crc32c="+obj.Crc32c+",md5="+obj.Md5Hash)
+	}
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(obj.Content)

@@ -16,7 +16,8 @@ import (
 const Columns = `id, tenant, category, display_name, name_scope, scope, filename, object_key,
 	backend, content_type, size_bytes, checksum_algorithm, checksum_value, etag, state,
 	failure_reason, owner, metadata, request_id, request_hash, upload_count,
-	created_at, updated_at, completed_at, upload_expires`
+	created_at, updated_at, completed_at, upload_expires,
+	multipart_upload_id, part_size, part_checksum_algorithm`
 
 // ReadColumns are the columns a file is read from: Columns and those only
 // the lifecycle writes.
@@ -114,6 +115,11 @@ func DecodeList(b []byte) ([]string, error) {
 	return out, nil
 }
 
+// DeletionColumns are the object_deletions columns, in the order drivers
+// scan them.
+const DeletionColumns = `id, backend, object_key, file_id, tenant, reason, multipart_upload_id,
+	attempts, last_error, created_at, next_attempt`
+
 // FileRow is a file as a driver scans it from ReadColumns: Dest gives the
 // destinations of the columns every driver scans alike, and File builds
 // the file from them and from the driver's own map and time columns.
@@ -131,7 +137,8 @@ func (r *FileRow) Dest(owner, metadata any, times [5]any) []any {
 	return []any{&f.ID, &f.Tenant, &f.Category, &f.DisplayName, &f.NameScope, &f.Scope, &f.Filename, &f.Key,
 		&f.Backend, &f.ContentType, &f.SizeBytes, &f.ChecksumAlgorithm, &f.ChecksumValue, &f.ETag, &r.state,
 		&f.FailureReason, owner, metadata, &f.RequestID, &f.RequestHash, &f.UploadCount,
-		times[0], times[1], times[2], times[3], times[4]}
+		times[0], times[1], times[2], times[3],
+		&f.MultipartUploadID, &f.PartSize, &f.PartChecksumAlgorithm, times[4]}
 }
 
 // File returns the scanned file, given its maps as JSON (nil for NULL)
