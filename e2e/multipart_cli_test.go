@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -36,6 +37,7 @@ type countingProxy struct {
 	URL    string
 	target atomic.Pointer[url.URL]
 	put    atomic.Int64
+	active atomic.Int64 // requests being forwarded
 
 	mu        sync.Mutex
 	trigger   int64
@@ -53,6 +55,8 @@ func newCountingProxy(t *testing.T) *countingProxy {
 		ErrorLog: log.New(io.Discard, "", 0), // a killed client's PUTs end in errors
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.active.Add(1)
+		defer p.active.Add(-1)
 		if r.Method == http.MethodPut {
 			r.Body = &countedBody{ReadCloser: r.Body, p: p}
 		}
@@ -182,6 +186,13 @@ func uploadUntil(t *testing.T, inst *instance, proxy *countingProxy, dir, cache 
 	if stdout.Len() != 0 {
 		t.Errorf("interrupted upload printed %q on stdout, want nothing", stdout.String())
 	}
+	// Bytes the CLI wrote before it stopped may still be on their way to
+	// storage; what storage holds is settled once the proxy forwards
+	// nothing.
+	eventually(t, time.Minute, func() (bool, string) {
+		n := proxy.active.Load()
+		return n == 0, fmt.Sprintf("%d requests still being forwarded", n)
+	})
 	return stderr.String(), err
 }
 
