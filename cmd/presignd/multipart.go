@@ -226,6 +226,9 @@ feed:
 	err := retryCall(ctx, func() error {
 		return u.c.call(ctx, http.MethodPost, "/v1/files/"+url.PathEscape(u.id)+":complete", req, done)
 	})
+	if err != nil && ctx.Err() != nil {
+		return nil, &interruptedError{path: u.path, held: u.partCount, total: u.partCount, resumable: u.statePath != "" && u.saveErr == nil, cause: errors.New("interrupted while completing")}
+	}
 	if err != nil {
 		return nil, err
 	}

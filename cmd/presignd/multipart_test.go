@@ -48,6 +48,9 @@ type fakePresignd struct {
 	aborted   []string
 	onStored  func(held int) // after a part is stored, with the count held
 	refuse    bool           // storage refuses every PUT (503)
+	// onComplete, when set, runs as CompleteUpload arrives, which then
+	// answers nothing until the client goes away.
+	onComplete func()
 }
 
 func newFakePresignd(t *testing.T, partSize int64) *fakePresignd {
@@ -159,6 +162,14 @@ func (f *fakePresignd) serve(w http.ResponseWriter, r *http.Request) {
 			file.State = presigndv1.FileState_FILE_STATE_ABORTED
 			f.reply(w, &presigndv1.AbortUploadResponse{File: file})
 		case ":complete":
+			if f.onComplete != nil {
+				f.onComplete()
+				_, _ = io.Copy(io.Discard, r.Body) // so that the server notices the client leave
+				f.mu.Unlock()
+				<-r.Context().Done()
+				f.mu.Lock()
+				return
+			}
 			req := &presigndv1.CompleteUploadRequest{}
 			f.read(r, req)
 			var whole []byte
@@ -388,5 +399,22 @@ func TestBoundPartChecksumsAreSentToSignPartsAndComplete(t *testing.T) {
 	}
 	if !bytes.Equal(f.assembled(id), data) || f.signCalls != 4 {
 		t.Errorf("%d SignParts calls, want one per part (each with its checksum)", f.signCalls)
+	}
+}
+
+func TestCtrlCWhileCompletingKeepsTheStateAndSaysHowToResume(t *testing.T) {
+	path, _ := multipartFixture(t, 3*1024)
+	f := newFakePresignd(t, 1024)
+	ctx, cancel := context.WithCancel(context.Background())
+	f.onComplete = cancel
+	_, err := upload(ctx, f, path)
+	if err == nil || !strings.Contains(err.Error(), "interrupted while completing") || !strings.Contains(err.Error(), "run the same command again to resume") {
+		t.Fatalf("err %v, want an interruption with a resume hint", err)
+	}
+	f.mu.Lock()
+	f.onComplete = nil
+	f.mu.Unlock()
+	if id, err := upload(context.Background(), f, path); err != nil || id != "file-1" || f.puts[1] != 1 {
+		t.Fatalf("resumed: %q, %v, part 1 sent %d times; want file-1 completed without sending a part again", id, err, f.puts[1])
 	}
 }
