@@ -176,3 +176,23 @@ func FuzzParseUploadState(f *testing.F) {
 		}
 	})
 }
+
+func TestASecondRunOfTheSameUploadIsRefusedWhileTheFirstHoldsItsLock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "uploads", "x.json")
+	unlock, err := lockUpload(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lockUpload(path); !errors.Is(err, errUploadInProgress) {
+		t.Fatalf("second lock: %v, want errUploadInProgress", err)
+	}
+	unlock()
+	if _, err := os.Stat(path + ".lock"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("lock file left after unlock: %v", err)
+	}
+	unlock, err = lockUpload(path)
+	if err != nil {
+		t.Fatalf("lock after unlock: %v", err)
+	}
+	unlock()
+}
