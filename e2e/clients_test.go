@@ -95,11 +95,16 @@ func runGoExample(t *testing.T, inst *instance, _ string) {
 	if out, err := exec.Command("go", "build", "-o", bin, "../clients/go/example").CombinedOutput(); err != nil {
 		t.Fatalf("build the Go example: %v\n%s", err, out)
 	}
-	for _, method := range []string{"PUT", "POST"} {
-		out := runExample(t, inst, method, bin)
+	for _, method := range []string{"PUT", "POST", "MULTIPART"} {
+		var args []string
+		if method == "MULTIPART" {
+			args = []string{exampleFile(t, method)}
+		}
+		out := runExample(t, inst, method, bin, args...)
 		if !strings.Contains(out, "UPLOAD_METHOD_"+method) {
 			t.Errorf("Go example did not use %s:\n%s", method, out)
 		}
+		checkMultipartExample(t, "Go", method, out)
 	}
 }
 
