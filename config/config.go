@@ -14,6 +14,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/presignd/presignd/internal/bytesize"
 	"github.com/presignd/presignd/policy"
 )
 
@@ -458,7 +459,7 @@ func (c *Config) Validate() error {
 			add(key+".max_size", "must be positive")
 		}
 		if int64(cat.MaxSize) > policy.MaxObjectSize {
-			add(key+".max_size", "must be at most 5TiB (%d bytes), the largest object a multipart upload makes, not %d", policy.MaxObjectSize, cat.MaxSize)
+			add(key+".max_size", "must be at most 5TiB, the largest object a multipart upload makes, not %s", bytesize.Describe(int64(cat.MaxSize)))
 		}
 		validateMultipart(key+".multipart", cat.Multipart, add)
 		if d := time.Duration(cat.URLTTL); d < time.Second || d > 7*24*time.Hour {
@@ -604,7 +605,7 @@ func (c *Config) Policies() (map[string]*policy.Category, error) {
 func validateMultipart(key string, m Multipart, add func(key, format string, args ...any)) {
 	const minPart, maxPart = 1 << 20, 5 << 30
 	if m.PartSize < minPart || m.PartSize > maxPart {
-		add(key+".part_size", "must be between 1MiB and 5GiB, not %d bytes", m.PartSize)
+		add(key+".part_size", "must be between 1MiB and 5GiB, not %s", bytesize.Describe(int64(m.PartSize)))
 	}
 	switch m.PartChecksum {
 	case "", "SHA256", "CRC32C":

@@ -5,8 +5,13 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
+	binenc "encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -19,6 +24,7 @@ import (
 
 	presigndv1 "github.com/presignd/presignd/gen/presignd/v1"
 	"github.com/presignd/presignd/signer"
+	"github.com/presignd/presignd/signer/gcs/gcstest"
 	"github.com/presignd/presignd/signer/signertest"
 )
 
@@ -52,15 +58,31 @@ func localBackend() map[string]any { return map[string]any{"driver": "local"} }
 
 func TestMultipartOnLocal(t *testing.T) {
 	t.Parallel()
-	runMultipart(t, startMultipart(t, localBackend()))
+	runMultipart(t, startMultipart(t, localBackend()), true)
 }
 
 func TestMultipartOnS3(t *testing.T) {
 	t.Parallel()
-	runMultipart(t, startMultipart(t, s3Backend(t)))
+	runMultipart(t, startMultipart(t, s3Backend(t)), true)
 }
 
-func runMultipart(t *testing.T, inst *instance) {
+// TestMultipartOnGCS runs on the XML API multipart upload of an
+// in-process fake GCS whose handler verifies every signature.
+func TestMultipartOnGCS(t *testing.T) {
+	t.Parallel()
+	fake := gcstest.NewServer(t, "multipart-bucket")
+	creds := filepath.Join(t.TempDir(), "service-account.json")
+	if err := os.WriteFile(creds, fake.CredentialsJSON, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	runMultipart(t, startMultipart(t, map[string]any{"driver": "gcs", "gcs": map[string]any{
+		"bucket": fake.Bucket, "credentials_file": creds, "endpoint": fake.URL,
+	}}), false)
+}
+
+// runMultipart runs the multipart flows on inst; sha256Parts says whether
+// its backend binds SHA256 part checksums (GCS binds CRC32C only).
+func runMultipart(t *testing.T, inst *instance, sha256Parts bool) {
 	body := make([]byte, mpFileSize)
 	if _, err := rand.Read(body); err != nil {
 		t.Fatal(err)
@@ -68,6 +90,79 @@ func runMultipart(t *testing.T, inst *instance) {
 	t.Run("over gRPC, parts in parallel out of order", func(t *testing.T) { multipartOverGRPC(t, inst, body) })
 	t.Run("over REST, resumed from ListParts", func(t *testing.T) { multipartOverREST(t, inst, body) })
 	t.Run("aborted over REST", func(t *testing.T) { multipartAbort(t, inst, body) })
+	t.Run("with CRC32C part checksums", func(t *testing.T) {
+		multipartChecksums(t, inst, body, "CHECKSUM_ALGORITHM_CRC32C", func(b []byte) []byte {
+			return binenc.BigEndian.AppendUint32(nil, crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)))
+		})
+	})
+	t.Run("with SHA256 part checksums", func(t *testing.T) {
+		if !sha256Parts {
+			code, resp := inst.rest(t, "POST", "/v1/uploads", map[string]any{
+				"category": "big", "filename": "big.bin", "content_type": "application/octet-stream", "size_bytes": len(body),
+				"part_checksum_algorithm": "CHECKSUM_ALGORITHM_SHA256",
+			})
+			if code != http.StatusBadRequest || !slices.Equal(violatedFields(resp), []string{"part_checksum_algorithm"}) {
+				t.Fatalf("SHA256 parts on a backend that cannot bind them: %d %v, want 400 naming part_checksum_algorithm", code, resp)
+			}
+			return
+		}
+		multipartChecksums(t, inst, body, "CHECKSUM_ALGORITHM_SHA256", func(b []byte) []byte {
+			sum := sha256.Sum256(b)
+			return sum[:]
+		})
+	})
+}
+
+// multipartChecksums uploads body in parts bound to their checksums in
+// algorithm (digest computes one): a corrupted part is refused by storage,
+// the right ones make the file READY.
+func multipartChecksums(t *testing.T, inst *instance, body []byte, algorithm string, digest func([]byte) []byte) {
+	code, created := inst.rest(t, "POST", "/v1/uploads", map[string]any{
+		"category": "big", "filename": "big.bin", "content_type": "application/octet-stream", "size_bytes": len(body),
+		"part_checksum_algorithm": algorithm,
+	})
+	if code != http.StatusOK {
+		t.Fatalf("CreateUpload: %d %v", code, created)
+	}
+	if str(created, "upload_target.multipart.part_checksum_algorithm") != algorithm || len(partsOf(t, field(created, "upload_target.parts"))) != 0 {
+		t.Fatalf("CreateUpload answer = %v, want the part checksum and no part signed", created)
+	}
+	id := str(created, "file.file_id")
+	sums := map[string]string{}
+	for n := 1; n <= mpParts; n++ {
+		start := (n - 1) * mpPartSize
+		sums[strconv.Itoa(n)] = base64.StdEncoding.EncodeToString(digest(body[start:min(start+mpPartSize, len(body))]))
+	}
+	code, signed := inst.rest(t, "POST", "/v1/files/"+id+"/parts:sign", map[string]any{"part_numbers": []int{1, 2, 3}, "part_checksums": sums})
+	if code != http.StatusOK {
+		t.Fatalf("SignParts: %d %v", code, signed)
+	}
+	parts := partsOf(t, signed["parts"])
+	corrupted := slices.Clone(body[:mpPartSize])
+	corrupted[12345] ^= 0x40
+	resp, err := signertest.Upload(context.Background(), http.DefaultClient,
+		signer.UploadTarget{Method: http.MethodPut, URL: parts[0]["url"].(string), Headers: headersOf(parts[0]["headers"])}, corrupted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 == 2 {
+		t.Fatalf("a corrupted part 1 was stored (%d)", resp.StatusCode)
+	}
+	for _, pt := range parts {
+		putPart(t, pt["url"].(string), headersOf(pt["headers"]), body, int(pt["part_number"].(float64)))
+	}
+	code, done := inst.rest(t, "POST", "/v1/files/"+id+":complete", map[string]any{})
+	if code != http.StatusOK || str(done, "file.state") != "FILE_STATE_READY" {
+		t.Fatalf("CompleteUpload: %d %v", code, done)
+	}
+	code, dl := inst.rest(t, "POST", "/v1/files/"+id+":download", map[string]any{})
+	if code != http.StatusOK {
+		t.Fatalf("CreateDownloadUrl: %d %v", code, dl)
+	}
+	if code, got, _ := download(t, str(dl, "url")); code != http.StatusOK || !bytes.Equal(got, body) {
+		t.Fatalf("download: %d, %d bytes; want the %d bytes sent", code, len(got), len(body))
+	}
 }
 
 // putPart sends part n of body to a part target and returns its ETag.

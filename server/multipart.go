@@ -332,33 +332,32 @@ func (s *Server) AbortUpload(ctx context.Context, req *presigndv1.AbortUploadReq
 	if err := s.watchKey(ctx, f, now); err != nil {
 		return nil, err
 	}
-	updated, err := s.store.UpdateFile(ctx, p.Tenant, f.ID, func(cur *store.File) error {
-		if cur.State != store.StatePending {
-			return errAlreadyCompleted
+	// The record and the queued deletion (which a sweeper retries) in one
+	// transaction, then the backend at once.
+	updated, err := s.store.AbortUpload(ctx, p.Tenant, f.ID, now, now.Add(retryQueuedDeleteAfter))
+	if errors.Is(err, store.ErrConflict) {
+		// Completed, failed or expired meanwhile.
+		if cur, getErr := s.store.GetFile(ctx, p.Tenant, f.ID); getErr == nil {
+			return nil, userError(errWrongState, "file %s is %s: only a PENDING upload can be aborted", f.ID, cur.State)
 		}
-		cur.State = store.StateAborted
-		cur.CompletedAt = now
-		return nil
-	})
-	if errors.Is(err, errAlreadyCompleted) {
-		if updated, err = s.store.GetFile(ctx, p.Tenant, f.ID); err == nil && updated.State != store.StateAborted {
-			return nil, userError(errWrongState, "file %s is %s: only a PENDING upload can be aborted", f.ID, updated.State)
-		}
-	} else if err == nil {
-		s.metrics.uploadEntered(updated.State)
-		s.discardUpload(ctx, f)
 	}
 	if err != nil {
 		return nil, err
+	}
+	if updated.CompletedAt.Equal(store.KeepTime(now)) {
+		// This call aborted it (not a concurrent one).
+		s.metrics.uploadEntered(updated.State)
+		s.discardUpload(ctx, f)
 	}
 	return &presigndv1.AbortUploadResponse{File: s.fileToProto(updated)}, nil
 }
 
 // discardUpload gives up on the backend what f's upload stored: the parts
 // of its multipart upload, and the object an upload (or a completion
-// racing with this call) made. Failures are logged: the sweeper's orphan
-// check aborts a multipart upload no PENDING record holds, and the watched
-// key covers an object.
+// racing with this call) made. Failures are logged: a deletion queued
+// with the record's change (AbortUpload), the sweeper's orphan check (a
+// multipart upload no PENDING record holds) or the watched key retries
+// them.
 func (s *Server) discardUpload(ctx context.Context, f *store.File) {
 	ctx = context.WithoutCancel(ctx)
 	backend, err := s.backendOf(f)
@@ -471,7 +470,11 @@ func (s *Server) completeMultipart(ctx context.Context, f *store.File, parts []*
 }
 
 // statCompleted describes the object a completed multipart upload of f
-// made, or says why there is none.
+// made, or says why there is none. While the upload's time runs, a
+// missing object is errNotUploaded, not a failure: a concurrent
+// CompleteUpload may be joining the parts (the backend no longer lists
+// the upload, and the object is not there yet), and failing the file
+// would delete its object.
 func (s *Server) statCompleted(ctx context.Context, f *store.File) (signer.ObjectInfo, string, error) {
 	backend, err := s.backendOf(f)
 	if err != nil {
@@ -479,6 +482,8 @@ func (s *Server) statCompleted(ctx context.Context, f *store.File) (signer.Objec
 	}
 	info, err := backend.Stat(ctx, f.Key)
 	switch {
+	case errors.Is(err, signer.ErrNotFound) && s.now().Before(f.UploadExpires):
+		return info, "", userError(errNotUploaded, "the backend no longer holds the multipart upload of file %s and holds no object made of it yet; if another CompleteUpload is joining its parts, retry", f.ID)
 	case errors.Is(err, signer.ErrNotFound):
 		return info, "the backend no longer holds the multipart upload, and no object was made of it", nil
 	case err != nil:

@@ -808,3 +808,67 @@ func TestMultipartValidateOnly(t *testing.T) {
 		t.Fatalf("validate_only started %d multipart uploads (%v)", len(left), err)
 	}
 }
+
+func TestConcurrentCompletesOfAMultipartUpload(t *testing.T) {
+	env := newTestEnv(t, multipartCategory("big"))
+	ctx := env.as("acme")
+	for round := range 5 {
+		body := randomBytes(t, 40*mpPart+7)
+		f := env.createMultipart(t, ctx, "big", int64(len(body)), 0).GetFile()
+		env.signAndPut(t, ctx, f, body, numbers(1, 41))
+		var wg sync.WaitGroup
+		results := make([]*presigndv1.File, 4)
+		errs := make([]error, 4)
+		for i := range results {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				done, err := env.client.CompleteUpload(ctx, &presigndv1.CompleteUploadRequest{FileId: f.GetFileId()})
+				results[i], errs[i] = done.GetFile(), err
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			// A call that raced with the assembly may be told to retry;
+			// none may fail the upload.
+			if err != nil && status.Code(err) != codes.FailedPrecondition {
+				t.Fatalf("round %d: CompleteUpload %d: %v", round, i, err)
+			}
+			if err == nil && results[i].GetState() != presigndv1.FileState_FILE_STATE_READY {
+				t.Fatalf("round %d: CompleteUpload %d = %v, want READY", round, i, results[i])
+			}
+		}
+		done, err := env.client.CompleteUpload(ctx, &presigndv1.CompleteUploadRequest{FileId: f.GetFileId()})
+		if err != nil || done.GetFile().GetState() != presigndv1.FileState_FILE_STATE_READY {
+			t.Fatalf("round %d: CompleteUpload after the race = %v, %v", round, done.GetFile(), err)
+		}
+		if !bytes.Equal(env.downloadFile(t, ctx, f.GetFileId()), body) {
+			t.Fatalf("round %d: the object differs from the parts", round)
+		}
+	}
+}
+
+func TestCompleteUploadOfAMultipartUploadTheBackendLost(t *testing.T) {
+	env := newTestEnv(t, multipartCategory("big"))
+	ctx := env.as("acme")
+	f := env.createMultipart(t, ctx, "big", 2*mpPart, 0).GetFile()
+	stored, err := env.store.GetFile(context.Background(), "acme", f.GetFileId())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.local.AbortMultipart(context.Background(), stored.Key, stored.MultipartUploadID); err != nil {
+		t.Fatal(err)
+	}
+	// While the upload's time runs: retry later, the file stays PENDING.
+	_, err = env.client.CompleteUpload(ctx, &presigndv1.CompleteUploadRequest{FileId: f.GetFileId()})
+	wantCode(t, err, codes.FailedPrecondition)
+	if got, err := env.client.GetFile(ctx, &presigndv1.GetFileRequest{FileId: f.GetFileId()}); err != nil || got.GetFile().GetState() != presigndv1.FileState_FILE_STATE_PENDING {
+		t.Fatalf("file = %v, %v; want PENDING", got.GetFile(), err)
+	}
+	// Past it: FAILED, saying why.
+	env.clock.set(time.Hour + time.Second)
+	done, err := env.client.CompleteUpload(ctx, &presigndv1.CompleteUploadRequest{FileId: f.GetFileId()})
+	if err != nil || done.GetFile().GetState() != presigndv1.FileState_FILE_STATE_FAILED || !strings.Contains(done.GetFile().GetFailureReason(), "no longer holds the multipart upload") {
+		t.Fatalf("CompleteUpload past the upload's time = %v, %v; want FAILED", done.GetFile(), err)
+	}
+}

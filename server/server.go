@@ -40,7 +40,8 @@ type Config struct {
 	Store store.Store
 	// Backends are the signers by configured backend name. New finds
 	// their optional capabilities (signer.CapabilitiesOf) once: a category
-	// accepts POST uploads when its backend has PostPolicy.
+	// accepts POST uploads when its backend has PostPolicy, and MULTIPART
+	// uploads when it has Multipart.
 	Backends map[string]signer.Signer
 	// Categories are the upload policies by name.
 	Categories map[string]*policy.Category

@@ -432,3 +432,21 @@ func testSweepMultipart(t *testing.T, newBackend newBackendFunc) {
 		}
 	})
 }
+
+func TestNewRefusesAListerThatCannotAbort(t *testing.T) {
+	st, err := sqlite.Open(t.Context(), sqlite.Config{Path: filepath.Join(t.TempDir(), "p.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	l, _ := newLocalBackend(t)
+	_, err = sweeper.New(sweeper.Config{Store: st, Interval: time.Second,
+		MultipartListers: map[string]signer.MultipartLister{"other": l}})
+	if err == nil {
+		t.Fatal("New accepted a backend that lists multipart uploads but is not in Multipart")
+	}
+	if _, err := sweeper.New(sweeper.Config{Store: st, Interval: time.Second,
+		Multipart: map[string]signer.MultipartUploader{"other": l}, MultipartListers: map[string]signer.MultipartLister{"other": l}}); err != nil {
+		t.Fatalf("New with the backend in both: %v", err)
+	}
+}
