@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
@@ -29,7 +30,8 @@ import (
 
 // countingProxy stands between the CLI and storage (presignd's own HTTP
 // port for the local backend, MinIO for S3): it forwards every request as
-// it came, Host header included so that signatures still match, and
+// it came, Host header included so that signatures still match, each until
+// storage answers it even when the client has gone, and
 // counts the bytes of the PUT bodies it forwards, which are the parts the
 // CLI sends. When the count first reaches trigger it calls onTrigger,
 // before it forwards another byte.
@@ -51,6 +53,11 @@ func newCountingProxy(t *testing.T) *countingProxy {
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.SetURL(p.target.Load())
 			r.Out.Host = r.In.Host
+			// A client that goes away does not cancel what reached
+			// storage: a request ends when storage answers it (or the
+			// client's body breaks off), so that no forwarded request is
+			// still at work once active is 0.
+			r.Out = r.Out.WithContext(context.WithoutCancel(r.In.Context()))
 		},
 		ErrorLog: log.New(io.Discard, "", 0), // a killed client's PUTs end in errors
 	}
