@@ -530,6 +530,11 @@ func resumeUpload(ctx context.Context, c *restClient, f *os.File, info os.FileIn
 	case file.GetState() != presigndv1.FileState_FILE_STATE_PENDING || file.GetMultipart() == nil:
 		note("the upload %s of %s is %s; starting over", st.FileID, o.path, stateName(file.GetState()))
 		return nil, false, removeUploadState(statePath)
+	case file.GetUploadExpireTime() != nil && time.Now().After(file.GetUploadExpireTime().AsTime()):
+		// Its time is up, though the sweeper has not expired it yet.
+		_ = c.call(ctx, http.MethodPost, filePath+":abort", &presigndv1.AbortUploadRequest{FileId: st.FileID}, &presigndv1.AbortUploadResponse{})
+		note("the upload %s of %s expired; starting over", st.FileID, o.path)
+		return nil, false, removeUploadState(statePath)
 	}
 	listed := &presigndv1.ListPartsResponse{}
 	if err := c.call(ctx, http.MethodGet, filePath+"/parts", nil, listed); err != nil {

@@ -428,3 +428,22 @@ func TestCtrlCWhileCompletingKeepsTheStateAndSaysHowToResume(t *testing.T) {
 		t.Fatalf("resumed: %q, %v, part 1 sent %d times; want file-1 completed without sending a part again", id, err, f.puts[1])
 	}
 }
+
+func TestAnUploadWhoseTimeIsUpStartsOver(t *testing.T) {
+	path, data := multipartFixture(t, 4*1024)
+	f := newFakePresignd(t, 1024)
+	f.failPart[4] = maxPartAttempts
+	if _, err := upload(context.Background(), f, path); err == nil {
+		t.Fatal("want the first run to fail on part 4")
+	}
+	f.mu.Lock()
+	f.files["file-1"].UploadExpireTime = timestamppb.New(time.Now().Add(-time.Second))
+	f.mu.Unlock()
+	id, err := upload(context.Background(), f, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id != "file-2" || len(f.aborted) != 1 || f.aborted[0] != "file-1" || !bytes.Equal(f.assembled(id), data) {
+		t.Errorf("after the upload's time ran out: uploaded as %s, aborted %v; want file-2 and file-1 aborted", id, f.aborted)
+	}
+}
