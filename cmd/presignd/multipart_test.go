@@ -39,7 +39,7 @@ type fakePresignd struct {
 
 	mu        sync.Mutex
 	files     map[string]*presigndv1.File
-	checksum  map[string]string          // whole-file SHA-256 declared
+	checksum  map[string]string           // whole-file SHA-256 declared
 	parts     map[string]map[int32][]byte // held parts by file
 	etags     map[string]map[int32]string
 	failPart  map[int32]int // part number -> PUTs still to refuse with 500
