@@ -64,6 +64,11 @@ type Config struct {
 	Sweeper Sweeper `yaml:"sweeper"`
 	// Limits bound request sizes, connections, streams and timeouts.
 	Limits Limits `yaml:"limits"`
+	// Notifications configures completion by storage notifications (off
+	// by default).
+	Notifications Notifications `yaml:"notifications"`
+	// Events configures file events: webhooks and NATS JetStream.
+	Events Events `yaml:"events"`
 }
 
 // Sweeper configures the background sweeper. Every replica may run it:
@@ -227,6 +232,29 @@ type Category struct {
 	// Multipart configures multipart uploads: the file in parts, each
 	// PUT to its own target, in parallel and resumable.
 	Multipart Multipart `yaml:"multipart"`
+	// CompleteOnUpload completes each upload (PUT or POST) the moment the
+	// local backend has committed its bytes, with the checks of
+	// CompleteUpload: the client need not call it. Local backends only.
+	CompleteOnUpload bool `yaml:"complete_on_upload"`
+}
+
+// Notifications configures the storage notification endpoints, through
+// which storage tells presignd that an object was written and presignd
+// completes its upload without the client.
+type Notifications struct {
+	// S3Token is the secret S3-style bucket notifications (MinIO's webhook
+	// target, its auth_token) carry as "Authorization: Bearer <token>" to
+	// POST /v1/notifications/s3; at least 16 characters. Empty (the
+	// default) turns the endpoint off.
+	S3Token string `yaml:"s3_token"`
+	// GCSToken is the secret GCS Pub/Sub push subscriptions carry, as the
+	// token query parameter of their endpoint
+	// (.../v1/notifications/gcs?token=...) or as a bearer token, to POST
+	// /v1/notifications/gcs; at least 16 characters. Empty (the default)
+	// turns the endpoint off.
+	GCSToken string `yaml:"gcs_token"`
+	// MaxBodySize caps a notification's body ("1MiB").
+	MaxBodySize ByteSize `yaml:"max_body_size"`
 }
 
 // Multipart configures a category's multipart uploads.
@@ -316,6 +344,10 @@ func (c *Config) ApplyDefaults() {
 	}
 	c.applyAuthDefaults()
 	c.Sweeper.applyDefaults()
+	if c.Notifications.MaxBodySize == 0 {
+		c.Notifications.MaxBodySize = 1 << 20
+	}
+	c.Events.applyDefaults()
 	c.Limits.applyDefaults()
 	if c.Store.Driver == "" {
 		c.Store.Driver = "sqlite"
@@ -400,6 +432,8 @@ func (c *Config) Validate() error {
 		add("store.driver", "must be sqlite or postgres, not %q", c.Store.Driver)
 	}
 	c.Sweeper.validate(add)
+	c.Notifications.validate(add)
+	c.validateEvents(add)
 	c.Limits.validate(add)
 	if !namePattern.MatchString(c.DevTenant) {
 		add("dev_tenant", "must match %s", namePattern)
@@ -462,6 +496,9 @@ func (c *Config) Validate() error {
 			add(key+".max_size", "must be at most 5TiB, the largest object a multipart upload makes, not %s", bytesize.Describe(int64(cat.MaxSize)))
 		}
 		validateMultipart(key+".multipart", cat.Multipart, add)
+		if b, ok := c.Backends[cat.Backend]; ok && cat.CompleteOnUpload && b.Driver != "local" {
+			add(key+".complete_on_upload", "works with a local backend only; backend %q is %s (use notifications for S3 and GCS)", cat.Backend, b.Driver)
+		}
 		if d := time.Duration(cat.URLTTL); d < time.Second || d > 7*24*time.Hour {
 			add(key+".url_ttl", "must be between 1s and 168h, not %s", d)
 		}
@@ -548,6 +585,7 @@ func (c *Config) Policies() (map[string]*policy.Category, error) {
 			ScopeField:         field,
 			StorageLimit:       int64(cat.StorageLimit),
 			Credentials:        cat.Credentials,
+			CompleteOnUpload:   cat.CompleteOnUpload,
 			Multipart: policy.Multipart{
 				PartSize:     int64(cat.Multipart.PartSize),
 				PartChecksum: cat.Multipart.PartChecksum,
@@ -716,4 +754,31 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	}
 	*d = Duration(v)
 	return nil
+}
+
+func (n *Notifications) validate(add func(key, format string, args ...any)) {
+	for key, token := range map[string]string{"notifications.s3_token": n.S3Token, "notifications.gcs_token": n.GCSToken} {
+		if token != "" && len(token) < 16 {
+			add(key, "must be at least 16 characters, not %d", len(token))
+		}
+	}
+	if n.MaxBodySize < 0 {
+		add("notifications.max_body_size", "must be positive")
+	}
+}
+
+// NotificationBuckets maps each bucket of an S3 or GCS backend to the
+// backends that keep their objects in it.
+func (c *Config) NotificationBuckets() map[string][]string {
+	out := map[string][]string{}
+	for _, name := range sortedKeys(c.Backends) {
+		b := c.Backends[name]
+		switch b.Driver {
+		case "s3":
+			out[b.S3.Bucket] = append(out[b.S3.Bucket], name)
+		case "gcs":
+			out[b.GCS.Bucket] = append(out[b.GCS.Bucket], name)
+		}
+	}
+	return out
 }

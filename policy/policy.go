@@ -114,6 +114,9 @@ type Category struct {
 	Credentials []string
 	// Multipart are the rules for multipart uploads.
 	Multipart Multipart
+	// CompleteOnUpload completes an upload as soon as its backend has
+	// committed the bytes (the local backend), without CompleteUpload.
+	CompleteOnUpload bool
 }
 
 // DefaultKeyTemplate is the key template of the built-in default category.

@@ -58,21 +58,23 @@ func newAuthLayer(cfg Config) (*authLayer, error) {
 // and a test fails for every method of the service descriptors that lacks
 // an entry.
 var methodScopes = map[string]string{
-	presigndv1.FileService_CreateUpload_FullMethodName:      auth.ScopeUpload,
-	presigndv1.FileService_CompleteUpload_FullMethodName:    auth.ScopeUpload,
-	presigndv1.FileService_UpdateFile_FullMethodName:        auth.ScopeUpload,
-	presigndv1.FileService_CheckName_FullMethodName:         auth.ScopeUpload,
-	presigndv1.FileService_SignParts_FullMethodName:         auth.ScopeUpload,
-	presigndv1.FileService_ListParts_FullMethodName:         auth.ScopeUpload,
-	presigndv1.FileService_AbortUpload_FullMethodName:       auth.ScopeUpload,
-	presigndv1.FileService_GetFile_FullMethodName:           auth.ScopeRead,
-	presigndv1.FileService_ListFiles_FullMethodName:         auth.ScopeRead,
-	presigndv1.FileService_CreateDownloadUrl_FullMethodName: auth.ScopeRead,
-	presigndv1.FileService_GetUsage_FullMethodName:          auth.ScopeRead,
-	presigndv1.FileService_DeleteFile_FullMethodName:        auth.ScopeDelete,
-	presigndv1.AdminService_CreateApiKey_FullMethodName:     auth.ScopeAdmin,
-	presigndv1.AdminService_ListApiKeys_FullMethodName:      auth.ScopeAdmin,
-	presigndv1.AdminService_RevokeApiKey_FullMethodName:     auth.ScopeAdmin,
+	presigndv1.FileService_CreateUpload_FullMethodName:         auth.ScopeUpload,
+	presigndv1.FileService_CompleteUpload_FullMethodName:       auth.ScopeUpload,
+	presigndv1.FileService_UpdateFile_FullMethodName:           auth.ScopeUpload,
+	presigndv1.FileService_CheckName_FullMethodName:            auth.ScopeUpload,
+	presigndv1.FileService_SignParts_FullMethodName:            auth.ScopeUpload,
+	presigndv1.FileService_ListParts_FullMethodName:            auth.ScopeUpload,
+	presigndv1.FileService_AbortUpload_FullMethodName:          auth.ScopeUpload,
+	presigndv1.FileService_GetFile_FullMethodName:              auth.ScopeRead,
+	presigndv1.FileService_ListFiles_FullMethodName:            auth.ScopeRead,
+	presigndv1.FileService_CreateDownloadUrl_FullMethodName:    auth.ScopeRead,
+	presigndv1.FileService_GetUsage_FullMethodName:             auth.ScopeRead,
+	presigndv1.FileService_DeleteFile_FullMethodName:           auth.ScopeDelete,
+	presigndv1.AdminService_CreateApiKey_FullMethodName:        auth.ScopeAdmin,
+	presigndv1.AdminService_ListApiKeys_FullMethodName:         auth.ScopeAdmin,
+	presigndv1.AdminService_RevokeApiKey_FullMethodName:        auth.ScopeAdmin,
+	presigndv1.AdminService_ListDeadLetters_FullMethodName:     auth.ScopeAdmin,
+	presigndv1.AdminService_RedeliverDeadLetter_FullMethodName: auth.ScopeAdmin,
 }
 
 // presigndMethodPrefix starts the full method names of presignd's own

@@ -34,7 +34,7 @@ import (
 func newAuthEnv(t testing.TB, auth0 AuthConfig, categories ...*policy.Category) (*testEnv, *authtest.Issuer) {
 	t.Helper()
 	iss := authtest.New(t)
-	env := newTestEnvWith(t, envOptions{categories: categories, authFor: func(clock *testClock) AuthConfig {
+	env := newTestEnvWith(t, envOptions{categories: categories, events: true, authFor: func(clock *testClock) AuthConfig {
 		v, err := auth.NewJWTVerifier(context.Background(), auth.JWTConfig{
 			JWKSURL: iss.JWKSURL, Issuer: iss.Issuer, Audience: iss.Audience, Leeway: 5 * time.Second,
 			CategoriesClaim: "categories", Now: clock.now,
@@ -79,7 +79,7 @@ func pendingMultipart(t *testing.T, env *testEnv, ctx context.Context) *presignd
 }
 
 // target is what an RPC of the matrix acts on: a file and an API key ID.
-type target struct{ fileID, keyID string }
+type target struct{ fileID, keyID, deliveryID string }
 
 // rpcCase is one RPC of the matrix.
 type rpcCase struct {
@@ -144,6 +144,24 @@ var matrixRPCs = []rpcCase{
 	{presigndv1.AdminService_RevokeApiKey_FullMethodName, func(ctx context.Context, env *testEnv, tgt target) (proto.Message, error) {
 		return env.admin.RevokeApiKey(ctx, &presigndv1.RevokeApiKeyRequest{ApiKeyId: tgt.keyID})
 	}, true, true, false},
+	{presigndv1.AdminService_ListDeadLetters_FullMethodName, func(ctx context.Context, env *testEnv, _ target) (proto.Message, error) {
+		return env.admin.ListDeadLetters(ctx, &presigndv1.ListDeadLettersRequest{})
+	}, false, false, false},
+	{presigndv1.AdminService_RedeliverDeadLetter_FullMethodName, func(ctx context.Context, env *testEnv, tgt target) (proto.Message, error) {
+		return env.admin.RedeliverDeadLetter(ctx, &presigndv1.RedeliverDeadLetterRequest{DeliveryId: tgt.deliveryID})
+	}, true, false, false},
+}
+
+// deadLetterOf buries the events of the env's outbox and returns the id
+// of one of tenant's dead deliveries.
+func deadLetterOf(t *testing.T, env *testEnv, tenant string) string {
+	t.Helper()
+	buryAll(t, env)
+	ds, _, err := env.store.ListDeadDeliveries(context.Background(), tenant, 0, 1)
+	if err != nil || len(ds) == 0 {
+		t.Fatalf("no dead delivery of %s: %v", tenant, err)
+	}
+	return strconv.FormatInt(ds[0].ID, 10)
 }
 
 func shortName(method string) string { return method[strings.LastIndex(method, "/")+1:] }
@@ -169,6 +187,7 @@ func TestAuthMatrix(t *testing.T) {
 	_, globexKeyID := env.addKeyWith(t, &store.APIKey{Tenant: "globex", Scopes: auth.AllScopes})
 	acmeFile := readyFile(t, env, acme)
 	acmeMultipart := pendingMultipart(t, env, acme)
+	globexDelivery, acmeDelivery := deadLetterOf(t, env, "globex"), deadLetterOf(t, env, "acme")
 	ownTarget := func(t *testing.T, rpc rpcCase) target {
 		switch {
 		case rpc.multipart && rpc.destructive:
@@ -177,7 +196,7 @@ func TestAuthMatrix(t *testing.T) {
 			return target{fileID: acmeMultipart.GetFileId()}
 		}
 		if !rpc.destructive {
-			return target{fileID: acmeFile.GetFileId(), keyID: "k-none"}
+			return target{fileID: acmeFile.GetFileId(), keyID: "k-none", deliveryID: acmeDelivery}
 		}
 		_, id := env.addKeyWith(t, &store.APIKey{Tenant: "acme", Scopes: []string{auth.ScopeRead}})
 		return target{fileID: readyFile(t, env, acme).GetFileId(), keyID: id}
@@ -250,7 +269,7 @@ func TestAuthMatrix(t *testing.T) {
 				tgt := ownTarget(t, rpc)
 				want := cred.want
 				if cred.otherTenant {
-					tgt = target{fileID: globexFile.GetFileId(), keyID: globexKeyID}
+					tgt = target{fileID: globexFile.GetFileId(), keyID: globexKeyID, deliveryID: globexDelivery}
 					if !rpc.onResource {
 						want = codes.OK
 					}
@@ -319,6 +338,7 @@ func TestAuthMatrixOverREST(t *testing.T) {
 	globexFile := readyFile(t, env, env.as("globex"))
 	_, globexKeyID := env.addKeyWith(t, &store.APIKey{Tenant: "globex", Scopes: auth.AllScopes})
 	fid := globexFile.GetFileId()
+	globexDelivery := deadLetterOf(t, env, "globex")
 	routes := []struct {
 		method, verb, path, body string
 	}{
@@ -337,6 +357,8 @@ func TestAuthMatrixOverREST(t *testing.T) {
 		{presigndv1.AdminService_CreateApiKey_FullMethodName, "POST", "/v1/admin/apiKeys", `{"scopes":["files:read"]}`},
 		{presigndv1.AdminService_ListApiKeys_FullMethodName, "GET", "/v1/admin/apiKeys", ``},
 		{presigndv1.AdminService_RevokeApiKey_FullMethodName, "POST", "/v1/admin/apiKeys/" + globexKeyID + ":revoke", `{}`},
+		{presigndv1.AdminService_ListDeadLetters_FullMethodName, "GET", "/v1/admin/deadLetters", ``},
+		{presigndv1.AdminService_RedeliverDeadLetter_FullMethodName, "POST", "/v1/admin/deadLetters/" + globexDelivery + ":redeliver", `{}`},
 	}
 	if len(routes) != len(methodScopes) {
 		t.Fatalf("%d REST routes for %d methods", len(routes), len(methodScopes))
@@ -358,7 +380,7 @@ func TestAuthMatrixOverREST(t *testing.T) {
 				}
 			})
 		}
-		if strings.Contains(r.path, fid) || strings.Contains(r.path, globexKeyID) {
+		if strings.Contains(r.path, fid) || strings.Contains(r.path, globexKeyID) || strings.Contains(r.path, "/"+globexDelivery+":") {
 			t.Run(shortName(r.method)+" on another tenant's resource", func(t *testing.T) {
 				code, body := restCall(t, env, r.verb, r.path, r.body, map[string]string{"Authorization": "Bearer " + env.keys["acme"]})
 				if code != http.StatusNotFound || strings.Contains(body, "globex") {

@@ -79,6 +79,7 @@ func (s *Server) fileToProto(f *store.File) *presigndv1.File {
 		UploadExpireTime: timestamp(f.UploadExpires),
 		UploadCount:      f.UploadCount,
 		SizeDisplay:      bytesize.Format(f.SizeBytes),
+		CompletedBy:      f.CompletedBy,
 	}
 	if b, ok := s.backends[f.Backend]; ok {
 		pf.StorageUri = b.StorageURI(f.Key)

@@ -90,6 +90,8 @@ type envOptions struct {
 	// its handler (as tracing does).
 	gateway     GatewayConfig
 	wrapGateway func(http.Handler) http.Handler
+	// events turns the store's outbox on.
+	events bool
 }
 
 // newTestEnvWith is newTestEnv with auth settings.
@@ -98,7 +100,7 @@ func newTestEnvWith(t testing.TB, opts envOptions) *testEnv {
 	categories := opts.categories
 	ctx := context.Background()
 	dir := t.TempDir()
-	st, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(dir, "presignd.db")})
+	st, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(dir, "presignd.db"), Events: opts.events})
 	if err != nil {
 		t.Fatal(err)
 	}

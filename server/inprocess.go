@@ -131,6 +131,8 @@ type inProcessAdmin struct {
 	createApiKey *inProcessMethod[*pb.CreateApiKeyRequest, *pb.CreateApiKeyResponse]
 	listApiKeys  *inProcessMethod[*pb.ListApiKeysRequest, *pb.ListApiKeysResponse]
 	revokeApiKey *inProcessMethod[*pb.RevokeApiKeyRequest, *pb.RevokeApiKeyResponse]
+	listDead     *inProcessMethod[*pb.ListDeadLettersRequest, *pb.ListDeadLettersResponse]
+	redeliver    *inProcessMethod[*pb.RedeliverDeadLetterRequest, *pb.RedeliverDeadLetterResponse]
 }
 
 func newInProcessAdmin(s *Server, admin *adminServer) *inProcessAdmin {
@@ -138,6 +140,8 @@ func newInProcessAdmin(s *Server, admin *adminServer) *inProcessAdmin {
 		createApiKey: newInProcessMethod(s, admin, pb.AdminService_CreateApiKey_FullMethodName, admin.CreateApiKey),
 		listApiKeys:  newInProcessMethod(s, admin, pb.AdminService_ListApiKeys_FullMethodName, admin.ListApiKeys),
 		revokeApiKey: newInProcessMethod(s, admin, pb.AdminService_RevokeApiKey_FullMethodName, admin.RevokeApiKey),
+		listDead:     newInProcessMethod(s, admin, pb.AdminService_ListDeadLetters_FullMethodName, admin.ListDeadLetters),
+		redeliver:    newInProcessMethod(s, admin, pb.AdminService_RedeliverDeadLetter_FullMethodName, admin.RedeliverDeadLetter),
 	}
 }
 
@@ -151,6 +155,14 @@ func (a *inProcessAdmin) ListApiKeys(ctx context.Context, req *pb.ListApiKeysReq
 
 func (a *inProcessAdmin) RevokeApiKey(ctx context.Context, req *pb.RevokeApiKeyRequest) (*pb.RevokeApiKeyResponse, error) {
 	return a.revokeApiKey.call(ctx, req)
+}
+
+func (a *inProcessAdmin) ListDeadLetters(ctx context.Context, req *pb.ListDeadLettersRequest) (*pb.ListDeadLettersResponse, error) {
+	return a.listDead.call(ctx, req)
+}
+
+func (a *inProcessAdmin) RedeliverDeadLetter(ctx context.Context, req *pb.RedeliverDeadLetterRequest) (*pb.RedeliverDeadLetterResponse, error) {
+	return a.redeliver.call(ctx, req)
 }
 
 // newInProcessHealthCheck returns the health service's Check through the

@@ -113,6 +113,7 @@ func appendFile(b []byte, f *presigndv1.File) ([]byte, bool) {
 	str(`,"size_display":`, f.GetSizeDisplay())
 	b = append(b, `,"multipart":`...)
 	b = appendLayout(b, f.GetMultipart(), &ok)
+	str(`,"completed_by":`, f.GetCompletedBy())
 	return append(b, '}'), ok
 }
 

@@ -547,7 +547,7 @@ var errAlreadyCompleted = errors.New("file is no longer pending")
 
 // CompleteUpload implements presigndv1.FileServiceServer.
 func (s *Server) CompleteUpload(ctx context.Context, req *presigndv1.CompleteUploadRequest) (*presigndv1.CompleteUploadResponse, error) {
-	p, f, err := s.callerFile(ctx, req.GetFileId())
+	_, f, err := s.callerFile(ctx, req.GetFileId())
 	if err != nil {
 		return nil, err
 	}
@@ -573,7 +573,11 @@ func (s *Server) CompleteUpload(ctx context.Context, req *presigndv1.CompleteUpl
 	if err != nil {
 		return nil, err
 	}
-	return s.finishUpload(ctx, p.Tenant, f, backend, info, reason, s.now().UTC())
+	updated, err := s.finishUpload(ctx, f, backend, info, reason, store.CompletedByClient, s.now().UTC())
+	if err != nil {
+		return nil, err
+	}
+	return &presigndv1.CompleteUploadResponse{File: s.fileToProto(updated)}, nil
 }
 
 // statUpload describes the object a single PUT or POST of f stored, or
@@ -595,10 +599,12 @@ func (s *Server) statUpload(ctx context.Context, f *store.File, backend signer.S
 }
 
 // finishUpload records f, a PENDING upload whose object is info, READY,
-// or FAILED for reason when it is not empty; a FAILED upload's object
-// (and multipart upload) is discarded. A file that left PENDING meanwhile
-// is answered as it now is.
-func (s *Server) finishUpload(ctx context.Context, tenant string, f *store.File, backend signer.Signer, info signer.ObjectInfo, reason string, now time.Time) (*presigndv1.CompleteUploadResponse, error) {
+// or FAILED for reason when it is not empty, completed by by (a
+// store.CompletedBy constant); a FAILED upload's object (and multipart
+// upload) is discarded. A file that left PENDING meanwhile is returned as
+// it now is.
+func (s *Server) finishUpload(ctx context.Context, f *store.File, backend signer.Signer, info signer.ObjectInfo, reason, by string, now time.Time) (*store.File, error) {
+	tenant := f.Tenant
 	if reason != "" {
 		// Recorded before the record fails: the sweeper removes bytes that
 		// the still valid target may store after this call.
@@ -611,6 +617,7 @@ func (s *Server) finishUpload(ctx context.Context, tenant string, f *store.File,
 			return errAlreadyCompleted
 		}
 		cur.CompletedAt = now
+		cur.CompletedBy = by
 		if reason != "" {
 			cur.State = store.StateFailed
 			cur.FailureReason = reason
@@ -642,7 +649,7 @@ func (s *Server) finishUpload(ctx context.Context, tenant string, f *store.File,
 			s.log.WarnContext(ctx, "delete rejected object", "file_id", f.ID, "err", err)
 		}
 	}
-	return &presigndv1.CompleteUploadResponse{File: s.fileToProto(updated)}, nil
+	return updated, nil
 }
 
 // mismatch compares a stored object with its declaration and describes the

@@ -59,7 +59,7 @@ func wantCode(t *testing.T, err error, want codes.Code) {
 	}
 }
 
-func targetOf(t *testing.T, pt *presigndv1.UploadTarget) signer.UploadTarget {
+func targetOf(t testing.TB, pt *presigndv1.UploadTarget) signer.UploadTarget {
 	t.Helper()
 	method := http.MethodPut
 	if pt.GetMethod() == presigndv1.UploadMethod_UPLOAD_METHOD_POST {

@@ -6,6 +6,12 @@
 // Every method takes the tenant explicitly and never touches another
 // tenant's rows: a record of tenant A is ErrNotFound to tenant B.
 //
+// Every driver also keeps a transactional outbox (Outbox): opened with
+// its events option on, it writes a store.Event in the same transaction
+// as each state change, for a dispatcher to route and deliver; off, it
+// writes none. PendingFiles finds an upload by its object, for storage
+// notifications.
+//
 // Store is the contract every driver meets. What only some drivers can do
 // is an optional capability, a small interface of its own, and
 // Capabilities lists them all (CreateAnticipator, KeyWatch,
@@ -103,6 +109,10 @@ type File struct {
 	MultipartUploadID     string
 	PartSize              int64
 	PartChecksumAlgorithm string
+	// CompletedBy says who moved the file to READY or FAILED (a
+	// CompletedBy constant); empty otherwise. Written by CreateFile and
+	// UpdateFile.
+	CompletedBy string
 	// ObjectMissingSince is set by Lifecycle.SetObjectMissing when a READY
 	// file's object was found gone from its backend; zero otherwise.
 	// CreateFile and UpdateFile neither write nor clear it.
@@ -308,6 +318,12 @@ type Lifecycle interface {
 	// every tenant are considered, oldest expiry first; a PENDING file with
 	// no UploadExpires never expires. A non-positive limit is an error.
 	ExpireUploads(ctx context.Context, expiredBefore, now time.Time, limit int) ([]*File, error)
+	// ExpiringUploads returns, without changing them, the first limit
+	// files ExpireUploads(ctx, expiredBefore, ...) would expire, in its
+	// order (oldest expiry first, then ID): what a sweeper checks for
+	// bytes that arrived before it expires them. A non-positive limit is
+	// an error.
+	ExpiringUploads(ctx context.Context, expiredBefore time.Time, limit int) ([]*File, error)
 	// DeleteFileAndQueueObject removes the tenant's file id and queues the
 	// deletion of its object (reason DeletionDeleted, first due at dueAt) in
 	// one transaction, and returns the queued deletion. The deletion
@@ -358,6 +374,8 @@ type Store interface {
 	Files
 	APIKeys
 	Lifecycle
+	Outbox
+	PendingFiles
 	// Ping reports whether the database is reachable.
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.

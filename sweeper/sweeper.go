@@ -38,9 +38,23 @@ type Backend interface {
 	Delete(ctx context.Context, key string) error
 }
 
+// Completer completes an upload without its client.
+type Completer interface {
+	// CompletePending verifies f's object and records f READY or FAILED,
+	// completed by by; when the bytes have not all arrived it returns f
+	// unchanged, PENDING (see server.Server.CompletePending).
+	CompletePending(ctx context.Context, f *store.File, by string) (*store.File, error)
+}
+
 // Config configures New.
 type Config struct {
 	Store store.Lifecycle
+	// Completer, when set, is asked about each upload before it expires
+	// (store.Lifecycle.ExpiringUploads): bytes that arrived and pass
+	// verification make it READY, bytes that fail it FAILED (completed
+	// by the sweeper); only an upload whose bytes are missing, or that
+	// could not be looked at, is EXPIRED. Nil expires without looking.
+	Completer Completer
 	// KeyWatch, when set, is the store's watch over the keys of deleted
 	// and failed files (store.Capabilities.KeyWatch): each sweep deletes
 	// what arrives at them. Nil when the store keeps no such watch.
@@ -94,6 +108,9 @@ type Config struct {
 type Counts struct {
 	// Expired uploads marked EXPIRED.
 	Expired int
+	// Completed uploads the Completer made READY, and Rejected those it
+	// made FAILED, instead of expiring them.
+	Completed, Rejected int
 	// ObjectsDeleted by reason (store.DeletionExpired, store.DeletionDeleted,
 	// store.DeletionAborted).
 	ObjectsDeleted map[string]int
@@ -115,7 +132,7 @@ type Counts struct {
 }
 
 func (c Counts) zero() bool {
-	return c.Expired == 0 && len(c.ObjectsDeleted) == 0 && c.DeleteFailures == 0 && c.Checked == 0 &&
+	return c.Expired == 0 && c.Completed == 0 && c.Rejected == 0 && len(c.ObjectsDeleted) == 0 && c.DeleteFailures == 0 && c.Checked == 0 &&
 		c.LateUploads == 0 && c.Leftovers == 0 && c.MultipartAborted == 0
 }
 
@@ -129,6 +146,9 @@ type metrics struct {
 	sweeps, sweepErrors, expired, deleteFailures, checked, missing prometheus.Counter
 	lateUploads, leftovers                                         prometheus.Counter
 	deleted                                                        *prometheus.CounterVec
+	// completed counts the uploads the Completer completed instead of
+	// expiring them, by the state they entered (READY, FAILED).
+	completed *prometheus.CounterVec
 	// multipartAborted and multipartAbortedBytes are by reason: that of
 	// the deletion (expired, deleted, aborted), or orphan.
 	multipartAborted, multipartAbortedBytes *prometheus.CounterVec
@@ -185,6 +205,10 @@ func New(cfg Config) (*Sweeper, error) {
 			Namespace: "presignd", Subsystem: "sweeper", Name: "objects_deleted_total",
 			Help: "Objects deleted from their backends, by reason (expired, deleted, aborted).",
 		}, []string{"reason"}),
+		completed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "presignd", Subsystem: "sweeper", Name: "uploads_completed_total",
+			Help: "PENDING uploads past their expiry whose object the sweeper found and verified instead of expiring them, by the state they entered (READY, FAILED).",
+		}, []string{"state"}),
 		multipartAborted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "presignd", Subsystem: "sweeper", Name: "multipart_aborted_total",
 			Help: "Multipart uploads aborted, by reason (expired, deleted, aborted, orphan: no record knew it).",
@@ -196,7 +220,7 @@ func New(cfg Config) (*Sweeper, error) {
 	}
 	if cfg.Registerer != nil {
 		for _, c := range []prometheus.Collector{m.sweeps, m.sweepErrors, m.expired, m.deleteFailures, m.checked, m.missing,
-			m.lateUploads, m.leftovers, m.deleted, m.multipartAborted, m.multipartAbortedBytes} {
+			m.lateUploads, m.leftovers, m.deleted, m.completed, m.multipartAborted, m.multipartAbortedBytes} {
 			if err := cfg.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("sweeper: register metrics: %w", err)
 			}
@@ -241,7 +265,7 @@ func (s *Sweeper) Sweep(ctx context.Context) (Counts, error) {
 		level = slog.LevelDebug
 	}
 	s.cfg.Logger.Log(ctx, level, "sweep",
-		"expired", c.Expired,
+		"expired", c.Expired, "completed", c.Completed, "rejected", c.Rejected,
 		"objects_deleted_expired", c.ObjectsDeleted[store.DeletionExpired],
 		"objects_deleted_deleted", c.ObjectsDeleted[store.DeletionDeleted],
 		"objects_deleted_aborted", c.ObjectsDeleted[store.DeletionAborted],
@@ -254,17 +278,11 @@ func (s *Sweeper) Sweep(ctx context.Context) (Counts, error) {
 
 func (s *Sweeper) sweep(ctx context.Context, c *Counts) error {
 	for range s.cfg.MaxBatches {
-		now := s.cfg.Now()
-		files, err := s.cfg.Store.ExpireUploads(ctx, now.Add(-s.cfg.Grace), now, s.cfg.BatchSize)
+		more, err := s.expireBatch(ctx, c)
 		if err != nil {
-			return fmt.Errorf("expire uploads: %w", err)
+			return err
 		}
-		c.Expired += len(files)
-		s.metrics.expired.Add(float64(len(files)))
-		for _, f := range files {
-			s.cfg.Logger.DebugContext(ctx, "upload expired", "tenant", f.Tenant, "file_id", f.ID, "upload_expires", f.UploadExpires)
-		}
-		if len(files) < s.cfg.BatchSize {
+		if !more {
 			break
 		}
 	}
@@ -309,6 +327,77 @@ func (s *Sweeper) sweep(ctx context.Context, c *Counts) error {
 		}
 	}
 	return nil
+}
+
+// expireBatch expires one batch of uploads past their expiry (and
+// grace), after asking the Completer about each, and reports whether more
+// may be waiting.
+func (s *Sweeper) expireBatch(ctx context.Context, c *Counts) (more bool, err error) {
+	now := s.cfg.Now()
+	expiredBefore, limit := now.Add(-s.cfg.Grace), s.cfg.BatchSize
+	listed := 0
+	if s.cfg.Completer != nil {
+		files, err := s.cfg.Store.ExpiringUploads(ctx, expiredBefore, s.cfg.BatchSize)
+		if err != nil {
+			return false, fmt.Errorf("list expiring uploads: %w", err)
+		}
+		if len(files) == 0 {
+			return false, nil
+		}
+		listed, limit = len(files), 0
+		for _, f := range files {
+			if !s.complete(ctx, f, c) {
+				limit++
+			}
+		}
+		// ExpireUploads takes files in the listing's order: with the last
+		// listed expiry as the bound and a limit of those left PENDING,
+		// it takes exactly those (unless a listed file left PENDING
+		// meanwhile and a file sharing the last expiry takes its place).
+		expiredBefore = files[len(files)-1].UploadExpires
+		if limit == 0 {
+			return listed == s.cfg.BatchSize, nil
+		}
+	}
+	files, err := s.cfg.Store.ExpireUploads(ctx, expiredBefore, now, limit)
+	if err != nil {
+		return false, fmt.Errorf("expire uploads: %w", err)
+	}
+	c.Expired += len(files)
+	s.metrics.expired.Add(float64(len(files)))
+	for _, f := range files {
+		s.cfg.Logger.DebugContext(ctx, "upload expired", "tenant", f.Tenant, "file_id", f.ID, "upload_expires", f.UploadExpires)
+	}
+	if s.cfg.Completer != nil {
+		return listed == s.cfg.BatchSize, nil
+	}
+	return len(files) == s.cfg.BatchSize, nil
+}
+
+// complete asks the Completer about f, an upload past its expiry, and
+// reports whether it is settled (READY, FAILED, or no longer PENDING);
+// false means it is to expire: no bytes, or they could not be looked at.
+func (s *Sweeper) complete(ctx context.Context, f *store.File, c *Counts) bool {
+	done, err := s.cfg.Completer.CompletePending(ctx, f, store.CompletedBySweeper)
+	if err != nil {
+		s.cfg.Logger.WarnContext(ctx, "could not look at an expiring upload's object; expiring it", "tenant", f.Tenant, "file_id", f.ID, "err", err)
+		return false
+	}
+	switch {
+	case done.State == store.StatePending:
+		return false
+	case done.CompletedBy != store.CompletedBySweeper:
+		// Completed by someone else meanwhile.
+	case done.State == store.StateReady:
+		c.Completed++
+		s.metrics.completed.WithLabelValues(string(store.StateReady)).Inc()
+		s.cfg.Logger.InfoContext(ctx, "upload completed by the sweeper", "tenant", f.Tenant, "file_id", f.ID, "size_bytes", done.SizeBytes)
+	case done.State == store.StateFailed:
+		c.Rejected++
+		s.metrics.completed.WithLabelValues(string(store.StateFailed)).Inc()
+		s.cfg.Logger.InfoContext(ctx, "upload failed verification at expiry", "tenant", f.Tenant, "file_id", f.ID, "reason", done.FailureReason)
+	}
+	return true
 }
 
 // deleteObject deletes one queued object, after aborting the multipart

@@ -41,8 +41,12 @@ func configCommand(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("config check takes exactly one FILE")
 	}
 	// What serve would run: the file with the PRESIGND_* variables.
-	if _, err := config.Build(config.Sources{File: positional[0], LookupEnv: os.LookupEnv}); err != nil {
+	cfg, err := config.Build(config.Sources{File: positional[0], LookupEnv: os.LookupEnv})
+	if err != nil {
 		return err
+	}
+	if _, err := cfg.Events.WebhookSecrets(os.LookupEnv); err != nil {
+		return fmt.Errorf("config %s: %w", positional[0], err)
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", positional[0])
 	return nil

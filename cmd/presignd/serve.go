@@ -192,11 +192,36 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	stopSweeper, err := startSweeper(ctx, cfg.Sweeper, multipartOrphanAge(cfg), st, storeCaps, signers, backendCaps, metricsReg, log)
+	// The local backends complete the uploads of complete_on_upload
+	// categories as their bytes land.
+	for name, b := range backends {
+		if l, ok := b.(*local.Signer); ok {
+			if hook := srv.UploadCommitted(name); hook != nil {
+				l.OnCommit(hook)
+			}
+		}
+	}
+	if n := cfg.Notifications; n.S3Token != "" || n.GCSToken != "" {
+		h, err := srv.NotificationHandler(server.NotificationConfig{
+			S3Token: n.S3Token, GCSToken: n.GCSToken, Buckets: cfg.NotificationBuckets(),
+			MaxBodyBytes: int64(n.MaxBodySize), Registerer: metricsReg,
+		})
+		if err != nil {
+			return err
+		}
+		mounts["/v1/notifications/"] = h
+		log.Info("storage notifications on", "s3", n.S3Token != "", "gcs", n.GCSToken != "")
+	}
+	stopSweeper, err := startSweeper(ctx, cfg.Sweeper, multipartOrphanAge(cfg), st, storeCaps, signers, backendCaps, srv, metricsReg, log)
 	if err != nil {
 		return err
 	}
 	defer stopSweeper() // before the store closes
+	stopDispatcher, err := startDispatcher(ctx, cfg.Events, st, srv.FileJSON, metricsReg, log)
+	if err != nil {
+		return err
+	}
+	defer stopDispatcher() // before the store closes
 	grpcServer, err := server.NewGRPCServer(srv, append(tracing.ServerOptions(), grpcLimitOptions(cfg.Limits)...)...)
 	if err != nil {
 		return err
@@ -323,9 +348,9 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (store
 		if path == "" {
 			path = filepath.Join(cfg.DataDir, "presignd.db")
 		}
-		return sqlite.Open(ctx, sqlite.Config{Path: path, Log: log})
+		return sqlite.Open(ctx, sqlite.Config{Path: path, Log: log, Events: cfg.Events.Enabled})
 	case "postgres":
-		return postgres.Open(ctx, postgres.Config{URI: cfg.Store.Postgres.URI, Schema: cfg.Store.Postgres.Schema})
+		return postgres.Open(ctx, postgres.Config{URI: cfg.Store.Postgres.URI, Schema: cfg.Store.Postgres.Schema, Events: cfg.Events.Enabled})
 	default:
 		return nil, fmt.Errorf("store.driver: unknown driver %q", cfg.Store.Driver)
 	}

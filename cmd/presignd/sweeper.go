@@ -22,9 +22,10 @@ import (
 // abort the multipart uploads of the deletions, and those with
 // MultipartLister also the uploads older than orphanAge that no PENDING
 // file holds), and returns the function that stops it and waits for the
-// sweep in progress to end. A zero interval starts nothing.
+// sweep in progress to end. Before it expires an upload it asks completer
+// (the server) whether the bytes arrived. A zero interval starts nothing.
 func startSweeper(ctx context.Context, cfg config.Sweeper, orphanAge time.Duration, st store.Store, storeCaps store.Capabilities,
-	backends map[string]signer.Signer, backendCaps map[string]signer.Capabilities,
+	backends map[string]signer.Signer, backendCaps map[string]signer.Capabilities, completer sweeper.Completer,
 	reg prometheus.Registerer, log *slog.Logger) (stop func(), err error) {
 	interval := time.Duration(*cfg.Interval)
 	if interval <= 0 {
@@ -50,7 +51,7 @@ func startSweeper(ctx context.Context, cfg config.Sweeper, orphanAge time.Durati
 		}
 	}
 	sw, err := sweeper.New(sweeper.Config{
-		Store: st, KeyWatch: storeCaps.KeyWatch, Backends: bs, Leftovers: leftovers,
+		Store: st, Completer: completer, KeyWatch: storeCaps.KeyWatch, Backends: bs, Leftovers: leftovers,
 		Multipart: multipart, MultipartListers: listers, OrphanAge: orphanAge, Interval: interval, BatchSize: cfg.BatchSize,
 		Grace: time.Duration(*cfg.Grace), CheckEvery: time.Duration(*cfg.CheckEvery),
 		Logger: log.With("component", "sweeper"), Registerer: reg,

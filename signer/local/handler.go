@@ -172,6 +172,7 @@ func (s *Signer) servePut(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.committed(r.Context(), g.key)
 	w.Header().Set("ETag", etag)
 	w.WriteHeader(http.StatusOK)
 	return nil
@@ -260,6 +261,7 @@ func (s *Signer) servePost(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.committed(r.Context(), g.key)
 	w.Header().Set("ETag", etag)
 	w.WriteHeader(http.StatusNoContent)
 	return nil

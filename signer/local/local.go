@@ -73,6 +73,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -150,6 +151,8 @@ type Signer struct {
 	seed    maphash.Seed
 	locks   [64]sync.Mutex // striped by key; serialise commit and delete
 	mpLocks uploadLocks    // one per upload id in use; taken before a key's lock
+	// commitHook is called after an upload commits (OnCommit).
+	commitHook atomic.Pointer[CommitHook]
 }
 
 var (

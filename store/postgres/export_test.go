@@ -50,3 +50,6 @@ const Writers = writers
 
 // HoldsMultipartUploadQuery is the statement HoldsMultipartUpload runs.
 const HoldsMultipartUploadQuery = holdsMultipartUpload
+
+// PendingFileByKeyQuery is the statement PendingFileByKey runs.
+const PendingFileByKeyQuery = pendingFileByKey

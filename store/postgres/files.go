@@ -27,10 +27,10 @@ const (
 // overlap the one-key locks migrations take.
 const quotaLockClass = 0x70736e64 // "psnd"
 
-// insertFile inserts a file: fileColumns and name_fold.
-const insertFile = `INSERT INTO files (` + fileColumns + `, name_fold)
+// insertFile inserts a file: fileColumns, name_fold and completed_by.
+const insertFile = `INSERT INTO files (` + fileColumns + `, name_fold, completed_by)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25,
-		$26, $27, $28, $29)`
+		$26, $27, $28, $29, $30)`
 
 // CreateFile inserts f; see store.Files. Concurrent CreateFiles share
 // transactions (group commit, see batch.go); each returns only once its
@@ -55,7 +55,7 @@ func (s *Store) CreateFile(ctx context.Context, f *store.File, quota store.Quota
 			f.FailureReason, owner, metadata, f.RequestID, f.RequestHash, f.UploadCount,
 			f.CreatedAt, f.UpdatedAt, timestamp(f.CompletedAt), timestamp(f.UploadExpires),
 			f.MultipartUploadID, f.PartSize, f.PartChecksumAlgorithm,
-			fold(f.DisplayName)},
+			fold(f.DisplayName), f.CompletedBy},
 	})
 	return sqlfiles.CreateError(op, err)
 }
@@ -212,19 +212,28 @@ func (s *Store) UpdateFile(ctx context.Context, tenant, id string, update func(*
 		if err != nil {
 			return fmt.Errorf("%s: %w", op, err)
 		}
-		_, err = tx.Exec(ctx, `UPDATE files SET
+		var b pgx.Batch
+		b.Queue(`UPDATE files SET
 			category = $1, display_name = $2, name_fold = $3, name_scope = $4, filename = $5, object_key = $6,
 			backend = $7, content_type = $8, size_bytes = $9, checksum_algorithm = $10, checksum_value = $11,
 			etag = $12, state = $13, failure_reason = $14, owner = $15, metadata = $16, request_id = $17,
 			request_hash = $18, upload_count = $19, updated_at = $20, completed_at = $21, upload_expires = $22,
-			scope = $24, multipart_upload_id = $25, part_size = $26, part_checksum_algorithm = $27
+			scope = $24, multipart_upload_id = $25, part_size = $26, part_checksum_algorithm = $27,
+			completed_by = $28
 			WHERE id = $23`,
 			f.Category, f.DisplayName, fold(f.DisplayName), f.NameScope, f.Filename, f.Key,
 			f.Backend, f.ContentType, f.SizeBytes, f.ChecksumAlgorithm, f.ChecksumValue,
 			f.ETag, string(f.State), f.FailureReason, owner, metadata, f.RequestID,
 			f.RequestHash, f.UploadCount, f.UpdatedAt, timestamp(f.CompletedAt), timestamp(f.UploadExpires),
-			f.ID, f.Scope, f.MultipartUploadID, f.PartSize, f.PartChecksumAlgorithm)
-		if err != nil {
+			f.ID, f.Scope, f.MultipartUploadID, f.PartSize, f.PartChecksumAlgorithm, f.CompletedBy)
+		// The event, when the change writes one, goes in the same round
+		// trip as the update.
+		if typ := sqlfiles.StateEvent(cur.State, f.State); typ != "" {
+			if err := s.queueEvent(&b, typ, &f, f.UpdatedAt); err != nil {
+				return fmt.Errorf("%s: %w", op, err)
+			}
+		}
+		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 			return s.fail(op, err)
 		}
 		out = &f

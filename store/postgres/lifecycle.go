@@ -26,28 +26,54 @@ func (s *Store) ExpireUploads(ctx context.Context, expiredBefore, now time.Time,
 		return nil, fmt.Errorf("expire uploads: limit %d is not positive", limit)
 	}
 	now = store.KeepTime(now)
-	rows, err := s.pool.Query(ctx, `WITH claimed AS MATERIALIZED (
-			SELECT id AS claimed_id FROM files WHERE state = 'PENDING' AND upload_expires <= $1
-			ORDER BY upload_expires, id LIMIT $3 FOR UPDATE SKIP LOCKED
-		), expired AS (
-			UPDATE files SET state = 'EXPIRED', updated_at = $2
-			FROM claimed WHERE id = claimed_id AND state = 'PENDING'
-			RETURNING `+readColumns+`
-		), queued AS (
-			INSERT INTO object_deletions (backend, object_key, file_id, tenant, reason, multipart_upload_id,
-				created_at, next_attempt)
-			SELECT backend, object_key, id, tenant, $4, multipart_upload_id, $2, $2 FROM expired
-		)
-		SELECT * FROM expired ORDER BY upload_expires, id`,
-		expiredBefore, now, limit, store.DeletionExpired)
-	if err != nil {
-		return nil, s.fail("expire uploads", err)
+	expire := func(q querier) ([]*store.File, error) {
+		rows, err := q.Query(ctx, `WITH claimed AS MATERIALIZED (
+				SELECT id AS claimed_id FROM files WHERE state = 'PENDING' AND upload_expires <= $1
+				ORDER BY upload_expires, id LIMIT $3 FOR UPDATE SKIP LOCKED
+			), expired AS (
+				UPDATE files SET state = 'EXPIRED', updated_at = $2
+				FROM claimed WHERE id = claimed_id AND state = 'PENDING'
+				RETURNING `+readColumns+`
+			), queued AS (
+				INSERT INTO object_deletions (backend, object_key, file_id, tenant, reason, multipart_upload_id,
+					created_at, next_attempt)
+				SELECT backend, object_key, id, tenant, $4, multipart_upload_id, $2, $2 FROM expired
+			)
+			SELECT * FROM expired ORDER BY upload_expires, id`,
+			expiredBefore, now, limit, store.DeletionExpired)
+		if err != nil {
+			return nil, s.fail("expire uploads", err)
+		}
+		files, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*store.File, error) { return scanFile(r) })
+		if err != nil {
+			return nil, s.fail("expire uploads", err)
+		}
+		return files, nil
 	}
-	files, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*store.File, error) { return scanFile(r) })
+	if !s.events {
+		// One statement, its own transaction.
+		return expire(s.pool)
+	}
+	var files []*store.File
+	err := s.inTx(ctx, "expire uploads", func(tx pgx.Tx) error {
+		var err error
+		if files, err = expire(tx); err != nil {
+			return err
+		}
+		if err := s.insertEvents(ctx, tx, store.EventFileExpired, files, now); err != nil {
+			return fmt.Errorf("expire uploads: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, s.fail("expire uploads", err)
+		return nil, err
 	}
 	return files, nil
+}
+
+// querier is a pgx.Tx or the pool.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
 // DeleteFileAndQueueObject deletes a file and queues its object; see
@@ -56,6 +82,15 @@ func (s *Store) DeleteFileAndQueueObject(ctx context.Context, tenant, id string,
 	op := "delete file " + id
 	var d *store.Deletion
 	err := s.inTx(ctx, op, func(tx pgx.Tx) error {
+		var f *store.File
+		if s.events {
+			// The record as it was, for the event; locked until the commit.
+			var err error
+			f, err = scanFile(tx.QueryRow(ctx, `SELECT `+readColumns+` FROM files WHERE id = $1 AND tenant = $2 FOR UPDATE`, id, tenant))
+			if err != nil {
+				return s.failGet(op, err)
+			}
+		}
 		rows, err := tx.Query(ctx, `WITH gone AS (
 				DELETE FROM files WHERE id = $1 AND tenant = $2 RETURNING backend, object_key, id, tenant,
 					CASE WHEN state = 'READY' THEN '' ELSE multipart_upload_id END AS upload_id
@@ -76,6 +111,11 @@ func (s *Store) DeleteFileAndQueueObject(ctx context.Context, tenant, id string,
 			return fmt.Errorf("%s: %w", op, store.ErrNotFound)
 		}
 		d = ds[0]
+		if f != nil {
+			if err := s.insertEvent(ctx, tx, store.EventFileDeleted, f, now); err != nil {
+				return fmt.Errorf("%s: %w", op, err)
+			}
+		}
 		return nil
 	})
 	if err != nil {
@@ -114,6 +154,9 @@ func (s *Store) AbortUpload(ctx context.Context, tenant, id string, now, dueAt t
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 			f.Backend, f.Key, f.ID, f.Tenant, store.DeletionAborted, f.MultipartUploadID, now, store.KeepTime(dueAt)); err != nil {
 			return s.fail(op+": queue object", err)
+		}
+		if err := s.insertEvent(ctx, tx, store.EventFileAborted, f, now); err != nil {
+			return fmt.Errorf("%s: %w", op, err)
 		}
 		out = f
 		return nil

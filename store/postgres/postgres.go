@@ -43,6 +43,11 @@ type Config struct {
 	// sets it as every connection's search_path. Empty means the server's
 	// default search_path (usually public).
 	Schema string
+	// Events turns the transactional outbox on: every state change that
+	// store.Event lists writes its event in the change's own transaction.
+	// Off, no event is written (the outbox's methods still work, on an
+	// empty outbox).
+	Events bool
 }
 
 // defaultMaxConns is the pool size when the URI sets none. pgx's own
@@ -57,6 +62,7 @@ type Store struct {
 	pool    *pgxpool.Pool
 	creates *groupcommit.Writer[*createReq] // CreateFile's group commit (batch.go)
 	closed  atomic.Bool
+	events  bool // Config.Events
 	// beforeBatch, when set (tests), runs before each batch of creates
 	// with the number of creates in it.
 	beforeBatch func(n int)
@@ -66,6 +72,8 @@ var (
 	_ store.Store             = (*Store)(nil)
 	_ store.CreateAnticipator = (*Store)(nil)
 	_ store.KeyWatch          = (*Store)(nil)
+	_ store.Outbox            = (*Store)(nil)
+	_ store.PendingFiles      = (*Store)(nil)
 )
 
 // Open connects to cfg.URI and applies the migrations the schema has not
@@ -109,7 +117,7 @@ func open(ctx context.Context, cfg Config, through int64) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
-	s := &Store{pool: pool}
+	s := &Store{pool: pool, events: cfg.Events}
 	if err := s.migrate(ctx, cfg.Schema, through); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("open postgres: %w", err)

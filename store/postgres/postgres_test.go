@@ -70,6 +70,31 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return openTemp(t) })
 }
 
+func TestOutbox(t *testing.T) {
+	storetest.RunOutbox(t, func(t *testing.T, events bool) store.Store {
+		uri := testURI(t)
+		schema := tempSchema(t, uri)
+		s, err := postgres.Open(t.Context(), postgres.Config{URI: uri, Schema: schema, Events: events})
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+func BenchmarkOutbox(b *testing.B) {
+	storetest.RunOutboxBenchmarks(b, func(b *testing.B, events bool) store.Store {
+		uri := testURI(b)
+		s, err := postgres.Open(b.Context(), postgres.Config{URI: uri, Schema: tempSchema(b, uri), Events: events})
+		if err != nil {
+			b.Fatalf("Open: %v", err)
+		}
+		b.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
 func BenchmarkStore(b *testing.B) {
 	storetest.RunBenchmarks(b, func(b *testing.B) store.Store { return openTemp(b) })
 }
@@ -243,7 +268,7 @@ func TestOpen(t *testing.T) {
 		want := []string{"1 0001_init.sql", "2 0002_api_key_categories.sql", "3 0003_file_scopes.sql",
 			"4 0004_lifecycle.sql", "5 0005_name_search.sql", "6 0006_name_words.sql", "8 0008_ready_bytes.sql",
 			"9 0009_defer_name_indexing.sql", "10 0010_watched_keys.sql", "11 0011_api_key_parents.sql",
-			"12 0012_multipart.sql"}
+			"12 0012_multipart.sql", "13 0013_events.sql"}
 		if !slices.Equal(recorded, want) {
 			t.Errorf("schema_migrations = %q, want %q", recorded, want)
 		}

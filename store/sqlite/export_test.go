@@ -31,3 +31,6 @@ func IndexNames(ctx context.Context, s *Store) error { return s.indexNames(ctx) 
 
 // HoldsMultipartUploadQuery is the statement HoldsMultipartUpload runs.
 const HoldsMultipartUploadQuery = holdsMultipartUpload
+
+// PendingFileByKeyQuery is the statement PendingFileByKey runs.
+const PendingFileByKeyQuery = pendingFileByKey

@@ -195,11 +195,26 @@ func (s *Store) ListFiles(ctx context.Context, tenant string, opts store.ListOpt
 // UpdateFile reads, updates and writes the tenant's file id in one write
 // transaction; see store.Files. update runs while the transaction holds the
 // database's write lock: it must be quick and must not call the store.
+//
+// Its statements are prepared once on the write connection (like
+// CreateFile's): parsing them cost more than running them. Once it holds
+// the write connection, the caller's cancellation no longer interrupts
+// it, so the transaction always ends (committed or rolled back) before
+// the connection is released; each statement is bounded by the busy
+// timeout.
 func (s *Store) UpdateFile(ctx context.Context, tenant, id string, update func(*store.File) error) (*store.File, error) {
 	op := "update file " + id
 	var out *store.File
-	err := s.inWrite(ctx, op, func(tx *sql.Tx) error {
-		row := tx.QueryRowContext(ctx, `SELECT `+readColumns+` FROM files WHERE id = ? AND tenant = ?`, id, tenant)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	ctx = context.WithoutCancel(ctx)
+	tx := preparedConn{s}
+	err := s.inPreparedWrite(ctx, op, func(*sql.Conn) error {
+		row, err := tx.queryRow(ctx, `SELECT `+readColumns+` FROM files WHERE id = ? AND tenant = ?`, id, tenant)
+		if err != nil {
+			return s.fail(op, err)
+		}
 		cur, err := scanFile(row)
 		if err != nil {
 			return s.failGet(op, err)
@@ -220,16 +235,21 @@ func (s *Store) UpdateFile(ctx context.Context, tenant, id string, update func(*
 			backend = ?, content_type = ?, size_bytes = ?, checksum_algorithm = ?, checksum_value = ?,
 			etag = ?, state = ?, failure_reason = ?, owner = ?, metadata = ?, request_id = ?,
 			request_hash = ?, upload_count = ?, updated_at = ?, completed_at = ?, upload_expires = ?,
-			multipart_upload_id = ?, part_size = ?, part_checksum_algorithm = ?
+			multipart_upload_id = ?, part_size = ?, part_checksum_algorithm = ?, completed_by = ?
 			WHERE id = ?`,
 			f.Category, f.DisplayName, fold(f.DisplayName), f.NameScope, f.Scope, f.Filename, f.Key,
 			f.Backend, f.ContentType, f.SizeBytes, f.ChecksumAlgorithm, f.ChecksumValue,
 			f.ETag, string(f.State), f.FailureReason, owner, metadata, f.RequestID,
 			f.RequestHash, f.UploadCount, micros(f.UpdatedAt), micros(f.CompletedAt), micros(f.UploadExpires),
-			f.MultipartUploadID, f.PartSize, f.PartChecksumAlgorithm,
+			f.MultipartUploadID, f.PartSize, f.PartChecksumAlgorithm, f.CompletedBy,
 			f.ID)
 		if err != nil {
 			return s.fail(op, err)
+		}
+		if typ := sqlfiles.StateEvent(cur.State, f.State); typ != "" {
+			if err := s.insertEvent(ctx, tx, typ, &f, f.UpdatedAt); err != nil {
+				return fmt.Errorf("%s: %w", op, err)
+			}
 		}
 		out = &f
 		return nil

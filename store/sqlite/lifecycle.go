@@ -44,6 +44,9 @@ func (s *Store) ExpireUploads(ctx context.Context, expiredBefore, now time.Time,
 				now.UnixMicro(), now.UnixMicro()); err != nil {
 				return s.fail("expire uploads: queue object of "+f.ID, err)
 			}
+			if err := s.insertEvent(ctx, tx, store.EventFileExpired, f, now); err != nil {
+				return fmt.Errorf("expire uploads: %w", err)
+			}
 		}
 		return nil
 	})
@@ -60,12 +63,14 @@ func (s *Store) DeleteFileAndQueueObject(ctx context.Context, tenant, id string,
 	op := "delete file " + id
 	var d *store.Deletion
 	err := s.inWrite(ctx, op, func(tx *sql.Tx) error {
-		var backend, key, uploadID string
-		err := tx.QueryRowContext(ctx, `DELETE FROM files WHERE id = ? AND tenant = ?
-			RETURNING backend, object_key, CASE WHEN state = 'READY' THEN '' ELSE multipart_upload_id END`,
-			id, tenant).Scan(&backend, &key, &uploadID)
+		f, err := scanFile(tx.QueryRowContext(ctx, `DELETE FROM files WHERE id = ? AND tenant = ?
+			RETURNING `+readColumns, id, tenant))
 		if err != nil {
 			return s.failGet(op, err)
+		}
+		backend, key, uploadID := f.Backend, f.Key, f.MultipartUploadID
+		if f.State == store.StateReady {
+			uploadID = "" // the backend completed it
 		}
 		d, err = scanDeletion(tx.QueryRowContext(ctx, `INSERT INTO object_deletions
 			(backend, object_key, file_id, tenant, reason, multipart_upload_id, created_at, next_attempt)
@@ -75,6 +80,9 @@ func (s *Store) DeleteFileAndQueueObject(ctx context.Context, tenant, id string,
 			store.KeepTime(now).UnixMicro(), store.KeepTime(dueAt).UnixMicro()))
 		if err != nil {
 			return s.fail(op+": queue object", err)
+		}
+		if err := s.insertEvent(ctx, tx, store.EventFileDeleted, f, now); err != nil {
+			return fmt.Errorf("%s: %w", op, err)
 		}
 		return nil
 	})
@@ -114,6 +122,9 @@ func (s *Store) AbortUpload(ctx context.Context, tenant, id string, now, dueAt t
 			f.Backend, f.Key, f.ID, f.Tenant, store.DeletionAborted, f.MultipartUploadID,
 			now.UnixMicro(), store.KeepTime(dueAt).UnixMicro()); err != nil {
 			return s.fail(op+": queue object", err)
+		}
+		if err := s.insertEvent(ctx, tx, store.EventFileAborted, f, now); err != nil {
+			return fmt.Errorf("%s: %w", op, err)
 		}
 		out = f
 		return nil

@@ -86,3 +86,47 @@ func BenchmarkHoldsMultipartUpload(b *testing.B) {
 		}
 	}
 }
+
+// TestPendingFileByKeyPlan checks that a storage notification finds its
+// upload in the partial index of migration 0013 instead of scanning the
+// files.
+func TestPendingFileByKeyPlan(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "presignd.db")
+	s, err := sqlite.Open(t.Context(), sqlite.Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := range 50 {
+		f := &store.File{ID: "f-" + strconv.Itoa(i), Tenant: "t", Backend: "s3", Key: "k/" + strconv.Itoa(i), State: store.StatePending}
+		if err := s.CreateFile(t.Context(), f, store.Quota{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.QueryContext(t.Context(), `EXPLAIN QUERY PLAN `+sqlite.PendingFileByKeyQuery, "s3", "k/7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	joined := strings.Join(plan, "\n")
+	if !strings.Contains(joined, "INDEX files_pending_key") || strings.Contains(joined, "SCAN files") {
+		t.Fatalf("PendingFileByKey does not search files_pending_key; plan:\n%s", joined)
+	}
+}

@@ -48,6 +48,11 @@ type Config struct {
 	// BusyTimeout is how long a statement waits for another process's
 	// lock before failing with store.ErrUnavailable; 0 means 5 seconds.
 	BusyTimeout time.Duration
+	// Events turns the transactional outbox on: every state change that
+	// store.Event lists writes its event in the change's own transaction.
+	// Off, no event is written (the outbox's methods still work, on an
+	// empty outbox).
+	Events bool
 	// Log receives the failures of the store's background work (the name
 	// indexer, which retries them); nil discards them.
 	Log *slog.Logger
@@ -62,6 +67,7 @@ type Store struct {
 	// checkpoints copies the WAL back into the database (checkpoint.go).
 	checkpoints *checkpointer
 	log         *slog.Logger
+	events      bool // Config.Events
 	closed      atomic.Bool
 }
 
@@ -69,6 +75,8 @@ var (
 	_ store.Store             = (*Store)(nil)
 	_ store.CreateAnticipator = (*Store)(nil)
 	_ store.KeyWatch          = (*Store)(nil)
+	_ store.Outbox            = (*Store)(nil)
+	_ store.PendingFiles      = (*Store)(nil)
 )
 
 // Open opens (creating if needed) the database at cfg.Path and applies the
@@ -107,7 +115,7 @@ func open(ctx context.Context, cfg Config, through int64) (*Store, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{writer: newWriteConn(writer), log: cfg.Log}
+	s := &Store{writer: newWriteConn(writer), log: cfg.Log, events: cfg.Events}
 	if err := s.migrate(ctx, through); err != nil {
 		writer.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", cfg.Path, err)

@@ -33,6 +33,28 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return openTemp(t) })
 }
 
+func TestOutbox(t *testing.T) {
+	storetest.RunOutbox(t, func(t *testing.T, events bool) store.Store {
+		s, err := sqlite.Open(t.Context(), sqlite.Config{Path: filepath.Join(t.TempDir(), "presignd.db"), Events: events})
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+func BenchmarkOutbox(b *testing.B) {
+	storetest.RunOutboxBenchmarks(b, func(b *testing.B, events bool) store.Store {
+		s, err := sqlite.Open(b.Context(), sqlite.Config{Path: filepath.Join(b.TempDir(), "presignd.db"), Events: events})
+		if err != nil {
+			b.Fatalf("Open: %v", err)
+		}
+		b.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
 func BenchmarkStore(b *testing.B) {
 	storetest.RunBenchmarks(b, func(b *testing.B) store.Store { return openTemp(b) })
 }
@@ -511,4 +533,38 @@ func TestNameIndexer(t *testing.T) {
 		}
 		checkNameIndexes(t, s, db)
 	})
+}
+
+// TestEventsSurviveReopen: an event committed with its change is still
+// there, unrouted, for the process that opens the database next (as after
+// a crash between the commit and the delivery).
+func TestEventsSurviveReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "presignd.db")
+	ctx := t.Context()
+	s, err := sqlite.Open(ctx, sqlite.Config{Path: path, Events: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &store.File{ID: "f-1", Tenant: "t", Category: "c", Key: "t/c/f-1", Backend: "local", State: store.StatePending}
+	if err := s.CreateFile(ctx, f, store.Quota{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateFile(ctx, "t", "f-1", func(f *store.File) error {
+		f.State, f.CompletedBy = store.StateReady, store.CompletedByClient
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = sqlite.Open(ctx, sqlite.Config{Path: path, Events: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	es, err := s.ClaimEvents(ctx, time.Now(), time.Now().Add(time.Minute), 10)
+	if err != nil || len(es) != 1 || es[0].Type != store.EventFileReady || es[0].File.CompletedBy != store.CompletedByClient {
+		t.Fatalf("ClaimEvents after reopening = %v, %v; want the file.ready event", es, err)
+	}
 }

@@ -69,6 +69,7 @@ func fullFile(tenant string) *store.File {
 	f.MultipartUploadID = "2~bXVsdGlwYXJ0/upload.id=" + f.ID
 	f.PartSize = 8 << 20
 	f.PartChecksumAlgorithm = "CRC32C"
+	f.CompletedBy = store.CompletedByNotification
 	return f
 }
 
@@ -131,6 +132,7 @@ func diffFile(want, got *store.File) []string {
 	}
 	str("MultipartUploadID", want.MultipartUploadID, got.MultipartUploadID)
 	str("PartChecksumAlgorithm", want.PartChecksumAlgorithm, got.PartChecksumAlgorithm)
+	str("CompletedBy", want.CompletedBy, got.CompletedBy)
 	if want.PartSize != got.PartSize {
 		d = append(d, fmt.Sprintf("PartSize = %d, want %d", got.PartSize, want.PartSize))
 	}

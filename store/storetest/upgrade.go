@@ -13,7 +13,7 @@ import (
 // in that version's columns, one file: ID old-1 of tenant t, READY, 7
 // bytes, display name "report" in name scope app-1, request ID req-old,
 // created at created. The file must read back in the empty Scope, with
-// no multipart upload, keep
+// no multipart upload and no CompletedBy, keep
 // its name and request ID, and the store must enforce scope quotas and
 // filter by display name and scope as on a new database.
 func CheckUpgraded(t *testing.T, s store.Store, created time.Time) {
@@ -24,7 +24,7 @@ func CheckUpgraded(t *testing.T, s store.Store, created time.Time) {
 		t.Fatalf("GetFile of the file written before the upgrade: %v", err)
 	}
 	if f.Scope != "" || f.DisplayName != "report" || f.SizeBytes != 7 || !f.CreatedAt.Equal(created) ||
-		f.MultipartUploadID != "" || f.PartSize != 0 || f.PartChecksumAlgorithm != "" {
+		f.MultipartUploadID != "" || f.PartSize != 0 || f.PartChecksumAlgorithm != "" || f.CompletedBy != "" {
 		t.Fatalf("the file written before the upgrade reads back as %+v", f)
 	}
 	taken := &store.File{ID: "new-1", Tenant: "t", NameScope: "app-1", DisplayName: "report", State: store.StatePending}

@@ -25,6 +25,317 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// DeadLetter is an event delivery that was given up.
+type DeadLetter struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The delivery's id, used to redeliver it.
+	DeliveryId string `protobuf:"bytes,1,opt,name=delivery_id,json=deliveryId,proto3" json:"delivery_id,omitempty"`
+	// The event's id (the webhook-id and the NATS message id).
+	EventId string `protobuf:"bytes,2,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// The event type, such as file.ready.
+	EventType string `protobuf:"bytes,3,opt,name=event_type,json=eventType,proto3" json:"event_type,omitempty"`
+	// The file the event is about.
+	FileId string `protobuf:"bytes,4,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
+	// The sink it was for, such as webhook:billing or nats.
+	Sink string `protobuf:"bytes,5,opt,name=sink,proto3" json:"sink,omitempty"`
+	// How many attempts were made.
+	Attempts int32 `protobuf:"varint,6,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	// The last attempt's error.
+	LastError string `protobuf:"bytes,7,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// When the event was written.
+	EventTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=event_time,json=eventTime,proto3" json:"event_time,omitempty"`
+	// When the delivery was given up.
+	DeadTime      *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=dead_time,json=deadTime,proto3" json:"dead_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeadLetter) Reset() {
+	*x = DeadLetter{}
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeadLetter) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeadLetter) ProtoMessage() {}
+
+func (x *DeadLetter) ProtoReflect() protoreflect.Message {
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeadLetter.ProtoReflect.Descriptor instead.
+func (*DeadLetter) Descriptor() ([]byte, []int) {
+	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *DeadLetter) GetDeliveryId() string {
+	if x != nil {
+		return x.DeliveryId
+	}
+	return ""
+}
+
+func (x *DeadLetter) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *DeadLetter) GetEventType() string {
+	if x != nil {
+		return x.EventType
+	}
+	return ""
+}
+
+func (x *DeadLetter) GetFileId() string {
+	if x != nil {
+		return x.FileId
+	}
+	return ""
+}
+
+func (x *DeadLetter) GetSink() string {
+	if x != nil {
+		return x.Sink
+	}
+	return ""
+}
+
+func (x *DeadLetter) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *DeadLetter) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *DeadLetter) GetEventTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EventTime
+	}
+	return nil
+}
+
+func (x *DeadLetter) GetDeadTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DeadTime
+	}
+	return nil
+}
+
+// ListDeadLettersRequest asks for one page of dead letters.
+type ListDeadLettersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The largest number to return; 0 means 50, the maximum is 1000.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the previous page; empty for the first page.
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDeadLettersRequest) Reset() {
+	*x = ListDeadLettersRequest{}
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDeadLettersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDeadLettersRequest) ProtoMessage() {}
+
+func (x *ListDeadLettersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDeadLettersRequest.ProtoReflect.Descriptor instead.
+func (*ListDeadLettersRequest) Descriptor() ([]byte, []int) {
+	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ListDeadLettersRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListDeadLettersRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListDeadLettersResponse is one page of dead letters.
+type ListDeadLettersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The dead letters, newest first.
+	DeadLetters []*DeadLetter `protobuf:"bytes,1,rep,name=dead_letters,json=deadLetters,proto3" json:"dead_letters,omitempty"`
+	// The token for the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDeadLettersResponse) Reset() {
+	*x = ListDeadLettersResponse{}
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDeadLettersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDeadLettersResponse) ProtoMessage() {}
+
+func (x *ListDeadLettersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDeadLettersResponse.ProtoReflect.Descriptor instead.
+func (*ListDeadLettersResponse) Descriptor() ([]byte, []int) {
+	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ListDeadLettersResponse) GetDeadLetters() []*DeadLetter {
+	if x != nil {
+		return x.DeadLetters
+	}
+	return nil
+}
+
+func (x *ListDeadLettersResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// RedeliverDeadLetterRequest names a dead delivery.
+type RedeliverDeadLetterRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The delivery to queue again.
+	DeliveryId    string `protobuf:"bytes,1,opt,name=delivery_id,json=deliveryId,proto3" json:"delivery_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RedeliverDeadLetterRequest) Reset() {
+	*x = RedeliverDeadLetterRequest{}
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RedeliverDeadLetterRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RedeliverDeadLetterRequest) ProtoMessage() {}
+
+func (x *RedeliverDeadLetterRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RedeliverDeadLetterRequest.ProtoReflect.Descriptor instead.
+func (*RedeliverDeadLetterRequest) Descriptor() ([]byte, []int) {
+	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *RedeliverDeadLetterRequest) GetDeliveryId() string {
+	if x != nil {
+		return x.DeliveryId
+	}
+	return ""
+}
+
+// RedeliverDeadLetterResponse confirms the redelivery.
+type RedeliverDeadLetterResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RedeliverDeadLetterResponse) Reset() {
+	*x = RedeliverDeadLetterResponse{}
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RedeliverDeadLetterResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RedeliverDeadLetterResponse) ProtoMessage() {}
+
+func (x *RedeliverDeadLetterResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RedeliverDeadLetterResponse.ProtoReflect.Descriptor instead.
+func (*RedeliverDeadLetterResponse) Descriptor() ([]byte, []int) {
+	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{4}
+}
+
 // ApiKey describes a stored API key. It never carries the secret.
 type ApiKey struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -57,7 +368,7 @@ type ApiKey struct {
 
 func (x *ApiKey) Reset() {
 	*x = ApiKey{}
-	mi := &file_presignd_v1_admin_service_proto_msgTypes[0]
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -69,7 +380,7 @@ func (x *ApiKey) String() string {
 func (*ApiKey) ProtoMessage() {}
 
 func (x *ApiKey) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_admin_service_proto_msgTypes[0]
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -82,7 +393,7 @@ func (x *ApiKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApiKey.ProtoReflect.Descriptor instead.
 func (*ApiKey) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{0}
+	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ApiKey) GetApiKeyId() string {
@@ -183,7 +494,7 @@ type CreateApiKeyRequest struct {
 
 func (x *CreateApiKeyRequest) Reset() {
 	*x = CreateApiKeyRequest{}
-	mi := &file_presignd_v1_admin_service_proto_msgTypes[1]
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -195,7 +506,7 @@ func (x *CreateApiKeyRequest) String() string {
 func (*CreateApiKeyRequest) ProtoMessage() {}
 
 func (x *CreateApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_admin_service_proto_msgTypes[1]
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -208,7 +519,7 @@ func (x *CreateApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{1}
+	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CreateApiKeyRequest) GetScopes() []string {
@@ -246,7 +557,7 @@ type CreateApiKeyResponse struct {
 
 func (x *CreateApiKeyResponse) Reset() {
 	*x = CreateApiKeyResponse{}
-	mi := &file_presignd_v1_admin_service_proto_msgTypes[2]
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -258,7 +569,7 @@ func (x *CreateApiKeyResponse) String() string {
 func (*CreateApiKeyResponse) ProtoMessage() {}
 
 func (x *CreateApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_admin_service_proto_msgTypes[2]
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -271,7 +582,7 @@ func (x *CreateApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*CreateApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{2}
+	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CreateApiKeyResponse) GetApiKey() *ApiKey {
@@ -301,7 +612,7 @@ type ListApiKeysRequest struct {
 
 func (x *ListApiKeysRequest) Reset() {
 	*x = ListApiKeysRequest{}
-	mi := &file_presignd_v1_admin_service_proto_msgTypes[3]
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -313,7 +624,7 @@ func (x *ListApiKeysRequest) String() string {
 func (*ListApiKeysRequest) ProtoMessage() {}
 
 func (x *ListApiKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_admin_service_proto_msgTypes[3]
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -326,7 +637,7 @@ func (x *ListApiKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListApiKeysRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{3}
+	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListApiKeysRequest) GetPageSize() int32 {
@@ -356,7 +667,7 @@ type ListApiKeysResponse struct {
 
 func (x *ListApiKeysResponse) Reset() {
 	*x = ListApiKeysResponse{}
-	mi := &file_presignd_v1_admin_service_proto_msgTypes[4]
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -368,7 +679,7 @@ func (x *ListApiKeysResponse) String() string {
 func (*ListApiKeysResponse) ProtoMessage() {}
 
 func (x *ListApiKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_admin_service_proto_msgTypes[4]
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -381,7 +692,7 @@ func (x *ListApiKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListApiKeysResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{4}
+	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListApiKeysResponse) GetApiKeys() []*ApiKey {
@@ -409,7 +720,7 @@ type RevokeApiKeyRequest struct {
 
 func (x *RevokeApiKeyRequest) Reset() {
 	*x = RevokeApiKeyRequest{}
-	mi := &file_presignd_v1_admin_service_proto_msgTypes[5]
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -421,7 +732,7 @@ func (x *RevokeApiKeyRequest) String() string {
 func (*RevokeApiKeyRequest) ProtoMessage() {}
 
 func (x *RevokeApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_admin_service_proto_msgTypes[5]
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -434,7 +745,7 @@ func (x *RevokeApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*RevokeApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{5}
+	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RevokeApiKeyRequest) GetApiKeyId() string {
@@ -455,7 +766,7 @@ type RevokeApiKeyResponse struct {
 
 func (x *RevokeApiKeyResponse) Reset() {
 	*x = RevokeApiKeyResponse{}
-	mi := &file_presignd_v1_admin_service_proto_msgTypes[6]
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -467,7 +778,7 @@ func (x *RevokeApiKeyResponse) String() string {
 func (*RevokeApiKeyResponse) ProtoMessage() {}
 
 func (x *RevokeApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_admin_service_proto_msgTypes[6]
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -480,7 +791,7 @@ func (x *RevokeApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*RevokeApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{6}
+	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RevokeApiKeyResponse) GetApiKey() *ApiKey {
@@ -494,7 +805,34 @@ var File_presignd_v1_admin_service_proto protoreflect.FileDescriptor
 
 const file_presignd_v1_admin_service_proto_rawDesc = "" +
 	"\n" +
-	"\x1fpresignd/v1/admin_service.proto\x12\vpresignd.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc0\x03\n" +
+	"\x1fpresignd/v1/admin_service.proto\x12\vpresignd.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc3\x02\n" +
+	"\n" +
+	"DeadLetter\x12\x1f\n" +
+	"\vdelivery_id\x18\x01 \x01(\tR\n" +
+	"deliveryId\x12\x19\n" +
+	"\bevent_id\x18\x02 \x01(\tR\aeventId\x12\x1d\n" +
+	"\n" +
+	"event_type\x18\x03 \x01(\tR\teventType\x12\x17\n" +
+	"\afile_id\x18\x04 \x01(\tR\x06fileId\x12\x12\n" +
+	"\x04sink\x18\x05 \x01(\tR\x04sink\x12\x1a\n" +
+	"\battempts\x18\x06 \x01(\x05R\battempts\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\a \x01(\tR\tlastError\x129\n" +
+	"\n" +
+	"event_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\teventTime\x127\n" +
+	"\tdead_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\bdeadTime\"j\n" +
+	"\x16ListDeadLettersRequest\x12'\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\"}\n" +
+	"\x17ListDeadLettersResponse\x12:\n" +
+	"\fdead_letters\x18\x01 \x03(\v2\x17.presignd.v1.DeadLetterR\vdeadLetters\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"H\n" +
+	"\x1aRedeliverDeadLetterRequest\x12*\n" +
+	"\vdelivery_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\n" +
+	"deliveryId\"\x1d\n" +
+	"\x1bRedeliverDeadLetterResponse\"\xc0\x03\n" +
 	"\x06ApiKey\x12\x1c\n" +
 	"\n" +
 	"api_key_id\x18\x01 \x01(\tR\bapiKeyId\x12\x16\n" +
@@ -537,11 +875,13 @@ const file_presignd_v1_admin_service_proto_rawDesc = "" +
 	"api_key_id\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\bapiKeyId\"D\n" +
 	"\x14RevokeApiKeyResponse\x12,\n" +
-	"\aapi_key\x18\x01 \x01(\v2\x13.presignd.v1.ApiKeyR\x06apiKey2\xf6\x02\n" +
+	"\aapi_key\x18\x01 \x01(\v2\x13.presignd.v1.ApiKeyR\x06apiKey2\x98\x05\n" +
 	"\fAdminService\x12q\n" +
 	"\fCreateApiKey\x12 .presignd.v1.CreateApiKeyRequest\x1a!.presignd.v1.CreateApiKeyResponse\"\x1c\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/admin/apiKeys\x12k\n" +
 	"\vListApiKeys\x12\x1f.presignd.v1.ListApiKeysRequest\x1a .presignd.v1.ListApiKeysResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/admin/apiKeys\x12\x85\x01\n" +
-	"\fRevokeApiKey\x12 .presignd.v1.RevokeApiKeyRequest\x1a!.presignd.v1.RevokeApiKeyResponse\"0\x82\xd3\xe4\x93\x02*:\x01*\"%/v1/admin/apiKeys/{api_key_id}:revokeB\xaa\x01\n" +
+	"\fRevokeApiKey\x12 .presignd.v1.RevokeApiKeyRequest\x1a!.presignd.v1.RevokeApiKeyResponse\"0\x82\xd3\xe4\x93\x02*:\x01*\"%/v1/admin/apiKeys/{api_key_id}:revoke\x12{\n" +
+	"\x0fListDeadLetters\x12#.presignd.v1.ListDeadLettersRequest\x1a$.presignd.v1.ListDeadLettersResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/admin/deadLetters\x12\xa2\x01\n" +
+	"\x13RedeliverDeadLetter\x12'.presignd.v1.RedeliverDeadLetterRequest\x1a(.presignd.v1.RedeliverDeadLetterResponse\"8\x82\xd3\xe4\x93\x022:\x01*\"-/v1/admin/deadLetters/{delivery_id}:redeliverB\xaa\x01\n" +
 	"\x0fcom.presignd.v1B\x11AdminServiceProtoP\x01Z7github.com/presignd/presignd/gen/presignd/v1;presigndv1\xa2\x02\x03PXX\xaa\x02\vPresignd.V1\xca\x02\vPresignd\\V1\xe2\x02\x17Presignd\\V1\\GPBMetadata\xea\x02\fPresignd::V1b\x06proto3"
 
 var (
@@ -556,37 +896,49 @@ func file_presignd_v1_admin_service_proto_rawDescGZIP() []byte {
 	return file_presignd_v1_admin_service_proto_rawDescData
 }
 
-var file_presignd_v1_admin_service_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_presignd_v1_admin_service_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_presignd_v1_admin_service_proto_goTypes = []any{
-	(*ApiKey)(nil),                // 0: presignd.v1.ApiKey
-	(*CreateApiKeyRequest)(nil),   // 1: presignd.v1.CreateApiKeyRequest
-	(*CreateApiKeyResponse)(nil),  // 2: presignd.v1.CreateApiKeyResponse
-	(*ListApiKeysRequest)(nil),    // 3: presignd.v1.ListApiKeysRequest
-	(*ListApiKeysResponse)(nil),   // 4: presignd.v1.ListApiKeysResponse
-	(*RevokeApiKeyRequest)(nil),   // 5: presignd.v1.RevokeApiKeyRequest
-	(*RevokeApiKeyResponse)(nil),  // 6: presignd.v1.RevokeApiKeyResponse
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 8: google.protobuf.Duration
+	(*DeadLetter)(nil),                  // 0: presignd.v1.DeadLetter
+	(*ListDeadLettersRequest)(nil),      // 1: presignd.v1.ListDeadLettersRequest
+	(*ListDeadLettersResponse)(nil),     // 2: presignd.v1.ListDeadLettersResponse
+	(*RedeliverDeadLetterRequest)(nil),  // 3: presignd.v1.RedeliverDeadLetterRequest
+	(*RedeliverDeadLetterResponse)(nil), // 4: presignd.v1.RedeliverDeadLetterResponse
+	(*ApiKey)(nil),                      // 5: presignd.v1.ApiKey
+	(*CreateApiKeyRequest)(nil),         // 6: presignd.v1.CreateApiKeyRequest
+	(*CreateApiKeyResponse)(nil),        // 7: presignd.v1.CreateApiKeyResponse
+	(*ListApiKeysRequest)(nil),          // 8: presignd.v1.ListApiKeysRequest
+	(*ListApiKeysResponse)(nil),         // 9: presignd.v1.ListApiKeysResponse
+	(*RevokeApiKeyRequest)(nil),         // 10: presignd.v1.RevokeApiKeyRequest
+	(*RevokeApiKeyResponse)(nil),        // 11: presignd.v1.RevokeApiKeyResponse
+	(*timestamppb.Timestamp)(nil),       // 12: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),         // 13: google.protobuf.Duration
 }
 var file_presignd_v1_admin_service_proto_depIdxs = []int32{
-	7,  // 0: presignd.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
-	7,  // 1: presignd.v1.ApiKey.expire_time:type_name -> google.protobuf.Timestamp
-	7,  // 2: presignd.v1.ApiKey.revoke_time:type_name -> google.protobuf.Timestamp
-	8,  // 3: presignd.v1.CreateApiKeyRequest.ttl:type_name -> google.protobuf.Duration
-	0,  // 4: presignd.v1.CreateApiKeyResponse.api_key:type_name -> presignd.v1.ApiKey
-	0,  // 5: presignd.v1.ListApiKeysResponse.api_keys:type_name -> presignd.v1.ApiKey
-	0,  // 6: presignd.v1.RevokeApiKeyResponse.api_key:type_name -> presignd.v1.ApiKey
-	1,  // 7: presignd.v1.AdminService.CreateApiKey:input_type -> presignd.v1.CreateApiKeyRequest
-	3,  // 8: presignd.v1.AdminService.ListApiKeys:input_type -> presignd.v1.ListApiKeysRequest
-	5,  // 9: presignd.v1.AdminService.RevokeApiKey:input_type -> presignd.v1.RevokeApiKeyRequest
-	2,  // 10: presignd.v1.AdminService.CreateApiKey:output_type -> presignd.v1.CreateApiKeyResponse
-	4,  // 11: presignd.v1.AdminService.ListApiKeys:output_type -> presignd.v1.ListApiKeysResponse
-	6,  // 12: presignd.v1.AdminService.RevokeApiKey:output_type -> presignd.v1.RevokeApiKeyResponse
-	10, // [10:13] is the sub-list for method output_type
-	7,  // [7:10] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	12, // 0: presignd.v1.DeadLetter.event_time:type_name -> google.protobuf.Timestamp
+	12, // 1: presignd.v1.DeadLetter.dead_time:type_name -> google.protobuf.Timestamp
+	0,  // 2: presignd.v1.ListDeadLettersResponse.dead_letters:type_name -> presignd.v1.DeadLetter
+	12, // 3: presignd.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
+	12, // 4: presignd.v1.ApiKey.expire_time:type_name -> google.protobuf.Timestamp
+	12, // 5: presignd.v1.ApiKey.revoke_time:type_name -> google.protobuf.Timestamp
+	13, // 6: presignd.v1.CreateApiKeyRequest.ttl:type_name -> google.protobuf.Duration
+	5,  // 7: presignd.v1.CreateApiKeyResponse.api_key:type_name -> presignd.v1.ApiKey
+	5,  // 8: presignd.v1.ListApiKeysResponse.api_keys:type_name -> presignd.v1.ApiKey
+	5,  // 9: presignd.v1.RevokeApiKeyResponse.api_key:type_name -> presignd.v1.ApiKey
+	6,  // 10: presignd.v1.AdminService.CreateApiKey:input_type -> presignd.v1.CreateApiKeyRequest
+	8,  // 11: presignd.v1.AdminService.ListApiKeys:input_type -> presignd.v1.ListApiKeysRequest
+	10, // 12: presignd.v1.AdminService.RevokeApiKey:input_type -> presignd.v1.RevokeApiKeyRequest
+	1,  // 13: presignd.v1.AdminService.ListDeadLetters:input_type -> presignd.v1.ListDeadLettersRequest
+	3,  // 14: presignd.v1.AdminService.RedeliverDeadLetter:input_type -> presignd.v1.RedeliverDeadLetterRequest
+	7,  // 15: presignd.v1.AdminService.CreateApiKey:output_type -> presignd.v1.CreateApiKeyResponse
+	9,  // 16: presignd.v1.AdminService.ListApiKeys:output_type -> presignd.v1.ListApiKeysResponse
+	11, // 17: presignd.v1.AdminService.RevokeApiKey:output_type -> presignd.v1.RevokeApiKeyResponse
+	2,  // 18: presignd.v1.AdminService.ListDeadLetters:output_type -> presignd.v1.ListDeadLettersResponse
+	4,  // 19: presignd.v1.AdminService.RedeliverDeadLetter:output_type -> presignd.v1.RedeliverDeadLetterResponse
+	15, // [15:20] is the sub-list for method output_type
+	10, // [10:15] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_presignd_v1_admin_service_proto_init() }
@@ -600,7 +952,7 @@ func file_presignd_v1_admin_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_presignd_v1_admin_service_proto_rawDesc), len(file_presignd_v1_admin_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

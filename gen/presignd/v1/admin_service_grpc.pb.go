@@ -19,9 +19,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AdminService_CreateApiKey_FullMethodName = "/presignd.v1.AdminService/CreateApiKey"
-	AdminService_ListApiKeys_FullMethodName  = "/presignd.v1.AdminService/ListApiKeys"
-	AdminService_RevokeApiKey_FullMethodName = "/presignd.v1.AdminService/RevokeApiKey"
+	AdminService_CreateApiKey_FullMethodName        = "/presignd.v1.AdminService/CreateApiKey"
+	AdminService_ListApiKeys_FullMethodName         = "/presignd.v1.AdminService/ListApiKeys"
+	AdminService_RevokeApiKey_FullMethodName        = "/presignd.v1.AdminService/RevokeApiKey"
+	AdminService_ListDeadLetters_FullMethodName     = "/presignd.v1.AdminService/ListDeadLetters"
+	AdminService_RedeliverDeadLetter_FullMethodName = "/presignd.v1.AdminService/RedeliverDeadLetter"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -48,6 +50,14 @@ type AdminServiceClient interface {
 	// (and revokes its descendants all the same). This replica refuses the
 	// revoked keys at once; other replicas within auth.api_key_cache_ttl.
 	RevokeApiKey(ctx context.Context, in *RevokeApiKeyRequest, opts ...grpc.CallOption) (*RevokeApiKeyResponse, error)
+	// ListDeadLetters returns the tenant's event deliveries that were given
+	// up (after events.retry.give_up_after), newest first, one page at a
+	// time.
+	ListDeadLetters(ctx context.Context, in *ListDeadLettersRequest, opts ...grpc.CallOption) (*ListDeadLettersResponse, error)
+	// RedeliverDeadLetter queues a dead delivery again, as a new attempt
+	// with the same event id. Redelivering a delivery that is not dead
+	// returns it unchanged.
+	RedeliverDeadLetter(ctx context.Context, in *RedeliverDeadLetterRequest, opts ...grpc.CallOption) (*RedeliverDeadLetterResponse, error)
 }
 
 type adminServiceClient struct {
@@ -88,6 +98,26 @@ func (c *adminServiceClient) RevokeApiKey(ctx context.Context, in *RevokeApiKeyR
 	return out, nil
 }
 
+func (c *adminServiceClient) ListDeadLetters(ctx context.Context, in *ListDeadLettersRequest, opts ...grpc.CallOption) (*ListDeadLettersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListDeadLettersResponse)
+	err := c.cc.Invoke(ctx, AdminService_ListDeadLetters_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) RedeliverDeadLetter(ctx context.Context, in *RedeliverDeadLetterRequest, opts ...grpc.CallOption) (*RedeliverDeadLetterResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RedeliverDeadLetterResponse)
+	err := c.cc.Invoke(ctx, AdminService_RedeliverDeadLetter_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -112,6 +142,14 @@ type AdminServiceServer interface {
 	// (and revokes its descendants all the same). This replica refuses the
 	// revoked keys at once; other replicas within auth.api_key_cache_ttl.
 	RevokeApiKey(context.Context, *RevokeApiKeyRequest) (*RevokeApiKeyResponse, error)
+	// ListDeadLetters returns the tenant's event deliveries that were given
+	// up (after events.retry.give_up_after), newest first, one page at a
+	// time.
+	ListDeadLetters(context.Context, *ListDeadLettersRequest) (*ListDeadLettersResponse, error)
+	// RedeliverDeadLetter queues a dead delivery again, as a new attempt
+	// with the same event id. Redelivering a delivery that is not dead
+	// returns it unchanged.
+	RedeliverDeadLetter(context.Context, *RedeliverDeadLetterRequest) (*RedeliverDeadLetterResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -130,6 +168,12 @@ func (UnimplementedAdminServiceServer) ListApiKeys(context.Context, *ListApiKeys
 }
 func (UnimplementedAdminServiceServer) RevokeApiKey(context.Context, *RevokeApiKeyRequest) (*RevokeApiKeyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RevokeApiKey not implemented")
+}
+func (UnimplementedAdminServiceServer) ListDeadLetters(context.Context, *ListDeadLettersRequest) (*ListDeadLettersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListDeadLetters not implemented")
+}
+func (UnimplementedAdminServiceServer) RedeliverDeadLetter(context.Context, *RedeliverDeadLetterRequest) (*RedeliverDeadLetterResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RedeliverDeadLetter not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -206,6 +250,42 @@ func _AdminService_RevokeApiKey_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_ListDeadLetters_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListDeadLettersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ListDeadLetters(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ListDeadLetters_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ListDeadLetters(ctx, req.(*ListDeadLettersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_RedeliverDeadLetter_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RedeliverDeadLetterRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).RedeliverDeadLetter(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_RedeliverDeadLetter_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).RedeliverDeadLetter(ctx, req.(*RedeliverDeadLetterRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -224,6 +304,14 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RevokeApiKey",
 			Handler:    _AdminService_RevokeApiKey_Handler,
+		},
+		{
+			MethodName: "ListDeadLetters",
+			Handler:    _AdminService_ListDeadLetters_Handler,
+		},
+		{
+			MethodName: "RedeliverDeadLetter",
+			Handler:    _AdminService_RedeliverDeadLetter_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -315,7 +315,11 @@ type File struct {
 	// size_bytes for people, such as "1.5 MiB".
 	SizeDisplay string `protobuf:"bytes,23,opt,name=size_display,json=sizeDisplay,proto3" json:"size_display,omitempty"`
 	// The part layout of a multipart upload; unset for other uploads.
-	Multipart     *MultipartLayout `protobuf:"bytes,24,opt,name=multipart,proto3" json:"multipart,omitempty"`
+	Multipart *MultipartLayout `protobuf:"bytes,24,opt,name=multipart,proto3" json:"multipart,omitempty"`
+	// Who completed the upload (READY or FAILED): "client" (CompleteUpload),
+	// "notification" (a storage notification), "sweeper" (found before the
+	// upload expired) or "upload" (the local backend, as the bytes landed).
+	CompletedBy   string `protobuf:"bytes,25,opt,name=completed_by,json=completedBy,proto3" json:"completed_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -516,6 +520,13 @@ func (x *File) GetMultipart() *MultipartLayout {
 		return x.Multipart
 	}
 	return nil
+}
+
+func (x *File) GetCompletedBy() string {
+	if x != nil {
+		return x.CompletedBy
+	}
+	return ""
 }
 
 // MultipartLayout is how a multipart upload cuts the file into parts.
@@ -2367,7 +2378,7 @@ const file_presignd_v1_file_service_proto_rawDesc = "" +
 	"\bChecksum\x12H\n" +
 	"\talgorithm\x18\x01 \x01(\x0e2\x1e.presignd.v1.ChecksumAlgorithmB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\talgorithm\x128\n" +
-	"\x05value\x18\x02 \x01(\tB\"\xbaH\x1fr\x1d\x10\x01\x18\x80\x012\x16^[A-Za-z0-9+/]+={0,2}$R\x05value\"\xc9\b\n" +
+	"\x05value\x18\x02 \x01(\tB\"\xbaH\x1fr\x1d\x10\x01\x18\x80\x012\x16^[A-Za-z0-9+/]+={0,2}$R\x05value\"\xec\b\n" +
 	"\x04File\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\tR\x06fileId\x12\x1b\n" +
 	"\tsigned_id\x18\x02 \x01(\tR\bsignedId\x12\x16\n" +
@@ -2397,7 +2408,8 @@ const file_presignd_v1_file_service_proto_rawDesc = "" +
 	"\x12upload_expire_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\x10uploadExpireTime\x12!\n" +
 	"\fupload_count\x18\x16 \x01(\x05R\vuploadCount\x12!\n" +
 	"\fsize_display\x18\x17 \x01(\tR\vsizeDisplay\x12:\n" +
-	"\tmultipart\x18\x18 \x01(\v2\x1c.presignd.v1.MultipartLayoutR\tmultipart\x1a8\n" +
+	"\tmultipart\x18\x18 \x01(\v2\x1c.presignd.v1.MultipartLayoutR\tmultipart\x12!\n" +
+	"\fcompleted_by\x18\x19 \x01(\tR\vcompletedBy\x1a8\n" +
 	"\n" +
 	"OwnerEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +

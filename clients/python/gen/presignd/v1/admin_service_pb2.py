@@ -23,11 +23,229 @@ DESCRIPTOR = _descriptor.FileDescriptor(
   name='presignd/v1/admin_service.proto',
   package='presignd.v1',
   syntax='proto3',
-  serialized_pb=_b('\n\x1fpresignd/v1/admin_service.proto\x12\x0bpresignd.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbf\x02\n\x06\x41piKey\x12\x12\n\napi_key_id\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x0e\n\x06prefix\x18\x03 \x01(\t\x12\x0e\n\x06scopes\x18\x04 \x03(\t\x12\x12\n\ncategories\x18\x05 \x03(\t\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brevoke_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11parent_api_key_id\x18\t \x01(\t\x12\x16\n\x0e\x63reator_issuer\x18\n \x01(\t\x12\x17\n\x0f\x63reator_subject\x18\x0b \x01(\t\"\xe2\x01\n\x13\x43reateApiKeyRequest\x12O\n\x06scopes\x18\x01 \x03(\tB?\xbaH<\x92\x01\x39\x08\x01\x10\x04\x18\x01\"1r/R\x0c\x66iles:uploadR\nfiles:readR\x0c\x66iles:deleteR\x05\x61\x64min\x12>\n\ncategories\x18\x02 \x03(\tB*\xbaH\'\x92\x01$\x10@\x18\x01\"\x1er\x1c\x32\x1a^[a-z0-9][a-z0-9_-]{0,63}$\x12:\n\x03ttl\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationB\x12\xbaH\x0f\xaa\x01\x0c\"\x06\x08\x80\x86\xb0\x96\x01\x32\x02\x08<\"L\n\x14\x43reateApiKeyResponse\x12$\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x13.presignd.v1.ApiKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\"Q\n\x12ListApiKeysRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"U\n\x13ListApiKeysResponse\x12%\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x13.presignd.v1.ApiKey\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"5\n\x13RevokeApiKeyRequest\x12\x1e\n\napi_key_id\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x01\"<\n\x14RevokeApiKeyResponse\x12$\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x13.presignd.v1.ApiKey2\xf6\x02\n\x0c\x41\x64minService\x12q\n\x0c\x43reateApiKey\x12 .presignd.v1.CreateApiKeyRequest\x1a!.presignd.v1.CreateApiKeyResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\"\x11/v1/admin/apiKeys:\x01*\x12k\n\x0bListApiKeys\x12\x1f.presignd.v1.ListApiKeysRequest\x1a .presignd.v1.ListApiKeysResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/admin/apiKeys\x12\x85\x01\n\x0cRevokeApiKey\x12 .presignd.v1.RevokeApiKeyRequest\x1a!.presignd.v1.RevokeApiKeyResponse\"0\x82\xd3\xe4\x93\x02*\"%/v1/admin/apiKeys/{api_key_id}:revoke:\x01*b\x06proto3')
+  serialized_pb=_b('\n\x1fpresignd/v1/admin_service.proto\x12\x0bpresignd.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xeb\x01\n\nDeadLetter\x12\x13\n\x0b\x64\x65livery_id\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x12\n\nevent_type\x18\x03 \x01(\t\x12\x0f\n\x07\x66ile_id\x18\x04 \x01(\t\x12\x0c\n\x04sink\x18\x05 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x06 \x01(\x05\x12\x12\n\nlast_error\x18\x07 \x01(\t\x12.\n\nevent_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tdead_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"U\n\x16ListDeadLettersRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"a\n\x17ListDeadLettersResponse\x12-\n\x0c\x64\x65\x61\x64_letters\x18\x01 \x03(\x0b\x32\x17.presignd.v1.DeadLetter\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"<\n\x1aRedeliverDeadLetterRequest\x12\x1e\n\x0b\x64\x65livery_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\"\x1d\n\x1bRedeliverDeadLetterResponse\"\xbf\x02\n\x06\x41piKey\x12\x12\n\napi_key_id\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x0e\n\x06prefix\x18\x03 \x01(\t\x12\x0e\n\x06scopes\x18\x04 \x03(\t\x12\x12\n\ncategories\x18\x05 \x03(\t\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brevoke_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11parent_api_key_id\x18\t \x01(\t\x12\x16\n\x0e\x63reator_issuer\x18\n \x01(\t\x12\x17\n\x0f\x63reator_subject\x18\x0b \x01(\t\"\xe2\x01\n\x13\x43reateApiKeyRequest\x12O\n\x06scopes\x18\x01 \x03(\tB?\xbaH<\x92\x01\x39\x08\x01\x10\x04\x18\x01\"1r/R\x0c\x66iles:uploadR\nfiles:readR\x0c\x66iles:deleteR\x05\x61\x64min\x12>\n\ncategories\x18\x02 \x03(\tB*\xbaH\'\x92\x01$\x10@\x18\x01\"\x1er\x1c\x32\x1a^[a-z0-9][a-z0-9_-]{0,63}$\x12:\n\x03ttl\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationB\x12\xbaH\x0f\xaa\x01\x0c\"\x06\x08\x80\x86\xb0\x96\x01\x32\x02\x08<\"L\n\x14\x43reateApiKeyResponse\x12$\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x13.presignd.v1.ApiKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\"Q\n\x12ListApiKeysRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"U\n\x13ListApiKeysResponse\x12%\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x13.presignd.v1.ApiKey\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"5\n\x13RevokeApiKeyRequest\x12\x1e\n\napi_key_id\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x01\"<\n\x14RevokeApiKeyResponse\x12$\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x13.presignd.v1.ApiKey2\x98\x05\n\x0c\x41\x64minService\x12q\n\x0c\x43reateApiKey\x12 .presignd.v1.CreateApiKeyRequest\x1a!.presignd.v1.CreateApiKeyResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\"\x11/v1/admin/apiKeys:\x01*\x12k\n\x0bListApiKeys\x12\x1f.presignd.v1.ListApiKeysRequest\x1a .presignd.v1.ListApiKeysResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/admin/apiKeys\x12\x85\x01\n\x0cRevokeApiKey\x12 .presignd.v1.RevokeApiKeyRequest\x1a!.presignd.v1.RevokeApiKeyResponse\"0\x82\xd3\xe4\x93\x02*\"%/v1/admin/apiKeys/{api_key_id}:revoke:\x01*\x12{\n\x0fListDeadLetters\x12#.presignd.v1.ListDeadLettersRequest\x1a$.presignd.v1.ListDeadLettersResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/admin/deadLetters\x12\xa2\x01\n\x13RedeliverDeadLetter\x12\'.presignd.v1.RedeliverDeadLetterRequest\x1a(.presignd.v1.RedeliverDeadLetterResponse\"8\x82\xd3\xe4\x93\x02\x32\"-/v1/admin/deadLetters/{delivery_id}:redeliver:\x01*b\x06proto3')
   ,
   dependencies=[buf_dot_validate_dot_validate__pb2.DESCRIPTOR,google_dot_api_dot_annotations__pb2.DESCRIPTOR,google_dot_protobuf_dot_duration__pb2.DESCRIPTOR,google_dot_protobuf_dot_timestamp__pb2.DESCRIPTOR,])
 
 
+
+
+_DEADLETTER = _descriptor.Descriptor(
+  name='DeadLetter',
+  full_name='presignd.v1.DeadLetter',
+  filename=None,
+  file=DESCRIPTOR,
+  containing_type=None,
+  fields=[
+    _descriptor.FieldDescriptor(
+      name='delivery_id', full_name='presignd.v1.DeadLetter.delivery_id', index=0,
+      number=1, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='event_id', full_name='presignd.v1.DeadLetter.event_id', index=1,
+      number=2, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='event_type', full_name='presignd.v1.DeadLetter.event_type', index=2,
+      number=3, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='file_id', full_name='presignd.v1.DeadLetter.file_id', index=3,
+      number=4, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='sink', full_name='presignd.v1.DeadLetter.sink', index=4,
+      number=5, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='attempts', full_name='presignd.v1.DeadLetter.attempts', index=5,
+      number=6, type=5, cpp_type=1, label=1,
+      has_default_value=False, default_value=0,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='last_error', full_name='presignd.v1.DeadLetter.last_error', index=6,
+      number=7, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='event_time', full_name='presignd.v1.DeadLetter.event_time', index=7,
+      number=8, type=11, cpp_type=10, label=1,
+      has_default_value=False, default_value=None,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='dead_time', full_name='presignd.v1.DeadLetter.dead_time', index=8,
+      number=9, type=11, cpp_type=10, label=1,
+      has_default_value=False, default_value=None,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+  ],
+  extensions=[
+  ],
+  nested_types=[],
+  enum_types=[
+  ],
+  options=None,
+  is_extendable=False,
+  syntax='proto3',
+  extension_ranges=[],
+  oneofs=[
+  ],
+  serialized_start=173,
+  serialized_end=408,
+)
+
+
+_LISTDEADLETTERSREQUEST = _descriptor.Descriptor(
+  name='ListDeadLettersRequest',
+  full_name='presignd.v1.ListDeadLettersRequest',
+  filename=None,
+  file=DESCRIPTOR,
+  containing_type=None,
+  fields=[
+    _descriptor.FieldDescriptor(
+      name='page_size', full_name='presignd.v1.ListDeadLettersRequest.page_size', index=0,
+      number=1, type=5, cpp_type=1, label=1,
+      has_default_value=False, default_value=0,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=_descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\007\032\005\030\350\007(\000')), file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='page_token', full_name='presignd.v1.ListDeadLettersRequest.page_token', index=1,
+      number=2, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=_descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\005r\003\030\200\010')), file=DESCRIPTOR),
+  ],
+  extensions=[
+  ],
+  nested_types=[],
+  enum_types=[
+  ],
+  options=None,
+  is_extendable=False,
+  syntax='proto3',
+  extension_ranges=[],
+  oneofs=[
+  ],
+  serialized_start=410,
+  serialized_end=495,
+)
+
+
+_LISTDEADLETTERSRESPONSE = _descriptor.Descriptor(
+  name='ListDeadLettersResponse',
+  full_name='presignd.v1.ListDeadLettersResponse',
+  filename=None,
+  file=DESCRIPTOR,
+  containing_type=None,
+  fields=[
+    _descriptor.FieldDescriptor(
+      name='dead_letters', full_name='presignd.v1.ListDeadLettersResponse.dead_letters', index=0,
+      number=1, type=11, cpp_type=10, label=3,
+      has_default_value=False, default_value=[],
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='next_page_token', full_name='presignd.v1.ListDeadLettersResponse.next_page_token', index=1,
+      number=2, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+  ],
+  extensions=[
+  ],
+  nested_types=[],
+  enum_types=[
+  ],
+  options=None,
+  is_extendable=False,
+  syntax='proto3',
+  extension_ranges=[],
+  oneofs=[
+  ],
+  serialized_start=497,
+  serialized_end=594,
+)
+
+
+_REDELIVERDEADLETTERREQUEST = _descriptor.Descriptor(
+  name='RedeliverDeadLetterRequest',
+  full_name='presignd.v1.RedeliverDeadLetterRequest',
+  filename=None,
+  file=DESCRIPTOR,
+  containing_type=None,
+  fields=[
+    _descriptor.FieldDescriptor(
+      name='delivery_id', full_name='presignd.v1.RedeliverDeadLetterRequest.delivery_id', index=0,
+      number=1, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=_descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\006r\004\020\001\030@')), file=DESCRIPTOR),
+  ],
+  extensions=[
+  ],
+  nested_types=[],
+  enum_types=[
+  ],
+  options=None,
+  is_extendable=False,
+  syntax='proto3',
+  extension_ranges=[],
+  oneofs=[
+  ],
+  serialized_start=596,
+  serialized_end=656,
+)
+
+
+_REDELIVERDEADLETTERRESPONSE = _descriptor.Descriptor(
+  name='RedeliverDeadLetterResponse',
+  full_name='presignd.v1.RedeliverDeadLetterResponse',
+  filename=None,
+  file=DESCRIPTOR,
+  containing_type=None,
+  fields=[
+  ],
+  extensions=[
+  ],
+  nested_types=[],
+  enum_types=[
+  ],
+  options=None,
+  is_extendable=False,
+  syntax='proto3',
+  extension_ranges=[],
+  oneofs=[
+  ],
+  serialized_start=658,
+  serialized_end=687,
+)
 
 
 _APIKEY = _descriptor.Descriptor(
@@ -126,8 +344,8 @@ _APIKEY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=173,
-  serialized_end=492,
+  serialized_start=690,
+  serialized_end=1009,
 )
 
 
@@ -171,8 +389,8 @@ _CREATEAPIKEYREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=495,
-  serialized_end=721,
+  serialized_start=1012,
+  serialized_end=1238,
 )
 
 
@@ -209,8 +427,8 @@ _CREATEAPIKEYRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=723,
-  serialized_end=799,
+  serialized_start=1240,
+  serialized_end=1316,
 )
 
 
@@ -247,8 +465,8 @@ _LISTAPIKEYSREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=801,
-  serialized_end=882,
+  serialized_start=1318,
+  serialized_end=1399,
 )
 
 
@@ -285,8 +503,8 @@ _LISTAPIKEYSRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=884,
-  serialized_end=969,
+  serialized_start=1401,
+  serialized_end=1486,
 )
 
 
@@ -316,8 +534,8 @@ _REVOKEAPIKEYREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=971,
-  serialized_end=1024,
+  serialized_start=1488,
+  serialized_end=1541,
 )
 
 
@@ -347,10 +565,13 @@ _REVOKEAPIKEYRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1026,
-  serialized_end=1086,
+  serialized_start=1543,
+  serialized_end=1603,
 )
 
+_DEADLETTER.fields_by_name['event_time'].message_type = google_dot_protobuf_dot_timestamp__pb2._TIMESTAMP
+_DEADLETTER.fields_by_name['dead_time'].message_type = google_dot_protobuf_dot_timestamp__pb2._TIMESTAMP
+_LISTDEADLETTERSRESPONSE.fields_by_name['dead_letters'].message_type = _DEADLETTER
 _APIKEY.fields_by_name['create_time'].message_type = google_dot_protobuf_dot_timestamp__pb2._TIMESTAMP
 _APIKEY.fields_by_name['expire_time'].message_type = google_dot_protobuf_dot_timestamp__pb2._TIMESTAMP
 _APIKEY.fields_by_name['revoke_time'].message_type = google_dot_protobuf_dot_timestamp__pb2._TIMESTAMP
@@ -358,6 +579,11 @@ _CREATEAPIKEYREQUEST.fields_by_name['ttl'].message_type = google_dot_protobuf_do
 _CREATEAPIKEYRESPONSE.fields_by_name['api_key'].message_type = _APIKEY
 _LISTAPIKEYSRESPONSE.fields_by_name['api_keys'].message_type = _APIKEY
 _REVOKEAPIKEYRESPONSE.fields_by_name['api_key'].message_type = _APIKEY
+DESCRIPTOR.message_types_by_name['DeadLetter'] = _DEADLETTER
+DESCRIPTOR.message_types_by_name['ListDeadLettersRequest'] = _LISTDEADLETTERSREQUEST
+DESCRIPTOR.message_types_by_name['ListDeadLettersResponse'] = _LISTDEADLETTERSRESPONSE
+DESCRIPTOR.message_types_by_name['RedeliverDeadLetterRequest'] = _REDELIVERDEADLETTERREQUEST
+DESCRIPTOR.message_types_by_name['RedeliverDeadLetterResponse'] = _REDELIVERDEADLETTERRESPONSE
 DESCRIPTOR.message_types_by_name['ApiKey'] = _APIKEY
 DESCRIPTOR.message_types_by_name['CreateApiKeyRequest'] = _CREATEAPIKEYREQUEST
 DESCRIPTOR.message_types_by_name['CreateApiKeyResponse'] = _CREATEAPIKEYRESPONSE
@@ -366,6 +592,41 @@ DESCRIPTOR.message_types_by_name['ListApiKeysResponse'] = _LISTAPIKEYSRESPONSE
 DESCRIPTOR.message_types_by_name['RevokeApiKeyRequest'] = _REVOKEAPIKEYREQUEST
 DESCRIPTOR.message_types_by_name['RevokeApiKeyResponse'] = _REVOKEAPIKEYRESPONSE
 _sym_db.RegisterFileDescriptor(DESCRIPTOR)
+
+DeadLetter = _reflection.GeneratedProtocolMessageType('DeadLetter', (_message.Message,), dict(
+  DESCRIPTOR = _DEADLETTER,
+  __module__ = 'presignd.v1.admin_service_pb2'
+  # @@protoc_insertion_point(class_scope:presignd.v1.DeadLetter)
+  ))
+_sym_db.RegisterMessage(DeadLetter)
+
+ListDeadLettersRequest = _reflection.GeneratedProtocolMessageType('ListDeadLettersRequest', (_message.Message,), dict(
+  DESCRIPTOR = _LISTDEADLETTERSREQUEST,
+  __module__ = 'presignd.v1.admin_service_pb2'
+  # @@protoc_insertion_point(class_scope:presignd.v1.ListDeadLettersRequest)
+  ))
+_sym_db.RegisterMessage(ListDeadLettersRequest)
+
+ListDeadLettersResponse = _reflection.GeneratedProtocolMessageType('ListDeadLettersResponse', (_message.Message,), dict(
+  DESCRIPTOR = _LISTDEADLETTERSRESPONSE,
+  __module__ = 'presignd.v1.admin_service_pb2'
+  # @@protoc_insertion_point(class_scope:presignd.v1.ListDeadLettersResponse)
+  ))
+_sym_db.RegisterMessage(ListDeadLettersResponse)
+
+RedeliverDeadLetterRequest = _reflection.GeneratedProtocolMessageType('RedeliverDeadLetterRequest', (_message.Message,), dict(
+  DESCRIPTOR = _REDELIVERDEADLETTERREQUEST,
+  __module__ = 'presignd.v1.admin_service_pb2'
+  # @@protoc_insertion_point(class_scope:presignd.v1.RedeliverDeadLetterRequest)
+  ))
+_sym_db.RegisterMessage(RedeliverDeadLetterRequest)
+
+RedeliverDeadLetterResponse = _reflection.GeneratedProtocolMessageType('RedeliverDeadLetterResponse', (_message.Message,), dict(
+  DESCRIPTOR = _REDELIVERDEADLETTERRESPONSE,
+  __module__ = 'presignd.v1.admin_service_pb2'
+  # @@protoc_insertion_point(class_scope:presignd.v1.RedeliverDeadLetterResponse)
+  ))
+_sym_db.RegisterMessage(RedeliverDeadLetterResponse)
 
 ApiKey = _reflection.GeneratedProtocolMessageType('ApiKey', (_message.Message,), dict(
   DESCRIPTOR = _APIKEY,
@@ -417,6 +678,12 @@ RevokeApiKeyResponse = _reflection.GeneratedProtocolMessageType('RevokeApiKeyRes
 _sym_db.RegisterMessage(RevokeApiKeyResponse)
 
 
+_LISTDEADLETTERSREQUEST.fields_by_name['page_size'].has_options = True
+_LISTDEADLETTERSREQUEST.fields_by_name['page_size']._options = _descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\007\032\005\030\350\007(\000'))
+_LISTDEADLETTERSREQUEST.fields_by_name['page_token'].has_options = True
+_LISTDEADLETTERSREQUEST.fields_by_name['page_token']._options = _descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\005r\003\030\200\010'))
+_REDELIVERDEADLETTERREQUEST.fields_by_name['delivery_id'].has_options = True
+_REDELIVERDEADLETTERREQUEST.fields_by_name['delivery_id']._options = _descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\006r\004\020\001\030@'))
 _CREATEAPIKEYREQUEST.fields_by_name['scopes'].has_options = True
 _CREATEAPIKEYREQUEST.fields_by_name['scopes']._options = _descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H<\222\0019\010\001\020\004\030\001\"1r/R\014files:uploadR\nfiles:readR\014files:deleteR\005admin'))
 _CREATEAPIKEYREQUEST.fields_by_name['categories'].has_options = True
@@ -436,8 +703,8 @@ _ADMINSERVICE = _descriptor.ServiceDescriptor(
   file=DESCRIPTOR,
   index=0,
   options=None,
-  serialized_start=1089,
-  serialized_end=1463,
+  serialized_start=1606,
+  serialized_end=2270,
   methods=[
   _descriptor.MethodDescriptor(
     name='CreateApiKey',
@@ -465,6 +732,24 @@ _ADMINSERVICE = _descriptor.ServiceDescriptor(
     input_type=_REVOKEAPIKEYREQUEST,
     output_type=_REVOKEAPIKEYRESPONSE,
     options=_descriptor._ParseOptions(descriptor_pb2.MethodOptions(), _b('\202\323\344\223\002*\"%/v1/admin/apiKeys/{api_key_id}:revoke:\001*')),
+  ),
+  _descriptor.MethodDescriptor(
+    name='ListDeadLetters',
+    full_name='presignd.v1.AdminService.ListDeadLetters',
+    index=3,
+    containing_service=None,
+    input_type=_LISTDEADLETTERSREQUEST,
+    output_type=_LISTDEADLETTERSRESPONSE,
+    options=_descriptor._ParseOptions(descriptor_pb2.MethodOptions(), _b('\202\323\344\223\002\027\022\025/v1/admin/deadLetters')),
+  ),
+  _descriptor.MethodDescriptor(
+    name='RedeliverDeadLetter',
+    full_name='presignd.v1.AdminService.RedeliverDeadLetter',
+    index=4,
+    containing_service=None,
+    input_type=_REDELIVERDEADLETTERREQUEST,
+    output_type=_REDELIVERDEADLETTERRESPONSE,
+    options=_descriptor._ParseOptions(descriptor_pb2.MethodOptions(), _b('\202\323\344\223\0022\"-/v1/admin/deadLetters/{delivery_id}:redeliver:\001*')),
   ),
 ])
 _sym_db.RegisterServiceDescriptor(_ADMINSERVICE)

@@ -31,6 +31,16 @@ class AdminServiceStub(object):
         request_serializer=presignd_dot_v1_dot_admin__service__pb2.RevokeApiKeyRequest.SerializeToString,
         response_deserializer=presignd_dot_v1_dot_admin__service__pb2.RevokeApiKeyResponse.FromString,
         )
+    self.ListDeadLetters = channel.unary_unary(
+        '/presignd.v1.AdminService/ListDeadLetters',
+        request_serializer=presignd_dot_v1_dot_admin__service__pb2.ListDeadLettersRequest.SerializeToString,
+        response_deserializer=presignd_dot_v1_dot_admin__service__pb2.ListDeadLettersResponse.FromString,
+        )
+    self.RedeliverDeadLetter = channel.unary_unary(
+        '/presignd.v1.AdminService/RedeliverDeadLetter',
+        request_serializer=presignd_dot_v1_dot_admin__service__pb2.RedeliverDeadLetterRequest.SerializeToString,
+        response_deserializer=presignd_dot_v1_dot_admin__service__pb2.RedeliverDeadLetterResponse.FromString,
+        )
 
 
 class AdminServiceServicer(object):
@@ -70,6 +80,24 @@ class AdminServiceServicer(object):
     context.set_details('Method not implemented!')
     raise NotImplementedError('Method not implemented!')
 
+  def ListDeadLetters(self, request, context):
+    """ListDeadLetters returns the tenant's event deliveries that were given
+    up (after events.retry.give_up_after), newest first, one page at a
+    time.
+    """
+    context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+    context.set_details('Method not implemented!')
+    raise NotImplementedError('Method not implemented!')
+
+  def RedeliverDeadLetter(self, request, context):
+    """RedeliverDeadLetter queues a dead delivery again, as a new attempt
+    with the same event id. Redelivering a delivery that is not dead
+    returns it unchanged.
+    """
+    context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+    context.set_details('Method not implemented!')
+    raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
   rpc_method_handlers = {
@@ -87,6 +115,16 @@ def add_AdminServiceServicer_to_server(servicer, server):
           servicer.RevokeApiKey,
           request_deserializer=presignd_dot_v1_dot_admin__service__pb2.RevokeApiKeyRequest.FromString,
           response_serializer=presignd_dot_v1_dot_admin__service__pb2.RevokeApiKeyResponse.SerializeToString,
+      ),
+      'ListDeadLetters': grpc.unary_unary_rpc_method_handler(
+          servicer.ListDeadLetters,
+          request_deserializer=presignd_dot_v1_dot_admin__service__pb2.ListDeadLettersRequest.FromString,
+          response_serializer=presignd_dot_v1_dot_admin__service__pb2.ListDeadLettersResponse.SerializeToString,
+      ),
+      'RedeliverDeadLetter': grpc.unary_unary_rpc_method_handler(
+          servicer.RedeliverDeadLetter,
+          request_deserializer=presignd_dot_v1_dot_admin__service__pb2.RedeliverDeadLetterRequest.FromString,
+          response_serializer=presignd_dot_v1_dot_admin__service__pb2.RedeliverDeadLetterResponse.SerializeToString,
       ),
   }
   generic_handler = grpc.method_handlers_generic_handler(

@@ -24,7 +24,7 @@ DESCRIPTOR = _descriptor.FileDescriptor(
   name='presignd/v1/file_service.proto',
   package='presignd.v1',
   syntax='proto3',
-  serialized_pb=_b('\n\x1epresignd/v1/file_service.proto\x12\x0bpresignd.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"|\n\x08\x43hecksum\x12=\n\talgorithm\x18\x01 \x01(\x0e\x32\x1e.presignd.v1.ChecksumAlgorithmB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x31\n\x05value\x18\x02 \x01(\tB\"\xbaH\x1fr\x1d\x10\x01\x18\x80\x01\x32\x16^[A-Za-z0-9+/]+={0,2}$\"\xb0\x06\n\x04\x46ile\x12\x0f\n\x07\x66ile_id\x18\x01 \x01(\t\x12\x11\n\tsigned_id\x18\x02 \x01(\t\x12\x0e\n\x06tenant\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x04 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x05 \x01(\t\x12\x10\n\x08\x66ilename\x18\x06 \x01(\t\x12\x0b\n\x03key\x18\x07 \x01(\t\x12\x13\n\x0bstorage_uri\x18\x08 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\t \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\n \x01(\t\x12\x12\n\nsize_bytes\x18\x0b \x01(\x03\x12\'\n\x08\x63hecksum\x18\x0c \x01(\x0b\x32\x15.presignd.v1.Checksum\x12\x0c\n\x04\x65tag\x18\r \x01(\t\x12%\n\x05state\x18\x0e \x01(\x0e\x32\x16.presignd.v1.FileState\x12\x16\n\x0e\x66\x61ilure_reason\x18\x0f \x01(\t\x12+\n\x05owner\x18\x10 \x03(\x0b\x32\x1c.presignd.v1.File.OwnerEntry\x12\x31\n\x08metadata\x18\x11 \x03(\x0b\x32\x1f.presignd.v1.File.MetadataEntry\x12/\n\x0b\x63reate_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rcomplete_time\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x12upload_expire_time\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cupload_count\x18\x16 \x01(\x05\x12\x14\n\x0csize_display\x18\x17 \x01(\t\x12/\n\tmultipart\x18\x18 \x01(\x0b\x32\x1c.presignd.v1.MultipartLayout\x1a,\n\nOwnerEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x7f\n\x0fMultipartLayout\x12\x17\n\x0fpart_size_bytes\x18\x01 \x01(\x03\x12\x12\n\npart_count\x18\x02 \x01(\x05\x12?\n\x17part_checksum_algorithm\x18\x03 \x01(\x0e\x32\x1e.presignd.v1.ChecksumAlgorithm\"\xda\x01\n\nPartTarget\x12\x13\n\x0bpart_number\x18\x01 \x01(\x05\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x35\n\x07headers\x18\x03 \x03(\x0b\x32$.presignd.v1.PartTarget.HeadersEntry\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\x12/\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"O\n\x04Part\x12\x13\n\x0bpart_number\x18\x01 \x01(\x05\x12\x12\n\nsize_bytes\x18\x02 \x01(\x03\x12\x0c\n\x04\x65tag\x18\x03 \x01(\t\x12\x10\n\x08\x63hecksum\x18\x04 \x01(\t\"\xc4\x03\n\x0cUploadTarget\x12)\n\x06method\x18\x01 \x01(\x0e\x32\x19.presignd.v1.UploadMethod\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x37\n\x07headers\x18\x03 \x03(\x0b\x32&.presignd.v1.UploadTarget.HeadersEntry\x12>\n\x0b\x66orm_fields\x18\x04 \x03(\x0b\x32).presignd.v1.UploadTarget.FormFieldsEntry\x12/\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0emax_size_bytes\x18\x06 \x01(\x03\x12/\n\tmultipart\x18\x07 \x01(\x0b\x32\x1c.presignd.v1.MultipartLayout\x12&\n\x05parts\x18\x08 \x03(\x0b\x32\x17.presignd.v1.PartTarget\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x31\n\x0f\x46ormFieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x86\x07\n\x13\x43reateUploadRequest\x12\x33\n\x08\x63\x61tegory\x18\x01 \x01(\tB!\xbaH\x1er\x1c\x18@2\x18^([a-z0-9][a-z0-9_-]*)?$\x12\x1c\n\x08\x66ilename\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\xff\x01\x12\xc2\x01\n\x0c\x63ontent_type\x18\x03 \x01(\tB\xab\x01\xbaH\x03\xc8\x01\x01\xbaH\x05r\x03\x18\xff\x01\xbaH\x99\x01\xba\x01\x95\x01\n\x11\x63ontent_type.mime\x12%must be a MIME type such as image/png\x1aYthis.matches(\'^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*(;.*)?$\')\x12\x1b\n\nsize_bytes\x18\x04 \x01(\x03\x42\x07\xbaH\x04\"\x02 \x00\x12\'\n\x08\x63hecksum\x18\x05 \x01(\x0b\x32\x15.presignd.v1.Checksum\x12\x33\n\x06method\x18\x06 \x01(\x0e\x32\x19.presignd.v1.UploadMethodB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x1e\n\x0c\x64isplay_name\x18\x07 \x01(\tB\x08\xbaH\x05r\x03\x18\xff\x01\x12h\n\x05owner\x18\x08 \x03(\x0b\x32+.presignd.v1.CreateUploadRequest.OwnerEntryB,\xbaH)\x9a\x01&\x10\x10\"\x19r\x17\x10\x01\x18@2\x11^[a-z][a-z0-9_]*$*\x07r\x05\x10\x01\x18\x80\x02\x12Y\n\x08metadata\x18\t \x03(\x0b\x32..presignd.v1.CreateUploadRequest.MetadataEntryB\x17\xbaH\x14\x9a\x01\x11\x10 \"\x06r\x04\x10\x01\x18@*\x05r\x03\x18\x80\x08\x12\x15\n\rvalidate_only\x18\n \x01(\x08\x12\x30\n\nrequest_id\x18\x0b \x01(\tB\x1c\xbaH\x19r\x17\x18\x80\x01\x32\x12^[A-Za-z0-9._:-]*$\x12O\n\x17part_checksum_algorithm\x18\x0c \x01(\x0e\x32\x1e.presignd.v1.ChecksumAlgorithmB\x0e\xbaH\x0b\x82\x01\x08\x10\x01\x18\x00\x18\x01\x18\x03\x1a,\n\nOwnerEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"i\n\x14\x43reateUploadResponse\x12\x1f\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.File\x12\x30\n\rupload_target\x18\x02 \x01(\x0b\x32\x19.presignd.v1.UploadTarget\"i\n\x15\x43ompleteUploadRequest\x12\x1a\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\x12\x34\n\x05parts\x18\x02 \x03(\x0b\x32\x1a.presignd.v1.CompletedPartB\t\xbaH\x06\x92\x01\x03\x10\x90N\"f\n\rCompletedPart\x12\x1f\n\x0bpart_number\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x90N(\x01\x12\x18\n\x04\x65tag\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x02\x12\x1a\n\x08\x63hecksum\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x01\"9\n\x16\x43ompleteUploadResponse\x12\x1f\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.File\"-\n\x0eGetFileRequest\x12\x1b\n\x07\x66ile_id\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x04\"2\n\x0fGetFileResponse\x12\x1f\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.File\"\xcd\x02\n\x10ListFilesRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\x12\x19\n\x08\x63\x61tegory\x18\x03 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12/\n\x05state\x18\x04 \x01(\x0e\x32\x16.presignd.v1.FileStateB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x1f\n\rname_contains\x18\x05 \x01(\tB\x08\xbaH\x05r\x03\x18\xff\x01\x12\x1e\n\x0c\x64isplay_name\x18\x06 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\x12\x41\n\x05owner\x18\x07 \x03(\x0b\x32(.presignd.v1.ListFilesRequest.OwnerEntryB\x08\xbaH\x05\x9a\x01\x02\x10\x10\x1a,\n\nOwnerEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"N\n\x11ListFilesResponse\x12 \n\x05\x66iles\x18\x01 \x03(\x0b\x32\x11.presignd.v1.File\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"u\n\x11UpdateFileRequest\x12\'\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.FileB\x06\xbaH\x03\xc8\x01\x01\x12\x37\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01\"5\n\x12UpdateFileResponse\x12\x1f\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.File\"/\n\x11\x44\x65leteFileRequest\x12\x1a\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\"\x14\n\x12\x44\x65leteFileResponse\"h\n\x18\x43reateDownloadUrlRequest\x12\x1a\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\x12\x30\n\x0b\x64isposition\x18\x02 \x01(\tB\x1b\xbaH\x18r\x16R\x00R\nattachmentR\x06inline\"Y\n\x19\x43reateDownloadUrlResponse\x12\x0b\n\x03url\x18\x01 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xbe\x01\n\x10\x43heckNameRequest\x12\x19\n\x08\x63\x61tegory\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x1e\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\x12\x41\n\x05owner\x18\x03 \x03(\x0b\x32(.presignd.v1.CheckNameRequest.OwnerEntryB\x08\xbaH\x05\x9a\x01\x02\x10\x10\x1a,\n\nOwnerEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x88\x01\n\x11\x43heckNameResponse\x12\x17\n\x0fnormalized_name\x18\x01 \x01(\t\x12\r\n\x05valid\x18\x02 \x01(\x08\x12\x11\n\tavailable\x18\x03 \x01(\x08\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12(\n\rexisting_file\x18\x05 \x01(\x0b\x32\x11.presignd.v1.File\"\xf0\x01\n\x10SignPartsRequest\x12\x1a\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\x12,\n\x0cpart_numbers\x18\x02 \x03(\x05\x42\x16\xbaH\x13\x92\x01\x10\x08\x01\x10\xe8\x07\x18\x01\"\x07\x1a\x05\x18\x90N(\x01\x12\\\n\x0epart_checksums\x18\x03 \x03(\x0b\x32\x30.presignd.v1.SignPartsRequest.PartChecksumsEntryB\x12\xbaH\x0f\x9a\x01\x0c\x10\xe8\x07*\x07r\x05\x10\x01\x18\x80\x01\x1a\x34\n\x12PartChecksumsEntry\x12\x0b\n\x03key\x18\x01 \x01(\x05\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\";\n\x11SignPartsResponse\x12&\n\x05parts\x18\x01 \x03(\x0b\x32\x17.presignd.v1.PartTarget\".\n\x10ListPartsRequest\x12\x1a\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\"f\n\x11ListPartsResponse\x12 \n\x05parts\x18\x01 \x03(\x0b\x32\x11.presignd.v1.Part\x12/\n\tmultipart\x18\x02 \x01(\x0b\x32\x1c.presignd.v1.MultipartLayout\"0\n\x12\x41\x62ortUploadRequest\x12\x1a\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\"6\n\x13\x41\x62ortUploadResponse\x12\x1f\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.File\"\x9c\x01\n\x0fGetUsageRequest\x12\x19\n\x08\x63\x61tegory\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12@\n\x05owner\x18\x02 \x03(\x0b\x32\'.presignd.v1.GetUsageRequest.OwnerEntryB\x08\xbaH\x05\x9a\x01\x02\x10\x10\x1a,\n\nOwnerEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x9d\x01\n\x10GetUsageResponse\x12\x12\n\nfile_count\x18\x01 \x01(\x03\x12\x12\n\nbytes_used\x18\x02 \x01(\x03\x12\x16\n\x0e\x62ytes_reserved\x18\x03 \x01(\x03\x12\x13\n\x0bquota_bytes\x18\x04 \x01(\x03\x12\x34\n\x10last_upload_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\x91\x01\n\x11\x43hecksumAlgorithm\x12\"\n\x1e\x43HECKSUM_ALGORITHM_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x43HECKSUM_ALGORITHM_SHA256\x10\x01\x12\x1a\n\x16\x43HECKSUM_ALGORITHM_MD5\x10\x02\x12\x1d\n\x19\x43HECKSUM_ALGORITHM_CRC32C\x10\x03*y\n\x0cUploadMethod\x12\x1d\n\x19UPLOAD_METHOD_UNSPECIFIED\x10\x00\x12\x15\n\x11UPLOAD_METHOD_PUT\x10\x01\x12\x16\n\x12UPLOAD_METHOD_POST\x10\x02\x12\x1b\n\x17UPLOAD_METHOD_MULTIPART\x10\x03*\x9c\x01\n\tFileState\x12\x1a\n\x16\x46ILE_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46ILE_STATE_PENDING\x10\x01\x12\x14\n\x10\x46ILE_STATE_READY\x10\x02\x12\x15\n\x11\x46ILE_STATE_FAILED\x10\x03\x12\x16\n\x12\x46ILE_STATE_EXPIRED\x10\x04\x12\x16\n\x12\x46ILE_STATE_ABORTED\x10\x05\x32\xda\n\n\x0b\x46ileService\x12k\n\x0c\x43reateUpload\x12 .presignd.v1.CreateUploadRequest\x1a!.presignd.v1.CreateUploadResponse\"\x16\x82\xd3\xe4\x93\x02\x10\"\x0b/v1/uploads:\x01*\x12\x82\x01\n\x0e\x43ompleteUpload\x12\".presignd.v1.CompleteUploadRequest\x1a#.presignd.v1.CompleteUploadResponse\"\'\x82\xd3\xe4\x93\x02!\"\x1c/v1/files/{file_id}:complete:\x01*\x12\x61\n\x07GetFile\x12\x1b.presignd.v1.GetFileRequest\x1a\x1c.presignd.v1.GetFileResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/files/{file_id}\x12]\n\tListFiles\x12\x1d.presignd.v1.ListFilesRequest\x1a\x1e.presignd.v1.ListFilesResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/files\x12u\n\nUpdateFile\x12\x1e.presignd.v1.UpdateFileRequest\x1a\x1f.presignd.v1.UpdateFileResponse\"&\x82\xd3\xe4\x93\x02 2\x18/v1/files/{file.file_id}:\x04\x66ile\x12j\n\nDeleteFile\x12\x1e.presignd.v1.DeleteFileRequest\x1a\x1f.presignd.v1.DeleteFileResponse\"\x1b\x82\xd3\xe4\x93\x02\x15*\x13/v1/files/{file_id}\x12\x8b\x01\n\x11\x43reateDownloadUrl\x12%.presignd.v1.CreateDownloadUrlRequest\x1a&.presignd.v1.CreateDownloadUrlResponse\"\'\x82\xd3\xe4\x93\x02!\"\x1c/v1/files/{file_id}:download:\x01*\x12l\n\tCheckName\x12\x1d.presignd.v1.CheckNameRequest\x1a\x1e.presignd.v1.CheckNameResponse\" \x82\xd3\xe4\x93\x02\x1a\"\x15/v1/uploads:checkName:\x01*\x12u\n\tSignParts\x12\x1d.presignd.v1.SignPartsRequest\x1a\x1e.presignd.v1.SignPartsResponse\")\x82\xd3\xe4\x93\x02#\"\x1e/v1/files/{file_id}/parts:sign:\x01*\x12m\n\tListParts\x12\x1d.presignd.v1.ListPartsRequest\x1a\x1e.presignd.v1.ListPartsResponse\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/files/{file_id}/parts\x12v\n\x0b\x41\x62ortUpload\x12\x1f.presignd.v1.AbortUploadRequest\x1a .presignd.v1.AbortUploadResponse\"$\x82\xd3\xe4\x93\x02\x1e\"\x19/v1/files/{file_id}:abort:\x01*\x12Z\n\x08GetUsage\x12\x1c.presignd.v1.GetUsageRequest\x1a\x1d.presignd.v1.GetUsageResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/usageb\x06proto3')
+  serialized_pb=_b('\n\x1epresignd/v1/file_service.proto\x12\x0bpresignd.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"|\n\x08\x43hecksum\x12=\n\talgorithm\x18\x01 \x01(\x0e\x32\x1e.presignd.v1.ChecksumAlgorithmB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x31\n\x05value\x18\x02 \x01(\tB\"\xbaH\x1fr\x1d\x10\x01\x18\x80\x01\x32\x16^[A-Za-z0-9+/]+={0,2}$\"\xc6\x06\n\x04\x46ile\x12\x0f\n\x07\x66ile_id\x18\x01 \x01(\t\x12\x11\n\tsigned_id\x18\x02 \x01(\t\x12\x0e\n\x06tenant\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x04 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x05 \x01(\t\x12\x10\n\x08\x66ilename\x18\x06 \x01(\t\x12\x0b\n\x03key\x18\x07 \x01(\t\x12\x13\n\x0bstorage_uri\x18\x08 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\t \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\n \x01(\t\x12\x12\n\nsize_bytes\x18\x0b \x01(\x03\x12\'\n\x08\x63hecksum\x18\x0c \x01(\x0b\x32\x15.presignd.v1.Checksum\x12\x0c\n\x04\x65tag\x18\r \x01(\t\x12%\n\x05state\x18\x0e \x01(\x0e\x32\x16.presignd.v1.FileState\x12\x16\n\x0e\x66\x61ilure_reason\x18\x0f \x01(\t\x12+\n\x05owner\x18\x10 \x03(\x0b\x32\x1c.presignd.v1.File.OwnerEntry\x12\x31\n\x08metadata\x18\x11 \x03(\x0b\x32\x1f.presignd.v1.File.MetadataEntry\x12/\n\x0b\x63reate_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rcomplete_time\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x12upload_expire_time\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cupload_count\x18\x16 \x01(\x05\x12\x14\n\x0csize_display\x18\x17 \x01(\t\x12/\n\tmultipart\x18\x18 \x01(\x0b\x32\x1c.presignd.v1.MultipartLayout\x12\x14\n\x0c\x63ompleted_by\x18\x19 \x01(\t\x1a,\n\nOwnerEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x7f\n\x0fMultipartLayout\x12\x17\n\x0fpart_size_bytes\x18\x01 \x01(\x03\x12\x12\n\npart_count\x18\x02 \x01(\x05\x12?\n\x17part_checksum_algorithm\x18\x03 \x01(\x0e\x32\x1e.presignd.v1.ChecksumAlgorithm\"\xda\x01\n\nPartTarget\x12\x13\n\x0bpart_number\x18\x01 \x01(\x05\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x35\n\x07headers\x18\x03 \x03(\x0b\x32$.presignd.v1.PartTarget.HeadersEntry\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\x12/\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"O\n\x04Part\x12\x13\n\x0bpart_number\x18\x01 \x01(\x05\x12\x12\n\nsize_bytes\x18\x02 \x01(\x03\x12\x0c\n\x04\x65tag\x18\x03 \x01(\t\x12\x10\n\x08\x63hecksum\x18\x04 \x01(\t\"\xc4\x03\n\x0cUploadTarget\x12)\n\x06method\x18\x01 \x01(\x0e\x32\x19.presignd.v1.UploadMethod\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x37\n\x07headers\x18\x03 \x03(\x0b\x32&.presignd.v1.UploadTarget.HeadersEntry\x12>\n\x0b\x66orm_fields\x18\x04 \x03(\x0b\x32).presignd.v1.UploadTarget.FormFieldsEntry\x12/\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0emax_size_bytes\x18\x06 \x01(\x03\x12/\n\tmultipart\x18\x07 \x01(\x0b\x32\x1c.presignd.v1.MultipartLayout\x12&\n\x05parts\x18\x08 \x03(\x0b\x32\x17.presignd.v1.PartTarget\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x31\n\x0f\x46ormFieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x86\x07\n\x13\x43reateUploadRequest\x12\x33\n\x08\x63\x61tegory\x18\x01 \x01(\tB!\xbaH\x1er\x1c\x18@2\x18^([a-z0-9][a-z0-9_-]*)?$\x12\x1c\n\x08\x66ilename\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\xff\x01\x12\xc2\x01\n\x0c\x63ontent_type\x18\x03 \x01(\tB\xab\x01\xbaH\x03\xc8\x01\x01\xbaH\x05r\x03\x18\xff\x01\xbaH\x99\x01\xba\x01\x95\x01\n\x11\x63ontent_type.mime\x12%must be a MIME type such as image/png\x1aYthis.matches(\'^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*(;.*)?$\')\x12\x1b\n\nsize_bytes\x18\x04 \x01(\x03\x42\x07\xbaH\x04\"\x02 \x00\x12\'\n\x08\x63hecksum\x18\x05 \x01(\x0b\x32\x15.presignd.v1.Checksum\x12\x33\n\x06method\x18\x06 \x01(\x0e\x32\x19.presignd.v1.UploadMethodB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x1e\n\x0c\x64isplay_name\x18\x07 \x01(\tB\x08\xbaH\x05r\x03\x18\xff\x01\x12h\n\x05owner\x18\x08 \x03(\x0b\x32+.presignd.v1.CreateUploadRequest.OwnerEntryB,\xbaH)\x9a\x01&\x10\x10\"\x19r\x17\x10\x01\x18@2\x11^[a-z][a-z0-9_]*$*\x07r\x05\x10\x01\x18\x80\x02\x12Y\n\x08metadata\x18\t \x03(\x0b\x32..presignd.v1.CreateUploadRequest.MetadataEntryB\x17\xbaH\x14\x9a\x01\x11\x10 \"\x06r\x04\x10\x01\x18@*\x05r\x03\x18\x80\x08\x12\x15\n\rvalidate_only\x18\n \x01(\x08\x12\x30\n\nrequest_id\x18\x0b \x01(\tB\x1c\xbaH\x19r\x17\x18\x80\x01\x32\x12^[A-Za-z0-9._:-]*$\x12O\n\x17part_checksum_algorithm\x18\x0c \x01(\x0e\x32\x1e.presignd.v1.ChecksumAlgorithmB\x0e\xbaH\x0b\x82\x01\x08\x10\x01\x18\x00\x18\x01\x18\x03\x1a,\n\nOwnerEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"i\n\x14\x43reateUploadResponse\x12\x1f\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.File\x12\x30\n\rupload_target\x18\x02 \x01(\x0b\x32\x19.presignd.v1.UploadTarget\"i\n\x15\x43ompleteUploadRequest\x12\x1a\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\x12\x34\n\x05parts\x18\x02 \x03(\x0b\x32\x1a.presignd.v1.CompletedPartB\t\xbaH\x06\x92\x01\x03\x10\x90N\"f\n\rCompletedPart\x12\x1f\n\x0bpart_number\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x90N(\x01\x12\x18\n\x04\x65tag\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x02\x12\x1a\n\x08\x63hecksum\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x01\"9\n\x16\x43ompleteUploadResponse\x12\x1f\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.File\"-\n\x0eGetFileRequest\x12\x1b\n\x07\x66ile_id\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x04\"2\n\x0fGetFileResponse\x12\x1f\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.File\"\xcd\x02\n\x10ListFilesRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\x12\x19\n\x08\x63\x61tegory\x18\x03 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12/\n\x05state\x18\x04 \x01(\x0e\x32\x16.presignd.v1.FileStateB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x1f\n\rname_contains\x18\x05 \x01(\tB\x08\xbaH\x05r\x03\x18\xff\x01\x12\x1e\n\x0c\x64isplay_name\x18\x06 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\x12\x41\n\x05owner\x18\x07 \x03(\x0b\x32(.presignd.v1.ListFilesRequest.OwnerEntryB\x08\xbaH\x05\x9a\x01\x02\x10\x10\x1a,\n\nOwnerEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"N\n\x11ListFilesResponse\x12 \n\x05\x66iles\x18\x01 \x03(\x0b\x32\x11.presignd.v1.File\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"u\n\x11UpdateFileRequest\x12\'\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.FileB\x06\xbaH\x03\xc8\x01\x01\x12\x37\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01\"5\n\x12UpdateFileResponse\x12\x1f\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.File\"/\n\x11\x44\x65leteFileRequest\x12\x1a\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\"\x14\n\x12\x44\x65leteFileResponse\"h\n\x18\x43reateDownloadUrlRequest\x12\x1a\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\x12\x30\n\x0b\x64isposition\x18\x02 \x01(\tB\x1b\xbaH\x18r\x16R\x00R\nattachmentR\x06inline\"Y\n\x19\x43reateDownloadUrlResponse\x12\x0b\n\x03url\x18\x01 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xbe\x01\n\x10\x43heckNameRequest\x12\x19\n\x08\x63\x61tegory\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x1e\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\x12\x41\n\x05owner\x18\x03 \x03(\x0b\x32(.presignd.v1.CheckNameRequest.OwnerEntryB\x08\xbaH\x05\x9a\x01\x02\x10\x10\x1a,\n\nOwnerEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x88\x01\n\x11\x43heckNameResponse\x12\x17\n\x0fnormalized_name\x18\x01 \x01(\t\x12\r\n\x05valid\x18\x02 \x01(\x08\x12\x11\n\tavailable\x18\x03 \x01(\x08\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12(\n\rexisting_file\x18\x05 \x01(\x0b\x32\x11.presignd.v1.File\"\xf0\x01\n\x10SignPartsRequest\x12\x1a\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\x12,\n\x0cpart_numbers\x18\x02 \x03(\x05\x42\x16\xbaH\x13\x92\x01\x10\x08\x01\x10\xe8\x07\x18\x01\"\x07\x1a\x05\x18\x90N(\x01\x12\\\n\x0epart_checksums\x18\x03 \x03(\x0b\x32\x30.presignd.v1.SignPartsRequest.PartChecksumsEntryB\x12\xbaH\x0f\x9a\x01\x0c\x10\xe8\x07*\x07r\x05\x10\x01\x18\x80\x01\x1a\x34\n\x12PartChecksumsEntry\x12\x0b\n\x03key\x18\x01 \x01(\x05\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\";\n\x11SignPartsResponse\x12&\n\x05parts\x18\x01 \x03(\x0b\x32\x17.presignd.v1.PartTarget\".\n\x10ListPartsRequest\x12\x1a\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\"f\n\x11ListPartsResponse\x12 \n\x05parts\x18\x01 \x03(\x0b\x32\x11.presignd.v1.Part\x12/\n\tmultipart\x18\x02 \x01(\x0b\x32\x1c.presignd.v1.MultipartLayout\"0\n\x12\x41\x62ortUploadRequest\x12\x1a\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\"6\n\x13\x41\x62ortUploadResponse\x12\x1f\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.File\"\x9c\x01\n\x0fGetUsageRequest\x12\x19\n\x08\x63\x61tegory\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12@\n\x05owner\x18\x02 \x03(\x0b\x32\'.presignd.v1.GetUsageRequest.OwnerEntryB\x08\xbaH\x05\x9a\x01\x02\x10\x10\x1a,\n\nOwnerEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x9d\x01\n\x10GetUsageResponse\x12\x12\n\nfile_count\x18\x01 \x01(\x03\x12\x12\n\nbytes_used\x18\x02 \x01(\x03\x12\x16\n\x0e\x62ytes_reserved\x18\x03 \x01(\x03\x12\x13\n\x0bquota_bytes\x18\x04 \x01(\x03\x12\x34\n\x10last_upload_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\x91\x01\n\x11\x43hecksumAlgorithm\x12\"\n\x1e\x43HECKSUM_ALGORITHM_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x43HECKSUM_ALGORITHM_SHA256\x10\x01\x12\x1a\n\x16\x43HECKSUM_ALGORITHM_MD5\x10\x02\x12\x1d\n\x19\x43HECKSUM_ALGORITHM_CRC32C\x10\x03*y\n\x0cUploadMethod\x12\x1d\n\x19UPLOAD_METHOD_UNSPECIFIED\x10\x00\x12\x15\n\x11UPLOAD_METHOD_PUT\x10\x01\x12\x16\n\x12UPLOAD_METHOD_POST\x10\x02\x12\x1b\n\x17UPLOAD_METHOD_MULTIPART\x10\x03*\x9c\x01\n\tFileState\x12\x1a\n\x16\x46ILE_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46ILE_STATE_PENDING\x10\x01\x12\x14\n\x10\x46ILE_STATE_READY\x10\x02\x12\x15\n\x11\x46ILE_STATE_FAILED\x10\x03\x12\x16\n\x12\x46ILE_STATE_EXPIRED\x10\x04\x12\x16\n\x12\x46ILE_STATE_ABORTED\x10\x05\x32\xda\n\n\x0b\x46ileService\x12k\n\x0c\x43reateUpload\x12 .presignd.v1.CreateUploadRequest\x1a!.presignd.v1.CreateUploadResponse\"\x16\x82\xd3\xe4\x93\x02\x10\"\x0b/v1/uploads:\x01*\x12\x82\x01\n\x0e\x43ompleteUpload\x12\".presignd.v1.CompleteUploadRequest\x1a#.presignd.v1.CompleteUploadResponse\"\'\x82\xd3\xe4\x93\x02!\"\x1c/v1/files/{file_id}:complete:\x01*\x12\x61\n\x07GetFile\x12\x1b.presignd.v1.GetFileRequest\x1a\x1c.presignd.v1.GetFileResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/files/{file_id}\x12]\n\tListFiles\x12\x1d.presignd.v1.ListFilesRequest\x1a\x1e.presignd.v1.ListFilesResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/files\x12u\n\nUpdateFile\x12\x1e.presignd.v1.UpdateFileRequest\x1a\x1f.presignd.v1.UpdateFileResponse\"&\x82\xd3\xe4\x93\x02 2\x18/v1/files/{file.file_id}:\x04\x66ile\x12j\n\nDeleteFile\x12\x1e.presignd.v1.DeleteFileRequest\x1a\x1f.presignd.v1.DeleteFileResponse\"\x1b\x82\xd3\xe4\x93\x02\x15*\x13/v1/files/{file_id}\x12\x8b\x01\n\x11\x43reateDownloadUrl\x12%.presignd.v1.CreateDownloadUrlRequest\x1a&.presignd.v1.CreateDownloadUrlResponse\"\'\x82\xd3\xe4\x93\x02!\"\x1c/v1/files/{file_id}:download:\x01*\x12l\n\tCheckName\x12\x1d.presignd.v1.CheckNameRequest\x1a\x1e.presignd.v1.CheckNameResponse\" \x82\xd3\xe4\x93\x02\x1a\"\x15/v1/uploads:checkName:\x01*\x12u\n\tSignParts\x12\x1d.presignd.v1.SignPartsRequest\x1a\x1e.presignd.v1.SignPartsResponse\")\x82\xd3\xe4\x93\x02#\"\x1e/v1/files/{file_id}/parts:sign:\x01*\x12m\n\tListParts\x12\x1d.presignd.v1.ListPartsRequest\x1a\x1e.presignd.v1.ListPartsResponse\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/files/{file_id}/parts\x12v\n\x0b\x41\x62ortUpload\x12\x1f.presignd.v1.AbortUploadRequest\x1a .presignd.v1.AbortUploadResponse\"$\x82\xd3\xe4\x93\x02\x1e\"\x19/v1/files/{file_id}:abort:\x01*\x12Z\n\x08GetUsage\x12\x1c.presignd.v1.GetUsageRequest\x1a\x1d.presignd.v1.GetUsageResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/usageb\x06proto3')
   ,
   dependencies=[buf_dot_validate_dot_validate__pb2.DESCRIPTOR,google_dot_api_dot_annotations__pb2.DESCRIPTOR,google_dot_protobuf_dot_field__mask__pb2.DESCRIPTOR,google_dot_protobuf_dot_timestamp__pb2.DESCRIPTOR,])
 
@@ -53,8 +53,8 @@ _CHECKSUMALGORITHM = _descriptor.EnumDescriptor(
   ],
   containing_type=None,
   options=None,
-  serialized_start=5457,
-  serialized_end=5602,
+  serialized_start=5479,
+  serialized_end=5624,
 )
 _sym_db.RegisterEnumDescriptor(_CHECKSUMALGORITHM)
 
@@ -84,8 +84,8 @@ _UPLOADMETHOD = _descriptor.EnumDescriptor(
   ],
   containing_type=None,
   options=None,
-  serialized_start=5604,
-  serialized_end=5725,
+  serialized_start=5626,
+  serialized_end=5747,
 )
 _sym_db.RegisterEnumDescriptor(_UPLOADMETHOD)
 
@@ -123,8 +123,8 @@ _FILESTATE = _descriptor.EnumDescriptor(
   ],
   containing_type=None,
   options=None,
-  serialized_start=5728,
-  serialized_end=5884,
+  serialized_start=5750,
+  serialized_end=5906,
 )
 _sym_db.RegisterEnumDescriptor(_FILESTATE)
 
@@ -217,8 +217,8 @@ _FILE_OWNERENTRY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1023,
-  serialized_end=1067,
+  serialized_start=1045,
+  serialized_end=1089,
 )
 
 _FILE_METADATAENTRY = _descriptor.Descriptor(
@@ -254,8 +254,8 @@ _FILE_METADATAENTRY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1069,
-  serialized_end=1116,
+  serialized_start=1091,
+  serialized_end=1138,
 )
 
 _FILE = _descriptor.Descriptor(
@@ -433,6 +433,13 @@ _FILE = _descriptor.Descriptor(
       message_type=None, enum_type=None, containing_type=None,
       is_extension=False, extension_scope=None,
       options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='completed_by', full_name='presignd.v1.File.completed_by', index=24,
+      number=25, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
   ],
   extensions=[
   ],
@@ -446,7 +453,7 @@ _FILE = _descriptor.Descriptor(
   oneofs=[
   ],
   serialized_start=300,
-  serialized_end=1116,
+  serialized_end=1138,
 )
 
 
@@ -490,8 +497,8 @@ _MULTIPARTLAYOUT = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1118,
-  serialized_end=1245,
+  serialized_start=1140,
+  serialized_end=1267,
 )
 
 
@@ -528,8 +535,8 @@ _PARTTARGET_HEADERSENTRY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1420,
-  serialized_end=1466,
+  serialized_start=1442,
+  serialized_end=1488,
 )
 
 _PARTTARGET = _descriptor.Descriptor(
@@ -586,8 +593,8 @@ _PARTTARGET = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1248,
-  serialized_end=1466,
+  serialized_start=1270,
+  serialized_end=1488,
 )
 
 
@@ -638,8 +645,8 @@ _PART = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1468,
-  serialized_end=1547,
+  serialized_start=1490,
+  serialized_end=1569,
 )
 
 
@@ -676,8 +683,8 @@ _UPLOADTARGET_HEADERSENTRY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1420,
-  serialized_end=1466,
+  serialized_start=1442,
+  serialized_end=1488,
 )
 
 _UPLOADTARGET_FORMFIELDSENTRY = _descriptor.Descriptor(
@@ -713,8 +720,8 @@ _UPLOADTARGET_FORMFIELDSENTRY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1953,
-  serialized_end=2002,
+  serialized_start=1975,
+  serialized_end=2024,
 )
 
 _UPLOADTARGET = _descriptor.Descriptor(
@@ -792,8 +799,8 @@ _UPLOADTARGET = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1550,
-  serialized_end=2002,
+  serialized_start=1572,
+  serialized_end=2024,
 )
 
 
@@ -830,8 +837,8 @@ _CREATEUPLOADREQUEST_OWNERENTRY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1023,
-  serialized_end=1067,
+  serialized_start=1045,
+  serialized_end=1089,
 )
 
 _CREATEUPLOADREQUEST_METADATAENTRY = _descriptor.Descriptor(
@@ -867,8 +874,8 @@ _CREATEUPLOADREQUEST_METADATAENTRY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1069,
-  serialized_end=1116,
+  serialized_start=1091,
+  serialized_end=1138,
 )
 
 _CREATEUPLOADREQUEST = _descriptor.Descriptor(
@@ -974,8 +981,8 @@ _CREATEUPLOADREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=2005,
-  serialized_end=2907,
+  serialized_start=2027,
+  serialized_end=2929,
 )
 
 
@@ -1012,8 +1019,8 @@ _CREATEUPLOADRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=2909,
-  serialized_end=3014,
+  serialized_start=2931,
+  serialized_end=3036,
 )
 
 
@@ -1050,8 +1057,8 @@ _COMPLETEUPLOADREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=3016,
-  serialized_end=3121,
+  serialized_start=3038,
+  serialized_end=3143,
 )
 
 
@@ -1095,8 +1102,8 @@ _COMPLETEDPART = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=3123,
-  serialized_end=3225,
+  serialized_start=3145,
+  serialized_end=3247,
 )
 
 
@@ -1126,8 +1133,8 @@ _COMPLETEUPLOADRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=3227,
-  serialized_end=3284,
+  serialized_start=3249,
+  serialized_end=3306,
 )
 
 
@@ -1157,8 +1164,8 @@ _GETFILEREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=3286,
-  serialized_end=3331,
+  serialized_start=3308,
+  serialized_end=3353,
 )
 
 
@@ -1188,8 +1195,8 @@ _GETFILERESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=3333,
-  serialized_end=3383,
+  serialized_start=3355,
+  serialized_end=3405,
 )
 
 
@@ -1226,8 +1233,8 @@ _LISTFILESREQUEST_OWNERENTRY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1023,
-  serialized_end=1067,
+  serialized_start=1045,
+  serialized_end=1089,
 )
 
 _LISTFILESREQUEST = _descriptor.Descriptor(
@@ -1298,8 +1305,8 @@ _LISTFILESREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=3386,
-  serialized_end=3719,
+  serialized_start=3408,
+  serialized_end=3741,
 )
 
 
@@ -1336,8 +1343,8 @@ _LISTFILESRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=3721,
-  serialized_end=3799,
+  serialized_start=3743,
+  serialized_end=3821,
 )
 
 
@@ -1374,8 +1381,8 @@ _UPDATEFILEREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=3801,
-  serialized_end=3918,
+  serialized_start=3823,
+  serialized_end=3940,
 )
 
 
@@ -1405,8 +1412,8 @@ _UPDATEFILERESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=3920,
-  serialized_end=3973,
+  serialized_start=3942,
+  serialized_end=3995,
 )
 
 
@@ -1436,8 +1443,8 @@ _DELETEFILEREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=3975,
-  serialized_end=4022,
+  serialized_start=3997,
+  serialized_end=4044,
 )
 
 
@@ -1460,8 +1467,8 @@ _DELETEFILERESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=4024,
-  serialized_end=4044,
+  serialized_start=4046,
+  serialized_end=4066,
 )
 
 
@@ -1498,8 +1505,8 @@ _CREATEDOWNLOADURLREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=4046,
-  serialized_end=4150,
+  serialized_start=4068,
+  serialized_end=4172,
 )
 
 
@@ -1536,8 +1543,8 @@ _CREATEDOWNLOADURLRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=4152,
-  serialized_end=4241,
+  serialized_start=4174,
+  serialized_end=4263,
 )
 
 
@@ -1574,8 +1581,8 @@ _CHECKNAMEREQUEST_OWNERENTRY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1023,
-  serialized_end=1067,
+  serialized_start=1045,
+  serialized_end=1089,
 )
 
 _CHECKNAMEREQUEST = _descriptor.Descriptor(
@@ -1618,8 +1625,8 @@ _CHECKNAMEREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=4244,
-  serialized_end=4434,
+  serialized_start=4266,
+  serialized_end=4456,
 )
 
 
@@ -1677,8 +1684,8 @@ _CHECKNAMERESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=4437,
-  serialized_end=4573,
+  serialized_start=4459,
+  serialized_end=4595,
 )
 
 
@@ -1715,8 +1722,8 @@ _SIGNPARTSREQUEST_PARTCHECKSUMSENTRY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=4764,
-  serialized_end=4816,
+  serialized_start=4786,
+  serialized_end=4838,
 )
 
 _SIGNPARTSREQUEST = _descriptor.Descriptor(
@@ -1759,8 +1766,8 @@ _SIGNPARTSREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=4576,
-  serialized_end=4816,
+  serialized_start=4598,
+  serialized_end=4838,
 )
 
 
@@ -1790,8 +1797,8 @@ _SIGNPARTSRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=4818,
-  serialized_end=4877,
+  serialized_start=4840,
+  serialized_end=4899,
 )
 
 
@@ -1821,8 +1828,8 @@ _LISTPARTSREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=4879,
-  serialized_end=4925,
+  serialized_start=4901,
+  serialized_end=4947,
 )
 
 
@@ -1859,8 +1866,8 @@ _LISTPARTSRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=4927,
-  serialized_end=5029,
+  serialized_start=4949,
+  serialized_end=5051,
 )
 
 
@@ -1890,8 +1897,8 @@ _ABORTUPLOADREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=5031,
-  serialized_end=5079,
+  serialized_start=5053,
+  serialized_end=5101,
 )
 
 
@@ -1921,8 +1928,8 @@ _ABORTUPLOADRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=5081,
-  serialized_end=5135,
+  serialized_start=5103,
+  serialized_end=5157,
 )
 
 
@@ -1959,8 +1966,8 @@ _GETUSAGEREQUEST_OWNERENTRY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1023,
-  serialized_end=1067,
+  serialized_start=1045,
+  serialized_end=1089,
 )
 
 _GETUSAGEREQUEST = _descriptor.Descriptor(
@@ -1996,8 +2003,8 @@ _GETUSAGEREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=5138,
-  serialized_end=5294,
+  serialized_start=5160,
+  serialized_end=5316,
 )
 
 
@@ -2055,8 +2062,8 @@ _GETUSAGERESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=5297,
-  serialized_end=5454,
+  serialized_start=5319,
+  serialized_end=5476,
 )
 
 _CHECKSUM.fields_by_name['algorithm'].enum_type = _CHECKSUMALGORITHM
@@ -2566,8 +2573,8 @@ _FILESERVICE = _descriptor.ServiceDescriptor(
   file=DESCRIPTOR,
   index=0,
   options=None,
-  serialized_start=5887,
-  serialized_end=7257,
+  serialized_start=5909,
+  serialized_end=7279,
   methods=[
   _descriptor.MethodDescriptor(
     name='CreateUpload',

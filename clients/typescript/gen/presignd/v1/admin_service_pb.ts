@@ -14,7 +14,176 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file presignd/v1/admin_service.proto.
  */
 export const file_presignd_v1_admin_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch9wcmVzaWduZC92MS9hZG1pbl9zZXJ2aWNlLnByb3RvEgtwcmVzaWduZC52MSK/AgoGQXBpS2V5EhIKCmFwaV9rZXlfaWQYASABKAkSDgoGdGVuYW50GAIgASgJEg4KBnByZWZpeBgDIAEoCRIOCgZzY29wZXMYBCADKAkSEgoKY2F0ZWdvcmllcxgFIAMoCRIvCgtjcmVhdGVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZXhwaXJlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3Jldm9rZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIZChFwYXJlbnRfYXBpX2tleV9pZBgJIAEoCRIWCg5jcmVhdG9yX2lzc3VlchgKIAEoCRIXCg9jcmVhdG9yX3N1YmplY3QYCyABKAki4gEKE0NyZWF0ZUFwaUtleVJlcXVlc3QSTwoGc2NvcGVzGAEgAygJQj+6SDySATkIARAEGAEiMXIvUgxmaWxlczp1cGxvYWRSCmZpbGVzOnJlYWRSDGZpbGVzOmRlbGV0ZVIFYWRtaW4SPgoKY2F0ZWdvcmllcxgCIAMoCUIqukgnkgEkEEAYASIechwyGl5bYS16MC05XVthLXowLTlfLV17MCw2M30kEjoKA3R0bBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkISukgPqgEMIgYIgIawlgEyAgg8IkwKFENyZWF0ZUFwaUtleVJlc3BvbnNlEiQKB2FwaV9rZXkYASABKAsyEy5wcmVzaWduZC52MS5BcGlLZXkSDgoGc2VjcmV0GAIgASgJIlEKEkxpc3RBcGlLZXlzUmVxdWVzdBIdCglwYWdlX3NpemUYASABKAVCCrpIBxoFGOgHKAASHAoKcGFnZV90b2tlbhgCIAEoCUIIukgFcgMYgAgiVQoTTGlzdEFwaUtleXNSZXNwb25zZRIlCghhcGlfa2V5cxgBIAMoCzITLnByZXNpZ25kLnYxLkFwaUtleRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiNQoTUmV2b2tlQXBpS2V5UmVxdWVzdBIeCgphcGlfa2V5X2lkGAEgASgJQgq6SAdyBRABGIABIjwKFFJldm9rZUFwaUtleVJlc3BvbnNlEiQKB2FwaV9rZXkYASABKAsyEy5wcmVzaWduZC52MS5BcGlLZXky9gIKDEFkbWluU2VydmljZRJxCgxDcmVhdGVBcGlLZXkSIC5wcmVzaWduZC52MS5DcmVhdGVBcGlLZXlSZXF1ZXN0GiEucHJlc2lnbmQudjEuQ3JlYXRlQXBpS2V5UmVzcG9uc2UiHILT5JMCFjoBKiIRL3YxL2FkbWluL2FwaUtleXMSawoLTGlzdEFwaUtleXMSHy5wcmVzaWduZC52MS5MaXN0QXBpS2V5c1JlcXVlc3QaIC5wcmVzaWduZC52MS5MaXN0QXBpS2V5c1Jlc3BvbnNlIhmC0+STAhMSES92MS9hZG1pbi9hcGlLZXlzEoUBCgxSZXZva2VBcGlLZXkSIC5wcmVzaWduZC52MS5SZXZva2VBcGlLZXlSZXF1ZXN0GiEucHJlc2lnbmQudjEuUmV2b2tlQXBpS2V5UmVzcG9uc2UiMILT5JMCKjoBKiIlL3YxL2FkbWluL2FwaUtleXMve2FwaV9rZXlfaWR9OnJldm9rZWIGcHJvdG8z", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("Ch9wcmVzaWduZC92MS9hZG1pbl9zZXJ2aWNlLnByb3RvEgtwcmVzaWduZC52MSLrAQoKRGVhZExldHRlchITCgtkZWxpdmVyeV9pZBgBIAEoCRIQCghldmVudF9pZBgCIAEoCRISCgpldmVudF90eXBlGAMgASgJEg8KB2ZpbGVfaWQYBCABKAkSDAoEc2luaxgFIAEoCRIQCghhdHRlbXB0cxgGIAEoBRISCgpsYXN0X2Vycm9yGAcgASgJEi4KCmV2ZW50X3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCWRlYWRfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiVQoWTGlzdERlYWRMZXR0ZXJzUmVxdWVzdBIdCglwYWdlX3NpemUYASABKAVCCrpIBxoFGOgHKAASHAoKcGFnZV90b2tlbhgCIAEoCUIIukgFcgMYgAgiYQoXTGlzdERlYWRMZXR0ZXJzUmVzcG9uc2USLQoMZGVhZF9sZXR0ZXJzGAEgAygLMhcucHJlc2lnbmQudjEuRGVhZExldHRlchIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiPAoaUmVkZWxpdmVyRGVhZExldHRlclJlcXVlc3QSHgoLZGVsaXZlcnlfaWQYASABKAlCCbpIBnIEEAEYQCIdChtSZWRlbGl2ZXJEZWFkTGV0dGVyUmVzcG9uc2UivwIKBkFwaUtleRISCgphcGlfa2V5X2lkGAEgASgJEg4KBnRlbmFudBgCIAEoCRIOCgZwcmVmaXgYAyABKAkSDgoGc2NvcGVzGAQgAygJEhIKCmNhdGVnb3JpZXMYBSADKAkSLwoLY3JlYXRlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2V4cGlyZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtyZXZva2VfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGQoRcGFyZW50X2FwaV9rZXlfaWQYCSABKAkSFgoOY3JlYXRvcl9pc3N1ZXIYCiABKAkSFwoPY3JlYXRvcl9zdWJqZWN0GAsgASgJIuIBChNDcmVhdGVBcGlLZXlSZXF1ZXN0Ek8KBnNjb3BlcxgBIAMoCUI/ukg8kgE5CAEQBBgBIjFyL1IMZmlsZXM6dXBsb2FkUgpmaWxlczpyZWFkUgxmaWxlczpkZWxldGVSBWFkbWluEj4KCmNhdGVnb3JpZXMYAiADKAlCKrpIJ5IBJBBAGAEiHnIcMhpeW2EtejAtOV1bYS16MC05Xy1dezAsNjN9JBI6CgN0dGwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CErpID6oBDCIGCICGsJYBMgIIPCJMChRDcmVhdGVBcGlLZXlSZXNwb25zZRIkCgdhcGlfa2V5GAEgASgLMhMucHJlc2lnbmQudjEuQXBpS2V5Eg4KBnNlY3JldBgCIAEoCSJRChJMaXN0QXBpS2V5c1JlcXVlc3QSHQoJcGFnZV9zaXplGAEgASgFQgq6SAcaBRjoBygAEhwKCnBhZ2VfdG9rZW4YAiABKAlCCLpIBXIDGIAIIlUKE0xpc3RBcGlLZXlzUmVzcG9uc2USJQoIYXBpX2tleXMYASADKAsyEy5wcmVzaWduZC52MS5BcGlLZXkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjUKE1Jldm9rZUFwaUtleVJlcXVlc3QSHgoKYXBpX2tleV9pZBgBIAEoCUIKukgHcgUQARiAASI8ChRSZXZva2VBcGlLZXlSZXNwb25zZRIkCgdhcGlfa2V5GAEgASgLMhMucHJlc2lnbmQudjEuQXBpS2V5MpgFCgxBZG1pblNlcnZpY2UScQoMQ3JlYXRlQXBpS2V5EiAucHJlc2lnbmQudjEuQ3JlYXRlQXBpS2V5UmVxdWVzdBohLnByZXNpZ25kLnYxLkNyZWF0ZUFwaUtleVJlc3BvbnNlIhyC0+STAhY6ASoiES92MS9hZG1pbi9hcGlLZXlzEmsKC0xpc3RBcGlLZXlzEh8ucHJlc2lnbmQudjEuTGlzdEFwaUtleXNSZXF1ZXN0GiAucHJlc2lnbmQudjEuTGlzdEFwaUtleXNSZXNwb25zZSIZgtPkkwITEhEvdjEvYWRtaW4vYXBpS2V5cxKFAQoMUmV2b2tlQXBpS2V5EiAucHJlc2lnbmQudjEuUmV2b2tlQXBpS2V5UmVxdWVzdBohLnByZXNpZ25kLnYxLlJldm9rZUFwaUtleVJlc3BvbnNlIjCC0+STAio6ASoiJS92MS9hZG1pbi9hcGlLZXlzL3thcGlfa2V5X2lkfTpyZXZva2USewoPTGlzdERlYWRMZXR0ZXJzEiMucHJlc2lnbmQudjEuTGlzdERlYWRMZXR0ZXJzUmVxdWVzdBokLnByZXNpZ25kLnYxLkxpc3REZWFkTGV0dGVyc1Jlc3BvbnNlIh2C0+STAhcSFS92MS9hZG1pbi9kZWFkTGV0dGVycxKiAQoTUmVkZWxpdmVyRGVhZExldHRlchInLnByZXNpZ25kLnYxLlJlZGVsaXZlckRlYWRMZXR0ZXJSZXF1ZXN0GigucHJlc2lnbmQudjEuUmVkZWxpdmVyRGVhZExldHRlclJlc3BvbnNlIjiC0+STAjI6ASoiLS92MS9hZG1pbi9kZWFkTGV0dGVycy97ZGVsaXZlcnlfaWR9OnJlZGVsaXZlcmIGcHJvdG8z", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+
+/**
+ * DeadLetter is an event delivery that was given up.
+ *
+ * @generated from message presignd.v1.DeadLetter
+ */
+export type DeadLetter = Message<"presignd.v1.DeadLetter"> & {
+  /**
+   * The delivery's id, used to redeliver it.
+   *
+   * @generated from field: string delivery_id = 1;
+   */
+  deliveryId: string;
+
+  /**
+   * The event's id (the webhook-id and the NATS message id).
+   *
+   * @generated from field: string event_id = 2;
+   */
+  eventId: string;
+
+  /**
+   * The event type, such as file.ready.
+   *
+   * @generated from field: string event_type = 3;
+   */
+  eventType: string;
+
+  /**
+   * The file the event is about.
+   *
+   * @generated from field: string file_id = 4;
+   */
+  fileId: string;
+
+  /**
+   * The sink it was for, such as webhook:billing or nats.
+   *
+   * @generated from field: string sink = 5;
+   */
+  sink: string;
+
+  /**
+   * How many attempts were made.
+   *
+   * @generated from field: int32 attempts = 6;
+   */
+  attempts: number;
+
+  /**
+   * The last attempt's error.
+   *
+   * @generated from field: string last_error = 7;
+   */
+  lastError: string;
+
+  /**
+   * When the event was written.
+   *
+   * @generated from field: google.protobuf.Timestamp event_time = 8;
+   */
+  eventTime?: Timestamp | undefined;
+
+  /**
+   * When the delivery was given up.
+   *
+   * @generated from field: google.protobuf.Timestamp dead_time = 9;
+   */
+  deadTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message presignd.v1.DeadLetter.
+ * Use `create(DeadLetterSchema)` to create a new message.
+ */
+export const DeadLetterSchema: GenMessage<DeadLetter> = /*@__PURE__*/
+  messageDesc(file_presignd_v1_admin_service, 0);
+
+/**
+ * ListDeadLettersRequest asks for one page of dead letters.
+ *
+ * @generated from message presignd.v1.ListDeadLettersRequest
+ */
+export type ListDeadLettersRequest = Message<"presignd.v1.ListDeadLettersRequest"> & {
+  /**
+   * The largest number to return; 0 means 50, the maximum is 1000.
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * The next_page_token of the previous page; empty for the first page.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message presignd.v1.ListDeadLettersRequest.
+ * Use `create(ListDeadLettersRequestSchema)` to create a new message.
+ */
+export const ListDeadLettersRequestSchema: GenMessage<ListDeadLettersRequest> = /*@__PURE__*/
+  messageDesc(file_presignd_v1_admin_service, 1);
+
+/**
+ * ListDeadLettersResponse is one page of dead letters.
+ *
+ * @generated from message presignd.v1.ListDeadLettersResponse
+ */
+export type ListDeadLettersResponse = Message<"presignd.v1.ListDeadLettersResponse"> & {
+  /**
+   * The dead letters, newest first.
+   *
+   * @generated from field: repeated presignd.v1.DeadLetter dead_letters = 1;
+   */
+  deadLetters: DeadLetter[];
+
+  /**
+   * The token for the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message presignd.v1.ListDeadLettersResponse.
+ * Use `create(ListDeadLettersResponseSchema)` to create a new message.
+ */
+export const ListDeadLettersResponseSchema: GenMessage<ListDeadLettersResponse> = /*@__PURE__*/
+  messageDesc(file_presignd_v1_admin_service, 2);
+
+/**
+ * RedeliverDeadLetterRequest names a dead delivery.
+ *
+ * @generated from message presignd.v1.RedeliverDeadLetterRequest
+ */
+export type RedeliverDeadLetterRequest = Message<"presignd.v1.RedeliverDeadLetterRequest"> & {
+  /**
+   * The delivery to queue again.
+   *
+   * @generated from field: string delivery_id = 1;
+   */
+  deliveryId: string;
+};
+
+/**
+ * Describes the message presignd.v1.RedeliverDeadLetterRequest.
+ * Use `create(RedeliverDeadLetterRequestSchema)` to create a new message.
+ */
+export const RedeliverDeadLetterRequestSchema: GenMessage<RedeliverDeadLetterRequest> = /*@__PURE__*/
+  messageDesc(file_presignd_v1_admin_service, 3);
+
+/**
+ * RedeliverDeadLetterResponse confirms the redelivery.
+ *
+ * @generated from message presignd.v1.RedeliverDeadLetterResponse
+ */
+export type RedeliverDeadLetterResponse = Message<"presignd.v1.RedeliverDeadLetterResponse"> & {
+};
+
+/**
+ * Describes the message presignd.v1.RedeliverDeadLetterResponse.
+ * Use `create(RedeliverDeadLetterResponseSchema)` to create a new message.
+ */
+export const RedeliverDeadLetterResponseSchema: GenMessage<RedeliverDeadLetterResponse> = /*@__PURE__*/
+  messageDesc(file_presignd_v1_admin_service, 4);
 
 /**
  * ApiKey describes a stored API key. It never carries the secret.
@@ -106,7 +275,7 @@ export type ApiKey = Message<"presignd.v1.ApiKey"> & {
  * Use `create(ApiKeySchema)` to create a new message.
  */
 export const ApiKeySchema: GenMessage<ApiKey> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_admin_service, 0);
+  messageDesc(file_presignd_v1_admin_service, 5);
 
 /**
  * CreateApiKeyRequest describes the key to create in the caller's tenant.
@@ -147,7 +316,7 @@ export type CreateApiKeyRequest = Message<"presignd.v1.CreateApiKeyRequest"> & {
  * Use `create(CreateApiKeyRequestSchema)` to create a new message.
  */
 export const CreateApiKeyRequestSchema: GenMessage<CreateApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_admin_service, 1);
+  messageDesc(file_presignd_v1_admin_service, 6);
 
 /**
  * CreateApiKeyResponse carries the new key and, this once, its secret.
@@ -176,7 +345,7 @@ export type CreateApiKeyResponse = Message<"presignd.v1.CreateApiKeyResponse"> &
  * Use `create(CreateApiKeyResponseSchema)` to create a new message.
  */
 export const CreateApiKeyResponseSchema: GenMessage<CreateApiKeyResponse> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_admin_service, 2);
+  messageDesc(file_presignd_v1_admin_service, 7);
 
 /**
  * ListApiKeysRequest pages through the caller's tenant's keys.
@@ -204,7 +373,7 @@ export type ListApiKeysRequest = Message<"presignd.v1.ListApiKeysRequest"> & {
  * Use `create(ListApiKeysRequestSchema)` to create a new message.
  */
 export const ListApiKeysRequestSchema: GenMessage<ListApiKeysRequest> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_admin_service, 3);
+  messageDesc(file_presignd_v1_admin_service, 8);
 
 /**
  * ListApiKeysResponse is one page of keys.
@@ -232,7 +401,7 @@ export type ListApiKeysResponse = Message<"presignd.v1.ListApiKeysResponse"> & {
  * Use `create(ListApiKeysResponseSchema)` to create a new message.
  */
 export const ListApiKeysResponseSchema: GenMessage<ListApiKeysResponse> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_admin_service, 4);
+  messageDesc(file_presignd_v1_admin_service, 9);
 
 /**
  * RevokeApiKeyRequest names the key to revoke.
@@ -253,7 +422,7 @@ export type RevokeApiKeyRequest = Message<"presignd.v1.RevokeApiKeyRequest"> & {
  * Use `create(RevokeApiKeyRequestSchema)` to create a new message.
  */
 export const RevokeApiKeyRequestSchema: GenMessage<RevokeApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_admin_service, 5);
+  messageDesc(file_presignd_v1_admin_service, 10);
 
 /**
  * RevokeApiKeyResponse carries the revoked key.
@@ -274,7 +443,7 @@ export type RevokeApiKeyResponse = Message<"presignd.v1.RevokeApiKeyResponse"> &
  * Use `create(RevokeApiKeyResponseSchema)` to create a new message.
  */
 export const RevokeApiKeyResponseSchema: GenMessage<RevokeApiKeyResponse> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_admin_service, 6);
+  messageDesc(file_presignd_v1_admin_service, 11);
 
 /**
  * AdminService manages the API keys of the caller's tenant. Every call
@@ -323,6 +492,30 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof RevokeApiKeyRequestSchema;
     output: typeof RevokeApiKeyResponseSchema;
+  },
+  /**
+   * ListDeadLetters returns the tenant's event deliveries that were given
+   * up (after events.retry.give_up_after), newest first, one page at a
+   * time.
+   *
+   * @generated from rpc presignd.v1.AdminService.ListDeadLetters
+   */
+  listDeadLetters: {
+    methodKind: "unary";
+    input: typeof ListDeadLettersRequestSchema;
+    output: typeof ListDeadLettersResponseSchema;
+  },
+  /**
+   * RedeliverDeadLetter queues a dead delivery again, as a new attempt
+   * with the same event id. Redelivering a delivery that is not dead
+   * returns it unchanged.
+   *
+   * @generated from rpc presignd.v1.AdminService.RedeliverDeadLetter
+   */
+  redeliverDeadLetter: {
+    methodKind: "unary";
+    input: typeof RedeliverDeadLetterRequestSchema;
+    output: typeof RedeliverDeadLetterResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_presignd_v1_admin_service, 0);
