@@ -350,13 +350,25 @@ func TestInterruptedMultipartUploadResumesWithOnlyTheMissingParts(t *testing.T) 
 	f.mu.Unlock()
 	// A held part of the wrong size, or with another ETag than the one
 	// this client recorded (another client's bytes), is sent again.
+	// The ETag check needs a part the state recorded: the part whose PUT
+	// was cut off by the interruption is held but was never recorded.
+	st, err := loadUploadState(stateFiles(t)[0])
+	if err != nil || st == nil {
+		t.Fatalf("state after the interruption: %v, %v", st, err)
+	}
 	short, other := int32(0), int32(0)
-	for n := int32(1); n <= 12 && other == 0; n++ {
-		if _, ok := f.parts["file-1"][n]; ok && short == 0 {
-			short = n
-		} else if ok {
+	for n := int32(1); n <= 12; n++ {
+		_, held := f.parts["file-1"][n]
+		_, recorded := st.Parts[n]
+		switch {
+		case held && recorded && other == 0:
 			other = n
+		case held && short == 0:
+			short = n
 		}
+	}
+	if short == 0 || other == 0 {
+		t.Fatalf("storage holds %d parts, the state records %d: want two held, one of them recorded", held, len(st.Parts))
 	}
 	f.parts["file-1"][short] = []byte("short")
 	f.etags["file-1"][other] = `"someone else's"`
