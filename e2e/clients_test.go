@@ -114,11 +114,16 @@ func runGoExample(t *testing.T, inst *instance, _ string) {
 	if out, err := exec.Command("go", "build", "-o", bin, "../clients/go/example").CombinedOutput(); err != nil {
 		t.Fatalf("build the Go example: %v\n%s", err, out)
 	}
-	for _, method := range []string{"PUT", "POST"} {
-		out := runExample(t, inst, method, bin)
+	for _, method := range []string{"PUT", "POST", "MULTIPART"} {
+		var args []string
+		if method == "MULTIPART" {
+			args = []string{exampleFile(t, method)}
+		}
+		out := runExample(t, inst, method, bin, args...)
 		if !strings.Contains(out, "UPLOAD_METHOD_"+method) {
 			t.Errorf("Go example did not use %s:\n%s", method, out)
 		}
+		checkMultipartExample(t, "Go", method, out)
 	}
 }
 
@@ -132,11 +137,35 @@ func requirePython(t *testing.T) {
 
 func runPythonExample(t *testing.T, inst *instance, _ string) {
 	requirePython(t)
-	for _, method := range []string{"PUT", "POST"} {
-		out := runExample(t, inst, method, python, "clients/python/example.py", "README.md")
+	for _, method := range []string{"PUT", "POST", "MULTIPART"} {
+		out := runExample(t, inst, method, python, "clients/python/example.py", exampleFile(t, method))
 		if !strings.Contains(out, "UPLOAD_METHOD_"+method) {
 			t.Errorf("Python example did not use %s:\n%s", method, out)
 		}
+		checkMultipartExample(t, "Python", method, out)
+	}
+}
+
+// exampleFile is the file an example uploads with method: the README,
+// or for MULTIPART a random file of 9MiB and a few bytes, which the
+// default 8MiB part size cuts into two parts.
+func exampleFile(t *testing.T, method string) string {
+	t.Helper()
+	if method != "MULTIPART" {
+		return "README.md"
+	}
+	path, _ := randomFile(t, t.TempDir(), "multipart.bin", 9<<20+3)
+	return path
+}
+
+var examplePartsLine = regexp.MustCompile(`uploaded \d+ bytes in 2 parts of 8388608 bytes \(2 sent, 0 already held\)`)
+
+// checkMultipartExample checks that an example's MULTIPART run sent the
+// file in its two parts.
+func checkMultipartExample(t *testing.T, name, method, out string) {
+	t.Helper()
+	if method == "MULTIPART" && !examplePartsLine.MatchString(out) {
+		t.Errorf("%s example did not send the file in 2 parts:\n%s", name, out)
 	}
 }
 
@@ -157,11 +186,16 @@ func runTypeScriptExample(t *testing.T, inst *instance, backend string) {
 			t.Fatalf("the TypeScript example does not type-check: %v\n%s", err, out)
 		}
 	}
-	for _, method := range []string{"PUT", "POST"} {
-		out := runExample(t, inst, method, "clients/typescript/node_modules/.bin/tsx", "clients/typescript/example.ts", "clients/typescript/package.json")
+	for _, method := range []string{"PUT", "POST", "MULTIPART"} {
+		file := "clients/typescript/package.json"
+		if method == "MULTIPART" {
+			file = exampleFile(t, method)
+		}
+		out := runExample(t, inst, method, "clients/typescript/node_modules/.bin/tsx", "clients/typescript/example.ts", file)
 		if !strings.Contains(out, "created ") || !strings.Contains(out, ": "+method+" upload") {
 			t.Errorf("TypeScript example did not use %s:\n%s", method, out)
 		}
+		checkMultipartExample(t, "TypeScript", method, out)
 	}
 }
 

@@ -9,13 +9,22 @@ with its headers, or a multipart form POST with its fields and then the
 file), completes the upload, downloads the file through a fresh download URL
 and checks the bytes. Without FILE it uploads a short greeting.
 
+A MULTIPART upload (the server picks it for a file at or above the
+category's multipart threshold, or PRESIGND_METHOD=MULTIPART asks for it)
+goes up in parts: ListParts says which parts storage already holds (none
+for a new upload; all but the missing ones for an upload resumed after an
+interruption), SignParts signs targets for the others, each part is PUT
+to its target, four at a time, and CompleteUpload names every part with
+the ETag storage answered.
+
 Environment: PRESIGND_API_KEY (required), PRESIGND_GRPC_ADDR (default
 localhost:8081), PRESIGND_CATEGORY (default: the server's default
-category), PRESIGND_METHOD (PUT or POST; default: the category's).
-Needs grpcio and protobuf (Debian: python3-grpcio).
+category), PRESIGND_METHOD (PUT, POST or MULTIPART; default: the
+category's). Needs grpcio and protobuf (Debian: python3-grpcio).
 """
 
 import base64
+import concurrent.futures
 import hashlib
 import mimetypes
 import os
@@ -62,6 +71,59 @@ def send(target, data, filename):
         return resp.status
 
 
+def send_parts(files, creds, file_id, layout, first_targets, data):
+    """Sends the parts of a multipart upload storage does not hold yet, four
+    at a time, and returns them all as CompletedParts for CompleteUpload."""
+    sha256_parts = layout.part_checksum_algorithm == pb.CHECKSUM_ALGORITHM_SHA256
+    if layout.part_checksum_algorithm not in (pb.CHECKSUM_ALGORITHM_UNSPECIFIED, pb.CHECKSUM_ALGORITHM_SHA256):
+        raise RuntimeError("this example computes SHA-256 part checksums only")
+
+    def part(n):
+        start = (n - 1) * layout.part_size_bytes
+        return data[start:start + layout.part_size_bytes]
+
+    def checksum(n):
+        return base64.b64encode(hashlib.sha256(part(n)).digest()).decode()
+
+    # What storage already holds (a resumed upload) is not sent again.
+    held = {p.part_number: p for p in files.ListParts(
+        pb.ListPartsRequest(file_id=file_id), metadata=creds, timeout=30).parts}
+    done = {n: p.etag for n, p in held.items() if p.size_bytes == len(part(n))}
+    targets = {t.part_number: t for t in first_targets}
+    missing = [n for n in range(1, layout.part_count + 1) if n not in done]
+    unsigned = [n for n in missing if n not in targets]
+    for i in range(0, len(unsigned), 1000):  # at most 1000 a call
+        batch = unsigned[i:i + 1000]
+        req = pb.SignPartsRequest(file_id=file_id, part_numbers=batch)
+        if sha256_parts:  # each target binds its part's checksum
+            for n in batch:
+                req.part_checksums[n] = checksum(n)
+        for t in files.SignParts(req, metadata=creds, timeout=30).parts:
+            targets[t.part_number] = t
+
+    def put(n):
+        target = targets[n]
+        headers = {k: v for k, v in target.headers.items()
+                   if k.lower() not in ("host", "content-length")}
+        req = urllib.request.Request(target.url, data=part(n), method="PUT", headers=headers)
+        for attempt in range(4):  # a part that fails is sent again
+            try:
+                with urllib.request.urlopen(req, timeout=120) as resp:
+                    return n, resp.headers["ETag"]
+            except OSError:
+                if attempt == 3:
+                    raise
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        for n, etag in pool.map(put, missing):
+            done[n] = etag
+    print(f"uploaded {len(data)} bytes in {layout.part_count} parts of "
+          f"{layout.part_size_bytes} bytes ({len(missing)} sent, {len(held)} already held)")
+    return [pb.CompletedPart(part_number=n, etag=done[n],
+                             checksum=checksum(n) if sha256_parts else "")
+            for n in range(1, layout.part_count + 1)]
+
+
 def main(argv):
     key = os.environ.get("PRESIGND_API_KEY")
     if not key:
@@ -74,7 +136,8 @@ def main(argv):
     else:
         filename, data = "hello-from-python.txt", b"hello from the Python client\n"
     content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
-    method = {"PUT": pb.UPLOAD_METHOD_PUT, "POST": pb.UPLOAD_METHOD_POST}.get(
+    method = {"PUT": pb.UPLOAD_METHOD_PUT, "POST": pb.UPLOAD_METHOD_POST,
+              "MULTIPART": pb.UPLOAD_METHOD_MULTIPART}.get(
         os.environ.get("PRESIGND_METHOD", "").upper(), pb.UPLOAD_METHOD_UNSPECIFIED)
 
     creds = [("authorization", "Bearer " + key)]
@@ -104,12 +167,17 @@ def main(argv):
         target = created.upload_target
         print(f"created {file_id}: {pb.UploadMethod.Name(target.method)} upload")
 
-        # 2. Send the bytes straight to storage.
-        status = send(target, data, filename)
-        print(f"uploaded {len(data)} bytes: HTTP {status}")
+        # 2. Send the bytes straight to storage: in one request, or in parts.
+        parts = []
+        if target.method == pb.UPLOAD_METHOD_MULTIPART:
+            parts = send_parts(files, creds, file_id, target.multipart, target.parts, data)
+        else:
+            status = send(target, data, filename)
+            print(f"uploaded {len(data)} bytes: HTTP {status}")
 
-        # 3. Tell presignd the upload is done; it verifies the stored object.
-        done = files.CompleteUpload(pb.CompleteUploadRequest(file_id=file_id),
+        # 3. Tell presignd the upload is done (naming the parts of a
+        # multipart upload); it verifies the stored object.
+        done = files.CompleteUpload(pb.CompleteUploadRequest(file_id=file_id, parts=parts),
                                     metadata=creds, timeout=30).file
         if done.state != pb.FILE_STATE_READY:
             sys.exit(f"example.py: {file_id} is {pb.FileState.Name(done.state)}: {done.failure_reason}")

@@ -10,15 +10,24 @@
 // download URL and checks the bytes. Without FILE it uploads a short
 // greeting.
 //
+// A MULTIPART upload (the server picks it for a file at or above the
+// category's multipart threshold, or PRESIGND_METHOD=MULTIPART asks for it)
+// goes up in parts: ListParts says which parts storage already holds (none
+// for a new upload; all but the missing ones for an upload resumed after an
+// interruption), SignParts signs targets for the others, each part is PUT
+// to its target, four at a time, and CompleteUpload names every part with
+// the ETag storage answered.
+//
 // Environment: PRESIGND_API_KEY (required), PRESIGND_GRPC_ADDR (host:port,
 // default localhost:8081; PRESIGND_GRPC_URL, a URL, is still read but
 // deprecated), PRESIGND_CATEGORY (default: the server's default category),
-// PRESIGND_METHOD (PUT or POST; default: the category's).
+// PRESIGND_METHOD (PUT, POST or MULTIPART; default: the category's).
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { basename, extname } from "node:path";
 
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 
 import {
@@ -26,6 +35,9 @@ import {
   FileService,
   FileState,
   UploadMethod,
+  CompletedPartSchema,
+  type MultipartLayout,
+  type PartTarget,
   type UploadTarget,
 } from "./gen/presignd/v1/file_service_pb";
 
@@ -70,13 +82,82 @@ async function send(target: UploadTarget, body: Uint8Array<ArrayBuffer>, filenam
   return resp.status;
 }
 
+// sendParts sends the parts of a multipart upload that storage does not
+// hold yet, four at a time, each tried up to four times, and returns every
+// part for CompleteUpload.
+async function sendParts(
+  files: Client<typeof FileService>,
+  fileId: string,
+  layout: MultipartLayout,
+  first: PartTarget[],
+  data: Uint8Array<ArrayBuffer>,
+): Promise<MessageInitShape<typeof CompletedPartSchema>[]> {
+  const partSize = Number(layout.partSizeBytes);
+  const part = (n: number) => data.subarray((n - 1) * partSize, n * partSize);
+  const sha256Parts = layout.partChecksumAlgorithm === ChecksumAlgorithm.SHA256;
+  if (!sha256Parts && layout.partChecksumAlgorithm !== ChecksumAlgorithm.UNSPECIFIED) {
+    throw new Error("this example computes SHA-256 part checksums only");
+  }
+  const checksum = (n: number) => (sha256Parts ? createHash("sha256").update(part(n)).digest("base64") : "");
+
+  // What storage already holds (a resumed upload) is not sent again.
+  const { parts: held } = await files.listParts({ fileId });
+  const etags = new Map<number, string>();
+  for (const p of held) {
+    if (Number(p.sizeBytes) === part(p.partNumber).length) etags.set(p.partNumber, p.etag);
+  }
+  const targets = new Map(first.map((t) => [t.partNumber, t]));
+  const missing: number[] = [];
+  for (let n = 1; n <= layout.partCount; n++) if (!etags.has(n)) missing.push(n);
+  const unsigned = missing.filter((n) => !targets.has(n));
+  for (let i = 0; i < unsigned.length; i += 1000) {
+    const partNumbers = unsigned.slice(i, i + 1000); // at most 1000 a call
+    // With bound part checksums, each target binds its part's checksum.
+    const partChecksums = sha256Parts ? Object.fromEntries(partNumbers.map((n) => [n, checksum(n)])) : {};
+    for (const t of (await files.signParts({ fileId, partNumbers, partChecksums })).parts) targets.set(t.partNumber, t);
+  }
+
+  const put = async (n: number): Promise<void> => {
+    const t = targets.get(n)!;
+    const headers = Object.fromEntries(
+      Object.entries(t.headers).filter(([k]) => !["host", "content-length"].includes(k.toLowerCase())),
+    );
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const resp = await fetch(t.url, { method: "PUT", headers, body: part(n) });
+        if (!resp.ok) throw new Error(`part ${n} refused: HTTP ${resp.status}: ${await resp.text()}`);
+        etags.set(n, resp.headers.get("ETag") ?? "");
+        return;
+      } catch (err) {
+        if (attempt === 4) throw err;
+      }
+    }
+  };
+  const queue = [...missing];
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      for (let n = queue.shift(); n !== undefined; n = queue.shift()) await put(n);
+    }),
+  );
+  console.log(
+    `uploaded ${data.length} bytes in ${layout.partCount} parts of ${partSize} bytes (${missing.length} sent, ${held.length} already held)`,
+  );
+  return Array.from({ length: layout.partCount }, (_, i) => ({
+    partNumber: i + 1,
+    etag: etags.get(i + 1)!,
+    checksum: checksum(i + 1),
+  }));
+}
+
 async function main(): Promise<void> {
   const apiKey = process.env.PRESIGND_API_KEY;
   if (!apiKey) throw new Error("set PRESIGND_API_KEY");
   const path = process.argv[2];
   const filename = path ? basename(path) : "hello-from-typescript.txt";
   const data: Uint8Array<ArrayBuffer> = path ? new Uint8Array(await readFile(path)) : new TextEncoder().encode("hello from the TypeScript client\n");
-  const method = ({ PUT: UploadMethod.PUT, POST: UploadMethod.POST } as Record<string, UploadMethod>)[
+  const method = (
+    { PUT: UploadMethod.PUT, POST: UploadMethod.POST, MULTIPART: UploadMethod.MULTIPART } as Record<string, UploadMethod>
+  )[
     (process.env.PRESIGND_METHOD ?? "").toUpperCase()
   ] ?? UploadMethod.UNSPECIFIED;
 
@@ -123,12 +204,18 @@ async function main(): Promise<void> {
   const target = created.uploadTarget!;
   console.log(`created ${fileId}: ${UploadMethod[target.method]} upload`);
 
-  // 2. Send the bytes straight to storage.
-  const status = await send(target, data, filename);
-  console.log(`uploaded ${data.length} bytes: HTTP ${status}`);
+  // 2. Send the bytes straight to storage: in one request, or in parts.
+  let parts: MessageInitShape<typeof CompletedPartSchema>[] = [];
+  if (target.method === UploadMethod.MULTIPART) {
+    parts = await sendParts(files, fileId, target.multipart!, target.parts, data);
+  } else {
+    const status = await send(target, data, filename);
+    console.log(`uploaded ${data.length} bytes: HTTP ${status}`);
+  }
 
-  // 3. Tell presignd the upload is done; it verifies the stored object.
-  const done = (await files.completeUpload({ fileId })).file!;
+  // 3. Tell presignd the upload is done (naming the parts of a multipart
+  // upload); it verifies the stored object.
+  const done = (await files.completeUpload({ fileId, parts })).file!;
   if (done.state !== FileState.READY) {
     throw new Error(`${fileId} is ${FileState[done.state]}: ${done.failureReason}`);
   }

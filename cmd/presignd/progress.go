@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/term"
@@ -19,8 +20,10 @@ func isTerminal(w io.Writer) bool {
 }
 
 // progress draws a one-line progress bar on a terminal as bytes are written
-// to it; disabled, it only counts. It redraws at most every 100ms.
+// to it; disabled, it only counts. It redraws at most every 100ms. It is
+// safe for concurrent use, so parts sent in parallel share one bar.
 type progress struct {
+	mu      sync.Mutex
 	w       io.Writer
 	enabled bool
 	label   string
@@ -43,15 +46,24 @@ func newProgress(w io.Writer, enabled bool, label string, total int64) *progress
 
 // Write counts len(b) bytes; it never fails.
 func (p *progress) Write(b []byte) (int, error) {
-	p.done += int64(len(b))
+	p.add(int64(len(b)))
+	return len(b), nil
+}
+
+// add counts n bytes, or takes -n back (a part that must be sent again).
+func (p *progress) add(n int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done += n
 	if p.enabled && time.Since(p.drawn) >= 100*time.Millisecond {
 		p.draw()
 	}
-	return len(b), nil
 }
 
 // finish draws the final state and ends the line.
 func (p *progress) finish() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.enabled {
 		p.draw()
 		fmt.Fprintln(p.w)

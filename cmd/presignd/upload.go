@@ -43,6 +43,14 @@ at --server (default $PRESIGND_URL, else http://localhost:8080) with the
 key in --api-key (default $PRESIGND_API_KEY), binds the upload to the
 file's checksum where the backend can, and draws a progress bar when stderr
 is a terminal.
+
+A file at or above the category's multipart threshold (or any file, with
+--method MULTIPART) goes up in parts, --parallel at a time, each retried.
+Interrupted (Ctrl-C, a crash, a lost connection), the upload can be
+resumed: running the same command again sends only the parts storage does
+not hold yet. What it needs for that is kept under the user's cache
+directory (presignd/uploads) until the upload completes; a file changed
+in between starts over.
 `,
 	"download": `Usage:
   presignd download ID [--output PATH|-] [--server URL] [--api-key KEY]
@@ -91,13 +99,16 @@ func transferCommand(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet(cmd, transferUsage[cmd], args[1:], stdout, stderr)
 	var common transferFlags
 	common.register(fs, stderr)
-	var category, contentType, checksum, method, output string
+	var category, contentType, checksum, method, partChecksum, output string
+	parallel := 4
 	owner := map[string]string{}
 	if cmd == "upload" {
 		fs.StringVar(&category, "category", "", "the policy `category` (default: the server's default)")
 		fs.StringVar(&contentType, "content-type", "", "the file's MIME `type` (default: from the extension, else sniffed)")
 		fs.StringVar(&checksum, "checksum", "", "bind the upload to this `algorithm`: SHA256, MD5, CRC32C or none (default SHA256 where the backend can bind it, else none)")
-		fs.StringVar(&method, "method", "", "PUT or POST (default: the category's)")
+		fs.StringVar(&method, "method", "", "PUT, POST or MULTIPART (default: the category's, MULTIPART at or above its multipart threshold)")
+		fs.IntVar(&parallel, "parallel", parallel, "send this many `parts` of a multipart upload at once (1 to 64)")
+		fs.StringVar(&partChecksum, "part-checksum", "", "bind each part of a multipart upload to its checksum, so storage refuses a corrupted part: SHA256, CRC32C or none (default: what the category requires, else none)")
 		fs.Func("owner", "an owner field the category requires, as `key=value` (repeatable)", func(s string) error {
 			k, v, ok := strings.Cut(s, "=")
 			if !ok || k == "" {
@@ -120,6 +131,9 @@ func transferCommand(args []string, stdout, stderr io.Writer) error {
 		}
 		return errors.New("download takes exactly one file ID")
 	}
+	if cmd == "upload" && (parallel < 1 || parallel > 64) {
+		return fmt.Errorf("%s: --parallel %d: want 1 to 64", cmd, parallel)
+	}
 	c, err := common.client()
 	if err != nil {
 		return fmt.Errorf("%s: %w", cmd, err)
@@ -128,6 +142,7 @@ func transferCommand(args []string, stdout, stderr io.Writer) error {
 		err = runUpload(ctx, c, uploadOptions{
 			path: positional[0], category: category, contentType: contentType,
 			checksum: checksum, method: method, owner: owner,
+			parallel: parallel, partChecksum: partChecksum,
 		}, stdout, stderr)
 	} else {
 		err = runDownload(ctx, c, positional[0], output, stdout, stderr)
@@ -162,6 +177,8 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 type uploadOptions struct {
 	path, category, contentType, checksum, method string
 	owner                                         map[string]string
+	parallel                                      int    // parts at once
+	partChecksum                                  string // SHA256, CRC32C, none or ""
 }
 
 // checksumAlgorithms maps the --checksum names to the API's and a hash.
@@ -175,7 +192,9 @@ var checksumAlgorithms = map[string]struct {
 }
 
 // runUpload runs the whole upload flow for one local file and prints the
-// new file's ID on stdout.
+// new file's ID on stdout. A multipart upload keeps its state under the
+// user's cache directory while it runs, and a run of the same command
+// resumes it.
 func runUpload(ctx context.Context, c *restClient, o uploadOptions, stdout, stderr io.Writer) error {
 	f, err := os.Open(o.path)
 	if err != nil {
@@ -193,25 +212,108 @@ func runUpload(ctx context.Context, c *restClient, o uploadOptions, stdout, stde
 		return fmt.Errorf("%s is empty; presignd stores files of at least one byte", o.path)
 	}
 	size := info.Size()
+	var methods = map[string]presigndv1.UploadMethod{
+		"": presigndv1.UploadMethod_UPLOAD_METHOD_UNSPECIFIED, "PUT": presigndv1.UploadMethod_UPLOAD_METHOD_PUT,
+		"POST": presigndv1.UploadMethod_UPLOAD_METHOD_POST, "MULTIPART": presigndv1.UploadMethod_UPLOAD_METHOD_MULTIPART,
+	}
+	method, ok := methods[strings.ToUpper(o.method)]
+	if !ok {
+		return fmt.Errorf("--method %q: want PUT, POST or MULTIPART", o.method)
+	}
+	partAlg := presigndv1.ChecksumAlgorithm_CHECKSUM_ALGORITHM_UNSPECIFIED
+	if name := strings.ToUpper(o.partChecksum); name != "" && name != "NONE" {
+		a, ok := partChecksums[name]
+		if !ok {
+			return fmt.Errorf("--part-checksum %q: want SHA256, CRC32C or none", o.partChecksum)
+		}
+		partAlg = a.alg
+	}
+	tty := isTerminal(stderr)
+	ready := func(file *presigndv1.File) error {
+		if tty {
+			fmt.Fprintf(stderr, "uploaded %s (%s, %s) as %s\n", o.path, file.GetSizeDisplay(), file.GetContentType(), file.GetFileId())
+		}
+		fmt.Fprintln(stdout, file.GetFileId())
+		return nil
+	}
+
+	// A multipart upload of this file by an earlier run of this command
+	// is resumed, unless the method asked for cannot be one. The state's
+	// lock is taken once there is a state to read or write, so that a
+	// single PUT leaves nothing in the cache directory.
+	var (
+		statePath, absPath string
+		stopUnlock         func()
+	)
+	if method == presigndv1.UploadMethod_UPLOAD_METHOD_UNSPECIFIED || method == presigndv1.UploadMethod_UPLOAD_METHOD_MULTIPART {
+		if absPath, err = filepath.Abs(o.path); err != nil {
+			return err
+		}
+		if dir, err := uploadStateDir(); err == nil {
+			statePath = filepath.Join(dir, uploadStateName(c.base, absPath, o.category))
+		}
+	}
+	locked := false
+	lock := func() error {
+		if locked || statePath == "" {
+			return nil
+		}
+		unlock, err := lockUpload(statePath)
+		if errors.Is(err, errUploadInProgress) {
+			return fmt.Errorf("%s is being uploaded by another run of this command; wait for it or stop it", o.path)
+		}
+		if err != nil {
+			if tty {
+				fmt.Fprintf(stderr, "note: %v: this upload cannot be resumed\n", err)
+			}
+			statePath = ""
+			return nil
+		}
+		locked = true
+		stopUnlock = unlock
+		return nil
+	}
+	defer func() {
+		if stopUnlock != nil {
+			stopUnlock()
+		}
+	}()
+	if statePath != "" {
+		if _, err := os.Lstat(statePath); err == nil {
+			if err := lock(); err != nil {
+				return err
+			}
+		}
+	}
+	if locked {
+		st, err := loadUploadState(statePath)
+		if err != nil {
+			if tty {
+				fmt.Fprintf(stderr, "note: starting over: %v\n", err)
+			}
+			if err := removeUploadState(statePath); err != nil {
+				return err
+			}
+		}
+		if st != nil {
+			file, ended, err := resumeUpload(ctx, c, f, info, absPath, st, statePath, o, stderr, tty)
+			if ended || err != nil {
+				return finishMultipart(file, err, statePath, o.path, ready)
+			}
+		}
+	}
+
 	contentType, err := detectContentType(f, o.path, o.contentType)
 	if err != nil {
 		return err
 	}
-	var methods = map[string]presigndv1.UploadMethod{
-		"": presigndv1.UploadMethod_UPLOAD_METHOD_UNSPECIFIED, "PUT": presigndv1.UploadMethod_UPLOAD_METHOD_PUT, "POST": presigndv1.UploadMethod_UPLOAD_METHOD_POST,
-	}
-	method, ok := methods[strings.ToUpper(o.method)]
-	if !ok {
-		return fmt.Errorf("--method %q: want PUT or POST", o.method)
-	}
 	req := &presigndv1.CreateUploadRequest{
 		Category: o.category, Filename: filepath.Base(o.path), ContentType: contentType,
-		SizeBytes: size, Method: method,
+		SizeBytes: size, Method: method, PartChecksumAlgorithm: partAlg,
 	}
 	if len(o.owner) > 0 {
 		req.Owner = o.owner
 	}
-	tty := isTerminal(stderr)
 
 	// The checksum goes into CreateUpload, so the file is read twice: once
 	// to hash it, once to send it (hashed again, to catch a file that
@@ -258,6 +360,28 @@ func runUpload(ctx context.Context, c *restClient, o uploadOptions, stdout, stde
 	}
 	id := created.GetFile().GetFileId()
 	target := created.GetUploadTarget()
+
+	if target.GetMethod() == presigndv1.UploadMethod_UPLOAD_METHOD_MULTIPART {
+		u, err := newMultipartUpload(c, f, o.path, info, id, target.GetMultipart(), o.parallel)
+		if err != nil {
+			return err
+		}
+		if err := lock(); err != nil {
+			// Another run of this command started the same file meanwhile.
+			_ = c.call(ctx, http.MethodPost, "/v1/files/"+url.PathEscape(id)+":abort", &presigndv1.AbortUploadRequest{FileId: id}, &presigndv1.AbortUploadResponse{})
+			return err
+		}
+		if statePath != "" {
+			u.state, u.statePath = u.newState(c.base, o.category, absPath), statePath
+			u.flushState()
+			if u.saveErr != nil && tty {
+				fmt.Fprintf(stderr, "note: %v: this upload cannot be resumed\n", u.saveErr)
+			}
+		}
+		u.bar = newProgress(stderr, tty, "uploading "+req.Filename, size)
+		file, err := u.run(ctx, nil, target.GetParts())
+		return finishMultipart(file, err, statePath, o.path, ready)
+	}
 	if target.GetUrl() == "" {
 		return fmt.Errorf("presignd returned no upload target for %s", id)
 	}
@@ -288,11 +412,24 @@ func runUpload(ctx context.Context, c *restClient, o uploadOptions, stdout, stde
 	if file.GetState() != presigndv1.FileState_FILE_STATE_READY {
 		return fmt.Errorf("presignd did not accept the upload of %s as %s: %s: %s", o.path, id, stateName(file.GetState()), file.GetFailureReason())
 	}
-	if tty {
-		fmt.Fprintf(stderr, "uploaded %s (%s, %s) as %s\n", o.path, file.GetSizeDisplay(), file.GetContentType(), id)
+	return ready(file)
+}
+
+// finishMultipart ends a multipart run: an error keeps the state for the
+// next run; a completed upload (READY or FAILED) drops it.
+func finishMultipart(file *presigndv1.File, err error, statePath, path string, ready func(*presigndv1.File) error) error {
+	if err != nil {
+		return err
 	}
-	fmt.Fprintln(stdout, id)
-	return nil
+	if statePath != "" {
+		if err := removeUploadState(statePath); err != nil {
+			return err
+		}
+	}
+	if file.GetState() != presigndv1.FileState_FILE_STATE_READY {
+		return fmt.Errorf("presignd did not accept the upload of %s as %s: %s: %s", path, file.GetFileId(), stateName(file.GetState()), file.GetFailureReason())
+	}
+	return ready(file)
 }
 
 // detectContentType returns the explicit type, else the one the file's

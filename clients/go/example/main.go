@@ -8,7 +8,14 @@
 // multipart form: its fields, then the file), completes the upload, and
 // downloads the file again through a fresh URL. Without FILE it uploads a
 // short greeting. PRESIGND_GRPC_ADDR (host:port, default localhost:8081)
-// and PRESIGND_METHOD (PUT or POST) change where and how.
+// and PRESIGND_METHOD (PUT, POST or MULTIPART) change where and how.
+//
+// A MULTIPART upload (the server picks it for a file at or above the
+// category's multipart threshold) goes up in parts: ListParts says which
+// parts storage already holds (none for a new upload, the finished ones
+// for one resumed after an interruption), SignParts signs targets for the
+// others, four parts are PUT at a time, and CompleteUpload names every
+// part with the ETag storage answered.
 package main
 
 import (
@@ -16,12 +23,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -58,8 +67,11 @@ func run() error {
 		name = filepath.Base(os.Args[1])
 	}
 	method := presigndv1.UploadMethod_UPLOAD_METHOD_UNSPECIFIED
-	if os.Getenv("PRESIGND_METHOD") == "POST" {
+	switch os.Getenv("PRESIGND_METHOD") {
+	case "POST":
 		method = presigndv1.UploadMethod_UPLOAD_METHOD_POST
+	case "MULTIPART":
+		method = presigndv1.UploadMethod_UPLOAD_METHOD_MULTIPART
 	}
 
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -97,13 +109,20 @@ func run() error {
 	id := created.GetFile().GetFileId()
 	fmt.Printf("created %s: %s upload\n", id, created.GetUploadTarget().GetMethod())
 
-	// 2. Send the bytes straight to storage, exactly as the target says.
-	if err := send(ctx, created.GetUploadTarget(), name, data); err != nil {
+	// 2. Send the bytes straight to storage, exactly as the target says:
+	// in one request, or in parts.
+	var parts []*presigndv1.CompletedPart
+	if created.GetUploadTarget().GetMethod() == presigndv1.UploadMethod_UPLOAD_METHOD_MULTIPART {
+		if parts, err = sendParts(ctx, files, id, created.GetUploadTarget(), data); err != nil {
+			return err
+		}
+	} else if err := send(ctx, created.GetUploadTarget(), name, data); err != nil {
 		return err
 	}
 
-	// 3. Complete: presignd verifies the stored object.
-	done, err := files.CompleteUpload(ctx, &presigndv1.CompleteUploadRequest{FileId: id})
+	// 3. Complete (naming the parts of a multipart upload): presignd
+	// verifies the stored object.
+	done, err := files.CompleteUpload(ctx, &presigndv1.CompleteUploadRequest{FileId: id, Parts: parts})
 	if err != nil {
 		return err
 	}
@@ -178,4 +197,114 @@ func send(ctx context.Context, target *presigndv1.UploadTarget, name string, dat
 	}
 	fmt.Printf("uploaded %d bytes: %s\n", len(data), resp.Status)
 	return nil
+}
+
+// sendParts sends the parts of a multipart upload that storage does not
+// hold yet, four at a time, each tried up to four times, and returns every
+// part for CompleteUpload.
+func sendParts(ctx context.Context, files presigndv1.FileServiceClient, id string, target *presigndv1.UploadTarget, data []byte) ([]*presigndv1.CompletedPart, error) {
+	layout := target.GetMultipart()
+	size := layout.GetPartSizeBytes()
+	part := func(n int32) []byte { return data[int64(n-1)*size : min(int64(n)*size, int64(len(data)))] }
+	sha256Parts := layout.GetPartChecksumAlgorithm() == presigndv1.ChecksumAlgorithm_CHECKSUM_ALGORITHM_SHA256
+	if !sha256Parts && layout.GetPartChecksumAlgorithm() != presigndv1.ChecksumAlgorithm_CHECKSUM_ALGORITHM_UNSPECIFIED {
+		return nil, fmt.Errorf("this example computes SHA-256 part checksums only")
+	}
+	checksum := func(n int32) string {
+		if !sha256Parts {
+			return ""
+		}
+		sum := sha256.Sum256(part(n))
+		return base64.StdEncoding.EncodeToString(sum[:])
+	}
+
+	// What storage already holds (a resumed upload) is not sent again.
+	held, err := files.ListParts(ctx, &presigndv1.ListPartsRequest{FileId: id})
+	if err != nil {
+		return nil, err
+	}
+	etags := make([]string, layout.GetPartCount()+1)
+	for _, p := range held.GetParts() {
+		if n := p.GetPartNumber(); n >= 1 && n <= layout.GetPartCount() && p.GetSizeBytes() == int64(len(part(n))) {
+			etags[n] = p.GetEtag()
+		}
+	}
+	targets := map[int32]*presigndv1.PartTarget{}
+	for _, t := range target.GetParts() {
+		targets[t.GetPartNumber()] = t
+	}
+	var missing, unsigned []int32
+	for n := int32(1); n <= layout.GetPartCount(); n++ {
+		if etags[n] == "" {
+			missing = append(missing, n)
+			if targets[n] == nil {
+				unsigned = append(unsigned, n)
+			}
+		}
+	}
+	for len(unsigned) > 0 {
+		batch := unsigned[:min(len(unsigned), 1000)] // at most 1000 a call
+		unsigned = unsigned[len(batch):]
+		req := &presigndv1.SignPartsRequest{FileId: id, PartNumbers: batch}
+		if sha256Parts { // each target binds its part's checksum
+			req.PartChecksums = map[int32]string{}
+			for _, n := range batch {
+				req.PartChecksums[n] = checksum(n)
+			}
+		}
+		signed, err := files.SignParts(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range signed.GetParts() {
+			targets[t.GetPartNumber()] = t
+		}
+	}
+
+	put := func(t *presigndv1.PartTarget) (string, error) {
+		var err error
+		for attempt := 1; attempt <= 4; attempt++ {
+			req, rerr := http.NewRequestWithContext(ctx, http.MethodPut, t.GetUrl(), bytes.NewReader(part(t.GetPartNumber())))
+			if rerr != nil {
+				return "", rerr
+			}
+			for k, v := range t.GetHeaders() {
+				req.Header.Set(k, v)
+			}
+			var resp *http.Response
+			if resp, err = http.DefaultClient.Do(req); err == nil {
+				msg, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode/100 == 2 {
+					return resp.Header.Get("ETag"), nil
+				}
+				err = fmt.Errorf("storage refused part %d: %s: %s", t.GetPartNumber(), resp.Status, msg)
+			}
+		}
+		return "", err
+	}
+	var (
+		wg    sync.WaitGroup
+		slots = make(chan struct{}, 4)
+		errs  = make([]error, len(missing))
+	)
+	for i, n := range missing {
+		wg.Add(1)
+		slots <- struct{}{}
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			etags[n], errs[i] = put(targets[n])
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	fmt.Printf("uploaded %d bytes in %d parts of %d bytes (%d sent, %d already held)\n",
+		len(data), layout.GetPartCount(), size, len(missing), len(held.GetParts()))
+	parts := make([]*presigndv1.CompletedPart, 0, layout.GetPartCount())
+	for n := int32(1); n <= layout.GetPartCount(); n++ {
+		parts = append(parts, &presigndv1.CompletedPart{PartNumber: n, Etag: etags[n], Checksum: checksum(n)})
+	}
+	return parts, nil
 }
