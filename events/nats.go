@@ -149,16 +149,7 @@ func CloudEvent(ev *store.Event, render RenderFile) ([]byte, error) {
 	b = append(b, `,"time":"`...)
 	b = ev.CreatedAt.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","datacontenttype":"application/json","data":`...)
-	if ev.File == nil {
-		b = append(b, "null"...)
-	} else {
-		data, err := render(ev.File)
-		if err != nil {
-			return nil, fmt.Errorf("render file %s: %w", ev.FileID, err)
-		}
-		b = append(b, data...)
-	}
-	return append(b, '}'), nil
+	return appendFileData(b, ev, render)
 }
 
 // ensure creates the stream when it is missing, once per connection.

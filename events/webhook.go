@@ -118,6 +118,12 @@ func Payload(ev *store.Event, render RenderFile) ([]byte, error) {
 	b = append(b, `,"timestamp":"`...)
 	b = ev.CreatedAt.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","data":`...)
+	return appendFileData(b, ev, render)
+}
+
+// appendFileData appends the event's file as render shows it (null for
+// an event without one) and the closing brace of the envelope.
+func appendFileData(b []byte, ev *store.Event, render RenderFile) ([]byte, error) {
 	if ev.File == nil {
 		b = append(b, "null"...)
 	} else {

@@ -4,10 +4,8 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 )
 
 // lockUpload takes an exclusive, non-blocking lock on the lock file beside
@@ -22,22 +20,12 @@ func lockUpload(statePath string) (unlock func(), err error) {
 	}
 	path := statePath + ".lock"
 	for {
-		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-		if err != nil {
+		f, err := flockFile(path)
+		switch {
+		case errors.Is(err, errLockHeld):
+			return nil, errUploadInProgress
+		case err != nil:
 			return nil, err
-		}
-		for {
-			err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-			if !errors.Is(err, syscall.EINTR) {
-				break
-			}
-		}
-		if err != nil {
-			f.Close()
-			if errors.Is(err, syscall.EWOULDBLOCK) {
-				return nil, errUploadInProgress
-			}
-			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
 		// The holder before us may have removed the file after we opened
 		// it: then the lock we hold is on a name nobody finds; start over.
