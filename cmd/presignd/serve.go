@@ -395,12 +395,13 @@ func openBackends(ctx context.Context, cfg *config.Config, secret []byte) (map[s
 			}
 			prefix := localPathPrefix(name)
 			l, err := local.New(local.Config{
-				Dir:        dir,
-				BaseURL:    cfg.PublicURL,
-				PathPrefix: prefix,
-				Secret:     server.DeriveKey(secret, "local-backend/"+name),
-				Name:       name,
-				MaxURLTTL:  maxURLTTL(cfg),
+				Dir:              dir,
+				BaseURL:          cfg.PublicURL,
+				PathPrefix:       prefix,
+				Secret:           server.DeriveKey(secret, "local-backend/"+name),
+				Name:             name,
+				MaxURLTTL:        maxURLTTL(cfg),
+				MultipartMaxIdle: localMultipartMaxIdle(cfg),
 			})
 			if err != nil {
 				return backends, nil, fmt.Errorf("backends.%s: %w", name, err)

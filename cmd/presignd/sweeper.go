@@ -11,6 +11,7 @@ import (
 	"github.com/presignd/presignd/config"
 	"github.com/presignd/presignd/policy"
 	"github.com/presignd/presignd/signer"
+	"github.com/presignd/presignd/signer/local"
 	"github.com/presignd/presignd/store"
 	"github.com/presignd/presignd/sweeper"
 )
@@ -76,4 +77,11 @@ func multipartOrphanAge(cfg *config.Config) time.Duration {
 		longest = max(longest, time.Duration(c.Multipart.UploadTTL))
 	}
 	return longest + time.Hour
+}
+
+// localMultipartMaxIdle is how long the local backend keeps the parts of a
+// multipart upload that receives none: at least as long as a record may
+// still complete it (multipartOrphanAge), however long it stays idle.
+func localMultipartMaxIdle(cfg *config.Config) time.Duration {
+	return max(local.DefaultMultipartMaxIdle, multipartOrphanAge(cfg))
 }

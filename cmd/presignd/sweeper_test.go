@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/presignd/presignd/config"
+	"github.com/presignd/presignd/signer/local"
 )
 
 func TestMultipartOrphanAge(t *testing.T) {
@@ -24,6 +25,26 @@ func TestMultipartOrphanAge(t *testing.T) {
 			}
 			if got := multipartOrphanAge(cfg); got != tc.want {
 				t.Errorf("multipartOrphanAge = %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestLocalMultipartMaxIdle(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ttl  time.Duration
+		want time.Duration
+	}{
+		{"a short upload_ttl: the local default", time.Hour, local.DefaultMultipartMaxIdle},
+		{"an upload_ttl past the local default: it and an hour", 720 * time.Hour, 721 * time.Hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := &config.Config{Categories: map[string]config.Category{
+				"big": {Multipart: config.Multipart{UploadTTL: config.Duration(tc.ttl)}},
+			}}
+			if got := localMultipartMaxIdle(cfg); got != tc.want {
+				t.Errorf("localMultipartMaxIdle = %s, want %s", got, tc.want)
 			}
 		})
 	}
