@@ -180,8 +180,11 @@ func uploadUntil(t *testing.T, inst *instance, proxy *countingProxy, dir, cache 
 	started := make(chan struct{})
 	proxy.arm(at, func() {
 		<-started
-		if cmd.Process.Signal(sig) == nil {
-			signalled.Store(true)
+		// Recorded before the signal: the process may end, and Wait
+		// return, before Signal does.
+		signalled.Store(true)
+		if cmd.Process.Signal(sig) != nil {
+			signalled.Store(false)
 		}
 	})
 	defer proxy.arm(0, nil)
