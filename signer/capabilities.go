@@ -37,6 +37,10 @@ type Capabilities struct {
 	Multipart MultipartUploader
 	// MultipartLister lists the multipart uploads the backend holds.
 	MultipartLister MultipartLister
+	// Reader reads stored bytes back (ObjectReader).
+	Reader ObjectReader
+	// Writer stores bytes presignd produces itself (ObjectWriter).
+	Writer ObjectWriter
 	// Closer releases the resources the backend holds, at shutdown.
 	Closer io.Closer
 }
@@ -50,6 +54,8 @@ func CapabilitiesOf(s Signer) Capabilities {
 	c.Leftovers, _ = s.(LeftoverRemover)
 	c.Multipart, _ = s.(MultipartUploader)
 	c.MultipartLister, _ = s.(MultipartLister)
+	c.Reader, _ = s.(ObjectReader)
+	c.Writer, _ = s.(ObjectWriter)
 	c.Closer, _ = s.(io.Closer)
 	return c
 }
@@ -62,6 +68,8 @@ func (c Capabilities) String() string {
 		capability.Named{Name: "Leftovers", Has: c.Leftovers != nil},
 		capability.Named{Name: "Multipart", Has: c.Multipart != nil},
 		capability.Named{Name: "MultipartLister", Has: c.MultipartLister != nil},
+		capability.Named{Name: "Reader", Has: c.Reader != nil},
+		capability.Named{Name: "Writer", Has: c.Writer != nil},
 		capability.Named{Name: "Closer", Has: c.Closer != nil},
 	)
 }

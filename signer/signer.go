@@ -10,7 +10,7 @@
 // Signer is the contract every driver meets. What only some drivers can
 // do is an optional capability, a small interface of its own, and
 // Capabilities lists them all (PostPolicySigner, LeftoverRemover,
-// MultipartUploader, MultipartLister,
+// MultipartUploader, MultipartLister, ObjectReader, ObjectWriter,
 // io.Closer). The wiring calls CapabilitiesOf once per backend and hands
 // each part the capabilities it uses, as possibly nil fields; no other
 // code asks a signer what it can do. A signer that wraps another has only
