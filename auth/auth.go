@@ -63,6 +63,10 @@ type Principal struct {
 	Categories []string
 	// Kind is KindAPIKey or KindJWT.
 	Kind string
+	// DisplayName is a name for people: the string claim
+	// JWTConfig.DisplayNameClaim names; empty for an API key, and when
+	// the claim is not configured, absent or not a string.
+	DisplayName string
 	// ExpiresAt is when the credential stops working; zero for never.
 	ExpiresAt time.Time
 }

@@ -206,6 +206,21 @@ type Category struct {
 	// URLTTL is how long an upload target stays valid, 1s to 168h
 	// (default 15m).
 	URLTTL Duration `yaml:"url_ttl"`
+	// MaxDownloadTTL is the longest lifetime a CreateDownloadUrl request
+	// may ask for with its ttl, 1s to 168h (default: url_ttl). Without a
+	// ttl a download URL lives url_ttl.
+	MaxDownloadTTL Duration `yaml:"max_download_ttl"`
+	// Deduplicate makes an upload that declares a checksum matching, with
+	// its size, a READY file of the same tenant, category and owner scope
+	// (scope) answer with that file (deduplicated) instead of reserving a
+	// new one. Needs require_checksum, so that every upload can be found
+	// by its content.
+	Deduplicate bool `yaml:"deduplicate"`
+	// Retention deletes READY files this long after their upload
+	// completed (for example 720h); the sweeper deletes them as
+	// DeleteFile does (file.deleted events when events are on). 0 (the
+	// default) keeps files until they are deleted; at least 1m.
+	Retention Duration `yaml:"retention"`
 	// Method is PUT (default) or POST (a form upload with a policy).
 	Method string `yaml:"method"`
 	// RequireChecksum makes callers send a checksum the upload is bound
@@ -502,6 +517,15 @@ func (c *Config) Validate() error {
 		if d := time.Duration(cat.URLTTL); d < time.Second || d > 7*24*time.Hour {
 			add(key+".url_ttl", "must be between 1s and 168h, not %s", d)
 		}
+		if d := time.Duration(cat.MaxDownloadTTL); d != 0 && (d < time.Second || d > 7*24*time.Hour) {
+			add(key+".max_download_ttl", "must be between 1s and 168h, not %s", d)
+		}
+		if cat.Deduplicate && cat.RequireChecksum == "" {
+			add(key+".deduplicate", "needs require_checksum: uploads are found by their checksum")
+		}
+		if d := time.Duration(cat.Retention); d != 0 && d < time.Minute {
+			add(key+".retention", "must be at least 1m (or 0: keep files), not %s", d)
+		}
 		switch cat.Method {
 		case policy.MethodPut, policy.MethodPost:
 		default:
@@ -578,6 +602,9 @@ func (c *Config) Policies() (map[string]*policy.Category, error) {
 			ContentTypes:       cat.ContentTypes,
 			MaxSize:            int64(cat.MaxSize),
 			URLTTL:             time.Duration(cat.URLTTL),
+			MaxDownloadTTL:     time.Duration(cat.MaxDownloadTTL),
+			Deduplicate:        cat.Deduplicate,
+			Retention:          time.Duration(cat.Retention),
 			Method:             cat.Method,
 			RequireChecksum:    cat.RequireChecksum,
 			ContentDisposition: cat.ContentDisposition,
