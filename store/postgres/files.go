@@ -207,6 +207,7 @@ func (s *Store) UpdateFile(ctx context.Context, tenant, id string, update func(*
 			return err
 		}
 		f.ID, f.Tenant, f.CreatedAt = cur.ID, cur.Tenant, cur.CreatedAt
+		f.DownloadURLCount = cur.DownloadURLCount // RecordDownloadURL's alone
 		f.UpdatedAt = time.Now()
 		f.Normalize()
 		owner, metadata, err := sqlfiles.EncodeMaps(&f)
