@@ -6,6 +6,7 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"net/textproto"
 	"regexp"
 	"sort"
 	"strconv"
@@ -241,6 +242,14 @@ type Category struct {
 	StorageLimit ByteSize `yaml:"storage_limit"`
 	// OwnerFields are the rules for owner fields, by name.
 	OwnerFields map[string]OwnerField `yaml:"owner_fields"`
+	// OwnerHeaders map owner fields to request headers, such as
+	// business_id: X-Business-Id: CreateUpload over REST takes the field
+	// from that header, over gRPC from the metadata key of the same name
+	// in lower case. Only a credential with the owner:headers scope (a
+	// trusted backend acting for its users) may send them: from any other
+	// credential the call is refused with PermissionDenied. A header and
+	// a body owner value for the same field must agree.
+	OwnerHeaders map[string]string `yaml:"owner_headers"`
 	// Credentials lists the credential kinds that may use the category:
 	// api_key, jwt. Empty allows all.
 	Credentials []string `yaml:"credentials"`
@@ -571,6 +580,14 @@ func (c *Config) Validate() error {
 				}
 			}
 		}
+		for _, field := range sortedKeys(cat.OwnerHeaders) {
+			if !ownerFieldPattern.MatchString(field) {
+				add(key+".owner_headers."+field, "owner field names must match %s", ownerFieldPattern)
+			}
+			if h := cat.OwnerHeaders[field]; !ownerHeaderPattern.MatchString(h) || reservedHeader(h) {
+				add(key+".owner_headers."+field, "%q is not a header name presignd lets carry an owner field (letters, digits and dashes; not Authorization, X-Api-Key, X-Request-Id, Content-*, Grpc-*, X-Forwarded-*)", h)
+			}
+		}
 		for i, kind := range cat.Credentials {
 			if kind != "api_key" && kind != "jwt" {
 				add(fmt.Sprintf("%s.credentials[%d]", key, i), "must be api_key or jwt, not %q", kind)
@@ -613,6 +630,7 @@ func (c *Config) Policies() (map[string]*policy.Category, error) {
 			StorageLimit:       int64(cat.StorageLimit),
 			Credentials:        cat.Credentials,
 			CompleteOnUpload:   cat.CompleteOnUpload,
+			OwnerHeaders:       canonicalHeaders(cat.OwnerHeaders),
 			Multipart: policy.Multipart{
 				PartSize:     int64(cat.Multipart.PartSize),
 				PartChecksum: cat.Multipart.PartChecksum,
@@ -806,6 +824,33 @@ func (c *Config) NotificationBuckets() map[string][]string {
 		case "gcs":
 			out[b.GCS.Bucket] = append(out[b.GCS.Bucket], name)
 		}
+	}
+	return out
+}
+
+// ownerHeaderPattern is what a header that carries an owner field is named.
+var ownerHeaderPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,63}$`)
+
+// reservedHeader reports whether h is a header presignd or gRPC gives a
+// meaning of its own, which must not carry an owner field.
+func reservedHeader(h string) bool {
+	h = strings.ToLower(h)
+	switch h {
+	case "authorization", "x-api-key", "x-request-id", "user-agent", "te", "host", "cookie":
+		return true
+	}
+	return strings.HasPrefix(h, "content-") || strings.HasPrefix(h, "grpc-") || strings.HasPrefix(h, "x-forwarded-")
+}
+
+// canonicalHeaders returns m with its header names in canonical form, or
+// nil for none.
+func canonicalHeaders(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for field, h := range m {
+		out[field] = textproto.CanonicalMIMEHeaderKey(h)
 	}
 	return out
 }

@@ -73,6 +73,9 @@ func TestParseReportsTheBadKey(t *testing.T) {
 		{"a TTL out of range", "categories:\n  docs:\n    url_ttl: 200h\n", []string{"categories.docs.url_ttl"}},
 		{"a download TTL limit out of range", "categories:\n  docs:\n    max_download_ttl: 200h\n", []string{"categories.docs.max_download_ttl"}},
 		{"de-duplication without a required checksum", "categories:\n  docs:\n    deduplicate: true\n", []string{"categories.docs.deduplicate", "require_checksum"}},
+		{"an owner header that carries credentials", "categories:\n  docs:\n    owner_headers: {business_id: Authorization}\n", []string{"categories.docs.owner_headers.business_id"}},
+		{"an owner header that is not a header name", "categories:\n  docs:\n    owner_headers: {business_id: \"X Business\"}\n", []string{"categories.docs.owner_headers.business_id"}},
+		{"an owner header for a bad field name", "categories:\n  docs:\n    owner_headers: {Business: X-Business-Id}\n", []string{"categories.docs.owner_headers.Business"}},
 		{"a retention shorter than a minute", "categories:\n  docs:\n    retention: 30s\n", []string{"categories.docs.retention"}},
 		{"a negative retention", "categories:\n  docs:\n    retention: -1h\n", []string{"categories.docs.retention"}},
 		{"an undefined backend", "categories:\n  docs:\n    backend: s3main\n", []string{"categories.docs.backend", "s3main"}},
@@ -291,6 +294,13 @@ func TestContentAndLifetimeKeysReachThePolicy(t *testing.T) {
 	d := cats["docs"]
 	if !d.Deduplicate || d.Retention != 720*time.Hour || d.MaxDownloadTTL != 24*time.Hour || d.DownloadTTLLimit() != 24*time.Hour {
 		t.Fatalf("docs = deduplicate %v, retention %s, max download TTL %s", d.Deduplicate, d.Retention, d.MaxDownloadTTL)
+	}
+	c, err = Parse([]byte("categories:\n  docs:\n    owner_headers: {business_id: X-BUSINESS-ID}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cats, err = c.Policies(); err != nil || cats["docs"].OwnerHeaders["business_id"] != "X-Business-Id" {
+		t.Errorf("owner_headers = %v, %v; want the canonical X-Business-Id", cats["docs"].OwnerHeaders, err)
 	}
 	if got := cats["default"]; got != nil && got.DownloadTTLLimit() != got.URLTTL {
 		t.Errorf("default download TTL limit %s, want its url_ttl %s", got.DownloadTTLLimit(), got.URLTTL)

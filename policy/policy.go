@@ -119,6 +119,11 @@ type Category struct {
 	StorageLimit int64
 	// OwnerFields are the rules for owner fields, by name.
 	OwnerFields map[string]FieldRule
+	// OwnerHeaders map owner fields to the request headers (REST) or gRPC
+	// metadata keys that may carry them in CreateUpload, by field; header
+	// names in canonical form (X-Business-Id). Only a credential with
+	// the owner:headers scope may send them.
+	OwnerHeaders map[string]string
 	// Credentials lists the credential kinds that may use the category
 	// ("api_key", "jwt"); empty allows all.
 	Credentials []string

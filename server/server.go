@@ -240,6 +240,11 @@ func (s *Server) CreateUpload(ctx context.Context, req *presigndv1.CreateUploadR
 			otherErr = err
 		}
 	}
+	owner, err := ownerFromHeaders(ctx, p, cat, req.GetOwner())
+	if err != nil {
+		return nil, err
+	}
+	req.Owner = owner // the request as the category reads it, hashed so for retries
 	checksum, err := checkChecksum(req.GetChecksum())
 	collect(err)
 	collect(cat.Names.CheckFormatCharacters("filename", req.GetFilename()))
