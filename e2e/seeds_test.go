@@ -266,6 +266,28 @@ func runPostPolicyUpload(t *testing.T, inst *instance) {
 		}
 		completeBeforeBytes(t, inst, str(created, "file.file_id"))
 	})
+	t.Run("the business and the user come as headers from a trusted key only", func(t *testing.T) {
+		req := map[string]any{"filename": "resume.pdf", "content_type": "application/pdf", "size_bytes": 100,
+			"category": "upload", "owner": map[string]string{"source": "field_value"}}
+		headers := map[string]string{"X-BUSINESS-ID": "biz-42", "X-USER-ID": "user-7"}
+		// The instance's key has every scope, owner:headers included.
+		code, created := inst.restWithHeaders(t, inst.APIKey, "POST", "/v1/uploads", req, headers)
+		if code != http.StatusOK || str(created, "file.owner.business_id") != "biz-42" || str(created, "file.owner.user_id") != "user-7" {
+			t.Fatalf("CreateUpload with owner headers: %d %v", code, created)
+		}
+		code, key := inst.createKey(t, inst.APIKey, map[string]any{"scopes": []string{"files:upload", "files:read"}})
+		if code != http.StatusOK {
+			t.Fatalf("create a key without owner:headers: %d %v", code, key)
+		}
+		code, refused := inst.restWithHeaders(t, str(key, "secret"), "POST", "/v1/uploads", req, headers)
+		if code != http.StatusForbidden || !strings.Contains(str(refused, "message"), "owner:headers") {
+			t.Fatalf("owner headers from an untrusted key: %d %v, want 403", code, refused)
+		}
+		code, plain := inst.restWithKey(t, str(key, "secret"), "POST", "/v1/uploads", req)
+		if code != http.StatusOK || str(plain, "file.owner.business_id") != "" {
+			t.Fatalf("the untrusted key without the headers: %d %v", code, plain)
+		}
+	})
 	t.Run("source must be one of the enum", func(t *testing.T) {
 		code, body := request("", "application/json", 10)
 		checkField(t, code, body, "owner.source")
