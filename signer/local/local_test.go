@@ -62,6 +62,7 @@ func (h *harness) Capabilities() signertest.Capabilities {
 		Checksums:          []string{signer.SHA256, signer.MD5, signer.CRC32C},
 		Multipart:          true,
 		MultipartLister:    true,
+		Objects:            true,
 		PartChecksums:      []string{signer.SHA256, signer.CRC32C},
 		EnforcesPartSize:   true,
 	}
