@@ -58,7 +58,8 @@ type Webhook struct {
 	// Categories whose events it receives; empty for all.
 	Categories []string `yaml:"categories"`
 	// Types of event it receives (file.ready, file.failed, file.expired,
-	// file.deleted, file.aborted); empty for all.
+	// file.deleted, file.aborted, file.scanning, file.quarantined); empty
+	// for all.
 	Types []string `yaml:"types"`
 }
 
@@ -87,7 +88,8 @@ type Retry struct {
 }
 
 // EventTypes are the event types a webhook may select.
-var EventTypes = []string{"file.ready", "file.failed", "file.expired", "file.deleted", "file.aborted"}
+var EventTypes = []string{"file.ready", "file.failed", "file.expired", "file.deleted", "file.aborted",
+	"file.scanning", "file.quarantined"}
 
 var (
 	streamNamePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,255}$`)

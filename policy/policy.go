@@ -117,6 +117,9 @@ type Category struct {
 	// CompleteOnUpload completes an upload as soon as its backend has
 	// committed the bytes (the local backend), without CompleteUpload.
 	CompleteOnUpload bool
+	// Scan holds a verified upload SCANNING until a malware scan makes it
+	// READY or QUARANTINED.
+	Scan bool
 }
 
 // DefaultKeyTemplate is the key template of the built-in default category.
