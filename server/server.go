@@ -886,7 +886,11 @@ func (s *Server) CreateDownloadUrl(ctx context.Context, req *presigndv1.CreateDo
 	if err != nil {
 		return nil, err
 	}
-	if f.State != store.StateReady {
+	switch f.State {
+	case store.StateReady:
+	case store.StateScanning:
+		return nil, userError(errScanning, "file %s is SCANNING: it can be downloaded once its malware scan finds it clean", f.ID)
+	default:
 		return nil, userError(errNotReady, "file %s is %s, not READY", f.ID, f.State)
 	}
 	backend, err := s.backendOf(f)
