@@ -15,7 +15,9 @@ import (
 // dispatcher in every replica delivers them, at least once, to webhooks
 // and NATS JetStream.
 type Events struct {
-	// Enabled writes the events and runs the dispatcher (false).
+	// Enabled writes the events and runs the dispatcher (false). A
+	// category that scans (see scan) turns both on for the malware
+	// scanner alone: webhooks and NATS still need enabled.
 	Enabled bool `yaml:"enabled"`
 	// Webhooks receive the events their filters select, signed as the
 	// Standard Webhooks specification says.
