@@ -395,3 +395,23 @@ func FuzzParseReply(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkScanCleanStream measures a scan of a clean 512 KiB stream
+// against the real clamd (one connection per scan): the cost the scanner
+// adds to a file, mostly clamd's.
+func BenchmarkScanCleanStream(b *testing.B) {
+	addr := testenv.Get(b, "PRESIGND_TEST_CLAMD_ADDR", "start clamd (source .ci/clamd.sh && clamd_start) to run the benchmark")
+	c, err := clamd.New(clamd.Config{Address: addr})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const size = 512 << 10
+	body := bytes.Repeat([]byte("presignd "), size/9+1)[:size]
+	b.SetBytes(size)
+	b.ReportAllocs()
+	for b.Loop() {
+		if sig, err := c.Scan(b.Context(), bytes.NewReader(body)); err != nil || sig != "" {
+			b.Fatalf("Scan = %q, %v", sig, err)
+		}
+	}
+}
