@@ -60,5 +60,8 @@ func scanRoutes(ctx context.Context, cfg *config.Config, files scanner.Files, si
 	} else {
 		log.Info("malware scanning on", "clamd", cfg.Scan.Clamd, "categories", cats, "on_infected", cfg.Scan.OnInfected)
 	}
-	return []events.Route{{Name: "scan", Sink: w, Filter: events.Filter{Types: []string{store.EventFileScanning}}}}, nil
+	// A delivery reads, scans and, when infected, moves the object: twice
+	// the scan's own bound.
+	return []events.Route{{Name: "scan", Sink: w, Filter: events.Filter{Types: []string{store.EventFileScanning}},
+		Timeout: 2 * time.Duration(cfg.Scan.Timeout)}}, nil
 }
