@@ -70,6 +70,9 @@ type Config struct {
 	Notifications Notifications `yaml:"notifications"`
 	// Events configures file events: webhooks and NATS JetStream.
 	Events Events `yaml:"events"`
+	// Scan configures malware scanning with clamd, for the categories
+	// that set scan.
+	Scan Scan `yaml:"scan"`
 }
 
 // Sweeper configures the background sweeper. Every replica may run it:
@@ -260,6 +263,10 @@ type Category struct {
 	// local backend has committed its bytes, with the checks of
 	// CompleteUpload: the client need not call it. Local backends only.
 	CompleteOnUpload bool `yaml:"complete_on_upload"`
+	// Scan holds each verified upload SCANNING until clamd has scanned
+	// its bytes (see scan): then it is READY, or QUARANTINED. The backend
+	// must read objects back (every built-in driver does).
+	Scan bool `yaml:"scan"`
 }
 
 // Notifications configures the storage notification endpoints, through
@@ -372,6 +379,7 @@ func (c *Config) ApplyDefaults() {
 		c.Notifications.MaxBodySize = 1 << 20
 	}
 	c.Events.applyDefaults()
+	c.Scan.applyDefaults()
 	c.Limits.applyDefaults()
 	if c.Store.Driver == "" {
 		c.Store.Driver = "sqlite"
@@ -458,6 +466,7 @@ func (c *Config) Validate() error {
 	c.Sweeper.validate(add)
 	c.Notifications.validate(add)
 	c.validateEvents(add)
+	c.validateScan(add)
 	c.Limits.validate(add)
 	if !namePattern.MatchString(c.DevTenant) {
 		add("dev_tenant", "must match %s", namePattern)
@@ -631,6 +640,7 @@ func (c *Config) Policies() (map[string]*policy.Category, error) {
 			Credentials:        cat.Credentials,
 			CompleteOnUpload:   cat.CompleteOnUpload,
 			OwnerHeaders:       canonicalHeaders(cat.OwnerHeaders),
+			Scan:               cat.Scan,
 			Multipart: policy.Multipart{
 				PartSize:     int64(cat.Multipart.PartSize),
 				PartChecksum: cat.Multipart.PartChecksum,

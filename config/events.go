@@ -15,7 +15,9 @@ import (
 // dispatcher in every replica delivers them, at least once, to webhooks
 // and NATS JetStream.
 type Events struct {
-	// Enabled writes the events and runs the dispatcher (false).
+	// Enabled writes the events and runs the dispatcher (false). A
+	// category that scans (see scan) turns both on for the malware
+	// scanner alone: webhooks and NATS still need enabled.
 	Enabled bool `yaml:"enabled"`
 	// Webhooks receive the events their filters select, signed as the
 	// Standard Webhooks specification says.
@@ -58,7 +60,8 @@ type Webhook struct {
 	// Categories whose events it receives; empty for all.
 	Categories []string `yaml:"categories"`
 	// Types of event it receives (file.ready, file.failed, file.expired,
-	// file.deleted, file.aborted); empty for all.
+	// file.deleted, file.aborted, file.scanning, file.quarantined); empty
+	// for all.
 	Types []string `yaml:"types"`
 }
 
@@ -87,7 +90,8 @@ type Retry struct {
 }
 
 // EventTypes are the event types a webhook may select.
-var EventTypes = []string{"file.ready", "file.failed", "file.expired", "file.deleted", "file.aborted"}
+var EventTypes = []string{"file.ready", "file.failed", "file.expired", "file.deleted", "file.aborted",
+	"file.scanning", "file.quarantined"}
 
 var (
 	streamNamePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,255}$`)

@@ -58,6 +58,9 @@ type Route struct {
 	Name   string
 	Sink   Sink
 	Filter Filter
+	// Timeout, when set, bounds one delivery to this sink instead of
+	// Config.Timeout (a malware scan takes longer than a webhook).
+	Timeout time.Duration
 }
 
 // Retry is the schedule of failed deliveries.
@@ -84,9 +87,10 @@ type Config struct {
 	// Timeout bounds one delivery attempt (10s).
 	Timeout time.Duration
 	// Lease is how long a claimed event or delivery is reserved for this
-	// dispatcher before another may take it (three times Timeout): after
-	// a crash, how long its deliveries in flight wait to be tried again.
-	// It must not be shorter than Timeout.
+	// dispatcher before another may take it (three times the longest of
+	// Timeout and the routes' timeouts): after a crash, how long its
+	// deliveries in flight wait to be tried again. It must not be shorter
+	// than any of those timeouts.
 	Lease time.Duration
 	// Interval is the wait between polls when there is nothing to do
 	// (250ms): about the added latency of an event.
@@ -133,6 +137,9 @@ func New(cfg Config) (*Dispatcher, error) {
 		if _, dup := routes[r.Name]; dup {
 			return nil, fmt.Errorf("events: two routes named %q", r.Name)
 		}
+		if r.Timeout < 0 {
+			return nil, fmt.Errorf("events: route %q has a negative timeout", r.Name)
+		}
 		routes[r.Name] = r
 	}
 	for name, d := range map[string]time.Duration{
@@ -152,14 +159,18 @@ func New(cfg Config) (*Dispatcher, error) {
 	def(&cfg.Retry.Max, time.Hour)
 	def(&cfg.Retry.GiveUpAfter, 72*time.Hour)
 	def(&cfg.Timeout, 10*time.Second)
-	def(&cfg.Lease, 3*cfg.Timeout)
+	longest := cfg.Timeout
+	for _, r := range routes {
+		longest = max(longest, r.Timeout)
+	}
+	def(&cfg.Lease, 3*longest)
 	def(&cfg.Interval, 250*time.Millisecond)
 	def(&cfg.Keep, 24*time.Hour)
 	if cfg.Retry.Max < cfg.Retry.Initial {
 		cfg.Retry.Max = cfg.Retry.Initial
 	}
-	if cfg.Lease < cfg.Timeout {
-		return nil, fmt.Errorf("events: lease %s is shorter than the delivery timeout %s", cfg.Lease, cfg.Timeout)
+	if cfg.Lease < longest {
+		return nil, fmt.Errorf("events: lease %s is shorter than the delivery timeout %s", cfg.Lease, longest)
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = 4
@@ -330,7 +341,11 @@ func (d *Dispatcher) attempt(ctx context.Context, dl *store.Delivery) error {
 	if !ok {
 		sendErr = fmt.Errorf("sink %q is not configured", dl.Sink)
 	} else {
-		actx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
+		timeout := d.cfg.Timeout
+		if r.Timeout > 0 {
+			timeout = r.Timeout
+		}
+		actx, cancel := context.WithTimeout(ctx, timeout)
 		sendErr = r.Sink.Deliver(actx, dl.Event)
 		cancel()
 	}

@@ -107,6 +107,45 @@ func TestDispatcherRoutesEachEventToTheSinksWhoseFiltersMatch(t *testing.T) {
 	}
 }
 
+// deadlineSink records how long each delivery had left when it began.
+type deadlineSink struct {
+	mu   sync.Mutex
+	left []time.Duration
+}
+
+func (s *deadlineSink) Deliver(ctx context.Context, _ *store.Event) error {
+	dl, _ := ctx.Deadline()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.left = append(s.left, time.Until(dl))
+	return nil
+}
+
+func TestARouteTimeoutBoundsItsDeliveriesInsteadOfTheDispatchers(t *testing.T) {
+	ob := &memOutbox{}
+	ob.add(event("e1", "acme", "docs", store.EventFileScanning, time.Now()))
+	slow, quick := &deadlineSink{}, &deadlineSink{}
+	d, err := New(Config{Outbox: ob, Timeout: time.Second, Routes: []Route{
+		{Name: "scan", Sink: slow, Timeout: time.Hour},
+		{Name: "webhook:a", Sink: quick},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.cfg.Lease < time.Hour {
+		t.Errorf("default lease %s, want at least the longest route timeout", d.cfg.Lease)
+	}
+	if _, err := d.Step(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(slow.left) != 1 || slow.left[0] <= time.Minute {
+		t.Errorf("the route with a 1h timeout had %v left, want its own timeout", slow.left)
+	}
+	if len(quick.left) != 1 || quick.left[0] > time.Second {
+		t.Errorf("the route without a timeout had %v left, want the dispatcher's 1s", quick.left)
+	}
+}
+
 func TestDispatcherRetriesAFailedDeliveryWithBackoffUntilTheSinkTakesIt(t *testing.T) {
 	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	ob := &memOutbox{}
@@ -230,6 +269,8 @@ func TestNewRefusesBadConfigurations(t *testing.T) {
 		{"with two routes of one name", Config{Outbox: ob, Routes: []Route{{Name: "nats", Sink: &recordingSink{}}, {Name: "nats", Sink: &recordingSink{}}}}},
 		{"with a negative give-up time", Config{Outbox: ob, Retry: Retry{GiveUpAfter: -time.Second}}},
 		{"with a lease shorter than the timeout", Config{Outbox: ob, Timeout: time.Minute, Lease: time.Second}},
+		{"with a lease shorter than a route's timeout", Config{Outbox: ob, Lease: time.Minute, Routes: []Route{{Name: "scan", Sink: &recordingSink{}, Timeout: time.Hour}}}},
+		{"with a negative route timeout", Config{Outbox: ob, Routes: []Route{{Name: "scan", Sink: &recordingSink{}, Timeout: -time.Second}}}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if _, err := New(c.cfg); err == nil {

@@ -132,6 +132,9 @@ type Category struct {
 	// CompleteOnUpload completes an upload as soon as its backend has
 	// committed the bytes (the local backend), without CompleteUpload.
 	CompleteOnUpload bool
+	// Scan holds a verified upload SCANNING until a malware scan makes it
+	// READY or QUARANTINED.
+	Scan bool
 }
 
 // DownloadTTLLimit is the longest lifetime a download URL of the category

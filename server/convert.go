@@ -24,18 +24,22 @@ var (
 		presigndv1.ChecksumAlgorithm_CHECKSUM_ALGORITHM_CRC32C: signer.CRC32C,
 	}
 	stateToProto = map[store.State]presigndv1.FileState{
-		store.StatePending: presigndv1.FileState_FILE_STATE_PENDING,
-		store.StateReady:   presigndv1.FileState_FILE_STATE_READY,
-		store.StateFailed:  presigndv1.FileState_FILE_STATE_FAILED,
-		store.StateExpired: presigndv1.FileState_FILE_STATE_EXPIRED,
-		store.StateAborted: presigndv1.FileState_FILE_STATE_ABORTED,
+		store.StatePending:     presigndv1.FileState_FILE_STATE_PENDING,
+		store.StateReady:       presigndv1.FileState_FILE_STATE_READY,
+		store.StateFailed:      presigndv1.FileState_FILE_STATE_FAILED,
+		store.StateExpired:     presigndv1.FileState_FILE_STATE_EXPIRED,
+		store.StateAborted:     presigndv1.FileState_FILE_STATE_ABORTED,
+		store.StateScanning:    presigndv1.FileState_FILE_STATE_SCANNING,
+		store.StateQuarantined: presigndv1.FileState_FILE_STATE_QUARANTINED,
 	}
 	stateFromProto = map[presigndv1.FileState]store.State{
-		presigndv1.FileState_FILE_STATE_PENDING: store.StatePending,
-		presigndv1.FileState_FILE_STATE_READY:   store.StateReady,
-		presigndv1.FileState_FILE_STATE_FAILED:  store.StateFailed,
-		presigndv1.FileState_FILE_STATE_EXPIRED: store.StateExpired,
-		presigndv1.FileState_FILE_STATE_ABORTED: store.StateAborted,
+		presigndv1.FileState_FILE_STATE_PENDING:     store.StatePending,
+		presigndv1.FileState_FILE_STATE_READY:       store.StateReady,
+		presigndv1.FileState_FILE_STATE_FAILED:      store.StateFailed,
+		presigndv1.FileState_FILE_STATE_EXPIRED:     store.StateExpired,
+		presigndv1.FileState_FILE_STATE_ABORTED:     store.StateAborted,
+		presigndv1.FileState_FILE_STATE_SCANNING:    store.StateScanning,
+		presigndv1.FileState_FILE_STATE_QUARANTINED: store.StateQuarantined,
 	}
 	methodFromProto = map[presigndv1.UploadMethod]string{
 		presigndv1.UploadMethod_UPLOAD_METHOD_PUT:       policy.MethodPut,
@@ -80,6 +84,7 @@ func (s *Server) fileToProto(f *store.File) *presigndv1.File {
 		UploadCount:      f.UploadCount,
 		SizeDisplay:      bytesize.Format(f.SizeBytes),
 		CompletedBy:      f.CompletedBy,
+		ScanResult:       f.ScanResult,
 
 		PresignedUrlCount:    int64(f.UploadCount) + f.DownloadURLCount,
 		DownloadUrlCount:     f.DownloadURLCount,

@@ -25,6 +25,9 @@ var (
 	errUnauthenticated = auth.ErrUnauthenticated
 	errPermission      = auth.ErrPermissionDenied
 	errNotReady        = errors.New("file is not READY")
+	// errScanning: the file waits for its malware scan, and may be READY
+	// soon.
+	errScanning = errors.New("file is being scanned for malware")
 	// errNotUploaded: CompleteUpload found no object while the upload
 	// target is still valid.
 	errNotUploaded = errors.New("no object uploaded yet")
@@ -99,6 +102,8 @@ func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 		return status.Error(codes.Unauthenticated, err.Error())
 	case errors.Is(err, errPermission):
 		return status.Error(codes.PermissionDenied, err.Error())
+	case errors.Is(err, errScanning):
+		return stateConflict(msg("file is being scanned"), "SCAN_PENDING")
 	case errors.Is(err, errNotReady):
 		return status.Error(codes.FailedPrecondition, msg("file is not READY"))
 	case errors.Is(err, errWrongState):

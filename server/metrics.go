@@ -54,7 +54,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}
 	}
-	for _, st := range []store.State{store.StatePending, store.StateReady, store.StateFailed, store.StateAborted} {
+	for _, st := range []store.State{store.StatePending, store.StateReady, store.StateFailed, store.StateAborted, store.StateScanning} {
 		m.uploads.WithLabelValues(string(st))
 	}
 	return m, nil

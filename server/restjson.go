@@ -116,6 +116,7 @@ func appendFile(b []byte, f *presigndv1.File) ([]byte, bool) {
 	b = append(b, `,"multipart":`...)
 	b = appendLayout(b, f.GetMultipart(), &ok)
 	str(`,"completed_by":`, f.GetCompletedBy())
+	str(`,"scan_result":`, f.GetScanResult())
 	b = append(b, `,"uploader":`...)
 	if u := f.GetUploader(); u == nil {
 		b = append(b, "null"...)

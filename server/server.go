@@ -504,15 +504,15 @@ func (s *Server) dryRun(ctx context.Context, f *store.File, q store.Quota) error
 	return check(q.ScopeMaxBytes, store.UsageFilter{Scope: f.Scope, Now: f.CreatedAt})
 }
 
-// liveFileNamed returns the PENDING or READY file that holds name in
-// scope, or nil.
+// liveFileNamed returns the PENDING, SCANNING or READY file that holds
+// name in scope, or nil.
 func (s *Server) liveFileNamed(ctx context.Context, tenant, scope, name string) (*store.File, error) {
 	files, _, err := s.store.ListFiles(ctx, tenant, store.ListOptions{Scope: scope, DisplayName: name, Limit: 20})
 	if err != nil {
 		return nil, err
 	}
 	for _, f := range files {
-		if f.State == store.StatePending || f.State == store.StateReady {
+		if f.State == store.StatePending || f.State == store.StateScanning || f.State == store.StateReady {
 			return f, nil
 		}
 	}
@@ -645,8 +645,9 @@ func (s *Server) statUpload(ctx context.Context, f *store.File, backend signer.S
 	return info, mismatch(f, info), nil
 }
 
-// finishUpload records f, a PENDING upload whose object is info, READY,
-// or FAILED for reason when it is not empty, completed by by (a
+// finishUpload records f, a PENDING upload whose object is info, READY
+// (SCANNING in a category that scans), or FAILED for reason when it is
+// not empty, completed by by (a
 // store.CompletedBy constant); a FAILED upload's object (and multipart
 // upload) is discarded. A file that left PENDING meanwhile is returned as
 // it now is.
@@ -671,6 +672,11 @@ func (s *Server) finishUpload(ctx context.Context, f *store.File, backend signer
 			return nil
 		}
 		cur.State = store.StateReady
+		if c, ok := s.categories[cur.Category]; ok && c.Scan {
+			// The scanner (package scanner) takes the file.scanning event
+			// and makes the file READY or QUARANTINED.
+			cur.State = store.StateScanning
+		}
 		cur.SizeBytes = info.Size
 		cur.ETag = info.ETag
 		return nil
@@ -927,7 +933,11 @@ func (s *Server) CreateDownloadUrl(ctx context.Context, req *presigndv1.CreateDo
 	if err != nil {
 		return nil, err
 	}
-	if f.State != store.StateReady {
+	switch f.State {
+	case store.StateReady:
+	case store.StateScanning:
+		return nil, userError(errScanning, "file %s is SCANNING: it can be downloaded once its malware scan finds it clean", f.ID)
+	default:
 		return nil, userError(errNotReady, "file %s is %s, not READY", f.ID, f.State)
 	}
 	backend, err := s.backendOf(f)

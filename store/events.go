@@ -12,6 +12,11 @@ const (
 	EventFileExpired = "file.expired"
 	EventFileDeleted = "file.deleted"
 	EventFileAborted = "file.aborted"
+	// EventFileScanning: a completed upload waits for its malware scan.
+	// presignd's own scanner takes these events; sinks may too.
+	EventFileScanning = "file.scanning"
+	// EventFileQuarantined: the scan found malware (File.ScanResult).
+	EventFileQuarantined = "file.quarantined"
 )
 
 // Who completed an upload (File.CompletedBy).
@@ -24,8 +29,8 @@ const (
 
 // Event is a change of a file's state. A store with events turned on
 // writes one in the same transaction as the change (a transactional
-// outbox): UpdateFile that moves a file to READY, FAILED, EXPIRED or
-// ABORTED writes "file.<state>", ExpireUploads writes file.expired for
+// outbox): UpdateFile that moves a file to READY, FAILED, EXPIRED,
+// ABORTED, SCANNING or QUARANTINED writes "file.<state>", ExpireUploads writes file.expired for
 // each file, AbortUpload file.aborted, and DeleteFileAndQueueObject
 // file.deleted. A change that does not commit leaves no event, and a
 // committed change always has its event.

@@ -60,6 +60,14 @@ const (
 	StateFailed  State = "FAILED"
 	StateExpired State = "EXPIRED"
 	StateAborted State = "ABORTED"
+	// StateScanning: the upload is complete and verified, and its bytes
+	// wait for a malware scan (a category with scanning on). The file
+	// holds its display name and its bytes count against quotas as a
+	// READY file's do, but it cannot be downloaded.
+	StateScanning State = "SCANNING"
+	// StateQuarantined: the scan found malware; the object was deleted or
+	// moved out of the file's key. It holds neither name nor quota.
+	StateQuarantined State = "QUARANTINED"
 )
 
 // File is one file record. ID is unique across all tenants. Times are
@@ -72,9 +80,9 @@ type File struct {
 	DisplayName string
 	// NameScope, when not empty, makes DisplayName unique among the
 	// tenant's files with the same NameScope (ErrAlreadyExists). Names
-	// compare byte for byte, and only PENDING and READY files hold their
-	// name: a FAILED, EXPIRED or ABORTED file's name is free for another
-	// file.
+	// compare byte for byte, and only PENDING, SCANNING and READY files
+	// hold their name: a FAILED, EXPIRED, ABORTED or QUARANTINED file's
+	// name is free for another file.
 	NameScope string
 	// Scope groups files for ListOptions.Scope, Usage and Quota.ScopeMaxBytes
 	// (such as "files/application_id=42"); empty is a scope of its own.
@@ -113,6 +121,10 @@ type File struct {
 	// CompletedBy constant); empty otherwise. Written by CreateFile and
 	// UpdateFile.
 	CompletedBy string
+	// ScanResult is the outcome of the file's malware scan: "clean", or
+	// the name of the signature found; empty when it was not scanned.
+	// Written by UpdateFile.
+	ScanResult string
 	// ObjectMissingSince is set by Lifecycle.SetObjectMissing when a READY
 	// file's object was found gone from its backend; zero otherwise.
 	// CreateFile and UpdateFile neither write nor clear it.
@@ -176,7 +188,7 @@ func (f *File) Normalize() {
 
 // Quota limits what CreateFile may reserve. The zero Quota is unlimited.
 //
-// Live bytes are the SizeBytes of READY files plus those of PENDING files
+// Live bytes are the SizeBytes of READY and SCANNING files plus those of PENDING files
 // whose UploadExpires is after the new file's CreatedAt: an upload target
 // that expired releases its reservation even before a sweeper marks it
 // EXPIRED.

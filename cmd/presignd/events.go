@@ -16,22 +16,27 @@ import (
 )
 
 // startDispatcher starts the event dispatcher as cfg says, over the
-// store's outbox, with a route per webhook and one for NATS when its url
+// store's outbox, with presignd's own routes (the malware scanner's), and,
+// when events are on, a route per webhook and one for NATS when its url
 // is set, its metrics on reg, and render for the file records of the
 // payloads; it returns the function that stops it, waits for the
-// deliveries in progress and closes the NATS connection. Events off
-// starts nothing (the store then writes no events either).
-func startDispatcher(ctx context.Context, cfg config.Events, ob store.Outbox, render events.RenderFile,
+// deliveries in progress and closes the NATS connection. Events off and
+// no own route starts nothing (the store then writes no events either).
+func startDispatcher(ctx context.Context, cfg config.Events, own []events.Route, ob store.Outbox, render events.RenderFile,
 	reg prometheus.Registerer, log *slog.Logger) (stop func(), err error) {
-	if !cfg.Enabled {
+	if !cfg.Enabled && len(own) == 0 {
 		return func() {}, nil
 	}
 	secrets, err := cfg.WebhookSecrets(os.LookupEnv)
 	if err != nil {
 		return nil, err
 	}
-	var routes []events.Route
-	for _, w := range cfg.Webhooks {
+	routes := append([]events.Route(nil), own...)
+	var webhooks []config.Webhook
+	if cfg.Enabled {
+		webhooks = cfg.Webhooks
+	}
+	for _, w := range webhooks {
 		sink, err := events.NewWebhook(events.WebhookConfig{URL: w.URL, Secret: secrets[w.Name], Render: render})
 		if err != nil {
 			return nil, fmt.Errorf("events.webhooks %s: %w", w.Name, err)
@@ -40,7 +45,7 @@ func startDispatcher(ctx context.Context, cfg config.Events, ob store.Outbox, re
 			Filter: events.Filter{Tenants: w.Tenants, Categories: w.Categories, Types: w.Types}})
 	}
 	var nc *events.NATS
-	if cfg.NATS.URL != "" {
+	if cfg.Enabled && cfg.NATS.URL != "" {
 		nc, err = events.NewNATS(events.NATSConfig{URL: cfg.NATS.URL, Stream: cfg.NATS.Stream, SubjectPrefix: cfg.NATS.SubjectPrefix, Render: render})
 		if err != nil {
 			return nil, fmt.Errorf("events.nats: %w", err)

@@ -29,7 +29,7 @@ var mayUseGRPCStatus = []string{"server", "gen", "cmd", "clients", "e2e", "bench
 var driverFamilies = []string{"signer", "store"}
 
 // consumers use the interfaces and must not reach for a driver.
-var consumers = []string{"server", "sweeper", "events", "auth", "policy"}
+var consumers = []string{"server", "sweeper", "events", "auth", "policy", "scanner"}
 
 // violations returns every broken rule in imports, which maps each
 // package's path within the module ("signer/s3") to the packages its
@@ -130,6 +130,7 @@ func TestImportRulesCatchViolations(t *testing.T) {
 		{"gRPC codes below the server", map[string][]string{"store/sqlite": {"google.golang.org/grpc/codes"}}, "store/sqlite imports google.golang.org/grpc/codes"},
 		{"gRPC status in policy/", map[string][]string{"policy": {"google.golang.org/grpc/status"}}, "policy imports google.golang.org/grpc/status"},
 		{"the server importing a driver", map[string][]string{"server": {module + "/signer/s3"}}, "server uses the signer interface, never a driver"},
+		{"the malware scanner importing a store driver", map[string][]string{"scanner": {module + "/store/postgres"}}, "scanner uses the store interface, never a driver"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := strings.Join(violations(tc.imports), "\n")

@@ -130,7 +130,7 @@ const whoHolds = `SELECT
 	EXISTS (SELECT FROM files WHERE id = $1),
 	$3 <> '' AND EXISTS (SELECT FROM files WHERE tenant = $2 AND request_id = $3 AND request_id <> ''),
 	$6::bool AND EXISTS (SELECT FROM files WHERE tenant = $2 AND name_scope = $4 AND display_name = $5
-		AND name_scope <> '' AND state IN ('PENDING', 'READY'))`
+		AND name_scope <> '' AND state IN ('PENDING', 'READY', 'SCANNING'))`
 
 // startCreates starts CreateFile's writer.
 func (s *Store) startCreates() {
@@ -268,7 +268,7 @@ func (s *Store) whoHolds(ctx context.Context, reqs []*createReq, refused []int) 
 	holds := make([][3]bool, len(refused))
 	for _, i := range refused {
 		f := reqs[i].f
-		holdsName := f.NameScope != "" && (f.State == store.StatePending || f.State == store.StateReady)
+		holdsName := f.NameScope != "" && (f.State == store.StatePending || f.State == store.StateReady || f.State == store.StateScanning)
 		b.Queue(whoHolds, f.ID, f.Tenant, f.RequestID, f.NameScope, f.DisplayName, holdsName)
 	}
 	br := s.pool.SendBatch(ctx, b)
@@ -332,7 +332,7 @@ func isDeadlock(err error) bool {
 // own CreatedAt (see store.Quota).
 func liveContribution(f *store.File) int64 {
 	switch {
-	case f.State == store.StateReady:
+	case f.State == store.StateReady || f.State == store.StateScanning:
 		return f.SizeBytes
 	case f.State == store.StatePending && (f.UploadExpires.IsZero() || f.UploadExpires.After(f.CreatedAt)):
 		return f.SizeBytes

@@ -93,7 +93,7 @@ func (s *Store) DeleteFileAndQueueObject(ctx context.Context, tenant, id string,
 		}
 		rows, err := tx.Query(ctx, `WITH gone AS (
 				DELETE FROM files WHERE id = $1 AND tenant = $2 RETURNING backend, object_key, id, tenant,
-					CASE WHEN state = 'READY' THEN '' ELSE multipart_upload_id END AS upload_id
+					CASE WHEN state IN ('READY', 'SCANNING', 'QUARANTINED') THEN '' ELSE multipart_upload_id END AS upload_id
 			)
 			INSERT INTO object_deletions (backend, object_key, file_id, tenant, reason, multipart_upload_id,
 				created_at, next_attempt)

@@ -46,7 +46,7 @@ func (s *Store) ClaimWatchedKeys(ctx context.Context, now, nextCheck time.Time, 
 			RETURNING `+sqlfiles.WatchedKeyColumns+`
 		)
 		SELECT claimed.*, EXISTS (SELECT 1 FROM files f
-			WHERE f.id = claimed.file_id AND f.tenant = claimed.tenant AND f.state IN ('PENDING', 'READY'))
+			WHERE f.id = claimed.file_id AND f.tenant = claimed.tenant AND f.state IN ('PENDING', 'READY', 'SCANNING'))
 		FROM claimed ORDER BY id`,
 		now, store.KeepTime(nextCheck), limit)
 	if err != nil {

@@ -69,7 +69,7 @@ func (s *Store) DeleteFileAndQueueObject(ctx context.Context, tenant, id string,
 			return s.failGet(op, err)
 		}
 		backend, key, uploadID := f.Backend, f.Key, f.MultipartUploadID
-		if f.State == store.StateReady {
+		if f.State == store.StateReady || f.State == store.StateScanning || f.State == store.StateQuarantined {
 			uploadID = "" // the backend completed it
 		}
 		d, err = scanDeletion(tx.QueryRowContext(ctx, `INSERT INTO object_deletions

@@ -61,7 +61,7 @@ func (s *Store) ClaimWatchedKeys(ctx context.Context, now, nextCheck time.Time, 
 		}
 		for _, w := range ws {
 			err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM files
-				WHERE id = ? AND tenant = ? AND state IN ('PENDING', 'READY'))`, w.FileID, w.Tenant).Scan(&w.FileLive)
+				WHERE id = ? AND tenant = ? AND state IN ('PENDING', 'READY', 'SCANNING'))`, w.FileID, w.Tenant).Scan(&w.FileLive)
 			if err != nil {
 				return s.fail("claim watched keys: file of "+w.FileID, err)
 			}

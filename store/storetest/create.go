@@ -251,6 +251,17 @@ func testQuota(t *testing.T, newStore func(*testing.T) store.Store) {
 			want: store.ErrQuotaExceeded,
 		},
 		{
+			name:     "SCANNING files count against the quota and its scope's as READY ones do",
+			existing: []existing{{tenantA, "default", app1, store.StateScanning, 1000, time.Time{}}},
+			quota:    store.Quota{ScopeMaxBytes: 1000}, scope: app1, size: 1,
+			want: store.ErrQuotaExceeded,
+		},
+		{
+			name:     "QUARANTINED files do not count against the quota",
+			existing: []existing{{tenantA, "default", "", store.StateQuarantined, 1000, time.Time{}}},
+			quota:    store.Quota{MaxBytes: 1000}, size: 1000,
+		},
+		{
 			name:     "a PENDING file without an upload expiry keeps its reservation",
 			existing: []existing{{tenantA, "default", "", store.StatePending, 1000, time.Time{}}},
 			quota:    store.Quota{MaxBytes: 1000}, size: 1,

@@ -106,6 +106,8 @@ func testStateChangeEvents(t *testing.T, newStore func(t *testing.T, events bool
 			{store.StateFailed, store.EventFileFailed},
 			{store.StateExpired, store.EventFileExpired},
 			{store.StateAborted, store.EventFileAborted},
+			{store.StateScanning, store.EventFileScanning},
+			{store.StateQuarantined, store.EventFileQuarantined},
 			{store.StatePending, ""},
 		} {
 			t.Run(string(c.to), func(t *testing.T) {

@@ -16,9 +16,9 @@
 //
 // Decisions the suite pins down, beyond what the interfaces say:
 //   - File IDs are unique across tenants.
-//   - Only PENDING and READY files hold a display name in their name scope
-//     and count against the quota; FAILED, EXPIRED and ABORTED files do
-//     neither.
+//   - Only PENDING, SCANNING and READY files hold a display name in their
+//     name scope and count against the quota; FAILED, EXPIRED, ABORTED and
+//     QUARANTINED files do neither.
 //   - A display name held in its name scope is ErrNameTaken (which is also
 //     ErrAlreadyExists); a taken ID or request ID is ErrAlreadyExists and
 //     never ErrNameTaken.
@@ -79,6 +79,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("DownloadURLs", func(t *testing.T) { testDownloadURLs(t, newStore) })
 	t.Run("FindByContent", func(t *testing.T) { testFindByContent(t, newStore) })
 	t.Run("RetainedFiles", func(t *testing.T) { testRetainedFiles(t, newStore) })
+	t.Run("Scanning", func(t *testing.T) { testScanning(t, newStore) })
 	t.Run("Ping", func(t *testing.T) {
 		s := newStore(t)
 		if err := s.Ping(t.Context()); err != nil {

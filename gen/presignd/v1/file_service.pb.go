@@ -160,6 +160,13 @@ const (
 	FileState_FILE_STATE_EXPIRED FileState = 4
 	// The client gave the upload up with AbortUpload.
 	FileState_FILE_STATE_ABORTED FileState = 5
+	// The upload was verified and its bytes wait for a malware scan (a
+	// category with scanning on); it cannot be downloaded yet, and counts
+	// against quotas as a READY file does.
+	FileState_FILE_STATE_SCANNING FileState = 6
+	// The malware scan found a signature (scan_result); the object was
+	// deleted or moved out of reach, and the file cannot be downloaded.
+	FileState_FILE_STATE_QUARANTINED FileState = 7
 )
 
 // Enum value maps for FileState.
@@ -171,6 +178,8 @@ var (
 		3: "FILE_STATE_FAILED",
 		4: "FILE_STATE_EXPIRED",
 		5: "FILE_STATE_ABORTED",
+		6: "FILE_STATE_SCANNING",
+		7: "FILE_STATE_QUARANTINED",
 	}
 	FileState_value = map[string]int32{
 		"FILE_STATE_UNSPECIFIED": 0,
@@ -179,6 +188,8 @@ var (
 		"FILE_STATE_FAILED":      3,
 		"FILE_STATE_EXPIRED":     4,
 		"FILE_STATE_ABORTED":     5,
+		"FILE_STATE_SCANNING":    6,
+		"FILE_STATE_QUARANTINED": 7,
 	}
 )
 
@@ -321,6 +332,10 @@ type File struct {
 	// "notification" (a storage notification), "sweeper" (found before the
 	// upload expired) or "upload" (the local backend, as the bytes landed).
 	CompletedBy string `protobuf:"bytes,25,opt,name=completed_by,json=completedBy,proto3" json:"completed_by,omitempty"`
+	// The outcome of the malware scan: "clean", or the name of the
+	// signature the scanner found (QUARANTINED); empty for a file that was
+	// not scanned (yet).
+	ScanResult string `protobuf:"bytes,29,opt,name=scan_result,json=scanResult,proto3" json:"scan_result,omitempty"`
 	// The credential that created the file (CreateUpload); unset for
 	// files created before presignd recorded it.
 	Uploader *Uploader `protobuf:"bytes,32,opt,name=uploader,proto3" json:"uploader,omitempty"`
@@ -539,6 +554,13 @@ func (x *File) GetMultipart() *MultipartLayout {
 func (x *File) GetCompletedBy() string {
 	if x != nil {
 		return x.CompletedBy
+	}
+	return ""
+}
+
+func (x *File) GetScanResult() string {
+	if x != nil {
+		return x.ScanResult
 	}
 	return ""
 }
@@ -2509,7 +2531,7 @@ const file_presignd_v1_file_service_proto_rawDesc = "" +
 	"\bChecksum\x12H\n" +
 	"\talgorithm\x18\x01 \x01(\x0e2\x1e.presignd.v1.ChecksumAlgorithmB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\talgorithm\x128\n" +
-	"\x05value\x18\x02 \x01(\tB\"\xbaH\x1fr\x1d\x10\x01\x18\x80\x012\x16^[A-Za-z0-9+/]+={0,2}$R\x05value\"\xd0\n" +
+	"\x05value\x18\x02 \x01(\tB\"\xbaH\x1fr\x1d\x10\x01\x18\x80\x012\x16^[A-Za-z0-9+/]+={0,2}$R\x05value\"\xf1\n" +
 	"\n" +
 	"\x04File\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\tR\x06fileId\x12\x1b\n" +
@@ -2541,7 +2563,9 @@ const file_presignd_v1_file_service_proto_rawDesc = "" +
 	"\fupload_count\x18\x16 \x01(\x05R\vuploadCount\x12!\n" +
 	"\fsize_display\x18\x17 \x01(\tR\vsizeDisplay\x12:\n" +
 	"\tmultipart\x18\x18 \x01(\v2\x1c.presignd.v1.MultipartLayoutR\tmultipart\x12!\n" +
-	"\fcompleted_by\x18\x19 \x01(\tR\vcompletedBy\x121\n" +
+	"\fcompleted_by\x18\x19 \x01(\tR\vcompletedBy\x12\x1f\n" +
+	"\vscan_result\x18\x1d \x01(\tR\n" +
+	"scanResult\x121\n" +
 	"\buploader\x18  \x01(\v2\x15.presignd.v1.UploaderR\buploader\x12.\n" +
 	"\x13presigned_url_count\x18! \x01(\x03R\x11presignedUrlCount\x12,\n" +
 	"\x12download_url_count\x18\" \x01(\x03R\x10downloadUrlCount\x12Q\n" +
@@ -2737,14 +2761,16 @@ const file_presignd_v1_file_service_proto_rawDesc = "" +
 	"\x19UPLOAD_METHOD_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11UPLOAD_METHOD_PUT\x10\x01\x12\x16\n" +
 	"\x12UPLOAD_METHOD_POST\x10\x02\x12\x1b\n" +
-	"\x17UPLOAD_METHOD_MULTIPART\x10\x03*\x9c\x01\n" +
+	"\x17UPLOAD_METHOD_MULTIPART\x10\x03*\xd1\x01\n" +
 	"\tFileState\x12\x1a\n" +
 	"\x16FILE_STATE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12FILE_STATE_PENDING\x10\x01\x12\x14\n" +
 	"\x10FILE_STATE_READY\x10\x02\x12\x15\n" +
 	"\x11FILE_STATE_FAILED\x10\x03\x12\x16\n" +
 	"\x12FILE_STATE_EXPIRED\x10\x04\x12\x16\n" +
-	"\x12FILE_STATE_ABORTED\x10\x052\xda\n" +
+	"\x12FILE_STATE_ABORTED\x10\x05\x12\x17\n" +
+	"\x13FILE_STATE_SCANNING\x10\x06\x12\x1a\n" +
+	"\x16FILE_STATE_QUARANTINED\x10\a2\xda\n" +
 	"\n" +
 	"\vFileService\x12k\n" +
 	"\fCreateUpload\x12 .presignd.v1.CreateUploadRequest\x1a!.presignd.v1.CreateUploadResponse\"\x16\x82\xd3\xe4\x93\x02\x10:\x01*\"\v/v1/uploads\x12\x82\x01\n" +

@@ -66,7 +66,9 @@ type FileServiceClient interface {
 	UpdateFile(ctx context.Context, in *UpdateFileRequest, opts ...grpc.CallOption) (*UpdateFileResponse, error)
 	// DeleteFile deletes the stored object and then the record.
 	DeleteFile(ctx context.Context, in *DeleteFileRequest, opts ...grpc.CallOption) (*DeleteFileResponse, error)
-	// CreateDownloadUrl signs a short-lived GET URL for a READY file.
+	// CreateDownloadUrl signs a short-lived GET URL for a READY file; a file
+	// in any other state (PENDING, SCANNING, QUARANTINED, ...) is
+	// FailedPrecondition.
 	CreateDownloadUrl(ctx context.Context, in *CreateDownloadUrlRequest, opts ...grpc.CallOption) (*CreateDownloadUrlResponse, error)
 	// CheckName reports whether a display name is valid for a category and
 	// still free in its uniqueness scope.
@@ -249,7 +251,9 @@ type FileServiceServer interface {
 	UpdateFile(context.Context, *UpdateFileRequest) (*UpdateFileResponse, error)
 	// DeleteFile deletes the stored object and then the record.
 	DeleteFile(context.Context, *DeleteFileRequest) (*DeleteFileResponse, error)
-	// CreateDownloadUrl signs a short-lived GET URL for a READY file.
+	// CreateDownloadUrl signs a short-lived GET URL for a READY file; a file
+	// in any other state (PENDING, SCANNING, QUARANTINED, ...) is
+	// FailedPrecondition.
 	CreateDownloadUrl(context.Context, *CreateDownloadUrlRequest) (*CreateDownloadUrlResponse, error)
 	// CheckName reports whether a display name is valid for a category and
 	// still free in its uniqueness scope.

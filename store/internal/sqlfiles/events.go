@@ -36,6 +36,10 @@ func StateEvent(from, to store.State) string {
 		return store.EventFileExpired
 	case store.StateAborted:
 		return store.EventFileAborted
+	case store.StateScanning:
+		return store.EventFileScanning
+	case store.StateQuarantined:
+		return store.EventFileQuarantined
 	}
 	return ""
 }
@@ -100,6 +104,7 @@ type eventFile struct {
 	PartSize              int64             `json:"part_size,omitempty"`
 	PartChecksumAlgorithm string            `json:"part_checksum_algorithm,omitempty"`
 	CompletedBy           string            `json:"completed_by,omitempty"`
+	ScanResult            string            `json:"scan_result,omitempty"`
 	ObjectMissingSince    *time.Time        `json:"object_missing_since,omitempty"`
 	// Added within version 1: events written before them lack them.
 	UploaderKind     string     `json:"uploader_kind,omitempty"`
@@ -124,7 +129,7 @@ func EncodeEventFile(f *store.File) ([]byte, error) {
 		UploadCount: f.UploadCount, CreatedAt: timeRef(f.CreatedAt), UpdatedAt: timeRef(f.UpdatedAt),
 		CompletedAt: timeRef(f.CompletedAt), UploadExpires: timeRef(f.UploadExpires),
 		MultipartUploadID: f.MultipartUploadID, PartSize: f.PartSize, PartChecksumAlgorithm: f.PartChecksumAlgorithm,
-		CompletedBy: f.CompletedBy, ObjectMissingSince: timeRef(f.ObjectMissingSince),
+		CompletedBy: f.CompletedBy, ScanResult: f.ScanResult, ObjectMissingSince: timeRef(f.ObjectMissingSince),
 		UploaderKind: f.Uploader.Kind, UploaderID: f.Uploader.ID, UploaderName: f.Uploader.Name,
 		DownloadURLCount: f.DownloadURLCount, LastURLAt: timeRef(f.LastURLAt),
 	}
@@ -159,7 +164,7 @@ func DecodeEventFile(b []byte) (*store.File, error) {
 		Metadata: e.Metadata, RequestID: e.RequestID, RequestHash: e.RequestHash, UploadCount: e.UploadCount,
 		CreatedAt: timeVal(e.CreatedAt), UpdatedAt: timeVal(e.UpdatedAt), CompletedAt: timeVal(e.CompletedAt),
 		UploadExpires: timeVal(e.UploadExpires), MultipartUploadID: e.MultipartUploadID, PartSize: e.PartSize,
-		PartChecksumAlgorithm: e.PartChecksumAlgorithm, CompletedBy: e.CompletedBy,
+		PartChecksumAlgorithm: e.PartChecksumAlgorithm, CompletedBy: e.CompletedBy, ScanResult: e.ScanResult,
 		ObjectMissingSince: timeVal(e.ObjectMissingSince),
 		Uploader:           store.Uploader{Kind: e.UploaderKind, ID: e.UploaderID, Name: e.UploaderName},
 		DownloadURLCount:   e.DownloadURLCount, LastURLAt: timeVal(e.LastURLAt),

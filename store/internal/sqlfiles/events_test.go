@@ -29,7 +29,7 @@ func everyField() *store.File {
 		RequestID: "req-1", RequestHash: "sha256:0f34", UploadCount: 3,
 		CreatedAt: at, UpdatedAt: at.Add(time.Minute), CompletedAt: at.Add(2 * time.Minute),
 		UploadExpires: at.Add(15 * time.Minute), MultipartUploadID: "2~abc", PartSize: 8 << 20,
-		PartChecksumAlgorithm: "CRC32C", CompletedBy: store.CompletedByNotification,
+		PartChecksumAlgorithm: "CRC32C", CompletedBy: store.CompletedByNotification, ScanResult: "clean",
 		ObjectMissingSince: at.Add(time.Hour),
 		Uploader:           store.Uploader{Kind: "jwt", ID: "user-7", Name: "Ada ✓"},
 		DownloadURLCount:   5, LastURLAt: at.Add(3 * time.Minute),
@@ -99,8 +99,9 @@ func TestEventFileGolden(t *testing.T) {
 	}
 }
 
-// TestEventFileBeforeUploader reads an event written before the uploader
-// and URL fields were added to version 1: they read as zero.
+// TestEventFileBeforeUploader reads an event written before the scan
+// result, uploader and URL fields were added to version 1: they read as
+// zero.
 func TestEventFileBeforeUploader(t *testing.T) {
 	old, err := os.ReadFile(filepath.Join("testdata", "event_file_v1_before_uploader.json"))
 	if err != nil {
@@ -108,6 +109,7 @@ func TestEventFileBeforeUploader(t *testing.T) {
 	}
 	want := everyField()
 	want.Uploader, want.DownloadURLCount, want.LastURLAt = store.Uploader{}, 0, time.Time{}
+	want.ScanResult = ""
 	f, err := DecodeEventFile(bytes.TrimSpace(old))
 	if err != nil || !reflect.DeepEqual(f, want) {
 		t.Errorf("DecodeEventFile(old) = %+v, %v; want %+v", f, err, want)
