@@ -133,7 +133,7 @@ func TestReplicas(t *testing.T) {
 		}
 	})
 
-	t.Run("two replicas sweeping one database complete or expire each upload once and delete each object once", func(t *testing.T) {
+	t.Run("two replicas sweeping one database complete each uploaded file and expire each abandoned one, once, and delete each object once", func(t *testing.T) {
 		cfg, _, _ := postgresReplicas(t, `sweeper: {interval: 300ms, grace: 0s, batch_size: 1}
 categories:
   default:
@@ -189,13 +189,8 @@ categories:
 		t.Logf("sweep counts: A %v, B %v", ca, cb)
 		n := states()
 		expired, ready := n["FILE_STATE_EXPIRED/"], n["FILE_STATE_READY/sweeper"]
-		if expired+ready != uploads || expired < abandoned || ready > uploaded {
-			t.Errorf("states after more sweeps: %v, want the %d never uploaded EXPIRED and the other %d READY (completed by the sweeper) or EXPIRED", n, abandoned, uploaded)
-		}
-		if ready < uploaded {
-			// Two sweepers racing can still expire an upload whose bytes
-			// arrived before either completes it (a known gap).
-			t.Logf("%d of the %d uploaded files expired instead of completing", uploaded-ready, uploaded)
+		if expired != abandoned || ready != uploaded {
+			t.Errorf("states after more sweeps: %v, want the %d never uploaded EXPIRED and the %d uploaded READY (completed by the sweeper)", n, abandoned, uploaded)
 		}
 		if got := ca["expired"] + cb["expired"]; got != expired {
 			t.Errorf("the replicas expired %d uploads between them, want each of the %d EXPIRED once", got, expired)
@@ -224,8 +219,12 @@ categories:
 		if len(keys) != ready {
 			t.Errorf("stored objects: %v (%d entries at the top), want the %d of the uploads the sweeper completed, and none of the expired ones", left, len(entries), ready)
 		}
-		if got := ca["completed"] + cb["completed"]; got < ready {
-			t.Errorf("the replicas completed %d uploads between them, want at least %d", got, ready)
+		if got := ca["completed"] + cb["completed"]; got != ready {
+			t.Errorf("the replicas counted %d completions between them, want each of the %d READY once", got, ready)
+		}
+		const completedMetric = `presignd_sweeper_uploads_completed_total{state="READY"}`
+		if got := a.metric(t, completedMetric) + b.metric(t, completedMetric); got != float64(ready) {
+			t.Errorf("%s on A and B: %v between them, want %d", completedMetric, got, ready)
 		}
 		code, usage := a.rest(t, "GET", "/v1/usage", nil)
 		if code != http.StatusOK || str(usage, "bytes_reserved") != "0" {

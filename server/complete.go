@@ -20,15 +20,19 @@ import (
 // upload never uploaded) nothing changes and f is returned as it is,
 // PENDING: the caller tells "not there yet" by the state. A file that is
 // not PENDING, or that left PENDING meanwhile, is returned as it now is.
+// changed reports whether this call moved the file out of PENDING: of
+// several callers racing on one upload (replicas' sweepers, a
+// notification and the sweeper), only the one whose transition the
+// store recorded is told it did.
 // Storage notifications, the sweeper and the local backend's commit hook
 // complete uploads through it.
-func (s *Server) CompletePending(ctx context.Context, f *store.File, by string) (*store.File, error) {
+func (s *Server) CompletePending(ctx context.Context, f *store.File, by string) (done *store.File, changed bool, err error) {
 	if f.State != store.StatePending {
-		return f, nil
+		return f, false, nil
 	}
 	backend, err := s.backendOf(f)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	var (
 		info   signer.ObjectInfo
@@ -36,20 +40,23 @@ func (s *Server) CompletePending(ctx context.Context, f *store.File, by string) 
 	)
 	if f.MultipartUploadID != "" {
 		arrived, err := s.allPartsHeld(ctx, f)
-		if err != nil || !arrived {
-			return f, err
+		if err != nil {
+			return nil, false, err
+		}
+		if !arrived {
+			return f, false, nil
 		}
 		info, reason, err = s.completeMultipart(ctx, f, nil)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	} else {
 		info, err = backend.Stat(ctx, f.Key)
 		switch {
 		case errors.Is(err, signer.ErrNotFound):
-			return f, nil
+			return f, false, nil
 		case err != nil:
-			return nil, fmt.Errorf("stat %s: %w", f.Key, err)
+			return nil, false, fmt.Errorf("stat %s: %w", f.Key, err)
 		}
 		reason = mismatch(f, info)
 	}
@@ -112,7 +119,7 @@ func (s *Server) UploadCommitted(backend string) func(ctx context.Context, key s
 		if c, ok := s.categories[f.Category]; !ok || !c.CompleteOnUpload {
 			return
 		}
-		done, err := s.CompletePending(ctx, f, store.CompletedByUpload)
+		done, _, err := s.CompletePending(ctx, f, store.CompletedByUpload)
 		if err != nil {
 			s.log.WarnContext(ctx, "complete on upload", "tenant", f.Tenant, "file_id", f.ID, "err", err)
 			return

@@ -39,9 +39,12 @@ func TestCompletePendingVerifiesLikeCompleteUpload(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := env.server.CompletePending(context.Background(), f, store.CompletedBySweeper)
+			got, changed, err := env.server.CompletePending(context.Background(), f, store.CompletedBySweeper)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if want := tt.wantState != store.StatePending; changed != want {
+				t.Fatalf("changed = %v for a file that became %s, want %v", changed, tt.wantState, want)
 			}
 			stored, err := env.store.GetFile(context.Background(), "acme", f.ID)
 			if err != nil {
@@ -56,10 +59,20 @@ func TestCompletePendingVerifiesLikeCompleteUpload(t *testing.T) {
 			if (tt.wantState == store.StateReady) != (statErr == nil) {
 				t.Fatalf("object present = %v for state %s", statErr == nil, tt.wantState)
 			}
-			// Completing again changes nothing.
-			again, err := env.server.CompletePending(context.Background(), stored, store.CompletedByNotification)
-			if err != nil || again.State != stored.State || again.CompletedBy != stored.CompletedBy {
-				t.Fatalf("second completion: %+v, %v", again, err)
+			// Completing again changes nothing, also from the PENDING copy
+			// read before the first completion (a replica that lost the
+			// race): that caller is told it changed nothing. (From that
+			// copy, a FAILED file whose object was deleted looks not
+			// arrived yet, and the copy comes back.)
+			for name, from := range map[string]*store.File{"the stored file": stored, "the copy read before": f} {
+				_, changed, err := env.server.CompletePending(context.Background(), from, store.CompletedByNotification)
+				if err != nil || changed {
+					t.Fatalf("second completion from %s: changed %v, %v", name, changed, err)
+				}
+				now, err := env.store.GetFile(context.Background(), "acme", f.ID)
+				if err != nil || now.State != stored.State || now.CompletedBy != stored.CompletedBy {
+					t.Fatalf("after a second completion from %s: %+v, %v", name, now, err)
+				}
 			}
 		})
 	}
@@ -77,7 +90,7 @@ func TestCompletePendingMultipartWaitsForEveryPart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := env.server.CompletePending(context.Background(), f, store.CompletedBySweeper)
+		got, _, err := env.server.CompletePending(context.Background(), f, store.CompletedBySweeper)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -256,13 +256,13 @@ func (n *notifier) completeObject(ctx context.Context, ref objectRef) (string, *
 		case err != nil:
 			return notifyError, nil, err
 		}
-		done, err := n.s.CompletePending(ctx, f, store.CompletedByNotification)
+		done, changed, err := n.s.CompletePending(ctx, f, store.CompletedByNotification)
 		switch {
 		case err != nil:
 			return notifyError, f, err
-		case done.State == store.StateReady && done.CompletedBy == store.CompletedByNotification:
+		case changed && done.State == store.StateReady:
 			return notifyReady, done, nil
-		case done.State == store.StateFailed && done.CompletedBy == store.CompletedByNotification:
+		case changed && done.State == store.StateFailed:
 			return notifyFailed, done, nil
 		case done.State == store.StatePending:
 			return notifyNotArrived, done, nil

@@ -288,3 +288,49 @@ func FuzzNotificationBodies(f *testing.F) {
 		}
 	})
 }
+
+// staleFiles answers every lookup with one record as it was read earlier,
+// as a lookup racing another completion of the same upload sees it.
+type staleFiles struct{ f *store.File }
+
+func (s staleFiles) PendingFileByKey(context.Context, string, string) (*store.File, error) {
+	return s.f, nil
+}
+
+// Two notifications of one object racing (S3 may send one twice): only
+// the one whose completion the store recorded counts as ready.
+func TestRacingNotificationsCountOneCompletion(t *testing.T) {
+	env := newTestEnv(t)
+	created, err := env.client.CreateUpload(env.as("acme"), &presigndv1.CreateUploadRequest{Filename: "r.txt", ContentType: "text/plain", SizeBytes: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := sendUpload(t, targetOf(t, created.GetUploadTarget()), []byte("hello")); code/100 != 2 {
+		t.Fatalf("upload: %d", code)
+	}
+	stale, err := env.store.GetFile(context.Background(), "acme", created.GetFile().GetFileId())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first notification wins.
+	if _, changed, err := env.server.CompletePending(context.Background(), stale, store.CompletedByNotification); err != nil || !changed {
+		t.Fatalf("first completion: changed %v, %v", changed, err)
+	}
+	reg := prometheus.NewRegistry()
+	h, err := env.server.NotificationHandler(NotificationConfig{
+		S3Token: testS3Token, Buckets: map[string][]string{"uploads": {"local"}},
+		Files: staleFiles{stale}, MaxBodyBytes: 4096, Registerer: reg,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	e := &notifyEnv{testEnv: env, url: srv.URL, reg: reg}
+	if got := e.post(t, "/v1/notifications/s3", "Bearer "+testS3Token, s3Body("s3:ObjectCreated:Put", "uploads", stale.Key)); got != http.StatusOK {
+		t.Fatalf("status %d, want 200", got)
+	}
+	if ready, late := notifications(t, reg, notifyS3, notifyReady), notifications(t, reg, notifyS3, notifyNotPending); ready != 0 || late != 1 {
+		t.Fatalf("the losing notification counted ready %v, not_pending %v; want 0 and 1", ready, late)
+	}
+}

@@ -620,7 +620,7 @@ func (s *Server) CompleteUpload(ctx context.Context, req *presigndv1.CompleteUpl
 	if err != nil {
 		return nil, err
 	}
-	updated, err := s.finishUpload(ctx, f, backend, info, reason, store.CompletedByClient, s.now().UTC())
+	updated, _, err := s.finishUpload(ctx, f, backend, info, reason, store.CompletedByClient, s.now().UTC())
 	if err != nil {
 		return nil, err
 	}
@@ -650,14 +650,15 @@ func (s *Server) statUpload(ctx context.Context, f *store.File, backend signer.S
 // not empty, completed by by (a
 // store.CompletedBy constant); a FAILED upload's object (and multipart
 // upload) is discarded. A file that left PENDING meanwhile is returned as
-// it now is.
-func (s *Server) finishUpload(ctx context.Context, f *store.File, backend signer.Signer, info signer.ObjectInfo, reason, by string, now time.Time) (*store.File, error) {
+// it now is. changed reports whether this call made the transition (of
+// callers racing on f, one does).
+func (s *Server) finishUpload(ctx context.Context, f *store.File, backend signer.Signer, info signer.ObjectInfo, reason, by string, now time.Time) (_ *store.File, changed bool, _ error) {
 	tenant := f.Tenant
 	if reason != "" {
 		// Recorded before the record fails: the sweeper removes bytes that
 		// the still valid target may store after this call.
 		if err := s.watchKey(ctx, f, now); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
 	updated, err := s.store.UpdateFile(ctx, tenant, f.ID, func(cur *store.File) error {
@@ -681,16 +682,16 @@ func (s *Server) finishUpload(ctx context.Context, f *store.File, backend signer
 		cur.ETag = info.ETag
 		return nil
 	})
-	failedNow := false
 	if errors.Is(err, errAlreadyCompleted) {
 		updated, err = s.store.GetFile(ctx, tenant, f.ID)
 	} else if err == nil {
 		s.metrics.uploadEntered(updated.State)
-		failedNow = updated.State == store.StateFailed
+		changed = true
 	}
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
+	failedNow := changed && updated.State == store.StateFailed
 	switch {
 	case failedNow && f.MultipartUploadID != "":
 		// The parts and any object made of them go.
@@ -702,7 +703,7 @@ func (s *Server) finishUpload(ctx context.Context, f *store.File, backend signer
 			s.log.WarnContext(ctx, "delete rejected object", "file_id", f.ID, "err", err)
 		}
 	}
-	return updated, nil
+	return updated, changed, nil
 }
 
 // mismatch compares a stored object with its declaration and describes the

@@ -364,19 +364,25 @@ const (
 // still have their objects. Every claim is exclusive: when several
 // replicas call at once, each file or deletion goes to one of them.
 type Lifecycle interface {
-	// ExpireUploads marks up to limit PENDING files whose UploadExpires is
-	// at or before expiredBefore EXPIRED (UpdatedAt now), queues the
-	// deletion of each one's object (due at now, reason DeletionExpired,
-	// with the file's MultipartUploadID) in the same transaction, and
-	// returns the files as they now are. Files of
-	// every tenant are considered, oldest expiry first; a PENDING file with
-	// no UploadExpires never expires. A non-positive limit is an error.
-	ExpireUploads(ctx context.Context, expiredBefore, now time.Time, limit int) ([]*File, error)
+	// ExpireUploads marks EXPIRED (UpdatedAt now) those of the files ids
+	// that are still PENDING with an UploadExpires at or before
+	// expiredBefore, queues the deletion of each one's object (due at now,
+	// reason DeletionExpired, with the file's MultipartUploadID) and writes
+	// its file.expired event in the same transaction, and returns the
+	// files it expired as they now are, oldest expiry first. The ids are
+	// those a sweeper listed (ExpiringUploads) and found without bytes:
+	// no other file is ever taken. An id of a missing file, of one no
+	// longer PENDING or not yet past expiredBefore (a PENDING file with no
+	// UploadExpires never expires), or of one another transaction holds at
+	// the moment (such as a CompleteUpload's UpdateFile) is skipped. When
+	// several callers pass the same ids at once, each file is expired by
+	// one of them. No ids expire nothing.
+	ExpireUploads(ctx context.Context, ids []string, expiredBefore, now time.Time) ([]*File, error)
 	// ExpiringUploads returns, without changing them, the first limit
-	// files ExpireUploads(ctx, expiredBefore, ...) would expire, in its
-	// order (oldest expiry first, then ID): what a sweeper checks for
-	// bytes that arrived before it expires them. A non-positive limit is
-	// an error.
+	// PENDING files of every tenant whose UploadExpires is at or before
+	// expiredBefore, oldest expiry first, then ID: what a sweeper checks
+	// for bytes that arrived before it expires them (ExpireUploads). A
+	// non-positive limit is an error.
 	ExpiringUploads(ctx context.Context, expiredBefore time.Time, limit int) ([]*File, error)
 	// DeleteFileAndQueueObject removes the tenant's file id and queues the
 	// deletion of its object (reason DeletionDeleted, first due at dueAt) in

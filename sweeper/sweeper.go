@@ -43,8 +43,10 @@ type Backend interface {
 type Completer interface {
 	// CompletePending verifies f's object and records f READY or FAILED,
 	// completed by by; when the bytes have not all arrived it returns f
-	// unchanged, PENDING (see server.Server.CompletePending).
-	CompletePending(ctx context.Context, f *store.File, by string) (*store.File, error)
+	// unchanged, PENDING (see server.Server.CompletePending). changed
+	// reports whether this call moved f out of PENDING: of several
+	// callers racing on one file, only one is told it did.
+	CompletePending(ctx context.Context, f *store.File, by string) (done *store.File, changed bool, err error)
 }
 
 // Config configures New.
@@ -54,7 +56,9 @@ type Config struct {
 	// (store.Lifecycle.ExpiringUploads): bytes that arrived and pass
 	// verification make it READY, bytes that fail it FAILED (completed
 	// by the sweeper); only an upload whose bytes are missing, or that
-	// could not be looked at, is EXPIRED. Nil expires without looking.
+	// could not be looked at, is EXPIRED, and only by the sweeper that
+	// looked (store.Lifecycle.ExpireUploads takes the files by id). Nil
+	// expires without looking.
 	Completer Completer
 	// KeyWatch, when set, is the store's watch over the keys of deleted
 	// and failed files (store.Capabilities.KeyWatch): each sweep deletes
@@ -343,56 +347,48 @@ func (s *Sweeper) sweep(ctx context.Context, c *Counts) error {
 	return nil
 }
 
-// expireBatch expires one batch of uploads past their expiry (and
-// grace), after asking the Completer about each, and reports whether more
-// may be waiting.
+// expireBatch lists one batch of uploads past their expiry (and grace),
+// asks the Completer about each, expires exactly those of them it found
+// without bytes, and reports whether more may be waiting. Another
+// replica may list the same uploads at once: the store expires each one
+// once, and never one this sweeper did not look at.
 func (s *Sweeper) expireBatch(ctx context.Context, c *Counts) (more bool, err error) {
 	now := s.cfg.Now()
-	expiredBefore, limit := now.Add(-s.cfg.Grace), s.cfg.BatchSize
-	listed := 0
-	if s.cfg.Completer != nil {
-		files, err := s.cfg.Store.ExpiringUploads(ctx, expiredBefore, s.cfg.BatchSize)
-		if err != nil {
-			return false, fmt.Errorf("list expiring uploads: %w", err)
-		}
-		if len(files) == 0 {
-			return false, nil
-		}
-		listed, limit = len(files), 0
-		for _, f := range files {
-			if !s.complete(ctx, f, c) {
-				limit++
-			}
-		}
-		// ExpireUploads takes files in the listing's order: with the last
-		// listed expiry as the bound and a limit of those left PENDING,
-		// it takes exactly those (unless a listed file left PENDING
-		// meanwhile and a file sharing the last expiry takes its place).
-		expiredBefore = files[len(files)-1].UploadExpires
-		if limit == 0 {
-			return listed == s.cfg.BatchSize, nil
+	expiredBefore := now.Add(-s.cfg.Grace)
+	files, err := s.cfg.Store.ExpiringUploads(ctx, expiredBefore, s.cfg.BatchSize)
+	if err != nil {
+		return false, fmt.Errorf("list expiring uploads: %w", err)
+	}
+	more = len(files) == s.cfg.BatchSize
+	missing := make([]string, 0, len(files))
+	for _, f := range files {
+		if s.cfg.Completer == nil || !s.complete(ctx, f, c) {
+			missing = append(missing, f.ID)
 		}
 	}
-	files, err := s.cfg.Store.ExpireUploads(ctx, expiredBefore, now, limit)
+	if len(missing) == 0 {
+		return more, nil
+	}
+	expired, err := s.cfg.Store.ExpireUploads(ctx, missing, expiredBefore, now)
 	if err != nil {
 		return false, fmt.Errorf("expire uploads: %w", err)
 	}
-	c.Expired += len(files)
-	s.metrics.expired.Add(float64(len(files)))
-	for _, f := range files {
+	c.Expired += len(expired)
+	s.metrics.expired.Add(float64(len(expired)))
+	for _, f := range expired {
 		s.cfg.Logger.DebugContext(ctx, "upload expired", "tenant", f.Tenant, "file_id", f.ID, "upload_expires", f.UploadExpires)
 	}
-	if s.cfg.Completer != nil {
-		return listed == s.cfg.BatchSize, nil
-	}
-	return len(files) == s.cfg.BatchSize, nil
+	return more, nil
 }
 
 // complete asks the Completer about f, an upload past its expiry, and
 // reports whether it is settled (READY, FAILED, or no longer PENDING);
 // false means it is to expire: no bytes, or they could not be looked at.
+// Only the completion this sweeper made is counted: another replica that
+// looked at f at the same time and lost the race to record it counts
+// nothing.
 func (s *Sweeper) complete(ctx context.Context, f *store.File, c *Counts) bool {
-	done, err := s.cfg.Completer.CompletePending(ctx, f, store.CompletedBySweeper)
+	done, changed, err := s.cfg.Completer.CompletePending(ctx, f, store.CompletedBySweeper)
 	if err != nil {
 		s.cfg.Logger.WarnContext(ctx, "could not look at an expiring upload's object; expiring it", "tenant", f.Tenant, "file_id", f.ID, "err", err)
 		return false
@@ -400,8 +396,9 @@ func (s *Sweeper) complete(ctx context.Context, f *store.File, c *Counts) bool {
 	switch {
 	case done.State == store.StatePending:
 		return false
-	case done.CompletedBy != store.CompletedBySweeper:
-		// Completed by someone else meanwhile.
+	case !changed:
+		// Settled by someone else meanwhile: CompleteUpload, a
+		// notification, or another replica's sweeper.
 	case done.State == store.StateReady:
 		c.Completed++
 		s.metrics.completed.WithLabelValues(string(store.StateReady)).Inc()

@@ -10,8 +10,8 @@ import (
 	"github.com/presignd/presignd/store"
 )
 
-// ExpiringUploads lists the uploads ExpireUploads would take next; see
-// store.Lifecycle. It changes nothing and takes no locks.
+// ExpiringUploads lists the PENDING uploads past their expiry, oldest
+// first; see store.Lifecycle. It changes nothing and takes no locks.
 func (s *Store) ExpiringUploads(ctx context.Context, expiredBefore time.Time, limit int) ([]*store.File, error) {
 	if limit <= 0 {
 		return nil, fmt.Errorf("expiring uploads: limit %d is not positive", limit)

@@ -16,20 +16,21 @@ var _ store.Lifecycle = (*Store)(nil)
 
 const deletionColumns = sqlfiles.DeletionColumns
 
-// ExpireUploads expires abandoned uploads; see store.Lifecycle. The rows
-// are picked once (a MATERIALIZED CTE, so a rescan cannot pick others) and
-// locked with FOR UPDATE SKIP LOCKED, so replicas sweeping together
-// take disjoint batches, and a file another transaction holds (such as a
-// CompleteUpload's UpdateFile) is left for the next sweep.
-func (s *Store) ExpireUploads(ctx context.Context, expiredBefore, now time.Time, limit int) ([]*store.File, error) {
-	if limit <= 0 {
-		return nil, fmt.Errorf("expire uploads: limit %d is not positive", limit)
+// ExpireUploads expires the listed uploads that are still abandoned; see
+// store.Lifecycle. The rows are picked once (a MATERIALIZED CTE, so a
+// rescan cannot pick others) and locked with FOR UPDATE SKIP LOCKED, so
+// replicas passing the same ids expire each file once, and a file another
+// transaction holds (such as a CompleteUpload's UpdateFile) is left
+// alone.
+func (s *Store) ExpireUploads(ctx context.Context, ids []string, expiredBefore, now time.Time) ([]*store.File, error) {
+	if len(ids) == 0 {
+		return nil, nil
 	}
 	now = store.KeepTime(now)
 	expire := func(q querier) ([]*store.File, error) {
 		rows, err := q.Query(ctx, `WITH claimed AS MATERIALIZED (
-				SELECT id AS claimed_id FROM files WHERE state = 'PENDING' AND upload_expires <= $1
-				ORDER BY upload_expires, id LIMIT $3 FOR UPDATE SKIP LOCKED
+				SELECT id AS claimed_id FROM files WHERE id = ANY($3) AND state = 'PENDING' AND upload_expires <= $1
+				ORDER BY upload_expires, id FOR UPDATE SKIP LOCKED
 			), expired AS (
 				UPDATE files SET state = 'EXPIRED', updated_at = $2
 				FROM claimed WHERE id = claimed_id AND state = 'PENDING'
@@ -40,7 +41,7 @@ func (s *Store) ExpireUploads(ctx context.Context, expiredBefore, now time.Time,
 				SELECT backend, object_key, id, tenant, $4, multipart_upload_id, $2, $2 FROM expired
 			)
 			SELECT * FROM expired ORDER BY upload_expires, id`,
-			expiredBefore, now, limit, store.DeletionExpired)
+			expiredBefore, now, ids, store.DeletionExpired)
 		if err != nil {
 			return nil, s.fail("expire uploads", err)
 		}

@@ -8,8 +8,8 @@ import (
 	"github.com/presignd/presignd/store"
 )
 
-// ExpiringUploads lists the uploads ExpireUploads would take next; see
-// store.Lifecycle. It reads on a reader connection and changes nothing.
+// ExpiringUploads lists the PENDING uploads past their expiry, oldest
+// first; see store.Lifecycle. It reads on a reader connection and changes nothing.
 func (s *Store) ExpiringUploads(ctx context.Context, expiredBefore time.Time, limit int) ([]*store.File, error) {
 	if limit <= 0 {
 		return nil, fmt.Errorf("expiring uploads: limit %d is not positive", limit)

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -17,22 +18,25 @@ var _ store.Lifecycle = (*Store)(nil)
 
 const deletionColumns = sqlfiles.DeletionColumns
 
-// ExpireUploads expires abandoned uploads; see store.Lifecycle. It runs in
-// one write transaction: the database's single writer (across processes,
-// BEGIN IMMEDIATE) makes every claim exclusive.
-func (s *Store) ExpireUploads(ctx context.Context, expiredBefore, now time.Time, limit int) ([]*store.File, error) {
-	if limit <= 0 {
-		return nil, fmt.Errorf("expire uploads: limit %d is not positive", limit)
+// ExpireUploads expires the listed uploads that are still abandoned; see
+// store.Lifecycle. It runs in one write transaction: the database's single
+// writer (across processes, BEGIN IMMEDIATE) makes every claim exclusive.
+// The ids travel as one JSON array, whatever their number.
+func (s *Store) ExpireUploads(ctx context.Context, ids []string, expiredBefore, now time.Time) ([]*store.File, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return nil, fmt.Errorf("expire uploads: %w", err)
 	}
 	now = store.KeepTime(now)
 	var files []*store.File
-	err := s.inWrite(ctx, "expire uploads", func(tx *sql.Tx) error {
+	err = s.inWrite(ctx, "expire uploads", func(tx *sql.Tx) error {
 		var err error
 		files, err = queryFiles(ctx, tx, `UPDATE files SET state = 'EXPIRED', updated_at = ?
-			WHERE id IN (
-				SELECT id FROM files WHERE state = 'PENDING' AND upload_expires <= ?
-				ORDER BY upload_expires, id LIMIT ?)
-			RETURNING `+readColumns, now.UnixMicro(), expiredBefore.UnixMicro(), limit)
+			WHERE id IN (SELECT value FROM json_each(?)) AND state = 'PENDING' AND upload_expires <= ?
+			RETURNING `+readColumns, now.UnixMicro(), string(list), expiredBefore.UnixMicro())
 		if err != nil {
 			return s.fail("expire uploads", err)
 		}

@@ -280,3 +280,14 @@ func names(files []*store.File) []string {
 	slices.Sort(out)
 	return out
 }
+
+// expirePast expires every PENDING upload past expiredBefore as a sweeper
+// does: it lists them (ExpiringUploads) and expires those it listed.
+func expirePast(t testing.TB, s store.Lifecycle, expiredBefore, now time.Time) []*store.File {
+	t.Helper()
+	listed, err := s.ExpiringUploads(t.Context(), expiredBefore, 1000)
+	wantErr(t, "ExpiringUploads", err, nil)
+	expired, err := s.ExpireUploads(t.Context(), ids(listed), expiredBefore, now)
+	wantErr(t, "ExpireUploads", err, nil)
+	return expired
+}

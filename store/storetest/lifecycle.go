@@ -26,7 +26,7 @@ func pendingUntil(tenant string, expires time.Time) *store.File {
 func testLifecycle(t *testing.T, newStore func(t *testing.T) store.Store) {
 	now := base.Add(time.Hour)
 
-	t.Run("ExpireUploads expires only PENDING files past their expiry, once, and queues their objects", func(t *testing.T) {
+	t.Run("ExpireUploads expires only the listed files still PENDING and past their expiry, once, and queues their objects", func(t *testing.T) {
 		s := newStore(t)
 		lc := lifecycle(t, s)
 		ctx := t.Context()
@@ -38,10 +38,14 @@ func testLifecycle(t *testing.T, newStore func(t *testing.T) store.Store) {
 		never := pendingUntil(tenantA, time.Time{})
 		ready := pendingUntil(tenantA, now.Add(-time.Minute))
 		ready.State = store.StateReady
-		for _, f := range []*store.File{expiredA, expiredB, atNow, later, never, ready} {
+		// Past its expiry too, older than every listed file, but not
+		// listed: the caller has not looked at it, so it stays PENDING.
+		unlisted := pendingUntil(tenantA, now.Add(-time.Hour))
+		for _, f := range []*store.File{expiredA, expiredB, atNow, later, never, ready, unlisted} {
 			mustCreate(t, s, f)
 		}
-		got, err := lc.ExpireUploads(ctx, now, now, 10)
+		listed := []string{atNow.ID, later.ID, never.ID, ready.ID, expiredA.ID, "missing", expiredB.ID}
+		got, err := lc.ExpireUploads(ctx, listed, now, now)
 		wantErr(t, "ExpireUploads", err, nil)
 		want := []string{expiredB.ID, expiredA.ID, atNow.ID} // oldest expiry first
 		if !slices.Equal(ids(got), want) {
@@ -55,14 +59,17 @@ func testLifecycle(t *testing.T, newStore func(t *testing.T) store.Store) {
 				t.Errorf("GetFile(%s).State = %s after expiry, want EXPIRED", f.ID, g.State)
 			}
 		}
-		for _, f := range []*store.File{later, never, ready} {
+		for _, f := range []*store.File{later, never, ready, unlisted} {
 			if g := mustGet(t, s, f.Tenant, f.ID); g.State != f.State {
 				t.Errorf("file %s is %s, want it left %s", f.ID, g.State, f.State)
 			}
 		}
-		again, err := lc.ExpireUploads(ctx, now, now, 10)
+		again, err := lc.ExpireUploads(ctx, listed, now, now)
 		if err != nil || len(again) != 0 {
 			t.Fatalf("second ExpireUploads = %v, %v; want nothing", ids(again), err)
+		}
+		if none, err := lc.ExpireUploads(ctx, nil, now, now); err != nil || len(none) != 0 {
+			t.Fatalf("ExpireUploads of no ids = %v, %v; want nothing", ids(none), err)
 		}
 		// An expired file's name is free again.
 		reuse := newFile(tenantB)
@@ -83,20 +90,45 @@ func testLifecycle(t *testing.T, newStore func(t *testing.T) store.Store) {
 		}
 	})
 
-	t.Run("ExpireUploads takes at most limit files per call and refuses a non-positive limit", func(t *testing.T) {
+	t.Run("ExpireUploads skips a listed file completed, or given a later expiry, after the listing", func(t *testing.T) {
 		s := newStore(t)
 		lc := lifecycle(t, s)
-		for range 3 {
-			mustCreate(t, s, pendingUntil(tenantA, now.Add(-time.Minute)))
+		ctx := t.Context()
+		completed := pendingUntil(tenantA, now.Add(-time.Minute))
+		extended := pendingUntil(tenantA, now.Add(-time.Minute))
+		abandoned := pendingUntil(tenantB, now.Add(-time.Minute))
+		for _, f := range []*store.File{completed, extended, abandoned} {
+			mustCreate(t, s, f)
 		}
-		for i, want := range []int{2, 1, 0} {
-			got, err := lc.ExpireUploads(t.Context(), now, now, 2)
-			if err != nil || len(got) != want {
-				t.Fatalf("call %d: ExpireUploads = %d files, %v; want %d", i+1, len(got), err, want)
-			}
+		listed, err := lc.ExpiringUploads(ctx, now, 10)
+		wantErr(t, "ExpiringUploads", err, nil)
+		if len(listed) != 3 {
+			t.Fatalf("ExpiringUploads = %v, want the 3 files", ids(listed))
 		}
-		if _, err := lc.ExpireUploads(t.Context(), now, now, 0); err == nil {
-			t.Fatal("ExpireUploads with limit 0 succeeded")
+		_, err = s.UpdateFile(ctx, tenantA, completed.ID, func(f *store.File) error {
+			f.State, f.CompletedBy, f.CompletedAt = store.StateReady, store.CompletedByNotification, now
+			return nil
+		})
+		wantErr(t, "UpdateFile (complete)", err, nil)
+		_, err = s.UpdateFile(ctx, tenantA, extended.ID, func(f *store.File) error {
+			f.UploadExpires = now.Add(time.Hour)
+			return nil
+		})
+		wantErr(t, "UpdateFile (extend)", err, nil)
+		got, err := lc.ExpireUploads(ctx, ids(listed), now, now)
+		wantErr(t, "ExpireUploads", err, nil)
+		if !slices.Equal(ids(got), []string{abandoned.ID}) {
+			t.Fatalf("ExpireUploads = %v, want only %s", ids(got), abandoned.ID)
+		}
+		if g := mustGet(t, s, tenantA, completed.ID); g.State != store.StateReady {
+			t.Errorf("the completed file is %s, want READY", g.State)
+		}
+		if g := mustGet(t, s, tenantA, extended.ID); g.State != store.StatePending {
+			t.Errorf("the file given a later expiry is %s, want PENDING", g.State)
+		}
+		ds, err := lc.ClaimDeletions(ctx, now, now.Add(time.Minute), 10)
+		if err != nil || len(ds) != 1 || ds[0].FileID != abandoned.ID {
+			t.Fatalf("ClaimDeletions = %v, %v; want the abandoned file's object only", ds, err)
 		}
 	})
 
@@ -171,7 +203,14 @@ func testLifecycle(t *testing.T, newStore func(t *testing.T) store.Store) {
 		for range sweepers {
 			wg.Go(func() {
 				for {
-					fs, err := lc.ExpireUploads(t.Context(), now, now, 7)
+					// Every sweeper lists the same files and passes them
+					// all: each is still expired once.
+					listed, err := lc.ExpiringUploads(t.Context(), now, 7)
+					if err != nil {
+						errs <- err
+						return
+					}
+					fs, err := lc.ExpireUploads(t.Context(), ids(listed), now, now)
 					if err != nil {
 						errs <- err
 						return

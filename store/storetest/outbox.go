@@ -173,7 +173,7 @@ func testStateChangeEvents(t *testing.T, newStore func(t *testing.T, events bool
 		for _, f := range []*store.File{expiring, expiring2, aborting, deleting} {
 			mustCreate(t, s, f)
 		}
-		expired, err := s.ExpireUploads(ctx, now, now, 10)
+		expired, err := s.ExpireUploads(ctx, []string{expiring.ID, expiring2.ID, aborting.ID, deleting.ID}, now, now)
 		wantErr(t, "ExpireUploads", err, nil)
 		aborted, err := s.AbortUpload(ctx, tenantA, aborting.ID, now.Add(time.Second), now.Add(time.Second))
 		wantErr(t, "AbortUpload", err, nil)
@@ -243,7 +243,7 @@ func testEventsOff(t *testing.T, newStore func(t *testing.T, events bool) store.
 	if got.CompletedBy != store.CompletedBySweeper || mustGet(t, s, tenantA, ready.ID).CompletedBy != store.CompletedBySweeper {
 		t.Errorf("CompletedBy not kept with events off")
 	}
-	if _, err := s.ExpireUploads(ctx, now, now, 10); err != nil {
+	if _, err := s.ExpireUploads(ctx, []string{expiring.ID}, now, now); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.AbortUpload(ctx, tenantA, aborting.ID, now, now); err != nil {
