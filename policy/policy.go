@@ -117,6 +117,9 @@ type Category struct {
 	// CompleteOnUpload completes an upload as soon as its backend has
 	// committed the bytes (the local backend), without CompleteUpload.
 	CompleteOnUpload bool
+	// AccessRules are the CEL rules every RPC on the category's files
+	// must pass (CompileRules); none allows every caller the scopes allow.
+	AccessRules []*Rule
 }
 
 // DefaultKeyTemplate is the key template of the built-in default category.
