@@ -104,6 +104,9 @@ type Rule struct {
 	Name string
 	Expr string
 	prg  cel.Program
+	// credFields and reqFields are the fields the rule reads of
+	// credential and of request (or file); nil binds them all.
+	credFields, reqFields []string
 }
 
 // RuleError is a rule that does not compile, with the CEL error and its
@@ -139,28 +142,53 @@ var ruleEnv = func() *cel.Env {
 	return env
 }()
 
+// ruleUse is what a rule reads of its variables: the fields it selects
+// of each, or all of them when it uses a variable otherwise (whole).
+type ruleUse struct {
+	fields map[string][]string
+	whole  map[string]bool
+}
+
 // checkFields reports the first selection of a field the rule variables
-// lack (request.ownr), with its position.
-func checkFields(src string, a *cel.Ast) string {
+// lack (request.ownr), with its position, and what the rule reads.
+func checkFields(src string, a *cel.Ast) (string, ruleUse) {
 	var bad string
+	use := ruleUse{fields: map[string][]string{}, whole: map[string]bool{}}
+	idents, selects := map[string]int{}, map[string]int{}
 	info := a.NativeRep().SourceInfo()
 	ast.PreOrderVisit(a.NativeRep().Expr(), ast.NewExprVisitor(func(e ast.Expr) {
-		if bad != "" || e.Kind() != ast.SelectKind {
+		switch e.Kind() {
+		case ast.IdentKind:
+			idents[e.AsIdent()]++
+			return
+		case ast.SelectKind:
+		default:
 			return
 		}
 		sel := e.AsSelect()
 		if sel.Operand().Kind() != ast.IdentKind {
 			return
 		}
-		fields, ok := ruleFields[sel.Operand().AsIdent()]
-		if !ok || slices.Contains(fields, sel.FieldName()) {
+		name := sel.Operand().AsIdent()
+		fields, ok := ruleFields[name]
+		if !ok {
+			return
+		}
+		selects[name]++
+		if !slices.Contains(use.fields[name], sel.FieldName()) {
+			use.fields[name] = append(use.fields[name], sel.FieldName())
+		}
+		if bad != "" || slices.Contains(fields, sel.FieldName()) {
 			return
 		}
 		loc := info.GetStartLocation(e.ID())
 		bad = fmt.Sprintf("ERROR: <input>:%d:%d: %s has no field %q (its fields: %s)\n | %s",
-			loc.Line(), loc.Column()+1, sel.Operand().AsIdent(), sel.FieldName(), strings.Join(fields, ", "), src)
+			loc.Line(), loc.Column()+1, name, sel.FieldName(), strings.Join(fields, ", "), src)
 	}))
-	return bad
+	for name := range ruleFields {
+		use.whole[name] = idents[name] > selects[name]
+	}
+	return bad, use
 }
 
 // CompileRule parses and type-checks one access rule: it must be a CEL
@@ -180,7 +208,8 @@ func CompileRule(index int, spec RuleSpec) (*Rule, error) {
 	if !checked.OutputType().IsExactType(types.BoolType) {
 		return nil, &RuleError{Index: index, Message: fmt.Sprintf("the rule is a %s, not a bool (compare it: == true)", checked.OutputType())}
 	}
-	if bad := checkFields(spec.Expr, checked); bad != "" {
+	bad, use := checkFields(spec.Expr, checked)
+	if bad != "" {
 		return nil, &RuleError{Index: index, Message: bad}
 	}
 	prg, err := ruleEnv.Program(checked, cel.CostLimit(RuleCostLimit), cel.EvalOptions(cel.OptOptimize))
@@ -191,7 +220,17 @@ func CompileRule(index int, spec RuleSpec) (*Rule, error) {
 	if name == "" {
 		name = fmt.Sprintf("access_rules[%d]", index)
 	}
-	return &Rule{Name: name, Expr: spec.Expr, prg: prg}, nil
+	r := &Rule{Name: name, Expr: spec.Expr, prg: prg}
+	if !use.whole["credential"] {
+		r.credFields = use.fields["credential"]
+		if r.credFields == nil {
+			r.credFields = []string{}
+		}
+	}
+	if !use.whole["request"] && !use.whole["file"] {
+		r.reqFields = append(slices.Clone(use.fields["request"]), use.fields["file"]...)
+	}
+	return r, nil
 }
 
 // CompileRules compiles every rule and reports every one that does not
@@ -228,20 +267,61 @@ func (a *ruleActivation) ResolveName(name string) (any, bool) {
 	return nil, false
 }
 
-func (c *RuleCredential) bind() map[string]any {
-	claims := c.Claims
-	if claims == nil {
-		claims = map[string]any{}
+// bind returns the credential as a rule reads it: only fields (all when
+// nil).
+func (c *RuleCredential) bind(fields []string) map[string]any {
+	if fields == nil {
+		fields = ruleFields["credential"]
 	}
-	return map[string]any{"kind": c.Kind, "subject": c.Subject, "scopes": c.Scopes, "claims": claims}
+	m := make(map[string]any, len(fields))
+	for _, f := range fields {
+		switch f {
+		case "kind":
+			m[f] = c.Kind
+		case "subject":
+			m[f] = c.Subject
+		case "scopes":
+			m[f] = c.Scopes
+		case "claims":
+			claims := c.Claims
+			if claims == nil {
+				claims = map[string]any{}
+			}
+			m[f] = claims
+		}
+	}
+	return m
 }
 
-func (r *RuleRequest) bind() map[string]any {
-	return map[string]any{
-		"action": r.Action, "category": r.Category, "owner": orEmpty(r.Owner), "name": r.Name,
-		"filename": r.Filename, "size": r.Size, "content_type": r.ContentType,
-		"metadata": orEmpty(r.Metadata), "state": r.State,
+// bind returns the request as a rule reads it: only fields (all when nil).
+func (r *RuleRequest) bind(fields []string) map[string]any {
+	if fields == nil {
+		fields = ruleFields["request"]
 	}
+	m := make(map[string]any, len(fields))
+	for _, f := range fields {
+		switch f {
+		case "action":
+			m[f] = r.Action
+		case "category":
+			m[f] = r.Category
+		case "owner":
+			m[f] = orEmpty(r.Owner)
+		case "name":
+			m[f] = r.Name
+		case "filename":
+			m[f] = r.Filename
+		case "size":
+			m[f] = r.Size
+		case "content_type":
+			m[f] = r.ContentType
+		case "metadata":
+			m[f] = orEmpty(r.Metadata)
+		case "state":
+			m[f] = r.State
+		}
+	}
+	return m
 }
 
 func orEmpty(m map[string]string) map[string]string {
@@ -256,7 +336,7 @@ func (a *ruleActivation) Parent() interpreter.Activation { return nil }
 // Eval evaluates the rule: true allows; false, an evaluation error or a
 // cost over RuleCostLimit is an *AccessError. It never panics.
 func (r *Rule) Eval(category string, cred *RuleCredential, req *RuleRequest) error {
-	return r.eval(category, &ruleActivation{cred: cred.bind(), req: req.bind()})
+	return r.eval(category, &ruleActivation{cred: cred.bind(r.credFields), req: req.bind(r.reqFields)})
 }
 
 func (r *Rule) eval(category string, act *ruleActivation) error {
@@ -277,9 +357,8 @@ func (c *Category) CheckAccess(cred *RuleCredential, req *RuleRequest) error {
 	if len(c.AccessRules) == 0 {
 		return nil
 	}
-	act := &ruleActivation{cred: cred.bind(), req: req.bind()}
 	for _, r := range c.AccessRules {
-		if err := r.eval(c.Name, act); err != nil {
+		if err := r.Eval(c.Name, cred, req); err != nil {
 			return err
 		}
 	}

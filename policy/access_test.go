@@ -185,3 +185,23 @@ func BenchmarkCheckAccess(b *testing.B) {
 		}
 	}
 }
+
+func TestRulesSeeEveryFieldTheyRead(t *testing.T) {
+	cred := &RuleCredential{Kind: "jwt", Subject: "u1", Scopes: []string{"files:read"}, Claims: map[string]any{"application_ids": []any{"a1"}}}
+	req := &RuleRequest{Action: ActionGet, Category: "docs", Owner: map[string]string{"application_id": "a1"}, Name: "n", Filename: "f.txt",
+		Size: 5, ContentType: "text/plain", Metadata: map[string]string{"k": "v"}, State: "READY"}
+	for _, expr := range []string{
+		"file.owner.application_id in credential.claims.application_ids",
+		"request['owner']['application_id'] == 'a1'",
+		"credential['subject'] == 'u1' && 'files:read' in credential.scopes",
+		"request.action == 'get' && request.category == 'docs' && request.name == 'n' && request.filename == 'f.txt'",
+		"request.size == 5 && request.content_type == 'text/plain' && request.metadata.k == 'v' && file.state == 'READY'",
+		"[request].all(r, r.owner.application_id == 'a1')",
+	} {
+		t.Run(expr, func(t *testing.T) {
+			if err := mustRules(t, expr).CheckAccess(cred, req); err != nil {
+				t.Fatalf("CheckAccess = %v, want allowed", err)
+			}
+		})
+	}
+}
