@@ -74,6 +74,10 @@ type Principal struct {
 	DisplayName string
 	// ExpiresAt is when the credential stops working; zero for never.
 	ExpiresAt time.Time
+	// Claims are a JWT's claims as JSON decodes them (the registered
+	// ones too: exp, iat and nbf as times); nil for an API key. Access
+	// rules read them as credential.claims.
+	Claims map[string]any
 }
 
 // HasScope reports whether p was granted scope.

@@ -194,6 +194,14 @@ func (v *JWTVerifier) principal(tok jwt.Token) (Principal, error) {
 	if v.cfg.DisplayNameClaim != "" {
 		p.DisplayName = displayNameClaim(tok, v.cfg.DisplayNameClaim)
 	}
+	keys := tok.Keys()
+	p.Claims = make(map[string]any, len(keys))
+	for _, k := range keys {
+		var raw any
+		if err := tok.Get(k, &raw); err == nil {
+			p.Claims[k] = raw
+		}
+	}
 	if v.cfg.CategoriesClaim != "" && tok.Has(v.cfg.CategoriesClaim) {
 		// A present but empty or malformed limit allows nothing, never
 		// everything.

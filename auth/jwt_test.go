@@ -188,6 +188,18 @@ func TestJWTClaims(t *testing.T) {
 			t.Fatalf("Verify = %+v, %v", p, err)
 		}
 	})
+	t.Run("every claim is kept for access rules", func(t *testing.T) {
+		c := iss.Valid("acme")
+		c.Extra = map[string]any{"application_ids": []string{"a1", "a2"}, "level": 3}
+		p, err := v.Verify(context.Background(), iss.Sign(t, authtest.ECKey, c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, _ := p.Claims["application_ids"].([]any)
+		if len(ids) != 2 || ids[0] != "a1" || ids[1] != "a2" || p.Claims["level"] != float64(3) || p.Claims["sub"] != p.Subject {
+			t.Fatalf("claims = %#v, want application_ids [a1 a2], level 3 and sub", p.Claims)
+		}
+	})
 }
 
 func TestJWKSRefetchedForUnknownKeyIDs(t *testing.T) {

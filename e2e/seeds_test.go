@@ -445,7 +445,7 @@ func runApplicationFiles(t *testing.T, inst *instance) {
 		if code != http.StatusForbidden || !strings.Contains(str(body, "message"), "jwt") {
 			t.Fatalf("avatar with an API key: %d %v", code, body)
 		}
-		code, body = inst.restWithToken(t, inst.sessionToken(t, inst.tenant()), "POST", "/v1/uploads", avatar)
+		code, body = inst.restWithToken(t, appToken(t, inst, app["application_id"]), "POST", "/v1/uploads", avatar)
 		if code != http.StatusOK {
 			t.Fatalf("avatar with a session token: %d %v", code, body)
 		}
@@ -574,4 +574,145 @@ func runDirectUpload(t *testing.T, inst *instance) {
 		}
 		completeBeforeBytes(t, inst, str(created, "file.file_id"))
 	})
+}
+
+// appToken is a session token of the instance's tenant whose
+// application_ids claim lists apps.
+func appToken(t *testing.T, inst *instance, apps ...string) string {
+	t.Helper()
+	c := inst.issuer.Valid(inst.tenant())
+	c.Extra = map[string]any{"application_ids": apps}
+	return inst.issuer.Sign(t, authtest.RSAKey, c)
+}
+
+// TestSeedApplicationFilesAccessByApplication replays seed 003's "all
+// file routes check access to that application" with session tokens
+// whose application_ids claim lists the applications they may use: the
+// files of another application are refused (403 when asked by owner, 404
+// by id), and a token without the claim reaches none.
+func TestSeedApplicationFilesAccessByApplication(t *testing.T) {
+	t.Parallel()
+	inst := startExample(t, "application-files", nil)
+	mine, theirs := appToken(t, inst, "111"), appToken(t, inst, "222")
+	noClaim := inst.sessionToken(t, inst.tenant())
+	create := func(token, app, name string) (int, map[string]any) {
+		return inst.restWithToken(t, token, "POST", "/v1/uploads", map[string]any{
+			"category": "file", "display_name": name, "filename": "setup.bin", "content_type": "application/octet-stream",
+			"size_bytes": 4, "owner": map[string]string{"application_id": app},
+		})
+	}
+	code, own := create(mine, "111", "mine")
+	if code != http.StatusOK {
+		t.Fatalf("CreateUpload in the token's application: %d %v", code, own)
+	}
+	code, other := create(theirs, "222", "theirs")
+	if code != http.StatusOK {
+		t.Fatalf("CreateUpload in the other token's application: %d %v", code, other)
+	}
+	otherID := str(other, "file.file_id")
+	t.Run("creating in another application is 403 naming the rule", func(t *testing.T) {
+		code, body := create(mine, "222", "sneaky")
+		if code != http.StatusForbidden || !strings.Contains(str(body, "message"), "own applications") {
+			t.Fatalf("CreateUpload in 222 with a token for 111: %d %v", code, body)
+		}
+	})
+	t.Run("another application's file is 404 on every route by id", func(t *testing.T) {
+		for _, r := range []struct{ verb, path string }{
+			{"GET", "/v1/files/" + otherID},
+			{"POST", "/v1/files/" + otherID + ":download"},
+			{"POST", "/v1/files/" + otherID + ":complete"},
+			{"DELETE", "/v1/files/" + otherID},
+		} {
+			if code, body := inst.restWithToken(t, mine, r.verb, r.path, nil); code != http.StatusNotFound {
+				t.Fatalf("%s %s with a token for 111: %d %v, want 404", r.verb, r.path, code, body)
+			}
+		}
+		if code, _ := inst.restWithToken(t, theirs, "GET", "/v1/files/"+otherID, nil); code != http.StatusOK {
+			t.Fatalf("the owner's own GetFile after the refusals: %d", code)
+		}
+	})
+	t.Run("listing, checking names and usage by another application are 403", func(t *testing.T) {
+		for _, r := range []struct{ verb, path string }{
+			{"GET", "/v1/files?category=file&owner%5Bapplication_id%5D=222"},
+			{"GET", "/v1/usage?category=file&owner%5Bapplication_id%5D=222"},
+		} {
+			if code, body := inst.restWithToken(t, mine, r.verb, r.path, nil); code != http.StatusForbidden {
+				t.Fatalf("%s %s with a token for 111: %d %v, want 403", r.verb, r.path, code, body)
+			}
+		}
+		code, body := inst.restWithToken(t, mine, "POST", "/v1/uploads:checkName", map[string]any{"category": "file", "display_name": "theirs", "owner": map[string]string{"application_id": "222"}})
+		if code != http.StatusForbidden {
+			t.Fatalf("CheckName in 222 with a token for 111: %d %v", code, body)
+		}
+		code, list := inst.restWithToken(t, mine, "GET", "/v1/files?category=file&owner%5Bapplication_id%5D=111", nil)
+		if files, _ := field(list, "files").([]any); code != http.StatusOK || len(files) != 1 || str(files[0], "file_id") != str(own, "file.file_id") {
+			t.Fatalf("ListFiles of 111 with a token for 111: %d %v, want its one file", code, list)
+		}
+	})
+	t.Run("a token without the claim reaches no application", func(t *testing.T) {
+		if code, body := create(noClaim, "111", "noclaim"); code != http.StatusForbidden {
+			t.Fatalf("CreateUpload with no application_ids claim: %d %v", code, body)
+		}
+		if code, _ := inst.restWithToken(t, noClaim, "GET", "/v1/files/"+str(own, "file.file_id"), nil); code != http.StatusNotFound {
+			t.Fatalf("GetFile with no application_ids claim: %d, want 404", code)
+		}
+	})
+}
+
+// TestSeedKYCDocumentsBlacklistedCustomer replays seed 000 with a
+// customer the partner blacklists: once on the deny list of every
+// document category, the customer gets no upload URL (403) and its stored
+// documents are gone from every route (404, left out of lists), while
+// other customers go on; lifting the entries restores access, all
+// without a restart.
+func TestSeedKYCDocumentsBlacklistedCustomer(t *testing.T) {
+	t.Parallel()
+	inst := startExample(t, "kyc-documents", nil)
+	jpeg := append([]byte("\xff\xd8\xff\xe0"), bytes.Repeat([]byte("kyc"), 100)...)
+	create := func(customer string) (int, map[string]any) {
+		return inst.rest(t, "POST", "/v1/uploads", map[string]any{
+			"category": "identity", "owner": map[string]string{"customer_id": customer},
+			"filename": "passport.jpg", "content_type": "image/jpeg", "size_bytes": len(jpeg),
+		})
+	}
+	code, created := create("customer_bad")
+	if code != http.StatusOK {
+		t.Fatalf("CreateUpload: %d %v", code, created)
+	}
+	id := str(created, "file.file_id")
+	if code := upload(t, targetFromJSON(t, created["upload_target"]), jpeg); code/100 != 2 {
+		t.Fatalf("upload: %d", code)
+	}
+	completeREST(t, inst, id)
+	categories := []string{"identity", "identity_back", "proof_of_address", "liveness_check"}
+	for _, c := range categories {
+		if code, body := inst.rest(t, "POST", "/v1/admin/denyEntries", map[string]any{"category": c, "field": "customer_id", "value": "customer_bad", "reason": "blacklisted"}); code != http.StatusOK {
+			t.Fatalf("AddDenyEntry %s: %d %v", c, code, body)
+		}
+	}
+	if code, body := create("customer_bad"); code != http.StatusForbidden || !strings.Contains(str(body, "message"), "deny list") {
+		t.Fatalf("CreateUpload for the blacklisted customer: %d %v, want 403 naming the deny list", code, body)
+	}
+	for _, r := range []struct{ verb, path string }{{"GET", "/v1/files/" + id}, {"POST", "/v1/files/" + id + ":download"}, {"DELETE", "/v1/files/" + id}} {
+		if code, body := inst.rest(t, r.verb, r.path, nil); code != http.StatusNotFound {
+			t.Fatalf("%s %s of the blacklisted customer's document: %d %v, want 404", r.verb, r.path, code, body)
+		}
+	}
+	if code, list := inst.rest(t, "GET", "/v1/files?category=identity", nil); code != http.StatusOK || strings.Contains(fmt.Sprint(list), id) {
+		t.Fatalf("ListFiles of identity: %d %v, want the blacklisted customer's document left out", code, list)
+	}
+	if code, body := create("customer_ok"); code != http.StatusOK {
+		t.Fatalf("CreateUpload for another customer: %d %v", code, body)
+	}
+	if code, list := inst.rest(t, "GET", "/v1/admin/denyEntries?category=identity", nil); code != http.StatusOK || len(field(list, "deny_entries").([]any)) != 1 {
+		t.Fatalf("ListDenyEntries of identity: %d %v", code, list)
+	}
+	for _, c := range categories {
+		if code, body := inst.rest(t, "POST", "/v1/admin/denyEntries:remove", map[string]any{"category": c, "field": "customer_id", "value": "customer_bad"}); code != http.StatusOK {
+			t.Fatalf("RemoveDenyEntry %s: %d %v", c, code, body)
+		}
+	}
+	if code, body := inst.rest(t, "GET", "/v1/files/"+id, nil); code != http.StatusOK || str(body, "file.state") != "FILE_STATE_READY" {
+		t.Fatalf("GetFile after lifting the entries: %d %v", code, body)
+	}
 }

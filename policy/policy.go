@@ -132,6 +132,9 @@ type Category struct {
 	// CompleteOnUpload completes an upload as soon as its backend has
 	// committed the bytes (the local backend), without CompleteUpload.
 	CompleteOnUpload bool
+	// AccessRules are the CEL rules every RPC on the category's files
+	// must pass (CompileRules); none allows every caller the scopes allow.
+	AccessRules []*Rule
 	// Scan holds a verified upload SCANNING until a malware scan makes it
 	// READY or QUARANTINED.
 	Scan bool

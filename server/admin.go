@@ -164,3 +164,68 @@ func apiKeyToProto(k *store.APIKey) *presigndv1.ApiKey {
 		CreatorSubject: k.CreatorSubject,
 	}
 }
+
+// AddDenyEntry implements presigndv1.AdminServiceServer.
+func (a *adminServer) AddDenyEntry(ctx context.Context, req *presigndv1.AddDenyEntryRequest) (*presigndv1.AddDenyEntryResponse, error) {
+	p, err := principalFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := a.s.categories[req.GetCategory()]; !ok {
+		_, err := a.s.category(req.GetCategory())
+		return nil, err
+	}
+	e := &store.DenyEntry{Tenant: p.Tenant, Category: req.GetCategory(), Field: req.GetField(), Value: req.GetValue(),
+		Reason: req.GetReason(), CreatedAt: a.s.now().UTC().Truncate(time.Microsecond)}
+	err = a.s.store.AddDenyEntry(ctx, e)
+	if errors.Is(err, store.ErrAlreadyExists) {
+		return nil, userError(store.ErrAlreadyExists, "category %q already denies owner.%s %q", e.Category, e.Field, e.Value)
+	}
+	if err != nil {
+		return nil, err
+	}
+	a.s.denyList.forget(p.Tenant)
+	a.s.log.InfoContext(ctx, "deny entry added", "tenant", p.Tenant, "category", e.Category, "field", e.Field, "by", p.Subject)
+	return &presigndv1.AddDenyEntryResponse{DenyEntry: denyEntryToProto(e)}, nil
+}
+
+// RemoveDenyEntry implements presigndv1.AdminServiceServer.
+func (a *adminServer) RemoveDenyEntry(ctx context.Context, req *presigndv1.RemoveDenyEntryRequest) (*presigndv1.RemoveDenyEntryResponse, error) {
+	p, err := principalFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	err = a.s.store.RemoveDenyEntry(ctx, p.Tenant, req.GetCategory(), req.GetField(), req.GetValue())
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, userError(store.ErrNotFound, "category %q has no deny entry for owner.%s %q", req.GetCategory(), req.GetField(), req.GetValue())
+	}
+	if err != nil {
+		return nil, err
+	}
+	a.s.denyList.forget(p.Tenant)
+	a.s.log.InfoContext(ctx, "deny entry removed", "tenant", p.Tenant, "category", req.GetCategory(), "field", req.GetField(), "by", p.Subject)
+	return &presigndv1.RemoveDenyEntryResponse{}, nil
+}
+
+// ListDenyEntries implements presigndv1.AdminServiceServer.
+func (a *adminServer) ListDenyEntries(ctx context.Context, req *presigndv1.ListDenyEntriesRequest) (*presigndv1.ListDenyEntriesResponse, error) {
+	p, err := principalFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	list, err := a.s.store.ListDenyEntries(ctx, p.Tenant)
+	if err != nil {
+		return nil, err
+	}
+	resp := &presigndv1.ListDenyEntriesResponse{}
+	for i := range list {
+		if c := req.GetCategory(); c == "" || list[i].Category == c {
+			resp.DenyEntries = append(resp.DenyEntries, denyEntryToProto(&list[i]))
+		}
+	}
+	return resp, nil
+}
+
+func denyEntryToProto(e *store.DenyEntry) *presigndv1.DenyEntry {
+	return &presigndv1.DenyEntry{Category: e.Category, Field: e.Field, Value: e.Value, Reason: e.Reason, CreateTime: timestamp(e.CreatedAt)}
+}

@@ -74,6 +74,9 @@ var methodScopes = map[string]string{
 	presigndv1.AdminService_ListApiKeys_FullMethodName:         auth.ScopeAdmin,
 	presigndv1.AdminService_RevokeApiKey_FullMethodName:        auth.ScopeAdmin,
 	presigndv1.AdminService_ListDeadLetters_FullMethodName:     auth.ScopeAdmin,
+	presigndv1.AdminService_AddDenyEntry_FullMethodName:        auth.ScopeAdmin,
+	presigndv1.AdminService_RemoveDenyEntry_FullMethodName:     auth.ScopeAdmin,
+	presigndv1.AdminService_ListDenyEntries_FullMethodName:     auth.ScopeAdmin,
 	presigndv1.AdminService_RedeliverDeadLetter_FullMethodName: auth.ScopeAdmin,
 }
 

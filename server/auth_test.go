@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -150,7 +151,23 @@ var matrixRPCs = []rpcCase{
 	{presigndv1.AdminService_RedeliverDeadLetter_FullMethodName, func(ctx context.Context, env *testEnv, tgt target) (proto.Message, error) {
 		return env.admin.RedeliverDeadLetter(ctx, &presigndv1.RedeliverDeadLetterRequest{DeliveryId: tgt.deliveryID})
 	}, true, false, false},
+	{presigndv1.AdminService_AddDenyEntry_FullMethodName, func(ctx context.Context, env *testEnv, _ target) (proto.Message, error) {
+		return env.admin.AddDenyEntry(ctx, &presigndv1.AddDenyEntryRequest{Category: policy.DefaultCategory, Field: "customer_id", Value: fmt.Sprint("c", denyValues.Add(1))})
+	}, false, false, false},
+	// An entry of the caller's own, added as part of the call (the add
+	// needs the same scope), so that each call has one to remove.
+	{presigndv1.AdminService_RemoveDenyEntry_FullMethodName, func(ctx context.Context, env *testEnv, _ target) (proto.Message, error) {
+		v := fmt.Sprint("r", denyValues.Add(1))
+		env.admin.AddDenyEntry(ctx, &presigndv1.AddDenyEntryRequest{Category: policy.DefaultCategory, Field: "customer_id", Value: v})
+		return env.admin.RemoveDenyEntry(ctx, &presigndv1.RemoveDenyEntryRequest{Category: policy.DefaultCategory, Field: "customer_id", Value: v})
+	}, false, false, false},
+	{presigndv1.AdminService_ListDenyEntries_FullMethodName, func(ctx context.Context, env *testEnv, _ target) (proto.Message, error) {
+		return env.admin.ListDenyEntries(ctx, &presigndv1.ListDenyEntriesRequest{})
+	}, false, false, false},
 }
+
+// denyValues makes each deny entry the matrix adds a new one.
+var denyValues atomic.Int64
 
 // deadLetterOf buries the events of the env's outbox and returns the id
 // of one of tenant's dead deliveries.
@@ -359,6 +376,9 @@ func TestAuthMatrixOverREST(t *testing.T) {
 		{presigndv1.AdminService_RevokeApiKey_FullMethodName, "POST", "/v1/admin/apiKeys/" + globexKeyID + ":revoke", `{}`},
 		{presigndv1.AdminService_ListDeadLetters_FullMethodName, "GET", "/v1/admin/deadLetters", ``},
 		{presigndv1.AdminService_RedeliverDeadLetter_FullMethodName, "POST", "/v1/admin/deadLetters/" + globexDelivery + ":redeliver", `{}`},
+		{presigndv1.AdminService_AddDenyEntry_FullMethodName, "POST", "/v1/admin/denyEntries", `{"category":"default","field":"customer_id","value":"c1"}`},
+		{presigndv1.AdminService_RemoveDenyEntry_FullMethodName, "POST", "/v1/admin/denyEntries:remove", `{"category":"default","field":"customer_id","value":"c1"}`},
+		{presigndv1.AdminService_ListDenyEntries_FullMethodName, "GET", "/v1/admin/denyEntries", ``},
 	}
 	if len(routes) != len(methodScopes) {
 		t.Fatalf("%d REST routes for %d methods", len(routes), len(methodScopes))

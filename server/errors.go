@@ -100,7 +100,7 @@ func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 		return retryLater(rateLimited)
 	case errors.Is(err, errUnauthenticated):
 		return status.Error(codes.Unauthenticated, err.Error())
-	case errors.Is(err, errPermission):
+	case errors.Is(err, errPermission), errors.Is(err, policy.ErrAccessDenied):
 		return status.Error(codes.PermissionDenied, err.Error())
 	case errors.Is(err, errScanning):
 		return stateConflict(msg("file is being scanned"), "SCAN_PENDING")

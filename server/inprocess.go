@@ -133,6 +133,9 @@ type inProcessAdmin struct {
 	revokeApiKey *inProcessMethod[*pb.RevokeApiKeyRequest, *pb.RevokeApiKeyResponse]
 	listDead     *inProcessMethod[*pb.ListDeadLettersRequest, *pb.ListDeadLettersResponse]
 	redeliver    *inProcessMethod[*pb.RedeliverDeadLetterRequest, *pb.RedeliverDeadLetterResponse]
+	addDeny      *inProcessMethod[*pb.AddDenyEntryRequest, *pb.AddDenyEntryResponse]
+	removeDeny   *inProcessMethod[*pb.RemoveDenyEntryRequest, *pb.RemoveDenyEntryResponse]
+	listDeny     *inProcessMethod[*pb.ListDenyEntriesRequest, *pb.ListDenyEntriesResponse]
 }
 
 func newInProcessAdmin(s *Server, admin *adminServer) *inProcessAdmin {
@@ -142,6 +145,9 @@ func newInProcessAdmin(s *Server, admin *adminServer) *inProcessAdmin {
 		revokeApiKey: newInProcessMethod(s, admin, pb.AdminService_RevokeApiKey_FullMethodName, admin.RevokeApiKey),
 		listDead:     newInProcessMethod(s, admin, pb.AdminService_ListDeadLetters_FullMethodName, admin.ListDeadLetters),
 		redeliver:    newInProcessMethod(s, admin, pb.AdminService_RedeliverDeadLetter_FullMethodName, admin.RedeliverDeadLetter),
+		addDeny:      newInProcessMethod(s, admin, pb.AdminService_AddDenyEntry_FullMethodName, admin.AddDenyEntry),
+		removeDeny:   newInProcessMethod(s, admin, pb.AdminService_RemoveDenyEntry_FullMethodName, admin.RemoveDenyEntry),
+		listDeny:     newInProcessMethod(s, admin, pb.AdminService_ListDenyEntries_FullMethodName, admin.ListDenyEntries),
 	}
 }
 
@@ -163,6 +169,18 @@ func (a *inProcessAdmin) ListDeadLetters(ctx context.Context, req *pb.ListDeadLe
 
 func (a *inProcessAdmin) RedeliverDeadLetter(ctx context.Context, req *pb.RedeliverDeadLetterRequest) (*pb.RedeliverDeadLetterResponse, error) {
 	return a.redeliver.call(ctx, req)
+}
+
+func (a *inProcessAdmin) AddDenyEntry(ctx context.Context, req *pb.AddDenyEntryRequest) (*pb.AddDenyEntryResponse, error) {
+	return a.addDeny.call(ctx, req)
+}
+
+func (a *inProcessAdmin) RemoveDenyEntry(ctx context.Context, req *pb.RemoveDenyEntryRequest) (*pb.RemoveDenyEntryResponse, error) {
+	return a.removeDeny.call(ctx, req)
+}
+
+func (a *inProcessAdmin) ListDenyEntries(ctx context.Context, req *pb.ListDenyEntriesRequest) (*pb.ListDenyEntriesResponse, error) {
+	return a.listDeny.call(ctx, req)
 }
 
 // newInProcessHealthCheck returns the health service's Check through the

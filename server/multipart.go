@@ -224,7 +224,7 @@ func checkPartChecksum(field, algorithm, value string) *policy.FieldError {
 
 // SignParts implements presigndv1.FileServiceServer. It writes nothing.
 func (s *Server) SignParts(ctx context.Context, req *presigndv1.SignPartsRequest) (*presigndv1.SignPartsResponse, error) {
-	_, f, err := s.callerFile(ctx, req.GetFileId())
+	_, f, err := s.callerFile(ctx, req.GetFileId(), policy.ActionComplete)
 	if err != nil {
 		return nil, err
 	}
@@ -288,7 +288,7 @@ func sortedPartNumbers(m map[int32]string) []int32 {
 
 // ListParts implements presigndv1.FileServiceServer.
 func (s *Server) ListParts(ctx context.Context, req *presigndv1.ListPartsRequest) (*presigndv1.ListPartsResponse, error) {
-	_, f, err := s.callerFile(ctx, req.GetFileId())
+	_, f, err := s.callerFile(ctx, req.GetFileId(), policy.ActionComplete)
 	if err != nil {
 		return nil, err
 	}
@@ -315,7 +315,7 @@ func (s *Server) ListParts(ctx context.Context, req *presigndv1.ListPartsRequest
 
 // AbortUpload implements presigndv1.FileServiceServer.
 func (s *Server) AbortUpload(ctx context.Context, req *presigndv1.AbortUploadRequest) (*presigndv1.AbortUploadResponse, error) {
-	p, f, err := s.callerFile(ctx, req.GetFileId())
+	p, f, err := s.callerFile(ctx, req.GetFileId(), policy.ActionComplete)
 	if err != nil {
 		return nil, err
 	}

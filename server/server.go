@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"mime"
 	"slices"
 	"sort"
@@ -55,6 +56,11 @@ type Config struct {
 	// Auth configures JWTs, the API-key cache, rate limits and signed-id
 	// key versions; the zero value accepts API keys only.
 	Auth AuthConfig
+	// DenyListCacheTTL is how long each replica keeps a tenant's deny
+	// entries before it reads them again: the delay after which an entry
+	// added or removed on another replica takes effect here
+	// (DefaultDenyListCacheTTL when 0).
+	DenyListCacheTTL time.Duration
 	// Metrics, when set, records RPC and upload metrics (see NewMetrics).
 	// Backends are used as given: wrap them with Metrics.InstrumentSigners
 	// to time them.
@@ -74,9 +80,13 @@ type Server struct {
 	pageTokens  pageTokens
 	auth        *authLayer
 	tenantQuota int64
-	log         *slog.Logger
-	now         func() time.Time
-	metrics     *Metrics
+	denyList    *denyCache
+	// ruledCategory is a category with access rules (the first by
+	// name), or "" when none has any.
+	ruledCategory string
+	log           *slog.Logger
+	now           func() time.Time
+	metrics       *Metrics
 	// interceptor is the one chain every gRPC and REST call passes
 	// (newInterceptor); health is the gRPC health service, served over
 	// gRPC and, through healthCheck, as GET /v1/health.
@@ -122,6 +132,13 @@ func New(cfg Config) (*Server, error) {
 		now:         cfg.Now,
 		metrics:     cfg.Metrics,
 		health:      newHealthServer(),
+	}
+	s.denyList = newDenyCache(cfg.Store, cfg.DenyListCacheTTL, cfg.Now, cfg.Logger)
+	for _, name := range slices.Sorted(maps.Keys(cfg.Categories)) {
+		if len(cfg.Categories[name].AccessRules) > 0 {
+			s.ruledCategory = name
+			break
+		}
 	}
 	for name, b := range cfg.Backends {
 		s.backendCaps[name] = signer.CapabilitiesOf(b)
@@ -287,6 +304,13 @@ func (s *Server) CreateUpload(ctx context.Context, req *presigndv1.CreateUploadR
 	}
 	if !cat.AllowsCredential(p.Kind) {
 		return nil, userError(errPermission, "category %q accepts only %s credentials, not %s", cat.Name, strings.Join(cat.Credentials, " or "), p.Kind)
+	}
+	if err := s.checkAccess(ctx, p, cat, &policy.RuleRequest{
+		Action: policy.ActionCreate, Category: cat.Name, Owner: req.GetOwner(), Name: displayName,
+		Filename: req.GetFilename(), Size: req.GetSizeBytes(), ContentType: req.GetContentType(),
+		Metadata: req.GetMetadata(),
+	}); err != nil {
+		return nil, err
 	}
 	if method == policy.MethodPost {
 		if s.backendCaps[cat.Backend].PostPolicy == nil {
@@ -594,7 +618,7 @@ var errAlreadyCompleted = errors.New("file is no longer pending")
 
 // CompleteUpload implements presigndv1.FileServiceServer.
 func (s *Server) CompleteUpload(ctx context.Context, req *presigndv1.CompleteUploadRequest) (*presigndv1.CompleteUploadResponse, error) {
-	_, f, err := s.callerFile(ctx, req.GetFileId())
+	_, f, err := s.callerFile(ctx, req.GetFileId(), policy.ActionComplete)
 	if err != nil {
 		return nil, err
 	}
@@ -742,14 +766,22 @@ func (s *Server) lookup(ctx context.Context, tenant, ref string) (*store.File, e
 }
 
 // callerFile returns the caller and the file ref names (a file id or a
-// signed id) in the caller's tenant.
-func (s *Server) callerFile(ctx context.Context, ref string) (auth.Principal, *store.File, error) {
+// signed id) in the caller's tenant, when the deny list and the access
+// rules of its category let the caller do action to it (NotFound
+// otherwise).
+func (s *Server) callerFile(ctx context.Context, ref, action string) (auth.Principal, *store.File, error) {
 	p, err := principalFrom(ctx)
 	if err != nil {
 		return p, nil, err
 	}
 	f, err := s.lookup(ctx, p.Tenant, ref)
-	return p, f, err
+	if err != nil {
+		return p, nil, err
+	}
+	if err := s.fileAccess(ctx, p, f, action); err != nil {
+		return p, nil, err
+	}
+	return p, f, nil
 }
 
 // backendOf returns the signer that stores f's object.
@@ -763,7 +795,7 @@ func (s *Server) backendOf(f *store.File) (signer.Signer, error) {
 
 // GetFile implements presigndv1.FileServiceServer.
 func (s *Server) GetFile(ctx context.Context, req *presigndv1.GetFileRequest) (*presigndv1.GetFileResponse, error) {
-	_, f, err := s.callerFile(ctx, req.GetFileId())
+	_, f, err := s.callerFile(ctx, req.GetFileId(), policy.ActionGet)
 	if err != nil {
 		return nil, err
 	}
@@ -783,6 +815,17 @@ func (s *Server) ListFiles(ctx context.Context, req *presigndv1.ListFilesRequest
 	scope, err := s.scopeFilter(req.GetCategory(), req.GetOwner())
 	if err != nil {
 		return nil, err
+	}
+	if req.GetCategory() != "" {
+		// The filter must pass the rules (a rule on an owner field needs
+		// that field in the filter); each file listed is checked below.
+		cat, err := s.category(req.GetCategory())
+		if err != nil {
+			return nil, err
+		}
+		if err := s.checkAccess(ctx, p, cat, &policy.RuleRequest{Action: policy.ActionList, Category: cat.Name, Owner: req.GetOwner()}); err != nil {
+			return nil, err
+		}
 	}
 	opts := store.ListOptions{
 		Category:     req.GetCategory(),
@@ -807,9 +850,18 @@ func (s *Server) ListFiles(ctx context.Context, req *presigndv1.ListFilesRequest
 	if err != nil {
 		return nil, err
 	}
-	resp := &presigndv1.ListFilesResponse{Files: make([]*presigndv1.File, len(files))}
-	for i, f := range files {
-		resp.Files[i] = s.fileToProto(f)
+	resp := &presigndv1.ListFilesResponse{Files: make([]*presigndv1.File, 0, len(files))}
+	for _, f := range files {
+		// A file the rules or the deny list refuse is left out of the
+		// page (which may then be short; the page token still follows
+		// the last file read).
+		if err := s.fileAllowed(ctx, p, f, policy.ActionList); err != nil {
+			if !errors.Is(err, policy.ErrAccessDenied) {
+				return nil, err
+			}
+			continue
+		}
+		resp.Files = append(resp.Files, s.fileToProto(f))
 	}
 	if more && len(files) > 0 {
 		last := files[len(files)-1]
@@ -882,12 +934,15 @@ func (s *Server) UpdateFile(ctx context.Context, req *presigndv1.UpdateFileReque
 			return nil, fieldError("update_mask", fmt.Sprintf("field %q cannot be updated (updatable: display_name, metadata)", path))
 		}
 	}
+	// Read first: the access rules and the name rules are the category's.
+	cur, err := s.store.GetFile(ctx, p.Tenant, in.GetFileId())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.fileAccess(ctx, p, cur, policy.ActionUpdate); err != nil {
+		return nil, err
+	}
 	if setName {
-		// The name rules are the category's, so the file is read first.
-		cur, err := s.store.GetFile(ctx, p.Tenant, in.GetFileId())
-		if err != nil {
-			return nil, err
-		}
 		if cat, ok := s.categories[cur.Category]; ok {
 			rules = cat.Names
 		}
@@ -915,7 +970,7 @@ func (s *Server) UpdateFile(ctx context.Context, req *presigndv1.UpdateFileReque
 
 // DeleteFile implements presigndv1.FileServiceServer.
 func (s *Server) DeleteFile(ctx context.Context, req *presigndv1.DeleteFileRequest) (*presigndv1.DeleteFileResponse, error) {
-	_, f, err := s.callerFile(ctx, req.GetFileId())
+	_, f, err := s.callerFile(ctx, req.GetFileId(), policy.ActionDelete)
 	if err != nil {
 		return nil, err
 	}
@@ -930,7 +985,7 @@ func (s *Server) DeleteFile(ctx context.Context, req *presigndv1.DeleteFileReque
 
 // CreateDownloadUrl implements presigndv1.FileServiceServer.
 func (s *Server) CreateDownloadUrl(ctx context.Context, req *presigndv1.CreateDownloadUrlRequest) (*presigndv1.CreateDownloadUrlResponse, error) {
-	_, f, err := s.callerFile(ctx, req.GetFileId())
+	_, f, err := s.callerFile(ctx, req.GetFileId(), policy.ActionDownload)
 	if err != nil {
 		return nil, err
 	}
@@ -991,6 +1046,11 @@ func (s *Server) CheckName(ctx context.Context, req *presigndv1.CheckNameRequest
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkAccess(ctx, p, cat, &policy.RuleRequest{
+		Action: policy.ActionCheck, Category: cat.Name, Owner: req.GetOwner(), Name: req.GetDisplayName(),
+	}); err != nil {
+		return nil, err
+	}
 	name, err := cat.Names.Normalize("display_name", req.GetDisplayName())
 	if err != nil {
 		var fe *policy.FieldError
@@ -1006,7 +1066,11 @@ func (s *Server) CheckName(ctx context.Context, req *presigndv1.CheckNameRequest
 		if holder != nil {
 			resp.Available = false
 			resp.Reason = fmt.Sprintf("display_name %q is already used in %s", name, describeScope(scope))
-			resp.ExistingFile = s.fileToProto(holder)
+			if err := s.fileAllowed(ctx, p, holder, policy.ActionGet); err == nil {
+				resp.ExistingFile = s.fileToProto(holder)
+			} else if !errors.Is(err, policy.ErrAccessDenied) {
+				return nil, err
+			}
 		}
 	}
 	return resp, nil
@@ -1027,6 +1091,11 @@ func (s *Server) GetUsage(ctx context.Context, req *presigndv1.GetUsageRequest) 
 		if len(req.GetOwner()) > 0 || cat.ScopeField == "" {
 			quota = cat.StorageLimit
 		}
+		if err := s.checkAccess(ctx, p, cat, &policy.RuleRequest{Action: policy.ActionUsage, Category: cat.Name, Owner: req.GetOwner()}); err != nil {
+			return nil, err
+		}
+	} else if s.ruledCategory != "" {
+		return nil, userError(errPermission, "category %q has access rules, so usage is given per category only: name one in category", s.ruledCategory)
 	}
 	scope, err := s.scopeFilter(req.GetCategory(), req.GetOwner())
 	if err != nil {

@@ -328,6 +328,31 @@ type APIKeys interface {
 	RevokeAPIKey(ctx context.Context, tenant, id string, at time.Time) (*APIKey, error)
 }
 
+// DenyEntry denies a tenant's callers every file of a category whose owner
+// field has a value.
+type DenyEntry struct {
+	Tenant   string
+	Category string
+	// Field is the owner field (customer_id) and Value its denied value.
+	Field string
+	Value string
+	// Reason is a note for people; it is never matched.
+	Reason    string
+	CreatedAt time.Time
+}
+
+// DenyList stores deny entries.
+type DenyList interface {
+	// AddDenyEntry inserts e; ErrAlreadyExists when the tenant already
+	// denies that value of that field in that category.
+	AddDenyEntry(ctx context.Context, e *DenyEntry) error
+	// RemoveDenyEntry deletes the tenant's entry, or returns ErrNotFound.
+	RemoveDenyEntry(ctx context.Context, tenant, category, field, value string) error
+	// ListDenyEntries returns the tenant's entries by category, field and
+	// value.
+	ListDenyEntries(ctx context.Context, tenant string) ([]DenyEntry, error)
+}
+
 // Deletion is an object queued for removal from its backend: the object of
 // a deleted file, or the partial or stray object of an expired upload. A
 // deletion stays queued until FinishDeletion, so a backend that fails is
@@ -440,6 +465,7 @@ type Lifecycle interface {
 type Store interface {
 	Files
 	APIKeys
+	DenyList
 	Lifecycle
 	Outbox
 	PendingFiles

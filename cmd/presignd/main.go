@@ -48,6 +48,10 @@ var commands = []command{
 		run: func(args []string, stdout, stderr io.Writer) error {
 			return keysCommand(context.Background(), args, stdout, stderr)
 		}},
+	{name: "deny", args: "add|remove|list", summary: "manage the owner values denied per category", subcommands: []string{"add", "remove", "list"},
+		run: func(args []string, stdout, stderr io.Writer) error {
+			return denyCommand(context.Background(), args, stdout, stderr)
+		}},
 	{name: "config", args: "check FILE", summary: "validate a configuration file and exit", subcommands: []string{"check"}, run: configCommand},
 	{name: "upload", args: "FILE", summary: "upload a file through a running presignd", run: func(args []string, stdout, stderr io.Writer) error {
 		return transferCommand(append([]string{"upload"}, args...), stdout, stderr)

@@ -71,6 +71,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("APIKeys", func(t *testing.T) { testAPIKeys(t, newStore) })
 	t.Run("APIKeyListAndRevoke", func(t *testing.T) { testAPIKeyListAndRevoke(t, newStore) })
 	t.Run("APIKeyParents", func(t *testing.T) { testAPIKeyParents(t, newStore) })
+	t.Run("DenyList", func(t *testing.T) { testDenyList(t, newStore) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, newStore) })
 	t.Run("Lifecycle", func(t *testing.T) { testLifecycle(t, newStore) })
 	t.Run("KeyWatch", func(t *testing.T) { testKeyWatch(t, newStore) })

@@ -25,6 +25,400 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// DenyEntry denies one value of one owner field in one category.
+type DenyEntry struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The category whose files it denies.
+	Category string `protobuf:"bytes,1,opt,name=category,proto3" json:"category,omitempty"`
+	// The owner field, such as customer_id.
+	Field string `protobuf:"bytes,2,opt,name=field,proto3" json:"field,omitempty"`
+	// The denied value of the field.
+	Value string `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	// A note for people, such as why; never matched.
+	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// When the entry was added.
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DenyEntry) Reset() {
+	*x = DenyEntry{}
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DenyEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DenyEntry) ProtoMessage() {}
+
+func (x *DenyEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DenyEntry.ProtoReflect.Descriptor instead.
+func (*DenyEntry) Descriptor() ([]byte, []int) {
+	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *DenyEntry) GetCategory() string {
+	if x != nil {
+		return x.Category
+	}
+	return ""
+}
+
+func (x *DenyEntry) GetField() string {
+	if x != nil {
+		return x.Field
+	}
+	return ""
+}
+
+func (x *DenyEntry) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *DenyEntry) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *DenyEntry) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+// AddDenyEntryRequest names the value to deny.
+type AddDenyEntryRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The category, which must be configured.
+	Category string `protobuf:"bytes,1,opt,name=category,proto3" json:"category,omitempty"`
+	// The owner field, such as customer_id.
+	Field string `protobuf:"bytes,2,opt,name=field,proto3" json:"field,omitempty"`
+	// The value to deny.
+	Value string `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	// A note for people, such as why.
+	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddDenyEntryRequest) Reset() {
+	*x = AddDenyEntryRequest{}
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddDenyEntryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddDenyEntryRequest) ProtoMessage() {}
+
+func (x *AddDenyEntryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddDenyEntryRequest.ProtoReflect.Descriptor instead.
+func (*AddDenyEntryRequest) Descriptor() ([]byte, []int) {
+	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *AddDenyEntryRequest) GetCategory() string {
+	if x != nil {
+		return x.Category
+	}
+	return ""
+}
+
+func (x *AddDenyEntryRequest) GetField() string {
+	if x != nil {
+		return x.Field
+	}
+	return ""
+}
+
+func (x *AddDenyEntryRequest) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *AddDenyEntryRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// AddDenyEntryResponse is the stored entry.
+type AddDenyEntryResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The entry.
+	DenyEntry     *DenyEntry `protobuf:"bytes,1,opt,name=deny_entry,json=denyEntry,proto3" json:"deny_entry,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddDenyEntryResponse) Reset() {
+	*x = AddDenyEntryResponse{}
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddDenyEntryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddDenyEntryResponse) ProtoMessage() {}
+
+func (x *AddDenyEntryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddDenyEntryResponse.ProtoReflect.Descriptor instead.
+func (*AddDenyEntryResponse) Descriptor() ([]byte, []int) {
+	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *AddDenyEntryResponse) GetDenyEntry() *DenyEntry {
+	if x != nil {
+		return x.DenyEntry
+	}
+	return nil
+}
+
+// RemoveDenyEntryRequest names the entry to remove.
+type RemoveDenyEntryRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The entry's category.
+	Category string `protobuf:"bytes,1,opt,name=category,proto3" json:"category,omitempty"`
+	// The entry's owner field.
+	Field string `protobuf:"bytes,2,opt,name=field,proto3" json:"field,omitempty"`
+	// The entry's value.
+	Value         string `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveDenyEntryRequest) Reset() {
+	*x = RemoveDenyEntryRequest{}
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveDenyEntryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveDenyEntryRequest) ProtoMessage() {}
+
+func (x *RemoveDenyEntryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveDenyEntryRequest.ProtoReflect.Descriptor instead.
+func (*RemoveDenyEntryRequest) Descriptor() ([]byte, []int) {
+	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *RemoveDenyEntryRequest) GetCategory() string {
+	if x != nil {
+		return x.Category
+	}
+	return ""
+}
+
+func (x *RemoveDenyEntryRequest) GetField() string {
+	if x != nil {
+		return x.Field
+	}
+	return ""
+}
+
+func (x *RemoveDenyEntryRequest) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+// RemoveDenyEntryResponse confirms the removal.
+type RemoveDenyEntryResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveDenyEntryResponse) Reset() {
+	*x = RemoveDenyEntryResponse{}
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveDenyEntryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveDenyEntryResponse) ProtoMessage() {}
+
+func (x *RemoveDenyEntryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveDenyEntryResponse.ProtoReflect.Descriptor instead.
+func (*RemoveDenyEntryResponse) Descriptor() ([]byte, []int) {
+	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{4}
+}
+
+// ListDenyEntriesRequest selects deny entries.
+type ListDenyEntriesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only this category's entries; empty for all.
+	Category      string `protobuf:"bytes,1,opt,name=category,proto3" json:"category,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDenyEntriesRequest) Reset() {
+	*x = ListDenyEntriesRequest{}
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDenyEntriesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDenyEntriesRequest) ProtoMessage() {}
+
+func (x *ListDenyEntriesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDenyEntriesRequest.ProtoReflect.Descriptor instead.
+func (*ListDenyEntriesRequest) Descriptor() ([]byte, []int) {
+	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ListDenyEntriesRequest) GetCategory() string {
+	if x != nil {
+		return x.Category
+	}
+	return ""
+}
+
+// ListDenyEntriesResponse is the tenant's deny entries.
+type ListDenyEntriesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The entries, by category, field and value.
+	DenyEntries   []*DenyEntry `protobuf:"bytes,1,rep,name=deny_entries,json=denyEntries,proto3" json:"deny_entries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDenyEntriesResponse) Reset() {
+	*x = ListDenyEntriesResponse{}
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDenyEntriesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDenyEntriesResponse) ProtoMessage() {}
+
+func (x *ListDenyEntriesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDenyEntriesResponse.ProtoReflect.Descriptor instead.
+func (*ListDenyEntriesResponse) Descriptor() ([]byte, []int) {
+	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ListDenyEntriesResponse) GetDenyEntries() []*DenyEntry {
+	if x != nil {
+		return x.DenyEntries
+	}
+	return nil
+}
+
 // DeadLetter is an event delivery that was given up.
 type DeadLetter struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -52,7 +446,7 @@ type DeadLetter struct {
 
 func (x *DeadLetter) Reset() {
 	*x = DeadLetter{}
-	mi := &file_presignd_v1_admin_service_proto_msgTypes[0]
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -64,7 +458,7 @@ func (x *DeadLetter) String() string {
 func (*DeadLetter) ProtoMessage() {}
 
 func (x *DeadLetter) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_admin_service_proto_msgTypes[0]
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -77,7 +471,7 @@ func (x *DeadLetter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeadLetter.ProtoReflect.Descriptor instead.
 func (*DeadLetter) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{0}
+	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *DeadLetter) GetDeliveryId() string {
@@ -156,7 +550,7 @@ type ListDeadLettersRequest struct {
 
 func (x *ListDeadLettersRequest) Reset() {
 	*x = ListDeadLettersRequest{}
-	mi := &file_presignd_v1_admin_service_proto_msgTypes[1]
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -168,7 +562,7 @@ func (x *ListDeadLettersRequest) String() string {
 func (*ListDeadLettersRequest) ProtoMessage() {}
 
 func (x *ListDeadLettersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_admin_service_proto_msgTypes[1]
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -181,7 +575,7 @@ func (x *ListDeadLettersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeadLettersRequest.ProtoReflect.Descriptor instead.
 func (*ListDeadLettersRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{1}
+	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListDeadLettersRequest) GetPageSize() int32 {
@@ -211,7 +605,7 @@ type ListDeadLettersResponse struct {
 
 func (x *ListDeadLettersResponse) Reset() {
 	*x = ListDeadLettersResponse{}
-	mi := &file_presignd_v1_admin_service_proto_msgTypes[2]
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -223,7 +617,7 @@ func (x *ListDeadLettersResponse) String() string {
 func (*ListDeadLettersResponse) ProtoMessage() {}
 
 func (x *ListDeadLettersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_admin_service_proto_msgTypes[2]
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -236,7 +630,7 @@ func (x *ListDeadLettersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeadLettersResponse.ProtoReflect.Descriptor instead.
 func (*ListDeadLettersResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{2}
+	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListDeadLettersResponse) GetDeadLetters() []*DeadLetter {
@@ -264,7 +658,7 @@ type RedeliverDeadLetterRequest struct {
 
 func (x *RedeliverDeadLetterRequest) Reset() {
 	*x = RedeliverDeadLetterRequest{}
-	mi := &file_presignd_v1_admin_service_proto_msgTypes[3]
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -276,7 +670,7 @@ func (x *RedeliverDeadLetterRequest) String() string {
 func (*RedeliverDeadLetterRequest) ProtoMessage() {}
 
 func (x *RedeliverDeadLetterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_admin_service_proto_msgTypes[3]
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -289,7 +683,7 @@ func (x *RedeliverDeadLetterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RedeliverDeadLetterRequest.ProtoReflect.Descriptor instead.
 func (*RedeliverDeadLetterRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{3}
+	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RedeliverDeadLetterRequest) GetDeliveryId() string {
@@ -308,7 +702,7 @@ type RedeliverDeadLetterResponse struct {
 
 func (x *RedeliverDeadLetterResponse) Reset() {
 	*x = RedeliverDeadLetterResponse{}
-	mi := &file_presignd_v1_admin_service_proto_msgTypes[4]
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -320,7 +714,7 @@ func (x *RedeliverDeadLetterResponse) String() string {
 func (*RedeliverDeadLetterResponse) ProtoMessage() {}
 
 func (x *RedeliverDeadLetterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_admin_service_proto_msgTypes[4]
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -333,7 +727,7 @@ func (x *RedeliverDeadLetterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RedeliverDeadLetterResponse.ProtoReflect.Descriptor instead.
 func (*RedeliverDeadLetterResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{4}
+	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{11}
 }
 
 // ApiKey describes a stored API key. It never carries the secret.
@@ -368,7 +762,7 @@ type ApiKey struct {
 
 func (x *ApiKey) Reset() {
 	*x = ApiKey{}
-	mi := &file_presignd_v1_admin_service_proto_msgTypes[5]
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -380,7 +774,7 @@ func (x *ApiKey) String() string {
 func (*ApiKey) ProtoMessage() {}
 
 func (x *ApiKey) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_admin_service_proto_msgTypes[5]
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -393,7 +787,7 @@ func (x *ApiKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApiKey.ProtoReflect.Descriptor instead.
 func (*ApiKey) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{5}
+	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ApiKey) GetApiKeyId() string {
@@ -495,7 +889,7 @@ type CreateApiKeyRequest struct {
 
 func (x *CreateApiKeyRequest) Reset() {
 	*x = CreateApiKeyRequest{}
-	mi := &file_presignd_v1_admin_service_proto_msgTypes[6]
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -507,7 +901,7 @@ func (x *CreateApiKeyRequest) String() string {
 func (*CreateApiKeyRequest) ProtoMessage() {}
 
 func (x *CreateApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_admin_service_proto_msgTypes[6]
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -520,7 +914,7 @@ func (x *CreateApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{6}
+	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CreateApiKeyRequest) GetScopes() []string {
@@ -558,7 +952,7 @@ type CreateApiKeyResponse struct {
 
 func (x *CreateApiKeyResponse) Reset() {
 	*x = CreateApiKeyResponse{}
-	mi := &file_presignd_v1_admin_service_proto_msgTypes[7]
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -570,7 +964,7 @@ func (x *CreateApiKeyResponse) String() string {
 func (*CreateApiKeyResponse) ProtoMessage() {}
 
 func (x *CreateApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_admin_service_proto_msgTypes[7]
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -583,7 +977,7 @@ func (x *CreateApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*CreateApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{7}
+	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CreateApiKeyResponse) GetApiKey() *ApiKey {
@@ -613,7 +1007,7 @@ type ListApiKeysRequest struct {
 
 func (x *ListApiKeysRequest) Reset() {
 	*x = ListApiKeysRequest{}
-	mi := &file_presignd_v1_admin_service_proto_msgTypes[8]
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -625,7 +1019,7 @@ func (x *ListApiKeysRequest) String() string {
 func (*ListApiKeysRequest) ProtoMessage() {}
 
 func (x *ListApiKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_admin_service_proto_msgTypes[8]
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -638,7 +1032,7 @@ func (x *ListApiKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListApiKeysRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{8}
+	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListApiKeysRequest) GetPageSize() int32 {
@@ -668,7 +1062,7 @@ type ListApiKeysResponse struct {
 
 func (x *ListApiKeysResponse) Reset() {
 	*x = ListApiKeysResponse{}
-	mi := &file_presignd_v1_admin_service_proto_msgTypes[9]
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -680,7 +1074,7 @@ func (x *ListApiKeysResponse) String() string {
 func (*ListApiKeysResponse) ProtoMessage() {}
 
 func (x *ListApiKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_admin_service_proto_msgTypes[9]
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -693,7 +1087,7 @@ func (x *ListApiKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListApiKeysResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{9}
+	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListApiKeysResponse) GetApiKeys() []*ApiKey {
@@ -721,7 +1115,7 @@ type RevokeApiKeyRequest struct {
 
 func (x *RevokeApiKeyRequest) Reset() {
 	*x = RevokeApiKeyRequest{}
-	mi := &file_presignd_v1_admin_service_proto_msgTypes[10]
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -733,7 +1127,7 @@ func (x *RevokeApiKeyRequest) String() string {
 func (*RevokeApiKeyRequest) ProtoMessage() {}
 
 func (x *RevokeApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_admin_service_proto_msgTypes[10]
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -746,7 +1140,7 @@ func (x *RevokeApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*RevokeApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{10}
+	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RevokeApiKeyRequest) GetApiKeyId() string {
@@ -767,7 +1161,7 @@ type RevokeApiKeyResponse struct {
 
 func (x *RevokeApiKeyResponse) Reset() {
 	*x = RevokeApiKeyResponse{}
-	mi := &file_presignd_v1_admin_service_proto_msgTypes[11]
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -779,7 +1173,7 @@ func (x *RevokeApiKeyResponse) String() string {
 func (*RevokeApiKeyResponse) ProtoMessage() {}
 
 func (x *RevokeApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_admin_service_proto_msgTypes[11]
+	mi := &file_presignd_v1_admin_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -792,7 +1186,7 @@ func (x *RevokeApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*RevokeApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{11}
+	return file_presignd_v1_admin_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RevokeApiKeyResponse) GetApiKey() *ApiKey {
@@ -806,7 +1200,33 @@ var File_presignd_v1_admin_service_proto protoreflect.FileDescriptor
 
 const file_presignd_v1_admin_service_proto_rawDesc = "" +
 	"\n" +
-	"\x1fpresignd/v1/admin_service.proto\x12\vpresignd.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc3\x02\n" +
+	"\x1fpresignd/v1/admin_service.proto\x12\vpresignd.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa8\x01\n" +
+	"\tDenyEntry\x12\x1a\n" +
+	"\bcategory\x18\x01 \x01(\tR\bcategory\x12\x14\n" +
+	"\x05field\x18\x02 \x01(\tR\x05field\x12\x14\n" +
+	"\x05value\x18\x03 \x01(\tR\x05value\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12;\n" +
+	"\vcreate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\"\xb4\x01\n" +
+	"\x13AddDenyEntryRequest\x12%\n" +
+	"\bcategory\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\bcategory\x122\n" +
+	"\x05field\x18\x02 \x01(\tB\x1c\xbaH\x19r\x17\x10\x01\x18@2\x11^[a-z][a-z0-9_]*$R\x05field\x12 \n" +
+	"\x05value\x18\x03 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\x05value\x12 \n" +
+	"\x06reason\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\x06reason\"M\n" +
+	"\x14AddDenyEntryResponse\x125\n" +
+	"\n" +
+	"deny_entry\x18\x01 \x01(\v2\x16.presignd.v1.DenyEntryR\tdenyEntry\"\x82\x01\n" +
+	"\x16RemoveDenyEntryRequest\x12%\n" +
+	"\bcategory\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\bcategory\x12\x1f\n" +
+	"\x05field\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x05field\x12 \n" +
+	"\x05value\x18\x03 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\x05value\"\x19\n" +
+	"\x17RemoveDenyEntryResponse\"=\n" +
+	"\x16ListDenyEntriesRequest\x12#\n" +
+	"\bcategory\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18@R\bcategory\"T\n" +
+	"\x17ListDenyEntriesResponse\x129\n" +
+	"\fdeny_entries\x18\x01 \x03(\v2\x16.presignd.v1.DenyEntryR\vdenyEntries\"\xc3\x02\n" +
 	"\n" +
 	"DeadLetter\x12\x1f\n" +
 	"\vdelivery_id\x18\x01 \x01(\tR\n" +
@@ -876,13 +1296,16 @@ const file_presignd_v1_admin_service_proto_rawDesc = "" +
 	"api_key_id\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\bapiKeyId\"D\n" +
 	"\x14RevokeApiKeyResponse\x12,\n" +
-	"\aapi_key\x18\x01 \x01(\v2\x13.presignd.v1.ApiKeyR\x06apiKey2\x98\x05\n" +
+	"\aapi_key\x18\x01 \x01(\v2\x13.presignd.v1.ApiKeyR\x06apiKey2\x94\b\n" +
 	"\fAdminService\x12q\n" +
 	"\fCreateApiKey\x12 .presignd.v1.CreateApiKeyRequest\x1a!.presignd.v1.CreateApiKeyResponse\"\x1c\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/admin/apiKeys\x12k\n" +
 	"\vListApiKeys\x12\x1f.presignd.v1.ListApiKeysRequest\x1a .presignd.v1.ListApiKeysResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/admin/apiKeys\x12\x85\x01\n" +
 	"\fRevokeApiKey\x12 .presignd.v1.RevokeApiKeyRequest\x1a!.presignd.v1.RevokeApiKeyResponse\"0\x82\xd3\xe4\x93\x02*:\x01*\"%/v1/admin/apiKeys/{api_key_id}:revoke\x12{\n" +
 	"\x0fListDeadLetters\x12#.presignd.v1.ListDeadLettersRequest\x1a$.presignd.v1.ListDeadLettersResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/admin/deadLetters\x12\xa2\x01\n" +
-	"\x13RedeliverDeadLetter\x12'.presignd.v1.RedeliverDeadLetterRequest\x1a(.presignd.v1.RedeliverDeadLetterResponse\"8\x82\xd3\xe4\x93\x022:\x01*\"-/v1/admin/deadLetters/{delivery_id}:redeliverB\xaa\x01\n" +
+	"\x13RedeliverDeadLetter\x12'.presignd.v1.RedeliverDeadLetterRequest\x1a(.presignd.v1.RedeliverDeadLetterResponse\"8\x82\xd3\xe4\x93\x022:\x01*\"-/v1/admin/deadLetters/{delivery_id}:redeliver\x12u\n" +
+	"\fAddDenyEntry\x12 .presignd.v1.AddDenyEntryRequest\x1a!.presignd.v1.AddDenyEntryResponse\" \x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/admin/denyEntries\x12\x85\x01\n" +
+	"\x0fRemoveDenyEntry\x12#.presignd.v1.RemoveDenyEntryRequest\x1a$.presignd.v1.RemoveDenyEntryResponse\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/admin/denyEntries:remove\x12{\n" +
+	"\x0fListDenyEntries\x12#.presignd.v1.ListDenyEntriesRequest\x1a$.presignd.v1.ListDenyEntriesResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/admin/denyEntriesB\xaa\x01\n" +
 	"\x0fcom.presignd.v1B\x11AdminServiceProtoP\x01Z7github.com/presignd/presignd/gen/presignd/v1;presigndv1\xa2\x02\x03PXX\xaa\x02\vPresignd.V1\xca\x02\vPresignd\\V1\xe2\x02\x17Presignd\\V1\\GPBMetadata\xea\x02\fPresignd::V1b\x06proto3"
 
 var (
@@ -897,49 +1320,65 @@ func file_presignd_v1_admin_service_proto_rawDescGZIP() []byte {
 	return file_presignd_v1_admin_service_proto_rawDescData
 }
 
-var file_presignd_v1_admin_service_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_presignd_v1_admin_service_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_presignd_v1_admin_service_proto_goTypes = []any{
-	(*DeadLetter)(nil),                  // 0: presignd.v1.DeadLetter
-	(*ListDeadLettersRequest)(nil),      // 1: presignd.v1.ListDeadLettersRequest
-	(*ListDeadLettersResponse)(nil),     // 2: presignd.v1.ListDeadLettersResponse
-	(*RedeliverDeadLetterRequest)(nil),  // 3: presignd.v1.RedeliverDeadLetterRequest
-	(*RedeliverDeadLetterResponse)(nil), // 4: presignd.v1.RedeliverDeadLetterResponse
-	(*ApiKey)(nil),                      // 5: presignd.v1.ApiKey
-	(*CreateApiKeyRequest)(nil),         // 6: presignd.v1.CreateApiKeyRequest
-	(*CreateApiKeyResponse)(nil),        // 7: presignd.v1.CreateApiKeyResponse
-	(*ListApiKeysRequest)(nil),          // 8: presignd.v1.ListApiKeysRequest
-	(*ListApiKeysResponse)(nil),         // 9: presignd.v1.ListApiKeysResponse
-	(*RevokeApiKeyRequest)(nil),         // 10: presignd.v1.RevokeApiKeyRequest
-	(*RevokeApiKeyResponse)(nil),        // 11: presignd.v1.RevokeApiKeyResponse
-	(*timestamppb.Timestamp)(nil),       // 12: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),         // 13: google.protobuf.Duration
+	(*DenyEntry)(nil),                   // 0: presignd.v1.DenyEntry
+	(*AddDenyEntryRequest)(nil),         // 1: presignd.v1.AddDenyEntryRequest
+	(*AddDenyEntryResponse)(nil),        // 2: presignd.v1.AddDenyEntryResponse
+	(*RemoveDenyEntryRequest)(nil),      // 3: presignd.v1.RemoveDenyEntryRequest
+	(*RemoveDenyEntryResponse)(nil),     // 4: presignd.v1.RemoveDenyEntryResponse
+	(*ListDenyEntriesRequest)(nil),      // 5: presignd.v1.ListDenyEntriesRequest
+	(*ListDenyEntriesResponse)(nil),     // 6: presignd.v1.ListDenyEntriesResponse
+	(*DeadLetter)(nil),                  // 7: presignd.v1.DeadLetter
+	(*ListDeadLettersRequest)(nil),      // 8: presignd.v1.ListDeadLettersRequest
+	(*ListDeadLettersResponse)(nil),     // 9: presignd.v1.ListDeadLettersResponse
+	(*RedeliverDeadLetterRequest)(nil),  // 10: presignd.v1.RedeliverDeadLetterRequest
+	(*RedeliverDeadLetterResponse)(nil), // 11: presignd.v1.RedeliverDeadLetterResponse
+	(*ApiKey)(nil),                      // 12: presignd.v1.ApiKey
+	(*CreateApiKeyRequest)(nil),         // 13: presignd.v1.CreateApiKeyRequest
+	(*CreateApiKeyResponse)(nil),        // 14: presignd.v1.CreateApiKeyResponse
+	(*ListApiKeysRequest)(nil),          // 15: presignd.v1.ListApiKeysRequest
+	(*ListApiKeysResponse)(nil),         // 16: presignd.v1.ListApiKeysResponse
+	(*RevokeApiKeyRequest)(nil),         // 17: presignd.v1.RevokeApiKeyRequest
+	(*RevokeApiKeyResponse)(nil),        // 18: presignd.v1.RevokeApiKeyResponse
+	(*timestamppb.Timestamp)(nil),       // 19: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),         // 20: google.protobuf.Duration
 }
 var file_presignd_v1_admin_service_proto_depIdxs = []int32{
-	12, // 0: presignd.v1.DeadLetter.event_time:type_name -> google.protobuf.Timestamp
-	12, // 1: presignd.v1.DeadLetter.dead_time:type_name -> google.protobuf.Timestamp
-	0,  // 2: presignd.v1.ListDeadLettersResponse.dead_letters:type_name -> presignd.v1.DeadLetter
-	12, // 3: presignd.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
-	12, // 4: presignd.v1.ApiKey.expire_time:type_name -> google.protobuf.Timestamp
-	12, // 5: presignd.v1.ApiKey.revoke_time:type_name -> google.protobuf.Timestamp
-	13, // 6: presignd.v1.CreateApiKeyRequest.ttl:type_name -> google.protobuf.Duration
-	5,  // 7: presignd.v1.CreateApiKeyResponse.api_key:type_name -> presignd.v1.ApiKey
-	5,  // 8: presignd.v1.ListApiKeysResponse.api_keys:type_name -> presignd.v1.ApiKey
-	5,  // 9: presignd.v1.RevokeApiKeyResponse.api_key:type_name -> presignd.v1.ApiKey
-	6,  // 10: presignd.v1.AdminService.CreateApiKey:input_type -> presignd.v1.CreateApiKeyRequest
-	8,  // 11: presignd.v1.AdminService.ListApiKeys:input_type -> presignd.v1.ListApiKeysRequest
-	10, // 12: presignd.v1.AdminService.RevokeApiKey:input_type -> presignd.v1.RevokeApiKeyRequest
-	1,  // 13: presignd.v1.AdminService.ListDeadLetters:input_type -> presignd.v1.ListDeadLettersRequest
-	3,  // 14: presignd.v1.AdminService.RedeliverDeadLetter:input_type -> presignd.v1.RedeliverDeadLetterRequest
-	7,  // 15: presignd.v1.AdminService.CreateApiKey:output_type -> presignd.v1.CreateApiKeyResponse
-	9,  // 16: presignd.v1.AdminService.ListApiKeys:output_type -> presignd.v1.ListApiKeysResponse
-	11, // 17: presignd.v1.AdminService.RevokeApiKey:output_type -> presignd.v1.RevokeApiKeyResponse
-	2,  // 18: presignd.v1.AdminService.ListDeadLetters:output_type -> presignd.v1.ListDeadLettersResponse
-	4,  // 19: presignd.v1.AdminService.RedeliverDeadLetter:output_type -> presignd.v1.RedeliverDeadLetterResponse
-	15, // [15:20] is the sub-list for method output_type
-	10, // [10:15] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	19, // 0: presignd.v1.DenyEntry.create_time:type_name -> google.protobuf.Timestamp
+	0,  // 1: presignd.v1.AddDenyEntryResponse.deny_entry:type_name -> presignd.v1.DenyEntry
+	0,  // 2: presignd.v1.ListDenyEntriesResponse.deny_entries:type_name -> presignd.v1.DenyEntry
+	19, // 3: presignd.v1.DeadLetter.event_time:type_name -> google.protobuf.Timestamp
+	19, // 4: presignd.v1.DeadLetter.dead_time:type_name -> google.protobuf.Timestamp
+	7,  // 5: presignd.v1.ListDeadLettersResponse.dead_letters:type_name -> presignd.v1.DeadLetter
+	19, // 6: presignd.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
+	19, // 7: presignd.v1.ApiKey.expire_time:type_name -> google.protobuf.Timestamp
+	19, // 8: presignd.v1.ApiKey.revoke_time:type_name -> google.protobuf.Timestamp
+	20, // 9: presignd.v1.CreateApiKeyRequest.ttl:type_name -> google.protobuf.Duration
+	12, // 10: presignd.v1.CreateApiKeyResponse.api_key:type_name -> presignd.v1.ApiKey
+	12, // 11: presignd.v1.ListApiKeysResponse.api_keys:type_name -> presignd.v1.ApiKey
+	12, // 12: presignd.v1.RevokeApiKeyResponse.api_key:type_name -> presignd.v1.ApiKey
+	13, // 13: presignd.v1.AdminService.CreateApiKey:input_type -> presignd.v1.CreateApiKeyRequest
+	15, // 14: presignd.v1.AdminService.ListApiKeys:input_type -> presignd.v1.ListApiKeysRequest
+	17, // 15: presignd.v1.AdminService.RevokeApiKey:input_type -> presignd.v1.RevokeApiKeyRequest
+	8,  // 16: presignd.v1.AdminService.ListDeadLetters:input_type -> presignd.v1.ListDeadLettersRequest
+	10, // 17: presignd.v1.AdminService.RedeliverDeadLetter:input_type -> presignd.v1.RedeliverDeadLetterRequest
+	1,  // 18: presignd.v1.AdminService.AddDenyEntry:input_type -> presignd.v1.AddDenyEntryRequest
+	3,  // 19: presignd.v1.AdminService.RemoveDenyEntry:input_type -> presignd.v1.RemoveDenyEntryRequest
+	5,  // 20: presignd.v1.AdminService.ListDenyEntries:input_type -> presignd.v1.ListDenyEntriesRequest
+	14, // 21: presignd.v1.AdminService.CreateApiKey:output_type -> presignd.v1.CreateApiKeyResponse
+	16, // 22: presignd.v1.AdminService.ListApiKeys:output_type -> presignd.v1.ListApiKeysResponse
+	18, // 23: presignd.v1.AdminService.RevokeApiKey:output_type -> presignd.v1.RevokeApiKeyResponse
+	9,  // 24: presignd.v1.AdminService.ListDeadLetters:output_type -> presignd.v1.ListDeadLettersResponse
+	11, // 25: presignd.v1.AdminService.RedeliverDeadLetter:output_type -> presignd.v1.RedeliverDeadLetterResponse
+	2,  // 26: presignd.v1.AdminService.AddDenyEntry:output_type -> presignd.v1.AddDenyEntryResponse
+	4,  // 27: presignd.v1.AdminService.RemoveDenyEntry:output_type -> presignd.v1.RemoveDenyEntryResponse
+	6,  // 28: presignd.v1.AdminService.ListDenyEntries:output_type -> presignd.v1.ListDenyEntriesResponse
+	21, // [21:29] is the sub-list for method output_type
+	13, // [13:21] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_presignd_v1_admin_service_proto_init() }
@@ -953,7 +1392,7 @@ func file_presignd_v1_admin_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_presignd_v1_admin_service_proto_rawDesc), len(file_presignd_v1_admin_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

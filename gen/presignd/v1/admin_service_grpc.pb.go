@@ -24,6 +24,9 @@ const (
 	AdminService_RevokeApiKey_FullMethodName        = "/presignd.v1.AdminService/RevokeApiKey"
 	AdminService_ListDeadLetters_FullMethodName     = "/presignd.v1.AdminService/ListDeadLetters"
 	AdminService_RedeliverDeadLetter_FullMethodName = "/presignd.v1.AdminService/RedeliverDeadLetter"
+	AdminService_AddDenyEntry_FullMethodName        = "/presignd.v1.AdminService/AddDenyEntry"
+	AdminService_RemoveDenyEntry_FullMethodName     = "/presignd.v1.AdminService/RemoveDenyEntry"
+	AdminService_ListDenyEntries_FullMethodName     = "/presignd.v1.AdminService/ListDenyEntries"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -58,6 +61,19 @@ type AdminServiceClient interface {
 	// with the same event id. Redelivering a delivery that is not dead
 	// returns it unchanged.
 	RedeliverDeadLetter(ctx context.Context, in *RedeliverDeadLetterRequest, opts ...grpc.CallOption) (*RedeliverDeadLetterResponse, error)
+	// AddDenyEntry denies the tenant's callers every file of a category
+	// whose owner field has a value (a blacklisted customer): CreateUpload,
+	// ListFiles, CheckName and GetUsage naming it are PERMISSION_DENIED, and
+	// every call on a stored file of it is NOT_FOUND. This replica applies
+	// the entry at once; other replicas within the deny-list cache TTL
+	// (5s). Adding an entry that exists is ALREADY_EXISTS.
+	AddDenyEntry(ctx context.Context, in *AddDenyEntryRequest, opts ...grpc.CallOption) (*AddDenyEntryResponse, error)
+	// RemoveDenyEntry lifts one of the tenant's deny entries (NOT_FOUND
+	// when there is none); applied as AddDenyEntry is.
+	RemoveDenyEntry(ctx context.Context, in *RemoveDenyEntryRequest, opts ...grpc.CallOption) (*RemoveDenyEntryResponse, error)
+	// ListDenyEntries returns the tenant's deny entries by category, field
+	// and value.
+	ListDenyEntries(ctx context.Context, in *ListDenyEntriesRequest, opts ...grpc.CallOption) (*ListDenyEntriesResponse, error)
 }
 
 type adminServiceClient struct {
@@ -118,6 +134,36 @@ func (c *adminServiceClient) RedeliverDeadLetter(ctx context.Context, in *Redeli
 	return out, nil
 }
 
+func (c *adminServiceClient) AddDenyEntry(ctx context.Context, in *AddDenyEntryRequest, opts ...grpc.CallOption) (*AddDenyEntryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AddDenyEntryResponse)
+	err := c.cc.Invoke(ctx, AdminService_AddDenyEntry_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) RemoveDenyEntry(ctx context.Context, in *RemoveDenyEntryRequest, opts ...grpc.CallOption) (*RemoveDenyEntryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemoveDenyEntryResponse)
+	err := c.cc.Invoke(ctx, AdminService_RemoveDenyEntry_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) ListDenyEntries(ctx context.Context, in *ListDenyEntriesRequest, opts ...grpc.CallOption) (*ListDenyEntriesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListDenyEntriesResponse)
+	err := c.cc.Invoke(ctx, AdminService_ListDenyEntries_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -150,6 +196,19 @@ type AdminServiceServer interface {
 	// with the same event id. Redelivering a delivery that is not dead
 	// returns it unchanged.
 	RedeliverDeadLetter(context.Context, *RedeliverDeadLetterRequest) (*RedeliverDeadLetterResponse, error)
+	// AddDenyEntry denies the tenant's callers every file of a category
+	// whose owner field has a value (a blacklisted customer): CreateUpload,
+	// ListFiles, CheckName and GetUsage naming it are PERMISSION_DENIED, and
+	// every call on a stored file of it is NOT_FOUND. This replica applies
+	// the entry at once; other replicas within the deny-list cache TTL
+	// (5s). Adding an entry that exists is ALREADY_EXISTS.
+	AddDenyEntry(context.Context, *AddDenyEntryRequest) (*AddDenyEntryResponse, error)
+	// RemoveDenyEntry lifts one of the tenant's deny entries (NOT_FOUND
+	// when there is none); applied as AddDenyEntry is.
+	RemoveDenyEntry(context.Context, *RemoveDenyEntryRequest) (*RemoveDenyEntryResponse, error)
+	// ListDenyEntries returns the tenant's deny entries by category, field
+	// and value.
+	ListDenyEntries(context.Context, *ListDenyEntriesRequest) (*ListDenyEntriesResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -174,6 +233,15 @@ func (UnimplementedAdminServiceServer) ListDeadLetters(context.Context, *ListDea
 }
 func (UnimplementedAdminServiceServer) RedeliverDeadLetter(context.Context, *RedeliverDeadLetterRequest) (*RedeliverDeadLetterResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RedeliverDeadLetter not implemented")
+}
+func (UnimplementedAdminServiceServer) AddDenyEntry(context.Context, *AddDenyEntryRequest) (*AddDenyEntryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AddDenyEntry not implemented")
+}
+func (UnimplementedAdminServiceServer) RemoveDenyEntry(context.Context, *RemoveDenyEntryRequest) (*RemoveDenyEntryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveDenyEntry not implemented")
+}
+func (UnimplementedAdminServiceServer) ListDenyEntries(context.Context, *ListDenyEntriesRequest) (*ListDenyEntriesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListDenyEntries not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -286,6 +354,60 @@ func _AdminService_RedeliverDeadLetter_Handler(srv interface{}, ctx context.Cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_AddDenyEntry_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AddDenyEntryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).AddDenyEntry(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_AddDenyEntry_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).AddDenyEntry(ctx, req.(*AddDenyEntryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_RemoveDenyEntry_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveDenyEntryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).RemoveDenyEntry(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_RemoveDenyEntry_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).RemoveDenyEntry(ctx, req.(*RemoveDenyEntryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_ListDenyEntries_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListDenyEntriesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ListDenyEntries(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ListDenyEntries_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ListDenyEntries(ctx, req.(*ListDenyEntriesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -312,6 +434,18 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RedeliverDeadLetter",
 			Handler:    _AdminService_RedeliverDeadLetter_Handler,
+		},
+		{
+			MethodName: "AddDenyEntry",
+			Handler:    _AdminService_AddDenyEntry_Handler,
+		},
+		{
+			MethodName: "RemoveDenyEntry",
+			Handler:    _AdminService_RemoveDenyEntry_Handler,
+		},
+		{
+			MethodName: "ListDenyEntries",
+			Handler:    _AdminService_ListDenyEntries_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
