@@ -95,3 +95,9 @@ func (h harness) Capabilities() signertest.Capabilities {
 		SignatureParam: "sig",
 	}
 }
+
+func randomHex() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
