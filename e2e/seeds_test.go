@@ -450,8 +450,8 @@ func runDirectUpload(t *testing.T, inst *instance, dispositionHeader string) {
 	}
 	headers := field(created, "upload_target.headers").(map[string]any)
 	want := map[string]string{
-		"Content-Type":        "application/pdf",
-		"Content-MD5":         md5b64(blob),
+		"Content-Type":    "application/pdf",
+		"Content-MD5":     md5b64(blob),
 		dispositionHeader: `inline; filename="Quarterly report.pdf"`,
 	}
 	for k, v := range want {
