@@ -83,7 +83,7 @@ type Signer struct {
 	account      string
 	container    string
 	containerURL string // endpoint/container, no trailing slash
-	cred         *sas.SharedKeyCredential
+	sas          *sasSigner
 	client       *container.Client
 	svc          *service.Client
 	now          func() time.Time
@@ -140,11 +140,19 @@ func New(cfg Config) (*Signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("azure: service client: %w", err)
 	}
+	protocol := sas.ProtocolHTTPS
+	if u.Scheme == "http" {
+		protocol = sas.ProtocolHTTPSandHTTP // Azurite
+	}
+	fast, err := newSASSigner(cfg.Account, cfg.Container, cfg.AccountKey, protocol)
+	if err != nil {
+		return nil, fmt.Errorf("azure: shared key: %w", err)
+	}
 	s := &Signer{
+		sas:          fast,
 		account:      cfg.Account,
 		container:    cfg.Container,
 		containerURL: containerURL,
-		cred:         cred,
 		client:       client,
 		svc:          svc,
 		now:          cfg.Now,
@@ -182,10 +190,7 @@ func (s *Signer) SignUpload(_ context.Context, req signer.UploadRequest) (signer
 	if err != nil {
 		return signer.UploadTarget{}, err
 	}
-	q, err := s.sign(req.Key, sas.BlobPermissions{Create: true}, expires, "", "")
-	if err != nil {
-		return signer.UploadTarget{}, fmt.Errorf("azure: sign upload %s: %w", req.Key, err)
-	}
+	q := s.sas.sign(req.Key, "c", expires, "", "")
 	h := make(map[string]string, 4)
 	h["x-ms-blob-type"] = "BlockBlob"
 	if req.ContentType != "" {
@@ -223,38 +228,8 @@ func (s *Signer) SignDownload(_ context.Context, req signer.DownloadRequest) (st
 	if err != nil {
 		return "", fmt.Errorf("azure: sign download %s: %w", req.Key, err)
 	}
-	q, err := s.sign(req.Key, sas.BlobPermissions{Read: true}, expires, req.ResponseContentDisposition, req.ResponseContentType)
-	if err != nil {
-		return "", fmt.Errorf("azure: sign download %s: %w", req.Key, err)
-	}
+	q := s.sas.sign(req.Key, "r", expires, req.ResponseContentDisposition, req.ResponseContentType)
 	return s.blobURL(req.Key) + "?" + q, nil
-}
-
-// sign returns the encoded service SAS for key with perms until expires.
-func (s *Signer) sign(key string, perms sas.BlobPermissions, expires time.Time, disposition, contentType string) (string, error) {
-	v := sas.BlobSignatureValues{
-		Protocol:           s.protocol(),
-		ExpiryTime:         expires,
-		Permissions:        perms.String(),
-		ContainerName:      s.container,
-		BlobName:           key,
-		ContentDisposition: disposition,
-		ContentType:        contentType,
-	}
-	q, err := v.SignWithSharedKey(s.cred)
-	if err != nil {
-		return "", err
-	}
-	return q.Encode(), nil
-}
-
-// protocol is the SAS's spr: HTTPS only, unless the endpoint is plain HTTP
-// (Azurite).
-func (s *Signer) protocol() sas.Protocol {
-	if strings.HasPrefix(s.containerURL, "https://") {
-		return sas.ProtocolHTTPS
-	}
-	return sas.ProtocolHTTPSandHTTP
 }
 
 // blobURL returns the URL of the blob at key: each path segment
