@@ -279,3 +279,35 @@ func TestUnknownKeyWithoutACloseMatchListsTheKnownKeys(t *testing.T) {
 		t.Fatalf("Parse: %v", err)
 	}
 }
+
+func TestAzureAccountKeyFrom(t *testing.T) {
+	env := func(vars map[string]string) func(string) (string, bool) {
+		return func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+	}
+	cases := []struct {
+		name    string
+		azure   Azure
+		vars    map[string]string
+		want    string
+		wantErr string
+	}{
+		{"account_key is used as written", Azure{AccountKey: "a2V5"}, nil, "a2V5", ""},
+		{"account_key_env reads the variable", Azure{AccountKeyEnv: "AZ_KEY"}, map[string]string{"AZ_KEY": "c2VjcmV0"}, "c2VjcmV0", ""},
+		{"an unset variable is an error naming it", Azure{AccountKeyEnv: "AZ_KEY"}, nil, "", "AZ_KEY"},
+		{"an empty variable is an error naming it", Azure{AccountKeyEnv: "AZ_KEY"}, map[string]string{"AZ_KEY": ""}, "", "AZ_KEY"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := tc.azure.AccountKeyFrom(env(tc.vars))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("AccountKeyFrom: (%q, %v), want an error naming %s", got, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("AccountKeyFrom = (%q, %v), want %q", got, err, tc.want)
+			}
+		})
+	}
+}
