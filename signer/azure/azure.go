@@ -57,6 +57,9 @@ import (
 // sets no limit on a service SAS; presignd keeps the S3 one.
 const MaxExpiry = 7 * 24 * time.Hour
 
+// MaxPutSize is the largest blob one Put Blob stores (5,000 MiB).
+const MaxPutSize = 5000 << 20
+
 // Config configures a Signer.
 type Config struct {
 	// Account is the storage account name. Required.
@@ -179,11 +182,11 @@ func validContainer(name string) bool {
 }
 
 // SignUpload returns a Put Blob target for req (see the package comment for
-// what it binds). It fails with an error wrapping signer.ErrInvalidKey for a
-// bad key, signer.ErrUnsupported for a SHA256 or CRC32C checksum or an
-// expiry beyond MaxExpiry, and a plain error for an expiry not in the
-// future, a malformed MD5, a header value that is not printable ASCII, or a
-// Size above MaxSize.
+// what it binds). It fails with an error wrapping signer.ErrInvalidKey for
+// a bad key, signer.ErrUnsupported for a SHA256 or CRC32C checksum, a Size
+// above MaxPutSize or an expiry beyond MaxExpiry, and a plain error for an
+// expiry not in the future, a malformed MD5, a header value that is not
+// printable ASCII, or a Size above MaxSize.
 func (s *Signer) SignUpload(_ context.Context, req signer.UploadRequest) (signer.UploadTarget, error) {
 	t := s.now().UTC()
 	expires, err := checkUpload(req, t)
@@ -357,6 +360,9 @@ func checkUpload(req signer.UploadRequest, t time.Time) (time.Time, error) {
 	}
 	if req.MaxSize > 0 && req.Size > req.MaxSize {
 		return time.Time{}, fmt.Errorf("azure: sign upload %s: Size %d exceeds MaxSize %d", req.Key, req.Size, req.MaxSize)
+	}
+	if req.Size > MaxPutSize {
+		return time.Time{}, fmt.Errorf("azure: sign upload %s: Size %d is more than one Put Blob stores (%d): %w", req.Key, req.Size, int64(MaxPutSize), signer.ErrUnsupported)
 	}
 	switch req.Checksum.Algorithm {
 	case "":

@@ -120,6 +120,7 @@ func TestSignRefusesWhatItCannotBind(t *testing.T) {
 	}{
 		{"a SHA256 checksum is unsupported", func(r *signer.UploadRequest) { r.Checksum = signer.Checksum{Algorithm: signer.SHA256, Value: "x"} }, signer.ErrUnsupported},
 		{"a CRC32C checksum is unsupported", func(r *signer.UploadRequest) { r.Checksum = signer.Checksum{Algorithm: signer.CRC32C, Value: "x"} }, signer.ErrUnsupported},
+		{"a size above what one Put Blob stores is unsupported", func(r *signer.UploadRequest) { r.Size, r.MaxSize = MaxPutSize+1, 5<<30 }, signer.ErrUnsupported},
 		{"an expiry beyond a week is unsupported", func(r *signer.UploadRequest) { r.Expires = now.Add(8 * 24 * time.Hour) }, signer.ErrUnsupported},
 		{"a bad key is invalid", func(r *signer.UploadRequest) { r.Key = "../x" }, signer.ErrInvalidKey},
 		{"an MD5 that is not a digest is refused", func(r *signer.UploadRequest) { r.Checksum = signer.Checksum{Algorithm: signer.MD5, Value: "abc"} }, nil},
