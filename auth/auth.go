@@ -30,10 +30,15 @@ const (
 	// ScopeAdmin manages the API keys of the caller's own tenant. It does
 	// not imply the other scopes.
 	ScopeAdmin = "admin"
+	// ScopeOwnerHeaders trusts the credential to name the owner of an
+	// upload in the request headers a category maps to owner fields
+	// (owner_headers), as a backend acting for its users does. It grants
+	// no RPC by itself.
+	ScopeOwnerHeaders = "owner:headers"
 )
 
 // AllScopes lists every scope, in a fixed order.
-var AllScopes = []string{ScopeUpload, ScopeRead, ScopeDelete, ScopeAdmin}
+var AllScopes = []string{ScopeUpload, ScopeRead, ScopeDelete, ScopeAdmin, ScopeOwnerHeaders}
 
 // ValidScope reports whether s names a scope.
 func ValidScope(s string) bool { return slices.Contains(AllScopes, s) }
@@ -63,6 +68,10 @@ type Principal struct {
 	Categories []string
 	// Kind is KindAPIKey or KindJWT.
 	Kind string
+	// DisplayName is a name for people: the string claim
+	// JWTConfig.DisplayNameClaim names; empty for an API key, and when
+	// the claim is not configured, absent or not a string.
+	DisplayName string
 	// ExpiresAt is when the credential stops working; zero for never.
 	ExpiresAt time.Time
 }

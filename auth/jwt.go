@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/lestrrat-go/httprc/v3"
 	"github.com/lestrrat-go/jwx/v3/jwa"
@@ -42,6 +43,10 @@ type JWTConfig struct {
 	// CategoriesClaim, when set, names a claim (array of strings) that
 	// limits the caller to those categories.
 	CategoriesClaim string
+	// DisplayNameClaim, when set, names a string claim kept as the
+	// principal's DisplayName (such as "preferred_username"); at most 256
+	// bytes of it are kept.
+	DisplayNameClaim string
 	// MinRefreshInterval is the least time between two refetches of the
 	// JWKS URL caused by unknown key IDs (30s); it stops a stream of
 	// made-up key IDs from turning into a stream of fetches.
@@ -186,6 +191,9 @@ func (v *JWTVerifier) principal(tok jwt.Token) (Principal, error) {
 	p.Subject, _ = tok.Subject()
 	p.ExpiresAt, _ = tok.Expiration()
 	p.Scopes = cleanScopes(stringsClaim(tok, v.cfg.ScopesClaim))
+	if v.cfg.DisplayNameClaim != "" {
+		p.DisplayName = displayNameClaim(tok, v.cfg.DisplayNameClaim)
+	}
 	if v.cfg.CategoriesClaim != "" && tok.Has(v.cfg.CategoriesClaim) {
 		// A present but empty or malformed limit allows nothing, never
 		// everything.
@@ -195,6 +203,29 @@ func (v *JWTVerifier) principal(tok jwt.Token) (Principal, error) {
 		}
 	}
 	return p, nil
+}
+
+// maxDisplayName caps the display name kept from a claim, in bytes.
+const maxDisplayName = 256
+
+// displayNameClaim reads a string claim for people: trimmed, cut to
+// maxDisplayName bytes on a rune boundary; a claim that is absent, not a
+// string or not valid UTF-8 reads as "".
+func displayNameClaim(tok jwt.Token, name string) string {
+	var v any
+	if err := tok.Get(name, &v); err != nil {
+		return ""
+	}
+	s, ok := v.(string)
+	if !ok || !utf8.ValidString(s) {
+		return ""
+	}
+	s = strings.TrimSpace(s)
+	for len(s) > maxDisplayName {
+		_, size := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-size]
+	}
+	return s
 }
 
 // stringsClaim reads a claim that is a space-separated string or an array

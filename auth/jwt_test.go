@@ -124,7 +124,7 @@ func TestJWTVerification(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Verify: %v", err)
 				}
-				if p.Tenant != "acme" || p.Kind != auth.KindJWT || p.Subject != "user-1" || len(p.Scopes) != 4 {
+				if p.Tenant != "acme" || p.Kind != auth.KindJWT || p.Subject != "user-1" || len(p.Scopes) != len(auth.AllScopes) {
 					t.Fatalf("principal = %+v", p)
 				}
 				return
@@ -326,6 +326,43 @@ func TestJWTCriticalHeader(t *testing.T) {
 			}
 			if !errors.Is(err, auth.ErrUnauthenticated) {
 				t.Fatalf("Verify = %+v, %v; want ErrUnauthenticated", p, err)
+			}
+		})
+	}
+}
+
+func TestJWTDisplayNameClaim(t *testing.T) {
+	iss := authtest.New(t)
+	v, err := auth.NewJWTVerifier(context.Background(), auth.JWTConfig{
+		JWKSURL: iss.JWKSURL, Issuer: iss.Issuer, Audience: iss.Audience, DisplayNameClaim: "preferred_username",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { v.Close() })
+	long := strings.Repeat("é", 200) // 400 bytes
+	tests := []struct {
+		name  string
+		claim any // nil: absent
+		want  string
+	}{
+		{"a string claim is the display name, trimmed", "  Ada Lovelace ", "Ada Lovelace"},
+		{"an absent claim is no display name", nil, ""},
+		{"a claim that is not a string is no display name", 42, ""},
+		{"a long claim is cut to 256 bytes on a rune boundary", long, strings.Repeat("é", 128)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := iss.Valid("acme")
+			if tt.claim != nil {
+				c.Extra = map[string]any{"preferred_username": tt.claim}
+			}
+			p, err := v.Verify(context.Background(), iss.Sign(t, authtest.RSAKey, c))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.DisplayName != tt.want {
+				t.Errorf("DisplayName = %q, want %q", p.DisplayName, tt.want)
 			}
 		})
 	}

@@ -49,6 +49,10 @@ type JWT struct {
 	// CategoriesClaim, when set, names an array claim limiting the caller
 	// to those categories.
 	CategoriesClaim string `yaml:"categories_claim"`
+	// DisplayNameClaim, when set, names a string claim (such as
+	// preferred_username) recorded as the display name of the uploader of
+	// each file a JWT creates (File.uploader.display_name).
+	DisplayNameClaim string `yaml:"display_name_claim"`
 }
 
 // Enabled reports whether JWTs are configured.

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/netip"
+	"net/textproto"
 	"net/url"
 	"regexp"
 	"sort"
@@ -244,6 +245,21 @@ type Category struct {
 	// URLTTL is how long an upload target stays valid, 1s to 168h
 	// (default 15m).
 	URLTTL Duration `yaml:"url_ttl"`
+	// MaxDownloadTTL is the longest lifetime a CreateDownloadUrl request
+	// may ask for with its ttl, 1s to 168h (default: url_ttl). Without a
+	// ttl a download URL lives url_ttl.
+	MaxDownloadTTL Duration `yaml:"max_download_ttl"`
+	// Deduplicate makes an upload that declares a checksum matching, with
+	// its size, a READY file of the same tenant, category and owner scope
+	// (scope) answer with that file (deduplicated) instead of reserving a
+	// new one. Needs require_checksum, so that every upload can be found
+	// by its content.
+	Deduplicate bool `yaml:"deduplicate"`
+	// Retention deletes READY files this long after their upload
+	// completed (for example 720h); the sweeper deletes them as
+	// DeleteFile does (file.deleted events when events are on). 0 (the
+	// default) keeps files until they are deleted; at least 1m.
+	Retention Duration `yaml:"retention"`
 	// Method is PUT (default) or POST (a form upload with a policy).
 	Method string `yaml:"method"`
 	// RequireChecksum makes callers send a checksum the upload is bound
@@ -264,6 +280,14 @@ type Category struct {
 	StorageLimit ByteSize `yaml:"storage_limit"`
 	// OwnerFields are the rules for owner fields, by name.
 	OwnerFields map[string]OwnerField `yaml:"owner_fields"`
+	// OwnerHeaders map owner fields to request headers, such as
+	// business_id: X-Business-Id: CreateUpload over REST takes the field
+	// from that header, over gRPC from the metadata key of the same name
+	// in lower case. Only a credential with the owner:headers scope (a
+	// trusted backend acting for its users) may send them: from any other
+	// credential the call is refused with PermissionDenied. A header and
+	// a body owner value for the same field must agree.
+	OwnerHeaders map[string]string `yaml:"owner_headers"`
 	// Credentials lists the credential kinds that may use the category:
 	// api_key, jwt. Empty allows all.
 	Credentials []string `yaml:"credentials"`
@@ -542,6 +566,15 @@ func (c *Config) Validate() error {
 		if d := time.Duration(cat.URLTTL); d < time.Second || d > 7*24*time.Hour {
 			add(key+".url_ttl", "must be between 1s and 168h, not %s", d)
 		}
+		if d := time.Duration(cat.MaxDownloadTTL); d != 0 && (d < time.Second || d > 7*24*time.Hour) {
+			add(key+".max_download_ttl", "must be between 1s and 168h, not %s", d)
+		}
+		if cat.Deduplicate && cat.RequireChecksum == "" {
+			add(key+".deduplicate", "needs require_checksum: uploads are found by their checksum")
+		}
+		if d := time.Duration(cat.Retention); d != 0 && d < time.Minute {
+			add(key+".retention", "must be at least 1m (or 0: keep files), not %s", d)
+		}
 		switch cat.Method {
 		case policy.MethodPut, policy.MethodPost:
 		default:
@@ -587,6 +620,14 @@ func (c *Config) Validate() error {
 				}
 			}
 		}
+		for _, field := range sortedKeys(cat.OwnerHeaders) {
+			if !ownerFieldPattern.MatchString(field) {
+				add(key+".owner_headers."+field, "owner field names must match %s", ownerFieldPattern)
+			}
+			if h := cat.OwnerHeaders[field]; !ownerHeaderPattern.MatchString(h) || reservedHeader(h) {
+				add(key+".owner_headers."+field, "%q is not a header name presignd lets carry an owner field (letters, digits and dashes; not Authorization, X-Api-Key, X-Request-Id, Content-*, Grpc-*, X-Forwarded-*)", h)
+			}
+		}
 		for i, kind := range cat.Credentials {
 			if kind != "api_key" && kind != "jwt" {
 				add(fmt.Sprintf("%s.credentials[%d]", key, i), "must be api_key or jwt, not %q", kind)
@@ -618,6 +659,9 @@ func (c *Config) Policies() (map[string]*policy.Category, error) {
 			ContentTypes:       cat.ContentTypes,
 			MaxSize:            int64(cat.MaxSize),
 			URLTTL:             time.Duration(cat.URLTTL),
+			MaxDownloadTTL:     time.Duration(cat.MaxDownloadTTL),
+			Deduplicate:        cat.Deduplicate,
+			Retention:          time.Duration(cat.Retention),
 			Method:             cat.Method,
 			RequireChecksum:    cat.RequireChecksum,
 			ContentDisposition: cat.ContentDisposition,
@@ -626,6 +670,7 @@ func (c *Config) Policies() (map[string]*policy.Category, error) {
 			StorageLimit:       int64(cat.StorageLimit),
 			Credentials:        cat.Credentials,
 			CompleteOnUpload:   cat.CompleteOnUpload,
+			OwnerHeaders:       canonicalHeaders(cat.OwnerHeaders),
 			Multipart: policy.Multipart{
 				PartSize:     int64(cat.Multipart.PartSize),
 				PartChecksum: cat.Multipart.PartChecksum,
@@ -854,4 +899,31 @@ func validateAzure(key string, a Azure, add func(key, format string, args ...any
 	case !envNamePattern.MatchString(a.AccountKeyEnv):
 		add(key+".account_key_env", "%q is not an environment variable name", a.AccountKeyEnv)
 	}
+}
+
+// ownerHeaderPattern is what a header that carries an owner field is named.
+var ownerHeaderPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,63}$`)
+
+// reservedHeader reports whether h is a header presignd or gRPC gives a
+// meaning of its own, which must not carry an owner field.
+func reservedHeader(h string) bool {
+	h = strings.ToLower(h)
+	switch h {
+	case "authorization", "x-api-key", "x-request-id", "user-agent", "te", "host", "cookie":
+		return true
+	}
+	return strings.HasPrefix(h, "content-") || strings.HasPrefix(h, "grpc-") || strings.HasPrefix(h, "x-forwarded-")
+}
+
+// canonicalHeaders returns m with its header names in canonical form, or
+// nil for none.
+func canonicalHeaders(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for field, h := range m {
+		out[field] = textproto.CanonicalMIMEHeaderKey(h)
+	}
+	return out
 }

@@ -71,6 +71,13 @@ func TestParseReportsTheBadKey(t *testing.T) {
 		{"a size without a known unit", "categories:\n  docs:\n    max_size: 10 parsecs\n", []string{"line 3", "not a size"}},
 		{"a duration that is not one", "categories:\n  docs:\n    url_ttl: soon\n", []string{"line 3", "not a duration"}},
 		{"a TTL out of range", "categories:\n  docs:\n    url_ttl: 200h\n", []string{"categories.docs.url_ttl"}},
+		{"a download TTL limit out of range", "categories:\n  docs:\n    max_download_ttl: 200h\n", []string{"categories.docs.max_download_ttl"}},
+		{"de-duplication without a required checksum", "categories:\n  docs:\n    deduplicate: true\n", []string{"categories.docs.deduplicate", "require_checksum"}},
+		{"an owner header that carries credentials", "categories:\n  docs:\n    owner_headers: {business_id: Authorization}\n", []string{"categories.docs.owner_headers.business_id"}},
+		{"an owner header that is not a header name", "categories:\n  docs:\n    owner_headers: {business_id: \"X Business\"}\n", []string{"categories.docs.owner_headers.business_id"}},
+		{"an owner header for a bad field name", "categories:\n  docs:\n    owner_headers: {Business: X-Business-Id}\n", []string{"categories.docs.owner_headers.Business"}},
+		{"a retention shorter than a minute", "categories:\n  docs:\n    retention: 30s\n", []string{"categories.docs.retention"}},
+		{"a negative retention", "categories:\n  docs:\n    retention: -1h\n", []string{"categories.docs.retention"}},
 		{"an undefined backend", "categories:\n  docs:\n    backend: s3main\n", []string{"categories.docs.backend", "s3main"}},
 		{"a key template without uuid", "categories:\n  docs:\n    key_template: \"{tenant}/x\"\n", []string{"categories.docs.key_template", "{uuid}"}},
 		{"a key template with traversal", "categories:\n  docs:\n    key_template: \"../{uuid}\"\n", []string{"categories.docs.key_template"}},
@@ -309,5 +316,30 @@ func TestAzureAccountKeyFrom(t *testing.T) {
 				t.Fatalf("AccountKeyFrom = (%q, %v), want %q", got, err, tc.want)
 			}
 		})
+	}
+}
+
+func TestContentAndLifetimeKeysReachThePolicy(t *testing.T) {
+	c, err := Parse([]byte("categories:\n  docs:\n    require_checksum: SHA256\n    deduplicate: true\n    retention: 720h\n    max_download_ttl: 24h\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cats, err := c.Policies()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := cats["docs"]
+	if !d.Deduplicate || d.Retention != 720*time.Hour || d.MaxDownloadTTL != 24*time.Hour || d.DownloadTTLLimit() != 24*time.Hour {
+		t.Fatalf("docs = deduplicate %v, retention %s, max download TTL %s", d.Deduplicate, d.Retention, d.MaxDownloadTTL)
+	}
+	c, err = Parse([]byte("categories:\n  docs:\n    owner_headers: {business_id: X-BUSINESS-ID}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cats, err = c.Policies(); err != nil || cats["docs"].OwnerHeaders["business_id"] != "X-Business-Id" {
+		t.Errorf("owner_headers = %v, %v; want the canonical X-Business-Id", cats["docs"].OwnerHeaders, err)
+	}
+	if got := cats["default"]; got != nil && got.DownloadTTLLimit() != got.URLTTL {
+		t.Errorf("default download TTL limit %s, want its url_ttl %s", got.DownloadTTLLimit(), got.URLTTL)
 	}
 }

@@ -52,7 +52,18 @@ func startExample(t *testing.T, name string, backend map[string]any) *instance {
 	// needing a session token (tenant from the JWT, session-only
 	// categories) can be replayed.
 	issuer := authtest.New(t)
-	cfg["auth"] = map[string]any{"jwt": map[string]any{"jwks_url": issuer.JWKSURL, "issuer": issuer.Issuer, "audience": issuer.Audience}}
+	// The example's own JWT settings (claim names) are kept.
+	authCfg, _ := cfg["auth"].(map[string]any)
+	if authCfg == nil {
+		authCfg = map[string]any{}
+	}
+	jwtCfg, _ := authCfg["jwt"].(map[string]any)
+	if jwtCfg == nil {
+		jwtCfg = map[string]any{}
+	}
+	jwtCfg["jwks_url"], jwtCfg["issuer"], jwtCfg["audience"] = issuer.JWKSURL, issuer.Issuer, issuer.Audience
+	authCfg["jwt"] = jwtCfg
+	cfg["auth"] = authCfg
 	out, err := yaml.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -188,6 +188,12 @@ func (inst *instance) rest(t *testing.T, method, path string, body any) (int, ma
 
 func (inst *instance) restWithKey(t *testing.T, key, method, path string, body any) (int, map[string]any) {
 	t.Helper()
+	return inst.restWithHeaders(t, key, method, path, body, nil)
+}
+
+// restWithHeaders is restWithKey with more request headers.
+func (inst *instance) restWithHeaders(t *testing.T, key, method, path string, body any, headers map[string]string) (int, map[string]any) {
+	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -210,6 +216,9 @@ func (inst *instance) restWithKey(t *testing.T, key, method, path string, body a
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/presignd/presignd/auth/authtest"
 )
 
 // The seed profiles: each test replays a real presigned-upload API's flow
@@ -264,6 +266,28 @@ func runPostPolicyUpload(t *testing.T, inst *instance) {
 		}
 		completeBeforeBytes(t, inst, str(created, "file.file_id"))
 	})
+	t.Run("the business and the user come as headers from a trusted key only", func(t *testing.T) {
+		req := map[string]any{"filename": "resume.pdf", "content_type": "application/pdf", "size_bytes": 100,
+			"category": "upload", "owner": map[string]string{"source": "field_value"}}
+		headers := map[string]string{"X-BUSINESS-ID": "biz-42", "X-USER-ID": "user-7"}
+		// The instance's key has every scope, owner:headers included.
+		code, created := inst.restWithHeaders(t, inst.APIKey, "POST", "/v1/uploads", req, headers)
+		if code != http.StatusOK || str(created, "file.owner.business_id") != "biz-42" || str(created, "file.owner.user_id") != "user-7" {
+			t.Fatalf("CreateUpload with owner headers: %d %v", code, created)
+		}
+		code, key := inst.createKey(t, inst.APIKey, map[string]any{"scopes": []string{"files:upload", "files:read"}})
+		if code != http.StatusOK {
+			t.Fatalf("create a key without owner:headers: %d %v", code, key)
+		}
+		code, refused := inst.restWithHeaders(t, str(key, "secret"), "POST", "/v1/uploads", req, headers)
+		if code != http.StatusForbidden || !strings.Contains(str(refused, "message"), "owner:headers") {
+			t.Fatalf("owner headers from an untrusted key: %d %v, want 403", code, refused)
+		}
+		code, plain := inst.restWithKey(t, str(key, "secret"), "POST", "/v1/uploads", req)
+		if code != http.StatusOK || str(plain, "file.owner.business_id") != "" {
+			t.Fatalf("the untrusted key without the headers: %d %v", code, plain)
+		}
+	})
 	t.Run("source must be one of the enum", func(t *testing.T) {
 		code, body := request("", "application/json", 10)
 		checkField(t, code, body, "owner.source")
@@ -426,6 +450,52 @@ func runApplicationFiles(t *testing.T, inst *instance) {
 			t.Fatalf("avatar with a session token: %d %v", code, body)
 		}
 	})
+	t.Run("the files table shows who uploaded and how often URLs were issued", func(t *testing.T) {
+		claims := inst.issuer.Valid(inst.tenant())
+		claims.Subject, claims.Extra = "user-4001", map[string]any{"preferred_username": "owner"}
+		session := inst.issuer.Sign(t, authtest.RSAKey, claims)
+		body := []byte("owner's file")
+		code, created := inst.restWithToken(t, session, "POST", "/v1/uploads", map[string]any{
+			"category": "file", "display_name": "owner-file", "filename": "owner.bin", "content_type": "application/octet-stream",
+			"size_bytes": len(body), "owner": app,
+		})
+		if code != http.StatusOK {
+			t.Fatalf("CreateUpload with a session: %d %v", code, created)
+		}
+		fileID := str(created, "file.file_id")
+		if code := upload(t, targetFromJSON(t, created["upload_target"]), body); code/100 != 2 {
+			t.Fatalf("upload: %d", code)
+		}
+		completeREST(t, inst, fileID)
+		for range 2 {
+			if got := downloadREST(t, inst, fileID); !bytes.Equal(got, body) {
+				t.Fatalf("downloaded %q", got)
+			}
+		}
+		q := url.Values{"category": {"file"}, "owner[application_id]": {"123456789"}, "display_name": {"owner-file"}}
+		code, list := inst.rest(t, "GET", "/v1/files?"+q.Encode(), nil)
+		if code != http.StatusOK || len(list["files"].([]any)) != 1 {
+			t.Fatalf("ListFiles: %d %v", code, list)
+		}
+		row := list["files"].([]any)[0]
+		if str(row, "presigned_url_count") != "3" || str(row, "download_url_count") != "2" || str(row, "last_presigned_url_time") == "" ||
+			str(row, "uploader.display_name") != "owner" || str(row, "uploader.kind") != "jwt" || str(row, "uploader.id") != "user-4001" {
+			t.Fatalf("files table row = %v", row)
+		}
+		last, _ := time.Parse(time.RFC3339Nano, str(row, "last_presigned_url_time"))
+		created0, _ := time.Parse(time.RFC3339Nano, str(row, "create_time"))
+		if !last.After(created0) {
+			t.Errorf("last presigned URL at %v, not after the upload target of %v", last, created0)
+		}
+		code, got := inst.rest(t, "GET", "/v1/files/"+fileID, nil)
+		if code != http.StatusOK || str(got, "file.presigned_url_count") != "3" || str(got, "file.uploader.display_name") != "owner" {
+			t.Fatalf("GetFile: %d %v", code, got)
+		}
+		code, byKey := createFile("key-file", 1, app)
+		if code != http.StatusOK || str(byKey, "file.uploader.kind") != "api_key" || str(byKey, "file.uploader.id") == "" || str(byKey, "file.presigned_url_count") != "1" {
+			t.Fatalf("a file an API key created: %d %v", code, byKey)
+		}
+	})
 }
 
 func TestSeedDirectUpload(t *testing.T) {
@@ -478,6 +548,20 @@ func runDirectUpload(t *testing.T, inst *instance, dispositionHeader string) {
 		base["size_bytes"] = 0
 		code, body = inst.rest(t, "POST", "/v1/uploads", base)
 		checkField(t, code, body, "size_bytes")
+	})
+	t.Run("the same bytes uploaded again are one file", func(t *testing.T) {
+		code, again := inst.rest(t, "POST", "/v1/uploads", map[string]any{
+			"category": "blob", "filename": "copy.pdf", "content_type": "application/pdf", "size_bytes": len(blob),
+			"checksum": map[string]any{"algorithm": "CHECKSUM_ALGORITHM_MD5", "value": md5b64(blob)},
+		})
+		if code != http.StatusOK || field(again, "deduplicated") != true || field(again, "upload_target") != nil ||
+			str(again, "file.file_id") != str(f, "file_id") || str(again, "file.state") != "FILE_STATE_READY" {
+			t.Fatalf("second upload of the same bytes: %d %v", code, again)
+		}
+		code, list := inst.rest(t, "GET", "/v1/files?category=blob&state=FILE_STATE_READY", nil)
+		if code != http.StatusOK || len(list["files"].([]any)) != 1 {
+			t.Fatalf("READY blobs: %d %v, want one", code, list)
+		}
 	})
 	t.Run("bytes that do not match the checksum never become READY", func(t *testing.T) {
 		code, created := inst.rest(t, "POST", "/v1/uploads", map[string]any{

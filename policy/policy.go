@@ -91,6 +91,16 @@ type Category struct {
 	MaxSize int64
 	// URLTTL is how long upload and download targets stay valid.
 	URLTTL time.Duration
+	// MaxDownloadTTL is the longest lifetime a download URL request may
+	// ask for; 0 means URLTTL (see DownloadTTLLimit).
+	MaxDownloadTTL time.Duration
+	// Deduplicate answers an upload whose checksum and size match a
+	// READY file of the same scope (tenant, category and owner scope)
+	// with that file instead of a new upload.
+	Deduplicate bool
+	// Retention, when positive, is how long a READY file is kept after
+	// its upload completed; the sweeper then deletes it.
+	Retention time.Duration
 	// Method is the default upload method, PUT or POST.
 	Method string
 	// RequireChecksum names the algorithm every upload must declare, or "".
@@ -109,6 +119,11 @@ type Category struct {
 	StorageLimit int64
 	// OwnerFields are the rules for owner fields, by name.
 	OwnerFields map[string]FieldRule
+	// OwnerHeaders map owner fields to the request headers (REST) or gRPC
+	// metadata keys that may carry them in CreateUpload, by field; header
+	// names in canonical form (X-Business-Id). Only a credential with
+	// the owner:headers scope may send them.
+	OwnerHeaders map[string]string
 	// Credentials lists the credential kinds that may use the category
 	// ("api_key", "jwt"); empty allows all.
 	Credentials []string
@@ -117,6 +132,15 @@ type Category struct {
 	// CompleteOnUpload completes an upload as soon as its backend has
 	// committed the bytes (the local backend), without CompleteUpload.
 	CompleteOnUpload bool
+}
+
+// DownloadTTLLimit is the longest lifetime a download URL of the category
+// may be asked for: MaxDownloadTTL, or URLTTL when it is not set.
+func (c *Category) DownloadTTLLimit() time.Duration {
+	if c.MaxDownloadTTL > 0 {
+		return c.MaxDownloadTTL
+	}
+	return c.URLTTL
 }
 
 // DefaultKeyTemplate is the key template of the built-in default category.

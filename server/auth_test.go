@@ -37,7 +37,7 @@ func newAuthEnv(t testing.TB, auth0 AuthConfig, categories ...*policy.Category) 
 	env := newTestEnvWith(t, envOptions{categories: categories, events: true, authFor: func(clock *testClock) AuthConfig {
 		v, err := auth.NewJWTVerifier(context.Background(), auth.JWTConfig{
 			JWKSURL: iss.JWKSURL, Issuer: iss.Issuer, Audience: iss.Audience, Leeway: 5 * time.Second,
-			CategoriesClaim: "categories", Now: clock.now,
+			CategoriesClaim: "categories", DisplayNameClaim: "preferred_username", Now: clock.now,
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -80,6 +80,13 @@ func (s *Server) fileToProto(f *store.File) *presigndv1.File {
 		UploadCount:      f.UploadCount,
 		SizeDisplay:      bytesize.Format(f.SizeBytes),
 		CompletedBy:      f.CompletedBy,
+
+		PresignedUrlCount:    int64(f.UploadCount) + f.DownloadURLCount,
+		DownloadUrlCount:     f.DownloadURLCount,
+		LastPresignedUrlTime: timestamp(f.LastURLAt),
+	}
+	if f.Uploader != (store.Uploader{}) {
+		pf.Uploader = &presigndv1.Uploader{Kind: f.Uploader.Kind, Id: f.Uploader.ID, DisplayName: f.Uploader.Name}
 	}
 	if b, ok := s.backends[f.Backend]; ok {
 		pf.StorageUri = b.StorageURI(f.Key)

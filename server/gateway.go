@@ -58,7 +58,7 @@ func NewGateway(ctx context.Context, s *Server, cfg GatewayConfig) (http.Handler
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 		}}}),
-		runtime.WithIncomingHeaderMatcher(incomingHeader),
+		runtime.WithIncomingHeaderMatcher(incomingHeader(ownerHeaderNames(s.categories))),
 		runtime.WithOutgoingHeaderMatcher(outgoingHeader),
 		runtime.WithErrorHandler(restError),
 		runtime.WithRoutingErrorHandler(restRoutingError),
@@ -196,16 +196,22 @@ func outgoingHeader(key string) (string, bool) {
 	return "", false
 }
 
-// incomingHeader forwards Authorization (the gateway's default) and
-// X-Api-Key to gRPC metadata.
-func incomingHeader(key string) (string, bool) {
-	switch textproto.CanonicalMIMEHeaderKey(key) {
-	case "X-Api-Key":
-		return "x-api-key", true
-	case "X-Request-Id":
-		return "x-request-id", true
+// incomingHeader returns the header matcher that forwards Authorization
+// (the gateway's default), X-Api-Key, X-Request-Id and the headers named
+// in owners (canonical names of headers categories map to owner fields)
+// to gRPC metadata, in lower case.
+func incomingHeader(owners map[string]bool) func(string) (string, bool) {
+	return func(key string) (string, bool) {
+		switch canonical := textproto.CanonicalMIMEHeaderKey(key); {
+		case canonical == "X-Api-Key":
+			return "x-api-key", true
+		case canonical == "X-Request-Id":
+			return "x-request-id", true
+		case owners[canonical]:
+			return strings.ToLower(canonical), true
+		}
+		return runtime.DefaultHeaderMatcher(key)
 	}
-	return runtime.DefaultHeaderMatcher(key)
 }
 
 // HTTPConfig lists what the HTTP port serves besides the REST API.

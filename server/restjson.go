@@ -33,6 +33,8 @@ func appendCreateUploadResponse(b []byte, r *presigndv1.CreateUploadResponse) ([
 	b, ok := appendFile(b, r.GetFile())
 	b = append(b, `,"upload_target":`...)
 	b, ok2 := appendUploadTarget(b, r.GetUploadTarget())
+	b = append(b, `,"deduplicated":`...)
+	b = strconv.AppendBool(b, r.GetDeduplicated())
 	return append(b, '}'), ok && ok2
 }
 
@@ -114,6 +116,21 @@ func appendFile(b []byte, f *presigndv1.File) ([]byte, bool) {
 	b = append(b, `,"multipart":`...)
 	b = appendLayout(b, f.GetMultipart(), &ok)
 	str(`,"completed_by":`, f.GetCompletedBy())
+	b = append(b, `,"uploader":`...)
+	if u := f.GetUploader(); u == nil {
+		b = append(b, "null"...)
+	} else {
+		str(`{"kind":`, u.GetKind())
+		str(`,"id":`, u.GetId())
+		str(`,"display_name":`, u.GetDisplayName())
+		b = append(b, '}')
+	}
+	b = append(b, `,"presigned_url_count":"`...)
+	b = strconv.AppendInt(b, f.GetPresignedUrlCount(), 10)
+	b = append(b, `","download_url_count":"`...)
+	b = strconv.AppendInt(b, f.GetDownloadUrlCount(), 10)
+	b = append(b, `","last_presigned_url_time":`...)
+	b = appendTimestamp(b, f.GetLastPresignedUrlTime(), &ok)
 	return append(b, '}'), ok
 }
 

@@ -240,6 +240,11 @@ func (s *Server) CreateUpload(ctx context.Context, req *presigndv1.CreateUploadR
 			otherErr = err
 		}
 	}
+	owner, err := ownerFromHeaders(ctx, p, cat, req.GetOwner())
+	if err != nil {
+		return nil, err
+	}
+	req.Owner = owner // the request as the category reads it, hashed so for retries
 	checksum, err := checkChecksum(req.GetChecksum())
 	collect(err)
 	collect(cat.Names.CheckFormatCharacters("filename", req.GetFilename()))
@@ -298,6 +303,14 @@ func (s *Server) CreateUpload(ctx context.Context, req *presigndv1.CreateUploadR
 			return nil, err
 		}
 	}
+	if cat.Deduplicate && checksum.Value != "" {
+		if dup, err := s.sameContent(ctx, p.Tenant, scope, checksum, req.GetSizeBytes()); err != nil || dup != nil {
+			if err != nil {
+				return nil, err
+			}
+			return &presigndv1.CreateUploadResponse{File: s.fileToProto(dup), Deduplicated: true}, nil
+		}
+	}
 
 	now := s.now().UTC()
 	id, err := uuid.NewV7()
@@ -335,6 +348,8 @@ func (s *Server) CreateUpload(ctx context.Context, req *presigndv1.CreateUploadR
 		RequestHash:       hash,
 		CreatedAt:         now,
 		UpdatedAt:         now,
+		LastURLAt:         now,
+		Uploader:          uploaderOf(p),
 	}
 	if cat.UniqueNames {
 		f.NameScope = scope
@@ -354,7 +369,7 @@ func (s *Server) CreateUpload(ctx context.Context, req *presigndv1.CreateUploadR
 		if err := s.dryRun(ctx, f, quota); err != nil {
 			return nil, err
 		}
-		f.ID = ""
+		f.ID, f.LastURLAt = "", time.Time{}
 		return &presigndv1.CreateUploadResponse{File: s.fileToProto(f)}, nil
 	}
 	if method == policy.MethodMultipart {
@@ -383,6 +398,37 @@ func (s *Server) CreateUpload(ctx context.Context, req *presigndv1.CreateUploadR
 	}
 	s.metrics.uploadEntered(f.State)
 	return &presigndv1.CreateUploadResponse{File: s.fileToProto(f), UploadTarget: targetToProto(target, cat.MaxSize)}, nil
+}
+
+// sameContent returns the tenant's READY file of scope whose bytes have
+// checksum and size, for a category that de-duplicates, or nil. Only a
+// file whose upload target bound its whole checksum (a PUT or POST, not
+// a multipart upload, whose targets bind part checksums at most) counts:
+// storage refused any other bytes for it, so a caller that declares a
+// checksum never gets bytes it did not declare. Two uploads of the same
+// bytes that race before either is READY both go ahead.
+func (s *Server) sameContent(ctx context.Context, tenant, scope string, checksum signer.Checksum, size int64) (*store.File, error) {
+	f, err := s.store.FindByContent(ctx, tenant, store.ContentQuery{
+		Scope: scope, ChecksumAlgorithm: checksum.Algorithm, ChecksumValue: checksum.Value, SizeBytes: size,
+	})
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	case f.MultipartUploadID != "":
+		return nil, nil
+	}
+	return f, nil
+}
+
+// uploaderOf is the record of the credential p that creates a file.
+func uploaderOf(p auth.Principal) store.Uploader {
+	id := p.KeyID
+	if id == "" {
+		id = p.Subject
+	}
+	return store.Uploader{Kind: p.Kind, ID: id, Name: p.DisplayName}
 }
 
 // createFileFailed answers a CreateUpload whose record the store refused
@@ -501,6 +547,7 @@ func (s *Server) retryUpload(ctx context.Context, prev *store.File, hash string,
 	f, err := s.store.UpdateFile(ctx, prev.Tenant, prev.ID, func(f *store.File) error {
 		f.UploadCount++
 		f.UploadExpires = target.Expires
+		f.LastURLAt = s.now()
 		return nil
 	})
 	if err != nil {
@@ -887,21 +934,34 @@ func (s *Server) CreateDownloadUrl(ctx context.Context, req *presigndv1.CreateDo
 	if err != nil {
 		return nil, err
 	}
-	ttl := 15 * time.Minute
+	ttl, maxTTL := 15*time.Minute, 15*time.Minute
 	disposition := req.GetDisposition()
 	if cat, ok := s.categories[f.Category]; ok {
-		ttl = cat.URLTTL
+		ttl, maxTTL = cat.URLTTL, cat.DownloadTTLLimit()
 		if disposition == "" {
 			disposition = cat.ContentDisposition
 		}
 	}
-	dreq := signer.DownloadRequest{Key: f.Key, Expires: s.now().Add(ttl)}
+	if req.GetTtl() != nil {
+		asked := req.GetTtl().AsDuration()
+		if asked > maxTTL {
+			return nil, fieldError("ttl", fmt.Sprintf("%s is longer than the %s category %q allows for download URLs", asked, maxTTL, f.Category))
+		}
+		ttl = asked
+	}
+	now := s.now()
+	dreq := signer.DownloadRequest{Key: f.Key, Expires: now.Add(ttl)}
 	if disposition != "" {
 		dreq.ResponseContentDisposition = policy.ContentDisposition(disposition, f.Filename)
 	}
 	url, err := backend.SignDownload(ctx, dreq)
 	if err != nil {
 		return nil, fmt.Errorf("sign download on backend %q: %w", f.Backend, err)
+	}
+	// Every URL handed out is counted: one that could not be counted is
+	// not handed out.
+	if err := s.store.RecordDownloadURL(ctx, f.Tenant, f.ID, now); err != nil {
+		return nil, fmt.Errorf("count download url: %w", err)
 	}
 	return &presigndv1.CreateDownloadUrlResponse{Url: url, ExpireTime: timestamp(dreq.Expires)}, nil
 }

@@ -117,6 +117,36 @@ type File struct {
 	// file's object was found gone from its backend; zero otherwise.
 	// CreateFile and UpdateFile neither write nor clear it.
 	ObjectMissingSince time.Time
+	// Uploader is the credential that created the file; written by
+	// CreateFile only.
+	Uploader Uploader
+	// DownloadURLCount counts the download URLs issued for the file; only
+	// Files.RecordDownloadURL writes it (CreateFile stores 0, UpdateFile
+	// keeps the stored count whatever update does).
+	DownloadURLCount int64
+	// LastURLAt is when the file's last presigned URL (upload target or
+	// download URL) was issued; zero when none was. Written by CreateFile
+	// and UpdateFile, and moved forward by RecordDownloadURL.
+	LastURLAt time.Time
+}
+
+// Uploader is the credential that created a file.
+type Uploader struct {
+	// Kind is the credential's kind ("api_key", "jwt").
+	Kind string
+	// ID is the API key's ID or the JWT's subject.
+	ID string
+	// Name is a display name for people; may be empty.
+	Name string
+}
+
+// ContentQuery finds a READY file by its content, for de-duplication.
+type ContentQuery struct {
+	// Scope is the Scope the file must have (within the tenant).
+	Scope             string
+	ChecksumAlgorithm string
+	ChecksumValue     string
+	SizeBytes         int64
 }
 
 // KeepTime returns t as every store keeps it: truncated to the microsecond,
@@ -135,6 +165,7 @@ func (f *File) Normalize() {
 	f.UpdatedAt = KeepTime(f.UpdatedAt)
 	f.CompletedAt = KeepTime(f.CompletedAt)
 	f.UploadExpires = KeepTime(f.UploadExpires)
+	f.LastURLAt = KeepTime(f.LastURLAt)
 	if len(f.Owner) == 0 {
 		f.Owner = nil
 	}
@@ -227,6 +258,17 @@ type Files interface {
 	DeleteFile(ctx context.Context, tenant, id string) error
 	// Usage summarises the tenant's files that filter selects.
 	Usage(ctx context.Context, tenant string, filter UsageFilter) (Usage, error)
+	// RecordDownloadURL counts a download URL issued at at for the
+	// tenant's file id: DownloadURLCount grows by one and LastURLAt
+	// becomes at unless it is later already. It is one UPDATE, with no
+	// read and no event, and leaves UpdatedAt alone. A missing file is
+	// ErrNotFound.
+	RecordDownloadURL(ctx context.Context, tenant, id string, at time.Time) error
+	// FindByContent returns the tenant's newest READY file (CompletedAt
+	// desc, then ID desc) with q's Scope, checksum and size, or
+	// ErrNotFound. An empty checksum value matches nothing. The lookup is
+	// indexed.
+	FindByContent(ctx context.Context, tenant string, q ContentQuery) (*File, error)
 }
 
 // APIKey is a stored API key. The secret itself is never stored: only its
@@ -366,6 +408,13 @@ type Lifecycle interface {
 	// record will complete. An empty uploadID is held by no file. The
 	// lookup is indexed: its cost does not grow with the files stored.
 	HoldsMultipartUpload(ctx context.Context, backend, uploadID string) (bool, error)
+	// RetainedFiles returns, without changing them, up to limit READY
+	// files of category (in every tenant) completed at or before
+	// completedBefore, oldest completion first: the files a retention
+	// period has run out for, which a sweeper deletes with
+	// DeleteFileAndQueueObject. A non-positive limit is an error. The
+	// lookup is indexed.
+	RetainedFiles(ctx context.Context, category string, completedBefore time.Time, limit int) ([]*File, error)
 }
 
 // Store is everything presignd keeps, what its sweeper needs, plus the

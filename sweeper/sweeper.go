@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -100,6 +101,12 @@ type Config struct {
 	Logger     *slog.Logger
 	// Registerer, when set, receives the sweeper's counters.
 	Registerer prometheus.Registerer
+	// Retention are the retention periods by category: each sweep deletes
+	// the READY files of such a category whose upload completed longer
+	// ago (store.Lifecycle.RetainedFiles, then DeleteFileAndQueueObject,
+	// which writes a file.deleted event when the store's events are on);
+	// their objects are queued for deletion like a deleted file's.
+	Retention map[string]time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -108,6 +115,9 @@ type Config struct {
 type Counts struct {
 	// Expired uploads marked EXPIRED.
 	Expired int
+	// Retained are READY files deleted because their category's
+	// retention period ran out.
+	Retained int
 	// Completed uploads the Completer made READY, and Rejected those it
 	// made FAILED, instead of expiring them.
 	Completed, Rejected int
@@ -132,7 +142,7 @@ type Counts struct {
 }
 
 func (c Counts) zero() bool {
-	return c.Expired == 0 && c.Completed == 0 && c.Rejected == 0 && len(c.ObjectsDeleted) == 0 && c.DeleteFailures == 0 && c.Checked == 0 &&
+	return c.Expired == 0 && c.Retained == 0 && c.Completed == 0 && c.Rejected == 0 && len(c.ObjectsDeleted) == 0 && c.DeleteFailures == 0 && c.Checked == 0 &&
 		c.LateUploads == 0 && c.Leftovers == 0 && c.MultipartAborted == 0
 }
 
@@ -143,9 +153,9 @@ type Sweeper struct {
 }
 
 type metrics struct {
-	sweeps, sweepErrors, expired, deleteFailures, checked, missing prometheus.Counter
-	lateUploads, leftovers                                         prometheus.Counter
-	deleted                                                        *prometheus.CounterVec
+	sweeps, sweepErrors, expired, retained, deleteFailures, checked, missing prometheus.Counter
+	lateUploads, leftovers                                                   prometheus.Counter
+	deleted                                                                  *prometheus.CounterVec
 	// completed counts the uploads the Completer completed instead of
 	// expiring them, by the state they entered (READY, FAILED).
 	completed *prometheus.CounterVec
@@ -196,6 +206,7 @@ func New(cfg Config) (*Sweeper, error) {
 		sweeps:         counter("sweeps_total", "Sweeps run."),
 		sweepErrors:    counter("errors_total", "Sweeps that stopped on an error."),
 		expired:        counter("uploads_expired_total", "PENDING uploads marked EXPIRED."),
+		retained:       counter("files_retention_deleted_total", "READY files deleted because their category's retention period ran out."),
 		deleteFailures: counter("object_delete_failures_total", "Object deletions that failed and will be retried."),
 		checked:        counter("objects_checked_total", "READY files whose object was checked."),
 		missing:        counter("objects_missing_total", "Checks that found a READY file's object missing."),
@@ -219,7 +230,7 @@ func New(cfg Config) (*Sweeper, error) {
 		}, []string{"reason"}),
 	}
 	if cfg.Registerer != nil {
-		for _, c := range []prometheus.Collector{m.sweeps, m.sweepErrors, m.expired, m.deleteFailures, m.checked, m.missing,
+		for _, c := range []prometheus.Collector{m.sweeps, m.sweepErrors, m.expired, m.retained, m.deleteFailures, m.checked, m.missing,
 			m.lateUploads, m.leftovers, m.deleted, m.completed, m.multipartAborted, m.multipartAbortedBytes} {
 			if err := cfg.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("sweeper: register metrics: %w", err)
@@ -265,7 +276,7 @@ func (s *Sweeper) Sweep(ctx context.Context) (Counts, error) {
 		level = slog.LevelDebug
 	}
 	s.cfg.Logger.Log(ctx, level, "sweep",
-		"expired", c.Expired, "completed", c.Completed, "rejected", c.Rejected,
+		"expired", c.Expired, "retained", c.Retained, "completed", c.Completed, "rejected", c.Rejected,
 		"objects_deleted_expired", c.ObjectsDeleted[store.DeletionExpired],
 		"objects_deleted_deleted", c.ObjectsDeleted[store.DeletionDeleted],
 		"objects_deleted_aborted", c.ObjectsDeleted[store.DeletionAborted],
@@ -285,6 +296,9 @@ func (s *Sweeper) sweep(ctx context.Context, c *Counts) error {
 		if !more {
 			break
 		}
+	}
+	if err := s.deleteRetained(ctx, c); err != nil {
+		return err
 	}
 	for range s.cfg.MaxBatches {
 		now := s.cfg.Now()
@@ -479,6 +493,43 @@ func (s *Sweeper) checkObject(ctx context.Context, f *store.File, c *Counts) err
 		if !f.ObjectMissingSince.IsZero() {
 			if err := s.cfg.Store.SetObjectMissing(ctx, f.Tenant, f.ID, false, s.cfg.Now()); err != nil {
 				return fmt.Errorf("unflag object of %s: %w", f.ID, err)
+			}
+		}
+	}
+	return nil
+}
+
+// deleteRetained deletes the READY files whose category's retention
+// period ran out, up to MaxBatches batches per category, in a fixed order
+// of the categories. A file another replica deleted first is skipped.
+func (s *Sweeper) deleteRetained(ctx context.Context, c *Counts) error {
+	categories := make([]string, 0, len(s.cfg.Retention))
+	for name, d := range s.cfg.Retention {
+		if d > 0 {
+			categories = append(categories, name)
+		}
+	}
+	slices.Sort(categories)
+	for _, name := range categories {
+		for range s.cfg.MaxBatches {
+			now := s.cfg.Now()
+			files, err := s.cfg.Store.RetainedFiles(ctx, name, now.Add(-s.cfg.Retention[name]), s.cfg.BatchSize)
+			if err != nil {
+				return fmt.Errorf("retained files of category %q: %w", name, err)
+			}
+			for _, f := range files {
+				_, err := s.cfg.Store.DeleteFileAndQueueObject(ctx, f.Tenant, f.ID, now, now)
+				switch {
+				case errors.Is(err, store.ErrNotFound):
+					continue
+				case err != nil:
+					return fmt.Errorf("delete retained file %s: %w", f.ID, err)
+				}
+				c.Retained++
+				s.metrics.retained.Inc()
+			}
+			if len(files) < s.cfg.BatchSize {
+				break
 			}
 		}
 	}

@@ -148,7 +148,7 @@ func (iss *Issuer) Valid(tenant string) Claims {
 	now := time.Now()
 	return Claims{
 		Issuer: iss.Issuer, Audience: []string{iss.Audience}, Subject: "user-1", Tenant: tenant,
-		Scope: "files:upload files:read files:delete admin", IssuedAt: now, Expires: now.Add(5 * time.Minute),
+		Scope: "files:upload files:read files:delete admin owner:headers", IssuedAt: now, Expires: now.Add(5 * time.Minute),
 	}
 }
 

@@ -29,13 +29,14 @@ func authConfig(ctx context.Context, cfg *config.Config) (server.AuthConfig, fun
 		return out, func() {}, nil
 	}
 	jc := auth.JWTConfig{
-		JWKSURL:         a.JWT.JWKSURL,
-		Issuer:          a.JWT.Issuer,
-		Audience:        a.JWT.Audience,
-		Leeway:          time.Duration(a.JWT.Leeway),
-		TenantClaim:     a.JWT.TenantClaim,
-		ScopesClaim:     a.JWT.ScopesClaim,
-		CategoriesClaim: a.JWT.CategoriesClaim,
+		JWKSURL:          a.JWT.JWKSURL,
+		Issuer:           a.JWT.Issuer,
+		Audience:         a.JWT.Audience,
+		Leeway:           time.Duration(a.JWT.Leeway),
+		TenantClaim:      a.JWT.TenantClaim,
+		ScopesClaim:      a.JWT.ScopesClaim,
+		CategoriesClaim:  a.JWT.CategoriesClaim,
+		DisplayNameClaim: a.JWT.DisplayNameClaim,
 	}
 	if a.JWT.StaticKeysFile != "" {
 		data, err := os.ReadFile(a.JWT.StaticKeysFile)

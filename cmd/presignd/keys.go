@@ -73,7 +73,7 @@ func keysCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		expires    = new(time.Duration)
 	)
 	if sub == "create" {
-		fs.StringVar(scopes, "scopes", "", "comma-separated `scopes` the key grants: files:upload, files:read, files:delete, admin (required)")
+		fs.StringVar(scopes, "scopes", "", "comma-separated `scopes` the key grants: files:upload, files:read, files:delete, admin, owner:headers (required)")
 		fs.StringVar(categories, "categories", "", "comma-separated `categories` the key is limited to (default: all)")
 		fs.DurationVar(expires, "expires", 0, "the key expires after this `duration`, e.g. 720h (default: never)")
 	}

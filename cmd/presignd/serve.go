@@ -213,7 +213,7 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 		mounts["/v1/notifications/"] = h
 		log.Info("storage notifications on", "s3", n.S3Token != "", "gcs", n.GCSToken != "")
 	}
-	stopSweeper, err := startSweeper(ctx, cfg.Sweeper, multipartOrphanAge(cfg), st, storeCaps, signers, backendCaps, srv, metricsReg, log)
+	stopSweeper, err := startSweeper(ctx, cfg.Sweeper, multipartOrphanAge(cfg), retentionPeriods(cfg), st, storeCaps, signers, backendCaps, srv, metricsReg, log)
 	if err != nil {
 		return err
 	}

@@ -24,8 +24,9 @@ import (
 // MultipartLister also the uploads older than orphanAge that no PENDING
 // file holds), and returns the function that stops it and waits for the
 // sweep in progress to end. Before it expires an upload it asks completer
-// (the server) whether the bytes arrived. A zero interval starts nothing.
-func startSweeper(ctx context.Context, cfg config.Sweeper, orphanAge time.Duration, st store.Store, storeCaps store.Capabilities,
+// (the server) whether the bytes arrived. retention are the categories'
+// retention periods (retentionPeriods). A zero interval starts nothing.
+func startSweeper(ctx context.Context, cfg config.Sweeper, orphanAge time.Duration, retention map[string]time.Duration, st store.Store, storeCaps store.Capabilities,
 	backends map[string]signer.Signer, backendCaps map[string]signer.Capabilities, completer sweeper.Completer,
 	reg prometheus.Registerer, log *slog.Logger) (stop func(), err error) {
 	interval := time.Duration(*cfg.Interval)
@@ -55,7 +56,7 @@ func startSweeper(ctx context.Context, cfg config.Sweeper, orphanAge time.Durati
 		Store: st, Completer: completer, KeyWatch: storeCaps.KeyWatch, Backends: bs, Leftovers: leftovers,
 		Multipart: multipart, MultipartListers: listers, OrphanAge: orphanAge, Interval: interval, BatchSize: cfg.BatchSize,
 		Grace: time.Duration(*cfg.Grace), CheckEvery: time.Duration(*cfg.CheckEvery),
-		Logger: log.With("component", "sweeper"), Registerer: reg,
+		Retention: retention, Logger: log.With("component", "sweeper"), Registerer: reg,
 	})
 	if err != nil {
 		return nil, err
@@ -65,6 +66,18 @@ func startSweeper(ctx context.Context, cfg config.Sweeper, orphanAge time.Durati
 	wg.Go(func() { sw.Run(ctx) })
 	log.Info("sweeper started", "interval", interval, "batch_size", cfg.BatchSize, "multipart_orphan_age", orphanAge)
 	return func() { cancel(); wg.Wait() }, nil
+}
+
+// retentionPeriods are the retention periods of the categories that set
+// one, by category.
+func retentionPeriods(cfg *config.Config) map[string]time.Duration {
+	out := map[string]time.Duration{}
+	for name, c := range cfg.Categories {
+		if d := time.Duration(c.Retention); d > 0 {
+			out[name] = d
+		}
+	}
+	return out
 }
 
 // multipartOrphanAge is how old a multipart upload that no PENDING file

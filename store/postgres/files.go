@@ -27,10 +27,10 @@ const (
 // overlap the one-key locks migrations take.
 const quotaLockClass = 0x70736e64 // "psnd"
 
-// insertFile inserts a file: fileColumns, name_fold and completed_by.
-const insertFile = `INSERT INTO files (` + fileColumns + `, name_fold, completed_by)
+// insertFile inserts a file: sqlfiles.InsertColumns.
+const insertFile = `INSERT INTO files (` + sqlfiles.InsertColumns + `)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25,
-		$26, $27, $28, $29, $30)`
+		$26, $27, $28, $29, $30, $31, $32, $33, $34)`
 
 // CreateFile inserts f; see store.Files. Concurrent CreateFiles share
 // transactions (group commit, see batch.go); each returns only once its
@@ -55,7 +55,8 @@ func (s *Store) CreateFile(ctx context.Context, f *store.File, quota store.Quota
 			f.FailureReason, owner, metadata, f.RequestID, f.RequestHash, f.UploadCount,
 			f.CreatedAt, f.UpdatedAt, timestamp(f.CompletedAt), timestamp(f.UploadExpires),
 			f.MultipartUploadID, f.PartSize, f.PartChecksumAlgorithm,
-			fold(f.DisplayName), f.CompletedBy},
+			fold(f.DisplayName), f.CompletedBy,
+			f.Uploader.Kind, f.Uploader.ID, f.Uploader.Name, timestamp(f.LastURLAt)},
 	})
 	return sqlfiles.CreateError(op, err)
 }
@@ -206,6 +207,7 @@ func (s *Store) UpdateFile(ctx context.Context, tenant, id string, update func(*
 			return err
 		}
 		f.ID, f.Tenant, f.CreatedAt = cur.ID, cur.Tenant, cur.CreatedAt
+		f.DownloadURLCount = cur.DownloadURLCount // RecordDownloadURL's alone
 		f.UpdatedAt = time.Now()
 		f.Normalize()
 		owner, metadata, err := sqlfiles.EncodeMaps(&f)
@@ -219,13 +221,13 @@ func (s *Store) UpdateFile(ctx context.Context, tenant, id string, update func(*
 			etag = $12, state = $13, failure_reason = $14, owner = $15, metadata = $16, request_id = $17,
 			request_hash = $18, upload_count = $19, updated_at = $20, completed_at = $21, upload_expires = $22,
 			scope = $24, multipart_upload_id = $25, part_size = $26, part_checksum_algorithm = $27,
-			completed_by = $28
+			completed_by = $28, last_url_at = $29
 			WHERE id = $23`,
 			f.Category, f.DisplayName, fold(f.DisplayName), f.NameScope, f.Filename, f.Key,
 			f.Backend, f.ContentType, f.SizeBytes, f.ChecksumAlgorithm, f.ChecksumValue,
 			f.ETag, string(f.State), f.FailureReason, owner, metadata, f.RequestID,
 			f.RequestHash, f.UploadCount, f.UpdatedAt, timestamp(f.CompletedAt), timestamp(f.UploadExpires),
-			f.ID, f.Scope, f.MultipartUploadID, f.PartSize, f.PartChecksumAlgorithm, f.CompletedBy)
+			f.ID, f.Scope, f.MultipartUploadID, f.PartSize, f.PartChecksumAlgorithm, f.CompletedBy, timestamp(f.LastURLAt))
 		// The event, when the change writes one, goes in the same round
 		// trip as the update.
 		if typ := sqlfiles.StateEvent(cur.State, f.State); typ != "" {
@@ -303,12 +305,12 @@ func scanFile(row pgx.Row) (*store.File, error) {
 	var (
 		r               sqlfiles.FileRow
 		owner, metadata []byte
-		ts              [5]pgtype.Timestamptz
+		ts              [6]pgtype.Timestamptz
 	)
-	if err := row.Scan(r.Dest(&owner, &metadata, [5]any{&ts[0], &ts[1], &ts[2], &ts[3], &ts[4]})...); err != nil {
+	if err := row.Scan(r.Dest(&owner, &metadata, [6]any{&ts[0], &ts[1], &ts[2], &ts[3], &ts[4], &ts[5]})...); err != nil {
 		return nil, err
 	}
-	var times [5]time.Time
+	var times [6]time.Time
 	for i, t := range ts {
 		times[i] = fromTimestamp(t)
 	}

@@ -136,8 +136,8 @@ func (s *Store) afterBatch(due bool) time.Duration {
 // savepoint names the savepoint around each insert of a batch.
 const savepoint = "create_file"
 
-const insertFile = `INSERT INTO files (` + fileColumns + `, name_fold, completed_by)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+const insertFile = `INSERT INTO files (` + sqlfiles.InsertColumns + `)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // createBatch inserts reqs in one write transaction. errs[i] is the error
 // that refused reqs[i] alone (its insert undone); batchErr, when not nil,
@@ -318,7 +318,7 @@ func (s *Store) insertChecked(ctx context.Context, conn *sql.Conn, insert *sql.S
 		f.FailureReason, r.owner, r.metadata, f.RequestID, f.RequestHash, f.UploadCount,
 		micros(f.CreatedAt), micros(f.UpdatedAt), micros(f.CompletedAt), micros(f.UploadExpires),
 		f.MultipartUploadID, f.PartSize, f.PartChecksumAlgorithm,
-		fold(f.DisplayName), f.CompletedBy)
+		fold(f.DisplayName), f.CompletedBy, f.Uploader.Kind, f.Uploader.ID, f.Uploader.Name, micros(f.LastURLAt))
 	if err != nil {
 		return s.fail("insert", err)
 	}

@@ -224,6 +224,7 @@ func (s *Store) UpdateFile(ctx context.Context, tenant, id string, update func(*
 			return err
 		}
 		f.ID, f.Tenant, f.CreatedAt = cur.ID, cur.Tenant, cur.CreatedAt
+		f.DownloadURLCount = cur.DownloadURLCount // RecordDownloadURL's alone
 		f.UpdatedAt = time.Now()
 		f.Normalize()
 		owner, metadata, err := encodeMaps(sqlfiles.EncodeMaps(&f))
@@ -235,13 +236,15 @@ func (s *Store) UpdateFile(ctx context.Context, tenant, id string, update func(*
 			backend = ?, content_type = ?, size_bytes = ?, checksum_algorithm = ?, checksum_value = ?,
 			etag = ?, state = ?, failure_reason = ?, owner = ?, metadata = ?, request_id = ?,
 			request_hash = ?, upload_count = ?, updated_at = ?, completed_at = ?, upload_expires = ?,
-			multipart_upload_id = ?, part_size = ?, part_checksum_algorithm = ?, completed_by = ?
+			multipart_upload_id = ?, part_size = ?, part_checksum_algorithm = ?, completed_by = ?,
+			last_url_at = ?
 			WHERE id = ?`,
 			f.Category, f.DisplayName, fold(f.DisplayName), f.NameScope, f.Scope, f.Filename, f.Key,
 			f.Backend, f.ContentType, f.SizeBytes, f.ChecksumAlgorithm, f.ChecksumValue,
 			f.ETag, string(f.State), f.FailureReason, owner, metadata, f.RequestID,
 			f.RequestHash, f.UploadCount, micros(f.UpdatedAt), micros(f.CompletedAt), micros(f.UploadExpires),
 			f.MultipartUploadID, f.PartSize, f.PartChecksumAlgorithm, f.CompletedBy,
+			micros(f.LastURLAt),
 			f.ID)
 		if err != nil {
 			return s.fail(op, err)
@@ -326,12 +329,12 @@ func scanFile(row scanner) (*store.File, error) {
 	var (
 		r               sqlfiles.FileRow
 		owner, metadata sql.NullString
-		ts              [5]sql.NullInt64
+		ts              [6]sql.NullInt64
 	)
-	if err := row.Scan(r.Dest(&owner, &metadata, [5]any{&ts[0], &ts[1], &ts[2], &ts[3], &ts[4]})...); err != nil {
+	if err := row.Scan(r.Dest(&owner, &metadata, [6]any{&ts[0], &ts[1], &ts[2], &ts[3], &ts[4], &ts[5]})...); err != nil {
 		return nil, err
 	}
-	var times [5]time.Time
+	var times [6]time.Time
 	for i, t := range ts {
 		times[i] = fromMicros(t)
 	}

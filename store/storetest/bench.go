@@ -60,6 +60,37 @@ func RunBenchmarks(b *testing.B, newStore func(b *testing.B) store.Store) {
 		}
 	})
 
+	// The write a download URL costs (Files.RecordDownloadURL), against
+	// the UpdateFile it replaces.
+	b.Run("RecordDownloadURL", func(b *testing.B) {
+		s := newStore(b)
+		files := seedFiles(b, s, 1000)
+		i := 0
+		b.ReportAllocs()
+		for b.Loop() {
+			i++
+			if err := s.RecordDownloadURL(b.Context(), tenantA, files[i%len(files)].ID, time.Now()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("UpdateFile", func(b *testing.B) {
+		s := newStore(b)
+		files := seedFiles(b, s, 1000)
+		i := 0
+		b.ReportAllocs()
+		for b.Loop() {
+			i++
+			_, err := s.UpdateFile(b.Context(), tenantA, files[i%len(files)].ID, func(f *store.File) error {
+				f.LastURLAt = time.Now()
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+
 	b.Run("GetFile", func(b *testing.B) {
 		s := newStore(b)
 		files := seedFiles(b, s, 1000)

@@ -70,6 +70,8 @@ func fullFile(tenant string) *store.File {
 	f.PartSize = 8 << 20
 	f.PartChecksumAlgorithm = "CRC32C"
 	f.CompletedBy = store.CompletedByNotification
+	f.Uploader = store.Uploader{Kind: "jwt", ID: "user-7@example.com", Name: "Ada Lovelace ✓"}
+	f.LastURLAt = created.Add(3*time.Minute + 321)
 	return f
 }
 
@@ -81,6 +83,7 @@ func stored(f *store.File) *store.File {
 	c.UpdatedAt = storedTime(f.UpdatedAt)
 	c.CompletedAt = storedTime(f.CompletedAt)
 	c.UploadExpires = storedTime(f.UploadExpires)
+	c.LastURLAt = storedTime(f.LastURLAt)
 	c.Owner = storedMap(f.Owner)
 	c.Metadata = storedMap(f.Metadata)
 	return &c
@@ -145,6 +148,13 @@ func diffFile(want, got *store.File) []string {
 	d = append(d, diffTime("UpdatedAt", want.UpdatedAt, got.UpdatedAt)...)
 	d = append(d, diffTime("CompletedAt", want.CompletedAt, got.CompletedAt)...)
 	d = append(d, diffTime("UploadExpires", want.UploadExpires, got.UploadExpires)...)
+	d = append(d, diffTime("LastURLAt", want.LastURLAt, got.LastURLAt)...)
+	if want.Uploader != got.Uploader {
+		d = append(d, fmt.Sprintf("Uploader = %+v, want %+v", got.Uploader, want.Uploader))
+	}
+	if want.DownloadURLCount != got.DownloadURLCount {
+		d = append(d, fmt.Sprintf("DownloadURLCount = %d, want %d", got.DownloadURLCount, want.DownloadURLCount))
+	}
 	return d
 }
 

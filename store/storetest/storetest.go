@@ -32,7 +32,10 @@
 //     every character, % and _ included, literally.
 //   - Times come back truncated to the microsecond, in UTC; zero times and
 //     empty maps come back zero and nil.
-//   - UpdateFile keeps ID, Tenant and CreatedAt whatever the update does.
+//   - UpdateFile keeps ID, Tenant and CreatedAt whatever the update does,
+//     and the DownloadURLCount RecordDownloadURL keeps.
+//   - FindByContent and RetainedFiles see READY files only; FindByContent
+//     never crosses tenants or scopes.
 //   - A store hands every expired upload, queued deletion and object
 //     check (store.Lifecycle) to one caller only, however many sweep at
 //     once.
@@ -73,6 +76,9 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("KeyWatch", func(t *testing.T) { testKeyWatch(t, newStore) })
 	t.Run("Multipart", func(t *testing.T) { testMultipart(t, newStore) })
 	t.Run("ExpiringUploads", func(t *testing.T) { testExpiringUploads(t, newStore) })
+	t.Run("DownloadURLs", func(t *testing.T) { testDownloadURLs(t, newStore) })
+	t.Run("FindByContent", func(t *testing.T) { testFindByContent(t, newStore) })
+	t.Run("RetainedFiles", func(t *testing.T) { testRetainedFiles(t, newStore) })
 	t.Run("Ping", func(t *testing.T) {
 		s := newStore(t)
 		if err := s.Ping(t.Context()); err != nil {

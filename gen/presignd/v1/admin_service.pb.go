@@ -476,7 +476,8 @@ func (x *ApiKey) GetCreatorSubject() string {
 // CreateApiKeyRequest describes the key to create in the caller's tenant.
 type CreateApiKeyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The scopes to grant: files:upload, files:read, files:delete, admin.
+	// The scopes to grant: files:upload, files:read, files:delete, admin,
+	// owner:headers (the caller must hold each one).
 	Scopes []string `protobuf:"bytes,1,rep,name=scopes,proto3" json:"scopes,omitempty"`
 	// When not empty, limits the key to these categories.
 	Categories []string `protobuf:"bytes,2,rep,name=categories,proto3" json:"categories,omitempty"`
@@ -851,10 +852,10 @@ const file_presignd_v1_admin_service_proto_rawDesc = "" +
 	"\x11parent_api_key_id\x18\t \x01(\tR\x0eparentApiKeyId\x12%\n" +
 	"\x0ecreator_issuer\x18\n" +
 	" \x01(\tR\rcreatorIssuer\x12'\n" +
-	"\x0fcreator_subject\x18\v \x01(\tR\x0ecreatorSubject\"\xfb\x01\n" +
-	"\x13CreateApiKeyRequest\x12W\n" +
-	"\x06scopes\x18\x01 \x03(\tB?\xbaH<\x92\x019\b\x01\x10\x04\x18\x01\"1r/R\ffiles:uploadR\n" +
-	"files:readR\ffiles:deleteR\x05adminR\x06scopes\x12J\n" +
+	"\x0fcreator_subject\x18\v \x01(\tR\x0ecreatorSubject\"\x8a\x02\n" +
+	"\x13CreateApiKeyRequest\x12f\n" +
+	"\x06scopes\x18\x01 \x03(\tBN\xbaHK\x92\x01H\b\x01\x10\x05\x18\x01\"@r>R\ffiles:uploadR\n" +
+	"files:readR\ffiles:deleteR\x05adminR\rowner:headersR\x06scopes\x12J\n" +
 	"\n" +
 	"categories\x18\x02 \x03(\tB*\xbaH'\x92\x01$\x10@\x18\x01\"\x1er\x1c2\x1a^[a-z0-9][a-z0-9_-]{0,63}$R\n" +
 	"categories\x12?\n" +

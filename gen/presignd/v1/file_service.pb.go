@@ -11,6 +11,7 @@ import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
@@ -319,9 +320,22 @@ type File struct {
 	// Who completed the upload (READY or FAILED): "client" (CompleteUpload),
 	// "notification" (a storage notification), "sweeper" (found before the
 	// upload expired) or "upload" (the local backend, as the bytes landed).
-	CompletedBy   string `protobuf:"bytes,25,opt,name=completed_by,json=completedBy,proto3" json:"completed_by,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	CompletedBy string `protobuf:"bytes,25,opt,name=completed_by,json=completedBy,proto3" json:"completed_by,omitempty"`
+	// The credential that created the file (CreateUpload); unset for
+	// files created before presignd recorded it.
+	Uploader *Uploader `protobuf:"bytes,32,opt,name=uploader,proto3" json:"uploader,omitempty"`
+	// How many presigned URLs were issued for the file: its upload targets
+	// (upload_count: the first and those of retries; the part targets of a
+	// multipart upload count as one) plus its download URLs
+	// (download_url_count).
+	PresignedUrlCount int64 `protobuf:"varint,33,opt,name=presigned_url_count,json=presignedUrlCount,proto3" json:"presigned_url_count,omitempty"`
+	// How many download URLs CreateDownloadUrl issued for the file.
+	DownloadUrlCount int64 `protobuf:"varint,34,opt,name=download_url_count,json=downloadUrlCount,proto3" json:"download_url_count,omitempty"`
+	// When the last presigned URL (upload target or download URL) was
+	// issued for the file.
+	LastPresignedUrlTime *timestamppb.Timestamp `protobuf:"bytes,35,opt,name=last_presigned_url_time,json=lastPresignedUrlTime,proto3" json:"last_presigned_url_time,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *File) Reset() {
@@ -529,6 +543,100 @@ func (x *File) GetCompletedBy() string {
 	return ""
 }
 
+func (x *File) GetUploader() *Uploader {
+	if x != nil {
+		return x.Uploader
+	}
+	return nil
+}
+
+func (x *File) GetPresignedUrlCount() int64 {
+	if x != nil {
+		return x.PresignedUrlCount
+	}
+	return 0
+}
+
+func (x *File) GetDownloadUrlCount() int64 {
+	if x != nil {
+		return x.DownloadUrlCount
+	}
+	return 0
+}
+
+func (x *File) GetLastPresignedUrlTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastPresignedUrlTime
+	}
+	return nil
+}
+
+// Uploader is the credential that created a file.
+type Uploader struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The kind of credential: "api_key" or "jwt".
+	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// The API key's ID, or the JWT's "sub" claim.
+	Id string `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	// A name for people: the string claim auth.jwt.display_name_claim
+	// names; empty for API keys and when the claim is not configured or
+	// absent.
+	DisplayName   string `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Uploader) Reset() {
+	*x = Uploader{}
+	mi := &file_presignd_v1_file_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Uploader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Uploader) ProtoMessage() {}
+
+func (x *Uploader) ProtoReflect() protoreflect.Message {
+	mi := &file_presignd_v1_file_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Uploader.ProtoReflect.Descriptor instead.
+func (*Uploader) Descriptor() ([]byte, []int) {
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Uploader) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Uploader) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Uploader) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
 // MultipartLayout is how a multipart upload cuts the file into parts.
 type MultipartLayout struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -545,7 +653,7 @@ type MultipartLayout struct {
 
 func (x *MultipartLayout) Reset() {
 	*x = MultipartLayout{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[2]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -557,7 +665,7 @@ func (x *MultipartLayout) String() string {
 func (*MultipartLayout) ProtoMessage() {}
 
 func (x *MultipartLayout) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[2]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -570,7 +678,7 @@ func (x *MultipartLayout) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MultipartLayout.ProtoReflect.Descriptor instead.
 func (*MultipartLayout) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{2}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *MultipartLayout) GetPartSizeBytes() int64 {
@@ -614,7 +722,7 @@ type PartTarget struct {
 
 func (x *PartTarget) Reset() {
 	*x = PartTarget{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[3]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -626,7 +734,7 @@ func (x *PartTarget) String() string {
 func (*PartTarget) ProtoMessage() {}
 
 func (x *PartTarget) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[3]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -639,7 +747,7 @@ func (x *PartTarget) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartTarget.ProtoReflect.Descriptor instead.
 func (*PartTarget) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{3}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *PartTarget) GetPartNumber() int32 {
@@ -695,7 +803,7 @@ type Part struct {
 
 func (x *Part) Reset() {
 	*x = Part{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[4]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -707,7 +815,7 @@ func (x *Part) String() string {
 func (*Part) ProtoMessage() {}
 
 func (x *Part) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[4]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -720,7 +828,7 @@ func (x *Part) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Part.ProtoReflect.Descriptor instead.
 func (*Part) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{4}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Part) GetPartNumber() int32 {
@@ -779,7 +887,7 @@ type UploadTarget struct {
 
 func (x *UploadTarget) Reset() {
 	*x = UploadTarget{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[5]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -791,7 +899,7 @@ func (x *UploadTarget) String() string {
 func (*UploadTarget) ProtoMessage() {}
 
 func (x *UploadTarget) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[5]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -804,7 +912,7 @@ func (x *UploadTarget) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadTarget.ProtoReflect.Descriptor instead.
 func (*UploadTarget) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{5}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *UploadTarget) GetMethod() UploadMethod {
@@ -901,7 +1009,7 @@ type CreateUploadRequest struct {
 
 func (x *CreateUploadRequest) Reset() {
 	*x = CreateUploadRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[6]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -913,7 +1021,7 @@ func (x *CreateUploadRequest) String() string {
 func (*CreateUploadRequest) ProtoMessage() {}
 
 func (x *CreateUploadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[6]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -926,7 +1034,7 @@ func (x *CreateUploadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateUploadRequest.ProtoReflect.Descriptor instead.
 func (*CreateUploadRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{6}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CreateUploadRequest) GetCategory() string {
@@ -1018,15 +1126,20 @@ type CreateUploadResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The PENDING file record.
 	File *File `protobuf:"bytes,1,opt,name=file,proto3" json:"file,omitempty"`
-	// How to send the bytes; unset for validate_only requests.
-	UploadTarget  *UploadTarget `protobuf:"bytes,2,opt,name=upload_target,json=uploadTarget,proto3" json:"upload_target,omitempty"`
+	// How to send the bytes; unset for validate_only requests and for a
+	// deduplicated request.
+	UploadTarget *UploadTarget `protobuf:"bytes,2,opt,name=upload_target,json=uploadTarget,proto3" json:"upload_target,omitempty"`
+	// The category de-duplicates by content and a READY file with the
+	// request's checksum and size already exists in its scope: file is that
+	// file, nothing was reserved and there is nothing to upload.
+	Deduplicated  bool `protobuf:"varint,3,opt,name=deduplicated,proto3" json:"deduplicated,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateUploadResponse) Reset() {
 	*x = CreateUploadResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[7]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1038,7 +1151,7 @@ func (x *CreateUploadResponse) String() string {
 func (*CreateUploadResponse) ProtoMessage() {}
 
 func (x *CreateUploadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[7]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1051,7 +1164,7 @@ func (x *CreateUploadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateUploadResponse.ProtoReflect.Descriptor instead.
 func (*CreateUploadResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{7}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CreateUploadResponse) GetFile() *File {
@@ -1066,6 +1179,13 @@ func (x *CreateUploadResponse) GetUploadTarget() *UploadTarget {
 		return x.UploadTarget
 	}
 	return nil
+}
+
+func (x *CreateUploadResponse) GetDeduplicated() bool {
+	if x != nil {
+		return x.Deduplicated
+	}
+	return false
 }
 
 // CompleteUploadRequest names the file whose upload finished.
@@ -1085,7 +1205,7 @@ type CompleteUploadRequest struct {
 
 func (x *CompleteUploadRequest) Reset() {
 	*x = CompleteUploadRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[8]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1097,7 +1217,7 @@ func (x *CompleteUploadRequest) String() string {
 func (*CompleteUploadRequest) ProtoMessage() {}
 
 func (x *CompleteUploadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[8]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1110,7 +1230,7 @@ func (x *CompleteUploadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteUploadRequest.ProtoReflect.Descriptor instead.
 func (*CompleteUploadRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{8}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CompleteUploadRequest) GetFileId() string {
@@ -1142,7 +1262,7 @@ type CompletedPart struct {
 
 func (x *CompletedPart) Reset() {
 	*x = CompletedPart{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[9]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1154,7 +1274,7 @@ func (x *CompletedPart) String() string {
 func (*CompletedPart) ProtoMessage() {}
 
 func (x *CompletedPart) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[9]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1167,7 +1287,7 @@ func (x *CompletedPart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompletedPart.ProtoReflect.Descriptor instead.
 func (*CompletedPart) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{9}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CompletedPart) GetPartNumber() int32 {
@@ -1202,7 +1322,7 @@ type CompleteUploadResponse struct {
 
 func (x *CompleteUploadResponse) Reset() {
 	*x = CompleteUploadResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[10]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1214,7 +1334,7 @@ func (x *CompleteUploadResponse) String() string {
 func (*CompleteUploadResponse) ProtoMessage() {}
 
 func (x *CompleteUploadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[10]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1227,7 +1347,7 @@ func (x *CompleteUploadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteUploadResponse.ProtoReflect.Descriptor instead.
 func (*CompleteUploadResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{10}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CompleteUploadResponse) GetFile() *File {
@@ -1248,7 +1368,7 @@ type GetFileRequest struct {
 
 func (x *GetFileRequest) Reset() {
 	*x = GetFileRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[11]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1260,7 +1380,7 @@ func (x *GetFileRequest) String() string {
 func (*GetFileRequest) ProtoMessage() {}
 
 func (x *GetFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[11]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1273,7 +1393,7 @@ func (x *GetFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFileRequest.ProtoReflect.Descriptor instead.
 func (*GetFileRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{11}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetFileRequest) GetFileId() string {
@@ -1294,7 +1414,7 @@ type GetFileResponse struct {
 
 func (x *GetFileResponse) Reset() {
 	*x = GetFileResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[12]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1306,7 +1426,7 @@ func (x *GetFileResponse) String() string {
 func (*GetFileResponse) ProtoMessage() {}
 
 func (x *GetFileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[12]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1319,7 +1439,7 @@ func (x *GetFileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFileResponse.ProtoReflect.Descriptor instead.
 func (*GetFileResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{12}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetFileResponse) GetFile() *File {
@@ -1353,7 +1473,7 @@ type ListFilesRequest struct {
 
 func (x *ListFilesRequest) Reset() {
 	*x = ListFilesRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[13]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1365,7 +1485,7 @@ func (x *ListFilesRequest) String() string {
 func (*ListFilesRequest) ProtoMessage() {}
 
 func (x *ListFilesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[13]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1378,7 +1498,7 @@ func (x *ListFilesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFilesRequest.ProtoReflect.Descriptor instead.
 func (*ListFilesRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{13}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListFilesRequest) GetPageSize() int32 {
@@ -1443,7 +1563,7 @@ type ListFilesResponse struct {
 
 func (x *ListFilesResponse) Reset() {
 	*x = ListFilesResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[14]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1455,7 +1575,7 @@ func (x *ListFilesResponse) String() string {
 func (*ListFilesResponse) ProtoMessage() {}
 
 func (x *ListFilesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[14]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1468,7 +1588,7 @@ func (x *ListFilesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFilesResponse.ProtoReflect.Descriptor instead.
 func (*ListFilesResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{14}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListFilesResponse) GetFiles() []*File {
@@ -1499,7 +1619,7 @@ type UpdateFileRequest struct {
 
 func (x *UpdateFileRequest) Reset() {
 	*x = UpdateFileRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[15]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1511,7 +1631,7 @@ func (x *UpdateFileRequest) String() string {
 func (*UpdateFileRequest) ProtoMessage() {}
 
 func (x *UpdateFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[15]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1524,7 +1644,7 @@ func (x *UpdateFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateFileRequest.ProtoReflect.Descriptor instead.
 func (*UpdateFileRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{15}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *UpdateFileRequest) GetFile() *File {
@@ -1552,7 +1672,7 @@ type UpdateFileResponse struct {
 
 func (x *UpdateFileResponse) Reset() {
 	*x = UpdateFileResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[16]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1564,7 +1684,7 @@ func (x *UpdateFileResponse) String() string {
 func (*UpdateFileResponse) ProtoMessage() {}
 
 func (x *UpdateFileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[16]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1577,7 +1697,7 @@ func (x *UpdateFileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateFileResponse.ProtoReflect.Descriptor instead.
 func (*UpdateFileResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{16}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *UpdateFileResponse) GetFile() *File {
@@ -1598,7 +1718,7 @@ type DeleteFileRequest struct {
 
 func (x *DeleteFileRequest) Reset() {
 	*x = DeleteFileRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[17]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1610,7 +1730,7 @@ func (x *DeleteFileRequest) String() string {
 func (*DeleteFileRequest) ProtoMessage() {}
 
 func (x *DeleteFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[17]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1623,7 +1743,7 @@ func (x *DeleteFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteFileRequest.ProtoReflect.Descriptor instead.
 func (*DeleteFileRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{17}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DeleteFileRequest) GetFileId() string {
@@ -1642,7 +1762,7 @@ type DeleteFileResponse struct {
 
 func (x *DeleteFileResponse) Reset() {
 	*x = DeleteFileResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[18]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1654,7 +1774,7 @@ func (x *DeleteFileResponse) String() string {
 func (*DeleteFileResponse) ProtoMessage() {}
 
 func (x *DeleteFileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[18]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1667,7 +1787,7 @@ func (x *DeleteFileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteFileResponse.ProtoReflect.Descriptor instead.
 func (*DeleteFileResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{18}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{19}
 }
 
 // CreateDownloadUrlRequest asks for a download URL.
@@ -1676,14 +1796,18 @@ type CreateDownloadUrlRequest struct {
 	// The file to download; it must be READY.
 	FileId string `protobuf:"bytes,1,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
 	// "attachment" or "inline"; empty uses the category's setting.
-	Disposition   string `protobuf:"bytes,2,opt,name=disposition,proto3" json:"disposition,omitempty"`
+	Disposition string `protobuf:"bytes,2,opt,name=disposition,proto3" json:"disposition,omitempty"`
+	// How long the URL stays valid; unset uses the category's url_ttl. It
+	// must be positive and at most the category's max_download_ttl (its
+	// url_ttl when that is not set).
+	Ttl           *durationpb.Duration `protobuf:"bytes,4,opt,name=ttl,proto3" json:"ttl,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateDownloadUrlRequest) Reset() {
 	*x = CreateDownloadUrlRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[19]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1695,7 +1819,7 @@ func (x *CreateDownloadUrlRequest) String() string {
 func (*CreateDownloadUrlRequest) ProtoMessage() {}
 
 func (x *CreateDownloadUrlRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[19]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1708,7 +1832,7 @@ func (x *CreateDownloadUrlRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDownloadUrlRequest.ProtoReflect.Descriptor instead.
 func (*CreateDownloadUrlRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{19}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CreateDownloadUrlRequest) GetFileId() string {
@@ -1725,6 +1849,13 @@ func (x *CreateDownloadUrlRequest) GetDisposition() string {
 	return ""
 }
 
+func (x *CreateDownloadUrlRequest) GetTtl() *durationpb.Duration {
+	if x != nil {
+		return x.Ttl
+	}
+	return nil
+}
+
 // CreateDownloadUrlResponse carries a signed GET URL.
 type CreateDownloadUrlResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1738,7 +1869,7 @@ type CreateDownloadUrlResponse struct {
 
 func (x *CreateDownloadUrlResponse) Reset() {
 	*x = CreateDownloadUrlResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[20]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1750,7 +1881,7 @@ func (x *CreateDownloadUrlResponse) String() string {
 func (*CreateDownloadUrlResponse) ProtoMessage() {}
 
 func (x *CreateDownloadUrlResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[20]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1763,7 +1894,7 @@ func (x *CreateDownloadUrlResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDownloadUrlResponse.ProtoReflect.Descriptor instead.
 func (*CreateDownloadUrlResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{20}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CreateDownloadUrlResponse) GetUrl() string {
@@ -1795,7 +1926,7 @@ type CheckNameRequest struct {
 
 func (x *CheckNameRequest) Reset() {
 	*x = CheckNameRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[21]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1807,7 +1938,7 @@ func (x *CheckNameRequest) String() string {
 func (*CheckNameRequest) ProtoMessage() {}
 
 func (x *CheckNameRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[21]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1820,7 +1951,7 @@ func (x *CheckNameRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckNameRequest.ProtoReflect.Descriptor instead.
 func (*CheckNameRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{21}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CheckNameRequest) GetCategory() string {
@@ -1863,7 +1994,7 @@ type CheckNameResponse struct {
 
 func (x *CheckNameResponse) Reset() {
 	*x = CheckNameResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[22]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1875,7 +2006,7 @@ func (x *CheckNameResponse) String() string {
 func (*CheckNameResponse) ProtoMessage() {}
 
 func (x *CheckNameResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[22]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1888,7 +2019,7 @@ func (x *CheckNameResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckNameResponse.ProtoReflect.Descriptor instead.
 func (*CheckNameResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{22}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CheckNameResponse) GetNormalizedName() string {
@@ -1943,7 +2074,7 @@ type SignPartsRequest struct {
 
 func (x *SignPartsRequest) Reset() {
 	*x = SignPartsRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[23]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1955,7 +2086,7 @@ func (x *SignPartsRequest) String() string {
 func (*SignPartsRequest) ProtoMessage() {}
 
 func (x *SignPartsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[23]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1968,7 +2099,7 @@ func (x *SignPartsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignPartsRequest.ProtoReflect.Descriptor instead.
 func (*SignPartsRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{23}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SignPartsRequest) GetFileId() string {
@@ -2003,7 +2134,7 @@ type SignPartsResponse struct {
 
 func (x *SignPartsResponse) Reset() {
 	*x = SignPartsResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[24]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2015,7 +2146,7 @@ func (x *SignPartsResponse) String() string {
 func (*SignPartsResponse) ProtoMessage() {}
 
 func (x *SignPartsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[24]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2028,7 +2159,7 @@ func (x *SignPartsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignPartsResponse.ProtoReflect.Descriptor instead.
 func (*SignPartsResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{24}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SignPartsResponse) GetParts() []*PartTarget {
@@ -2049,7 +2180,7 @@ type ListPartsRequest struct {
 
 func (x *ListPartsRequest) Reset() {
 	*x = ListPartsRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[25]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2061,7 +2192,7 @@ func (x *ListPartsRequest) String() string {
 func (*ListPartsRequest) ProtoMessage() {}
 
 func (x *ListPartsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[25]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2074,7 +2205,7 @@ func (x *ListPartsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPartsRequest.ProtoReflect.Descriptor instead.
 func (*ListPartsRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{25}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListPartsRequest) GetFileId() string {
@@ -2097,7 +2228,7 @@ type ListPartsResponse struct {
 
 func (x *ListPartsResponse) Reset() {
 	*x = ListPartsResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[26]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2109,7 +2240,7 @@ func (x *ListPartsResponse) String() string {
 func (*ListPartsResponse) ProtoMessage() {}
 
 func (x *ListPartsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[26]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2122,7 +2253,7 @@ func (x *ListPartsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPartsResponse.ProtoReflect.Descriptor instead.
 func (*ListPartsResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{26}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListPartsResponse) GetParts() []*Part {
@@ -2150,7 +2281,7 @@ type AbortUploadRequest struct {
 
 func (x *AbortUploadRequest) Reset() {
 	*x = AbortUploadRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[27]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2162,7 +2293,7 @@ func (x *AbortUploadRequest) String() string {
 func (*AbortUploadRequest) ProtoMessage() {}
 
 func (x *AbortUploadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[27]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2175,7 +2306,7 @@ func (x *AbortUploadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortUploadRequest.ProtoReflect.Descriptor instead.
 func (*AbortUploadRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{27}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *AbortUploadRequest) GetFileId() string {
@@ -2196,7 +2327,7 @@ type AbortUploadResponse struct {
 
 func (x *AbortUploadResponse) Reset() {
 	*x = AbortUploadResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[28]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2208,7 +2339,7 @@ func (x *AbortUploadResponse) String() string {
 func (*AbortUploadResponse) ProtoMessage() {}
 
 func (x *AbortUploadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[28]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2221,7 +2352,7 @@ func (x *AbortUploadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortUploadResponse.ProtoReflect.Descriptor instead.
 func (*AbortUploadResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{28}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *AbortUploadResponse) GetFile() *File {
@@ -2245,7 +2376,7 @@ type GetUsageRequest struct {
 
 func (x *GetUsageRequest) Reset() {
 	*x = GetUsageRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[29]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2257,7 +2388,7 @@ func (x *GetUsageRequest) String() string {
 func (*GetUsageRequest) ProtoMessage() {}
 
 func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[29]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2270,7 +2401,7 @@ func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUsageRequest.ProtoReflect.Descriptor instead.
 func (*GetUsageRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{29}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetUsageRequest) GetCategory() string {
@@ -2307,7 +2438,7 @@ type GetUsageResponse struct {
 
 func (x *GetUsageResponse) Reset() {
 	*x = GetUsageResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[30]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2319,7 +2450,7 @@ func (x *GetUsageResponse) String() string {
 func (*GetUsageResponse) ProtoMessage() {}
 
 func (x *GetUsageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[30]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2332,7 +2463,7 @@ func (x *GetUsageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUsageResponse.ProtoReflect.Descriptor instead.
 func (*GetUsageResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{30}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GetUsageResponse) GetFileCount() int64 {
@@ -2374,11 +2505,12 @@ var File_presignd_v1_file_service_proto protoreflect.FileDescriptor
 
 const file_presignd_v1_file_service_proto_rawDesc = "" +
 	"\n" +
-	"\x1epresignd/v1/file_service.proto\x12\vpresignd.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8e\x01\n" +
+	"\x1epresignd/v1/file_service.proto\x12\vpresignd.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8e\x01\n" +
 	"\bChecksum\x12H\n" +
 	"\talgorithm\x18\x01 \x01(\x0e2\x1e.presignd.v1.ChecksumAlgorithmB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\talgorithm\x128\n" +
-	"\x05value\x18\x02 \x01(\tB\"\xbaH\x1fr\x1d\x10\x01\x18\x80\x012\x16^[A-Za-z0-9+/]+={0,2}$R\x05value\"\xec\b\n" +
+	"\x05value\x18\x02 \x01(\tB\"\xbaH\x1fr\x1d\x10\x01\x18\x80\x012\x16^[A-Za-z0-9+/]+={0,2}$R\x05value\"\xd0\n" +
+	"\n" +
 	"\x04File\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\tR\x06fileId\x12\x1b\n" +
 	"\tsigned_id\x18\x02 \x01(\tR\bsignedId\x12\x16\n" +
@@ -2409,14 +2541,22 @@ const file_presignd_v1_file_service_proto_rawDesc = "" +
 	"\fupload_count\x18\x16 \x01(\x05R\vuploadCount\x12!\n" +
 	"\fsize_display\x18\x17 \x01(\tR\vsizeDisplay\x12:\n" +
 	"\tmultipart\x18\x18 \x01(\v2\x1c.presignd.v1.MultipartLayoutR\tmultipart\x12!\n" +
-	"\fcompleted_by\x18\x19 \x01(\tR\vcompletedBy\x1a8\n" +
+	"\fcompleted_by\x18\x19 \x01(\tR\vcompletedBy\x121\n" +
+	"\buploader\x18  \x01(\v2\x15.presignd.v1.UploaderR\buploader\x12.\n" +
+	"\x13presigned_url_count\x18! \x01(\x03R\x11presignedUrlCount\x12,\n" +
+	"\x12download_url_count\x18\" \x01(\x03R\x10downloadUrlCount\x12Q\n" +
+	"\x17last_presigned_url_time\x18# \x01(\v2\x1a.google.protobuf.TimestampR\x14lastPresignedUrlTime\x1a8\n" +
 	"\n" +
 	"OwnerEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb0\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"Q\n" +
+	"\bUploader\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12!\n" +
+	"\fdisplay_name\x18\x03 \x01(\tR\vdisplayName\"\xb0\x01\n" +
 	"\x0fMultipartLayout\x12&\n" +
 	"\x0fpart_size_bytes\x18\x01 \x01(\x03R\rpartSizeBytes\x12\x1d\n" +
 	"\n" +
@@ -2483,10 +2623,11 @@ const file_presignd_v1_file_service_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"}\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa1\x01\n" +
 	"\x14CreateUploadResponse\x12%\n" +
 	"\x04file\x18\x01 \x01(\v2\x11.presignd.v1.FileR\x04file\x12>\n" +
-	"\rupload_target\x18\x02 \x01(\v2\x19.presignd.v1.UploadTargetR\fuploadTarget\"x\n" +
+	"\rupload_target\x18\x02 \x01(\v2\x19.presignd.v1.UploadTargetR\fuploadTarget\x12\"\n" +
+	"\fdeduplicated\x18\x03 \x01(\bR\fdeduplicated\"x\n" +
 	"\x15CompleteUploadRequest\x12\"\n" +
 	"\afile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x06fileId\x12;\n" +
 	"\x05parts\x18\x02 \x03(\v2\x1a.presignd.v1.CompletedPartB\t\xbaH\x06\x92\x01\x03\x10\x90NR\x05parts\"\x82\x01\n" +
@@ -2529,11 +2670,12 @@ const file_presignd_v1_file_service_proto_rawDesc = "" +
 	"\x04file\x18\x01 \x01(\v2\x11.presignd.v1.FileR\x04file\"7\n" +
 	"\x11DeleteFileRequest\x12\"\n" +
 	"\afile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x06fileId\"\x14\n" +
-	"\x12DeleteFileResponse\"}\n" +
+	"\x12DeleteFileResponse\"\xb4\x01\n" +
 	"\x18CreateDownloadUrlRequest\x12\"\n" +
 	"\afile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x06fileId\x12=\n" +
 	"\vdisposition\x18\x02 \x01(\tB\x1b\xbaH\x18r\x16R\x00R\n" +
-	"attachmentR\x06inlineR\vdisposition\"j\n" +
+	"attachmentR\x06inlineR\vdisposition\x125\n" +
+	"\x03ttl\x18\x04 \x01(\v2\x19.google.protobuf.DurationB\b\xbaH\x05\xaa\x01\x02*\x00R\x03ttl\"j\n" +
 	"\x19CreateDownloadUrlResponse\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12;\n" +
 	"\vexpire_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -2634,131 +2776,136 @@ func file_presignd_v1_file_service_proto_rawDescGZIP() []byte {
 }
 
 var file_presignd_v1_file_service_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_presignd_v1_file_service_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_presignd_v1_file_service_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_presignd_v1_file_service_proto_goTypes = []any{
 	(ChecksumAlgorithm)(0),            // 0: presignd.v1.ChecksumAlgorithm
 	(UploadMethod)(0),                 // 1: presignd.v1.UploadMethod
 	(FileState)(0),                    // 2: presignd.v1.FileState
 	(*Checksum)(nil),                  // 3: presignd.v1.Checksum
 	(*File)(nil),                      // 4: presignd.v1.File
-	(*MultipartLayout)(nil),           // 5: presignd.v1.MultipartLayout
-	(*PartTarget)(nil),                // 6: presignd.v1.PartTarget
-	(*Part)(nil),                      // 7: presignd.v1.Part
-	(*UploadTarget)(nil),              // 8: presignd.v1.UploadTarget
-	(*CreateUploadRequest)(nil),       // 9: presignd.v1.CreateUploadRequest
-	(*CreateUploadResponse)(nil),      // 10: presignd.v1.CreateUploadResponse
-	(*CompleteUploadRequest)(nil),     // 11: presignd.v1.CompleteUploadRequest
-	(*CompletedPart)(nil),             // 12: presignd.v1.CompletedPart
-	(*CompleteUploadResponse)(nil),    // 13: presignd.v1.CompleteUploadResponse
-	(*GetFileRequest)(nil),            // 14: presignd.v1.GetFileRequest
-	(*GetFileResponse)(nil),           // 15: presignd.v1.GetFileResponse
-	(*ListFilesRequest)(nil),          // 16: presignd.v1.ListFilesRequest
-	(*ListFilesResponse)(nil),         // 17: presignd.v1.ListFilesResponse
-	(*UpdateFileRequest)(nil),         // 18: presignd.v1.UpdateFileRequest
-	(*UpdateFileResponse)(nil),        // 19: presignd.v1.UpdateFileResponse
-	(*DeleteFileRequest)(nil),         // 20: presignd.v1.DeleteFileRequest
-	(*DeleteFileResponse)(nil),        // 21: presignd.v1.DeleteFileResponse
-	(*CreateDownloadUrlRequest)(nil),  // 22: presignd.v1.CreateDownloadUrlRequest
-	(*CreateDownloadUrlResponse)(nil), // 23: presignd.v1.CreateDownloadUrlResponse
-	(*CheckNameRequest)(nil),          // 24: presignd.v1.CheckNameRequest
-	(*CheckNameResponse)(nil),         // 25: presignd.v1.CheckNameResponse
-	(*SignPartsRequest)(nil),          // 26: presignd.v1.SignPartsRequest
-	(*SignPartsResponse)(nil),         // 27: presignd.v1.SignPartsResponse
-	(*ListPartsRequest)(nil),          // 28: presignd.v1.ListPartsRequest
-	(*ListPartsResponse)(nil),         // 29: presignd.v1.ListPartsResponse
-	(*AbortUploadRequest)(nil),        // 30: presignd.v1.AbortUploadRequest
-	(*AbortUploadResponse)(nil),       // 31: presignd.v1.AbortUploadResponse
-	(*GetUsageRequest)(nil),           // 32: presignd.v1.GetUsageRequest
-	(*GetUsageResponse)(nil),          // 33: presignd.v1.GetUsageResponse
-	nil,                               // 34: presignd.v1.File.OwnerEntry
-	nil,                               // 35: presignd.v1.File.MetadataEntry
-	nil,                               // 36: presignd.v1.PartTarget.HeadersEntry
-	nil,                               // 37: presignd.v1.UploadTarget.HeadersEntry
-	nil,                               // 38: presignd.v1.UploadTarget.FormFieldsEntry
-	nil,                               // 39: presignd.v1.CreateUploadRequest.OwnerEntry
-	nil,                               // 40: presignd.v1.CreateUploadRequest.MetadataEntry
-	nil,                               // 41: presignd.v1.ListFilesRequest.OwnerEntry
-	nil,                               // 42: presignd.v1.CheckNameRequest.OwnerEntry
-	nil,                               // 43: presignd.v1.SignPartsRequest.PartChecksumsEntry
-	nil,                               // 44: presignd.v1.GetUsageRequest.OwnerEntry
-	(*timestamppb.Timestamp)(nil),     // 45: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),     // 46: google.protobuf.FieldMask
+	(*Uploader)(nil),                  // 5: presignd.v1.Uploader
+	(*MultipartLayout)(nil),           // 6: presignd.v1.MultipartLayout
+	(*PartTarget)(nil),                // 7: presignd.v1.PartTarget
+	(*Part)(nil),                      // 8: presignd.v1.Part
+	(*UploadTarget)(nil),              // 9: presignd.v1.UploadTarget
+	(*CreateUploadRequest)(nil),       // 10: presignd.v1.CreateUploadRequest
+	(*CreateUploadResponse)(nil),      // 11: presignd.v1.CreateUploadResponse
+	(*CompleteUploadRequest)(nil),     // 12: presignd.v1.CompleteUploadRequest
+	(*CompletedPart)(nil),             // 13: presignd.v1.CompletedPart
+	(*CompleteUploadResponse)(nil),    // 14: presignd.v1.CompleteUploadResponse
+	(*GetFileRequest)(nil),            // 15: presignd.v1.GetFileRequest
+	(*GetFileResponse)(nil),           // 16: presignd.v1.GetFileResponse
+	(*ListFilesRequest)(nil),          // 17: presignd.v1.ListFilesRequest
+	(*ListFilesResponse)(nil),         // 18: presignd.v1.ListFilesResponse
+	(*UpdateFileRequest)(nil),         // 19: presignd.v1.UpdateFileRequest
+	(*UpdateFileResponse)(nil),        // 20: presignd.v1.UpdateFileResponse
+	(*DeleteFileRequest)(nil),         // 21: presignd.v1.DeleteFileRequest
+	(*DeleteFileResponse)(nil),        // 22: presignd.v1.DeleteFileResponse
+	(*CreateDownloadUrlRequest)(nil),  // 23: presignd.v1.CreateDownloadUrlRequest
+	(*CreateDownloadUrlResponse)(nil), // 24: presignd.v1.CreateDownloadUrlResponse
+	(*CheckNameRequest)(nil),          // 25: presignd.v1.CheckNameRequest
+	(*CheckNameResponse)(nil),         // 26: presignd.v1.CheckNameResponse
+	(*SignPartsRequest)(nil),          // 27: presignd.v1.SignPartsRequest
+	(*SignPartsResponse)(nil),         // 28: presignd.v1.SignPartsResponse
+	(*ListPartsRequest)(nil),          // 29: presignd.v1.ListPartsRequest
+	(*ListPartsResponse)(nil),         // 30: presignd.v1.ListPartsResponse
+	(*AbortUploadRequest)(nil),        // 31: presignd.v1.AbortUploadRequest
+	(*AbortUploadResponse)(nil),       // 32: presignd.v1.AbortUploadResponse
+	(*GetUsageRequest)(nil),           // 33: presignd.v1.GetUsageRequest
+	(*GetUsageResponse)(nil),          // 34: presignd.v1.GetUsageResponse
+	nil,                               // 35: presignd.v1.File.OwnerEntry
+	nil,                               // 36: presignd.v1.File.MetadataEntry
+	nil,                               // 37: presignd.v1.PartTarget.HeadersEntry
+	nil,                               // 38: presignd.v1.UploadTarget.HeadersEntry
+	nil,                               // 39: presignd.v1.UploadTarget.FormFieldsEntry
+	nil,                               // 40: presignd.v1.CreateUploadRequest.OwnerEntry
+	nil,                               // 41: presignd.v1.CreateUploadRequest.MetadataEntry
+	nil,                               // 42: presignd.v1.ListFilesRequest.OwnerEntry
+	nil,                               // 43: presignd.v1.CheckNameRequest.OwnerEntry
+	nil,                               // 44: presignd.v1.SignPartsRequest.PartChecksumsEntry
+	nil,                               // 45: presignd.v1.GetUsageRequest.OwnerEntry
+	(*timestamppb.Timestamp)(nil),     // 46: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),     // 47: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),       // 48: google.protobuf.Duration
 }
 var file_presignd_v1_file_service_proto_depIdxs = []int32{
 	0,  // 0: presignd.v1.Checksum.algorithm:type_name -> presignd.v1.ChecksumAlgorithm
 	3,  // 1: presignd.v1.File.checksum:type_name -> presignd.v1.Checksum
 	2,  // 2: presignd.v1.File.state:type_name -> presignd.v1.FileState
-	34, // 3: presignd.v1.File.owner:type_name -> presignd.v1.File.OwnerEntry
-	35, // 4: presignd.v1.File.metadata:type_name -> presignd.v1.File.MetadataEntry
-	45, // 5: presignd.v1.File.create_time:type_name -> google.protobuf.Timestamp
-	45, // 6: presignd.v1.File.update_time:type_name -> google.protobuf.Timestamp
-	45, // 7: presignd.v1.File.complete_time:type_name -> google.protobuf.Timestamp
-	45, // 8: presignd.v1.File.upload_expire_time:type_name -> google.protobuf.Timestamp
-	5,  // 9: presignd.v1.File.multipart:type_name -> presignd.v1.MultipartLayout
-	0,  // 10: presignd.v1.MultipartLayout.part_checksum_algorithm:type_name -> presignd.v1.ChecksumAlgorithm
-	36, // 11: presignd.v1.PartTarget.headers:type_name -> presignd.v1.PartTarget.HeadersEntry
-	45, // 12: presignd.v1.PartTarget.expire_time:type_name -> google.protobuf.Timestamp
-	1,  // 13: presignd.v1.UploadTarget.method:type_name -> presignd.v1.UploadMethod
-	37, // 14: presignd.v1.UploadTarget.headers:type_name -> presignd.v1.UploadTarget.HeadersEntry
-	38, // 15: presignd.v1.UploadTarget.form_fields:type_name -> presignd.v1.UploadTarget.FormFieldsEntry
-	45, // 16: presignd.v1.UploadTarget.expire_time:type_name -> google.protobuf.Timestamp
-	5,  // 17: presignd.v1.UploadTarget.multipart:type_name -> presignd.v1.MultipartLayout
-	6,  // 18: presignd.v1.UploadTarget.parts:type_name -> presignd.v1.PartTarget
-	3,  // 19: presignd.v1.CreateUploadRequest.checksum:type_name -> presignd.v1.Checksum
-	1,  // 20: presignd.v1.CreateUploadRequest.method:type_name -> presignd.v1.UploadMethod
-	39, // 21: presignd.v1.CreateUploadRequest.owner:type_name -> presignd.v1.CreateUploadRequest.OwnerEntry
-	40, // 22: presignd.v1.CreateUploadRequest.metadata:type_name -> presignd.v1.CreateUploadRequest.MetadataEntry
-	0,  // 23: presignd.v1.CreateUploadRequest.part_checksum_algorithm:type_name -> presignd.v1.ChecksumAlgorithm
-	4,  // 24: presignd.v1.CreateUploadResponse.file:type_name -> presignd.v1.File
-	8,  // 25: presignd.v1.CreateUploadResponse.upload_target:type_name -> presignd.v1.UploadTarget
-	12, // 26: presignd.v1.CompleteUploadRequest.parts:type_name -> presignd.v1.CompletedPart
-	4,  // 27: presignd.v1.CompleteUploadResponse.file:type_name -> presignd.v1.File
-	4,  // 28: presignd.v1.GetFileResponse.file:type_name -> presignd.v1.File
-	2,  // 29: presignd.v1.ListFilesRequest.state:type_name -> presignd.v1.FileState
-	41, // 30: presignd.v1.ListFilesRequest.owner:type_name -> presignd.v1.ListFilesRequest.OwnerEntry
-	4,  // 31: presignd.v1.ListFilesResponse.files:type_name -> presignd.v1.File
-	4,  // 32: presignd.v1.UpdateFileRequest.file:type_name -> presignd.v1.File
-	46, // 33: presignd.v1.UpdateFileRequest.update_mask:type_name -> google.protobuf.FieldMask
-	4,  // 34: presignd.v1.UpdateFileResponse.file:type_name -> presignd.v1.File
-	45, // 35: presignd.v1.CreateDownloadUrlResponse.expire_time:type_name -> google.protobuf.Timestamp
-	42, // 36: presignd.v1.CheckNameRequest.owner:type_name -> presignd.v1.CheckNameRequest.OwnerEntry
-	4,  // 37: presignd.v1.CheckNameResponse.existing_file:type_name -> presignd.v1.File
-	43, // 38: presignd.v1.SignPartsRequest.part_checksums:type_name -> presignd.v1.SignPartsRequest.PartChecksumsEntry
-	6,  // 39: presignd.v1.SignPartsResponse.parts:type_name -> presignd.v1.PartTarget
-	7,  // 40: presignd.v1.ListPartsResponse.parts:type_name -> presignd.v1.Part
-	5,  // 41: presignd.v1.ListPartsResponse.multipart:type_name -> presignd.v1.MultipartLayout
-	4,  // 42: presignd.v1.AbortUploadResponse.file:type_name -> presignd.v1.File
-	44, // 43: presignd.v1.GetUsageRequest.owner:type_name -> presignd.v1.GetUsageRequest.OwnerEntry
-	45, // 44: presignd.v1.GetUsageResponse.last_upload_time:type_name -> google.protobuf.Timestamp
-	9,  // 45: presignd.v1.FileService.CreateUpload:input_type -> presignd.v1.CreateUploadRequest
-	11, // 46: presignd.v1.FileService.CompleteUpload:input_type -> presignd.v1.CompleteUploadRequest
-	14, // 47: presignd.v1.FileService.GetFile:input_type -> presignd.v1.GetFileRequest
-	16, // 48: presignd.v1.FileService.ListFiles:input_type -> presignd.v1.ListFilesRequest
-	18, // 49: presignd.v1.FileService.UpdateFile:input_type -> presignd.v1.UpdateFileRequest
-	20, // 50: presignd.v1.FileService.DeleteFile:input_type -> presignd.v1.DeleteFileRequest
-	22, // 51: presignd.v1.FileService.CreateDownloadUrl:input_type -> presignd.v1.CreateDownloadUrlRequest
-	24, // 52: presignd.v1.FileService.CheckName:input_type -> presignd.v1.CheckNameRequest
-	26, // 53: presignd.v1.FileService.SignParts:input_type -> presignd.v1.SignPartsRequest
-	28, // 54: presignd.v1.FileService.ListParts:input_type -> presignd.v1.ListPartsRequest
-	30, // 55: presignd.v1.FileService.AbortUpload:input_type -> presignd.v1.AbortUploadRequest
-	32, // 56: presignd.v1.FileService.GetUsage:input_type -> presignd.v1.GetUsageRequest
-	10, // 57: presignd.v1.FileService.CreateUpload:output_type -> presignd.v1.CreateUploadResponse
-	13, // 58: presignd.v1.FileService.CompleteUpload:output_type -> presignd.v1.CompleteUploadResponse
-	15, // 59: presignd.v1.FileService.GetFile:output_type -> presignd.v1.GetFileResponse
-	17, // 60: presignd.v1.FileService.ListFiles:output_type -> presignd.v1.ListFilesResponse
-	19, // 61: presignd.v1.FileService.UpdateFile:output_type -> presignd.v1.UpdateFileResponse
-	21, // 62: presignd.v1.FileService.DeleteFile:output_type -> presignd.v1.DeleteFileResponse
-	23, // 63: presignd.v1.FileService.CreateDownloadUrl:output_type -> presignd.v1.CreateDownloadUrlResponse
-	25, // 64: presignd.v1.FileService.CheckName:output_type -> presignd.v1.CheckNameResponse
-	27, // 65: presignd.v1.FileService.SignParts:output_type -> presignd.v1.SignPartsResponse
-	29, // 66: presignd.v1.FileService.ListParts:output_type -> presignd.v1.ListPartsResponse
-	31, // 67: presignd.v1.FileService.AbortUpload:output_type -> presignd.v1.AbortUploadResponse
-	33, // 68: presignd.v1.FileService.GetUsage:output_type -> presignd.v1.GetUsageResponse
-	57, // [57:69] is the sub-list for method output_type
-	45, // [45:57] is the sub-list for method input_type
-	45, // [45:45] is the sub-list for extension type_name
-	45, // [45:45] is the sub-list for extension extendee
-	0,  // [0:45] is the sub-list for field type_name
+	35, // 3: presignd.v1.File.owner:type_name -> presignd.v1.File.OwnerEntry
+	36, // 4: presignd.v1.File.metadata:type_name -> presignd.v1.File.MetadataEntry
+	46, // 5: presignd.v1.File.create_time:type_name -> google.protobuf.Timestamp
+	46, // 6: presignd.v1.File.update_time:type_name -> google.protobuf.Timestamp
+	46, // 7: presignd.v1.File.complete_time:type_name -> google.protobuf.Timestamp
+	46, // 8: presignd.v1.File.upload_expire_time:type_name -> google.protobuf.Timestamp
+	6,  // 9: presignd.v1.File.multipart:type_name -> presignd.v1.MultipartLayout
+	5,  // 10: presignd.v1.File.uploader:type_name -> presignd.v1.Uploader
+	46, // 11: presignd.v1.File.last_presigned_url_time:type_name -> google.protobuf.Timestamp
+	0,  // 12: presignd.v1.MultipartLayout.part_checksum_algorithm:type_name -> presignd.v1.ChecksumAlgorithm
+	37, // 13: presignd.v1.PartTarget.headers:type_name -> presignd.v1.PartTarget.HeadersEntry
+	46, // 14: presignd.v1.PartTarget.expire_time:type_name -> google.protobuf.Timestamp
+	1,  // 15: presignd.v1.UploadTarget.method:type_name -> presignd.v1.UploadMethod
+	38, // 16: presignd.v1.UploadTarget.headers:type_name -> presignd.v1.UploadTarget.HeadersEntry
+	39, // 17: presignd.v1.UploadTarget.form_fields:type_name -> presignd.v1.UploadTarget.FormFieldsEntry
+	46, // 18: presignd.v1.UploadTarget.expire_time:type_name -> google.protobuf.Timestamp
+	6,  // 19: presignd.v1.UploadTarget.multipart:type_name -> presignd.v1.MultipartLayout
+	7,  // 20: presignd.v1.UploadTarget.parts:type_name -> presignd.v1.PartTarget
+	3,  // 21: presignd.v1.CreateUploadRequest.checksum:type_name -> presignd.v1.Checksum
+	1,  // 22: presignd.v1.CreateUploadRequest.method:type_name -> presignd.v1.UploadMethod
+	40, // 23: presignd.v1.CreateUploadRequest.owner:type_name -> presignd.v1.CreateUploadRequest.OwnerEntry
+	41, // 24: presignd.v1.CreateUploadRequest.metadata:type_name -> presignd.v1.CreateUploadRequest.MetadataEntry
+	0,  // 25: presignd.v1.CreateUploadRequest.part_checksum_algorithm:type_name -> presignd.v1.ChecksumAlgorithm
+	4,  // 26: presignd.v1.CreateUploadResponse.file:type_name -> presignd.v1.File
+	9,  // 27: presignd.v1.CreateUploadResponse.upload_target:type_name -> presignd.v1.UploadTarget
+	13, // 28: presignd.v1.CompleteUploadRequest.parts:type_name -> presignd.v1.CompletedPart
+	4,  // 29: presignd.v1.CompleteUploadResponse.file:type_name -> presignd.v1.File
+	4,  // 30: presignd.v1.GetFileResponse.file:type_name -> presignd.v1.File
+	2,  // 31: presignd.v1.ListFilesRequest.state:type_name -> presignd.v1.FileState
+	42, // 32: presignd.v1.ListFilesRequest.owner:type_name -> presignd.v1.ListFilesRequest.OwnerEntry
+	4,  // 33: presignd.v1.ListFilesResponse.files:type_name -> presignd.v1.File
+	4,  // 34: presignd.v1.UpdateFileRequest.file:type_name -> presignd.v1.File
+	47, // 35: presignd.v1.UpdateFileRequest.update_mask:type_name -> google.protobuf.FieldMask
+	4,  // 36: presignd.v1.UpdateFileResponse.file:type_name -> presignd.v1.File
+	48, // 37: presignd.v1.CreateDownloadUrlRequest.ttl:type_name -> google.protobuf.Duration
+	46, // 38: presignd.v1.CreateDownloadUrlResponse.expire_time:type_name -> google.protobuf.Timestamp
+	43, // 39: presignd.v1.CheckNameRequest.owner:type_name -> presignd.v1.CheckNameRequest.OwnerEntry
+	4,  // 40: presignd.v1.CheckNameResponse.existing_file:type_name -> presignd.v1.File
+	44, // 41: presignd.v1.SignPartsRequest.part_checksums:type_name -> presignd.v1.SignPartsRequest.PartChecksumsEntry
+	7,  // 42: presignd.v1.SignPartsResponse.parts:type_name -> presignd.v1.PartTarget
+	8,  // 43: presignd.v1.ListPartsResponse.parts:type_name -> presignd.v1.Part
+	6,  // 44: presignd.v1.ListPartsResponse.multipart:type_name -> presignd.v1.MultipartLayout
+	4,  // 45: presignd.v1.AbortUploadResponse.file:type_name -> presignd.v1.File
+	45, // 46: presignd.v1.GetUsageRequest.owner:type_name -> presignd.v1.GetUsageRequest.OwnerEntry
+	46, // 47: presignd.v1.GetUsageResponse.last_upload_time:type_name -> google.protobuf.Timestamp
+	10, // 48: presignd.v1.FileService.CreateUpload:input_type -> presignd.v1.CreateUploadRequest
+	12, // 49: presignd.v1.FileService.CompleteUpload:input_type -> presignd.v1.CompleteUploadRequest
+	15, // 50: presignd.v1.FileService.GetFile:input_type -> presignd.v1.GetFileRequest
+	17, // 51: presignd.v1.FileService.ListFiles:input_type -> presignd.v1.ListFilesRequest
+	19, // 52: presignd.v1.FileService.UpdateFile:input_type -> presignd.v1.UpdateFileRequest
+	21, // 53: presignd.v1.FileService.DeleteFile:input_type -> presignd.v1.DeleteFileRequest
+	23, // 54: presignd.v1.FileService.CreateDownloadUrl:input_type -> presignd.v1.CreateDownloadUrlRequest
+	25, // 55: presignd.v1.FileService.CheckName:input_type -> presignd.v1.CheckNameRequest
+	27, // 56: presignd.v1.FileService.SignParts:input_type -> presignd.v1.SignPartsRequest
+	29, // 57: presignd.v1.FileService.ListParts:input_type -> presignd.v1.ListPartsRequest
+	31, // 58: presignd.v1.FileService.AbortUpload:input_type -> presignd.v1.AbortUploadRequest
+	33, // 59: presignd.v1.FileService.GetUsage:input_type -> presignd.v1.GetUsageRequest
+	11, // 60: presignd.v1.FileService.CreateUpload:output_type -> presignd.v1.CreateUploadResponse
+	14, // 61: presignd.v1.FileService.CompleteUpload:output_type -> presignd.v1.CompleteUploadResponse
+	16, // 62: presignd.v1.FileService.GetFile:output_type -> presignd.v1.GetFileResponse
+	18, // 63: presignd.v1.FileService.ListFiles:output_type -> presignd.v1.ListFilesResponse
+	20, // 64: presignd.v1.FileService.UpdateFile:output_type -> presignd.v1.UpdateFileResponse
+	22, // 65: presignd.v1.FileService.DeleteFile:output_type -> presignd.v1.DeleteFileResponse
+	24, // 66: presignd.v1.FileService.CreateDownloadUrl:output_type -> presignd.v1.CreateDownloadUrlResponse
+	26, // 67: presignd.v1.FileService.CheckName:output_type -> presignd.v1.CheckNameResponse
+	28, // 68: presignd.v1.FileService.SignParts:output_type -> presignd.v1.SignPartsResponse
+	30, // 69: presignd.v1.FileService.ListParts:output_type -> presignd.v1.ListPartsResponse
+	32, // 70: presignd.v1.FileService.AbortUpload:output_type -> presignd.v1.AbortUploadResponse
+	34, // 71: presignd.v1.FileService.GetUsage:output_type -> presignd.v1.GetUsageResponse
+	60, // [60:72] is the sub-list for method output_type
+	48, // [48:60] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_presignd_v1_file_service_proto_init() }
@@ -2772,7 +2919,7 @@ func file_presignd_v1_file_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_presignd_v1_file_service_proto_rawDesc), len(file_presignd_v1_file_service_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   42,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

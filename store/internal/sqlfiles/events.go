@@ -101,6 +101,12 @@ type eventFile struct {
 	PartChecksumAlgorithm string            `json:"part_checksum_algorithm,omitempty"`
 	CompletedBy           string            `json:"completed_by,omitempty"`
 	ObjectMissingSince    *time.Time        `json:"object_missing_since,omitempty"`
+	// Added within version 1: events written before them lack them.
+	UploaderKind     string     `json:"uploader_kind,omitempty"`
+	UploaderID       string     `json:"uploader_id,omitempty"`
+	UploaderName     string     `json:"uploader_name,omitempty"`
+	DownloadURLCount int64      `json:"download_url_count,omitempty"`
+	LastURLAt        *time.Time `json:"last_url_at,omitempty"`
 }
 
 // EncodeEventFile returns f as the JSON an event keeps (version
@@ -119,6 +125,8 @@ func EncodeEventFile(f *store.File) ([]byte, error) {
 		CompletedAt: timeRef(f.CompletedAt), UploadExpires: timeRef(f.UploadExpires),
 		MultipartUploadID: f.MultipartUploadID, PartSize: f.PartSize, PartChecksumAlgorithm: f.PartChecksumAlgorithm,
 		CompletedBy: f.CompletedBy, ObjectMissingSince: timeRef(f.ObjectMissingSince),
+		UploaderKind: f.Uploader.Kind, UploaderID: f.Uploader.ID, UploaderName: f.Uploader.Name,
+		DownloadURLCount: f.DownloadURLCount, LastURLAt: timeRef(f.LastURLAt),
 	}
 	b, err := json.Marshal(&e)
 	if err != nil {
@@ -153,10 +161,13 @@ func DecodeEventFile(b []byte) (*store.File, error) {
 		UploadExpires: timeVal(e.UploadExpires), MultipartUploadID: e.MultipartUploadID, PartSize: e.PartSize,
 		PartChecksumAlgorithm: e.PartChecksumAlgorithm, CompletedBy: e.CompletedBy,
 		ObjectMissingSince: timeVal(e.ObjectMissingSince),
+		Uploader:           store.Uploader{Kind: e.UploaderKind, ID: e.UploaderID, Name: e.UploaderName},
+		DownloadURLCount:   e.DownloadURLCount, LastURLAt: timeVal(e.LastURLAt),
 	}
 	f.Normalize()
 	f.ObjectMissingSince = store.KeepTime(f.ObjectMissingSince)
-	for _, t := range []time.Time{f.CreatedAt, f.UpdatedAt, f.CompletedAt, f.UploadExpires, f.ObjectMissingSince} {
+	f.LastURLAt = store.KeepTime(f.LastURLAt)
+	for _, t := range []time.Time{f.CreatedAt, f.UpdatedAt, f.CompletedAt, f.UploadExpires, f.ObjectMissingSince, f.LastURLAt} {
 		if y := t.Year(); y < 1 || y > 9999 {
 			return nil, fmt.Errorf("decode event file: time %s out of range", t)
 		}

@@ -31,6 +31,8 @@ func everyField() *store.File {
 		UploadExpires: at.Add(15 * time.Minute), MultipartUploadID: "2~abc", PartSize: 8 << 20,
 		PartChecksumAlgorithm: "CRC32C", CompletedBy: store.CompletedByNotification,
 		ObjectMissingSince: at.Add(time.Hour),
+		Uploader:           store.Uploader{Kind: "jwt", ID: "user-7", Name: "Ada ✓"},
+		DownloadURLCount:   5, LastURLAt: at.Add(3 * time.Minute),
 	}
 }
 
@@ -94,6 +96,21 @@ func TestEventFileGolden(t *testing.T) {
 	f, err := DecodeEventFile(golden)
 	if err != nil || !reflect.DeepEqual(f, everyField()) {
 		t.Errorf("DecodeEventFile(golden) = %+v, %v; want everyField", f, err)
+	}
+}
+
+// TestEventFileBeforeUploader reads an event written before the uploader
+// and URL fields were added to version 1: they read as zero.
+func TestEventFileBeforeUploader(t *testing.T) {
+	old, err := os.ReadFile(filepath.Join("testdata", "event_file_v1_before_uploader.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := everyField()
+	want.Uploader, want.DownloadURLCount, want.LastURLAt = store.Uploader{}, 0, time.Time{}
+	f, err := DecodeEventFile(bytes.TrimSpace(old))
+	if err != nil || !reflect.DeepEqual(f, want) {
+		t.Errorf("DecodeEventFile(old) = %+v, %v; want %+v", f, err, want)
 	}
 }
 

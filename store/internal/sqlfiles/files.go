@@ -19,10 +19,15 @@ const Columns = `id, tenant, category, display_name, name_scope, scope, filename
 	created_at, updated_at, completed_at, upload_expires,
 	multipart_upload_id, part_size, part_checksum_algorithm`
 
+// InsertColumns are the columns the drivers' inserts write: Columns,
+// name_fold, completed_by, the uploader and last_url_at.
+const InsertColumns = Columns + `, name_fold, completed_by, uploader_kind, uploader_id, uploader_name, last_url_at`
+
 // ReadColumns are the columns a file is read from: Columns, the one only
-// the lifecycle writes, and completed_by, which the drivers' inserts name
-// after name_fold.
-const ReadColumns = Columns + `, object_missing_since, completed_by`
+// the lifecycle writes, completed_by, the uploader, and the download URL
+// count and last URL time.
+const ReadColumns = Columns + `, object_missing_since, completed_by,
+	uploader_kind, uploader_id, uploader_name, download_url_count, last_url_at`
 
 // APIKeyColumns are the api_keys columns, in the order drivers scan them.
 const APIKeyColumns = `id, tenant, prefix, hash, scopes, categories, created_at, expires_at, revoked_at,
@@ -130,21 +135,22 @@ type FileRow struct {
 }
 
 // Dest returns the destinations of ReadColumns, in order, with the
-// driver's own for the owner and metadata maps and for the five times
+// driver's own for the owner and metadata maps and for the six times
 // (created_at, updated_at, completed_at, upload_expires,
-// object_missing_since).
-func (r *FileRow) Dest(owner, metadata any, times [5]any) []any {
+// object_missing_since, last_url_at).
+func (r *FileRow) Dest(owner, metadata any, times [6]any) []any {
 	f := &r.f
 	return []any{&f.ID, &f.Tenant, &f.Category, &f.DisplayName, &f.NameScope, &f.Scope, &f.Filename, &f.Key,
 		&f.Backend, &f.ContentType, &f.SizeBytes, &f.ChecksumAlgorithm, &f.ChecksumValue, &f.ETag, &r.state,
 		&f.FailureReason, owner, metadata, &f.RequestID, &f.RequestHash, &f.UploadCount,
 		times[0], times[1], times[2], times[3],
-		&f.MultipartUploadID, &f.PartSize, &f.PartChecksumAlgorithm, times[4], &f.CompletedBy}
+		&f.MultipartUploadID, &f.PartSize, &f.PartChecksumAlgorithm, times[4], &f.CompletedBy,
+		&f.Uploader.Kind, &f.Uploader.ID, &f.Uploader.Name, &f.DownloadURLCount, times[5]}
 }
 
 // File returns the scanned file, given its maps as JSON (nil for NULL)
-// and its five times as Dest orders them, zero for NULL.
-func (r *FileRow) File(owner, metadata []byte, times [5]time.Time) (*store.File, error) {
+// and its six times as Dest orders them, zero for NULL.
+func (r *FileRow) File(owner, metadata []byte, times [6]time.Time) (*store.File, error) {
 	f := r.f
 	f.State = store.State(r.state)
 	var err error
@@ -154,7 +160,7 @@ func (r *FileRow) File(owner, metadata []byte, times [5]time.Time) (*store.File,
 	if f.Metadata, err = decodeMap(metadata); err != nil {
 		return nil, fmt.Errorf("file %s metadata: %w", f.ID, err)
 	}
-	f.CreatedAt, f.UpdatedAt, f.CompletedAt, f.UploadExpires, f.ObjectMissingSince = times[0], times[1], times[2], times[3], times[4]
+	f.CreatedAt, f.UpdatedAt, f.CompletedAt, f.UploadExpires, f.ObjectMissingSince, f.LastURLAt = times[0], times[1], times[2], times[3], times[4], times[5]
 	return &f, nil
 }
 

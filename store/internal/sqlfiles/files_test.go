@@ -28,7 +28,7 @@ func TestMapsRoundTrip(t *testing.T) {
 				t.Fatalf("EncodeMaps = %q, %q, %v; want %q", owner, metadata, err, tt.json)
 			}
 			var r FileRow
-			f, err := r.File(owner, metadata, [5]time.Time{})
+			f, err := r.File(owner, metadata, [6]time.Time{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -43,9 +43,9 @@ func TestMapsRoundTrip(t *testing.T) {
 	}
 	t.Run("a malformed map names the file and the field", func(t *testing.T) {
 		var r FileRow
-		dest := r.Dest(nil, nil, [5]any{})
+		dest := r.Dest(nil, nil, [6]any{})
 		*dest[0].(*string) = "f-1"
-		if _, err := r.File([]byte(`{`), nil, [5]time.Time{}); err == nil || err.Error()[:14] != "file f-1 owner" {
+		if _, err := r.File([]byte(`{`), nil, [6]time.Time{}); err == nil || err.Error()[:14] != "file f-1 owner" {
 			t.Errorf("File with a malformed owner: %v", err)
 		}
 	})
