@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/presignd/presignd/signer"
+	"github.com/presignd/presignd/signer/azure"
 	"github.com/presignd/presignd/signer/gcs"
 	"github.com/presignd/presignd/signer/local"
 	"github.com/presignd/presignd/signer/s3"
@@ -63,6 +64,8 @@ func TestCapabilitiesOf(t *testing.T) {
 			has{postPolicy: true, reader: true, writer: true}, "PostPolicy Multipart MultipartLister Reader Writer"},
 		{"the GCS driver signs POST policies, takes and lists multipart uploads, reads and writes objects and closes", (*gcs.Signer)(nil),
 			has{postPolicy: true, reader: true, writer: true, closer: true}, "PostPolicy Multipart MultipartLister Reader Writer Closer"},
+		{"the Azure driver reads and writes objects", (*azure.Signer)(nil),
+			has{reader: true, writer: true}, "Reader Writer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := signer.CapabilitiesOf(tc.signer)
