@@ -3,6 +3,7 @@ package sweeper_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -159,5 +160,57 @@ func TestTwoSweepersExpireOnlyWhatTheyLookedAt(t *testing.T) {
 	}
 	if got := counts["A"].Completed + counts["B"].Completed; got != 1 {
 		t.Errorf("the sweepers counted %d completions between them, want 1 (the one that made the file READY)", got)
+	}
+}
+
+// unavailableCompleter cannot reach any backend.
+type unavailableCompleter struct{ calls int }
+
+func (c *unavailableCompleter) CompletePending(_ context.Context, f *store.File, _ string) (*store.File, bool, error) {
+	c.calls++
+	return nil, false, fmt.Errorf("stat %s: %w", f.Key, signer.ErrUnavailable)
+}
+
+// An upload whose backend cannot be reached when it expires may hold bytes
+// that did arrive: the sweep leaves it PENDING, with its object, instead of
+// expiring it, and ends its expiries (the next batch would list it again).
+func TestSweepLeavesUploadsPendingWhileTheirBackendIsUnavailable(t *testing.T) {
+	ctx := t.Context()
+	st, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "p.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	f := file("uploaded-during-outage", store.StatePending, now.Add(-2*time.Minute))
+	if err := st.CreateFile(ctx, f, store.Quota{}); err != nil {
+		t.Fatal(err)
+	}
+	backend := &memBackend{objects: map[string]bool{f.Key: true}}
+	completer := &unavailableCompleter{}
+	sw, err := sweeper.New(sweeper.Config{
+		Store: st, Completer: completer, Backends: map[string]sweeper.Backend{"mem": backend},
+		Interval: time.Second, BatchSize: 1, Grace: time.Minute,
+		Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := sw.Sweep(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Expired != 0 || completer.calls != 1 {
+		t.Errorf("sweep expired %d and asked the completer %d times, want 0 and 1", c.Expired, completer.calls)
+	}
+	got, err := st.GetFile(ctx, "t", f.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != store.StatePending {
+		t.Errorf("the upload is %s, want PENDING until its backend can be reached", got.State)
+	}
+	if !backend.has(f.Key) {
+		t.Error("the upload's object was deleted")
 	}
 }

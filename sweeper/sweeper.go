@@ -362,8 +362,18 @@ func (s *Sweeper) expireBatch(ctx context.Context, c *Counts) (more bool, err er
 	more = len(files) == s.cfg.BatchSize
 	missing := make([]string, 0, len(files))
 	for _, f := range files {
-		if s.cfg.Completer == nil || !s.complete(ctx, f, c) {
+		if s.cfg.Completer == nil {
 			missing = append(missing, f.ID)
+			continue
+		}
+		switch s.complete(ctx, f, c) {
+		case toExpire:
+			missing = append(missing, f.ID)
+		case unreachable:
+			// Its backend could not be reached: the upload stays PENDING
+			// until a later sweep can look at its object. The next batch
+			// would list it again, so this sweep's expiries end here.
+			more = false
 		}
 	}
 	if len(missing) == 0 {
@@ -381,21 +391,35 @@ func (s *Sweeper) expireBatch(ctx context.Context, c *Counts) (more bool, err er
 	return more, nil
 }
 
+// verdict is what the sweeper does with an upload past its expiry.
+type verdict int
+
+const (
+	settled     verdict = iota // READY, FAILED, or no longer PENDING
+	toExpire                   // no bytes, or bytes that cannot be checked
+	unreachable                // its backend is unavailable: look again later
+)
+
 // complete asks the Completer about f, an upload past its expiry, and
-// reports whether it is settled (READY, FAILED, or no longer PENDING);
-// false means it is to expire: no bytes, or they could not be looked at.
-// Only the completion this sweeper made is counted: another replica that
-// looked at f at the same time and lost the race to record it counts
-// nothing.
-func (s *Sweeper) complete(ctx context.Context, f *store.File, c *Counts) bool {
+// says what becomes of it. An upload whose backend is unavailable
+// (signer.ErrUnavailable) is left PENDING, so that bytes which did
+// arrive are not expired and deleted during a storage outage; any other
+// error expires it. Only the completion this sweeper made is counted:
+// another replica that looked at f at the same time and lost the race to
+// record it counts nothing.
+func (s *Sweeper) complete(ctx context.Context, f *store.File, c *Counts) verdict {
 	done, changed, err := s.cfg.Completer.CompletePending(ctx, f, store.CompletedBySweeper)
-	if err != nil {
+	switch {
+	case errors.Is(err, signer.ErrUnavailable):
+		s.cfg.Logger.WarnContext(ctx, "could not reach an expiring upload's backend; it stays PENDING until the next sweep", "tenant", f.Tenant, "file_id", f.ID, "err", err)
+		return unreachable
+	case err != nil:
 		s.cfg.Logger.WarnContext(ctx, "could not look at an expiring upload's object; expiring it", "tenant", f.Tenant, "file_id", f.ID, "err", err)
-		return false
+		return toExpire
 	}
 	switch {
 	case done.State == store.StatePending:
-		return false
+		return toExpire
 	case !changed:
 		// Settled by someone else meanwhile: CompleteUpload, a
 		// notification, or another replica's sweeper.
@@ -408,7 +432,7 @@ func (s *Sweeper) complete(ctx context.Context, f *store.File, c *Counts) bool {
 		s.metrics.completed.WithLabelValues(string(store.StateFailed)).Inc()
 		s.cfg.Logger.InfoContext(ctx, "upload failed verification at expiry", "tenant", f.Tenant, "file_id", f.ID, "reason", done.FailureReason)
 	}
-	return true
+	return settled
 }
 
 // deleteObject deletes one queued object, after aborting the multipart
