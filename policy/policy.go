@@ -117,6 +117,14 @@ type Category struct {
 	// CompleteOnUpload completes an upload as soon as its backend has
 	// committed the bytes (the local backend), without CompleteUpload.
 	CompleteOnUpload bool
+	// SniffContent reads the first bytes of each completed object and
+	// fails the upload when their detected type does not fit the declared
+	// one and the allow-list (CheckContent).
+	SniffContent bool
+	// PublicBaseURL, when set, is the absolute http(s) URL the category's
+	// objects are publicly readable under: a READY file's public URL is
+	// this base followed by its escaped key (PublicURL).
+	PublicBaseURL string
 }
 
 // DefaultKeyTemplate is the key template of the built-in default category.

@@ -197,6 +197,8 @@ func fill(t *testing.T, m protoreflect.Message, prefix string) {
 			m.Set(fd, protoreflect.ValueOfInt64(int64(1)<<40+int64(fd.Number())))
 		case fd.Kind() == protoreflect.Int32Kind:
 			m.Set(fd, protoreflect.ValueOfInt32(1000+int32(fd.Number())))
+		case fd.Kind() == protoreflect.BoolKind:
+			m.Set(fd, protoreflect.ValueOfBool(true))
 		case fd.Kind() == protoreflect.EnumKind:
 			values := fd.Enum().Values()
 			m.Set(fd, protoreflect.ValueOfEnum(values.Get(values.Len()-1).Number()))

@@ -114,6 +114,9 @@ func appendFile(b []byte, f *presigndv1.File) ([]byte, bool) {
 	b = append(b, `,"multipart":`...)
 	b = appendLayout(b, f.GetMultipart(), &ok)
 	str(`,"completed_by":`, f.GetCompletedBy())
+	str(`,"detected_content_type":`, f.GetDetectedContentType())
+	str(`,"public_url":`, f.GetPublicUrl())
+	b = strconv.AppendBool(append(b, `,"is_public":`...), f.GetIsPublic())
 	return append(b, '}'), ok
 }
 

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"mime"
 	"slices"
 	"sort"
@@ -125,6 +126,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	for name, b := range cfg.Backends {
 		s.backendCaps[name] = signer.CapabilitiesOf(b)
+	}
+	for _, name := range slices.Sorted(maps.Keys(cfg.Categories)) {
+		if c := cfg.Categories[name]; c.SniffContent && s.backendCaps[c.Backend].Reader == nil {
+			return nil, fmt.Errorf("server: category %q sniffs content, but its backend %q cannot read objects back", name, c.Backend)
+		}
 	}
 	if s.interceptor, err = newInterceptor(s); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
@@ -605,6 +611,13 @@ func (s *Server) statUpload(ctx context.Context, f *store.File, backend signer.S
 // it now is.
 func (s *Server) finishUpload(ctx context.Context, f *store.File, backend signer.Signer, info signer.ObjectInfo, reason, by string, now time.Time) (*store.File, error) {
 	tenant := f.Tenant
+	var detected string
+	if cat, ok := s.categories[f.Category]; ok && cat.SniffContent && reason == "" {
+		var err error
+		if detected, reason, err = s.sniff(ctx, f, cat); err != nil {
+			return nil, err
+		}
+	}
 	if reason != "" {
 		// Recorded before the record fails: the sweeper removes bytes that
 		// the still valid target may store after this call.
@@ -618,6 +631,7 @@ func (s *Server) finishUpload(ctx context.Context, f *store.File, backend signer
 		}
 		cur.CompletedAt = now
 		cur.CompletedBy = by
+		cur.DetectedContentType = detected
 		if reason != "" {
 			cur.State = store.StateFailed
 			cur.FailureReason = reason
