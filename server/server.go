@@ -44,6 +44,12 @@ type Config struct {
 	// accepts POST uploads when its backend has PostPolicy, and MULTIPART
 	// uploads when it has Multipart.
 	Backends map[string]signer.Signer
+	// DriverCapabilities are the capabilities of each backend's driver
+	// itself, by backend name, as the wiring found them before wrapping
+	// the drivers (Metrics.InstrumentSigners keeps only PostPolicy and
+	// Multipart): New takes Reader and Writer from here when Backends
+	// lack them. Optional.
+	DriverCapabilities map[string]signer.Capabilities
 	// Categories are the upload policies by name.
 	Categories map[string]*policy.Category
 	// Secret (at least 32 bytes) keys signed ids and page tokens.
@@ -125,7 +131,16 @@ func New(cfg Config) (*Server, error) {
 		health:      newHealthServer(),
 	}
 	for name, b := range cfg.Backends {
-		s.backendCaps[name] = signer.CapabilitiesOf(b)
+		c := signer.CapabilitiesOf(b)
+		if d, ok := cfg.DriverCapabilities[name]; ok {
+			if c.Reader == nil {
+				c.Reader = d.Reader
+			}
+			if c.Writer == nil {
+				c.Writer = d.Writer
+			}
+		}
+		s.backendCaps[name] = c
 	}
 	for _, name := range slices.Sorted(maps.Keys(cfg.Categories)) {
 		if c := cfg.Categories[name]; c.SniffContent && s.backendCaps[c.Backend].Reader == nil {

@@ -105,13 +105,18 @@ func TestSniffingNeedsAnObjectReader(t *testing.T) {
 	env := newTestEnv(t)
 	bare := struct{ signer.Signer }{env.local}
 	for _, tc := range []struct {
-		name  string
-		sniff bool
-		ok    bool
-	}{{"a category that sniffs is refused", true, false}, {"a category that does not sniff is accepted", false, true}} {
+		name   string
+		sniff  bool
+		driver map[string]signer.Capabilities
+		ok     bool
+	}{
+		{"a category that sniffs is refused", true, nil, false},
+		{"a category that does not sniff is accepted", false, nil, true},
+		{"a category that sniffs is accepted when the wrapped driver reads", true, map[string]signer.Capabilities{"local": signer.CapabilitiesOf(env.local)}, true},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := sniffCategory("docs", tc.sniff)
-			_, err := New(Config{Store: env.store, Backends: map[string]signer.Signer{"local": bare},
+			_, err := New(Config{Store: env.store, Backends: map[string]signer.Signer{"local": bare}, DriverCapabilities: tc.driver,
 				Categories: map[string]*policy.Category{"docs": c}, Secret: testSecret})
 			if (err == nil) != tc.ok {
 				t.Fatalf("New: %v, want ok=%v", err, tc.ok)
