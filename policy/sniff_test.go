@@ -102,3 +102,23 @@ func FuzzCheckContent(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkCheckContent measures detection and judgement of a 3 KiB head,
+// the part of sniffing at completion that is not the ranged read:
+//
+//	go test ./policy -run '^$' -bench CheckContent -benchmem
+func BenchmarkCheckContent(b *testing.B) {
+	pdf := append(append([]byte(nil), pdfBytes...), make([]byte, policy.SniffLength)...)[:policy.SniffLength]
+	c := category("application/pdf", "image/*")
+	for _, bc := range []struct {
+		name, declared string
+		head           []byte
+	}{{"a PDF that passes", "application/pdf", pdf}, {"an executable declared as PDF", "application/pdf", peBytes}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				c.CheckContent(bc.declared, bc.head)
+			}
+		})
+	}
+}
