@@ -305,6 +305,20 @@ type Category struct {
 	// its bytes (see scan): then it is READY, or QUARANTINED. The backend
 	// must read objects back (every built-in driver does).
 	Scan bool `yaml:"scan"`
+	// SniffContent reads the first 3 KiB of each completed object and
+	// detects its type from the bytes: the upload is FAILED (and the
+	// object deleted) unless the detected type is the declared one, a
+	// more specific kind of it the content types allow (text/csv for
+	// text/plain), or a less specific kind that still fits (application/zip
+	// for a .docx). The detected type is kept on the file
+	// (detected_content_type). Default off: no extra read.
+	SniffContent bool `yaml:"sniff_content"`
+	// PublicBaseURL, when set, is an absolute http(s) URL under which the
+	// category's objects are publicly readable (a public bucket, a CDN):
+	// READY files then carry is_public and a stable, unsigned public_url,
+	// this base followed by the escaped object key. presignd does not make
+	// the objects public itself.
+	PublicBaseURL string `yaml:"public_base_url"`
 	// AccessRules are CEL expressions every RPC on the category's files
 	// must satisfy, all of them, in order: CreateUpload, CompleteUpload
 	// (and the multipart calls), GetFile, ListFiles, UpdateFile,
@@ -605,6 +619,11 @@ func (c *Config) Validate() error {
 		if b, ok := c.Backends[cat.Backend]; ok && cat.CompleteOnUpload && b.Driver != "local" {
 			add(key+".complete_on_upload", "works with a local backend only; backend %q is %s (use notifications for S3 and GCS)", cat.Backend, b.Driver)
 		}
+		if cat.PublicBaseURL != "" {
+			if err := policy.CheckPublicBaseURL(cat.PublicBaseURL); err != nil {
+				add(key+".public_base_url", "%v", err)
+			}
+		}
 		if d := time.Duration(cat.URLTTL); d < time.Second || d > 7*24*time.Hour {
 			add(key+".url_ttl", "must be between 1s and 168h, not %s", d)
 		}
@@ -719,6 +738,8 @@ func (c *Config) Policies() (map[string]*policy.Category, error) {
 			CompleteOnUpload:   cat.CompleteOnUpload,
 			OwnerHeaders:       canonicalHeaders(cat.OwnerHeaders),
 			Scan:               cat.Scan,
+			SniffContent:       cat.SniffContent,
+			PublicBaseURL:      cat.PublicBaseURL,
 			Multipart: policy.Multipart{
 				PartSize:     int64(cat.Multipart.PartSize),
 				PartChecksum: cat.Multipart.PartChecksum,

@@ -83,6 +83,8 @@ func TestParseReportsTheBadKey(t *testing.T) {
 		{"a key template with traversal", "categories:\n  docs:\n    key_template: \"../{uuid}\"\n", []string{"categories.docs.key_template"}},
 		{"a malformed content type", "categories:\n  docs:\n    content_types: [pdf]\n", []string{"categories.docs.content_types[0]"}},
 		{"an unknown method", "categories:\n  docs:\n    method: PATCH\n", []string{"categories.docs.method"}},
+		{"a relative public base URL", "categories:\n  docs:\n    public_base_url: /files/\n", []string{"categories.docs.public_base_url", "absolute"}},
+		{"a public base URL with a query", "categories:\n  docs:\n    public_base_url: \"https://cdn.example.com/?a=1\"\n", []string{"categories.docs.public_base_url", "query"}},
 		{"an unknown checksum", "categories:\n  docs:\n    require_checksum: SHA1\n", []string{"categories.docs.require_checksum"}},
 		{"a bad name pattern", "categories:\n  docs:\n    name_rules: {pattern: \"([\"}\n", []string{"categories.docs.name_rules.pattern"}},
 		{"inverted name lengths", "categories:\n  docs:\n    name_rules: {min_length: 9, max_length: 3}\n", []string{"categories.docs.name_rules"}},

@@ -243,6 +243,44 @@ func runPostPolicyUpload(t *testing.T, inst *instance) {
 	if str(f, "state") != "FILE_STATE_READY" || str(f, "size_bytes") != fmt.Sprint(len(body)) || str(f, "size_display") != fmt.Sprintf("%d B", len(body)) || str(f, "etag") == "" {
 		t.Fatalf("confirmed file: %v", f)
 	}
+	// The bytes were checked (sniff_content); a private file has no
+	// public URL.
+	if str(f, "detected_content_type") != "application/json" || field(f, "is_public") != false || str(f, "public_url") != "" {
+		t.Fatalf("confirmed private file: %v", f)
+	}
+
+	t.Run("a public image is confirmed with is_public and its public url", func(t *testing.T) {
+		code, created := inst.rest(t, "POST", "/v1/uploads", map[string]any{
+			"filename": "logo.png", "content_type": "image/png", "size_bytes": len(sniffPNG),
+			"category": "public", "owner": map[string]string{"source": "public_image"},
+		})
+		if code != http.StatusOK {
+			t.Fatalf("CreateUpload: %d %v", code, created)
+		}
+		if field(created, "file.is_public") != false || str(created, "file.public_url") != "" {
+			t.Fatalf("a PENDING file is public: %v", created["file"])
+		}
+		if code := upload(t, targetFromJSON(t, created["upload_target"]), sniffPNG); code/100 != 2 {
+			t.Fatalf("POST upload: %d", code)
+		}
+		f := completeREST(t, inst, str(created, "file.file_id"))
+		if str(f, "state") != "FILE_STATE_READY" || field(f, "is_public") != true || str(f, "public_url") != "https://files.example.com/"+str(f, "key") {
+			t.Fatalf("confirmed public file: %v", f)
+		}
+	})
+	t.Run("bytes that are not the declared type are refused at confirmation", func(t *testing.T) {
+		code, created := request("record_import", "application/pdf", len(sniffEXE))
+		if code != http.StatusOK {
+			t.Fatalf("CreateUpload: %d %v", code, created)
+		}
+		if code := upload(t, targetFromJSON(t, created["upload_target"]), sniffEXE); code/100 != 2 {
+			t.Fatalf("POST upload: %d", code)
+		}
+		f := completeREST(t, inst, str(created, "file.file_id"))
+		if str(f, "state") != "FILE_STATE_FAILED" || !strings.Contains(str(f, "failure_reason"), "application/pdf") {
+			t.Fatalf("confirmed executable declared as PDF: %v", f)
+		}
+	})
 
 	t.Run("the policy itself refuses a bigger file and another type", func(t *testing.T) {
 		code, created := request("public_image", "image/png", 100)

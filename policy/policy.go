@@ -138,6 +138,14 @@ type Category struct {
 	// Scan holds a verified upload SCANNING until a malware scan makes it
 	// READY or QUARANTINED.
 	Scan bool
+	// SniffContent reads the first bytes of each completed object and
+	// fails the upload when their detected type does not fit the declared
+	// one and the allow-list (CheckContent).
+	SniffContent bool
+	// PublicBaseURL, when set, is the absolute http(s) URL the category's
+	// objects are publicly readable under: a READY file's public URL is
+	// this base followed by its escaped key (PublicURL).
+	PublicBaseURL string
 }
 
 // DownloadTTLLimit is the longest lifetime a download URL of the category

@@ -62,33 +62,39 @@ func timestamp(t time.Time) *timestamppb.Timestamp {
 
 func (s *Server) fileToProto(f *store.File) *presigndv1.File {
 	pf := &presigndv1.File{
-		FileId:           f.ID,
-		SignedId:         s.signedIDs.make(f.Tenant, f.ID),
-		Tenant:           f.Tenant,
-		Category:         f.Category,
-		DisplayName:      f.DisplayName,
-		Filename:         f.Filename,
-		Key:              f.Key,
-		Backend:          f.Backend,
-		ContentType:      f.ContentType,
-		SizeBytes:        f.SizeBytes,
-		Etag:             f.ETag,
-		State:            stateToProto[f.State],
-		FailureReason:    f.FailureReason,
-		Owner:            f.Owner,
-		Metadata:         f.Metadata,
-		CreateTime:       timestamp(f.CreatedAt),
-		UpdateTime:       timestamp(f.UpdatedAt),
-		CompleteTime:     timestamp(f.CompletedAt),
-		UploadExpireTime: timestamp(f.UploadExpires),
-		UploadCount:      f.UploadCount,
-		SizeDisplay:      bytesize.Format(f.SizeBytes),
-		CompletedBy:      f.CompletedBy,
-		ScanResult:       f.ScanResult,
+		FileId:              f.ID,
+		SignedId:            s.signedIDs.make(f.Tenant, f.ID),
+		Tenant:              f.Tenant,
+		Category:            f.Category,
+		DisplayName:         f.DisplayName,
+		Filename:            f.Filename,
+		Key:                 f.Key,
+		Backend:             f.Backend,
+		ContentType:         f.ContentType,
+		SizeBytes:           f.SizeBytes,
+		Etag:                f.ETag,
+		State:               stateToProto[f.State],
+		FailureReason:       f.FailureReason,
+		Owner:               f.Owner,
+		Metadata:            f.Metadata,
+		CreateTime:          timestamp(f.CreatedAt),
+		UpdateTime:          timestamp(f.UpdatedAt),
+		CompleteTime:        timestamp(f.CompletedAt),
+		UploadExpireTime:    timestamp(f.UploadExpires),
+		UploadCount:         f.UploadCount,
+		SizeDisplay:         bytesize.Format(f.SizeBytes),
+		CompletedBy:         f.CompletedBy,
+		ScanResult:          f.ScanResult,
+		DetectedContentType: f.DetectedContentType,
 
 		PresignedUrlCount:    int64(f.UploadCount) + f.DownloadURLCount,
 		DownloadUrlCount:     f.DownloadURLCount,
 		LastPresignedUrlTime: timestamp(f.LastURLAt),
+	}
+	if c, ok := s.categories[f.Category]; ok && f.State == store.StateReady {
+		if u := c.PublicURL(f.Key); u != "" {
+			pf.PublicUrl, pf.IsPublic = u, true
+		}
 	}
 	if f.Uploader != (store.Uploader{}) {
 		pf.Uploader = &presigndv1.Uploader{Kind: f.Uploader.Kind, Id: f.Uploader.ID, DisplayName: f.Uploader.Name}

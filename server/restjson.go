@@ -116,6 +116,9 @@ func appendFile(b []byte, f *presigndv1.File) ([]byte, bool) {
 	b = append(b, `,"multipart":`...)
 	b = appendLayout(b, f.GetMultipart(), &ok)
 	str(`,"completed_by":`, f.GetCompletedBy())
+	str(`,"detected_content_type":`, f.GetDetectedContentType())
+	str(`,"public_url":`, f.GetPublicUrl())
+	b = strconv.AppendBool(append(b, `,"is_public":`...), f.GetIsPublic())
 	str(`,"scan_result":`, f.GetScanResult())
 	b = append(b, `,"uploader":`...)
 	if u := f.GetUploader(); u == nil {

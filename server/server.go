@@ -44,6 +44,12 @@ type Config struct {
 	// accepts POST uploads when its backend has PostPolicy, and MULTIPART
 	// uploads when it has Multipart.
 	Backends map[string]signer.Signer
+	// DriverCapabilities are the capabilities of each backend's driver
+	// itself, by backend name, as the wiring found them before wrapping
+	// the drivers (Metrics.InstrumentSigners keeps only PostPolicy and
+	// Multipart): New takes Reader and Writer from here when Backends
+	// lack them. Optional.
+	DriverCapabilities map[string]signer.Capabilities
 	// Categories are the upload policies by name.
 	Categories map[string]*policy.Category
 	// Secret (at least 32 bytes) keys signed ids and page tokens.
@@ -141,7 +147,21 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	for name, b := range cfg.Backends {
-		s.backendCaps[name] = signer.CapabilitiesOf(b)
+		c := signer.CapabilitiesOf(b)
+		if d, ok := cfg.DriverCapabilities[name]; ok {
+			if c.Reader == nil {
+				c.Reader = d.Reader
+			}
+			if c.Writer == nil {
+				c.Writer = d.Writer
+			}
+		}
+		s.backendCaps[name] = c
+	}
+	for _, name := range slices.Sorted(maps.Keys(cfg.Categories)) {
+		if c := cfg.Categories[name]; c.SniffContent && s.backendCaps[c.Backend].Reader == nil {
+			return nil, fmt.Errorf("server: category %q sniffs content, but its backend %q cannot read objects back", name, c.Backend)
+		}
 	}
 	if s.interceptor, err = newInterceptor(s); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
@@ -678,6 +698,13 @@ func (s *Server) statUpload(ctx context.Context, f *store.File, backend signer.S
 // callers racing on f, one does).
 func (s *Server) finishUpload(ctx context.Context, f *store.File, backend signer.Signer, info signer.ObjectInfo, reason, by string, now time.Time) (_ *store.File, changed bool, _ error) {
 	tenant := f.Tenant
+	var detected string
+	if cat, ok := s.categories[f.Category]; ok && cat.SniffContent && reason == "" {
+		var err error
+		if detected, reason, err = s.sniff(ctx, f, cat); err != nil {
+			return nil, false, err
+		}
+	}
 	if reason != "" {
 		// Recorded before the record fails: the sweeper removes bytes that
 		// the still valid target may store after this call.
@@ -691,6 +718,7 @@ func (s *Server) finishUpload(ctx context.Context, f *store.File, backend signer
 		}
 		cur.CompletedAt = now
 		cur.CompletedBy = by
+		cur.DetectedContentType = detected
 		if reason != "" {
 			cur.State = store.StateFailed
 			cur.FailureReason = reason

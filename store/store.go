@@ -125,6 +125,10 @@ type File struct {
 	// the name of the signature found; empty when it was not scanned.
 	// Written by UpdateFile.
 	ScanResult string
+	// DetectedContentType is the media type presignd detected from the
+	// object's first bytes at completion (categories that sniff content);
+	// empty otherwise. Written by UpdateFile only.
+	DetectedContentType string
 	// ObjectMissingSince is set by Lifecycle.SetObjectMissing when a READY
 	// file's object was found gone from its backend; zero otherwise.
 	// CreateFile and UpdateFile neither write nor clear it.

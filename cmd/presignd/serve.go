@@ -188,7 +188,7 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	}
 	srv, err := server.New(server.Config{
 		Store: st, Backends: signers, Categories: categories, Secret: secret, Logger: log, Auth: authCfg,
-		TenantQuota: int64(cfg.TenantQuota), Metrics: metrics,
+		TenantQuota: int64(cfg.TenantQuota), Metrics: metrics, DriverCapabilities: backendCaps,
 	})
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package s3
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -94,10 +95,19 @@ func (s *Signer) WriteObject(ctx context.Context, key string, r io.Reader, size 
 	if err := checkHeaderValue("contentType", contentType); err != nil {
 		return fmt.Errorf("s3: write %s: %w", key, err)
 	}
+	body := io.Reader(exact.NewReader(r, size))
+	if size == 0 {
+		// A zero Content-Length sends no body, unread: check r is empty
+		// here.
+		if _, err := body.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+			return fmt.Errorf("s3: write %s: %w", key, err)
+		}
+		body = bytes.NewReader(nil)
+	}
 	in := &s3.PutObjectInput{
 		Bucket:        aws.String(s.bucket),
 		Key:           aws.String(key),
-		Body:          exact.NewReader(r, size),
+		Body:          body,
 		ContentLength: aws.Int64(size),
 	}
 	if contentType != "" {

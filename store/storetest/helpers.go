@@ -137,6 +137,7 @@ func diffFile(want, got *store.File) []string {
 	str("PartChecksumAlgorithm", want.PartChecksumAlgorithm, got.PartChecksumAlgorithm)
 	str("CompletedBy", want.CompletedBy, got.CompletedBy)
 	str("ScanResult", want.ScanResult, got.ScanResult)
+	str("DetectedContentType", want.DetectedContentType, got.DetectedContentType)
 	if want.PartSize != got.PartSize {
 		d = append(d, fmt.Sprintf("PartSize = %d, want %d", got.PartSize, want.PartSize))
 	}

@@ -332,6 +332,18 @@ type File struct {
 	// "notification" (a storage notification), "sweeper" (found before the
 	// upload expired) or "upload" (the local backend, as the bytes landed).
 	CompletedBy string `protobuf:"bytes,25,opt,name=completed_by,json=completedBy,proto3" json:"completed_by,omitempty"`
+	// The media type detected from the object's first bytes when the upload
+	// completed (without parameters, such as "application/pdf"), for
+	// categories that sniff content; empty otherwise. A FAILED file whose
+	// bytes did not fit the declared type keeps what was detected.
+	DetectedContentType string `protobuf:"bytes,26,opt,name=detected_content_type,json=detectedContentType,proto3" json:"detected_content_type,omitempty"`
+	// The object's stable, unsigned public URL: the category's
+	// public_base_url followed by the escaped object key. Set only for READY
+	// files of a category with a public base URL.
+	PublicUrl string `protobuf:"bytes,27,opt,name=public_url,json=publicUrl,proto3" json:"public_url,omitempty"`
+	// True for a READY file of a category with a public base URL (the file
+	// then has a public_url); false otherwise.
+	IsPublic bool `protobuf:"varint,28,opt,name=is_public,json=isPublic,proto3" json:"is_public,omitempty"`
 	// The outcome of the malware scan: "clean", or the name of the
 	// signature the scanner found (QUARANTINED); empty for a file that was
 	// not scanned (yet).
@@ -556,6 +568,27 @@ func (x *File) GetCompletedBy() string {
 		return x.CompletedBy
 	}
 	return ""
+}
+
+func (x *File) GetDetectedContentType() string {
+	if x != nil {
+		return x.DetectedContentType
+	}
+	return ""
+}
+
+func (x *File) GetPublicUrl() string {
+	if x != nil {
+		return x.PublicUrl
+	}
+	return ""
+}
+
+func (x *File) GetIsPublic() bool {
+	if x != nil {
+		return x.IsPublic
+	}
+	return false
 }
 
 func (x *File) GetScanResult() string {
@@ -2531,8 +2564,7 @@ const file_presignd_v1_file_service_proto_rawDesc = "" +
 	"\bChecksum\x12H\n" +
 	"\talgorithm\x18\x01 \x01(\x0e2\x1e.presignd.v1.ChecksumAlgorithmB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\talgorithm\x128\n" +
-	"\x05value\x18\x02 \x01(\tB\"\xbaH\x1fr\x1d\x10\x01\x18\x80\x012\x16^[A-Za-z0-9+/]+={0,2}$R\x05value\"\xf1\n" +
-	"\n" +
+	"\x05value\x18\x02 \x01(\tB\"\xbaH\x1fr\x1d\x10\x01\x18\x80\x012\x16^[A-Za-z0-9+/]+={0,2}$R\x05value\"\xe1\v\n" +
 	"\x04File\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\tR\x06fileId\x12\x1b\n" +
 	"\tsigned_id\x18\x02 \x01(\tR\bsignedId\x12\x16\n" +
@@ -2563,7 +2595,11 @@ const file_presignd_v1_file_service_proto_rawDesc = "" +
 	"\fupload_count\x18\x16 \x01(\x05R\vuploadCount\x12!\n" +
 	"\fsize_display\x18\x17 \x01(\tR\vsizeDisplay\x12:\n" +
 	"\tmultipart\x18\x18 \x01(\v2\x1c.presignd.v1.MultipartLayoutR\tmultipart\x12!\n" +
-	"\fcompleted_by\x18\x19 \x01(\tR\vcompletedBy\x12\x1f\n" +
+	"\fcompleted_by\x18\x19 \x01(\tR\vcompletedBy\x122\n" +
+	"\x15detected_content_type\x18\x1a \x01(\tR\x13detectedContentType\x12\x1d\n" +
+	"\n" +
+	"public_url\x18\x1b \x01(\tR\tpublicUrl\x12\x1b\n" +
+	"\tis_public\x18\x1c \x01(\bR\bisPublic\x12\x1f\n" +
 	"\vscan_result\x18\x1d \x01(\tR\n" +
 	"scanResult\x121\n" +
 	"\buploader\x18  \x01(\v2\x15.presignd.v1.UploaderR\buploader\x12.\n" +

@@ -105,6 +105,7 @@ type eventFile struct {
 	PartChecksumAlgorithm string            `json:"part_checksum_algorithm,omitempty"`
 	CompletedBy           string            `json:"completed_by,omitempty"`
 	ScanResult            string            `json:"scan_result,omitempty"`
+	DetectedContentType   string            `json:"detected_content_type,omitempty"`
 	ObjectMissingSince    *time.Time        `json:"object_missing_since,omitempty"`
 	// Added within version 1: events written before them lack them.
 	UploaderKind     string     `json:"uploader_kind,omitempty"`
@@ -132,6 +133,7 @@ func EncodeEventFile(f *store.File) ([]byte, error) {
 		CompletedBy: f.CompletedBy, ScanResult: f.ScanResult, ObjectMissingSince: timeRef(f.ObjectMissingSince),
 		UploaderKind: f.Uploader.Kind, UploaderID: f.Uploader.ID, UploaderName: f.Uploader.Name,
 		DownloadURLCount: f.DownloadURLCount, LastURLAt: timeRef(f.LastURLAt),
+		DetectedContentType: f.DetectedContentType,
 	}
 	b, err := json.Marshal(&e)
 	if err != nil {
@@ -168,6 +170,7 @@ func DecodeEventFile(b []byte) (*store.File, error) {
 		ObjectMissingSince: timeVal(e.ObjectMissingSince),
 		Uploader:           store.Uploader{Kind: e.UploaderKind, ID: e.UploaderID, Name: e.UploaderName},
 		DownloadURLCount:   e.DownloadURLCount, LastURLAt: timeVal(e.LastURLAt),
+		DetectedContentType: e.DetectedContentType,
 	}
 	f.Normalize()
 	f.ObjectMissingSince = store.KeepTime(f.ObjectMissingSince)

@@ -29,7 +29,7 @@ func everyField() *store.File {
 		RequestID: "req-1", RequestHash: "sha256:0f34", UploadCount: 3,
 		CreatedAt: at, UpdatedAt: at.Add(time.Minute), CompletedAt: at.Add(2 * time.Minute),
 		UploadExpires: at.Add(15 * time.Minute), MultipartUploadID: "2~abc", PartSize: 8 << 20,
-		PartChecksumAlgorithm: "CRC32C", CompletedBy: store.CompletedByNotification, ScanResult: "clean",
+		PartChecksumAlgorithm: "CRC32C", CompletedBy: store.CompletedByNotification, ScanResult: "clean", DetectedContentType: "application/pdf",
 		ObjectMissingSince: at.Add(time.Hour),
 		Uploader:           store.Uploader{Kind: "jwt", ID: "user-7", Name: "Ada ✓"},
 		DownloadURLCount:   5, LastURLAt: at.Add(3 * time.Minute),
@@ -100,8 +100,8 @@ func TestEventFileGolden(t *testing.T) {
 }
 
 // TestEventFileBeforeUploader reads an event written before the scan
-// result, uploader and URL fields were added to version 1: they read as
-// zero.
+// result, detected type, uploader and URL fields were added to version 1:
+// they read as zero.
 func TestEventFileBeforeUploader(t *testing.T) {
 	old, err := os.ReadFile(filepath.Join("testdata", "event_file_v1_before_uploader.json"))
 	if err != nil {
@@ -109,7 +109,7 @@ func TestEventFileBeforeUploader(t *testing.T) {
 	}
 	want := everyField()
 	want.Uploader, want.DownloadURLCount, want.LastURLAt = store.Uploader{}, 0, time.Time{}
-	want.ScanResult = ""
+	want.ScanResult, want.DetectedContentType = "", ""
 	f, err := DecodeEventFile(bytes.TrimSpace(old))
 	if err != nil || !reflect.DeepEqual(f, want) {
 		t.Errorf("DecodeEventFile(old) = %+v, %v; want %+v", f, err, want)

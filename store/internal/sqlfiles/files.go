@@ -25,9 +25,10 @@ const InsertColumns = Columns + `, name_fold, completed_by, uploader_kind, uploa
 
 // ReadColumns are the columns a file is read from: Columns, the one only
 // the lifecycle writes, completed_by, the uploader, the download URL
-// count and last URL time, and scan_result, which only UpdateFile writes.
+// count and last URL time, and scan_result and detected_content_type,
+// which only UpdateFile writes.
 const ReadColumns = Columns + `, object_missing_since, completed_by,
-	uploader_kind, uploader_id, uploader_name, download_url_count, last_url_at, scan_result`
+	uploader_kind, uploader_id, uploader_name, download_url_count, last_url_at, scan_result, detected_content_type`
 
 // APIKeyColumns are the api_keys columns, in the order drivers scan them.
 const APIKeyColumns = `id, tenant, prefix, hash, scopes, categories, created_at, expires_at, revoked_at,
@@ -145,7 +146,8 @@ func (r *FileRow) Dest(owner, metadata any, times [6]any) []any {
 		&f.FailureReason, owner, metadata, &f.RequestID, &f.RequestHash, &f.UploadCount,
 		times[0], times[1], times[2], times[3],
 		&f.MultipartUploadID, &f.PartSize, &f.PartChecksumAlgorithm, times[4], &f.CompletedBy,
-		&f.Uploader.Kind, &f.Uploader.ID, &f.Uploader.Name, &f.DownloadURLCount, times[5], &f.ScanResult}
+		&f.Uploader.Kind, &f.Uploader.ID, &f.Uploader.Name, &f.DownloadURLCount, times[5], &f.ScanResult,
+		&f.DetectedContentType}
 }
 
 // File returns the scanned file, given its maps as JSON (nil for NULL)
