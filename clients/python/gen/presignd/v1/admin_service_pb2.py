@@ -23,11 +23,284 @@ DESCRIPTOR = _descriptor.FileDescriptor(
   name='presignd/v1/admin_service.proto',
   package='presignd.v1',
   syntax='proto3',
-  serialized_pb=_b('\n\x1fpresignd/v1/admin_service.proto\x12\x0bpresignd.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xeb\x01\n\nDeadLetter\x12\x13\n\x0b\x64\x65livery_id\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x12\n\nevent_type\x18\x03 \x01(\t\x12\x0f\n\x07\x66ile_id\x18\x04 \x01(\t\x12\x0c\n\x04sink\x18\x05 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x06 \x01(\x05\x12\x12\n\nlast_error\x18\x07 \x01(\t\x12.\n\nevent_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tdead_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"U\n\x16ListDeadLettersRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"a\n\x17ListDeadLettersResponse\x12-\n\x0c\x64\x65\x61\x64_letters\x18\x01 \x03(\x0b\x32\x17.presignd.v1.DeadLetter\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"<\n\x1aRedeliverDeadLetterRequest\x12\x1e\n\x0b\x64\x65livery_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\"\x1d\n\x1bRedeliverDeadLetterResponse\"\xbf\x02\n\x06\x41piKey\x12\x12\n\napi_key_id\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x0e\n\x06prefix\x18\x03 \x01(\t\x12\x0e\n\x06scopes\x18\x04 \x03(\t\x12\x12\n\ncategories\x18\x05 \x03(\t\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brevoke_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11parent_api_key_id\x18\t \x01(\t\x12\x16\n\x0e\x63reator_issuer\x18\n \x01(\t\x12\x17\n\x0f\x63reator_subject\x18\x0b \x01(\t\"\xe2\x01\n\x13\x43reateApiKeyRequest\x12O\n\x06scopes\x18\x01 \x03(\tB?\xbaH<\x92\x01\x39\x08\x01\x10\x04\x18\x01\"1r/R\x0c\x66iles:uploadR\nfiles:readR\x0c\x66iles:deleteR\x05\x61\x64min\x12>\n\ncategories\x18\x02 \x03(\tB*\xbaH\'\x92\x01$\x10@\x18\x01\"\x1er\x1c\x32\x1a^[a-z0-9][a-z0-9_-]{0,63}$\x12:\n\x03ttl\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationB\x12\xbaH\x0f\xaa\x01\x0c\"\x06\x08\x80\x86\xb0\x96\x01\x32\x02\x08<\"L\n\x14\x43reateApiKeyResponse\x12$\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x13.presignd.v1.ApiKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\"Q\n\x12ListApiKeysRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"U\n\x13ListApiKeysResponse\x12%\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x13.presignd.v1.ApiKey\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"5\n\x13RevokeApiKeyRequest\x12\x1e\n\napi_key_id\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x01\"<\n\x14RevokeApiKeyResponse\x12$\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x13.presignd.v1.ApiKey2\x98\x05\n\x0c\x41\x64minService\x12q\n\x0c\x43reateApiKey\x12 .presignd.v1.CreateApiKeyRequest\x1a!.presignd.v1.CreateApiKeyResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\"\x11/v1/admin/apiKeys:\x01*\x12k\n\x0bListApiKeys\x12\x1f.presignd.v1.ListApiKeysRequest\x1a .presignd.v1.ListApiKeysResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/admin/apiKeys\x12\x85\x01\n\x0cRevokeApiKey\x12 .presignd.v1.RevokeApiKeyRequest\x1a!.presignd.v1.RevokeApiKeyResponse\"0\x82\xd3\xe4\x93\x02*\"%/v1/admin/apiKeys/{api_key_id}:revoke:\x01*\x12{\n\x0fListDeadLetters\x12#.presignd.v1.ListDeadLettersRequest\x1a$.presignd.v1.ListDeadLettersResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/admin/deadLetters\x12\xa2\x01\n\x13RedeliverDeadLetter\x12\'.presignd.v1.RedeliverDeadLetterRequest\x1a(.presignd.v1.RedeliverDeadLetterResponse\"8\x82\xd3\xe4\x93\x02\x32\"-/v1/admin/deadLetters/{delivery_id}:redeliver:\x01*b\x06proto3')
+  serialized_pb=_b('\n\x1fpresignd/v1/admin_service.proto\x12\x0bpresignd.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"|\n\tDenyEntry\x12\x10\n\x08\x63\x61tegory\x18\x01 \x01(\t\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\r\n\x05value\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x94\x01\n\x13\x41\x64\x64\x44\x65nyEntryRequest\x12\x1b\n\x08\x63\x61tegory\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\x12+\n\x05\x66ield\x18\x02 \x01(\tB\x1c\xbaH\x19r\x17\x10\x01\x18@2\x11^[a-z][a-z0-9_]*$\x12\x19\n\x05value\x18\x03 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x02\x12\x18\n\x06reason\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"B\n\x14\x41\x64\x64\x44\x65nyEntryResponse\x12*\n\ndeny_entry\x18\x01 \x01(\x0b\x32\x16.presignd.v1.DenyEntry\"j\n\x16RemoveDenyEntryRequest\x12\x1b\n\x08\x63\x61tegory\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\x12\x18\n\x05\x66ield\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\x12\x19\n\x05value\x18\x03 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x02\"\x19\n\x17RemoveDenyEntryResponse\"3\n\x16ListDenyEntriesRequest\x12\x19\n\x08\x63\x61tegory\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@\"G\n\x17ListDenyEntriesResponse\x12,\n\x0c\x64\x65ny_entries\x18\x01 \x03(\x0b\x32\x16.presignd.v1.DenyEntry\"\xeb\x01\n\nDeadLetter\x12\x13\n\x0b\x64\x65livery_id\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x12\n\nevent_type\x18\x03 \x01(\t\x12\x0f\n\x07\x66ile_id\x18\x04 \x01(\t\x12\x0c\n\x04sink\x18\x05 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x06 \x01(\x05\x12\x12\n\nlast_error\x18\x07 \x01(\t\x12.\n\nevent_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tdead_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"U\n\x16ListDeadLettersRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"a\n\x17ListDeadLettersResponse\x12-\n\x0c\x64\x65\x61\x64_letters\x18\x01 \x03(\x0b\x32\x17.presignd.v1.DeadLetter\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"<\n\x1aRedeliverDeadLetterRequest\x12\x1e\n\x0b\x64\x65livery_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\"\x1d\n\x1bRedeliverDeadLetterResponse\"\xbf\x02\n\x06\x41piKey\x12\x12\n\napi_key_id\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x0e\n\x06prefix\x18\x03 \x01(\t\x12\x0e\n\x06scopes\x18\x04 \x03(\t\x12\x12\n\ncategories\x18\x05 \x03(\t\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brevoke_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11parent_api_key_id\x18\t \x01(\t\x12\x16\n\x0e\x63reator_issuer\x18\n \x01(\t\x12\x17\n\x0f\x63reator_subject\x18\x0b \x01(\t\"\xf1\x01\n\x13\x43reateApiKeyRequest\x12^\n\x06scopes\x18\x01 \x03(\tBN\xbaHK\x92\x01H\x08\x01\x10\x05\x18\x01\"@r>R\x0c\x66iles:uploadR\nfiles:readR\x0c\x66iles:deleteR\x05\x61\x64minR\rowner:headers\x12>\n\ncategories\x18\x02 \x03(\tB*\xbaH\'\x92\x01$\x10@\x18\x01\"\x1er\x1c\x32\x1a^[a-z0-9][a-z0-9_-]{0,63}$\x12:\n\x03ttl\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationB\x12\xbaH\x0f\xaa\x01\x0c\"\x06\x08\x80\x86\xb0\x96\x01\x32\x02\x08<\"L\n\x14\x43reateApiKeyResponse\x12$\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x13.presignd.v1.ApiKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\"Q\n\x12ListApiKeysRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\"U\n\x13ListApiKeysResponse\x12%\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x13.presignd.v1.ApiKey\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"5\n\x13RevokeApiKeyRequest\x12\x1e\n\napi_key_id\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x01\"<\n\x14RevokeApiKeyResponse\x12$\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x13.presignd.v1.ApiKey2\x94\x08\n\x0c\x41\x64minService\x12q\n\x0c\x43reateApiKey\x12 .presignd.v1.CreateApiKeyRequest\x1a!.presignd.v1.CreateApiKeyResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\"\x11/v1/admin/apiKeys:\x01*\x12k\n\x0bListApiKeys\x12\x1f.presignd.v1.ListApiKeysRequest\x1a .presignd.v1.ListApiKeysResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/admin/apiKeys\x12\x85\x01\n\x0cRevokeApiKey\x12 .presignd.v1.RevokeApiKeyRequest\x1a!.presignd.v1.RevokeApiKeyResponse\"0\x82\xd3\xe4\x93\x02*\"%/v1/admin/apiKeys/{api_key_id}:revoke:\x01*\x12{\n\x0fListDeadLetters\x12#.presignd.v1.ListDeadLettersRequest\x1a$.presignd.v1.ListDeadLettersResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/admin/deadLetters\x12\xa2\x01\n\x13RedeliverDeadLetter\x12\'.presignd.v1.RedeliverDeadLetterRequest\x1a(.presignd.v1.RedeliverDeadLetterResponse\"8\x82\xd3\xe4\x93\x02\x32\"-/v1/admin/deadLetters/{delivery_id}:redeliver:\x01*\x12u\n\x0c\x41\x64\x64\x44\x65nyEntry\x12 .presignd.v1.AddDenyEntryRequest\x1a!.presignd.v1.AddDenyEntryResponse\" \x82\xd3\xe4\x93\x02\x1a\"\x15/v1/admin/denyEntries:\x01*\x12\x85\x01\n\x0fRemoveDenyEntry\x12#.presignd.v1.RemoveDenyEntryRequest\x1a$.presignd.v1.RemoveDenyEntryResponse\"\'\x82\xd3\xe4\x93\x02!\"\x1c/v1/admin/denyEntries:remove:\x01*\x12{\n\x0fListDenyEntries\x12#.presignd.v1.ListDenyEntriesRequest\x1a$.presignd.v1.ListDenyEntriesResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/admin/denyEntriesb\x06proto3')
   ,
   dependencies=[buf_dot_validate_dot_validate__pb2.DESCRIPTOR,google_dot_api_dot_annotations__pb2.DESCRIPTOR,google_dot_protobuf_dot_duration__pb2.DESCRIPTOR,google_dot_protobuf_dot_timestamp__pb2.DESCRIPTOR,])
 
 
+
+
+_DENYENTRY = _descriptor.Descriptor(
+  name='DenyEntry',
+  full_name='presignd.v1.DenyEntry',
+  filename=None,
+  file=DESCRIPTOR,
+  containing_type=None,
+  fields=[
+    _descriptor.FieldDescriptor(
+      name='category', full_name='presignd.v1.DenyEntry.category', index=0,
+      number=1, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='field', full_name='presignd.v1.DenyEntry.field', index=1,
+      number=2, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='value', full_name='presignd.v1.DenyEntry.value', index=2,
+      number=3, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='reason', full_name='presignd.v1.DenyEntry.reason', index=3,
+      number=4, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='create_time', full_name='presignd.v1.DenyEntry.create_time', index=4,
+      number=5, type=11, cpp_type=10, label=1,
+      has_default_value=False, default_value=None,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+  ],
+  extensions=[
+  ],
+  nested_types=[],
+  enum_types=[
+  ],
+  options=None,
+  is_extendable=False,
+  syntax='proto3',
+  extension_ranges=[],
+  oneofs=[
+  ],
+  serialized_start=172,
+  serialized_end=296,
+)
+
+
+_ADDDENYENTRYREQUEST = _descriptor.Descriptor(
+  name='AddDenyEntryRequest',
+  full_name='presignd.v1.AddDenyEntryRequest',
+  filename=None,
+  file=DESCRIPTOR,
+  containing_type=None,
+  fields=[
+    _descriptor.FieldDescriptor(
+      name='category', full_name='presignd.v1.AddDenyEntryRequest.category', index=0,
+      number=1, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=_descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\006r\004\020\001\030@')), file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='field', full_name='presignd.v1.AddDenyEntryRequest.field', index=1,
+      number=2, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=_descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\031r\027\020\001\030@2\021^[a-z][a-z0-9_]*$')), file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='value', full_name='presignd.v1.AddDenyEntryRequest.value', index=2,
+      number=3, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=_descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\007r\005\020\001\030\200\002')), file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='reason', full_name='presignd.v1.AddDenyEntryRequest.reason', index=3,
+      number=4, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=_descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\005r\003\030\200\010')), file=DESCRIPTOR),
+  ],
+  extensions=[
+  ],
+  nested_types=[],
+  enum_types=[
+  ],
+  options=None,
+  is_extendable=False,
+  syntax='proto3',
+  extension_ranges=[],
+  oneofs=[
+  ],
+  serialized_start=299,
+  serialized_end=447,
+)
+
+
+_ADDDENYENTRYRESPONSE = _descriptor.Descriptor(
+  name='AddDenyEntryResponse',
+  full_name='presignd.v1.AddDenyEntryResponse',
+  filename=None,
+  file=DESCRIPTOR,
+  containing_type=None,
+  fields=[
+    _descriptor.FieldDescriptor(
+      name='deny_entry', full_name='presignd.v1.AddDenyEntryResponse.deny_entry', index=0,
+      number=1, type=11, cpp_type=10, label=1,
+      has_default_value=False, default_value=None,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+  ],
+  extensions=[
+  ],
+  nested_types=[],
+  enum_types=[
+  ],
+  options=None,
+  is_extendable=False,
+  syntax='proto3',
+  extension_ranges=[],
+  oneofs=[
+  ],
+  serialized_start=449,
+  serialized_end=515,
+)
+
+
+_REMOVEDENYENTRYREQUEST = _descriptor.Descriptor(
+  name='RemoveDenyEntryRequest',
+  full_name='presignd.v1.RemoveDenyEntryRequest',
+  filename=None,
+  file=DESCRIPTOR,
+  containing_type=None,
+  fields=[
+    _descriptor.FieldDescriptor(
+      name='category', full_name='presignd.v1.RemoveDenyEntryRequest.category', index=0,
+      number=1, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=_descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\006r\004\020\001\030@')), file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='field', full_name='presignd.v1.RemoveDenyEntryRequest.field', index=1,
+      number=2, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=_descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\006r\004\020\001\030@')), file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='value', full_name='presignd.v1.RemoveDenyEntryRequest.value', index=2,
+      number=3, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=_descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\007r\005\020\001\030\200\002')), file=DESCRIPTOR),
+  ],
+  extensions=[
+  ],
+  nested_types=[],
+  enum_types=[
+  ],
+  options=None,
+  is_extendable=False,
+  syntax='proto3',
+  extension_ranges=[],
+  oneofs=[
+  ],
+  serialized_start=517,
+  serialized_end=623,
+)
+
+
+_REMOVEDENYENTRYRESPONSE = _descriptor.Descriptor(
+  name='RemoveDenyEntryResponse',
+  full_name='presignd.v1.RemoveDenyEntryResponse',
+  filename=None,
+  file=DESCRIPTOR,
+  containing_type=None,
+  fields=[
+  ],
+  extensions=[
+  ],
+  nested_types=[],
+  enum_types=[
+  ],
+  options=None,
+  is_extendable=False,
+  syntax='proto3',
+  extension_ranges=[],
+  oneofs=[
+  ],
+  serialized_start=625,
+  serialized_end=650,
+)
+
+
+_LISTDENYENTRIESREQUEST = _descriptor.Descriptor(
+  name='ListDenyEntriesRequest',
+  full_name='presignd.v1.ListDenyEntriesRequest',
+  filename=None,
+  file=DESCRIPTOR,
+  containing_type=None,
+  fields=[
+    _descriptor.FieldDescriptor(
+      name='category', full_name='presignd.v1.ListDenyEntriesRequest.category', index=0,
+      number=1, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=_descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\004r\002\030@')), file=DESCRIPTOR),
+  ],
+  extensions=[
+  ],
+  nested_types=[],
+  enum_types=[
+  ],
+  options=None,
+  is_extendable=False,
+  syntax='proto3',
+  extension_ranges=[],
+  oneofs=[
+  ],
+  serialized_start=652,
+  serialized_end=703,
+)
+
+
+_LISTDENYENTRIESRESPONSE = _descriptor.Descriptor(
+  name='ListDenyEntriesResponse',
+  full_name='presignd.v1.ListDenyEntriesResponse',
+  filename=None,
+  file=DESCRIPTOR,
+  containing_type=None,
+  fields=[
+    _descriptor.FieldDescriptor(
+      name='deny_entries', full_name='presignd.v1.ListDenyEntriesResponse.deny_entries', index=0,
+      number=1, type=11, cpp_type=10, label=3,
+      has_default_value=False, default_value=[],
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+  ],
+  extensions=[
+  ],
+  nested_types=[],
+  enum_types=[
+  ],
+  options=None,
+  is_extendable=False,
+  syntax='proto3',
+  extension_ranges=[],
+  oneofs=[
+  ],
+  serialized_start=705,
+  serialized_end=776,
+)
 
 
 _DEADLETTER = _descriptor.Descriptor(
@@ -112,8 +385,8 @@ _DEADLETTER = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=173,
-  serialized_end=408,
+  serialized_start=779,
+  serialized_end=1014,
 )
 
 
@@ -150,8 +423,8 @@ _LISTDEADLETTERSREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=410,
-  serialized_end=495,
+  serialized_start=1016,
+  serialized_end=1101,
 )
 
 
@@ -188,8 +461,8 @@ _LISTDEADLETTERSRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=497,
-  serialized_end=594,
+  serialized_start=1103,
+  serialized_end=1200,
 )
 
 
@@ -219,8 +492,8 @@ _REDELIVERDEADLETTERREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=596,
-  serialized_end=656,
+  serialized_start=1202,
+  serialized_end=1262,
 )
 
 
@@ -243,8 +516,8 @@ _REDELIVERDEADLETTERRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=658,
-  serialized_end=687,
+  serialized_start=1264,
+  serialized_end=1293,
 )
 
 
@@ -344,8 +617,8 @@ _APIKEY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=690,
-  serialized_end=1009,
+  serialized_start=1296,
+  serialized_end=1615,
 )
 
 
@@ -362,7 +635,7 @@ _CREATEAPIKEYREQUEST = _descriptor.Descriptor(
       has_default_value=False, default_value=[],
       message_type=None, enum_type=None, containing_type=None,
       is_extension=False, extension_scope=None,
-      options=_descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H<\222\0019\010\001\020\004\030\001\"1r/R\014files:uploadR\nfiles:readR\014files:deleteR\005admin')), file=DESCRIPTOR),
+      options=_descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272HK\222\001H\010\001\020\005\030\001\"@r>R\014files:uploadR\nfiles:readR\014files:deleteR\005adminR\rowner:headers')), file=DESCRIPTOR),
     _descriptor.FieldDescriptor(
       name='categories', full_name='presignd.v1.CreateApiKeyRequest.categories', index=1,
       number=2, type=9, cpp_type=9, label=3,
@@ -389,8 +662,8 @@ _CREATEAPIKEYREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1012,
-  serialized_end=1238,
+  serialized_start=1618,
+  serialized_end=1859,
 )
 
 
@@ -427,8 +700,8 @@ _CREATEAPIKEYRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1240,
-  serialized_end=1316,
+  serialized_start=1861,
+  serialized_end=1937,
 )
 
 
@@ -465,8 +738,8 @@ _LISTAPIKEYSREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1318,
-  serialized_end=1399,
+  serialized_start=1939,
+  serialized_end=2020,
 )
 
 
@@ -503,8 +776,8 @@ _LISTAPIKEYSRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1401,
-  serialized_end=1486,
+  serialized_start=2022,
+  serialized_end=2107,
 )
 
 
@@ -534,8 +807,8 @@ _REVOKEAPIKEYREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1488,
-  serialized_end=1541,
+  serialized_start=2109,
+  serialized_end=2162,
 )
 
 
@@ -565,10 +838,13 @@ _REVOKEAPIKEYRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1543,
-  serialized_end=1603,
+  serialized_start=2164,
+  serialized_end=2224,
 )
 
+_DENYENTRY.fields_by_name['create_time'].message_type = google_dot_protobuf_dot_timestamp__pb2._TIMESTAMP
+_ADDDENYENTRYRESPONSE.fields_by_name['deny_entry'].message_type = _DENYENTRY
+_LISTDENYENTRIESRESPONSE.fields_by_name['deny_entries'].message_type = _DENYENTRY
 _DEADLETTER.fields_by_name['event_time'].message_type = google_dot_protobuf_dot_timestamp__pb2._TIMESTAMP
 _DEADLETTER.fields_by_name['dead_time'].message_type = google_dot_protobuf_dot_timestamp__pb2._TIMESTAMP
 _LISTDEADLETTERSRESPONSE.fields_by_name['dead_letters'].message_type = _DEADLETTER
@@ -579,6 +855,13 @@ _CREATEAPIKEYREQUEST.fields_by_name['ttl'].message_type = google_dot_protobuf_do
 _CREATEAPIKEYRESPONSE.fields_by_name['api_key'].message_type = _APIKEY
 _LISTAPIKEYSRESPONSE.fields_by_name['api_keys'].message_type = _APIKEY
 _REVOKEAPIKEYRESPONSE.fields_by_name['api_key'].message_type = _APIKEY
+DESCRIPTOR.message_types_by_name['DenyEntry'] = _DENYENTRY
+DESCRIPTOR.message_types_by_name['AddDenyEntryRequest'] = _ADDDENYENTRYREQUEST
+DESCRIPTOR.message_types_by_name['AddDenyEntryResponse'] = _ADDDENYENTRYRESPONSE
+DESCRIPTOR.message_types_by_name['RemoveDenyEntryRequest'] = _REMOVEDENYENTRYREQUEST
+DESCRIPTOR.message_types_by_name['RemoveDenyEntryResponse'] = _REMOVEDENYENTRYRESPONSE
+DESCRIPTOR.message_types_by_name['ListDenyEntriesRequest'] = _LISTDENYENTRIESREQUEST
+DESCRIPTOR.message_types_by_name['ListDenyEntriesResponse'] = _LISTDENYENTRIESRESPONSE
 DESCRIPTOR.message_types_by_name['DeadLetter'] = _DEADLETTER
 DESCRIPTOR.message_types_by_name['ListDeadLettersRequest'] = _LISTDEADLETTERSREQUEST
 DESCRIPTOR.message_types_by_name['ListDeadLettersResponse'] = _LISTDEADLETTERSRESPONSE
@@ -592,6 +875,55 @@ DESCRIPTOR.message_types_by_name['ListApiKeysResponse'] = _LISTAPIKEYSRESPONSE
 DESCRIPTOR.message_types_by_name['RevokeApiKeyRequest'] = _REVOKEAPIKEYREQUEST
 DESCRIPTOR.message_types_by_name['RevokeApiKeyResponse'] = _REVOKEAPIKEYRESPONSE
 _sym_db.RegisterFileDescriptor(DESCRIPTOR)
+
+DenyEntry = _reflection.GeneratedProtocolMessageType('DenyEntry', (_message.Message,), dict(
+  DESCRIPTOR = _DENYENTRY,
+  __module__ = 'presignd.v1.admin_service_pb2'
+  # @@protoc_insertion_point(class_scope:presignd.v1.DenyEntry)
+  ))
+_sym_db.RegisterMessage(DenyEntry)
+
+AddDenyEntryRequest = _reflection.GeneratedProtocolMessageType('AddDenyEntryRequest', (_message.Message,), dict(
+  DESCRIPTOR = _ADDDENYENTRYREQUEST,
+  __module__ = 'presignd.v1.admin_service_pb2'
+  # @@protoc_insertion_point(class_scope:presignd.v1.AddDenyEntryRequest)
+  ))
+_sym_db.RegisterMessage(AddDenyEntryRequest)
+
+AddDenyEntryResponse = _reflection.GeneratedProtocolMessageType('AddDenyEntryResponse', (_message.Message,), dict(
+  DESCRIPTOR = _ADDDENYENTRYRESPONSE,
+  __module__ = 'presignd.v1.admin_service_pb2'
+  # @@protoc_insertion_point(class_scope:presignd.v1.AddDenyEntryResponse)
+  ))
+_sym_db.RegisterMessage(AddDenyEntryResponse)
+
+RemoveDenyEntryRequest = _reflection.GeneratedProtocolMessageType('RemoveDenyEntryRequest', (_message.Message,), dict(
+  DESCRIPTOR = _REMOVEDENYENTRYREQUEST,
+  __module__ = 'presignd.v1.admin_service_pb2'
+  # @@protoc_insertion_point(class_scope:presignd.v1.RemoveDenyEntryRequest)
+  ))
+_sym_db.RegisterMessage(RemoveDenyEntryRequest)
+
+RemoveDenyEntryResponse = _reflection.GeneratedProtocolMessageType('RemoveDenyEntryResponse', (_message.Message,), dict(
+  DESCRIPTOR = _REMOVEDENYENTRYRESPONSE,
+  __module__ = 'presignd.v1.admin_service_pb2'
+  # @@protoc_insertion_point(class_scope:presignd.v1.RemoveDenyEntryResponse)
+  ))
+_sym_db.RegisterMessage(RemoveDenyEntryResponse)
+
+ListDenyEntriesRequest = _reflection.GeneratedProtocolMessageType('ListDenyEntriesRequest', (_message.Message,), dict(
+  DESCRIPTOR = _LISTDENYENTRIESREQUEST,
+  __module__ = 'presignd.v1.admin_service_pb2'
+  # @@protoc_insertion_point(class_scope:presignd.v1.ListDenyEntriesRequest)
+  ))
+_sym_db.RegisterMessage(ListDenyEntriesRequest)
+
+ListDenyEntriesResponse = _reflection.GeneratedProtocolMessageType('ListDenyEntriesResponse', (_message.Message,), dict(
+  DESCRIPTOR = _LISTDENYENTRIESRESPONSE,
+  __module__ = 'presignd.v1.admin_service_pb2'
+  # @@protoc_insertion_point(class_scope:presignd.v1.ListDenyEntriesResponse)
+  ))
+_sym_db.RegisterMessage(ListDenyEntriesResponse)
 
 DeadLetter = _reflection.GeneratedProtocolMessageType('DeadLetter', (_message.Message,), dict(
   DESCRIPTOR = _DEADLETTER,
@@ -678,6 +1010,22 @@ RevokeApiKeyResponse = _reflection.GeneratedProtocolMessageType('RevokeApiKeyRes
 _sym_db.RegisterMessage(RevokeApiKeyResponse)
 
 
+_ADDDENYENTRYREQUEST.fields_by_name['category'].has_options = True
+_ADDDENYENTRYREQUEST.fields_by_name['category']._options = _descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\006r\004\020\001\030@'))
+_ADDDENYENTRYREQUEST.fields_by_name['field'].has_options = True
+_ADDDENYENTRYREQUEST.fields_by_name['field']._options = _descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\031r\027\020\001\030@2\021^[a-z][a-z0-9_]*$'))
+_ADDDENYENTRYREQUEST.fields_by_name['value'].has_options = True
+_ADDDENYENTRYREQUEST.fields_by_name['value']._options = _descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\007r\005\020\001\030\200\002'))
+_ADDDENYENTRYREQUEST.fields_by_name['reason'].has_options = True
+_ADDDENYENTRYREQUEST.fields_by_name['reason']._options = _descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\005r\003\030\200\010'))
+_REMOVEDENYENTRYREQUEST.fields_by_name['category'].has_options = True
+_REMOVEDENYENTRYREQUEST.fields_by_name['category']._options = _descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\006r\004\020\001\030@'))
+_REMOVEDENYENTRYREQUEST.fields_by_name['field'].has_options = True
+_REMOVEDENYENTRYREQUEST.fields_by_name['field']._options = _descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\006r\004\020\001\030@'))
+_REMOVEDENYENTRYREQUEST.fields_by_name['value'].has_options = True
+_REMOVEDENYENTRYREQUEST.fields_by_name['value']._options = _descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\007r\005\020\001\030\200\002'))
+_LISTDENYENTRIESREQUEST.fields_by_name['category'].has_options = True
+_LISTDENYENTRIESREQUEST.fields_by_name['category']._options = _descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\004r\002\030@'))
 _LISTDEADLETTERSREQUEST.fields_by_name['page_size'].has_options = True
 _LISTDEADLETTERSREQUEST.fields_by_name['page_size']._options = _descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\007\032\005\030\350\007(\000'))
 _LISTDEADLETTERSREQUEST.fields_by_name['page_token'].has_options = True
@@ -685,7 +1033,7 @@ _LISTDEADLETTERSREQUEST.fields_by_name['page_token']._options = _descriptor._Par
 _REDELIVERDEADLETTERREQUEST.fields_by_name['delivery_id'].has_options = True
 _REDELIVERDEADLETTERREQUEST.fields_by_name['delivery_id']._options = _descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\006r\004\020\001\030@'))
 _CREATEAPIKEYREQUEST.fields_by_name['scopes'].has_options = True
-_CREATEAPIKEYREQUEST.fields_by_name['scopes']._options = _descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H<\222\0019\010\001\020\004\030\001\"1r/R\014files:uploadR\nfiles:readR\014files:deleteR\005admin'))
+_CREATEAPIKEYREQUEST.fields_by_name['scopes']._options = _descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272HK\222\001H\010\001\020\005\030\001\"@r>R\014files:uploadR\nfiles:readR\014files:deleteR\005adminR\rowner:headers'))
 _CREATEAPIKEYREQUEST.fields_by_name['categories'].has_options = True
 _CREATEAPIKEYREQUEST.fields_by_name['categories']._options = _descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\'\222\001$\020@\030\001\"\036r\0342\032^[a-z0-9][a-z0-9_-]{0,63}$'))
 _CREATEAPIKEYREQUEST.fields_by_name['ttl'].has_options = True
@@ -703,8 +1051,8 @@ _ADMINSERVICE = _descriptor.ServiceDescriptor(
   file=DESCRIPTOR,
   index=0,
   options=None,
-  serialized_start=1606,
-  serialized_end=2270,
+  serialized_start=2227,
+  serialized_end=3271,
   methods=[
   _descriptor.MethodDescriptor(
     name='CreateApiKey',
@@ -750,6 +1098,33 @@ _ADMINSERVICE = _descriptor.ServiceDescriptor(
     input_type=_REDELIVERDEADLETTERREQUEST,
     output_type=_REDELIVERDEADLETTERRESPONSE,
     options=_descriptor._ParseOptions(descriptor_pb2.MethodOptions(), _b('\202\323\344\223\0022\"-/v1/admin/deadLetters/{delivery_id}:redeliver:\001*')),
+  ),
+  _descriptor.MethodDescriptor(
+    name='AddDenyEntry',
+    full_name='presignd.v1.AdminService.AddDenyEntry',
+    index=5,
+    containing_service=None,
+    input_type=_ADDDENYENTRYREQUEST,
+    output_type=_ADDDENYENTRYRESPONSE,
+    options=_descriptor._ParseOptions(descriptor_pb2.MethodOptions(), _b('\202\323\344\223\002\032\"\025/v1/admin/denyEntries:\001*')),
+  ),
+  _descriptor.MethodDescriptor(
+    name='RemoveDenyEntry',
+    full_name='presignd.v1.AdminService.RemoveDenyEntry',
+    index=6,
+    containing_service=None,
+    input_type=_REMOVEDENYENTRYREQUEST,
+    output_type=_REMOVEDENYENTRYRESPONSE,
+    options=_descriptor._ParseOptions(descriptor_pb2.MethodOptions(), _b('\202\323\344\223\002!\"\034/v1/admin/denyEntries:remove:\001*')),
+  ),
+  _descriptor.MethodDescriptor(
+    name='ListDenyEntries',
+    full_name='presignd.v1.AdminService.ListDenyEntries',
+    index=7,
+    containing_service=None,
+    input_type=_LISTDENYENTRIESREQUEST,
+    output_type=_LISTDENYENTRIESRESPONSE,
+    options=_descriptor._ParseOptions(descriptor_pb2.MethodOptions(), _b('\202\323\344\223\002\027\022\025/v1/admin/denyEntries')),
   ),
 ])
 _sym_db.RegisterServiceDescriptor(_ADMINSERVICE)

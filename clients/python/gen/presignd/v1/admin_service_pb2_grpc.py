@@ -41,6 +41,21 @@ class AdminServiceStub(object):
         request_serializer=presignd_dot_v1_dot_admin__service__pb2.RedeliverDeadLetterRequest.SerializeToString,
         response_deserializer=presignd_dot_v1_dot_admin__service__pb2.RedeliverDeadLetterResponse.FromString,
         )
+    self.AddDenyEntry = channel.unary_unary(
+        '/presignd.v1.AdminService/AddDenyEntry',
+        request_serializer=presignd_dot_v1_dot_admin__service__pb2.AddDenyEntryRequest.SerializeToString,
+        response_deserializer=presignd_dot_v1_dot_admin__service__pb2.AddDenyEntryResponse.FromString,
+        )
+    self.RemoveDenyEntry = channel.unary_unary(
+        '/presignd.v1.AdminService/RemoveDenyEntry',
+        request_serializer=presignd_dot_v1_dot_admin__service__pb2.RemoveDenyEntryRequest.SerializeToString,
+        response_deserializer=presignd_dot_v1_dot_admin__service__pb2.RemoveDenyEntryResponse.FromString,
+        )
+    self.ListDenyEntries = channel.unary_unary(
+        '/presignd.v1.AdminService/ListDenyEntries',
+        request_serializer=presignd_dot_v1_dot_admin__service__pb2.ListDenyEntriesRequest.SerializeToString,
+        response_deserializer=presignd_dot_v1_dot_admin__service__pb2.ListDenyEntriesResponse.FromString,
+        )
 
 
 class AdminServiceServicer(object):
@@ -98,6 +113,34 @@ class AdminServiceServicer(object):
     context.set_details('Method not implemented!')
     raise NotImplementedError('Method not implemented!')
 
+  def AddDenyEntry(self, request, context):
+    """AddDenyEntry denies the tenant's callers every file of a category
+    whose owner field has a value (a blacklisted customer): CreateUpload,
+    ListFiles, CheckName and GetUsage naming it are PERMISSION_DENIED, and
+    every call on a stored file of it is NOT_FOUND. This replica applies
+    the entry at once; other replicas within the deny-list cache TTL
+    (5s). Adding an entry that exists is ALREADY_EXISTS.
+    """
+    context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+    context.set_details('Method not implemented!')
+    raise NotImplementedError('Method not implemented!')
+
+  def RemoveDenyEntry(self, request, context):
+    """RemoveDenyEntry lifts one of the tenant's deny entries (NOT_FOUND
+    when there is none); applied as AddDenyEntry is.
+    """
+    context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+    context.set_details('Method not implemented!')
+    raise NotImplementedError('Method not implemented!')
+
+  def ListDenyEntries(self, request, context):
+    """ListDenyEntries returns the tenant's deny entries by category, field
+    and value.
+    """
+    context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+    context.set_details('Method not implemented!')
+    raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
   rpc_method_handlers = {
@@ -125,6 +168,21 @@ def add_AdminServiceServicer_to_server(servicer, server):
           servicer.RedeliverDeadLetter,
           request_deserializer=presignd_dot_v1_dot_admin__service__pb2.RedeliverDeadLetterRequest.FromString,
           response_serializer=presignd_dot_v1_dot_admin__service__pb2.RedeliverDeadLetterResponse.SerializeToString,
+      ),
+      'AddDenyEntry': grpc.unary_unary_rpc_method_handler(
+          servicer.AddDenyEntry,
+          request_deserializer=presignd_dot_v1_dot_admin__service__pb2.AddDenyEntryRequest.FromString,
+          response_serializer=presignd_dot_v1_dot_admin__service__pb2.AddDenyEntryResponse.SerializeToString,
+      ),
+      'RemoveDenyEntry': grpc.unary_unary_rpc_method_handler(
+          servicer.RemoveDenyEntry,
+          request_deserializer=presignd_dot_v1_dot_admin__service__pb2.RemoveDenyEntryRequest.FromString,
+          response_serializer=presignd_dot_v1_dot_admin__service__pb2.RemoveDenyEntryResponse.SerializeToString,
+      ),
+      'ListDenyEntries': grpc.unary_unary_rpc_method_handler(
+          servicer.ListDenyEntries,
+          request_deserializer=presignd_dot_v1_dot_admin__service__pb2.ListDenyEntriesRequest.FromString,
+          response_serializer=presignd_dot_v1_dot_admin__service__pb2.ListDenyEntriesResponse.SerializeToString,
       ),
   }
   generic_handler = grpc.method_handlers_generic_handler(

@@ -144,7 +144,9 @@ class FileServiceServicer(object):
     raise NotImplementedError('Method not implemented!')
 
   def CreateDownloadUrl(self, request, context):
-    """CreateDownloadUrl signs a short-lived GET URL for a READY file.
+    """CreateDownloadUrl signs a short-lived GET URL for a READY file; a file
+    in any other state (PENDING, SCANNING, QUARANTINED, ...) is
+    FailedPrecondition.
     """
     context.set_code(grpc.StatusCode.UNIMPLEMENTED)
     context.set_details('Method not implemented!')

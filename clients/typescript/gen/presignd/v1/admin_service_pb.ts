@@ -14,7 +14,211 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file presignd/v1/admin_service.proto.
  */
 export const file_presignd_v1_admin_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch9wcmVzaWduZC92MS9hZG1pbl9zZXJ2aWNlLnByb3RvEgtwcmVzaWduZC52MSLrAQoKRGVhZExldHRlchITCgtkZWxpdmVyeV9pZBgBIAEoCRIQCghldmVudF9pZBgCIAEoCRISCgpldmVudF90eXBlGAMgASgJEg8KB2ZpbGVfaWQYBCABKAkSDAoEc2luaxgFIAEoCRIQCghhdHRlbXB0cxgGIAEoBRISCgpsYXN0X2Vycm9yGAcgASgJEi4KCmV2ZW50X3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCWRlYWRfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiVQoWTGlzdERlYWRMZXR0ZXJzUmVxdWVzdBIdCglwYWdlX3NpemUYASABKAVCCrpIBxoFGOgHKAASHAoKcGFnZV90b2tlbhgCIAEoCUIIukgFcgMYgAgiYQoXTGlzdERlYWRMZXR0ZXJzUmVzcG9uc2USLQoMZGVhZF9sZXR0ZXJzGAEgAygLMhcucHJlc2lnbmQudjEuRGVhZExldHRlchIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiPAoaUmVkZWxpdmVyRGVhZExldHRlclJlcXVlc3QSHgoLZGVsaXZlcnlfaWQYASABKAlCCbpIBnIEEAEYQCIdChtSZWRlbGl2ZXJEZWFkTGV0dGVyUmVzcG9uc2UivwIKBkFwaUtleRISCgphcGlfa2V5X2lkGAEgASgJEg4KBnRlbmFudBgCIAEoCRIOCgZwcmVmaXgYAyABKAkSDgoGc2NvcGVzGAQgAygJEhIKCmNhdGVnb3JpZXMYBSADKAkSLwoLY3JlYXRlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2V4cGlyZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtyZXZva2VfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGQoRcGFyZW50X2FwaV9rZXlfaWQYCSABKAkSFgoOY3JlYXRvcl9pc3N1ZXIYCiABKAkSFwoPY3JlYXRvcl9zdWJqZWN0GAsgASgJIuIBChNDcmVhdGVBcGlLZXlSZXF1ZXN0Ek8KBnNjb3BlcxgBIAMoCUI/ukg8kgE5CAEQBBgBIjFyL1IMZmlsZXM6dXBsb2FkUgpmaWxlczpyZWFkUgxmaWxlczpkZWxldGVSBWFkbWluEj4KCmNhdGVnb3JpZXMYAiADKAlCKrpIJ5IBJBBAGAEiHnIcMhpeW2EtejAtOV1bYS16MC05Xy1dezAsNjN9JBI6CgN0dGwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CErpID6oBDCIGCICGsJYBMgIIPCJMChRDcmVhdGVBcGlLZXlSZXNwb25zZRIkCgdhcGlfa2V5GAEgASgLMhMucHJlc2lnbmQudjEuQXBpS2V5Eg4KBnNlY3JldBgCIAEoCSJRChJMaXN0QXBpS2V5c1JlcXVlc3QSHQoJcGFnZV9zaXplGAEgASgFQgq6SAcaBRjoBygAEhwKCnBhZ2VfdG9rZW4YAiABKAlCCLpIBXIDGIAIIlUKE0xpc3RBcGlLZXlzUmVzcG9uc2USJQoIYXBpX2tleXMYASADKAsyEy5wcmVzaWduZC52MS5BcGlLZXkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjUKE1Jldm9rZUFwaUtleVJlcXVlc3QSHgoKYXBpX2tleV9pZBgBIAEoCUIKukgHcgUQARiAASI8ChRSZXZva2VBcGlLZXlSZXNwb25zZRIkCgdhcGlfa2V5GAEgASgLMhMucHJlc2lnbmQudjEuQXBpS2V5MpgFCgxBZG1pblNlcnZpY2UScQoMQ3JlYXRlQXBpS2V5EiAucHJlc2lnbmQudjEuQ3JlYXRlQXBpS2V5UmVxdWVzdBohLnByZXNpZ25kLnYxLkNyZWF0ZUFwaUtleVJlc3BvbnNlIhyC0+STAhY6ASoiES92MS9hZG1pbi9hcGlLZXlzEmsKC0xpc3RBcGlLZXlzEh8ucHJlc2lnbmQudjEuTGlzdEFwaUtleXNSZXF1ZXN0GiAucHJlc2lnbmQudjEuTGlzdEFwaUtleXNSZXNwb25zZSIZgtPkkwITEhEvdjEvYWRtaW4vYXBpS2V5cxKFAQoMUmV2b2tlQXBpS2V5EiAucHJlc2lnbmQudjEuUmV2b2tlQXBpS2V5UmVxdWVzdBohLnByZXNpZ25kLnYxLlJldm9rZUFwaUtleVJlc3BvbnNlIjCC0+STAio6ASoiJS92MS9hZG1pbi9hcGlLZXlzL3thcGlfa2V5X2lkfTpyZXZva2USewoPTGlzdERlYWRMZXR0ZXJzEiMucHJlc2lnbmQudjEuTGlzdERlYWRMZXR0ZXJzUmVxdWVzdBokLnByZXNpZ25kLnYxLkxpc3REZWFkTGV0dGVyc1Jlc3BvbnNlIh2C0+STAhcSFS92MS9hZG1pbi9kZWFkTGV0dGVycxKiAQoTUmVkZWxpdmVyRGVhZExldHRlchInLnByZXNpZ25kLnYxLlJlZGVsaXZlckRlYWRMZXR0ZXJSZXF1ZXN0GigucHJlc2lnbmQudjEuUmVkZWxpdmVyRGVhZExldHRlclJlc3BvbnNlIjiC0+STAjI6ASoiLS92MS9hZG1pbi9kZWFkTGV0dGVycy97ZGVsaXZlcnlfaWR9OnJlZGVsaXZlcmIGcHJvdG8z", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("Ch9wcmVzaWduZC92MS9hZG1pbl9zZXJ2aWNlLnByb3RvEgtwcmVzaWduZC52MSJ8CglEZW55RW50cnkSEAoIY2F0ZWdvcnkYASABKAkSDQoFZmllbGQYAiABKAkSDQoFdmFsdWUYAyABKAkSDgoGcmVhc29uGAQgASgJEi8KC2NyZWF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKUAQoTQWRkRGVueUVudHJ5UmVxdWVzdBIbCghjYXRlZ29yeRgBIAEoCUIJukgGcgQQARhAEisKBWZpZWxkGAIgASgJQhy6SBlyFxABGEAyEV5bYS16XVthLXowLTlfXSokEhkKBXZhbHVlGAMgASgJQgq6SAdyBRABGIACEhgKBnJlYXNvbhgEIAEoCUIIukgFcgMYgAgiQgoUQWRkRGVueUVudHJ5UmVzcG9uc2USKgoKZGVueV9lbnRyeRgBIAEoCzIWLnByZXNpZ25kLnYxLkRlbnlFbnRyeSJqChZSZW1vdmVEZW55RW50cnlSZXF1ZXN0EhsKCGNhdGVnb3J5GAEgASgJQgm6SAZyBBABGEASGAoFZmllbGQYAiABKAlCCbpIBnIEEAEYQBIZCgV2YWx1ZRgDIAEoCUIKukgHcgUQARiAAiIZChdSZW1vdmVEZW55RW50cnlSZXNwb25zZSIzChZMaXN0RGVueUVudHJpZXNSZXF1ZXN0EhkKCGNhdGVnb3J5GAEgASgJQge6SARyAhhAIkcKF0xpc3REZW55RW50cmllc1Jlc3BvbnNlEiwKDGRlbnlfZW50cmllcxgBIAMoCzIWLnByZXNpZ25kLnYxLkRlbnlFbnRyeSLrAQoKRGVhZExldHRlchITCgtkZWxpdmVyeV9pZBgBIAEoCRIQCghldmVudF9pZBgCIAEoCRISCgpldmVudF90eXBlGAMgASgJEg8KB2ZpbGVfaWQYBCABKAkSDAoEc2luaxgFIAEoCRIQCghhdHRlbXB0cxgGIAEoBRISCgpsYXN0X2Vycm9yGAcgASgJEi4KCmV2ZW50X3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCWRlYWRfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiVQoWTGlzdERlYWRMZXR0ZXJzUmVxdWVzdBIdCglwYWdlX3NpemUYASABKAVCCrpIBxoFGOgHKAASHAoKcGFnZV90b2tlbhgCIAEoCUIIukgFcgMYgAgiYQoXTGlzdERlYWRMZXR0ZXJzUmVzcG9uc2USLQoMZGVhZF9sZXR0ZXJzGAEgAygLMhcucHJlc2lnbmQudjEuRGVhZExldHRlchIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiPAoaUmVkZWxpdmVyRGVhZExldHRlclJlcXVlc3QSHgoLZGVsaXZlcnlfaWQYASABKAlCCbpIBnIEEAEYQCIdChtSZWRlbGl2ZXJEZWFkTGV0dGVyUmVzcG9uc2UivwIKBkFwaUtleRISCgphcGlfa2V5X2lkGAEgASgJEg4KBnRlbmFudBgCIAEoCRIOCgZwcmVmaXgYAyABKAkSDgoGc2NvcGVzGAQgAygJEhIKCmNhdGVnb3JpZXMYBSADKAkSLwoLY3JlYXRlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2V4cGlyZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtyZXZva2VfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGQoRcGFyZW50X2FwaV9rZXlfaWQYCSABKAkSFgoOY3JlYXRvcl9pc3N1ZXIYCiABKAkSFwoPY3JlYXRvcl9zdWJqZWN0GAsgASgJIvEBChNDcmVhdGVBcGlLZXlSZXF1ZXN0El4KBnNjb3BlcxgBIAMoCUJOukhLkgFICAEQBRgBIkByPlIMZmlsZXM6dXBsb2FkUgpmaWxlczpyZWFkUgxmaWxlczpkZWxldGVSBWFkbWluUg1vd25lcjpoZWFkZXJzEj4KCmNhdGVnb3JpZXMYAiADKAlCKrpIJ5IBJBBAGAEiHnIcMhpeW2EtejAtOV1bYS16MC05Xy1dezAsNjN9JBI6CgN0dGwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CErpID6oBDCIGCICGsJYBMgIIPCJMChRDcmVhdGVBcGlLZXlSZXNwb25zZRIkCgdhcGlfa2V5GAEgASgLMhMucHJlc2lnbmQudjEuQXBpS2V5Eg4KBnNlY3JldBgCIAEoCSJRChJMaXN0QXBpS2V5c1JlcXVlc3QSHQoJcGFnZV9zaXplGAEgASgFQgq6SAcaBRjoBygAEhwKCnBhZ2VfdG9rZW4YAiABKAlCCLpIBXIDGIAIIlUKE0xpc3RBcGlLZXlzUmVzcG9uc2USJQoIYXBpX2tleXMYASADKAsyEy5wcmVzaWduZC52MS5BcGlLZXkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjUKE1Jldm9rZUFwaUtleVJlcXVlc3QSHgoKYXBpX2tleV9pZBgBIAEoCUIKukgHcgUQARiAASI8ChRSZXZva2VBcGlLZXlSZXNwb25zZRIkCgdhcGlfa2V5GAEgASgLMhMucHJlc2lnbmQudjEuQXBpS2V5MpQICgxBZG1pblNlcnZpY2UScQoMQ3JlYXRlQXBpS2V5EiAucHJlc2lnbmQudjEuQ3JlYXRlQXBpS2V5UmVxdWVzdBohLnByZXNpZ25kLnYxLkNyZWF0ZUFwaUtleVJlc3BvbnNlIhyC0+STAhY6ASoiES92MS9hZG1pbi9hcGlLZXlzEmsKC0xpc3RBcGlLZXlzEh8ucHJlc2lnbmQudjEuTGlzdEFwaUtleXNSZXF1ZXN0GiAucHJlc2lnbmQudjEuTGlzdEFwaUtleXNSZXNwb25zZSIZgtPkkwITEhEvdjEvYWRtaW4vYXBpS2V5cxKFAQoMUmV2b2tlQXBpS2V5EiAucHJlc2lnbmQudjEuUmV2b2tlQXBpS2V5UmVxdWVzdBohLnByZXNpZ25kLnYxLlJldm9rZUFwaUtleVJlc3BvbnNlIjCC0+STAio6ASoiJS92MS9hZG1pbi9hcGlLZXlzL3thcGlfa2V5X2lkfTpyZXZva2USewoPTGlzdERlYWRMZXR0ZXJzEiMucHJlc2lnbmQudjEuTGlzdERlYWRMZXR0ZXJzUmVxdWVzdBokLnByZXNpZ25kLnYxLkxpc3REZWFkTGV0dGVyc1Jlc3BvbnNlIh2C0+STAhcSFS92MS9hZG1pbi9kZWFkTGV0dGVycxKiAQoTUmVkZWxpdmVyRGVhZExldHRlchInLnByZXNpZ25kLnYxLlJlZGVsaXZlckRlYWRMZXR0ZXJSZXF1ZXN0GigucHJlc2lnbmQudjEuUmVkZWxpdmVyRGVhZExldHRlclJlc3BvbnNlIjiC0+STAjI6ASoiLS92MS9hZG1pbi9kZWFkTGV0dGVycy97ZGVsaXZlcnlfaWR9OnJlZGVsaXZlchJ1CgxBZGREZW55RW50cnkSIC5wcmVzaWduZC52MS5BZGREZW55RW50cnlSZXF1ZXN0GiEucHJlc2lnbmQudjEuQWRkRGVueUVudHJ5UmVzcG9uc2UiIILT5JMCGjoBKiIVL3YxL2FkbWluL2RlbnlFbnRyaWVzEoUBCg9SZW1vdmVEZW55RW50cnkSIy5wcmVzaWduZC52MS5SZW1vdmVEZW55RW50cnlSZXF1ZXN0GiQucHJlc2lnbmQudjEuUmVtb3ZlRGVueUVudHJ5UmVzcG9uc2UiJ4LT5JMCIToBKiIcL3YxL2FkbWluL2RlbnlFbnRyaWVzOnJlbW92ZRJ7Cg9MaXN0RGVueUVudHJpZXMSIy5wcmVzaWduZC52MS5MaXN0RGVueUVudHJpZXNSZXF1ZXN0GiQucHJlc2lnbmQudjEuTGlzdERlbnlFbnRyaWVzUmVzcG9uc2UiHYLT5JMCFxIVL3YxL2FkbWluL2RlbnlFbnRyaWVzYgZwcm90bzM", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+
+/**
+ * DenyEntry denies one value of one owner field in one category.
+ *
+ * @generated from message presignd.v1.DenyEntry
+ */
+export type DenyEntry = Message<"presignd.v1.DenyEntry"> & {
+  /**
+   * The category whose files it denies.
+   *
+   * @generated from field: string category = 1;
+   */
+  category: string;
+
+  /**
+   * The owner field, such as customer_id.
+   *
+   * @generated from field: string field = 2;
+   */
+  field: string;
+
+  /**
+   * The denied value of the field.
+   *
+   * @generated from field: string value = 3;
+   */
+  value: string;
+
+  /**
+   * A note for people, such as why; never matched.
+   *
+   * @generated from field: string reason = 4;
+   */
+  reason: string;
+
+  /**
+   * When the entry was added.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time = 5;
+   */
+  createTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message presignd.v1.DenyEntry.
+ * Use `create(DenyEntrySchema)` to create a new message.
+ */
+export const DenyEntrySchema: GenMessage<DenyEntry> = /*@__PURE__*/
+  messageDesc(file_presignd_v1_admin_service, 0);
+
+/**
+ * AddDenyEntryRequest names the value to deny.
+ *
+ * @generated from message presignd.v1.AddDenyEntryRequest
+ */
+export type AddDenyEntryRequest = Message<"presignd.v1.AddDenyEntryRequest"> & {
+  /**
+   * The category, which must be configured.
+   *
+   * @generated from field: string category = 1;
+   */
+  category: string;
+
+  /**
+   * The owner field, such as customer_id.
+   *
+   * @generated from field: string field = 2;
+   */
+  field: string;
+
+  /**
+   * The value to deny.
+   *
+   * @generated from field: string value = 3;
+   */
+  value: string;
+
+  /**
+   * A note for people, such as why.
+   *
+   * @generated from field: string reason = 4;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message presignd.v1.AddDenyEntryRequest.
+ * Use `create(AddDenyEntryRequestSchema)` to create a new message.
+ */
+export const AddDenyEntryRequestSchema: GenMessage<AddDenyEntryRequest> = /*@__PURE__*/
+  messageDesc(file_presignd_v1_admin_service, 1);
+
+/**
+ * AddDenyEntryResponse is the stored entry.
+ *
+ * @generated from message presignd.v1.AddDenyEntryResponse
+ */
+export type AddDenyEntryResponse = Message<"presignd.v1.AddDenyEntryResponse"> & {
+  /**
+   * The entry.
+   *
+   * @generated from field: presignd.v1.DenyEntry deny_entry = 1;
+   */
+  denyEntry?: DenyEntry | undefined;
+};
+
+/**
+ * Describes the message presignd.v1.AddDenyEntryResponse.
+ * Use `create(AddDenyEntryResponseSchema)` to create a new message.
+ */
+export const AddDenyEntryResponseSchema: GenMessage<AddDenyEntryResponse> = /*@__PURE__*/
+  messageDesc(file_presignd_v1_admin_service, 2);
+
+/**
+ * RemoveDenyEntryRequest names the entry to remove.
+ *
+ * @generated from message presignd.v1.RemoveDenyEntryRequest
+ */
+export type RemoveDenyEntryRequest = Message<"presignd.v1.RemoveDenyEntryRequest"> & {
+  /**
+   * The entry's category.
+   *
+   * @generated from field: string category = 1;
+   */
+  category: string;
+
+  /**
+   * The entry's owner field.
+   *
+   * @generated from field: string field = 2;
+   */
+  field: string;
+
+  /**
+   * The entry's value.
+   *
+   * @generated from field: string value = 3;
+   */
+  value: string;
+};
+
+/**
+ * Describes the message presignd.v1.RemoveDenyEntryRequest.
+ * Use `create(RemoveDenyEntryRequestSchema)` to create a new message.
+ */
+export const RemoveDenyEntryRequestSchema: GenMessage<RemoveDenyEntryRequest> = /*@__PURE__*/
+  messageDesc(file_presignd_v1_admin_service, 3);
+
+/**
+ * RemoveDenyEntryResponse confirms the removal.
+ *
+ * @generated from message presignd.v1.RemoveDenyEntryResponse
+ */
+export type RemoveDenyEntryResponse = Message<"presignd.v1.RemoveDenyEntryResponse"> & {
+};
+
+/**
+ * Describes the message presignd.v1.RemoveDenyEntryResponse.
+ * Use `create(RemoveDenyEntryResponseSchema)` to create a new message.
+ */
+export const RemoveDenyEntryResponseSchema: GenMessage<RemoveDenyEntryResponse> = /*@__PURE__*/
+  messageDesc(file_presignd_v1_admin_service, 4);
+
+/**
+ * ListDenyEntriesRequest selects deny entries.
+ *
+ * @generated from message presignd.v1.ListDenyEntriesRequest
+ */
+export type ListDenyEntriesRequest = Message<"presignd.v1.ListDenyEntriesRequest"> & {
+  /**
+   * Only this category's entries; empty for all.
+   *
+   * @generated from field: string category = 1;
+   */
+  category: string;
+};
+
+/**
+ * Describes the message presignd.v1.ListDenyEntriesRequest.
+ * Use `create(ListDenyEntriesRequestSchema)` to create a new message.
+ */
+export const ListDenyEntriesRequestSchema: GenMessage<ListDenyEntriesRequest> = /*@__PURE__*/
+  messageDesc(file_presignd_v1_admin_service, 5);
+
+/**
+ * ListDenyEntriesResponse is the tenant's deny entries.
+ *
+ * @generated from message presignd.v1.ListDenyEntriesResponse
+ */
+export type ListDenyEntriesResponse = Message<"presignd.v1.ListDenyEntriesResponse"> & {
+  /**
+   * The entries, by category, field and value.
+   *
+   * @generated from field: repeated presignd.v1.DenyEntry deny_entries = 1;
+   */
+  denyEntries: DenyEntry[];
+};
+
+/**
+ * Describes the message presignd.v1.ListDenyEntriesResponse.
+ * Use `create(ListDenyEntriesResponseSchema)` to create a new message.
+ */
+export const ListDenyEntriesResponseSchema: GenMessage<ListDenyEntriesResponse> = /*@__PURE__*/
+  messageDesc(file_presignd_v1_admin_service, 6);
 
 /**
  * DeadLetter is an event delivery that was given up.
@@ -91,7 +295,7 @@ export type DeadLetter = Message<"presignd.v1.DeadLetter"> & {
  * Use `create(DeadLetterSchema)` to create a new message.
  */
 export const DeadLetterSchema: GenMessage<DeadLetter> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_admin_service, 0);
+  messageDesc(file_presignd_v1_admin_service, 7);
 
 /**
  * ListDeadLettersRequest asks for one page of dead letters.
@@ -119,7 +323,7 @@ export type ListDeadLettersRequest = Message<"presignd.v1.ListDeadLettersRequest
  * Use `create(ListDeadLettersRequestSchema)` to create a new message.
  */
 export const ListDeadLettersRequestSchema: GenMessage<ListDeadLettersRequest> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_admin_service, 1);
+  messageDesc(file_presignd_v1_admin_service, 8);
 
 /**
  * ListDeadLettersResponse is one page of dead letters.
@@ -147,7 +351,7 @@ export type ListDeadLettersResponse = Message<"presignd.v1.ListDeadLettersRespon
  * Use `create(ListDeadLettersResponseSchema)` to create a new message.
  */
 export const ListDeadLettersResponseSchema: GenMessage<ListDeadLettersResponse> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_admin_service, 2);
+  messageDesc(file_presignd_v1_admin_service, 9);
 
 /**
  * RedeliverDeadLetterRequest names a dead delivery.
@@ -168,7 +372,7 @@ export type RedeliverDeadLetterRequest = Message<"presignd.v1.RedeliverDeadLette
  * Use `create(RedeliverDeadLetterRequestSchema)` to create a new message.
  */
 export const RedeliverDeadLetterRequestSchema: GenMessage<RedeliverDeadLetterRequest> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_admin_service, 3);
+  messageDesc(file_presignd_v1_admin_service, 10);
 
 /**
  * RedeliverDeadLetterResponse confirms the redelivery.
@@ -183,7 +387,7 @@ export type RedeliverDeadLetterResponse = Message<"presignd.v1.RedeliverDeadLett
  * Use `create(RedeliverDeadLetterResponseSchema)` to create a new message.
  */
 export const RedeliverDeadLetterResponseSchema: GenMessage<RedeliverDeadLetterResponse> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_admin_service, 4);
+  messageDesc(file_presignd_v1_admin_service, 11);
 
 /**
  * ApiKey describes a stored API key. It never carries the secret.
@@ -275,7 +479,7 @@ export type ApiKey = Message<"presignd.v1.ApiKey"> & {
  * Use `create(ApiKeySchema)` to create a new message.
  */
 export const ApiKeySchema: GenMessage<ApiKey> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_admin_service, 5);
+  messageDesc(file_presignd_v1_admin_service, 12);
 
 /**
  * CreateApiKeyRequest describes the key to create in the caller's tenant.
@@ -284,7 +488,8 @@ export const ApiKeySchema: GenMessage<ApiKey> = /*@__PURE__*/
  */
 export type CreateApiKeyRequest = Message<"presignd.v1.CreateApiKeyRequest"> & {
   /**
-   * The scopes to grant: files:upload, files:read, files:delete, admin.
+   * The scopes to grant: files:upload, files:read, files:delete, admin,
+   * owner:headers (the caller must hold each one).
    *
    * @generated from field: repeated string scopes = 1;
    */
@@ -316,7 +521,7 @@ export type CreateApiKeyRequest = Message<"presignd.v1.CreateApiKeyRequest"> & {
  * Use `create(CreateApiKeyRequestSchema)` to create a new message.
  */
 export const CreateApiKeyRequestSchema: GenMessage<CreateApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_admin_service, 6);
+  messageDesc(file_presignd_v1_admin_service, 13);
 
 /**
  * CreateApiKeyResponse carries the new key and, this once, its secret.
@@ -345,7 +550,7 @@ export type CreateApiKeyResponse = Message<"presignd.v1.CreateApiKeyResponse"> &
  * Use `create(CreateApiKeyResponseSchema)` to create a new message.
  */
 export const CreateApiKeyResponseSchema: GenMessage<CreateApiKeyResponse> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_admin_service, 7);
+  messageDesc(file_presignd_v1_admin_service, 14);
 
 /**
  * ListApiKeysRequest pages through the caller's tenant's keys.
@@ -373,7 +578,7 @@ export type ListApiKeysRequest = Message<"presignd.v1.ListApiKeysRequest"> & {
  * Use `create(ListApiKeysRequestSchema)` to create a new message.
  */
 export const ListApiKeysRequestSchema: GenMessage<ListApiKeysRequest> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_admin_service, 8);
+  messageDesc(file_presignd_v1_admin_service, 15);
 
 /**
  * ListApiKeysResponse is one page of keys.
@@ -401,7 +606,7 @@ export type ListApiKeysResponse = Message<"presignd.v1.ListApiKeysResponse"> & {
  * Use `create(ListApiKeysResponseSchema)` to create a new message.
  */
 export const ListApiKeysResponseSchema: GenMessage<ListApiKeysResponse> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_admin_service, 9);
+  messageDesc(file_presignd_v1_admin_service, 16);
 
 /**
  * RevokeApiKeyRequest names the key to revoke.
@@ -422,7 +627,7 @@ export type RevokeApiKeyRequest = Message<"presignd.v1.RevokeApiKeyRequest"> & {
  * Use `create(RevokeApiKeyRequestSchema)` to create a new message.
  */
 export const RevokeApiKeyRequestSchema: GenMessage<RevokeApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_admin_service, 10);
+  messageDesc(file_presignd_v1_admin_service, 17);
 
 /**
  * RevokeApiKeyResponse carries the revoked key.
@@ -443,7 +648,7 @@ export type RevokeApiKeyResponse = Message<"presignd.v1.RevokeApiKeyResponse"> &
  * Use `create(RevokeApiKeyResponseSchema)` to create a new message.
  */
 export const RevokeApiKeyResponseSchema: GenMessage<RevokeApiKeyResponse> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_admin_service, 11);
+  messageDesc(file_presignd_v1_admin_service, 18);
 
 /**
  * AdminService manages the API keys of the caller's tenant. Every call
@@ -516,6 +721,43 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof RedeliverDeadLetterRequestSchema;
     output: typeof RedeliverDeadLetterResponseSchema;
+  },
+  /**
+   * AddDenyEntry denies the tenant's callers every file of a category
+   * whose owner field has a value (a blacklisted customer): CreateUpload,
+   * ListFiles, CheckName and GetUsage naming it are PERMISSION_DENIED, and
+   * every call on a stored file of it is NOT_FOUND. This replica applies
+   * the entry at once; other replicas within the deny-list cache TTL
+   * (5s). Adding an entry that exists is ALREADY_EXISTS.
+   *
+   * @generated from rpc presignd.v1.AdminService.AddDenyEntry
+   */
+  addDenyEntry: {
+    methodKind: "unary";
+    input: typeof AddDenyEntryRequestSchema;
+    output: typeof AddDenyEntryResponseSchema;
+  },
+  /**
+   * RemoveDenyEntry lifts one of the tenant's deny entries (NOT_FOUND
+   * when there is none); applied as AddDenyEntry is.
+   *
+   * @generated from rpc presignd.v1.AdminService.RemoveDenyEntry
+   */
+  removeDenyEntry: {
+    methodKind: "unary";
+    input: typeof RemoveDenyEntryRequestSchema;
+    output: typeof RemoveDenyEntryResponseSchema;
+  },
+  /**
+   * ListDenyEntries returns the tenant's deny entries by category, field
+   * and value.
+   *
+   * @generated from rpc presignd.v1.AdminService.ListDenyEntries
+   */
+  listDenyEntries: {
+    methodKind: "unary";
+    input: typeof ListDenyEntriesRequestSchema;
+    output: typeof ListDenyEntriesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_presignd_v1_admin_service, 0);

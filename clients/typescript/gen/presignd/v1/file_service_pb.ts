@@ -6,15 +6,15 @@ import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobu
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "../../buf/validate/validate_pb";
 import { file_google_api_annotations } from "../../google/api/annotations_pb";
-import type { FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_field_mask, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Duration, FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file presignd/v1/file_service.proto.
  */
 export const file_presignd_v1_file_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch5wcmVzaWduZC92MS9maWxlX3NlcnZpY2UucHJvdG8SC3ByZXNpZ25kLnYxInwKCENoZWNrc3VtEj0KCWFsZ29yaXRobRgBIAEoDjIeLnByZXNpZ25kLnYxLkNoZWNrc3VtQWxnb3JpdGhtQgq6SAeCAQQQASAAEjEKBXZhbHVlGAIgASgJQiK6SB9yHRABGIABMhZeW0EtWmEtejAtOSsvXSs9ezAsMn0kIsYGCgRGaWxlEg8KB2ZpbGVfaWQYASABKAkSEQoJc2lnbmVkX2lkGAIgASgJEg4KBnRlbmFudBgDIAEoCRIQCghjYXRlZ29yeRgEIAEoCRIUCgxkaXNwbGF5X25hbWUYBSABKAkSEAoIZmlsZW5hbWUYBiABKAkSCwoDa2V5GAcgASgJEhMKC3N0b3JhZ2VfdXJpGAggASgJEg8KB2JhY2tlbmQYCSABKAkSFAoMY29udGVudF90eXBlGAogASgJEhIKCnNpemVfYnl0ZXMYCyABKAMSJwoIY2hlY2tzdW0YDCABKAsyFS5wcmVzaWduZC52MS5DaGVja3N1bRIMCgRldGFnGA0gASgJEiUKBXN0YXRlGA4gASgOMhYucHJlc2lnbmQudjEuRmlsZVN0YXRlEhYKDmZhaWx1cmVfcmVhc29uGA8gASgJEisKBW93bmVyGBAgAygLMhwucHJlc2lnbmQudjEuRmlsZS5Pd25lckVudHJ5EjEKCG1ldGFkYXRhGBEgAygLMh8ucHJlc2lnbmQudjEuRmlsZS5NZXRhZGF0YUVudHJ5Ei8KC2NyZWF0ZV90aW1lGBIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgTIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMQoNY29tcGxldGVfdGltZRgUIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNgoSdXBsb2FkX2V4cGlyZV90aW1lGBUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgx1cGxvYWRfY291bnQYFiABKAUSFAoMc2l6ZV9kaXNwbGF5GBcgASgJEi8KCW11bHRpcGFydBgYIAEoCzIcLnByZXNpZ25kLnYxLk11bHRpcGFydExheW91dBIUCgxjb21wbGV0ZWRfYnkYGSABKAkaLAoKT3duZXJFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJ/Cg9NdWx0aXBhcnRMYXlvdXQSFwoPcGFydF9zaXplX2J5dGVzGAEgASgDEhIKCnBhcnRfY291bnQYAiABKAUSPwoXcGFydF9jaGVja3N1bV9hbGdvcml0aG0YAyABKA4yHi5wcmVzaWduZC52MS5DaGVja3N1bUFsZ29yaXRobSLaAQoKUGFydFRhcmdldBITCgtwYXJ0X251bWJlchgBIAEoBRILCgN1cmwYAiABKAkSNQoHaGVhZGVycxgDIAMoCzIkLnByZXNpZ25kLnYxLlBhcnRUYXJnZXQuSGVhZGVyc0VudHJ5EhIKCnNpemVfYnl0ZXMYBCABKAMSLwoLZXhwaXJlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIk8KBFBhcnQSEwoLcGFydF9udW1iZXIYASABKAUSEgoKc2l6ZV9ieXRlcxgCIAEoAxIMCgRldGFnGAMgASgJEhAKCGNoZWNrc3VtGAQgASgJIsQDCgxVcGxvYWRUYXJnZXQSKQoGbWV0aG9kGAEgASgOMhkucHJlc2lnbmQudjEuVXBsb2FkTWV0aG9kEgsKA3VybBgCIAEoCRI3CgdoZWFkZXJzGAMgAygLMiYucHJlc2lnbmQudjEuVXBsb2FkVGFyZ2V0LkhlYWRlcnNFbnRyeRI+Cgtmb3JtX2ZpZWxkcxgEIAMoCzIpLnByZXNpZ25kLnYxLlVwbG9hZFRhcmdldC5Gb3JtRmllbGRzRW50cnkSLwoLZXhwaXJlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDm1heF9zaXplX2J5dGVzGAYgASgDEi8KCW11bHRpcGFydBgHIAEoCzIcLnByZXNpZ25kLnYxLk11bHRpcGFydExheW91dBImCgVwYXJ0cxgIIAMoCzIXLnByZXNpZ25kLnYxLlBhcnRUYXJnZXQaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaMQoPRm9ybUZpZWxkc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEigAcKE0NyZWF0ZVVwbG9hZFJlcXVlc3QSMwoIY2F0ZWdvcnkYASABKAlCIbpIHnIcGEAyGF4oW2EtejAtOV1bYS16MC05Xy1dKik/JBIcCghmaWxlbmFtZRgCIAEoCUIKukgHcgUQARj/ARK8AQoMY29udGVudF90eXBlGAMgASgJQqUBukihAboBlQEKEWNvbnRlbnRfdHlwZS5taW1lEiVtdXN0IGJlIGEgTUlNRSB0eXBlIHN1Y2ggYXMgaW1hZ2UvcG5nGll0aGlzLm1hdGNoZXMoJ15bQS1aYS16MC05XVtBLVphLXowLTkhIyQmXl8uKy1dKi9bQS1aYS16MC05XVtBLVphLXowLTkhIyQmXl8uKy1dKig7LiopPyQnKcgBAXIDGP8BEhsKCnNpemVfYnl0ZXMYBCABKANCB7pIBCICIAASJwoIY2hlY2tzdW0YBSABKAsyFS5wcmVzaWduZC52MS5DaGVja3N1bRIzCgZtZXRob2QYBiABKA4yGS5wcmVzaWduZC52MS5VcGxvYWRNZXRob2RCCLpIBYIBAhABEh4KDGRpc3BsYXlfbmFtZRgHIAEoCUIIukgFcgMY/wESaAoFb3duZXIYCCADKAsyKy5wcmVzaWduZC52MS5DcmVhdGVVcGxvYWRSZXF1ZXN0Lk93bmVyRW50cnlCLLpIKZoBJhAQIhlyFxABGEAyEV5bYS16XVthLXowLTlfXSokKgdyBRABGIACElkKCG1ldGFkYXRhGAkgAygLMi4ucHJlc2lnbmQudjEuQ3JlYXRlVXBsb2FkUmVxdWVzdC5NZXRhZGF0YUVudHJ5Qhe6SBSaAREQICIGcgQQARhAKgVyAxiACBIVCg12YWxpZGF0ZV9vbmx5GAogASgIEjAKCnJlcXVlc3RfaWQYCyABKAlCHLpIGXIXGIABMhJeW0EtWmEtejAtOS5fOi1dKiQSTwoXcGFydF9jaGVja3N1bV9hbGdvcml0aG0YDCABKA4yHi5wcmVzaWduZC52MS5DaGVja3N1bUFsZ29yaXRobUIOukgLggEIEAEYABgBGAMaLAoKT3duZXJFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJpChRDcmVhdGVVcGxvYWRSZXNwb25zZRIfCgRmaWxlGAEgASgLMhEucHJlc2lnbmQudjEuRmlsZRIwCg11cGxvYWRfdGFyZ2V0GAIgASgLMhkucHJlc2lnbmQudjEuVXBsb2FkVGFyZ2V0ImkKFUNvbXBsZXRlVXBsb2FkUmVxdWVzdBIaCgdmaWxlX2lkGAEgASgJQgm6SAZyBBABGEASNAoFcGFydHMYAiADKAsyGi5wcmVzaWduZC52MS5Db21wbGV0ZWRQYXJ0Qgm6SAaSAQMQkE4iZgoNQ29tcGxldGVkUGFydBIfCgtwYXJ0X251bWJlchgBIAEoBUIKukgHGgUYkE4oARIYCgRldGFnGAIgASgJQgq6SAdyBRABGIACEhoKCGNoZWNrc3VtGAMgASgJQgi6SAVyAxiAASI5ChZDb21wbGV0ZVVwbG9hZFJlc3BvbnNlEh8KBGZpbGUYASABKAsyES5wcmVzaWduZC52MS5GaWxlIi0KDkdldEZpbGVSZXF1ZXN0EhsKB2ZpbGVfaWQYASABKAlCCrpIB3IFEAEYgAQiMgoPR2V0RmlsZVJlc3BvbnNlEh8KBGZpbGUYASABKAsyES5wcmVzaWduZC52MS5GaWxlIs0CChBMaXN0RmlsZXNSZXF1ZXN0Eh0KCXBhZ2Vfc2l6ZRgBIAEoBUIKukgHGgUY6AcoABIcCgpwYWdlX3Rva2VuGAIgASgJQgi6SAVyAxiACBIZCghjYXRlZ29yeRgDIAEoCUIHukgEcgIYQBIvCgVzdGF0ZRgEIAEoDjIWLnByZXNpZ25kLnYxLkZpbGVTdGF0ZUIIukgFggECEAESHwoNbmFtZV9jb250YWlucxgFIAEoCUIIukgFcgMY/wESHgoMZGlzcGxheV9uYW1lGAYgASgJQgi6SAVyAxiACBJBCgVvd25lchgHIAMoCzIoLnByZXNpZ25kLnYxLkxpc3RGaWxlc1JlcXVlc3QuT3duZXJFbnRyeUIIukgFmgECEBAaLAoKT3duZXJFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIk4KEUxpc3RGaWxlc1Jlc3BvbnNlEiAKBWZpbGVzGAEgAygLMhEucHJlc2lnbmQudjEuRmlsZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkidQoRVXBkYXRlRmlsZVJlcXVlc3QSJwoEZmlsZRgBIAEoCzIRLnByZXNpZ25kLnYxLkZpbGVCBrpIA8gBARI3Cgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2tCBrpIA8gBASI1ChJVcGRhdGVGaWxlUmVzcG9uc2USHwoEZmlsZRgBIAEoCzIRLnByZXNpZ25kLnYxLkZpbGUiLwoRRGVsZXRlRmlsZVJlcXVlc3QSGgoHZmlsZV9pZBgBIAEoCUIJukgGcgQQARhAIhQKEkRlbGV0ZUZpbGVSZXNwb25zZSJoChhDcmVhdGVEb3dubG9hZFVybFJlcXVlc3QSGgoHZmlsZV9pZBgBIAEoCUIJukgGcgQQARhAEjAKC2Rpc3Bvc2l0aW9uGAIgASgJQhu6SBhyFlIAUgphdHRhY2htZW50UgZpbmxpbmUiWQoZQ3JlYXRlRG93bmxvYWRVcmxSZXNwb25zZRILCgN1cmwYASABKAkSLwoLZXhwaXJlX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIr4BChBDaGVja05hbWVSZXF1ZXN0EhkKCGNhdGVnb3J5GAEgASgJQge6SARyAhhAEh4KDGRpc3BsYXlfbmFtZRgCIAEoCUIIukgFcgMYgAgSQQoFb3duZXIYAyADKAsyKC5wcmVzaWduZC52MS5DaGVja05hbWVSZXF1ZXN0Lk93bmVyRW50cnlCCLpIBZoBAhAQGiwKCk93bmVyRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKIAQoRQ2hlY2tOYW1lUmVzcG9uc2USFwoPbm9ybWFsaXplZF9uYW1lGAEgASgJEg0KBXZhbGlkGAIgASgIEhEKCWF2YWlsYWJsZRgDIAEoCBIOCgZyZWFzb24YBCABKAkSKAoNZXhpc3RpbmdfZmlsZRgFIAEoCzIRLnByZXNpZ25kLnYxLkZpbGUi8AEKEFNpZ25QYXJ0c1JlcXVlc3QSGgoHZmlsZV9pZBgBIAEoCUIJukgGcgQQARhAEiwKDHBhcnRfbnVtYmVycxgCIAMoBUIWukgTkgEQCAEQ6AcYASIHGgUYkE4oARJcCg5wYXJ0X2NoZWNrc3VtcxgDIAMoCzIwLnByZXNpZ25kLnYxLlNpZ25QYXJ0c1JlcXVlc3QuUGFydENoZWNrc3Vtc0VudHJ5QhK6SA+aAQwQ6AcqB3IFEAEYgAEaNAoSUGFydENoZWNrc3Vtc0VudHJ5EgsKA2tleRgBIAEoBRINCgV2YWx1ZRgCIAEoCToCOAEiOwoRU2lnblBhcnRzUmVzcG9uc2USJgoFcGFydHMYASADKAsyFy5wcmVzaWduZC52MS5QYXJ0VGFyZ2V0Ii4KEExpc3RQYXJ0c1JlcXVlc3QSGgoHZmlsZV9pZBgBIAEoCUIJukgGcgQQARhAImYKEUxpc3RQYXJ0c1Jlc3BvbnNlEiAKBXBhcnRzGAEgAygLMhEucHJlc2lnbmQudjEuUGFydBIvCgltdWx0aXBhcnQYAiABKAsyHC5wcmVzaWduZC52MS5NdWx0aXBhcnRMYXlvdXQiMAoSQWJvcnRVcGxvYWRSZXF1ZXN0EhoKB2ZpbGVfaWQYASABKAlCCbpIBnIEEAEYQCI2ChNBYm9ydFVwbG9hZFJlc3BvbnNlEh8KBGZpbGUYASABKAsyES5wcmVzaWduZC52MS5GaWxlIpwBCg9HZXRVc2FnZVJlcXVlc3QSGQoIY2F0ZWdvcnkYASABKAlCB7pIBHICGEASQAoFb3duZXIYAiADKAsyJy5wcmVzaWduZC52MS5HZXRVc2FnZVJlcXVlc3QuT3duZXJFbnRyeUIIukgFmgECEBAaLAoKT3duZXJFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIp0BChBHZXRVc2FnZVJlc3BvbnNlEhIKCmZpbGVfY291bnQYASABKAMSEgoKYnl0ZXNfdXNlZBgCIAEoAxIWCg5ieXRlc19yZXNlcnZlZBgDIAEoAxITCgtxdW90YV9ieXRlcxgEIAEoAxI0ChBsYXN0X3VwbG9hZF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCqRAQoRQ2hlY2tzdW1BbGdvcml0aG0SIgoeQ0hFQ0tTVU1fQUxHT1JJVEhNX1VOU1BFQ0lGSUVEEAASHQoZQ0hFQ0tTVU1fQUxHT1JJVEhNX1NIQTI1NhABEhoKFkNIRUNLU1VNX0FMR09SSVRITV9NRDUQAhIdChlDSEVDS1NVTV9BTEdPUklUSE1fQ1JDMzJDEAMqeQoMVXBsb2FkTWV0aG9kEh0KGVVQTE9BRF9NRVRIT0RfVU5TUEVDSUZJRUQQABIVChFVUExPQURfTUVUSE9EX1BVVBABEhYKElVQTE9BRF9NRVRIT0RfUE9TVBACEhsKF1VQTE9BRF9NRVRIT0RfTVVMVElQQVJUEAMqnAEKCUZpbGVTdGF0ZRIaChZGSUxFX1NUQVRFX1VOU1BFQ0lGSUVEEAASFgoSRklMRV9TVEFURV9QRU5ESU5HEAESFAoQRklMRV9TVEFURV9SRUFEWRACEhUKEUZJTEVfU1RBVEVfRkFJTEVEEAMSFgoSRklMRV9TVEFURV9FWFBJUkVEEAQSFgoSRklMRV9TVEFURV9BQk9SVEVEEAUy2goKC0ZpbGVTZXJ2aWNlEmsKDENyZWF0ZVVwbG9hZBIgLnByZXNpZ25kLnYxLkNyZWF0ZVVwbG9hZFJlcXVlc3QaIS5wcmVzaWduZC52MS5DcmVhdGVVcGxvYWRSZXNwb25zZSIWgtPkkwIQOgEqIgsvdjEvdXBsb2FkcxKCAQoOQ29tcGxldGVVcGxvYWQSIi5wcmVzaWduZC52MS5Db21wbGV0ZVVwbG9hZFJlcXVlc3QaIy5wcmVzaWduZC52MS5Db21wbGV0ZVVwbG9hZFJlc3BvbnNlIieC0+STAiE6ASoiHC92MS9maWxlcy97ZmlsZV9pZH06Y29tcGxldGUSYQoHR2V0RmlsZRIbLnByZXNpZ25kLnYxLkdldEZpbGVSZXF1ZXN0GhwucHJlc2lnbmQudjEuR2V0RmlsZVJlc3BvbnNlIhuC0+STAhUSEy92MS9maWxlcy97ZmlsZV9pZH0SXQoJTGlzdEZpbGVzEh0ucHJlc2lnbmQudjEuTGlzdEZpbGVzUmVxdWVzdBoeLnByZXNpZ25kLnYxLkxpc3RGaWxlc1Jlc3BvbnNlIhGC0+STAgsSCS92MS9maWxlcxJ1CgpVcGRhdGVGaWxlEh4ucHJlc2lnbmQudjEuVXBkYXRlRmlsZVJlcXVlc3QaHy5wcmVzaWduZC52MS5VcGRhdGVGaWxlUmVzcG9uc2UiJoLT5JMCIDoEZmlsZTIYL3YxL2ZpbGVzL3tmaWxlLmZpbGVfaWR9EmoKCkRlbGV0ZUZpbGUSHi5wcmVzaWduZC52MS5EZWxldGVGaWxlUmVxdWVzdBofLnByZXNpZ25kLnYxLkRlbGV0ZUZpbGVSZXNwb25zZSIbgtPkkwIVKhMvdjEvZmlsZXMve2ZpbGVfaWR9EosBChFDcmVhdGVEb3dubG9hZFVybBIlLnByZXNpZ25kLnYxLkNyZWF0ZURvd25sb2FkVXJsUmVxdWVzdBomLnByZXNpZ25kLnYxLkNyZWF0ZURvd25sb2FkVXJsUmVzcG9uc2UiJ4LT5JMCIToBKiIcL3YxL2ZpbGVzL3tmaWxlX2lkfTpkb3dubG9hZBJsCglDaGVja05hbWUSHS5wcmVzaWduZC52MS5DaGVja05hbWVSZXF1ZXN0Gh4ucHJlc2lnbmQudjEuQ2hlY2tOYW1lUmVzcG9uc2UiIILT5JMCGjoBKiIVL3YxL3VwbG9hZHM6Y2hlY2tOYW1lEnUKCVNpZ25QYXJ0cxIdLnByZXNpZ25kLnYxLlNpZ25QYXJ0c1JlcXVlc3QaHi5wcmVzaWduZC52MS5TaWduUGFydHNSZXNwb25zZSIpgtPkkwIjOgEqIh4vdjEvZmlsZXMve2ZpbGVfaWR9L3BhcnRzOnNpZ24SbQoJTGlzdFBhcnRzEh0ucHJlc2lnbmQudjEuTGlzdFBhcnRzUmVxdWVzdBoeLnByZXNpZ25kLnYxLkxpc3RQYXJ0c1Jlc3BvbnNlIiGC0+STAhsSGS92MS9maWxlcy97ZmlsZV9pZH0vcGFydHMSdgoLQWJvcnRVcGxvYWQSHy5wcmVzaWduZC52MS5BYm9ydFVwbG9hZFJlcXVlc3QaIC5wcmVzaWduZC52MS5BYm9ydFVwbG9hZFJlc3BvbnNlIiSC0+STAh46ASoiGS92MS9maWxlcy97ZmlsZV9pZH06YWJvcnQSWgoIR2V0VXNhZ2USHC5wcmVzaWduZC52MS5HZXRVc2FnZVJlcXVlc3QaHS5wcmVzaWduZC52MS5HZXRVc2FnZVJlc3BvbnNlIhGC0+STAgsSCS92MS91c2FnZWIGcHJvdG8z", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
+  fileDesc("Ch5wcmVzaWduZC92MS9maWxlX3NlcnZpY2UucHJvdG8SC3ByZXNpZ25kLnYxInwKCENoZWNrc3VtEj0KCWFsZ29yaXRobRgBIAEoDjIeLnByZXNpZ25kLnYxLkNoZWNrc3VtQWxnb3JpdGhtQgq6SAeCAQQQASAAEjEKBXZhbHVlGAIgASgJQiK6SB9yHRABGIABMhZeW0EtWmEtejAtOSsvXSs9ezAsMn0kIsAICgRGaWxlEg8KB2ZpbGVfaWQYASABKAkSEQoJc2lnbmVkX2lkGAIgASgJEg4KBnRlbmFudBgDIAEoCRIQCghjYXRlZ29yeRgEIAEoCRIUCgxkaXNwbGF5X25hbWUYBSABKAkSEAoIZmlsZW5hbWUYBiABKAkSCwoDa2V5GAcgASgJEhMKC3N0b3JhZ2VfdXJpGAggASgJEg8KB2JhY2tlbmQYCSABKAkSFAoMY29udGVudF90eXBlGAogASgJEhIKCnNpemVfYnl0ZXMYCyABKAMSJwoIY2hlY2tzdW0YDCABKAsyFS5wcmVzaWduZC52MS5DaGVja3N1bRIMCgRldGFnGA0gASgJEiUKBXN0YXRlGA4gASgOMhYucHJlc2lnbmQudjEuRmlsZVN0YXRlEhYKDmZhaWx1cmVfcmVhc29uGA8gASgJEisKBW93bmVyGBAgAygLMhwucHJlc2lnbmQudjEuRmlsZS5Pd25lckVudHJ5EjEKCG1ldGFkYXRhGBEgAygLMh8ucHJlc2lnbmQudjEuRmlsZS5NZXRhZGF0YUVudHJ5Ei8KC2NyZWF0ZV90aW1lGBIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgTIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMQoNY29tcGxldGVfdGltZRgUIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNgoSdXBsb2FkX2V4cGlyZV90aW1lGBUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgx1cGxvYWRfY291bnQYFiABKAUSFAoMc2l6ZV9kaXNwbGF5GBcgASgJEi8KCW11bHRpcGFydBgYIAEoCzIcLnByZXNpZ25kLnYxLk11bHRpcGFydExheW91dBIUCgxjb21wbGV0ZWRfYnkYGSABKAkSHQoVZGV0ZWN0ZWRfY29udGVudF90eXBlGBogASgJEhIKCnB1YmxpY191cmwYGyABKAkSEQoJaXNfcHVibGljGBwgASgIEhMKC3NjYW5fcmVzdWx0GB0gASgJEicKCHVwbG9hZGVyGCAgASgLMhUucHJlc2lnbmQudjEuVXBsb2FkZXISGwoTcHJlc2lnbmVkX3VybF9jb3VudBghIAEoAxIaChJkb3dubG9hZF91cmxfY291bnQYIiABKAMSOwoXbGFzdF9wcmVzaWduZWRfdXJsX3RpbWUYIyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGiwKCk93bmVyRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiOgoIVXBsb2FkZXISDAoEa2luZBgBIAEoCRIKCgJpZBgCIAEoCRIUCgxkaXNwbGF5X25hbWUYAyABKAkifwoPTXVsdGlwYXJ0TGF5b3V0EhcKD3BhcnRfc2l6ZV9ieXRlcxgBIAEoAxISCgpwYXJ0X2NvdW50GAIgASgFEj8KF3BhcnRfY2hlY2tzdW1fYWxnb3JpdGhtGAMgASgOMh4ucHJlc2lnbmQudjEuQ2hlY2tzdW1BbGdvcml0aG0i2gEKClBhcnRUYXJnZXQSEwoLcGFydF9udW1iZXIYASABKAUSCwoDdXJsGAIgASgJEjUKB2hlYWRlcnMYAyADKAsyJC5wcmVzaWduZC52MS5QYXJ0VGFyZ2V0LkhlYWRlcnNFbnRyeRISCgpzaXplX2J5dGVzGAQgASgDEi8KC2V4cGlyZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJPCgRQYXJ0EhMKC3BhcnRfbnVtYmVyGAEgASgFEhIKCnNpemVfYnl0ZXMYAiABKAMSDAoEZXRhZxgDIAEoCRIQCghjaGVja3N1bRgEIAEoCSLEAwoMVXBsb2FkVGFyZ2V0EikKBm1ldGhvZBgBIAEoDjIZLnByZXNpZ25kLnYxLlVwbG9hZE1ldGhvZBILCgN1cmwYAiABKAkSNwoHaGVhZGVycxgDIAMoCzImLnByZXNpZ25kLnYxLlVwbG9hZFRhcmdldC5IZWFkZXJzRW50cnkSPgoLZm9ybV9maWVsZHMYBCADKAsyKS5wcmVzaWduZC52MS5VcGxvYWRUYXJnZXQuRm9ybUZpZWxkc0VudHJ5Ei8KC2V4cGlyZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5tYXhfc2l6ZV9ieXRlcxgGIAEoAxIvCgltdWx0aXBhcnQYByABKAsyHC5wcmVzaWduZC52MS5NdWx0aXBhcnRMYXlvdXQSJgoFcGFydHMYCCADKAsyFy5wcmVzaWduZC52MS5QYXJ0VGFyZ2V0Gi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGjEKD0Zvcm1GaWVsZHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIoAHChNDcmVhdGVVcGxvYWRSZXF1ZXN0EjMKCGNhdGVnb3J5GAEgASgJQiG6SB5yHBhAMhheKFthLXowLTldW2EtejAtOV8tXSopPyQSHAoIZmlsZW5hbWUYAiABKAlCCrpIB3IFEAEY/wESvAEKDGNvbnRlbnRfdHlwZRgDIAEoCUKlAbpIoQG6AZUBChFjb250ZW50X3R5cGUubWltZRIlbXVzdCBiZSBhIE1JTUUgdHlwZSBzdWNoIGFzIGltYWdlL3BuZxpZdGhpcy5tYXRjaGVzKCdeW0EtWmEtejAtOV1bQS1aYS16MC05ISMkJl5fListXSovW0EtWmEtejAtOV1bQS1aYS16MC05ISMkJl5fListXSooOy4qKT8kJynIAQFyAxj/ARIbCgpzaXplX2J5dGVzGAQgASgDQge6SAQiAiAAEicKCGNoZWNrc3VtGAUgASgLMhUucHJlc2lnbmQudjEuQ2hlY2tzdW0SMwoGbWV0aG9kGAYgASgOMhkucHJlc2lnbmQudjEuVXBsb2FkTWV0aG9kQgi6SAWCAQIQARIeCgxkaXNwbGF5X25hbWUYByABKAlCCLpIBXIDGP8BEmgKBW93bmVyGAggAygLMisucHJlc2lnbmQudjEuQ3JlYXRlVXBsb2FkUmVxdWVzdC5Pd25lckVudHJ5Qiy6SCmaASYQECIZchcQARhAMhFeW2Etel1bYS16MC05X10qJCoHcgUQARiAAhJZCghtZXRhZGF0YRgJIAMoCzIuLnByZXNpZ25kLnYxLkNyZWF0ZVVwbG9hZFJlcXVlc3QuTWV0YWRhdGFFbnRyeUIXukgUmgERECAiBnIEEAEYQCoFcgMYgAgSFQoNdmFsaWRhdGVfb25seRgKIAEoCBIwCgpyZXF1ZXN0X2lkGAsgASgJQhy6SBlyFxiAATISXltBLVphLXowLTkuXzotXSokEk8KF3BhcnRfY2hlY2tzdW1fYWxnb3JpdGhtGAwgASgOMh4ucHJlc2lnbmQudjEuQ2hlY2tzdW1BbGdvcml0aG1CDrpIC4IBCBABGAAYARgDGiwKCk93bmVyRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEifwoUQ3JlYXRlVXBsb2FkUmVzcG9uc2USHwoEZmlsZRgBIAEoCzIRLnByZXNpZ25kLnYxLkZpbGUSMAoNdXBsb2FkX3RhcmdldBgCIAEoCzIZLnByZXNpZ25kLnYxLlVwbG9hZFRhcmdldBIUCgxkZWR1cGxpY2F0ZWQYAyABKAgiaQoVQ29tcGxldGVVcGxvYWRSZXF1ZXN0EhoKB2ZpbGVfaWQYASABKAlCCbpIBnIEEAEYQBI0CgVwYXJ0cxgCIAMoCzIaLnByZXNpZ25kLnYxLkNvbXBsZXRlZFBhcnRCCbpIBpIBAxCQTiJmCg1Db21wbGV0ZWRQYXJ0Eh8KC3BhcnRfbnVtYmVyGAEgASgFQgq6SAcaBRiQTigBEhgKBGV0YWcYAiABKAlCCrpIB3IFEAEYgAISGgoIY2hlY2tzdW0YAyABKAlCCLpIBXIDGIABIjkKFkNvbXBsZXRlVXBsb2FkUmVzcG9uc2USHwoEZmlsZRgBIAEoCzIRLnByZXNpZ25kLnYxLkZpbGUiLQoOR2V0RmlsZVJlcXVlc3QSGwoHZmlsZV9pZBgBIAEoCUIKukgHcgUQARiABCIyCg9HZXRGaWxlUmVzcG9uc2USHwoEZmlsZRgBIAEoCzIRLnByZXNpZ25kLnYxLkZpbGUizQIKEExpc3RGaWxlc1JlcXVlc3QSHQoJcGFnZV9zaXplGAEgASgFQgq6SAcaBRjoBygAEhwKCnBhZ2VfdG9rZW4YAiABKAlCCLpIBXIDGIAIEhkKCGNhdGVnb3J5GAMgASgJQge6SARyAhhAEi8KBXN0YXRlGAQgASgOMhYucHJlc2lnbmQudjEuRmlsZVN0YXRlQgi6SAWCAQIQARIfCg1uYW1lX2NvbnRhaW5zGAUgASgJQgi6SAVyAxj/ARIeCgxkaXNwbGF5X25hbWUYBiABKAlCCLpIBXIDGIAIEkEKBW93bmVyGAcgAygLMigucHJlc2lnbmQudjEuTGlzdEZpbGVzUmVxdWVzdC5Pd25lckVudHJ5Qgi6SAWaAQIQEBosCgpPd25lckVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiTgoRTGlzdEZpbGVzUmVzcG9uc2USIAoFZmlsZXMYASADKAsyES5wcmVzaWduZC52MS5GaWxlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJ1ChFVcGRhdGVGaWxlUmVxdWVzdBInCgRmaWxlGAEgASgLMhEucHJlc2lnbmQudjEuRmlsZUIGukgDyAEBEjcKC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFza0IGukgDyAEBIjUKElVwZGF0ZUZpbGVSZXNwb25zZRIfCgRmaWxlGAEgASgLMhEucHJlc2lnbmQudjEuRmlsZSIvChFEZWxldGVGaWxlUmVxdWVzdBIaCgdmaWxlX2lkGAEgASgJQgm6SAZyBBABGEAiFAoSRGVsZXRlRmlsZVJlc3BvbnNlIpoBChhDcmVhdGVEb3dubG9hZFVybFJlcXVlc3QSGgoHZmlsZV9pZBgBIAEoCUIJukgGcgQQARhAEjAKC2Rpc3Bvc2l0aW9uGAIgASgJQhu6SBhyFlIAUgphdHRhY2htZW50UgZpbmxpbmUSMAoDdHRsGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgi6SAWqAQIqACJZChlDcmVhdGVEb3dubG9hZFVybFJlc3BvbnNlEgsKA3VybBgBIAEoCRIvCgtleHBpcmVfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAivgEKEENoZWNrTmFtZVJlcXVlc3QSGQoIY2F0ZWdvcnkYASABKAlCB7pIBHICGEASHgoMZGlzcGxheV9uYW1lGAIgASgJQgi6SAVyAxiACBJBCgVvd25lchgDIAMoCzIoLnByZXNpZ25kLnYxLkNoZWNrTmFtZVJlcXVlc3QuT3duZXJFbnRyeUIIukgFmgECEBAaLAoKT3duZXJFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIogBChFDaGVja05hbWVSZXNwb25zZRIXCg9ub3JtYWxpemVkX25hbWUYASABKAkSDQoFdmFsaWQYAiABKAgSEQoJYXZhaWxhYmxlGAMgASgIEg4KBnJlYXNvbhgEIAEoCRIoCg1leGlzdGluZ19maWxlGAUgASgLMhEucHJlc2lnbmQudjEuRmlsZSLwAQoQU2lnblBhcnRzUmVxdWVzdBIaCgdmaWxlX2lkGAEgASgJQgm6SAZyBBABGEASLAoMcGFydF9udW1iZXJzGAIgAygFQha6SBOSARAIARDoBxgBIgcaBRiQTigBElwKDnBhcnRfY2hlY2tzdW1zGAMgAygLMjAucHJlc2lnbmQudjEuU2lnblBhcnRzUmVxdWVzdC5QYXJ0Q2hlY2tzdW1zRW50cnlCErpID5oBDBDoByoHcgUQARiAARo0ChJQYXJ0Q2hlY2tzdW1zRW50cnkSCwoDa2V5GAEgASgFEg0KBXZhbHVlGAIgASgJOgI4ASI7ChFTaWduUGFydHNSZXNwb25zZRImCgVwYXJ0cxgBIAMoCzIXLnByZXNpZ25kLnYxLlBhcnRUYXJnZXQiLgoQTGlzdFBhcnRzUmVxdWVzdBIaCgdmaWxlX2lkGAEgASgJQgm6SAZyBBABGEAiZgoRTGlzdFBhcnRzUmVzcG9uc2USIAoFcGFydHMYASADKAsyES5wcmVzaWduZC52MS5QYXJ0Ei8KCW11bHRpcGFydBgCIAEoCzIcLnByZXNpZ25kLnYxLk11bHRpcGFydExheW91dCIwChJBYm9ydFVwbG9hZFJlcXVlc3QSGgoHZmlsZV9pZBgBIAEoCUIJukgGcgQQARhAIjYKE0Fib3J0VXBsb2FkUmVzcG9uc2USHwoEZmlsZRgBIAEoCzIRLnByZXNpZ25kLnYxLkZpbGUinAEKD0dldFVzYWdlUmVxdWVzdBIZCghjYXRlZ29yeRgBIAEoCUIHukgEcgIYQBJACgVvd25lchgCIAMoCzInLnByZXNpZ25kLnYxLkdldFVzYWdlUmVxdWVzdC5Pd25lckVudHJ5Qgi6SAWaAQIQEBosCgpPd25lckVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEinQEKEEdldFVzYWdlUmVzcG9uc2USEgoKZmlsZV9jb3VudBgBIAEoAxISCgpieXRlc191c2VkGAIgASgDEhYKDmJ5dGVzX3Jlc2VydmVkGAMgASgDEhMKC3F1b3RhX2J5dGVzGAQgASgDEjQKEGxhc3RfdXBsb2FkX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wKpEBChFDaGVja3N1bUFsZ29yaXRobRIiCh5DSEVDS1NVTV9BTEdPUklUSE1fVU5TUEVDSUZJRUQQABIdChlDSEVDS1NVTV9BTEdPUklUSE1fU0hBMjU2EAESGgoWQ0hFQ0tTVU1fQUxHT1JJVEhNX01ENRACEh0KGUNIRUNLU1VNX0FMR09SSVRITV9DUkMzMkMQAyp5CgxVcGxvYWRNZXRob2QSHQoZVVBMT0FEX01FVEhPRF9VTlNQRUNJRklFRBAAEhUKEVVQTE9BRF9NRVRIT0RfUFVUEAESFgoSVVBMT0FEX01FVEhPRF9QT1NUEAISGwoXVVBMT0FEX01FVEhPRF9NVUxUSVBBUlQQAyrRAQoJRmlsZVN0YXRlEhoKFkZJTEVfU1RBVEVfVU5TUEVDSUZJRUQQABIWChJGSUxFX1NUQVRFX1BFTkRJTkcQARIUChBGSUxFX1NUQVRFX1JFQURZEAISFQoRRklMRV9TVEFURV9GQUlMRUQQAxIWChJGSUxFX1NUQVRFX0VYUElSRUQQBBIWChJGSUxFX1NUQVRFX0FCT1JURUQQBRIXChNGSUxFX1NUQVRFX1NDQU5OSU5HEAYSGgoWRklMRV9TVEFURV9RVUFSQU5USU5FRBAHMtoKCgtGaWxlU2VydmljZRJrCgxDcmVhdGVVcGxvYWQSIC5wcmVzaWduZC52MS5DcmVhdGVVcGxvYWRSZXF1ZXN0GiEucHJlc2lnbmQudjEuQ3JlYXRlVXBsb2FkUmVzcG9uc2UiFoLT5JMCEDoBKiILL3YxL3VwbG9hZHMSggEKDkNvbXBsZXRlVXBsb2FkEiIucHJlc2lnbmQudjEuQ29tcGxldGVVcGxvYWRSZXF1ZXN0GiMucHJlc2lnbmQudjEuQ29tcGxldGVVcGxvYWRSZXNwb25zZSIngtPkkwIhOgEqIhwvdjEvZmlsZXMve2ZpbGVfaWR9OmNvbXBsZXRlEmEKB0dldEZpbGUSGy5wcmVzaWduZC52MS5HZXRGaWxlUmVxdWVzdBocLnByZXNpZ25kLnYxLkdldEZpbGVSZXNwb25zZSIbgtPkkwIVEhMvdjEvZmlsZXMve2ZpbGVfaWR9El0KCUxpc3RGaWxlcxIdLnByZXNpZ25kLnYxLkxpc3RGaWxlc1JlcXVlc3QaHi5wcmVzaWduZC52MS5MaXN0RmlsZXNSZXNwb25zZSIRgtPkkwILEgkvdjEvZmlsZXMSdQoKVXBkYXRlRmlsZRIeLnByZXNpZ25kLnYxLlVwZGF0ZUZpbGVSZXF1ZXN0Gh8ucHJlc2lnbmQudjEuVXBkYXRlRmlsZVJlc3BvbnNlIiaC0+STAiA6BGZpbGUyGC92MS9maWxlcy97ZmlsZS5maWxlX2lkfRJqCgpEZWxldGVGaWxlEh4ucHJlc2lnbmQudjEuRGVsZXRlRmlsZVJlcXVlc3QaHy5wcmVzaWduZC52MS5EZWxldGVGaWxlUmVzcG9uc2UiG4LT5JMCFSoTL3YxL2ZpbGVzL3tmaWxlX2lkfRKLAQoRQ3JlYXRlRG93bmxvYWRVcmwSJS5wcmVzaWduZC52MS5DcmVhdGVEb3dubG9hZFVybFJlcXVlc3QaJi5wcmVzaWduZC52MS5DcmVhdGVEb3dubG9hZFVybFJlc3BvbnNlIieC0+STAiE6ASoiHC92MS9maWxlcy97ZmlsZV9pZH06ZG93bmxvYWQSbAoJQ2hlY2tOYW1lEh0ucHJlc2lnbmQudjEuQ2hlY2tOYW1lUmVxdWVzdBoeLnByZXNpZ25kLnYxLkNoZWNrTmFtZVJlc3BvbnNlIiCC0+STAho6ASoiFS92MS91cGxvYWRzOmNoZWNrTmFtZRJ1CglTaWduUGFydHMSHS5wcmVzaWduZC52MS5TaWduUGFydHNSZXF1ZXN0Gh4ucHJlc2lnbmQudjEuU2lnblBhcnRzUmVzcG9uc2UiKYLT5JMCIzoBKiIeL3YxL2ZpbGVzL3tmaWxlX2lkfS9wYXJ0czpzaWduEm0KCUxpc3RQYXJ0cxIdLnByZXNpZ25kLnYxLkxpc3RQYXJ0c1JlcXVlc3QaHi5wcmVzaWduZC52MS5MaXN0UGFydHNSZXNwb25zZSIhgtPkkwIbEhkvdjEvZmlsZXMve2ZpbGVfaWR9L3BhcnRzEnYKC0Fib3J0VXBsb2FkEh8ucHJlc2lnbmQudjEuQWJvcnRVcGxvYWRSZXF1ZXN0GiAucHJlc2lnbmQudjEuQWJvcnRVcGxvYWRSZXNwb25zZSIkgtPkkwIeOgEqIhkvdjEvZmlsZXMve2ZpbGVfaWR9OmFib3J0EloKCEdldFVzYWdlEhwucHJlc2lnbmQudjEuR2V0VXNhZ2VSZXF1ZXN0Gh0ucHJlc2lnbmQudjEuR2V0VXNhZ2VSZXNwb25zZSIRgtPkkwILEgkvdjEvdXNhZ2ViBnByb3RvMw", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * Checksum is a digest of a file's bytes.
@@ -228,6 +228,75 @@ export type File = Message<"presignd.v1.File"> & {
    * @generated from field: string completed_by = 25;
    */
   completedBy: string;
+
+  /**
+   * The media type detected from the object's first bytes when the upload
+   * completed (without parameters, such as "application/pdf"), for
+   * categories that sniff content; empty otherwise. A FAILED file whose
+   * bytes did not fit the declared type keeps what was detected.
+   *
+   * @generated from field: string detected_content_type = 26;
+   */
+  detectedContentType: string;
+
+  /**
+   * The object's stable, unsigned public URL: the category's
+   * public_base_url followed by the escaped object key. Set only for READY
+   * files of a category with a public base URL.
+   *
+   * @generated from field: string public_url = 27;
+   */
+  publicUrl: string;
+
+  /**
+   * True for a READY file of a category with a public base URL (the file
+   * then has a public_url); false otherwise.
+   *
+   * @generated from field: bool is_public = 28;
+   */
+  isPublic: boolean;
+
+  /**
+   * The outcome of the malware scan: "clean", or the name of the
+   * signature the scanner found (QUARANTINED); empty for a file that was
+   * not scanned (yet).
+   *
+   * @generated from field: string scan_result = 29;
+   */
+  scanResult: string;
+
+  /**
+   * The credential that created the file (CreateUpload); unset for
+   * files created before presignd recorded it.
+   *
+   * @generated from field: presignd.v1.Uploader uploader = 32;
+   */
+  uploader?: Uploader | undefined;
+
+  /**
+   * How many presigned URLs were issued for the file: its upload targets
+   * (upload_count: the first and those of retries; the part targets of a
+   * multipart upload count as one) plus its download URLs
+   * (download_url_count).
+   *
+   * @generated from field: int64 presigned_url_count = 33;
+   */
+  presignedUrlCount: bigint;
+
+  /**
+   * How many download URLs CreateDownloadUrl issued for the file.
+   *
+   * @generated from field: int64 download_url_count = 34;
+   */
+  downloadUrlCount: bigint;
+
+  /**
+   * When the last presigned URL (upload target or download URL) was
+   * issued for the file.
+   *
+   * @generated from field: google.protobuf.Timestamp last_presigned_url_time = 35;
+   */
+  lastPresignedUrlTime?: Timestamp | undefined;
 };
 
 /**
@@ -236,6 +305,43 @@ export type File = Message<"presignd.v1.File"> & {
  */
 export const FileSchema: GenMessage<File> = /*@__PURE__*/
   messageDesc(file_presignd_v1_file_service, 1);
+
+/**
+ * Uploader is the credential that created a file.
+ *
+ * @generated from message presignd.v1.Uploader
+ */
+export type Uploader = Message<"presignd.v1.Uploader"> & {
+  /**
+   * The kind of credential: "api_key" or "jwt".
+   *
+   * @generated from field: string kind = 1;
+   */
+  kind: string;
+
+  /**
+   * The API key's ID, or the JWT's "sub" claim.
+   *
+   * @generated from field: string id = 2;
+   */
+  id: string;
+
+  /**
+   * A name for people: the string claim auth.jwt.display_name_claim
+   * names; empty for API keys and when the claim is not configured or
+   * absent.
+   *
+   * @generated from field: string display_name = 3;
+   */
+  displayName: string;
+};
+
+/**
+ * Describes the message presignd.v1.Uploader.
+ * Use `create(UploaderSchema)` to create a new message.
+ */
+export const UploaderSchema: GenMessage<Uploader> = /*@__PURE__*/
+  messageDesc(file_presignd_v1_file_service, 2);
 
 /**
  * MultipartLayout is how a multipart upload cuts the file into parts.
@@ -271,7 +377,7 @@ export type MultipartLayout = Message<"presignd.v1.MultipartLayout"> & {
  * Use `create(MultipartLayoutSchema)` to create a new message.
  */
 export const MultipartLayoutSchema: GenMessage<MultipartLayout> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 2);
+  messageDesc(file_presignd_v1_file_service, 3);
 
 /**
  * PartTarget tells the client how to send one part of a multipart upload:
@@ -321,7 +427,7 @@ export type PartTarget = Message<"presignd.v1.PartTarget"> & {
  * Use `create(PartTargetSchema)` to create a new message.
  */
 export const PartTargetSchema: GenMessage<PartTarget> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 3);
+  messageDesc(file_presignd_v1_file_service, 4);
 
 /**
  * Part is a part of a multipart upload that storage holds.
@@ -364,7 +470,7 @@ export type Part = Message<"presignd.v1.Part"> & {
  * Use `create(PartSchema)` to create a new message.
  */
 export const PartSchema: GenMessage<Part> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 4);
+  messageDesc(file_presignd_v1_file_service, 5);
 
 /**
  * UploadTarget tells the client exactly how to send the bytes.
@@ -437,7 +543,7 @@ export type UploadTarget = Message<"presignd.v1.UploadTarget"> & {
  * Use `create(UploadTargetSchema)` to create a new message.
  */
 export const UploadTargetSchema: GenMessage<UploadTarget> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 5);
+  messageDesc(file_presignd_v1_file_service, 6);
 
 /**
  * CreateUploadRequest asks for an upload target.
@@ -540,7 +646,7 @@ export type CreateUploadRequest = Message<"presignd.v1.CreateUploadRequest"> & {
  * Use `create(CreateUploadRequestSchema)` to create a new message.
  */
 export const CreateUploadRequestSchema: GenMessage<CreateUploadRequest> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 6);
+  messageDesc(file_presignd_v1_file_service, 7);
 
 /**
  * CreateUploadResponse carries the reserved file and where to upload it.
@@ -556,11 +662,21 @@ export type CreateUploadResponse = Message<"presignd.v1.CreateUploadResponse"> &
   file?: File | undefined;
 
   /**
-   * How to send the bytes; unset for validate_only requests.
+   * How to send the bytes; unset for validate_only requests and for a
+   * deduplicated request.
    *
    * @generated from field: presignd.v1.UploadTarget upload_target = 2;
    */
   uploadTarget?: UploadTarget | undefined;
+
+  /**
+   * The category de-duplicates by content and a READY file with the
+   * request's checksum and size already exists in its scope: file is that
+   * file, nothing was reserved and there is nothing to upload.
+   *
+   * @generated from field: bool deduplicated = 3;
+   */
+  deduplicated: boolean;
 };
 
 /**
@@ -568,7 +684,7 @@ export type CreateUploadResponse = Message<"presignd.v1.CreateUploadResponse"> &
  * Use `create(CreateUploadResponseSchema)` to create a new message.
  */
 export const CreateUploadResponseSchema: GenMessage<CreateUploadResponse> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 7);
+  messageDesc(file_presignd_v1_file_service, 8);
 
 /**
  * CompleteUploadRequest names the file whose upload finished.
@@ -600,7 +716,7 @@ export type CompleteUploadRequest = Message<"presignd.v1.CompleteUploadRequest">
  * Use `create(CompleteUploadRequestSchema)` to create a new message.
  */
 export const CompleteUploadRequestSchema: GenMessage<CompleteUploadRequest> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 8);
+  messageDesc(file_presignd_v1_file_service, 9);
 
 /**
  * CompletedPart is a part named in CompleteUpload.
@@ -635,7 +751,7 @@ export type CompletedPart = Message<"presignd.v1.CompletedPart"> & {
  * Use `create(CompletedPartSchema)` to create a new message.
  */
 export const CompletedPartSchema: GenMessage<CompletedPart> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 9);
+  messageDesc(file_presignd_v1_file_service, 10);
 
 /**
  * CompleteUploadResponse carries the verified file.
@@ -656,7 +772,7 @@ export type CompleteUploadResponse = Message<"presignd.v1.CompleteUploadResponse
  * Use `create(CompleteUploadResponseSchema)` to create a new message.
  */
 export const CompleteUploadResponseSchema: GenMessage<CompleteUploadResponse> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 10);
+  messageDesc(file_presignd_v1_file_service, 11);
 
 /**
  * GetFileRequest names one file.
@@ -677,7 +793,7 @@ export type GetFileRequest = Message<"presignd.v1.GetFileRequest"> & {
  * Use `create(GetFileRequestSchema)` to create a new message.
  */
 export const GetFileRequestSchema: GenMessage<GetFileRequest> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 11);
+  messageDesc(file_presignd_v1_file_service, 12);
 
 /**
  * GetFileResponse carries one file.
@@ -698,7 +814,7 @@ export type GetFileResponse = Message<"presignd.v1.GetFileResponse"> & {
  * Use `create(GetFileResponseSchema)` to create a new message.
  */
 export const GetFileResponseSchema: GenMessage<GetFileResponse> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 12);
+  messageDesc(file_presignd_v1_file_service, 13);
 
 /**
  * ListFilesRequest asks for one page of files.
@@ -762,7 +878,7 @@ export type ListFilesRequest = Message<"presignd.v1.ListFilesRequest"> & {
  * Use `create(ListFilesRequestSchema)` to create a new message.
  */
 export const ListFilesRequestSchema: GenMessage<ListFilesRequest> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 13);
+  messageDesc(file_presignd_v1_file_service, 14);
 
 /**
  * ListFilesResponse is one page of files.
@@ -790,7 +906,7 @@ export type ListFilesResponse = Message<"presignd.v1.ListFilesResponse"> & {
  * Use `create(ListFilesResponseSchema)` to create a new message.
  */
 export const ListFilesResponseSchema: GenMessage<ListFilesResponse> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 14);
+  messageDesc(file_presignd_v1_file_service, 15);
 
 /**
  * UpdateFileRequest changes a file's mutable fields.
@@ -819,7 +935,7 @@ export type UpdateFileRequest = Message<"presignd.v1.UpdateFileRequest"> & {
  * Use `create(UpdateFileRequestSchema)` to create a new message.
  */
 export const UpdateFileRequestSchema: GenMessage<UpdateFileRequest> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 15);
+  messageDesc(file_presignd_v1_file_service, 16);
 
 /**
  * UpdateFileResponse carries the changed file.
@@ -840,7 +956,7 @@ export type UpdateFileResponse = Message<"presignd.v1.UpdateFileResponse"> & {
  * Use `create(UpdateFileResponseSchema)` to create a new message.
  */
 export const UpdateFileResponseSchema: GenMessage<UpdateFileResponse> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 16);
+  messageDesc(file_presignd_v1_file_service, 17);
 
 /**
  * DeleteFileRequest names the file to delete.
@@ -861,7 +977,7 @@ export type DeleteFileRequest = Message<"presignd.v1.DeleteFileRequest"> & {
  * Use `create(DeleteFileRequestSchema)` to create a new message.
  */
 export const DeleteFileRequestSchema: GenMessage<DeleteFileRequest> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 17);
+  messageDesc(file_presignd_v1_file_service, 18);
 
 /**
  * DeleteFileResponse confirms a deletion.
@@ -876,7 +992,7 @@ export type DeleteFileResponse = Message<"presignd.v1.DeleteFileResponse"> & {
  * Use `create(DeleteFileResponseSchema)` to create a new message.
  */
 export const DeleteFileResponseSchema: GenMessage<DeleteFileResponse> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 18);
+  messageDesc(file_presignd_v1_file_service, 19);
 
 /**
  * CreateDownloadUrlRequest asks for a download URL.
@@ -897,6 +1013,15 @@ export type CreateDownloadUrlRequest = Message<"presignd.v1.CreateDownloadUrlReq
    * @generated from field: string disposition = 2;
    */
   disposition: string;
+
+  /**
+   * How long the URL stays valid; unset uses the category's url_ttl. It
+   * must be positive and at most the category's max_download_ttl (its
+   * url_ttl when that is not set).
+   *
+   * @generated from field: google.protobuf.Duration ttl = 4;
+   */
+  ttl?: Duration | undefined;
 };
 
 /**
@@ -904,7 +1029,7 @@ export type CreateDownloadUrlRequest = Message<"presignd.v1.CreateDownloadUrlReq
  * Use `create(CreateDownloadUrlRequestSchema)` to create a new message.
  */
 export const CreateDownloadUrlRequestSchema: GenMessage<CreateDownloadUrlRequest> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 19);
+  messageDesc(file_presignd_v1_file_service, 20);
 
 /**
  * CreateDownloadUrlResponse carries a signed GET URL.
@@ -932,7 +1057,7 @@ export type CreateDownloadUrlResponse = Message<"presignd.v1.CreateDownloadUrlRe
  * Use `create(CreateDownloadUrlResponseSchema)` to create a new message.
  */
 export const CreateDownloadUrlResponseSchema: GenMessage<CreateDownloadUrlResponse> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 20);
+  messageDesc(file_presignd_v1_file_service, 21);
 
 /**
  * CheckNameRequest asks whether a display name can be used.
@@ -967,7 +1092,7 @@ export type CheckNameRequest = Message<"presignd.v1.CheckNameRequest"> & {
  * Use `create(CheckNameRequestSchema)` to create a new message.
  */
 export const CheckNameRequestSchema: GenMessage<CheckNameRequest> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 21);
+  messageDesc(file_presignd_v1_file_service, 22);
 
 /**
  * CheckNameResponse tells whether a name is valid and free.
@@ -1016,7 +1141,7 @@ export type CheckNameResponse = Message<"presignd.v1.CheckNameResponse"> & {
  * Use `create(CheckNameResponseSchema)` to create a new message.
  */
 export const CheckNameResponseSchema: GenMessage<CheckNameResponse> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 22);
+  messageDesc(file_presignd_v1_file_service, 23);
 
 /**
  * SignPartsRequest asks for part targets of a multipart upload.
@@ -1053,7 +1178,7 @@ export type SignPartsRequest = Message<"presignd.v1.SignPartsRequest"> & {
  * Use `create(SignPartsRequestSchema)` to create a new message.
  */
 export const SignPartsRequestSchema: GenMessage<SignPartsRequest> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 23);
+  messageDesc(file_presignd_v1_file_service, 24);
 
 /**
  * SignPartsResponse carries part targets.
@@ -1074,7 +1199,7 @@ export type SignPartsResponse = Message<"presignd.v1.SignPartsResponse"> & {
  * Use `create(SignPartsResponseSchema)` to create a new message.
  */
 export const SignPartsResponseSchema: GenMessage<SignPartsResponse> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 24);
+  messageDesc(file_presignd_v1_file_service, 25);
 
 /**
  * ListPartsRequest names a multipart upload.
@@ -1095,7 +1220,7 @@ export type ListPartsRequest = Message<"presignd.v1.ListPartsRequest"> & {
  * Use `create(ListPartsRequestSchema)` to create a new message.
  */
 export const ListPartsRequestSchema: GenMessage<ListPartsRequest> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 25);
+  messageDesc(file_presignd_v1_file_service, 26);
 
 /**
  * ListPartsResponse lists the parts storage holds.
@@ -1123,7 +1248,7 @@ export type ListPartsResponse = Message<"presignd.v1.ListPartsResponse"> & {
  * Use `create(ListPartsResponseSchema)` to create a new message.
  */
 export const ListPartsResponseSchema: GenMessage<ListPartsResponse> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 26);
+  messageDesc(file_presignd_v1_file_service, 27);
 
 /**
  * AbortUploadRequest names the upload to give up.
@@ -1144,7 +1269,7 @@ export type AbortUploadRequest = Message<"presignd.v1.AbortUploadRequest"> & {
  * Use `create(AbortUploadRequestSchema)` to create a new message.
  */
 export const AbortUploadRequestSchema: GenMessage<AbortUploadRequest> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 27);
+  messageDesc(file_presignd_v1_file_service, 28);
 
 /**
  * AbortUploadResponse carries the aborted file.
@@ -1165,7 +1290,7 @@ export type AbortUploadResponse = Message<"presignd.v1.AbortUploadResponse"> & {
  * Use `create(AbortUploadResponseSchema)` to create a new message.
  */
 export const AbortUploadResponseSchema: GenMessage<AbortUploadResponse> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 28);
+  messageDesc(file_presignd_v1_file_service, 29);
 
 /**
  * GetUsageRequest asks for storage usage.
@@ -1194,7 +1319,7 @@ export type GetUsageRequest = Message<"presignd.v1.GetUsageRequest"> & {
  * Use `create(GetUsageRequestSchema)` to create a new message.
  */
 export const GetUsageRequestSchema: GenMessage<GetUsageRequest> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 29);
+  messageDesc(file_presignd_v1_file_service, 30);
 
 /**
  * GetUsageResponse reports storage usage.
@@ -1244,7 +1369,7 @@ export type GetUsageResponse = Message<"presignd.v1.GetUsageResponse"> & {
  * Use `create(GetUsageResponseSchema)` to create a new message.
  */
 export const GetUsageResponseSchema: GenMessage<GetUsageResponse> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 30);
+  messageDesc(file_presignd_v1_file_service, 31);
 
 /**
  * ChecksumAlgorithm names a checksum that an upload can be bound to.
@@ -1379,6 +1504,23 @@ export enum FileState {
    * @generated from enum value: FILE_STATE_ABORTED = 5;
    */
   ABORTED = 5,
+
+  /**
+   * The upload was verified and its bytes wait for a malware scan (a
+   * category with scanning on); it cannot be downloaded yet, and counts
+   * against quotas as a READY file does.
+   *
+   * @generated from enum value: FILE_STATE_SCANNING = 6;
+   */
+  SCANNING = 6,
+
+  /**
+   * The malware scan found a signature (scan_result); the object was
+   * deleted or moved out of reach, and the file cannot be downloaded.
+   *
+   * @generated from enum value: FILE_STATE_QUARANTINED = 7;
+   */
+  QUARANTINED = 7,
 }
 
 /**
@@ -1469,7 +1611,9 @@ export const FileService: GenService<{
     output: typeof DeleteFileResponseSchema;
   },
   /**
-   * CreateDownloadUrl signs a short-lived GET URL for a READY file.
+   * CreateDownloadUrl signs a short-lived GET URL for a READY file; a file
+   * in any other state (PENDING, SCANNING, QUARANTINED, ...) is
+   * FailedPrecondition.
    *
    * @generated from rpc presignd.v1.FileService.CreateDownloadUrl
    */
