@@ -14,13 +14,36 @@ import (
 	"unicode/utf8"
 )
 
-// The constant parts of GOOG4-RSA-SHA256.
+// The constant parts of V4 signing.
 const (
-	algorithm   = "GOOG4-RSA-SHA256"
 	stampFormat = "20060102T150405Z"
 	dayFormat   = "20060102"
-	scopeSuffix = "/auto/storage/goog4_request"
 )
+
+// scheme is how a V4 signature is made: the algorithm named in the URL or
+// policy and what follows the day in the credential scope.
+type scheme struct {
+	algorithm string // "GOOG4-RSA-SHA256" or "GOOG4-HMAC-SHA256"
+	scope     string // "/<region>/storage/goog4_request"
+}
+
+// rsaScheme is a service account's RSA key (or signBlob); its region is
+// always "auto".
+var rsaScheme = &scheme{algorithm: "GOOG4-RSA-SHA256", scope: "/auto/storage/goog4_request"}
+
+// hmacScheme is an HMAC key's scheme for region ("auto" or a bucket's
+// location).
+func hmacScheme(region string) *scheme {
+	return &scheme{algorithm: "GOOG4-HMAC-SHA256", scope: "/" + region + "/storage/goog4_request"}
+}
+
+// or is sc, or rsaScheme when sc is nil.
+func (sc *scheme) or() *scheme {
+	if sc == nil {
+		return rsaScheme
+	}
+	return sc
+}
 
 // endpoint is where signed requests go: the origin, the host value that is
 // signed, and the escaped path that comes before an object name.
@@ -68,6 +91,8 @@ type urlRequest struct {
 	// now is the signing time, in UTC; lifetime is X-Goog-Expires.
 	now      time.Time
 	lifetime int64
+	// scheme is the signature's; nil means rsaScheme.
+	scheme *scheme
 }
 
 // stringToSign builds the canonical request of r and returns its
@@ -93,8 +118,10 @@ func (e endpoint) stringToSign(r *urlRequest) (sts []byte, unsigned string) {
 		signed.WriteString(h.name)
 	}
 
+	sc := r.scheme.or()
+	algorithm := sc.algorithm
 	stamp := r.now.Format(stampFormat)
-	scope := r.now.Format(dayFormat) + scopeSuffix
+	scope := r.now.Format(dayFormat) + sc.scope
 	ps := make([]param, 0, 5+len(r.query))
 	ps = append(ps,
 		param{"X-Goog-Algorithm", algorithm},
@@ -162,6 +189,8 @@ type postRequest struct {
 	// now is the signing time and expires the policy's expiration, both
 	// in UTC.
 	now, expires time.Time
+	// scheme is the signature's; nil means rsaScheme.
+	scheme *scheme
 }
 
 // url is where a POST policy's form is sent.
@@ -170,8 +199,9 @@ func (e endpoint) postURL() string { return e.origin + e.prefix }
 // policy returns r's policy document in base64 (what is signed) and the
 // form fields that go with it, without the signature.
 func (r *postRequest) policy() (string, map[string]string, error) {
+	sc := r.scheme.or()
 	stamp := r.now.Format(stampFormat)
-	credential := r.account + "/" + r.now.Format(dayFormat) + scopeSuffix
+	credential := r.account + "/" + r.now.Format(dayFormat) + sc.scope
 	conds := make([]any, 0, 8)
 	if r.lengthRange != nil {
 		conds = append(conds, []any{"content-length-range", r.lengthRange[0], r.lengthRange[1]})
@@ -186,7 +216,7 @@ func (r *postRequest) policy() (string, map[string]string, error) {
 		{"key", r.key},
 		{"x-goog-date", stamp},
 		{"x-goog-credential", credential},
-		{"x-goog-algorithm", algorithm},
+		{"x-goog-algorithm", sc.algorithm},
 	} {
 		if f.value == "" {
 			continue
