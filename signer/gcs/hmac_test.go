@@ -186,9 +186,11 @@ func TestHMACPostPolicy(t *testing.T) {
 		status int
 	}{
 		{"the form as signed is accepted", func(map[string]string) {}, http.StatusNoContent},
-		{"a policy with one character changed is refused", func(f map[string]string) { p := []byte(f["policy"])
+		{"a policy with one character changed is refused", func(f map[string]string) {
+			p := []byte(f["policy"])
 			p[10] ^= 1
-			f["policy"] = string(p) }, http.StatusForbidden},
+			f["policy"] = string(p)
+		}, http.StatusForbidden},
 		{"another credential is refused", func(f map[string]string) {
 			f["x-goog-credential"] = strings.Replace(f["x-goog-credential"], srv.HMACAccessID, "GOOG1OTHER", 1)
 		}, http.StatusForbidden},
