@@ -240,7 +240,7 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 		Handler: server.NewHTTPHandler(server.HTTPConfig{
 			Gateway: tracing.HTTPHandler(gateway, "rest"),
 			Mounts:  mounts,
-			Ready:   server.Ready(st.Ping, signers),
+			Ready:   server.Ready(st.Ping, signers, checkersOf(backendCaps)),
 			Metrics: metricsHandler(metricsReg, log),
 			Log:     log,
 
@@ -465,6 +465,17 @@ func capabilitiesOf(backends map[string]signer.Signer) map[string]signer.Capabil
 		caps[name] = signer.CapabilitiesOf(b)
 	}
 	return caps
+}
+
+// checkersOf picks the backends that answer preflight checks.
+func checkersOf(caps map[string]signer.Capabilities) map[string]signer.Checker {
+	out := make(map[string]signer.Checker, len(caps))
+	for name, c := range caps {
+		if c.Checker != nil {
+			out[name] = c.Checker
+		}
+	}
+	return out
 }
 
 // closeBackends releases the backends that hold resources.
