@@ -39,6 +39,12 @@ type Config struct {
 	Store Store `yaml:"store"`
 	// Backends are the named storage backends.
 	Backends map[string]Backend `yaml:"backends"`
+	// BrowserOrigins are the origins (scheme://host[:port]) of the web
+	// pages that upload straight to S3 and GCS backends. presignd doctor
+	// checks that each such backend's CORS rules let every one of them
+	// send its uploads (PUT with the headers presignd signs, and POST for
+	// POST categories). Empty: the CORS check is skipped.
+	BrowserOrigins []string `yaml:"browser_origins"`
 	// Categories are the named upload policies.
 	Categories map[string]Category `yaml:"categories"`
 	// TenantQuota caps each tenant's live bytes (READY plus reserved by
@@ -466,6 +472,11 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.validateTelemetry(add)
+	for i, o := range c.BrowserOrigins {
+		if !validOrigin(o) {
+			add(fmt.Sprintf("browser_origins[%d]", i), "%q is not an origin: want scheme://host[:port], no path", o)
+		}
+	}
 	for _, name := range sortedKeys(c.Backends) {
 		b := c.Backends[name]
 		key := "backends." + name

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -116,4 +117,12 @@ func validateHMAC(key string, g GCS, add func(key, format string, args ...any)) 
 	case g.GoogleAccessID != "":
 		add(key+".google_access_id", "cannot be set with hmac_access_id: the HMAC key signs")
 	}
+}
+
+// validOrigin reports whether o is a web origin: http(s)://host[:port]
+// with nothing after.
+func validOrigin(o string) bool {
+	u, err := url.Parse(o)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" &&
+		u.Path == "" && u.RawQuery == "" && u.Fragment == "" && u.User == nil && o == u.Scheme+"://"+u.Host
 }

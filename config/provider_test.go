@@ -79,3 +79,24 @@ func TestGCSHMACSettings(t *testing.T) {
 		})
 	}
 }
+
+func TestBrowserOrigins(t *testing.T) {
+	for _, tc := range []struct {
+		origin string
+		ok     bool
+	}{
+		{"https://app.example.com", true},
+		{"http://localhost:3000", true},
+		{"https://app.example.com/", false},
+		{"app.example.com", false},
+		{"ftp://app.example.com", false},
+		{"https://app.example.com/upload", false},
+	} {
+		t.Run(tc.origin, func(t *testing.T) {
+			_, err := Parse([]byte("browser_origins: ['" + tc.origin + "']\n"))
+			if (err == nil) != tc.ok {
+				t.Fatalf("Parse: %v, want ok %v", err, tc.ok)
+			}
+		})
+	}
+}
