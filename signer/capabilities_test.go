@@ -59,10 +59,10 @@ func TestCapabilitiesOf(t *testing.T) {
 		{"a wrapper has only what it implements itself", wrappingSigner{&fullSigner{}}, has{}, "none"},
 		{"the local driver signs POST policies, removes leftovers, takes and lists multipart uploads and closes", (*local.Signer)(nil),
 			has{postPolicy: true, leftovers: true, closer: true}, "PostPolicy Leftovers Multipart MultipartLister Closer"},
-		{"the S3 driver signs POST policies and multipart uploads, and lists them", (*s3.Signer)(nil),
-			has{postPolicy: true}, "PostPolicy Multipart MultipartLister"},
-		{"the GCS driver signs POST policies, takes and lists multipart uploads and closes", (*gcs.Signer)(nil),
-			has{postPolicy: true, closer: true}, "PostPolicy Multipart MultipartLister Closer"},
+		{"the S3 driver signs POST policies and multipart uploads, lists them, and answers preflight checks", (*s3.Signer)(nil),
+			has{postPolicy: true}, "PostPolicy Multipart MultipartLister Checker"},
+		{"the GCS driver signs POST policies, takes and lists multipart uploads, answers preflight checks and closes", (*gcs.Signer)(nil),
+			has{postPolicy: true, closer: true}, "PostPolicy Multipart MultipartLister Checker Closer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := signer.CapabilitiesOf(tc.signer)
