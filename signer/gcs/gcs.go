@@ -674,20 +674,50 @@ func (s *Signer) signURL(ctx context.Context, method, key string, headers []head
 		return "", time.Time{}, err
 	}
 	lifetime := int64((expires.Sub(now) + time.Second - 1) / time.Second)
-	sts, unsigned := s.to.stringToSign(&urlRequest{
+	bp := scratch.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= maxScratch {
+			scratch.Put(bp)
+		}
+	}()
+	c := s.to.build(&urlRequest{
 		method: method, key: key, headers: headers, query: query,
 		account: account, now: now, lifetime: lifetime, scheme: s.scheme,
-	})
-	sig, err := s.sign(ctx, account, now, sts)
-	if err != nil {
+	}, *bp)
+	*bp = c.buf
+	var sigBuf [sha256.Size]byte
+	var sig []byte
+	if s.hmac != nil {
+		sig = s.hmacKey(now).Sign(sigBuf[:0], c.sts())
+	} else if sig, err = s.sign(ctx, account, now, c.sts()); err != nil {
 		return "", time.Time{}, err
 	}
+	const sigParam = "&X-Goog-Signature="
 	var b strings.Builder
-	b.Grow(len(unsigned) + len("&X-Goog-Signature=") + 2*len(sig))
-	b.WriteString(unsigned)
-	b.WriteString("&X-Goog-Signature=")
-	b.WriteString(hex.EncodeToString(sig))
+	b.Grow(len(s.to.origin) + c.queryEnd + len(sigParam) + 2*len(sig))
+	b.WriteString(s.to.origin)
+	b.Write(c.pathAndQuery())
+	b.WriteString(sigParam)
+	var hexSig [2 * 512]byte
+	if 2*len(sig) <= len(hexSig) {
+		hex.Encode(hexSig[:], sig)
+		b.Write(hexSig[:2*len(sig)])
+	} else {
+		b.WriteString(hex.EncodeToString(sig))
+	}
 	return b.String(), now.Truncate(time.Second).Add(time.Duration(lifetime) * time.Second), nil
+}
+
+// scratch holds the buffers signURL lays a request out in; buffers grown
+// beyond maxScratch (a very long key) are left to the collector.
+var scratch = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+const maxScratch = 16 << 10
+
+// hmacKey is the HMAC key's signing key for now's day.
+func (s *Signer) hmacKey(now time.Time) *derivedkey.Key {
+	var day [8]byte
+	return s.hmac.Key(s.hmacID, s.hmacSecret, now.UTC().AppendFormat(day[:0], dayFormat))
 }
 
 // sign signs b as account at now: HMAC-SHA256 under the HMAC key's key
@@ -695,8 +725,7 @@ func (s *Signer) signURL(ctx context.Context, method, key string, headers []head
 // service-account key, or IAM signBlob without either.
 func (s *Signer) sign(ctx context.Context, account string, now time.Time, b []byte) ([]byte, error) {
 	if s.hmac != nil {
-		var day [8]byte
-		return s.hmac.Key(s.hmacID, s.hmacSecret, now.UTC().AppendFormat(day[:0], dayFormat)).Sign(nil, b), nil
+		return s.hmacKey(now).Sign(nil, b), nil
 	}
 	if s.key == nil {
 		return s.signBlob(ctx, account, b)
