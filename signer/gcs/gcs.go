@@ -6,7 +6,14 @@
 // tokens, and cloud.google.com/go/compute/metadata finds the GCE service
 // account.
 //
-// Signing. With a service-account key (CredentialsFile or CredentialsJSON of
+// Signing. With an HMAC key (Config.HMACAccessID and HMACSecret), every
+// URL and POST policy is signed GOOG4-HMAC-SHA256: HMAC-SHA256 of the
+// string-to-sign under the key derived from "GOOG4"+secret, the day, the
+// region (HMACRegion, "auto" by default), "storage" and "goog4_request",
+// kept for the day; the credential scope names that region. No Google
+// library signs this way: the package's tests check it against
+// aws-sdk-go-v2's SigV4 canonical request under GCS's scope, and against
+// the verifying fake. Otherwise, with a service-account key (CredentialsFile or CredentialsJSON of
 // type "service_account", or application default credentials that are such
 // a file), the key is parsed once by New and every signature is made
 // in-process: RSASSA-PKCS1-v1_5 over SHA-256. Without a key, each signature
