@@ -4,8 +4,10 @@
 package config
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"regexp"
 	"sort"
 	"strconv"
@@ -129,7 +131,7 @@ type Postgres struct {
 
 // Backend is one storage backend.
 type Backend struct {
-	// Driver is local, s3 or gcs.
+	// Driver is local, s3, gcs or azure.
 	Driver string `yaml:"driver"`
 	// Local configures driver local: presignd stores the bytes on its own
 	// disk and serves HMAC-signed URLs for them.
@@ -139,6 +141,8 @@ type Backend struct {
 	S3 S3 `yaml:"s3"`
 	// GCS configures driver gcs: Google Cloud Storage.
 	GCS GCS `yaml:"gcs"`
+	// Azure configures driver azure: Azure Blob Storage (or Azurite).
+	Azure Azure `yaml:"azure"`
 }
 
 // Local configures the embedded disk backend.
@@ -208,6 +212,40 @@ type GCS struct {
 	// HMACRegion is the region of the HMAC credential scope: auto
 	// (default) or the bucket's location, such as us-central1.
 	HMACRegion string `yaml:"hmac_region"`
+}
+
+// Azure configures an Azure Blob Storage backend. Targets are service SAS
+// URLs signed with the account's shared key.
+type Azure struct {
+	// Account is the storage account name (required).
+	Account string `yaml:"account"`
+	// Container holds every object of the backend (required): 3 to 63
+	// lowercase letters, digits and single hyphens.
+	Container string `yaml:"container"`
+	// Endpoint is the account's blob service URL, e.g.
+	// http://127.0.0.1:10000/devstoreaccount1 for Azurite; empty means
+	// https://<account>.blob.core.windows.net.
+	Endpoint string `yaml:"endpoint"`
+	// AccountKey is the account's shared key (base64). Prefer
+	// AccountKeyEnv.
+	AccountKey string `yaml:"account_key"`
+	// AccountKeyEnv names the environment variable holding the shared key
+	// instead (such as AZURE_STORAGE_KEY).
+	AccountKeyEnv string `yaml:"account_key_env"`
+}
+
+// AccountKeyFrom returns the shared key: AccountKey, or the variable
+// AccountKeyEnv names, read with lookup (os.LookupEnv). A variable unset or
+// empty is an error naming it.
+func (a Azure) AccountKeyFrom(lookup func(string) (string, bool)) (string, error) {
+	if a.AccountKeyEnv == "" {
+		return a.AccountKey, nil
+	}
+	v, _ := lookup(a.AccountKeyEnv)
+	if v == "" {
+		return "", fmt.Errorf("account_key_env: the variable %s is not set or empty", a.AccountKeyEnv)
+	}
+	return v, nil
 }
 
 // Category is one upload policy as written in YAML.
@@ -495,8 +533,10 @@ func (c *Config) Validate() error {
 				add(key+".gcs.bucket", "is required")
 			}
 			validateHMAC(key+".gcs", b.GCS, add)
+		case "azure":
+			validateAzure(key+".azure", b.Azure, add)
 		default:
-			add(key+".driver", "must be local, s3 or gcs, not %q", b.Driver)
+			add(key+".driver", "must be local, s3, gcs or azure, not %q", b.Driver)
 		}
 	}
 	for _, name := range sortedKeys(c.Categories) {
@@ -815,4 +855,37 @@ func (c *Config) NotificationBuckets() map[string][]string {
 		}
 	}
 	return out
+}
+
+// azureContainerPattern is Azure's container naming rule.
+var azureContainerPattern = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9]|-[a-z0-9]){2,62}$`)
+
+// validateAzure checks an azure backend's settings.
+func validateAzure(key string, a Azure, add func(key, format string, args ...any)) {
+	if a.Account == "" {
+		add(key+".account", "is required")
+	}
+	switch {
+	case a.Container == "":
+		add(key+".container", "is required")
+	case !azureContainerPattern.MatchString(a.Container) || len(a.Container) > 63:
+		add(key+".container", "%q is not a container name (3 to 63 lowercase letters, digits and single hyphens)", a.Container)
+	}
+	if a.Endpoint != "" {
+		if u, err := url.Parse(a.Endpoint); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || u.RawQuery != "" {
+			add(key+".endpoint", "%q is not an http or https URL", a.Endpoint)
+		}
+	}
+	switch {
+	case a.AccountKey != "" && a.AccountKeyEnv != "":
+		add(key+".account_key", "set account_key or account_key_env, not both")
+	case a.AccountKey == "" && a.AccountKeyEnv == "":
+		add(key+".account_key", "is required (or account_key_env: a variable holding it)")
+	case a.AccountKey != "":
+		if _, err := base64.StdEncoding.DecodeString(a.AccountKey); err != nil {
+			add(key+".account_key", "is not base64")
+		}
+	case !envNamePattern.MatchString(a.AccountKeyEnv):
+		add(key+".account_key_env", "%q is not an environment variable name", a.AccountKeyEnv)
+	}
 }

@@ -83,6 +83,11 @@ func TestParseReportsTheBadKey(t *testing.T) {
 		{"an unknown credential kind", "categories:\n  docs:\n    credentials: [cookie]\n", []string{"categories.docs.credentials[0]"}},
 		{"an unknown backend driver", "backends:\n  b:\n    driver: ftp\n", []string{"backends.b.driver"}},
 		{"an s3 backend without bucket", "backends:\n  b:\n    driver: s3\n", []string{"backends.b.s3.bucket"}},
+		{"an azure backend without account, container or key", "backends:\n  b:\n    driver: azure\n", []string{"backends.b.azure.account", "backends.b.azure.container", "backends.b.azure.account_key"}},
+		{"an azure container with upper case", "backends:\n  b:\n    driver: azure\n    azure: {account: a, container: Files, account_key_env: K}\n", []string{"backends.b.azure.container", "not a container name"}},
+		{"an azure key given twice", "backends:\n  b:\n    driver: azure\n    azure: {account: a, container: files, account_key: a2V5, account_key_env: K}\n", []string{"backends.b.azure.account_key", "not both"}},
+		{"an azure key that is not base64", "backends:\n  b:\n    driver: azure\n    azure: {account: a, container: files, account_key: \"not base64\"}\n", []string{"backends.b.azure.account_key", "base64"}},
+		{"an azure endpoint that is not a URL", "backends:\n  b:\n    driver: azure\n    azure: {account: a, container: files, account_key_env: K, endpoint: \"ftp://x\"}\n", []string{"backends.b.azure.endpoint"}},
 		{"postgres without uri", "store:\n  driver: postgres\n", []string{"store.postgres.uri"}},
 		{"a short secret", "secret: short\n", []string{"secret"}},
 		{"a negative sweeper interval", "sweeper:\n  interval: -1s\n", []string{"sweeper.interval"}},
@@ -250,7 +255,7 @@ backends:
 		`line 8: categories.docs.url_ttl: must be between 1s and 168h, not 200h0m0s`,
 		`line 9: categories.docs.unique_names: "maybe" is not true or false`,
 		`line 10: categories.docs.name_rules.min_length: "many" is not a whole number`,
-		`line 13: backends.files.driver: must be local, s3 or gcs, not "ftp"`,
+		`line 13: backends.files.driver: must be local, s3, gcs or azure, not "ftp"`,
 		`line 14: backends.files.s3.buckett: unknown key; did you mean "bucket"?`,
 		`log.format (PRESIGND_LOG_FORMAT): must be text or json, not "xml"`,
 	}
@@ -272,5 +277,37 @@ func TestUnknownKeyWithoutACloseMatchListsTheKnownKeys(t *testing.T) {
 	_, err := Parse([]byte("store:\n  flavour: x\n"))
 	if err == nil || !strings.Contains(err.Error(), "line 2: store.flavour: unknown key; store takes driver, sqlite, postgres") {
 		t.Fatalf("Parse: %v", err)
+	}
+}
+
+func TestAzureAccountKeyFrom(t *testing.T) {
+	env := func(vars map[string]string) func(string) (string, bool) {
+		return func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+	}
+	cases := []struct {
+		name    string
+		azure   Azure
+		vars    map[string]string
+		want    string
+		wantErr string
+	}{
+		{"account_key is used as written", Azure{AccountKey: "a2V5"}, nil, "a2V5", ""},
+		{"account_key_env reads the variable", Azure{AccountKeyEnv: "AZ_KEY"}, map[string]string{"AZ_KEY": "c2VjcmV0"}, "c2VjcmV0", ""},
+		{"an unset variable is an error naming it", Azure{AccountKeyEnv: "AZ_KEY"}, nil, "", "AZ_KEY"},
+		{"an empty variable is an error naming it", Azure{AccountKeyEnv: "AZ_KEY"}, map[string]string{"AZ_KEY": ""}, "", "AZ_KEY"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := tc.azure.AccountKeyFrom(env(tc.vars))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("AccountKeyFrom: (%q, %v), want an error naming %s", got, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("AccountKeyFrom = (%q, %v), want %q", got, err, tc.want)
+			}
+		})
 	}
 }

@@ -75,7 +75,9 @@ func TestSeedsOnS3(t *testing.T) {
 	t.Run("post-policy-upload", func(t *testing.T) {
 		runPostPolicyUpload(t, startExample(t, "post-policy-upload", s3Backend(t)))
 	})
-	t.Run("direct-upload", func(t *testing.T) { runDirectUpload(t, startExample(t, "direct-upload", s3Backend(t))) })
+	t.Run("direct-upload", func(t *testing.T) {
+		runDirectUpload(t, startExample(t, "direct-upload", s3Backend(t)), "Content-Disposition")
+	})
 }
 
 // TestSeedReleaseFormsOnGCS runs seed profile 001 on GCS: an in-process

@@ -430,10 +430,12 @@ func runApplicationFiles(t *testing.T, inst *instance) {
 
 func TestSeedDirectUpload(t *testing.T) {
 	t.Parallel()
-	runDirectUpload(t, startExample(t, "direct-upload", nil))
+	runDirectUpload(t, startExample(t, "direct-upload", nil), "Content-Disposition")
 }
 
-func runDirectUpload(t *testing.T, inst *instance) {
+// runDirectUpload replays seed 004 on inst; the target carries the
+// disposition in dispositionHeader (Azure's is x-ms-blob-content-disposition).
+func runDirectUpload(t *testing.T, inst *instance, dispositionHeader string) {
 	blob := bytes.Repeat([]byte("active storage blob "), 300)
 	code, created := inst.rest(t, "POST", "/v1/uploads", map[string]any{
 		"category": "blob", "filename": "Quarterly report.pdf", "content_type": "application/pdf", "size_bytes": len(blob),
@@ -448,9 +450,9 @@ func runDirectUpload(t *testing.T, inst *instance) {
 	}
 	headers := field(created, "upload_target.headers").(map[string]any)
 	want := map[string]string{
-		"Content-Type":        "application/pdf",
-		"Content-MD5":         md5b64(blob),
-		"Content-Disposition": `inline; filename="Quarterly report.pdf"`,
+		"Content-Type":    "application/pdf",
+		"Content-MD5":     md5b64(blob),
+		dispositionHeader: `inline; filename="Quarterly report.pdf"`,
 	}
 	for k, v := range want {
 		if headers[k] != v {

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/presignd/presignd/signer"
+	"github.com/presignd/presignd/signer/azure"
 	"github.com/presignd/presignd/signer/gcs"
 	"github.com/presignd/presignd/signer/local"
 	"github.com/presignd/presignd/signer/s3"
@@ -63,6 +64,8 @@ func TestCapabilitiesOf(t *testing.T) {
 			has{postPolicy: true}, "PostPolicy Multipart MultipartLister Checker"},
 		{"the GCS driver signs POST policies, takes and lists multipart uploads, answers preflight checks and closes", (*gcs.Signer)(nil),
 			has{postPolicy: true, closer: true}, "PostPolicy Multipart MultipartLister Checker Closer"},
+		{"the Azure driver reads and writes objects and answers preflight checks", (*azure.Signer)(nil),
+			has{}, "Reader Writer Checker"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := signer.CapabilitiesOf(tc.signer)

@@ -28,14 +28,14 @@ import (
 const doctorUsage = `Usage:
   presignd doctor [--config FILE] [--origin ORIGIN ...] [--timeout D]
 
-Checks every S3 and GCS backend of the configuration (the built-in
+Checks every S3, GCS and Azure backend of the configuration (the built-in
 defaults, then FILE, then the PRESIGND_* variables, as serve reads them)
 before serving from it, and prints PASS, FAIL or SKIP per check:
 
   credentials   the credentials are accepted and the bucket is reachable
   clock         the backend's clock (its Date header) is within a minute
                 of this host's: a larger skew breaks every signature
-  CORS          the bucket's CORS rules let each browser origin
+  CORS          the bucket's CORS rules (an Azure account's) let each browser origin
                 (browser_origins, and --origin) PUT with the headers
                 presignd signs, and POST for POST categories
   round trip    a signed upload of a small object, then stat and delete
@@ -121,8 +121,11 @@ func doctorCommand(args []string, stdout, stderr io.Writer) error {
 }
 
 func bucketOf(b config.Backend) string {
-	if b.Driver == "gcs" {
+	switch b.Driver {
+	case "gcs":
 		return b.GCS.Bucket
+	case "azure":
+		return b.Azure.Container
 	}
 	return b.S3.Bucket
 }

@@ -50,7 +50,7 @@ var commands = []command{
 			return keysCommand(context.Background(), args, stdout, stderr)
 		}},
 	{name: "config", args: "check FILE", summary: "validate a configuration file and exit", subcommands: []string{"check"}, run: configCommand},
-	{name: "doctor", args: "[--config FILE]", summary: "check every S3 and GCS backend: credentials, clock, CORS, a round trip", run: doctorCommand},
+	{name: "doctor", args: "[--config FILE]", summary: "check every S3, GCS and Azure backend: credentials, clock, CORS, a round trip", run: doctorCommand},
 	{name: "upload", args: "FILE", summary: "upload a file through a running presignd", run: func(args []string, stdout, stderr io.Writer) error {
 		return transferCommand(append([]string{"upload"}, args...), stdout, stderr)
 	}},

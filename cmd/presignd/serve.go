@@ -21,6 +21,7 @@ import (
 	"github.com/presignd/presignd/config"
 	"github.com/presignd/presignd/server"
 	"github.com/presignd/presignd/signer"
+	"github.com/presignd/presignd/signer/azure"
 	"github.com/presignd/presignd/signer/gcs"
 	"github.com/presignd/presignd/signer/local"
 	"github.com/presignd/presignd/signer/s3"
@@ -440,6 +441,18 @@ func openBackends(ctx context.Context, cfg *config.Config, secret []byte) (map[s
 				return backends, nil, fmt.Errorf("backends.%s: %w", name, err)
 			}
 			backends[name] = g
+		case "azure":
+			key, err := b.Azure.AccountKeyFrom(os.LookupEnv)
+			if err != nil {
+				return backends, nil, fmt.Errorf("backends.%s.azure.%w", name, err)
+			}
+			a, err := azure.New(azure.Config{
+				Account: b.Azure.Account, AccountKey: key, Container: b.Azure.Container, Endpoint: b.Azure.Endpoint,
+			})
+			if err != nil {
+				return backends, nil, fmt.Errorf("backends.%s: %w", name, err)
+			}
+			backends[name] = a
 		default:
 			return backends, nil, fmt.Errorf("backends.%s.driver: unknown driver %q", name, b.Driver)
 		}

@@ -12,7 +12,9 @@
 // describes them (size, content type, ETag, bound checksum); downloads
 // return the bytes with the stored or the signed response headers; another
 // Content-Type, a wrong checksum, a tampered signature or signed query
-// parameter, an expired target, another method and another key are refused;
+// parameter, an expired target, another method and another key are refused
+// (another Content-Type stored as sent and reported by Stat where the
+// backend cannot bind it);
 // MaxSize on PUT and POST; Stat, Delete and ErrNotFound; a target used
 // again after Delete (refused where the backend revokes); and keys
 // signer.ValidateKey rejects wrap signer.ErrInvalidKey in every method.
@@ -48,6 +50,11 @@ type Capabilities struct {
 	// uploading (true for local; false for S3 and GCS, where CompleteUpload's
 	// Stat catches it).
 	EnforcesPutMaxSize bool
+	// ContentTypeUnbound: the backend cannot refuse a PUT that sends
+	// another Content-Type than the target's (Azure: a service SAS signs
+	// no request header). It stores the type sent and Stat must report
+	// it, so that CompleteUpload refuses the upload.
+	ContentTypeUnbound bool
 	// Checksums lists the algorithms the backend binds on PUT uploads;
 	// SignUpload must refuse the others with signer.ErrUnsupported.
 	Checksums []string

@@ -1,0 +1,107 @@
+# shellcheck shell=bash
+# azurite.sh — start and stop a throwaway Azurite (the Azure Storage
+# emulator) for presignd's Azure Blob tests.
+#
+# Source this file, then:
+#
+#	azurite_start            # installs Azurite once into the cache, starts it,
+#	trap azurite_stop EXIT   # exports PRESIGND_TEST_AZURE_* for the tests
+#
+# Azurite is the npm package pinned by .ci/azurite/package-lock.json,
+# installed with npm ci into ${PRESIGND_CACHE:-$HOME/.cache/presignd}/azurite-<lock hash>,
+# the path CI caches. It runs in strict mode; --skipApiVersionCheck lets it
+# answer the newer service version the Go SDK sends. Each start uses a fresh
+# temporary directory on a free loopback port; azurite_stop kills that
+# server and removes the directory. The account is Azurite's well-known
+# devstoreaccount1 with its published key.
+
+# _azurite_free_port prints a TCP port on 127.0.0.1 that nothing listens on.
+_azurite_free_port() {
+	local port
+	for _ in $(seq 1 100); do
+		port=$(( (RANDOM % 20000) + 30000 ))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			echo "$port"
+			return 0
+		fi
+	done
+	echo "azurite: no free port found" >&2
+	return 1
+}
+
+# azurite_start installs Azurite if missing, starts it, waits until it
+# answers and exports PRESIGND_TEST_AZURE_ENDPOINT, _ACCOUNT and _KEY.
+azurite_start() {
+	local src lock_hash dir
+	src="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/azurite"
+	lock_hash=$(sha256sum "$src/package-lock.json" | cut -c1-12)
+	dir="${PRESIGND_CACHE:-$HOME/.cache/presignd}/azurite-$lock_hash"
+	if [[ ! -x "$dir/node_modules/.bin/azurite-blob" ]]; then
+		if ! command -v npm >/dev/null; then
+			echo "azurite: npm is missing (install nodejs and npm)" >&2
+			return 1
+		fi
+		echo "azurite: installing into $dir" >&2
+		mkdir -p "$dir"
+		cp "$src/package.json" "$src/package-lock.json" "$dir/"
+		(cd "$dir" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error) || return 1
+	fi
+
+	local attempt
+	for attempt in 1 2 3; do
+		_azurite_try_start "$dir/node_modules/.bin/azurite-blob" && return 0
+		[[ $? -eq 2 ]] || return 1 # 2: exited early, perhaps a port race; retry
+		echo "azurite: start attempt $attempt failed; retrying on another port" >&2
+	done
+	return 1
+}
+
+# _azurite_try_start starts "$1" once. It returns 0 when it answers, 2 when
+# the server exited during start (the log is printed), 1 otherwise.
+_azurite_try_start() {
+	local bin="$1" port
+	port=$(_azurite_free_port) || return 1
+	AZURITE_DIR=$(mktemp -d "${TMPDIR:-/tmp}/presignd-azurite.XXXXXX") || return 1
+	"$bin" --blobHost 127.0.0.1 --blobPort "$port" --location "$AZURITE_DIR/data" \
+		--skipApiVersionCheck --silent >"$AZURITE_DIR/azurite.log" 2>&1 &
+	AZURITE_PID=$!
+
+	local _ code
+	for _ in $(seq 1 600); do
+		# Any HTTP answer (403 to an unsigned request) means it is up.
+		code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/devstoreaccount1?comp=list" 2>/dev/null || true)
+		if [[ "$code" != "000" && -n "$code" ]]; then
+			export PRESIGND_TEST_AZURE_ENDPOINT="http://127.0.0.1:$port/devstoreaccount1"
+			export PRESIGND_TEST_AZURE_ACCOUNT=devstoreaccount1
+			export PRESIGND_TEST_AZURE_KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
+			echo "azurite: live at $PRESIGND_TEST_AZURE_ENDPOINT (pid $AZURITE_PID)" >&2
+			return 0
+		fi
+		if ! kill -0 "$AZURITE_PID" 2>/dev/null; then
+			echo "azurite: exited during start; log follows" >&2
+			cat "$AZURITE_DIR/azurite.log" >&2
+			azurite_stop
+			return 2
+		fi
+		sleep 0.1
+	done
+	echo "azurite: not answering after 60s; log follows" >&2
+	cat "$AZURITE_DIR/azurite.log" >&2
+	azurite_stop
+	return 1
+}
+
+# azurite_stop kills the server azurite_start started and removes its data.
+# It is safe to call more than once and when azurite_start failed.
+azurite_stop() {
+	if [[ -n "${AZURITE_PID:-}" ]]; then
+		kill "$AZURITE_PID" 2>/dev/null || true
+		wait "$AZURITE_PID" 2>/dev/null || true
+		unset AZURITE_PID
+	fi
+	if [[ -n "${AZURITE_DIR:-}" ]]; then
+		rm -rf "$AZURITE_DIR"
+		unset AZURITE_DIR
+	fi
+	unset PRESIGND_TEST_AZURE_ENDPOINT PRESIGND_TEST_AZURE_ACCOUNT PRESIGND_TEST_AZURE_KEY
+}
