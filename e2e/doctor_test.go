@@ -133,3 +133,12 @@ func TestDoctorOnS3(t *testing.T) {
 		expectReport(t, out, code, 0, `PASS  CORS         origin https://app.example may PUT with Content-Md5, Content-Type`, `PASS  round trip`)
 	})
 }
+
+// TestDoctorOnAzure runs doctor against Azurite: the account has no CORS
+// rules unless set (Azure keeps them per account), so the CORS check
+// fails naming the rule, and the other checks pass.
+func TestDoctorOnAzure(t *testing.T) {
+	t.Parallel()
+	out, code := doctor(t, azureBackend(t))
+	expectReport(t, out, code, 1, `PASS  credentials`, `PASS  clock`, `FAIL  CORS         (the bucket has no CORS rules|no CORS rule allows origin https://app.example)`, `PASS  round trip`)
+}
