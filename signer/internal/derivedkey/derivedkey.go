@@ -39,9 +39,6 @@ type Cache struct {
 // New returns an empty cache for scheme.
 func New(scheme Scheme) *Cache { return &Cache{scheme: scheme} }
 
-// Scheme is what the cache derives keys for.
-func (c *Cache) Scheme() Scheme { return c.scheme }
-
 // Reset forgets the cached key.
 func (c *Cache) Reset() { c.last.Store(nil) }
 
