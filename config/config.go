@@ -42,6 +42,12 @@ type Config struct {
 	Store Store `yaml:"store"`
 	// Backends are the named storage backends.
 	Backends map[string]Backend `yaml:"backends"`
+	// BrowserOrigins are the origins (scheme://host[:port]) of the web
+	// pages that upload straight to S3 and GCS backends. presignd doctor
+	// checks that each such backend's CORS rules let every one of them
+	// send its uploads (PUT with the headers presignd signs, and POST for
+	// POST categories). Empty: the CORS check is skipped.
+	BrowserOrigins []string `yaml:"browser_origins"`
 	// Categories are the named upload policies.
 	Categories map[string]Category `yaml:"categories"`
 	// TenantQuota caps each tenant's live bytes (READY plus reserved by
@@ -164,6 +170,12 @@ type S3 struct {
 	// UsePathStyle puts the bucket in the path (endpoint/bucket/key)
 	// instead of the host name; MinIO usually needs it.
 	UsePathStyle bool `yaml:"use_path_style"`
+	// Provider is the S3-compatible provider: aws (default), minio, r2, b2
+	// or wasabi. It sets what differs between them: minio uses path style
+	// and region us-east-1, r2 region auto; r2 and b2 cannot take POST
+	// uploads, and r2, b2 and wasabi bind no SHA256 checksum on a PUT
+	// (config check refuses categories that ask for either).
+	Provider string `yaml:"provider"`
 	// AccessKeyID is a static access key; empty uses the AWS SDK's default
 	// chain (environment, shared files, web identity, container and
 	// instance metadata).
@@ -192,6 +204,18 @@ type GCS struct {
 	// VirtualHostStyle puts the bucket in the host name (bucket.host/key)
 	// instead of the path (host/bucket/key).
 	VirtualHostStyle bool `yaml:"virtual_host_style"`
+	// HMACAccessID is the access id of a GCS HMAC key: with one, URLs and
+	// POST policies are signed GOOG4-HMAC-SHA256 in-process (microseconds,
+	// no service-account key, no signBlob). credentials_file (or the
+	// application default credentials) then only authenticates stat and
+	// delete. Needs hmac_secret_env; excludes google_access_id.
+	HMACAccessID string `yaml:"hmac_access_id"`
+	// HMACSecretEnv names the environment variable holding the HMAC key's
+	// secret (required with hmac_access_id).
+	HMACSecretEnv string `yaml:"hmac_secret_env"`
+	// HMACRegion is the region of the HMAC credential scope: auto
+	// (default) or the bucket's location, such as us-central1.
+	HMACRegion string `yaml:"hmac_region"`
 }
 
 // Azure configures an Azure Blob Storage backend. Targets are service SAS
@@ -566,6 +590,11 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.validateTelemetry(add)
+	for i, o := range c.BrowserOrigins {
+		if !validOrigin(o) {
+			add(fmt.Sprintf("browser_origins[%d]", i), "%q is not an origin: want scheme://host[:port], no path", o)
+		}
+	}
 	for _, name := range sortedKeys(c.Backends) {
 		b := c.Backends[name]
 		key := "backends." + name
@@ -578,10 +607,12 @@ func (c *Config) Validate() error {
 			if b.S3.Bucket == "" {
 				add(key+".s3.bucket", "is required")
 			}
+			validateProvider(key+".s3", b.S3, add)
 		case "gcs":
 			if b.GCS.Bucket == "" {
 				add(key+".gcs.bucket", "is required")
 			}
+			validateHMAC(key+".gcs", b.GCS, add)
 		case "azure":
 			validateAzure(key+".azure", b.Azure, add)
 		default:
@@ -616,6 +647,9 @@ func (c *Config) Validate() error {
 			add(key+".max_size", "must be at most 5TiB, the largest object a multipart upload makes, not %s", bytesize.Describe(int64(cat.MaxSize)))
 		}
 		validateMultipart(key+".multipart", cat.Multipart, add)
+		if b, ok := c.Backends[cat.Backend]; ok && b.Driver == "s3" {
+			validateCategoryProvider(key, cat, cat.Backend, b.S3, add)
+		}
 		if b, ok := c.Backends[cat.Backend]; ok && cat.CompleteOnUpload && b.Driver != "local" {
 			add(key+".complete_on_upload", "works with a local backend only; backend %q is %s (use notifications for S3 and GCS)", cat.Backend, b.Driver)
 		}

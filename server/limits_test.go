@@ -227,7 +227,7 @@ func TestReadyzNamesWhatIsDownAndLogsWhy(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var logs bytes.Buffer
-			h := NewHTTPHandler(HTTPConfig{Gateway: http.NotFoundHandler(), Ready: Ready(tt.ping, tt.backends), Log: slog.New(slog.NewTextHandler(&logs, nil))})
+			h := NewHTTPHandler(HTTPConfig{Gateway: http.NotFoundHandler(), Ready: Ready(tt.ping, tt.backends, nil), Log: slog.New(slog.NewTextHandler(&logs, nil))})
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
 			if rec.Body.String() != tt.want {

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -211,7 +212,7 @@ func TestReadyChecksTheStoreAndEveryBackend(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := Ready(tt.ping, tt.backends)(context.Background())
+			err := Ready(tt.ping, tt.backends, nil)(context.Background())
 			if tt.want == nil {
 				if err != nil {
 					t.Fatalf("not ready: %v", err)
@@ -410,4 +411,47 @@ func TestRequestIDs(t *testing.T) {
 			t.Errorf("/v1/health: %d, id %q", resp.StatusCode, resp.Header.Get("X-Request-Id"))
 		}
 	})
+}
+
+// countingChecker counts Probe calls and answers err.
+type countingChecker struct {
+	calls atomic.Int32
+	err   error
+}
+
+func (c *countingChecker) Probe(context.Context) (signer.Probe, error) {
+	c.calls.Add(1)
+	return signer.Probe{}, c.err
+}
+
+func (c *countingChecker) CORS(context.Context) ([]signer.CORSRule, error) { return nil, nil }
+
+// A backend with a Checker is probed rather than stat'ed, and its answer,
+// success or failure, is kept for ProbeCacheTTL: probes in a row call the
+// backend once.
+func TestReadyProbesCheckersOncePerTTL(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		err   error
+		ready bool
+	}{
+		{"a reachable backend is probed once for two readiness checks", nil, true},
+		{"an unreachable backend is probed once and stays not ready", errors.New("403 Forbidden"), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &countingChecker{err: tc.err}
+			// The signer's Stat fails: were it used, readiness would fail.
+			backends := map[string]signer.Signer{"gcs": fakeSigner{statErr: errors.New("stat must not be called")}}
+			ready := Ready(nil, backends, map[string]signer.Checker{"gcs": c})
+			for i := 0; i < 2; i++ {
+				err := ready(context.Background())
+				if (err == nil) != tc.ready {
+					t.Fatalf("check %d: %v, want ready %v", i, err, tc.ready)
+				}
+			}
+			if n := c.calls.Load(); n != 1 {
+				t.Fatalf("Probe called %d times, want 1", n)
+			}
+		})
+	}
 }

@@ -44,12 +44,46 @@ func (e *NotReadyError) Public() string {
 	return strings.Join(parts, "; ")
 }
 
+// ProbeCacheTTL is how long Ready keeps a backend's Checker.Probe answer
+// (success or failure), so that frequent /readyz probes do not each call
+// the backend.
+const ProbeCacheTTL = 10 * time.Second
+
+// cachedProbe is a backend's last Probe answer and when it came.
+type cachedProbe struct {
+	mu  sync.Mutex
+	at  time.Time
+	err error
+}
+
+// get returns the cached answer while it is fresh, else asks check.
+func (c *cachedProbe) get(ctx context.Context, check func(context.Context) error) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.at.IsZero() && time.Since(c.at) < ProbeCacheTTL {
+		return c.err
+	}
+	err := check(ctx)
+	if ctx.Err() != nil && err != nil {
+		// The caller gave up: not the backend's answer, keep none.
+		return err
+	}
+	c.at, c.err = time.Now(), err
+	return err
+}
+
 // Ready returns a readiness check for /readyz: ping answers (the store is
-// reachable) and every backend answers a Stat of ReadinessProbeKey with an
-// object or signer.ErrNotFound. Checks run concurrently, each for at most a
-// few seconds; a failure is a *NotReadyError naming every dependency that
-// failed.
-func Ready(ping func(context.Context) error, backends map[string]signer.Signer) func(context.Context) error {
+// reachable) and every backend is reachable. A backend with a Checker (in
+// checkers, by name) answers its Probe (credentials accepted, bucket
+// reachable), kept for ProbeCacheTTL; another answers a Stat of
+// ReadinessProbeKey with an object or signer.ErrNotFound. Checks run
+// concurrently, each for at most a few seconds; a failure is a
+// *NotReadyError naming every dependency that failed.
+func Ready(ping func(context.Context) error, backends map[string]signer.Signer, checkers map[string]signer.Checker) func(context.Context) error {
+	cache := make(map[string]*cachedProbe, len(checkers))
+	for name := range checkers {
+		cache[name] = &cachedProbe{}
+	}
 	return func(ctx context.Context) error {
 		var (
 			mu   sync.Mutex
@@ -74,6 +108,15 @@ func Ready(ping func(context.Context) error, backends map[string]signer.Signer) 
 		}
 		for name, b := range backends {
 			wg.Add(1)
+			if c := checkers[name]; c != nil {
+				go check("backend "+name, func(ctx context.Context) error {
+					return cache[name].get(ctx, func(ctx context.Context) error {
+						_, err := c.Probe(ctx)
+						return err
+					})
+				})
+				continue
+			}
 			go check("backend "+name, func(ctx context.Context) error {
 				_, err := b.Stat(ctx, ReadinessProbeKey)
 				if err == nil || errors.Is(err, signer.ErrNotFound) {

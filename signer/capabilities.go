@@ -41,6 +41,8 @@ type Capabilities struct {
 	Reader ObjectReader
 	// Writer stores bytes presignd produces itself (ObjectWriter).
 	Writer ObjectWriter
+	// Checker answers preflight checks (doctor, /readyz).
+	Checker Checker
 	// Closer releases the resources the backend holds, at shutdown.
 	Closer io.Closer
 }
@@ -56,6 +58,7 @@ func CapabilitiesOf(s Signer) Capabilities {
 	c.MultipartLister, _ = s.(MultipartLister)
 	c.Reader, _ = s.(ObjectReader)
 	c.Writer, _ = s.(ObjectWriter)
+	c.Checker, _ = s.(Checker)
 	c.Closer, _ = s.(io.Closer)
 	return c
 }
@@ -70,6 +73,7 @@ func (c Capabilities) String() string {
 		capability.Named{Name: "MultipartLister", Has: c.MultipartLister != nil},
 		capability.Named{Name: "Reader", Has: c.Reader != nil},
 		capability.Named{Name: "Writer", Has: c.Writer != nil},
+		capability.Named{Name: "Checker", Has: c.Checker != nil},
 		capability.Named{Name: "Closer", Has: c.Closer != nil},
 	)
 }

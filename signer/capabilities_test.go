@@ -60,12 +60,12 @@ func TestCapabilitiesOf(t *testing.T) {
 		{"a wrapper has only what it implements itself", wrappingSigner{&fullSigner{}}, has{}, "none"},
 		{"the local driver signs POST policies, removes leftovers, takes and lists multipart uploads, reads and writes objects and closes", (*local.Signer)(nil),
 			has{postPolicy: true, leftovers: true, reader: true, writer: true, closer: true}, "PostPolicy Leftovers Multipart MultipartLister Reader Writer Closer"},
-		{"the S3 driver signs POST policies and multipart uploads, lists them, and reads and writes objects", (*s3.Signer)(nil),
-			has{postPolicy: true, reader: true, writer: true}, "PostPolicy Multipart MultipartLister Reader Writer"},
-		{"the GCS driver signs POST policies, takes and lists multipart uploads, reads and writes objects and closes", (*gcs.Signer)(nil),
-			has{postPolicy: true, reader: true, writer: true, closer: true}, "PostPolicy Multipart MultipartLister Reader Writer Closer"},
-		{"the Azure driver reads and writes objects", (*azure.Signer)(nil),
-			has{reader: true, writer: true}, "Reader Writer"},
+		{"the S3 driver signs POST policies and multipart uploads, lists them, reads and writes objects, and answers preflight checks", (*s3.Signer)(nil),
+			has{postPolicy: true, reader: true, writer: true}, "PostPolicy Multipart MultipartLister Reader Writer Checker"},
+		{"the GCS driver signs POST policies, takes and lists multipart uploads, reads and writes objects, answers preflight checks and closes", (*gcs.Signer)(nil),
+			has{postPolicy: true, reader: true, writer: true, closer: true}, "PostPolicy Multipart MultipartLister Reader Writer Checker Closer"},
+		{"the Azure driver reads and writes objects and answers preflight checks", (*azure.Signer)(nil),
+			has{reader: true, writer: true}, "Reader Writer Checker"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := signer.CapabilitiesOf(tc.signer)

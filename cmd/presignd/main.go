@@ -3,6 +3,7 @@
 //	presignd serve [--config FILE] [--data-dir DIR] [--http-addr ADDR] [--grpc-addr ADDR] [--public-url URL]
 //	presignd keys create|list|revoke --tenant T [...]
 //	presignd config check FILE
+//	presignd doctor [--config FILE] [--origin ORIGIN ...]
 //	presignd upload FILE [--category C] | presignd download ID [--output PATH]
 //	presignd healthcheck [--url URL]
 //	presignd version
@@ -53,6 +54,7 @@ var commands = []command{
 			return denyCommand(context.Background(), args, stdout, stderr)
 		}},
 	{name: "config", args: "check FILE", summary: "validate a configuration file and exit", subcommands: []string{"check"}, run: configCommand},
+	{name: "doctor", args: "[--config FILE]", summary: "check every S3, GCS and Azure backend: credentials, clock, CORS, a round trip", run: doctorCommand},
 	{name: "upload", args: "FILE", summary: "upload a file through a running presignd", run: func(args []string, stdout, stderr io.Writer) error {
 		return transferCommand(append([]string{"upload"}, args...), stdout, stderr)
 	}},
@@ -89,6 +91,9 @@ func exitCode(err error, stderr io.Writer) int {
 		return 0
 	case errors.Is(err, errUsage):
 		return 2
+	case errors.Is(err, errChecksFailed):
+		// The report says what failed.
+		return 1
 	default:
 		fmt.Fprintln(stderr, "presignd:", err)
 		return 2

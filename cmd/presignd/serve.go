@@ -245,7 +245,7 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 		Handler: server.NewHTTPHandler(server.HTTPConfig{
 			Gateway: tracing.HTTPHandler(gateway, "rest"),
 			Mounts:  mounts,
-			Ready:   server.Ready(st.Ping, signers),
+			Ready:   server.Ready(st.Ping, signers, checkersOf(backendCaps)),
 			Metrics: metricsHandler(metricsReg, log),
 			Log:     log,
 
@@ -414,18 +414,32 @@ func openBackends(ctx context.Context, cfg *config.Config, secret []byte) (map[s
 			backends[name] = l
 			mounts[prefix] = l.Handler()
 		case "s3":
+			// Validation refused an unknown provider already.
+			p, _ := config.ProviderOf(b.S3)
+			region := b.S3.Region
+			if region == "" {
+				region = p.Region
+			}
 			s, err := s3.New(ctx, s3.Config{
-				Bucket: b.S3.Bucket, Region: b.S3.Region, Endpoint: b.S3.Endpoint, UsePathStyle: b.S3.UsePathStyle,
+				Bucket: b.S3.Bucket, Region: region, Endpoint: b.S3.Endpoint, UsePathStyle: b.S3.UsePathStyle || p.PathStyle,
 				AccessKeyID: b.S3.AccessKeyID, SecretAccessKey: b.S3.SecretAccessKey,
+				NoPostPolicy: !p.PostPolicy, Checksums: p.Checksums,
 			})
 			if err != nil {
 				return backends, nil, fmt.Errorf("backends.%s: %w", name, err)
 			}
 			backends[name] = s
 		case "gcs":
+			var hmacSecret string
+			if b.GCS.HMACAccessID != "" {
+				if hmacSecret = os.Getenv(b.GCS.HMACSecretEnv); hmacSecret == "" {
+					return backends, nil, fmt.Errorf("backends.%s.gcs.hmac_secret_env: $%s is empty or unset", name, b.GCS.HMACSecretEnv)
+				}
+			}
 			g, err := gcs.New(ctx, gcs.Config{
 				Bucket: b.GCS.Bucket, CredentialsFile: b.GCS.CredentialsFile, GoogleAccessID: b.GCS.GoogleAccessID,
 				Endpoint: b.GCS.Endpoint, VirtualHostStyle: b.GCS.VirtualHostStyle,
+				HMACAccessID: b.GCS.HMACAccessID, HMACSecret: hmacSecret, HMACRegion: b.GCS.HMACRegion,
 			})
 			if err != nil {
 				return backends, nil, fmt.Errorf("backends.%s: %w", name, err)
@@ -468,6 +482,17 @@ func capabilitiesOf(backends map[string]signer.Signer) map[string]signer.Capabil
 		caps[name] = signer.CapabilitiesOf(b)
 	}
 	return caps
+}
+
+// checkersOf picks the backends that answer preflight checks.
+func checkersOf(caps map[string]signer.Capabilities) map[string]signer.Checker {
+	out := make(map[string]signer.Checker, len(caps))
+	for name, c := range caps {
+		if c.Checker != nil {
+			out[name] = c.Checker
+		}
+	}
+	return out
 }
 
 // closeBackends releases the backends that hold resources.

@@ -96,6 +96,8 @@ type call struct {
 	auth bool
 	// limit bounds what is read of the response body.
 	limit int64
+	// answered, when set, receives the last answer's headers.
+	answered *http.Header
 }
 
 // retrying makes c, trying again with backoff while it fails transiently
@@ -157,6 +159,9 @@ func (s *Signer) try(ctx context.Context, c *call) (int, []byte, error) {
 		return 0, nil, err
 	}
 	defer resp.Body.Close()
+	if c.answered != nil {
+		*c.answered = resp.Header
+	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, c.limit))
 	if err != nil {
 		return 0, nil, err

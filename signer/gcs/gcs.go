@@ -6,7 +6,14 @@
 // tokens, and cloud.google.com/go/compute/metadata finds the GCE service
 // account.
 //
-// Signing. With a service-account key (CredentialsFile or CredentialsJSON of
+// Signing. With an HMAC key (Config.HMACAccessID and HMACSecret), every
+// URL and POST policy is signed GOOG4-HMAC-SHA256: HMAC-SHA256 of the
+// string-to-sign under the key derived from "GOOG4"+secret, the day, the
+// region (HMACRegion, "auto" by default), "storage" and "goog4_request",
+// kept for the day; the credential scope names that region. No Google
+// library signs this way: the package's tests check it against
+// aws-sdk-go-v2's SigV4 canonical request under GCS's scope, and against
+// the verifying fake. Otherwise, with a service-account key (CredentialsFile or CredentialsJSON of
 // type "service_account", or application default credentials that are such
 // a file), the key is parsed once by New and every signature is made
 // in-process: RSASSA-PKCS1-v1_5 over SHA-256. Without a key, each signature
@@ -95,6 +102,7 @@ import (
 	"cloud.google.com/go/compute/metadata"
 
 	"github.com/presignd/presignd/signer"
+	"github.com/presignd/presignd/signer/internal/derivedkey"
 )
 
 // MaxExpiry is the longest a V4 signed URL may live.
@@ -137,6 +145,18 @@ type Config struct {
 	// policy's x-goog-date) and the time expiries are checked against. Nil
 	// means time.Now.
 	Now func() time.Time
+	// HMACAccessID and HMACSecret are a GCS HMAC key (both or neither).
+	// With one, every URL and POST policy is signed GOOG4-HMAC-SHA256
+	// in-process under the key (its derived key cached for the day): no
+	// service-account key and no signBlob call, and GoogleAccessID must be
+	// empty. Credentials (or the application default credentials) then
+	// only authenticate the JSON API calls of Stat and Delete.
+	HMACAccessID string
+	HMACSecret   string
+	// HMACRegion is the region of an HMAC key's credential scope: "auto"
+	// (the default, accepted for every bucket) or the bucket's location in
+	// lower case, such as "us-central1".
+	HMACRegion string
 	// HTTPClient, when set, carries every call the Signer makes (JSON API,
 	// IAM signBlob) as it is: the Signer adds no authentication to it, so
 	// it must authenticate itself where the server needs it. Credentials
@@ -157,6 +177,12 @@ type Signer struct {
 	accessID string
 	detected atomic.Pointer[string]
 	detectMu sync.Mutex
+	// scheme is how signatures are made; hmac, when set, holds the HMAC
+	// key's derived keys, and hmacID and hmacSecret the key itself.
+	scheme     *scheme
+	hmac       *derivedkey.Cache
+	hmacID     string
+	hmacSecret string
 
 	// to is where signed URLs and POST forms point.
 	to endpoint
@@ -215,9 +241,12 @@ func New(ctx context.Context, cfg Config) (*Signer, error) {
 		credJSON = b
 	}
 
-	s := &Signer{bucket: cfg.Bucket, accessID: cfg.GoogleAccessID, now: cfg.Now, iam: defaultIAM}
+	s := &Signer{bucket: cfg.Bucket, accessID: cfg.GoogleAccessID, now: cfg.Now, iam: defaultIAM, scheme: rsaScheme}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if err := s.useHMAC(cfg); err != nil {
+		return nil, fmt.Errorf("gcs: %w", err)
 	}
 
 	// Where requests go.
@@ -305,6 +334,37 @@ func New(ctx context.Context, cfg Config) (*Signer, error) {
 	return s, nil
 }
 
+// useHMAC sets up signing with cfg's HMAC key, if it has one.
+func (s *Signer) useHMAC(cfg Config) error {
+	if cfg.HMACAccessID == "" && cfg.HMACSecret == "" {
+		if cfg.HMACRegion != "" {
+			return errors.New("HMACRegion is set without an HMAC key")
+		}
+		return nil
+	}
+	switch {
+	case cfg.HMACAccessID == "" || cfg.HMACSecret == "":
+		return errors.New("set both HMACAccessID and HMACSecret, or neither")
+	case cfg.GoogleAccessID != "":
+		return errors.New("set at most one of GoogleAccessID and an HMAC key: the HMAC key's access id is the signer")
+	case strings.ContainsAny(cfg.HMACAccessID, "/ \t\r\n"):
+		return fmt.Errorf("HMACAccessID %q has a slash or white space", cfg.HMACAccessID)
+	}
+	region := cfg.HMACRegion
+	if region == "" {
+		region = "auto"
+	}
+	for _, c := range []byte(region) {
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return fmt.Errorf("HMACRegion %q: want auto or a location such as us-central1 (lower-case letters, digits, hyphens)", cfg.HMACRegion)
+		}
+	}
+	s.scheme = hmacScheme(region)
+	s.hmac = derivedkey.New(derivedkey.Scheme{Prefix: "GOOG4", Region: region, Service: "storage", Terminator: "goog4_request"})
+	s.hmacID, s.hmacSecret = cfg.HMACAccessID, cfg.HMACSecret
+	return nil
+}
+
 // credTypes are the credentials file types a Signer accepts.
 var credTypes = map[string]credentials.CredType{
 	"service_account":              credentials.ServiceAccount,
@@ -348,6 +408,10 @@ func (s *Signer) useCredentials(c credInfo) error {
 		if c.ClientEmail == "" {
 			return errors.New("service-account credentials have no client_email")
 		}
+		if s.hmac != nil {
+			// The HMAC key signs; the credentials only authenticate.
+			return nil
+		}
 		if s.accessID != "" && s.accessID != c.ClientEmail {
 			return fmt.Errorf("GoogleAccessID %q is not the key's client_email %q", s.accessID, c.ClientEmail)
 		}
@@ -372,9 +436,13 @@ func (s *Signer) Close() error {
 	return nil
 }
 
-// GoogleAccessID is the account URLs are signed as; empty while it is still
-// to be asked of the GCE metadata server.
+// GoogleAccessID is the account URLs are signed as (an HMAC key's access id
+// when there is one); empty while it is still to be asked of the GCE
+// metadata server.
 func (s *Signer) GoogleAccessID() string {
+	if s.hmac != nil {
+		return s.hmacID
+	}
 	if s.accessID != "" {
 		return s.accessID
 	}
@@ -482,7 +550,7 @@ func (s *Signer) SignPostUpload(ctx context.Context, req signer.UploadRequest) (
 	p := postRequest{
 		bucket: s.bucket, key: req.Key,
 		contentType: req.ContentType, contentDisposition: req.ContentDisposition,
-		account: account, now: now, expires: exp,
+		account: account, now: now, expires: exp, scheme: s.scheme,
 	}
 	if req.MaxSize > 0 {
 		var lo uint64
@@ -495,7 +563,7 @@ func (s *Signer) SignPostUpload(ctx context.Context, req signer.UploadRequest) (
 	if err != nil {
 		return signer.UploadTarget{}, fmt.Errorf("gcs: sign post %s: %w", req.Key, err)
 	}
-	sig, err := s.sign(ctx, account, []byte(policy))
+	sig, err := s.sign(ctx, account, now, []byte(policy))
 	if err != nil {
 		return signer.UploadTarget{}, fmt.Errorf("gcs: sign post %s: %w", req.Key, err)
 	}
@@ -617,25 +685,59 @@ func (s *Signer) signURL(ctx context.Context, method, key string, headers []head
 		return "", time.Time{}, err
 	}
 	lifetime := int64((expires.Sub(now) + time.Second - 1) / time.Second)
-	sts, unsigned := s.to.stringToSign(&urlRequest{
+	bp := scratch.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= maxScratch {
+			scratch.Put(bp)
+		}
+	}()
+	c := s.to.build(&urlRequest{
 		method: method, key: key, headers: headers, query: query,
-		account: account, now: now, lifetime: lifetime,
-	})
-	sig, err := s.sign(ctx, account, sts)
-	if err != nil {
+		account: account, now: now, lifetime: lifetime, scheme: s.scheme,
+	}, *bp)
+	*bp = c.buf
+	var sigBuf [sha256.Size]byte
+	var sig []byte
+	if s.hmac != nil {
+		sig = s.hmacKey(now).Sign(sigBuf[:0], c.sts())
+	} else if sig, err = s.sign(ctx, account, now, c.sts()); err != nil {
 		return "", time.Time{}, err
 	}
+	const sigParam = "&X-Goog-Signature="
 	var b strings.Builder
-	b.Grow(len(unsigned) + len("&X-Goog-Signature=") + 2*len(sig))
-	b.WriteString(unsigned)
-	b.WriteString("&X-Goog-Signature=")
-	b.WriteString(hex.EncodeToString(sig))
+	b.Grow(len(s.to.origin) + c.queryEnd + len(sigParam) + 2*len(sig))
+	b.WriteString(s.to.origin)
+	b.Write(c.pathAndQuery())
+	b.WriteString(sigParam)
+	var hexSig [2 * 512]byte
+	if 2*len(sig) <= len(hexSig) {
+		hex.Encode(hexSig[:], sig)
+		b.Write(hexSig[:2*len(sig)])
+	} else {
+		b.WriteString(hex.EncodeToString(sig))
+	}
 	return b.String(), now.Truncate(time.Second).Add(time.Duration(lifetime) * time.Second), nil
 }
 
-// sign signs b as account: RSASSA-PKCS1-v1_5 over SHA-256 with the
-// service-account key, or IAM signBlob without one.
-func (s *Signer) sign(ctx context.Context, account string, b []byte) ([]byte, error) {
+// scratch holds the buffers signURL lays a request out in; buffers grown
+// beyond maxScratch (a very long key) are left to the collector.
+var scratch = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+const maxScratch = 16 << 10
+
+// hmacKey is the HMAC key's signing key for now's day.
+func (s *Signer) hmacKey(now time.Time) *derivedkey.Key {
+	var day [8]byte
+	return s.hmac.Key(s.hmacID, s.hmacSecret, now.UTC().AppendFormat(day[:0], dayFormat))
+}
+
+// sign signs b as account at now: HMAC-SHA256 under the HMAC key's key
+// derived for now's day, RSASSA-PKCS1-v1_5 over SHA-256 with the
+// service-account key, or IAM signBlob without either.
+func (s *Signer) sign(ctx context.Context, account string, now time.Time, b []byte) ([]byte, error) {
+	if s.hmac != nil {
+		return s.hmacKey(now).Sign(nil, b), nil
+	}
 	if s.key == nil {
 		return s.signBlob(ctx, account, b)
 	}
@@ -647,6 +749,9 @@ func (s *Signer) sign(ctx context.Context, account string, b []byte) ([]byte, er
 // one, or else the GCE default service account, asked of the metadata server
 // once it answers.
 func (s *Signer) account(ctx context.Context) (string, error) {
+	if s.hmac != nil {
+		return s.hmacID, nil
+	}
 	if s.accessID != "" {
 		return s.accessID, nil
 	}

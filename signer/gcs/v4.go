@@ -14,13 +14,36 @@ import (
 	"unicode/utf8"
 )
 
-// The constant parts of GOOG4-RSA-SHA256.
+// The constant parts of V4 signing.
 const (
-	algorithm   = "GOOG4-RSA-SHA256"
 	stampFormat = "20060102T150405Z"
 	dayFormat   = "20060102"
-	scopeSuffix = "/auto/storage/goog4_request"
 )
+
+// scheme is how a V4 signature is made: the algorithm named in the URL or
+// policy and what follows the day in the credential scope.
+type scheme struct {
+	algorithm string // "GOOG4-RSA-SHA256" or "GOOG4-HMAC-SHA256"
+	scope     string // "/<region>/storage/goog4_request"
+}
+
+// rsaScheme is a service account's RSA key (or signBlob); its region is
+// always "auto".
+var rsaScheme = &scheme{algorithm: "GOOG4-RSA-SHA256", scope: "/auto/storage/goog4_request"}
+
+// hmacScheme is an HMAC key's scheme for region ("auto" or a bucket's
+// location).
+func hmacScheme(region string) *scheme {
+	return &scheme{algorithm: "GOOG4-HMAC-SHA256", scope: "/" + region + "/storage/goog4_request"}
+}
+
+// or is sc, or rsaScheme when sc is nil.
+func (sc *scheme) or() *scheme {
+	if sc == nil {
+		return rsaScheme
+	}
+	return sc
+}
 
 // endpoint is where signed requests go: the origin, the host value that is
 // signed, and the escaped path that comes before an object name.
@@ -68,14 +91,40 @@ type urlRequest struct {
 	// now is the signing time, in UTC; lifetime is X-Goog-Expires.
 	now      time.Time
 	lifetime int64
+	// scheme is the signature's; nil means rsaScheme.
+	scheme *scheme
 }
 
 // stringToSign builds the canonical request of r and returns its
-// GOOG4-RSA-SHA256 string-to-sign and the signed URL without its signature:
-// the caller appends "&X-Goog-Signature=" and the signature in hex.
+// string-to-sign and the signed URL without its signature: the caller
+// appends "&X-Goog-Signature=" and the signature in hex.
 func (e endpoint) stringToSign(r *urlRequest) (sts []byte, unsigned string) {
-	hs := make([]header, 0, len(r.headers)+1)
-	hs = append(hs, header{"host", e.host})
+	c := e.build(r, nil)
+	return c.sts(), e.origin + string(c.pathAndQuery())
+}
+
+// canonical is a request's signing parts, laid out in one buffer:
+// [escaped path][query][string-to-sign].
+type canonical struct {
+	buf              []byte
+	pathEnd, queryAt int // path is buf[:pathEnd], query buf[queryAt:queryEnd]
+	queryEnd         int
+	stsAt            int // the string-to-sign is buf[stsAt:]
+}
+
+// pathAndQuery is "<path>?<query>", the URL after the origin.
+func (c *canonical) pathAndQuery() []byte { return c.buf[:c.queryEnd] }
+
+// sts is the string-to-sign.
+func (c *canonical) sts() []byte { return c.buf[c.stsAt:] }
+
+// build lays out r's signing parts in buf (reused from its start): the
+// path, "?", the canonical query, then the string-to-sign, computed from
+// the canonical request, which is built after them and dropped.
+func (e endpoint) build(r *urlRequest, buf []byte) canonical {
+	sc := r.scheme.or()
+	var hbuf [8]header
+	hs := append(hbuf[:0], header{"host", e.host})
 	payload := "UNSIGNED-PAYLOAD"
 	for _, h := range r.headers {
 		h = header{strings.ToLower(strings.TrimSpace(h.name)), canonicalValue(h.value)}
@@ -85,69 +134,114 @@ func (e endpoint) stringToSign(r *urlRequest) (sts []byte, unsigned string) {
 		hs = append(hs, h)
 	}
 	slices.SortFunc(hs, func(a, b header) int { return strings.Compare(a.name, b.name) })
-	var signed strings.Builder
+
+	var stampBuf [16]byte
+	stamp := r.now.AppendFormat(stampBuf[:0], stampFormat)
+	day := stamp[:8]
+
+	// The path.
+	buf = buf[:0]
+	if r.key == "" && e.prefix != "/" {
+		buf = append(buf, e.prefix[:len(e.prefix)-1]...)
+	} else {
+		buf = append(buf, e.prefix...)
+		buf = appendEscape(buf, r.key, true)
+	}
+	c := canonical{pathEnd: len(buf)}
+	buf = append(buf, '?')
+	c.queryAt = len(buf)
+
+	// The query: the X-Goog-* parameters (in sorted order already) merged
+	// with r.query sorted by key (the values of a repeated key keep their
+	// order).
+	query := r.query
+	if !slices.IsSortedFunc(query, func(a, b param) int { return strings.Compare(a.key, b.key) }) {
+		query = slices.Clone(query)
+		slices.SortStableFunc(query, func(a, b param) int { return strings.Compare(a.key, b.key) })
+	}
+	goog := [...]string{"X-Goog-Algorithm", "X-Goog-Credential", "X-Goog-Date", "X-Goog-Expires", "X-Goog-SignedHeaders"}
+	first := true
+	sep := func() {
+		if !first {
+			buf = append(buf, '&')
+		}
+		first = false
+	}
+	gi := 0
+	for gi < len(goog) || len(query) > 0 {
+		if gi < len(goog) && (len(query) == 0 || strings.Compare(goog[gi], query[0].key) <= 0) {
+			sep()
+			buf = append(buf, goog[gi]...)
+			buf = append(buf, '=')
+			switch gi {
+			case 0:
+				buf = appendEscape(buf, sc.algorithm, false)
+			case 1:
+				buf = appendEscape(buf, r.account, false)
+				buf = append(buf, "%2F"...)
+				buf = append(buf, day...)
+				buf = appendEscape(buf, sc.scope, false)
+			case 2:
+				buf = append(buf, stamp...)
+			case 3:
+				buf = strconv.AppendInt(buf, r.lifetime, 10)
+			case 4:
+				for i, h := range hs {
+					if i > 0 {
+						buf = append(buf, "%3B"...)
+					}
+					buf = appendEscape(buf, h.name, false)
+				}
+			}
+			gi++
+			continue
+		}
+		sep()
+		buf = appendEscape(buf, query[0].key, false)
+		buf = append(buf, '=')
+		buf = appendEscape(buf, query[0].value, false)
+		query = query[1:]
+	}
+	c.queryEnd = len(buf)
+
+	// The canonical request, hashed.
+	at := len(buf)
+	buf = append(buf, r.method...)
+	buf = append(buf, '\n')
+	buf = append(buf, buf[:c.pathEnd]...)
+	buf = append(buf, '\n')
+	buf = append(buf, buf[c.queryAt:c.queryEnd]...)
+	buf = append(buf, '\n')
+	for _, h := range hs {
+		buf = append(buf, h.name...)
+		buf = append(buf, ':')
+		buf = append(buf, h.value...)
+		buf = append(buf, '\n')
+	}
+	buf = append(buf, '\n')
 	for i, h := range hs {
 		if i > 0 {
-			signed.WriteByte(';')
+			buf = append(buf, ';')
 		}
-		signed.WriteString(h.name)
+		buf = append(buf, h.name...)
 	}
+	buf = append(buf, '\n')
+	buf = append(buf, payload...)
+	sum := sha256.Sum256(buf[at:])
 
-	stamp := r.now.Format(stampFormat)
-	scope := r.now.Format(dayFormat) + scopeSuffix
-	ps := make([]param, 0, 5+len(r.query))
-	ps = append(ps,
-		param{"X-Goog-Algorithm", algorithm},
-		param{"X-Goog-Credential", r.account + "/" + scope},
-		param{"X-Goog-Date", stamp},
-		param{"X-Goog-Expires", strconv.FormatInt(r.lifetime, 10)},
-		param{"X-Goog-SignedHeaders", signed.String()},
-	)
-	ps = append(ps, r.query...)
-	// Sorted by key; the values of a repeated key keep their order.
-	slices.SortStableFunc(ps, func(a, b param) int { return strings.Compare(a.key, b.key) })
-	var query strings.Builder
-	for i, p := range ps {
-		if i > 0 {
-			query.WriteByte('&')
-		}
-		query.WriteString(escape(p.key, false))
-		query.WriteByte('=')
-		query.WriteString(escape(p.value, false))
-	}
-
-	path := e.prefix + escape(r.key, true)
-	if r.key == "" && e.prefix != "/" {
-		path = strings.TrimSuffix(e.prefix, "/")
-	}
-	var c strings.Builder
-	c.Grow(len(r.method) + len(path) + query.Len() + 64*len(hs) + signed.Len() + len(payload) + 8)
-	c.WriteString(r.method)
-	c.WriteByte('\n')
-	c.WriteString(path)
-	c.WriteByte('\n')
-	c.WriteString(query.String())
-	c.WriteByte('\n')
-	for _, h := range hs {
-		c.WriteString(h.name)
-		c.WriteByte(':')
-		c.WriteString(h.value)
-		c.WriteByte('\n')
-	}
-	c.WriteByte('\n')
-	c.WriteString(signed.String())
-	c.WriteByte('\n')
-	c.WriteString(payload)
-	sum := sha256.Sum256([]byte(c.String()))
-
-	sts = make([]byte, 0, len(algorithm)+len(stamp)+len(scope)+3+2*sha256.Size)
-	sts = append(sts, algorithm+"\n"...)
-	sts = append(sts, stamp...)
-	sts = append(sts, '\n')
-	sts = append(sts, scope...)
-	sts = append(sts, '\n')
-	sts = hex.AppendEncode(sts, sum[:])
-	return sts, e.origin + path + "?" + query.String()
+	// The string-to-sign, over the canonical request.
+	buf = buf[:at]
+	c.stsAt = at
+	buf = append(buf, sc.algorithm...)
+	buf = append(buf, '\n')
+	buf = append(buf, stamp...)
+	buf = append(buf, '\n')
+	buf = append(buf, day...)
+	buf = append(buf, sc.scope...)
+	buf = append(buf, '\n')
+	buf = hex.AppendEncode(buf, sum[:])
+	c.buf = buf
+	return c
 }
 
 // postRequest is what a V4 POST policy binds.
@@ -162,6 +256,8 @@ type postRequest struct {
 	// now is the signing time and expires the policy's expiration, both
 	// in UTC.
 	now, expires time.Time
+	// scheme is the signature's; nil means rsaScheme.
+	scheme *scheme
 }
 
 // url is where a POST policy's form is sent.
@@ -170,8 +266,9 @@ func (e endpoint) postURL() string { return e.origin + e.prefix }
 // policy returns r's policy document in base64 (what is signed) and the
 // form fields that go with it, without the signature.
 func (r *postRequest) policy() (string, map[string]string, error) {
+	sc := r.scheme.or()
 	stamp := r.now.Format(stampFormat)
-	credential := r.account + "/" + r.now.Format(dayFormat) + scopeSuffix
+	credential := r.account + "/" + r.now.Format(dayFormat) + sc.scope
 	conds := make([]any, 0, 8)
 	if r.lengthRange != nil {
 		conds = append(conds, []any{"content-length-range", r.lengthRange[0], r.lengthRange[1]})
@@ -186,7 +283,7 @@ func (r *postRequest) policy() (string, map[string]string, error) {
 		{"key", r.key},
 		{"x-goog-date", stamp},
 		{"x-goog-credential", credential},
-		{"x-goog-algorithm", algorithm},
+		{"x-goog-algorithm", sc.algorithm},
 	} {
 		if f.value == "" {
 			continue
@@ -217,6 +314,20 @@ func canonicalValue(v string) string {
 		}
 	}
 	return v
+}
+
+// appendEscape appends escape(s, keepSlash) to b.
+func appendEscape(b []byte, s string, keepSlash bool) []byte {
+	const hexUpper = "0123456789ABCDEF"
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if unreserved(c) || (c == '/' && keepSlash) {
+			b = append(b, c)
+			continue
+		}
+		b = append(b, '%', hexUpper[c>>4], hexUpper[c&15])
+	}
+	return b
 }
 
 // escape percent-encodes every byte of s but the unreserved characters

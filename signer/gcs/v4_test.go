@@ -78,7 +78,7 @@ func TestCoreSigningVectors(t *testing.T) {
 				r.query = append(r.query, param{key, value})
 			}
 			sts, unsigned := e.stringToSign(r)
-			sig, err := s.sign(t.Context(), s.accessID, sts)
+			sig, err := s.sign(t.Context(), s.accessID, r.now, sts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -120,7 +120,7 @@ func TestCorePostPolicyVectors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sig, err := s.sign(t.Context(), s.accessID, []byte(policy))
+			sig, err := s.sign(t.Context(), s.accessID, now, []byte(policy))
 			if err != nil {
 				t.Fatal(err)
 			}

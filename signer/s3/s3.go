@@ -44,6 +44,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -84,6 +85,15 @@ type Config struct {
 	SessionToken    string
 	// Now returns the signing time; nil means time.Now. For tests.
 	Now func() time.Time
+	// NoPostPolicy is set for a provider that does not honour POST
+	// policies (Cloudflare R2, Backblaze B2): SignPostUpload then fails
+	// with signer.ErrUnsupported rather than sign a form the provider
+	// refuses.
+	NoPostPolicy bool
+	// Checksums, when not nil, are the only algorithms SignUpload binds
+	// (a provider without flexible checksums takes MD5 only); others fail
+	// with signer.ErrUnsupported. Nil means SHA256 and MD5.
+	Checksums []string
 }
 
 // Signer signs S3 targets and looks at S3 objects. It implements
@@ -96,7 +106,9 @@ type Signer struct {
 	presign *s3.PresignClient
 	// fast is the hand-written query presigner; nil when the endpoint the SDK
 	// resolved has a shape it does not handle, in which case the SDK signs.
-	fast *presigner
+	fast      *presigner
+	noPost    bool
+	checksums []string
 	// pageSize, when positive, is the page size of ListParts and
 	// ListMultipartUploads requests (S3's default, 1000, otherwise). For
 	// tests of pagination.
@@ -160,6 +172,10 @@ func New(ctx context.Context, cfg Config) (*Signer, error) {
 		now:     cfg.Now,
 		client:  client,
 		presign: s3.NewPresignClient(client),
+		noPost:  cfg.NoPostPolicy,
+	}
+	if cfg.Checksums != nil {
+		s.checksums = slices.Clone(cfg.Checksums)
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -178,6 +194,9 @@ func New(ctx context.Context, cfg Config) (*Signer, error) {
 // malformed checksum, a header value that is not printable ASCII, or a Size
 // above MaxSize.
 func (s *Signer) SignUpload(ctx context.Context, req signer.UploadRequest) (signer.UploadTarget, error) {
+	if a := req.Checksum.Algorithm; a != "" && s.checksums != nil && !slices.Contains(s.checksums, a) {
+		return signer.UploadTarget{}, fmt.Errorf("s3: sign upload %s: checksum %s on this provider: %w", req.Key, a, signer.ErrUnsupported)
+	}
 	t := s.now().UTC()
 	secs, err := checkUpload(req, t)
 	if err != nil {
@@ -204,7 +223,8 @@ func (s *Signer) SignDownload(ctx context.Context, req signer.DownloadRequest) (
 	return s.fast.signDownload(ctx, req, t, secs)
 }
 
-// SignPostUpload returns an HTML-form POST target for req: URL is the bucket
+// SignPostUpload fails with signer.ErrUnsupported when Config.NoPostPolicy
+// is set. Otherwise it returns an HTML-form POST target for req: URL is the bucket
 // URL and FormFields carry the key, Content-Type, Content-Disposition (when
 // set), the policy and its signature. The policy binds the exact key, the
 // exact Content-Type (when set), content-length-range [1, MaxSize] ([0, MaxSize] when Size is
@@ -212,6 +232,9 @@ func (s *Signer) SignDownload(ctx context.Context, req signer.DownloadRequest) (
 // request with one fails with an error wrapping signer.ErrUnsupported. Other
 // failures are as for SignUpload; MaxSize must be positive.
 func (s *Signer) SignPostUpload(ctx context.Context, req signer.UploadRequest) (signer.UploadTarget, error) {
+	if s.noPost {
+		return signer.UploadTarget{}, fmt.Errorf("s3: sign POST %s: this provider does not honour POST policies: %w", req.Key, signer.ErrUnsupported)
+	}
 	t := s.now().UTC()
 	secs, err := checkUpload(req, t)
 	if err != nil {

@@ -505,3 +505,35 @@ func TestUnreachableBackendIsUnavailable(t *testing.T) {
 		})
 	}
 }
+
+// A provider preset's limits are kept at signing time too: no POST form
+// where the provider has no PostObject, no checksum it cannot bind.
+func TestProviderLimits(t *testing.T) {
+	s := newTestSigner(t, Config{Endpoint: "https://acct.r2.cloudflarestorage.com", Region: "auto", NoPostPolicy: true, Checksums: []string{signer.MD5}})
+	req := benchUpload()
+	for _, tc := range []struct {
+		name string
+		sign func() error
+	}{
+		{"a POST form is refused as unsupported", func() error {
+			req := req
+			req.Checksum = signer.Checksum{}
+			_, err := s.SignPostUpload(context.Background(), req)
+			return err
+		}},
+		{"a SHA256 checksum is refused as unsupported", func() error {
+			_, err := s.SignUpload(context.Background(), req)
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.sign(); !errors.Is(err, signer.ErrUnsupported) {
+				t.Fatalf("error %v, want signer.ErrUnsupported", err)
+			}
+		})
+	}
+	req.Checksum = signer.Checksum{Algorithm: signer.MD5, Value: "XUFAKrxLKna5cZ2REBfFkg=="}
+	if _, err := s.SignUpload(context.Background(), req); err != nil {
+		t.Fatalf("an MD5 checksum: %v", err)
+	}
+}

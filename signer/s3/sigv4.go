@@ -2,17 +2,14 @@ package s3
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"hash"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -20,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/presignd/presignd/signer"
+	"github.com/presignd/presignd/signer/internal/derivedkey"
 )
 
 // presigner is a SigV4 query-string presigner for PutObject and GetObject
@@ -34,32 +32,7 @@ type presigner struct {
 	region     string
 	service    string
 	creds      aws.CredentialsProvider
-	key        atomic.Pointer[signingKey]
-}
-
-// signingKey is a derived SigV4 key and what it was derived from.
-type signingKey struct {
-	accessKeyID string
-	secret      string
-	date        string // yyyymmdd
-	key         []byte
-	// macs holds HMAC-SHA256 hashes keyed with key, reset before use, so
-	// that signing allocates no hash and repeats no key schedule.
-	macs sync.Pool
-}
-
-// sign returns the HMAC-SHA256 of msg under k.key, appended to dst.
-func (k *signingKey) sign(dst, msg []byte) []byte {
-	mac, _ := k.macs.Get().(hash.Hash)
-	if mac == nil {
-		mac = hmac.New(sha256.New, k.key)
-	} else {
-		mac.Reset()
-	}
-	mac.Write(msg)
-	dst = mac.Sum(dst)
-	k.macs.Put(mac)
-	return dst
+	keys       *derivedkey.Cache
 }
 
 const (
@@ -108,10 +81,11 @@ func newPresigner(ctx context.Context, pc *s3.PresignClient, bucket string, cred
 		creds:      creds,
 	}
 	p.urlPrefix = u.Scheme + "://" + u.Host + p.pathPrefix
+	p.keys = derivedkey.New(derivedkey.Scheme{Prefix: "AWS4", Region: p.region, Service: p.service, Terminator: "aws4_request"})
 	if got := p.presign(probeCreds, http.MethodGet, probeKey, at, secs, nil, nil, "GetObject"); got != out.URL {
 		return nil, nil
 	}
-	p.key.Store(nil) // forget the probe credentials' key
+	p.keys.Reset() // forget the probe credentials' key
 	return p, nil
 }
 
@@ -311,7 +285,7 @@ func (p *presigner) presign(creds aws.Credentials, method, key string, t time.Ti
 	buf = append(buf, "/aws4_request\n"...)
 	buf = hex.AppendEncode(buf, canonicalHash[:])
 	var sum [sha256.Size]byte
-	sig := p.signingKey(creds, day).sign(sum[:0], buf[keyEnd:])
+	sig := p.keys.Key(creds.AccessKeyID, creds.SecretAccessKey, day).Sign(sum[:0], buf[keyEnd:])
 
 	// The URL.
 	var hexSig [2 * sha256.Size]byte
@@ -333,28 +307,6 @@ func (p *presigner) presign(creds aws.Credentials, method, key string, t time.Ti
 var scratch = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 
 const maxScratch = 16 << 10
-
-// signingKey returns the SigV4 key for creds on day (yyyymmdd), deriving it
-// at most once per day and credentials (and concurrent signers may each
-// derive it once at a change of day).
-func (p *presigner) signingKey(creds aws.Credentials, day []byte) *signingKey {
-	if k := p.key.Load(); k != nil && k.date == string(day) && k.accessKeyID == creds.AccessKeyID && k.secret == creds.SecretAccessKey {
-		return k
-	}
-	k := &signingKey{accessKeyID: creds.AccessKeyID, secret: creds.SecretAccessKey, date: string(day)}
-	k.key = hmacSHA256([]byte("AWS4"+creds.SecretAccessKey), day)
-	k.key = hmacSHA256(k.key, []byte(p.region))
-	k.key = hmacSHA256(k.key, []byte(p.service))
-	k.key = hmacSHA256(k.key, []byte("aws4_request"))
-	p.key.Store(k)
-	return k
-}
-
-func hmacSHA256(key, data []byte) []byte {
-	m := hmac.New(sha256.New, key)
-	m.Write(data)
-	return m.Sum(nil)
-}
 
 const upperHex = "0123456789ABCDEF"
 

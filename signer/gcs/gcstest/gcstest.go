@@ -6,13 +6,17 @@
 // What the handler enforces:
 //
 //   - V4 signed URLs (X-Goog-Signature in the query): algorithm
-//     GOOG4-RSA-SHA256, a credential naming the trusted service account and
-//     the day of X-Goog-Date, X-Goog-Expires in [1, 604800] and not yet
+//     GOOG4-RSA-SHA256 with a credential naming the trusted service account
+//     and the day of X-Goog-Date, or GOOG4-HMAC-SHA256 with a credential
+//     naming the trusted HMAC key, that day, and the region "auto" or the
+//     bucket's location, X-Goog-Expires in [1, 604800] and not yet
 //     passed (by Server.Now), and an RSASSA-PKCS1-v1_5/SHA-256 signature,
 //     under the service account's public key, over the string-to-sign
 //     rebuilt from the request (method, path, query without X-Goog-Signature,
 //     the X-Goog-SignedHeaders with the values the request carries, and
-//     UNSIGNED-PAYLOAD or the x-goog-content-sha256 value). Any failure is
+//     UNSIGNED-PAYLOAD or the x-goog-content-sha256 value), or the
+//     HMAC-SHA256 of that string under the key derived from the HMAC
+//     secret, day, region, "storage" and "goog4_request". Any failure is
 //     403, as GCS answers. A PUT's body is then checked against Content-MD5,
 //     x-goog-hash (crc32c=, md5=) and x-goog-content-sha256 when sent (400
 //     BadDigest on a mismatch) and stored; GET and HEAD serve the object
@@ -43,6 +47,9 @@
 //     with the initiation's content type and disposition and, as GCS has
 //     it, a CRC32C but no MD5 (the JSON API's object resource and
 //     x-goog-hash leave it out) and an ETag that is not an MD5.
+//   - Every response carries a Date header from Server.Now (SetNow skews
+//     the server's clock). GET /storage/v1/b/{bucket} answers the bucket
+//     resource with its location and the CORS rules SetCORS set.
 //   - JSON API calls (/storage/v1/, /upload/storage/v1/,
 //     /download/storage/v1/) go to the fake; their Authorization, if any,
 //     is not checked, as emulators do not.
@@ -122,6 +129,10 @@ type Server struct {
 	CredentialsJSON []byte
 	// Key is the account's private key.
 	Key *rsa.PrivateKey
+	// HMACAccessID and HMACSecret are an HMAC key whose GOOG4-HMAC-SHA256
+	// signatures are accepted too (DefaultHMACAccessID and
+	// DefaultHMACSecret).
+	HMACAccessID, HMACSecret string
 	// Fake is the storage behind the verifier, for seeding and inspection.
 	Fake *fakestorage.Server
 	// MinPartSize is the smallest size of every part but the last that
@@ -137,6 +148,7 @@ type Server struct {
 	closeOnce sync.Once
 	mu        sync.Mutex
 	now       func() time.Time
+	cors      []CORS
 	mp        multipart
 }
 
@@ -162,6 +174,8 @@ func NewServer(t testing.TB, bucket string) *Server {
 		GoogleAccessID: DefaultGoogleAccessID,
 		Key:            key,
 		Fake:           fake,
+		HMACAccessID:   DefaultHMACAccessID,
+		HMACSecret:     DefaultHMACSecret,
 		now:            time.Now,
 	}
 	s.httpSrv = httptest.NewServer(s)
@@ -193,7 +207,9 @@ func (s *Server) Close() {
 	})
 }
 
-// SetNow sets the clock expiries are checked against (time.Now by default).
+// SetNow sets the clock expiries are checked against (time.Now by default)
+// and every response's Date header states, so a clock set apart from the
+// real one is a server whose clock is skewed.
 func (s *Server) SetNow(now func() time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -253,8 +269,11 @@ func writeError(w http.ResponseWriter, err error) {
 // ServeHTTP routes a request: JSON API to the fake, signed URLs and POST
 // forms through verification.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Date", s.Now().UTC().Format(http.TimeFormat))
 	p := r.URL.Path
 	switch {
+	case r.Method == http.MethodGet && (p == "/storage/v1/b/"+s.Bucket || p == "/storage/v1/b/"+s.Bucket+"/"):
+		s.serveBucket(w)
 	case p == "/token" && r.Method == http.MethodPost:
 		// OAuth token endpoint of CredentialsJSON; JSON API calls are not
 		// checked for a token, as a real emulator does not either.
@@ -348,12 +367,15 @@ func (s *Server) serveSigned(w http.ResponseWriter, r *http.Request) {
 // signature.
 func (s *Server) verifyURL(r *http.Request) error {
 	q := r.URL.Query()
-	if a := q.Get("X-Goog-Algorithm"); a != "GOOG4-RSA-SHA256" {
-		return denied("AccessDenied", "unsupported X-Goog-Algorithm %q", a)
+	alg := q.Get("X-Goog-Algorithm")
+	if alg != "GOOG4-RSA-SHA256" && alg != "GOOG4-HMAC-SHA256" {
+		return denied("AccessDenied", "unsupported X-Goog-Algorithm %q", alg)
 	}
 	date := q.Get("X-Goog-Date")
-	if err := s.checkCredential(q.Get("X-Goog-Credential"), date); err != nil {
-		return err
+	if alg == "GOOG4-RSA-SHA256" {
+		if err := s.checkCredential(q.Get("X-Goog-Credential"), date); err != nil {
+			return err
+		}
 	}
 	signedAt, err := time.Parse("20060102T150405Z", date)
 	if err != nil {
@@ -373,6 +395,9 @@ func (s *Server) verifyURL(r *http.Request) error {
 	sts, err := StringToSign(r)
 	if err != nil {
 		return denied("SignatureDoesNotMatch", "%v", err)
+	}
+	if alg == "GOOG4-HMAC-SHA256" {
+		return s.checkHMAC(q.Get("X-Goog-Credential"), date, sts, q.Get("X-Goog-Signature"))
 	}
 	sig, err := hex.DecodeString(q.Get("X-Goog-Signature"))
 	if err != nil {
@@ -452,9 +477,9 @@ func CanonicalRequest(r *http.Request) (string, error) {
 	return b.String(), nil
 }
 
-// StringToSign rebuilds the GOOG4-RSA-SHA256 string-to-sign of a request
-// made to a signed URL: algorithm, X-Goog-Date, credential scope and the
-// hex SHA-256 of CanonicalRequest.
+// StringToSign rebuilds the V4 string-to-sign of a request made to a signed
+// URL: X-Goog-Algorithm (GOOG4-RSA-SHA256 or GOOG4-HMAC-SHA256),
+// X-Goog-Date, credential scope and the hex SHA-256 of CanonicalRequest.
 func StringToSign(r *http.Request) ([]byte, error) {
 	canonical, err := CanonicalRequest(r)
 	if err != nil {
@@ -463,7 +488,7 @@ func StringToSign(r *http.Request) ([]byte, error) {
 	q := r.URL.Query()
 	_, scope, _ := strings.Cut(q.Get("X-Goog-Credential"), "/")
 	sum := sha256.Sum256([]byte(canonical))
-	return []byte("GOOG4-RSA-SHA256\n" + q.Get("X-Goog-Date") + "\n" + scope + "\n" + hex.EncodeToString(sum[:])), nil
+	return []byte(q.Get("X-Goog-Algorithm") + "\n" + q.Get("X-Goog-Date") + "\n" + scope + "\n" + hex.EncodeToString(sum[:])), nil
 }
 
 // put checks the body against the digests the request states and stores it.
@@ -663,19 +688,25 @@ func (s *Server) checkPolicy(bucket string, fields map[string]string) (lo, hi in
 			return 0, 0, badRequest("InvalidArgument", "POST form is missing %s", f)
 		}
 	}
-	if fields["x-goog-algorithm"] != "GOOG4-RSA-SHA256" {
+	switch fields["x-goog-algorithm"] {
+	case "GOOG4-HMAC-SHA256":
+		if err := s.checkHMAC(fields["x-goog-credential"], fields["x-goog-date"], []byte(fields["policy"]), fields["x-goog-signature"]); err != nil {
+			return 0, 0, err
+		}
+	case "GOOG4-RSA-SHA256":
+		if err := s.checkCredential(fields["x-goog-credential"], fields["x-goog-date"]); err != nil {
+			return 0, 0, err
+		}
+		sig, err := hex.DecodeString(fields["x-goog-signature"])
+		if err != nil {
+			return 0, 0, denied("SignatureDoesNotMatch", "x-goog-signature is not hex")
+		}
+		sum := sha256.Sum256([]byte(fields["policy"]))
+		if rsa.VerifyPKCS1v15(&s.Key.PublicKey, crypto.SHA256, sum[:], sig) != nil {
+			return 0, 0, denied("SignatureDoesNotMatch", "the policy signature does not match")
+		}
+	default:
 		return 0, 0, denied("AccessDenied", "unsupported x-goog-algorithm %q", fields["x-goog-algorithm"])
-	}
-	if err := s.checkCredential(fields["x-goog-credential"], fields["x-goog-date"]); err != nil {
-		return 0, 0, err
-	}
-	sig, err := hex.DecodeString(fields["x-goog-signature"])
-	if err != nil {
-		return 0, 0, denied("SignatureDoesNotMatch", "x-goog-signature is not hex")
-	}
-	sum := sha256.Sum256([]byte(fields["policy"]))
-	if rsa.VerifyPKCS1v15(&s.Key.PublicKey, crypto.SHA256, sum[:], sig) != nil {
-		return 0, 0, denied("SignatureDoesNotMatch", "the policy signature does not match")
 	}
 	raw, err := base64.StdEncoding.DecodeString(fields["policy"])
 	if err != nil {

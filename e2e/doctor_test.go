@@ -1,0 +1,144 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/presignd/presignd/signer/gcs/gcstest"
+)
+
+// doctor runs "presignd doctor" on a configuration with backend as its
+// one backend (and a PUT category requiring MD5 on it), and returns the
+// report and the exit code.
+func doctor(t *testing.T, backend map[string]any) (string, int) {
+	t.Helper()
+	dir := t.TempDir()
+	cfg, err := json.Marshal(map[string]any{
+		"data_dir":        dir,
+		"browser_origins": []string{"https://app.example"},
+		"backends":        map[string]any{"store": backend},
+		"categories":      map[string]any{"docs": map[string]any{"backend": "store", "require_checksum": "MD5"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "presignd.yaml")
+	if err := os.WriteFile(path, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runBinary(t, "doctor", "--config", path)
+	code := 0
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		code = exit.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("presignd doctor (exit %d):\n%s", code, out)
+	return out, code
+}
+
+func expectReport(t *testing.T, out string, code, wantCode int, want ...string) {
+	t.Helper()
+	if code != wantCode {
+		t.Errorf("exit %d, want %d", code, wantCode)
+	}
+	for _, w := range want {
+		if !regexp.MustCompile(w).MatchString(out) {
+			t.Errorf("report lacks %q", w)
+		}
+	}
+}
+
+// TestDoctorOnGCS runs doctor against the verifying GCS fake: with the
+// CORS rule presignd's uploads need, without one, and with the fake's
+// clock two minutes ahead (a Date header is whole seconds, so the measured
+// skew is known to about a second).
+func TestDoctorOnGCS(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		cors []gcstest.CORS
+		skew time.Duration
+		code int
+		want []string
+	}{
+		{"a bucket with the CORS rule passes every check",
+			[]gcstest.CORS{{Origin: []string{"https://app.example"}, Method: []string{"PUT"}, ResponseHeader: []string{"Content-Type", "Content-MD5"}}}, 0, 0,
+			[]string{`PASS  credentials`, `PASS  clock`, `PASS  CORS         origin https://app.example may PUT with Content-Md5, Content-Type`, `PASS  round trip`}},
+		{"a bucket without CORS fails the CORS check naming the missing rule", nil, 0, 1,
+			[]string{`FAIL  CORS         the bucket has no CORS rules; add a CORS rule allowing origin https://app.example, method PUT and headers Content-Md5, Content-Type`, `PASS  round trip`}},
+		{"a clock two minutes ahead fails with the measured skew",
+			[]gcstest.CORS{{Origin: []string{"*"}, Method: []string{"*"}, ResponseHeader: []string{"*"}}}, 2 * time.Minute, 1,
+			[]string{`FAIL  clock        the backend's clock is (1m59s|2m0s|2m1s) ahead of this host's`, `PASS  CORS`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			fake := gcstest.NewServer(t, "presignd-doctor")
+			fake.SetCORS(tc.cors)
+			if tc.skew != 0 {
+				fake.SetNow(func() time.Time { return time.Now().Add(tc.skew) })
+			}
+			creds := filepath.Join(t.TempDir(), "service-account.json")
+			if err := os.WriteFile(creds, fake.CredentialsJSON, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			out, code := doctor(t, map[string]any{"driver": "gcs", "gcs": map[string]any{
+				"bucket": fake.Bucket, "credentials_file": creds, "endpoint": fake.URL,
+			}})
+			expectReport(t, out, code, tc.code, tc.want...)
+		})
+	}
+}
+
+// TestDoctorOnS3 runs doctor against the S3 test server (MinIO in CI),
+// with and without a CORS rule.
+func TestDoctorOnS3(t *testing.T) {
+	t.Parallel()
+	t.Run("a bucket without CORS fails the CORS check", func(t *testing.T) {
+		out, code := doctor(t, s3Backend(t))
+		expectReport(t, out, code, 1, `PASS  credentials`, `PASS  clock`, `FAIL  CORS`, `PASS  round trip`)
+	})
+	t.Run("a bucket with the CORS rule passes every check", func(t *testing.T) {
+		backend := s3Backend(t)
+		cfg := backend["s3"].(map[string]any)
+		client := s3.New(s3.Options{
+			Region: cfg["region"].(string), BaseEndpoint: aws.String(cfg["endpoint"].(string)), UsePathStyle: true,
+			Credentials: credentials.NewStaticCredentialsProvider(cfg["access_key_id"].(string), cfg["secret_access_key"].(string), ""),
+		})
+		_, err := client.PutBucketCors(context.Background(), &s3.PutBucketCorsInput{Bucket: aws.String(cfg["bucket"].(string)), CORSConfiguration: &types.CORSConfiguration{
+			CORSRules: []types.CORSRule{{AllowedOrigins: []string{"https://app.example"}, AllowedMethods: []string{"PUT"}, AllowedHeaders: []string{"Content-Type", "Content-MD5"}}},
+		}})
+		var api smithy.APIError
+		if errors.As(err, &api) && api.ErrorCode() == "NotImplemented" {
+			t.Skipf("this S3 server has no per-bucket CORS API (%v); TestDoctorOnGCS covers a bucket with rules", err)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, code := doctor(t, backend)
+		expectReport(t, out, code, 0, `PASS  CORS         origin https://app.example may PUT with Content-Md5, Content-Type`, `PASS  round trip`)
+	})
+}
+
+// TestDoctorOnAzure runs doctor against Azurite: the account has no CORS
+// rules unless set (Azure keeps them per account), so the CORS check
+// fails naming the rule, and the other checks pass.
+func TestDoctorOnAzure(t *testing.T) {
+	t.Parallel()
+	out, code := doctor(t, azureBackend(t))
+	expectReport(t, out, code, 1, `PASS  credentials`, `PASS  clock`, `FAIL  CORS         (the bucket has no CORS rules|no CORS rule allows origin https://app.example)`, `PASS  round trip`)
+}
