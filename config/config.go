@@ -236,6 +236,9 @@ type Category struct {
 	// local backend has committed its bytes, with the checks of
 	// CompleteUpload: the client need not call it. Local backends only.
 	CompleteOnUpload bool `yaml:"complete_on_upload"`
+	// Thumbnails makes thumbnails of the category's images once they are
+	// READY; off unless sizes are listed.
+	Thumbnails Thumbnails `yaml:"thumbnails"`
 }
 
 // Notifications configures the storage notification endpoints, through
@@ -496,6 +499,7 @@ func (c *Config) Validate() error {
 			add(key+".max_size", "must be at most 5TiB, the largest object a multipart upload makes, not %s", bytesize.Describe(int64(cat.MaxSize)))
 		}
 		validateMultipart(key+".multipart", cat.Multipart, add)
+		validateThumbnails(key+".thumbnails", cat.Thumbnails, add)
 		if b, ok := c.Backends[cat.Backend]; ok && cat.CompleteOnUpload && b.Driver != "local" {
 			add(key+".complete_on_upload", "works with a local backend only; backend %q is %s (use notifications for S3 and GCS)", cat.Backend, b.Driver)
 		}
@@ -586,6 +590,7 @@ func (c *Config) Policies() (map[string]*policy.Category, error) {
 			StorageLimit:       int64(cat.StorageLimit),
 			Credentials:        cat.Credentials,
 			CompleteOnUpload:   cat.CompleteOnUpload,
+			Thumbnails:         cat.Thumbnails.names(),
 			Multipart: policy.Multipart{
 				PartSize:     int64(cat.Multipart.PartSize),
 				PartChecksum: cat.Multipart.PartChecksum,

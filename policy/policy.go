@@ -117,6 +117,9 @@ type Category struct {
 	// CompleteOnUpload completes an upload as soon as its backend has
 	// committed the bytes (the local backend), without CompleteUpload.
 	CompleteOnUpload bool
+	// Thumbnails names the thumbnails made of the category's READY images;
+	// empty when it makes none.
+	Thumbnails []string
 }
 
 // DefaultKeyTemplate is the key template of the built-in default category.
