@@ -117,6 +117,22 @@ type File struct {
 	// file's object was found gone from its backend; zero otherwise.
 	// CreateFile and UpdateFile neither write nor clear it.
 	ObjectMissingSince time.Time
+	// Thumbnails are the thumbnails made of a READY image, in the order of
+	// its category's sizes; nil until they are made. Only SetThumbnails
+	// writes them: CreateFile and UpdateFile neither write nor clear them.
+	Thumbnails []Thumbnail
+}
+
+// Thumbnail is a scaled-down copy of a file's image, stored on the file's
+// backend.
+type Thumbnail struct {
+	// Name is the size's name in the category's configuration ("small").
+	Name string
+	// Key is the thumbnail's object on the file's backend.
+	Key           string
+	ContentType   string
+	Width, Height int32
+	SizeBytes     int64
 }
 
 // KeepTime returns t as every store keeps it: truncated to the microsecond,
@@ -218,8 +234,9 @@ type Files interface {
 	ListFiles(ctx context.Context, tenant string, opts ListOptions) (files []*File, more bool, err error)
 	// UpdateFile reads the tenant's file id, calls update on it and writes
 	// the result, atomically. An error from update aborts the write and is
-	// returned as is. UpdatedAt is set by the store; ID, Tenant and
-	// CreatedAt keep their stored values whatever update does. It returns
+	// returned as is. UpdatedAt is set by the store; ID, Tenant,
+	// CreatedAt and Thumbnails keep their stored values whatever update
+	// does. It returns
 	// ErrNotFound for a missing file and ErrNameTaken when a renamed
 	// file collides in its name scope.
 	UpdateFile(ctx context.Context, tenant, id string, update func(*File) error) (*File, error)
@@ -227,6 +244,11 @@ type Files interface {
 	DeleteFile(ctx context.Context, tenant, id string) error
 	// Usage summarises the tenant's files that filter selects.
 	Usage(ctx context.Context, tenant string, filter UsageFilter) (Usage, error)
+	// SetThumbnails records thumbs as the thumbnails of the tenant's READY
+	// file id, replacing any, without changing anything else (UpdatedAt
+	// included). A missing file is ErrNotFound; a file that is no longer
+	// READY is ErrConflict and keeps its thumbnails.
+	SetThumbnails(ctx context.Context, tenant, id string, thumbs []Thumbnail) error
 }
 
 // APIKey is a stored API key. The secret itself is never stored: only its
@@ -326,7 +348,9 @@ type Lifecycle interface {
 	ExpiringUploads(ctx context.Context, expiredBefore time.Time, limit int) ([]*File, error)
 	// DeleteFileAndQueueObject removes the tenant's file id and queues the
 	// deletion of its object (reason DeletionDeleted, first due at dueAt) in
-	// one transaction, and returns the queued deletion. The deletion
+	// one transaction, and returns the queued deletion. The deletion of
+	// each of its thumbnails' objects is queued alike, in the same
+	// transaction, for the sweeper. The deletion
 	// carries the file's MultipartUploadID unless the file is READY (whose
 	// upload the backend completed). It returns ErrNotFound for a missing
 	// file, and then queues nothing.

@@ -205,7 +205,7 @@ func (s *Store) UpdateFile(ctx context.Context, tenant, id string, update func(*
 		if err := update(&f); err != nil {
 			return err
 		}
-		f.ID, f.Tenant, f.CreatedAt = cur.ID, cur.Tenant, cur.CreatedAt
+		f.ID, f.Tenant, f.CreatedAt, f.Thumbnails = cur.ID, cur.Tenant, cur.CreatedAt, cur.Thumbnails
 		f.UpdatedAt = time.Now()
 		f.Normalize()
 		owner, metadata, err := sqlfiles.EncodeMaps(&f)

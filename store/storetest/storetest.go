@@ -73,6 +73,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("KeyWatch", func(t *testing.T) { testKeyWatch(t, newStore) })
 	t.Run("Multipart", func(t *testing.T) { testMultipart(t, newStore) })
 	t.Run("ExpiringUploads", func(t *testing.T) { testExpiringUploads(t, newStore) })
+	t.Run("Thumbnails", func(t *testing.T) { testThumbnails(t, newStore) })
 	t.Run("Ping", func(t *testing.T) {
 		s := newStore(t)
 		if err := s.Ping(t.Context()); err != nil {

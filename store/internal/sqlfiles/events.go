@@ -101,6 +101,7 @@ type eventFile struct {
 	PartChecksumAlgorithm string            `json:"part_checksum_algorithm,omitempty"`
 	CompletedBy           string            `json:"completed_by,omitempty"`
 	ObjectMissingSince    *time.Time        `json:"object_missing_since,omitempty"`
+	Thumbnails            []thumbnail       `json:"thumbnails,omitempty"`
 }
 
 // EncodeEventFile returns f as the JSON an event keeps (version
@@ -119,6 +120,9 @@ func EncodeEventFile(f *store.File) ([]byte, error) {
 		CompletedAt: timeRef(f.CompletedAt), UploadExpires: timeRef(f.UploadExpires),
 		MultipartUploadID: f.MultipartUploadID, PartSize: f.PartSize, PartChecksumAlgorithm: f.PartChecksumAlgorithm,
 		CompletedBy: f.CompletedBy, ObjectMissingSince: timeRef(f.ObjectMissingSince),
+	}
+	for _, t := range f.Thumbnails {
+		e.Thumbnails = append(e.Thumbnails, thumbnail(t))
 	}
 	b, err := json.Marshal(&e)
 	if err != nil {
@@ -153,6 +157,9 @@ func DecodeEventFile(b []byte) (*store.File, error) {
 		UploadExpires: timeVal(e.UploadExpires), MultipartUploadID: e.MultipartUploadID, PartSize: e.PartSize,
 		PartChecksumAlgorithm: e.PartChecksumAlgorithm, CompletedBy: e.CompletedBy,
 		ObjectMissingSince: timeVal(e.ObjectMissingSince),
+	}
+	for _, t := range e.Thumbnails {
+		f.Thumbnails = append(f.Thumbnails, store.Thumbnail(t))
 	}
 	f.Normalize()
 	f.ObjectMissingSince = store.KeepTime(f.ObjectMissingSince)

@@ -20,9 +20,9 @@ const Columns = `id, tenant, category, display_name, name_scope, scope, filename
 	multipart_upload_id, part_size, part_checksum_algorithm`
 
 // ReadColumns are the columns a file is read from: Columns, the one only
-// the lifecycle writes, and completed_by, which the drivers' inserts name
-// after name_fold.
-const ReadColumns = Columns + `, object_missing_since, completed_by`
+// the lifecycle writes, completed_by, which the drivers' inserts name
+// after name_fold, and thumbnails, which only SetThumbnails writes.
+const ReadColumns = Columns + `, object_missing_since, completed_by, thumbnails`
 
 // APIKeyColumns are the api_keys columns, in the order drivers scan them.
 const APIKeyColumns = `id, tenant, prefix, hash, scopes, categories, created_at, expires_at, revoked_at,
@@ -125,8 +125,9 @@ const DeletionColumns = `id, backend, object_key, file_id, tenant, reason, multi
 // destinations of the columns every driver scans alike, and File builds
 // the file from them and from the driver's own map and time columns.
 type FileRow struct {
-	f     store.File
-	state string
+	f      store.File
+	state  string
+	thumbs []byte
 }
 
 // Dest returns the destinations of ReadColumns, in order, with the
@@ -139,7 +140,7 @@ func (r *FileRow) Dest(owner, metadata any, times [5]any) []any {
 		&f.Backend, &f.ContentType, &f.SizeBytes, &f.ChecksumAlgorithm, &f.ChecksumValue, &f.ETag, &r.state,
 		&f.FailureReason, owner, metadata, &f.RequestID, &f.RequestHash, &f.UploadCount,
 		times[0], times[1], times[2], times[3],
-		&f.MultipartUploadID, &f.PartSize, &f.PartChecksumAlgorithm, times[4], &f.CompletedBy}
+		&f.MultipartUploadID, &f.PartSize, &f.PartChecksumAlgorithm, times[4], &f.CompletedBy, &r.thumbs}
 }
 
 // File returns the scanned file, given its maps as JSON (nil for NULL)
@@ -155,7 +156,53 @@ func (r *FileRow) File(owner, metadata []byte, times [5]time.Time) (*store.File,
 		return nil, fmt.Errorf("file %s metadata: %w", f.ID, err)
 	}
 	f.CreatedAt, f.UpdatedAt, f.CompletedAt, f.UploadExpires, f.ObjectMissingSince = times[0], times[1], times[2], times[3], times[4]
+	if f.Thumbnails, err = DecodeThumbnails(r.thumbs); err != nil {
+		return nil, fmt.Errorf("file %s thumbnails: %w", f.ID, err)
+	}
 	return &f, nil
+}
+
+// thumbnail is a store.Thumbnail as the thumbnails column keeps it: a
+// JSON array of these.
+type thumbnail struct {
+	Name        string `json:"name"`
+	Key         string `json:"key"`
+	ContentType string `json:"content_type"`
+	Width       int32  `json:"width"`
+	Height      int32  `json:"height"`
+	SizeBytes   int64  `json:"size_bytes"`
+}
+
+// EncodeThumbnails returns thumbs as the JSON array the thumbnails column
+// keeps; nil (NULL) when there are none.
+func EncodeThumbnails(thumbs []store.Thumbnail) ([]byte, error) {
+	if len(thumbs) == 0 {
+		return nil, nil
+	}
+	out := make([]thumbnail, len(thumbs))
+	for i, t := range thumbs {
+		out[i] = thumbnail(t)
+	}
+	return json.Marshal(out)
+}
+
+// DecodeThumbnails reads what EncodeThumbnails wrote; NULL and [] are nil.
+func DecodeThumbnails(b []byte) ([]store.Thumbnail, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	var in []thumbnail
+	if err := json.Unmarshal(b, &in); err != nil {
+		return nil, err
+	}
+	if len(in) == 0 {
+		return nil, nil
+	}
+	out := make([]store.Thumbnail, len(in))
+	for i, t := range in {
+		out[i] = store.Thumbnail(t)
+	}
+	return out, nil
 }
 
 // TenantQuotaExceeded is the error of a create that would take its
