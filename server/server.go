@@ -895,9 +895,17 @@ func (s *Server) CreateDownloadUrl(ctx context.Context, req *presigndv1.CreateDo
 			disposition = cat.ContentDisposition
 		}
 	}
-	dreq := signer.DownloadRequest{Key: f.Key, Expires: s.now().Add(ttl)}
+	key, filename := f.Key, f.Filename
+	if name := req.GetThumbnail(); name != "" {
+		t, err := s.thumbnailOf(f, name)
+		if err != nil {
+			return nil, err
+		}
+		key, filename = t.Key, thumbnailFilename(f.Filename, t)
+	}
+	dreq := signer.DownloadRequest{Key: key, Expires: s.now().Add(ttl)}
 	if disposition != "" {
-		dreq.ResponseContentDisposition = policy.ContentDisposition(disposition, f.Filename)
+		dreq.ResponseContentDisposition = policy.ContentDisposition(disposition, filename)
 	}
 	url, err := backend.SignDownload(ctx, dreq)
 	if err != nil {

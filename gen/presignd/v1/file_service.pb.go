@@ -319,7 +319,13 @@ type File struct {
 	// Who completed the upload (READY or FAILED): "client" (CompleteUpload),
 	// "notification" (a storage notification), "sweeper" (found before the
 	// upload expired) or "upload" (the local backend, as the bytes landed).
-	CompletedBy   string `protobuf:"bytes,25,opt,name=completed_by,json=completedBy,proto3" json:"completed_by,omitempty"`
+	CompletedBy string `protobuf:"bytes,25,opt,name=completed_by,json=completedBy,proto3" json:"completed_by,omitempty"`
+	// The thumbnails made of a READY image, in the order of its category's
+	// thumbnails.sizes; empty until the worker has made them (shortly after
+	// READY), and for files that are not images of a supported format (JPEG,
+	// PNG, GIF, WebP) or exceed the category's limits. CreateDownloadUrl
+	// signs one by name.
+	Thumbnails    []*Thumbnail `protobuf:"bytes,31,rep,name=thumbnails,proto3" json:"thumbnails,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -529,6 +535,107 @@ func (x *File) GetCompletedBy() string {
 	return ""
 }
 
+func (x *File) GetThumbnails() []*Thumbnail {
+	if x != nil {
+		return x.Thumbnails
+	}
+	return nil
+}
+
+// Thumbnail is a scaled-down copy of a file's image, stored beside it on
+// the same backend. It fits inside its size's box with the image's aspect
+// ratio, and is never larger than the image.
+type Thumbnail struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The size's name in the category's configuration, such as "small".
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The thumbnail's width in pixels.
+	Width int32 `protobuf:"varint,2,opt,name=width,proto3" json:"width,omitempty"`
+	// The thumbnail's height in pixels.
+	Height int32 `protobuf:"varint,3,opt,name=height,proto3" json:"height,omitempty"`
+	// The thumbnail's media type: image/jpeg or image/png.
+	ContentType string `protobuf:"bytes,4,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	// The thumbnail's size in bytes.
+	SizeBytes int64 `protobuf:"varint,5,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	// The thumbnail's object key in the file's backend: the file's key
+	// followed by "~thumbs/<name>.<jpg|png>".
+	Key           string `protobuf:"bytes,6,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Thumbnail) Reset() {
+	*x = Thumbnail{}
+	mi := &file_presignd_v1_file_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Thumbnail) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Thumbnail) ProtoMessage() {}
+
+func (x *Thumbnail) ProtoReflect() protoreflect.Message {
+	mi := &file_presignd_v1_file_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Thumbnail.ProtoReflect.Descriptor instead.
+func (*Thumbnail) Descriptor() ([]byte, []int) {
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Thumbnail) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Thumbnail) GetWidth() int32 {
+	if x != nil {
+		return x.Width
+	}
+	return 0
+}
+
+func (x *Thumbnail) GetHeight() int32 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+func (x *Thumbnail) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *Thumbnail) GetSizeBytes() int64 {
+	if x != nil {
+		return x.SizeBytes
+	}
+	return 0
+}
+
+func (x *Thumbnail) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
 // MultipartLayout is how a multipart upload cuts the file into parts.
 type MultipartLayout struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -545,7 +652,7 @@ type MultipartLayout struct {
 
 func (x *MultipartLayout) Reset() {
 	*x = MultipartLayout{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[2]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -557,7 +664,7 @@ func (x *MultipartLayout) String() string {
 func (*MultipartLayout) ProtoMessage() {}
 
 func (x *MultipartLayout) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[2]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -570,7 +677,7 @@ func (x *MultipartLayout) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MultipartLayout.ProtoReflect.Descriptor instead.
 func (*MultipartLayout) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{2}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *MultipartLayout) GetPartSizeBytes() int64 {
@@ -614,7 +721,7 @@ type PartTarget struct {
 
 func (x *PartTarget) Reset() {
 	*x = PartTarget{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[3]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -626,7 +733,7 @@ func (x *PartTarget) String() string {
 func (*PartTarget) ProtoMessage() {}
 
 func (x *PartTarget) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[3]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -639,7 +746,7 @@ func (x *PartTarget) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartTarget.ProtoReflect.Descriptor instead.
 func (*PartTarget) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{3}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *PartTarget) GetPartNumber() int32 {
@@ -695,7 +802,7 @@ type Part struct {
 
 func (x *Part) Reset() {
 	*x = Part{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[4]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -707,7 +814,7 @@ func (x *Part) String() string {
 func (*Part) ProtoMessage() {}
 
 func (x *Part) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[4]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -720,7 +827,7 @@ func (x *Part) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Part.ProtoReflect.Descriptor instead.
 func (*Part) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{4}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Part) GetPartNumber() int32 {
@@ -779,7 +886,7 @@ type UploadTarget struct {
 
 func (x *UploadTarget) Reset() {
 	*x = UploadTarget{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[5]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -791,7 +898,7 @@ func (x *UploadTarget) String() string {
 func (*UploadTarget) ProtoMessage() {}
 
 func (x *UploadTarget) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[5]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -804,7 +911,7 @@ func (x *UploadTarget) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadTarget.ProtoReflect.Descriptor instead.
 func (*UploadTarget) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{5}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *UploadTarget) GetMethod() UploadMethod {
@@ -901,7 +1008,7 @@ type CreateUploadRequest struct {
 
 func (x *CreateUploadRequest) Reset() {
 	*x = CreateUploadRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[6]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -913,7 +1020,7 @@ func (x *CreateUploadRequest) String() string {
 func (*CreateUploadRequest) ProtoMessage() {}
 
 func (x *CreateUploadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[6]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -926,7 +1033,7 @@ func (x *CreateUploadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateUploadRequest.ProtoReflect.Descriptor instead.
 func (*CreateUploadRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{6}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CreateUploadRequest) GetCategory() string {
@@ -1026,7 +1133,7 @@ type CreateUploadResponse struct {
 
 func (x *CreateUploadResponse) Reset() {
 	*x = CreateUploadResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[7]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1038,7 +1145,7 @@ func (x *CreateUploadResponse) String() string {
 func (*CreateUploadResponse) ProtoMessage() {}
 
 func (x *CreateUploadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[7]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1051,7 +1158,7 @@ func (x *CreateUploadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateUploadResponse.ProtoReflect.Descriptor instead.
 func (*CreateUploadResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{7}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CreateUploadResponse) GetFile() *File {
@@ -1085,7 +1192,7 @@ type CompleteUploadRequest struct {
 
 func (x *CompleteUploadRequest) Reset() {
 	*x = CompleteUploadRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[8]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1097,7 +1204,7 @@ func (x *CompleteUploadRequest) String() string {
 func (*CompleteUploadRequest) ProtoMessage() {}
 
 func (x *CompleteUploadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[8]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1110,7 +1217,7 @@ func (x *CompleteUploadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteUploadRequest.ProtoReflect.Descriptor instead.
 func (*CompleteUploadRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{8}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CompleteUploadRequest) GetFileId() string {
@@ -1142,7 +1249,7 @@ type CompletedPart struct {
 
 func (x *CompletedPart) Reset() {
 	*x = CompletedPart{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[9]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1154,7 +1261,7 @@ func (x *CompletedPart) String() string {
 func (*CompletedPart) ProtoMessage() {}
 
 func (x *CompletedPart) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[9]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1167,7 +1274,7 @@ func (x *CompletedPart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompletedPart.ProtoReflect.Descriptor instead.
 func (*CompletedPart) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{9}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CompletedPart) GetPartNumber() int32 {
@@ -1202,7 +1309,7 @@ type CompleteUploadResponse struct {
 
 func (x *CompleteUploadResponse) Reset() {
 	*x = CompleteUploadResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[10]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1214,7 +1321,7 @@ func (x *CompleteUploadResponse) String() string {
 func (*CompleteUploadResponse) ProtoMessage() {}
 
 func (x *CompleteUploadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[10]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1227,7 +1334,7 @@ func (x *CompleteUploadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteUploadResponse.ProtoReflect.Descriptor instead.
 func (*CompleteUploadResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{10}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CompleteUploadResponse) GetFile() *File {
@@ -1248,7 +1355,7 @@ type GetFileRequest struct {
 
 func (x *GetFileRequest) Reset() {
 	*x = GetFileRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[11]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1260,7 +1367,7 @@ func (x *GetFileRequest) String() string {
 func (*GetFileRequest) ProtoMessage() {}
 
 func (x *GetFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[11]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1273,7 +1380,7 @@ func (x *GetFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFileRequest.ProtoReflect.Descriptor instead.
 func (*GetFileRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{11}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetFileRequest) GetFileId() string {
@@ -1294,7 +1401,7 @@ type GetFileResponse struct {
 
 func (x *GetFileResponse) Reset() {
 	*x = GetFileResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[12]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1306,7 +1413,7 @@ func (x *GetFileResponse) String() string {
 func (*GetFileResponse) ProtoMessage() {}
 
 func (x *GetFileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[12]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1319,7 +1426,7 @@ func (x *GetFileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFileResponse.ProtoReflect.Descriptor instead.
 func (*GetFileResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{12}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetFileResponse) GetFile() *File {
@@ -1353,7 +1460,7 @@ type ListFilesRequest struct {
 
 func (x *ListFilesRequest) Reset() {
 	*x = ListFilesRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[13]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1365,7 +1472,7 @@ func (x *ListFilesRequest) String() string {
 func (*ListFilesRequest) ProtoMessage() {}
 
 func (x *ListFilesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[13]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1378,7 +1485,7 @@ func (x *ListFilesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFilesRequest.ProtoReflect.Descriptor instead.
 func (*ListFilesRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{13}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListFilesRequest) GetPageSize() int32 {
@@ -1443,7 +1550,7 @@ type ListFilesResponse struct {
 
 func (x *ListFilesResponse) Reset() {
 	*x = ListFilesResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[14]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1455,7 +1562,7 @@ func (x *ListFilesResponse) String() string {
 func (*ListFilesResponse) ProtoMessage() {}
 
 func (x *ListFilesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[14]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1468,7 +1575,7 @@ func (x *ListFilesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFilesResponse.ProtoReflect.Descriptor instead.
 func (*ListFilesResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{14}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListFilesResponse) GetFiles() []*File {
@@ -1499,7 +1606,7 @@ type UpdateFileRequest struct {
 
 func (x *UpdateFileRequest) Reset() {
 	*x = UpdateFileRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[15]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1511,7 +1618,7 @@ func (x *UpdateFileRequest) String() string {
 func (*UpdateFileRequest) ProtoMessage() {}
 
 func (x *UpdateFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[15]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1524,7 +1631,7 @@ func (x *UpdateFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateFileRequest.ProtoReflect.Descriptor instead.
 func (*UpdateFileRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{15}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *UpdateFileRequest) GetFile() *File {
@@ -1552,7 +1659,7 @@ type UpdateFileResponse struct {
 
 func (x *UpdateFileResponse) Reset() {
 	*x = UpdateFileResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[16]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1564,7 +1671,7 @@ func (x *UpdateFileResponse) String() string {
 func (*UpdateFileResponse) ProtoMessage() {}
 
 func (x *UpdateFileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[16]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1577,7 +1684,7 @@ func (x *UpdateFileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateFileResponse.ProtoReflect.Descriptor instead.
 func (*UpdateFileResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{16}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *UpdateFileResponse) GetFile() *File {
@@ -1598,7 +1705,7 @@ type DeleteFileRequest struct {
 
 func (x *DeleteFileRequest) Reset() {
 	*x = DeleteFileRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[17]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1610,7 +1717,7 @@ func (x *DeleteFileRequest) String() string {
 func (*DeleteFileRequest) ProtoMessage() {}
 
 func (x *DeleteFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[17]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1623,7 +1730,7 @@ func (x *DeleteFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteFileRequest.ProtoReflect.Descriptor instead.
 func (*DeleteFileRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{17}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DeleteFileRequest) GetFileId() string {
@@ -1642,7 +1749,7 @@ type DeleteFileResponse struct {
 
 func (x *DeleteFileResponse) Reset() {
 	*x = DeleteFileResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[18]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1654,7 +1761,7 @@ func (x *DeleteFileResponse) String() string {
 func (*DeleteFileResponse) ProtoMessage() {}
 
 func (x *DeleteFileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[18]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1667,7 +1774,7 @@ func (x *DeleteFileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteFileResponse.ProtoReflect.Descriptor instead.
 func (*DeleteFileResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{18}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{19}
 }
 
 // CreateDownloadUrlRequest asks for a download URL.
@@ -1676,14 +1783,19 @@ type CreateDownloadUrlRequest struct {
 	// The file to download; it must be READY.
 	FileId string `protobuf:"bytes,1,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
 	// "attachment" or "inline"; empty uses the category's setting.
-	Disposition   string `protobuf:"bytes,2,opt,name=disposition,proto3" json:"disposition,omitempty"`
+	Disposition string `protobuf:"bytes,2,opt,name=disposition,proto3" json:"disposition,omitempty"`
+	// The name of one of the file's thumbnails (File.thumbnails) to sign
+	// instead of the file. A name the file's category does not configure is
+	// INVALID_ARGUMENT; a configured thumbnail not made (yet, or ever: the
+	// file is not a supported image) is NOT_FOUND.
+	Thumbnail     string `protobuf:"bytes,3,opt,name=thumbnail,proto3" json:"thumbnail,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateDownloadUrlRequest) Reset() {
 	*x = CreateDownloadUrlRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[19]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1695,7 +1807,7 @@ func (x *CreateDownloadUrlRequest) String() string {
 func (*CreateDownloadUrlRequest) ProtoMessage() {}
 
 func (x *CreateDownloadUrlRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[19]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1708,7 +1820,7 @@ func (x *CreateDownloadUrlRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDownloadUrlRequest.ProtoReflect.Descriptor instead.
 func (*CreateDownloadUrlRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{19}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CreateDownloadUrlRequest) GetFileId() string {
@@ -1721,6 +1833,13 @@ func (x *CreateDownloadUrlRequest) GetFileId() string {
 func (x *CreateDownloadUrlRequest) GetDisposition() string {
 	if x != nil {
 		return x.Disposition
+	}
+	return ""
+}
+
+func (x *CreateDownloadUrlRequest) GetThumbnail() string {
+	if x != nil {
+		return x.Thumbnail
 	}
 	return ""
 }
@@ -1738,7 +1857,7 @@ type CreateDownloadUrlResponse struct {
 
 func (x *CreateDownloadUrlResponse) Reset() {
 	*x = CreateDownloadUrlResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[20]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1750,7 +1869,7 @@ func (x *CreateDownloadUrlResponse) String() string {
 func (*CreateDownloadUrlResponse) ProtoMessage() {}
 
 func (x *CreateDownloadUrlResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[20]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1763,7 +1882,7 @@ func (x *CreateDownloadUrlResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDownloadUrlResponse.ProtoReflect.Descriptor instead.
 func (*CreateDownloadUrlResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{20}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CreateDownloadUrlResponse) GetUrl() string {
@@ -1795,7 +1914,7 @@ type CheckNameRequest struct {
 
 func (x *CheckNameRequest) Reset() {
 	*x = CheckNameRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[21]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1807,7 +1926,7 @@ func (x *CheckNameRequest) String() string {
 func (*CheckNameRequest) ProtoMessage() {}
 
 func (x *CheckNameRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[21]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1820,7 +1939,7 @@ func (x *CheckNameRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckNameRequest.ProtoReflect.Descriptor instead.
 func (*CheckNameRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{21}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CheckNameRequest) GetCategory() string {
@@ -1863,7 +1982,7 @@ type CheckNameResponse struct {
 
 func (x *CheckNameResponse) Reset() {
 	*x = CheckNameResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[22]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1875,7 +1994,7 @@ func (x *CheckNameResponse) String() string {
 func (*CheckNameResponse) ProtoMessage() {}
 
 func (x *CheckNameResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[22]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1888,7 +2007,7 @@ func (x *CheckNameResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckNameResponse.ProtoReflect.Descriptor instead.
 func (*CheckNameResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{22}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CheckNameResponse) GetNormalizedName() string {
@@ -1943,7 +2062,7 @@ type SignPartsRequest struct {
 
 func (x *SignPartsRequest) Reset() {
 	*x = SignPartsRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[23]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1955,7 +2074,7 @@ func (x *SignPartsRequest) String() string {
 func (*SignPartsRequest) ProtoMessage() {}
 
 func (x *SignPartsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[23]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1968,7 +2087,7 @@ func (x *SignPartsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignPartsRequest.ProtoReflect.Descriptor instead.
 func (*SignPartsRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{23}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SignPartsRequest) GetFileId() string {
@@ -2003,7 +2122,7 @@ type SignPartsResponse struct {
 
 func (x *SignPartsResponse) Reset() {
 	*x = SignPartsResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[24]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2015,7 +2134,7 @@ func (x *SignPartsResponse) String() string {
 func (*SignPartsResponse) ProtoMessage() {}
 
 func (x *SignPartsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[24]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2028,7 +2147,7 @@ func (x *SignPartsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignPartsResponse.ProtoReflect.Descriptor instead.
 func (*SignPartsResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{24}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SignPartsResponse) GetParts() []*PartTarget {
@@ -2049,7 +2168,7 @@ type ListPartsRequest struct {
 
 func (x *ListPartsRequest) Reset() {
 	*x = ListPartsRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[25]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2061,7 +2180,7 @@ func (x *ListPartsRequest) String() string {
 func (*ListPartsRequest) ProtoMessage() {}
 
 func (x *ListPartsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[25]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2074,7 +2193,7 @@ func (x *ListPartsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPartsRequest.ProtoReflect.Descriptor instead.
 func (*ListPartsRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{25}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListPartsRequest) GetFileId() string {
@@ -2097,7 +2216,7 @@ type ListPartsResponse struct {
 
 func (x *ListPartsResponse) Reset() {
 	*x = ListPartsResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[26]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2109,7 +2228,7 @@ func (x *ListPartsResponse) String() string {
 func (*ListPartsResponse) ProtoMessage() {}
 
 func (x *ListPartsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[26]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2122,7 +2241,7 @@ func (x *ListPartsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPartsResponse.ProtoReflect.Descriptor instead.
 func (*ListPartsResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{26}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListPartsResponse) GetParts() []*Part {
@@ -2150,7 +2269,7 @@ type AbortUploadRequest struct {
 
 func (x *AbortUploadRequest) Reset() {
 	*x = AbortUploadRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[27]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2162,7 +2281,7 @@ func (x *AbortUploadRequest) String() string {
 func (*AbortUploadRequest) ProtoMessage() {}
 
 func (x *AbortUploadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[27]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2175,7 +2294,7 @@ func (x *AbortUploadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortUploadRequest.ProtoReflect.Descriptor instead.
 func (*AbortUploadRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{27}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *AbortUploadRequest) GetFileId() string {
@@ -2196,7 +2315,7 @@ type AbortUploadResponse struct {
 
 func (x *AbortUploadResponse) Reset() {
 	*x = AbortUploadResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[28]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2208,7 +2327,7 @@ func (x *AbortUploadResponse) String() string {
 func (*AbortUploadResponse) ProtoMessage() {}
 
 func (x *AbortUploadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[28]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2221,7 +2340,7 @@ func (x *AbortUploadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortUploadResponse.ProtoReflect.Descriptor instead.
 func (*AbortUploadResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{28}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *AbortUploadResponse) GetFile() *File {
@@ -2245,7 +2364,7 @@ type GetUsageRequest struct {
 
 func (x *GetUsageRequest) Reset() {
 	*x = GetUsageRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[29]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2257,7 +2376,7 @@ func (x *GetUsageRequest) String() string {
 func (*GetUsageRequest) ProtoMessage() {}
 
 func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[29]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2270,7 +2389,7 @@ func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUsageRequest.ProtoReflect.Descriptor instead.
 func (*GetUsageRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{29}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetUsageRequest) GetCategory() string {
@@ -2307,7 +2426,7 @@ type GetUsageResponse struct {
 
 func (x *GetUsageResponse) Reset() {
 	*x = GetUsageResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[30]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2319,7 +2438,7 @@ func (x *GetUsageResponse) String() string {
 func (*GetUsageResponse) ProtoMessage() {}
 
 func (x *GetUsageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[30]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2332,7 +2451,7 @@ func (x *GetUsageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUsageResponse.ProtoReflect.Descriptor instead.
 func (*GetUsageResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{30}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GetUsageResponse) GetFileCount() int64 {
@@ -2378,7 +2497,7 @@ const file_presignd_v1_file_service_proto_rawDesc = "" +
 	"\bChecksum\x12H\n" +
 	"\talgorithm\x18\x01 \x01(\x0e2\x1e.presignd.v1.ChecksumAlgorithmB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\talgorithm\x128\n" +
-	"\x05value\x18\x02 \x01(\tB\"\xbaH\x1fr\x1d\x10\x01\x18\x80\x012\x16^[A-Za-z0-9+/]+={0,2}$R\x05value\"\xec\b\n" +
+	"\x05value\x18\x02 \x01(\tB\"\xbaH\x1fr\x1d\x10\x01\x18\x80\x012\x16^[A-Za-z0-9+/]+={0,2}$R\x05value\"\xa4\t\n" +
 	"\x04File\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\tR\x06fileId\x12\x1b\n" +
 	"\tsigned_id\x18\x02 \x01(\tR\bsignedId\x12\x16\n" +
@@ -2409,14 +2528,25 @@ const file_presignd_v1_file_service_proto_rawDesc = "" +
 	"\fupload_count\x18\x16 \x01(\x05R\vuploadCount\x12!\n" +
 	"\fsize_display\x18\x17 \x01(\tR\vsizeDisplay\x12:\n" +
 	"\tmultipart\x18\x18 \x01(\v2\x1c.presignd.v1.MultipartLayoutR\tmultipart\x12!\n" +
-	"\fcompleted_by\x18\x19 \x01(\tR\vcompletedBy\x1a8\n" +
+	"\fcompleted_by\x18\x19 \x01(\tR\vcompletedBy\x126\n" +
+	"\n" +
+	"thumbnails\x18\x1f \x03(\v2\x16.presignd.v1.ThumbnailR\n" +
+	"thumbnails\x1a8\n" +
 	"\n" +
 	"OwnerEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb0\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa1\x01\n" +
+	"\tThumbnail\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05width\x18\x02 \x01(\x05R\x05width\x12\x16\n" +
+	"\x06height\x18\x03 \x01(\x05R\x06height\x12!\n" +
+	"\fcontent_type\x18\x04 \x01(\tR\vcontentType\x12\x1d\n" +
+	"\n" +
+	"size_bytes\x18\x05 \x01(\x03R\tsizeBytes\x12\x10\n" +
+	"\x03key\x18\x06 \x01(\tR\x03key\"\xb0\x01\n" +
 	"\x0fMultipartLayout\x12&\n" +
 	"\x0fpart_size_bytes\x18\x01 \x01(\x03R\rpartSizeBytes\x12\x1d\n" +
 	"\n" +
@@ -2529,11 +2659,12 @@ const file_presignd_v1_file_service_proto_rawDesc = "" +
 	"\x04file\x18\x01 \x01(\v2\x11.presignd.v1.FileR\x04file\"7\n" +
 	"\x11DeleteFileRequest\x12\"\n" +
 	"\afile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x06fileId\"\x14\n" +
-	"\x12DeleteFileResponse\"}\n" +
+	"\x12DeleteFileResponse\"\xbe\x01\n" +
 	"\x18CreateDownloadUrlRequest\x12\"\n" +
 	"\afile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x06fileId\x12=\n" +
 	"\vdisposition\x18\x02 \x01(\tB\x1b\xbaH\x18r\x16R\x00R\n" +
-	"attachmentR\x06inlineR\vdisposition\"j\n" +
+	"attachmentR\x06inlineR\vdisposition\x12?\n" +
+	"\tthumbnail\x18\x03 \x01(\tB!\xbaH\x1er\x1c\x18 2\x18^([a-z0-9][a-z0-9_-]*)?$R\tthumbnail\"j\n" +
 	"\x19CreateDownloadUrlResponse\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12;\n" +
 	"\vexpire_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -2634,131 +2765,133 @@ func file_presignd_v1_file_service_proto_rawDescGZIP() []byte {
 }
 
 var file_presignd_v1_file_service_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_presignd_v1_file_service_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_presignd_v1_file_service_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_presignd_v1_file_service_proto_goTypes = []any{
 	(ChecksumAlgorithm)(0),            // 0: presignd.v1.ChecksumAlgorithm
 	(UploadMethod)(0),                 // 1: presignd.v1.UploadMethod
 	(FileState)(0),                    // 2: presignd.v1.FileState
 	(*Checksum)(nil),                  // 3: presignd.v1.Checksum
 	(*File)(nil),                      // 4: presignd.v1.File
-	(*MultipartLayout)(nil),           // 5: presignd.v1.MultipartLayout
-	(*PartTarget)(nil),                // 6: presignd.v1.PartTarget
-	(*Part)(nil),                      // 7: presignd.v1.Part
-	(*UploadTarget)(nil),              // 8: presignd.v1.UploadTarget
-	(*CreateUploadRequest)(nil),       // 9: presignd.v1.CreateUploadRequest
-	(*CreateUploadResponse)(nil),      // 10: presignd.v1.CreateUploadResponse
-	(*CompleteUploadRequest)(nil),     // 11: presignd.v1.CompleteUploadRequest
-	(*CompletedPart)(nil),             // 12: presignd.v1.CompletedPart
-	(*CompleteUploadResponse)(nil),    // 13: presignd.v1.CompleteUploadResponse
-	(*GetFileRequest)(nil),            // 14: presignd.v1.GetFileRequest
-	(*GetFileResponse)(nil),           // 15: presignd.v1.GetFileResponse
-	(*ListFilesRequest)(nil),          // 16: presignd.v1.ListFilesRequest
-	(*ListFilesResponse)(nil),         // 17: presignd.v1.ListFilesResponse
-	(*UpdateFileRequest)(nil),         // 18: presignd.v1.UpdateFileRequest
-	(*UpdateFileResponse)(nil),        // 19: presignd.v1.UpdateFileResponse
-	(*DeleteFileRequest)(nil),         // 20: presignd.v1.DeleteFileRequest
-	(*DeleteFileResponse)(nil),        // 21: presignd.v1.DeleteFileResponse
-	(*CreateDownloadUrlRequest)(nil),  // 22: presignd.v1.CreateDownloadUrlRequest
-	(*CreateDownloadUrlResponse)(nil), // 23: presignd.v1.CreateDownloadUrlResponse
-	(*CheckNameRequest)(nil),          // 24: presignd.v1.CheckNameRequest
-	(*CheckNameResponse)(nil),         // 25: presignd.v1.CheckNameResponse
-	(*SignPartsRequest)(nil),          // 26: presignd.v1.SignPartsRequest
-	(*SignPartsResponse)(nil),         // 27: presignd.v1.SignPartsResponse
-	(*ListPartsRequest)(nil),          // 28: presignd.v1.ListPartsRequest
-	(*ListPartsResponse)(nil),         // 29: presignd.v1.ListPartsResponse
-	(*AbortUploadRequest)(nil),        // 30: presignd.v1.AbortUploadRequest
-	(*AbortUploadResponse)(nil),       // 31: presignd.v1.AbortUploadResponse
-	(*GetUsageRequest)(nil),           // 32: presignd.v1.GetUsageRequest
-	(*GetUsageResponse)(nil),          // 33: presignd.v1.GetUsageResponse
-	nil,                               // 34: presignd.v1.File.OwnerEntry
-	nil,                               // 35: presignd.v1.File.MetadataEntry
-	nil,                               // 36: presignd.v1.PartTarget.HeadersEntry
-	nil,                               // 37: presignd.v1.UploadTarget.HeadersEntry
-	nil,                               // 38: presignd.v1.UploadTarget.FormFieldsEntry
-	nil,                               // 39: presignd.v1.CreateUploadRequest.OwnerEntry
-	nil,                               // 40: presignd.v1.CreateUploadRequest.MetadataEntry
-	nil,                               // 41: presignd.v1.ListFilesRequest.OwnerEntry
-	nil,                               // 42: presignd.v1.CheckNameRequest.OwnerEntry
-	nil,                               // 43: presignd.v1.SignPartsRequest.PartChecksumsEntry
-	nil,                               // 44: presignd.v1.GetUsageRequest.OwnerEntry
-	(*timestamppb.Timestamp)(nil),     // 45: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),     // 46: google.protobuf.FieldMask
+	(*Thumbnail)(nil),                 // 5: presignd.v1.Thumbnail
+	(*MultipartLayout)(nil),           // 6: presignd.v1.MultipartLayout
+	(*PartTarget)(nil),                // 7: presignd.v1.PartTarget
+	(*Part)(nil),                      // 8: presignd.v1.Part
+	(*UploadTarget)(nil),              // 9: presignd.v1.UploadTarget
+	(*CreateUploadRequest)(nil),       // 10: presignd.v1.CreateUploadRequest
+	(*CreateUploadResponse)(nil),      // 11: presignd.v1.CreateUploadResponse
+	(*CompleteUploadRequest)(nil),     // 12: presignd.v1.CompleteUploadRequest
+	(*CompletedPart)(nil),             // 13: presignd.v1.CompletedPart
+	(*CompleteUploadResponse)(nil),    // 14: presignd.v1.CompleteUploadResponse
+	(*GetFileRequest)(nil),            // 15: presignd.v1.GetFileRequest
+	(*GetFileResponse)(nil),           // 16: presignd.v1.GetFileResponse
+	(*ListFilesRequest)(nil),          // 17: presignd.v1.ListFilesRequest
+	(*ListFilesResponse)(nil),         // 18: presignd.v1.ListFilesResponse
+	(*UpdateFileRequest)(nil),         // 19: presignd.v1.UpdateFileRequest
+	(*UpdateFileResponse)(nil),        // 20: presignd.v1.UpdateFileResponse
+	(*DeleteFileRequest)(nil),         // 21: presignd.v1.DeleteFileRequest
+	(*DeleteFileResponse)(nil),        // 22: presignd.v1.DeleteFileResponse
+	(*CreateDownloadUrlRequest)(nil),  // 23: presignd.v1.CreateDownloadUrlRequest
+	(*CreateDownloadUrlResponse)(nil), // 24: presignd.v1.CreateDownloadUrlResponse
+	(*CheckNameRequest)(nil),          // 25: presignd.v1.CheckNameRequest
+	(*CheckNameResponse)(nil),         // 26: presignd.v1.CheckNameResponse
+	(*SignPartsRequest)(nil),          // 27: presignd.v1.SignPartsRequest
+	(*SignPartsResponse)(nil),         // 28: presignd.v1.SignPartsResponse
+	(*ListPartsRequest)(nil),          // 29: presignd.v1.ListPartsRequest
+	(*ListPartsResponse)(nil),         // 30: presignd.v1.ListPartsResponse
+	(*AbortUploadRequest)(nil),        // 31: presignd.v1.AbortUploadRequest
+	(*AbortUploadResponse)(nil),       // 32: presignd.v1.AbortUploadResponse
+	(*GetUsageRequest)(nil),           // 33: presignd.v1.GetUsageRequest
+	(*GetUsageResponse)(nil),          // 34: presignd.v1.GetUsageResponse
+	nil,                               // 35: presignd.v1.File.OwnerEntry
+	nil,                               // 36: presignd.v1.File.MetadataEntry
+	nil,                               // 37: presignd.v1.PartTarget.HeadersEntry
+	nil,                               // 38: presignd.v1.UploadTarget.HeadersEntry
+	nil,                               // 39: presignd.v1.UploadTarget.FormFieldsEntry
+	nil,                               // 40: presignd.v1.CreateUploadRequest.OwnerEntry
+	nil,                               // 41: presignd.v1.CreateUploadRequest.MetadataEntry
+	nil,                               // 42: presignd.v1.ListFilesRequest.OwnerEntry
+	nil,                               // 43: presignd.v1.CheckNameRequest.OwnerEntry
+	nil,                               // 44: presignd.v1.SignPartsRequest.PartChecksumsEntry
+	nil,                               // 45: presignd.v1.GetUsageRequest.OwnerEntry
+	(*timestamppb.Timestamp)(nil),     // 46: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),     // 47: google.protobuf.FieldMask
 }
 var file_presignd_v1_file_service_proto_depIdxs = []int32{
 	0,  // 0: presignd.v1.Checksum.algorithm:type_name -> presignd.v1.ChecksumAlgorithm
 	3,  // 1: presignd.v1.File.checksum:type_name -> presignd.v1.Checksum
 	2,  // 2: presignd.v1.File.state:type_name -> presignd.v1.FileState
-	34, // 3: presignd.v1.File.owner:type_name -> presignd.v1.File.OwnerEntry
-	35, // 4: presignd.v1.File.metadata:type_name -> presignd.v1.File.MetadataEntry
-	45, // 5: presignd.v1.File.create_time:type_name -> google.protobuf.Timestamp
-	45, // 6: presignd.v1.File.update_time:type_name -> google.protobuf.Timestamp
-	45, // 7: presignd.v1.File.complete_time:type_name -> google.protobuf.Timestamp
-	45, // 8: presignd.v1.File.upload_expire_time:type_name -> google.protobuf.Timestamp
-	5,  // 9: presignd.v1.File.multipart:type_name -> presignd.v1.MultipartLayout
-	0,  // 10: presignd.v1.MultipartLayout.part_checksum_algorithm:type_name -> presignd.v1.ChecksumAlgorithm
-	36, // 11: presignd.v1.PartTarget.headers:type_name -> presignd.v1.PartTarget.HeadersEntry
-	45, // 12: presignd.v1.PartTarget.expire_time:type_name -> google.protobuf.Timestamp
-	1,  // 13: presignd.v1.UploadTarget.method:type_name -> presignd.v1.UploadMethod
-	37, // 14: presignd.v1.UploadTarget.headers:type_name -> presignd.v1.UploadTarget.HeadersEntry
-	38, // 15: presignd.v1.UploadTarget.form_fields:type_name -> presignd.v1.UploadTarget.FormFieldsEntry
-	45, // 16: presignd.v1.UploadTarget.expire_time:type_name -> google.protobuf.Timestamp
-	5,  // 17: presignd.v1.UploadTarget.multipart:type_name -> presignd.v1.MultipartLayout
-	6,  // 18: presignd.v1.UploadTarget.parts:type_name -> presignd.v1.PartTarget
-	3,  // 19: presignd.v1.CreateUploadRequest.checksum:type_name -> presignd.v1.Checksum
-	1,  // 20: presignd.v1.CreateUploadRequest.method:type_name -> presignd.v1.UploadMethod
-	39, // 21: presignd.v1.CreateUploadRequest.owner:type_name -> presignd.v1.CreateUploadRequest.OwnerEntry
-	40, // 22: presignd.v1.CreateUploadRequest.metadata:type_name -> presignd.v1.CreateUploadRequest.MetadataEntry
-	0,  // 23: presignd.v1.CreateUploadRequest.part_checksum_algorithm:type_name -> presignd.v1.ChecksumAlgorithm
-	4,  // 24: presignd.v1.CreateUploadResponse.file:type_name -> presignd.v1.File
-	8,  // 25: presignd.v1.CreateUploadResponse.upload_target:type_name -> presignd.v1.UploadTarget
-	12, // 26: presignd.v1.CompleteUploadRequest.parts:type_name -> presignd.v1.CompletedPart
-	4,  // 27: presignd.v1.CompleteUploadResponse.file:type_name -> presignd.v1.File
-	4,  // 28: presignd.v1.GetFileResponse.file:type_name -> presignd.v1.File
-	2,  // 29: presignd.v1.ListFilesRequest.state:type_name -> presignd.v1.FileState
-	41, // 30: presignd.v1.ListFilesRequest.owner:type_name -> presignd.v1.ListFilesRequest.OwnerEntry
-	4,  // 31: presignd.v1.ListFilesResponse.files:type_name -> presignd.v1.File
-	4,  // 32: presignd.v1.UpdateFileRequest.file:type_name -> presignd.v1.File
-	46, // 33: presignd.v1.UpdateFileRequest.update_mask:type_name -> google.protobuf.FieldMask
-	4,  // 34: presignd.v1.UpdateFileResponse.file:type_name -> presignd.v1.File
-	45, // 35: presignd.v1.CreateDownloadUrlResponse.expire_time:type_name -> google.protobuf.Timestamp
-	42, // 36: presignd.v1.CheckNameRequest.owner:type_name -> presignd.v1.CheckNameRequest.OwnerEntry
-	4,  // 37: presignd.v1.CheckNameResponse.existing_file:type_name -> presignd.v1.File
-	43, // 38: presignd.v1.SignPartsRequest.part_checksums:type_name -> presignd.v1.SignPartsRequest.PartChecksumsEntry
-	6,  // 39: presignd.v1.SignPartsResponse.parts:type_name -> presignd.v1.PartTarget
-	7,  // 40: presignd.v1.ListPartsResponse.parts:type_name -> presignd.v1.Part
-	5,  // 41: presignd.v1.ListPartsResponse.multipart:type_name -> presignd.v1.MultipartLayout
-	4,  // 42: presignd.v1.AbortUploadResponse.file:type_name -> presignd.v1.File
-	44, // 43: presignd.v1.GetUsageRequest.owner:type_name -> presignd.v1.GetUsageRequest.OwnerEntry
-	45, // 44: presignd.v1.GetUsageResponse.last_upload_time:type_name -> google.protobuf.Timestamp
-	9,  // 45: presignd.v1.FileService.CreateUpload:input_type -> presignd.v1.CreateUploadRequest
-	11, // 46: presignd.v1.FileService.CompleteUpload:input_type -> presignd.v1.CompleteUploadRequest
-	14, // 47: presignd.v1.FileService.GetFile:input_type -> presignd.v1.GetFileRequest
-	16, // 48: presignd.v1.FileService.ListFiles:input_type -> presignd.v1.ListFilesRequest
-	18, // 49: presignd.v1.FileService.UpdateFile:input_type -> presignd.v1.UpdateFileRequest
-	20, // 50: presignd.v1.FileService.DeleteFile:input_type -> presignd.v1.DeleteFileRequest
-	22, // 51: presignd.v1.FileService.CreateDownloadUrl:input_type -> presignd.v1.CreateDownloadUrlRequest
-	24, // 52: presignd.v1.FileService.CheckName:input_type -> presignd.v1.CheckNameRequest
-	26, // 53: presignd.v1.FileService.SignParts:input_type -> presignd.v1.SignPartsRequest
-	28, // 54: presignd.v1.FileService.ListParts:input_type -> presignd.v1.ListPartsRequest
-	30, // 55: presignd.v1.FileService.AbortUpload:input_type -> presignd.v1.AbortUploadRequest
-	32, // 56: presignd.v1.FileService.GetUsage:input_type -> presignd.v1.GetUsageRequest
-	10, // 57: presignd.v1.FileService.CreateUpload:output_type -> presignd.v1.CreateUploadResponse
-	13, // 58: presignd.v1.FileService.CompleteUpload:output_type -> presignd.v1.CompleteUploadResponse
-	15, // 59: presignd.v1.FileService.GetFile:output_type -> presignd.v1.GetFileResponse
-	17, // 60: presignd.v1.FileService.ListFiles:output_type -> presignd.v1.ListFilesResponse
-	19, // 61: presignd.v1.FileService.UpdateFile:output_type -> presignd.v1.UpdateFileResponse
-	21, // 62: presignd.v1.FileService.DeleteFile:output_type -> presignd.v1.DeleteFileResponse
-	23, // 63: presignd.v1.FileService.CreateDownloadUrl:output_type -> presignd.v1.CreateDownloadUrlResponse
-	25, // 64: presignd.v1.FileService.CheckName:output_type -> presignd.v1.CheckNameResponse
-	27, // 65: presignd.v1.FileService.SignParts:output_type -> presignd.v1.SignPartsResponse
-	29, // 66: presignd.v1.FileService.ListParts:output_type -> presignd.v1.ListPartsResponse
-	31, // 67: presignd.v1.FileService.AbortUpload:output_type -> presignd.v1.AbortUploadResponse
-	33, // 68: presignd.v1.FileService.GetUsage:output_type -> presignd.v1.GetUsageResponse
-	57, // [57:69] is the sub-list for method output_type
-	45, // [45:57] is the sub-list for method input_type
-	45, // [45:45] is the sub-list for extension type_name
-	45, // [45:45] is the sub-list for extension extendee
-	0,  // [0:45] is the sub-list for field type_name
+	35, // 3: presignd.v1.File.owner:type_name -> presignd.v1.File.OwnerEntry
+	36, // 4: presignd.v1.File.metadata:type_name -> presignd.v1.File.MetadataEntry
+	46, // 5: presignd.v1.File.create_time:type_name -> google.protobuf.Timestamp
+	46, // 6: presignd.v1.File.update_time:type_name -> google.protobuf.Timestamp
+	46, // 7: presignd.v1.File.complete_time:type_name -> google.protobuf.Timestamp
+	46, // 8: presignd.v1.File.upload_expire_time:type_name -> google.protobuf.Timestamp
+	6,  // 9: presignd.v1.File.multipart:type_name -> presignd.v1.MultipartLayout
+	5,  // 10: presignd.v1.File.thumbnails:type_name -> presignd.v1.Thumbnail
+	0,  // 11: presignd.v1.MultipartLayout.part_checksum_algorithm:type_name -> presignd.v1.ChecksumAlgorithm
+	37, // 12: presignd.v1.PartTarget.headers:type_name -> presignd.v1.PartTarget.HeadersEntry
+	46, // 13: presignd.v1.PartTarget.expire_time:type_name -> google.protobuf.Timestamp
+	1,  // 14: presignd.v1.UploadTarget.method:type_name -> presignd.v1.UploadMethod
+	38, // 15: presignd.v1.UploadTarget.headers:type_name -> presignd.v1.UploadTarget.HeadersEntry
+	39, // 16: presignd.v1.UploadTarget.form_fields:type_name -> presignd.v1.UploadTarget.FormFieldsEntry
+	46, // 17: presignd.v1.UploadTarget.expire_time:type_name -> google.protobuf.Timestamp
+	6,  // 18: presignd.v1.UploadTarget.multipart:type_name -> presignd.v1.MultipartLayout
+	7,  // 19: presignd.v1.UploadTarget.parts:type_name -> presignd.v1.PartTarget
+	3,  // 20: presignd.v1.CreateUploadRequest.checksum:type_name -> presignd.v1.Checksum
+	1,  // 21: presignd.v1.CreateUploadRequest.method:type_name -> presignd.v1.UploadMethod
+	40, // 22: presignd.v1.CreateUploadRequest.owner:type_name -> presignd.v1.CreateUploadRequest.OwnerEntry
+	41, // 23: presignd.v1.CreateUploadRequest.metadata:type_name -> presignd.v1.CreateUploadRequest.MetadataEntry
+	0,  // 24: presignd.v1.CreateUploadRequest.part_checksum_algorithm:type_name -> presignd.v1.ChecksumAlgorithm
+	4,  // 25: presignd.v1.CreateUploadResponse.file:type_name -> presignd.v1.File
+	9,  // 26: presignd.v1.CreateUploadResponse.upload_target:type_name -> presignd.v1.UploadTarget
+	13, // 27: presignd.v1.CompleteUploadRequest.parts:type_name -> presignd.v1.CompletedPart
+	4,  // 28: presignd.v1.CompleteUploadResponse.file:type_name -> presignd.v1.File
+	4,  // 29: presignd.v1.GetFileResponse.file:type_name -> presignd.v1.File
+	2,  // 30: presignd.v1.ListFilesRequest.state:type_name -> presignd.v1.FileState
+	42, // 31: presignd.v1.ListFilesRequest.owner:type_name -> presignd.v1.ListFilesRequest.OwnerEntry
+	4,  // 32: presignd.v1.ListFilesResponse.files:type_name -> presignd.v1.File
+	4,  // 33: presignd.v1.UpdateFileRequest.file:type_name -> presignd.v1.File
+	47, // 34: presignd.v1.UpdateFileRequest.update_mask:type_name -> google.protobuf.FieldMask
+	4,  // 35: presignd.v1.UpdateFileResponse.file:type_name -> presignd.v1.File
+	46, // 36: presignd.v1.CreateDownloadUrlResponse.expire_time:type_name -> google.protobuf.Timestamp
+	43, // 37: presignd.v1.CheckNameRequest.owner:type_name -> presignd.v1.CheckNameRequest.OwnerEntry
+	4,  // 38: presignd.v1.CheckNameResponse.existing_file:type_name -> presignd.v1.File
+	44, // 39: presignd.v1.SignPartsRequest.part_checksums:type_name -> presignd.v1.SignPartsRequest.PartChecksumsEntry
+	7,  // 40: presignd.v1.SignPartsResponse.parts:type_name -> presignd.v1.PartTarget
+	8,  // 41: presignd.v1.ListPartsResponse.parts:type_name -> presignd.v1.Part
+	6,  // 42: presignd.v1.ListPartsResponse.multipart:type_name -> presignd.v1.MultipartLayout
+	4,  // 43: presignd.v1.AbortUploadResponse.file:type_name -> presignd.v1.File
+	45, // 44: presignd.v1.GetUsageRequest.owner:type_name -> presignd.v1.GetUsageRequest.OwnerEntry
+	46, // 45: presignd.v1.GetUsageResponse.last_upload_time:type_name -> google.protobuf.Timestamp
+	10, // 46: presignd.v1.FileService.CreateUpload:input_type -> presignd.v1.CreateUploadRequest
+	12, // 47: presignd.v1.FileService.CompleteUpload:input_type -> presignd.v1.CompleteUploadRequest
+	15, // 48: presignd.v1.FileService.GetFile:input_type -> presignd.v1.GetFileRequest
+	17, // 49: presignd.v1.FileService.ListFiles:input_type -> presignd.v1.ListFilesRequest
+	19, // 50: presignd.v1.FileService.UpdateFile:input_type -> presignd.v1.UpdateFileRequest
+	21, // 51: presignd.v1.FileService.DeleteFile:input_type -> presignd.v1.DeleteFileRequest
+	23, // 52: presignd.v1.FileService.CreateDownloadUrl:input_type -> presignd.v1.CreateDownloadUrlRequest
+	25, // 53: presignd.v1.FileService.CheckName:input_type -> presignd.v1.CheckNameRequest
+	27, // 54: presignd.v1.FileService.SignParts:input_type -> presignd.v1.SignPartsRequest
+	29, // 55: presignd.v1.FileService.ListParts:input_type -> presignd.v1.ListPartsRequest
+	31, // 56: presignd.v1.FileService.AbortUpload:input_type -> presignd.v1.AbortUploadRequest
+	33, // 57: presignd.v1.FileService.GetUsage:input_type -> presignd.v1.GetUsageRequest
+	11, // 58: presignd.v1.FileService.CreateUpload:output_type -> presignd.v1.CreateUploadResponse
+	14, // 59: presignd.v1.FileService.CompleteUpload:output_type -> presignd.v1.CompleteUploadResponse
+	16, // 60: presignd.v1.FileService.GetFile:output_type -> presignd.v1.GetFileResponse
+	18, // 61: presignd.v1.FileService.ListFiles:output_type -> presignd.v1.ListFilesResponse
+	20, // 62: presignd.v1.FileService.UpdateFile:output_type -> presignd.v1.UpdateFileResponse
+	22, // 63: presignd.v1.FileService.DeleteFile:output_type -> presignd.v1.DeleteFileResponse
+	24, // 64: presignd.v1.FileService.CreateDownloadUrl:output_type -> presignd.v1.CreateDownloadUrlResponse
+	26, // 65: presignd.v1.FileService.CheckName:output_type -> presignd.v1.CheckNameResponse
+	28, // 66: presignd.v1.FileService.SignParts:output_type -> presignd.v1.SignPartsResponse
+	30, // 67: presignd.v1.FileService.ListParts:output_type -> presignd.v1.ListPartsResponse
+	32, // 68: presignd.v1.FileService.AbortUpload:output_type -> presignd.v1.AbortUploadResponse
+	34, // 69: presignd.v1.FileService.GetUsage:output_type -> presignd.v1.GetUsageResponse
+	58, // [58:70] is the sub-list for method output_type
+	46, // [46:58] is the sub-list for method input_type
+	46, // [46:46] is the sub-list for extension type_name
+	46, // [46:46] is the sub-list for extension extendee
+	0,  // [0:46] is the sub-list for field type_name
 }
 
 func init() { file_presignd_v1_file_service_proto_init() }
@@ -2772,7 +2905,7 @@ func file_presignd_v1_file_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_presignd_v1_file_service_proto_rawDesc), len(file_presignd_v1_file_service_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   42,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -31,6 +31,7 @@ func everyField() *store.File {
 		UploadExpires: at.Add(15 * time.Minute), MultipartUploadID: "2~abc", PartSize: 8 << 20,
 		PartChecksumAlgorithm: "CRC32C", CompletedBy: store.CompletedByNotification,
 		ObjectMissingSince: at.Add(time.Hour),
+		Thumbnails:         []store.Thumbnail{{Name: "small", Key: "acme/documents/q1.pdf~thumbs/small.jpg", ContentType: "image/jpeg", Width: 128, Height: 96, SizeBytes: 4321}},
 	}
 }
 
