@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -19,18 +20,25 @@ import (
 // store's outbox, with a route per webhook and one for NATS when its url
 // is set, its metrics on reg, and render for the file records of the
 // payloads; it returns the function that stops it, waits for the
-// deliveries in progress and closes the NATS connection. Events off
-// starts nothing (the store then writes no events either).
-func startDispatcher(ctx context.Context, cfg config.Events, ob store.Outbox, render events.RenderFile,
+// deliveries in progress and closes the NATS connection. The internal
+// routes (the thumbnail worker) are added whether events are on or not;
+// with events off and no internal route it starts nothing (the store then
+// writes no events either: config.NeedsOutbox).
+func startDispatcher(ctx context.Context, cfg config.Events, ob store.Outbox, render events.RenderFile, internal []events.Route,
 	reg prometheus.Registerer, log *slog.Logger) (stop func(), err error) {
-	if !cfg.Enabled {
+	if !cfg.Enabled && len(internal) == 0 {
 		return func() {}, nil
 	}
+	// The internal routes (thumbnails) run whether events are on or not;
+	// the configured sinks only when they are.
+	if !cfg.Enabled {
+		cfg.Webhooks, cfg.NATS.URL = nil, ""
+	}
+	routes := slices.Clone(internal)
 	secrets, err := cfg.WebhookSecrets(os.LookupEnv)
 	if err != nil {
 		return nil, err
 	}
-	var routes []events.Route
 	for _, w := range cfg.Webhooks {
 		sink, err := events.NewWebhook(events.WebhookConfig{URL: w.URL, Secret: secrets[w.Name], Render: render})
 		if err != nil {

@@ -217,7 +217,11 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 		return err
 	}
 	defer stopSweeper() // before the store closes
-	stopDispatcher, err := startDispatcher(ctx, cfg.Events, st, srv.FileJSON, metricsReg, log)
+	internal, err := thumbnailRoutes(cfg, st, signers, backendCaps, metricsReg, log)
+	if err != nil {
+		return err
+	}
+	stopDispatcher, err := startDispatcher(ctx, cfg.Events, st, srv.FileJSON, internal, metricsReg, log)
 	if err != nil {
 		return err
 	}
@@ -348,9 +352,9 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (store
 		if path == "" {
 			path = filepath.Join(cfg.DataDir, "presignd.db")
 		}
-		return sqlite.Open(ctx, sqlite.Config{Path: path, Log: log, Events: cfg.Events.Enabled})
+		return sqlite.Open(ctx, sqlite.Config{Path: path, Log: log, Events: cfg.NeedsOutbox()})
 	case "postgres":
-		return postgres.Open(ctx, postgres.Config{URI: cfg.Store.Postgres.URI, Schema: cfg.Store.Postgres.Schema, Events: cfg.Events.Enabled})
+		return postgres.Open(ctx, postgres.Config{URI: cfg.Store.Postgres.URI, Schema: cfg.Store.Postgres.Schema, Events: cfg.NeedsOutbox()})
 	default:
 		return nil, fmt.Errorf("store.driver: unknown driver %q", cfg.Store.Driver)
 	}
