@@ -34,10 +34,10 @@ func (*fullSigner) RemoveLeftovers(context.Context) (int, error) { return 0, nil
 func (*fullSigner) Close() error                                 { return nil }
 
 // has is which capabilities a Capabilities reports.
-type has struct{ postPolicy, leftovers, closer bool }
+type has struct{ postPolicy, leftovers, reader, writer, closer bool }
 
 func hasOf(c signer.Capabilities) has {
-	return has{c.PostPolicy != nil, c.Leftovers != nil, c.Closer != nil}
+	return has{c.PostPolicy != nil, c.Leftovers != nil, c.Reader != nil, c.Writer != nil, c.Closer != nil}
 }
 
 // TestCapabilitiesOf: CapabilitiesOf finds exactly the optional
@@ -55,14 +55,14 @@ func TestCapabilitiesOf(t *testing.T) {
 		{"a signer of POST policies has PostPolicy", postSigner{}, has{postPolicy: true}, "PostPolicy"},
 		{"a signer that removes leftovers has Leftovers", leavingSigner{}, has{leftovers: true}, "Leftovers"},
 		{"a signer that closes has Closer", closingSigner{}, has{closer: true}, "Closer"},
-		{"a signer with every capability has all", &fullSigner{}, has{true, true, true}, "PostPolicy Leftovers Closer"},
+		{"a signer with every capability has all", &fullSigner{}, has{postPolicy: true, leftovers: true, closer: true}, "PostPolicy Leftovers Closer"},
 		{"a wrapper has only what it implements itself", wrappingSigner{&fullSigner{}}, has{}, "none"},
-		{"the local driver signs POST policies, removes leftovers, takes and lists multipart uploads and closes", (*local.Signer)(nil),
-			has{postPolicy: true, leftovers: true, closer: true}, "PostPolicy Leftovers Multipart MultipartLister Closer"},
-		{"the S3 driver signs POST policies and multipart uploads, and lists them", (*s3.Signer)(nil),
-			has{postPolicy: true}, "PostPolicy Multipart MultipartLister"},
-		{"the GCS driver signs POST policies, takes and lists multipart uploads and closes", (*gcs.Signer)(nil),
-			has{postPolicy: true, closer: true}, "PostPolicy Multipart MultipartLister Closer"},
+		{"the local driver signs POST policies, removes leftovers, takes and lists multipart uploads, reads and writes objects and closes", (*local.Signer)(nil),
+			has{postPolicy: true, leftovers: true, reader: true, writer: true, closer: true}, "PostPolicy Leftovers Multipart MultipartLister Reader Writer Closer"},
+		{"the S3 driver signs POST policies and multipart uploads, lists them, and reads and writes objects", (*s3.Signer)(nil),
+			has{postPolicy: true, reader: true, writer: true}, "PostPolicy Multipart MultipartLister Reader Writer"},
+		{"the GCS driver signs POST policies, takes and lists multipart uploads, reads and writes objects and closes", (*gcs.Signer)(nil),
+			has{postPolicy: true, reader: true, writer: true, closer: true}, "PostPolicy Multipart MultipartLister Reader Writer Closer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := signer.CapabilitiesOf(tc.signer)

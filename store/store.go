@@ -113,6 +113,10 @@ type File struct {
 	// CompletedBy constant); empty otherwise. Written by CreateFile and
 	// UpdateFile.
 	CompletedBy string
+	// DetectedContentType is the media type presignd detected from the
+	// object's first bytes at completion (categories that sniff content);
+	// empty otherwise. Written by UpdateFile only.
+	DetectedContentType string
 	// ObjectMissingSince is set by Lifecycle.SetObjectMissing when a READY
 	// file's object was found gone from its backend; zero otherwise.
 	// CreateFile and UpdateFile neither write nor clear it.

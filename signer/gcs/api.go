@@ -147,18 +147,9 @@ func (s *Signer) try(ctx context.Context, c *call) (int, []byte, error) {
 	if c.body != nil && c.json {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if c.auth && s.creds != nil {
-		tok, err := s.creds.Token(ctx)
-		if err != nil {
-			return 0, nil, &authError{err}
-		}
-		typ := tok.Type
-		if typ == "" {
-			typ = "Bearer"
-		}
-		req.Header.Set("Authorization", typ+" "+tok.Value)
-		if s.quotaProject != "" {
-			req.Header.Set("X-Goog-User-Project", s.quotaProject)
+	if c.auth {
+		if err := s.authorize(ctx, req); err != nil {
+			return 0, nil, err
 		}
 	}
 	resp, err := s.client.Do(req)
@@ -171,6 +162,27 @@ func (s *Signer) try(ctx context.Context, c *call) (int, []byte, error) {
 		return 0, nil, err
 	}
 	return resp.StatusCode, data, nil
+}
+
+// authorize adds the credentials' token (and quota project) to req, when
+// the Signer has credentials.
+func (s *Signer) authorize(ctx context.Context, req *http.Request) error {
+	if s.creds == nil {
+		return nil
+	}
+	tok, err := s.creds.Token(ctx)
+	if err != nil {
+		return &authError{err}
+	}
+	typ := tok.Type
+	if typ == "" {
+		typ = "Bearer"
+	}
+	req.Header.Set("Authorization", typ+" "+tok.Value)
+	if s.quotaProject != "" {
+		req.Header.Set("X-Goog-User-Project", s.quotaProject)
+	}
+	return nil
 }
 
 // signBlob signs payload as account with the IAM Credentials API, which

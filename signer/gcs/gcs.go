@@ -162,6 +162,9 @@ type Signer struct {
 	to endpoint
 	// objects is the JSON API's URL of the bucket's objects, ending in "/o/".
 	objects string
+	// uploads is the JSON API's media upload URL of the bucket's objects
+	// (without query).
+	uploads string
 	// iam is the URL signBlob is appended to (account + ":signBlob").
 	iam    string
 	client *http.Client
@@ -252,6 +255,7 @@ func New(ctx context.Context, cfg Config) (*Signer, error) {
 	}
 	s.to = newEndpoint(scheme, host, cfg.Bucket, cfg.VirtualHostStyle)
 	s.objects = api + "b/" + escape(cfg.Bucket, false) + "/o/"
+	s.uploads = uploadBase(api) + "b/" + escape(cfg.Bucket, false) + "/o"
 
 	var credType credentials.CredType
 	if len(credJSON) > 0 {

@@ -34,6 +34,7 @@ func (h *harness) Capabilities() signertest.Capabilities {
 		Checksums:          []string{signer.MD5, signer.CRC32C},
 		Multipart:          true,
 		MultipartLister:    true,
+		Objects:            true,
 		PartChecksums:      []string{signer.CRC32C},
 		EnforcesPartSize:   true, // x-goog-content-length-range
 		SignatureParam:     "X-Goog-Signature",

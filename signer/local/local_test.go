@@ -1,8 +1,10 @@
 package local_test
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/presignd/presignd/signer"
@@ -62,7 +64,32 @@ func (h *harness) Capabilities() signertest.Capabilities {
 		Checksums:          []string{signer.SHA256, signer.MD5, signer.CRC32C},
 		Multipart:          true,
 		MultipartLister:    true,
+		Objects:            true,
 		PartChecksums:      []string{signer.SHA256, signer.CRC32C},
 		EnforcesPartSize:   true,
+	}
+}
+
+// TestWriteObjectAfterDelete: a write racing a deletion does not bring the
+// key back while its tombstone makes every URL answer 410.
+func TestWriteObjectAfterDelete(t *testing.T) {
+	h := newHarness(t, local.Config{})
+	defer h.Close()
+	ctx := t.Context()
+	key := "derived/thumb.webp"
+	if err := h.s.WriteObject(ctx, key, strings.NewReader("first"), 5, "image/webp"); err != nil {
+		t.Fatalf("WriteObject: %v", err)
+	}
+	if err := h.s.Delete(ctx, key); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if _, err := h.s.ReadObject(ctx, key, 0, -1); !errors.Is(err, signer.ErrNotFound) {
+		t.Errorf("ReadObject after Delete: %v, want ErrNotFound", err)
+	}
+	if err := h.s.WriteObject(ctx, key, strings.NewReader("again"), 5, "image/webp"); err == nil {
+		t.Error("WriteObject into a deleted key: nil error, want a refusal")
+	}
+	if _, err := h.s.Stat(ctx, key); !errors.Is(err, signer.ErrNotFound) {
+		t.Errorf("Stat after the refused write: %v, want ErrNotFound", err)
 	}
 }

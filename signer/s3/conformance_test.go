@@ -31,6 +31,7 @@ func (h harness) Capabilities() signertest.Capabilities {
 		Checksums:          []string{signer.SHA256, signer.MD5},
 		Multipart:          true,
 		MultipartLister:    true,
+		Objects:            true,
 		PartChecksums:      []string{signer.SHA256, signer.CRC32C},
 		// A part's Content-Length is signed like a PUT's.
 		EnforcesPartSize: true,

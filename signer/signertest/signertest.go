@@ -15,7 +15,9 @@
 // parameter, an expired target, another method and another key are refused;
 // MaxSize on PUT and POST; Stat, Delete and ErrNotFound; a target used
 // again after Delete (refused where the backend revokes); and keys
-// signer.ValidateKey rejects wrap signer.ErrInvalidKey in every method.
+// signer.ValidateKey rejects wrap signer.ErrInvalidKey in every method;
+// ranged reads (ObjectReader) and writes (ObjectWriter) that store whole
+// objects or nothing.
 //
 // Upload sends bytes to a target exactly as it says, for other packages'
 // end-to-end tests too.
@@ -58,6 +60,10 @@ type Capabilities struct {
 	// Multipart: the signer implements signer.MultipartUploader; the
 	// multipart cases run (and fail if the two disagree).
 	Multipart bool
+	// Objects: the signer implements signer.ObjectReader and
+	// signer.ObjectWriter; the cases reading and writing objects run (and
+	// fail if the two disagree).
+	Objects bool
 	// MultipartLister: the signer implements signer.MultipartLister.
 	MultipartLister bool
 	// PartChecksums lists the part checksum algorithms (SHA256, CRC32C)

@@ -33,7 +33,7 @@ import (
 // a target after it expires.
 func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 	t.Helper()
-	for _, tc := range slices.Concat(cases, multipartCases) {
+	for _, tc := range slices.Concat(cases, multipartCases, objectCases) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
 			t.Cleanup(h.Close)
@@ -518,25 +518,10 @@ func testDeleteMissing(t *testing.T, e *env) {
 }
 
 func testInvalidKeys(t *testing.T, e *env) {
-	keys := []struct{ name, key string }{
-		{"empty", ""},
-		{"parent segment", "../x"},
-		{"parent segment inside", "a/../../x"},
-		{"absolute", "/abs"},
-		{"empty segment", "a//b"},
-		{"dot segment", "a/./b"},
-		{"trailing slash", "a/"},
-		{"backslash", `a\b`},
-		{"NUL", "a\x00b"},
-		{"newline", "a\nb"},
-		{"DEL", "a\x7fb"},
-		{"invalid UTF-8", "a\xffb"},
-		{"too long", strings.Repeat("k", signer.MaxKeyLength+1)},
-	}
 	ps := signer.CapabilitiesOf(e.signer).PostPolicy
 	hasPost := ps != nil
 	exp := time.Now().Add(10 * time.Minute)
-	for _, k := range keys {
+	for _, k := range invalidKeys {
 		t.Run(k.name, func(t *testing.T) {
 			req := signer.UploadRequest{Key: k.key, ContentType: "image/png", Size: 1, MaxSize: 1, Expires: exp}
 			if _, err := e.signer.SignUpload(e.ctx, req); !errors.Is(err, signer.ErrInvalidKey) {
@@ -558,6 +543,23 @@ func testInvalidKeys(t *testing.T, e *env) {
 			}
 		})
 	}
+}
+
+// invalidKeys are keys signer.ValidateKey rejects, named.
+var invalidKeys = []struct{ name, key string }{
+	{"empty", ""},
+	{"parent segment", "../x"},
+	{"parent segment inside", "a/../../x"},
+	{"absolute", "/abs"},
+	{"empty segment", "a//b"},
+	{"dot segment", "a/./b"},
+	{"trailing slash", "a/"},
+	{"backslash", `a\b`},
+	{"NUL", "a\x00b"},
+	{"newline", "a\nb"},
+	{"DEL", "a\x7fb"},
+	{"invalid UTF-8", "a\xffb"},
+	{"too long", strings.Repeat("k", signer.MaxKeyLength+1)},
 }
 
 // ---- helpers ----

@@ -219,13 +219,14 @@ func (s *Store) UpdateFile(ctx context.Context, tenant, id string, update func(*
 			etag = $12, state = $13, failure_reason = $14, owner = $15, metadata = $16, request_id = $17,
 			request_hash = $18, upload_count = $19, updated_at = $20, completed_at = $21, upload_expires = $22,
 			scope = $24, multipart_upload_id = $25, part_size = $26, part_checksum_algorithm = $27,
-			completed_by = $28
+			completed_by = $28, detected_content_type = $29
 			WHERE id = $23`,
 			f.Category, f.DisplayName, fold(f.DisplayName), f.NameScope, f.Filename, f.Key,
 			f.Backend, f.ContentType, f.SizeBytes, f.ChecksumAlgorithm, f.ChecksumValue,
 			f.ETag, string(f.State), f.FailureReason, owner, metadata, f.RequestID,
 			f.RequestHash, f.UploadCount, f.UpdatedAt, timestamp(f.CompletedAt), timestamp(f.UploadExpires),
-			f.ID, f.Scope, f.MultipartUploadID, f.PartSize, f.PartChecksumAlgorithm, f.CompletedBy)
+			f.ID, f.Scope, f.MultipartUploadID, f.PartSize, f.PartChecksumAlgorithm, f.CompletedBy,
+			f.DetectedContentType)
 		// The event, when the change writes one, goes in the same round
 		// trip as the update.
 		if typ := sqlfiles.StateEvent(cur.State, f.State); typ != "" {

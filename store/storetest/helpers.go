@@ -133,6 +133,7 @@ func diffFile(want, got *store.File) []string {
 	str("MultipartUploadID", want.MultipartUploadID, got.MultipartUploadID)
 	str("PartChecksumAlgorithm", want.PartChecksumAlgorithm, got.PartChecksumAlgorithm)
 	str("CompletedBy", want.CompletedBy, got.CompletedBy)
+	str("DetectedContentType", want.DetectedContentType, got.DetectedContentType)
 	if want.PartSize != got.PartSize {
 		d = append(d, fmt.Sprintf("PartSize = %d, want %d", got.PartSize, want.PartSize))
 	}

@@ -83,9 +83,13 @@ func testStateChangeEvents(t *testing.T, newStore func(t *testing.T, events bool
 		}
 		got, err := s.UpdateFile(t.Context(), tenantA, f.ID, func(f *store.File) error {
 			f.State, f.CompletedBy, f.CompletedAt = store.StateReady, store.CompletedByClient, base.Add(time.Hour)
+			f.DetectedContentType = "image/png"
 			return nil
 		})
 		wantErr(t, "UpdateFile", err, nil)
+		if got.DetectedContentType != "image/png" {
+			t.Errorf("UpdateFile returned DetectedContentType %q, want image/png", got.DetectedContentType)
+		}
 		checkFile(t, "GetFile after the update", got, mustGet(t, s, tenantA, f.ID))
 		es := allEvents(t, s)
 		if len(es) != 1 {
@@ -94,6 +98,9 @@ func testStateChangeEvents(t *testing.T, newStore func(t *testing.T, events bool
 		checkEvent(t, es[0], store.EventFileReady, got, got.UpdatedAt)
 		if es[0].File.CompletedBy != store.CompletedByClient {
 			t.Errorf("event file CompletedBy = %q, want %q", es[0].File.CompletedBy, store.CompletedByClient)
+		}
+		if es[0].File.DetectedContentType != "image/png" {
+			t.Errorf("event file DetectedContentType = %q, want image/png", es[0].File.DetectedContentType)
 		}
 	})
 

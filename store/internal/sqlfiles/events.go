@@ -100,6 +100,7 @@ type eventFile struct {
 	PartSize              int64             `json:"part_size,omitempty"`
 	PartChecksumAlgorithm string            `json:"part_checksum_algorithm,omitempty"`
 	CompletedBy           string            `json:"completed_by,omitempty"`
+	DetectedContentType   string            `json:"detected_content_type,omitempty"`
 	ObjectMissingSince    *time.Time        `json:"object_missing_since,omitempty"`
 	Thumbnails            []thumbnail       `json:"thumbnails,omitempty"`
 }
@@ -120,6 +121,7 @@ func EncodeEventFile(f *store.File) ([]byte, error) {
 		CompletedAt: timeRef(f.CompletedAt), UploadExpires: timeRef(f.UploadExpires),
 		MultipartUploadID: f.MultipartUploadID, PartSize: f.PartSize, PartChecksumAlgorithm: f.PartChecksumAlgorithm,
 		CompletedBy: f.CompletedBy, ObjectMissingSince: timeRef(f.ObjectMissingSince),
+		DetectedContentType: f.DetectedContentType,
 	}
 	for _, t := range f.Thumbnails {
 		e.Thumbnails = append(e.Thumbnails, thumbnail(t))
@@ -156,7 +158,7 @@ func DecodeEventFile(b []byte) (*store.File, error) {
 		CreatedAt: timeVal(e.CreatedAt), UpdatedAt: timeVal(e.UpdatedAt), CompletedAt: timeVal(e.CompletedAt),
 		UploadExpires: timeVal(e.UploadExpires), MultipartUploadID: e.MultipartUploadID, PartSize: e.PartSize,
 		PartChecksumAlgorithm: e.PartChecksumAlgorithm, CompletedBy: e.CompletedBy,
-		ObjectMissingSince: timeVal(e.ObjectMissingSince),
+		ObjectMissingSince: timeVal(e.ObjectMissingSince), DetectedContentType: e.DetectedContentType,
 	}
 	for _, t := range e.Thumbnails {
 		f.Thumbnails = append(f.Thumbnails, store.Thumbnail(t))

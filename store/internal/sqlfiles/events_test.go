@@ -29,7 +29,7 @@ func everyField() *store.File {
 		RequestID: "req-1", RequestHash: "sha256:0f34", UploadCount: 3,
 		CreatedAt: at, UpdatedAt: at.Add(time.Minute), CompletedAt: at.Add(2 * time.Minute),
 		UploadExpires: at.Add(15 * time.Minute), MultipartUploadID: "2~abc", PartSize: 8 << 20,
-		PartChecksumAlgorithm: "CRC32C", CompletedBy: store.CompletedByNotification,
+		PartChecksumAlgorithm: "CRC32C", CompletedBy: store.CompletedByNotification, DetectedContentType: "application/pdf",
 		ObjectMissingSince: at.Add(time.Hour),
 		Thumbnails:         []store.Thumbnail{{Name: "small", Key: "acme/documents/q1.pdf~thumbs/small.jpg", ContentType: "image/jpeg", Width: 128, Height: 96, SizeBytes: 4321}},
 	}

@@ -21,8 +21,9 @@ const Columns = `id, tenant, category, display_name, name_scope, scope, filename
 
 // ReadColumns are the columns a file is read from: Columns, the one only
 // the lifecycle writes, completed_by, which the drivers' inserts name
-// after name_fold, and thumbnails, which only SetThumbnails writes.
-const ReadColumns = Columns + `, object_missing_since, completed_by, thumbnails`
+// after name_fold, detected_content_type, which only UpdateFile writes,
+// and thumbnails, which only SetThumbnails writes.
+const ReadColumns = Columns + `, object_missing_since, completed_by, detected_content_type, thumbnails`
 
 // APIKeyColumns are the api_keys columns, in the order drivers scan them.
 const APIKeyColumns = `id, tenant, prefix, hash, scopes, categories, created_at, expires_at, revoked_at,
@@ -140,7 +141,8 @@ func (r *FileRow) Dest(owner, metadata any, times [5]any) []any {
 		&f.Backend, &f.ContentType, &f.SizeBytes, &f.ChecksumAlgorithm, &f.ChecksumValue, &f.ETag, &r.state,
 		&f.FailureReason, owner, metadata, &f.RequestID, &f.RequestHash, &f.UploadCount,
 		times[0], times[1], times[2], times[3],
-		&f.MultipartUploadID, &f.PartSize, &f.PartChecksumAlgorithm, times[4], &f.CompletedBy, &r.thumbs}
+		&f.MultipartUploadID, &f.PartSize, &f.PartChecksumAlgorithm, times[4], &f.CompletedBy,
+		&f.DetectedContentType, &r.thumbs}
 }
 
 // File returns the scanned file, given its maps as JSON (nil for NULL)
