@@ -114,6 +114,24 @@ func appendFile(b []byte, f *presigndv1.File) ([]byte, bool) {
 	b = append(b, `,"multipart":`...)
 	b = appendLayout(b, f.GetMultipart(), &ok)
 	str(`,"completed_by":`, f.GetCompletedBy())
+	b = append(b, `,"thumbnails":[`...)
+	for i, t := range f.GetThumbnails() {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		str(`{"name":`, t.GetName())
+		b = append(b, `,"width":`...)
+		b = strconv.AppendInt(b, int64(t.GetWidth()), 10)
+		b = append(b, `,"height":`...)
+		b = strconv.AppendInt(b, int64(t.GetHeight()), 10)
+		str(`,"content_type":`, t.GetContentType())
+		b = append(b, `,"size_bytes":"`...)
+		b = strconv.AppendInt(b, t.GetSizeBytes(), 10)
+		b = append(b, '"')
+		str(`,"key":`, t.GetKey())
+		b = append(b, '}')
+	}
+	b = append(b, ']')
 	return append(b, '}'), ok
 }
 
