@@ -10,8 +10,8 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
-	"strings"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
