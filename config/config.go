@@ -343,6 +343,9 @@ type Category struct {
 	// this base followed by the escaped object key. presignd does not make
 	// the objects public itself.
 	PublicBaseURL string `yaml:"public_base_url"`
+	// Thumbnails makes thumbnails of the category's images once they are
+	// READY; off unless sizes are listed.
+	Thumbnails Thumbnails `yaml:"thumbnails"`
 	// AccessRules are CEL expressions every RPC on the category's files
 	// must satisfy, all of them, in order: CreateUpload, CompleteUpload
 	// (and the multipart calls), GetFile, ListFiles, UpdateFile,
@@ -650,6 +653,7 @@ func (c *Config) Validate() error {
 		if b, ok := c.Backends[cat.Backend]; ok && b.Driver == "s3" {
 			validateCategoryProvider(key, cat, cat.Backend, b.S3, add)
 		}
+		validateThumbnails(key+".thumbnails", cat.Thumbnails, add)
 		if b, ok := c.Backends[cat.Backend]; ok && cat.CompleteOnUpload && b.Driver != "local" {
 			add(key+".complete_on_upload", "works with a local backend only; backend %q is %s (use notifications for S3 and GCS)", cat.Backend, b.Driver)
 		}
@@ -774,6 +778,7 @@ func (c *Config) Policies() (map[string]*policy.Category, error) {
 			Scan:               cat.Scan,
 			SniffContent:       cat.SniffContent,
 			PublicBaseURL:      cat.PublicBaseURL,
+			Thumbnails:         cat.Thumbnails.names(),
 			Multipart: policy.Multipart{
 				PartSize:     int64(cat.Multipart.PartSize),
 				PartChecksum: cat.Multipart.PartChecksum,

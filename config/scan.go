@@ -55,12 +55,6 @@ func (c *Config) ScanningCategories() []string {
 	return names
 }
 
-// OutboxOn reports whether the store writes events: when events are on,
-// or when a category scans (the scans are the outbox's file.scanning
-// events).
-func (c *Config) OutboxOn() bool {
-	return c.Events.Enabled || len(c.ScanningCategories()) > 0
-}
 
 func (s *Scan) applyDefaults() {
 	if s.OnInfected == "" {

@@ -18,15 +18,15 @@ func TestScanDefaultsAndOutbox(t *testing.T) {
 	if got := c.ScanningCategories(); len(got) != 1 || got[0] != "docs" {
 		t.Errorf("ScanningCategories = %v, want [docs]", got)
 	}
-	if c.Events.Enabled || !c.OutboxOn() {
-		t.Errorf("events.enabled %v, OutboxOn %v: want the outbox on for the scanner with events off", c.Events.Enabled, c.OutboxOn())
+	if c.Events.Enabled || !c.NeedsOutbox() {
+		t.Errorf("events.enabled %v, NeedsOutbox %v: want the outbox on for the scanner with events off", c.Events.Enabled, c.NeedsOutbox())
 	}
 	plain, err := Parse([]byte("categories:\n  plain: {}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if plain.OutboxOn() {
-		t.Error("OutboxOn with no scanning category and events off")
+	if plain.NeedsOutbox() {
+		t.Error("NeedsOutbox with no scanning category and events off")
 	}
 }
 

@@ -146,6 +146,9 @@ type Category struct {
 	// objects are publicly readable under: a READY file's public URL is
 	// this base followed by its escaped key (PublicURL).
 	PublicBaseURL string
+	// Thumbnails names the thumbnails made of the category's READY images;
+	// empty when it makes none.
+	Thumbnails []string
 }
 
 // DownloadTTLLimit is the longest lifetime a download URL of the category

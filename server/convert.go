@@ -108,6 +108,11 @@ func (s *Server) fileToProto(f *store.File) *presigndv1.File {
 	if f.PartSize > 0 {
 		pf.Multipart = layoutToProto(f)
 	}
+	for _, t := range f.Thumbnails {
+		pf.Thumbnails = append(pf.Thumbnails, &presigndv1.Thumbnail{
+			Name: t.Name, Width: t.Width, Height: t.Height, ContentType: t.ContentType, SizeBytes: t.SizeBytes, Key: t.Key,
+		})
+	}
 	return pf
 }
 

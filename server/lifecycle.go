@@ -63,6 +63,13 @@ func (s *Server) deleteQueued(ctx context.Context, f *store.File) error {
 			return nil
 		}
 	}
+	// The thumbnails' deletions are queued too: one that fails here is
+	// the sweeper's, and one that succeeds is done again by it, harmlessly.
+	for _, t := range f.Thumbnails {
+		if err := backend.Delete(ctx, t.Key); err != nil {
+			s.log.WarnContext(ctx, "thumbnail of a deleted file left to the sweeper", "file_id", f.ID, "key", t.Key, "err", err)
+		}
+	}
 	if err := backend.Delete(ctx, f.Key); err != nil {
 		s.log.WarnContext(ctx, "object of a deleted file left to the sweeper", "file_id", f.ID, "err", err)
 		return nil

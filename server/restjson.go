@@ -120,6 +120,24 @@ func appendFile(b []byte, f *presigndv1.File) ([]byte, bool) {
 	str(`,"public_url":`, f.GetPublicUrl())
 	b = strconv.AppendBool(append(b, `,"is_public":`...), f.GetIsPublic())
 	str(`,"scan_result":`, f.GetScanResult())
+	b = append(b, `,"thumbnails":[`...)
+	for i, t := range f.GetThumbnails() {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		str(`{"name":`, t.GetName())
+		b = append(b, `,"width":`...)
+		b = strconv.AppendInt(b, int64(t.GetWidth()), 10)
+		b = append(b, `,"height":`...)
+		b = strconv.AppendInt(b, int64(t.GetHeight()), 10)
+		str(`,"content_type":`, t.GetContentType())
+		b = append(b, `,"size_bytes":"`...)
+		b = strconv.AppendInt(b, t.GetSizeBytes(), 10)
+		b = append(b, '"')
+		str(`,"key":`, t.GetKey())
+		b = append(b, '}')
+	}
+	b = append(b, ']')
 	b = append(b, `,"uploader":`...)
 	if u := f.GetUploader(); u == nil {
 		b = append(b, "null"...)

@@ -1043,10 +1043,18 @@ func (s *Server) CreateDownloadUrl(ctx context.Context, req *presigndv1.CreateDo
 		}
 		ttl = asked
 	}
+	key, filename := f.Key, f.Filename
+	if name := req.GetThumbnail(); name != "" {
+		t, err := s.thumbnailOf(f, name)
+		if err != nil {
+			return nil, err
+		}
+		key, filename = t.Key, thumbnailFilename(f.Filename, t)
+	}
 	now := s.now()
-	dreq := signer.DownloadRequest{Key: f.Key, Expires: now.Add(ttl)}
+	dreq := signer.DownloadRequest{Key: key, Expires: now.Add(ttl)}
 	if disposition != "" {
-		dreq.ResponseContentDisposition = policy.ContentDisposition(disposition, f.Filename)
+		dreq.ResponseContentDisposition = policy.ContentDisposition(disposition, filename)
 	}
 	url, err := backend.SignDownload(ctx, dreq)
 	if err != nil {

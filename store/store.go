@@ -144,6 +144,22 @@ type File struct {
 	// download URL) was issued; zero when none was. Written by CreateFile
 	// and UpdateFile, and moved forward by RecordDownloadURL.
 	LastURLAt time.Time
+	// Thumbnails are the thumbnails made of a READY image, in the order of
+	// its category's sizes; nil until they are made. Only SetThumbnails
+	// writes them: CreateFile and UpdateFile neither write nor clear them.
+	Thumbnails []Thumbnail
+}
+
+// Thumbnail is a scaled-down copy of a file's image, stored on the file's
+// backend.
+type Thumbnail struct {
+	// Name is the size's name in the category's configuration ("small").
+	Name string
+	// Key is the thumbnail's object on the file's backend.
+	Key           string
+	ContentType   string
+	Width, Height int32
+	SizeBytes     int64
 }
 
 // Uploader is the credential that created a file.
@@ -265,8 +281,9 @@ type Files interface {
 	ListFiles(ctx context.Context, tenant string, opts ListOptions) (files []*File, more bool, err error)
 	// UpdateFile reads the tenant's file id, calls update on it and writes
 	// the result, atomically. An error from update aborts the write and is
-	// returned as is. UpdatedAt is set by the store; ID, Tenant and
-	// CreatedAt keep their stored values whatever update does. It returns
+	// returned as is. UpdatedAt is set by the store; ID, Tenant,
+	// CreatedAt and Thumbnails keep their stored values whatever update
+	// does. It returns
 	// ErrNotFound for a missing file and ErrNameTaken when a renamed
 	// file collides in its name scope.
 	UpdateFile(ctx context.Context, tenant, id string, update func(*File) error) (*File, error)
@@ -285,6 +302,11 @@ type Files interface {
 	// ErrNotFound. An empty checksum value matches nothing. The lookup is
 	// indexed.
 	FindByContent(ctx context.Context, tenant string, q ContentQuery) (*File, error)
+	// SetThumbnails records thumbs as the thumbnails of the tenant's READY
+	// file id, replacing any, without changing anything else (UpdatedAt
+	// included). A missing file is ErrNotFound; a file that is no longer
+	// READY is ErrConflict and keeps its thumbnails.
+	SetThumbnails(ctx context.Context, tenant, id string, thumbs []Thumbnail) error
 }
 
 // APIKey is a stored API key. The secret itself is never stored: only its
@@ -415,7 +437,9 @@ type Lifecycle interface {
 	ExpiringUploads(ctx context.Context, expiredBefore time.Time, limit int) ([]*File, error)
 	// DeleteFileAndQueueObject removes the tenant's file id and queues the
 	// deletion of its object (reason DeletionDeleted, first due at dueAt) in
-	// one transaction, and returns the queued deletion. The deletion
+	// one transaction, and returns the queued deletion. The deletion of
+	// each of its thumbnails' objects is queued alike, in the same
+	// transaction, for the sweeper. The deletion
 	// carries the file's MultipartUploadID unless the file is READY (whose
 	// upload the backend completed). It returns ErrNotFound for a missing
 	// file, and then queues nothing.

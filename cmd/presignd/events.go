@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -16,27 +17,31 @@ import (
 )
 
 // startDispatcher starts the event dispatcher as cfg says, over the
-// store's outbox, with presignd's own routes (the malware scanner's), and,
+// store's outbox, with presignd's own routes (the malware scanner's and the
+// thumbnail worker's), and,
 // when events are on, a route per webhook and one for NATS when its url
 // is set, its metrics on reg, and render for the file records of the
 // payloads; it returns the function that stops it, waits for the
-// deliveries in progress and closes the NATS connection. Events off and
-// no own route starts nothing (the store then writes no events either).
+// deliveries in progress and closes the NATS connection. The own routes
+// (the scan and thumbnail workers) are added whether events are on or
+// not; with events off and no own route it starts nothing (the store then
+// writes no events either: config.NeedsOutbox).
 func startDispatcher(ctx context.Context, cfg config.Events, own []events.Route, ob store.Outbox, render events.RenderFile,
 	reg prometheus.Registerer, log *slog.Logger) (stop func(), err error) {
 	if !cfg.Enabled && len(own) == 0 {
 		return func() {}, nil
 	}
+	// The own routes run whether events are on or not; the configured
+	// sinks only when they are.
+	if !cfg.Enabled {
+		cfg.Webhooks, cfg.NATS.URL = nil, ""
+	}
 	secrets, err := cfg.WebhookSecrets(os.LookupEnv)
 	if err != nil {
 		return nil, err
 	}
-	routes := append([]events.Route(nil), own...)
-	var webhooks []config.Webhook
-	if cfg.Enabled {
-		webhooks = cfg.Webhooks
-	}
-	for _, w := range webhooks {
+	routes := slices.Clone(own)
+	for _, w := range cfg.Webhooks {
 		sink, err := events.NewWebhook(events.WebhookConfig{URL: w.URL, Secret: secrets[w.Name], Render: render})
 		if err != nil {
 			return nil, fmt.Errorf("events.webhooks %s: %w", w.Name, err)

@@ -218,11 +218,16 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 		return err
 	}
 	defer stopSweeper() // before the store closes
-	scan, err := scanRoutes(ctx, cfg, st, signers, backendCaps, metricsReg, log)
+	own, err := scanRoutes(ctx, cfg, st, signers, backendCaps, metricsReg, log)
 	if err != nil {
 		return err
 	}
-	stopDispatcher, err := startDispatcher(ctx, cfg.Events, scan, st, srv.FileJSON, metricsReg, log)
+	thumbs, err := thumbnailRoutes(cfg, st, signers, backendCaps, metricsReg, log)
+	if err != nil {
+		return err
+	}
+	own = append(own, thumbs...)
+	stopDispatcher, err := startDispatcher(ctx, cfg.Events, own, st, srv.FileJSON, metricsReg, log)
 	if err != nil {
 		return err
 	}
@@ -353,9 +358,9 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (store
 		if path == "" {
 			path = filepath.Join(cfg.DataDir, "presignd.db")
 		}
-		return sqlite.Open(ctx, sqlite.Config{Path: path, Log: log, Events: cfg.OutboxOn()})
+		return sqlite.Open(ctx, sqlite.Config{Path: path, Log: log, Events: cfg.NeedsOutbox()})
 	case "postgres":
-		return postgres.Open(ctx, postgres.Config{URI: cfg.Store.Postgres.URI, Schema: cfg.Store.Postgres.Schema, Events: cfg.OutboxOn()})
+		return postgres.Open(ctx, postgres.Config{URI: cfg.Store.Postgres.URI, Schema: cfg.Store.Postgres.Schema, Events: cfg.NeedsOutbox()})
 	default:
 		return nil, fmt.Errorf("store.driver: unknown driver %q", cfg.Store.Driver)
 	}

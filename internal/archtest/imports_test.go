@@ -29,7 +29,7 @@ var mayUseGRPCStatus = []string{"server", "gen", "cmd", "clients", "e2e", "bench
 var driverFamilies = []string{"signer", "store"}
 
 // consumers use the interfaces and must not reach for a driver.
-var consumers = []string{"server", "sweeper", "events", "auth", "policy", "scanner"}
+var consumers = []string{"server", "sweeper", "events", "auth", "policy", "scanner", "thumbnail"}
 
 // violations returns every broken rule in imports, which maps each
 // package's path within the module ("signer/s3") to the packages its

@@ -206,7 +206,7 @@ func (s *Store) UpdateFile(ctx context.Context, tenant, id string, update func(*
 		if err := update(&f); err != nil {
 			return err
 		}
-		f.ID, f.Tenant, f.CreatedAt = cur.ID, cur.Tenant, cur.CreatedAt
+		f.ID, f.Tenant, f.CreatedAt, f.Thumbnails = cur.ID, cur.Tenant, cur.CreatedAt, cur.Thumbnails
 		f.DownloadURLCount = cur.DownloadURLCount // RecordDownloadURL's alone
 		f.UpdatedAt = time.Now()
 		f.Normalize()

@@ -92,9 +92,16 @@ func (s *Store) DeleteFileAndQueueObject(ctx context.Context, tenant, id string,
 				return s.failGet(op, err)
 			}
 		}
+		// The thumbnails' objects are queued by a data-modifying WITH,
+		// which runs to completion whether or not the query reads it.
 		rows, err := tx.Query(ctx, `WITH gone AS (
 				DELETE FROM files WHERE id = $1 AND tenant = $2 RETURNING backend, object_key, id, tenant,
-					CASE WHEN state IN ('READY', 'SCANNING', 'QUARANTINED') THEN '' ELSE multipart_upload_id END AS upload_id
+					CASE WHEN state IN ('READY', 'SCANNING', 'QUARANTINED') THEN '' ELSE multipart_upload_id END AS upload_id, thumbnails
+			), thumbs AS (
+				INSERT INTO object_deletions (backend, object_key, file_id, tenant, reason, multipart_upload_id,
+					created_at, next_attempt)
+				SELECT gone.backend, t->>'key', gone.id, gone.tenant, $3, '', $4, $5
+				FROM gone, jsonb_array_elements(COALESCE(gone.thumbnails, '[]'::jsonb)) AS t
 			)
 			INSERT INTO object_deletions (backend, object_key, file_id, tenant, reason, multipart_upload_id,
 				created_at, next_attempt)

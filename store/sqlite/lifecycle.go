@@ -85,6 +85,9 @@ func (s *Store) DeleteFileAndQueueObject(ctx context.Context, tenant, id string,
 		if err != nil {
 			return s.fail(op+": queue object", err)
 		}
+		if err := s.queueThumbnails(ctx, tx, f, store.KeepTime(now).UnixMicro(), store.KeepTime(dueAt).UnixMicro()); err != nil {
+			return s.fail(op+": queue thumbnails", err)
+		}
 		if err := s.insertEvent(ctx, tx, store.EventFileDeleted, f, now); err != nil {
 			return fmt.Errorf("%s: %w", op, err)
 		}

@@ -81,6 +81,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("FindByContent", func(t *testing.T) { testFindByContent(t, newStore) })
 	t.Run("RetainedFiles", func(t *testing.T) { testRetainedFiles(t, newStore) })
 	t.Run("Scanning", func(t *testing.T) { testScanning(t, newStore) })
+	t.Run("Thumbnails", func(t *testing.T) { testThumbnails(t, newStore) })
 	t.Run("Ping", func(t *testing.T) {
 		s := newStore(t)
 		if err := s.Ping(t.Context()); err != nil {

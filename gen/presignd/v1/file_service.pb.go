@@ -348,6 +348,12 @@ type File struct {
 	// signature the scanner found (QUARANTINED); empty for a file that was
 	// not scanned (yet).
 	ScanResult string `protobuf:"bytes,29,opt,name=scan_result,json=scanResult,proto3" json:"scan_result,omitempty"`
+	// The thumbnails made of a READY image, in the order of its category's
+	// thumbnails.sizes; empty until the worker has made them (shortly after
+	// READY), and for files that are not images of a supported format (JPEG,
+	// PNG, GIF, WebP) or exceed the category's limits. CreateDownloadUrl
+	// signs one by name.
+	Thumbnails []*Thumbnail `protobuf:"bytes,31,rep,name=thumbnails,proto3" json:"thumbnails,omitempty"`
 	// The credential that created the file (CreateUpload); unset for
 	// files created before presignd recorded it.
 	Uploader *Uploader `protobuf:"bytes,32,opt,name=uploader,proto3" json:"uploader,omitempty"`
@@ -598,6 +604,13 @@ func (x *File) GetScanResult() string {
 	return ""
 }
 
+func (x *File) GetThumbnails() []*Thumbnail {
+	if x != nil {
+		return x.Thumbnails
+	}
+	return nil
+}
+
 func (x *File) GetUploader() *Uploader {
 	if x != nil {
 		return x.Uploader
@@ -692,6 +705,100 @@ func (x *Uploader) GetDisplayName() string {
 	return ""
 }
 
+// Thumbnail is a scaled-down copy of a file's image, stored beside it on
+// the same backend. It fits inside its size's box with the image's aspect
+// ratio, and is never larger than the image.
+type Thumbnail struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The size's name in the category's configuration, such as "small".
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The thumbnail's width in pixels.
+	Width int32 `protobuf:"varint,2,opt,name=width,proto3" json:"width,omitempty"`
+	// The thumbnail's height in pixels.
+	Height int32 `protobuf:"varint,3,opt,name=height,proto3" json:"height,omitempty"`
+	// The thumbnail's media type: image/jpeg or image/png.
+	ContentType string `protobuf:"bytes,4,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	// The thumbnail's size in bytes.
+	SizeBytes int64 `protobuf:"varint,5,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	// The thumbnail's object key in the file's backend: the file's key
+	// followed by "~thumbs/<name>.<jpg|png>".
+	Key           string `protobuf:"bytes,6,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Thumbnail) Reset() {
+	*x = Thumbnail{}
+	mi := &file_presignd_v1_file_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Thumbnail) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Thumbnail) ProtoMessage() {}
+
+func (x *Thumbnail) ProtoReflect() protoreflect.Message {
+	mi := &file_presignd_v1_file_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Thumbnail.ProtoReflect.Descriptor instead.
+func (*Thumbnail) Descriptor() ([]byte, []int) {
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Thumbnail) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Thumbnail) GetWidth() int32 {
+	if x != nil {
+		return x.Width
+	}
+	return 0
+}
+
+func (x *Thumbnail) GetHeight() int32 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+func (x *Thumbnail) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *Thumbnail) GetSizeBytes() int64 {
+	if x != nil {
+		return x.SizeBytes
+	}
+	return 0
+}
+
+func (x *Thumbnail) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
 // MultipartLayout is how a multipart upload cuts the file into parts.
 type MultipartLayout struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -708,7 +815,7 @@ type MultipartLayout struct {
 
 func (x *MultipartLayout) Reset() {
 	*x = MultipartLayout{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[3]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -720,7 +827,7 @@ func (x *MultipartLayout) String() string {
 func (*MultipartLayout) ProtoMessage() {}
 
 func (x *MultipartLayout) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[3]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -733,7 +840,7 @@ func (x *MultipartLayout) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MultipartLayout.ProtoReflect.Descriptor instead.
 func (*MultipartLayout) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{3}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *MultipartLayout) GetPartSizeBytes() int64 {
@@ -777,7 +884,7 @@ type PartTarget struct {
 
 func (x *PartTarget) Reset() {
 	*x = PartTarget{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[4]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -789,7 +896,7 @@ func (x *PartTarget) String() string {
 func (*PartTarget) ProtoMessage() {}
 
 func (x *PartTarget) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[4]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -802,7 +909,7 @@ func (x *PartTarget) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartTarget.ProtoReflect.Descriptor instead.
 func (*PartTarget) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{4}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *PartTarget) GetPartNumber() int32 {
@@ -858,7 +965,7 @@ type Part struct {
 
 func (x *Part) Reset() {
 	*x = Part{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[5]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -870,7 +977,7 @@ func (x *Part) String() string {
 func (*Part) ProtoMessage() {}
 
 func (x *Part) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[5]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -883,7 +990,7 @@ func (x *Part) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Part.ProtoReflect.Descriptor instead.
 func (*Part) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{5}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Part) GetPartNumber() int32 {
@@ -942,7 +1049,7 @@ type UploadTarget struct {
 
 func (x *UploadTarget) Reset() {
 	*x = UploadTarget{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[6]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -954,7 +1061,7 @@ func (x *UploadTarget) String() string {
 func (*UploadTarget) ProtoMessage() {}
 
 func (x *UploadTarget) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[6]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -967,7 +1074,7 @@ func (x *UploadTarget) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadTarget.ProtoReflect.Descriptor instead.
 func (*UploadTarget) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{6}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *UploadTarget) GetMethod() UploadMethod {
@@ -1064,7 +1171,7 @@ type CreateUploadRequest struct {
 
 func (x *CreateUploadRequest) Reset() {
 	*x = CreateUploadRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[7]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1076,7 +1183,7 @@ func (x *CreateUploadRequest) String() string {
 func (*CreateUploadRequest) ProtoMessage() {}
 
 func (x *CreateUploadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[7]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1089,7 +1196,7 @@ func (x *CreateUploadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateUploadRequest.ProtoReflect.Descriptor instead.
 func (*CreateUploadRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{7}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CreateUploadRequest) GetCategory() string {
@@ -1194,7 +1301,7 @@ type CreateUploadResponse struct {
 
 func (x *CreateUploadResponse) Reset() {
 	*x = CreateUploadResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[8]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1206,7 +1313,7 @@ func (x *CreateUploadResponse) String() string {
 func (*CreateUploadResponse) ProtoMessage() {}
 
 func (x *CreateUploadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[8]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1219,7 +1326,7 @@ func (x *CreateUploadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateUploadResponse.ProtoReflect.Descriptor instead.
 func (*CreateUploadResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{8}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CreateUploadResponse) GetFile() *File {
@@ -1260,7 +1367,7 @@ type CompleteUploadRequest struct {
 
 func (x *CompleteUploadRequest) Reset() {
 	*x = CompleteUploadRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[9]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1272,7 +1379,7 @@ func (x *CompleteUploadRequest) String() string {
 func (*CompleteUploadRequest) ProtoMessage() {}
 
 func (x *CompleteUploadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[9]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1285,7 +1392,7 @@ func (x *CompleteUploadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteUploadRequest.ProtoReflect.Descriptor instead.
 func (*CompleteUploadRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{9}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CompleteUploadRequest) GetFileId() string {
@@ -1317,7 +1424,7 @@ type CompletedPart struct {
 
 func (x *CompletedPart) Reset() {
 	*x = CompletedPart{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[10]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1329,7 +1436,7 @@ func (x *CompletedPart) String() string {
 func (*CompletedPart) ProtoMessage() {}
 
 func (x *CompletedPart) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[10]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1342,7 +1449,7 @@ func (x *CompletedPart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompletedPart.ProtoReflect.Descriptor instead.
 func (*CompletedPart) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{10}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CompletedPart) GetPartNumber() int32 {
@@ -1377,7 +1484,7 @@ type CompleteUploadResponse struct {
 
 func (x *CompleteUploadResponse) Reset() {
 	*x = CompleteUploadResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[11]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1389,7 +1496,7 @@ func (x *CompleteUploadResponse) String() string {
 func (*CompleteUploadResponse) ProtoMessage() {}
 
 func (x *CompleteUploadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[11]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1402,7 +1509,7 @@ func (x *CompleteUploadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteUploadResponse.ProtoReflect.Descriptor instead.
 func (*CompleteUploadResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{11}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CompleteUploadResponse) GetFile() *File {
@@ -1423,7 +1530,7 @@ type GetFileRequest struct {
 
 func (x *GetFileRequest) Reset() {
 	*x = GetFileRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[12]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1435,7 +1542,7 @@ func (x *GetFileRequest) String() string {
 func (*GetFileRequest) ProtoMessage() {}
 
 func (x *GetFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[12]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1448,7 +1555,7 @@ func (x *GetFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFileRequest.ProtoReflect.Descriptor instead.
 func (*GetFileRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{12}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetFileRequest) GetFileId() string {
@@ -1469,7 +1576,7 @@ type GetFileResponse struct {
 
 func (x *GetFileResponse) Reset() {
 	*x = GetFileResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[13]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1481,7 +1588,7 @@ func (x *GetFileResponse) String() string {
 func (*GetFileResponse) ProtoMessage() {}
 
 func (x *GetFileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[13]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1494,7 +1601,7 @@ func (x *GetFileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFileResponse.ProtoReflect.Descriptor instead.
 func (*GetFileResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{13}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetFileResponse) GetFile() *File {
@@ -1528,7 +1635,7 @@ type ListFilesRequest struct {
 
 func (x *ListFilesRequest) Reset() {
 	*x = ListFilesRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[14]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1540,7 +1647,7 @@ func (x *ListFilesRequest) String() string {
 func (*ListFilesRequest) ProtoMessage() {}
 
 func (x *ListFilesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[14]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1553,7 +1660,7 @@ func (x *ListFilesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFilesRequest.ProtoReflect.Descriptor instead.
 func (*ListFilesRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{14}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListFilesRequest) GetPageSize() int32 {
@@ -1618,7 +1725,7 @@ type ListFilesResponse struct {
 
 func (x *ListFilesResponse) Reset() {
 	*x = ListFilesResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[15]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1630,7 +1737,7 @@ func (x *ListFilesResponse) String() string {
 func (*ListFilesResponse) ProtoMessage() {}
 
 func (x *ListFilesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[15]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1643,7 +1750,7 @@ func (x *ListFilesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFilesResponse.ProtoReflect.Descriptor instead.
 func (*ListFilesResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{15}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListFilesResponse) GetFiles() []*File {
@@ -1674,7 +1781,7 @@ type UpdateFileRequest struct {
 
 func (x *UpdateFileRequest) Reset() {
 	*x = UpdateFileRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[16]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1686,7 +1793,7 @@ func (x *UpdateFileRequest) String() string {
 func (*UpdateFileRequest) ProtoMessage() {}
 
 func (x *UpdateFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[16]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1699,7 +1806,7 @@ func (x *UpdateFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateFileRequest.ProtoReflect.Descriptor instead.
 func (*UpdateFileRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{16}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *UpdateFileRequest) GetFile() *File {
@@ -1727,7 +1834,7 @@ type UpdateFileResponse struct {
 
 func (x *UpdateFileResponse) Reset() {
 	*x = UpdateFileResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[17]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1739,7 +1846,7 @@ func (x *UpdateFileResponse) String() string {
 func (*UpdateFileResponse) ProtoMessage() {}
 
 func (x *UpdateFileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[17]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1752,7 +1859,7 @@ func (x *UpdateFileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateFileResponse.ProtoReflect.Descriptor instead.
 func (*UpdateFileResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{17}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *UpdateFileResponse) GetFile() *File {
@@ -1773,7 +1880,7 @@ type DeleteFileRequest struct {
 
 func (x *DeleteFileRequest) Reset() {
 	*x = DeleteFileRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[18]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1785,7 +1892,7 @@ func (x *DeleteFileRequest) String() string {
 func (*DeleteFileRequest) ProtoMessage() {}
 
 func (x *DeleteFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[18]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1798,7 +1905,7 @@ func (x *DeleteFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteFileRequest.ProtoReflect.Descriptor instead.
 func (*DeleteFileRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{18}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DeleteFileRequest) GetFileId() string {
@@ -1817,7 +1924,7 @@ type DeleteFileResponse struct {
 
 func (x *DeleteFileResponse) Reset() {
 	*x = DeleteFileResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[19]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1829,7 +1936,7 @@ func (x *DeleteFileResponse) String() string {
 func (*DeleteFileResponse) ProtoMessage() {}
 
 func (x *DeleteFileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[19]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1842,7 +1949,7 @@ func (x *DeleteFileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteFileResponse.ProtoReflect.Descriptor instead.
 func (*DeleteFileResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{19}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{20}
 }
 
 // CreateDownloadUrlRequest asks for a download URL.
@@ -1852,6 +1959,11 @@ type CreateDownloadUrlRequest struct {
 	FileId string `protobuf:"bytes,1,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
 	// "attachment" or "inline"; empty uses the category's setting.
 	Disposition string `protobuf:"bytes,2,opt,name=disposition,proto3" json:"disposition,omitempty"`
+	// The name of one of the file's thumbnails (File.thumbnails) to sign
+	// instead of the file. A name the file's category does not configure is
+	// INVALID_ARGUMENT; a configured thumbnail not made (yet, or ever: the
+	// file is not a supported image) is NOT_FOUND.
+	Thumbnail string `protobuf:"bytes,3,opt,name=thumbnail,proto3" json:"thumbnail,omitempty"`
 	// How long the URL stays valid; unset uses the category's url_ttl. It
 	// must be positive and at most the category's max_download_ttl (its
 	// url_ttl when that is not set).
@@ -1862,7 +1974,7 @@ type CreateDownloadUrlRequest struct {
 
 func (x *CreateDownloadUrlRequest) Reset() {
 	*x = CreateDownloadUrlRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[20]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1874,7 +1986,7 @@ func (x *CreateDownloadUrlRequest) String() string {
 func (*CreateDownloadUrlRequest) ProtoMessage() {}
 
 func (x *CreateDownloadUrlRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[20]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1887,7 +1999,7 @@ func (x *CreateDownloadUrlRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDownloadUrlRequest.ProtoReflect.Descriptor instead.
 func (*CreateDownloadUrlRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{20}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CreateDownloadUrlRequest) GetFileId() string {
@@ -1900,6 +2012,13 @@ func (x *CreateDownloadUrlRequest) GetFileId() string {
 func (x *CreateDownloadUrlRequest) GetDisposition() string {
 	if x != nil {
 		return x.Disposition
+	}
+	return ""
+}
+
+func (x *CreateDownloadUrlRequest) GetThumbnail() string {
+	if x != nil {
+		return x.Thumbnail
 	}
 	return ""
 }
@@ -1924,7 +2043,7 @@ type CreateDownloadUrlResponse struct {
 
 func (x *CreateDownloadUrlResponse) Reset() {
 	*x = CreateDownloadUrlResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[21]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1936,7 +2055,7 @@ func (x *CreateDownloadUrlResponse) String() string {
 func (*CreateDownloadUrlResponse) ProtoMessage() {}
 
 func (x *CreateDownloadUrlResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[21]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1949,7 +2068,7 @@ func (x *CreateDownloadUrlResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDownloadUrlResponse.ProtoReflect.Descriptor instead.
 func (*CreateDownloadUrlResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{21}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CreateDownloadUrlResponse) GetUrl() string {
@@ -1981,7 +2100,7 @@ type CheckNameRequest struct {
 
 func (x *CheckNameRequest) Reset() {
 	*x = CheckNameRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[22]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1993,7 +2112,7 @@ func (x *CheckNameRequest) String() string {
 func (*CheckNameRequest) ProtoMessage() {}
 
 func (x *CheckNameRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[22]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2006,7 +2125,7 @@ func (x *CheckNameRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckNameRequest.ProtoReflect.Descriptor instead.
 func (*CheckNameRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{22}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CheckNameRequest) GetCategory() string {
@@ -2049,7 +2168,7 @@ type CheckNameResponse struct {
 
 func (x *CheckNameResponse) Reset() {
 	*x = CheckNameResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[23]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2061,7 +2180,7 @@ func (x *CheckNameResponse) String() string {
 func (*CheckNameResponse) ProtoMessage() {}
 
 func (x *CheckNameResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[23]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2074,7 +2193,7 @@ func (x *CheckNameResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckNameResponse.ProtoReflect.Descriptor instead.
 func (*CheckNameResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{23}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CheckNameResponse) GetNormalizedName() string {
@@ -2129,7 +2248,7 @@ type SignPartsRequest struct {
 
 func (x *SignPartsRequest) Reset() {
 	*x = SignPartsRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[24]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2141,7 +2260,7 @@ func (x *SignPartsRequest) String() string {
 func (*SignPartsRequest) ProtoMessage() {}
 
 func (x *SignPartsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[24]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2154,7 +2273,7 @@ func (x *SignPartsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignPartsRequest.ProtoReflect.Descriptor instead.
 func (*SignPartsRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{24}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SignPartsRequest) GetFileId() string {
@@ -2189,7 +2308,7 @@ type SignPartsResponse struct {
 
 func (x *SignPartsResponse) Reset() {
 	*x = SignPartsResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[25]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2201,7 +2320,7 @@ func (x *SignPartsResponse) String() string {
 func (*SignPartsResponse) ProtoMessage() {}
 
 func (x *SignPartsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[25]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2214,7 +2333,7 @@ func (x *SignPartsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignPartsResponse.ProtoReflect.Descriptor instead.
 func (*SignPartsResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{25}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SignPartsResponse) GetParts() []*PartTarget {
@@ -2235,7 +2354,7 @@ type ListPartsRequest struct {
 
 func (x *ListPartsRequest) Reset() {
 	*x = ListPartsRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[26]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2247,7 +2366,7 @@ func (x *ListPartsRequest) String() string {
 func (*ListPartsRequest) ProtoMessage() {}
 
 func (x *ListPartsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[26]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2260,7 +2379,7 @@ func (x *ListPartsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPartsRequest.ProtoReflect.Descriptor instead.
 func (*ListPartsRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{26}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListPartsRequest) GetFileId() string {
@@ -2283,7 +2402,7 @@ type ListPartsResponse struct {
 
 func (x *ListPartsResponse) Reset() {
 	*x = ListPartsResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[27]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2295,7 +2414,7 @@ func (x *ListPartsResponse) String() string {
 func (*ListPartsResponse) ProtoMessage() {}
 
 func (x *ListPartsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[27]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2308,7 +2427,7 @@ func (x *ListPartsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPartsResponse.ProtoReflect.Descriptor instead.
 func (*ListPartsResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{27}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListPartsResponse) GetParts() []*Part {
@@ -2336,7 +2455,7 @@ type AbortUploadRequest struct {
 
 func (x *AbortUploadRequest) Reset() {
 	*x = AbortUploadRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[28]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2348,7 +2467,7 @@ func (x *AbortUploadRequest) String() string {
 func (*AbortUploadRequest) ProtoMessage() {}
 
 func (x *AbortUploadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[28]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2361,7 +2480,7 @@ func (x *AbortUploadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortUploadRequest.ProtoReflect.Descriptor instead.
 func (*AbortUploadRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{28}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *AbortUploadRequest) GetFileId() string {
@@ -2382,7 +2501,7 @@ type AbortUploadResponse struct {
 
 func (x *AbortUploadResponse) Reset() {
 	*x = AbortUploadResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[29]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2394,7 +2513,7 @@ func (x *AbortUploadResponse) String() string {
 func (*AbortUploadResponse) ProtoMessage() {}
 
 func (x *AbortUploadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[29]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2407,7 +2526,7 @@ func (x *AbortUploadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortUploadResponse.ProtoReflect.Descriptor instead.
 func (*AbortUploadResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{29}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *AbortUploadResponse) GetFile() *File {
@@ -2431,7 +2550,7 @@ type GetUsageRequest struct {
 
 func (x *GetUsageRequest) Reset() {
 	*x = GetUsageRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[30]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2443,7 +2562,7 @@ func (x *GetUsageRequest) String() string {
 func (*GetUsageRequest) ProtoMessage() {}
 
 func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[30]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2456,7 +2575,7 @@ func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUsageRequest.ProtoReflect.Descriptor instead.
 func (*GetUsageRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{30}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GetUsageRequest) GetCategory() string {
@@ -2493,7 +2612,7 @@ type GetUsageResponse struct {
 
 func (x *GetUsageResponse) Reset() {
 	*x = GetUsageResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[31]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2505,7 +2624,7 @@ func (x *GetUsageResponse) String() string {
 func (*GetUsageResponse) ProtoMessage() {}
 
 func (x *GetUsageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[31]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2518,7 +2637,7 @@ func (x *GetUsageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUsageResponse.ProtoReflect.Descriptor instead.
 func (*GetUsageResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{31}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GetUsageResponse) GetFileCount() int64 {
@@ -2564,7 +2683,7 @@ const file_presignd_v1_file_service_proto_rawDesc = "" +
 	"\bChecksum\x12H\n" +
 	"\talgorithm\x18\x01 \x01(\x0e2\x1e.presignd.v1.ChecksumAlgorithmB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\talgorithm\x128\n" +
-	"\x05value\x18\x02 \x01(\tB\"\xbaH\x1fr\x1d\x10\x01\x18\x80\x012\x16^[A-Za-z0-9+/]+={0,2}$R\x05value\"\xe1\v\n" +
+	"\x05value\x18\x02 \x01(\tB\"\xbaH\x1fr\x1d\x10\x01\x18\x80\x012\x16^[A-Za-z0-9+/]+={0,2}$R\x05value\"\x99\f\n" +
 	"\x04File\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\tR\x06fileId\x12\x1b\n" +
 	"\tsigned_id\x18\x02 \x01(\tR\bsignedId\x12\x16\n" +
@@ -2601,7 +2720,10 @@ const file_presignd_v1_file_service_proto_rawDesc = "" +
 	"public_url\x18\x1b \x01(\tR\tpublicUrl\x12\x1b\n" +
 	"\tis_public\x18\x1c \x01(\bR\bisPublic\x12\x1f\n" +
 	"\vscan_result\x18\x1d \x01(\tR\n" +
-	"scanResult\x121\n" +
+	"scanResult\x126\n" +
+	"\n" +
+	"thumbnails\x18\x1f \x03(\v2\x16.presignd.v1.ThumbnailR\n" +
+	"thumbnails\x121\n" +
 	"\buploader\x18  \x01(\v2\x15.presignd.v1.UploaderR\buploader\x12.\n" +
 	"\x13presigned_url_count\x18! \x01(\x03R\x11presignedUrlCount\x12,\n" +
 	"\x12download_url_count\x18\" \x01(\x03R\x10downloadUrlCount\x12Q\n" +
@@ -2616,7 +2738,15 @@ const file_presignd_v1_file_service_proto_rawDesc = "" +
 	"\bUploader\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12!\n" +
-	"\fdisplay_name\x18\x03 \x01(\tR\vdisplayName\"\xb0\x01\n" +
+	"\fdisplay_name\x18\x03 \x01(\tR\vdisplayName\"\xa1\x01\n" +
+	"\tThumbnail\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05width\x18\x02 \x01(\x05R\x05width\x12\x16\n" +
+	"\x06height\x18\x03 \x01(\x05R\x06height\x12!\n" +
+	"\fcontent_type\x18\x04 \x01(\tR\vcontentType\x12\x1d\n" +
+	"\n" +
+	"size_bytes\x18\x05 \x01(\x03R\tsizeBytes\x12\x10\n" +
+	"\x03key\x18\x06 \x01(\tR\x03key\"\xb0\x01\n" +
 	"\x0fMultipartLayout\x12&\n" +
 	"\x0fpart_size_bytes\x18\x01 \x01(\x03R\rpartSizeBytes\x12\x1d\n" +
 	"\n" +
@@ -2730,11 +2860,12 @@ const file_presignd_v1_file_service_proto_rawDesc = "" +
 	"\x04file\x18\x01 \x01(\v2\x11.presignd.v1.FileR\x04file\"7\n" +
 	"\x11DeleteFileRequest\x12\"\n" +
 	"\afile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x06fileId\"\x14\n" +
-	"\x12DeleteFileResponse\"\xb4\x01\n" +
+	"\x12DeleteFileResponse\"\xf5\x01\n" +
 	"\x18CreateDownloadUrlRequest\x12\"\n" +
 	"\afile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x06fileId\x12=\n" +
 	"\vdisposition\x18\x02 \x01(\tB\x1b\xbaH\x18r\x16R\x00R\n" +
-	"attachmentR\x06inlineR\vdisposition\x125\n" +
+	"attachmentR\x06inlineR\vdisposition\x12?\n" +
+	"\tthumbnail\x18\x03 \x01(\tB!\xbaH\x1er\x1c\x18 2\x18^([a-z0-9][a-z0-9_-]*)?$R\tthumbnail\x125\n" +
 	"\x03ttl\x18\x04 \x01(\v2\x19.google.protobuf.DurationB\b\xbaH\x05\xaa\x01\x02*\x00R\x03ttl\"j\n" +
 	"\x19CreateDownloadUrlResponse\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12;\n" +
@@ -2838,7 +2969,7 @@ func file_presignd_v1_file_service_proto_rawDescGZIP() []byte {
 }
 
 var file_presignd_v1_file_service_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_presignd_v1_file_service_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_presignd_v1_file_service_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_presignd_v1_file_service_proto_goTypes = []any{
 	(ChecksumAlgorithm)(0),            // 0: presignd.v1.ChecksumAlgorithm
 	(UploadMethod)(0),                 // 1: presignd.v1.UploadMethod
@@ -2846,128 +2977,130 @@ var file_presignd_v1_file_service_proto_goTypes = []any{
 	(*Checksum)(nil),                  // 3: presignd.v1.Checksum
 	(*File)(nil),                      // 4: presignd.v1.File
 	(*Uploader)(nil),                  // 5: presignd.v1.Uploader
-	(*MultipartLayout)(nil),           // 6: presignd.v1.MultipartLayout
-	(*PartTarget)(nil),                // 7: presignd.v1.PartTarget
-	(*Part)(nil),                      // 8: presignd.v1.Part
-	(*UploadTarget)(nil),              // 9: presignd.v1.UploadTarget
-	(*CreateUploadRequest)(nil),       // 10: presignd.v1.CreateUploadRequest
-	(*CreateUploadResponse)(nil),      // 11: presignd.v1.CreateUploadResponse
-	(*CompleteUploadRequest)(nil),     // 12: presignd.v1.CompleteUploadRequest
-	(*CompletedPart)(nil),             // 13: presignd.v1.CompletedPart
-	(*CompleteUploadResponse)(nil),    // 14: presignd.v1.CompleteUploadResponse
-	(*GetFileRequest)(nil),            // 15: presignd.v1.GetFileRequest
-	(*GetFileResponse)(nil),           // 16: presignd.v1.GetFileResponse
-	(*ListFilesRequest)(nil),          // 17: presignd.v1.ListFilesRequest
-	(*ListFilesResponse)(nil),         // 18: presignd.v1.ListFilesResponse
-	(*UpdateFileRequest)(nil),         // 19: presignd.v1.UpdateFileRequest
-	(*UpdateFileResponse)(nil),        // 20: presignd.v1.UpdateFileResponse
-	(*DeleteFileRequest)(nil),         // 21: presignd.v1.DeleteFileRequest
-	(*DeleteFileResponse)(nil),        // 22: presignd.v1.DeleteFileResponse
-	(*CreateDownloadUrlRequest)(nil),  // 23: presignd.v1.CreateDownloadUrlRequest
-	(*CreateDownloadUrlResponse)(nil), // 24: presignd.v1.CreateDownloadUrlResponse
-	(*CheckNameRequest)(nil),          // 25: presignd.v1.CheckNameRequest
-	(*CheckNameResponse)(nil),         // 26: presignd.v1.CheckNameResponse
-	(*SignPartsRequest)(nil),          // 27: presignd.v1.SignPartsRequest
-	(*SignPartsResponse)(nil),         // 28: presignd.v1.SignPartsResponse
-	(*ListPartsRequest)(nil),          // 29: presignd.v1.ListPartsRequest
-	(*ListPartsResponse)(nil),         // 30: presignd.v1.ListPartsResponse
-	(*AbortUploadRequest)(nil),        // 31: presignd.v1.AbortUploadRequest
-	(*AbortUploadResponse)(nil),       // 32: presignd.v1.AbortUploadResponse
-	(*GetUsageRequest)(nil),           // 33: presignd.v1.GetUsageRequest
-	(*GetUsageResponse)(nil),          // 34: presignd.v1.GetUsageResponse
-	nil,                               // 35: presignd.v1.File.OwnerEntry
-	nil,                               // 36: presignd.v1.File.MetadataEntry
-	nil,                               // 37: presignd.v1.PartTarget.HeadersEntry
-	nil,                               // 38: presignd.v1.UploadTarget.HeadersEntry
-	nil,                               // 39: presignd.v1.UploadTarget.FormFieldsEntry
-	nil,                               // 40: presignd.v1.CreateUploadRequest.OwnerEntry
-	nil,                               // 41: presignd.v1.CreateUploadRequest.MetadataEntry
-	nil,                               // 42: presignd.v1.ListFilesRequest.OwnerEntry
-	nil,                               // 43: presignd.v1.CheckNameRequest.OwnerEntry
-	nil,                               // 44: presignd.v1.SignPartsRequest.PartChecksumsEntry
-	nil,                               // 45: presignd.v1.GetUsageRequest.OwnerEntry
-	(*timestamppb.Timestamp)(nil),     // 46: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),     // 47: google.protobuf.FieldMask
-	(*durationpb.Duration)(nil),       // 48: google.protobuf.Duration
+	(*Thumbnail)(nil),                 // 6: presignd.v1.Thumbnail
+	(*MultipartLayout)(nil),           // 7: presignd.v1.MultipartLayout
+	(*PartTarget)(nil),                // 8: presignd.v1.PartTarget
+	(*Part)(nil),                      // 9: presignd.v1.Part
+	(*UploadTarget)(nil),              // 10: presignd.v1.UploadTarget
+	(*CreateUploadRequest)(nil),       // 11: presignd.v1.CreateUploadRequest
+	(*CreateUploadResponse)(nil),      // 12: presignd.v1.CreateUploadResponse
+	(*CompleteUploadRequest)(nil),     // 13: presignd.v1.CompleteUploadRequest
+	(*CompletedPart)(nil),             // 14: presignd.v1.CompletedPart
+	(*CompleteUploadResponse)(nil),    // 15: presignd.v1.CompleteUploadResponse
+	(*GetFileRequest)(nil),            // 16: presignd.v1.GetFileRequest
+	(*GetFileResponse)(nil),           // 17: presignd.v1.GetFileResponse
+	(*ListFilesRequest)(nil),          // 18: presignd.v1.ListFilesRequest
+	(*ListFilesResponse)(nil),         // 19: presignd.v1.ListFilesResponse
+	(*UpdateFileRequest)(nil),         // 20: presignd.v1.UpdateFileRequest
+	(*UpdateFileResponse)(nil),        // 21: presignd.v1.UpdateFileResponse
+	(*DeleteFileRequest)(nil),         // 22: presignd.v1.DeleteFileRequest
+	(*DeleteFileResponse)(nil),        // 23: presignd.v1.DeleteFileResponse
+	(*CreateDownloadUrlRequest)(nil),  // 24: presignd.v1.CreateDownloadUrlRequest
+	(*CreateDownloadUrlResponse)(nil), // 25: presignd.v1.CreateDownloadUrlResponse
+	(*CheckNameRequest)(nil),          // 26: presignd.v1.CheckNameRequest
+	(*CheckNameResponse)(nil),         // 27: presignd.v1.CheckNameResponse
+	(*SignPartsRequest)(nil),          // 28: presignd.v1.SignPartsRequest
+	(*SignPartsResponse)(nil),         // 29: presignd.v1.SignPartsResponse
+	(*ListPartsRequest)(nil),          // 30: presignd.v1.ListPartsRequest
+	(*ListPartsResponse)(nil),         // 31: presignd.v1.ListPartsResponse
+	(*AbortUploadRequest)(nil),        // 32: presignd.v1.AbortUploadRequest
+	(*AbortUploadResponse)(nil),       // 33: presignd.v1.AbortUploadResponse
+	(*GetUsageRequest)(nil),           // 34: presignd.v1.GetUsageRequest
+	(*GetUsageResponse)(nil),          // 35: presignd.v1.GetUsageResponse
+	nil,                               // 36: presignd.v1.File.OwnerEntry
+	nil,                               // 37: presignd.v1.File.MetadataEntry
+	nil,                               // 38: presignd.v1.PartTarget.HeadersEntry
+	nil,                               // 39: presignd.v1.UploadTarget.HeadersEntry
+	nil,                               // 40: presignd.v1.UploadTarget.FormFieldsEntry
+	nil,                               // 41: presignd.v1.CreateUploadRequest.OwnerEntry
+	nil,                               // 42: presignd.v1.CreateUploadRequest.MetadataEntry
+	nil,                               // 43: presignd.v1.ListFilesRequest.OwnerEntry
+	nil,                               // 44: presignd.v1.CheckNameRequest.OwnerEntry
+	nil,                               // 45: presignd.v1.SignPartsRequest.PartChecksumsEntry
+	nil,                               // 46: presignd.v1.GetUsageRequest.OwnerEntry
+	(*timestamppb.Timestamp)(nil),     // 47: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),     // 48: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),       // 49: google.protobuf.Duration
 }
 var file_presignd_v1_file_service_proto_depIdxs = []int32{
 	0,  // 0: presignd.v1.Checksum.algorithm:type_name -> presignd.v1.ChecksumAlgorithm
 	3,  // 1: presignd.v1.File.checksum:type_name -> presignd.v1.Checksum
 	2,  // 2: presignd.v1.File.state:type_name -> presignd.v1.FileState
-	35, // 3: presignd.v1.File.owner:type_name -> presignd.v1.File.OwnerEntry
-	36, // 4: presignd.v1.File.metadata:type_name -> presignd.v1.File.MetadataEntry
-	46, // 5: presignd.v1.File.create_time:type_name -> google.protobuf.Timestamp
-	46, // 6: presignd.v1.File.update_time:type_name -> google.protobuf.Timestamp
-	46, // 7: presignd.v1.File.complete_time:type_name -> google.protobuf.Timestamp
-	46, // 8: presignd.v1.File.upload_expire_time:type_name -> google.protobuf.Timestamp
-	6,  // 9: presignd.v1.File.multipart:type_name -> presignd.v1.MultipartLayout
-	5,  // 10: presignd.v1.File.uploader:type_name -> presignd.v1.Uploader
-	46, // 11: presignd.v1.File.last_presigned_url_time:type_name -> google.protobuf.Timestamp
-	0,  // 12: presignd.v1.MultipartLayout.part_checksum_algorithm:type_name -> presignd.v1.ChecksumAlgorithm
-	37, // 13: presignd.v1.PartTarget.headers:type_name -> presignd.v1.PartTarget.HeadersEntry
-	46, // 14: presignd.v1.PartTarget.expire_time:type_name -> google.protobuf.Timestamp
-	1,  // 15: presignd.v1.UploadTarget.method:type_name -> presignd.v1.UploadMethod
-	38, // 16: presignd.v1.UploadTarget.headers:type_name -> presignd.v1.UploadTarget.HeadersEntry
-	39, // 17: presignd.v1.UploadTarget.form_fields:type_name -> presignd.v1.UploadTarget.FormFieldsEntry
-	46, // 18: presignd.v1.UploadTarget.expire_time:type_name -> google.protobuf.Timestamp
-	6,  // 19: presignd.v1.UploadTarget.multipart:type_name -> presignd.v1.MultipartLayout
-	7,  // 20: presignd.v1.UploadTarget.parts:type_name -> presignd.v1.PartTarget
-	3,  // 21: presignd.v1.CreateUploadRequest.checksum:type_name -> presignd.v1.Checksum
-	1,  // 22: presignd.v1.CreateUploadRequest.method:type_name -> presignd.v1.UploadMethod
-	40, // 23: presignd.v1.CreateUploadRequest.owner:type_name -> presignd.v1.CreateUploadRequest.OwnerEntry
-	41, // 24: presignd.v1.CreateUploadRequest.metadata:type_name -> presignd.v1.CreateUploadRequest.MetadataEntry
-	0,  // 25: presignd.v1.CreateUploadRequest.part_checksum_algorithm:type_name -> presignd.v1.ChecksumAlgorithm
-	4,  // 26: presignd.v1.CreateUploadResponse.file:type_name -> presignd.v1.File
-	9,  // 27: presignd.v1.CreateUploadResponse.upload_target:type_name -> presignd.v1.UploadTarget
-	13, // 28: presignd.v1.CompleteUploadRequest.parts:type_name -> presignd.v1.CompletedPart
-	4,  // 29: presignd.v1.CompleteUploadResponse.file:type_name -> presignd.v1.File
-	4,  // 30: presignd.v1.GetFileResponse.file:type_name -> presignd.v1.File
-	2,  // 31: presignd.v1.ListFilesRequest.state:type_name -> presignd.v1.FileState
-	42, // 32: presignd.v1.ListFilesRequest.owner:type_name -> presignd.v1.ListFilesRequest.OwnerEntry
-	4,  // 33: presignd.v1.ListFilesResponse.files:type_name -> presignd.v1.File
-	4,  // 34: presignd.v1.UpdateFileRequest.file:type_name -> presignd.v1.File
-	47, // 35: presignd.v1.UpdateFileRequest.update_mask:type_name -> google.protobuf.FieldMask
-	4,  // 36: presignd.v1.UpdateFileResponse.file:type_name -> presignd.v1.File
-	48, // 37: presignd.v1.CreateDownloadUrlRequest.ttl:type_name -> google.protobuf.Duration
-	46, // 38: presignd.v1.CreateDownloadUrlResponse.expire_time:type_name -> google.protobuf.Timestamp
-	43, // 39: presignd.v1.CheckNameRequest.owner:type_name -> presignd.v1.CheckNameRequest.OwnerEntry
-	4,  // 40: presignd.v1.CheckNameResponse.existing_file:type_name -> presignd.v1.File
-	44, // 41: presignd.v1.SignPartsRequest.part_checksums:type_name -> presignd.v1.SignPartsRequest.PartChecksumsEntry
-	7,  // 42: presignd.v1.SignPartsResponse.parts:type_name -> presignd.v1.PartTarget
-	8,  // 43: presignd.v1.ListPartsResponse.parts:type_name -> presignd.v1.Part
-	6,  // 44: presignd.v1.ListPartsResponse.multipart:type_name -> presignd.v1.MultipartLayout
-	4,  // 45: presignd.v1.AbortUploadResponse.file:type_name -> presignd.v1.File
-	45, // 46: presignd.v1.GetUsageRequest.owner:type_name -> presignd.v1.GetUsageRequest.OwnerEntry
-	46, // 47: presignd.v1.GetUsageResponse.last_upload_time:type_name -> google.protobuf.Timestamp
-	10, // 48: presignd.v1.FileService.CreateUpload:input_type -> presignd.v1.CreateUploadRequest
-	12, // 49: presignd.v1.FileService.CompleteUpload:input_type -> presignd.v1.CompleteUploadRequest
-	15, // 50: presignd.v1.FileService.GetFile:input_type -> presignd.v1.GetFileRequest
-	17, // 51: presignd.v1.FileService.ListFiles:input_type -> presignd.v1.ListFilesRequest
-	19, // 52: presignd.v1.FileService.UpdateFile:input_type -> presignd.v1.UpdateFileRequest
-	21, // 53: presignd.v1.FileService.DeleteFile:input_type -> presignd.v1.DeleteFileRequest
-	23, // 54: presignd.v1.FileService.CreateDownloadUrl:input_type -> presignd.v1.CreateDownloadUrlRequest
-	25, // 55: presignd.v1.FileService.CheckName:input_type -> presignd.v1.CheckNameRequest
-	27, // 56: presignd.v1.FileService.SignParts:input_type -> presignd.v1.SignPartsRequest
-	29, // 57: presignd.v1.FileService.ListParts:input_type -> presignd.v1.ListPartsRequest
-	31, // 58: presignd.v1.FileService.AbortUpload:input_type -> presignd.v1.AbortUploadRequest
-	33, // 59: presignd.v1.FileService.GetUsage:input_type -> presignd.v1.GetUsageRequest
-	11, // 60: presignd.v1.FileService.CreateUpload:output_type -> presignd.v1.CreateUploadResponse
-	14, // 61: presignd.v1.FileService.CompleteUpload:output_type -> presignd.v1.CompleteUploadResponse
-	16, // 62: presignd.v1.FileService.GetFile:output_type -> presignd.v1.GetFileResponse
-	18, // 63: presignd.v1.FileService.ListFiles:output_type -> presignd.v1.ListFilesResponse
-	20, // 64: presignd.v1.FileService.UpdateFile:output_type -> presignd.v1.UpdateFileResponse
-	22, // 65: presignd.v1.FileService.DeleteFile:output_type -> presignd.v1.DeleteFileResponse
-	24, // 66: presignd.v1.FileService.CreateDownloadUrl:output_type -> presignd.v1.CreateDownloadUrlResponse
-	26, // 67: presignd.v1.FileService.CheckName:output_type -> presignd.v1.CheckNameResponse
-	28, // 68: presignd.v1.FileService.SignParts:output_type -> presignd.v1.SignPartsResponse
-	30, // 69: presignd.v1.FileService.ListParts:output_type -> presignd.v1.ListPartsResponse
-	32, // 70: presignd.v1.FileService.AbortUpload:output_type -> presignd.v1.AbortUploadResponse
-	34, // 71: presignd.v1.FileService.GetUsage:output_type -> presignd.v1.GetUsageResponse
-	60, // [60:72] is the sub-list for method output_type
-	48, // [48:60] is the sub-list for method input_type
-	48, // [48:48] is the sub-list for extension type_name
-	48, // [48:48] is the sub-list for extension extendee
-	0,  // [0:48] is the sub-list for field type_name
+	36, // 3: presignd.v1.File.owner:type_name -> presignd.v1.File.OwnerEntry
+	37, // 4: presignd.v1.File.metadata:type_name -> presignd.v1.File.MetadataEntry
+	47, // 5: presignd.v1.File.create_time:type_name -> google.protobuf.Timestamp
+	47, // 6: presignd.v1.File.update_time:type_name -> google.protobuf.Timestamp
+	47, // 7: presignd.v1.File.complete_time:type_name -> google.protobuf.Timestamp
+	47, // 8: presignd.v1.File.upload_expire_time:type_name -> google.protobuf.Timestamp
+	7,  // 9: presignd.v1.File.multipart:type_name -> presignd.v1.MultipartLayout
+	6,  // 10: presignd.v1.File.thumbnails:type_name -> presignd.v1.Thumbnail
+	5,  // 11: presignd.v1.File.uploader:type_name -> presignd.v1.Uploader
+	47, // 12: presignd.v1.File.last_presigned_url_time:type_name -> google.protobuf.Timestamp
+	0,  // 13: presignd.v1.MultipartLayout.part_checksum_algorithm:type_name -> presignd.v1.ChecksumAlgorithm
+	38, // 14: presignd.v1.PartTarget.headers:type_name -> presignd.v1.PartTarget.HeadersEntry
+	47, // 15: presignd.v1.PartTarget.expire_time:type_name -> google.protobuf.Timestamp
+	1,  // 16: presignd.v1.UploadTarget.method:type_name -> presignd.v1.UploadMethod
+	39, // 17: presignd.v1.UploadTarget.headers:type_name -> presignd.v1.UploadTarget.HeadersEntry
+	40, // 18: presignd.v1.UploadTarget.form_fields:type_name -> presignd.v1.UploadTarget.FormFieldsEntry
+	47, // 19: presignd.v1.UploadTarget.expire_time:type_name -> google.protobuf.Timestamp
+	7,  // 20: presignd.v1.UploadTarget.multipart:type_name -> presignd.v1.MultipartLayout
+	8,  // 21: presignd.v1.UploadTarget.parts:type_name -> presignd.v1.PartTarget
+	3,  // 22: presignd.v1.CreateUploadRequest.checksum:type_name -> presignd.v1.Checksum
+	1,  // 23: presignd.v1.CreateUploadRequest.method:type_name -> presignd.v1.UploadMethod
+	41, // 24: presignd.v1.CreateUploadRequest.owner:type_name -> presignd.v1.CreateUploadRequest.OwnerEntry
+	42, // 25: presignd.v1.CreateUploadRequest.metadata:type_name -> presignd.v1.CreateUploadRequest.MetadataEntry
+	0,  // 26: presignd.v1.CreateUploadRequest.part_checksum_algorithm:type_name -> presignd.v1.ChecksumAlgorithm
+	4,  // 27: presignd.v1.CreateUploadResponse.file:type_name -> presignd.v1.File
+	10, // 28: presignd.v1.CreateUploadResponse.upload_target:type_name -> presignd.v1.UploadTarget
+	14, // 29: presignd.v1.CompleteUploadRequest.parts:type_name -> presignd.v1.CompletedPart
+	4,  // 30: presignd.v1.CompleteUploadResponse.file:type_name -> presignd.v1.File
+	4,  // 31: presignd.v1.GetFileResponse.file:type_name -> presignd.v1.File
+	2,  // 32: presignd.v1.ListFilesRequest.state:type_name -> presignd.v1.FileState
+	43, // 33: presignd.v1.ListFilesRequest.owner:type_name -> presignd.v1.ListFilesRequest.OwnerEntry
+	4,  // 34: presignd.v1.ListFilesResponse.files:type_name -> presignd.v1.File
+	4,  // 35: presignd.v1.UpdateFileRequest.file:type_name -> presignd.v1.File
+	48, // 36: presignd.v1.UpdateFileRequest.update_mask:type_name -> google.protobuf.FieldMask
+	4,  // 37: presignd.v1.UpdateFileResponse.file:type_name -> presignd.v1.File
+	49, // 38: presignd.v1.CreateDownloadUrlRequest.ttl:type_name -> google.protobuf.Duration
+	47, // 39: presignd.v1.CreateDownloadUrlResponse.expire_time:type_name -> google.protobuf.Timestamp
+	44, // 40: presignd.v1.CheckNameRequest.owner:type_name -> presignd.v1.CheckNameRequest.OwnerEntry
+	4,  // 41: presignd.v1.CheckNameResponse.existing_file:type_name -> presignd.v1.File
+	45, // 42: presignd.v1.SignPartsRequest.part_checksums:type_name -> presignd.v1.SignPartsRequest.PartChecksumsEntry
+	8,  // 43: presignd.v1.SignPartsResponse.parts:type_name -> presignd.v1.PartTarget
+	9,  // 44: presignd.v1.ListPartsResponse.parts:type_name -> presignd.v1.Part
+	7,  // 45: presignd.v1.ListPartsResponse.multipart:type_name -> presignd.v1.MultipartLayout
+	4,  // 46: presignd.v1.AbortUploadResponse.file:type_name -> presignd.v1.File
+	46, // 47: presignd.v1.GetUsageRequest.owner:type_name -> presignd.v1.GetUsageRequest.OwnerEntry
+	47, // 48: presignd.v1.GetUsageResponse.last_upload_time:type_name -> google.protobuf.Timestamp
+	11, // 49: presignd.v1.FileService.CreateUpload:input_type -> presignd.v1.CreateUploadRequest
+	13, // 50: presignd.v1.FileService.CompleteUpload:input_type -> presignd.v1.CompleteUploadRequest
+	16, // 51: presignd.v1.FileService.GetFile:input_type -> presignd.v1.GetFileRequest
+	18, // 52: presignd.v1.FileService.ListFiles:input_type -> presignd.v1.ListFilesRequest
+	20, // 53: presignd.v1.FileService.UpdateFile:input_type -> presignd.v1.UpdateFileRequest
+	22, // 54: presignd.v1.FileService.DeleteFile:input_type -> presignd.v1.DeleteFileRequest
+	24, // 55: presignd.v1.FileService.CreateDownloadUrl:input_type -> presignd.v1.CreateDownloadUrlRequest
+	26, // 56: presignd.v1.FileService.CheckName:input_type -> presignd.v1.CheckNameRequest
+	28, // 57: presignd.v1.FileService.SignParts:input_type -> presignd.v1.SignPartsRequest
+	30, // 58: presignd.v1.FileService.ListParts:input_type -> presignd.v1.ListPartsRequest
+	32, // 59: presignd.v1.FileService.AbortUpload:input_type -> presignd.v1.AbortUploadRequest
+	34, // 60: presignd.v1.FileService.GetUsage:input_type -> presignd.v1.GetUsageRequest
+	12, // 61: presignd.v1.FileService.CreateUpload:output_type -> presignd.v1.CreateUploadResponse
+	15, // 62: presignd.v1.FileService.CompleteUpload:output_type -> presignd.v1.CompleteUploadResponse
+	17, // 63: presignd.v1.FileService.GetFile:output_type -> presignd.v1.GetFileResponse
+	19, // 64: presignd.v1.FileService.ListFiles:output_type -> presignd.v1.ListFilesResponse
+	21, // 65: presignd.v1.FileService.UpdateFile:output_type -> presignd.v1.UpdateFileResponse
+	23, // 66: presignd.v1.FileService.DeleteFile:output_type -> presignd.v1.DeleteFileResponse
+	25, // 67: presignd.v1.FileService.CreateDownloadUrl:output_type -> presignd.v1.CreateDownloadUrlResponse
+	27, // 68: presignd.v1.FileService.CheckName:output_type -> presignd.v1.CheckNameResponse
+	29, // 69: presignd.v1.FileService.SignParts:output_type -> presignd.v1.SignPartsResponse
+	31, // 70: presignd.v1.FileService.ListParts:output_type -> presignd.v1.ListPartsResponse
+	33, // 71: presignd.v1.FileService.AbortUpload:output_type -> presignd.v1.AbortUploadResponse
+	35, // 72: presignd.v1.FileService.GetUsage:output_type -> presignd.v1.GetUsageResponse
+	61, // [61:73] is the sub-list for method output_type
+	49, // [49:61] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_presignd_v1_file_service_proto_init() }
@@ -2981,7 +3114,7 @@ func file_presignd_v1_file_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_presignd_v1_file_service_proto_rawDesc), len(file_presignd_v1_file_service_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   43,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -107,6 +107,7 @@ type eventFile struct {
 	ScanResult            string            `json:"scan_result,omitempty"`
 	DetectedContentType   string            `json:"detected_content_type,omitempty"`
 	ObjectMissingSince    *time.Time        `json:"object_missing_since,omitempty"`
+	Thumbnails            []thumbnail       `json:"thumbnails,omitempty"`
 	// Added within version 1: events written before them lack them.
 	UploaderKind     string     `json:"uploader_kind,omitempty"`
 	UploaderID       string     `json:"uploader_id,omitempty"`
@@ -134,6 +135,9 @@ func EncodeEventFile(f *store.File) ([]byte, error) {
 		UploaderKind: f.Uploader.Kind, UploaderID: f.Uploader.ID, UploaderName: f.Uploader.Name,
 		DownloadURLCount: f.DownloadURLCount, LastURLAt: timeRef(f.LastURLAt),
 		DetectedContentType: f.DetectedContentType,
+	}
+	for _, t := range f.Thumbnails {
+		e.Thumbnails = append(e.Thumbnails, thumbnail(t))
 	}
 	b, err := json.Marshal(&e)
 	if err != nil {
@@ -171,6 +175,9 @@ func DecodeEventFile(b []byte) (*store.File, error) {
 		Uploader:           store.Uploader{Kind: e.UploaderKind, ID: e.UploaderID, Name: e.UploaderName},
 		DownloadURLCount:   e.DownloadURLCount, LastURLAt: timeVal(e.LastURLAt),
 		DetectedContentType: e.DetectedContentType,
+	}
+	for _, t := range e.Thumbnails {
+		f.Thumbnails = append(f.Thumbnails, store.Thumbnail(t))
 	}
 	f.Normalize()
 	f.ObjectMissingSince = store.KeepTime(f.ObjectMissingSince)

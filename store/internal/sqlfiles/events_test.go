@@ -33,6 +33,7 @@ func everyField() *store.File {
 		ObjectMissingSince: at.Add(time.Hour),
 		Uploader:           store.Uploader{Kind: "jwt", ID: "user-7", Name: "Ada ✓"},
 		DownloadURLCount:   5, LastURLAt: at.Add(3 * time.Minute),
+		Thumbnails:         []store.Thumbnail{{Name: "small", Key: "acme/documents/q1.pdf~thumbs/small.jpg", ContentType: "image/jpeg", Width: 128, Height: 96, SizeBytes: 4321}},
 	}
 }
 
@@ -100,8 +101,8 @@ func TestEventFileGolden(t *testing.T) {
 }
 
 // TestEventFileBeforeUploader reads an event written before the scan
-// result, detected type, uploader and URL fields were added to version 1:
-// they read as zero.
+// result, detected type, thumbnails, uploader and URL fields were added
+// to version 1: they read as zero.
 func TestEventFileBeforeUploader(t *testing.T) {
 	old, err := os.ReadFile(filepath.Join("testdata", "event_file_v1_before_uploader.json"))
 	if err != nil {
@@ -109,7 +110,7 @@ func TestEventFileBeforeUploader(t *testing.T) {
 	}
 	want := everyField()
 	want.Uploader, want.DownloadURLCount, want.LastURLAt = store.Uploader{}, 0, time.Time{}
-	want.ScanResult, want.DetectedContentType = "", ""
+	want.ScanResult, want.DetectedContentType, want.Thumbnails = "", "", nil
 	f, err := DecodeEventFile(bytes.TrimSpace(old))
 	if err != nil || !reflect.DeepEqual(f, want) {
 		t.Errorf("DecodeEventFile(old) = %+v, %v; want %+v", f, err, want)

@@ -25,10 +25,11 @@ const InsertColumns = Columns + `, name_fold, completed_by, uploader_kind, uploa
 
 // ReadColumns are the columns a file is read from: Columns, the one only
 // the lifecycle writes, completed_by, the uploader, the download URL
-// count and last URL time, and scan_result and detected_content_type,
-// which only UpdateFile writes.
+// count and last URL time, scan_result and detected_content_type, which
+// only UpdateFile writes, and thumbnails, which only SetThumbnails writes.
 const ReadColumns = Columns + `, object_missing_since, completed_by,
-	uploader_kind, uploader_id, uploader_name, download_url_count, last_url_at, scan_result, detected_content_type`
+	uploader_kind, uploader_id, uploader_name, download_url_count, last_url_at, scan_result, detected_content_type,
+	thumbnails`
 
 // APIKeyColumns are the api_keys columns, in the order drivers scan them.
 const APIKeyColumns = `id, tenant, prefix, hash, scopes, categories, created_at, expires_at, revoked_at,
@@ -131,8 +132,9 @@ const DeletionColumns = `id, backend, object_key, file_id, tenant, reason, multi
 // destinations of the columns every driver scans alike, and File builds
 // the file from them and from the driver's own map and time columns.
 type FileRow struct {
-	f     store.File
-	state string
+	f      store.File
+	state  string
+	thumbs []byte
 }
 
 // Dest returns the destinations of ReadColumns, in order, with the
@@ -147,7 +149,7 @@ func (r *FileRow) Dest(owner, metadata any, times [6]any) []any {
 		times[0], times[1], times[2], times[3],
 		&f.MultipartUploadID, &f.PartSize, &f.PartChecksumAlgorithm, times[4], &f.CompletedBy,
 		&f.Uploader.Kind, &f.Uploader.ID, &f.Uploader.Name, &f.DownloadURLCount, times[5], &f.ScanResult,
-		&f.DetectedContentType}
+		&f.DetectedContentType, &r.thumbs}
 }
 
 // File returns the scanned file, given its maps as JSON (nil for NULL)
@@ -163,7 +165,53 @@ func (r *FileRow) File(owner, metadata []byte, times [6]time.Time) (*store.File,
 		return nil, fmt.Errorf("file %s metadata: %w", f.ID, err)
 	}
 	f.CreatedAt, f.UpdatedAt, f.CompletedAt, f.UploadExpires, f.ObjectMissingSince, f.LastURLAt = times[0], times[1], times[2], times[3], times[4], times[5]
+	if f.Thumbnails, err = DecodeThumbnails(r.thumbs); err != nil {
+		return nil, fmt.Errorf("file %s thumbnails: %w", f.ID, err)
+	}
 	return &f, nil
+}
+
+// thumbnail is a store.Thumbnail as the thumbnails column keeps it: a
+// JSON array of these.
+type thumbnail struct {
+	Name        string `json:"name"`
+	Key         string `json:"key"`
+	ContentType string `json:"content_type"`
+	Width       int32  `json:"width"`
+	Height      int32  `json:"height"`
+	SizeBytes   int64  `json:"size_bytes"`
+}
+
+// EncodeThumbnails returns thumbs as the JSON array the thumbnails column
+// keeps; nil (NULL) when there are none.
+func EncodeThumbnails(thumbs []store.Thumbnail) ([]byte, error) {
+	if len(thumbs) == 0 {
+		return nil, nil
+	}
+	out := make([]thumbnail, len(thumbs))
+	for i, t := range thumbs {
+		out[i] = thumbnail(t)
+	}
+	return json.Marshal(out)
+}
+
+// DecodeThumbnails reads what EncodeThumbnails wrote; NULL and [] are nil.
+func DecodeThumbnails(b []byte) ([]store.Thumbnail, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	var in []thumbnail
+	if err := json.Unmarshal(b, &in); err != nil {
+		return nil, err
+	}
+	if len(in) == 0 {
+		return nil, nil
+	}
+	out := make([]store.Thumbnail, len(in))
+	for i, t := range in {
+		out[i] = store.Thumbnail(t)
+	}
+	return out, nil
 }
 
 // TenantQuotaExceeded is the error of a create that would take its
