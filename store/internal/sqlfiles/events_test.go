@@ -33,7 +33,7 @@ func everyField() *store.File {
 		ObjectMissingSince: at.Add(time.Hour),
 		Uploader:           store.Uploader{Kind: "jwt", ID: "user-7", Name: "Ada ✓"},
 		DownloadURLCount:   5, LastURLAt: at.Add(3 * time.Minute),
-		Thumbnails:         []store.Thumbnail{{Name: "small", Key: "acme/documents/q1.pdf~thumbs/small.jpg", ContentType: "image/jpeg", Width: 128, Height: 96, SizeBytes: 4321}},
+		Thumbnails: []store.Thumbnail{{Name: "small", Key: "acme/documents/q1.pdf~thumbs/small.jpg", ContentType: "image/jpeg", Width: 128, Height: 96, SizeBytes: 4321}},
 	}
 }
 
