@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/presignd/presignd/auth/authtest"
+	"github.com/presignd/presignd/internal/testenv"
+	"github.com/presignd/presignd/thumbnail/thumbnailtest"
 )
 
 // The seed profiles: each test replays a real presigned-upload API's flow
@@ -250,8 +252,9 @@ func runPostPolicyUpload(t *testing.T, inst *instance) {
 	}
 
 	t.Run("a public image is confirmed with is_public and its public url", func(t *testing.T) {
+		logo := thumbnailtest.PNG(320, 160)
 		code, created := inst.rest(t, "POST", "/v1/uploads", map[string]any{
-			"filename": "logo.png", "content_type": "image/png", "size_bytes": len(sniffPNG),
+			"filename": "logo.png", "content_type": "image/png", "size_bytes": len(logo),
 			"category": "public", "owner": map[string]string{"source": "public_image"},
 		})
 		if code != http.StatusOK {
@@ -260,12 +263,27 @@ func runPostPolicyUpload(t *testing.T, inst *instance) {
 		if field(created, "file.is_public") != false || str(created, "file.public_url") != "" {
 			t.Fatalf("a PENDING file is public: %v", created["file"])
 		}
-		if code := upload(t, targetFromJSON(t, created["upload_target"]), sniffPNG); code/100 != 2 {
+		if code := upload(t, targetFromJSON(t, created["upload_target"]), logo); code/100 != 2 {
 			t.Fatalf("POST upload: %d", code)
 		}
 		f := completeREST(t, inst, str(created, "file.file_id"))
 		if str(f, "state") != "FILE_STATE_READY" || field(f, "is_public") != true || str(f, "public_url") != "https://files.example.com/"+str(f, "key") {
 			t.Fatalf("confirmed public file: %v", f)
+		}
+		// The seed's thumbnail_url: the thumbnail is made off the request
+		// path, then carries its own public URL beside the image's.
+		wantThumb := "https://files.example.com/" + str(f, "key") + "~thumbs/thumb.jpg"
+		var thumbs []any
+		testenv.WaitFor(t, "the public image's thumbnail", func() bool {
+			code, got := inst.rest(t, "GET", "/v1/files/"+str(f, "file_id"), nil)
+			if code != http.StatusOK {
+				t.Fatalf("GetFile: %d %v", code, got)
+			}
+			thumbs, _ = field(got, "file.thumbnails").([]any)
+			return len(thumbs) > 0
+		})
+		if th, _ := thumbs[0].(map[string]any); len(thumbs) != 1 || str(th, "public_url") != wantThumb || str(th, "content_type") != "image/jpeg" {
+			t.Fatalf("thumbnails of the public image: %v, want one image/jpeg with public_url %q", thumbs, wantThumb)
 		}
 	})
 	t.Run("bytes that are not the declared type are refused at confirmation", func(t *testing.T) {

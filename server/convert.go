@@ -109,9 +109,13 @@ func (s *Server) fileToProto(f *store.File) *presigndv1.File {
 		pf.Multipart = layoutToProto(f)
 	}
 	for _, t := range f.Thumbnails {
-		pf.Thumbnails = append(pf.Thumbnails, &presigndv1.Thumbnail{
+		pt := &presigndv1.Thumbnail{
 			Name: t.Name, Width: t.Width, Height: t.Height, ContentType: t.ContentType, SizeBytes: t.SizeBytes, Key: t.Key,
-		})
+		}
+		if pf.IsPublic {
+			pt.PublicUrl = s.categories[f.Category].PublicURL(t.Key)
+		}
+		pf.Thumbnails = append(pf.Thumbnails, pt)
 	}
 	return pf
 }

@@ -135,6 +135,7 @@ func appendFile(b []byte, f *presigndv1.File) ([]byte, bool) {
 		b = strconv.AppendInt(b, t.GetSizeBytes(), 10)
 		b = append(b, '"')
 		str(`,"key":`, t.GetKey())
+		str(`,"public_url":`, t.GetPublicUrl())
 		b = append(b, '}')
 	}
 	b = append(b, ']')

@@ -12,6 +12,7 @@ import (
 	"github.com/presignd/presignd/policy"
 	"github.com/presignd/presignd/signer"
 	"github.com/presignd/presignd/signer/signertest"
+	"github.com/presignd/presignd/store"
 )
 
 var (
@@ -128,9 +129,9 @@ func TestSniffingNeedsAnObjectReader(t *testing.T) {
 	}
 }
 
-// TestPublicURL: READY files of a category with a public base URL carry
-// it, in gRPC, REST and FileJSON alike; pending files and other
-// categories never do.
+// TestPublicURL: READY files of a category with a public base URL, and
+// their thumbnails, carry it, in gRPC, REST and FileJSON alike; pending
+// files and other categories never do.
 func TestPublicURL(t *testing.T) {
 	pub := sniffCategory("pub", false)
 	pub.PublicBaseURL = "https://cdn.example.com/files"
@@ -156,6 +157,34 @@ func TestPublicURL(t *testing.T) {
 	}
 	if err := json.Unmarshal(b, &j); err != nil || j.PublicURL != want || !j.IsPublic {
 		t.Errorf("FileJSON public_url %q is_public %v (%v), want %q true", j.PublicURL, j.IsPublic, err, want)
+	}
+
+	// Its thumbnails are public too, beside it.
+	thumb := store.Thumbnail{Name: "small", Key: ready.GetKey() + "~thumbs/small.jpg", ContentType: "image/jpeg", Width: 8, Height: 8, SizeBytes: 99}
+	if err := env.store.SetThumbnails(context.Background(), "acme", ready.GetFileId(), []store.Thumbnail{thumb}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := env.client.GetFile(ctx, &presigndv1.GetFileRequest{FileId: ready.GetFileId()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantThumb := "https://cdn.example.com/files/" + thumb.Key
+	if th := got.GetFile().GetThumbnails(); len(th) != 1 || th[0].GetPublicUrl() != wantThumb {
+		t.Errorf("thumbnails of a READY public file: %v, want one with public_url %q", th, wantThumb)
+	}
+	if rec, err = env.store.GetFile(context.Background(), "acme", ready.GetFileId()); err != nil {
+		t.Fatal(err)
+	}
+	if b, err = env.server.FileJSON(rec); err != nil {
+		t.Fatal(err)
+	}
+	var jt struct {
+		Thumbnails []struct {
+			PublicURL string `json:"public_url"`
+		} `json:"thumbnails"`
+	}
+	if err := json.Unmarshal(b, &jt); err != nil || len(jt.Thumbnails) != 1 || jt.Thumbnails[0].PublicURL != wantThumb {
+		t.Errorf("FileJSON thumbnails %+v (%v), want one with public_url %q", jt.Thumbnails, err, wantThumb)
 	}
 
 	private := env.complete(t, ctx, "private", "image/png", testPNG)

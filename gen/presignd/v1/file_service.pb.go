@@ -722,7 +722,10 @@ type Thumbnail struct {
 	SizeBytes int64 `protobuf:"varint,5,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
 	// The thumbnail's object key in the file's backend: the file's key
 	// followed by "~thumbs/<name>.<jpg|png>".
-	Key           string `protobuf:"bytes,6,opt,name=key,proto3" json:"key,omitempty"`
+	Key string `protobuf:"bytes,6,opt,name=key,proto3" json:"key,omitempty"`
+	// The thumbnail's stable, unsigned public URL, like File.public_url:
+	// set only for a READY file of a category with a public base URL.
+	PublicUrl     string `protobuf:"bytes,7,opt,name=public_url,json=publicUrl,proto3" json:"public_url,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -795,6 +798,13 @@ func (x *Thumbnail) GetSizeBytes() int64 {
 func (x *Thumbnail) GetKey() string {
 	if x != nil {
 		return x.Key
+	}
+	return ""
+}
+
+func (x *Thumbnail) GetPublicUrl() string {
+	if x != nil {
+		return x.PublicUrl
 	}
 	return ""
 }
@@ -2738,7 +2748,7 @@ const file_presignd_v1_file_service_proto_rawDesc = "" +
 	"\bUploader\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12!\n" +
-	"\fdisplay_name\x18\x03 \x01(\tR\vdisplayName\"\xa1\x01\n" +
+	"\fdisplay_name\x18\x03 \x01(\tR\vdisplayName\"\xc0\x01\n" +
 	"\tThumbnail\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05width\x18\x02 \x01(\x05R\x05width\x12\x16\n" +
@@ -2746,7 +2756,9 @@ const file_presignd_v1_file_service_proto_rawDesc = "" +
 	"\fcontent_type\x18\x04 \x01(\tR\vcontentType\x12\x1d\n" +
 	"\n" +
 	"size_bytes\x18\x05 \x01(\x03R\tsizeBytes\x12\x10\n" +
-	"\x03key\x18\x06 \x01(\tR\x03key\"\xb0\x01\n" +
+	"\x03key\x18\x06 \x01(\tR\x03key\x12\x1d\n" +
+	"\n" +
+	"public_url\x18\a \x01(\tR\tpublicUrl\"\xb0\x01\n" +
 	"\x0fMultipartLayout\x12&\n" +
 	"\x0fpart_size_bytes\x18\x01 \x01(\x03R\rpartSizeBytes\x12\x1d\n" +
 	"\n" +
