@@ -98,6 +98,10 @@ type Category struct {
 	// READY file of the same scope (tenant, category and owner scope)
 	// with that file instead of a new upload.
 	Deduplicate bool
+	// BodylessTarget lets an upload target be asked for with no filename
+	// and no size (the category fixes one type, and MaxSize is the
+	// limit the target binds).
+	BodylessTarget bool
 	// Retention, when positive, is how long a READY file is kept after
 	// its upload completed; the sweeper then deletes it.
 	Retention time.Duration
