@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"mime"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -268,6 +269,26 @@ func Extension(filename string) string {
 		}
 	}
 	return strings.ToLower(ext)
+}
+
+// TypeExtension returns an extension, with its dot, for files of
+// contentType: "."+subtype when the mime package lists it for the type
+// (".pdf" for application/pdf, ".png" for image/png), else the first one
+// it lists, else "". The result passes Extension's rules.
+func TypeExtension(contentType string) string {
+	mediaType, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return ""
+	}
+	exts, err := mime.ExtensionsByType(mediaType)
+	if err != nil || len(exts) == 0 {
+		return ""
+	}
+	ext := exts[0]
+	if _, sub, ok := strings.Cut(mediaType, "/"); ok && slices.Contains(exts, "."+sub) {
+		ext = "." + sub
+	}
+	return Extension(ext)
 }
 
 // SanitizeFilename returns the base name of a client-supplied file name with

@@ -84,6 +84,7 @@ func (s *Server) fileToProto(f *store.File) *presigndv1.File {
 		PresignedUrlCount:    int64(f.UploadCount) + f.DownloadURLCount,
 		DownloadUrlCount:     f.DownloadURLCount,
 		LastPresignedUrlTime: timestamp(f.LastURLAt),
+		SizeUnknown:          f.SizeUnknown,
 	}
 	if f.Uploader != (store.Uploader{}) {
 		pf.Uploader = &presigndv1.Uploader{Kind: f.Uploader.Kind, Id: f.Uploader.ID, DisplayName: f.Uploader.Name}

@@ -334,8 +334,12 @@ type File struct {
 	// When the last presigned URL (upload target or download URL) was
 	// issued for the file.
 	LastPresignedUrlTime *timestamppb.Timestamp `protobuf:"bytes,35,opt,name=last_presigned_url_time,json=lastPresignedUrlTime,proto3" json:"last_presigned_url_time,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// The upload declared no size (GetUploadTarget): while the file is
+	// PENDING, size_bytes is the category's limit, reserved for it; the
+	// upload's real size replaces it on completion, which clears this.
+	SizeUnknown   bool `protobuf:"varint,36,opt,name=size_unknown,json=sizeUnknown,proto3" json:"size_unknown,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *File) Reset() {
@@ -569,6 +573,13 @@ func (x *File) GetLastPresignedUrlTime() *timestamppb.Timestamp {
 		return x.LastPresignedUrlTime
 	}
 	return nil
+}
+
+func (x *File) GetSizeUnknown() bool {
+	if x != nil {
+		return x.SizeUnknown
+	}
+	return false
 }
 
 // Uploader is the credential that created a file.
@@ -1188,6 +1199,119 @@ func (x *CreateUploadResponse) GetDeduplicated() bool {
 	return false
 }
 
+// GetUploadTargetRequest asks for an upload target in a category that
+// fixes the type and the limit; over REST it has no body, and owner
+// fields are query parameters (owner[customer_id]=...).
+type GetUploadTargetRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The policy category; it must opt in with bodyless_target.
+	Category string `protobuf:"bytes,1,opt,name=category,proto3" json:"category,omitempty"`
+	// Owner and subject fields, such as customer_id, as in CreateUpload.
+	Owner         map[string]string `protobuf:"bytes,2,rep,name=owner,proto3" json:"owner,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUploadTargetRequest) Reset() {
+	*x = GetUploadTargetRequest{}
+	mi := &file_presignd_v1_file_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUploadTargetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUploadTargetRequest) ProtoMessage() {}
+
+func (x *GetUploadTargetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_presignd_v1_file_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUploadTargetRequest.ProtoReflect.Descriptor instead.
+func (*GetUploadTargetRequest) Descriptor() ([]byte, []int) {
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *GetUploadTargetRequest) GetCategory() string {
+	if x != nil {
+		return x.Category
+	}
+	return ""
+}
+
+func (x *GetUploadTargetRequest) GetOwner() map[string]string {
+	if x != nil {
+		return x.Owner
+	}
+	return nil
+}
+
+// GetUploadTargetResponse carries the reserved file and where to upload it.
+type GetUploadTargetResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The PENDING file record (size_unknown set).
+	File *File `protobuf:"bytes,1,opt,name=file,proto3" json:"file,omitempty"`
+	// How to send the bytes; it binds the category's one content type and
+	// its size limit.
+	UploadTarget  *UploadTarget `protobuf:"bytes,2,opt,name=upload_target,json=uploadTarget,proto3" json:"upload_target,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUploadTargetResponse) Reset() {
+	*x = GetUploadTargetResponse{}
+	mi := &file_presignd_v1_file_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUploadTargetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUploadTargetResponse) ProtoMessage() {}
+
+func (x *GetUploadTargetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_presignd_v1_file_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUploadTargetResponse.ProtoReflect.Descriptor instead.
+func (*GetUploadTargetResponse) Descriptor() ([]byte, []int) {
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *GetUploadTargetResponse) GetFile() *File {
+	if x != nil {
+		return x.File
+	}
+	return nil
+}
+
+func (x *GetUploadTargetResponse) GetUploadTarget() *UploadTarget {
+	if x != nil {
+		return x.UploadTarget
+	}
+	return nil
+}
+
 // CompleteUploadRequest names the file whose upload finished.
 type CompleteUploadRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1205,7 +1329,7 @@ type CompleteUploadRequest struct {
 
 func (x *CompleteUploadRequest) Reset() {
 	*x = CompleteUploadRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[9]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1217,7 +1341,7 @@ func (x *CompleteUploadRequest) String() string {
 func (*CompleteUploadRequest) ProtoMessage() {}
 
 func (x *CompleteUploadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[9]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1230,7 +1354,7 @@ func (x *CompleteUploadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteUploadRequest.ProtoReflect.Descriptor instead.
 func (*CompleteUploadRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{9}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CompleteUploadRequest) GetFileId() string {
@@ -1262,7 +1386,7 @@ type CompletedPart struct {
 
 func (x *CompletedPart) Reset() {
 	*x = CompletedPart{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[10]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1274,7 +1398,7 @@ func (x *CompletedPart) String() string {
 func (*CompletedPart) ProtoMessage() {}
 
 func (x *CompletedPart) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[10]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1287,7 +1411,7 @@ func (x *CompletedPart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompletedPart.ProtoReflect.Descriptor instead.
 func (*CompletedPart) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{10}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CompletedPart) GetPartNumber() int32 {
@@ -1322,7 +1446,7 @@ type CompleteUploadResponse struct {
 
 func (x *CompleteUploadResponse) Reset() {
 	*x = CompleteUploadResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[11]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1334,7 +1458,7 @@ func (x *CompleteUploadResponse) String() string {
 func (*CompleteUploadResponse) ProtoMessage() {}
 
 func (x *CompleteUploadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[11]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1347,7 +1471,7 @@ func (x *CompleteUploadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteUploadResponse.ProtoReflect.Descriptor instead.
 func (*CompleteUploadResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{11}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CompleteUploadResponse) GetFile() *File {
@@ -1368,7 +1492,7 @@ type GetFileRequest struct {
 
 func (x *GetFileRequest) Reset() {
 	*x = GetFileRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[12]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1380,7 +1504,7 @@ func (x *GetFileRequest) String() string {
 func (*GetFileRequest) ProtoMessage() {}
 
 func (x *GetFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[12]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1393,7 +1517,7 @@ func (x *GetFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFileRequest.ProtoReflect.Descriptor instead.
 func (*GetFileRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{12}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetFileRequest) GetFileId() string {
@@ -1414,7 +1538,7 @@ type GetFileResponse struct {
 
 func (x *GetFileResponse) Reset() {
 	*x = GetFileResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[13]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1426,7 +1550,7 @@ func (x *GetFileResponse) String() string {
 func (*GetFileResponse) ProtoMessage() {}
 
 func (x *GetFileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[13]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1439,7 +1563,7 @@ func (x *GetFileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFileResponse.ProtoReflect.Descriptor instead.
 func (*GetFileResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{13}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetFileResponse) GetFile() *File {
@@ -1473,7 +1597,7 @@ type ListFilesRequest struct {
 
 func (x *ListFilesRequest) Reset() {
 	*x = ListFilesRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[14]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1485,7 +1609,7 @@ func (x *ListFilesRequest) String() string {
 func (*ListFilesRequest) ProtoMessage() {}
 
 func (x *ListFilesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[14]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1498,7 +1622,7 @@ func (x *ListFilesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFilesRequest.ProtoReflect.Descriptor instead.
 func (*ListFilesRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{14}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListFilesRequest) GetPageSize() int32 {
@@ -1563,7 +1687,7 @@ type ListFilesResponse struct {
 
 func (x *ListFilesResponse) Reset() {
 	*x = ListFilesResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[15]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1575,7 +1699,7 @@ func (x *ListFilesResponse) String() string {
 func (*ListFilesResponse) ProtoMessage() {}
 
 func (x *ListFilesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[15]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1588,7 +1712,7 @@ func (x *ListFilesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFilesResponse.ProtoReflect.Descriptor instead.
 func (*ListFilesResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{15}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListFilesResponse) GetFiles() []*File {
@@ -1619,7 +1743,7 @@ type UpdateFileRequest struct {
 
 func (x *UpdateFileRequest) Reset() {
 	*x = UpdateFileRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[16]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1631,7 +1755,7 @@ func (x *UpdateFileRequest) String() string {
 func (*UpdateFileRequest) ProtoMessage() {}
 
 func (x *UpdateFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[16]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1644,7 +1768,7 @@ func (x *UpdateFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateFileRequest.ProtoReflect.Descriptor instead.
 func (*UpdateFileRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{16}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *UpdateFileRequest) GetFile() *File {
@@ -1672,7 +1796,7 @@ type UpdateFileResponse struct {
 
 func (x *UpdateFileResponse) Reset() {
 	*x = UpdateFileResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[17]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1684,7 +1808,7 @@ func (x *UpdateFileResponse) String() string {
 func (*UpdateFileResponse) ProtoMessage() {}
 
 func (x *UpdateFileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[17]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1697,7 +1821,7 @@ func (x *UpdateFileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateFileResponse.ProtoReflect.Descriptor instead.
 func (*UpdateFileResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{17}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *UpdateFileResponse) GetFile() *File {
@@ -1718,7 +1842,7 @@ type DeleteFileRequest struct {
 
 func (x *DeleteFileRequest) Reset() {
 	*x = DeleteFileRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[18]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1730,7 +1854,7 @@ func (x *DeleteFileRequest) String() string {
 func (*DeleteFileRequest) ProtoMessage() {}
 
 func (x *DeleteFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[18]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1743,7 +1867,7 @@ func (x *DeleteFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteFileRequest.ProtoReflect.Descriptor instead.
 func (*DeleteFileRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{18}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DeleteFileRequest) GetFileId() string {
@@ -1762,7 +1886,7 @@ type DeleteFileResponse struct {
 
 func (x *DeleteFileResponse) Reset() {
 	*x = DeleteFileResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[19]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1774,7 +1898,7 @@ func (x *DeleteFileResponse) String() string {
 func (*DeleteFileResponse) ProtoMessage() {}
 
 func (x *DeleteFileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[19]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1787,7 +1911,7 @@ func (x *DeleteFileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteFileResponse.ProtoReflect.Descriptor instead.
 func (*DeleteFileResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{19}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{21}
 }
 
 // CreateDownloadUrlRequest asks for a download URL.
@@ -1807,7 +1931,7 @@ type CreateDownloadUrlRequest struct {
 
 func (x *CreateDownloadUrlRequest) Reset() {
 	*x = CreateDownloadUrlRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[20]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1819,7 +1943,7 @@ func (x *CreateDownloadUrlRequest) String() string {
 func (*CreateDownloadUrlRequest) ProtoMessage() {}
 
 func (x *CreateDownloadUrlRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[20]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1832,7 +1956,7 @@ func (x *CreateDownloadUrlRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDownloadUrlRequest.ProtoReflect.Descriptor instead.
 func (*CreateDownloadUrlRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{20}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CreateDownloadUrlRequest) GetFileId() string {
@@ -1869,7 +1993,7 @@ type CreateDownloadUrlResponse struct {
 
 func (x *CreateDownloadUrlResponse) Reset() {
 	*x = CreateDownloadUrlResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[21]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1881,7 +2005,7 @@ func (x *CreateDownloadUrlResponse) String() string {
 func (*CreateDownloadUrlResponse) ProtoMessage() {}
 
 func (x *CreateDownloadUrlResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[21]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1894,7 +2018,7 @@ func (x *CreateDownloadUrlResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDownloadUrlResponse.ProtoReflect.Descriptor instead.
 func (*CreateDownloadUrlResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{21}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CreateDownloadUrlResponse) GetUrl() string {
@@ -1926,7 +2050,7 @@ type CheckNameRequest struct {
 
 func (x *CheckNameRequest) Reset() {
 	*x = CheckNameRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[22]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1938,7 +2062,7 @@ func (x *CheckNameRequest) String() string {
 func (*CheckNameRequest) ProtoMessage() {}
 
 func (x *CheckNameRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[22]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1951,7 +2075,7 @@ func (x *CheckNameRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckNameRequest.ProtoReflect.Descriptor instead.
 func (*CheckNameRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{22}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CheckNameRequest) GetCategory() string {
@@ -1994,7 +2118,7 @@ type CheckNameResponse struct {
 
 func (x *CheckNameResponse) Reset() {
 	*x = CheckNameResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[23]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2006,7 +2130,7 @@ func (x *CheckNameResponse) String() string {
 func (*CheckNameResponse) ProtoMessage() {}
 
 func (x *CheckNameResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[23]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2019,7 +2143,7 @@ func (x *CheckNameResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckNameResponse.ProtoReflect.Descriptor instead.
 func (*CheckNameResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{23}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CheckNameResponse) GetNormalizedName() string {
@@ -2074,7 +2198,7 @@ type SignPartsRequest struct {
 
 func (x *SignPartsRequest) Reset() {
 	*x = SignPartsRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[24]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2086,7 +2210,7 @@ func (x *SignPartsRequest) String() string {
 func (*SignPartsRequest) ProtoMessage() {}
 
 func (x *SignPartsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[24]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2099,7 +2223,7 @@ func (x *SignPartsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignPartsRequest.ProtoReflect.Descriptor instead.
 func (*SignPartsRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{24}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SignPartsRequest) GetFileId() string {
@@ -2134,7 +2258,7 @@ type SignPartsResponse struct {
 
 func (x *SignPartsResponse) Reset() {
 	*x = SignPartsResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[25]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2146,7 +2270,7 @@ func (x *SignPartsResponse) String() string {
 func (*SignPartsResponse) ProtoMessage() {}
 
 func (x *SignPartsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[25]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2159,7 +2283,7 @@ func (x *SignPartsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignPartsResponse.ProtoReflect.Descriptor instead.
 func (*SignPartsResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{25}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SignPartsResponse) GetParts() []*PartTarget {
@@ -2180,7 +2304,7 @@ type ListPartsRequest struct {
 
 func (x *ListPartsRequest) Reset() {
 	*x = ListPartsRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[26]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2192,7 +2316,7 @@ func (x *ListPartsRequest) String() string {
 func (*ListPartsRequest) ProtoMessage() {}
 
 func (x *ListPartsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[26]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2205,7 +2329,7 @@ func (x *ListPartsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPartsRequest.ProtoReflect.Descriptor instead.
 func (*ListPartsRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{26}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListPartsRequest) GetFileId() string {
@@ -2228,7 +2352,7 @@ type ListPartsResponse struct {
 
 func (x *ListPartsResponse) Reset() {
 	*x = ListPartsResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[27]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2240,7 +2364,7 @@ func (x *ListPartsResponse) String() string {
 func (*ListPartsResponse) ProtoMessage() {}
 
 func (x *ListPartsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[27]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2253,7 +2377,7 @@ func (x *ListPartsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPartsResponse.ProtoReflect.Descriptor instead.
 func (*ListPartsResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{27}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListPartsResponse) GetParts() []*Part {
@@ -2281,7 +2405,7 @@ type AbortUploadRequest struct {
 
 func (x *AbortUploadRequest) Reset() {
 	*x = AbortUploadRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[28]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2293,7 +2417,7 @@ func (x *AbortUploadRequest) String() string {
 func (*AbortUploadRequest) ProtoMessage() {}
 
 func (x *AbortUploadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[28]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2306,7 +2430,7 @@ func (x *AbortUploadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortUploadRequest.ProtoReflect.Descriptor instead.
 func (*AbortUploadRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{28}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *AbortUploadRequest) GetFileId() string {
@@ -2327,7 +2451,7 @@ type AbortUploadResponse struct {
 
 func (x *AbortUploadResponse) Reset() {
 	*x = AbortUploadResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[29]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2339,7 +2463,7 @@ func (x *AbortUploadResponse) String() string {
 func (*AbortUploadResponse) ProtoMessage() {}
 
 func (x *AbortUploadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[29]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2352,7 +2476,7 @@ func (x *AbortUploadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortUploadResponse.ProtoReflect.Descriptor instead.
 func (*AbortUploadResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{29}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *AbortUploadResponse) GetFile() *File {
@@ -2376,7 +2500,7 @@ type GetUsageRequest struct {
 
 func (x *GetUsageRequest) Reset() {
 	*x = GetUsageRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[30]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2388,7 +2512,7 @@ func (x *GetUsageRequest) String() string {
 func (*GetUsageRequest) ProtoMessage() {}
 
 func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[30]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2401,7 +2525,7 @@ func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUsageRequest.ProtoReflect.Descriptor instead.
 func (*GetUsageRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{30}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GetUsageRequest) GetCategory() string {
@@ -2438,7 +2562,7 @@ type GetUsageResponse struct {
 
 func (x *GetUsageResponse) Reset() {
 	*x = GetUsageResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[31]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2450,7 +2574,7 @@ func (x *GetUsageResponse) String() string {
 func (*GetUsageResponse) ProtoMessage() {}
 
 func (x *GetUsageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[31]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2463,7 +2587,7 @@ func (x *GetUsageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUsageResponse.ProtoReflect.Descriptor instead.
 func (*GetUsageResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{31}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *GetUsageResponse) GetFileCount() int64 {
@@ -2509,7 +2633,7 @@ const file_presignd_v1_file_service_proto_rawDesc = "" +
 	"\bChecksum\x12H\n" +
 	"\talgorithm\x18\x01 \x01(\x0e2\x1e.presignd.v1.ChecksumAlgorithmB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\talgorithm\x128\n" +
-	"\x05value\x18\x02 \x01(\tB\"\xbaH\x1fr\x1d\x10\x01\x18\x80\x012\x16^[A-Za-z0-9+/]+={0,2}$R\x05value\"\xd0\n" +
+	"\x05value\x18\x02 \x01(\tB\"\xbaH\x1fr\x1d\x10\x01\x18\x80\x012\x16^[A-Za-z0-9+/]+={0,2}$R\x05value\"\xf3\n" +
 	"\n" +
 	"\x04File\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\tR\x06fileId\x12\x1b\n" +
@@ -2545,7 +2669,8 @@ const file_presignd_v1_file_service_proto_rawDesc = "" +
 	"\buploader\x18  \x01(\v2\x15.presignd.v1.UploaderR\buploader\x12.\n" +
 	"\x13presigned_url_count\x18! \x01(\x03R\x11presignedUrlCount\x12,\n" +
 	"\x12download_url_count\x18\" \x01(\x03R\x10downloadUrlCount\x12Q\n" +
-	"\x17last_presigned_url_time\x18# \x01(\v2\x1a.google.protobuf.TimestampR\x14lastPresignedUrlTime\x1a8\n" +
+	"\x17last_presigned_url_time\x18# \x01(\v2\x1a.google.protobuf.TimestampR\x14lastPresignedUrlTime\x12!\n" +
+	"\fsize_unknown\x18$ \x01(\bR\vsizeUnknown\x1a8\n" +
 	"\n" +
 	"OwnerEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
@@ -2627,7 +2752,17 @@ const file_presignd_v1_file_service_proto_rawDesc = "" +
 	"\x14CreateUploadResponse\x12%\n" +
 	"\x04file\x18\x01 \x01(\v2\x11.presignd.v1.FileR\x04file\x12>\n" +
 	"\rupload_target\x18\x02 \x01(\v2\x19.presignd.v1.UploadTargetR\fuploadTarget\x12\"\n" +
-	"\fdeduplicated\x18\x03 \x01(\bR\fdeduplicated\"x\n" +
+	"\fdeduplicated\x18\x03 \x01(\bR\fdeduplicated\"\x84\x02\n" +
+	"\x16GetUploadTargetRequest\x12<\n" +
+	"\bcategory\x18\x01 \x01(\tB \xbaH\x1dr\x1b\x10\x01\x18@2\x15^[a-z0-9][a-z0-9_-]*$R\bcategory\x12r\n" +
+	"\x05owner\x18\x02 \x03(\v2..presignd.v1.GetUploadTargetRequest.OwnerEntryB,\xbaH)\x9a\x01&\x10\x10\"\x19r\x17\x10\x01\x18@2\x11^[a-z][a-z0-9_]*$*\ar\x05\x10\x01\x18\x80\x02R\x05owner\x1a8\n" +
+	"\n" +
+	"OwnerEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x80\x01\n" +
+	"\x17GetUploadTargetResponse\x12%\n" +
+	"\x04file\x18\x01 \x01(\v2\x11.presignd.v1.FileR\x04file\x12>\n" +
+	"\rupload_target\x18\x02 \x01(\v2\x19.presignd.v1.UploadTargetR\fuploadTarget\"x\n" +
 	"\x15CompleteUploadRequest\x12\"\n" +
 	"\afile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x06fileId\x12;\n" +
 	"\x05parts\x18\x02 \x03(\v2\x1a.presignd.v1.CompletedPartB\t\xbaH\x06\x92\x01\x03\x10\x90NR\x05parts\"\x82\x01\n" +
@@ -2744,10 +2879,10 @@ const file_presignd_v1_file_service_proto_rawDesc = "" +
 	"\x10FILE_STATE_READY\x10\x02\x12\x15\n" +
 	"\x11FILE_STATE_FAILED\x10\x03\x12\x16\n" +
 	"\x12FILE_STATE_EXPIRED\x10\x04\x12\x16\n" +
-	"\x12FILE_STATE_ABORTED\x10\x052\xda\n" +
-	"\n" +
+	"\x12FILE_STATE_ABORTED\x10\x052\xea\v\n" +
 	"\vFileService\x12k\n" +
-	"\fCreateUpload\x12 .presignd.v1.CreateUploadRequest\x1a!.presignd.v1.CreateUploadResponse\"\x16\x82\xd3\xe4\x93\x02\x10:\x01*\"\v/v1/uploads\x12\x82\x01\n" +
+	"\fCreateUpload\x12 .presignd.v1.CreateUploadRequest\x1a!.presignd.v1.CreateUploadResponse\"\x16\x82\xd3\xe4\x93\x02\x10:\x01*\"\v/v1/uploads\x12\x8d\x01\n" +
+	"\x0fGetUploadTarget\x12#.presignd.v1.GetUploadTargetRequest\x1a$.presignd.v1.GetUploadTargetResponse\"/\x82\xd3\xe4\x93\x02)\x12'/v1/categories/{category}/upload-target\x12\x82\x01\n" +
 	"\x0eCompleteUpload\x12\".presignd.v1.CompleteUploadRequest\x1a#.presignd.v1.CompleteUploadResponse\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/files/{file_id}:complete\x12a\n" +
 	"\aGetFile\x12\x1b.presignd.v1.GetFileRequest\x1a\x1c.presignd.v1.GetFileResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/files/{file_id}\x12]\n" +
 	"\tListFiles\x12\x1d.presignd.v1.ListFilesRequest\x1a\x1e.presignd.v1.ListFilesResponse\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/files\x12u\n" +
@@ -2776,7 +2911,7 @@ func file_presignd_v1_file_service_proto_rawDescGZIP() []byte {
 }
 
 var file_presignd_v1_file_service_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_presignd_v1_file_service_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_presignd_v1_file_service_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
 var file_presignd_v1_file_service_proto_goTypes = []any{
 	(ChecksumAlgorithm)(0),            // 0: presignd.v1.ChecksumAlgorithm
 	(UploadMethod)(0),                 // 1: presignd.v1.UploadMethod
@@ -2790,122 +2925,130 @@ var file_presignd_v1_file_service_proto_goTypes = []any{
 	(*UploadTarget)(nil),              // 9: presignd.v1.UploadTarget
 	(*CreateUploadRequest)(nil),       // 10: presignd.v1.CreateUploadRequest
 	(*CreateUploadResponse)(nil),      // 11: presignd.v1.CreateUploadResponse
-	(*CompleteUploadRequest)(nil),     // 12: presignd.v1.CompleteUploadRequest
-	(*CompletedPart)(nil),             // 13: presignd.v1.CompletedPart
-	(*CompleteUploadResponse)(nil),    // 14: presignd.v1.CompleteUploadResponse
-	(*GetFileRequest)(nil),            // 15: presignd.v1.GetFileRequest
-	(*GetFileResponse)(nil),           // 16: presignd.v1.GetFileResponse
-	(*ListFilesRequest)(nil),          // 17: presignd.v1.ListFilesRequest
-	(*ListFilesResponse)(nil),         // 18: presignd.v1.ListFilesResponse
-	(*UpdateFileRequest)(nil),         // 19: presignd.v1.UpdateFileRequest
-	(*UpdateFileResponse)(nil),        // 20: presignd.v1.UpdateFileResponse
-	(*DeleteFileRequest)(nil),         // 21: presignd.v1.DeleteFileRequest
-	(*DeleteFileResponse)(nil),        // 22: presignd.v1.DeleteFileResponse
-	(*CreateDownloadUrlRequest)(nil),  // 23: presignd.v1.CreateDownloadUrlRequest
-	(*CreateDownloadUrlResponse)(nil), // 24: presignd.v1.CreateDownloadUrlResponse
-	(*CheckNameRequest)(nil),          // 25: presignd.v1.CheckNameRequest
-	(*CheckNameResponse)(nil),         // 26: presignd.v1.CheckNameResponse
-	(*SignPartsRequest)(nil),          // 27: presignd.v1.SignPartsRequest
-	(*SignPartsResponse)(nil),         // 28: presignd.v1.SignPartsResponse
-	(*ListPartsRequest)(nil),          // 29: presignd.v1.ListPartsRequest
-	(*ListPartsResponse)(nil),         // 30: presignd.v1.ListPartsResponse
-	(*AbortUploadRequest)(nil),        // 31: presignd.v1.AbortUploadRequest
-	(*AbortUploadResponse)(nil),       // 32: presignd.v1.AbortUploadResponse
-	(*GetUsageRequest)(nil),           // 33: presignd.v1.GetUsageRequest
-	(*GetUsageResponse)(nil),          // 34: presignd.v1.GetUsageResponse
-	nil,                               // 35: presignd.v1.File.OwnerEntry
-	nil,                               // 36: presignd.v1.File.MetadataEntry
-	nil,                               // 37: presignd.v1.PartTarget.HeadersEntry
-	nil,                               // 38: presignd.v1.UploadTarget.HeadersEntry
-	nil,                               // 39: presignd.v1.UploadTarget.FormFieldsEntry
-	nil,                               // 40: presignd.v1.CreateUploadRequest.OwnerEntry
-	nil,                               // 41: presignd.v1.CreateUploadRequest.MetadataEntry
-	nil,                               // 42: presignd.v1.ListFilesRequest.OwnerEntry
-	nil,                               // 43: presignd.v1.CheckNameRequest.OwnerEntry
-	nil,                               // 44: presignd.v1.SignPartsRequest.PartChecksumsEntry
-	nil,                               // 45: presignd.v1.GetUsageRequest.OwnerEntry
-	(*timestamppb.Timestamp)(nil),     // 46: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),     // 47: google.protobuf.FieldMask
-	(*durationpb.Duration)(nil),       // 48: google.protobuf.Duration
+	(*GetUploadTargetRequest)(nil),    // 12: presignd.v1.GetUploadTargetRequest
+	(*GetUploadTargetResponse)(nil),   // 13: presignd.v1.GetUploadTargetResponse
+	(*CompleteUploadRequest)(nil),     // 14: presignd.v1.CompleteUploadRequest
+	(*CompletedPart)(nil),             // 15: presignd.v1.CompletedPart
+	(*CompleteUploadResponse)(nil),    // 16: presignd.v1.CompleteUploadResponse
+	(*GetFileRequest)(nil),            // 17: presignd.v1.GetFileRequest
+	(*GetFileResponse)(nil),           // 18: presignd.v1.GetFileResponse
+	(*ListFilesRequest)(nil),          // 19: presignd.v1.ListFilesRequest
+	(*ListFilesResponse)(nil),         // 20: presignd.v1.ListFilesResponse
+	(*UpdateFileRequest)(nil),         // 21: presignd.v1.UpdateFileRequest
+	(*UpdateFileResponse)(nil),        // 22: presignd.v1.UpdateFileResponse
+	(*DeleteFileRequest)(nil),         // 23: presignd.v1.DeleteFileRequest
+	(*DeleteFileResponse)(nil),        // 24: presignd.v1.DeleteFileResponse
+	(*CreateDownloadUrlRequest)(nil),  // 25: presignd.v1.CreateDownloadUrlRequest
+	(*CreateDownloadUrlResponse)(nil), // 26: presignd.v1.CreateDownloadUrlResponse
+	(*CheckNameRequest)(nil),          // 27: presignd.v1.CheckNameRequest
+	(*CheckNameResponse)(nil),         // 28: presignd.v1.CheckNameResponse
+	(*SignPartsRequest)(nil),          // 29: presignd.v1.SignPartsRequest
+	(*SignPartsResponse)(nil),         // 30: presignd.v1.SignPartsResponse
+	(*ListPartsRequest)(nil),          // 31: presignd.v1.ListPartsRequest
+	(*ListPartsResponse)(nil),         // 32: presignd.v1.ListPartsResponse
+	(*AbortUploadRequest)(nil),        // 33: presignd.v1.AbortUploadRequest
+	(*AbortUploadResponse)(nil),       // 34: presignd.v1.AbortUploadResponse
+	(*GetUsageRequest)(nil),           // 35: presignd.v1.GetUsageRequest
+	(*GetUsageResponse)(nil),          // 36: presignd.v1.GetUsageResponse
+	nil,                               // 37: presignd.v1.File.OwnerEntry
+	nil,                               // 38: presignd.v1.File.MetadataEntry
+	nil,                               // 39: presignd.v1.PartTarget.HeadersEntry
+	nil,                               // 40: presignd.v1.UploadTarget.HeadersEntry
+	nil,                               // 41: presignd.v1.UploadTarget.FormFieldsEntry
+	nil,                               // 42: presignd.v1.CreateUploadRequest.OwnerEntry
+	nil,                               // 43: presignd.v1.CreateUploadRequest.MetadataEntry
+	nil,                               // 44: presignd.v1.GetUploadTargetRequest.OwnerEntry
+	nil,                               // 45: presignd.v1.ListFilesRequest.OwnerEntry
+	nil,                               // 46: presignd.v1.CheckNameRequest.OwnerEntry
+	nil,                               // 47: presignd.v1.SignPartsRequest.PartChecksumsEntry
+	nil,                               // 48: presignd.v1.GetUsageRequest.OwnerEntry
+	(*timestamppb.Timestamp)(nil),     // 49: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),     // 50: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),       // 51: google.protobuf.Duration
 }
 var file_presignd_v1_file_service_proto_depIdxs = []int32{
 	0,  // 0: presignd.v1.Checksum.algorithm:type_name -> presignd.v1.ChecksumAlgorithm
 	3,  // 1: presignd.v1.File.checksum:type_name -> presignd.v1.Checksum
 	2,  // 2: presignd.v1.File.state:type_name -> presignd.v1.FileState
-	35, // 3: presignd.v1.File.owner:type_name -> presignd.v1.File.OwnerEntry
-	36, // 4: presignd.v1.File.metadata:type_name -> presignd.v1.File.MetadataEntry
-	46, // 5: presignd.v1.File.create_time:type_name -> google.protobuf.Timestamp
-	46, // 6: presignd.v1.File.update_time:type_name -> google.protobuf.Timestamp
-	46, // 7: presignd.v1.File.complete_time:type_name -> google.protobuf.Timestamp
-	46, // 8: presignd.v1.File.upload_expire_time:type_name -> google.protobuf.Timestamp
+	37, // 3: presignd.v1.File.owner:type_name -> presignd.v1.File.OwnerEntry
+	38, // 4: presignd.v1.File.metadata:type_name -> presignd.v1.File.MetadataEntry
+	49, // 5: presignd.v1.File.create_time:type_name -> google.protobuf.Timestamp
+	49, // 6: presignd.v1.File.update_time:type_name -> google.protobuf.Timestamp
+	49, // 7: presignd.v1.File.complete_time:type_name -> google.protobuf.Timestamp
+	49, // 8: presignd.v1.File.upload_expire_time:type_name -> google.protobuf.Timestamp
 	6,  // 9: presignd.v1.File.multipart:type_name -> presignd.v1.MultipartLayout
 	5,  // 10: presignd.v1.File.uploader:type_name -> presignd.v1.Uploader
-	46, // 11: presignd.v1.File.last_presigned_url_time:type_name -> google.protobuf.Timestamp
+	49, // 11: presignd.v1.File.last_presigned_url_time:type_name -> google.protobuf.Timestamp
 	0,  // 12: presignd.v1.MultipartLayout.part_checksum_algorithm:type_name -> presignd.v1.ChecksumAlgorithm
-	37, // 13: presignd.v1.PartTarget.headers:type_name -> presignd.v1.PartTarget.HeadersEntry
-	46, // 14: presignd.v1.PartTarget.expire_time:type_name -> google.protobuf.Timestamp
+	39, // 13: presignd.v1.PartTarget.headers:type_name -> presignd.v1.PartTarget.HeadersEntry
+	49, // 14: presignd.v1.PartTarget.expire_time:type_name -> google.protobuf.Timestamp
 	1,  // 15: presignd.v1.UploadTarget.method:type_name -> presignd.v1.UploadMethod
-	38, // 16: presignd.v1.UploadTarget.headers:type_name -> presignd.v1.UploadTarget.HeadersEntry
-	39, // 17: presignd.v1.UploadTarget.form_fields:type_name -> presignd.v1.UploadTarget.FormFieldsEntry
-	46, // 18: presignd.v1.UploadTarget.expire_time:type_name -> google.protobuf.Timestamp
+	40, // 16: presignd.v1.UploadTarget.headers:type_name -> presignd.v1.UploadTarget.HeadersEntry
+	41, // 17: presignd.v1.UploadTarget.form_fields:type_name -> presignd.v1.UploadTarget.FormFieldsEntry
+	49, // 18: presignd.v1.UploadTarget.expire_time:type_name -> google.protobuf.Timestamp
 	6,  // 19: presignd.v1.UploadTarget.multipart:type_name -> presignd.v1.MultipartLayout
 	7,  // 20: presignd.v1.UploadTarget.parts:type_name -> presignd.v1.PartTarget
 	3,  // 21: presignd.v1.CreateUploadRequest.checksum:type_name -> presignd.v1.Checksum
 	1,  // 22: presignd.v1.CreateUploadRequest.method:type_name -> presignd.v1.UploadMethod
-	40, // 23: presignd.v1.CreateUploadRequest.owner:type_name -> presignd.v1.CreateUploadRequest.OwnerEntry
-	41, // 24: presignd.v1.CreateUploadRequest.metadata:type_name -> presignd.v1.CreateUploadRequest.MetadataEntry
+	42, // 23: presignd.v1.CreateUploadRequest.owner:type_name -> presignd.v1.CreateUploadRequest.OwnerEntry
+	43, // 24: presignd.v1.CreateUploadRequest.metadata:type_name -> presignd.v1.CreateUploadRequest.MetadataEntry
 	0,  // 25: presignd.v1.CreateUploadRequest.part_checksum_algorithm:type_name -> presignd.v1.ChecksumAlgorithm
 	4,  // 26: presignd.v1.CreateUploadResponse.file:type_name -> presignd.v1.File
 	9,  // 27: presignd.v1.CreateUploadResponse.upload_target:type_name -> presignd.v1.UploadTarget
-	13, // 28: presignd.v1.CompleteUploadRequest.parts:type_name -> presignd.v1.CompletedPart
-	4,  // 29: presignd.v1.CompleteUploadResponse.file:type_name -> presignd.v1.File
-	4,  // 30: presignd.v1.GetFileResponse.file:type_name -> presignd.v1.File
-	2,  // 31: presignd.v1.ListFilesRequest.state:type_name -> presignd.v1.FileState
-	42, // 32: presignd.v1.ListFilesRequest.owner:type_name -> presignd.v1.ListFilesRequest.OwnerEntry
-	4,  // 33: presignd.v1.ListFilesResponse.files:type_name -> presignd.v1.File
-	4,  // 34: presignd.v1.UpdateFileRequest.file:type_name -> presignd.v1.File
-	47, // 35: presignd.v1.UpdateFileRequest.update_mask:type_name -> google.protobuf.FieldMask
-	4,  // 36: presignd.v1.UpdateFileResponse.file:type_name -> presignd.v1.File
-	48, // 37: presignd.v1.CreateDownloadUrlRequest.ttl:type_name -> google.protobuf.Duration
-	46, // 38: presignd.v1.CreateDownloadUrlResponse.expire_time:type_name -> google.protobuf.Timestamp
-	43, // 39: presignd.v1.CheckNameRequest.owner:type_name -> presignd.v1.CheckNameRequest.OwnerEntry
-	4,  // 40: presignd.v1.CheckNameResponse.existing_file:type_name -> presignd.v1.File
-	44, // 41: presignd.v1.SignPartsRequest.part_checksums:type_name -> presignd.v1.SignPartsRequest.PartChecksumsEntry
-	7,  // 42: presignd.v1.SignPartsResponse.parts:type_name -> presignd.v1.PartTarget
-	8,  // 43: presignd.v1.ListPartsResponse.parts:type_name -> presignd.v1.Part
-	6,  // 44: presignd.v1.ListPartsResponse.multipart:type_name -> presignd.v1.MultipartLayout
-	4,  // 45: presignd.v1.AbortUploadResponse.file:type_name -> presignd.v1.File
-	45, // 46: presignd.v1.GetUsageRequest.owner:type_name -> presignd.v1.GetUsageRequest.OwnerEntry
-	46, // 47: presignd.v1.GetUsageResponse.last_upload_time:type_name -> google.protobuf.Timestamp
-	10, // 48: presignd.v1.FileService.CreateUpload:input_type -> presignd.v1.CreateUploadRequest
-	12, // 49: presignd.v1.FileService.CompleteUpload:input_type -> presignd.v1.CompleteUploadRequest
-	15, // 50: presignd.v1.FileService.GetFile:input_type -> presignd.v1.GetFileRequest
-	17, // 51: presignd.v1.FileService.ListFiles:input_type -> presignd.v1.ListFilesRequest
-	19, // 52: presignd.v1.FileService.UpdateFile:input_type -> presignd.v1.UpdateFileRequest
-	21, // 53: presignd.v1.FileService.DeleteFile:input_type -> presignd.v1.DeleteFileRequest
-	23, // 54: presignd.v1.FileService.CreateDownloadUrl:input_type -> presignd.v1.CreateDownloadUrlRequest
-	25, // 55: presignd.v1.FileService.CheckName:input_type -> presignd.v1.CheckNameRequest
-	27, // 56: presignd.v1.FileService.SignParts:input_type -> presignd.v1.SignPartsRequest
-	29, // 57: presignd.v1.FileService.ListParts:input_type -> presignd.v1.ListPartsRequest
-	31, // 58: presignd.v1.FileService.AbortUpload:input_type -> presignd.v1.AbortUploadRequest
-	33, // 59: presignd.v1.FileService.GetUsage:input_type -> presignd.v1.GetUsageRequest
-	11, // 60: presignd.v1.FileService.CreateUpload:output_type -> presignd.v1.CreateUploadResponse
-	14, // 61: presignd.v1.FileService.CompleteUpload:output_type -> presignd.v1.CompleteUploadResponse
-	16, // 62: presignd.v1.FileService.GetFile:output_type -> presignd.v1.GetFileResponse
-	18, // 63: presignd.v1.FileService.ListFiles:output_type -> presignd.v1.ListFilesResponse
-	20, // 64: presignd.v1.FileService.UpdateFile:output_type -> presignd.v1.UpdateFileResponse
-	22, // 65: presignd.v1.FileService.DeleteFile:output_type -> presignd.v1.DeleteFileResponse
-	24, // 66: presignd.v1.FileService.CreateDownloadUrl:output_type -> presignd.v1.CreateDownloadUrlResponse
-	26, // 67: presignd.v1.FileService.CheckName:output_type -> presignd.v1.CheckNameResponse
-	28, // 68: presignd.v1.FileService.SignParts:output_type -> presignd.v1.SignPartsResponse
-	30, // 69: presignd.v1.FileService.ListParts:output_type -> presignd.v1.ListPartsResponse
-	32, // 70: presignd.v1.FileService.AbortUpload:output_type -> presignd.v1.AbortUploadResponse
-	34, // 71: presignd.v1.FileService.GetUsage:output_type -> presignd.v1.GetUsageResponse
-	60, // [60:72] is the sub-list for method output_type
-	48, // [48:60] is the sub-list for method input_type
-	48, // [48:48] is the sub-list for extension type_name
-	48, // [48:48] is the sub-list for extension extendee
-	0,  // [0:48] is the sub-list for field type_name
+	44, // 28: presignd.v1.GetUploadTargetRequest.owner:type_name -> presignd.v1.GetUploadTargetRequest.OwnerEntry
+	4,  // 29: presignd.v1.GetUploadTargetResponse.file:type_name -> presignd.v1.File
+	9,  // 30: presignd.v1.GetUploadTargetResponse.upload_target:type_name -> presignd.v1.UploadTarget
+	15, // 31: presignd.v1.CompleteUploadRequest.parts:type_name -> presignd.v1.CompletedPart
+	4,  // 32: presignd.v1.CompleteUploadResponse.file:type_name -> presignd.v1.File
+	4,  // 33: presignd.v1.GetFileResponse.file:type_name -> presignd.v1.File
+	2,  // 34: presignd.v1.ListFilesRequest.state:type_name -> presignd.v1.FileState
+	45, // 35: presignd.v1.ListFilesRequest.owner:type_name -> presignd.v1.ListFilesRequest.OwnerEntry
+	4,  // 36: presignd.v1.ListFilesResponse.files:type_name -> presignd.v1.File
+	4,  // 37: presignd.v1.UpdateFileRequest.file:type_name -> presignd.v1.File
+	50, // 38: presignd.v1.UpdateFileRequest.update_mask:type_name -> google.protobuf.FieldMask
+	4,  // 39: presignd.v1.UpdateFileResponse.file:type_name -> presignd.v1.File
+	51, // 40: presignd.v1.CreateDownloadUrlRequest.ttl:type_name -> google.protobuf.Duration
+	49, // 41: presignd.v1.CreateDownloadUrlResponse.expire_time:type_name -> google.protobuf.Timestamp
+	46, // 42: presignd.v1.CheckNameRequest.owner:type_name -> presignd.v1.CheckNameRequest.OwnerEntry
+	4,  // 43: presignd.v1.CheckNameResponse.existing_file:type_name -> presignd.v1.File
+	47, // 44: presignd.v1.SignPartsRequest.part_checksums:type_name -> presignd.v1.SignPartsRequest.PartChecksumsEntry
+	7,  // 45: presignd.v1.SignPartsResponse.parts:type_name -> presignd.v1.PartTarget
+	8,  // 46: presignd.v1.ListPartsResponse.parts:type_name -> presignd.v1.Part
+	6,  // 47: presignd.v1.ListPartsResponse.multipart:type_name -> presignd.v1.MultipartLayout
+	4,  // 48: presignd.v1.AbortUploadResponse.file:type_name -> presignd.v1.File
+	48, // 49: presignd.v1.GetUsageRequest.owner:type_name -> presignd.v1.GetUsageRequest.OwnerEntry
+	49, // 50: presignd.v1.GetUsageResponse.last_upload_time:type_name -> google.protobuf.Timestamp
+	10, // 51: presignd.v1.FileService.CreateUpload:input_type -> presignd.v1.CreateUploadRequest
+	12, // 52: presignd.v1.FileService.GetUploadTarget:input_type -> presignd.v1.GetUploadTargetRequest
+	14, // 53: presignd.v1.FileService.CompleteUpload:input_type -> presignd.v1.CompleteUploadRequest
+	17, // 54: presignd.v1.FileService.GetFile:input_type -> presignd.v1.GetFileRequest
+	19, // 55: presignd.v1.FileService.ListFiles:input_type -> presignd.v1.ListFilesRequest
+	21, // 56: presignd.v1.FileService.UpdateFile:input_type -> presignd.v1.UpdateFileRequest
+	23, // 57: presignd.v1.FileService.DeleteFile:input_type -> presignd.v1.DeleteFileRequest
+	25, // 58: presignd.v1.FileService.CreateDownloadUrl:input_type -> presignd.v1.CreateDownloadUrlRequest
+	27, // 59: presignd.v1.FileService.CheckName:input_type -> presignd.v1.CheckNameRequest
+	29, // 60: presignd.v1.FileService.SignParts:input_type -> presignd.v1.SignPartsRequest
+	31, // 61: presignd.v1.FileService.ListParts:input_type -> presignd.v1.ListPartsRequest
+	33, // 62: presignd.v1.FileService.AbortUpload:input_type -> presignd.v1.AbortUploadRequest
+	35, // 63: presignd.v1.FileService.GetUsage:input_type -> presignd.v1.GetUsageRequest
+	11, // 64: presignd.v1.FileService.CreateUpload:output_type -> presignd.v1.CreateUploadResponse
+	13, // 65: presignd.v1.FileService.GetUploadTarget:output_type -> presignd.v1.GetUploadTargetResponse
+	16, // 66: presignd.v1.FileService.CompleteUpload:output_type -> presignd.v1.CompleteUploadResponse
+	18, // 67: presignd.v1.FileService.GetFile:output_type -> presignd.v1.GetFileResponse
+	20, // 68: presignd.v1.FileService.ListFiles:output_type -> presignd.v1.ListFilesResponse
+	22, // 69: presignd.v1.FileService.UpdateFile:output_type -> presignd.v1.UpdateFileResponse
+	24, // 70: presignd.v1.FileService.DeleteFile:output_type -> presignd.v1.DeleteFileResponse
+	26, // 71: presignd.v1.FileService.CreateDownloadUrl:output_type -> presignd.v1.CreateDownloadUrlResponse
+	28, // 72: presignd.v1.FileService.CheckName:output_type -> presignd.v1.CheckNameResponse
+	30, // 73: presignd.v1.FileService.SignParts:output_type -> presignd.v1.SignPartsResponse
+	32, // 74: presignd.v1.FileService.ListParts:output_type -> presignd.v1.ListPartsResponse
+	34, // 75: presignd.v1.FileService.AbortUpload:output_type -> presignd.v1.AbortUploadResponse
+	36, // 76: presignd.v1.FileService.GetUsage:output_type -> presignd.v1.GetUsageResponse
+	64, // [64:77] is the sub-list for method output_type
+	51, // [51:64] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_presignd_v1_file_service_proto_init() }
@@ -2919,7 +3062,7 @@ func file_presignd_v1_file_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_presignd_v1_file_service_proto_rawDesc), len(file_presignd_v1_file_service_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   43,
+			NumMessages:   46,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

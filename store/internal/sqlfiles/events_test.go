@@ -32,7 +32,7 @@ func everyField() *store.File {
 		PartChecksumAlgorithm: "CRC32C", CompletedBy: store.CompletedByNotification,
 		ObjectMissingSince: at.Add(time.Hour),
 		Uploader:           store.Uploader{Kind: "jwt", ID: "user-7", Name: "Ada ✓"},
-		DownloadURLCount:   5, LastURLAt: at.Add(3 * time.Minute),
+		DownloadURLCount:   5, SizeUnknown: true, LastURLAt: at.Add(3 * time.Minute),
 	}
 }
 
@@ -108,6 +108,7 @@ func TestEventFileBeforeUploader(t *testing.T) {
 	}
 	want := everyField()
 	want.Uploader, want.DownloadURLCount, want.LastURLAt = store.Uploader{}, 0, time.Time{}
+	want.SizeUnknown = false
 	f, err := DecodeEventFile(bytes.TrimSpace(old))
 	if err != nil || !reflect.DeepEqual(f, want) {
 		t.Errorf("DecodeEventFile(old) = %+v, %v; want %+v", f, err, want)
