@@ -282,6 +282,19 @@ type Category struct {
 	// new one. Needs require_checksum, so that every upload can be found
 	// by its content.
 	Deduplicate bool `yaml:"deduplicate"`
+	// BodylessTarget lets GetUploadTarget (GET
+	// /v1/categories/{category}/upload-target) issue an upload target
+	// without a filename or a size: the file is named from its id and the
+	// type's extension, the target binds the one allowed type and the
+	// max_size limit, and max_size is reserved against the storage limits
+	// until the upload completes with its real size. Needs exactly one
+	// content type without a wildcard, no require_checksum, a max_size of
+	// at most 5GiB (one PUT or POST), and a backend that can bind a limit
+	// without the size: local (it counts the bytes it receives), gcs (the
+	// PUT signs x-goog-content-length-range), or s3 with method POST (the
+	// policy's content-length-range; a presigned S3 PUT can bind only an
+	// exact Content-Length).
+	BodylessTarget bool `yaml:"bodyless_target"`
 	// Retention deletes READY files this long after their upload
 	// completed (for example 720h); the sweeper deletes them as
 	// DeleteFile does (file.deleted events when events are on). 0 (the
@@ -671,6 +684,9 @@ func (c *Config) Validate() error {
 		if cat.Deduplicate && cat.RequireChecksum == "" {
 			add(key+".deduplicate", "needs require_checksum: uploads are found by their checksum")
 		}
+		if cat.BodylessTarget {
+			validateBodyless(key+".bodyless_target", cat, c.Backends, add)
+		}
 		if d := time.Duration(cat.Retention); d != 0 && d < time.Minute {
 			add(key+".retention", "must be at least 1m (or 0: keep files), not %s", d)
 		}
@@ -765,6 +781,7 @@ func (c *Config) Policies() (map[string]*policy.Category, error) {
 			URLTTL:             time.Duration(cat.URLTTL),
 			MaxDownloadTTL:     time.Duration(cat.MaxDownloadTTL),
 			Deduplicate:        cat.Deduplicate,
+			BodylessTarget:     cat.BodylessTarget,
 			Retention:          time.Duration(cat.Retention),
 			Method:             cat.Method,
 			RequireChecksum:    cat.RequireChecksum,
@@ -1037,4 +1054,22 @@ func canonicalHeaders(m map[string]string) map[string]string {
 		out[field] = textproto.CanonicalMIMEHeaderKey(h)
 	}
 	return out
+}
+
+// validateBodyless reports why cat, which opts in to bodyless_target,
+// cannot bind the one type and the limit of an upload without a size.
+func validateBodyless(key string, cat Category, backends map[string]Backend, add func(key, format string, args ...any)) {
+	if len(cat.ContentTypes) != 1 || strings.Contains(cat.ContentTypes[0], "*") {
+		add(key, "needs exactly one content type without a wildcard (such as [application/pdf]), not %v: a request without a body declares no type", cat.ContentTypes)
+	}
+	if cat.RequireChecksum != "" {
+		add(key, "cannot be used with require_checksum: a request without a body declares no checksum")
+	}
+	if int64(cat.MaxSize) > policy.MaxSingleUpload {
+		add(key, "needs max_size at most 5GiB (one PUT or POST), not %s", bytesize.Describe(int64(cat.MaxSize)))
+	}
+	b, ok := backends[cat.Backend]
+	if ok && b.Driver == "s3" && cat.Method != policy.MethodPost {
+		add(key, "backend %q is s3, whose presigned PUT cannot bind a maximum size without the exact size (only an exact Content-Length); set method: POST, whose policy binds content-length-range (local and gcs backends bind the limit on a PUT)", cat.Backend)
+	}
 }

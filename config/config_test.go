@@ -76,6 +76,12 @@ func TestParseReportsTheBadKey(t *testing.T) {
 		{"an owner header that carries credentials", "categories:\n  docs:\n    owner_headers: {business_id: Authorization}\n", []string{"categories.docs.owner_headers.business_id"}},
 		{"an owner header that is not a header name", "categories:\n  docs:\n    owner_headers: {business_id: \"X Business\"}\n", []string{"categories.docs.owner_headers.business_id"}},
 		{"an owner header for a bad field name", "categories:\n  docs:\n    owner_headers: {Business: X-Business-Id}\n", []string{"categories.docs.owner_headers.Business"}},
+		{"a bodyless target without a content type", "categories:\n  docs:\n    bodyless_target: true\n", []string{"categories.docs.bodyless_target", "exactly one content type"}},
+		{"a bodyless target with a wildcard type", "categories:\n  docs:\n    bodyless_target: true\n    content_types: [image/*]\n", []string{"categories.docs.bodyless_target", "image/*"}},
+		{"a bodyless target with two types", "categories:\n  docs:\n    bodyless_target: true\n    content_types: [image/png, image/jpeg]\n", []string{"categories.docs.bodyless_target", "exactly one content type"}},
+		{"a bodyless target with a required checksum", "categories:\n  docs:\n    bodyless_target: true\n    content_types: [application/pdf]\n    require_checksum: MD5\n", []string{"categories.docs.bodyless_target", "declares no checksum"}},
+		{"a bodyless target over one PUT's size", "categories:\n  docs:\n    bodyless_target: true\n    content_types: [application/pdf]\n    max_size: 6GiB\n", []string{"categories.docs.bodyless_target", "5GiB"}},
+		{"a bodyless target on an S3 PUT", "backends:\n  b:\n    driver: s3\n    s3: {bucket: x}\ncategories:\n  docs:\n    bodyless_target: true\n    content_types: [application/pdf]\n", []string{"categories.docs.bodyless_target", "method: POST", "content-length-range"}},
 		{"a retention shorter than a minute", "categories:\n  docs:\n    retention: 30s\n", []string{"categories.docs.retention"}},
 		{"a negative retention", "categories:\n  docs:\n    retention: -1h\n", []string{"categories.docs.retention"}},
 		{"an undefined backend", "categories:\n  docs:\n    backend: s3main\n", []string{"categories.docs.backend", "s3main"}},
@@ -346,5 +352,31 @@ func TestContentAndLifetimeKeysReachThePolicy(t *testing.T) {
 	}
 	if got := cats["default"]; got != nil && got.DownloadTTLLimit() != got.URLTTL {
 		t.Errorf("default download TTL limit %s, want its url_ttl %s", got.DownloadTTLLimit(), got.URLTTL)
+	}
+}
+
+func TestBodylessTargetAcceptsBackendsThatBindTheLimit(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+	}{
+		{"a local PUT", "categories:\n  docs:\n    bodyless_target: true\n    content_types: [application/pdf]\n    max_size: 10MiB\n"},
+		{"a GCS PUT", "backends:\n  b:\n    driver: gcs\n    gcs: {bucket: x}\ncategories:\n  docs:\n    bodyless_target: true\n    content_types: [application/pdf]\n    max_size: 10MiB\n"},
+		{"an S3 POST", "backends:\n  b:\n    driver: s3\n    s3: {bucket: x}\ncategories:\n  docs:\n    bodyless_target: true\n    content_types: [application/pdf]\n    method: POST\n    max_size: 10MiB\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse([]byte(tt.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cats, err := c.Policies()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !cats["docs"].BodylessTarget {
+				t.Fatal("docs.BodylessTarget is false")
+			}
+		})
 	}
 }

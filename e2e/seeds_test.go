@@ -8,12 +8,14 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/presignd/presignd/auth/authtest"
 	"github.com/presignd/presignd/internal/testenv"
+	"github.com/presignd/presignd/signer"
 	"github.com/presignd/presignd/thumbnail/thumbnailtest"
 )
 
@@ -175,6 +177,7 @@ func runReleaseForms(t *testing.T, inst *instance, uriScheme string) {
 	if got := downloadREST(t, inst, id); !bytes.Equal(got, pdf) {
 		t.Fatal("downloaded bytes differ")
 	}
+	runBodylessReleaseForm(t, inst, uriScheme, pdf)
 	// With a JWT the tenant comes from the token, and keys follow it.
 	code, fromJWT := inst.restWithToken(t, inst.sessionToken(t, "acme-corp"), "POST", "/v1/uploads", map[string]any{
 		"category": "release_form", "filename": "form.pdf", "content_type": "application/pdf", "size_bytes": 10,
@@ -205,6 +208,47 @@ func runReleaseForms(t *testing.T, inst *instance, uriScheme string) {
 		} else if code != c.wantCode {
 			t.Fatalf("%s %d bytes: %d %v", c.contentType, c.size, code, body)
 		}
+	}
+}
+
+// runBodylessReleaseForm replays the seed's GET, which takes no body: the
+// target binds PDF and the 10 MiB limit, a larger upload is refused by
+// storage (on GCS by the signed x-goog-content-length-range), and the
+// upload completes with its real size.
+func runBodylessReleaseForm(t *testing.T, inst *instance, uriScheme string, pdf []byte) {
+	t.Helper()
+	get := func() (signer.UploadTarget, map[string]any) {
+		t.Helper()
+		code, got := inst.rest(t, "GET", "/v1/categories/release_form/upload-target", nil)
+		if code != http.StatusOK {
+			t.Fatalf("GET upload-target: %d %v", code, got)
+		}
+		key, id := str(got, "file.key"), str(got, "file.file_id")
+		if key != "tenants/"+inst.tenant()+"/releaseForms/"+id+".pdf" || str(got, "file.filename") != id+".pdf" ||
+			!strings.HasPrefix(str(got, "file.storage_uri"), uriScheme) || got["file"].(map[string]any)["size_unknown"] != true {
+			t.Fatalf("GET upload-target: %v", got)
+		}
+		target := targetFromJSON(t, got["upload_target"])
+		if target.Headers["Content-Type"] != "application/pdf" {
+			t.Fatalf("target headers %v do not bind the PDF type", target.Headers)
+		}
+		if strings.HasPrefix(uriScheme, "gs://") && target.Headers["x-goog-content-length-range"] != "0,10485760" {
+			t.Fatalf("GCS target headers %v do not bind the 10 MiB limit", target.Headers)
+		}
+		return target, got
+	}
+	oversize, refused := get()
+	if code := upload(t, oversize, make([]byte, 10<<20+1)); code/100 == 2 {
+		t.Fatalf("storage accepted 10 MiB + 1 byte: %d", code)
+	}
+	completeBeforeBytes(t, inst, str(refused, "file.file_id"))
+	target, got := get()
+	if code := upload(t, target, pdf); code/100 != 2 {
+		t.Fatalf("upload: %d", code)
+	}
+	f := completeREST(t, inst, str(got, "file.file_id"))
+	if str(f, "state") != "FILE_STATE_READY" || str(f, "size_bytes") != strconv.Itoa(len(pdf)) || f["size_unknown"] != false {
+		t.Fatalf("completed: %v", f)
 	}
 }
 

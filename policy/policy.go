@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"mime"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -98,6 +99,10 @@ type Category struct {
 	// READY file of the same scope (tenant, category and owner scope)
 	// with that file instead of a new upload.
 	Deduplicate bool
+	// BodylessTarget lets an upload target be asked for with no filename
+	// and no size (the category fixes one type, and MaxSize is the
+	// limit the target binds).
+	BodylessTarget bool
 	// Retention, when positive, is how long a READY file is kept after
 	// its upload completed; the sweeper then deletes it.
 	Retention time.Duration
@@ -281,6 +286,26 @@ func Extension(filename string) string {
 		}
 	}
 	return strings.ToLower(ext)
+}
+
+// TypeExtension returns an extension, with its dot, for files of
+// contentType: "."+subtype when the mime package lists it for the type
+// (".pdf" for application/pdf, ".png" for image/png), else the first one
+// it lists, else "". The result passes Extension's rules.
+func TypeExtension(contentType string) string {
+	mediaType, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return ""
+	}
+	exts, err := mime.ExtensionsByType(mediaType)
+	if err != nil || len(exts) == 0 {
+		return ""
+	}
+	ext := exts[0]
+	if _, sub, ok := strings.Cut(mediaType, "/"); ok && slices.Contains(exts, "."+sub) {
+		ext = "." + sub
+	}
+	return Extension(ext)
 }
 
 // SanitizeFilename returns the base name of a client-supplied file name with

@@ -221,3 +221,22 @@ func FuzzKeyTemplate(f *testing.F) {
 		}
 	})
 }
+
+func TestTypeExtension(t *testing.T) {
+	tests := []struct {
+		name, contentType, want string
+	}{
+		{"a PDF is .pdf", "application/pdf", ".pdf"},
+		{"a PNG is .png", "image/png", ".png"},
+		{"parameters are ignored", "application/pdf; charset=binary", ".pdf"},
+		{"a type the mime package does not know has none", "application/x-presignd-unknown", ""},
+		{"something that is not a media type has none", "not a type", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := TypeExtension(tt.contentType); got != tt.want {
+				t.Fatalf("TypeExtension(%q) = %q, want %q", tt.contentType, got, tt.want)
+			}
+		})
+	}
+}

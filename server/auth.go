@@ -59,6 +59,7 @@ func newAuthLayer(cfg Config) (*authLayer, error) {
 // an entry.
 var methodScopes = map[string]string{
 	presigndv1.FileService_CreateUpload_FullMethodName:         auth.ScopeUpload,
+	presigndv1.FileService_GetUploadTarget_FullMethodName:      auth.ScopeUpload,
 	presigndv1.FileService_CompleteUpload_FullMethodName:       auth.ScopeUpload,
 	presigndv1.FileService_UpdateFile_FullMethodName:           auth.ScopeUpload,
 	presigndv1.FileService_CheckName_FullMethodName:            auth.ScopeUpload,
@@ -135,7 +136,7 @@ func (s *Server) authInterceptor(ctx context.Context, req any, info *grpc.UnaryS
 	if !p.HasScope(scope) {
 		return nil, fmt.Errorf("%w: the credential lacks scope %q", errPermission, scope)
 	}
-	if info.FullMethod == presigndv1.FileService_CreateUpload_FullMethodName {
+	if info.FullMethod == presigndv1.FileService_CreateUpload_FullMethodName || info.FullMethod == presigndv1.FileService_GetUploadTarget_FullMethodName {
 		if err := s.auth.createUploads.Allow(p.Tenant); err != nil {
 			return nil, err
 		}

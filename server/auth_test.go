@@ -97,9 +97,20 @@ type rpcCase struct {
 	multipart bool
 }
 
+// matrixBodyless is the category GetUploadTarget is called for in the
+// matrices, without a storage limit so that every allowed call succeeds.
+func matrixBodyless() *policy.Category {
+	c := bodylessCategory()
+	c.StorageLimit = 0
+	return c
+}
+
 var matrixRPCs = []rpcCase{
 	{presigndv1.FileService_CreateUpload_FullMethodName, func(ctx context.Context, env *testEnv, _ target) (proto.Message, error) {
 		return env.client.CreateUpload(ctx, &presigndv1.CreateUploadRequest{Filename: "m.txt", ContentType: "text/plain", SizeBytes: 3})
+	}, false, false, false},
+	{presigndv1.FileService_GetUploadTarget_FullMethodName, func(ctx context.Context, env *testEnv, _ target) (proto.Message, error) {
+		return env.client.GetUploadTarget(ctx, &presigndv1.GetUploadTargetRequest{Category: "release_form"})
 	}, false, false, false},
 	{presigndv1.FileService_CompleteUpload_FullMethodName, func(ctx context.Context, env *testEnv, tgt target) (proto.Message, error) {
 		return env.client.CompleteUpload(ctx, &presigndv1.CompleteUploadRequest{FileId: tgt.fileID})
@@ -198,7 +209,7 @@ func allScopesBut(scope string) []string {
 // credential that lacks the RPC's scope, and on another tenant's
 // resources, and checks the code and that no data comes back.
 func TestAuthMatrix(t *testing.T) {
-	env, iss := newAuthEnv(t, AuthConfig{})
+	env, iss := newAuthEnv(t, AuthConfig{}, matrixBodyless())
 	acme, globex := env.as("acme"), env.as("globex")
 	globexFile := readyFile(t, env, globex)
 	_, globexKeyID := env.addKeyWith(t, &store.APIKey{Tenant: "globex", Scopes: auth.AllScopes})
@@ -351,7 +362,7 @@ func flipChar(s string) string {
 // the gateway: the same interceptor decides, with the HTTP codes of the
 // gRPC ones.
 func TestAuthMatrixOverREST(t *testing.T) {
-	env, _ := newAuthEnv(t, AuthConfig{})
+	env, _ := newAuthEnv(t, AuthConfig{}, matrixBodyless())
 	globexFile := readyFile(t, env, env.as("globex"))
 	_, globexKeyID := env.addKeyWith(t, &store.APIKey{Tenant: "globex", Scopes: auth.AllScopes})
 	fid := globexFile.GetFileId()
@@ -360,6 +371,7 @@ func TestAuthMatrixOverREST(t *testing.T) {
 		method, verb, path, body string
 	}{
 		{presigndv1.FileService_CreateUpload_FullMethodName, "POST", "/v1/uploads", `{"filename":"a.txt","content_type":"text/plain","size_bytes":3}`},
+		{presigndv1.FileService_GetUploadTarget_FullMethodName, "GET", "/v1/categories/release_form/upload-target", ``},
 		{presigndv1.FileService_CompleteUpload_FullMethodName, "POST", "/v1/files/" + fid + ":complete", `{}`},
 		{presigndv1.FileService_GetFile_FullMethodName, "GET", "/v1/files/" + fid, ``},
 		{presigndv1.FileService_ListFiles_FullMethodName, "GET", "/v1/files", ``},

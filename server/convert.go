@@ -90,6 +90,7 @@ func (s *Server) fileToProto(f *store.File) *presigndv1.File {
 		PresignedUrlCount:    int64(f.UploadCount) + f.DownloadURLCount,
 		DownloadUrlCount:     f.DownloadURLCount,
 		LastPresignedUrlTime: timestamp(f.LastURLAt),
+		SizeUnknown:          f.SizeUnknown,
 	}
 	if c, ok := s.categories[f.Category]; ok && f.State == store.StateReady {
 		if u := c.PublicURL(f.Key); u != "" {

@@ -47,6 +47,7 @@ func (m *inProcessMethod[Req, Resp]) call(ctx context.Context, req Req) (Resp, e
 type inProcessFiles struct {
 	pb.UnsafeFileServiceServer
 	createUpload      *inProcessMethod[*pb.CreateUploadRequest, *pb.CreateUploadResponse]
+	getUploadTarget   *inProcessMethod[*pb.GetUploadTargetRequest, *pb.GetUploadTargetResponse]
 	completeUpload    *inProcessMethod[*pb.CompleteUploadRequest, *pb.CompleteUploadResponse]
 	getFile           *inProcessMethod[*pb.GetFileRequest, *pb.GetFileResponse]
 	listFiles         *inProcessMethod[*pb.ListFilesRequest, *pb.ListFilesResponse]
@@ -63,6 +64,7 @@ type inProcessFiles struct {
 func newInProcessFiles(s *Server) *inProcessFiles {
 	return &inProcessFiles{
 		createUpload:      newInProcessMethod(s, s, pb.FileService_CreateUpload_FullMethodName, s.CreateUpload),
+		getUploadTarget:   newInProcessMethod(s, s, pb.FileService_GetUploadTarget_FullMethodName, s.GetUploadTarget),
 		completeUpload:    newInProcessMethod(s, s, pb.FileService_CompleteUpload_FullMethodName, s.CompleteUpload),
 		getFile:           newInProcessMethod(s, s, pb.FileService_GetFile_FullMethodName, s.GetFile),
 		listFiles:         newInProcessMethod(s, s, pb.FileService_ListFiles_FullMethodName, s.ListFiles),
@@ -79,6 +81,10 @@ func newInProcessFiles(s *Server) *inProcessFiles {
 
 func (f *inProcessFiles) CreateUpload(ctx context.Context, req *pb.CreateUploadRequest) (*pb.CreateUploadResponse, error) {
 	return f.createUpload.call(ctx, req)
+}
+
+func (f *inProcessFiles) GetUploadTarget(ctx context.Context, req *pb.GetUploadTargetRequest) (*pb.GetUploadTargetResponse, error) {
+	return f.getUploadTarget.call(ctx, req)
 }
 
 func (f *inProcessFiles) CompleteUpload(ctx context.Context, req *pb.CompleteUploadRequest) (*pb.CompleteUploadResponse, error) {

@@ -154,6 +154,8 @@ func appendFile(b []byte, f *presigndv1.File) ([]byte, bool) {
 	b = strconv.AppendInt(b, f.GetDownloadUrlCount(), 10)
 	b = append(b, `","last_presigned_url_time":`...)
 	b = appendTimestamp(b, f.GetLastPresignedUrlTime(), &ok)
+	b = append(b, `,"size_unknown":`...)
+	b = strconv.AppendBool(b, f.GetSizeUnknown())
 	return append(b, '}'), ok
 }
 

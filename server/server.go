@@ -250,6 +250,34 @@ func requestHash(req *presigndv1.CreateUploadRequest) string {
 
 // CreateUpload implements presigndv1.FileServiceServer.
 func (s *Server) CreateUpload(ctx context.Context, req *presigndv1.CreateUploadRequest) (*presigndv1.CreateUploadResponse, error) {
+	return s.createUpload(ctx, req, false)
+}
+
+// GetUploadTarget implements presigndv1.FileServiceServer: a CreateUpload
+// of the category's one content type with no filename and no size, for a
+// category with bodyless_target.
+func (s *Server) GetUploadTarget(ctx context.Context, req *presigndv1.GetUploadTargetRequest) (*presigndv1.GetUploadTargetResponse, error) {
+	cat, err := s.category(req.GetCategory())
+	if err != nil {
+		return nil, err
+	}
+	if !cat.BodylessTarget || len(cat.ContentTypes) != 1 {
+		return nil, fieldError("category", fmt.Sprintf("category %q does not issue upload targets without a filename and size (it has no bodyless_target): use CreateUpload", cat.Name))
+	}
+	resp, err := s.createUpload(ctx, &presigndv1.CreateUploadRequest{
+		Category: cat.Name, ContentType: cat.ContentTypes[0], Owner: req.GetOwner(),
+	}, true)
+	if err != nil {
+		return nil, err
+	}
+	return &presigndv1.GetUploadTargetResponse{File: resp.GetFile(), UploadTarget: resp.GetUploadTarget()}, nil
+}
+
+// createUpload is CreateUpload; bodyless is a GetUploadTarget request,
+// with no filename, size or checksum: the file is named from its id and
+// its type, it reserves the category's limit, and its target binds that
+// limit instead of a size.
+func (s *Server) createUpload(ctx context.Context, req *presigndv1.CreateUploadRequest, bodyless bool) (*presigndv1.CreateUploadResponse, error) {
 	p, err := principalFrom(ctx)
 	if err != nil {
 		return nil, err
@@ -361,9 +389,18 @@ func (s *Server) CreateUpload(ctx context.Context, req *presigndv1.CreateUploadR
 	if err != nil {
 		return nil, fmt.Errorf("new file id: %w", err)
 	}
+	name, size := req.GetFilename(), req.GetSizeBytes()
+	if bodyless {
+		// Named from the id and the type (which gives the key its {ext});
+		// the category's limit is reserved until the real size is known.
+		name, size = id.String()+policy.TypeExtension(req.GetContentType()), cat.MaxSize
+		if displayName, err = cat.Names.Normalize("display_name", name); err != nil {
+			return nil, err
+		}
+	}
 	key, err := cat.Key.Render(policy.KeyValues{
 		Tenant: p.Tenant, Category: cat.Name, UUID: id.String(),
-		Filename: req.GetFilename(), Owner: req.GetOwner(), Now: now,
+		Filename: name, Owner: req.GetOwner(), Now: now,
 	})
 	if err != nil {
 		return nil, err
@@ -371,7 +408,7 @@ func (s *Server) CreateUpload(ctx context.Context, req *presigndv1.CreateUploadR
 	if err := signer.ValidateKey(key); err != nil {
 		return nil, fmt.Errorf("render key for category %q: %w", cat.Name, err)
 	}
-	filename := policy.SanitizeFilename(req.GetFilename())
+	filename := policy.SanitizeFilename(name)
 	f := &store.File{
 		ID:                id.String(),
 		Tenant:            p.Tenant,
@@ -382,7 +419,8 @@ func (s *Server) CreateUpload(ctx context.Context, req *presigndv1.CreateUploadR
 		Key:               key,
 		Backend:           cat.Backend,
 		ContentType:       req.GetContentType(),
-		SizeBytes:         req.GetSizeBytes(),
+		SizeBytes:         size,
+		SizeUnknown:       bodyless,
 		ChecksumAlgorithm: checksum.Algorithm,
 		ChecksumValue:     checksum.Value,
 		State:             store.StatePending,
@@ -609,6 +647,10 @@ func (s *Server) signUpload(ctx context.Context, f *store.File, cat *policy.Cate
 		Checksum:    checksum,
 		Expires:     s.now().Add(cat.URLTTL),
 	}
+	if f.SizeUnknown {
+		// No size was declared: SizeBytes is the limit the target binds.
+		req.Size = 0
+	}
 	if method == policy.MethodPost {
 		// A POST policy enforces a range; the declared size is verified on
 		// completion, so the range is the category's limit.
@@ -730,7 +772,7 @@ func (s *Server) finishUpload(ctx context.Context, f *store.File, backend signer
 			// and makes the file READY or QUARANTINED.
 			cur.State = store.StateScanning
 		}
-		cur.SizeBytes = info.Size
+		cur.SizeBytes, cur.SizeUnknown = info.Size, false
 		cur.ETag = info.ETag
 		return nil
 	})
@@ -761,7 +803,12 @@ func (s *Server) finishUpload(ctx context.Context, f *store.File, backend signer
 // mismatch compares a stored object with its declaration and describes the
 // first difference, or returns "" when they agree.
 func mismatch(f *store.File, info signer.ObjectInfo) string {
-	if info.Size != f.SizeBytes {
+	if f.SizeUnknown {
+		// SizeBytes is the category's limit, not a declared size.
+		if info.Size > f.SizeBytes {
+			return fmt.Sprintf("stored object is %d bytes, more than the %d allowed", info.Size, f.SizeBytes)
+		}
+	} else if info.Size != f.SizeBytes {
 		return fmt.Sprintf("stored object is %d bytes, %d were declared", info.Size, f.SizeBytes)
 	}
 	if !sameMediaType(info.ContentType, f.ContentType) {

@@ -69,7 +69,9 @@ type UploadRequest struct {
 	// exact Content-Length may do so; all verify it again in Stat.
 	Size int64
 	// MaxSize is the largest body the target accepts; POST policies and the
-	// local backend enforce it while receiving.
+	// local backend enforce it while receiving. A request with Size 0 (no
+	// size declared) relies on it: GCS then binds it on a PUT too, and a
+	// backend that cannot bind it on a PUT (S3) needs a POST.
 	MaxSize int64
 	// Checksum, when set, must be verified by the backend on upload.
 	Checksum Checksum

@@ -92,7 +92,12 @@ type File struct {
 	Backend     string
 	ContentType string
 	// SizeBytes is declared while PENDING and measured once READY.
-	SizeBytes         int64
+	SizeBytes int64
+	// SizeUnknown marks a PENDING file whose size was not declared (an
+	// upload target asked for without a body): SizeBytes then holds the
+	// category's limit, reserved against the storage limits, and the
+	// upload's real size replaces it on completion, which clears the flag.
+	SizeUnknown       bool
 	ChecksumAlgorithm string
 	ChecksumValue     string
 	ETag              string

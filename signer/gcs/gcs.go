@@ -62,8 +62,11 @@
 //     that does not match. The client must send exactly UploadTarget.Headers.
 //     SHA256 fails with signer.ErrUnsupported: GCS keeps no SHA-256 of an
 //     object, so Stat could never confirm it (x-goog-content-sha256 only
-//     feeds the signature). Size cannot be bound on a signed PUT; Stat is
-//     the check.
+//     feeds the signature). An exact size cannot be bound on a signed PUT;
+//     Stat is the check. A request that declares no size (Size 0) but a
+//     limit (MaxSize > 0) binds "x-goog-content-length-range: 0,<MaxSize>"
+//     as a signed header: GCS refuses a larger body, and a client that
+//     drops or changes the header breaks the signature.
 //   - Part of a multipart upload: the part number and upload id in the
 //     signed query, "x-goog-content-length-range: size,size" (the exact
 //     part size) and, for a CRC32C part checksum, x-goog-hash as signed
@@ -489,6 +492,11 @@ func (s *Signer) SignUpload(ctx context.Context, req signer.UploadRequest) (sign
 		}
 		signed = append(signed, header{name, value})
 		headers[name] = value
+	}
+	if req.Size == 0 && req.MaxSize > 0 {
+		lengthRange := "0," + strconv.FormatInt(req.MaxSize, 10)
+		signed = append(signed, header{"x-goog-content-length-range", lengthRange})
+		headers["x-goog-content-length-range"] = lengthRange
 	}
 	u, exp, err := s.signURL(ctx, http.MethodPut, req.Key, signed, nil, now, req.Expires)
 	if err != nil {

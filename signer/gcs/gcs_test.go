@@ -426,3 +426,67 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		}
 	})
 }
+
+// A PUT that declares no size but a limit binds the limit in the signed
+// x-goog-content-length-range header, so the fake's verifier (as GCS)
+// refuses a larger body, and a client cannot widen or drop the range.
+func TestPutWithoutSizeBindsTheLimit(t *testing.T) {
+	f := newFixture(t)
+	const limit = 64
+	sign := func(t *testing.T) signer.UploadTarget {
+		target, err := f.s.SignUpload(f.ctx, signer.UploadRequest{
+			Key:         "tenants/t1/releaseForms/" + strings.ReplaceAll(t.Name(), "/", "-") + ".pdf",
+			ContentType: "application/pdf",
+			MaxSize:     limit,
+			Expires:     time.Now().Add(15 * time.Minute),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := target.Headers["x-goog-content-length-range"]; got != "0,64" {
+			t.Fatalf("headers %v, want x-goog-content-length-range 0,64", target.Headers)
+		}
+		return target
+	}
+	for _, tc := range []struct {
+		name   string
+		alter  func(tg *signer.UploadTarget, b *[]byte)
+		status int
+	}{
+		{"a body within the limit is accepted", func(*signer.UploadTarget, *[]byte) {}, http.StatusOK},
+		{"a body of exactly the limit is accepted", func(_ *signer.UploadTarget, b *[]byte) {
+			*b = bytes.Repeat([]byte("x"), limit)
+		}, http.StatusOK},
+		{"a body one byte over the limit is refused", func(_ *signer.UploadTarget, b *[]byte) {
+			*b = bytes.Repeat([]byte("x"), limit+1)
+		}, http.StatusBadRequest},
+		{"a widened range is refused", func(tg *signer.UploadTarget, b *[]byte) {
+			tg.Headers["x-goog-content-length-range"] = "0,1000"
+			*b = bytes.Repeat([]byte("x"), limit+1)
+		}, http.StatusForbidden},
+		{"a dropped range is refused", func(tg *signer.UploadTarget, b *[]byte) {
+			delete(tg.Headers, "x-goog-content-length-range")
+			*b = bytes.Repeat([]byte("x"), limit+1)
+		}, http.StatusForbidden},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			target := sign(t)
+			b := []byte("%PDF-1.7 small form")
+			tc.alter(&target, &b)
+			if status, got := f.send(http.MethodPut, target.URL, target.Headers, b); status != tc.status {
+				t.Fatalf("status %d, want %d; body %s", status, tc.status, got)
+			}
+		})
+	}
+	t.Run("a declared size binds no range", func(t *testing.T) {
+		target, err := f.s.SignUpload(f.ctx, signer.UploadRequest{
+			Key: "sized.pdf", ContentType: "application/pdf", Size: 10, MaxSize: limit, Expires: time.Now().Add(time.Minute),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := target.Headers["x-goog-content-length-range"]; ok {
+			t.Fatalf("headers %v bind a range for a declared size", target.Headers)
+		}
+	})
+}

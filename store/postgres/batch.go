@@ -87,18 +87,18 @@ type createReq struct {
 const insertNew = insertFile + ` ON CONFLICT DO NOTHING`
 
 // insertWithinQuota inserts a file unless it conflicts with a stored one
-// or the live bytes of its tenant ($36 > 0) or scope ($37 > 0), counted
-// with the file's own bytes ($35), would exceed their limit, and returns
+// or the live bytes of its tenant ($37 > 0) or scope ($38 > 0), counted
+// with the file's own bytes ($36), would exceed their limit, and returns
 // one row: whether it inserted, and the live bytes it counted (0 for a
 // limit not set). $22 is the file's CreatedAt, the time liveBytes counts
 // at.
 const insertWithinQuota = `WITH used AS MATERIALIZED (SELECT
-		CASE WHEN $36::bigint > 0 THEN ` + tenantLiveBytes + ` + $35::bigint ELSE 0 END AS tenant,
-		CASE WHEN $37::bigint > 0 THEN ` + scopeLiveBytes + ` + $35::bigint ELSE 0 END AS scope),
+		CASE WHEN $37::bigint > 0 THEN ` + tenantLiveBytes + ` + $36::bigint ELSE 0 END AS tenant,
+		CASE WHEN $38::bigint > 0 THEN ` + scopeLiveBytes + ` + $36::bigint ELSE 0 END AS scope),
 	ins AS (INSERT INTO files (` + sqlfiles.InsertColumns + `)
 		SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25,
-			$26, $27, $28, $29, $30, $31, $32, $33, $34
-		FROM used WHERE ($36::bigint <= 0 OR used.tenant <= $36::bigint) AND ($37::bigint <= 0 OR used.scope <= $37::bigint)
+			$26, $27, $28, $29, $30, $31, $32, $33, $34, $35
+		FROM used WHERE ($37::bigint <= 0 OR used.tenant <= $37::bigint) AND ($38::bigint <= 0 OR used.scope <= $38::bigint)
 		ON CONFLICT DO NOTHING RETURNING 1)
 	SELECT EXISTS (SELECT FROM ins), used.tenant, used.scope FROM used`
 

@@ -30,7 +30,7 @@ const quotaLockClass = 0x70736e64 // "psnd"
 // insertFile inserts a file: sqlfiles.InsertColumns.
 const insertFile = `INSERT INTO files (` + sqlfiles.InsertColumns + `)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25,
-		$26, $27, $28, $29, $30, $31, $32, $33, $34)`
+		$26, $27, $28, $29, $30, $31, $32, $33, $34, $35)`
 
 // CreateFile inserts f; see store.Files. Concurrent CreateFiles share
 // transactions (group commit, see batch.go); each returns only once its
@@ -56,7 +56,7 @@ func (s *Store) CreateFile(ctx context.Context, f *store.File, quota store.Quota
 			f.CreatedAt, f.UpdatedAt, timestamp(f.CompletedAt), timestamp(f.UploadExpires),
 			f.MultipartUploadID, f.PartSize, f.PartChecksumAlgorithm,
 			fold(f.DisplayName), f.CompletedBy,
-			f.Uploader.Kind, f.Uploader.ID, f.Uploader.Name, timestamp(f.LastURLAt)},
+			f.Uploader.Kind, f.Uploader.ID, f.Uploader.Name, timestamp(f.LastURLAt), f.SizeUnknown},
 	})
 	return sqlfiles.CreateError(op, err)
 }
@@ -221,14 +221,14 @@ func (s *Store) UpdateFile(ctx context.Context, tenant, id string, update func(*
 			etag = $12, state = $13, failure_reason = $14, owner = $15, metadata = $16, request_id = $17,
 			request_hash = $18, upload_count = $19, updated_at = $20, completed_at = $21, upload_expires = $22,
 			scope = $24, multipart_upload_id = $25, part_size = $26, part_checksum_algorithm = $27,
-			completed_by = $28, last_url_at = $29, scan_result = $30, detected_content_type = $31
+			completed_by = $28, last_url_at = $29, scan_result = $30, detected_content_type = $31, size_unknown = $32
 			WHERE id = $23`,
 			f.Category, f.DisplayName, fold(f.DisplayName), f.NameScope, f.Filename, f.Key,
 			f.Backend, f.ContentType, f.SizeBytes, f.ChecksumAlgorithm, f.ChecksumValue,
 			f.ETag, string(f.State), f.FailureReason, owner, metadata, f.RequestID,
 			f.RequestHash, f.UploadCount, f.UpdatedAt, timestamp(f.CompletedAt), timestamp(f.UploadExpires),
 			f.ID, f.Scope, f.MultipartUploadID, f.PartSize, f.PartChecksumAlgorithm, f.CompletedBy, timestamp(f.LastURLAt), f.ScanResult,
-			f.DetectedContentType)
+			f.DetectedContentType, f.SizeUnknown)
 		// The event, when the change writes one, goes in the same round
 		// trip as the update.
 		if typ := sqlfiles.StateEvent(cur.State, f.State); typ != "" {

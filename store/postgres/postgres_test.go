@@ -269,7 +269,8 @@ func TestOpen(t *testing.T) {
 			"4 0004_lifecycle.sql", "5 0005_name_search.sql", "6 0006_name_words.sql", "8 0008_ready_bytes.sql",
 			"9 0009_defer_name_indexing.sql", "10 0010_watched_keys.sql", "11 0011_api_key_parents.sql",
 			"12 0012_multipart.sql", "13 0013_events.sql", "14 0014_detected_content_type.sql", "15 0015_scanning.sql",
-			"16 0016_thumbnails.sql", "17 0017_deny_entries.sql", "18 0018_uploader_dedupe_retention.sql"}
+			"16 0016_thumbnails.sql", "17 0017_deny_entries.sql", "18 0018_uploader_dedupe_retention.sql",
+			"20 0020_size_unknown.sql"}
 		if !slices.Equal(recorded, want) {
 			t.Errorf("schema_migrations = %q, want %q", recorded, want)
 		}

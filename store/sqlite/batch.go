@@ -137,7 +137,7 @@ func (s *Store) afterBatch(due bool) time.Duration {
 const savepoint = "create_file"
 
 const insertFile = `INSERT INTO files (` + sqlfiles.InsertColumns + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // createBatch inserts reqs in one write transaction. errs[i] is the error
 // that refused reqs[i] alone (its insert undone); batchErr, when not nil,
@@ -318,7 +318,7 @@ func (s *Store) insertChecked(ctx context.Context, conn *sql.Conn, insert *sql.S
 		f.FailureReason, r.owner, r.metadata, f.RequestID, f.RequestHash, f.UploadCount,
 		micros(f.CreatedAt), micros(f.UpdatedAt), micros(f.CompletedAt), micros(f.UploadExpires),
 		f.MultipartUploadID, f.PartSize, f.PartChecksumAlgorithm,
-		fold(f.DisplayName), f.CompletedBy, f.Uploader.Kind, f.Uploader.ID, f.Uploader.Name, micros(f.LastURLAt))
+		fold(f.DisplayName), f.CompletedBy, f.Uploader.Kind, f.Uploader.ID, f.Uploader.Name, micros(f.LastURLAt), f.SizeUnknown)
 	if err != nil {
 		return s.fail("insert", err)
 	}

@@ -237,14 +237,14 @@ func (s *Store) UpdateFile(ctx context.Context, tenant, id string, update func(*
 			etag = ?, state = ?, failure_reason = ?, owner = ?, metadata = ?, request_id = ?,
 			request_hash = ?, upload_count = ?, updated_at = ?, completed_at = ?, upload_expires = ?,
 			multipart_upload_id = ?, part_size = ?, part_checksum_algorithm = ?, completed_by = ?,
-			last_url_at = ?, scan_result = ?, detected_content_type = ?
+			last_url_at = ?, scan_result = ?, detected_content_type = ?, size_unknown = ?
 			WHERE id = ?`,
 			f.Category, f.DisplayName, fold(f.DisplayName), f.NameScope, f.Scope, f.Filename, f.Key,
 			f.Backend, f.ContentType, f.SizeBytes, f.ChecksumAlgorithm, f.ChecksumValue,
 			f.ETag, string(f.State), f.FailureReason, owner, metadata, f.RequestID,
 			f.RequestHash, f.UploadCount, micros(f.UpdatedAt), micros(f.CompletedAt), micros(f.UploadExpires),
 			f.MultipartUploadID, f.PartSize, f.PartChecksumAlgorithm, f.CompletedBy,
-			micros(f.LastURLAt), f.ScanResult, f.DetectedContentType,
+			micros(f.LastURLAt), f.ScanResult, f.DetectedContentType, f.SizeUnknown,
 			f.ID)
 		if err != nil {
 			return s.fail(op, err)

@@ -72,6 +72,7 @@ func fullFile(tenant string) *store.File {
 	f.CompletedBy = store.CompletedByNotification
 	f.Uploader = store.Uploader{Kind: "jwt", ID: "user-7@example.com", Name: "Ada Lovelace ✓"}
 	f.LastURLAt = created.Add(3*time.Minute + 321)
+	f.SizeUnknown = true
 	return f
 }
 
@@ -153,6 +154,9 @@ func diffFile(want, got *store.File) []string {
 	d = append(d, diffTime("LastURLAt", want.LastURLAt, got.LastURLAt)...)
 	if want.Uploader != got.Uploader {
 		d = append(d, fmt.Sprintf("Uploader = %+v, want %+v", got.Uploader, want.Uploader))
+	}
+	if want.SizeUnknown != got.SizeUnknown {
+		d = append(d, fmt.Sprintf("SizeUnknown = %t, want %t", got.SizeUnknown, want.SizeUnknown))
 	}
 	if want.DownloadURLCount != got.DownloadURLCount {
 		d = append(d, fmt.Sprintf("DownloadURLCount = %d, want %d", got.DownloadURLCount, want.DownloadURLCount))

@@ -25,6 +25,7 @@ func testUpdateFile(t *testing.T, newStore func(*testing.T) store.Store) {
 			u.Scope = "files/application_id=43"
 			u.State = store.StateReady
 			u.SizeBytes = 4242
+			u.SizeUnknown = false
 			u.ETag = `"etag-2"`
 			u.UploadCount++
 			u.CompletedAt = completed
@@ -38,6 +39,7 @@ func testUpdateFile(t *testing.T, newStore func(*testing.T) store.Store) {
 		want.DisplayName, want.NameScope, want.State = "Renamed report", "application-2", store.StateReady
 		want.Scope = "files/application_id=43"
 		want.SizeBytes, want.ETag, want.UploadCount = 4242, `"etag-2"`, f.UploadCount+1
+		want.SizeUnknown = false
 		want.CompletedAt, want.UploadExpires = storedTime(completed), time.Time{}
 		want.Metadata, want.Owner = map[string]string{"replaced": "yes"}, nil
 		want.UpdatedAt = got.UpdatedAt // checked in its own test

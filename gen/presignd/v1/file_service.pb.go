@@ -367,8 +367,12 @@ type File struct {
 	// When the last presigned URL (upload target or download URL) was
 	// issued for the file.
 	LastPresignedUrlTime *timestamppb.Timestamp `protobuf:"bytes,35,opt,name=last_presigned_url_time,json=lastPresignedUrlTime,proto3" json:"last_presigned_url_time,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// The upload declared no size (GetUploadTarget): while the file is
+	// PENDING, size_bytes is the category's limit, reserved for it; the
+	// upload's real size replaces it on completion, which clears this.
+	SizeUnknown   bool `protobuf:"varint,36,opt,name=size_unknown,json=sizeUnknown,proto3" json:"size_unknown,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *File) Reset() {
@@ -637,6 +641,13 @@ func (x *File) GetLastPresignedUrlTime() *timestamppb.Timestamp {
 		return x.LastPresignedUrlTime
 	}
 	return nil
+}
+
+func (x *File) GetSizeUnknown() bool {
+	if x != nil {
+		return x.SizeUnknown
+	}
+	return false
 }
 
 // Uploader is the credential that created a file.
@@ -1360,6 +1371,119 @@ func (x *CreateUploadResponse) GetDeduplicated() bool {
 	return false
 }
 
+// GetUploadTargetRequest asks for an upload target in a category that
+// fixes the type and the limit; over REST it has no body, and owner
+// fields are query parameters (owner[customer_id]=...).
+type GetUploadTargetRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The policy category; it must opt in with bodyless_target.
+	Category string `protobuf:"bytes,1,opt,name=category,proto3" json:"category,omitempty"`
+	// Owner and subject fields, such as customer_id, as in CreateUpload.
+	Owner         map[string]string `protobuf:"bytes,2,rep,name=owner,proto3" json:"owner,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUploadTargetRequest) Reset() {
+	*x = GetUploadTargetRequest{}
+	mi := &file_presignd_v1_file_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUploadTargetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUploadTargetRequest) ProtoMessage() {}
+
+func (x *GetUploadTargetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_presignd_v1_file_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUploadTargetRequest.ProtoReflect.Descriptor instead.
+func (*GetUploadTargetRequest) Descriptor() ([]byte, []int) {
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *GetUploadTargetRequest) GetCategory() string {
+	if x != nil {
+		return x.Category
+	}
+	return ""
+}
+
+func (x *GetUploadTargetRequest) GetOwner() map[string]string {
+	if x != nil {
+		return x.Owner
+	}
+	return nil
+}
+
+// GetUploadTargetResponse carries the reserved file and where to upload it.
+type GetUploadTargetResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The PENDING file record (size_unknown set).
+	File *File `protobuf:"bytes,1,opt,name=file,proto3" json:"file,omitempty"`
+	// How to send the bytes; it binds the category's one content type and
+	// its size limit.
+	UploadTarget  *UploadTarget `protobuf:"bytes,2,opt,name=upload_target,json=uploadTarget,proto3" json:"upload_target,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUploadTargetResponse) Reset() {
+	*x = GetUploadTargetResponse{}
+	mi := &file_presignd_v1_file_service_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUploadTargetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUploadTargetResponse) ProtoMessage() {}
+
+func (x *GetUploadTargetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_presignd_v1_file_service_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUploadTargetResponse.ProtoReflect.Descriptor instead.
+func (*GetUploadTargetResponse) Descriptor() ([]byte, []int) {
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *GetUploadTargetResponse) GetFile() *File {
+	if x != nil {
+		return x.File
+	}
+	return nil
+}
+
+func (x *GetUploadTargetResponse) GetUploadTarget() *UploadTarget {
+	if x != nil {
+		return x.UploadTarget
+	}
+	return nil
+}
+
 // CompleteUploadRequest names the file whose upload finished.
 type CompleteUploadRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1377,7 +1501,7 @@ type CompleteUploadRequest struct {
 
 func (x *CompleteUploadRequest) Reset() {
 	*x = CompleteUploadRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[10]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1389,7 +1513,7 @@ func (x *CompleteUploadRequest) String() string {
 func (*CompleteUploadRequest) ProtoMessage() {}
 
 func (x *CompleteUploadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[10]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1402,7 +1526,7 @@ func (x *CompleteUploadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteUploadRequest.ProtoReflect.Descriptor instead.
 func (*CompleteUploadRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{10}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CompleteUploadRequest) GetFileId() string {
@@ -1434,7 +1558,7 @@ type CompletedPart struct {
 
 func (x *CompletedPart) Reset() {
 	*x = CompletedPart{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[11]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1446,7 +1570,7 @@ func (x *CompletedPart) String() string {
 func (*CompletedPart) ProtoMessage() {}
 
 func (x *CompletedPart) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[11]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1459,7 +1583,7 @@ func (x *CompletedPart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompletedPart.ProtoReflect.Descriptor instead.
 func (*CompletedPart) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{11}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CompletedPart) GetPartNumber() int32 {
@@ -1494,7 +1618,7 @@ type CompleteUploadResponse struct {
 
 func (x *CompleteUploadResponse) Reset() {
 	*x = CompleteUploadResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[12]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1506,7 +1630,7 @@ func (x *CompleteUploadResponse) String() string {
 func (*CompleteUploadResponse) ProtoMessage() {}
 
 func (x *CompleteUploadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[12]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1519,7 +1643,7 @@ func (x *CompleteUploadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteUploadResponse.ProtoReflect.Descriptor instead.
 func (*CompleteUploadResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{12}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CompleteUploadResponse) GetFile() *File {
@@ -1540,7 +1664,7 @@ type GetFileRequest struct {
 
 func (x *GetFileRequest) Reset() {
 	*x = GetFileRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[13]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1552,7 +1676,7 @@ func (x *GetFileRequest) String() string {
 func (*GetFileRequest) ProtoMessage() {}
 
 func (x *GetFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[13]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1565,7 +1689,7 @@ func (x *GetFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFileRequest.ProtoReflect.Descriptor instead.
 func (*GetFileRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{13}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetFileRequest) GetFileId() string {
@@ -1586,7 +1710,7 @@ type GetFileResponse struct {
 
 func (x *GetFileResponse) Reset() {
 	*x = GetFileResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[14]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1598,7 +1722,7 @@ func (x *GetFileResponse) String() string {
 func (*GetFileResponse) ProtoMessage() {}
 
 func (x *GetFileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[14]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1611,7 +1735,7 @@ func (x *GetFileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFileResponse.ProtoReflect.Descriptor instead.
 func (*GetFileResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{14}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetFileResponse) GetFile() *File {
@@ -1645,7 +1769,7 @@ type ListFilesRequest struct {
 
 func (x *ListFilesRequest) Reset() {
 	*x = ListFilesRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[15]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1657,7 +1781,7 @@ func (x *ListFilesRequest) String() string {
 func (*ListFilesRequest) ProtoMessage() {}
 
 func (x *ListFilesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[15]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1670,7 +1794,7 @@ func (x *ListFilesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFilesRequest.ProtoReflect.Descriptor instead.
 func (*ListFilesRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{15}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListFilesRequest) GetPageSize() int32 {
@@ -1735,7 +1859,7 @@ type ListFilesResponse struct {
 
 func (x *ListFilesResponse) Reset() {
 	*x = ListFilesResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[16]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1747,7 +1871,7 @@ func (x *ListFilesResponse) String() string {
 func (*ListFilesResponse) ProtoMessage() {}
 
 func (x *ListFilesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[16]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1760,7 +1884,7 @@ func (x *ListFilesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFilesResponse.ProtoReflect.Descriptor instead.
 func (*ListFilesResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{16}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListFilesResponse) GetFiles() []*File {
@@ -1791,7 +1915,7 @@ type UpdateFileRequest struct {
 
 func (x *UpdateFileRequest) Reset() {
 	*x = UpdateFileRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[17]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1803,7 +1927,7 @@ func (x *UpdateFileRequest) String() string {
 func (*UpdateFileRequest) ProtoMessage() {}
 
 func (x *UpdateFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[17]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1816,7 +1940,7 @@ func (x *UpdateFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateFileRequest.ProtoReflect.Descriptor instead.
 func (*UpdateFileRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{17}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *UpdateFileRequest) GetFile() *File {
@@ -1844,7 +1968,7 @@ type UpdateFileResponse struct {
 
 func (x *UpdateFileResponse) Reset() {
 	*x = UpdateFileResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[18]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1856,7 +1980,7 @@ func (x *UpdateFileResponse) String() string {
 func (*UpdateFileResponse) ProtoMessage() {}
 
 func (x *UpdateFileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[18]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1869,7 +1993,7 @@ func (x *UpdateFileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateFileResponse.ProtoReflect.Descriptor instead.
 func (*UpdateFileResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{18}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *UpdateFileResponse) GetFile() *File {
@@ -1890,7 +2014,7 @@ type DeleteFileRequest struct {
 
 func (x *DeleteFileRequest) Reset() {
 	*x = DeleteFileRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[19]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1902,7 +2026,7 @@ func (x *DeleteFileRequest) String() string {
 func (*DeleteFileRequest) ProtoMessage() {}
 
 func (x *DeleteFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[19]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1915,7 +2039,7 @@ func (x *DeleteFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteFileRequest.ProtoReflect.Descriptor instead.
 func (*DeleteFileRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{19}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DeleteFileRequest) GetFileId() string {
@@ -1934,7 +2058,7 @@ type DeleteFileResponse struct {
 
 func (x *DeleteFileResponse) Reset() {
 	*x = DeleteFileResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[20]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1946,7 +2070,7 @@ func (x *DeleteFileResponse) String() string {
 func (*DeleteFileResponse) ProtoMessage() {}
 
 func (x *DeleteFileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[20]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1959,7 +2083,7 @@ func (x *DeleteFileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteFileResponse.ProtoReflect.Descriptor instead.
 func (*DeleteFileResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{20}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{22}
 }
 
 // CreateDownloadUrlRequest asks for a download URL.
@@ -1984,7 +2108,7 @@ type CreateDownloadUrlRequest struct {
 
 func (x *CreateDownloadUrlRequest) Reset() {
 	*x = CreateDownloadUrlRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[21]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1996,7 +2120,7 @@ func (x *CreateDownloadUrlRequest) String() string {
 func (*CreateDownloadUrlRequest) ProtoMessage() {}
 
 func (x *CreateDownloadUrlRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[21]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2009,7 +2133,7 @@ func (x *CreateDownloadUrlRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDownloadUrlRequest.ProtoReflect.Descriptor instead.
 func (*CreateDownloadUrlRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{21}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CreateDownloadUrlRequest) GetFileId() string {
@@ -2053,7 +2177,7 @@ type CreateDownloadUrlResponse struct {
 
 func (x *CreateDownloadUrlResponse) Reset() {
 	*x = CreateDownloadUrlResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[22]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2065,7 +2189,7 @@ func (x *CreateDownloadUrlResponse) String() string {
 func (*CreateDownloadUrlResponse) ProtoMessage() {}
 
 func (x *CreateDownloadUrlResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[22]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2078,7 +2202,7 @@ func (x *CreateDownloadUrlResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDownloadUrlResponse.ProtoReflect.Descriptor instead.
 func (*CreateDownloadUrlResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{22}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CreateDownloadUrlResponse) GetUrl() string {
@@ -2110,7 +2234,7 @@ type CheckNameRequest struct {
 
 func (x *CheckNameRequest) Reset() {
 	*x = CheckNameRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[23]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2122,7 +2246,7 @@ func (x *CheckNameRequest) String() string {
 func (*CheckNameRequest) ProtoMessage() {}
 
 func (x *CheckNameRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[23]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2135,7 +2259,7 @@ func (x *CheckNameRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckNameRequest.ProtoReflect.Descriptor instead.
 func (*CheckNameRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{23}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CheckNameRequest) GetCategory() string {
@@ -2178,7 +2302,7 @@ type CheckNameResponse struct {
 
 func (x *CheckNameResponse) Reset() {
 	*x = CheckNameResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[24]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2190,7 +2314,7 @@ func (x *CheckNameResponse) String() string {
 func (*CheckNameResponse) ProtoMessage() {}
 
 func (x *CheckNameResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[24]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2203,7 +2327,7 @@ func (x *CheckNameResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckNameResponse.ProtoReflect.Descriptor instead.
 func (*CheckNameResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{24}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CheckNameResponse) GetNormalizedName() string {
@@ -2258,7 +2382,7 @@ type SignPartsRequest struct {
 
 func (x *SignPartsRequest) Reset() {
 	*x = SignPartsRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[25]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2270,7 +2394,7 @@ func (x *SignPartsRequest) String() string {
 func (*SignPartsRequest) ProtoMessage() {}
 
 func (x *SignPartsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[25]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2283,7 +2407,7 @@ func (x *SignPartsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignPartsRequest.ProtoReflect.Descriptor instead.
 func (*SignPartsRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{25}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SignPartsRequest) GetFileId() string {
@@ -2318,7 +2442,7 @@ type SignPartsResponse struct {
 
 func (x *SignPartsResponse) Reset() {
 	*x = SignPartsResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[26]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2330,7 +2454,7 @@ func (x *SignPartsResponse) String() string {
 func (*SignPartsResponse) ProtoMessage() {}
 
 func (x *SignPartsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[26]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2343,7 +2467,7 @@ func (x *SignPartsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignPartsResponse.ProtoReflect.Descriptor instead.
 func (*SignPartsResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{26}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SignPartsResponse) GetParts() []*PartTarget {
@@ -2364,7 +2488,7 @@ type ListPartsRequest struct {
 
 func (x *ListPartsRequest) Reset() {
 	*x = ListPartsRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[27]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2376,7 +2500,7 @@ func (x *ListPartsRequest) String() string {
 func (*ListPartsRequest) ProtoMessage() {}
 
 func (x *ListPartsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[27]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2389,7 +2513,7 @@ func (x *ListPartsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPartsRequest.ProtoReflect.Descriptor instead.
 func (*ListPartsRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{27}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListPartsRequest) GetFileId() string {
@@ -2412,7 +2536,7 @@ type ListPartsResponse struct {
 
 func (x *ListPartsResponse) Reset() {
 	*x = ListPartsResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[28]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2424,7 +2548,7 @@ func (x *ListPartsResponse) String() string {
 func (*ListPartsResponse) ProtoMessage() {}
 
 func (x *ListPartsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[28]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2437,7 +2561,7 @@ func (x *ListPartsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPartsResponse.ProtoReflect.Descriptor instead.
 func (*ListPartsResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{28}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListPartsResponse) GetParts() []*Part {
@@ -2465,7 +2589,7 @@ type AbortUploadRequest struct {
 
 func (x *AbortUploadRequest) Reset() {
 	*x = AbortUploadRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[29]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2477,7 +2601,7 @@ func (x *AbortUploadRequest) String() string {
 func (*AbortUploadRequest) ProtoMessage() {}
 
 func (x *AbortUploadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[29]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2490,7 +2614,7 @@ func (x *AbortUploadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortUploadRequest.ProtoReflect.Descriptor instead.
 func (*AbortUploadRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{29}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *AbortUploadRequest) GetFileId() string {
@@ -2511,7 +2635,7 @@ type AbortUploadResponse struct {
 
 func (x *AbortUploadResponse) Reset() {
 	*x = AbortUploadResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[30]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2523,7 +2647,7 @@ func (x *AbortUploadResponse) String() string {
 func (*AbortUploadResponse) ProtoMessage() {}
 
 func (x *AbortUploadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[30]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2536,7 +2660,7 @@ func (x *AbortUploadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortUploadResponse.ProtoReflect.Descriptor instead.
 func (*AbortUploadResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{30}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *AbortUploadResponse) GetFile() *File {
@@ -2560,7 +2684,7 @@ type GetUsageRequest struct {
 
 func (x *GetUsageRequest) Reset() {
 	*x = GetUsageRequest{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[31]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2572,7 +2696,7 @@ func (x *GetUsageRequest) String() string {
 func (*GetUsageRequest) ProtoMessage() {}
 
 func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[31]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2585,7 +2709,7 @@ func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUsageRequest.ProtoReflect.Descriptor instead.
 func (*GetUsageRequest) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{31}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *GetUsageRequest) GetCategory() string {
@@ -2622,7 +2746,7 @@ type GetUsageResponse struct {
 
 func (x *GetUsageResponse) Reset() {
 	*x = GetUsageResponse{}
-	mi := &file_presignd_v1_file_service_proto_msgTypes[32]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2634,7 +2758,7 @@ func (x *GetUsageResponse) String() string {
 func (*GetUsageResponse) ProtoMessage() {}
 
 func (x *GetUsageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_presignd_v1_file_service_proto_msgTypes[32]
+	mi := &file_presignd_v1_file_service_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2647,7 +2771,7 @@ func (x *GetUsageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUsageResponse.ProtoReflect.Descriptor instead.
 func (*GetUsageResponse) Descriptor() ([]byte, []int) {
-	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{32}
+	return file_presignd_v1_file_service_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *GetUsageResponse) GetFileCount() int64 {
@@ -2693,7 +2817,7 @@ const file_presignd_v1_file_service_proto_rawDesc = "" +
 	"\bChecksum\x12H\n" +
 	"\talgorithm\x18\x01 \x01(\x0e2\x1e.presignd.v1.ChecksumAlgorithmB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\talgorithm\x128\n" +
-	"\x05value\x18\x02 \x01(\tB\"\xbaH\x1fr\x1d\x10\x01\x18\x80\x012\x16^[A-Za-z0-9+/]+={0,2}$R\x05value\"\x99\f\n" +
+	"\x05value\x18\x02 \x01(\tB\"\xbaH\x1fr\x1d\x10\x01\x18\x80\x012\x16^[A-Za-z0-9+/]+={0,2}$R\x05value\"\xbc\f\n" +
 	"\x04File\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\tR\x06fileId\x12\x1b\n" +
 	"\tsigned_id\x18\x02 \x01(\tR\bsignedId\x12\x16\n" +
@@ -2737,7 +2861,8 @@ const file_presignd_v1_file_service_proto_rawDesc = "" +
 	"\buploader\x18  \x01(\v2\x15.presignd.v1.UploaderR\buploader\x12.\n" +
 	"\x13presigned_url_count\x18! \x01(\x03R\x11presignedUrlCount\x12,\n" +
 	"\x12download_url_count\x18\" \x01(\x03R\x10downloadUrlCount\x12Q\n" +
-	"\x17last_presigned_url_time\x18# \x01(\v2\x1a.google.protobuf.TimestampR\x14lastPresignedUrlTime\x1a8\n" +
+	"\x17last_presigned_url_time\x18# \x01(\v2\x1a.google.protobuf.TimestampR\x14lastPresignedUrlTime\x12!\n" +
+	"\fsize_unknown\x18$ \x01(\bR\vsizeUnknown\x1a8\n" +
 	"\n" +
 	"OwnerEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
@@ -2829,7 +2954,17 @@ const file_presignd_v1_file_service_proto_rawDesc = "" +
 	"\x14CreateUploadResponse\x12%\n" +
 	"\x04file\x18\x01 \x01(\v2\x11.presignd.v1.FileR\x04file\x12>\n" +
 	"\rupload_target\x18\x02 \x01(\v2\x19.presignd.v1.UploadTargetR\fuploadTarget\x12\"\n" +
-	"\fdeduplicated\x18\x03 \x01(\bR\fdeduplicated\"x\n" +
+	"\fdeduplicated\x18\x03 \x01(\bR\fdeduplicated\"\x84\x02\n" +
+	"\x16GetUploadTargetRequest\x12<\n" +
+	"\bcategory\x18\x01 \x01(\tB \xbaH\x1dr\x1b\x10\x01\x18@2\x15^[a-z0-9][a-z0-9_-]*$R\bcategory\x12r\n" +
+	"\x05owner\x18\x02 \x03(\v2..presignd.v1.GetUploadTargetRequest.OwnerEntryB,\xbaH)\x9a\x01&\x10\x10\"\x19r\x17\x10\x01\x18@2\x11^[a-z][a-z0-9_]*$*\ar\x05\x10\x01\x18\x80\x02R\x05owner\x1a8\n" +
+	"\n" +
+	"OwnerEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x80\x01\n" +
+	"\x17GetUploadTargetResponse\x12%\n" +
+	"\x04file\x18\x01 \x01(\v2\x11.presignd.v1.FileR\x04file\x12>\n" +
+	"\rupload_target\x18\x02 \x01(\v2\x19.presignd.v1.UploadTargetR\fuploadTarget\"x\n" +
 	"\x15CompleteUploadRequest\x12\"\n" +
 	"\afile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x06fileId\x12;\n" +
 	"\x05parts\x18\x02 \x03(\v2\x1a.presignd.v1.CompletedPartB\t\xbaH\x06\x92\x01\x03\x10\x90NR\x05parts\"\x82\x01\n" +
@@ -2949,10 +3084,10 @@ const file_presignd_v1_file_service_proto_rawDesc = "" +
 	"\x12FILE_STATE_EXPIRED\x10\x04\x12\x16\n" +
 	"\x12FILE_STATE_ABORTED\x10\x05\x12\x17\n" +
 	"\x13FILE_STATE_SCANNING\x10\x06\x12\x1a\n" +
-	"\x16FILE_STATE_QUARANTINED\x10\a2\xda\n" +
-	"\n" +
+	"\x16FILE_STATE_QUARANTINED\x10\a2\xea\v\n" +
 	"\vFileService\x12k\n" +
-	"\fCreateUpload\x12 .presignd.v1.CreateUploadRequest\x1a!.presignd.v1.CreateUploadResponse\"\x16\x82\xd3\xe4\x93\x02\x10:\x01*\"\v/v1/uploads\x12\x82\x01\n" +
+	"\fCreateUpload\x12 .presignd.v1.CreateUploadRequest\x1a!.presignd.v1.CreateUploadResponse\"\x16\x82\xd3\xe4\x93\x02\x10:\x01*\"\v/v1/uploads\x12\x8d\x01\n" +
+	"\x0fGetUploadTarget\x12#.presignd.v1.GetUploadTargetRequest\x1a$.presignd.v1.GetUploadTargetResponse\"/\x82\xd3\xe4\x93\x02)\x12'/v1/categories/{category}/upload-target\x12\x82\x01\n" +
 	"\x0eCompleteUpload\x12\".presignd.v1.CompleteUploadRequest\x1a#.presignd.v1.CompleteUploadResponse\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/files/{file_id}:complete\x12a\n" +
 	"\aGetFile\x12\x1b.presignd.v1.GetFileRequest\x1a\x1c.presignd.v1.GetFileResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/files/{file_id}\x12]\n" +
 	"\tListFiles\x12\x1d.presignd.v1.ListFilesRequest\x1a\x1e.presignd.v1.ListFilesResponse\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/files\x12u\n" +
@@ -2981,7 +3116,7 @@ func file_presignd_v1_file_service_proto_rawDescGZIP() []byte {
 }
 
 var file_presignd_v1_file_service_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_presignd_v1_file_service_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_presignd_v1_file_service_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
 var file_presignd_v1_file_service_proto_goTypes = []any{
 	(ChecksumAlgorithm)(0),            // 0: presignd.v1.ChecksumAlgorithm
 	(UploadMethod)(0),                 // 1: presignd.v1.UploadMethod
@@ -2996,123 +3131,131 @@ var file_presignd_v1_file_service_proto_goTypes = []any{
 	(*UploadTarget)(nil),              // 10: presignd.v1.UploadTarget
 	(*CreateUploadRequest)(nil),       // 11: presignd.v1.CreateUploadRequest
 	(*CreateUploadResponse)(nil),      // 12: presignd.v1.CreateUploadResponse
-	(*CompleteUploadRequest)(nil),     // 13: presignd.v1.CompleteUploadRequest
-	(*CompletedPart)(nil),             // 14: presignd.v1.CompletedPart
-	(*CompleteUploadResponse)(nil),    // 15: presignd.v1.CompleteUploadResponse
-	(*GetFileRequest)(nil),            // 16: presignd.v1.GetFileRequest
-	(*GetFileResponse)(nil),           // 17: presignd.v1.GetFileResponse
-	(*ListFilesRequest)(nil),          // 18: presignd.v1.ListFilesRequest
-	(*ListFilesResponse)(nil),         // 19: presignd.v1.ListFilesResponse
-	(*UpdateFileRequest)(nil),         // 20: presignd.v1.UpdateFileRequest
-	(*UpdateFileResponse)(nil),        // 21: presignd.v1.UpdateFileResponse
-	(*DeleteFileRequest)(nil),         // 22: presignd.v1.DeleteFileRequest
-	(*DeleteFileResponse)(nil),        // 23: presignd.v1.DeleteFileResponse
-	(*CreateDownloadUrlRequest)(nil),  // 24: presignd.v1.CreateDownloadUrlRequest
-	(*CreateDownloadUrlResponse)(nil), // 25: presignd.v1.CreateDownloadUrlResponse
-	(*CheckNameRequest)(nil),          // 26: presignd.v1.CheckNameRequest
-	(*CheckNameResponse)(nil),         // 27: presignd.v1.CheckNameResponse
-	(*SignPartsRequest)(nil),          // 28: presignd.v1.SignPartsRequest
-	(*SignPartsResponse)(nil),         // 29: presignd.v1.SignPartsResponse
-	(*ListPartsRequest)(nil),          // 30: presignd.v1.ListPartsRequest
-	(*ListPartsResponse)(nil),         // 31: presignd.v1.ListPartsResponse
-	(*AbortUploadRequest)(nil),        // 32: presignd.v1.AbortUploadRequest
-	(*AbortUploadResponse)(nil),       // 33: presignd.v1.AbortUploadResponse
-	(*GetUsageRequest)(nil),           // 34: presignd.v1.GetUsageRequest
-	(*GetUsageResponse)(nil),          // 35: presignd.v1.GetUsageResponse
-	nil,                               // 36: presignd.v1.File.OwnerEntry
-	nil,                               // 37: presignd.v1.File.MetadataEntry
-	nil,                               // 38: presignd.v1.PartTarget.HeadersEntry
-	nil,                               // 39: presignd.v1.UploadTarget.HeadersEntry
-	nil,                               // 40: presignd.v1.UploadTarget.FormFieldsEntry
-	nil,                               // 41: presignd.v1.CreateUploadRequest.OwnerEntry
-	nil,                               // 42: presignd.v1.CreateUploadRequest.MetadataEntry
-	nil,                               // 43: presignd.v1.ListFilesRequest.OwnerEntry
-	nil,                               // 44: presignd.v1.CheckNameRequest.OwnerEntry
-	nil,                               // 45: presignd.v1.SignPartsRequest.PartChecksumsEntry
-	nil,                               // 46: presignd.v1.GetUsageRequest.OwnerEntry
-	(*timestamppb.Timestamp)(nil),     // 47: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),     // 48: google.protobuf.FieldMask
-	(*durationpb.Duration)(nil),       // 49: google.protobuf.Duration
+	(*GetUploadTargetRequest)(nil),    // 13: presignd.v1.GetUploadTargetRequest
+	(*GetUploadTargetResponse)(nil),   // 14: presignd.v1.GetUploadTargetResponse
+	(*CompleteUploadRequest)(nil),     // 15: presignd.v1.CompleteUploadRequest
+	(*CompletedPart)(nil),             // 16: presignd.v1.CompletedPart
+	(*CompleteUploadResponse)(nil),    // 17: presignd.v1.CompleteUploadResponse
+	(*GetFileRequest)(nil),            // 18: presignd.v1.GetFileRequest
+	(*GetFileResponse)(nil),           // 19: presignd.v1.GetFileResponse
+	(*ListFilesRequest)(nil),          // 20: presignd.v1.ListFilesRequest
+	(*ListFilesResponse)(nil),         // 21: presignd.v1.ListFilesResponse
+	(*UpdateFileRequest)(nil),         // 22: presignd.v1.UpdateFileRequest
+	(*UpdateFileResponse)(nil),        // 23: presignd.v1.UpdateFileResponse
+	(*DeleteFileRequest)(nil),         // 24: presignd.v1.DeleteFileRequest
+	(*DeleteFileResponse)(nil),        // 25: presignd.v1.DeleteFileResponse
+	(*CreateDownloadUrlRequest)(nil),  // 26: presignd.v1.CreateDownloadUrlRequest
+	(*CreateDownloadUrlResponse)(nil), // 27: presignd.v1.CreateDownloadUrlResponse
+	(*CheckNameRequest)(nil),          // 28: presignd.v1.CheckNameRequest
+	(*CheckNameResponse)(nil),         // 29: presignd.v1.CheckNameResponse
+	(*SignPartsRequest)(nil),          // 30: presignd.v1.SignPartsRequest
+	(*SignPartsResponse)(nil),         // 31: presignd.v1.SignPartsResponse
+	(*ListPartsRequest)(nil),          // 32: presignd.v1.ListPartsRequest
+	(*ListPartsResponse)(nil),         // 33: presignd.v1.ListPartsResponse
+	(*AbortUploadRequest)(nil),        // 34: presignd.v1.AbortUploadRequest
+	(*AbortUploadResponse)(nil),       // 35: presignd.v1.AbortUploadResponse
+	(*GetUsageRequest)(nil),           // 36: presignd.v1.GetUsageRequest
+	(*GetUsageResponse)(nil),          // 37: presignd.v1.GetUsageResponse
+	nil,                               // 38: presignd.v1.File.OwnerEntry
+	nil,                               // 39: presignd.v1.File.MetadataEntry
+	nil,                               // 40: presignd.v1.PartTarget.HeadersEntry
+	nil,                               // 41: presignd.v1.UploadTarget.HeadersEntry
+	nil,                               // 42: presignd.v1.UploadTarget.FormFieldsEntry
+	nil,                               // 43: presignd.v1.CreateUploadRequest.OwnerEntry
+	nil,                               // 44: presignd.v1.CreateUploadRequest.MetadataEntry
+	nil,                               // 45: presignd.v1.GetUploadTargetRequest.OwnerEntry
+	nil,                               // 46: presignd.v1.ListFilesRequest.OwnerEntry
+	nil,                               // 47: presignd.v1.CheckNameRequest.OwnerEntry
+	nil,                               // 48: presignd.v1.SignPartsRequest.PartChecksumsEntry
+	nil,                               // 49: presignd.v1.GetUsageRequest.OwnerEntry
+	(*timestamppb.Timestamp)(nil),     // 50: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),     // 51: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),       // 52: google.protobuf.Duration
 }
 var file_presignd_v1_file_service_proto_depIdxs = []int32{
 	0,  // 0: presignd.v1.Checksum.algorithm:type_name -> presignd.v1.ChecksumAlgorithm
 	3,  // 1: presignd.v1.File.checksum:type_name -> presignd.v1.Checksum
 	2,  // 2: presignd.v1.File.state:type_name -> presignd.v1.FileState
-	36, // 3: presignd.v1.File.owner:type_name -> presignd.v1.File.OwnerEntry
-	37, // 4: presignd.v1.File.metadata:type_name -> presignd.v1.File.MetadataEntry
-	47, // 5: presignd.v1.File.create_time:type_name -> google.protobuf.Timestamp
-	47, // 6: presignd.v1.File.update_time:type_name -> google.protobuf.Timestamp
-	47, // 7: presignd.v1.File.complete_time:type_name -> google.protobuf.Timestamp
-	47, // 8: presignd.v1.File.upload_expire_time:type_name -> google.protobuf.Timestamp
+	38, // 3: presignd.v1.File.owner:type_name -> presignd.v1.File.OwnerEntry
+	39, // 4: presignd.v1.File.metadata:type_name -> presignd.v1.File.MetadataEntry
+	50, // 5: presignd.v1.File.create_time:type_name -> google.protobuf.Timestamp
+	50, // 6: presignd.v1.File.update_time:type_name -> google.protobuf.Timestamp
+	50, // 7: presignd.v1.File.complete_time:type_name -> google.protobuf.Timestamp
+	50, // 8: presignd.v1.File.upload_expire_time:type_name -> google.protobuf.Timestamp
 	7,  // 9: presignd.v1.File.multipart:type_name -> presignd.v1.MultipartLayout
 	6,  // 10: presignd.v1.File.thumbnails:type_name -> presignd.v1.Thumbnail
 	5,  // 11: presignd.v1.File.uploader:type_name -> presignd.v1.Uploader
-	47, // 12: presignd.v1.File.last_presigned_url_time:type_name -> google.protobuf.Timestamp
+	50, // 12: presignd.v1.File.last_presigned_url_time:type_name -> google.protobuf.Timestamp
 	0,  // 13: presignd.v1.MultipartLayout.part_checksum_algorithm:type_name -> presignd.v1.ChecksumAlgorithm
-	38, // 14: presignd.v1.PartTarget.headers:type_name -> presignd.v1.PartTarget.HeadersEntry
-	47, // 15: presignd.v1.PartTarget.expire_time:type_name -> google.protobuf.Timestamp
+	40, // 14: presignd.v1.PartTarget.headers:type_name -> presignd.v1.PartTarget.HeadersEntry
+	50, // 15: presignd.v1.PartTarget.expire_time:type_name -> google.protobuf.Timestamp
 	1,  // 16: presignd.v1.UploadTarget.method:type_name -> presignd.v1.UploadMethod
-	39, // 17: presignd.v1.UploadTarget.headers:type_name -> presignd.v1.UploadTarget.HeadersEntry
-	40, // 18: presignd.v1.UploadTarget.form_fields:type_name -> presignd.v1.UploadTarget.FormFieldsEntry
-	47, // 19: presignd.v1.UploadTarget.expire_time:type_name -> google.protobuf.Timestamp
+	41, // 17: presignd.v1.UploadTarget.headers:type_name -> presignd.v1.UploadTarget.HeadersEntry
+	42, // 18: presignd.v1.UploadTarget.form_fields:type_name -> presignd.v1.UploadTarget.FormFieldsEntry
+	50, // 19: presignd.v1.UploadTarget.expire_time:type_name -> google.protobuf.Timestamp
 	7,  // 20: presignd.v1.UploadTarget.multipart:type_name -> presignd.v1.MultipartLayout
 	8,  // 21: presignd.v1.UploadTarget.parts:type_name -> presignd.v1.PartTarget
 	3,  // 22: presignd.v1.CreateUploadRequest.checksum:type_name -> presignd.v1.Checksum
 	1,  // 23: presignd.v1.CreateUploadRequest.method:type_name -> presignd.v1.UploadMethod
-	41, // 24: presignd.v1.CreateUploadRequest.owner:type_name -> presignd.v1.CreateUploadRequest.OwnerEntry
-	42, // 25: presignd.v1.CreateUploadRequest.metadata:type_name -> presignd.v1.CreateUploadRequest.MetadataEntry
+	43, // 24: presignd.v1.CreateUploadRequest.owner:type_name -> presignd.v1.CreateUploadRequest.OwnerEntry
+	44, // 25: presignd.v1.CreateUploadRequest.metadata:type_name -> presignd.v1.CreateUploadRequest.MetadataEntry
 	0,  // 26: presignd.v1.CreateUploadRequest.part_checksum_algorithm:type_name -> presignd.v1.ChecksumAlgorithm
 	4,  // 27: presignd.v1.CreateUploadResponse.file:type_name -> presignd.v1.File
 	10, // 28: presignd.v1.CreateUploadResponse.upload_target:type_name -> presignd.v1.UploadTarget
-	14, // 29: presignd.v1.CompleteUploadRequest.parts:type_name -> presignd.v1.CompletedPart
-	4,  // 30: presignd.v1.CompleteUploadResponse.file:type_name -> presignd.v1.File
-	4,  // 31: presignd.v1.GetFileResponse.file:type_name -> presignd.v1.File
-	2,  // 32: presignd.v1.ListFilesRequest.state:type_name -> presignd.v1.FileState
-	43, // 33: presignd.v1.ListFilesRequest.owner:type_name -> presignd.v1.ListFilesRequest.OwnerEntry
-	4,  // 34: presignd.v1.ListFilesResponse.files:type_name -> presignd.v1.File
-	4,  // 35: presignd.v1.UpdateFileRequest.file:type_name -> presignd.v1.File
-	48, // 36: presignd.v1.UpdateFileRequest.update_mask:type_name -> google.protobuf.FieldMask
-	4,  // 37: presignd.v1.UpdateFileResponse.file:type_name -> presignd.v1.File
-	49, // 38: presignd.v1.CreateDownloadUrlRequest.ttl:type_name -> google.protobuf.Duration
-	47, // 39: presignd.v1.CreateDownloadUrlResponse.expire_time:type_name -> google.protobuf.Timestamp
-	44, // 40: presignd.v1.CheckNameRequest.owner:type_name -> presignd.v1.CheckNameRequest.OwnerEntry
-	4,  // 41: presignd.v1.CheckNameResponse.existing_file:type_name -> presignd.v1.File
-	45, // 42: presignd.v1.SignPartsRequest.part_checksums:type_name -> presignd.v1.SignPartsRequest.PartChecksumsEntry
-	8,  // 43: presignd.v1.SignPartsResponse.parts:type_name -> presignd.v1.PartTarget
-	9,  // 44: presignd.v1.ListPartsResponse.parts:type_name -> presignd.v1.Part
-	7,  // 45: presignd.v1.ListPartsResponse.multipart:type_name -> presignd.v1.MultipartLayout
-	4,  // 46: presignd.v1.AbortUploadResponse.file:type_name -> presignd.v1.File
-	46, // 47: presignd.v1.GetUsageRequest.owner:type_name -> presignd.v1.GetUsageRequest.OwnerEntry
-	47, // 48: presignd.v1.GetUsageResponse.last_upload_time:type_name -> google.protobuf.Timestamp
-	11, // 49: presignd.v1.FileService.CreateUpload:input_type -> presignd.v1.CreateUploadRequest
-	13, // 50: presignd.v1.FileService.CompleteUpload:input_type -> presignd.v1.CompleteUploadRequest
-	16, // 51: presignd.v1.FileService.GetFile:input_type -> presignd.v1.GetFileRequest
-	18, // 52: presignd.v1.FileService.ListFiles:input_type -> presignd.v1.ListFilesRequest
-	20, // 53: presignd.v1.FileService.UpdateFile:input_type -> presignd.v1.UpdateFileRequest
-	22, // 54: presignd.v1.FileService.DeleteFile:input_type -> presignd.v1.DeleteFileRequest
-	24, // 55: presignd.v1.FileService.CreateDownloadUrl:input_type -> presignd.v1.CreateDownloadUrlRequest
-	26, // 56: presignd.v1.FileService.CheckName:input_type -> presignd.v1.CheckNameRequest
-	28, // 57: presignd.v1.FileService.SignParts:input_type -> presignd.v1.SignPartsRequest
-	30, // 58: presignd.v1.FileService.ListParts:input_type -> presignd.v1.ListPartsRequest
-	32, // 59: presignd.v1.FileService.AbortUpload:input_type -> presignd.v1.AbortUploadRequest
-	34, // 60: presignd.v1.FileService.GetUsage:input_type -> presignd.v1.GetUsageRequest
-	12, // 61: presignd.v1.FileService.CreateUpload:output_type -> presignd.v1.CreateUploadResponse
-	15, // 62: presignd.v1.FileService.CompleteUpload:output_type -> presignd.v1.CompleteUploadResponse
-	17, // 63: presignd.v1.FileService.GetFile:output_type -> presignd.v1.GetFileResponse
-	19, // 64: presignd.v1.FileService.ListFiles:output_type -> presignd.v1.ListFilesResponse
-	21, // 65: presignd.v1.FileService.UpdateFile:output_type -> presignd.v1.UpdateFileResponse
-	23, // 66: presignd.v1.FileService.DeleteFile:output_type -> presignd.v1.DeleteFileResponse
-	25, // 67: presignd.v1.FileService.CreateDownloadUrl:output_type -> presignd.v1.CreateDownloadUrlResponse
-	27, // 68: presignd.v1.FileService.CheckName:output_type -> presignd.v1.CheckNameResponse
-	29, // 69: presignd.v1.FileService.SignParts:output_type -> presignd.v1.SignPartsResponse
-	31, // 70: presignd.v1.FileService.ListParts:output_type -> presignd.v1.ListPartsResponse
-	33, // 71: presignd.v1.FileService.AbortUpload:output_type -> presignd.v1.AbortUploadResponse
-	35, // 72: presignd.v1.FileService.GetUsage:output_type -> presignd.v1.GetUsageResponse
-	61, // [61:73] is the sub-list for method output_type
-	49, // [49:61] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	45, // 29: presignd.v1.GetUploadTargetRequest.owner:type_name -> presignd.v1.GetUploadTargetRequest.OwnerEntry
+	4,  // 30: presignd.v1.GetUploadTargetResponse.file:type_name -> presignd.v1.File
+	10, // 31: presignd.v1.GetUploadTargetResponse.upload_target:type_name -> presignd.v1.UploadTarget
+	16, // 32: presignd.v1.CompleteUploadRequest.parts:type_name -> presignd.v1.CompletedPart
+	4,  // 33: presignd.v1.CompleteUploadResponse.file:type_name -> presignd.v1.File
+	4,  // 34: presignd.v1.GetFileResponse.file:type_name -> presignd.v1.File
+	2,  // 35: presignd.v1.ListFilesRequest.state:type_name -> presignd.v1.FileState
+	46, // 36: presignd.v1.ListFilesRequest.owner:type_name -> presignd.v1.ListFilesRequest.OwnerEntry
+	4,  // 37: presignd.v1.ListFilesResponse.files:type_name -> presignd.v1.File
+	4,  // 38: presignd.v1.UpdateFileRequest.file:type_name -> presignd.v1.File
+	51, // 39: presignd.v1.UpdateFileRequest.update_mask:type_name -> google.protobuf.FieldMask
+	4,  // 40: presignd.v1.UpdateFileResponse.file:type_name -> presignd.v1.File
+	52, // 41: presignd.v1.CreateDownloadUrlRequest.ttl:type_name -> google.protobuf.Duration
+	50, // 42: presignd.v1.CreateDownloadUrlResponse.expire_time:type_name -> google.protobuf.Timestamp
+	47, // 43: presignd.v1.CheckNameRequest.owner:type_name -> presignd.v1.CheckNameRequest.OwnerEntry
+	4,  // 44: presignd.v1.CheckNameResponse.existing_file:type_name -> presignd.v1.File
+	48, // 45: presignd.v1.SignPartsRequest.part_checksums:type_name -> presignd.v1.SignPartsRequest.PartChecksumsEntry
+	8,  // 46: presignd.v1.SignPartsResponse.parts:type_name -> presignd.v1.PartTarget
+	9,  // 47: presignd.v1.ListPartsResponse.parts:type_name -> presignd.v1.Part
+	7,  // 48: presignd.v1.ListPartsResponse.multipart:type_name -> presignd.v1.MultipartLayout
+	4,  // 49: presignd.v1.AbortUploadResponse.file:type_name -> presignd.v1.File
+	49, // 50: presignd.v1.GetUsageRequest.owner:type_name -> presignd.v1.GetUsageRequest.OwnerEntry
+	50, // 51: presignd.v1.GetUsageResponse.last_upload_time:type_name -> google.protobuf.Timestamp
+	11, // 52: presignd.v1.FileService.CreateUpload:input_type -> presignd.v1.CreateUploadRequest
+	13, // 53: presignd.v1.FileService.GetUploadTarget:input_type -> presignd.v1.GetUploadTargetRequest
+	15, // 54: presignd.v1.FileService.CompleteUpload:input_type -> presignd.v1.CompleteUploadRequest
+	18, // 55: presignd.v1.FileService.GetFile:input_type -> presignd.v1.GetFileRequest
+	20, // 56: presignd.v1.FileService.ListFiles:input_type -> presignd.v1.ListFilesRequest
+	22, // 57: presignd.v1.FileService.UpdateFile:input_type -> presignd.v1.UpdateFileRequest
+	24, // 58: presignd.v1.FileService.DeleteFile:input_type -> presignd.v1.DeleteFileRequest
+	26, // 59: presignd.v1.FileService.CreateDownloadUrl:input_type -> presignd.v1.CreateDownloadUrlRequest
+	28, // 60: presignd.v1.FileService.CheckName:input_type -> presignd.v1.CheckNameRequest
+	30, // 61: presignd.v1.FileService.SignParts:input_type -> presignd.v1.SignPartsRequest
+	32, // 62: presignd.v1.FileService.ListParts:input_type -> presignd.v1.ListPartsRequest
+	34, // 63: presignd.v1.FileService.AbortUpload:input_type -> presignd.v1.AbortUploadRequest
+	36, // 64: presignd.v1.FileService.GetUsage:input_type -> presignd.v1.GetUsageRequest
+	12, // 65: presignd.v1.FileService.CreateUpload:output_type -> presignd.v1.CreateUploadResponse
+	14, // 66: presignd.v1.FileService.GetUploadTarget:output_type -> presignd.v1.GetUploadTargetResponse
+	17, // 67: presignd.v1.FileService.CompleteUpload:output_type -> presignd.v1.CompleteUploadResponse
+	19, // 68: presignd.v1.FileService.GetFile:output_type -> presignd.v1.GetFileResponse
+	21, // 69: presignd.v1.FileService.ListFiles:output_type -> presignd.v1.ListFilesResponse
+	23, // 70: presignd.v1.FileService.UpdateFile:output_type -> presignd.v1.UpdateFileResponse
+	25, // 71: presignd.v1.FileService.DeleteFile:output_type -> presignd.v1.DeleteFileResponse
+	27, // 72: presignd.v1.FileService.CreateDownloadUrl:output_type -> presignd.v1.CreateDownloadUrlResponse
+	29, // 73: presignd.v1.FileService.CheckName:output_type -> presignd.v1.CheckNameResponse
+	31, // 74: presignd.v1.FileService.SignParts:output_type -> presignd.v1.SignPartsResponse
+	33, // 75: presignd.v1.FileService.ListParts:output_type -> presignd.v1.ListPartsResponse
+	35, // 76: presignd.v1.FileService.AbortUpload:output_type -> presignd.v1.AbortUploadResponse
+	37, // 77: presignd.v1.FileService.GetUsage:output_type -> presignd.v1.GetUsageResponse
+	65, // [65:78] is the sub-list for method output_type
+	52, // [52:65] is the sub-list for method input_type
+	52, // [52:52] is the sub-list for extension type_name
+	52, // [52:52] is the sub-list for extension extendee
+	0,  // [0:52] is the sub-list for field type_name
 }
 
 func init() { file_presignd_v1_file_service_proto_init() }
@@ -3126,7 +3269,7 @@ func file_presignd_v1_file_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_presignd_v1_file_service_proto_rawDesc), len(file_presignd_v1_file_service_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   44,
+			NumMessages:   47,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

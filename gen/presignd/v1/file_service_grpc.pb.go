@@ -20,6 +20,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	FileService_CreateUpload_FullMethodName      = "/presignd.v1.FileService/CreateUpload"
+	FileService_GetUploadTarget_FullMethodName   = "/presignd.v1.FileService/GetUploadTarget"
 	FileService_CompleteUpload_FullMethodName    = "/presignd.v1.FileService/CompleteUpload"
 	FileService_GetFile_FullMethodName           = "/presignd.v1.FileService/GetFile"
 	FileService_ListFiles_FullMethodName         = "/presignd.v1.FileService/ListFiles"
@@ -52,6 +53,15 @@ type FileServiceClient interface {
 	// a fresh target; a different request under the same request_id is refused
 	// with ALREADY_EXISTS.
 	CreateUpload(ctx context.Context, in *CreateUploadRequest, opts ...grpc.CallOption) (*CreateUploadResponse, error)
+	// GetUploadTarget reserves a PENDING file in a category that fixes the
+	// content type and the size limit (bodyless_target) and returns its
+	// upload target, from no more than the category: no filename (the file
+	// is named from its id and the type's extension) and no size (the
+	// target binds the category's max_size, which the file reserves against
+	// the storage limits until CompleteUpload records the real size). A
+	// category that has not opted in is refused with INVALID_ARGUMENT
+	// naming category.
+	GetUploadTarget(ctx context.Context, in *GetUploadTargetRequest, opts ...grpc.CallOption) (*GetUploadTargetResponse, error)
 	// CompleteUpload inspects the stored object and moves the file from
 	// PENDING to READY when size, content type and checksum match what was
 	// declared, or to FAILED when the object is missing or does not match.
@@ -102,6 +112,16 @@ func (c *fileServiceClient) CreateUpload(ctx context.Context, in *CreateUploadRe
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CreateUploadResponse)
 	err := c.cc.Invoke(ctx, FileService_CreateUpload_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *fileServiceClient) GetUploadTarget(ctx context.Context, in *GetUploadTargetRequest, opts ...grpc.CallOption) (*GetUploadTargetResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetUploadTargetResponse)
+	err := c.cc.Invoke(ctx, FileService_GetUploadTarget_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -237,6 +257,15 @@ type FileServiceServer interface {
 	// a fresh target; a different request under the same request_id is refused
 	// with ALREADY_EXISTS.
 	CreateUpload(context.Context, *CreateUploadRequest) (*CreateUploadResponse, error)
+	// GetUploadTarget reserves a PENDING file in a category that fixes the
+	// content type and the size limit (bodyless_target) and returns its
+	// upload target, from no more than the category: no filename (the file
+	// is named from its id and the type's extension) and no size (the
+	// target binds the category's max_size, which the file reserves against
+	// the storage limits until CompleteUpload records the real size). A
+	// category that has not opted in is refused with INVALID_ARGUMENT
+	// naming category.
+	GetUploadTarget(context.Context, *GetUploadTargetRequest) (*GetUploadTargetResponse, error)
 	// CompleteUpload inspects the stored object and moves the file from
 	// PENDING to READY when size, content type and checksum match what was
 	// declared, or to FAILED when the object is missing or does not match.
@@ -285,6 +314,9 @@ type UnimplementedFileServiceServer struct{}
 
 func (UnimplementedFileServiceServer) CreateUpload(context.Context, *CreateUploadRequest) (*CreateUploadResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateUpload not implemented")
+}
+func (UnimplementedFileServiceServer) GetUploadTarget(context.Context, *GetUploadTargetRequest) (*GetUploadTargetResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetUploadTarget not implemented")
 }
 func (UnimplementedFileServiceServer) CompleteUpload(context.Context, *CompleteUploadRequest) (*CompleteUploadResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CompleteUpload not implemented")
@@ -354,6 +386,24 @@ func _FileService_CreateUpload_Handler(srv interface{}, ctx context.Context, dec
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(FileServiceServer).CreateUpload(ctx, req.(*CreateUploadRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _FileService_GetUploadTarget_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetUploadTargetRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FileServiceServer).GetUploadTarget(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FileService_GetUploadTarget_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FileServiceServer).GetUploadTarget(ctx, req.(*GetUploadTargetRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -566,6 +616,10 @@ var FileService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CreateUpload",
 			Handler:    _FileService_CreateUpload_Handler,
+		},
+		{
+			MethodName: "GetUploadTarget",
+			Handler:    _FileService_GetUploadTarget_Handler,
 		},
 		{
 			MethodName: "CompleteUpload",

@@ -86,6 +86,7 @@ type eventFile struct {
 	Backend               string            `json:"backend"`
 	ContentType           string            `json:"content_type,omitempty"`
 	SizeBytes             int64             `json:"size_bytes"`
+	SizeUnknown           bool              `json:"size_unknown,omitempty"`
 	ChecksumAlgorithm     string            `json:"checksum_algorithm,omitempty"`
 	ChecksumValue         string            `json:"checksum_value,omitempty"`
 	ETag                  string            `json:"etag,omitempty"`
@@ -125,7 +126,7 @@ func EncodeEventFile(f *store.File) ([]byte, error) {
 	e := eventFile{
 		V: eventFileVersion, ID: f.ID, Tenant: f.Tenant, Category: f.Category, DisplayName: f.DisplayName,
 		NameScope: f.NameScope, Scope: f.Scope, Filename: f.Filename, Key: f.Key, Backend: f.Backend,
-		ContentType: f.ContentType, SizeBytes: f.SizeBytes, ChecksumAlgorithm: f.ChecksumAlgorithm,
+		ContentType: f.ContentType, SizeBytes: f.SizeBytes, SizeUnknown: f.SizeUnknown, ChecksumAlgorithm: f.ChecksumAlgorithm,
 		ChecksumValue: f.ChecksumValue, ETag: f.ETag, State: string(f.State), FailureReason: f.FailureReason,
 		Owner: f.Owner, Metadata: f.Metadata, RequestID: f.RequestID, RequestHash: f.RequestHash,
 		UploadCount: f.UploadCount, CreatedAt: timeRef(f.CreatedAt), UpdatedAt: timeRef(f.UpdatedAt),
@@ -165,7 +166,7 @@ func DecodeEventFile(b []byte) (*store.File, error) {
 	f := &store.File{
 		ID: e.ID, Tenant: e.Tenant, Category: e.Category, DisplayName: e.DisplayName, NameScope: e.NameScope,
 		Scope: e.Scope, Filename: e.Filename, Key: e.Key, Backend: e.Backend, ContentType: e.ContentType,
-		SizeBytes: e.SizeBytes, ChecksumAlgorithm: e.ChecksumAlgorithm, ChecksumValue: e.ChecksumValue,
+		SizeBytes: e.SizeBytes, SizeUnknown: e.SizeUnknown, ChecksumAlgorithm: e.ChecksumAlgorithm, ChecksumValue: e.ChecksumValue,
 		ETag: e.ETag, State: store.State(e.State), FailureReason: e.FailureReason, Owner: e.Owner,
 		Metadata: e.Metadata, RequestID: e.RequestID, RequestHash: e.RequestHash, UploadCount: e.UploadCount,
 		CreatedAt: timeVal(e.CreatedAt), UpdatedAt: timeVal(e.UpdatedAt), CompletedAt: timeVal(e.CompletedAt),

@@ -32,7 +32,7 @@ func everyField() *store.File {
 		PartChecksumAlgorithm: "CRC32C", CompletedBy: store.CompletedByNotification, ScanResult: "clean", DetectedContentType: "application/pdf",
 		ObjectMissingSince: at.Add(time.Hour),
 		Uploader:           store.Uploader{Kind: "jwt", ID: "user-7", Name: "Ada ✓"},
-		DownloadURLCount:   5, LastURLAt: at.Add(3 * time.Minute),
+		DownloadURLCount:   5, SizeUnknown: true, LastURLAt: at.Add(3 * time.Minute),
 		Thumbnails: []store.Thumbnail{{Name: "small", Key: "acme/documents/q1.pdf~thumbs/small.jpg", ContentType: "image/jpeg", Width: 128, Height: 96, SizeBytes: 4321}},
 	}
 }
@@ -110,7 +110,7 @@ func TestEventFileBeforeUploader(t *testing.T) {
 	}
 	want := everyField()
 	want.Uploader, want.DownloadURLCount, want.LastURLAt = store.Uploader{}, 0, time.Time{}
-	want.ScanResult, want.DetectedContentType, want.Thumbnails = "", "", nil
+	want.ScanResult, want.DetectedContentType, want.Thumbnails, want.SizeUnknown = "", "", nil, false
 	f, err := DecodeEventFile(bytes.TrimSpace(old))
 	if err != nil || !reflect.DeepEqual(f, want) {
 		t.Errorf("DecodeEventFile(old) = %+v, %v; want %+v", f, err, want)

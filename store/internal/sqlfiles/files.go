@@ -20,16 +20,17 @@ const Columns = `id, tenant, category, display_name, name_scope, scope, filename
 	multipart_upload_id, part_size, part_checksum_algorithm`
 
 // InsertColumns are the columns the drivers' inserts write: Columns,
-// name_fold, completed_by, the uploader and last_url_at.
-const InsertColumns = Columns + `, name_fold, completed_by, uploader_kind, uploader_id, uploader_name, last_url_at`
+// name_fold, completed_by, the uploader, last_url_at and size_unknown.
+const InsertColumns = Columns + `, name_fold, completed_by, uploader_kind, uploader_id, uploader_name, last_url_at, size_unknown`
 
 // ReadColumns are the columns a file is read from: Columns, the one only
 // the lifecycle writes, completed_by, the uploader, the download URL
 // count and last URL time, scan_result and detected_content_type, which
-// only UpdateFile writes, and thumbnails, which only SetThumbnails writes.
+// only UpdateFile writes, thumbnails, which only SetThumbnails writes, and
+// size_unknown.
 const ReadColumns = Columns + `, object_missing_since, completed_by,
 	uploader_kind, uploader_id, uploader_name, download_url_count, last_url_at, scan_result, detected_content_type,
-	thumbnails`
+	thumbnails, size_unknown`
 
 // APIKeyColumns are the api_keys columns, in the order drivers scan them.
 const APIKeyColumns = `id, tenant, prefix, hash, scopes, categories, created_at, expires_at, revoked_at,
@@ -149,7 +150,7 @@ func (r *FileRow) Dest(owner, metadata any, times [6]any) []any {
 		times[0], times[1], times[2], times[3],
 		&f.MultipartUploadID, &f.PartSize, &f.PartChecksumAlgorithm, times[4], &f.CompletedBy,
 		&f.Uploader.Kind, &f.Uploader.ID, &f.Uploader.Name, &f.DownloadURLCount, times[5], &f.ScanResult,
-		&f.DetectedContentType, &r.thumbs}
+		&f.DetectedContentType, &r.thumbs, &f.SizeUnknown}
 }
 
 // File returns the scanned file, given its maps as JSON (nil for NULL)
