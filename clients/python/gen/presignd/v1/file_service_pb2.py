@@ -25,7 +25,7 @@ DESCRIPTOR = _descriptor.FileDescriptor(
   name='presignd/v1/file_service.proto',
   package='presignd.v1',
   syntax='proto3',
-  serialized_pb=_b('\n\x1epresignd/v1/file_service.proto\x12\x0bpresignd.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"|\n\x08\x43hecksum\x12=\n\talgorithm\x18\x01 \x01(\x0e\x32\x1e.presignd.v1.ChecksumAlgorithmB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x31\n\x05value\x18\x02 \x01(\tB\"\xbaH\x1fr\x1d\x10\x01\x18\x80\x01\x32\x16^[A-Za-z0-9+/]+={0,2}$\"\xc0\x08\n\x04\x46ile\x12\x0f\n\x07\x66ile_id\x18\x01 \x01(\t\x12\x11\n\tsigned_id\x18\x02 \x01(\t\x12\x0e\n\x06tenant\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x04 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x05 \x01(\t\x12\x10\n\x08\x66ilename\x18\x06 \x01(\t\x12\x0b\n\x03key\x18\x07 \x01(\t\x12\x13\n\x0bstorage_uri\x18\x08 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\t \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\n \x01(\t\x12\x12\n\nsize_bytes\x18\x0b \x01(\x03\x12\'\n\x08\x63hecksum\x18\x0c \x01(\x0b\x32\x15.presignd.v1.Checksum\x12\x0c\n\x04\x65tag\x18\r \x01(\t\x12%\n\x05state\x18\x0e \x01(\x0e\x32\x16.presignd.v1.FileState\x12\x16\n\x0e\x66\x61ilure_reason\x18\x0f \x01(\t\x12+\n\x05owner\x18\x10 \x03(\x0b\x32\x1c.presignd.v1.File.OwnerEntry\x12\x31\n\x08metadata\x18\x11 \x03(\x0b\x32\x1f.presignd.v1.File.MetadataEntry\x12/\n\x0b\x63reate_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rcomplete_time\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x12upload_expire_time\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cupload_count\x18\x16 \x01(\x05\x12\x14\n\x0csize_display\x18\x17 \x01(\t\x12/\n\tmultipart\x18\x18 \x01(\x0b\x32\x1c.presignd.v1.MultipartLayout\x12\x14\n\x0c\x63ompleted_by\x18\x19 \x01(\t\x12\x1d\n\x15\x64\x65tected_content_type\x18\x1a \x01(\t\x12\x12\n\npublic_url\x18\x1b \x01(\t\x12\x11\n\tis_public\x18\x1c \x01(\x08\x12\x13\n\x0bscan_result\x18\x1d \x01(\t\x12\'\n\x08uploader\x18  \x01(\x0b\x32\x15.presignd.v1.Uploader\x12\x1b\n\x13presigned_url_count\x18! \x01(\x03\x12\x1a\n\x12\x64ownload_url_count\x18\" \x01(\x03\x12;\n\x17last_presigned_url_time\x18# \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a,\n\nOwnerEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\":\n\x08Uploader\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\"\x7f\n\x0fMultipartLayout\x12\x17\n\x0fpart_size_bytes\x18\x01 \x01(\x03\x12\x12\n\npart_count\x18\x02 \x01(\x05\x12?\n\x17part_checksum_algorithm\x18\x03 \x01(\x0e\x32\x1e.presignd.v1.ChecksumAlgorithm\"\xda\x01\n\nPartTarget\x12\x13\n\x0bpart_number\x18\x01 \x01(\x05\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x35\n\x07headers\x18\x03 \x03(\x0b\x32$.presignd.v1.PartTarget.HeadersEntry\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\x12/\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"O\n\x04Part\x12\x13\n\x0bpart_number\x18\x01 \x01(\x05\x12\x12\n\nsize_bytes\x18\x02 \x01(\x03\x12\x0c\n\x04\x65tag\x18\x03 \x01(\t\x12\x10\n\x08\x63hecksum\x18\x04 \x01(\t\"\xc4\x03\n\x0cUploadTarget\x12)\n\x06method\x18\x01 \x01(\x0e\x32\x19.presignd.v1.UploadMethod\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x37\n\x07headers\x18\x03 \x03(\x0b\x32&.presignd.v1.UploadTarget.HeadersEntry\x12>\n\x0b\x66orm_fields\x18\x04 \x03(\x0b\x32).presignd.v1.UploadTarget.FormFieldsEntry\x12/\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0emax_size_bytes\x18\x06 \x01(\x03\x12/\n\tmultipart\x18\x07 \x01(\x0b\x32\x1c.presignd.v1.MultipartLayout\x12&\n\x05parts\x18\x08 \x03(\x0b\x32\x17.presignd.v1.PartTarget\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x31\n\x0f\x46ormFieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x86\x07\n\x13\x43reateUploadRequest\x12\x33\n\x08\x63\x61tegory\x18\x01 \x01(\tB!\xbaH\x1er\x1c\x18@2\x18^([a-z0-9][a-z0-9_-]*)?$\x12\x1c\n\x08\x66ilename\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\xff\x01\x12\xc2\x01\n\x0c\x63ontent_type\x18\x03 \x01(\tB\xab\x01\xbaH\x03\xc8\x01\x01\xbaH\x05r\x03\x18\xff\x01\xbaH\x99\x01\xba\x01\x95\x01\n\x11\x63ontent_type.mime\x12%must be a MIME type such as image/png\x1aYthis.matches(\'^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*(;.*)?$\')\x12\x1b\n\nsize_bytes\x18\x04 \x01(\x03\x42\x07\xbaH\x04\"\x02 \x00\x12\'\n\x08\x63hecksum\x18\x05 \x01(\x0b\x32\x15.presignd.v1.Checksum\x12\x33\n\x06method\x18\x06 \x01(\x0e\x32\x19.presignd.v1.UploadMethodB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x1e\n\x0c\x64isplay_name\x18\x07 \x01(\tB\x08\xbaH\x05r\x03\x18\xff\x01\x12h\n\x05owner\x18\x08 \x03(\x0b\x32+.presignd.v1.CreateUploadRequest.OwnerEntryB,\xbaH)\x9a\x01&\x10\x10\"\x19r\x17\x10\x01\x18@2\x11^[a-z][a-z0-9_]*$*\x07r\x05\x10\x01\x18\x80\x02\x12Y\n\x08metadata\x18\t \x03(\x0b\x32..presignd.v1.CreateUploadRequest.MetadataEntryB\x17\xbaH\x14\x9a\x01\x11\x10 \"\x06r\x04\x10\x01\x18@*\x05r\x03\x18\x80\x08\x12\x15\n\rvalidate_only\x18\n \x01(\x08\x12\x30\n\nrequest_id\x18\x0b \x01(\tB\x1c\xbaH\x19r\x17\x18\x80\x01\x32\x12^[A-Za-z0-9._:-]*$\x12O\n\x17part_checksum_algorithm\x18\x0c \x01(\x0e\x32\x1e.presignd.v1.ChecksumAlgorithmB\x0e\xbaH\x0b\x82\x01\x08\x10\x01\x18\x00\x18\x01\x18\x03\x1a,\n\nOwnerEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x7f\n\x14\x43reateUploadResponse\x12\x1f\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.File\x12\x30\n\rupload_target\x18\x02 \x01(\x0b\x32\x19.presignd.v1.UploadTarget\x12\x14\n\x0c\x64\x65\x64uplicated\x18\x03 \x01(\x08\"i\n\x15\x43ompleteUploadRequest\x12\x1a\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\x12\x34\n\x05parts\x18\x02 \x03(\x0b\x32\x1a.presignd.v1.CompletedPartB\t\xbaH\x06\x92\x01\x03\x10\x90N\"f\n\rCompletedPart\x12\x1f\n\x0bpart_number\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x90N(\x01\x12\x18\n\x04\x65tag\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x02\x12\x1a\n\x08\x63hecksum\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x01\"9\n\x16\x43ompleteUploadResponse\x12\x1f\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.File\"-\n\x0eGetFileRequest\x12\x1b\n\x07\x66ile_id\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x04\"2\n\x0fGetFileResponse\x12\x1f\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.File\"\xcd\x02\n\x10ListFilesRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\x12\x19\n\x08\x63\x61tegory\x18\x03 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12/\n\x05state\x18\x04 \x01(\x0e\x32\x16.presignd.v1.FileStateB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x1f\n\rname_contains\x18\x05 \x01(\tB\x08\xbaH\x05r\x03\x18\xff\x01\x12\x1e\n\x0c\x64isplay_name\x18\x06 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\x12\x41\n\x05owner\x18\x07 \x03(\x0b\x32(.presignd.v1.ListFilesRequest.OwnerEntryB\x08\xbaH\x05\x9a\x01\x02\x10\x10\x1a,\n\nOwnerEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"N\n\x11ListFilesResponse\x12 \n\x05\x66iles\x18\x01 \x03(\x0b\x32\x11.presignd.v1.File\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"u\n\x11UpdateFileRequest\x12\'\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.FileB\x06\xbaH\x03\xc8\x01\x01\x12\x37\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01\"5\n\x12UpdateFileResponse\x12\x1f\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.File\"/\n\x11\x44\x65leteFileRequest\x12\x1a\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\"\x14\n\x12\x44\x65leteFileResponse\"\x9a\x01\n\x18\x43reateDownloadUrlRequest\x12\x1a\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\x12\x30\n\x0b\x64isposition\x18\x02 \x01(\tB\x1b\xbaH\x18r\x16R\x00R\nattachmentR\x06inline\x12\x30\n\x03ttl\x18\x04 \x01(\x0b\x32\x19.google.protobuf.DurationB\x08\xbaH\x05\xaa\x01\x02*\x00\"Y\n\x19\x43reateDownloadUrlResponse\x12\x0b\n\x03url\x18\x01 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xbe\x01\n\x10\x43heckNameRequest\x12\x19\n\x08\x63\x61tegory\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x1e\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\x12\x41\n\x05owner\x18\x03 \x03(\x0b\x32(.presignd.v1.CheckNameRequest.OwnerEntryB\x08\xbaH\x05\x9a\x01\x02\x10\x10\x1a,\n\nOwnerEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x88\x01\n\x11\x43heckNameResponse\x12\x17\n\x0fnormalized_name\x18\x01 \x01(\t\x12\r\n\x05valid\x18\x02 \x01(\x08\x12\x11\n\tavailable\x18\x03 \x01(\x08\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12(\n\rexisting_file\x18\x05 \x01(\x0b\x32\x11.presignd.v1.File\"\xf0\x01\n\x10SignPartsRequest\x12\x1a\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\x12,\n\x0cpart_numbers\x18\x02 \x03(\x05\x42\x16\xbaH\x13\x92\x01\x10\x08\x01\x10\xe8\x07\x18\x01\"\x07\x1a\x05\x18\x90N(\x01\x12\\\n\x0epart_checksums\x18\x03 \x03(\x0b\x32\x30.presignd.v1.SignPartsRequest.PartChecksumsEntryB\x12\xbaH\x0f\x9a\x01\x0c\x10\xe8\x07*\x07r\x05\x10\x01\x18\x80\x01\x1a\x34\n\x12PartChecksumsEntry\x12\x0b\n\x03key\x18\x01 \x01(\x05\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\";\n\x11SignPartsResponse\x12&\n\x05parts\x18\x01 \x03(\x0b\x32\x17.presignd.v1.PartTarget\".\n\x10ListPartsRequest\x12\x1a\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\"f\n\x11ListPartsResponse\x12 \n\x05parts\x18\x01 \x03(\x0b\x32\x11.presignd.v1.Part\x12/\n\tmultipart\x18\x02 \x01(\x0b\x32\x1c.presignd.v1.MultipartLayout\"0\n\x12\x41\x62ortUploadRequest\x12\x1a\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\"6\n\x13\x41\x62ortUploadResponse\x12\x1f\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.File\"\x9c\x01\n\x0fGetUsageRequest\x12\x19\n\x08\x63\x61tegory\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12@\n\x05owner\x18\x02 \x03(\x0b\x32\'.presignd.v1.GetUsageRequest.OwnerEntryB\x08\xbaH\x05\x9a\x01\x02\x10\x10\x1a,\n\nOwnerEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x9d\x01\n\x10GetUsageResponse\x12\x12\n\nfile_count\x18\x01 \x01(\x03\x12\x12\n\nbytes_used\x18\x02 \x01(\x03\x12\x16\n\x0e\x62ytes_reserved\x18\x03 \x01(\x03\x12\x13\n\x0bquota_bytes\x18\x04 \x01(\x03\x12\x34\n\x10last_upload_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\x91\x01\n\x11\x43hecksumAlgorithm\x12\"\n\x1e\x43HECKSUM_ALGORITHM_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x43HECKSUM_ALGORITHM_SHA256\x10\x01\x12\x1a\n\x16\x43HECKSUM_ALGORITHM_MD5\x10\x02\x12\x1d\n\x19\x43HECKSUM_ALGORITHM_CRC32C\x10\x03*y\n\x0cUploadMethod\x12\x1d\n\x19UPLOAD_METHOD_UNSPECIFIED\x10\x00\x12\x15\n\x11UPLOAD_METHOD_PUT\x10\x01\x12\x16\n\x12UPLOAD_METHOD_POST\x10\x02\x12\x1b\n\x17UPLOAD_METHOD_MULTIPART\x10\x03*\xd1\x01\n\tFileState\x12\x1a\n\x16\x46ILE_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46ILE_STATE_PENDING\x10\x01\x12\x14\n\x10\x46ILE_STATE_READY\x10\x02\x12\x15\n\x11\x46ILE_STATE_FAILED\x10\x03\x12\x16\n\x12\x46ILE_STATE_EXPIRED\x10\x04\x12\x16\n\x12\x46ILE_STATE_ABORTED\x10\x05\x12\x17\n\x13\x46ILE_STATE_SCANNING\x10\x06\x12\x1a\n\x16\x46ILE_STATE_QUARANTINED\x10\x07\x32\xda\n\n\x0b\x46ileService\x12k\n\x0c\x43reateUpload\x12 .presignd.v1.CreateUploadRequest\x1a!.presignd.v1.CreateUploadResponse\"\x16\x82\xd3\xe4\x93\x02\x10\"\x0b/v1/uploads:\x01*\x12\x82\x01\n\x0e\x43ompleteUpload\x12\".presignd.v1.CompleteUploadRequest\x1a#.presignd.v1.CompleteUploadResponse\"\'\x82\xd3\xe4\x93\x02!\"\x1c/v1/files/{file_id}:complete:\x01*\x12\x61\n\x07GetFile\x12\x1b.presignd.v1.GetFileRequest\x1a\x1c.presignd.v1.GetFileResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/files/{file_id}\x12]\n\tListFiles\x12\x1d.presignd.v1.ListFilesRequest\x1a\x1e.presignd.v1.ListFilesResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/files\x12u\n\nUpdateFile\x12\x1e.presignd.v1.UpdateFileRequest\x1a\x1f.presignd.v1.UpdateFileResponse\"&\x82\xd3\xe4\x93\x02 2\x18/v1/files/{file.file_id}:\x04\x66ile\x12j\n\nDeleteFile\x12\x1e.presignd.v1.DeleteFileRequest\x1a\x1f.presignd.v1.DeleteFileResponse\"\x1b\x82\xd3\xe4\x93\x02\x15*\x13/v1/files/{file_id}\x12\x8b\x01\n\x11\x43reateDownloadUrl\x12%.presignd.v1.CreateDownloadUrlRequest\x1a&.presignd.v1.CreateDownloadUrlResponse\"\'\x82\xd3\xe4\x93\x02!\"\x1c/v1/files/{file_id}:download:\x01*\x12l\n\tCheckName\x12\x1d.presignd.v1.CheckNameRequest\x1a\x1e.presignd.v1.CheckNameResponse\" \x82\xd3\xe4\x93\x02\x1a\"\x15/v1/uploads:checkName:\x01*\x12u\n\tSignParts\x12\x1d.presignd.v1.SignPartsRequest\x1a\x1e.presignd.v1.SignPartsResponse\")\x82\xd3\xe4\x93\x02#\"\x1e/v1/files/{file_id}/parts:sign:\x01*\x12m\n\tListParts\x12\x1d.presignd.v1.ListPartsRequest\x1a\x1e.presignd.v1.ListPartsResponse\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/files/{file_id}/parts\x12v\n\x0b\x41\x62ortUpload\x12\x1f.presignd.v1.AbortUploadRequest\x1a .presignd.v1.AbortUploadResponse\"$\x82\xd3\xe4\x93\x02\x1e\"\x19/v1/files/{file_id}:abort:\x01*\x12Z\n\x08GetUsage\x12\x1c.presignd.v1.GetUsageRequest\x1a\x1d.presignd.v1.GetUsageResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/usageb\x06proto3')
+  serialized_pb=_b('\n\x1epresignd/v1/file_service.proto\x12\x0bpresignd.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"|\n\x08\x43hecksum\x12=\n\talgorithm\x18\x01 \x01(\x0e\x32\x1e.presignd.v1.ChecksumAlgorithmB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x31\n\x05value\x18\x02 \x01(\tB\"\xbaH\x1fr\x1d\x10\x01\x18\x80\x01\x32\x16^[A-Za-z0-9+/]+={0,2}$\"\x82\t\n\x04\x46ile\x12\x0f\n\x07\x66ile_id\x18\x01 \x01(\t\x12\x11\n\tsigned_id\x18\x02 \x01(\t\x12\x0e\n\x06tenant\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x04 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x05 \x01(\t\x12\x10\n\x08\x66ilename\x18\x06 \x01(\t\x12\x0b\n\x03key\x18\x07 \x01(\t\x12\x13\n\x0bstorage_uri\x18\x08 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\t \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\n \x01(\t\x12\x12\n\nsize_bytes\x18\x0b \x01(\x03\x12\'\n\x08\x63hecksum\x18\x0c \x01(\x0b\x32\x15.presignd.v1.Checksum\x12\x0c\n\x04\x65tag\x18\r \x01(\t\x12%\n\x05state\x18\x0e \x01(\x0e\x32\x16.presignd.v1.FileState\x12\x16\n\x0e\x66\x61ilure_reason\x18\x0f \x01(\t\x12+\n\x05owner\x18\x10 \x03(\x0b\x32\x1c.presignd.v1.File.OwnerEntry\x12\x31\n\x08metadata\x18\x11 \x03(\x0b\x32\x1f.presignd.v1.File.MetadataEntry\x12/\n\x0b\x63reate_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rcomplete_time\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x12upload_expire_time\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cupload_count\x18\x16 \x01(\x05\x12\x14\n\x0csize_display\x18\x17 \x01(\t\x12/\n\tmultipart\x18\x18 \x01(\x0b\x32\x1c.presignd.v1.MultipartLayout\x12\x14\n\x0c\x63ompleted_by\x18\x19 \x01(\t\x12\x1d\n\x15\x64\x65tected_content_type\x18\x1a \x01(\t\x12\x12\n\npublic_url\x18\x1b \x01(\t\x12\x11\n\tis_public\x18\x1c \x01(\x08\x12\x13\n\x0bscan_result\x18\x1d \x01(\t\x12*\n\nthumbnails\x18\x1f \x03(\x0b\x32\x16.presignd.v1.Thumbnail\x12\'\n\x08uploader\x18  \x01(\x0b\x32\x15.presignd.v1.Uploader\x12\x1b\n\x13presigned_url_count\x18! \x01(\x03\x12\x1a\n\x12\x64ownload_url_count\x18\" \x01(\x03\x12;\n\x17last_presigned_url_time\x18# \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0csize_unknown\x18$ \x01(\x08\x1a,\n\nOwnerEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\":\n\x08Uploader\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\"\x83\x01\n\tThumbnail\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05width\x18\x02 \x01(\x05\x12\x0e\n\x06height\x18\x03 \x01(\x05\x12\x14\n\x0c\x63ontent_type\x18\x04 \x01(\t\x12\x12\n\nsize_bytes\x18\x05 \x01(\x03\x12\x0b\n\x03key\x18\x06 \x01(\t\x12\x12\n\npublic_url\x18\x07 \x01(\t\"\x7f\n\x0fMultipartLayout\x12\x17\n\x0fpart_size_bytes\x18\x01 \x01(\x03\x12\x12\n\npart_count\x18\x02 \x01(\x05\x12?\n\x17part_checksum_algorithm\x18\x03 \x01(\x0e\x32\x1e.presignd.v1.ChecksumAlgorithm\"\xda\x01\n\nPartTarget\x12\x13\n\x0bpart_number\x18\x01 \x01(\x05\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x35\n\x07headers\x18\x03 \x03(\x0b\x32$.presignd.v1.PartTarget.HeadersEntry\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\x12/\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"O\n\x04Part\x12\x13\n\x0bpart_number\x18\x01 \x01(\x05\x12\x12\n\nsize_bytes\x18\x02 \x01(\x03\x12\x0c\n\x04\x65tag\x18\x03 \x01(\t\x12\x10\n\x08\x63hecksum\x18\x04 \x01(\t\"\xc4\x03\n\x0cUploadTarget\x12)\n\x06method\x18\x01 \x01(\x0e\x32\x19.presignd.v1.UploadMethod\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x37\n\x07headers\x18\x03 \x03(\x0b\x32&.presignd.v1.UploadTarget.HeadersEntry\x12>\n\x0b\x66orm_fields\x18\x04 \x03(\x0b\x32).presignd.v1.UploadTarget.FormFieldsEntry\x12/\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0emax_size_bytes\x18\x06 \x01(\x03\x12/\n\tmultipart\x18\x07 \x01(\x0b\x32\x1c.presignd.v1.MultipartLayout\x12&\n\x05parts\x18\x08 \x03(\x0b\x32\x17.presignd.v1.PartTarget\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x31\n\x0f\x46ormFieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x86\x07\n\x13\x43reateUploadRequest\x12\x33\n\x08\x63\x61tegory\x18\x01 \x01(\tB!\xbaH\x1er\x1c\x18@2\x18^([a-z0-9][a-z0-9_-]*)?$\x12\x1c\n\x08\x66ilename\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\xff\x01\x12\xc2\x01\n\x0c\x63ontent_type\x18\x03 \x01(\tB\xab\x01\xbaH\x03\xc8\x01\x01\xbaH\x05r\x03\x18\xff\x01\xbaH\x99\x01\xba\x01\x95\x01\n\x11\x63ontent_type.mime\x12%must be a MIME type such as image/png\x1aYthis.matches(\'^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*(;.*)?$\')\x12\x1b\n\nsize_bytes\x18\x04 \x01(\x03\x42\x07\xbaH\x04\"\x02 \x00\x12\'\n\x08\x63hecksum\x18\x05 \x01(\x0b\x32\x15.presignd.v1.Checksum\x12\x33\n\x06method\x18\x06 \x01(\x0e\x32\x19.presignd.v1.UploadMethodB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x1e\n\x0c\x64isplay_name\x18\x07 \x01(\tB\x08\xbaH\x05r\x03\x18\xff\x01\x12h\n\x05owner\x18\x08 \x03(\x0b\x32+.presignd.v1.CreateUploadRequest.OwnerEntryB,\xbaH)\x9a\x01&\x10\x10\"\x19r\x17\x10\x01\x18@2\x11^[a-z][a-z0-9_]*$*\x07r\x05\x10\x01\x18\x80\x02\x12Y\n\x08metadata\x18\t \x03(\x0b\x32..presignd.v1.CreateUploadRequest.MetadataEntryB\x17\xbaH\x14\x9a\x01\x11\x10 \"\x06r\x04\x10\x01\x18@*\x05r\x03\x18\x80\x08\x12\x15\n\rvalidate_only\x18\n \x01(\x08\x12\x30\n\nrequest_id\x18\x0b \x01(\tB\x1c\xbaH\x19r\x17\x18\x80\x01\x32\x12^[A-Za-z0-9._:-]*$\x12O\n\x17part_checksum_algorithm\x18\x0c \x01(\x0e\x32\x1e.presignd.v1.ChecksumAlgorithmB\x0e\xbaH\x0b\x82\x01\x08\x10\x01\x18\x00\x18\x01\x18\x03\x1a,\n\nOwnerEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x7f\n\x14\x43reateUploadResponse\x12\x1f\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.File\x12\x30\n\rupload_target\x18\x02 \x01(\x0b\x32\x19.presignd.v1.UploadTarget\x12\x14\n\x0c\x64\x65\x64uplicated\x18\x03 \x01(\x08\"\xe7\x01\n\x16GetUploadTargetRequest\x12\x32\n\x08\x63\x61tegory\x18\x01 \x01(\tB \xbaH\x1dr\x1b\x10\x01\x18@2\x15^[a-z0-9][a-z0-9_-]*$\x12k\n\x05owner\x18\x02 \x03(\x0b\x32..presignd.v1.GetUploadTargetRequest.OwnerEntryB,\xbaH)\x9a\x01&\x10\x10\"\x19r\x17\x10\x01\x18@2\x11^[a-z][a-z0-9_]*$*\x07r\x05\x10\x01\x18\x80\x02\x1a,\n\nOwnerEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"l\n\x17GetUploadTargetResponse\x12\x1f\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.File\x12\x30\n\rupload_target\x18\x02 \x01(\x0b\x32\x19.presignd.v1.UploadTarget\"i\n\x15\x43ompleteUploadRequest\x12\x1a\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\x12\x34\n\x05parts\x18\x02 \x03(\x0b\x32\x1a.presignd.v1.CompletedPartB\t\xbaH\x06\x92\x01\x03\x10\x90N\"f\n\rCompletedPart\x12\x1f\n\x0bpart_number\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x90N(\x01\x12\x18\n\x04\x65tag\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x02\x12\x1a\n\x08\x63hecksum\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x01\"9\n\x16\x43ompleteUploadResponse\x12\x1f\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.File\"-\n\x0eGetFileRequest\x12\x1b\n\x07\x66ile_id\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x04\"2\n\x0fGetFileResponse\x12\x1f\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.File\"\xcd\x02\n\x10ListFilesRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\x12\x19\n\x08\x63\x61tegory\x18\x03 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12/\n\x05state\x18\x04 \x01(\x0e\x32\x16.presignd.v1.FileStateB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x1f\n\rname_contains\x18\x05 \x01(\tB\x08\xbaH\x05r\x03\x18\xff\x01\x12\x1e\n\x0c\x64isplay_name\x18\x06 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\x12\x41\n\x05owner\x18\x07 \x03(\x0b\x32(.presignd.v1.ListFilesRequest.OwnerEntryB\x08\xbaH\x05\x9a\x01\x02\x10\x10\x1a,\n\nOwnerEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"N\n\x11ListFilesResponse\x12 \n\x05\x66iles\x18\x01 \x03(\x0b\x32\x11.presignd.v1.File\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"u\n\x11UpdateFileRequest\x12\'\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.FileB\x06\xbaH\x03\xc8\x01\x01\x12\x37\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01\"5\n\x12UpdateFileResponse\x12\x1f\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.File\"/\n\x11\x44\x65leteFileRequest\x12\x1a\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\"\x14\n\x12\x44\x65leteFileResponse\"\xd0\x01\n\x18\x43reateDownloadUrlRequest\x12\x1a\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\x12\x30\n\x0b\x64isposition\x18\x02 \x01(\tB\x1b\xbaH\x18r\x16R\x00R\nattachmentR\x06inline\x12\x34\n\tthumbnail\x18\x03 \x01(\tB!\xbaH\x1er\x1c\x18 2\x18^([a-z0-9][a-z0-9_-]*)?$\x12\x30\n\x03ttl\x18\x04 \x01(\x0b\x32\x19.google.protobuf.DurationB\x08\xbaH\x05\xaa\x01\x02*\x00\"Y\n\x19\x43reateDownloadUrlResponse\x12\x0b\n\x03url\x18\x01 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xbe\x01\n\x10\x43heckNameRequest\x12\x19\n\x08\x63\x61tegory\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x1e\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\x12\x41\n\x05owner\x18\x03 \x03(\x0b\x32(.presignd.v1.CheckNameRequest.OwnerEntryB\x08\xbaH\x05\x9a\x01\x02\x10\x10\x1a,\n\nOwnerEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x88\x01\n\x11\x43heckNameResponse\x12\x17\n\x0fnormalized_name\x18\x01 \x01(\t\x12\r\n\x05valid\x18\x02 \x01(\x08\x12\x11\n\tavailable\x18\x03 \x01(\x08\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12(\n\rexisting_file\x18\x05 \x01(\x0b\x32\x11.presignd.v1.File\"\xf0\x01\n\x10SignPartsRequest\x12\x1a\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\x12,\n\x0cpart_numbers\x18\x02 \x03(\x05\x42\x16\xbaH\x13\x92\x01\x10\x08\x01\x10\xe8\x07\x18\x01\"\x07\x1a\x05\x18\x90N(\x01\x12\\\n\x0epart_checksums\x18\x03 \x03(\x0b\x32\x30.presignd.v1.SignPartsRequest.PartChecksumsEntryB\x12\xbaH\x0f\x9a\x01\x0c\x10\xe8\x07*\x07r\x05\x10\x01\x18\x80\x01\x1a\x34\n\x12PartChecksumsEntry\x12\x0b\n\x03key\x18\x01 \x01(\x05\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\";\n\x11SignPartsResponse\x12&\n\x05parts\x18\x01 \x03(\x0b\x32\x17.presignd.v1.PartTarget\".\n\x10ListPartsRequest\x12\x1a\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\"f\n\x11ListPartsResponse\x12 \n\x05parts\x18\x01 \x03(\x0b\x32\x11.presignd.v1.Part\x12/\n\tmultipart\x18\x02 \x01(\x0b\x32\x1c.presignd.v1.MultipartLayout\"0\n\x12\x41\x62ortUploadRequest\x12\x1a\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\"6\n\x13\x41\x62ortUploadResponse\x12\x1f\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.File\"\x9c\x01\n\x0fGetUsageRequest\x12\x19\n\x08\x63\x61tegory\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12@\n\x05owner\x18\x02 \x03(\x0b\x32\'.presignd.v1.GetUsageRequest.OwnerEntryB\x08\xbaH\x05\x9a\x01\x02\x10\x10\x1a,\n\nOwnerEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x9d\x01\n\x10GetUsageResponse\x12\x12\n\nfile_count\x18\x01 \x01(\x03\x12\x12\n\nbytes_used\x18\x02 \x01(\x03\x12\x16\n\x0e\x62ytes_reserved\x18\x03 \x01(\x03\x12\x13\n\x0bquota_bytes\x18\x04 \x01(\x03\x12\x34\n\x10last_upload_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\x91\x01\n\x11\x43hecksumAlgorithm\x12\"\n\x1e\x43HECKSUM_ALGORITHM_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x43HECKSUM_ALGORITHM_SHA256\x10\x01\x12\x1a\n\x16\x43HECKSUM_ALGORITHM_MD5\x10\x02\x12\x1d\n\x19\x43HECKSUM_ALGORITHM_CRC32C\x10\x03*y\n\x0cUploadMethod\x12\x1d\n\x19UPLOAD_METHOD_UNSPECIFIED\x10\x00\x12\x15\n\x11UPLOAD_METHOD_PUT\x10\x01\x12\x16\n\x12UPLOAD_METHOD_POST\x10\x02\x12\x1b\n\x17UPLOAD_METHOD_MULTIPART\x10\x03*\xd1\x01\n\tFileState\x12\x1a\n\x16\x46ILE_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46ILE_STATE_PENDING\x10\x01\x12\x14\n\x10\x46ILE_STATE_READY\x10\x02\x12\x15\n\x11\x46ILE_STATE_FAILED\x10\x03\x12\x16\n\x12\x46ILE_STATE_EXPIRED\x10\x04\x12\x16\n\x12\x46ILE_STATE_ABORTED\x10\x05\x12\x17\n\x13\x46ILE_STATE_SCANNING\x10\x06\x12\x1a\n\x16\x46ILE_STATE_QUARANTINED\x10\x07\x32\xea\x0b\n\x0b\x46ileService\x12k\n\x0c\x43reateUpload\x12 .presignd.v1.CreateUploadRequest\x1a!.presignd.v1.CreateUploadResponse\"\x16\x82\xd3\xe4\x93\x02\x10\"\x0b/v1/uploads:\x01*\x12\x8d\x01\n\x0fGetUploadTarget\x12#.presignd.v1.GetUploadTargetRequest\x1a$.presignd.v1.GetUploadTargetResponse\"/\x82\xd3\xe4\x93\x02)\x12\'/v1/categories/{category}/upload-target\x12\x82\x01\n\x0e\x43ompleteUpload\x12\".presignd.v1.CompleteUploadRequest\x1a#.presignd.v1.CompleteUploadResponse\"\'\x82\xd3\xe4\x93\x02!\"\x1c/v1/files/{file_id}:complete:\x01*\x12\x61\n\x07GetFile\x12\x1b.presignd.v1.GetFileRequest\x1a\x1c.presignd.v1.GetFileResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/files/{file_id}\x12]\n\tListFiles\x12\x1d.presignd.v1.ListFilesRequest\x1a\x1e.presignd.v1.ListFilesResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/files\x12u\n\nUpdateFile\x12\x1e.presignd.v1.UpdateFileRequest\x1a\x1f.presignd.v1.UpdateFileResponse\"&\x82\xd3\xe4\x93\x02 2\x18/v1/files/{file.file_id}:\x04\x66ile\x12j\n\nDeleteFile\x12\x1e.presignd.v1.DeleteFileRequest\x1a\x1f.presignd.v1.DeleteFileResponse\"\x1b\x82\xd3\xe4\x93\x02\x15*\x13/v1/files/{file_id}\x12\x8b\x01\n\x11\x43reateDownloadUrl\x12%.presignd.v1.CreateDownloadUrlRequest\x1a&.presignd.v1.CreateDownloadUrlResponse\"\'\x82\xd3\xe4\x93\x02!\"\x1c/v1/files/{file_id}:download:\x01*\x12l\n\tCheckName\x12\x1d.presignd.v1.CheckNameRequest\x1a\x1e.presignd.v1.CheckNameResponse\" \x82\xd3\xe4\x93\x02\x1a\"\x15/v1/uploads:checkName:\x01*\x12u\n\tSignParts\x12\x1d.presignd.v1.SignPartsRequest\x1a\x1e.presignd.v1.SignPartsResponse\")\x82\xd3\xe4\x93\x02#\"\x1e/v1/files/{file_id}/parts:sign:\x01*\x12m\n\tListParts\x12\x1d.presignd.v1.ListPartsRequest\x1a\x1e.presignd.v1.ListPartsResponse\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/files/{file_id}/parts\x12v\n\x0b\x41\x62ortUpload\x12\x1f.presignd.v1.AbortUploadRequest\x1a .presignd.v1.AbortUploadResponse\"$\x82\xd3\xe4\x93\x02\x1e\"\x19/v1/files/{file_id}:abort:\x01*\x12Z\n\x08GetUsage\x12\x1c.presignd.v1.GetUsageRequest\x1a\x1d.presignd.v1.GetUsageResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/usageb\x06proto3')
   ,
   dependencies=[buf_dot_validate_dot_validate__pb2.DESCRIPTOR,google_dot_api_dot_annotations__pb2.DESCRIPTOR,google_dot_protobuf_dot_duration__pb2.DESCRIPTOR,google_dot_protobuf_dot_field__mask__pb2.DESCRIPTOR,google_dot_protobuf_dot_timestamp__pb2.DESCRIPTOR,])
 
@@ -54,8 +54,8 @@ _CHECKSUMALGORITHM = _descriptor.EnumDescriptor(
   ],
   containing_type=None,
   options=None,
-  serialized_start=5894,
-  serialized_end=6039,
+  serialized_start=6492,
+  serialized_end=6637,
 )
 _sym_db.RegisterEnumDescriptor(_CHECKSUMALGORITHM)
 
@@ -85,8 +85,8 @@ _UPLOADMETHOD = _descriptor.EnumDescriptor(
   ],
   containing_type=None,
   options=None,
-  serialized_start=6041,
-  serialized_end=6162,
+  serialized_start=6639,
+  serialized_end=6760,
 )
 _sym_db.RegisterEnumDescriptor(_UPLOADMETHOD)
 
@@ -132,8 +132,8 @@ _FILESTATE = _descriptor.EnumDescriptor(
   ],
   containing_type=None,
   options=None,
-  serialized_start=6165,
-  serialized_end=6374,
+  serialized_start=6763,
+  serialized_end=6972,
 )
 _sym_db.RegisterEnumDescriptor(_FILESTATE)
 
@@ -228,8 +228,8 @@ _FILE_OWNERENTRY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1327,
-  serialized_end=1371,
+  serialized_start=1393,
+  serialized_end=1437,
 )
 
 _FILE_METADATAENTRY = _descriptor.Descriptor(
@@ -265,8 +265,8 @@ _FILE_METADATAENTRY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1373,
-  serialized_end=1420,
+  serialized_start=1439,
+  serialized_end=1486,
 )
 
 _FILE = _descriptor.Descriptor(
@@ -480,30 +480,44 @@ _FILE = _descriptor.Descriptor(
       is_extension=False, extension_scope=None,
       options=None, file=DESCRIPTOR),
     _descriptor.FieldDescriptor(
-      name='uploader', full_name='presignd.v1.File.uploader', index=29,
+      name='thumbnails', full_name='presignd.v1.File.thumbnails', index=29,
+      number=31, type=11, cpp_type=10, label=3,
+      has_default_value=False, default_value=[],
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='uploader', full_name='presignd.v1.File.uploader', index=30,
       number=32, type=11, cpp_type=10, label=1,
       has_default_value=False, default_value=None,
       message_type=None, enum_type=None, containing_type=None,
       is_extension=False, extension_scope=None,
       options=None, file=DESCRIPTOR),
     _descriptor.FieldDescriptor(
-      name='presigned_url_count', full_name='presignd.v1.File.presigned_url_count', index=30,
+      name='presigned_url_count', full_name='presignd.v1.File.presigned_url_count', index=31,
       number=33, type=3, cpp_type=2, label=1,
       has_default_value=False, default_value=0,
       message_type=None, enum_type=None, containing_type=None,
       is_extension=False, extension_scope=None,
       options=None, file=DESCRIPTOR),
     _descriptor.FieldDescriptor(
-      name='download_url_count', full_name='presignd.v1.File.download_url_count', index=31,
+      name='download_url_count', full_name='presignd.v1.File.download_url_count', index=32,
       number=34, type=3, cpp_type=2, label=1,
       has_default_value=False, default_value=0,
       message_type=None, enum_type=None, containing_type=None,
       is_extension=False, extension_scope=None,
       options=None, file=DESCRIPTOR),
     _descriptor.FieldDescriptor(
-      name='last_presigned_url_time', full_name='presignd.v1.File.last_presigned_url_time', index=32,
+      name='last_presigned_url_time', full_name='presignd.v1.File.last_presigned_url_time', index=33,
       number=35, type=11, cpp_type=10, label=1,
       has_default_value=False, default_value=None,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='size_unknown', full_name='presignd.v1.File.size_unknown', index=34,
+      number=36, type=8, cpp_type=7, label=1,
+      has_default_value=False, default_value=False,
       message_type=None, enum_type=None, containing_type=None,
       is_extension=False, extension_scope=None,
       options=None, file=DESCRIPTOR),
@@ -520,7 +534,7 @@ _FILE = _descriptor.Descriptor(
   oneofs=[
   ],
   serialized_start=332,
-  serialized_end=1420,
+  serialized_end=1486,
 )
 
 
@@ -564,8 +578,81 @@ _UPLOADER = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1422,
-  serialized_end=1480,
+  serialized_start=1488,
+  serialized_end=1546,
+)
+
+
+_THUMBNAIL = _descriptor.Descriptor(
+  name='Thumbnail',
+  full_name='presignd.v1.Thumbnail',
+  filename=None,
+  file=DESCRIPTOR,
+  containing_type=None,
+  fields=[
+    _descriptor.FieldDescriptor(
+      name='name', full_name='presignd.v1.Thumbnail.name', index=0,
+      number=1, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='width', full_name='presignd.v1.Thumbnail.width', index=1,
+      number=2, type=5, cpp_type=1, label=1,
+      has_default_value=False, default_value=0,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='height', full_name='presignd.v1.Thumbnail.height', index=2,
+      number=3, type=5, cpp_type=1, label=1,
+      has_default_value=False, default_value=0,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='content_type', full_name='presignd.v1.Thumbnail.content_type', index=3,
+      number=4, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='size_bytes', full_name='presignd.v1.Thumbnail.size_bytes', index=4,
+      number=5, type=3, cpp_type=2, label=1,
+      has_default_value=False, default_value=0,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='key', full_name='presignd.v1.Thumbnail.key', index=5,
+      number=6, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='public_url', full_name='presignd.v1.Thumbnail.public_url', index=6,
+      number=7, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+  ],
+  extensions=[
+  ],
+  nested_types=[],
+  enum_types=[
+  ],
+  options=None,
+  is_extendable=False,
+  syntax='proto3',
+  extension_ranges=[],
+  oneofs=[
+  ],
+  serialized_start=1549,
+  serialized_end=1680,
 )
 
 
@@ -609,8 +696,8 @@ _MULTIPARTLAYOUT = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1482,
-  serialized_end=1609,
+  serialized_start=1682,
+  serialized_end=1809,
 )
 
 
@@ -647,8 +734,8 @@ _PARTTARGET_HEADERSENTRY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1784,
-  serialized_end=1830,
+  serialized_start=1984,
+  serialized_end=2030,
 )
 
 _PARTTARGET = _descriptor.Descriptor(
@@ -705,8 +792,8 @@ _PARTTARGET = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1612,
-  serialized_end=1830,
+  serialized_start=1812,
+  serialized_end=2030,
 )
 
 
@@ -757,8 +844,8 @@ _PART = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1832,
-  serialized_end=1911,
+  serialized_start=2032,
+  serialized_end=2111,
 )
 
 
@@ -795,8 +882,8 @@ _UPLOADTARGET_HEADERSENTRY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1784,
-  serialized_end=1830,
+  serialized_start=1984,
+  serialized_end=2030,
 )
 
 _UPLOADTARGET_FORMFIELDSENTRY = _descriptor.Descriptor(
@@ -832,8 +919,8 @@ _UPLOADTARGET_FORMFIELDSENTRY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=2317,
-  serialized_end=2366,
+  serialized_start=2517,
+  serialized_end=2566,
 )
 
 _UPLOADTARGET = _descriptor.Descriptor(
@@ -911,8 +998,8 @@ _UPLOADTARGET = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1914,
-  serialized_end=2366,
+  serialized_start=2114,
+  serialized_end=2566,
 )
 
 
@@ -949,8 +1036,8 @@ _CREATEUPLOADREQUEST_OWNERENTRY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1327,
-  serialized_end=1371,
+  serialized_start=1393,
+  serialized_end=1437,
 )
 
 _CREATEUPLOADREQUEST_METADATAENTRY = _descriptor.Descriptor(
@@ -986,8 +1073,8 @@ _CREATEUPLOADREQUEST_METADATAENTRY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1373,
-  serialized_end=1420,
+  serialized_start=1439,
+  serialized_end=1486,
 )
 
 _CREATEUPLOADREQUEST = _descriptor.Descriptor(
@@ -1093,8 +1180,8 @@ _CREATEUPLOADREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=2369,
-  serialized_end=3271,
+  serialized_start=2569,
+  serialized_end=3471,
 )
 
 
@@ -1138,8 +1225,121 @@ _CREATEUPLOADRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=3273,
-  serialized_end=3400,
+  serialized_start=3473,
+  serialized_end=3600,
+)
+
+
+_GETUPLOADTARGETREQUEST_OWNERENTRY = _descriptor.Descriptor(
+  name='OwnerEntry',
+  full_name='presignd.v1.GetUploadTargetRequest.OwnerEntry',
+  filename=None,
+  file=DESCRIPTOR,
+  containing_type=None,
+  fields=[
+    _descriptor.FieldDescriptor(
+      name='key', full_name='presignd.v1.GetUploadTargetRequest.OwnerEntry.key', index=0,
+      number=1, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='value', full_name='presignd.v1.GetUploadTargetRequest.OwnerEntry.value', index=1,
+      number=2, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+  ],
+  extensions=[
+  ],
+  nested_types=[],
+  enum_types=[
+  ],
+  options=_descriptor._ParseOptions(descriptor_pb2.MessageOptions(), _b('8\001')),
+  is_extendable=False,
+  syntax='proto3',
+  extension_ranges=[],
+  oneofs=[
+  ],
+  serialized_start=1393,
+  serialized_end=1437,
+)
+
+_GETUPLOADTARGETREQUEST = _descriptor.Descriptor(
+  name='GetUploadTargetRequest',
+  full_name='presignd.v1.GetUploadTargetRequest',
+  filename=None,
+  file=DESCRIPTOR,
+  containing_type=None,
+  fields=[
+    _descriptor.FieldDescriptor(
+      name='category', full_name='presignd.v1.GetUploadTargetRequest.category', index=0,
+      number=1, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=_descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\035r\033\020\001\030@2\025^[a-z0-9][a-z0-9_-]*$')), file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='owner', full_name='presignd.v1.GetUploadTargetRequest.owner', index=1,
+      number=2, type=11, cpp_type=10, label=3,
+      has_default_value=False, default_value=[],
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=_descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H)\232\001&\020\020\"\031r\027\020\001\030@2\021^[a-z][a-z0-9_]*$*\007r\005\020\001\030\200\002')), file=DESCRIPTOR),
+  ],
+  extensions=[
+  ],
+  nested_types=[_GETUPLOADTARGETREQUEST_OWNERENTRY, ],
+  enum_types=[
+  ],
+  options=None,
+  is_extendable=False,
+  syntax='proto3',
+  extension_ranges=[],
+  oneofs=[
+  ],
+  serialized_start=3603,
+  serialized_end=3834,
+)
+
+
+_GETUPLOADTARGETRESPONSE = _descriptor.Descriptor(
+  name='GetUploadTargetResponse',
+  full_name='presignd.v1.GetUploadTargetResponse',
+  filename=None,
+  file=DESCRIPTOR,
+  containing_type=None,
+  fields=[
+    _descriptor.FieldDescriptor(
+      name='file', full_name='presignd.v1.GetUploadTargetResponse.file', index=0,
+      number=1, type=11, cpp_type=10, label=1,
+      has_default_value=False, default_value=None,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='upload_target', full_name='presignd.v1.GetUploadTargetResponse.upload_target', index=1,
+      number=2, type=11, cpp_type=10, label=1,
+      has_default_value=False, default_value=None,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+  ],
+  extensions=[
+  ],
+  nested_types=[],
+  enum_types=[
+  ],
+  options=None,
+  is_extendable=False,
+  syntax='proto3',
+  extension_ranges=[],
+  oneofs=[
+  ],
+  serialized_start=3836,
+  serialized_end=3944,
 )
 
 
@@ -1176,8 +1376,8 @@ _COMPLETEUPLOADREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=3402,
-  serialized_end=3507,
+  serialized_start=3946,
+  serialized_end=4051,
 )
 
 
@@ -1221,8 +1421,8 @@ _COMPLETEDPART = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=3509,
-  serialized_end=3611,
+  serialized_start=4053,
+  serialized_end=4155,
 )
 
 
@@ -1252,8 +1452,8 @@ _COMPLETEUPLOADRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=3613,
-  serialized_end=3670,
+  serialized_start=4157,
+  serialized_end=4214,
 )
 
 
@@ -1283,8 +1483,8 @@ _GETFILEREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=3672,
-  serialized_end=3717,
+  serialized_start=4216,
+  serialized_end=4261,
 )
 
 
@@ -1314,8 +1514,8 @@ _GETFILERESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=3719,
-  serialized_end=3769,
+  serialized_start=4263,
+  serialized_end=4313,
 )
 
 
@@ -1352,8 +1552,8 @@ _LISTFILESREQUEST_OWNERENTRY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1327,
-  serialized_end=1371,
+  serialized_start=1393,
+  serialized_end=1437,
 )
 
 _LISTFILESREQUEST = _descriptor.Descriptor(
@@ -1424,8 +1624,8 @@ _LISTFILESREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=3772,
-  serialized_end=4105,
+  serialized_start=4316,
+  serialized_end=4649,
 )
 
 
@@ -1462,8 +1662,8 @@ _LISTFILESRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=4107,
-  serialized_end=4185,
+  serialized_start=4651,
+  serialized_end=4729,
 )
 
 
@@ -1500,8 +1700,8 @@ _UPDATEFILEREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=4187,
-  serialized_end=4304,
+  serialized_start=4731,
+  serialized_end=4848,
 )
 
 
@@ -1531,8 +1731,8 @@ _UPDATEFILERESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=4306,
-  serialized_end=4359,
+  serialized_start=4850,
+  serialized_end=4903,
 )
 
 
@@ -1562,8 +1762,8 @@ _DELETEFILEREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=4361,
-  serialized_end=4408,
+  serialized_start=4905,
+  serialized_end=4952,
 )
 
 
@@ -1586,8 +1786,8 @@ _DELETEFILERESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=4410,
-  serialized_end=4430,
+  serialized_start=4954,
+  serialized_end=4974,
 )
 
 
@@ -1613,7 +1813,14 @@ _CREATEDOWNLOADURLREQUEST = _descriptor.Descriptor(
       is_extension=False, extension_scope=None,
       options=_descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\030r\026R\000R\nattachmentR\006inline')), file=DESCRIPTOR),
     _descriptor.FieldDescriptor(
-      name='ttl', full_name='presignd.v1.CreateDownloadUrlRequest.ttl', index=2,
+      name='thumbnail', full_name='presignd.v1.CreateDownloadUrlRequest.thumbnail', index=2,
+      number=3, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=_descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\036r\034\030 2\030^([a-z0-9][a-z0-9_-]*)?$')), file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='ttl', full_name='presignd.v1.CreateDownloadUrlRequest.ttl', index=3,
       number=4, type=11, cpp_type=10, label=1,
       has_default_value=False, default_value=None,
       message_type=None, enum_type=None, containing_type=None,
@@ -1631,8 +1838,8 @@ _CREATEDOWNLOADURLREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=4433,
-  serialized_end=4587,
+  serialized_start=4977,
+  serialized_end=5185,
 )
 
 
@@ -1669,8 +1876,8 @@ _CREATEDOWNLOADURLRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=4589,
-  serialized_end=4678,
+  serialized_start=5187,
+  serialized_end=5276,
 )
 
 
@@ -1707,8 +1914,8 @@ _CHECKNAMEREQUEST_OWNERENTRY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1327,
-  serialized_end=1371,
+  serialized_start=1393,
+  serialized_end=1437,
 )
 
 _CHECKNAMEREQUEST = _descriptor.Descriptor(
@@ -1751,8 +1958,8 @@ _CHECKNAMEREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=4681,
-  serialized_end=4871,
+  serialized_start=5279,
+  serialized_end=5469,
 )
 
 
@@ -1810,8 +2017,8 @@ _CHECKNAMERESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=4874,
-  serialized_end=5010,
+  serialized_start=5472,
+  serialized_end=5608,
 )
 
 
@@ -1848,8 +2055,8 @@ _SIGNPARTSREQUEST_PARTCHECKSUMSENTRY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=5201,
-  serialized_end=5253,
+  serialized_start=5799,
+  serialized_end=5851,
 )
 
 _SIGNPARTSREQUEST = _descriptor.Descriptor(
@@ -1892,8 +2099,8 @@ _SIGNPARTSREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=5013,
-  serialized_end=5253,
+  serialized_start=5611,
+  serialized_end=5851,
 )
 
 
@@ -1923,8 +2130,8 @@ _SIGNPARTSRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=5255,
-  serialized_end=5314,
+  serialized_start=5853,
+  serialized_end=5912,
 )
 
 
@@ -1954,8 +2161,8 @@ _LISTPARTSREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=5316,
-  serialized_end=5362,
+  serialized_start=5914,
+  serialized_end=5960,
 )
 
 
@@ -1992,8 +2199,8 @@ _LISTPARTSRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=5364,
-  serialized_end=5466,
+  serialized_start=5962,
+  serialized_end=6064,
 )
 
 
@@ -2023,8 +2230,8 @@ _ABORTUPLOADREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=5468,
-  serialized_end=5516,
+  serialized_start=6066,
+  serialized_end=6114,
 )
 
 
@@ -2054,8 +2261,8 @@ _ABORTUPLOADRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=5518,
-  serialized_end=5572,
+  serialized_start=6116,
+  serialized_end=6170,
 )
 
 
@@ -2092,8 +2299,8 @@ _GETUSAGEREQUEST_OWNERENTRY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1327,
-  serialized_end=1371,
+  serialized_start=1393,
+  serialized_end=1437,
 )
 
 _GETUSAGEREQUEST = _descriptor.Descriptor(
@@ -2129,8 +2336,8 @@ _GETUSAGEREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=5575,
-  serialized_end=5731,
+  serialized_start=6173,
+  serialized_end=6329,
 )
 
 
@@ -2188,8 +2395,8 @@ _GETUSAGERESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=5734,
-  serialized_end=5891,
+  serialized_start=6332,
+  serialized_end=6489,
 )
 
 _CHECKSUM.fields_by_name['algorithm'].enum_type = _CHECKSUMALGORITHM
@@ -2204,6 +2411,7 @@ _FILE.fields_by_name['update_time'].message_type = google_dot_protobuf_dot_times
 _FILE.fields_by_name['complete_time'].message_type = google_dot_protobuf_dot_timestamp__pb2._TIMESTAMP
 _FILE.fields_by_name['upload_expire_time'].message_type = google_dot_protobuf_dot_timestamp__pb2._TIMESTAMP
 _FILE.fields_by_name['multipart'].message_type = _MULTIPARTLAYOUT
+_FILE.fields_by_name['thumbnails'].message_type = _THUMBNAIL
 _FILE.fields_by_name['uploader'].message_type = _UPLOADER
 _FILE.fields_by_name['last_presigned_url_time'].message_type = google_dot_protobuf_dot_timestamp__pb2._TIMESTAMP
 _MULTIPARTLAYOUT.fields_by_name['part_checksum_algorithm'].enum_type = _CHECKSUMALGORITHM
@@ -2227,6 +2435,10 @@ _CREATEUPLOADREQUEST.fields_by_name['metadata'].message_type = _CREATEUPLOADREQU
 _CREATEUPLOADREQUEST.fields_by_name['part_checksum_algorithm'].enum_type = _CHECKSUMALGORITHM
 _CREATEUPLOADRESPONSE.fields_by_name['file'].message_type = _FILE
 _CREATEUPLOADRESPONSE.fields_by_name['upload_target'].message_type = _UPLOADTARGET
+_GETUPLOADTARGETREQUEST_OWNERENTRY.containing_type = _GETUPLOADTARGETREQUEST
+_GETUPLOADTARGETREQUEST.fields_by_name['owner'].message_type = _GETUPLOADTARGETREQUEST_OWNERENTRY
+_GETUPLOADTARGETRESPONSE.fields_by_name['file'].message_type = _FILE
+_GETUPLOADTARGETRESPONSE.fields_by_name['upload_target'].message_type = _UPLOADTARGET
 _COMPLETEUPLOADREQUEST.fields_by_name['parts'].message_type = _COMPLETEDPART
 _COMPLETEUPLOADRESPONSE.fields_by_name['file'].message_type = _FILE
 _GETFILERESPONSE.fields_by_name['file'].message_type = _FILE
@@ -2254,12 +2466,15 @@ _GETUSAGERESPONSE.fields_by_name['last_upload_time'].message_type = google_dot_p
 DESCRIPTOR.message_types_by_name['Checksum'] = _CHECKSUM
 DESCRIPTOR.message_types_by_name['File'] = _FILE
 DESCRIPTOR.message_types_by_name['Uploader'] = _UPLOADER
+DESCRIPTOR.message_types_by_name['Thumbnail'] = _THUMBNAIL
 DESCRIPTOR.message_types_by_name['MultipartLayout'] = _MULTIPARTLAYOUT
 DESCRIPTOR.message_types_by_name['PartTarget'] = _PARTTARGET
 DESCRIPTOR.message_types_by_name['Part'] = _PART
 DESCRIPTOR.message_types_by_name['UploadTarget'] = _UPLOADTARGET
 DESCRIPTOR.message_types_by_name['CreateUploadRequest'] = _CREATEUPLOADREQUEST
 DESCRIPTOR.message_types_by_name['CreateUploadResponse'] = _CREATEUPLOADRESPONSE
+DESCRIPTOR.message_types_by_name['GetUploadTargetRequest'] = _GETUPLOADTARGETREQUEST
+DESCRIPTOR.message_types_by_name['GetUploadTargetResponse'] = _GETUPLOADTARGETRESPONSE
 DESCRIPTOR.message_types_by_name['CompleteUploadRequest'] = _COMPLETEUPLOADREQUEST
 DESCRIPTOR.message_types_by_name['CompletedPart'] = _COMPLETEDPART
 DESCRIPTOR.message_types_by_name['CompleteUploadResponse'] = _COMPLETEUPLOADRESPONSE
@@ -2324,6 +2539,13 @@ Uploader = _reflection.GeneratedProtocolMessageType('Uploader', (_message.Messag
   # @@protoc_insertion_point(class_scope:presignd.v1.Uploader)
   ))
 _sym_db.RegisterMessage(Uploader)
+
+Thumbnail = _reflection.GeneratedProtocolMessageType('Thumbnail', (_message.Message,), dict(
+  DESCRIPTOR = _THUMBNAIL,
+  __module__ = 'presignd.v1.file_service_pb2'
+  # @@protoc_insertion_point(class_scope:presignd.v1.Thumbnail)
+  ))
+_sym_db.RegisterMessage(Thumbnail)
 
 MultipartLayout = _reflection.GeneratedProtocolMessageType('MultipartLayout', (_message.Message,), dict(
   DESCRIPTOR = _MULTIPARTLAYOUT,
@@ -2406,6 +2628,28 @@ CreateUploadResponse = _reflection.GeneratedProtocolMessageType('CreateUploadRes
   # @@protoc_insertion_point(class_scope:presignd.v1.CreateUploadResponse)
   ))
 _sym_db.RegisterMessage(CreateUploadResponse)
+
+GetUploadTargetRequest = _reflection.GeneratedProtocolMessageType('GetUploadTargetRequest', (_message.Message,), dict(
+
+  OwnerEntry = _reflection.GeneratedProtocolMessageType('OwnerEntry', (_message.Message,), dict(
+    DESCRIPTOR = _GETUPLOADTARGETREQUEST_OWNERENTRY,
+    __module__ = 'presignd.v1.file_service_pb2'
+    # @@protoc_insertion_point(class_scope:presignd.v1.GetUploadTargetRequest.OwnerEntry)
+    ))
+  ,
+  DESCRIPTOR = _GETUPLOADTARGETREQUEST,
+  __module__ = 'presignd.v1.file_service_pb2'
+  # @@protoc_insertion_point(class_scope:presignd.v1.GetUploadTargetRequest)
+  ))
+_sym_db.RegisterMessage(GetUploadTargetRequest)
+_sym_db.RegisterMessage(GetUploadTargetRequest.OwnerEntry)
+
+GetUploadTargetResponse = _reflection.GeneratedProtocolMessageType('GetUploadTargetResponse', (_message.Message,), dict(
+  DESCRIPTOR = _GETUPLOADTARGETRESPONSE,
+  __module__ = 'presignd.v1.file_service_pb2'
+  # @@protoc_insertion_point(class_scope:presignd.v1.GetUploadTargetResponse)
+  ))
+_sym_db.RegisterMessage(GetUploadTargetResponse)
 
 CompleteUploadRequest = _reflection.GeneratedProtocolMessageType('CompleteUploadRequest', (_message.Message,), dict(
   DESCRIPTOR = _COMPLETEUPLOADREQUEST,
@@ -2639,6 +2883,12 @@ _CREATEUPLOADREQUEST.fields_by_name['request_id'].has_options = True
 _CREATEUPLOADREQUEST.fields_by_name['request_id']._options = _descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\031r\027\030\200\0012\022^[A-Za-z0-9._:-]*$'))
 _CREATEUPLOADREQUEST.fields_by_name['part_checksum_algorithm'].has_options = True
 _CREATEUPLOADREQUEST.fields_by_name['part_checksum_algorithm']._options = _descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\013\202\001\010\020\001\030\000\030\001\030\003'))
+_GETUPLOADTARGETREQUEST_OWNERENTRY.has_options = True
+_GETUPLOADTARGETREQUEST_OWNERENTRY._options = _descriptor._ParseOptions(descriptor_pb2.MessageOptions(), _b('8\001'))
+_GETUPLOADTARGETREQUEST.fields_by_name['category'].has_options = True
+_GETUPLOADTARGETREQUEST.fields_by_name['category']._options = _descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\035r\033\020\001\030@2\025^[a-z0-9][a-z0-9_-]*$'))
+_GETUPLOADTARGETREQUEST.fields_by_name['owner'].has_options = True
+_GETUPLOADTARGETREQUEST.fields_by_name['owner']._options = _descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H)\232\001&\020\020\"\031r\027\020\001\030@2\021^[a-z][a-z0-9_]*$*\007r\005\020\001\030\200\002'))
 _COMPLETEUPLOADREQUEST.fields_by_name['file_id'].has_options = True
 _COMPLETEUPLOADREQUEST.fields_by_name['file_id']._options = _descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\006r\004\020\001\030@'))
 _COMPLETEUPLOADREQUEST.fields_by_name['parts'].has_options = True
@@ -2677,6 +2927,8 @@ _CREATEDOWNLOADURLREQUEST.fields_by_name['file_id'].has_options = True
 _CREATEDOWNLOADURLREQUEST.fields_by_name['file_id']._options = _descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\006r\004\020\001\030@'))
 _CREATEDOWNLOADURLREQUEST.fields_by_name['disposition'].has_options = True
 _CREATEDOWNLOADURLREQUEST.fields_by_name['disposition']._options = _descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\030r\026R\000R\nattachmentR\006inline'))
+_CREATEDOWNLOADURLREQUEST.fields_by_name['thumbnail'].has_options = True
+_CREATEDOWNLOADURLREQUEST.fields_by_name['thumbnail']._options = _descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\036r\034\030 2\030^([a-z0-9][a-z0-9_-]*)?$'))
 _CREATEDOWNLOADURLREQUEST.fields_by_name['ttl'].has_options = True
 _CREATEDOWNLOADURLREQUEST.fields_by_name['ttl']._options = _descriptor._ParseOptions(descriptor_pb2.FieldOptions(), _b('\272H\005\252\001\002*\000'))
 _CHECKNAMEREQUEST_OWNERENTRY.has_options = True
@@ -2712,8 +2964,8 @@ _FILESERVICE = _descriptor.ServiceDescriptor(
   file=DESCRIPTOR,
   index=0,
   options=None,
-  serialized_start=6377,
-  serialized_end=7747,
+  serialized_start=6975,
+  serialized_end=8489,
   methods=[
   _descriptor.MethodDescriptor(
     name='CreateUpload',
@@ -2725,9 +2977,18 @@ _FILESERVICE = _descriptor.ServiceDescriptor(
     options=_descriptor._ParseOptions(descriptor_pb2.MethodOptions(), _b('\202\323\344\223\002\020\"\013/v1/uploads:\001*')),
   ),
   _descriptor.MethodDescriptor(
+    name='GetUploadTarget',
+    full_name='presignd.v1.FileService.GetUploadTarget',
+    index=1,
+    containing_service=None,
+    input_type=_GETUPLOADTARGETREQUEST,
+    output_type=_GETUPLOADTARGETRESPONSE,
+    options=_descriptor._ParseOptions(descriptor_pb2.MethodOptions(), _b('\202\323\344\223\002)\022\'/v1/categories/{category}/upload-target')),
+  ),
+  _descriptor.MethodDescriptor(
     name='CompleteUpload',
     full_name='presignd.v1.FileService.CompleteUpload',
-    index=1,
+    index=2,
     containing_service=None,
     input_type=_COMPLETEUPLOADREQUEST,
     output_type=_COMPLETEUPLOADRESPONSE,
@@ -2736,7 +2997,7 @@ _FILESERVICE = _descriptor.ServiceDescriptor(
   _descriptor.MethodDescriptor(
     name='GetFile',
     full_name='presignd.v1.FileService.GetFile',
-    index=2,
+    index=3,
     containing_service=None,
     input_type=_GETFILEREQUEST,
     output_type=_GETFILERESPONSE,
@@ -2745,7 +3006,7 @@ _FILESERVICE = _descriptor.ServiceDescriptor(
   _descriptor.MethodDescriptor(
     name='ListFiles',
     full_name='presignd.v1.FileService.ListFiles',
-    index=3,
+    index=4,
     containing_service=None,
     input_type=_LISTFILESREQUEST,
     output_type=_LISTFILESRESPONSE,
@@ -2754,7 +3015,7 @@ _FILESERVICE = _descriptor.ServiceDescriptor(
   _descriptor.MethodDescriptor(
     name='UpdateFile',
     full_name='presignd.v1.FileService.UpdateFile',
-    index=4,
+    index=5,
     containing_service=None,
     input_type=_UPDATEFILEREQUEST,
     output_type=_UPDATEFILERESPONSE,
@@ -2763,7 +3024,7 @@ _FILESERVICE = _descriptor.ServiceDescriptor(
   _descriptor.MethodDescriptor(
     name='DeleteFile',
     full_name='presignd.v1.FileService.DeleteFile',
-    index=5,
+    index=6,
     containing_service=None,
     input_type=_DELETEFILEREQUEST,
     output_type=_DELETEFILERESPONSE,
@@ -2772,7 +3033,7 @@ _FILESERVICE = _descriptor.ServiceDescriptor(
   _descriptor.MethodDescriptor(
     name='CreateDownloadUrl',
     full_name='presignd.v1.FileService.CreateDownloadUrl',
-    index=6,
+    index=7,
     containing_service=None,
     input_type=_CREATEDOWNLOADURLREQUEST,
     output_type=_CREATEDOWNLOADURLRESPONSE,
@@ -2781,7 +3042,7 @@ _FILESERVICE = _descriptor.ServiceDescriptor(
   _descriptor.MethodDescriptor(
     name='CheckName',
     full_name='presignd.v1.FileService.CheckName',
-    index=7,
+    index=8,
     containing_service=None,
     input_type=_CHECKNAMEREQUEST,
     output_type=_CHECKNAMERESPONSE,
@@ -2790,7 +3051,7 @@ _FILESERVICE = _descriptor.ServiceDescriptor(
   _descriptor.MethodDescriptor(
     name='SignParts',
     full_name='presignd.v1.FileService.SignParts',
-    index=8,
+    index=9,
     containing_service=None,
     input_type=_SIGNPARTSREQUEST,
     output_type=_SIGNPARTSRESPONSE,
@@ -2799,7 +3060,7 @@ _FILESERVICE = _descriptor.ServiceDescriptor(
   _descriptor.MethodDescriptor(
     name='ListParts',
     full_name='presignd.v1.FileService.ListParts',
-    index=9,
+    index=10,
     containing_service=None,
     input_type=_LISTPARTSREQUEST,
     output_type=_LISTPARTSRESPONSE,
@@ -2808,7 +3069,7 @@ _FILESERVICE = _descriptor.ServiceDescriptor(
   _descriptor.MethodDescriptor(
     name='AbortUpload',
     full_name='presignd.v1.FileService.AbortUpload',
-    index=10,
+    index=11,
     containing_service=None,
     input_type=_ABORTUPLOADREQUEST,
     output_type=_ABORTUPLOADRESPONSE,
@@ -2817,7 +3078,7 @@ _FILESERVICE = _descriptor.ServiceDescriptor(
   _descriptor.MethodDescriptor(
     name='GetUsage',
     full_name='presignd.v1.FileService.GetUsage',
-    index=11,
+    index=12,
     containing_service=None,
     input_type=_GETUSAGEREQUEST,
     output_type=_GETUSAGERESPONSE,

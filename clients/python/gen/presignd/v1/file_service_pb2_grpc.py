@@ -25,6 +25,11 @@ class FileServiceStub(object):
         request_serializer=presignd_dot_v1_dot_file__service__pb2.CreateUploadRequest.SerializeToString,
         response_deserializer=presignd_dot_v1_dot_file__service__pb2.CreateUploadResponse.FromString,
         )
+    self.GetUploadTarget = channel.unary_unary(
+        '/presignd.v1.FileService/GetUploadTarget',
+        request_serializer=presignd_dot_v1_dot_file__service__pb2.GetUploadTargetRequest.SerializeToString,
+        response_deserializer=presignd_dot_v1_dot_file__service__pb2.GetUploadTargetResponse.FromString,
+        )
     self.CompleteUpload = channel.unary_unary(
         '/presignd.v1.FileService/CompleteUpload',
         request_serializer=presignd_dot_v1_dot_file__service__pb2.CompleteUploadRequest.SerializeToString,
@@ -99,6 +104,20 @@ class FileServiceServicer(object):
     Repeating a request with the same request_id returns the same file and
     a fresh target; a different request under the same request_id is refused
     with ALREADY_EXISTS.
+    """
+    context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+    context.set_details('Method not implemented!')
+    raise NotImplementedError('Method not implemented!')
+
+  def GetUploadTarget(self, request, context):
+    """GetUploadTarget reserves a PENDING file in a category that fixes the
+    content type and the size limit (bodyless_target) and returns its
+    upload target, from no more than the category: no filename (the file
+    is named from its id and the type's extension) and no size (the
+    target binds the category's max_size, which the file reserves against
+    the storage limits until CompleteUpload records the real size). A
+    category that has not opted in is refused with INVALID_ARGUMENT
+    naming category.
     """
     context.set_code(grpc.StatusCode.UNIMPLEMENTED)
     context.set_details('Method not implemented!')
@@ -202,6 +221,11 @@ def add_FileServiceServicer_to_server(servicer, server):
           servicer.CreateUpload,
           request_deserializer=presignd_dot_v1_dot_file__service__pb2.CreateUploadRequest.FromString,
           response_serializer=presignd_dot_v1_dot_file__service__pb2.CreateUploadResponse.SerializeToString,
+      ),
+      'GetUploadTarget': grpc.unary_unary_rpc_method_handler(
+          servicer.GetUploadTarget,
+          request_deserializer=presignd_dot_v1_dot_file__service__pb2.GetUploadTargetRequest.FromString,
+          response_serializer=presignd_dot_v1_dot_file__service__pb2.GetUploadTargetResponse.SerializeToString,
       ),
       'CompleteUpload': grpc.unary_unary_rpc_method_handler(
           servicer.CompleteUpload,

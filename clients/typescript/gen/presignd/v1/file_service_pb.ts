@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file presignd/v1/file_service.proto.
  */
 export const file_presignd_v1_file_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch5wcmVzaWduZC92MS9maWxlX3NlcnZpY2UucHJvdG8SC3ByZXNpZ25kLnYxInwKCENoZWNrc3VtEj0KCWFsZ29yaXRobRgBIAEoDjIeLnByZXNpZ25kLnYxLkNoZWNrc3VtQWxnb3JpdGhtQgq6SAeCAQQQASAAEjEKBXZhbHVlGAIgASgJQiK6SB9yHRABGIABMhZeW0EtWmEtejAtOSsvXSs9ezAsMn0kIsAICgRGaWxlEg8KB2ZpbGVfaWQYASABKAkSEQoJc2lnbmVkX2lkGAIgASgJEg4KBnRlbmFudBgDIAEoCRIQCghjYXRlZ29yeRgEIAEoCRIUCgxkaXNwbGF5X25hbWUYBSABKAkSEAoIZmlsZW5hbWUYBiABKAkSCwoDa2V5GAcgASgJEhMKC3N0b3JhZ2VfdXJpGAggASgJEg8KB2JhY2tlbmQYCSABKAkSFAoMY29udGVudF90eXBlGAogASgJEhIKCnNpemVfYnl0ZXMYCyABKAMSJwoIY2hlY2tzdW0YDCABKAsyFS5wcmVzaWduZC52MS5DaGVja3N1bRIMCgRldGFnGA0gASgJEiUKBXN0YXRlGA4gASgOMhYucHJlc2lnbmQudjEuRmlsZVN0YXRlEhYKDmZhaWx1cmVfcmVhc29uGA8gASgJEisKBW93bmVyGBAgAygLMhwucHJlc2lnbmQudjEuRmlsZS5Pd25lckVudHJ5EjEKCG1ldGFkYXRhGBEgAygLMh8ucHJlc2lnbmQudjEuRmlsZS5NZXRhZGF0YUVudHJ5Ei8KC2NyZWF0ZV90aW1lGBIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgTIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMQoNY29tcGxldGVfdGltZRgUIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNgoSdXBsb2FkX2V4cGlyZV90aW1lGBUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgx1cGxvYWRfY291bnQYFiABKAUSFAoMc2l6ZV9kaXNwbGF5GBcgASgJEi8KCW11bHRpcGFydBgYIAEoCzIcLnByZXNpZ25kLnYxLk11bHRpcGFydExheW91dBIUCgxjb21wbGV0ZWRfYnkYGSABKAkSHQoVZGV0ZWN0ZWRfY29udGVudF90eXBlGBogASgJEhIKCnB1YmxpY191cmwYGyABKAkSEQoJaXNfcHVibGljGBwgASgIEhMKC3NjYW5fcmVzdWx0GB0gASgJEicKCHVwbG9hZGVyGCAgASgLMhUucHJlc2lnbmQudjEuVXBsb2FkZXISGwoTcHJlc2lnbmVkX3VybF9jb3VudBghIAEoAxIaChJkb3dubG9hZF91cmxfY291bnQYIiABKAMSOwoXbGFzdF9wcmVzaWduZWRfdXJsX3RpbWUYIyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGiwKCk93bmVyRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiOgoIVXBsb2FkZXISDAoEa2luZBgBIAEoCRIKCgJpZBgCIAEoCRIUCgxkaXNwbGF5X25hbWUYAyABKAkifwoPTXVsdGlwYXJ0TGF5b3V0EhcKD3BhcnRfc2l6ZV9ieXRlcxgBIAEoAxISCgpwYXJ0X2NvdW50GAIgASgFEj8KF3BhcnRfY2hlY2tzdW1fYWxnb3JpdGhtGAMgASgOMh4ucHJlc2lnbmQudjEuQ2hlY2tzdW1BbGdvcml0aG0i2gEKClBhcnRUYXJnZXQSEwoLcGFydF9udW1iZXIYASABKAUSCwoDdXJsGAIgASgJEjUKB2hlYWRlcnMYAyADKAsyJC5wcmVzaWduZC52MS5QYXJ0VGFyZ2V0LkhlYWRlcnNFbnRyeRISCgpzaXplX2J5dGVzGAQgASgDEi8KC2V4cGlyZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJPCgRQYXJ0EhMKC3BhcnRfbnVtYmVyGAEgASgFEhIKCnNpemVfYnl0ZXMYAiABKAMSDAoEZXRhZxgDIAEoCRIQCghjaGVja3N1bRgEIAEoCSLEAwoMVXBsb2FkVGFyZ2V0EikKBm1ldGhvZBgBIAEoDjIZLnByZXNpZ25kLnYxLlVwbG9hZE1ldGhvZBILCgN1cmwYAiABKAkSNwoHaGVhZGVycxgDIAMoCzImLnByZXNpZ25kLnYxLlVwbG9hZFRhcmdldC5IZWFkZXJzRW50cnkSPgoLZm9ybV9maWVsZHMYBCADKAsyKS5wcmVzaWduZC52MS5VcGxvYWRUYXJnZXQuRm9ybUZpZWxkc0VudHJ5Ei8KC2V4cGlyZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5tYXhfc2l6ZV9ieXRlcxgGIAEoAxIvCgltdWx0aXBhcnQYByABKAsyHC5wcmVzaWduZC52MS5NdWx0aXBhcnRMYXlvdXQSJgoFcGFydHMYCCADKAsyFy5wcmVzaWduZC52MS5QYXJ0VGFyZ2V0Gi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGjEKD0Zvcm1GaWVsZHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIoAHChNDcmVhdGVVcGxvYWRSZXF1ZXN0EjMKCGNhdGVnb3J5GAEgASgJQiG6SB5yHBhAMhheKFthLXowLTldW2EtejAtOV8tXSopPyQSHAoIZmlsZW5hbWUYAiABKAlCCrpIB3IFEAEY/wESvAEKDGNvbnRlbnRfdHlwZRgDIAEoCUKlAbpIoQG6AZUBChFjb250ZW50X3R5cGUubWltZRIlbXVzdCBiZSBhIE1JTUUgdHlwZSBzdWNoIGFzIGltYWdlL3BuZxpZdGhpcy5tYXRjaGVzKCdeW0EtWmEtejAtOV1bQS1aYS16MC05ISMkJl5fListXSovW0EtWmEtejAtOV1bQS1aYS16MC05ISMkJl5fListXSooOy4qKT8kJynIAQFyAxj/ARIbCgpzaXplX2J5dGVzGAQgASgDQge6SAQiAiAAEicKCGNoZWNrc3VtGAUgASgLMhUucHJlc2lnbmQudjEuQ2hlY2tzdW0SMwoGbWV0aG9kGAYgASgOMhkucHJlc2lnbmQudjEuVXBsb2FkTWV0aG9kQgi6SAWCAQIQARIeCgxkaXNwbGF5X25hbWUYByABKAlCCLpIBXIDGP8BEmgKBW93bmVyGAggAygLMisucHJlc2lnbmQudjEuQ3JlYXRlVXBsb2FkUmVxdWVzdC5Pd25lckVudHJ5Qiy6SCmaASYQECIZchcQARhAMhFeW2Etel1bYS16MC05X10qJCoHcgUQARiAAhJZCghtZXRhZGF0YRgJIAMoCzIuLnByZXNpZ25kLnYxLkNyZWF0ZVVwbG9hZFJlcXVlc3QuTWV0YWRhdGFFbnRyeUIXukgUmgERECAiBnIEEAEYQCoFcgMYgAgSFQoNdmFsaWRhdGVfb25seRgKIAEoCBIwCgpyZXF1ZXN0X2lkGAsgASgJQhy6SBlyFxiAATISXltBLVphLXowLTkuXzotXSokEk8KF3BhcnRfY2hlY2tzdW1fYWxnb3JpdGhtGAwgASgOMh4ucHJlc2lnbmQudjEuQ2hlY2tzdW1BbGdvcml0aG1CDrpIC4IBCBABGAAYARgDGiwKCk93bmVyRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEifwoUQ3JlYXRlVXBsb2FkUmVzcG9uc2USHwoEZmlsZRgBIAEoCzIRLnByZXNpZ25kLnYxLkZpbGUSMAoNdXBsb2FkX3RhcmdldBgCIAEoCzIZLnByZXNpZ25kLnYxLlVwbG9hZFRhcmdldBIUCgxkZWR1cGxpY2F0ZWQYAyABKAgiaQoVQ29tcGxldGVVcGxvYWRSZXF1ZXN0EhoKB2ZpbGVfaWQYASABKAlCCbpIBnIEEAEYQBI0CgVwYXJ0cxgCIAMoCzIaLnByZXNpZ25kLnYxLkNvbXBsZXRlZFBhcnRCCbpIBpIBAxCQTiJmCg1Db21wbGV0ZWRQYXJ0Eh8KC3BhcnRfbnVtYmVyGAEgASgFQgq6SAcaBRiQTigBEhgKBGV0YWcYAiABKAlCCrpIB3IFEAEYgAISGgoIY2hlY2tzdW0YAyABKAlCCLpIBXIDGIABIjkKFkNvbXBsZXRlVXBsb2FkUmVzcG9uc2USHwoEZmlsZRgBIAEoCzIRLnByZXNpZ25kLnYxLkZpbGUiLQoOR2V0RmlsZVJlcXVlc3QSGwoHZmlsZV9pZBgBIAEoCUIKukgHcgUQARiABCIyCg9HZXRGaWxlUmVzcG9uc2USHwoEZmlsZRgBIAEoCzIRLnByZXNpZ25kLnYxLkZpbGUizQIKEExpc3RGaWxlc1JlcXVlc3QSHQoJcGFnZV9zaXplGAEgASgFQgq6SAcaBRjoBygAEhwKCnBhZ2VfdG9rZW4YAiABKAlCCLpIBXIDGIAIEhkKCGNhdGVnb3J5GAMgASgJQge6SARyAhhAEi8KBXN0YXRlGAQgASgOMhYucHJlc2lnbmQudjEuRmlsZVN0YXRlQgi6SAWCAQIQARIfCg1uYW1lX2NvbnRhaW5zGAUgASgJQgi6SAVyAxj/ARIeCgxkaXNwbGF5X25hbWUYBiABKAlCCLpIBXIDGIAIEkEKBW93bmVyGAcgAygLMigucHJlc2lnbmQudjEuTGlzdEZpbGVzUmVxdWVzdC5Pd25lckVudHJ5Qgi6SAWaAQIQEBosCgpPd25lckVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiTgoRTGlzdEZpbGVzUmVzcG9uc2USIAoFZmlsZXMYASADKAsyES5wcmVzaWduZC52MS5GaWxlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJ1ChFVcGRhdGVGaWxlUmVxdWVzdBInCgRmaWxlGAEgASgLMhEucHJlc2lnbmQudjEuRmlsZUIGukgDyAEBEjcKC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFza0IGukgDyAEBIjUKElVwZGF0ZUZpbGVSZXNwb25zZRIfCgRmaWxlGAEgASgLMhEucHJlc2lnbmQudjEuRmlsZSIvChFEZWxldGVGaWxlUmVxdWVzdBIaCgdmaWxlX2lkGAEgASgJQgm6SAZyBBABGEAiFAoSRGVsZXRlRmlsZVJlc3BvbnNlIpoBChhDcmVhdGVEb3dubG9hZFVybFJlcXVlc3QSGgoHZmlsZV9pZBgBIAEoCUIJukgGcgQQARhAEjAKC2Rpc3Bvc2l0aW9uGAIgASgJQhu6SBhyFlIAUgphdHRhY2htZW50UgZpbmxpbmUSMAoDdHRsGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgi6SAWqAQIqACJZChlDcmVhdGVEb3dubG9hZFVybFJlc3BvbnNlEgsKA3VybBgBIAEoCRIvCgtleHBpcmVfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAivgEKEENoZWNrTmFtZVJlcXVlc3QSGQoIY2F0ZWdvcnkYASABKAlCB7pIBHICGEASHgoMZGlzcGxheV9uYW1lGAIgASgJQgi6SAVyAxiACBJBCgVvd25lchgDIAMoCzIoLnByZXNpZ25kLnYxLkNoZWNrTmFtZVJlcXVlc3QuT3duZXJFbnRyeUIIukgFmgECEBAaLAoKT3duZXJFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIogBChFDaGVja05hbWVSZXNwb25zZRIXCg9ub3JtYWxpemVkX25hbWUYASABKAkSDQoFdmFsaWQYAiABKAgSEQoJYXZhaWxhYmxlGAMgASgIEg4KBnJlYXNvbhgEIAEoCRIoCg1leGlzdGluZ19maWxlGAUgASgLMhEucHJlc2lnbmQudjEuRmlsZSLwAQoQU2lnblBhcnRzUmVxdWVzdBIaCgdmaWxlX2lkGAEgASgJQgm6SAZyBBABGEASLAoMcGFydF9udW1iZXJzGAIgAygFQha6SBOSARAIARDoBxgBIgcaBRiQTigBElwKDnBhcnRfY2hlY2tzdW1zGAMgAygLMjAucHJlc2lnbmQudjEuU2lnblBhcnRzUmVxdWVzdC5QYXJ0Q2hlY2tzdW1zRW50cnlCErpID5oBDBDoByoHcgUQARiAARo0ChJQYXJ0Q2hlY2tzdW1zRW50cnkSCwoDa2V5GAEgASgFEg0KBXZhbHVlGAIgASgJOgI4ASI7ChFTaWduUGFydHNSZXNwb25zZRImCgVwYXJ0cxgBIAMoCzIXLnByZXNpZ25kLnYxLlBhcnRUYXJnZXQiLgoQTGlzdFBhcnRzUmVxdWVzdBIaCgdmaWxlX2lkGAEgASgJQgm6SAZyBBABGEAiZgoRTGlzdFBhcnRzUmVzcG9uc2USIAoFcGFydHMYASADKAsyES5wcmVzaWduZC52MS5QYXJ0Ei8KCW11bHRpcGFydBgCIAEoCzIcLnByZXNpZ25kLnYxLk11bHRpcGFydExheW91dCIwChJBYm9ydFVwbG9hZFJlcXVlc3QSGgoHZmlsZV9pZBgBIAEoCUIJukgGcgQQARhAIjYKE0Fib3J0VXBsb2FkUmVzcG9uc2USHwoEZmlsZRgBIAEoCzIRLnByZXNpZ25kLnYxLkZpbGUinAEKD0dldFVzYWdlUmVxdWVzdBIZCghjYXRlZ29yeRgBIAEoCUIHukgEcgIYQBJACgVvd25lchgCIAMoCzInLnByZXNpZ25kLnYxLkdldFVzYWdlUmVxdWVzdC5Pd25lckVudHJ5Qgi6SAWaAQIQEBosCgpPd25lckVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEinQEKEEdldFVzYWdlUmVzcG9uc2USEgoKZmlsZV9jb3VudBgBIAEoAxISCgpieXRlc191c2VkGAIgASgDEhYKDmJ5dGVzX3Jlc2VydmVkGAMgASgDEhMKC3F1b3RhX2J5dGVzGAQgASgDEjQKEGxhc3RfdXBsb2FkX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wKpEBChFDaGVja3N1bUFsZ29yaXRobRIiCh5DSEVDS1NVTV9BTEdPUklUSE1fVU5TUEVDSUZJRUQQABIdChlDSEVDS1NVTV9BTEdPUklUSE1fU0hBMjU2EAESGgoWQ0hFQ0tTVU1fQUxHT1JJVEhNX01ENRACEh0KGUNIRUNLU1VNX0FMR09SSVRITV9DUkMzMkMQAyp5CgxVcGxvYWRNZXRob2QSHQoZVVBMT0FEX01FVEhPRF9VTlNQRUNJRklFRBAAEhUKEVVQTE9BRF9NRVRIT0RfUFVUEAESFgoSVVBMT0FEX01FVEhPRF9QT1NUEAISGwoXVVBMT0FEX01FVEhPRF9NVUxUSVBBUlQQAyrRAQoJRmlsZVN0YXRlEhoKFkZJTEVfU1RBVEVfVU5TUEVDSUZJRUQQABIWChJGSUxFX1NUQVRFX1BFTkRJTkcQARIUChBGSUxFX1NUQVRFX1JFQURZEAISFQoRRklMRV9TVEFURV9GQUlMRUQQAxIWChJGSUxFX1NUQVRFX0VYUElSRUQQBBIWChJGSUxFX1NUQVRFX0FCT1JURUQQBRIXChNGSUxFX1NUQVRFX1NDQU5OSU5HEAYSGgoWRklMRV9TVEFURV9RVUFSQU5USU5FRBAHMtoKCgtGaWxlU2VydmljZRJrCgxDcmVhdGVVcGxvYWQSIC5wcmVzaWduZC52MS5DcmVhdGVVcGxvYWRSZXF1ZXN0GiEucHJlc2lnbmQudjEuQ3JlYXRlVXBsb2FkUmVzcG9uc2UiFoLT5JMCEDoBKiILL3YxL3VwbG9hZHMSggEKDkNvbXBsZXRlVXBsb2FkEiIucHJlc2lnbmQudjEuQ29tcGxldGVVcGxvYWRSZXF1ZXN0GiMucHJlc2lnbmQudjEuQ29tcGxldGVVcGxvYWRSZXNwb25zZSIngtPkkwIhOgEqIhwvdjEvZmlsZXMve2ZpbGVfaWR9OmNvbXBsZXRlEmEKB0dldEZpbGUSGy5wcmVzaWduZC52MS5HZXRGaWxlUmVxdWVzdBocLnByZXNpZ25kLnYxLkdldEZpbGVSZXNwb25zZSIbgtPkkwIVEhMvdjEvZmlsZXMve2ZpbGVfaWR9El0KCUxpc3RGaWxlcxIdLnByZXNpZ25kLnYxLkxpc3RGaWxlc1JlcXVlc3QaHi5wcmVzaWduZC52MS5MaXN0RmlsZXNSZXNwb25zZSIRgtPkkwILEgkvdjEvZmlsZXMSdQoKVXBkYXRlRmlsZRIeLnByZXNpZ25kLnYxLlVwZGF0ZUZpbGVSZXF1ZXN0Gh8ucHJlc2lnbmQudjEuVXBkYXRlRmlsZVJlc3BvbnNlIiaC0+STAiA6BGZpbGUyGC92MS9maWxlcy97ZmlsZS5maWxlX2lkfRJqCgpEZWxldGVGaWxlEh4ucHJlc2lnbmQudjEuRGVsZXRlRmlsZVJlcXVlc3QaHy5wcmVzaWduZC52MS5EZWxldGVGaWxlUmVzcG9uc2UiG4LT5JMCFSoTL3YxL2ZpbGVzL3tmaWxlX2lkfRKLAQoRQ3JlYXRlRG93bmxvYWRVcmwSJS5wcmVzaWduZC52MS5DcmVhdGVEb3dubG9hZFVybFJlcXVlc3QaJi5wcmVzaWduZC52MS5DcmVhdGVEb3dubG9hZFVybFJlc3BvbnNlIieC0+STAiE6ASoiHC92MS9maWxlcy97ZmlsZV9pZH06ZG93bmxvYWQSbAoJQ2hlY2tOYW1lEh0ucHJlc2lnbmQudjEuQ2hlY2tOYW1lUmVxdWVzdBoeLnByZXNpZ25kLnYxLkNoZWNrTmFtZVJlc3BvbnNlIiCC0+STAho6ASoiFS92MS91cGxvYWRzOmNoZWNrTmFtZRJ1CglTaWduUGFydHMSHS5wcmVzaWduZC52MS5TaWduUGFydHNSZXF1ZXN0Gh4ucHJlc2lnbmQudjEuU2lnblBhcnRzUmVzcG9uc2UiKYLT5JMCIzoBKiIeL3YxL2ZpbGVzL3tmaWxlX2lkfS9wYXJ0czpzaWduEm0KCUxpc3RQYXJ0cxIdLnByZXNpZ25kLnYxLkxpc3RQYXJ0c1JlcXVlc3QaHi5wcmVzaWduZC52MS5MaXN0UGFydHNSZXNwb25zZSIhgtPkkwIbEhkvdjEvZmlsZXMve2ZpbGVfaWR9L3BhcnRzEnYKC0Fib3J0VXBsb2FkEh8ucHJlc2lnbmQudjEuQWJvcnRVcGxvYWRSZXF1ZXN0GiAucHJlc2lnbmQudjEuQWJvcnRVcGxvYWRSZXNwb25zZSIkgtPkkwIeOgEqIhkvdjEvZmlsZXMve2ZpbGVfaWR9OmFib3J0EloKCEdldFVzYWdlEhwucHJlc2lnbmQudjEuR2V0VXNhZ2VSZXF1ZXN0Gh0ucHJlc2lnbmQudjEuR2V0VXNhZ2VSZXNwb25zZSIRgtPkkwILEgkvdjEvdXNhZ2ViBnByb3RvMw", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
+  fileDesc("Ch5wcmVzaWduZC92MS9maWxlX3NlcnZpY2UucHJvdG8SC3ByZXNpZ25kLnYxInwKCENoZWNrc3VtEj0KCWFsZ29yaXRobRgBIAEoDjIeLnByZXNpZ25kLnYxLkNoZWNrc3VtQWxnb3JpdGhtQgq6SAeCAQQQASAAEjEKBXZhbHVlGAIgASgJQiK6SB9yHRABGIABMhZeW0EtWmEtejAtOSsvXSs9ezAsMn0kIoIJCgRGaWxlEg8KB2ZpbGVfaWQYASABKAkSEQoJc2lnbmVkX2lkGAIgASgJEg4KBnRlbmFudBgDIAEoCRIQCghjYXRlZ29yeRgEIAEoCRIUCgxkaXNwbGF5X25hbWUYBSABKAkSEAoIZmlsZW5hbWUYBiABKAkSCwoDa2V5GAcgASgJEhMKC3N0b3JhZ2VfdXJpGAggASgJEg8KB2JhY2tlbmQYCSABKAkSFAoMY29udGVudF90eXBlGAogASgJEhIKCnNpemVfYnl0ZXMYCyABKAMSJwoIY2hlY2tzdW0YDCABKAsyFS5wcmVzaWduZC52MS5DaGVja3N1bRIMCgRldGFnGA0gASgJEiUKBXN0YXRlGA4gASgOMhYucHJlc2lnbmQudjEuRmlsZVN0YXRlEhYKDmZhaWx1cmVfcmVhc29uGA8gASgJEisKBW93bmVyGBAgAygLMhwucHJlc2lnbmQudjEuRmlsZS5Pd25lckVudHJ5EjEKCG1ldGFkYXRhGBEgAygLMh8ucHJlc2lnbmQudjEuRmlsZS5NZXRhZGF0YUVudHJ5Ei8KC2NyZWF0ZV90aW1lGBIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgTIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMQoNY29tcGxldGVfdGltZRgUIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNgoSdXBsb2FkX2V4cGlyZV90aW1lGBUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgx1cGxvYWRfY291bnQYFiABKAUSFAoMc2l6ZV9kaXNwbGF5GBcgASgJEi8KCW11bHRpcGFydBgYIAEoCzIcLnByZXNpZ25kLnYxLk11bHRpcGFydExheW91dBIUCgxjb21wbGV0ZWRfYnkYGSABKAkSHQoVZGV0ZWN0ZWRfY29udGVudF90eXBlGBogASgJEhIKCnB1YmxpY191cmwYGyABKAkSEQoJaXNfcHVibGljGBwgASgIEhMKC3NjYW5fcmVzdWx0GB0gASgJEioKCnRodW1ibmFpbHMYHyADKAsyFi5wcmVzaWduZC52MS5UaHVtYm5haWwSJwoIdXBsb2FkZXIYICABKAsyFS5wcmVzaWduZC52MS5VcGxvYWRlchIbChNwcmVzaWduZWRfdXJsX2NvdW50GCEgASgDEhoKEmRvd25sb2FkX3VybF9jb3VudBgiIAEoAxI7ChdsYXN0X3ByZXNpZ25lZF91cmxfdGltZRgjIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMc2l6ZV91bmtub3duGCQgASgIGiwKCk93bmVyRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiOgoIVXBsb2FkZXISDAoEa2luZBgBIAEoCRIKCgJpZBgCIAEoCRIUCgxkaXNwbGF5X25hbWUYAyABKAkigwEKCVRodW1ibmFpbBIMCgRuYW1lGAEgASgJEg0KBXdpZHRoGAIgASgFEg4KBmhlaWdodBgDIAEoBRIUCgxjb250ZW50X3R5cGUYBCABKAkSEgoKc2l6ZV9ieXRlcxgFIAEoAxILCgNrZXkYBiABKAkSEgoKcHVibGljX3VybBgHIAEoCSJ/Cg9NdWx0aXBhcnRMYXlvdXQSFwoPcGFydF9zaXplX2J5dGVzGAEgASgDEhIKCnBhcnRfY291bnQYAiABKAUSPwoXcGFydF9jaGVja3N1bV9hbGdvcml0aG0YAyABKA4yHi5wcmVzaWduZC52MS5DaGVja3N1bUFsZ29yaXRobSLaAQoKUGFydFRhcmdldBITCgtwYXJ0X251bWJlchgBIAEoBRILCgN1cmwYAiABKAkSNQoHaGVhZGVycxgDIAMoCzIkLnByZXNpZ25kLnYxLlBhcnRUYXJnZXQuSGVhZGVyc0VudHJ5EhIKCnNpemVfYnl0ZXMYBCABKAMSLwoLZXhwaXJlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIk8KBFBhcnQSEwoLcGFydF9udW1iZXIYASABKAUSEgoKc2l6ZV9ieXRlcxgCIAEoAxIMCgRldGFnGAMgASgJEhAKCGNoZWNrc3VtGAQgASgJIsQDCgxVcGxvYWRUYXJnZXQSKQoGbWV0aG9kGAEgASgOMhkucHJlc2lnbmQudjEuVXBsb2FkTWV0aG9kEgsKA3VybBgCIAEoCRI3CgdoZWFkZXJzGAMgAygLMiYucHJlc2lnbmQudjEuVXBsb2FkVGFyZ2V0LkhlYWRlcnNFbnRyeRI+Cgtmb3JtX2ZpZWxkcxgEIAMoCzIpLnByZXNpZ25kLnYxLlVwbG9hZFRhcmdldC5Gb3JtRmllbGRzRW50cnkSLwoLZXhwaXJlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDm1heF9zaXplX2J5dGVzGAYgASgDEi8KCW11bHRpcGFydBgHIAEoCzIcLnByZXNpZ25kLnYxLk11bHRpcGFydExheW91dBImCgVwYXJ0cxgIIAMoCzIXLnByZXNpZ25kLnYxLlBhcnRUYXJnZXQaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaMQoPRm9ybUZpZWxkc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEigAcKE0NyZWF0ZVVwbG9hZFJlcXVlc3QSMwoIY2F0ZWdvcnkYASABKAlCIbpIHnIcGEAyGF4oW2EtejAtOV1bYS16MC05Xy1dKik/JBIcCghmaWxlbmFtZRgCIAEoCUIKukgHcgUQARj/ARK8AQoMY29udGVudF90eXBlGAMgASgJQqUBukihAboBlQEKEWNvbnRlbnRfdHlwZS5taW1lEiVtdXN0IGJlIGEgTUlNRSB0eXBlIHN1Y2ggYXMgaW1hZ2UvcG5nGll0aGlzLm1hdGNoZXMoJ15bQS1aYS16MC05XVtBLVphLXowLTkhIyQmXl8uKy1dKi9bQS1aYS16MC05XVtBLVphLXowLTkhIyQmXl8uKy1dKig7LiopPyQnKcgBAXIDGP8BEhsKCnNpemVfYnl0ZXMYBCABKANCB7pIBCICIAASJwoIY2hlY2tzdW0YBSABKAsyFS5wcmVzaWduZC52MS5DaGVja3N1bRIzCgZtZXRob2QYBiABKA4yGS5wcmVzaWduZC52MS5VcGxvYWRNZXRob2RCCLpIBYIBAhABEh4KDGRpc3BsYXlfbmFtZRgHIAEoCUIIukgFcgMY/wESaAoFb3duZXIYCCADKAsyKy5wcmVzaWduZC52MS5DcmVhdGVVcGxvYWRSZXF1ZXN0Lk93bmVyRW50cnlCLLpIKZoBJhAQIhlyFxABGEAyEV5bYS16XVthLXowLTlfXSokKgdyBRABGIACElkKCG1ldGFkYXRhGAkgAygLMi4ucHJlc2lnbmQudjEuQ3JlYXRlVXBsb2FkUmVxdWVzdC5NZXRhZGF0YUVudHJ5Qhe6SBSaAREQICIGcgQQARhAKgVyAxiACBIVCg12YWxpZGF0ZV9vbmx5GAogASgIEjAKCnJlcXVlc3RfaWQYCyABKAlCHLpIGXIXGIABMhJeW0EtWmEtejAtOS5fOi1dKiQSTwoXcGFydF9jaGVja3N1bV9hbGdvcml0aG0YDCABKA4yHi5wcmVzaWduZC52MS5DaGVja3N1bUFsZ29yaXRobUIOukgLggEIEAEYABgBGAMaLAoKT3duZXJFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJ/ChRDcmVhdGVVcGxvYWRSZXNwb25zZRIfCgRmaWxlGAEgASgLMhEucHJlc2lnbmQudjEuRmlsZRIwCg11cGxvYWRfdGFyZ2V0GAIgASgLMhkucHJlc2lnbmQudjEuVXBsb2FkVGFyZ2V0EhQKDGRlZHVwbGljYXRlZBgDIAEoCCLnAQoWR2V0VXBsb2FkVGFyZ2V0UmVxdWVzdBIyCghjYXRlZ29yeRgBIAEoCUIgukgdchsQARhAMhVeW2EtejAtOV1bYS16MC05Xy1dKiQSawoFb3duZXIYAiADKAsyLi5wcmVzaWduZC52MS5HZXRVcGxvYWRUYXJnZXRSZXF1ZXN0Lk93bmVyRW50cnlCLLpIKZoBJhAQIhlyFxABGEAyEV5bYS16XVthLXowLTlfXSokKgdyBRABGIACGiwKCk93bmVyRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJsChdHZXRVcGxvYWRUYXJnZXRSZXNwb25zZRIfCgRmaWxlGAEgASgLMhEucHJlc2lnbmQudjEuRmlsZRIwCg11cGxvYWRfdGFyZ2V0GAIgASgLMhkucHJlc2lnbmQudjEuVXBsb2FkVGFyZ2V0ImkKFUNvbXBsZXRlVXBsb2FkUmVxdWVzdBIaCgdmaWxlX2lkGAEgASgJQgm6SAZyBBABGEASNAoFcGFydHMYAiADKAsyGi5wcmVzaWduZC52MS5Db21wbGV0ZWRQYXJ0Qgm6SAaSAQMQkE4iZgoNQ29tcGxldGVkUGFydBIfCgtwYXJ0X251bWJlchgBIAEoBUIKukgHGgUYkE4oARIYCgRldGFnGAIgASgJQgq6SAdyBRABGIACEhoKCGNoZWNrc3VtGAMgASgJQgi6SAVyAxiAASI5ChZDb21wbGV0ZVVwbG9hZFJlc3BvbnNlEh8KBGZpbGUYASABKAsyES5wcmVzaWduZC52MS5GaWxlIi0KDkdldEZpbGVSZXF1ZXN0EhsKB2ZpbGVfaWQYASABKAlCCrpIB3IFEAEYgAQiMgoPR2V0RmlsZVJlc3BvbnNlEh8KBGZpbGUYASABKAsyES5wcmVzaWduZC52MS5GaWxlIs0CChBMaXN0RmlsZXNSZXF1ZXN0Eh0KCXBhZ2Vfc2l6ZRgBIAEoBUIKukgHGgUY6AcoABIcCgpwYWdlX3Rva2VuGAIgASgJQgi6SAVyAxiACBIZCghjYXRlZ29yeRgDIAEoCUIHukgEcgIYQBIvCgVzdGF0ZRgEIAEoDjIWLnByZXNpZ25kLnYxLkZpbGVTdGF0ZUIIukgFggECEAESHwoNbmFtZV9jb250YWlucxgFIAEoCUIIukgFcgMY/wESHgoMZGlzcGxheV9uYW1lGAYgASgJQgi6SAVyAxiACBJBCgVvd25lchgHIAMoCzIoLnByZXNpZ25kLnYxLkxpc3RGaWxlc1JlcXVlc3QuT3duZXJFbnRyeUIIukgFmgECEBAaLAoKT3duZXJFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIk4KEUxpc3RGaWxlc1Jlc3BvbnNlEiAKBWZpbGVzGAEgAygLMhEucHJlc2lnbmQudjEuRmlsZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkidQoRVXBkYXRlRmlsZVJlcXVlc3QSJwoEZmlsZRgBIAEoCzIRLnByZXNpZ25kLnYxLkZpbGVCBrpIA8gBARI3Cgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2tCBrpIA8gBASI1ChJVcGRhdGVGaWxlUmVzcG9uc2USHwoEZmlsZRgBIAEoCzIRLnByZXNpZ25kLnYxLkZpbGUiLwoRRGVsZXRlRmlsZVJlcXVlc3QSGgoHZmlsZV9pZBgBIAEoCUIJukgGcgQQARhAIhQKEkRlbGV0ZUZpbGVSZXNwb25zZSLQAQoYQ3JlYXRlRG93bmxvYWRVcmxSZXF1ZXN0EhoKB2ZpbGVfaWQYASABKAlCCbpIBnIEEAEYQBIwCgtkaXNwb3NpdGlvbhgCIAEoCUIbukgYchZSAFIKYXR0YWNobWVudFIGaW5saW5lEjQKCXRodW1ibmFpbBgDIAEoCUIhukgechwYIDIYXihbYS16MC05XVthLXowLTlfLV0qKT8kEjAKA3R0bBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIIukgFqgECKgAiWQoZQ3JlYXRlRG93bmxvYWRVcmxSZXNwb25zZRILCgN1cmwYASABKAkSLwoLZXhwaXJlX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIr4BChBDaGVja05hbWVSZXF1ZXN0EhkKCGNhdGVnb3J5GAEgASgJQge6SARyAhhAEh4KDGRpc3BsYXlfbmFtZRgCIAEoCUIIukgFcgMYgAgSQQoFb3duZXIYAyADKAsyKC5wcmVzaWduZC52MS5DaGVja05hbWVSZXF1ZXN0Lk93bmVyRW50cnlCCLpIBZoBAhAQGiwKCk93bmVyRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKIAQoRQ2hlY2tOYW1lUmVzcG9uc2USFwoPbm9ybWFsaXplZF9uYW1lGAEgASgJEg0KBXZhbGlkGAIgASgIEhEKCWF2YWlsYWJsZRgDIAEoCBIOCgZyZWFzb24YBCABKAkSKAoNZXhpc3RpbmdfZmlsZRgFIAEoCzIRLnByZXNpZ25kLnYxLkZpbGUi8AEKEFNpZ25QYXJ0c1JlcXVlc3QSGgoHZmlsZV9pZBgBIAEoCUIJukgGcgQQARhAEiwKDHBhcnRfbnVtYmVycxgCIAMoBUIWukgTkgEQCAEQ6AcYASIHGgUYkE4oARJcCg5wYXJ0X2NoZWNrc3VtcxgDIAMoCzIwLnByZXNpZ25kLnYxLlNpZ25QYXJ0c1JlcXVlc3QuUGFydENoZWNrc3Vtc0VudHJ5QhK6SA+aAQwQ6AcqB3IFEAEYgAEaNAoSUGFydENoZWNrc3Vtc0VudHJ5EgsKA2tleRgBIAEoBRINCgV2YWx1ZRgCIAEoCToCOAEiOwoRU2lnblBhcnRzUmVzcG9uc2USJgoFcGFydHMYASADKAsyFy5wcmVzaWduZC52MS5QYXJ0VGFyZ2V0Ii4KEExpc3RQYXJ0c1JlcXVlc3QSGgoHZmlsZV9pZBgBIAEoCUIJukgGcgQQARhAImYKEUxpc3RQYXJ0c1Jlc3BvbnNlEiAKBXBhcnRzGAEgAygLMhEucHJlc2lnbmQudjEuUGFydBIvCgltdWx0aXBhcnQYAiABKAsyHC5wcmVzaWduZC52MS5NdWx0aXBhcnRMYXlvdXQiMAoSQWJvcnRVcGxvYWRSZXF1ZXN0EhoKB2ZpbGVfaWQYASABKAlCCbpIBnIEEAEYQCI2ChNBYm9ydFVwbG9hZFJlc3BvbnNlEh8KBGZpbGUYASABKAsyES5wcmVzaWduZC52MS5GaWxlIpwBCg9HZXRVc2FnZVJlcXVlc3QSGQoIY2F0ZWdvcnkYASABKAlCB7pIBHICGEASQAoFb3duZXIYAiADKAsyJy5wcmVzaWduZC52MS5HZXRVc2FnZVJlcXVlc3QuT3duZXJFbnRyeUIIukgFmgECEBAaLAoKT3duZXJFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIp0BChBHZXRVc2FnZVJlc3BvbnNlEhIKCmZpbGVfY291bnQYASABKAMSEgoKYnl0ZXNfdXNlZBgCIAEoAxIWCg5ieXRlc19yZXNlcnZlZBgDIAEoAxITCgtxdW90YV9ieXRlcxgEIAEoAxI0ChBsYXN0X3VwbG9hZF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCqRAQoRQ2hlY2tzdW1BbGdvcml0aG0SIgoeQ0hFQ0tTVU1fQUxHT1JJVEhNX1VOU1BFQ0lGSUVEEAASHQoZQ0hFQ0tTVU1fQUxHT1JJVEhNX1NIQTI1NhABEhoKFkNIRUNLU1VNX0FMR09SSVRITV9NRDUQAhIdChlDSEVDS1NVTV9BTEdPUklUSE1fQ1JDMzJDEAMqeQoMVXBsb2FkTWV0aG9kEh0KGVVQTE9BRF9NRVRIT0RfVU5TUEVDSUZJRUQQABIVChFVUExPQURfTUVUSE9EX1BVVBABEhYKElVQTE9BRF9NRVRIT0RfUE9TVBACEhsKF1VQTE9BRF9NRVRIT0RfTVVMVElQQVJUEAMq0QEKCUZpbGVTdGF0ZRIaChZGSUxFX1NUQVRFX1VOU1BFQ0lGSUVEEAASFgoSRklMRV9TVEFURV9QRU5ESU5HEAESFAoQRklMRV9TVEFURV9SRUFEWRACEhUKEUZJTEVfU1RBVEVfRkFJTEVEEAMSFgoSRklMRV9TVEFURV9FWFBJUkVEEAQSFgoSRklMRV9TVEFURV9BQk9SVEVEEAUSFwoTRklMRV9TVEFURV9TQ0FOTklORxAGEhoKFkZJTEVfU1RBVEVfUVVBUkFOVElORUQQBzLqCwoLRmlsZVNlcnZpY2USawoMQ3JlYXRlVXBsb2FkEiAucHJlc2lnbmQudjEuQ3JlYXRlVXBsb2FkUmVxdWVzdBohLnByZXNpZ25kLnYxLkNyZWF0ZVVwbG9hZFJlc3BvbnNlIhaC0+STAhA6ASoiCy92MS91cGxvYWRzEo0BCg9HZXRVcGxvYWRUYXJnZXQSIy5wcmVzaWduZC52MS5HZXRVcGxvYWRUYXJnZXRSZXF1ZXN0GiQucHJlc2lnbmQudjEuR2V0VXBsb2FkVGFyZ2V0UmVzcG9uc2UiL4LT5JMCKRInL3YxL2NhdGVnb3JpZXMve2NhdGVnb3J5fS91cGxvYWQtdGFyZ2V0EoIBCg5Db21wbGV0ZVVwbG9hZBIiLnByZXNpZ25kLnYxLkNvbXBsZXRlVXBsb2FkUmVxdWVzdBojLnByZXNpZ25kLnYxLkNvbXBsZXRlVXBsb2FkUmVzcG9uc2UiJ4LT5JMCIToBKiIcL3YxL2ZpbGVzL3tmaWxlX2lkfTpjb21wbGV0ZRJhCgdHZXRGaWxlEhsucHJlc2lnbmQudjEuR2V0RmlsZVJlcXVlc3QaHC5wcmVzaWduZC52MS5HZXRGaWxlUmVzcG9uc2UiG4LT5JMCFRITL3YxL2ZpbGVzL3tmaWxlX2lkfRJdCglMaXN0RmlsZXMSHS5wcmVzaWduZC52MS5MaXN0RmlsZXNSZXF1ZXN0Gh4ucHJlc2lnbmQudjEuTGlzdEZpbGVzUmVzcG9uc2UiEYLT5JMCCxIJL3YxL2ZpbGVzEnUKClVwZGF0ZUZpbGUSHi5wcmVzaWduZC52MS5VcGRhdGVGaWxlUmVxdWVzdBofLnByZXNpZ25kLnYxLlVwZGF0ZUZpbGVSZXNwb25zZSImgtPkkwIgOgRmaWxlMhgvdjEvZmlsZXMve2ZpbGUuZmlsZV9pZH0SagoKRGVsZXRlRmlsZRIeLnByZXNpZ25kLnYxLkRlbGV0ZUZpbGVSZXF1ZXN0Gh8ucHJlc2lnbmQudjEuRGVsZXRlRmlsZVJlc3BvbnNlIhuC0+STAhUqEy92MS9maWxlcy97ZmlsZV9pZH0SiwEKEUNyZWF0ZURvd25sb2FkVXJsEiUucHJlc2lnbmQudjEuQ3JlYXRlRG93bmxvYWRVcmxSZXF1ZXN0GiYucHJlc2lnbmQudjEuQ3JlYXRlRG93bmxvYWRVcmxSZXNwb25zZSIngtPkkwIhOgEqIhwvdjEvZmlsZXMve2ZpbGVfaWR9OmRvd25sb2FkEmwKCUNoZWNrTmFtZRIdLnByZXNpZ25kLnYxLkNoZWNrTmFtZVJlcXVlc3QaHi5wcmVzaWduZC52MS5DaGVja05hbWVSZXNwb25zZSIggtPkkwIaOgEqIhUvdjEvdXBsb2FkczpjaGVja05hbWUSdQoJU2lnblBhcnRzEh0ucHJlc2lnbmQudjEuU2lnblBhcnRzUmVxdWVzdBoeLnByZXNpZ25kLnYxLlNpZ25QYXJ0c1Jlc3BvbnNlIimC0+STAiM6ASoiHi92MS9maWxlcy97ZmlsZV9pZH0vcGFydHM6c2lnbhJtCglMaXN0UGFydHMSHS5wcmVzaWduZC52MS5MaXN0UGFydHNSZXF1ZXN0Gh4ucHJlc2lnbmQudjEuTGlzdFBhcnRzUmVzcG9uc2UiIYLT5JMCGxIZL3YxL2ZpbGVzL3tmaWxlX2lkfS9wYXJ0cxJ2CgtBYm9ydFVwbG9hZBIfLnByZXNpZ25kLnYxLkFib3J0VXBsb2FkUmVxdWVzdBogLnByZXNpZ25kLnYxLkFib3J0VXBsb2FkUmVzcG9uc2UiJILT5JMCHjoBKiIZL3YxL2ZpbGVzL3tmaWxlX2lkfTphYm9ydBJaCghHZXRVc2FnZRIcLnByZXNpZ25kLnYxLkdldFVzYWdlUmVxdWVzdBodLnByZXNpZ25kLnYxLkdldFVzYWdlUmVzcG9uc2UiEYLT5JMCCxIJL3YxL3VzYWdlYgZwcm90bzM", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * Checksum is a digest of a file's bytes.
@@ -266,6 +266,17 @@ export type File = Message<"presignd.v1.File"> & {
   scanResult: string;
 
   /**
+   * The thumbnails made of a READY image, in the order of its category's
+   * thumbnails.sizes; empty until the worker has made them (shortly after
+   * READY), and for files that are not images of a supported format (JPEG,
+   * PNG, GIF, WebP) or exceed the category's limits. CreateDownloadUrl
+   * signs one by name.
+   *
+   * @generated from field: repeated presignd.v1.Thumbnail thumbnails = 31;
+   */
+  thumbnails: Thumbnail[];
+
+  /**
    * The credential that created the file (CreateUpload); unset for
    * files created before presignd recorded it.
    *
@@ -297,6 +308,15 @@ export type File = Message<"presignd.v1.File"> & {
    * @generated from field: google.protobuf.Timestamp last_presigned_url_time = 35;
    */
   lastPresignedUrlTime?: Timestamp | undefined;
+
+  /**
+   * The upload declared no size (GetUploadTarget): while the file is
+   * PENDING, size_bytes is the category's limit, reserved for it; the
+   * upload's real size replaces it on completion, which clears this.
+   *
+   * @generated from field: bool size_unknown = 36;
+   */
+  sizeUnknown: boolean;
 };
 
 /**
@@ -344,6 +364,73 @@ export const UploaderSchema: GenMessage<Uploader> = /*@__PURE__*/
   messageDesc(file_presignd_v1_file_service, 2);
 
 /**
+ * Thumbnail is a scaled-down copy of a file's image, stored beside it on
+ * the same backend. It fits inside its size's box with the image's aspect
+ * ratio, and is never larger than the image.
+ *
+ * @generated from message presignd.v1.Thumbnail
+ */
+export type Thumbnail = Message<"presignd.v1.Thumbnail"> & {
+  /**
+   * The size's name in the category's configuration, such as "small".
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The thumbnail's width in pixels.
+   *
+   * @generated from field: int32 width = 2;
+   */
+  width: number;
+
+  /**
+   * The thumbnail's height in pixels.
+   *
+   * @generated from field: int32 height = 3;
+   */
+  height: number;
+
+  /**
+   * The thumbnail's media type: image/jpeg or image/png.
+   *
+   * @generated from field: string content_type = 4;
+   */
+  contentType: string;
+
+  /**
+   * The thumbnail's size in bytes.
+   *
+   * @generated from field: int64 size_bytes = 5;
+   */
+  sizeBytes: bigint;
+
+  /**
+   * The thumbnail's object key in the file's backend: the file's key
+   * followed by "~thumbs/<name>.<jpg|png>".
+   *
+   * @generated from field: string key = 6;
+   */
+  key: string;
+
+  /**
+   * The thumbnail's stable, unsigned public URL, like File.public_url:
+   * set only for a READY file of a category with a public base URL.
+   *
+   * @generated from field: string public_url = 7;
+   */
+  publicUrl: string;
+};
+
+/**
+ * Describes the message presignd.v1.Thumbnail.
+ * Use `create(ThumbnailSchema)` to create a new message.
+ */
+export const ThumbnailSchema: GenMessage<Thumbnail> = /*@__PURE__*/
+  messageDesc(file_presignd_v1_file_service, 3);
+
+/**
  * MultipartLayout is how a multipart upload cuts the file into parts.
  *
  * @generated from message presignd.v1.MultipartLayout
@@ -377,7 +464,7 @@ export type MultipartLayout = Message<"presignd.v1.MultipartLayout"> & {
  * Use `create(MultipartLayoutSchema)` to create a new message.
  */
 export const MultipartLayoutSchema: GenMessage<MultipartLayout> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 3);
+  messageDesc(file_presignd_v1_file_service, 4);
 
 /**
  * PartTarget tells the client how to send one part of a multipart upload:
@@ -427,7 +514,7 @@ export type PartTarget = Message<"presignd.v1.PartTarget"> & {
  * Use `create(PartTargetSchema)` to create a new message.
  */
 export const PartTargetSchema: GenMessage<PartTarget> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 4);
+  messageDesc(file_presignd_v1_file_service, 5);
 
 /**
  * Part is a part of a multipart upload that storage holds.
@@ -470,7 +557,7 @@ export type Part = Message<"presignd.v1.Part"> & {
  * Use `create(PartSchema)` to create a new message.
  */
 export const PartSchema: GenMessage<Part> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 5);
+  messageDesc(file_presignd_v1_file_service, 6);
 
 /**
  * UploadTarget tells the client exactly how to send the bytes.
@@ -543,7 +630,7 @@ export type UploadTarget = Message<"presignd.v1.UploadTarget"> & {
  * Use `create(UploadTargetSchema)` to create a new message.
  */
 export const UploadTargetSchema: GenMessage<UploadTarget> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 6);
+  messageDesc(file_presignd_v1_file_service, 7);
 
 /**
  * CreateUploadRequest asks for an upload target.
@@ -646,7 +733,7 @@ export type CreateUploadRequest = Message<"presignd.v1.CreateUploadRequest"> & {
  * Use `create(CreateUploadRequestSchema)` to create a new message.
  */
 export const CreateUploadRequestSchema: GenMessage<CreateUploadRequest> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 7);
+  messageDesc(file_presignd_v1_file_service, 8);
 
 /**
  * CreateUploadResponse carries the reserved file and where to upload it.
@@ -684,7 +771,66 @@ export type CreateUploadResponse = Message<"presignd.v1.CreateUploadResponse"> &
  * Use `create(CreateUploadResponseSchema)` to create a new message.
  */
 export const CreateUploadResponseSchema: GenMessage<CreateUploadResponse> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 8);
+  messageDesc(file_presignd_v1_file_service, 9);
+
+/**
+ * GetUploadTargetRequest asks for an upload target in a category that
+ * fixes the type and the limit; over REST it has no body, and owner
+ * fields are query parameters (owner[customer_id]=...).
+ *
+ * @generated from message presignd.v1.GetUploadTargetRequest
+ */
+export type GetUploadTargetRequest = Message<"presignd.v1.GetUploadTargetRequest"> & {
+  /**
+   * The policy category; it must opt in with bodyless_target.
+   *
+   * @generated from field: string category = 1;
+   */
+  category: string;
+
+  /**
+   * Owner and subject fields, such as customer_id, as in CreateUpload.
+   *
+   * @generated from field: map<string, string> owner = 2;
+   */
+  owner: { [key: string]: string };
+};
+
+/**
+ * Describes the message presignd.v1.GetUploadTargetRequest.
+ * Use `create(GetUploadTargetRequestSchema)` to create a new message.
+ */
+export const GetUploadTargetRequestSchema: GenMessage<GetUploadTargetRequest> = /*@__PURE__*/
+  messageDesc(file_presignd_v1_file_service, 10);
+
+/**
+ * GetUploadTargetResponse carries the reserved file and where to upload it.
+ *
+ * @generated from message presignd.v1.GetUploadTargetResponse
+ */
+export type GetUploadTargetResponse = Message<"presignd.v1.GetUploadTargetResponse"> & {
+  /**
+   * The PENDING file record (size_unknown set).
+   *
+   * @generated from field: presignd.v1.File file = 1;
+   */
+  file?: File | undefined;
+
+  /**
+   * How to send the bytes; it binds the category's one content type and
+   * its size limit.
+   *
+   * @generated from field: presignd.v1.UploadTarget upload_target = 2;
+   */
+  uploadTarget?: UploadTarget | undefined;
+};
+
+/**
+ * Describes the message presignd.v1.GetUploadTargetResponse.
+ * Use `create(GetUploadTargetResponseSchema)` to create a new message.
+ */
+export const GetUploadTargetResponseSchema: GenMessage<GetUploadTargetResponse> = /*@__PURE__*/
+  messageDesc(file_presignd_v1_file_service, 11);
 
 /**
  * CompleteUploadRequest names the file whose upload finished.
@@ -716,7 +862,7 @@ export type CompleteUploadRequest = Message<"presignd.v1.CompleteUploadRequest">
  * Use `create(CompleteUploadRequestSchema)` to create a new message.
  */
 export const CompleteUploadRequestSchema: GenMessage<CompleteUploadRequest> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 9);
+  messageDesc(file_presignd_v1_file_service, 12);
 
 /**
  * CompletedPart is a part named in CompleteUpload.
@@ -751,7 +897,7 @@ export type CompletedPart = Message<"presignd.v1.CompletedPart"> & {
  * Use `create(CompletedPartSchema)` to create a new message.
  */
 export const CompletedPartSchema: GenMessage<CompletedPart> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 10);
+  messageDesc(file_presignd_v1_file_service, 13);
 
 /**
  * CompleteUploadResponse carries the verified file.
@@ -772,7 +918,7 @@ export type CompleteUploadResponse = Message<"presignd.v1.CompleteUploadResponse
  * Use `create(CompleteUploadResponseSchema)` to create a new message.
  */
 export const CompleteUploadResponseSchema: GenMessage<CompleteUploadResponse> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 11);
+  messageDesc(file_presignd_v1_file_service, 14);
 
 /**
  * GetFileRequest names one file.
@@ -793,7 +939,7 @@ export type GetFileRequest = Message<"presignd.v1.GetFileRequest"> & {
  * Use `create(GetFileRequestSchema)` to create a new message.
  */
 export const GetFileRequestSchema: GenMessage<GetFileRequest> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 12);
+  messageDesc(file_presignd_v1_file_service, 15);
 
 /**
  * GetFileResponse carries one file.
@@ -814,7 +960,7 @@ export type GetFileResponse = Message<"presignd.v1.GetFileResponse"> & {
  * Use `create(GetFileResponseSchema)` to create a new message.
  */
 export const GetFileResponseSchema: GenMessage<GetFileResponse> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 13);
+  messageDesc(file_presignd_v1_file_service, 16);
 
 /**
  * ListFilesRequest asks for one page of files.
@@ -878,7 +1024,7 @@ export type ListFilesRequest = Message<"presignd.v1.ListFilesRequest"> & {
  * Use `create(ListFilesRequestSchema)` to create a new message.
  */
 export const ListFilesRequestSchema: GenMessage<ListFilesRequest> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 14);
+  messageDesc(file_presignd_v1_file_service, 17);
 
 /**
  * ListFilesResponse is one page of files.
@@ -906,7 +1052,7 @@ export type ListFilesResponse = Message<"presignd.v1.ListFilesResponse"> & {
  * Use `create(ListFilesResponseSchema)` to create a new message.
  */
 export const ListFilesResponseSchema: GenMessage<ListFilesResponse> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 15);
+  messageDesc(file_presignd_v1_file_service, 18);
 
 /**
  * UpdateFileRequest changes a file's mutable fields.
@@ -935,7 +1081,7 @@ export type UpdateFileRequest = Message<"presignd.v1.UpdateFileRequest"> & {
  * Use `create(UpdateFileRequestSchema)` to create a new message.
  */
 export const UpdateFileRequestSchema: GenMessage<UpdateFileRequest> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 16);
+  messageDesc(file_presignd_v1_file_service, 19);
 
 /**
  * UpdateFileResponse carries the changed file.
@@ -956,7 +1102,7 @@ export type UpdateFileResponse = Message<"presignd.v1.UpdateFileResponse"> & {
  * Use `create(UpdateFileResponseSchema)` to create a new message.
  */
 export const UpdateFileResponseSchema: GenMessage<UpdateFileResponse> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 17);
+  messageDesc(file_presignd_v1_file_service, 20);
 
 /**
  * DeleteFileRequest names the file to delete.
@@ -977,7 +1123,7 @@ export type DeleteFileRequest = Message<"presignd.v1.DeleteFileRequest"> & {
  * Use `create(DeleteFileRequestSchema)` to create a new message.
  */
 export const DeleteFileRequestSchema: GenMessage<DeleteFileRequest> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 18);
+  messageDesc(file_presignd_v1_file_service, 21);
 
 /**
  * DeleteFileResponse confirms a deletion.
@@ -992,7 +1138,7 @@ export type DeleteFileResponse = Message<"presignd.v1.DeleteFileResponse"> & {
  * Use `create(DeleteFileResponseSchema)` to create a new message.
  */
 export const DeleteFileResponseSchema: GenMessage<DeleteFileResponse> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 19);
+  messageDesc(file_presignd_v1_file_service, 22);
 
 /**
  * CreateDownloadUrlRequest asks for a download URL.
@@ -1015,6 +1161,16 @@ export type CreateDownloadUrlRequest = Message<"presignd.v1.CreateDownloadUrlReq
   disposition: string;
 
   /**
+   * The name of one of the file's thumbnails (File.thumbnails) to sign
+   * instead of the file. A name the file's category does not configure is
+   * INVALID_ARGUMENT; a configured thumbnail not made (yet, or ever: the
+   * file is not a supported image) is NOT_FOUND.
+   *
+   * @generated from field: string thumbnail = 3;
+   */
+  thumbnail: string;
+
+  /**
    * How long the URL stays valid; unset uses the category's url_ttl. It
    * must be positive and at most the category's max_download_ttl (its
    * url_ttl when that is not set).
@@ -1029,7 +1185,7 @@ export type CreateDownloadUrlRequest = Message<"presignd.v1.CreateDownloadUrlReq
  * Use `create(CreateDownloadUrlRequestSchema)` to create a new message.
  */
 export const CreateDownloadUrlRequestSchema: GenMessage<CreateDownloadUrlRequest> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 20);
+  messageDesc(file_presignd_v1_file_service, 23);
 
 /**
  * CreateDownloadUrlResponse carries a signed GET URL.
@@ -1057,7 +1213,7 @@ export type CreateDownloadUrlResponse = Message<"presignd.v1.CreateDownloadUrlRe
  * Use `create(CreateDownloadUrlResponseSchema)` to create a new message.
  */
 export const CreateDownloadUrlResponseSchema: GenMessage<CreateDownloadUrlResponse> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 21);
+  messageDesc(file_presignd_v1_file_service, 24);
 
 /**
  * CheckNameRequest asks whether a display name can be used.
@@ -1092,7 +1248,7 @@ export type CheckNameRequest = Message<"presignd.v1.CheckNameRequest"> & {
  * Use `create(CheckNameRequestSchema)` to create a new message.
  */
 export const CheckNameRequestSchema: GenMessage<CheckNameRequest> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 22);
+  messageDesc(file_presignd_v1_file_service, 25);
 
 /**
  * CheckNameResponse tells whether a name is valid and free.
@@ -1141,7 +1297,7 @@ export type CheckNameResponse = Message<"presignd.v1.CheckNameResponse"> & {
  * Use `create(CheckNameResponseSchema)` to create a new message.
  */
 export const CheckNameResponseSchema: GenMessage<CheckNameResponse> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 23);
+  messageDesc(file_presignd_v1_file_service, 26);
 
 /**
  * SignPartsRequest asks for part targets of a multipart upload.
@@ -1178,7 +1334,7 @@ export type SignPartsRequest = Message<"presignd.v1.SignPartsRequest"> & {
  * Use `create(SignPartsRequestSchema)` to create a new message.
  */
 export const SignPartsRequestSchema: GenMessage<SignPartsRequest> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 24);
+  messageDesc(file_presignd_v1_file_service, 27);
 
 /**
  * SignPartsResponse carries part targets.
@@ -1199,7 +1355,7 @@ export type SignPartsResponse = Message<"presignd.v1.SignPartsResponse"> & {
  * Use `create(SignPartsResponseSchema)` to create a new message.
  */
 export const SignPartsResponseSchema: GenMessage<SignPartsResponse> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 25);
+  messageDesc(file_presignd_v1_file_service, 28);
 
 /**
  * ListPartsRequest names a multipart upload.
@@ -1220,7 +1376,7 @@ export type ListPartsRequest = Message<"presignd.v1.ListPartsRequest"> & {
  * Use `create(ListPartsRequestSchema)` to create a new message.
  */
 export const ListPartsRequestSchema: GenMessage<ListPartsRequest> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 26);
+  messageDesc(file_presignd_v1_file_service, 29);
 
 /**
  * ListPartsResponse lists the parts storage holds.
@@ -1248,7 +1404,7 @@ export type ListPartsResponse = Message<"presignd.v1.ListPartsResponse"> & {
  * Use `create(ListPartsResponseSchema)` to create a new message.
  */
 export const ListPartsResponseSchema: GenMessage<ListPartsResponse> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 27);
+  messageDesc(file_presignd_v1_file_service, 30);
 
 /**
  * AbortUploadRequest names the upload to give up.
@@ -1269,7 +1425,7 @@ export type AbortUploadRequest = Message<"presignd.v1.AbortUploadRequest"> & {
  * Use `create(AbortUploadRequestSchema)` to create a new message.
  */
 export const AbortUploadRequestSchema: GenMessage<AbortUploadRequest> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 28);
+  messageDesc(file_presignd_v1_file_service, 31);
 
 /**
  * AbortUploadResponse carries the aborted file.
@@ -1290,7 +1446,7 @@ export type AbortUploadResponse = Message<"presignd.v1.AbortUploadResponse"> & {
  * Use `create(AbortUploadResponseSchema)` to create a new message.
  */
 export const AbortUploadResponseSchema: GenMessage<AbortUploadResponse> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 29);
+  messageDesc(file_presignd_v1_file_service, 32);
 
 /**
  * GetUsageRequest asks for storage usage.
@@ -1319,7 +1475,7 @@ export type GetUsageRequest = Message<"presignd.v1.GetUsageRequest"> & {
  * Use `create(GetUsageRequestSchema)` to create a new message.
  */
 export const GetUsageRequestSchema: GenMessage<GetUsageRequest> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 30);
+  messageDesc(file_presignd_v1_file_service, 33);
 
 /**
  * GetUsageResponse reports storage usage.
@@ -1369,7 +1525,7 @@ export type GetUsageResponse = Message<"presignd.v1.GetUsageResponse"> & {
  * Use `create(GetUsageResponseSchema)` to create a new message.
  */
 export const GetUsageResponseSchema: GenMessage<GetUsageResponse> = /*@__PURE__*/
-  messageDesc(file_presignd_v1_file_service, 31);
+  messageDesc(file_presignd_v1_file_service, 34);
 
 /**
  * ChecksumAlgorithm names a checksum that an upload can be bound to.
@@ -1555,6 +1711,23 @@ export const FileService: GenService<{
     methodKind: "unary";
     input: typeof CreateUploadRequestSchema;
     output: typeof CreateUploadResponseSchema;
+  },
+  /**
+   * GetUploadTarget reserves a PENDING file in a category that fixes the
+   * content type and the size limit (bodyless_target) and returns its
+   * upload target, from no more than the category: no filename (the file
+   * is named from its id and the type's extension) and no size (the
+   * target binds the category's max_size, which the file reserves against
+   * the storage limits until CompleteUpload records the real size). A
+   * category that has not opted in is refused with INVALID_ARGUMENT
+   * naming category.
+   *
+   * @generated from rpc presignd.v1.FileService.GetUploadTarget
+   */
+  getUploadTarget: {
+    methodKind: "unary";
+    input: typeof GetUploadTargetRequestSchema;
+    output: typeof GetUploadTargetResponseSchema;
   },
   /**
    * CompleteUpload inspects the stored object and moves the file from
