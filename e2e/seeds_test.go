@@ -552,7 +552,7 @@ func runApplicationFiles(t *testing.T, inst *instance) {
 	})
 	t.Run("the files table shows who uploaded and how often URLs were issued", func(t *testing.T) {
 		claims := inst.issuer.Valid(inst.tenant())
-		claims.Subject, claims.Extra = "user-4001", map[string]any{"preferred_username": "owner"}
+		claims.Subject, claims.Extra = "user-4001", map[string]any{"preferred_username": "owner", "application_ids": []string{app["application_id"]}}
 		session := inst.issuer.Sign(t, authtest.RSAKey, claims)
 		body := []byte("owner's file")
 		code, created := inst.restWithToken(t, session, "POST", "/v1/uploads", map[string]any{

@@ -93,6 +93,8 @@ func (h harness) Capabilities() signertest.Capabilities {
 		// Content-MD5 is verified by Azure against the body.
 		Checksums:      []string{signer.MD5},
 		SignatureParam: "sig",
+		// ReadObject and WriteObject (ObjectReader, ObjectWriter).
+		Objects: true,
 	}
 }
 
