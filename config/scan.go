@@ -55,7 +55,6 @@ func (c *Config) ScanningCategories() []string {
 	return names
 }
 
-
 func (s *Scan) applyDefaults() {
 	if s.OnInfected == "" {
 		s.OnInfected = OnInfectedDelete
