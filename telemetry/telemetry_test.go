@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/presignd/presignd/internal/testenv"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
@@ -100,10 +102,16 @@ func TestEnabledTracingRecordsServerAndClientSpans(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
-	if err := tr.provider.ForceFlush(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	spans := exp.GetSpans()
+	// The gRPC server span ends after its response is on the wire, so it
+	// may reach the exporter after the client has its answer.
+	var spans tracetest.SpanStubs
+	testenv.WaitFor(t, "the three spans", func() bool {
+		if err := tr.provider.ForceFlush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		spans = exp.GetSpans()
+		return len(spans) >= 3
+	})
 	kinds := map[string]int{}
 	traces := map[string]bool{}
 	for _, s := range spans {
