@@ -107,7 +107,7 @@ func (s *Server) fileToProto(f *store.File) *presigndv1.File {
 		pf.Checksum = &presigndv1.Checksum{Algorithm: checksumToProto[f.ChecksumAlgorithm], Value: f.ChecksumValue}
 	}
 	if f.PartSize > 0 {
-		pf.Multipart = layoutToProto(f)
+		pf.Multipart = s.layoutToProto(f)
 	}
 	for _, t := range f.Thumbnails {
 		pt := &presigndv1.Thumbnail{
@@ -122,12 +122,16 @@ func (s *Server) fileToProto(f *store.File) *presigndv1.File {
 }
 
 // layoutToProto describes the part layout of f, a multipart upload.
-func layoutToProto(f *store.File) *presigndv1.MultipartLayout {
-	return &presigndv1.MultipartLayout{
+func (s *Server) layoutToProto(f *store.File) *presigndv1.MultipartLayout {
+	l := &presigndv1.MultipartLayout{
 		PartSizeBytes:         f.PartSize,
 		PartCount:             int32(partCount(f.SizeBytes, f.PartSize)),
 		PartChecksumAlgorithm: checksumToProto[f.PartChecksumAlgorithm],
 	}
+	if mp := s.backendCaps[f.Backend].Multipart; mp != nil {
+		l.PartsWithoutEtag = mp.PartLimits().PartsWithoutETag
+	}
+	return l
 }
 
 // partTargetToProto converts a part target; expires, when not nil, is

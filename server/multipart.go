@@ -149,7 +149,7 @@ func (s *Server) abortUnrecorded(ctx context.Context, f *store.File) {
 func (s *Server) multipartTarget(ctx context.Context, f *store.File, cat *policy.Category) (*presigndv1.UploadTarget, error) {
 	t := &presigndv1.UploadTarget{
 		Method:       presigndv1.UploadMethod_UPLOAD_METHOD_MULTIPART,
-		Multipart:    layoutToProto(f),
+		Multipart:    s.layoutToProto(f),
 		ExpireTime:   timestamp(f.UploadExpires),
 		MaxSizeBytes: cat.MaxSize,
 	}
@@ -306,7 +306,7 @@ func (s *Server) ListParts(ctx context.Context, req *presigndv1.ListPartsRequest
 	if err != nil {
 		return nil, fmt.Errorf("list parts on backend %q: %w", f.Backend, err)
 	}
-	resp := &presigndv1.ListPartsResponse{Multipart: layoutToProto(f), Parts: make([]*presigndv1.Part, len(held))}
+	resp := &presigndv1.ListPartsResponse{Multipart: s.layoutToProto(f), Parts: make([]*presigndv1.Part, len(held))}
 	for i, p := range held {
 		resp.Parts[i] = &presigndv1.Part{PartNumber: int32(p.PartNumber), SizeBytes: p.Size, Etag: p.ETag, Checksum: p.Checksum.Value}
 	}

@@ -170,6 +170,7 @@ func appendLayout(b []byte, l *presigndv1.MultipartLayout, ok *bool) []byte {
 	b = strconv.AppendInt(b, int64(l.GetPartCount()), 10)
 	b = append(b, `,"part_checksum_algorithm":`...)
 	b = appendEnum(b, l.GetPartChecksumAlgorithm(), ok)
+	b = strconv.AppendBool(append(b, `,"parts_without_etag":`...), l.GetPartsWithoutEtag())
 	return append(b, '}')
 }
 

@@ -64,8 +64,8 @@ func TestCapabilitiesOf(t *testing.T) {
 			has{postPolicy: true, reader: true, writer: true}, "PostPolicy Multipart MultipartLister Reader Writer Checker"},
 		{"the GCS driver signs POST policies, takes and lists multipart uploads, reads and writes objects, answers preflight checks and closes", (*gcs.Signer)(nil),
 			has{postPolicy: true, reader: true, writer: true, closer: true}, "PostPolicy Multipart MultipartLister Reader Writer Checker Closer"},
-		{"the Azure driver reads and writes objects and answers preflight checks", (*azure.Signer)(nil),
-			has{reader: true, writer: true}, "Reader Writer Checker"},
+		{"the Azure driver takes and lists multipart uploads, reads and writes objects and answers preflight checks", (*azure.Signer)(nil),
+			has{reader: true, writer: true}, "Multipart MultipartLister Reader Writer Checker"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := signer.CapabilitiesOf(tc.signer)

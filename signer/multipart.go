@@ -22,6 +22,10 @@ type PartLimits struct {
 	MaxParts int
 	// MaxObjectSize is the largest object a multipart upload can make.
 	MaxObjectSize int64
+	// PartsWithoutETag: the backend answers a part's PUT without an ETag
+	// and ListParts reports none (Azure Blob), so a completion names its
+	// parts by number alone.
+	PartsWithoutETag bool
 }
 
 // PartRequest is what one part target must bind.

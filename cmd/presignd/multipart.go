@@ -74,6 +74,7 @@ type multipartUpload struct {
 	partSize  int64
 	partCount int32
 	alg       string // the part checksum: "", SHA256 or CRC32C
+	noETag    bool   // storage answers parts without an ETag (Azure Blob)
 	parallel  int
 	bar       *progress
 
@@ -113,7 +114,7 @@ func newMultipartUpload(c *restClient, f *os.File, path string, info os.FileInfo
 	transport.ResponseHeaderTimeout = 2 * time.Minute
 	return &multipartUpload{
 		c: c, http: &http.Client{Transport: transport}, f: f, path: path, info: info, id: id,
-		partSize: layout.GetPartSizeBytes(), partCount: layout.GetPartCount(), alg: alg,
+		partSize: layout.GetPartSizeBytes(), partCount: layout.GetPartCount(), alg: alg, noETag: layout.GetPartsWithoutEtag(),
 		parallel: parallel, targets: map[int32]*presigndv1.PartTarget{},
 	}, nil
 }
@@ -217,8 +218,10 @@ feed:
 	if now, err := u.f.Stat(); err != nil || now.Size() != u.info.Size() || !now.ModTime().Equal(u.info.ModTime()) {
 		return nil, fmt.Errorf("%s changed while it was being uploaded; run the same command again to start over", u.path)
 	}
+	// Parts without ETags (Azure Blob) are not named: CompleteUpload then
+	// takes those storage holds, each checked for its exact size.
 	req := &presigndv1.CompleteUploadRequest{FileId: u.id}
-	for n := int32(1); n <= u.partCount; n++ {
+	for n := int32(1); n <= u.partCount && !u.noETag; n++ {
 		p := parts[n]
 		req.Parts = append(req.Parts, &presigndv1.CompletedPart{PartNumber: n, Etag: p.ETag, Checksum: p.Checksum})
 	}
@@ -338,8 +341,9 @@ func usable(t *presigndv1.PartTarget) bool {
 }
 
 // put sends length bytes of the file at offset to a part target and
-// returns the ETag storage answered with. The progress bar counts the
-// bytes as they go, and takes them back when the PUT fails.
+// returns the ETag storage answered with ("" where parts have none). The
+// progress bar counts the bytes as they go, and takes them back when the
+// PUT fails.
 func (u *multipartUpload) put(ctx context.Context, t *presigndv1.PartTarget, offset, length int64) (string, error) {
 	body := &countingReader{r: io.NewSectionReader(u.f, offset, length), bar: u.bar, sent: &u.sent}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut, t.GetUrl(), body)
@@ -369,7 +373,7 @@ func (u *multipartUpload) put(ctx context.Context, t *presigndv1.PartTarget, off
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	etag := resp.Header.Get("ETag")
-	if etag == "" {
+	if etag == "" && !u.noETag {
 		u.bar.add(-body.n.Load())
 		return "", fmt.Errorf("storage answered part %d without an ETag (does its CORS setup expose it?)", t.GetPartNumber())
 	}
@@ -576,7 +580,7 @@ func (u *multipartUpload) verifyHeld(listed []*presigndv1.Part, st *uploadState)
 	held := map[int32]statePart{}
 	for _, p := range listed {
 		n := p.GetPartNumber()
-		if n < 1 || n > u.partCount || p.GetEtag() == "" {
+		if n < 1 || n > u.partCount || (p.GetEtag() == "" && !u.noETag) {
 			continue
 		}
 		if _, length := partSpan(n, u.info.Size(), u.partSize); p.GetSizeBytes() != length {

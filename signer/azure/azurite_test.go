@@ -95,6 +95,12 @@ func (h harness) Capabilities() signertest.Capabilities {
 		SignatureParam: "sig",
 		// ReadObject and WriteObject (ObjectReader, ObjectWriter).
 		Objects: true,
+		// Put Block to a staging blob, joined and copied to the key.
+		Multipart:          true,
+		MultipartLister:    true,
+		PartsWithoutETag:   true,
+		PartNumberUnsigned: true,
+		PartsAfterAbort:    true,
 	}
 }
 

@@ -146,7 +146,7 @@ func (e *env) mustPutPart(t *testing.T, mu signer.MultipartUploader, u mpUpload,
 	if status < 200 || status > 299 {
 		t.Fatalf("PUT part %d: status %d, want 2xx; body %q", n, status, short(got))
 	}
-	if etag == "" {
+	if etag == "" && !e.caps.PartsWithoutETag {
 		t.Fatalf("PUT part %d: the response has no ETag header", n)
 	}
 	return signer.Part{PartNumber: n, Size: int64(len(body)), ETag: etag, Checksum: pr.Checksum}
@@ -264,7 +264,7 @@ func testMultipartParallel(t *testing.T, e *env) {
 				errs[i] = err
 			case status < 200 || status > 299:
 				errs[i] = fmt.Errorf("status %d, want 2xx; body %q", status, short(got))
-			case etag == "":
+			case etag == "" && !e.caps.PartsWithoutETag:
 				errs[i] = errors.New("the response has no ETag header")
 			}
 			parts[i] = signer.Part{PartNumber: i + 1, ETag: etag}
@@ -310,13 +310,16 @@ func testMultipartResend(t *testing.T, e *env) {
 	if unquote(parts[0].ETag) != unquote(p1.ETag) {
 		t.Errorf("ListParts part 1 ETag = %q, want the later PUT's %q", parts[0].ETag, p1.ETag)
 	}
-	if unquote(p1.ETag) != unquote(stale.ETag) {
+	switch {
+	case e.caps.PartsWithoutETag:
+		// Only the completed object tells which bytes part 1 holds.
+	case unquote(p1.ETag) != unquote(stale.ETag):
 		// Completing with the ETag of the bytes replaced must fail.
 		err := mu.CompleteMultipart(e.ctx, u.req.Key, u.id, []signer.Part{stale, p2})
 		if !errors.Is(err, signer.ErrInvalidPart) {
 			t.Errorf("CompleteMultipart with the replaced part's ETag: error %v, want one wrapping ErrInvalidPart", err)
 		}
-	} else {
+	default:
 		t.Errorf("part 1 sent twice with different bytes answered the same ETag %q", p1.ETag)
 	}
 	e.mustComplete(t, mu, u, []signer.Part{p1, p2})
@@ -475,6 +478,10 @@ func testMultipartTampered(t *testing.T, e *env) {
 		e.mustRefuseWith(t, target, body, http.StatusForbidden)
 	})
 	t.Run("part number", func(t *testing.T) {
+		if e.caps.PartNumberUnsigned {
+			t.Skip("the backend carries the part number unsigned (Capabilities.PartNumberUnsigned); " +
+				"the case \"a part target for one upload cannot be used for another\" bounds what a holder can do")
+		}
 		target := e.signPart(t, mu, partRequest(u, 1, body))
 		var name string
 		for _, p := range queryPairs(target.URL) {
@@ -582,7 +589,17 @@ func testMultipartAbort(t *testing.T, e *env) {
 	if parts, err := mu.ListParts(e.ctx, u.req.Key, u.id); !errors.Is(err, signer.ErrNotFound) {
 		t.Errorf("ListParts after abort: (%+v, %v), want ErrNotFound", parts, err)
 	}
-	e.mustRefuse(t, lateTarget, late)
+	if e.caps.PartsAfterAbort {
+		// The bytes may be stored, but the upload stays gone.
+		if status, _, got, err := e.putPart(lateTarget, late); err == nil {
+			t.Logf("a part target used after abort: status %d, body %q", status, short(got))
+		}
+		if parts, err := mu.ListParts(e.ctx, u.req.Key, u.id); !errors.Is(err, signer.ErrNotFound) {
+			t.Errorf("ListParts after a part sent to the aborted upload: (%+v, %v), want ErrNotFound", parts, err)
+		}
+	} else {
+		e.mustRefuse(t, lateTarget, late)
+	}
 	if err := mu.CompleteMultipart(e.ctx, u.req.Key, u.id, []signer.Part{{PartNumber: 1, ETag: `"x"`}}); !errors.Is(err, signer.ErrNotFound) {
 		t.Errorf("CompleteMultipart after abort: error %v, want one wrapping ErrNotFound", err)
 	}

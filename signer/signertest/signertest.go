@@ -77,6 +77,20 @@ type Capabilities struct {
 	// the backend binds into part targets; CreateMultipart must refuse the
 	// others with signer.ErrUnsupported.
 	PartChecksums []string
+	// PartsWithoutETag: a part PUT answers no ETag and ListParts reports
+	// none (Azure: Put Block answers none, and Get Block List reports
+	// block ids and sizes only). The cases then tell parts apart by their
+	// sizes and by the bytes of the completed object.
+	PartsWithoutETag bool
+	// PartNumberUnsigned: a part target carries its part number unsigned
+	// (Azure's block id), so its holder can send the bytes as another part
+	// of the same upload, never to another upload or to the object.
+	PartNumberUnsigned bool
+	// PartsAfterAbort: a part target used after AbortMultipart stores its
+	// bytes somewhere no completion takes them from (Azure: Put Block makes
+	// a blob of uncommitted blocks, discarded after a week); ListParts and
+	// CompleteMultipart still say the upload is gone.
+	PartsAfterAbort bool
 	// EnforcesPartSize: a part body of another size than the target's
 	// PartRequest.Size is refused (local, and backends that sign
 	// Content-Length).

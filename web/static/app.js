@@ -313,6 +313,8 @@
       presignd_part_size: target.multipart ? Number(target.multipart.part_size_bytes) : 0,
       presignd_part_count: target.multipart ? target.multipart.part_count : 0,
       presignd_part_checksum: target.multipart ? target.multipart.part_checksum_algorithm || "" : "",
+      // Azure Blob answers parts without an ETag: they complete by number.
+      presignd_parts_without_etag: Boolean(target.multipart && target.multipart.parts_without_etag),
     };
     if (target.method === "UPLOAD_METHOD_MULTIPART" && meta.presignd_part_count > 1 && meta.presignd_part_size < UPPY_MIN_PART) {
       // Uppy would cut other parts than the targets bind: give it up now.
@@ -424,8 +426,9 @@
     if (Number(target.size_bytes) !== body.size) {
       throw new Error(`part ${partNumber}: presignd expects ${target.size_bytes} bytes, the page cut ${body.size}`);
     }
-    // part: uploadPartBytes needs this one's ETag.
-    return { method: "PUT", url: target.url, headers: headersFor(target), part: partNumber };
+    // part: uploadPartBytes needs this one's ETag, unless storage gives
+    // parts none.
+    return { method: "PUT", url: target.url, headers: headersFor(target), part: partNumber, noEtag: Boolean(file.meta.presignd_parts_without_etag) };
   }
 
   async function listParts(uppyFile, { uploadId, signal }) {
@@ -440,8 +443,12 @@
 
   async function completeMultipartUpload(uppyFile, { uploadId, parts, signal }) {
     const sums = partChecksums.get(uploadId) || new Map();
+    // Parts without ETags (Azure Blob) are not named: presignd takes those
+    // storage holds, each checked for its exact size.
+    const file = uppy.getFile(uppyFile.id) || uppyFile;
+    const named = file.meta && file.meta.presignd_parts_without_etag ? [] : parts;
     const body = {
-      parts: parts
+      parts: named
         .map((p) => {
           const part = { part_number: p.PartNumber, etag: p.ETag };
           if (sums.has(p.PartNumber)) part.checksum = sums.get(p.PartNumber);
@@ -477,7 +484,7 @@
   // and resolves with the response's ETag. Unlike the plugin's own, it
   // names storage's refusal, and does not need an ETag (nor a Location)
   // from a single upload, which presignd's completion verifies instead.
-  function uploadPartBytes({ signature: { url, headers, method = "PUT", part }, body, size = body.size, onProgress, onComplete, signal }) {
+  function uploadPartBytes({ signature: { url, headers, method = "PUT", part, noEtag }, body, size = body.size, onProgress, onComplete, signal }) {
     return new Promise((resolve, reject) => {
       if (signal && signal.aborted) {
         reject(new DOMException("The upload was aborted.", "AbortError"));
@@ -520,7 +527,7 @@
           const i = line.indexOf(":");
           if (i > 0 && line.slice(0, i).trim().toLowerCase() === "etag") etag = line.slice(i + 1).trim();
         }
-        if (!etag && part) {
+        if (!etag && part && !noEtag) {
           const err = new Error(`Storage did not show this page part ${part}'s ETag (CORS must expose it: Access-Control-Expose-Headers: ETag).`);
           err.source = xhr;
           reject(err);

@@ -223,10 +223,14 @@ func sendParts(ctx context.Context, files presigndv1.FileServiceClient, id strin
 	if err != nil {
 		return nil, err
 	}
+	// Storage without part ETags (Azure Blob) leaves them empty: a held
+	// part of the right size is kept all the same.
 	etags := make([]string, layout.GetPartCount()+1)
+	have := make([]bool, layout.GetPartCount()+1)
 	for _, p := range held.GetParts() {
-		if n := p.GetPartNumber(); n >= 1 && n <= layout.GetPartCount() && p.GetSizeBytes() == int64(len(part(n))) {
-			etags[n] = p.GetEtag()
+		if n := p.GetPartNumber(); n >= 1 && n <= layout.GetPartCount() && p.GetSizeBytes() == int64(len(part(n))) &&
+			(p.GetEtag() != "" || layout.GetPartsWithoutEtag()) {
+			etags[n], have[n] = p.GetEtag(), true
 		}
 	}
 	targets := map[int32]*presigndv1.PartTarget{}
@@ -235,7 +239,7 @@ func sendParts(ctx context.Context, files presigndv1.FileServiceClient, id strin
 	}
 	var missing, unsigned []int32
 	for n := int32(1); n <= layout.GetPartCount(); n++ {
-		if etags[n] == "" {
+		if !have[n] {
 			missing = append(missing, n)
 			if targets[n] == nil {
 				unsigned = append(unsigned, n)
@@ -302,8 +306,10 @@ func sendParts(ctx context.Context, files presigndv1.FileServiceClient, id strin
 	}
 	fmt.Printf("uploaded %d bytes in %d parts of %d bytes (%d sent, %d already held)\n",
 		len(data), layout.GetPartCount(), size, len(missing), len(held.GetParts()))
+	// Parts without ETags (Azure Blob) are not named: CompleteUpload takes
+	// those storage holds, each checked for its exact size.
 	parts := make([]*presigndv1.CompletedPart, 0, layout.GetPartCount())
-	for n := int32(1); n <= layout.GetPartCount(); n++ {
+	for n := int32(1); n <= layout.GetPartCount() && !layout.GetPartsWithoutEtag(); n++ {
 		parts = append(parts, &presigndv1.CompletedPart{PartNumber: n, Etag: etags[n], Checksum: checksum(n)})
 	}
 	return parts, nil

@@ -830,8 +830,12 @@ type MultipartLayout struct {
 	// The checksum every part target binds, when the upload binds one:
 	// SignParts then needs each part's checksum.
 	PartChecksumAlgorithm ChecksumAlgorithm `protobuf:"varint,3,opt,name=part_checksum_algorithm,json=partChecksumAlgorithm,proto3,enum=presignd.v1.ChecksumAlgorithm" json:"part_checksum_algorithm,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// True when storage answers a part's PUT without an ETag (Azure Blob's
+	// Put Block): CompleteUpload then takes each part by its number alone,
+	// and checks the sizes storage holds.
+	PartsWithoutEtag bool `protobuf:"varint,4,opt,name=parts_without_etag,json=partsWithoutEtag,proto3" json:"parts_without_etag,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *MultipartLayout) Reset() {
@@ -883,6 +887,13 @@ func (x *MultipartLayout) GetPartChecksumAlgorithm() ChecksumAlgorithm {
 		return x.PartChecksumAlgorithm
 	}
 	return ChecksumAlgorithm_CHECKSUM_ALGORITHM_UNSPECIFIED
+}
+
+func (x *MultipartLayout) GetPartsWithoutEtag() bool {
+	if x != nil {
+		return x.PartsWithoutEtag
+	}
+	return false
 }
 
 // PartTarget tells the client how to send one part of a multipart upload:
@@ -2883,12 +2894,13 @@ const file_presignd_v1_file_service_proto_rawDesc = "" +
 	"size_bytes\x18\x05 \x01(\x03R\tsizeBytes\x12\x10\n" +
 	"\x03key\x18\x06 \x01(\tR\x03key\x12\x1d\n" +
 	"\n" +
-	"public_url\x18\a \x01(\tR\tpublicUrl\"\xb0\x01\n" +
+	"public_url\x18\a \x01(\tR\tpublicUrl\"\xde\x01\n" +
 	"\x0fMultipartLayout\x12&\n" +
 	"\x0fpart_size_bytes\x18\x01 \x01(\x03R\rpartSizeBytes\x12\x1d\n" +
 	"\n" +
 	"part_count\x18\x02 \x01(\x05R\tpartCount\x12V\n" +
-	"\x17part_checksum_algorithm\x18\x03 \x01(\x0e2\x1e.presignd.v1.ChecksumAlgorithmR\x15partChecksumAlgorithm\"\x97\x02\n" +
+	"\x17part_checksum_algorithm\x18\x03 \x01(\x0e2\x1e.presignd.v1.ChecksumAlgorithmR\x15partChecksumAlgorithm\x12,\n" +
+	"\x12parts_without_etag\x18\x04 \x01(\bR\x10partsWithoutEtag\"\x97\x02\n" +
 	"\n" +
 	"PartTarget\x12\x1f\n" +
 	"\vpart_number\x18\x01 \x01(\x05R\n" +
