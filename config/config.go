@@ -666,6 +666,9 @@ func (c *Config) Validate() error {
 		if b, ok := c.Backends[cat.Backend]; ok && b.Driver == "s3" {
 			validateCategoryProvider(key, cat, cat.Backend, b.S3, add)
 		}
+		if b, ok := c.Backends[cat.Backend]; ok && b.Driver == "azure" {
+			validateCategoryAzure(key, cat, cat.Backend, add)
+		}
 		validateThumbnails(key+".thumbnails", cat.Thumbnails, add)
 		if b, ok := c.Backends[cat.Backend]; ok && cat.CompleteOnUpload && b.Driver != "local" {
 			add(key+".complete_on_upload", "works with a local backend only; backend %q is %s (use notifications for S3 and GCS)", cat.Backend, b.Driver)

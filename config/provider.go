@@ -103,6 +103,22 @@ func validateCategoryProvider(key string, cat Category, backend string, s S3, ad
 	}
 }
 
+// validateCategoryAzure refuses what a category asks of an Azure backend
+// that Azure Blob cannot honour: POST uploads (Azure has none), a whole-file
+// checksum other than MD5 (the one Put Blob verifies), and part checksums
+// (a Put Block SAS binds none).
+func validateCategoryAzure(key string, cat Category, backend string, add func(key, format string, args ...any)) {
+	if cat.Method == "POST" {
+		add(key+".method", "POST cannot work on backend %q (azure): Azure Blob Storage has no form uploads; use PUT", backend)
+	}
+	if cat.RequireChecksum != "" && cat.RequireChecksum != "MD5" {
+		add(key+".require_checksum", "%s cannot be bound on backend %q (azure binds MD5, which Put Blob verifies)", cat.RequireChecksum, backend)
+	}
+	if cat.Multipart.PartChecksum != "" {
+		add(key+".multipart.part_checksum", "cannot be bound on backend %q (azure): a Put Block target binds no checksum", backend)
+	}
+}
+
 // validateHMAC checks a GCS backend's HMAC key settings.
 func validateHMAC(key string, g GCS, add func(key, format string, args ...any)) {
 	switch {

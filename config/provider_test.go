@@ -52,6 +52,31 @@ func TestProviderPresets(t *testing.T) {
 	}
 }
 
+func TestAzureCategories(t *testing.T) {
+	const backend = "backends:\n  blobs:\n    driver: azure\n    azure: {account: acct, container: files, account_key: a2V5}\n"
+	tests := []struct {
+		name, category, want string
+	}{
+		{"PUT with an MD5 and multipart is valid", "method: PUT, require_checksum: MD5, multipart: {threshold: 64MiB}", ""},
+		{"POST is refused with the reason", "method: POST", `categories.docs.method: POST cannot work on backend "blobs" (azure)`},
+		{"a SHA256 checksum is refused", "method: PUT, require_checksum: SHA256", `categories.docs.require_checksum: SHA256 cannot be bound on backend "blobs" (azure binds MD5`},
+		{"a part checksum is refused", "method: PUT, multipart: {part_checksum: CRC32C}", `categories.docs.multipart.part_checksum: cannot be bound on backend "blobs" (azure)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(backend + "categories:\n  docs: {" + tt.category + "}\n"))
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.want != "" && err == nil:
+				t.Fatalf("accepted, want a problem with %q", tt.want)
+			case tt.want != "" && !strings.Contains(err.Error(), tt.want):
+				t.Fatalf("problem %q does not say %q", err, tt.want)
+			}
+		})
+	}
+}
+
 func TestGCSHMACSettings(t *testing.T) {
 	gcs := func(extra string) string {
 		return "backends:\n  g:\n    driver: gcs\n    gcs: {bucket: b" + extra + "}\n"

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -20,7 +22,7 @@ import (
 // part sent and never completed is EXPIRED by the sweeper once its
 // multipart upload_ttl (plus grace) has passed, its upload is aborted on
 // the backend (counted with its bytes), and on S3 the bucket lists no
-// multipart upload afterwards.
+// multipart upload afterwards (on Azure, the container no staging blob).
 func TestSweeperAbortsAbandonedMultipartUploads(t *testing.T) {
 	t.Parallel()
 	t.Run("local", func(t *testing.T) {
@@ -41,6 +43,32 @@ func TestSweeperAbortsAbandonedMultipartUploads(t *testing.T) {
 				t.Fatalf("ListMultipartUploads: %v", err)
 			}
 			return len(out.Uploads)
+		})
+	})
+	t.Run("Azure", func(t *testing.T) {
+		t.Parallel()
+		backend := azureBackend(t)
+		conf := backend["azure"].(map[string]any)
+		cred, err := container.NewSharedKeyCredential(conf["account"].(string), conf["account_key"].(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		client, err := container.NewClientWithSharedKeyCredential(conf["endpoint"].(string)+"/"+conf["container"].(string), cred, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// An Azure multipart upload is its staging blob.
+		runAbandonedMultipart(t, backend, func() int {
+			n := 0
+			pager := client.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{Prefix: to.Ptr("~multipart/")})
+			for pager.More() {
+				page, err := pager.NextPage(context.Background())
+				if err != nil {
+					t.Fatalf("list blobs: %v", err)
+				}
+				n += len(page.Segment.BlobItems)
+			}
+			return n
 		})
 	})
 }

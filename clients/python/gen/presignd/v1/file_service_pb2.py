@@ -25,7 +25,7 @@ DESCRIPTOR = _descriptor.FileDescriptor(
   name='presignd/v1/file_service.proto',
   package='presignd.v1',
   syntax='proto3',
-  serialized_pb=_b('\n\x1epresignd/v1/file_service.proto\x12\x0bpresignd.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"|\n\x08\x43hecksum\x12=\n\talgorithm\x18\x01 \x01(\x0e\x32\x1e.presignd.v1.ChecksumAlgorithmB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x31\n\x05value\x18\x02 \x01(\tB\"\xbaH\x1fr\x1d\x10\x01\x18\x80\x01\x32\x16^[A-Za-z0-9+/]+={0,2}$\"\x82\t\n\x04\x46ile\x12\x0f\n\x07\x66ile_id\x18\x01 \x01(\t\x12\x11\n\tsigned_id\x18\x02 \x01(\t\x12\x0e\n\x06tenant\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x04 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x05 \x01(\t\x12\x10\n\x08\x66ilename\x18\x06 \x01(\t\x12\x0b\n\x03key\x18\x07 \x01(\t\x12\x13\n\x0bstorage_uri\x18\x08 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\t \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\n \x01(\t\x12\x12\n\nsize_bytes\x18\x0b \x01(\x03\x12\'\n\x08\x63hecksum\x18\x0c \x01(\x0b\x32\x15.presignd.v1.Checksum\x12\x0c\n\x04\x65tag\x18\r \x01(\t\x12%\n\x05state\x18\x0e \x01(\x0e\x32\x16.presignd.v1.FileState\x12\x16\n\x0e\x66\x61ilure_reason\x18\x0f \x01(\t\x12+\n\x05owner\x18\x10 \x03(\x0b\x32\x1c.presignd.v1.File.OwnerEntry\x12\x31\n\x08metadata\x18\x11 \x03(\x0b\x32\x1f.presignd.v1.File.MetadataEntry\x12/\n\x0b\x63reate_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rcomplete_time\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x12upload_expire_time\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cupload_count\x18\x16 \x01(\x05\x12\x14\n\x0csize_display\x18\x17 \x01(\t\x12/\n\tmultipart\x18\x18 \x01(\x0b\x32\x1c.presignd.v1.MultipartLayout\x12\x14\n\x0c\x63ompleted_by\x18\x19 \x01(\t\x12\x1d\n\x15\x64\x65tected_content_type\x18\x1a \x01(\t\x12\x12\n\npublic_url\x18\x1b \x01(\t\x12\x11\n\tis_public\x18\x1c \x01(\x08\x12\x13\n\x0bscan_result\x18\x1d \x01(\t\x12*\n\nthumbnails\x18\x1f \x03(\x0b\x32\x16.presignd.v1.Thumbnail\x12\'\n\x08uploader\x18  \x01(\x0b\x32\x15.presignd.v1.Uploader\x12\x1b\n\x13presigned_url_count\x18! \x01(\x03\x12\x1a\n\x12\x64ownload_url_count\x18\" \x01(\x03\x12;\n\x17last_presigned_url_time\x18# \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0csize_unknown\x18$ \x01(\x08\x1a,\n\nOwnerEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\":\n\x08Uploader\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\"\x83\x01\n\tThumbnail\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05width\x18\x02 \x01(\x05\x12\x0e\n\x06height\x18\x03 \x01(\x05\x12\x14\n\x0c\x63ontent_type\x18\x04 \x01(\t\x12\x12\n\nsize_bytes\x18\x05 \x01(\x03\x12\x0b\n\x03key\x18\x06 \x01(\t\x12\x12\n\npublic_url\x18\x07 \x01(\t\"\x7f\n\x0fMultipartLayout\x12\x17\n\x0fpart_size_bytes\x18\x01 \x01(\x03\x12\x12\n\npart_count\x18\x02 \x01(\x05\x12?\n\x17part_checksum_algorithm\x18\x03 \x01(\x0e\x32\x1e.presignd.v1.ChecksumAlgorithm\"\xda\x01\n\nPartTarget\x12\x13\n\x0bpart_number\x18\x01 \x01(\x05\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x35\n\x07headers\x18\x03 \x03(\x0b\x32$.presignd.v1.PartTarget.HeadersEntry\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\x12/\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"O\n\x04Part\x12\x13\n\x0bpart_number\x18\x01 \x01(\x05\x12\x12\n\nsize_bytes\x18\x02 \x01(\x03\x12\x0c\n\x04\x65tag\x18\x03 \x01(\t\x12\x10\n\x08\x63hecksum\x18\x04 \x01(\t\"\xc4\x03\n\x0cUploadTarget\x12)\n\x06method\x18\x01 \x01(\x0e\x32\x19.presignd.v1.UploadMethod\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x37\n\x07headers\x18\x03 \x03(\x0b\x32&.presignd.v1.UploadTarget.HeadersEntry\x12>\n\x0b\x66orm_fields\x18\x04 \x03(\x0b\x32).presignd.v1.UploadTarget.FormFieldsEntry\x12/\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0emax_size_bytes\x18\x06 \x01(\x03\x12/\n\tmultipart\x18\x07 \x01(\x0b\x32\x1c.presignd.v1.MultipartLayout\x12&\n\x05parts\x18\x08 \x03(\x0b\x32\x17.presignd.v1.PartTarget\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x31\n\x0f\x46ormFieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x86\x07\n\x13\x43reateUploadRequest\x12\x33\n\x08\x63\x61tegory\x18\x01 \x01(\tB!\xbaH\x1er\x1c\x18@2\x18^([a-z0-9][a-z0-9_-]*)?$\x12\x1c\n\x08\x66ilename\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\xff\x01\x12\xc2\x01\n\x0c\x63ontent_type\x18\x03 \x01(\tB\xab\x01\xbaH\x03\xc8\x01\x01\xbaH\x05r\x03\x18\xff\x01\xbaH\x99\x01\xba\x01\x95\x01\n\x11\x63ontent_type.mime\x12%must be a MIME type such as image/png\x1aYthis.matches(\'^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*(;.*)?$\')\x12\x1b\n\nsize_bytes\x18\x04 \x01(\x03\x42\x07\xbaH\x04\"\x02 \x00\x12\'\n\x08\x63hecksum\x18\x05 \x01(\x0b\x32\x15.presignd.v1.Checksum\x12\x33\n\x06method\x18\x06 \x01(\x0e\x32\x19.presignd.v1.UploadMethodB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x1e\n\x0c\x64isplay_name\x18\x07 \x01(\tB\x08\xbaH\x05r\x03\x18\xff\x01\x12h\n\x05owner\x18\x08 \x03(\x0b\x32+.presignd.v1.CreateUploadRequest.OwnerEntryB,\xbaH)\x9a\x01&\x10\x10\"\x19r\x17\x10\x01\x18@2\x11^[a-z][a-z0-9_]*$*\x07r\x05\x10\x01\x18\x80\x02\x12Y\n\x08metadata\x18\t \x03(\x0b\x32..presignd.v1.CreateUploadRequest.MetadataEntryB\x17\xbaH\x14\x9a\x01\x11\x10 \"\x06r\x04\x10\x01\x18@*\x05r\x03\x18\x80\x08\x12\x15\n\rvalidate_only\x18\n \x01(\x08\x12\x30\n\nrequest_id\x18\x0b \x01(\tB\x1c\xbaH\x19r\x17\x18\x80\x01\x32\x12^[A-Za-z0-9._:-]*$\x12O\n\x17part_checksum_algorithm\x18\x0c \x01(\x0e\x32\x1e.presignd.v1.ChecksumAlgorithmB\x0e\xbaH\x0b\x82\x01\x08\x10\x01\x18\x00\x18\x01\x18\x03\x1a,\n\nOwnerEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x7f\n\x14\x43reateUploadResponse\x12\x1f\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.File\x12\x30\n\rupload_target\x18\x02 \x01(\x0b\x32\x19.presignd.v1.UploadTarget\x12\x14\n\x0c\x64\x65\x64uplicated\x18\x03 \x01(\x08\"\xe7\x01\n\x16GetUploadTargetRequest\x12\x32\n\x08\x63\x61tegory\x18\x01 \x01(\tB \xbaH\x1dr\x1b\x10\x01\x18@2\x15^[a-z0-9][a-z0-9_-]*$\x12k\n\x05owner\x18\x02 \x03(\x0b\x32..presignd.v1.GetUploadTargetRequest.OwnerEntryB,\xbaH)\x9a\x01&\x10\x10\"\x19r\x17\x10\x01\x18@2\x11^[a-z][a-z0-9_]*$*\x07r\x05\x10\x01\x18\x80\x02\x1a,\n\nOwnerEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"l\n\x17GetUploadTargetResponse\x12\x1f\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.File\x12\x30\n\rupload_target\x18\x02 \x01(\x0b\x32\x19.presignd.v1.UploadTarget\"i\n\x15\x43ompleteUploadRequest\x12\x1a\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\x12\x34\n\x05parts\x18\x02 \x03(\x0b\x32\x1a.presignd.v1.CompletedPartB\t\xbaH\x06\x92\x01\x03\x10\x90N\"f\n\rCompletedPart\x12\x1f\n\x0bpart_number\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x90N(\x01\x12\x18\n\x04\x65tag\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x02\x12\x1a\n\x08\x63hecksum\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x01\"9\n\x16\x43ompleteUploadResponse\x12\x1f\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.File\"-\n\x0eGetFileRequest\x12\x1b\n\x07\x66ile_id\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x04\"2\n\x0fGetFileResponse\x12\x1f\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.File\"\xcd\x02\n\x10ListFilesRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\x12\x19\n\x08\x63\x61tegory\x18\x03 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12/\n\x05state\x18\x04 \x01(\x0e\x32\x16.presignd.v1.FileStateB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x1f\n\rname_contains\x18\x05 \x01(\tB\x08\xbaH\x05r\x03\x18\xff\x01\x12\x1e\n\x0c\x64isplay_name\x18\x06 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\x12\x41\n\x05owner\x18\x07 \x03(\x0b\x32(.presignd.v1.ListFilesRequest.OwnerEntryB\x08\xbaH\x05\x9a\x01\x02\x10\x10\x1a,\n\nOwnerEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"N\n\x11ListFilesResponse\x12 \n\x05\x66iles\x18\x01 \x03(\x0b\x32\x11.presignd.v1.File\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"u\n\x11UpdateFileRequest\x12\'\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.FileB\x06\xbaH\x03\xc8\x01\x01\x12\x37\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01\"5\n\x12UpdateFileResponse\x12\x1f\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.File\"/\n\x11\x44\x65leteFileRequest\x12\x1a\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\"\x14\n\x12\x44\x65leteFileResponse\"\xd0\x01\n\x18\x43reateDownloadUrlRequest\x12\x1a\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\x12\x30\n\x0b\x64isposition\x18\x02 \x01(\tB\x1b\xbaH\x18r\x16R\x00R\nattachmentR\x06inline\x12\x34\n\tthumbnail\x18\x03 \x01(\tB!\xbaH\x1er\x1c\x18 2\x18^([a-z0-9][a-z0-9_-]*)?$\x12\x30\n\x03ttl\x18\x04 \x01(\x0b\x32\x19.google.protobuf.DurationB\x08\xbaH\x05\xaa\x01\x02*\x00\"Y\n\x19\x43reateDownloadUrlResponse\x12\x0b\n\x03url\x18\x01 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xbe\x01\n\x10\x43heckNameRequest\x12\x19\n\x08\x63\x61tegory\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x1e\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\x12\x41\n\x05owner\x18\x03 \x03(\x0b\x32(.presignd.v1.CheckNameRequest.OwnerEntryB\x08\xbaH\x05\x9a\x01\x02\x10\x10\x1a,\n\nOwnerEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x88\x01\n\x11\x43heckNameResponse\x12\x17\n\x0fnormalized_name\x18\x01 \x01(\t\x12\r\n\x05valid\x18\x02 \x01(\x08\x12\x11\n\tavailable\x18\x03 \x01(\x08\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12(\n\rexisting_file\x18\x05 \x01(\x0b\x32\x11.presignd.v1.File\"\xf0\x01\n\x10SignPartsRequest\x12\x1a\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\x12,\n\x0cpart_numbers\x18\x02 \x03(\x05\x42\x16\xbaH\x13\x92\x01\x10\x08\x01\x10\xe8\x07\x18\x01\"\x07\x1a\x05\x18\x90N(\x01\x12\\\n\x0epart_checksums\x18\x03 \x03(\x0b\x32\x30.presignd.v1.SignPartsRequest.PartChecksumsEntryB\x12\xbaH\x0f\x9a\x01\x0c\x10\xe8\x07*\x07r\x05\x10\x01\x18\x80\x01\x1a\x34\n\x12PartChecksumsEntry\x12\x0b\n\x03key\x18\x01 \x01(\x05\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\";\n\x11SignPartsResponse\x12&\n\x05parts\x18\x01 \x03(\x0b\x32\x17.presignd.v1.PartTarget\".\n\x10ListPartsRequest\x12\x1a\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\"f\n\x11ListPartsResponse\x12 \n\x05parts\x18\x01 \x03(\x0b\x32\x11.presignd.v1.Part\x12/\n\tmultipart\x18\x02 \x01(\x0b\x32\x1c.presignd.v1.MultipartLayout\"0\n\x12\x41\x62ortUploadRequest\x12\x1a\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\"6\n\x13\x41\x62ortUploadResponse\x12\x1f\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.File\"\x9c\x01\n\x0fGetUsageRequest\x12\x19\n\x08\x63\x61tegory\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12@\n\x05owner\x18\x02 \x03(\x0b\x32\'.presignd.v1.GetUsageRequest.OwnerEntryB\x08\xbaH\x05\x9a\x01\x02\x10\x10\x1a,\n\nOwnerEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x9d\x01\n\x10GetUsageResponse\x12\x12\n\nfile_count\x18\x01 \x01(\x03\x12\x12\n\nbytes_used\x18\x02 \x01(\x03\x12\x16\n\x0e\x62ytes_reserved\x18\x03 \x01(\x03\x12\x13\n\x0bquota_bytes\x18\x04 \x01(\x03\x12\x34\n\x10last_upload_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\x91\x01\n\x11\x43hecksumAlgorithm\x12\"\n\x1e\x43HECKSUM_ALGORITHM_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x43HECKSUM_ALGORITHM_SHA256\x10\x01\x12\x1a\n\x16\x43HECKSUM_ALGORITHM_MD5\x10\x02\x12\x1d\n\x19\x43HECKSUM_ALGORITHM_CRC32C\x10\x03*y\n\x0cUploadMethod\x12\x1d\n\x19UPLOAD_METHOD_UNSPECIFIED\x10\x00\x12\x15\n\x11UPLOAD_METHOD_PUT\x10\x01\x12\x16\n\x12UPLOAD_METHOD_POST\x10\x02\x12\x1b\n\x17UPLOAD_METHOD_MULTIPART\x10\x03*\xd1\x01\n\tFileState\x12\x1a\n\x16\x46ILE_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46ILE_STATE_PENDING\x10\x01\x12\x14\n\x10\x46ILE_STATE_READY\x10\x02\x12\x15\n\x11\x46ILE_STATE_FAILED\x10\x03\x12\x16\n\x12\x46ILE_STATE_EXPIRED\x10\x04\x12\x16\n\x12\x46ILE_STATE_ABORTED\x10\x05\x12\x17\n\x13\x46ILE_STATE_SCANNING\x10\x06\x12\x1a\n\x16\x46ILE_STATE_QUARANTINED\x10\x07\x32\xea\x0b\n\x0b\x46ileService\x12k\n\x0c\x43reateUpload\x12 .presignd.v1.CreateUploadRequest\x1a!.presignd.v1.CreateUploadResponse\"\x16\x82\xd3\xe4\x93\x02\x10\"\x0b/v1/uploads:\x01*\x12\x8d\x01\n\x0fGetUploadTarget\x12#.presignd.v1.GetUploadTargetRequest\x1a$.presignd.v1.GetUploadTargetResponse\"/\x82\xd3\xe4\x93\x02)\x12\'/v1/categories/{category}/upload-target\x12\x82\x01\n\x0e\x43ompleteUpload\x12\".presignd.v1.CompleteUploadRequest\x1a#.presignd.v1.CompleteUploadResponse\"\'\x82\xd3\xe4\x93\x02!\"\x1c/v1/files/{file_id}:complete:\x01*\x12\x61\n\x07GetFile\x12\x1b.presignd.v1.GetFileRequest\x1a\x1c.presignd.v1.GetFileResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/files/{file_id}\x12]\n\tListFiles\x12\x1d.presignd.v1.ListFilesRequest\x1a\x1e.presignd.v1.ListFilesResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/files\x12u\n\nUpdateFile\x12\x1e.presignd.v1.UpdateFileRequest\x1a\x1f.presignd.v1.UpdateFileResponse\"&\x82\xd3\xe4\x93\x02 2\x18/v1/files/{file.file_id}:\x04\x66ile\x12j\n\nDeleteFile\x12\x1e.presignd.v1.DeleteFileRequest\x1a\x1f.presignd.v1.DeleteFileResponse\"\x1b\x82\xd3\xe4\x93\x02\x15*\x13/v1/files/{file_id}\x12\x8b\x01\n\x11\x43reateDownloadUrl\x12%.presignd.v1.CreateDownloadUrlRequest\x1a&.presignd.v1.CreateDownloadUrlResponse\"\'\x82\xd3\xe4\x93\x02!\"\x1c/v1/files/{file_id}:download:\x01*\x12l\n\tCheckName\x12\x1d.presignd.v1.CheckNameRequest\x1a\x1e.presignd.v1.CheckNameResponse\" \x82\xd3\xe4\x93\x02\x1a\"\x15/v1/uploads:checkName:\x01*\x12u\n\tSignParts\x12\x1d.presignd.v1.SignPartsRequest\x1a\x1e.presignd.v1.SignPartsResponse\")\x82\xd3\xe4\x93\x02#\"\x1e/v1/files/{file_id}/parts:sign:\x01*\x12m\n\tListParts\x12\x1d.presignd.v1.ListPartsRequest\x1a\x1e.presignd.v1.ListPartsResponse\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/files/{file_id}/parts\x12v\n\x0b\x41\x62ortUpload\x12\x1f.presignd.v1.AbortUploadRequest\x1a .presignd.v1.AbortUploadResponse\"$\x82\xd3\xe4\x93\x02\x1e\"\x19/v1/files/{file_id}:abort:\x01*\x12Z\n\x08GetUsage\x12\x1c.presignd.v1.GetUsageRequest\x1a\x1d.presignd.v1.GetUsageResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/usageb\x06proto3')
+  serialized_pb=_b('\n\x1epresignd/v1/file_service.proto\x12\x0bpresignd.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"|\n\x08\x43hecksum\x12=\n\talgorithm\x18\x01 \x01(\x0e\x32\x1e.presignd.v1.ChecksumAlgorithmB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x31\n\x05value\x18\x02 \x01(\tB\"\xbaH\x1fr\x1d\x10\x01\x18\x80\x01\x32\x16^[A-Za-z0-9+/]+={0,2}$\"\x82\t\n\x04\x46ile\x12\x0f\n\x07\x66ile_id\x18\x01 \x01(\t\x12\x11\n\tsigned_id\x18\x02 \x01(\t\x12\x0e\n\x06tenant\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x04 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x05 \x01(\t\x12\x10\n\x08\x66ilename\x18\x06 \x01(\t\x12\x0b\n\x03key\x18\x07 \x01(\t\x12\x13\n\x0bstorage_uri\x18\x08 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\t \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\n \x01(\t\x12\x12\n\nsize_bytes\x18\x0b \x01(\x03\x12\'\n\x08\x63hecksum\x18\x0c \x01(\x0b\x32\x15.presignd.v1.Checksum\x12\x0c\n\x04\x65tag\x18\r \x01(\t\x12%\n\x05state\x18\x0e \x01(\x0e\x32\x16.presignd.v1.FileState\x12\x16\n\x0e\x66\x61ilure_reason\x18\x0f \x01(\t\x12+\n\x05owner\x18\x10 \x03(\x0b\x32\x1c.presignd.v1.File.OwnerEntry\x12\x31\n\x08metadata\x18\x11 \x03(\x0b\x32\x1f.presignd.v1.File.MetadataEntry\x12/\n\x0b\x63reate_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rcomplete_time\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x12upload_expire_time\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cupload_count\x18\x16 \x01(\x05\x12\x14\n\x0csize_display\x18\x17 \x01(\t\x12/\n\tmultipart\x18\x18 \x01(\x0b\x32\x1c.presignd.v1.MultipartLayout\x12\x14\n\x0c\x63ompleted_by\x18\x19 \x01(\t\x12\x1d\n\x15\x64\x65tected_content_type\x18\x1a \x01(\t\x12\x12\n\npublic_url\x18\x1b \x01(\t\x12\x11\n\tis_public\x18\x1c \x01(\x08\x12\x13\n\x0bscan_result\x18\x1d \x01(\t\x12*\n\nthumbnails\x18\x1f \x03(\x0b\x32\x16.presignd.v1.Thumbnail\x12\'\n\x08uploader\x18  \x01(\x0b\x32\x15.presignd.v1.Uploader\x12\x1b\n\x13presigned_url_count\x18! \x01(\x03\x12\x1a\n\x12\x64ownload_url_count\x18\" \x01(\x03\x12;\n\x17last_presigned_url_time\x18# \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0csize_unknown\x18$ \x01(\x08\x1a,\n\nOwnerEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\":\n\x08Uploader\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\"\x83\x01\n\tThumbnail\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05width\x18\x02 \x01(\x05\x12\x0e\n\x06height\x18\x03 \x01(\x05\x12\x14\n\x0c\x63ontent_type\x18\x04 \x01(\t\x12\x12\n\nsize_bytes\x18\x05 \x01(\x03\x12\x0b\n\x03key\x18\x06 \x01(\t\x12\x12\n\npublic_url\x18\x07 \x01(\t\"\x9b\x01\n\x0fMultipartLayout\x12\x17\n\x0fpart_size_bytes\x18\x01 \x01(\x03\x12\x12\n\npart_count\x18\x02 \x01(\x05\x12?\n\x17part_checksum_algorithm\x18\x03 \x01(\x0e\x32\x1e.presignd.v1.ChecksumAlgorithm\x12\x1a\n\x12parts_without_etag\x18\x04 \x01(\x08\"\xda\x01\n\nPartTarget\x12\x13\n\x0bpart_number\x18\x01 \x01(\x05\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x35\n\x07headers\x18\x03 \x03(\x0b\x32$.presignd.v1.PartTarget.HeadersEntry\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\x12/\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"O\n\x04Part\x12\x13\n\x0bpart_number\x18\x01 \x01(\x05\x12\x12\n\nsize_bytes\x18\x02 \x01(\x03\x12\x0c\n\x04\x65tag\x18\x03 \x01(\t\x12\x10\n\x08\x63hecksum\x18\x04 \x01(\t\"\xc4\x03\n\x0cUploadTarget\x12)\n\x06method\x18\x01 \x01(\x0e\x32\x19.presignd.v1.UploadMethod\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x37\n\x07headers\x18\x03 \x03(\x0b\x32&.presignd.v1.UploadTarget.HeadersEntry\x12>\n\x0b\x66orm_fields\x18\x04 \x03(\x0b\x32).presignd.v1.UploadTarget.FormFieldsEntry\x12/\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0emax_size_bytes\x18\x06 \x01(\x03\x12/\n\tmultipart\x18\x07 \x01(\x0b\x32\x1c.presignd.v1.MultipartLayout\x12&\n\x05parts\x18\x08 \x03(\x0b\x32\x17.presignd.v1.PartTarget\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x31\n\x0f\x46ormFieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x86\x07\n\x13\x43reateUploadRequest\x12\x33\n\x08\x63\x61tegory\x18\x01 \x01(\tB!\xbaH\x1er\x1c\x18@2\x18^([a-z0-9][a-z0-9_-]*)?$\x12\x1c\n\x08\x66ilename\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\xff\x01\x12\xc2\x01\n\x0c\x63ontent_type\x18\x03 \x01(\tB\xab\x01\xbaH\x03\xc8\x01\x01\xbaH\x05r\x03\x18\xff\x01\xbaH\x99\x01\xba\x01\x95\x01\n\x11\x63ontent_type.mime\x12%must be a MIME type such as image/png\x1aYthis.matches(\'^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*(;.*)?$\')\x12\x1b\n\nsize_bytes\x18\x04 \x01(\x03\x42\x07\xbaH\x04\"\x02 \x00\x12\'\n\x08\x63hecksum\x18\x05 \x01(\x0b\x32\x15.presignd.v1.Checksum\x12\x33\n\x06method\x18\x06 \x01(\x0e\x32\x19.presignd.v1.UploadMethodB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x1e\n\x0c\x64isplay_name\x18\x07 \x01(\tB\x08\xbaH\x05r\x03\x18\xff\x01\x12h\n\x05owner\x18\x08 \x03(\x0b\x32+.presignd.v1.CreateUploadRequest.OwnerEntryB,\xbaH)\x9a\x01&\x10\x10\"\x19r\x17\x10\x01\x18@2\x11^[a-z][a-z0-9_]*$*\x07r\x05\x10\x01\x18\x80\x02\x12Y\n\x08metadata\x18\t \x03(\x0b\x32..presignd.v1.CreateUploadRequest.MetadataEntryB\x17\xbaH\x14\x9a\x01\x11\x10 \"\x06r\x04\x10\x01\x18@*\x05r\x03\x18\x80\x08\x12\x15\n\rvalidate_only\x18\n \x01(\x08\x12\x30\n\nrequest_id\x18\x0b \x01(\tB\x1c\xbaH\x19r\x17\x18\x80\x01\x32\x12^[A-Za-z0-9._:-]*$\x12O\n\x17part_checksum_algorithm\x18\x0c \x01(\x0e\x32\x1e.presignd.v1.ChecksumAlgorithmB\x0e\xbaH\x0b\x82\x01\x08\x10\x01\x18\x00\x18\x01\x18\x03\x1a,\n\nOwnerEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x7f\n\x14\x43reateUploadResponse\x12\x1f\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.File\x12\x30\n\rupload_target\x18\x02 \x01(\x0b\x32\x19.presignd.v1.UploadTarget\x12\x14\n\x0c\x64\x65\x64uplicated\x18\x03 \x01(\x08\"\xe7\x01\n\x16GetUploadTargetRequest\x12\x32\n\x08\x63\x61tegory\x18\x01 \x01(\tB \xbaH\x1dr\x1b\x10\x01\x18@2\x15^[a-z0-9][a-z0-9_-]*$\x12k\n\x05owner\x18\x02 \x03(\x0b\x32..presignd.v1.GetUploadTargetRequest.OwnerEntryB,\xbaH)\x9a\x01&\x10\x10\"\x19r\x17\x10\x01\x18@2\x11^[a-z][a-z0-9_]*$*\x07r\x05\x10\x01\x18\x80\x02\x1a,\n\nOwnerEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"l\n\x17GetUploadTargetResponse\x12\x1f\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.File\x12\x30\n\rupload_target\x18\x02 \x01(\x0b\x32\x19.presignd.v1.UploadTarget\"i\n\x15\x43ompleteUploadRequest\x12\x1a\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\x12\x34\n\x05parts\x18\x02 \x03(\x0b\x32\x1a.presignd.v1.CompletedPartB\t\xbaH\x06\x92\x01\x03\x10\x90N\"f\n\rCompletedPart\x12\x1f\n\x0bpart_number\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x90N(\x01\x12\x18\n\x04\x65tag\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x02\x12\x1a\n\x08\x63hecksum\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x01\"9\n\x16\x43ompleteUploadResponse\x12\x1f\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.File\"-\n\x0eGetFileRequest\x12\x1b\n\x07\x66ile_id\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x04\"2\n\x0fGetFileResponse\x12\x1f\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.File\"\xcd\x02\n\x10ListFilesRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\x12\x19\n\x08\x63\x61tegory\x18\x03 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12/\n\x05state\x18\x04 \x01(\x0e\x32\x16.presignd.v1.FileStateB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x1f\n\rname_contains\x18\x05 \x01(\tB\x08\xbaH\x05r\x03\x18\xff\x01\x12\x1e\n\x0c\x64isplay_name\x18\x06 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\x12\x41\n\x05owner\x18\x07 \x03(\x0b\x32(.presignd.v1.ListFilesRequest.OwnerEntryB\x08\xbaH\x05\x9a\x01\x02\x10\x10\x1a,\n\nOwnerEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"N\n\x11ListFilesResponse\x12 \n\x05\x66iles\x18\x01 \x03(\x0b\x32\x11.presignd.v1.File\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"u\n\x11UpdateFileRequest\x12\'\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.FileB\x06\xbaH\x03\xc8\x01\x01\x12\x37\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01\"5\n\x12UpdateFileResponse\x12\x1f\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.File\"/\n\x11\x44\x65leteFileRequest\x12\x1a\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\"\x14\n\x12\x44\x65leteFileResponse\"\xd0\x01\n\x18\x43reateDownloadUrlRequest\x12\x1a\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\x12\x30\n\x0b\x64isposition\x18\x02 \x01(\tB\x1b\xbaH\x18r\x16R\x00R\nattachmentR\x06inline\x12\x34\n\tthumbnail\x18\x03 \x01(\tB!\xbaH\x1er\x1c\x18 2\x18^([a-z0-9][a-z0-9_-]*)?$\x12\x30\n\x03ttl\x18\x04 \x01(\x0b\x32\x19.google.protobuf.DurationB\x08\xbaH\x05\xaa\x01\x02*\x00\"Y\n\x19\x43reateDownloadUrlResponse\x12\x0b\n\x03url\x18\x01 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xbe\x01\n\x10\x43heckNameRequest\x12\x19\n\x08\x63\x61tegory\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x1e\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08\x12\x41\n\x05owner\x18\x03 \x03(\x0b\x32(.presignd.v1.CheckNameRequest.OwnerEntryB\x08\xbaH\x05\x9a\x01\x02\x10\x10\x1a,\n\nOwnerEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x88\x01\n\x11\x43heckNameResponse\x12\x17\n\x0fnormalized_name\x18\x01 \x01(\t\x12\r\n\x05valid\x18\x02 \x01(\x08\x12\x11\n\tavailable\x18\x03 \x01(\x08\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12(\n\rexisting_file\x18\x05 \x01(\x0b\x32\x11.presignd.v1.File\"\xf0\x01\n\x10SignPartsRequest\x12\x1a\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\x12,\n\x0cpart_numbers\x18\x02 \x03(\x05\x42\x16\xbaH\x13\x92\x01\x10\x08\x01\x10\xe8\x07\x18\x01\"\x07\x1a\x05\x18\x90N(\x01\x12\\\n\x0epart_checksums\x18\x03 \x03(\x0b\x32\x30.presignd.v1.SignPartsRequest.PartChecksumsEntryB\x12\xbaH\x0f\x9a\x01\x0c\x10\xe8\x07*\x07r\x05\x10\x01\x18\x80\x01\x1a\x34\n\x12PartChecksumsEntry\x12\x0b\n\x03key\x18\x01 \x01(\x05\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\";\n\x11SignPartsResponse\x12&\n\x05parts\x18\x01 \x03(\x0b\x32\x17.presignd.v1.PartTarget\".\n\x10ListPartsRequest\x12\x1a\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\"f\n\x11ListPartsResponse\x12 \n\x05parts\x18\x01 \x03(\x0b\x32\x11.presignd.v1.Part\x12/\n\tmultipart\x18\x02 \x01(\x0b\x32\x1c.presignd.v1.MultipartLayout\"0\n\x12\x41\x62ortUploadRequest\x12\x1a\n\x07\x66ile_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\"6\n\x13\x41\x62ortUploadResponse\x12\x1f\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x11.presignd.v1.File\"\x9c\x01\n\x0fGetUsageRequest\x12\x19\n\x08\x63\x61tegory\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12@\n\x05owner\x18\x02 \x03(\x0b\x32\'.presignd.v1.GetUsageRequest.OwnerEntryB\x08\xbaH\x05\x9a\x01\x02\x10\x10\x1a,\n\nOwnerEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x9d\x01\n\x10GetUsageResponse\x12\x12\n\nfile_count\x18\x01 \x01(\x03\x12\x12\n\nbytes_used\x18\x02 \x01(\x03\x12\x16\n\x0e\x62ytes_reserved\x18\x03 \x01(\x03\x12\x13\n\x0bquota_bytes\x18\x04 \x01(\x03\x12\x34\n\x10last_upload_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\x91\x01\n\x11\x43hecksumAlgorithm\x12\"\n\x1e\x43HECKSUM_ALGORITHM_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x43HECKSUM_ALGORITHM_SHA256\x10\x01\x12\x1a\n\x16\x43HECKSUM_ALGORITHM_MD5\x10\x02\x12\x1d\n\x19\x43HECKSUM_ALGORITHM_CRC32C\x10\x03*y\n\x0cUploadMethod\x12\x1d\n\x19UPLOAD_METHOD_UNSPECIFIED\x10\x00\x12\x15\n\x11UPLOAD_METHOD_PUT\x10\x01\x12\x16\n\x12UPLOAD_METHOD_POST\x10\x02\x12\x1b\n\x17UPLOAD_METHOD_MULTIPART\x10\x03*\xd1\x01\n\tFileState\x12\x1a\n\x16\x46ILE_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46ILE_STATE_PENDING\x10\x01\x12\x14\n\x10\x46ILE_STATE_READY\x10\x02\x12\x15\n\x11\x46ILE_STATE_FAILED\x10\x03\x12\x16\n\x12\x46ILE_STATE_EXPIRED\x10\x04\x12\x16\n\x12\x46ILE_STATE_ABORTED\x10\x05\x12\x17\n\x13\x46ILE_STATE_SCANNING\x10\x06\x12\x1a\n\x16\x46ILE_STATE_QUARANTINED\x10\x07\x32\xea\x0b\n\x0b\x46ileService\x12k\n\x0c\x43reateUpload\x12 .presignd.v1.CreateUploadRequest\x1a!.presignd.v1.CreateUploadResponse\"\x16\x82\xd3\xe4\x93\x02\x10\"\x0b/v1/uploads:\x01*\x12\x8d\x01\n\x0fGetUploadTarget\x12#.presignd.v1.GetUploadTargetRequest\x1a$.presignd.v1.GetUploadTargetResponse\"/\x82\xd3\xe4\x93\x02)\x12\'/v1/categories/{category}/upload-target\x12\x82\x01\n\x0e\x43ompleteUpload\x12\".presignd.v1.CompleteUploadRequest\x1a#.presignd.v1.CompleteUploadResponse\"\'\x82\xd3\xe4\x93\x02!\"\x1c/v1/files/{file_id}:complete:\x01*\x12\x61\n\x07GetFile\x12\x1b.presignd.v1.GetFileRequest\x1a\x1c.presignd.v1.GetFileResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/files/{file_id}\x12]\n\tListFiles\x12\x1d.presignd.v1.ListFilesRequest\x1a\x1e.presignd.v1.ListFilesResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/files\x12u\n\nUpdateFile\x12\x1e.presignd.v1.UpdateFileRequest\x1a\x1f.presignd.v1.UpdateFileResponse\"&\x82\xd3\xe4\x93\x02 2\x18/v1/files/{file.file_id}:\x04\x66ile\x12j\n\nDeleteFile\x12\x1e.presignd.v1.DeleteFileRequest\x1a\x1f.presignd.v1.DeleteFileResponse\"\x1b\x82\xd3\xe4\x93\x02\x15*\x13/v1/files/{file_id}\x12\x8b\x01\n\x11\x43reateDownloadUrl\x12%.presignd.v1.CreateDownloadUrlRequest\x1a&.presignd.v1.CreateDownloadUrlResponse\"\'\x82\xd3\xe4\x93\x02!\"\x1c/v1/files/{file_id}:download:\x01*\x12l\n\tCheckName\x12\x1d.presignd.v1.CheckNameRequest\x1a\x1e.presignd.v1.CheckNameResponse\" \x82\xd3\xe4\x93\x02\x1a\"\x15/v1/uploads:checkName:\x01*\x12u\n\tSignParts\x12\x1d.presignd.v1.SignPartsRequest\x1a\x1e.presignd.v1.SignPartsResponse\")\x82\xd3\xe4\x93\x02#\"\x1e/v1/files/{file_id}/parts:sign:\x01*\x12m\n\tListParts\x12\x1d.presignd.v1.ListPartsRequest\x1a\x1e.presignd.v1.ListPartsResponse\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/files/{file_id}/parts\x12v\n\x0b\x41\x62ortUpload\x12\x1f.presignd.v1.AbortUploadRequest\x1a .presignd.v1.AbortUploadResponse\"$\x82\xd3\xe4\x93\x02\x1e\"\x19/v1/files/{file_id}:abort:\x01*\x12Z\n\x08GetUsage\x12\x1c.presignd.v1.GetUsageRequest\x1a\x1d.presignd.v1.GetUsageResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/usageb\x06proto3')
   ,
   dependencies=[buf_dot_validate_dot_validate__pb2.DESCRIPTOR,google_dot_api_dot_annotations__pb2.DESCRIPTOR,google_dot_protobuf_dot_duration__pb2.DESCRIPTOR,google_dot_protobuf_dot_field__mask__pb2.DESCRIPTOR,google_dot_protobuf_dot_timestamp__pb2.DESCRIPTOR,])
 
@@ -54,8 +54,8 @@ _CHECKSUMALGORITHM = _descriptor.EnumDescriptor(
   ],
   containing_type=None,
   options=None,
-  serialized_start=6492,
-  serialized_end=6637,
+  serialized_start=6521,
+  serialized_end=6666,
 )
 _sym_db.RegisterEnumDescriptor(_CHECKSUMALGORITHM)
 
@@ -85,8 +85,8 @@ _UPLOADMETHOD = _descriptor.EnumDescriptor(
   ],
   containing_type=None,
   options=None,
-  serialized_start=6639,
-  serialized_end=6760,
+  serialized_start=6668,
+  serialized_end=6789,
 )
 _sym_db.RegisterEnumDescriptor(_UPLOADMETHOD)
 
@@ -132,8 +132,8 @@ _FILESTATE = _descriptor.EnumDescriptor(
   ],
   containing_type=None,
   options=None,
-  serialized_start=6763,
-  serialized_end=6972,
+  serialized_start=6792,
+  serialized_end=7001,
 )
 _sym_db.RegisterEnumDescriptor(_FILESTATE)
 
@@ -684,6 +684,13 @@ _MULTIPARTLAYOUT = _descriptor.Descriptor(
       message_type=None, enum_type=None, containing_type=None,
       is_extension=False, extension_scope=None,
       options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='parts_without_etag', full_name='presignd.v1.MultipartLayout.parts_without_etag', index=3,
+      number=4, type=8, cpp_type=7, label=1,
+      has_default_value=False, default_value=False,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
   ],
   extensions=[
   ],
@@ -696,8 +703,8 @@ _MULTIPARTLAYOUT = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1682,
-  serialized_end=1809,
+  serialized_start=1683,
+  serialized_end=1838,
 )
 
 
@@ -734,8 +741,8 @@ _PARTTARGET_HEADERSENTRY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1984,
-  serialized_end=2030,
+  serialized_start=2013,
+  serialized_end=2059,
 )
 
 _PARTTARGET = _descriptor.Descriptor(
@@ -792,8 +799,8 @@ _PARTTARGET = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1812,
-  serialized_end=2030,
+  serialized_start=1841,
+  serialized_end=2059,
 )
 
 
@@ -844,8 +851,8 @@ _PART = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=2032,
-  serialized_end=2111,
+  serialized_start=2061,
+  serialized_end=2140,
 )
 
 
@@ -882,8 +889,8 @@ _UPLOADTARGET_HEADERSENTRY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1984,
-  serialized_end=2030,
+  serialized_start=2013,
+  serialized_end=2059,
 )
 
 _UPLOADTARGET_FORMFIELDSENTRY = _descriptor.Descriptor(
@@ -919,8 +926,8 @@ _UPLOADTARGET_FORMFIELDSENTRY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=2517,
-  serialized_end=2566,
+  serialized_start=2546,
+  serialized_end=2595,
 )
 
 _UPLOADTARGET = _descriptor.Descriptor(
@@ -998,8 +1005,8 @@ _UPLOADTARGET = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=2114,
-  serialized_end=2566,
+  serialized_start=2143,
+  serialized_end=2595,
 )
 
 
@@ -1180,8 +1187,8 @@ _CREATEUPLOADREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=2569,
-  serialized_end=3471,
+  serialized_start=2598,
+  serialized_end=3500,
 )
 
 
@@ -1225,8 +1232,8 @@ _CREATEUPLOADRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=3473,
-  serialized_end=3600,
+  serialized_start=3502,
+  serialized_end=3629,
 )
 
 
@@ -1300,8 +1307,8 @@ _GETUPLOADTARGETREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=3603,
-  serialized_end=3834,
+  serialized_start=3632,
+  serialized_end=3863,
 )
 
 
@@ -1338,8 +1345,8 @@ _GETUPLOADTARGETRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=3836,
-  serialized_end=3944,
+  serialized_start=3865,
+  serialized_end=3973,
 )
 
 
@@ -1376,8 +1383,8 @@ _COMPLETEUPLOADREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=3946,
-  serialized_end=4051,
+  serialized_start=3975,
+  serialized_end=4080,
 )
 
 
@@ -1421,8 +1428,8 @@ _COMPLETEDPART = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=4053,
-  serialized_end=4155,
+  serialized_start=4082,
+  serialized_end=4184,
 )
 
 
@@ -1452,8 +1459,8 @@ _COMPLETEUPLOADRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=4157,
-  serialized_end=4214,
+  serialized_start=4186,
+  serialized_end=4243,
 )
 
 
@@ -1483,8 +1490,8 @@ _GETFILEREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=4216,
-  serialized_end=4261,
+  serialized_start=4245,
+  serialized_end=4290,
 )
 
 
@@ -1514,8 +1521,8 @@ _GETFILERESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=4263,
-  serialized_end=4313,
+  serialized_start=4292,
+  serialized_end=4342,
 )
 
 
@@ -1624,8 +1631,8 @@ _LISTFILESREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=4316,
-  serialized_end=4649,
+  serialized_start=4345,
+  serialized_end=4678,
 )
 
 
@@ -1662,8 +1669,8 @@ _LISTFILESRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=4651,
-  serialized_end=4729,
+  serialized_start=4680,
+  serialized_end=4758,
 )
 
 
@@ -1700,8 +1707,8 @@ _UPDATEFILEREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=4731,
-  serialized_end=4848,
+  serialized_start=4760,
+  serialized_end=4877,
 )
 
 
@@ -1731,8 +1738,8 @@ _UPDATEFILERESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=4850,
-  serialized_end=4903,
+  serialized_start=4879,
+  serialized_end=4932,
 )
 
 
@@ -1762,8 +1769,8 @@ _DELETEFILEREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=4905,
-  serialized_end=4952,
+  serialized_start=4934,
+  serialized_end=4981,
 )
 
 
@@ -1786,8 +1793,8 @@ _DELETEFILERESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=4954,
-  serialized_end=4974,
+  serialized_start=4983,
+  serialized_end=5003,
 )
 
 
@@ -1838,8 +1845,8 @@ _CREATEDOWNLOADURLREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=4977,
-  serialized_end=5185,
+  serialized_start=5006,
+  serialized_end=5214,
 )
 
 
@@ -1876,8 +1883,8 @@ _CREATEDOWNLOADURLRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=5187,
-  serialized_end=5276,
+  serialized_start=5216,
+  serialized_end=5305,
 )
 
 
@@ -1958,8 +1965,8 @@ _CHECKNAMEREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=5279,
-  serialized_end=5469,
+  serialized_start=5308,
+  serialized_end=5498,
 )
 
 
@@ -2017,8 +2024,8 @@ _CHECKNAMERESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=5472,
-  serialized_end=5608,
+  serialized_start=5501,
+  serialized_end=5637,
 )
 
 
@@ -2055,8 +2062,8 @@ _SIGNPARTSREQUEST_PARTCHECKSUMSENTRY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=5799,
-  serialized_end=5851,
+  serialized_start=5828,
+  serialized_end=5880,
 )
 
 _SIGNPARTSREQUEST = _descriptor.Descriptor(
@@ -2099,8 +2106,8 @@ _SIGNPARTSREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=5611,
-  serialized_end=5851,
+  serialized_start=5640,
+  serialized_end=5880,
 )
 
 
@@ -2130,8 +2137,8 @@ _SIGNPARTSRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=5853,
-  serialized_end=5912,
+  serialized_start=5882,
+  serialized_end=5941,
 )
 
 
@@ -2161,8 +2168,8 @@ _LISTPARTSREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=5914,
-  serialized_end=5960,
+  serialized_start=5943,
+  serialized_end=5989,
 )
 
 
@@ -2199,8 +2206,8 @@ _LISTPARTSRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=5962,
-  serialized_end=6064,
+  serialized_start=5991,
+  serialized_end=6093,
 )
 
 
@@ -2230,8 +2237,8 @@ _ABORTUPLOADREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=6066,
-  serialized_end=6114,
+  serialized_start=6095,
+  serialized_end=6143,
 )
 
 
@@ -2261,8 +2268,8 @@ _ABORTUPLOADRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=6116,
-  serialized_end=6170,
+  serialized_start=6145,
+  serialized_end=6199,
 )
 
 
@@ -2336,8 +2343,8 @@ _GETUSAGEREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=6173,
-  serialized_end=6329,
+  serialized_start=6202,
+  serialized_end=6358,
 )
 
 
@@ -2395,8 +2402,8 @@ _GETUSAGERESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=6332,
-  serialized_end=6489,
+  serialized_start=6361,
+  serialized_end=6518,
 )
 
 _CHECKSUM.fields_by_name['algorithm'].enum_type = _CHECKSUMALGORITHM
@@ -2964,8 +2971,8 @@ _FILESERVICE = _descriptor.ServiceDescriptor(
   file=DESCRIPTOR,
   index=0,
   options=None,
-  serialized_start=6975,
-  serialized_end=8489,
+  serialized_start=7004,
+  serialized_end=8518,
   methods=[
   _descriptor.MethodDescriptor(
     name='CreateUpload',
