@@ -18,7 +18,8 @@ type Checker interface {
 	// there was none).
 	Probe(ctx context.Context) (Probe, error)
 	// CORS returns the bucket's CORS rules; none (and no error) when the
-	// bucket has no CORS configuration.
+	// bucket has no CORS configuration. A backend without per-bucket CORS
+	// rules (MinIO) returns an error wrapping ErrUnsupported.
 	CORS(ctx context.Context) ([]CORSRule, error)
 }
 

@@ -185,13 +185,12 @@ func corsChecks(ctx context.Context, cfg *config.Config, name string, s signer.S
 	if len(cfg.BrowserOrigins) == 0 {
 		return []checkResult{skip("CORS", "no browser_origins configured (or --origin given)")}
 	}
+	// A backend without a per-bucket CORS API (MinIO keeps one server-wide
+	// setting) is asked what a browser asks: a preflight.
 	rules, err := c.CORS(ctx)
-	if err != nil {
+	preflight := errors.Is(err, signer.ErrUnsupported)
+	if err != nil && !preflight {
 		return []checkResult{fail("CORS", "reading the bucket's CORS rules: %v", err)}
-	}
-	type need struct {
-		method  string
-		headers []string
 	}
 	var needs []need
 	seen := map[string]bool{}
@@ -211,11 +210,11 @@ func corsChecks(ctx context.Context, cfg *config.Config, name string, s signer.S
 			add(need{method: http.MethodPost})
 			continue
 		}
-		headers, err := signedHeaders(ctx, s, cat)
+		target, headers, err := signedHeaders(ctx, s, cat)
 		if err != nil {
 			return []checkResult{fail("CORS", "signing a sample upload for category %s: %v", catName, err)}
 		}
-		add(need{method: http.MethodPut, headers: headers})
+		add(need{method: http.MethodPut, headers: headers, url: target})
 	}
 	if len(needs) == 0 {
 		return []checkResult{skip("CORS", "no category uploads to this backend")}
@@ -223,14 +222,103 @@ func corsChecks(ctx context.Context, cfg *config.Config, name string, s signer.S
 	var out []checkResult
 	for _, o := range cfg.BrowserOrigins {
 		for _, n := range needs {
-			if miss := signer.MissingCORS(rules, o, n.method, n.headers); miss != "" {
-				out = append(out, fail("CORS", "%s", miss))
-			} else {
-				out = append(out, pass("CORS", "origin %s may %s with %s", o, n.method, headerList(n.headers)))
+			switch {
+			case preflight && n.url == "":
+				out = append(out, skip("CORS", "the backend has no CORS rules API (%v), and a %s preflight needs a target URL", err, n.method))
+			case preflight:
+				if miss, perr := preflightCORS(ctx, n.url, o, n.method, n.headers); perr != nil {
+					out = append(out, fail("CORS", "a browser's preflight from origin %s: %v", o, perr))
+				} else if miss != "" {
+					out = append(out, fail("CORS", "the backend's answer to a browser's preflight from origin %s for %s with %s %s; "+
+						"it has no per-bucket CORS API: allow the origin in the server's own CORS setting (MinIO: MINIO_API_CORS_ALLOW_ORIGIN)",
+						o, n.method, headerList(n.headers), miss))
+				} else {
+					out = append(out, pass("CORS", "origin %s may %s with %s (the backend answered a preflight; it has no per-bucket CORS API)", o, n.method, headerList(n.headers)))
+				}
+			default:
+				if miss := signer.MissingCORS(rules, o, n.method, n.headers); miss != "" {
+					out = append(out, fail("CORS", "%s", miss))
+				} else {
+					out = append(out, pass("CORS", "origin %s may %s with %s", o, n.method, headerList(n.headers)))
+				}
 			}
 		}
 	}
 	return out
+}
+
+// need is what a browser upload to a backend asks of its CORS setup: the
+// method, the headers it sends, and a sample target URL (PUT only).
+type need struct {
+	method  string
+	headers []string
+	url     string
+}
+
+// preflightCORS sends the preflight a browser sends before it sends
+// method with headers to target from origin, and says what the answer
+// does not allow ("" when it allows all of it). An error is a failure
+// to ask.
+func preflightCORS(ctx context.Context, target, origin, method string, headers []string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodOptions, target, nil)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Origin", origin)
+	req.Header.Set("Access-Control-Request-Method", method)
+	if len(headers) > 0 {
+		req.Header.Set("Access-Control-Request-Headers", strings.ToLower(strings.Join(headers, ",")))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	return preflightMissing(resp.StatusCode, resp.Header, origin, method, headers), nil
+}
+
+// preflightMissing says what a preflight answer (status, header) does not
+// allow of origin sending method with headers, as a browser judges it; ""
+// when it allows all of it.
+func preflightMissing(status int, h http.Header, origin, method string, headers []string) string {
+	if status/100 != 2 {
+		return fmt.Sprintf("is status %d, not 2xx", status)
+	}
+	switch o := h.Get("Access-Control-Allow-Origin"); {
+	case o == "":
+		return "allows no origin (no Access-Control-Allow-Origin)"
+	case o != "*" && !strings.EqualFold(o, origin):
+		return fmt.Sprintf("allows origin %s, not %s", o, origin)
+	}
+	list := func(name string) []string {
+		var out []string
+		for _, v := range h.Values(name) {
+			for item := range strings.SplitSeq(v, ",") {
+				if item = strings.TrimSpace(item); item != "" {
+					out = append(out, item)
+				}
+			}
+		}
+		return out
+	}
+	methods := list("Access-Control-Allow-Methods")
+	if !slices.ContainsFunc(methods, func(m string) bool { return m == "*" || m == method }) {
+		return fmt.Sprintf("does not allow method %s (Access-Control-Allow-Methods: %s)", method, strings.Join(methods, ", "))
+	}
+	allowed := list("Access-Control-Allow-Headers")
+	var missing []string
+	for _, want := range headers {
+		if !slices.ContainsFunc(allowed, func(a string) bool { return a == "*" || strings.EqualFold(a, want) }) {
+			missing = append(missing, want)
+		}
+	}
+	if len(missing) > 0 {
+		return "does not allow headers " + strings.Join(missing, ", ")
+	}
+	return ""
 }
 
 func headerList(h []string) string {
@@ -251,7 +339,7 @@ func sortedCategoryNames(cfg *config.Config) []string {
 
 // signedHeaders are the headers a browser sends with a PUT target of cat:
 // those of a sample target, signed as CreateUpload signs one.
-func signedHeaders(ctx context.Context, s signer.Signer, cat config.Category) ([]string, error) {
+func signedHeaders(ctx context.Context, s signer.Signer, cat config.Category) (string, []string, error) {
 	req := signer.UploadRequest{
 		Key: "presignd-doctor/sample", ContentType: "application/octet-stream", Size: 1, MaxSize: 1,
 		Expires: time.Now().Add(time.Minute),
@@ -262,7 +350,7 @@ func signedHeaders(ctx context.Context, s signer.Signer, cat config.Category) ([
 	req.Checksum = sampleChecksum(cat.RequireChecksum)
 	target, err := s.SignUpload(ctx, req)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	var names []string
 	for k := range target.Headers {
@@ -271,7 +359,7 @@ func signedHeaders(ctx context.Context, s signer.Signer, cat config.Category) ([
 		}
 	}
 	sort.Strings(names)
-	return slices.Compact(names), nil
+	return target.URL, slices.Compact(names), nil
 }
 
 func sampleChecksum(alg string) signer.Checksum {

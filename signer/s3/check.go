@@ -41,13 +41,17 @@ func answerDate(md middleware.Metadata) time.Time {
 
 // CORS is GetBucketCors: the bucket's rules, none when it has no CORS
 // configuration (NoSuchCORSConfiguration). A server without the API
-// (NotImplemented) is an error saying so.
+// (NotImplemented: MinIO keeps one server-wide CORS setting) is an error
+// wrapping signer.ErrUnsupported.
 func (s *Signer) CORS(ctx context.Context) ([]signer.CORSRule, error) {
 	out, err := s.client.GetBucketCors(ctx, &s3.GetBucketCorsInput{Bucket: aws.String(s.bucket)})
 	if err != nil {
 		var api smithy.APIError
 		if errors.As(err, &api) && api.ErrorCode() == "NoSuchCORSConfiguration" {
 			return nil, nil
+		}
+		if errors.As(err, &api) && api.ErrorCode() == "NotImplemented" {
+			return nil, fmt.Errorf("s3: get bucket CORS of %s: %w: %w", s.bucket, signer.ErrUnsupported, err)
 		}
 		return nil, fmt.Errorf("s3: get bucket CORS of %s: %w", s.bucket, classify(ctx, err))
 	}
