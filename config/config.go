@@ -230,7 +230,7 @@ type Azure struct {
 	// Entra ID through the Azure SDK's DefaultAzureCredential: AZURE_*
 	// environment variables, workload identity, managed identity or the
 	// az CLI; targets are user delegation SAS, the endpoint must be https
-	// and url_ttl at most 166h).
+	// and url_ttl and max_download_ttl at most 166h).
 	Auth string `yaml:"auth"`
 	// Container holds every object of the backend (required): 3 to 63
 	// lowercase letters, digits and single hyphens.

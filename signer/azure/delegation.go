@@ -101,9 +101,10 @@ type udKey struct {
 
 // keyFetch is one fetch that signers wait on together.
 type keyFetch struct {
-	done chan struct{}
-	key  *udKey // set before done closes, on success
-	err  error  // set before done closes, on failure
+	done    chan struct{}
+	key     *udKey // set before done closes, on success
+	err     error  // set before done closes, on failure
+	waiters int    // signers waiting on it (under udSigner.mu), for tests
 }
 
 func newUDSigner(account, container string, protocol sas.Protocol, src keySource, now func() time.Time) *udSigner {
@@ -217,6 +218,7 @@ func (u *udSigner) key(ctx context.Context, t, se time.Time) (*udKey, error) {
 	if f == nil {
 		f = u.fetch(ctx, t)
 	}
+	f.waiters++
 	u.mu.Unlock()
 	select {
 	case <-f.done:

@@ -22,6 +22,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
 
+	"github.com/presignd/presignd/internal/testenv"
 	"github.com/presignd/presignd/signer"
 )
 
@@ -251,16 +252,11 @@ func sasTime(t *testing.T, q url.Values, name string) time.Time {
 // waitIdle waits until no key fetch is under way.
 func waitIdle(t *testing.T, s *Signer) {
 	t.Helper()
-	for range 5000 {
+	testenv.WaitFor(t, "no key fetch under way", func() bool {
 		s.ud.mu.Lock()
-		idle := s.ud.flight == nil
-		s.ud.mu.Unlock()
-		if idle {
-			return
-		}
-		time.Sleep(time.Millisecond)
-	}
-	t.Fatal("a key fetch is still under way after 5s")
+		defer s.ud.mu.Unlock()
+		return s.ud.flight == nil
+	})
 }
 
 // TestDelegatedSASNeverOutlivesItsKey signs download URLs of random
@@ -397,8 +393,12 @@ func TestDelegationFetchIsShared(t *testing.T) {
 	for range signers {
 		go sign(errs)
 	}
+	testenv.WaitFor(t, "every signer waiting on the first fetch", func() bool {
+		s.ud.mu.Lock()
+		defer s.ud.mu.Unlock()
+		return s.ud.flight != nil && s.ud.flight.waiters == signers
+	})
 	<-src.started
-	time.Sleep(20 * time.Millisecond) // let the others queue behind the fetch
 	close(src.gate)
 	for range signers {
 		if err := <-errs; err != nil {
