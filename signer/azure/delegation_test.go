@@ -353,6 +353,12 @@ func TestDelegationKeyFetchFailure(t *testing.T) {
 		t.Errorf("%d fetches, want 2", n)
 	}
 
+	// Ping (doctor's credentials check) proves a key can be had.
+	failing := &fakeKeys{err: errors.New("AADSTS7000215: invalid client secret")}
+	if _, err := fakeDelegatedSigner(t, failing, c).Ping(ctx); !errors.Is(err, signer.ErrUnavailable) || failing.count() != 1 {
+		t.Errorf("Ping with no key to be had: error %v after %d fetches, want ErrUnavailable after 1", err, failing.count())
+	}
+
 	// azureKeySource: Azure refuses the token (no role to delegate).
 	for _, tc := range []struct {
 		name string
