@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -202,6 +203,33 @@ func TestDelegatedSASRefusedByAzurite(t *testing.T) {
 				t.Errorf("GET: %d, want 403", code)
 			}
 		})
+	}
+}
+
+// TestDelegatedLongestExpiry: a download URL living MaxDelegatedExpiry is
+// signed with a key that covers it and Azurite takes it; a second longer
+// is refused with ErrUnsupported.
+func TestDelegatedLongestExpiry(t *testing.T) {
+	s, client := newDelegatedSigner(t, nil)
+	ctx := t.Context()
+	if err := s.WriteObject(ctx, "long.txt", strings.NewReader("long"), 4, "text/plain"); err != nil {
+		t.Fatalf("WriteObject: %v", err)
+	}
+	now := time.Now()
+	raw, err := s.SignDownload(ctx, signer.DownloadRequest{Key: "long.txt", Expires: now.Add(MaxDelegatedExpiry)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := sasOf(t, raw)
+	if se, ske := sasTime(t, q, "se"), sasTime(t, q, "ske"); se.After(ske) || se.Before(now.Add(MaxDelegatedExpiry-time.Second)) {
+		t.Errorf("se %s, ske %s: want se about %s ahead and no later than ske", se, ske, MaxDelegatedExpiry)
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, raw, nil)
+	if code := do(t, client, req); code != http.StatusOK {
+		t.Errorf("GET: %d, want 200", code)
+	}
+	if _, err := s.SignDownload(ctx, signer.DownloadRequest{Key: "long.txt", Expires: now.Add(MaxDelegatedExpiry + 2*time.Second)}); !errors.Is(err, signer.ErrUnsupported) {
+		t.Errorf("an expiry beyond MaxDelegatedExpiry: error %v, want ErrUnsupported", err)
 	}
 }
 
