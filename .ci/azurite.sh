@@ -6,6 +6,9 @@
 #
 #	azurite_start            # installs Azurite once into the cache, starts it,
 #	trap azurite_stop EXIT   # exports PRESIGND_TEST_AZURE_* for the tests
+#	azurite_start_oauth      # a second one taking OAuth tokens over HTTPS:
+#	                         # PRESIGND_TEST_AZURE_OAUTH_ENDPOINT and _CA
+#	trap 'azurite_stop; azurite_stop_oauth' EXIT
 #
 # Azurite is the npm package pinned by .ci/azurite/package-lock.json,
 # installed with npm ci into ${PRESIGND_CACHE:-$HOME/.cache/presignd}/azurite-<lock hash>,
@@ -104,4 +107,96 @@ azurite_stop() {
 		unset AZURITE_DIR
 	fi
 	unset PRESIGND_TEST_AZURE_ENDPOINT PRESIGND_TEST_AZURE_ACCOUNT PRESIGND_TEST_AZURE_KEY
+}
+
+# azurite_start_oauth starts a second Azurite that takes OAuth bearer
+# tokens, which Azurite accepts only over HTTPS: it generates a self-signed
+# certificate for 127.0.0.1 (openssl) in a fresh temporary directory, starts
+# Azurite with --oauth basic (it checks a token's issuer, audience and
+# lifetime, not its signature) on a free port, waits until it answers and
+# exports PRESIGND_TEST_AZURE_OAUTH_ENDPOINT (https://127.0.0.1:PORT/devstoreaccount1)
+# and PRESIGND_TEST_AZURE_OAUTH_CA (the certificate, for clients to trust).
+# It uses the Azurite azurite_start installs: run that first.
+azurite_start_oauth() {
+	local src lock_hash bin
+	src="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/azurite"
+	lock_hash=$(sha256sum "$src/package-lock.json" | cut -c1-12)
+	bin="${PRESIGND_CACHE:-$HOME/.cache/presignd}/azurite-$lock_hash/node_modules/.bin/azurite-blob"
+	if [[ ! -x "$bin" ]]; then
+		echo "azurite: $bin is missing; run azurite_start first (it installs Azurite)" >&2
+		return 1
+	fi
+	if ! command -v openssl >/dev/null; then
+		echo "azurite: openssl is missing (install openssl)" >&2
+		return 1
+	fi
+	local attempt
+	for attempt in 1 2 3; do
+		_azurite_try_start_oauth "$bin" && return 0
+		[[ $? -eq 2 ]] || return 1
+		echo "azurite (oauth): start attempt $attempt failed; retrying on another port" >&2
+	done
+	return 1
+}
+
+# _azurite_try_start_oauth starts "$1" once with OAuth over HTTPS. It
+# returns 0 when it answers, 2 when the server exited during start, 1
+# otherwise.
+_azurite_try_start_oauth() {
+	local bin="$1" port
+	port=$(_azurite_free_port) || return 1
+	AZURITE_OAUTH_DIR=$(mktemp -d "${TMPDIR:-/tmp}/presignd-azurite-oauth.XXXXXX") || return 1
+	if ! openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+		-subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1" \
+		-keyout "$AZURITE_OAUTH_DIR/key.pem" -out "$AZURITE_OAUTH_DIR/cert.pem" >"$AZURITE_OAUTH_DIR/openssl.log" 2>&1; then
+		echo "azurite (oauth): openssl could not make a certificate; log follows" >&2
+		cat "$AZURITE_OAUTH_DIR/openssl.log" >&2
+		azurite_stop_oauth
+		return 1
+	fi
+	# NODE_EXTRA_CA_CERTS: Azurite checks a copy source carrying a SAS by
+	# asking it, over this same TLS.
+	NODE_EXTRA_CA_CERTS="$AZURITE_OAUTH_DIR/cert.pem" \
+		"$bin" --blobHost 127.0.0.1 --blobPort "$port" --location "$AZURITE_OAUTH_DIR/data" \
+		--oauth basic --cert "$AZURITE_OAUTH_DIR/cert.pem" --key "$AZURITE_OAUTH_DIR/key.pem" \
+		--skipApiVersionCheck --silent >"$AZURITE_OAUTH_DIR/azurite.log" 2>&1 &
+	AZURITE_OAUTH_PID=$!
+
+	local _ code
+	for _ in $(seq 1 600); do
+		code=$(curl -s --cacert "$AZURITE_OAUTH_DIR/cert.pem" -o /dev/null -w '%{http_code}' "https://127.0.0.1:$port/devstoreaccount1?comp=list" 2>/dev/null || true)
+		if [[ "$code" != "000" && -n "$code" ]]; then
+			export PRESIGND_TEST_AZURE_OAUTH_ENDPOINT="https://127.0.0.1:$port/devstoreaccount1"
+			export PRESIGND_TEST_AZURE_OAUTH_CA="$AZURITE_OAUTH_DIR/cert.pem"
+			echo "azurite (oauth): live at $PRESIGND_TEST_AZURE_OAUTH_ENDPOINT (pid $AZURITE_OAUTH_PID)" >&2
+			return 0
+		fi
+		if ! kill -0 "$AZURITE_OAUTH_PID" 2>/dev/null; then
+			echo "azurite (oauth): exited during start; log follows" >&2
+			cat "$AZURITE_OAUTH_DIR/azurite.log" >&2
+			azurite_stop_oauth
+			return 2
+		fi
+		sleep 0.1
+	done
+	echo "azurite (oauth): not answering after 60s; log follows" >&2
+	cat "$AZURITE_OAUTH_DIR/azurite.log" >&2
+	azurite_stop_oauth
+	return 1
+}
+
+# azurite_stop_oauth kills the server azurite_start_oauth started and
+# removes its data and certificate. It is safe to call more than once and
+# when azurite_start_oauth failed.
+azurite_stop_oauth() {
+	if [[ -n "${AZURITE_OAUTH_PID:-}" ]]; then
+		kill "$AZURITE_OAUTH_PID" 2>/dev/null || true
+		wait "$AZURITE_OAUTH_PID" 2>/dev/null || true
+		unset AZURITE_OAUTH_PID
+	fi
+	if [[ -n "${AZURITE_OAUTH_DIR:-}" ]]; then
+		rm -rf "$AZURITE_OAUTH_DIR"
+		unset AZURITE_OAUTH_DIR
+	fi
+	unset PRESIGND_TEST_AZURE_OAUTH_ENDPOINT PRESIGND_TEST_AZURE_OAUTH_CA
 }

@@ -219,10 +219,19 @@ type GCS struct {
 }
 
 // Azure configures an Azure Blob Storage backend. Targets are service SAS
-// URLs signed with the account's shared key.
+// URLs signed with the account's shared key, or, with auth azure_ad, user
+// delegation SAS signed with a key Azure hands out for a Microsoft Entra
+// ID token (no account key anywhere).
 type Azure struct {
 	// Account is the storage account name (required).
 	Account string `yaml:"account"`
+	// Auth is how presignd authenticates to Azure and signs: shared_key
+	// (default; account_key or account_key_env) or azure_ad (Microsoft
+	// Entra ID through the Azure SDK's DefaultAzureCredential: AZURE_*
+	// environment variables, workload identity, managed identity or the
+	// az CLI; targets are user delegation SAS, the endpoint must be https
+	// and url_ttl and max_download_ttl at most 166h).
+	Auth string `yaml:"auth"`
 	// Container holds every object of the backend (required): 3 to 63
 	// lowercase letters, digits and single hyphens.
 	Container string `yaml:"container"`
@@ -230,13 +239,27 @@ type Azure struct {
 	// http://127.0.0.1:10000/devstoreaccount1 for Azurite; empty means
 	// https://<account>.blob.core.windows.net.
 	Endpoint string `yaml:"endpoint"`
-	// AccountKey is the account's shared key (base64). Prefer
-	// AccountKeyEnv.
+	// AccountKey is the account's shared key (base64), for auth
+	// shared_key. Prefer AccountKeyEnv.
 	AccountKey string `yaml:"account_key"`
 	// AccountKeyEnv names the environment variable holding the shared key
-	// instead (such as AZURE_STORAGE_KEY).
+	// instead (such as AZURE_STORAGE_KEY), for auth shared_key.
 	AccountKeyEnv string `yaml:"account_key_env"`
 }
+
+// Azure auth values.
+const (
+	AzureAuthSharedKey = "shared_key"
+	AzureAuthAzureAD   = "azure_ad"
+)
+
+// AzureADMaxTTL is the longest url_ttl and max_download_ttl of a category
+// on an Azure backend with auth azure_ad (signer/azure.MaxDelegatedExpiry).
+const AzureADMaxTTL = 166 * time.Hour
+
+// UsesAzureAD reports whether the backend authenticates with Microsoft
+// Entra ID (auth azure_ad) rather than the shared key.
+func (a Azure) UsesAzureAD() bool { return a.Auth == AzureAuthAzureAD }
 
 // AccountKeyFrom returns the shared key: AccountKey, or the variable
 // AccountKeyEnv names, read with lookup (os.LookupEnv). A variable unset or
@@ -684,6 +707,18 @@ func (c *Config) Validate() error {
 		if d := time.Duration(cat.MaxDownloadTTL); d != 0 && (d < time.Second || d > 7*24*time.Hour) {
 			add(key+".max_download_ttl", "must be between 1s and 168h, not %s", d)
 		}
+		if b, ok := c.Backends[cat.Backend]; ok && b.Driver == "azure" && b.Azure.UsesAzureAD() {
+			// A user delegation key lives at most 7 days; presignd renews
+			// it hourly and signs nothing it would not cover (azure.MaxDelegatedExpiry).
+			for _, ttl := range []struct {
+				field string
+				d     time.Duration
+			}{{"url_ttl", time.Duration(cat.URLTTL)}, {"max_download_ttl", time.Duration(cat.MaxDownloadTTL)}} {
+				if ttl.d > AzureADMaxTTL {
+					add(key+"."+ttl.field, "must be at most %s with backend %q (auth %s: a user delegation key covers no more), not %s", AzureADMaxTTL, cat.Backend, AzureAuthAzureAD, ttl.d)
+				}
+			}
+		}
 		if cat.Deduplicate && cat.RequireChecksum == "" {
 			add(key+".deduplicate", "needs require_checksum: uploads are found by their checksum")
 		}
@@ -1016,7 +1051,20 @@ func validateAzure(key string, a Azure, add func(key, format string, args ...any
 	if a.Endpoint != "" {
 		if u, err := url.Parse(a.Endpoint); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || u.RawQuery != "" {
 			add(key+".endpoint", "%q is not an http or https URL", a.Endpoint)
+		} else if a.UsesAzureAD() && u.Scheme != "https" {
+			add(key+".endpoint", "%q is not https, which auth %s needs (bearer tokens travel only over TLS)", a.Endpoint, AzureAuthAzureAD)
 		}
+	}
+	switch a.Auth {
+	case "", AzureAuthSharedKey:
+	case AzureAuthAzureAD:
+		if a.AccountKey != "" || a.AccountKeyEnv != "" {
+			add(key+".account_key", "is for auth %s; auth %s uses no account key (remove account_key and account_key_env)", AzureAuthSharedKey, AzureAuthAzureAD)
+		}
+		return
+	default:
+		add(key+".auth", "must be %s or %s, not %q", AzureAuthSharedKey, AzureAuthAzureAD, a.Auth)
+		return
 	}
 	switch {
 	case a.AccountKey != "" && a.AccountKeyEnv != "":

@@ -106,6 +106,10 @@ func TestParseReportsTheBadKey(t *testing.T) {
 		{"an azure key given twice", "backends:\n  b:\n    driver: azure\n    azure: {account: a, container: files, account_key: a2V5, account_key_env: K}\n", []string{"backends.b.azure.account_key", "not both"}},
 		{"an azure key that is not base64", "backends:\n  b:\n    driver: azure\n    azure: {account: a, container: files, account_key: \"not base64\"}\n", []string{"backends.b.azure.account_key", "base64"}},
 		{"an azure endpoint that is not a URL", "backends:\n  b:\n    driver: azure\n    azure: {account: a, container: files, account_key_env: K, endpoint: \"ftp://x\"}\n", []string{"backends.b.azure.endpoint"}},
+		{"an azure auth that is not one", "backends:\n  b:\n    driver: azure\n    azure: {account: a, container: files, auth: oauth}\n", []string{"backends.b.azure.auth", "shared_key", "azure_ad"}},
+		{"an azure_ad backend with an account key", "backends:\n  b:\n    driver: azure\n    azure: {account: a, container: files, auth: azure_ad, account_key_env: K}\n", []string{"backends.b.azure.account_key", "no account key"}},
+		{"an azure_ad backend over http", "backends:\n  b:\n    driver: azure\n    azure: {account: a, container: files, auth: azure_ad, endpoint: \"http://127.0.0.1:10000/a\"}\n", []string{"backends.b.azure.endpoint", "https"}},
+		{"an azure_ad backend's category living longer than its delegation key", "backends:\n  b:\n    driver: azure\n    azure: {account: a, container: files, auth: azure_ad}\ncategories:\n  docs: {url_ttl: 167h, max_download_ttl: 168h}\n", []string{"categories.docs.url_ttl", "categories.docs.max_download_ttl", "166h"}},
 		{"postgres without uri", "store:\n  driver: postgres\n", []string{"store.postgres.uri"}},
 		{"a short secret", "secret: short\n", []string{"secret"}},
 		{"a negative sweeper interval", "sweeper:\n  interval: -1s\n", []string{"sweeper.interval"}},
@@ -378,5 +382,22 @@ func TestBodylessTargetAcceptsBackendsThatBindTheLimit(t *testing.T) {
 				t.Fatal("docs.BodylessTarget is false")
 			}
 		})
+	}
+}
+
+func TestParseAzureAD(t *testing.T) {
+	c, err := Parse([]byte("backends:\n  b:\n    driver: azure\n    azure: {account: a, container: files, auth: azure_ad, endpoint: \"https://a.blob.core.windows.net\"}\ncategories:\n  docs: {url_ttl: 166h, max_download_ttl: 166h}\n"))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if a := c.Backends["b"].Azure; !a.UsesAzureAD() || a.AccountKey != "" || a.AccountKeyEnv != "" {
+		t.Errorf("backend b: %+v, want auth azure_ad with no key", a)
+	}
+	c, err = Parse([]byte("backends:\n  b:\n    driver: azure\n    azure: {account: a, container: files, auth: shared_key, account_key_env: K}\n"))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if c.Backends["b"].Azure.UsesAzureAD() {
+		t.Error("auth shared_key uses Azure AD")
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/presignd/presignd/auth"
@@ -451,13 +452,23 @@ func openBackends(ctx context.Context, cfg *config.Config, secret []byte) (map[s
 			}
 			backends[name] = g
 		case "azure":
-			key, err := b.Azure.AccountKeyFrom(os.LookupEnv)
-			if err != nil {
-				return backends, nil, fmt.Errorf("backends.%s.azure.%w", name, err)
+			acfg := azure.Config{Account: b.Azure.Account, Container: b.Azure.Container, Endpoint: b.Azure.Endpoint}
+			if b.Azure.UsesAzureAD() {
+				// Microsoft Entra ID: environment, workload identity,
+				// managed identity or az CLI credentials, tried in turn.
+				cred, err := azidentity.NewDefaultAzureCredential(nil)
+				if err != nil {
+					return backends, nil, fmt.Errorf("backends.%s.azure.auth %s: %w", name, config.AzureAuthAzureAD, err)
+				}
+				acfg.Credential = cred
+			} else {
+				key, err := b.Azure.AccountKeyFrom(os.LookupEnv)
+				if err != nil {
+					return backends, nil, fmt.Errorf("backends.%s.azure.%w", name, err)
+				}
+				acfg.AccountKey = key
 			}
-			a, err := azure.New(azure.Config{
-				Account: b.Azure.Account, AccountKey: key, Container: b.Azure.Container, Endpoint: b.Azure.Endpoint,
-			})
+			a, err := azure.New(acfg)
 			if err != nil {
 				return backends, nil, fmt.Errorf("backends.%s: %w", name, err)
 			}

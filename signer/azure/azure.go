@@ -2,9 +2,13 @@
 // emulator), built on the Azure SDK for Go (sdk/storage/azblob and its sas
 // package).
 //
-// Targets are service SAS URLs signed with the storage account's shared
-// key by the SDK's sas.BlobSignatureValues.SignWithSharedKey, one blob per
-// signature (sr=b), so a URL signed for one key cannot reach another.
+// Targets are SAS URLs for one blob each (sr=b), so a URL signed for one
+// key cannot reach another: service SAS signed with the storage account's
+// shared key (Config.AccountKey), as the SDK's
+// sas.BlobSignatureValues.SignWithSharedKey signs them, or, with no account
+// key at all, user delegation SAS signed with a key Azure hands out for a
+// Microsoft Entra ID token (Config.Credential), as SignWithUserDelegation
+// signs them (see delegation.go for the key's lifetime and renewal).
 //
 // What an Azure upload target binds, and what it cannot:
 //
@@ -64,8 +68,17 @@ const MaxPutSize = 5000 << 20
 type Config struct {
 	// Account is the storage account name. Required.
 	Account string
-	// AccountKey is the account's shared key, base64. Required.
+	// AccountKey is the account's shared key, base64. Exactly one of
+	// AccountKey and Credential is required.
 	AccountKey string
+	// Credential authenticates the signer to Azure with Microsoft Entra ID
+	// (such as azidentity.NewDefaultAzureCredential: managed identity,
+	// workload identity, a client secret in the environment) instead of
+	// the shared key. Targets are then user delegation SAS; the identity
+	// needs a role allowing Get User Delegation Key and the data actions
+	// presignd performs (Storage Blob Data Contributor). The endpoint must
+	// be https.
+	Credential azcore.TokenCredential
 	// Container holds every object this signer names. Required.
 	Container string
 	// Endpoint is the account's blob service URL, such as
@@ -90,6 +103,9 @@ type Signer struct {
 	client       *container.Client
 	svc          *service.Client
 	now          func() time.Time
+
+	// ud signs user delegation SAS with a Credential, instead of sas.
+	ud *udSigner
 }
 
 var (
@@ -98,22 +114,28 @@ var (
 	_ signer.ObjectWriter = (*Signer)(nil)
 )
 
-// New returns a Signer for cfg. It fails, naming the field, when Account,
-// AccountKey or Container is missing or malformed, or Endpoint is not an
-// http(s) URL. It does not contact Azure.
+// New returns a Signer for cfg. It fails, naming the field, when Account
+// or Container is missing or malformed, AccountKey and Credential are both
+// set or both missing, AccountKey is not base64, or Endpoint is not an
+// http(s) URL (https with a Credential). It does not contact Azure: with a
+// Credential the first signature fetches the delegation key.
 func New(cfg Config) (*Signer, error) {
 	switch {
 	case cfg.Account == "":
 		return nil, errors.New("azure: Config.Account is required")
-	case cfg.AccountKey == "":
-		return nil, errors.New("azure: Config.AccountKey is required")
+	case cfg.AccountKey != "" && cfg.Credential != nil:
+		return nil, errors.New("azure: Config.AccountKey and Config.Credential are both set; set one")
+	case cfg.AccountKey == "" && cfg.Credential == nil:
+		return nil, errors.New("azure: Config.AccountKey or Config.Credential is required")
 	case cfg.Container == "":
 		return nil, errors.New("azure: Config.Container is required")
 	case !validContainer(cfg.Container):
 		return nil, fmt.Errorf("azure: Config.Container %q is not a container name (3-63 lowercase letters, digits and single hyphens)", cfg.Container)
 	}
-	if _, err := base64.StdEncoding.DecodeString(cfg.AccountKey); err != nil {
-		return nil, errors.New("azure: Config.AccountKey is not base64")
+	if cfg.Credential == nil {
+		if _, err := base64.StdEncoding.DecodeString(cfg.AccountKey); err != nil {
+			return nil, errors.New("azure: Config.AccountKey is not base64")
+		}
 	}
 	endpoint := strings.TrimRight(cfg.Endpoint, "/")
 	if endpoint == "" {
@@ -123,36 +145,54 @@ func New(cfg Config) (*Signer, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
 		return nil, fmt.Errorf("azure: Config.Endpoint %q is not an http or https URL", cfg.Endpoint)
 	}
-	cred, err := container.NewSharedKeyCredential(cfg.Account, cfg.AccountKey)
-	if err != nil {
-		return nil, fmt.Errorf("azure: shared key: %w", err)
+	if cfg.Credential != nil && u.Scheme != "https" {
+		return nil, fmt.Errorf("azure: Config.Endpoint %q is not https, which a Credential's bearer tokens need", cfg.Endpoint)
 	}
+	var co azcore.ClientOptions
 	var opts *container.ClientOptions
 	var svcOpts *service.ClientOptions
 	if cfg.HTTPClient != nil {
-		co := azcore.ClientOptions{Transport: cfg.HTTPClient}
+		co = azcore.ClientOptions{Transport: cfg.HTTPClient}
 		opts = &container.ClientOptions{ClientOptions: co}
 		svcOpts = &service.ClientOptions{ClientOptions: co}
 	}
 	containerURL := endpoint + "/" + cfg.Container
-	client, err := container.NewClientWithSharedKeyCredential(containerURL, cred, opts)
-	if err != nil {
-		return nil, fmt.Errorf("azure: container client: %w", err)
-	}
-	svc, err := service.NewClientWithSharedKeyCredential(endpoint+"/", cred, svcOpts)
-	if err != nil {
-		return nil, fmt.Errorf("azure: service client: %w", err)
-	}
 	protocol := sas.ProtocolHTTPS
 	if u.Scheme == "http" {
 		protocol = sas.ProtocolHTTPSandHTTP // Azurite
 	}
-	fast, err := newSASSigner(cfg.Account, cfg.Container, cfg.AccountKey, protocol)
-	if err != nil {
-		return nil, fmt.Errorf("azure: shared key: %w", err)
+	var (
+		client *container.Client
+		svc    *service.Client
+		fast   *sasSigner
+		ud     *udSigner
+	)
+	if cfg.Credential != nil {
+		if client, err = container.NewClient(containerURL, cfg.Credential, opts); err != nil {
+			return nil, fmt.Errorf("azure: container client: %w", err)
+		}
+		if svc, err = service.NewClient(endpoint+"/", cfg.Credential, svcOpts); err != nil {
+			return nil, fmt.Errorf("azure: service client: %w", err)
+		}
+		ud = newUDSigner(cfg.Account, cfg.Container, protocol, newAzureKeySource(endpoint, cfg.Credential, co), cfg.Now)
+	} else {
+		cred, err := container.NewSharedKeyCredential(cfg.Account, cfg.AccountKey)
+		if err != nil {
+			return nil, fmt.Errorf("azure: shared key: %w", err)
+		}
+		if client, err = container.NewClientWithSharedKeyCredential(containerURL, cred, opts); err != nil {
+			return nil, fmt.Errorf("azure: container client: %w", err)
+		}
+		if svc, err = service.NewClientWithSharedKeyCredential(endpoint+"/", cred, svcOpts); err != nil {
+			return nil, fmt.Errorf("azure: service client: %w", err)
+		}
+		if fast, err = newSASSigner(cfg.Account, cfg.Container, cfg.AccountKey, protocol); err != nil {
+			return nil, fmt.Errorf("azure: shared key: %w", err)
+		}
 	}
 	s := &Signer{
 		sas:          fast,
+		ud:           ud,
 		account:      cfg.Account,
 		container:    cfg.Container,
 		containerURL: containerURL,
@@ -162,6 +202,9 @@ func New(cfg Config) (*Signer, error) {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.ud != nil {
+		s.ud.now = s.now
 	}
 	return s, nil
 }
@@ -184,16 +227,21 @@ func validContainer(name string) bool {
 // SignUpload returns a Put Blob target for req (see the package comment for
 // what it binds). It fails with an error wrapping signer.ErrInvalidKey for
 // a bad key, signer.ErrUnsupported for a SHA256 or CRC32C checksum, a Size
-// above MaxPutSize or an expiry beyond MaxExpiry, and a plain error for an
+// above MaxPutSize or an expiry beyond MaxExpiry (MaxDelegatedExpiry with a
+// Credential), signer.ErrUnavailable when no user delegation key could be
+// fetched, and a plain error for an
 // expiry not in the future, a malformed MD5, a header value that is not
 // printable ASCII, or a Size above MaxSize.
-func (s *Signer) SignUpload(_ context.Context, req signer.UploadRequest) (signer.UploadTarget, error) {
+func (s *Signer) SignUpload(ctx context.Context, req signer.UploadRequest) (signer.UploadTarget, error) {
 	t := s.now().UTC()
 	expires, err := checkUpload(req, t)
 	if err != nil {
 		return signer.UploadTarget{}, err
 	}
-	q := s.sas.sign(req.Key, "c", expires, "", "")
+	q, err := s.token(ctx, req.Key, "c", t, expires, "", "")
+	if err != nil {
+		return signer.UploadTarget{}, fmt.Errorf("azure: sign upload %s: %w", req.Key, err)
+	}
 	h := make(map[string]string, 4)
 	h["x-ms-blob-type"] = "BlockBlob"
 	if req.ContentType != "" {
@@ -215,8 +263,8 @@ func (s *Signer) SignUpload(_ context.Context, req signer.UploadRequest) (signer
 
 // SignDownload returns a read-only SAS URL for req, with the response
 // overrides signed in (rscd, rsct). It fails like SignUpload for a bad key,
-// expiry or header value.
-func (s *Signer) SignDownload(_ context.Context, req signer.DownloadRequest) (string, error) {
+// expiry, header value or delegation key fetch.
+func (s *Signer) SignDownload(ctx context.Context, req signer.DownloadRequest) (string, error) {
 	t := s.now().UTC()
 	if err := signer.ValidateKey(req.Key); err != nil {
 		return "", fmt.Errorf("azure: sign download: %w", err)
@@ -231,7 +279,10 @@ func (s *Signer) SignDownload(_ context.Context, req signer.DownloadRequest) (st
 	if err != nil {
 		return "", fmt.Errorf("azure: sign download %s: %w", req.Key, err)
 	}
-	q := s.sas.sign(req.Key, "r", expires, req.ResponseContentDisposition, req.ResponseContentType)
+	q, err := s.token(ctx, req.Key, "r", t, expires, req.ResponseContentDisposition, req.ResponseContentType)
+	if err != nil {
+		return "", fmt.Errorf("azure: sign download %s: %w", req.Key, err)
+	}
 	return s.blobURL(req.Key) + "?" + q, nil
 }
 

@@ -10,7 +10,8 @@ import (
 var _ signer.Checker = (*Signer)(nil)
 
 // Probe is Ping seen through signer.Checker: the container's properties
-// read with the shared key, and Azure's Date.
+// read with the shared key (or a delegation key got and the properties read
+// with the Credential's token), and Azure's Date.
 func (s *Signer) Probe(ctx context.Context) (signer.Probe, error) {
 	sent := time.Now()
 	at, err := s.Ping(ctx)

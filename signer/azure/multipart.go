@@ -137,9 +137,9 @@ func (s *Signer) CreateMultipart(ctx context.Context, req signer.UploadRequest) 
 
 // SignPart returns a Put Block target for part req.PartNumber of the
 // upload: a write SAS for the upload's staging blob, until req.Expires. It
-// does no I/O. A part checksum is ErrUnsupported (CreateMultipart refuses
+// does no I/O (but for a user delegation key's fetch or renewal). A part checksum is ErrUnsupported (CreateMultipart refuses
 // such uploads).
-func (s *Signer) SignPart(_ context.Context, req signer.PartRequest) (signer.UploadTarget, error) {
+func (s *Signer) SignPart(ctx context.Context, req signer.PartRequest) (signer.UploadTarget, error) {
 	t := s.now().UTC()
 	if err := checkMultipart(req.Key, req.UploadID); err != nil {
 		return signer.UploadTarget{}, fmt.Errorf("azure: sign part: %w", err)
@@ -157,7 +157,10 @@ func (s *Signer) SignPart(_ context.Context, req signer.PartRequest) (signer.Upl
 		return signer.UploadTarget{}, fmt.Errorf("azure: sign part %d of %s: %w", req.PartNumber, req.Key, err)
 	}
 	name := stagingPrefix + req.UploadID
-	q := s.sas.sign(name, "w", expires, "", "")
+	q, err := s.token(ctx, name, "w", t, expires, "", "")
+	if err != nil {
+		return signer.UploadTarget{}, fmt.Errorf("azure: sign part %d of %s: %w", req.PartNumber, req.Key, err)
+	}
 	return signer.UploadTarget{
 		Method:  http.MethodPut,
 		URL:     s.blobURL(name) + "?comp=block&blockid=" + url.QueryEscape(blockID(req.PartNumber)) + "&" + q,
@@ -314,7 +317,12 @@ func (s *Signer) completeOnce(ctx context.Context, key, uploadID string, parts [
 // deleting the staging blob) is waited for instead.
 func (s *Signer) copyStaging(ctx context.Context, key, uploadID string, etag *azcore.ETag) error {
 	dst := s.client.NewBlobClient(key)
-	source := s.blobURL(stagingPrefix+uploadID) + "?" + s.sas.sign(stagingPrefix+uploadID, "r", s.now().Add(time.Hour), "", "")
+	now := s.now().UTC()
+	read, err := s.token(ctx, stagingPrefix+uploadID, "r", now, now.Add(time.Hour).Truncate(time.Second), "", "")
+	if err != nil {
+		return fmt.Errorf("azure: complete multipart upload %s: %w", key, err)
+	}
+	source := s.blobURL(stagingPrefix+uploadID) + "?" + read
 	resp, err := dst.StartCopyFromURL(ctx, source, &blob.StartCopyFromURLOptions{
 		Metadata:                       map[string]*string{uploadMetadata: to.Ptr(uploadID)},
 		SourceModifiedAccessConditions: &blob.SourceModifiedAccessConditions{SourceIfMatch: etag},

@@ -7,14 +7,22 @@ import (
 	"time"
 )
 
-// Ping reads the container's properties with the shared key, which proves
-// the key valid and the container reachable, and returns the time Azure's
-// answer carries in its Date header (to measure clock skew: a SAS signed by
-// a clock far from Azure's is refused or lives longer than meant). A
-// missing container, a wrong key or an unreachable endpoint is an error
-// saying which; one that Azure could not be reached for wraps
-// signer.ErrUnavailable.
+// Ping reads the container's properties with the shared key, or with a
+// Credential gets a user delegation key (the one signing, when it is
+// fresh) and reads them with the Credential's token, which proves the
+// credential valid and the container reachable, and returns the time
+// Azure's answer carries in its Date header (to measure clock skew: a SAS
+// signed by a clock far from Azure's is refused or lives longer than
+// meant). A missing container, a wrong key or credential or an unreachable
+// endpoint is an error saying which; one that Azure could not be reached
+// for, or no delegation key be had from, wraps signer.ErrUnavailable.
 func (s *Signer) Ping(ctx context.Context) (serverTime time.Time, err error) {
+	if s.ud != nil {
+		t := s.now().UTC()
+		if _, err := s.ud.key(ctx, t, t.Truncate(time.Second).Add(time.Minute)); err != nil {
+			return time.Time{}, err
+		}
+	}
 	props, err := s.client.GetProperties(ctx, nil)
 	if err != nil {
 		return time.Time{}, s.fail(ctx, "ping container", s.container, err)
@@ -38,7 +46,8 @@ type CORSRule struct {
 // PUT to and GET from the signed URLs of another origin (a rule must allow
 // the origin, PUT, and the headers the targets carry: x-ms-blob-type,
 // Content-Type, x-ms-blob-content-disposition, Content-MD5). Reading them
-// takes the shared key of the account.
+// takes the shared key of the account or, with a Credential, an identity
+// whose role lets it read the blob service's properties.
 func (s *Signer) CORSRules(ctx context.Context) ([]CORSRule, error) {
 	props, err := s.svc.GetProperties(ctx, nil)
 	if err != nil {
