@@ -9,10 +9,8 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"hash"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -161,40 +159,7 @@ func (u *udSigner) sign(ctx context.Context, blob, perms string, t, expires time
 	s = append(s, '\n', '\n', '\n')
 	s = append(s, rsct...)
 
-	mac := k.macs.Get().(hash.Hash)
-	mac.Reset()
-	mac.Write(s)
-	var sum [sha256.Size]byte
-	mac.Sum(sum[:0])
-	k.macs.Put(mac)
-	var sig [44]byte
-	base64.StdEncoding.Encode(sig[:], sum[:])
-
-	// The parameters in url.Values.Encode's order: sorted by name.
-	var q strings.Builder
-	q.Grow(160 + len(k.query) + len(rscd)*3/2 + len(rsct)*3/2)
-	if rscd != "" {
-		q.WriteString("rscd=")
-		q.WriteString(url.QueryEscape(rscd))
-		q.WriteByte('&')
-	}
-	if rsct != "" {
-		q.WriteString("rsct=")
-		q.WriteString(url.QueryEscape(rsct))
-		q.WriteByte('&')
-	}
-	q.WriteString("se=")
-	writeTimeEscaped(&q, se)
-	q.WriteString("&sig=")
-	writeSigEscaped(&q, sig[:])
-	q.WriteString(k.query)
-	q.WriteString("&sp=")
-	q.WriteString(perms)
-	q.WriteString("&spr=")
-	q.WriteString(url.QueryEscape(u.protocol))
-	q.WriteString("&sr=b&sv=")
-	q.WriteString(sas.Version)
-	return q.String(), nil
+	return encodeSAS(se, macBase64(&k.macs, s), k.query, perms, u.protocol, rscd, rsct), nil
 }
 
 // key returns a key that covers a SAS signed at t until se: the current

@@ -61,18 +61,30 @@ func (f *sasSigner) sign(blob, perms string, expires time.Time, rscd, rsct strin
 	s = append(s, '\n', '\n', '\n')
 	s = append(s, rsct...)
 
-	mac := f.macs.Get().(hash.Hash)
+	return encodeSAS(se, macBase64(&f.macs, s), "", perms, f.protocol, rscd, rsct)
+}
+
+// macBase64 is the standard base64 of the HMAC-SHA256 of msg, with a keyed
+// hash from macs.
+func macBase64(macs *sync.Pool, msg []byte) [44]byte {
+	mac := macs.Get().(hash.Hash)
 	mac.Reset()
-	mac.Write(s)
+	mac.Write(msg)
 	var sum [sha256.Size]byte
 	mac.Sum(sum[:0])
-	f.macs.Put(mac)
+	macs.Put(mac)
 	var sig [44]byte
 	base64.StdEncoding.Encode(sig[:], sum[:])
+	return sig
+}
 
-	// The parameters in url.Values.Encode's order: sorted by name.
+// encodeSAS returns the query of a blob SAS expiring at se with signature
+// sig, its parameters in url.Values.Encode's order (sorted by name):
+// delegation, the escaped user delegation key parameters ("&ske=...", ""
+// for a service SAS), goes between sig and sp.
+func encodeSAS(se []byte, sig [44]byte, delegation, perms, protocol, rscd, rsct string) string {
 	var q strings.Builder
-	q.Grow(160 + len(rscd)*3/2 + len(rsct)*3/2)
+	q.Grow(160 + len(delegation) + len(rscd)*3/2 + len(rsct)*3/2)
 	if rscd != "" {
 		q.WriteString("rscd=")
 		q.WriteString(url.QueryEscape(rscd))
@@ -87,10 +99,11 @@ func (f *sasSigner) sign(blob, perms string, expires time.Time, rscd, rsct strin
 	writeTimeEscaped(&q, se)
 	q.WriteString("&sig=")
 	writeSigEscaped(&q, sig[:])
+	q.WriteString(delegation)
 	q.WriteString("&sp=")
 	q.WriteString(perms)
 	q.WriteString("&spr=")
-	q.WriteString(url.QueryEscape(f.protocol))
+	q.WriteString(url.QueryEscape(protocol))
 	q.WriteString("&sr=b&sv=")
 	q.WriteString(sas.Version)
 	return q.String()
