@@ -69,28 +69,39 @@ _azurite_try_start() {
 		--skipApiVersionCheck --silent >"$AZURITE_DIR/azurite.log" 2>&1 &
 	AZURITE_PID=$!
 
-	local _ code
+	local rc=0
+	# Any HTTP answer (403 to an unsigned request) means it is up.
+	_azurite_wait "$AZURITE_PID" "$AZURITE_DIR/azurite.log" "http://127.0.0.1:$port/devstoreaccount1?comp=list" || rc=$?
+	if ((rc != 0)); then
+		azurite_stop
+		return "$rc"
+	fi
+	export PRESIGND_TEST_AZURE_ENDPOINT="http://127.0.0.1:$port/devstoreaccount1"
+	export PRESIGND_TEST_AZURE_ACCOUNT=devstoreaccount1
+	export PRESIGND_TEST_AZURE_KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
+	echo "azurite: live at $PRESIGND_TEST_AZURE_ENDPOINT (pid $AZURITE_PID)" >&2
+}
+
+# _azurite_wait polls url (with the curl options after it) until Azurite
+# answers: 0. It returns 2 when the server (pid) exited during start and 1
+# after 60s, having printed its log (file log).
+_azurite_wait() {
+	local pid="$1" log="$2" url="$3" _ code
+	shift 3
 	for _ in $(seq 1 600); do
-		# Any HTTP answer (403 to an unsigned request) means it is up.
-		code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/devstoreaccount1?comp=list" 2>/dev/null || true)
+		code=$(curl -s "$@" -o /dev/null -w '%{http_code}' "$url" 2>/dev/null || true)
 		if [[ "$code" != "000" && -n "$code" ]]; then
-			export PRESIGND_TEST_AZURE_ENDPOINT="http://127.0.0.1:$port/devstoreaccount1"
-			export PRESIGND_TEST_AZURE_ACCOUNT=devstoreaccount1
-			export PRESIGND_TEST_AZURE_KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
-			echo "azurite: live at $PRESIGND_TEST_AZURE_ENDPOINT (pid $AZURITE_PID)" >&2
 			return 0
 		fi
-		if ! kill -0 "$AZURITE_PID" 2>/dev/null; then
+		if ! kill -0 "$pid" 2>/dev/null; then
 			echo "azurite: exited during start; log follows" >&2
-			cat "$AZURITE_DIR/azurite.log" >&2
-			azurite_stop
+			cat "$log" >&2
 			return 2
 		fi
 		sleep 0.1
 	done
 	echo "azurite: not answering after 60s; log follows" >&2
-	cat "$AZURITE_DIR/azurite.log" >&2
-	azurite_stop
+	cat "$log" >&2
 	return 1
 }
 
@@ -162,27 +173,16 @@ _azurite_try_start_oauth() {
 		--skipApiVersionCheck --silent >"$AZURITE_OAUTH_DIR/azurite.log" 2>&1 &
 	AZURITE_OAUTH_PID=$!
 
-	local _ code
-	for _ in $(seq 1 600); do
-		code=$(curl -s --cacert "$AZURITE_OAUTH_DIR/cert.pem" -o /dev/null -w '%{http_code}' "https://127.0.0.1:$port/devstoreaccount1?comp=list" 2>/dev/null || true)
-		if [[ "$code" != "000" && -n "$code" ]]; then
-			export PRESIGND_TEST_AZURE_OAUTH_ENDPOINT="https://127.0.0.1:$port/devstoreaccount1"
-			export PRESIGND_TEST_AZURE_OAUTH_CA="$AZURITE_OAUTH_DIR/cert.pem"
-			echo "azurite (oauth): live at $PRESIGND_TEST_AZURE_OAUTH_ENDPOINT (pid $AZURITE_OAUTH_PID)" >&2
-			return 0
-		fi
-		if ! kill -0 "$AZURITE_OAUTH_PID" 2>/dev/null; then
-			echo "azurite (oauth): exited during start; log follows" >&2
-			cat "$AZURITE_OAUTH_DIR/azurite.log" >&2
-			azurite_stop_oauth
-			return 2
-		fi
-		sleep 0.1
-	done
-	echo "azurite (oauth): not answering after 60s; log follows" >&2
-	cat "$AZURITE_OAUTH_DIR/azurite.log" >&2
-	azurite_stop_oauth
-	return 1
+	local rc=0
+	_azurite_wait "$AZURITE_OAUTH_PID" "$AZURITE_OAUTH_DIR/azurite.log" "https://127.0.0.1:$port/devstoreaccount1?comp=list" \
+		--cacert "$AZURITE_OAUTH_DIR/cert.pem" || rc=$?
+	if ((rc != 0)); then
+		azurite_stop_oauth
+		return "$rc"
+	fi
+	export PRESIGND_TEST_AZURE_OAUTH_ENDPOINT="https://127.0.0.1:$port/devstoreaccount1"
+	export PRESIGND_TEST_AZURE_OAUTH_CA="$AZURITE_OAUTH_DIR/cert.pem"
+	echo "azurite (oauth): live at $PRESIGND_TEST_AZURE_OAUTH_ENDPOINT (pid $AZURITE_OAUTH_PID)" >&2
 }
 
 # azurite_stop_oauth kills the server azurite_start_oauth started and
