@@ -71,6 +71,9 @@ _minio_try_start() {
 			export PRESIGND_TEST_S3_ACCESS_KEY=minioadmin
 			export PRESIGND_TEST_S3_SECRET_KEY=minioadmin123
 			export PRESIGND_TEST_S3_REGION=us-east-1
+			# For tests that need a MinIO of their own (another
+			# server-wide setting).
+			export PRESIGND_TEST_MINIO_BIN="$bin"
 			echo "minio: live at $PRESIGND_TEST_S3_ENDPOINT (pid $MINIO_PID)" >&2
 			return 0
 		fi
@@ -100,5 +103,5 @@ minio_stop() {
 		rm -rf "$MINIO_DIR"
 		unset MINIO_DIR
 	fi
-	unset PRESIGND_TEST_S3_ENDPOINT PRESIGND_TEST_S3_ACCESS_KEY PRESIGND_TEST_S3_SECRET_KEY PRESIGND_TEST_S3_REGION
+	unset PRESIGND_TEST_S3_ENDPOINT PRESIGND_TEST_S3_ACCESS_KEY PRESIGND_TEST_S3_SECRET_KEY PRESIGND_TEST_S3_REGION PRESIGND_TEST_MINIO_BIN
 }

@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/presignd/presignd/internal/testenv"
 	"github.com/presignd/presignd/signer/gcs/gcstest"
 )
 
@@ -116,38 +120,103 @@ func TestDoctorOnS3(t *testing.T) {
 			Credentials: credentials.NewStaticCredentialsProvider(cfg["access_key_id"].(string), cfg["secret_access_key"].(string), ""),
 		}), cfg["bucket"].(string)
 	}
-	probe := s3Backend(t)
-	client, bucket := newClient(probe)
-	_, err := client.GetBucketCors(context.Background(), &s3.GetBucketCorsInput{Bucket: aws.String(bucket)})
+	withRule := s3Backend(t)
+	client, bucket := newClient(withRule)
+	_, err := client.PutBucketCors(context.Background(), &s3.PutBucketCorsInput{Bucket: aws.String(bucket), CORSConfiguration: &types.CORSConfiguration{
+		CORSRules: []types.CORSRule{{AllowedOrigins: []string{"https://app.example"}, AllowedMethods: []string{"PUT"}, AllowedHeaders: []string{"Content-Type", "Content-MD5"}}},
+	}})
 	var api smithy.APIError
 	if errors.As(err, &api) && api.ErrorCode() == "NotImplemented" {
-		// MinIO keeps one server-wide CORS setting, which allows every
-		// origin unless MINIO_API_CORS_ALLOW_ORIGIN says otherwise; the
-		// ways a preflight answer can fall short are cmd/presignd's
-		// TestCORSPreflightFallback.
-		t.Run("a server without per-bucket CORS rules answers a browser's preflight", func(t *testing.T) {
-			out, code := doctor(t, probe)
+		// MinIO takes no bucket rules: one server-wide setting, which
+		// allows every origin unless MINIO_API_CORS_ALLOW_ORIGIN says
+		// otherwise (TestDoctorOnMinIOServerWideCORS).
+		t.Run("a bucket without rules on a server whose own setting allows the origin passes through a preflight", func(t *testing.T) {
+			out, code := doctor(t, s3Backend(t))
 			expectReport(t, out, code, 0, `PASS  credentials`, `PASS  clock`,
-				`PASS  CORS         origin https://app.example may PUT with Content-Md5, Content-Type \(the backend answered a preflight`, `PASS  round trip`)
+				`PASS  CORS         origin https://app.example may PUT with Content-Md5, Content-Type \(the answer to a browser's preflight allows it`, `PASS  round trip`)
 		})
 		return
+	}
+	if err != nil {
+		t.Fatal(err)
 	}
 	t.Run("a bucket without CORS fails the CORS check", func(t *testing.T) {
 		out, code := doctor(t, s3Backend(t))
 		expectReport(t, out, code, 1, `PASS  credentials`, `PASS  clock`, `FAIL  CORS`, `PASS  round trip`)
 	})
 	t.Run("a bucket with the CORS rule passes every check", func(t *testing.T) {
-		backend := s3Backend(t)
-		client, bucket := newClient(backend)
-		_, err := client.PutBucketCors(context.Background(), &s3.PutBucketCorsInput{Bucket: aws.String(bucket), CORSConfiguration: &types.CORSConfiguration{
-			CORSRules: []types.CORSRule{{AllowedOrigins: []string{"https://app.example"}, AllowedMethods: []string{"PUT"}, AllowedHeaders: []string{"Content-Type", "Content-MD5"}}},
-		}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, code := doctor(t, backend)
+		out, code := doctor(t, withRule)
 		expectReport(t, out, code, 0, `PASS  CORS         origin https://app.example may PUT with Content-Md5, Content-Type`, `PASS  round trip`)
 	})
+}
+
+// TestDoctorOnMinIOServerWideCORS runs doctor against MinIOs of its own,
+// which keep no bucket CORS rules but one server-wide setting: by default
+// it allows every origin, which the preflight doctor sends when the rules
+// fall short shows; set to another origin, the check fails naming what the
+// preflight's answer lacks.
+func TestDoctorOnMinIOServerWideCORS(t *testing.T) {
+	t.Parallel()
+	bin := testenv.Get(t, "PRESIGND_TEST_MINIO_BIN", "the minio binary; .ci/minio.sh's minio_start sets it")
+	t.Run("the default setting allows every origin, which a preflight shows", func(t *testing.T) {
+		t.Parallel()
+		out, code := doctor(t, ownMinIO(t, bin))
+		expectReport(t, out, code, 0, `PASS  credentials`, `PASS  clock`,
+			`PASS  CORS         origin https://app.example may PUT with Content-Md5, Content-Type \(the answer to a browser's preflight allows it`, `PASS  round trip`)
+	})
+	backend := ownMinIO(t, bin, "MINIO_API_CORS_ALLOW_ORIGIN=https://other.example")
+	out, code := doctor(t, backend)
+	expectReport(t, out, code, 1, `PASS  credentials`, `PASS  clock`,
+		`FAIL  CORS         the bucket has no CORS rules; add a CORS rule allowing origin https://app.example, method PUT and headers Content-Md5, Content-Type \(and the answer to a browser's preflight (allows no origin \(no Access-Control-Allow-Origin\)|allows origin https://other.example, not https://app.example)\)`,
+		`PASS  round trip`)
+}
+
+// ownMinIO starts bin as a MinIO server of the test's own with env added,
+// on a free port, with a bucket, and returns its backend configuration.
+// The server goes when the test ends.
+func ownMinIO(t *testing.T, bin string, env ...string) map[string]any {
+	t.Helper()
+	dir := t.TempDir()
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	console := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	cmd := exec.Command(bin, "server", filepath.Join(dir, "data"), "--address", addr, "--console-address", console)
+	cmd.Env = append(os.Environ(), append([]string{"MINIO_ROOT_USER=minioadmin", "MINIO_ROOT_PASSWORD=minioadmin123", "MINIO_BROWSER=off"}, env...)...)
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start minio: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+	endpoint := "http://" + addr
+	eventually(t, 60*time.Second, func() (bool, string) {
+		select {
+		case <-exited:
+			t.Fatalf("minio exited during start:\n%s", log.String())
+		default:
+		}
+		resp, err := http.Get(endpoint + "/minio/health/live")
+		if err != nil {
+			return false, err.Error()
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, resp.Status
+	})
+	client := s3.New(s3.Options{
+		Region: "us-east-1", BaseEndpoint: aws.String(endpoint), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider("minioadmin", "minioadmin123", ""),
+	})
+	if _, err := client.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("doctor")}); err != nil {
+		t.Fatalf("create bucket: %v", err)
+	}
+	return map[string]any{"driver": "s3", "s3": map[string]any{
+		"bucket": "doctor", "region": "us-east-1", "endpoint": endpoint, "provider": "minio",
+		"access_key_id": "minioadmin", "secret_access_key": "minioadmin123",
+	}}
 }
 
 // TestDoctorOnAzure runs doctor against Azurite, whose account allows no
