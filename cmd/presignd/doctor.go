@@ -185,8 +185,8 @@ func corsChecks(ctx context.Context, cfg *config.Config, name string, s signer.S
 	if len(cfg.BrowserOrigins) == 0 {
 		return []checkResult{skip("CORS", "no browser_origins configured (or --origin given)")}
 	}
-	// A backend without a per-bucket CORS API (MinIO keeps one server-wide
-	// setting) is asked what a browser asks: a preflight.
+	// A backend without a per-bucket CORS API is asked what a browser
+	// asks: a preflight.
 	rules, err := c.CORS(ctx)
 	preflight := errors.Is(err, signer.ErrUnsupported)
 	if err != nil && !preflight {

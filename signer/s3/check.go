@@ -40,9 +40,9 @@ func answerDate(md middleware.Metadata) time.Time {
 }
 
 // CORS is GetBucketCors: the bucket's rules, none when it has no CORS
-// configuration (NoSuchCORSConfiguration). A server without the API
-// (NotImplemented: MinIO keeps one server-wide CORS setting) is an error
-// wrapping signer.ErrUnsupported.
+// configuration (NoSuchCORSConfiguration, which MinIO answers: it keeps
+// one server-wide setting instead). A server without the API
+// (NotImplemented) is an error wrapping signer.ErrUnsupported.
 func (s *Signer) CORS(ctx context.Context) ([]signer.CORSRule, error) {
 	out, err := s.client.GetBucketCors(ctx, &s3.GetBucketCorsInput{Bucket: aws.String(s.bucket)})
 	if err != nil {

@@ -35,7 +35,7 @@ func TestCheckerAgainstServer(t *testing.T) {
 	rules, err := s.CORS(ctx)
 	var api smithy.APIError
 	if errors.As(err, &api) && api.ErrorCode() == "NotImplemented" {
-		// MinIO: doctor then asks a preflight instead.
+		// doctor then asks a preflight instead.
 		if !errors.Is(err, signer.ErrUnsupported) {
 			t.Fatalf("CORS on a server without the API: %v, want an error wrapping signer.ErrUnsupported", err)
 		}
