@@ -29,7 +29,7 @@ func (preflightSigner) Stat(context.Context, string) (signer.ObjectInfo, error) 
 func (preflightSigner) Delete(context.Context, string) error { return nil }
 func (preflightSigner) StorageURI(key string) string         { return "test://" + key }
 
-// rulelessChecker is a backend without a per-bucket CORS API, as MinIO.
+// rulelessChecker is a backend without a per-bucket CORS API.
 type rulelessChecker struct{}
 
 func (rulelessChecker) Probe(context.Context) (signer.Probe, error) { return signer.Probe{}, nil }
@@ -60,7 +60,7 @@ func TestCORSPreflightFallback(t *testing.T) {
 		want    string // a fragment of the one CORS line
 		pass    bool
 	}{
-		{"every origin, method and header (MinIO's default)", allow("*", "GET,PUT,POST,DELETE", "*"),
+		{"every origin, method and header (as MinIO answers by default)", allow("*", "GET,PUT,POST,DELETE", "*"),
 			"origin https://app.example may PUT with Content-Md5, Content-Type (the backend answered a preflight", true},
 		{"the origin itself, PUT and both headers, in any case", allow("https://app.example", "PUT", "content-type, CONTENT-MD5"),
 			"origin https://app.example may PUT", true},
