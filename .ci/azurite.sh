@@ -79,6 +79,9 @@ _azurite_try_start() {
 	export PRESIGND_TEST_AZURE_ENDPOINT="http://127.0.0.1:$port/devstoreaccount1"
 	export PRESIGND_TEST_AZURE_ACCOUNT=devstoreaccount1
 	export PRESIGND_TEST_AZURE_KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
+	# For tests that need an Azurite of their own (account-wide settings
+	# such as CORS).
+	export PRESIGND_TEST_AZURITE_BIN="$bin"
 	echo "azurite: live at $PRESIGND_TEST_AZURE_ENDPOINT (pid $AZURITE_PID)" >&2
 }
 
@@ -117,7 +120,7 @@ azurite_stop() {
 		rm -rf "$AZURITE_DIR"
 		unset AZURITE_DIR
 	fi
-	unset PRESIGND_TEST_AZURE_ENDPOINT PRESIGND_TEST_AZURE_ACCOUNT PRESIGND_TEST_AZURE_KEY
+	unset PRESIGND_TEST_AZURE_ENDPOINT PRESIGND_TEST_AZURE_ACCOUNT PRESIGND_TEST_AZURE_KEY PRESIGND_TEST_AZURITE_BIN
 }
 
 # azurite_start_oauth starts a second Azurite that takes OAuth bearer

@@ -1,16 +1,23 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
 
 	"github.com/presignd/presignd/internal/testenv"
 	"github.com/presignd/presignd/signer"
@@ -148,4 +155,63 @@ func flip(s string) string {
 		return "B" + s[1:]
 	}
 	return "A" + s[1:]
+}
+
+// ownAzurite starts bin (azurite-blob) as an Azurite of the test's own on a
+// free port, with a container and an account CORS rule allowing every
+// origin to send any header with GET, PUT and HEAD, and returns its backend
+// configuration. It goes when the test ends.
+func ownAzurite(t *testing.T, bin string) map[string]any {
+	t.Helper()
+	dir := t.TempDir()
+	port := freePort(t)
+	cmd := exec.Command(bin, "--blobHost", "127.0.0.1", "--blobPort", strconv.Itoa(port),
+		"--location", filepath.Join(dir, "data"), "--skipApiVersionCheck", "--silent")
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start azurite: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+	endpoint := fmt.Sprintf("http://127.0.0.1:%d/%s", port, azuriteAccount)
+	eventually(t, 60*time.Second, func() (bool, string) {
+		select {
+		case <-exited:
+			t.Fatalf("azurite exited during start:\n%s", log.String())
+		default:
+		}
+		resp, err := http.Get(endpoint + "?comp=list")
+		if err != nil {
+			return false, err.Error()
+		}
+		resp.Body.Close()
+		return true, resp.Status // any answer: 403 to an unsigned request
+	})
+	cred, err := service.NewSharedKeyCredential(azuriteAccount, azuriteKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := service.NewClientWithSharedKeyCredential(endpoint+"/", cred, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	_, err = svc.SetProperties(ctx, &service.SetPropertiesOptions{CORS: []*service.CORSRule{{
+		AllowedOrigins: to.Ptr("*"), AllowedMethods: to.Ptr("GET,PUT,HEAD"),
+		AllowedHeaders: to.Ptr("*"), ExposedHeaders: to.Ptr("*"), MaxAgeInSeconds: to.Ptr[int32](60),
+	}}})
+	if err != nil {
+		t.Fatalf("set the account's CORS rules: %v", err)
+	}
+	if _, err := svc.NewContainerClient("uploads").Create(ctx, nil); err != nil {
+		t.Fatalf("create container: %v", err)
+	}
+	return map[string]any{"driver": "azure", "azure": map[string]any{
+		"account": azuriteAccount, "container": "uploads", "endpoint": endpoint, "account_key": azuriteKey,
+	}}
 }

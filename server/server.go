@@ -669,7 +669,11 @@ func (s *Server) signUpload(ctx context.Context, f *store.File, cat *policy.Cate
 	} else {
 		target, err = backend.SignUpload(ctx, req)
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, signer.ErrUnsupported) && checksum.Algorithm != "":
+		return signer.UploadTarget{}, userError(signer.ErrUnsupported,
+			"backend %q cannot bind a %s checksum to a %s upload; send it without one, or with one the backend binds", f.Backend, checksum.Algorithm, method)
+	case err != nil:
 		return signer.UploadTarget{}, fmt.Errorf("sign upload on backend %q: %w", f.Backend, err)
 	}
 	return target, nil
