@@ -167,31 +167,8 @@ func ownAzurite(t *testing.T, bin string) map[string]any {
 	port := freePort(t)
 	cmd := exec.Command(bin, "--blobHost", "127.0.0.1", "--blobPort", strconv.Itoa(port),
 		"--location", filepath.Join(dir, "data"), "--skipApiVersionCheck", "--silent")
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start azurite: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
 	endpoint := fmt.Sprintf("http://127.0.0.1:%d/%s", port, azuriteAccount)
-	eventually(t, 60*time.Second, func() (bool, string) {
-		select {
-		case <-exited:
-			t.Fatalf("azurite exited during start:\n%s", log.String())
-		default:
-		}
-		resp, err := http.Get(endpoint + "?comp=list")
-		if err != nil {
-			return false, err.Error()
-		}
-		resp.Body.Close()
-		return true, resp.Status // any answer: 403 to an unsigned request
-	})
+	startServer(t, "azurite", cmd, endpoint+"?comp=list", func(int) bool { return true }) // 403 to an unsigned request
 	cred, err := service.NewSharedKeyCredential(azuriteAccount, azuriteKey)
 	if err != nil {
 		t.Fatal(err)
@@ -214,4 +191,35 @@ func ownAzurite(t *testing.T, bin string) map[string]any {
 	return map[string]any{"driver": "azure", "azure": map[string]any{
 		"account": azuriteAccount, "container": "uploads", "endpoint": endpoint, "account_key": azuriteKey,
 	}}
+}
+
+// startServer starts cmd, a server the test owns, and waits until url
+// answers with a status ready accepts; the server is killed when the test
+// ends. A server that exits first fails the test with its output.
+func startServer(t *testing.T, name string, cmd *exec.Cmd, url string, ready func(status int) bool) {
+	t.Helper()
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+	eventually(t, 60*time.Second, func() (bool, string) {
+		select {
+		case <-exited:
+			t.Fatalf("%s exited during start:\n%s", name, log.String())
+		default:
+		}
+		resp, err := http.Get(url)
+		if err != nil {
+			return false, err.Error()
+		}
+		resp.Body.Close()
+		return ready(resp.StatusCode), resp.Status
+	})
 }

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -181,31 +180,8 @@ func ownMinIO(t *testing.T, bin string, env ...string) map[string]any {
 	console := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	cmd := exec.Command(bin, "server", filepath.Join(dir, "data"), "--address", addr, "--console-address", console)
 	cmd.Env = append(os.Environ(), append([]string{"MINIO_ROOT_USER=minioadmin", "MINIO_ROOT_PASSWORD=minioadmin123", "MINIO_BROWSER=off"}, env...)...)
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start minio: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
 	endpoint := "http://" + addr
-	eventually(t, 60*time.Second, func() (bool, string) {
-		select {
-		case <-exited:
-			t.Fatalf("minio exited during start:\n%s", log.String())
-		default:
-		}
-		resp, err := http.Get(endpoint + "/minio/health/live")
-		if err != nil {
-			return false, err.Error()
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, resp.Status
-	})
+	startServer(t, "minio", cmd, endpoint+"/minio/health/live", func(status int) bool { return status == http.StatusOK })
 	client := s3.New(s3.Options{
 		Region: "us-east-1", BaseEndpoint: aws.String(endpoint), UsePathStyle: true,
 		Credentials: credentials.NewStaticCredentialsProvider("minioadmin", "minioadmin123", ""),
