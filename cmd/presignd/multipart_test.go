@@ -48,6 +48,11 @@ type fakePresignd struct {
 	aborted   []string
 	onStored  func(held int) // after a part is stored, with the count held
 	refuse    bool           // storage refuses every PUT (503)
+	// targetGen is written into the part targets signed; PUTs to targets
+	// of a generation below minGen are refused (403) and not counted, so
+	// that a PUT of an interrupted run reaching storage late cannot count
+	// as the next run's.
+	targetGen, minGen int
 	// onComplete, when set, runs as CompleteUpload arrives, which then
 	// answers nothing until the client goes away.
 	onComplete func()
@@ -95,7 +100,7 @@ func (f *fakePresignd) target(file *presigndv1.File, n int32) *presigndv1.PartTa
 	_, length := partSpan(n, file.GetSizeBytes(), f.partSize)
 	return &presigndv1.PartTarget{
 		PartNumber: n, SizeBytes: length, ExpireTime: timestamppb.New(time.Now().Add(time.Hour)),
-		Url: fmt.Sprintf("%s/storage/%s/%d", f.srv.URL, file.GetFileId(), n),
+		Url: fmt.Sprintf("%s/storage/%s/%d?gen=%d", f.srv.URL, file.GetFileId(), n, f.targetGen),
 	}
 }
 
@@ -206,6 +211,10 @@ func (f *fakePresignd) serve(w http.ResponseWriter, r *http.Request) {
 			id = parts[0]
 			v, _ := strconv.Atoi(parts[1])
 			n = int32(v)
+		}
+		if gen, _ := strconv.Atoi(r.URL.Query().Get("gen")); gen < f.minGen {
+			http.Error(w, "the target has expired", http.StatusForbidden)
+			return
 		}
 		f.puts[n]++
 		if f.refuse {
@@ -346,6 +355,10 @@ func TestInterruptedMultipartUploadResumesWithOnlyTheMissingParts(t *testing.T) 
 	}
 	f.mu.Lock()
 	f.onStored, f.refuse = nil, false
+	// The first run's targets expire: a PUT of it still on its way is
+	// refused, neither stored nor counted.
+	f.targetGen++
+	f.minGen = f.targetGen
 	held := len(f.parts["file-1"])
 	f.mu.Unlock()
 	// A held part of the wrong size, or with another ETag than the one
@@ -373,9 +386,11 @@ func TestInterruptedMultipartUploadResumesWithOnlyTheMissingParts(t *testing.T) 
 	f.parts["file-1"][short] = []byte("short")
 	f.etags["file-1"][other] = `"someone else's"`
 	before := map[int32]int{}
+	f.mu.Lock()
 	for n, c := range f.puts {
 		before[n] = c
 	}
+	f.mu.Unlock()
 	id, err := upload(context.Background(), f, path)
 	if err != nil {
 		t.Fatal(err)
