@@ -185,11 +185,11 @@ func corsChecks(ctx context.Context, cfg *config.Config, name string, s signer.S
 	if len(cfg.BrowserOrigins) == 0 {
 		return []checkResult{skip("CORS", "no browser_origins configured (or --origin given)")}
 	}
-	// A backend without a per-bucket CORS API is asked what a browser
-	// asks: a preflight.
+	// A backend without a per-bucket CORS API has no rules to judge:
+	// ruleCheck asks it what a browser asks, a preflight.
 	rules, err := c.CORS(ctx)
-	preflight := errors.Is(err, signer.ErrUnsupported)
-	if err != nil && !preflight {
+	noRulesAPI := errors.Is(err, signer.ErrUnsupported)
+	if err != nil && !noRulesAPI {
 		return []checkResult{fail("CORS", "reading the bucket's CORS rules: %v", err)}
 	}
 	var needs []need
@@ -207,7 +207,13 @@ func corsChecks(ctx context.Context, cfg *config.Config, name string, s signer.S
 			continue
 		}
 		if cat.Method == policy.MethodPost {
-			add(need{method: http.MethodPost})
+			n := need{method: http.MethodPost}
+			if pp := signer.CapabilitiesOf(s).PostPolicy; pp != nil {
+				if t, err := pp.SignPostUpload(ctx, sampleUpload(cat)); err == nil {
+					n.url = t.URL // for a preflight
+				}
+			}
+			add(n)
 			continue
 		}
 		target, headers, err := signedHeaders(ctx, s, cat)
@@ -222,33 +228,21 @@ func corsChecks(ctx context.Context, cfg *config.Config, name string, s signer.S
 	var out []checkResult
 	for _, o := range cfg.BrowserOrigins {
 		for _, n := range needs {
-			switch {
-			case preflight && n.url == "":
-				out = append(out, skip("CORS", "the backend has no CORS rules API (%v), and a %s preflight needs a target URL", err, n.method))
-			case preflight:
-				if miss, perr := preflightCORS(ctx, n.url, o, n.method, n.headers); perr != nil {
-					out = append(out, fail("CORS", "a browser's preflight from origin %s: %v", o, perr))
-				} else if miss != "" {
-					out = append(out, fail("CORS", "the backend's answer to a browser's preflight from origin %s for %s with %s %s; "+
-						"it has no per-bucket CORS API: allow the origin in the server's own CORS setting (MinIO: MINIO_API_CORS_ALLOW_ORIGIN)",
-						o, n.method, headerList(n.headers), miss))
-				} else {
-					out = append(out, pass("CORS", "origin %s may %s with %s (the backend answered a preflight; it has no per-bucket CORS API)", o, n.method, headerList(n.headers)))
-				}
-			default:
-				out = append(out, ruleCheck(ctx, rules, o, n))
-			}
+			out = append(out, ruleCheck(ctx, rules, noRulesAPI, o, n))
 		}
 	}
 	return out
 }
 
-// ruleCheck judges the bucket's CORS rules for origin and n. Rules that
-// fall short are checked against a preflight, as a browser asks it: a
-// server-wide CORS setting (MinIO's, which has no bucket rules to list)
-// may allow what the rules do not.
-func ruleCheck(ctx context.Context, rules []signer.CORSRule, origin string, n need) checkResult {
-	miss := signer.MissingCORS(rules, origin, n.method, n.headers)
+// ruleCheck judges the bucket's CORS rules for origin and n (none to
+// judge when noRulesAPI). Rules that fall short are checked against a
+// preflight, as a browser asks it: a server-wide CORS setting (MinIO's,
+// which keeps no bucket rules) may allow what the rules do not.
+func ruleCheck(ctx context.Context, rules []signer.CORSRule, noRulesAPI bool, origin string, n need) checkResult {
+	miss := "the backend has no per-bucket CORS rules"
+	if !noRulesAPI {
+		miss = signer.MissingCORS(rules, origin, n.method, n.headers)
+	}
 	if miss == "" {
 		return pass("CORS", "origin %s may %s with %s", origin, n.method, headerList(n.headers))
 	}
@@ -356,18 +350,10 @@ func sortedCategoryNames(cfg *config.Config) []string {
 	return names
 }
 
-// signedHeaders are the headers a browser sends with a PUT target of cat:
-// those of a sample target, signed as CreateUpload signs one.
+// signedHeaders returns the URL of a sample PUT target of cat, signed as
+// CreateUpload signs one, and the headers a browser sends with it.
 func signedHeaders(ctx context.Context, s signer.Signer, cat config.Category) (string, []string, error) {
-	req := signer.UploadRequest{
-		Key: "presignd-doctor/sample", ContentType: "application/octet-stream", Size: 1, MaxSize: 1,
-		Expires: time.Now().Add(time.Minute),
-	}
-	if cat.ContentDisposition != "" {
-		req.ContentDisposition = policy.ContentDisposition(cat.ContentDisposition, "sample.bin")
-	}
-	req.Checksum = sampleChecksum(cat.RequireChecksum)
-	target, err := s.SignUpload(ctx, req)
+	target, err := s.SignUpload(ctx, sampleUpload(cat))
 	if err != nil {
 		return "", nil, err
 	}
@@ -379,6 +365,19 @@ func signedHeaders(ctx context.Context, s signer.Signer, cat config.Category) (s
 	}
 	sort.Strings(names)
 	return target.URL, slices.Compact(names), nil
+}
+
+// sampleUpload is a one-byte upload of cat, as CreateUpload signs one.
+func sampleUpload(cat config.Category) signer.UploadRequest {
+	req := signer.UploadRequest{
+		Key: "presignd-doctor/sample", ContentType: "application/octet-stream", Size: 1, MaxSize: 1,
+		Expires:  time.Now().Add(time.Minute),
+		Checksum: sampleChecksum(cat.RequireChecksum),
+	}
+	if cat.ContentDisposition != "" {
+		req.ContentDisposition = policy.ContentDisposition(cat.ContentDisposition, "sample.bin")
+	}
+	return req
 }
 
 func sampleChecksum(alg string) signer.Checksum {

@@ -61,7 +61,7 @@ func TestCORSPreflightFallback(t *testing.T) {
 		pass    bool
 	}{
 		{"every origin, method and header (as MinIO answers by default)", allow("*", "GET,PUT,POST,DELETE", "*"),
-			"origin https://app.example may PUT with Content-Md5, Content-Type (the backend answered a preflight", true},
+			"origin https://app.example may PUT with Content-Md5, Content-Type (the answer to a browser's preflight allows it", true},
 		{"the origin itself, PUT and both headers, in any case", allow("https://app.example", "PUT", "content-type, CONTENT-MD5"),
 			"origin https://app.example may PUT", true},
 		{"no Access-Control-Allow-Origin", allow("", "PUT", "*"), "allows no origin (no Access-Control-Allow-Origin)", false},

@@ -185,37 +185,27 @@ func (s *Signer) ListParts(ctx context.Context, key, uploadID string) ([]signer.
 		return nil, s.fail(ctx, "list parts of", key, err)
 	}
 	parts := make([]signer.Part, 0, len(held))
-	for n, b := range held {
-		parts = append(parts, signer.Part{PartNumber: n, Size: b.size})
+	for n, size := range held {
+		parts = append(parts, signer.Part{PartNumber: n, Size: size})
 	}
 	slices.SortFunc(parts, func(a, b signer.Part) int { return a.PartNumber - b.PartNumber })
 	return parts, nil
 }
 
-// heldBlock is a part's block on a staging blob.
-type heldBlock struct {
-	size      int64
-	committed bool // in the committed list (and not sent again since)
-}
-
-// heldBlocks returns the part blocks of a staging blob by part number: the
-// uncommitted ones, and the committed ones of a completion that stopped
-// before its copy, unless sent again since. Blocks whose ids name no part
+// heldBlocks returns the sizes of the part blocks of a staging blob by
+// part number: the uncommitted ones, and the committed ones of a
+// completion that stopped before its copy, unless sent again since (Put
+// Block List's "Latest" picks the same). Blocks whose ids name no part
 // (sent by hand) are left out.
-func (s *Signer) heldBlocks(ctx context.Context, bb *blockblob.Client) (map[int]heldBlock, error) {
+func (s *Signer) heldBlocks(ctx context.Context, bb *blockblob.Client) (map[int]int64, error) {
 	bl, err := bb.GetBlockList(ctx, blockblob.BlockListTypeAll, nil)
 	if err != nil {
 		return nil, err
 	}
-	held := make(map[int]heldBlock, len(bl.UncommittedBlocks)+len(bl.CommittedBlocks))
-	for _, b := range bl.CommittedBlocks {
+	held := make(map[int]int64, len(bl.UncommittedBlocks)+len(bl.CommittedBlocks))
+	for _, b := range slices.Concat(bl.CommittedBlocks, bl.UncommittedBlocks) {
 		if n, ok := parseBlockID(b.Name); ok && b.Size != nil {
-			held[n] = heldBlock{size: *b.Size, committed: true}
-		}
-	}
-	for _, b := range bl.UncommittedBlocks {
-		if n, ok := parseBlockID(b.Name); ok && b.Size != nil {
-			held[n] = heldBlock{size: *b.Size}
+			held[n] = *b.Size
 		}
 	}
 	return held, nil
@@ -267,42 +257,34 @@ func (s *Signer) completeOnce(ctx context.Context, key, uploadID string, parts [
 		return s.fail(ctx, "complete multipart upload", key, err)
 	}
 	ids := make([]string, len(parts))
-	committed := true
 	for i, p := range parts {
-		h, ok := held[p.PartNumber]
+		size, ok := held[p.PartNumber]
 		switch {
 		case !ok:
 			return fmt.Errorf("azure: complete multipart upload %s: part %d was never uploaded: %w", key, p.PartNumber, signer.ErrInvalidPart)
-		case p.Size > 0 && h.size != p.Size:
-			return fmt.Errorf("azure: complete multipart upload %s: part %d holds %d bytes, not %d: %w", key, p.PartNumber, h.size, p.Size, signer.ErrInvalidPart)
+		case p.Size > 0 && size != p.Size:
+			return fmt.Errorf("azure: complete multipart upload %s: part %d holds %d bytes, not %d: %w", key, p.PartNumber, size, p.Size, signer.ErrInvalidPart)
 		}
-		committed = committed && h.committed
 		ids[i] = blockID(p.PartNumber)
 	}
-	if committed && len(held) != len(parts) {
-		committed = false // the committed list is not exactly these parts
+	// Committed every time, even after a completion that stopped later:
+	// "Latest" takes a block committed before when none was sent since.
+	committed, err := bb.CommitBlockList(ctx, ids, &blockblob.CommitBlockListOptions{
+		HTTPHeaders: &blob.HTTPHeaders{BlobContentType: props.ContentType, BlobContentDisposition: props.ContentDisposition},
+		Metadata:    props.Metadata,
+		AccessConditions: &blob.AccessConditions{ModifiedAccessConditions: &blob.ModifiedAccessConditions{
+			IfMatch: props.ETag,
+		}},
+	})
+	switch {
+	case bloberror.HasCode(err, bloberror.ConditionNotMet):
+		return errStagingChanged
+	case bloberror.HasCode(err, bloberror.InvalidBlockList):
+		return fmt.Errorf("azure: complete multipart upload %s: %w: Azure refused the block list: %w", key, signer.ErrInvalidPart, err)
+	case err != nil:
+		return s.fail(ctx, "complete multipart upload", key, err)
 	}
-	etag := props.ETag
-	if !committed || props.ContentLength == nil || *props.ContentLength == 0 {
-		headers := &blob.HTTPHeaders{BlobContentType: props.ContentType, BlobContentDisposition: props.ContentDisposition}
-		resp, err := bb.CommitBlockList(ctx, ids, &blockblob.CommitBlockListOptions{
-			HTTPHeaders: headers,
-			Metadata:    props.Metadata,
-			AccessConditions: &blob.AccessConditions{ModifiedAccessConditions: &blob.ModifiedAccessConditions{
-				IfMatch: props.ETag,
-			}},
-		})
-		switch {
-		case bloberror.HasCode(err, bloberror.ConditionNotMet):
-			return errStagingChanged
-		case bloberror.HasCode(err, bloberror.InvalidBlockList):
-			return fmt.Errorf("azure: complete multipart upload %s: %w: Azure refused the block list: %w", key, signer.ErrInvalidPart, err)
-		case err != nil:
-			return s.fail(ctx, "complete multipart upload", key, err)
-		}
-		etag = resp.ETag
-	}
-	if err := s.copyStaging(ctx, key, uploadID, etag); err != nil {
+	if err := s.copyStaging(ctx, key, uploadID, committed.ETag); err != nil {
 		return err
 	}
 	if _, err := bb.Delete(ctx, nil); err != nil && !bloberror.HasCode(err, bloberror.BlobNotFound) {
